@@ -1,0 +1,1 @@
+//! Jellyfin client (reqwest). Filled in by the Jellyfin-client work.

@@ -1,0 +1,1 @@
+//! Bundled Jellyfin-compatible demo and test server. Filled in by the demo-server work.

@@ -1,0 +1,13 @@
+//! Playmark: reliable sync of playback position and watched status with Jellyfin and Plex.
+//!
+//! Layers (see DESIGN.md): `store` (SQLite), `sync` (engine), `backend` (server clients),
+//! `demo` (bundled test server), `cli`. None of them imports GTK.
+
+pub mod backend;
+pub mod cli;
+pub mod clock;
+#[cfg(feature = "demo")]
+pub mod demo;
+pub mod model;
+pub mod store;
+pub mod sync;
