@@ -1,0 +1,732 @@
+//! The durable outbox: one row per (account, item) holding the desired state still to be sent.
+//!
+//! Invariants (DESIGN.md): a local change and its outbox upsert share one transaction; a change
+//! back to the base drops the row; a row leaves only by compare-and-delete on `change_seq`;
+//! `in_flight` rows carry a lease and return to `pending` when it expires.
+
+use rusqlite::{params, OptionalExtension, Row, Transaction};
+use serde::Serialize;
+
+use super::library::{base_of, kind_of, local_of, write_base, write_local};
+use super::{Result, Store, StoreError};
+use crate::backend::ErrorKind;
+use crate::model::{apply_change, AccountId, DesiredState, LocalChange, Millis, UserData};
+
+/// Where a queued change stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowState {
+    /// Waiting to be sent (or waiting for the connection / a sign-in).
+    Pending,
+    /// A request carrying it is under way.
+    InFlight,
+    /// The last attempt failed transiently; retried at `next_attempt_at`.
+    Failed,
+    /// The server refused it for good (404, 400…): the user decides, Retry or Discard.
+    NeedsAttention,
+}
+
+impl RowState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowState::Pending => "pending",
+            RowState::InFlight => "in_flight",
+            RowState::Failed => "failed",
+            RowState::NeedsAttention => "needs_attention",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RowState> {
+        match s {
+            "pending" => Some(RowState::Pending),
+            "in_flight" => Some(RowState::InFlight),
+            "failed" => Some(RowState::Failed),
+            "needs_attention" => Some(RowState::NeedsAttention),
+            _ => None,
+        }
+    }
+}
+
+/// One outbox row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutboxRow {
+    pub account_id: AccountId,
+    pub item_id: String,
+    pub desired: DesiredState,
+    pub change_seq: i64,
+    pub state: RowState,
+    pub attempts: i64,
+    pub next_attempt_at: Millis,
+    pub lease_until: Option<Millis>,
+    pub error_kind: Option<ErrorKind>,
+    pub error_detail: Option<String>,
+    pub group_key: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// What recording a local change did to the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// The change is queued (new row or coalesced into the existing one).
+    Queued { change_seq: i64 },
+    /// The item is back at the server's value: nothing to send, the row is gone.
+    Dropped,
+}
+
+/// What a bulk action did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkOutcome {
+    pub queued: usize,
+    pub dropped: usize,
+    /// Set when the queued rows form a group sendable as one call on the parent.
+    pub group_key: Option<String>,
+}
+
+/// A row taken for sending: what to send and the `change_seq` to compare on completion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedRow {
+    pub item_id: String,
+    pub desired: DesiredState,
+    pub change_seq: i64,
+    pub attempts: i64,
+}
+
+/// A unit of work for the engine: one item, or an intact bulk group sent as one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    Item(ClaimedRow),
+    Group {
+        group_key: String,
+        parent_id: String,
+        played: bool,
+        rows: Vec<ClaimedRow>,
+    },
+}
+
+/// What a successful send did to the row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompleteOutcome {
+    /// The row was deleted: the server holds what the user wants.
+    Delivered,
+    /// The user changed the item while the request was in flight: the new state stays queued.
+    Requeued,
+    /// The row was discarded meanwhile; only the base was updated.
+    Gone,
+}
+
+/// Rows per state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub pending: usize,
+    pub in_flight: usize,
+    pub failed: usize,
+    pub needs_attention: usize,
+}
+
+impl Counts {
+    pub fn total(&self) -> usize {
+        self.pending + self.in_flight + self.failed + self.needs_attention
+    }
+}
+
+const ROW_SELECT: &str = "SELECT account_id, item_id, position_ms, played, play_count, last_played, change_seq, state,
+        attempts, next_attempt_at, lease_until, error_kind, error_detail, group_key, created_at, updated_at
+     FROM sync_outbox";
+
+fn read_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
+    let state: String = r.get(7)?;
+    let kind: Option<String> = r.get(11)?;
+    Ok(OutboxRow {
+        account_id: r.get(0)?,
+        item_id: r.get(1)?,
+        desired: DesiredState {
+            position_ms: r.get(2)?,
+            played: r.get(3)?,
+            play_count: r.get(4)?,
+            last_played: r.get(5)?,
+        },
+        change_seq: r.get(6)?,
+        state: RowState::parse(&state).unwrap_or(RowState::Pending),
+        attempts: r.get(8)?,
+        next_attempt_at: r.get(9)?,
+        lease_until: r.get(10)?,
+        error_kind: kind.as_deref().and_then(ErrorKind::parse),
+        error_detail: r.get(12)?,
+        group_key: r.get(13)?,
+        created_at: r.get(14)?,
+        updated_at: r.get(15)?,
+    })
+}
+
+pub(super) fn row_of(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    item: &str,
+) -> rusqlite::Result<Option<OutboxRow>> {
+    tx.query_row(
+        &format!("{ROW_SELECT} WHERE account_id = ?1 AND item_id = ?2"),
+        params![account, item],
+        read_row,
+    )
+    .optional()
+}
+
+pub(super) fn delete_row(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    item: &str,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "DELETE FROM sync_outbox WHERE account_id = ?1 AND item_id = ?2",
+        params![account, item],
+    )?;
+    Ok(())
+}
+
+/// A new, strictly increasing change sequence number (never reused, even after deletes, so a
+/// late completion can never match a newer row).
+fn next_seq(tx: &Transaction<'_>) -> rusqlite::Result<i64> {
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('change_seq', '1')
+         ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+        [],
+    )?;
+    let v: String = tx.query_row("SELECT value FROM meta WHERE key = 'change_seq'", [], |r| {
+        r.get(0)
+    })?;
+    Ok(v.parse().unwrap_or(0))
+}
+
+/// Upsert the desired state of one item (invariant 2: coalescing is structural). Any edit takes
+/// the row out of its bulk group (the group is then no longer intact).
+fn upsert_desired(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    item: &str,
+    desired: &DesiredState,
+    base: &UserData,
+    now: Millis,
+    debounce_ms: i64,
+) -> rusqlite::Result<RecordOutcome> {
+    let existing = row_of(tx, account, item)?;
+    let in_flight = existing
+        .as_ref()
+        .is_some_and(|r| r.state == RowState::InFlight);
+    if desired.same_as(base) && !in_flight {
+        if existing.is_some() {
+            delete_row(tx, account, item)?;
+        }
+        return Ok(RecordOutcome::Dropped);
+    }
+    let seq = next_seq(tx)?;
+    match existing {
+        None => {
+            tx.execute(
+                "INSERT INTO sync_outbox (account_id, item_id, position_ms, played, play_count, last_played, change_seq,
+                                          state, attempts, next_attempt_at, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?9, ?9)",
+                params![
+                    account,
+                    item,
+                    desired.position_ms,
+                    desired.played,
+                    desired.play_count,
+                    desired.last_played,
+                    seq,
+                    now + debounce_ms,
+                    now
+                ],
+            )?;
+        }
+        Some(row) => {
+            // in_flight keeps its lease (the completion will see the new seq); failed keeps its
+            // backoff; needs_attention is a new decision by the user, so it starts over.
+            let (state, attempts, next) = match row.state {
+                RowState::NeedsAttention => (RowState::Pending, 0, now + debounce_ms),
+                other => (other, row.attempts, row.next_attempt_at),
+            };
+            let clear_error = row.state == RowState::NeedsAttention;
+            tx.execute(
+                "UPDATE sync_outbox SET position_ms = ?3, played = ?4, play_count = ?5, last_played = ?6,
+                        change_seq = ?7, state = ?8, attempts = ?9, next_attempt_at = ?10, group_key = NULL,
+                        error_kind = CASE WHEN ?11 THEN NULL ELSE error_kind END,
+                        error_detail = CASE WHEN ?11 THEN NULL ELSE error_detail END,
+                        updated_at = ?12
+                 WHERE account_id = ?1 AND item_id = ?2",
+                params![
+                    account,
+                    item,
+                    desired.position_ms,
+                    desired.played,
+                    desired.play_count,
+                    desired.last_played,
+                    seq,
+                    state.as_str(),
+                    attempts,
+                    next,
+                    clear_error,
+                    now
+                ],
+            )?;
+        }
+    }
+    Ok(RecordOutcome::Queued { change_seq: seq })
+}
+
+/// Children (episodes/movies) of a season or series, known locally.
+fn playable_children(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    parent: &str,
+) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = tx.prepare(
+        "SELECT item_id FROM items
+         WHERE account_id = ?1 AND removed = 0 AND kind IN ('Episode', 'Movie')
+           AND (parent_id = ?2 OR season_id = ?2 OR series_id = ?2)
+         ORDER BY item_id",
+    )?;
+    let rows = stmt.query_map(params![account, parent], |r| r.get(0))?;
+    rows.collect()
+}
+
+impl Store {
+    /// Record a local change: `play_state` and the outbox row in **one** transaction.
+    /// Returns the new local state and what happened to the queue.
+    pub fn record_change(
+        &mut self,
+        account: AccountId,
+        item: &str,
+        change: LocalChange,
+        now: Millis,
+        debounce_ms: i64,
+    ) -> Result<(UserData, RecordOutcome)> {
+        let tx = self.conn.transaction()?;
+        match kind_of(&tx, account, item)? {
+            Some(k) if k.is_playable() => {}
+            Some(_) => return Err(StoreError::NoChildren(item.to_string())),
+            None => return Err(StoreError::UnknownItem(item.to_string())),
+        }
+        let base = base_of(&tx, account, item)?.unwrap_or_default();
+        let current = local_of(&tx, account, item)?.unwrap_or(base);
+        let next = apply_change(&current, change, now);
+        write_local(&tx, account, item, &next, Some(now))?;
+        let outcome = upsert_desired(
+            &tx,
+            account,
+            item,
+            &DesiredState::from_user_data(&next),
+            &base,
+            now,
+            debounce_ms,
+        )?;
+        tx.commit()?;
+        Ok((next, outcome))
+    }
+
+    /// Mark every known episode of a season or series watched / not watched, in one
+    /// transaction. When two or more rows are queued they form a group that the engine sends as
+    /// one call on the parent while it stays intact.
+    pub fn record_bulk(
+        &mut self,
+        account: AccountId,
+        parent: &str,
+        played: bool,
+        now: Millis,
+        debounce_ms: i64,
+    ) -> Result<BulkOutcome> {
+        let tx = self.conn.transaction()?;
+        if kind_of(&tx, account, parent)?.is_none() {
+            return Err(StoreError::UnknownItem(parent.to_string()));
+        }
+        let children = playable_children(&tx, account, parent)?;
+        if children.is_empty() {
+            return Err(StoreError::NoChildren(parent.to_string()));
+        }
+        let group_key = format!("{account}:{parent}:{}", next_seq(&tx)?);
+        let change = if played {
+            LocalChange::MarkWatched
+        } else {
+            LocalChange::MarkUnwatched
+        };
+        let mut outcome = BulkOutcome {
+            queued: 0,
+            dropped: 0,
+            group_key: None,
+        };
+        let mut members = Vec::new();
+        for child in &children {
+            let base = base_of(&tx, account, child)?.unwrap_or_default();
+            let current = local_of(&tx, account, child)?.unwrap_or(base);
+            let next = apply_change(&current, change, now);
+            write_local(&tx, account, child, &next, Some(now))?;
+            let in_flight =
+                row_of(&tx, account, child)?.is_some_and(|r| r.state == RowState::InFlight);
+            let key = (!in_flight).then_some(group_key.as_str());
+            match upsert_desired(
+                &tx,
+                account,
+                child,
+                &DesiredState::from_user_data(&next),
+                &base,
+                now,
+                debounce_ms,
+            )? {
+                RecordOutcome::Queued { .. } => {
+                    outcome.queued += 1;
+                    if key.is_some() {
+                        members.push(child.clone());
+                    }
+                }
+                RecordOutcome::Dropped => outcome.dropped += 1,
+            }
+        }
+        if members.len() >= 2 {
+            tx.execute(
+                "INSERT INTO sync_groups (group_key, account_id, parent_id, played, member_count, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![group_key, account, parent, played, members.len() as i64, now],
+            )?;
+            for m in &members {
+                tx.execute(
+                    "UPDATE sync_outbox SET group_key = ?3 WHERE account_id = ?1 AND item_id = ?2",
+                    params![account, m, group_key],
+                )?;
+            }
+            outcome.group_key = Some(group_key);
+        }
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    /// Take due rows (pending or failed, `next_attempt_at <= now`) for sending: mark them
+    /// `in_flight` with a lease. An intact group is claimed whole as one [`Claim::Group`]; a
+    /// broken one is dissolved into per-item claims.
+    pub fn claim_due(
+        &mut self,
+        account: AccountId,
+        now: Millis,
+        limit: usize,
+        lease_ms: i64,
+    ) -> Result<Vec<Claim>> {
+        let tx = self.conn.transaction()?;
+        let due: Vec<OutboxRow> = {
+            let mut stmt = tx.prepare(&format!(
+                "{ROW_SELECT} WHERE account_id = ?1 AND state IN ('pending', 'failed') AND next_attempt_at <= ?2
+                 ORDER BY next_attempt_at, item_id LIMIT ?3"
+            ))?;
+            let rows = stmt.query_map(params![account, now, limit as i64], read_row)?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let mut claims = Vec::new();
+        let mut claimed_groups = std::collections::HashSet::new();
+        let mut dissolved_groups = std::collections::HashSet::new();
+        for row in due {
+            if let Some(key) = row.group_key.clone() {
+                if claimed_groups.contains(&key) {
+                    continue;
+                }
+                if !dissolved_groups.contains(&key) {
+                    if let Some(group) = claim_group_if_intact(&tx, account, &key, now)? {
+                        claimed_groups.insert(key);
+                        claims.push(group);
+                        continue;
+                    }
+                    dissolve_group(&tx, &key)?;
+                    dissolved_groups.insert(key);
+                }
+            }
+            claims.push(Claim::Item(ClaimedRow {
+                item_id: row.item_id.clone(),
+                desired: row.desired,
+                change_seq: row.change_seq,
+                attempts: row.attempts,
+            }));
+        }
+        for claim in &claims {
+            let rows = match claim {
+                Claim::Item(r) => std::slice::from_ref(r),
+                Claim::Group { rows, .. } => rows.as_slice(),
+            };
+            for r in rows {
+                tx.execute(
+                    "UPDATE sync_outbox SET state = 'in_flight', lease_until = ?3, updated_at = ?4
+                     WHERE account_id = ?1 AND item_id = ?2",
+                    params![account, r.item_id, now + lease_ms, now],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(claims)
+    }
+
+    /// A send succeeded: update the base and compare-and-delete the row on `change_seq`
+    /// (invariant 3). `server_after` is what the server reported, else what was sent.
+    pub fn complete(
+        &mut self,
+        account: AccountId,
+        sent: &ClaimedRow,
+        server_after: Option<UserData>,
+        now: Millis,
+    ) -> Result<CompleteOutcome> {
+        let tx = self.conn.transaction()?;
+        let outcome = complete_in(&tx, account, sent, server_after, now)?;
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    /// Complete every row of a group sent as one call, in one transaction.
+    pub fn complete_group(
+        &mut self,
+        account: AccountId,
+        group_key: &str,
+        sent: &[ClaimedRow],
+        now: Millis,
+    ) -> Result<Vec<CompleteOutcome>> {
+        let tx = self.conn.transaction()?;
+        let mut out = Vec::with_capacity(sent.len());
+        for row in sent {
+            out.push(complete_in(&tx, account, row, None, now)?);
+        }
+        tx.execute("DELETE FROM sync_groups WHERE group_key = ?1", [group_key])?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// A send failed: record the error and the next state according to its class.
+    /// - offline / auth: back to `pending`, no attempt counted (the account is paused);
+    /// - transient: `failed`, one more attempt, retried at `next_attempt_at`;
+    /// - not found / rejected: `needs_attention`.
+    pub fn fail(
+        &mut self,
+        account: AccountId,
+        items: &[String],
+        kind: ErrorKind,
+        detail: &str,
+        next_attempt_at: Millis,
+        now: Millis,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for item in items {
+            let (state, add_attempt) = match kind {
+                ErrorKind::Offline | ErrorKind::Auth => (RowState::Pending, 0),
+                ErrorKind::Transient => (RowState::Failed, 1),
+                ErrorKind::NotFound | ErrorKind::Rejected => (RowState::NeedsAttention, 1),
+            };
+            tx.execute(
+                "UPDATE sync_outbox SET state = ?3, attempts = attempts + ?4,
+                        next_attempt_at = CASE WHEN ?3 = 'failed' THEN ?5 ELSE MIN(next_attempt_at, ?6) END,
+                        lease_until = NULL, error_kind = ?7, error_detail = ?8, updated_at = ?6
+                 WHERE account_id = ?1 AND item_id = ?2",
+                params![account, item, state.as_str(), add_attempt, next_attempt_at, now, kind.as_str(), detail],
+            )?;
+        }
+        // A failed group keeps its members together: the retry is again one call on the parent.
+        // Groups left without members are removed.
+        tx.execute(
+            "DELETE FROM sync_groups WHERE account_id = ?1 AND group_key NOT IN
+               (SELECT group_key FROM sync_outbox WHERE group_key IS NOT NULL)",
+            [account],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Return `in_flight` rows whose lease has expired to `pending` (crash recovery).
+    pub fn recover_expired_leases(&mut self, now: Millis) -> Result<usize> {
+        Ok(self.conn.execute(
+            "UPDATE sync_outbox SET state = 'pending', lease_until = NULL, updated_at = ?1
+             WHERE state = 'in_flight' AND (lease_until IS NULL OR lease_until <= ?1)",
+            [now],
+        )?)
+    }
+
+    /// When the engine next has something to do for this account: the earliest due row or the
+    /// earliest lease to expire. `None` when the queue holds nothing actionable.
+    pub fn next_wakeup(&self, account: AccountId) -> Result<Option<Millis>> {
+        Ok(self.conn.query_row(
+            "SELECT MIN(t) FROM (
+               SELECT MIN(next_attempt_at) AS t FROM sync_outbox WHERE account_id = ?1 AND state IN ('pending', 'failed')
+               UNION ALL
+               SELECT MIN(lease_until) FROM sync_outbox WHERE account_id = ?1 AND state = 'in_flight')",
+            [account],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Retry now: rows that failed or need attention (all, or the given items) go back to
+    /// `pending`, due immediately, attempts reset.
+    pub fn retry(
+        &mut self,
+        account: AccountId,
+        items: Option<&[String]>,
+        now: Millis,
+    ) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let sql = "UPDATE sync_outbox SET state = 'pending', attempts = 0, next_attempt_at = ?2,
+                          error_kind = NULL, error_detail = NULL, updated_at = ?2
+                   WHERE account_id = ?1 AND state != 'in_flight'";
+        let n = match items {
+            None => tx.execute(sql, params![account, now])?,
+            Some(items) => {
+                let mut n = 0;
+                for item in items {
+                    n += tx.execute(
+                        &format!("{sql} AND item_id = ?3"),
+                        params![account, now, item],
+                    )?;
+                }
+                n
+            }
+        };
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// Give up on queued changes: delete the rows and put the local state back to the server's
+    /// (so the UI shows what the server holds). Returns how many rows were discarded.
+    pub fn discard(&mut self, account: AccountId, items: &[String], now: Millis) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let mut n = 0;
+        for item in items {
+            if row_of(&tx, account, item)?.is_none() {
+                continue;
+            }
+            delete_row(&tx, account, item)?;
+            let base = base_of(&tx, account, item)?.unwrap_or_default();
+            write_local(&tx, account, item, &base, Some(now))?;
+            n += 1;
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// Every outbox row of an account, oldest first.
+    pub fn outbox(&self, account: AccountId) -> Result<Vec<OutboxRow>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "{ROW_SELECT} WHERE account_id = ?1 ORDER BY created_at, item_id"
+        ))?;
+        let rows = stmt.query_map([account], read_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// One outbox row.
+    pub fn outbox_row(&mut self, account: AccountId, item: &str) -> Result<Option<OutboxRow>> {
+        let tx = self.conn.transaction()?;
+        let row = row_of(&tx, account, item)?;
+        tx.commit()?;
+        Ok(row)
+    }
+
+    /// Rows per state.
+    pub fn counts(&self, account: AccountId) -> Result<Counts> {
+        let mut stmt = self.conn.prepare(
+            "SELECT state, COUNT(*) FROM sync_outbox WHERE account_id = ?1 GROUP BY state",
+        )?;
+        let mut counts = Counts::default();
+        let rows = stmt.query_map([account], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        for row in rows {
+            let (state, n) = row?;
+            let n = n as usize;
+            match RowState::parse(&state) {
+                Some(RowState::Pending) => counts.pending = n,
+                Some(RowState::InFlight) => counts.in_flight = n,
+                Some(RowState::Failed) => counts.failed = n,
+                Some(RowState::NeedsAttention) => counts.needs_attention = n,
+                None => {}
+            }
+        }
+        Ok(counts)
+    }
+}
+
+fn complete_in(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    sent: &ClaimedRow,
+    server_after: Option<UserData>,
+    now: Millis,
+) -> rusqlite::Result<CompleteOutcome> {
+    let new_base = server_after.unwrap_or_else(|| sent.desired.to_user_data());
+    write_base(tx, account, &sent.item_id, &new_base, now)?;
+    let Some(row) = row_of(tx, account, &sent.item_id)? else {
+        return Ok(CompleteOutcome::Gone);
+    };
+    if row.change_seq == sent.change_seq {
+        delete_row(tx, account, &sent.item_id)?;
+        return Ok(CompleteOutcome::Delivered);
+    }
+    if row.desired.same_as(&new_base) {
+        delete_row(tx, account, &sent.item_id)?;
+        return Ok(CompleteOutcome::Delivered);
+    }
+    tx.execute(
+        "UPDATE sync_outbox SET state = 'pending', lease_until = NULL, attempts = 0, next_attempt_at = ?3,
+                error_kind = NULL, error_detail = NULL, updated_at = ?3
+         WHERE account_id = ?1 AND item_id = ?2",
+        params![account, sent.item_id, now],
+    )?;
+    Ok(CompleteOutcome::Requeued)
+}
+
+/// Claim a group whole if every member is still in it and due; otherwise `None`.
+fn claim_group_if_intact(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    key: &str,
+    now: Millis,
+) -> rusqlite::Result<Option<Claim>> {
+    let group: Option<(String, bool, i64)> = tx
+        .query_row(
+            "SELECT parent_id, played, member_count FROM sync_groups WHERE group_key = ?1 AND account_id = ?2",
+            params![key, account],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((parent_id, played, member_count)) = group else {
+        return Ok(None);
+    };
+    let members: Vec<OutboxRow> = {
+        let mut stmt = tx.prepare(&format!(
+            "{ROW_SELECT} WHERE account_id = ?1 AND group_key = ?2 ORDER BY item_id"
+        ))?;
+        let rows = stmt.query_map(params![account, key], read_row)?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let intact = members.len() as i64 == member_count
+        && members.iter().all(|m| {
+            matches!(m.state, RowState::Pending | RowState::Failed)
+                && m.next_attempt_at <= now
+                && m.desired.played == played
+                && m.desired.position_ms == 0
+        });
+    if !intact {
+        return Ok(None);
+    }
+    let rows = members
+        .into_iter()
+        .map(|m| ClaimedRow {
+            item_id: m.item_id,
+            desired: m.desired,
+            change_seq: m.change_seq,
+            attempts: m.attempts,
+        })
+        .collect();
+    Ok(Some(Claim::Group {
+        group_key: key.to_string(),
+        parent_id,
+        played,
+        rows,
+    }))
+}
+
+fn dissolve_group(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE sync_outbox SET group_key = NULL WHERE group_key = ?1",
+        [key],
+    )?;
+    tx.execute("DELETE FROM sync_groups WHERE group_key = ?1", [key])?;
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! Named, append-only migrations tracked by `PRAGMA user_version`.
+//!
+//! Never edit or reorder an entry once it has shipped: add a new one at the end.
+
+/// (name, SQL) in order; migration `i` brings `user_version` from `i` to `i + 1`.
+pub const MIGRATIONS: &[(&str, &str)] = &[("0001_initial", INITIAL)];
+
+const INITIAL: &str = r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE accounts (
+    id           INTEGER PRIMARY KEY,
+    kind         TEXT NOT NULL CHECK (kind IN ('jellyfin', 'plex', 'demo')),
+    base_url     TEXT NOT NULL,
+    server_id    TEXT NOT NULL DEFAULT '',
+    server_name  TEXT NOT NULL DEFAULT '',
+    user_id      TEXT NOT NULL,
+    user_name    TEXT NOT NULL DEFAULT '',
+    device_id    TEXT NOT NULL,
+    display_name TEXT NOT NULL DEFAULT '',
+    created_at   INTEGER NOT NULL,
+    UNIQUE (kind, base_url, user_id)
+);
+
+CREATE TABLE items (
+    account_id     INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    item_id        TEXT NOT NULL,
+    kind           TEXT NOT NULL,
+    name           TEXT NOT NULL,
+    parent_id      TEXT,
+    series_id      TEXT,
+    season_id      TEXT,
+    series_name    TEXT,
+    season_number  INTEGER,
+    episode_number INTEGER,
+    runtime_ms     INTEGER,
+    removed        INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (account_id, item_id)
+) WITHOUT ROWID;
+CREATE INDEX items_by_parent ON items (account_id, parent_id);
+CREATE INDEX items_by_season ON items (account_id, season_id);
+CREATE INDEX items_by_series ON items (account_id, series_id);
+
+-- What the user sees.
+CREATE TABLE play_state (
+    account_id  INTEGER NOT NULL,
+    item_id     TEXT NOT NULL,
+    position_ms INTEGER NOT NULL DEFAULT 0,
+    played      INTEGER NOT NULL DEFAULT 0,
+    play_count  INTEGER NOT NULL DEFAULT 0,
+    last_played INTEGER,
+    changed_at  INTEGER,
+    PRIMARY KEY (account_id, item_id),
+    FOREIGN KEY (account_id, item_id) REFERENCES items (account_id, item_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+
+-- The base: the server's values as last seen.
+CREATE TABLE server_state (
+    account_id  INTEGER NOT NULL,
+    item_id     TEXT NOT NULL,
+    position_ms INTEGER NOT NULL DEFAULT 0,
+    played      INTEGER NOT NULL DEFAULT 0,
+    play_count  INTEGER NOT NULL DEFAULT 0,
+    last_played INTEGER,
+    seen_at     INTEGER NOT NULL,
+    PRIMARY KEY (account_id, item_id),
+    FOREIGN KEY (account_id, item_id) REFERENCES items (account_id, item_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+
+-- A bulk action (season or series marked watched/unwatched) still sendable as one call.
+CREATE TABLE sync_groups (
+    group_key    TEXT PRIMARY KEY,
+    account_id   INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    parent_id    TEXT NOT NULL,
+    played       INTEGER NOT NULL,
+    member_count INTEGER NOT NULL,
+    created_at   INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- One row per (account, item): the desired state still to be sent.
+CREATE TABLE sync_outbox (
+    account_id      INTEGER NOT NULL,
+    item_id         TEXT NOT NULL,
+    position_ms     INTEGER NOT NULL,
+    played          INTEGER NOT NULL,
+    play_count      INTEGER NOT NULL,
+    last_played     INTEGER,
+    change_seq      INTEGER NOT NULL,
+    state           TEXT NOT NULL
+                    CHECK (state IN ('pending', 'in_flight', 'failed', 'needs_attention')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    lease_until     INTEGER,
+    error_kind      TEXT,
+    error_detail    TEXT,
+    group_key       TEXT REFERENCES sync_groups (group_key) ON DELETE SET NULL,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    PRIMARY KEY (account_id, item_id),
+    FOREIGN KEY (account_id, item_id) REFERENCES items (account_id, item_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX outbox_due ON sync_outbox (account_id, state, next_attempt_at);
+CREATE INDEX outbox_group ON sync_outbox (group_key);
+"#;

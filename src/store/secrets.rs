@@ -1,0 +1,101 @@
+//! Access tokens: a 0600 file in the data directory, never SQL, never argv, never logs.
+//!
+//! (The app adds the Secret Service later; this file store is the fallback.)
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::model::AccountId;
+
+/// Create `dir` (and parents) if needed and make it 0700.
+pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
+    if dir.as_os_str().is_empty() {
+        return Ok(());
+    }
+    fs::create_dir_all(dir)?;
+    let mut perms = fs::metadata(dir)?.permissions();
+    if perms.mode() & 0o777 != 0o700 {
+        perms.set_mode(0o700);
+        fs::set_permissions(dir, perms)?;
+    }
+    Ok(())
+}
+
+/// Create `path` empty with mode 0600 if it does not exist; tighten it to 0600 if it does.
+pub fn ensure_private_file(path: &Path) -> io::Result<()> {
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let mut perms = fs::metadata(path)?.permissions();
+            if perms.mode() & 0o777 != 0o600 {
+                perms.set_mode(0o600);
+                fs::set_permissions(path, perms)?;
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn token_path(data_dir: &Path, account: AccountId) -> PathBuf {
+    data_dir.join(format!("token-{account}"))
+}
+
+/// Store an account's token (0600, written to a temp file and renamed).
+pub fn save_token(data_dir: &Path, account: AccountId, token: &str) -> io::Result<()> {
+    ensure_private_dir(data_dir)?;
+    let path = token_path(data_dir, account);
+    let tmp = path.with_extension("tmp");
+    let _ = fs::remove_file(&tmp);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(token.as_bytes())?;
+    f.sync_all()?;
+    fs::rename(&tmp, &path)
+}
+
+/// The token of an account, if one is stored.
+pub fn load_token(data_dir: &Path, account: AccountId) -> io::Result<Option<String>> {
+    match fs::read_to_string(token_path(data_dir, account)) {
+        Ok(t) => Ok(Some(t.trim().to_string()).filter(|t| !t.is_empty())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Forget an account's token.
+pub fn delete_token(data_dir: &Path, account: AccountId) -> io::Result<()> {
+    match fs::remove_file(token_path(data_dir, account)) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_round_trip_is_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        save_token(dir.path(), 3, "secret-token").unwrap();
+        let meta = fs::metadata(dir.path().join("token-3")).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            load_token(dir.path(), 3).unwrap().as_deref(),
+            Some("secret-token")
+        );
+        delete_token(dir.path(), 3).unwrap();
+        assert_eq!(load_token(dir.path(), 3).unwrap(), None);
+    }
+}

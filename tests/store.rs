@@ -1,0 +1,303 @@
+//! Store invariants on a real SQLite file.
+#![allow(clippy::unwrap_used)]
+
+use playmark::model::{ItemKind, LocalChange, RemoteItem, ServerKind, UserData};
+use playmark::store::{
+    database_path, Claim, CompleteOutcome, NewAccount, RecordOutcome, RowState, Store,
+};
+
+fn episode(id: &str, season: &str, n: i64) -> RemoteItem {
+    RemoteItem {
+        id: id.into(),
+        kind: ItemKind::Episode,
+        name: format!("Episode {n}"),
+        parent_id: Some(season.into()),
+        series_id: Some("series".into()),
+        season_id: Some(season.into()),
+        series_name: Some("Show".into()),
+        season_number: Some(1),
+        episode_number: Some(n),
+        runtime_ms: Some(1_800_000),
+        user_data: UserData::default(),
+    }
+}
+
+fn folder(id: &str, kind: ItemKind, parent: Option<&str>) -> RemoteItem {
+    RemoteItem {
+        id: id.into(),
+        kind,
+        name: id.into(),
+        parent_id: parent.map(Into::into),
+        series_id: None,
+        season_id: None,
+        series_name: None,
+        season_number: None,
+        episode_number: None,
+        runtime_ms: None,
+        user_data: UserData::default(),
+    }
+}
+
+fn setup(episodes: usize) -> (tempfile::TempDir, Store, i64) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&database_path(dir.path())).unwrap();
+    let acc = store
+        .upsert_account(
+            &NewAccount {
+                kind: ServerKind::Jellyfin,
+                base_url: "http://127.0.0.1:1",
+                server_id: "s",
+                server_name: "Test",
+                user_id: "u",
+                user_name: "demo",
+                device_id: "d",
+            },
+            0,
+        )
+        .unwrap();
+    let mut items = vec![
+        folder("series", ItemKind::Series, None),
+        folder("season1", ItemKind::Season, Some("series")),
+    ];
+    for n in 0..episodes {
+        items.push(episode(&format!("e{n}"), "season1", n as i64 + 1));
+    }
+    store.apply_remote_items(acc, &items, 0).unwrap();
+    (dir, store, acc)
+}
+
+#[test]
+fn hundred_position_updates_coalesce_into_one_row_with_last_value() {
+    let (_d, mut store, acc) = setup(1);
+    for i in 1..=100 {
+        store
+            .record_change(
+                acc,
+                "e0",
+                LocalChange::Position {
+                    position_ms: i * 1000,
+                },
+                i,
+                0,
+            )
+            .unwrap();
+    }
+    let rows = store.outbox(acc).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].desired.position_ms, 100_000);
+    assert_eq!(store.item(acc, "e0").unwrap().unwrap().position_ms, 100_000);
+}
+
+#[test]
+fn change_back_to_base_drops_the_row() {
+    let (_d, mut store, acc) = setup(1);
+    store
+        .record_change(acc, "e0", LocalChange::MarkWatched, 1, 0)
+        .unwrap();
+    let (_, outcome) = store
+        .record_change(acc, "e0", LocalChange::MarkUnwatched, 2, 0)
+        .unwrap();
+    assert_eq!(outcome, RecordOutcome::Dropped);
+    assert!(store.outbox(acc).unwrap().is_empty());
+}
+
+#[test]
+fn unknown_item_is_refused_and_nothing_written() {
+    let (_d, mut store, acc) = setup(1);
+    assert!(store
+        .record_change(
+            acc,
+            "nope'; DROP TABLE items;--",
+            LocalChange::MarkWatched,
+            1,
+            0
+        )
+        .is_err());
+    assert!(store.outbox(acc).unwrap().is_empty());
+    assert_eq!(store.items(acc).unwrap().len(), 3);
+}
+
+#[test]
+fn compare_and_delete_keeps_a_change_made_in_flight() {
+    let (_d, mut store, acc) = setup(1);
+    store
+        .record_change(acc, "e0", LocalChange::Position { position_ms: 1000 }, 1, 0)
+        .unwrap();
+    let claims = store.claim_due(acc, 10, 8, 60_000).unwrap();
+    let Claim::Item(sent) = &claims[0] else {
+        panic!("expected item claim")
+    };
+    store
+        .record_change(
+            acc,
+            "e0",
+            LocalChange::Position { position_ms: 2000 },
+            11,
+            0,
+        )
+        .unwrap();
+    assert_eq!(
+        store.complete(acc, sent, None, 12).unwrap(),
+        CompleteOutcome::Requeued
+    );
+    let row = store.outbox_row(acc, "e0").unwrap().unwrap();
+    assert_eq!(row.state, RowState::Pending);
+    assert_eq!(row.desired.position_ms, 2000);
+    // base moved to what was delivered
+    assert_eq!(store.base(acc, "e0").unwrap().unwrap().position_ms, 1000);
+    let claims = store.claim_due(acc, 20, 8, 60_000).unwrap();
+    let Claim::Item(sent) = &claims[0] else {
+        panic!("expected item claim")
+    };
+    assert_eq!(
+        store.complete(acc, sent, None, 21).unwrap(),
+        CompleteOutcome::Delivered
+    );
+    assert!(store.outbox(acc).unwrap().is_empty());
+}
+
+#[test]
+fn expired_lease_returns_row_to_pending() {
+    let (_d, mut store, acc) = setup(1);
+    store
+        .record_change(acc, "e0", LocalChange::MarkWatched, 1, 0)
+        .unwrap();
+    assert_eq!(store.claim_due(acc, 10, 8, 1_000).unwrap().len(), 1);
+    assert_eq!(store.recover_expired_leases(500).unwrap(), 0);
+    assert!(store.claim_due(acc, 500, 8, 1_000).unwrap().is_empty());
+    assert_eq!(store.next_wakeup(acc).unwrap(), Some(1_010));
+    assert_eq!(store.recover_expired_leases(1_010).unwrap(), 1);
+    assert_eq!(
+        store.outbox_row(acc, "e0").unwrap().unwrap().state,
+        RowState::Pending
+    );
+}
+
+#[test]
+fn debounce_delays_the_first_claim() {
+    let (_d, mut store, acc) = setup(1);
+    store
+        .record_change(acc, "e0", LocalChange::MarkWatched, 100, 500)
+        .unwrap();
+    assert!(store.claim_due(acc, 599, 8, 1_000).unwrap().is_empty());
+    assert_eq!(store.next_wakeup(acc).unwrap(), Some(600));
+    assert_eq!(store.claim_due(acc, 600, 8, 1_000).unwrap().len(), 1);
+}
+
+#[test]
+fn intact_bulk_group_is_claimed_as_one_and_edit_breaks_it() {
+    let (_d, mut store, acc) = setup(5);
+    let bulk = store.record_bulk(acc, "season1", true, 1, 0).unwrap();
+    assert_eq!(bulk.queued, 5);
+    assert!(bulk.group_key.is_some());
+    let claims = store.claim_due(acc, 2, 2, 60_000).unwrap();
+    assert_eq!(claims.len(), 1);
+    let Claim::Group {
+        parent_id,
+        played,
+        rows,
+        ..
+    } = &claims[0]
+    else {
+        panic!("expected group")
+    };
+    assert_eq!(
+        (parent_id.as_str(), *played, rows.len()),
+        ("season1", true, 5)
+    );
+
+    let (_d2, mut store, acc) = setup(5);
+    store.record_bulk(acc, "season1", true, 1, 0).unwrap();
+    store
+        .record_change(
+            acc,
+            "e2",
+            LocalChange::Position { position_ms: 5_000 },
+            2,
+            0,
+        )
+        .unwrap();
+    let claims = store.claim_due(acc, 3, 100, 60_000).unwrap();
+    assert_eq!(claims.len(), 5);
+    assert!(claims.iter().all(|c| matches!(c, Claim::Item(_))));
+}
+
+#[test]
+fn discard_restores_the_server_state() {
+    let (_d, mut store, acc) = setup(1);
+    store
+        .record_change(
+            acc,
+            "e0",
+            LocalChange::Position { position_ms: 9_000 },
+            1,
+            0,
+        )
+        .unwrap();
+    assert_eq!(store.discard(acc, &["e0".to_string()], 2).unwrap(), 1);
+    assert!(store.outbox(acc).unwrap().is_empty());
+    assert_eq!(store.item(acc, "e0").unwrap().unwrap().position_ms, 0);
+}
+
+#[test]
+fn refresh_never_overwrites_a_pending_change() {
+    let (_d, mut store, acc) = setup(1);
+    store
+        .record_change(
+            acc,
+            "e0",
+            LocalChange::Position { position_ms: 9_000 },
+            1,
+            0,
+        )
+        .unwrap();
+    let mut remote = episode("e0", "season1", 1);
+    remote.user_data.position_ms = 4_000;
+    let stats = store.apply_remote_items(acc, &[remote.clone()], 5).unwrap();
+    assert_eq!(stats.kept_local, 1);
+    assert_eq!(store.item(acc, "e0").unwrap().unwrap().position_ms, 9_000);
+    assert_eq!(store.base(acc, "e0").unwrap().unwrap().position_ms, 4_000);
+    // server already has what we want → row dropped
+    remote.user_data.position_ms = 9_000;
+    let stats = store.apply_remote_items(acc, &[remote], 6).unwrap();
+    assert_eq!(stats.already_on_server, 1);
+    assert!(store.outbox(acc).unwrap().is_empty());
+}
+
+#[test]
+fn transient_failure_counts_attempts_offline_does_not() {
+    use playmark::backend::ErrorKind;
+    let (_d, mut store, acc) = setup(1);
+    store
+        .record_change(acc, "e0", LocalChange::MarkWatched, 1, 0)
+        .unwrap();
+    store.claim_due(acc, 1, 8, 60_000).unwrap();
+    store
+        .fail(acc, &["e0".into()], ErrorKind::Offline, "refused", 0, 2)
+        .unwrap();
+    let row = store.outbox_row(acc, "e0").unwrap().unwrap();
+    assert_eq!((row.state, row.attempts), (RowState::Pending, 0));
+    store.claim_due(acc, 3, 8, 60_000).unwrap();
+    store
+        .fail(acc, &["e0".into()], ErrorKind::Transient, "503", 5_000, 4)
+        .unwrap();
+    let row = store.outbox_row(acc, "e0").unwrap().unwrap();
+    assert_eq!(
+        (row.state, row.attempts, row.next_attempt_at),
+        (RowState::Failed, 1, 5_000)
+    );
+    store.claim_due(acc, 5_000, 8, 60_000).unwrap();
+    store
+        .fail(acc, &["e0".into()], ErrorKind::NotFound, "404", 0, 5_001)
+        .unwrap();
+    assert_eq!(
+        store.outbox_row(acc, "e0").unwrap().unwrap().state,
+        RowState::NeedsAttention
+    );
+    assert_eq!(store.retry(acc, None, 6_000).unwrap(), 1);
+    let row = store.outbox_row(acc, "e0").unwrap().unwrap();
+    assert_eq!(
+        (row.state, row.attempts, row.error_kind),
+        (RowState::Pending, 0, None)
+    );
+}
