@@ -730,3 +730,14 @@ fn dissolve_group(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<()> {
     tx.execute("DELETE FROM sync_groups WHERE group_key = ?1", [key])?;
     Ok(())
 }
+
+impl Store {
+    /// "Sync now": pending and failed rows become due at `now` (debounce and backoff skipped).
+    pub fn make_due(&mut self, account: AccountId, now: Millis) -> Result<usize> {
+        Ok(self.conn.execute(
+            "UPDATE sync_outbox SET next_attempt_at = ?2
+             WHERE account_id = ?1 AND state IN ('pending', 'failed') AND next_attempt_at > ?2",
+            params![account, now],
+        )?)
+    }
+}
