@@ -344,7 +344,7 @@ pub fn classify_transport(err: &reqwest::Error) -> SyncError {
         detail.push_str(&url_without_query(url));
         detail.push(')');
     }
-    for cause in chain {
+    for cause in chain.into_iter().filter(|c| c != what) {
         detail.push_str(": ");
         detail.push_str(&cause);
     }
@@ -389,12 +389,12 @@ fn io_errors<'a>(err: &'a (dyn std::error::Error + 'static)) -> Vec<&'a std::io:
     out
 }
 
-/// rustls reports a certificate it does not trust as `io::ErrorKind::InvalidData` wrapping an
-/// "invalid peer certificate" error.
+/// rustls reports a certificate it does not trust as "invalid peer certificate: …" (wrapped in
+/// an `io::Error`, whose kind depends on the layer that wrapped it).
 fn is_certificate_error(err: &(dyn std::error::Error + 'static)) -> bool {
-    io_errors(err).iter().any(|io| {
-        io.kind() == std::io::ErrorKind::InvalidData
-            && io.to_string().to_ascii_lowercase().contains("certificate")
+    source_chain(err).iter().any(|text| {
+        let text = text.to_ascii_lowercase();
+        text.contains("invalid peer certificate") || text.contains("certificate verify failed")
     })
 }
 
@@ -565,6 +565,31 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::Offline, "{}", e.detail);
         assert!(!e.detail.contains("SECRET"), "{}", e.detail);
         assert!(e.detail.contains("127.0.0.1"), "{}", e.detail);
+    }
+
+    #[derive(Debug)]
+    struct Wrap(&'static str, Option<std::io::Error>);
+    impl std::fmt::Display for Wrap {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Wrap {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_ref().map(|e| e as _)
+        }
+    }
+
+    #[test]
+    fn untrusted_certificate_is_detected_in_the_chain() {
+        let io = |msg: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, msg.to_string());
+        let bad = Wrap(
+            "client error (Connect)",
+            Some(io("invalid peer certificate: UnknownIssuer")),
+        );
+        assert!(is_certificate_error(&bad));
+        let refused = Wrap("client error (Connect)", Some(io("connection refused")));
+        assert!(!is_certificate_error(&refused));
     }
 
     #[tokio::test]
