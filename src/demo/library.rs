@@ -406,8 +406,9 @@ mod tests {
         // Pinned: ids must never change between releases.
         assert_eq!(
             stable_id("series/The Lighthouse Keepers"),
-            stable_id("series/The Lighthouse Keepers")
+            "1c42b7ccbb464c53b70019e48a46c444"
         );
+        assert_eq!(stable_id("user/demo"), "6c98179bc7d640409e77b9dae12d87b3");
         let mut seen = std::collections::HashSet::new();
         for i in &a.items {
             assert_eq!(i.id.len(), 32);

@@ -230,12 +230,27 @@ impl DemoServer {
 
     /// `true`: stop listening and abort every open connection (keep-alive ones too), so
     /// clients get "connection refused". `false`: listen again on the same port.
+    ///
+    /// The listening socket and the open connections are shut down synchronously, before this
+    /// returns. See [`DemoServer::go_offline`] for clients on a current-thread runtime.
     pub fn set_offline(&self, offline: bool) {
         if offline {
             self.inner.go_offline(false);
         } else {
             self.inner.go_online();
         }
+    }
+
+    /// `set_offline(true)`, then a short pause (10 ms) so that clients running in the same
+    /// runtime notice their keep-alive connections were closed.
+    ///
+    /// Prefer this in tests on a current-thread runtime: there a client's connection task only
+    /// sees the close when it next runs, so a request sent right after `set_offline(true)` can
+    /// still go out on the dead connection and fail as "connection closed before message
+    /// completed" instead of "connection refused".
+    pub async fn go_offline(&self) {
+        self.set_offline(true);
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
     /// Whether the server is currently offline.
