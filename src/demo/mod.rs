@@ -9,6 +9,8 @@
 //! Only the header form `Authorization: MediaBrowser …, Token="…"` is accepted for tokens
 //! (the legacy `X-Emby-Token` forms are off by default from Jellyfin 12.0 on).
 
+#![warn(missing_docs)]
+
 mod faults;
 mod library;
 mod routes;
