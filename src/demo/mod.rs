@@ -1,1 +1,660 @@
-//! Bundled Jellyfin-compatible demo and test server. Filled in by the demo-server work.
+//! Bundled Jellyfin-compatible demo and test server.
+//!
+//! A stateful, in-memory server that speaks the part of the Jellyfin 10.11.11 HTTP API that
+//! Playmark uses (sign-in, library listing with user data, user-data updates, mark
+//! played/unplayed), over real HTTP on 127.0.0.1. It backs the demo library of the app and is
+//! the fake server of every test; it can inject faults (offline, latency, error statuses,
+//! resets, truncated or malformed bodies) and records every request it receives.
+//!
+//! Only the header form `Authorization: MediaBrowser …, Token="…"` is accepted for tokens
+//! (the legacy `X-Emby-Token` forms are off by default from Jellyfin 12.0 on).
+
+#![warn(missing_docs)]
+
+mod faults;
+mod library;
+mod routes;
+mod state;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, SystemTime};
+
+use axum::body::Body;
+use axum::http::{header, HeaderValue, Request, Response, StatusCode};
+use bytes::Bytes;
+use futures::StreamExt;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::task::AbortHandle;
+
+pub use faults::{Fault, FaultSpec, RandomFaults};
+pub use library::DemoLibrary;
+
+use faults::FaultPlan;
+use state::State;
+
+/// User name of the demo account.
+pub const DEMO_USER: &str = "demo";
+/// Password of the demo account.
+pub const DEMO_PASSWORD: &str = "demo";
+
+/// Request bodies larger than this are answered with 413.
+const MAX_BODY: usize = 1024 * 1024;
+
+/// How to start a [`DemoServer`].
+#[derive(Debug, Clone)]
+pub struct DemoConfig {
+    /// TCP port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Server version reported by `/System/Info/Public` (default "10.11.11").
+    pub version: String,
+    /// The library served.
+    pub library: DemoLibrary,
+    /// Faults applied right after start.
+    pub faults: Option<FaultSpec>,
+    /// Latency added to every response.
+    pub latency: Duration,
+}
+
+impl Default for DemoConfig {
+    fn default() -> DemoConfig {
+        DemoConfig {
+            port: 0,
+            version: "10.11.11".to_string(),
+            library: DemoLibrary::seeded(),
+            faults: None,
+            latency: Duration::ZERO,
+        }
+    }
+}
+
+/// One request the server received (including those answered with a fault).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedRequest {
+    /// HTTP method, e.g. "POST".
+    pub method: String,
+    /// Path as sent (not decoded), e.g. "/UserPlayedItems/abc…".
+    pub path: String,
+    /// Query parameters, URL-decoded, in order.
+    pub query: Vec<(String, String)>,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<String>,
+    /// The body parsed as JSON, if it is JSON.
+    pub body: Option<serde_json::Value>,
+    /// The raw body bytes.
+    pub raw_body: Vec<u8>,
+    /// Response status; 0 if the connection was reset without a response (or the response is
+    /// still pending).
+    pub status: u16,
+    /// The fault applied, in [`FaultSpec`] notation (e.g. "503", "429:7", "reset").
+    pub fault: Option<String>,
+    /// When the request arrived.
+    pub at: SystemTime,
+}
+
+impl RecordedRequest {
+    /// The value of a query parameter (name compared case-insensitively).
+    pub fn query_value(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A running demo server. Cheap to clone; the server stops when the last clone is dropped or
+/// [`DemoServer::shutdown`] is called.
+#[derive(Clone)]
+pub struct DemoServer {
+    inner: Arc<Inner>,
+    _guard: Arc<Guard>,
+}
+
+impl std::fmt::Debug for DemoServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DemoServer")
+            .field("url", &self.url())
+            .finish()
+    }
+}
+
+/// Stops the server when the last handle goes away.
+struct Guard(Arc<Inner>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.0.go_offline(true);
+    }
+}
+
+struct Conn {
+    abort: AbortHandle,
+    socket: Option<socket2::Socket>,
+}
+
+#[derive(Default)]
+struct Net {
+    offline: bool,
+    shut_down: bool,
+    /// The accept task and a duplicate of the listening socket (to stop it synchronously).
+    listener: Option<(AbortHandle, Option<socket2::Socket>)>,
+    conns: HashMap<u64, Conn>,
+    next_conn: u64,
+}
+
+struct Inner {
+    port: u16,
+    runtime: tokio::runtime::Handle,
+    state: Mutex<State>,
+    plan: Mutex<FaultPlan>,
+    latency: Mutex<Duration>,
+    log: Mutex<Vec<(u64, RecordedRequest)>>,
+    next_request: AtomicU64,
+    net: Mutex<Net>,
+}
+
+/// Lock, recovering from a poisoned mutex (a panicking test thread must not wedge the server).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The error a service returns to make hyper drop the connection without a response.
+#[derive(Debug)]
+struct ResetConnection;
+
+impl std::fmt::Display for ResetConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("demo server: injected connection reset")
+    }
+}
+
+impl std::error::Error for ResetConnection {}
+
+fn bind(port: u16) -> io::Result<TcpListener> {
+    let socket = TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
+    socket.listen(1024)
+}
+
+impl DemoServer {
+    /// Start serving on 127.0.0.1 (must be called inside a tokio runtime).
+    pub async fn start(config: DemoConfig) -> io::Result<DemoServer> {
+        let listener = bind(config.port)?;
+        let port = listener.local_addr()?.port();
+        let inner = Arc::new(Inner {
+            port,
+            runtime: tokio::runtime::Handle::current(),
+            state: Mutex::new(State::new(config.library, config.version)),
+            plan: Mutex::new(FaultPlan::default()),
+            latency: Mutex::new(config.latency),
+            log: Mutex::new(Vec::new()),
+            next_request: AtomicU64::new(0),
+            net: Mutex::new(Net::default()),
+        });
+        inner.install_listener(listener);
+        let server = DemoServer {
+            _guard: Arc::new(Guard(inner.clone())),
+            inner,
+        };
+        if let Some(spec) = &config.faults {
+            server.apply_spec(spec);
+        }
+        Ok(server)
+    }
+
+    /// Base URL, e.g. "http://127.0.0.1:8096".
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.inner.port)
+    }
+
+    /// The TCP port (stays the same across offline/online).
+    pub fn port(&self) -> u16 {
+        self.inner.port
+    }
+
+    /// The demo user's id (32 lowercase hex digits).
+    pub fn user_id(&self) -> String {
+        lock(&self.inner.state).user_id.clone()
+    }
+
+    /// The server's id, as in `/System/Info/Public`.
+    pub fn server_id(&self) -> String {
+        lock(&self.inner.state).server_id.clone()
+    }
+
+    /// `true`: stop listening and abort every open connection (keep-alive ones too), so
+    /// clients get "connection refused". `false`: listen again on the same port.
+    ///
+    /// The listening socket and the open connections are shut down synchronously, before this
+    /// returns. See [`DemoServer::go_offline`] for clients on a current-thread runtime.
+    pub fn set_offline(&self, offline: bool) {
+        if offline {
+            self.inner.go_offline(false);
+        } else {
+            self.inner.go_online();
+        }
+    }
+
+    /// `set_offline(true)`, then a short pause (10 ms) so that clients running in the same
+    /// runtime notice their keep-alive connections were closed.
+    ///
+    /// Prefer this in tests on a current-thread runtime: there a client's connection task only
+    /// sees the close when it next runs, so a request sent right after `set_offline(true)` can
+    /// still go out on the dead connection and fail as "connection closed before message
+    /// completed" instead of "connection refused".
+    pub async fn go_offline(&self) {
+        self.set_offline(true);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    /// Whether the server is currently offline.
+    pub fn is_offline(&self) -> bool {
+        lock(&self.inner.net).offline
+    }
+
+    /// The next `n` requests (of any kind) are answered with `fault`. Calls queue up in order.
+    pub fn fail_next(&self, n: usize, fault: Fault) {
+        lock(&self.inner.plan).push_next(n, fault);
+    }
+
+    /// A random `fraction` (0..1) of requests gets a fault picked uniformly from `faults`,
+    /// using a deterministic generator seeded with `seed`. Replaces an earlier fraction.
+    pub fn fail_fraction(&self, fraction: f64, faults: Vec<Fault>, seed: u64) {
+        lock(&self.inner.plan).set_random(fraction, faults, seed);
+    }
+
+    /// Latency added to every response from now on.
+    pub fn set_latency(&self, d: Duration) {
+        *lock(&self.inner.latency) = d;
+    }
+
+    /// Remove queued and random faults and the latency (does not change offline).
+    pub fn clear_faults(&self) {
+        lock(&self.inner.plan).clear();
+        *lock(&self.inner.latency) = Duration::ZERO;
+    }
+
+    /// Apply a parsed `--faults` spec on top of the current faults.
+    pub fn apply_spec(&self, spec: &FaultSpec) {
+        if let Some(l) = spec.latency {
+            self.set_latency(l);
+        }
+        if let Some(r) = &spec.random {
+            self.fail_fraction(r.fraction, r.faults.clone(), r.seed);
+        }
+        for (n, f) in &spec.next {
+            self.fail_next(*n, f.clone());
+        }
+        if spec.offline {
+            self.set_offline(true);
+        }
+    }
+
+    /// Invalidate every issued access token: further calls with them get 401.
+    pub fn revoke_tokens(&self) {
+        lock(&self.inner.state).tokens.clear();
+    }
+
+    /// Every request received so far, in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.inner.log)
+            .iter()
+            .map(|(_, r)| r.clone())
+            .collect()
+    }
+
+    /// Forget the recorded requests.
+    pub fn clear_requests(&self) {
+        lock(&self.inner.log).clear();
+    }
+
+    /// The demo user's data for an item (ids with or without dashes). Folders report the
+    /// aggregate: played when every episode is, last played = latest of the episodes.
+    pub fn user_data(&self, item_id: &str) -> Option<crate::model::UserData> {
+        let id = routes::normalize_id(item_id)?;
+        lock(&self.inner.state).user_data(&id)
+    }
+
+    /// Set an item's user data directly, as another device would. On a series or season it
+    /// sets every episode under it. Unknown ids are ignored.
+    pub fn set_user_data(&self, item_id: &str, data: crate::model::UserData) {
+        if let Some(id) = routes::normalize_id(item_id) {
+            lock(&self.inner.state).set_user_data(&id, &data);
+        }
+    }
+
+    /// Delete an item (and everything under it) from the library: it then answers 404.
+    pub fn remove_item(&self, item_id: &str) {
+        if let Some(id) = routes::normalize_id(item_id) {
+            lock(&self.inner.state).remove_item(&id);
+        }
+    }
+
+    /// Snapshot of the library in server order, with the demo user's data.
+    pub fn items(&self) -> Vec<crate::model::RemoteItem> {
+        lock(&self.inner.state).remote_items()
+    }
+
+    /// Stop the server: the port is closed and every connection aborted.
+    pub async fn shutdown(self) {
+        self.inner.go_offline(true);
+        tokio::task::yield_now().await;
+    }
+
+    /// Serve until Ctrl-C (for the `demo-server` command).
+    pub async fn run_until_ctrl_c(self) -> io::Result<()> {
+        tokio::signal::ctrl_c().await?;
+        self.shutdown().await;
+        Ok(())
+    }
+}
+
+impl Inner {
+    fn install_listener(self: &Arc<Self>, listener: TcpListener) {
+        let mut net = lock(&self.net);
+        let dup = socket2::SockRef::from(&listener).try_clone().ok();
+        let weak = Arc::downgrade(self);
+        let task = self.runtime.spawn(accept_loop(listener, weak));
+        net.listener = Some((task.abort_handle(), dup));
+        net.offline = false;
+    }
+
+    fn go_offline(&self, shut_down: bool) {
+        let mut net = lock(&self.net);
+        net.offline = true;
+        net.shut_down |= shut_down;
+        if let Some((task, socket)) = net.listener.take() {
+            if let Some(s) = socket {
+                // Stops listening at once (new connects are refused), before the task is gone.
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+            task.abort();
+        }
+        for (_, c) in net.conns.drain() {
+            if let Some(s) = c.socket {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+            c.abort.abort();
+        }
+    }
+
+    fn go_online(self: &Arc<Self>) {
+        {
+            let net = lock(&self.net);
+            if net.shut_down || !net.offline {
+                return;
+            }
+        }
+        let _enter = self.runtime.enter();
+        let mut last_err = None;
+        for _ in 0..50 {
+            match bind(self.port) {
+                Ok(l) => {
+                    self.install_listener(l);
+                    return;
+                }
+                Err(e) => {
+                    last_err = Some(e);
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+        tracing::warn!(port = self.port, error = ?last_err, "demo server could not listen again");
+    }
+
+    fn serve(self: &Arc<Self>, stream: TcpStream) {
+        let mut net = lock(&self.net);
+        if net.offline {
+            return;
+        }
+        let id = net.next_conn;
+        net.next_conn += 1;
+        let socket = socket2::SockRef::from(&stream).try_clone().ok();
+        let inner = self.clone();
+        let task = self.runtime.spawn(async move {
+            let svc_inner = inner.clone();
+            let svc = service_fn(move |req| {
+                let inner = svc_inner.clone();
+                async move { inner.handle(req).await }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+            lock(&inner.net).conns.remove(&id);
+        });
+        net.conns.insert(
+            id,
+            Conn {
+                abort: task.abort_handle(),
+                socket,
+            },
+        );
+    }
+
+    fn record(&self, r: RecordedRequest) -> u64 {
+        let seq = self.next_request.fetch_add(1, Ordering::Relaxed);
+        lock(&self.log).push((seq, r));
+        seq
+    }
+
+    fn set_status(&self, seq: u64, status: u16) {
+        if let Some((_, r)) = lock(&self.log).iter_mut().rev().find(|(s, _)| *s == seq) {
+            r.status = status;
+        }
+    }
+
+    async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> Result<Response<Body>, ResetConnection> {
+        let (parts, body) = req.into_parts();
+        let mut raw = Vec::new();
+        let mut too_large = false;
+        let mut stream = Body::new(body).into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(c) if raw.len() + c.len() > MAX_BODY => {
+                    too_large = true;
+                    break;
+                }
+                Ok(c) => raw.extend_from_slice(&c),
+                Err(_) => break,
+            }
+        }
+        let query: Vec<(String, String)> = parts
+            .uri
+            .query()
+            .map(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let fault = lock(&self.plan).take();
+        let seq = self.record(RecordedRequest {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_string(),
+            query: query.clone(),
+            authorization: parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            body: if raw.is_empty() {
+                None
+            } else {
+                serde_json::from_slice(&raw).ok()
+            },
+            raw_body: raw.clone(),
+            status: 0,
+            fault: fault.as_ref().map(Fault::to_string),
+            at: SystemTime::now(),
+        });
+
+        let latency = *lock(&self.latency);
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+
+        let (status, response) = match fault {
+            Some(Fault::Reset) => return Err(ResetConnection),
+            Some(Fault::Status { code, retry_after }) => {
+                let body = if matches!(code, 401 | 403) {
+                    Vec::new()
+                } else {
+                    StatusCode::from_u16(code)
+                        .ok()
+                        .and_then(|s| s.canonical_reason())
+                        .unwrap_or("Error")
+                        .as_bytes()
+                        .to_vec()
+                };
+                let mut r = respond(code, (!body.is_empty()).then_some("text/plain"), body);
+                if let Some(s) = retry_after {
+                    if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
+                        r.headers_mut().insert(header::RETRY_AFTER, v);
+                    }
+                }
+                (code, r)
+            }
+            Some(Fault::Starting) => (
+                503,
+                respond(
+                    503,
+                    Some("text/html"),
+                    b"<!DOCTYPE html><html><head><title>Jellyfin</title></head><body>\
+                      Jellyfin Server is loading. Please try again shortly.</body></html>"
+                        .to_vec(),
+                ),
+            ),
+            Some(Fault::Html) => (
+                200,
+                respond(
+                    200,
+                    Some("text/html; charset=utf-8"),
+                    b"<!DOCTYPE html><html><head><title>Error</title></head><body><h1>502 \
+                      Bad Gateway</h1><p>The upstream server is not responding.</p></body></html>"
+                        .to_vec(),
+                ),
+            ),
+            Some(Fault::Malformed) => (
+                200,
+                respond(
+                    200,
+                    Some("application/json; charset=utf-8"),
+                    br#"{"Items":[{"Name":"Episode 1","Id":"#.to_vec(),
+                ),
+            ),
+            Some(Fault::Truncated) => {
+                // The request is processed; only the response is cut short.
+                let reply = self.route(&parts, &query, &raw, too_large);
+                let mut full = reply.body;
+                if full.len() < 64 {
+                    full = format!(
+                        r#"{{"Items":[],"TotalRecordCount":0,"StartIndex":0,"Padding":"{}"}}"#,
+                        "x".repeat(64)
+                    )
+                    .into_bytes();
+                }
+                let len = full.len();
+                let part = Bytes::from(full).slice(..len / 2);
+                // Send the head and half the body, give them time to leave, then fail the
+                // body so hyper closes the connection short of Content-Length.
+                let first = futures::stream::once(async move { Ok::<Bytes, io::Error>(part) });
+                let fail = futures::stream::once(async {
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    Err(io::Error::other("demo server: injected truncated body"))
+                });
+                let mut r = Response::new(Body::from_stream(first.chain(fail)));
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json; charset=utf-8"),
+                );
+                r.headers_mut()
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+                (200, r)
+            }
+            Some(Fault::Delay(d)) => {
+                tokio::time::sleep(d).await;
+                let reply = self.route(&parts, &query, &raw, too_large);
+                (
+                    reply.status,
+                    respond(reply.status, reply.content_type, reply.body),
+                )
+            }
+            None => {
+                let reply = self.route(&parts, &query, &raw, too_large);
+                (
+                    reply.status,
+                    respond(reply.status, reply.content_type, reply.body),
+                )
+            }
+        };
+        self.set_status(seq, status);
+        Ok(response)
+    }
+
+    fn route(
+        &self,
+        parts: &axum::http::request::Parts,
+        query: &[(String, String)],
+        raw: &[u8],
+        too_large: bool,
+    ) -> routes::Reply {
+        if too_large {
+            return routes::Reply {
+                status: 413,
+                content_type: None,
+                body: Vec::new(),
+            };
+        }
+        let req = routes::Req {
+            method: &parts.method,
+            path: parts.uri.path(),
+            query,
+            headers: &parts.headers,
+            body: raw,
+            local_address: format!("http://127.0.0.1:{}", self.port),
+        };
+        let mut state = lock(&self.state);
+        routes::handle(&mut state, &req)
+    }
+}
+
+fn respond(code: u16, content_type: Option<&'static str>, body: Vec<u8>) -> Response<Body> {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Some(ct) = content_type {
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    }
+    r
+}
+
+async fn accept_loop(listener: TcpListener, inner: Weak<Inner>) {
+    loop {
+        let accepted = listener.accept().await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        match accepted {
+            Ok((stream, _)) => inner.serve(stream),
+            Err(_) => {
+                if lock(&inner.net).offline {
+                    return;
+                }
+                drop(inner);
+                // e.g. too many open files: back off a little.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,401 @@
+//! Fault injection: what a request can be answered with instead of the real response, the
+//! plan that decides which requests get a fault, and the `--faults` spec grammar.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+/// A fault the demo server can answer a request with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// Answer with this HTTP status (empty body for 401/403, a short text otherwise), with a
+    /// `Retry-After: <seconds>` header when given.
+    Status {
+        /// The HTTP status code.
+        code: u16,
+        /// Seconds for the `Retry-After` header.
+        retry_after: Option<u64>,
+    },
+    /// 503 with a `text/html` body, like a Jellyfin server that is still starting.
+    Starting,
+    /// Close the connection without sending any response.
+    Reset,
+    /// 200 with a `Content-Length` larger than the bytes sent, then close the connection.
+    Truncated,
+    /// 200 `application/json` whose body is not valid JSON.
+    Malformed,
+    /// Wait this long, then answer normally.
+    Delay(Duration),
+    /// 200 `text/html` error page (a captive portal or a proxy's error page).
+    Html,
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Status {
+                code,
+                retry_after: Some(s),
+            } => write!(f, "{code}:{s}"),
+            Fault::Status { code, .. } => write!(f, "{code}"),
+            Fault::Starting => f.write_str("starting"),
+            Fault::Reset => f.write_str("reset"),
+            Fault::Truncated => f.write_str("truncated"),
+            Fault::Malformed => f.write_str("malformed"),
+            Fault::Delay(d) => write!(f, "delay={}ms", d.as_millis()),
+            Fault::Html => f.write_str("html"),
+        }
+    }
+}
+
+impl Fault {
+    /// The mix used by `random=`: 500, 502, 503, 429 with `Retry-After: 1`, reset, truncated
+    /// and malformed.
+    pub fn random_mix() -> Vec<Fault> {
+        vec![
+            Fault::Status {
+                code: 500,
+                retry_after: None,
+            },
+            Fault::Status {
+                code: 502,
+                retry_after: None,
+            },
+            Fault::Status {
+                code: 503,
+                retry_after: None,
+            },
+            Fault::Status {
+                code: 429,
+                retry_after: Some(1),
+            },
+            Fault::Reset,
+            Fault::Truncated,
+            Fault::Malformed,
+        ]
+    }
+}
+
+impl FromStr for Fault {
+    type Err = String;
+
+    /// `CODE`, `CODE:RETRY_AFTER_SECS`, `starting`, `reset`, `truncated`, `malformed`, `html`
+    /// or `delay=DURATION`.
+    fn from_str(s: &str) -> Result<Fault, String> {
+        let s = s.trim();
+        let lower = s.to_ascii_lowercase();
+        match lower.as_str() {
+            "starting" => return Ok(Fault::Starting),
+            "reset" => return Ok(Fault::Reset),
+            "truncated" => return Ok(Fault::Truncated),
+            "malformed" => return Ok(Fault::Malformed),
+            "html" => return Ok(Fault::Html),
+            _ => {}
+        }
+        if let Some(d) = lower
+            .strip_prefix("delay=")
+            .or_else(|| lower.strip_prefix("delay:"))
+        {
+            return parse_duration(d).map(Fault::Delay);
+        }
+        let (code, retry) = match lower.split_once(':') {
+            Some((c, r)) => (c, Some(r)),
+            None => (lower.as_str(), None),
+        };
+        let code: u16 = code.parse().map_err(|_| {
+            format!(
+                "unknown fault {s:?}: expected an HTTP status (e.g. 503 or 429:7), starting, \
+                 reset, truncated, malformed, html or delay=DURATION"
+            )
+        })?;
+        if !(100..=599).contains(&code) {
+            return Err(format!("HTTP status {code} is out of range 100..=599"));
+        }
+        let retry_after = match retry {
+            Some(r) => Some(
+                r.parse::<u64>()
+                    .map_err(|_| format!("bad Retry-After seconds {r:?} in fault {s:?}"))?,
+            ),
+            None => None,
+        };
+        Ok(Fault::Status { code, retry_after })
+    }
+}
+
+/// Parse `200ms`, `2s`, `1.5s`, `1m` or a bare number of milliseconds.
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (s, 0.001)
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad duration {s:?}: expected e.g. 200ms, 2s, 1.5s or 1m"))?;
+    if !v.is_finite() || v < 0.0 || v * scale > 86_400.0 {
+        return Err(format!("duration {s:?} out of range (0 to 24h)"));
+    }
+    Ok(Duration::from_secs_f64(v * scale))
+}
+
+/// Random faults on a fraction of requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RandomFaults {
+    /// Fraction of requests (0.0 to 1.0) that get a fault.
+    pub fraction: f64,
+    /// The faults to pick from, uniformly.
+    pub faults: Vec<Fault>,
+    /// Seed of the deterministic random generator.
+    pub seed: u64,
+}
+
+/// A set of faults to apply to a demo server, parsed from the CLI's `--faults SPEC`.
+///
+/// Grammar (comma-separated items, case-insensitive, spaces around items ignored, an empty
+/// spec means no faults):
+///
+/// ```text
+/// SPEC   := ITEM ("," ITEM)*
+/// ITEM   := "offline"                      start offline (connection refused)
+///         | "latency=" DURATION            delay every response
+///         | "random=" FRACTION [":" SEED]  that fraction (0..1) of requests gets a random fault
+///                                          of 500/502/503/429+Retry-After:1/reset/truncated/
+///                                          malformed (SEED defaults to 0)
+///         | "next=" N ":" FAULT            the next N requests get FAULT (items queue in order)
+/// FAULT  := CODE [":" RETRY_AFTER_SECS]    e.g. 503, 429:7
+///         | "starting" | "reset" | "truncated" | "malformed" | "html"
+///         | "delay=" DURATION
+/// DURATION := NUMBER ("ms" | "s" | "m")?    bare numbers are milliseconds
+/// ```
+///
+/// Examples: `offline`, `latency=200ms,random=0.3`, `next=3:503,next=2:429:7,next=1:reset`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FaultSpec {
+    /// Start (or go) offline.
+    pub offline: bool,
+    /// Latency added to every response.
+    pub latency: Option<Duration>,
+    /// Random faults on a fraction of the requests.
+    pub random: Option<RandomFaults>,
+    /// Faults for the next requests, in order: (count, fault).
+    pub next: Vec<(usize, Fault)>,
+}
+
+impl FromStr for FaultSpec {
+    type Err = String;
+
+    fn from_str(spec: &str) -> Result<FaultSpec, String> {
+        let mut out = FaultSpec::default();
+        for raw in spec.split(',') {
+            let item = raw.trim();
+            if item.is_empty() {
+                if spec.trim().is_empty() {
+                    continue;
+                }
+                return Err(format!("empty item in fault spec {spec:?}"));
+            }
+            let lower = item.to_ascii_lowercase();
+            let (key, value) = match lower.split_once('=') {
+                Some((k, v)) => (k.trim(), Some(v.trim())),
+                None => (lower.as_str(), None),
+            };
+            match (key, value) {
+                ("offline", None) => out.offline = true,
+                ("latency", Some(v)) => out.latency = Some(parse_duration(v)?),
+                ("random", Some(v)) => {
+                    let (f, seed) = match v.split_once(':') {
+                        Some((f, s)) => (
+                            f,
+                            s.trim()
+                                .parse::<u64>()
+                                .map_err(|_| format!("bad random seed {s:?} in {item:?}"))?,
+                        ),
+                        None => (v, 0),
+                    };
+                    let fraction: f64 = f
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("bad fraction {f:?} in {item:?}: expected 0..1"))?;
+                    if !(0.0..=1.0).contains(&fraction) {
+                        return Err(format!("fraction {fraction} in {item:?} is not in 0..1"));
+                    }
+                    out.random = Some(RandomFaults {
+                        fraction,
+                        faults: Fault::random_mix(),
+                        seed,
+                    });
+                }
+                ("next", Some(v)) => {
+                    let (n, fault) = v.split_once(':').ok_or_else(|| {
+                        format!("bad {item:?}: expected next=N:FAULT, e.g. next=3:503")
+                    })?;
+                    let n: usize = n
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("bad count {n:?} in {item:?}"))?;
+                    out.next.push((n, fault.parse()?));
+                }
+                _ => {
+                    return Err(format!(
+                        "unknown fault spec item {item:?}: expected offline, latency=DURATION, \
+                         random=FRACTION[:SEED] or next=N:FAULT"
+                    ))
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Which requests get which fault.
+#[derive(Debug, Default)]
+pub(crate) struct FaultPlan {
+    next: VecDeque<Fault>,
+    random: Option<(f64, Vec<Fault>, SmallRng)>,
+}
+
+impl FaultPlan {
+    pub(crate) fn push_next(&mut self, n: usize, fault: Fault) {
+        self.next.extend(std::iter::repeat(fault).take(n));
+    }
+
+    pub(crate) fn set_random(&mut self, fraction: f64, faults: Vec<Fault>, seed: u64) {
+        self.random = if faults.is_empty() || fraction <= 0.0 {
+            None
+        } else {
+            Some((fraction, faults, SmallRng::seed_from_u64(seed)))
+        };
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.next.clear();
+        self.random = None;
+    }
+
+    /// The fault for the request arriving now, if any.
+    pub(crate) fn take(&mut self) -> Option<Fault> {
+        if let Some(f) = self.next.pop_front() {
+            return Some(f);
+        }
+        let (fraction, faults, rng) = self.random.as_mut()?;
+        if rng.gen::<f64>() < *fraction {
+            let i = rng.gen_range(0..faults.len());
+            faults.get(i).cloned()
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_good_specs() {
+        let s: FaultSpec =
+            "offline, latency=200ms,random=0.3:42,next=3:503,next=2:429:7,next=1:reset"
+                .parse()
+                .unwrap();
+        assert!(s.offline);
+        assert_eq!(s.latency, Some(Duration::from_millis(200)));
+        let r = s.random.clone().unwrap();
+        assert_eq!((r.fraction, r.seed), (0.3, 42));
+        assert_eq!(r.faults, Fault::random_mix());
+        assert_eq!(
+            s.next,
+            vec![
+                (
+                    3,
+                    Fault::Status {
+                        code: 503,
+                        retry_after: None
+                    }
+                ),
+                (
+                    2,
+                    Fault::Status {
+                        code: 429,
+                        retry_after: Some(7)
+                    }
+                ),
+                (1, Fault::Reset),
+            ]
+        );
+        let s: FaultSpec = "next=1:truncated,next=2:Malformed,next=1:html,next=1:starting,next=1:delay=1.5s,latency=2"
+            .parse()
+            .unwrap();
+        assert_eq!(s.next[0], (1, Fault::Truncated));
+        assert_eq!(s.next[1], (2, Fault::Malformed));
+        assert_eq!(s.next[2], (1, Fault::Html));
+        assert_eq!(s.next[3], (1, Fault::Starting));
+        assert_eq!(s.next[4], (1, Fault::Delay(Duration::from_millis(1500))));
+        assert_eq!(s.latency, Some(Duration::from_millis(2)));
+        assert_eq!("".parse::<FaultSpec>().unwrap(), FaultSpec::default());
+        assert_eq!(
+            "random=1"
+                .parse::<FaultSpec>()
+                .unwrap()
+                .random
+                .unwrap()
+                .seed,
+            0
+        );
+    }
+
+    #[test]
+    fn rejects_bad_specs() {
+        for bad in [
+            "offlin",
+            "latency=fast",
+            "latency=-5ms",
+            "random=1.5",
+            "random=abc",
+            "random=0.5:x",
+            "next=3",
+            "next=x:503",
+            "next=1:999",
+            "next=1:boom",
+            "next=1:429:soon",
+            "offline,,latency=1s",
+            "offline=1",
+            "latency",
+        ] {
+            let e = bad.parse::<FaultSpec>();
+            assert!(e.is_err(), "{bad:?} should be rejected, got {e:?}");
+            assert!(!e.unwrap_err().is_empty());
+        }
+    }
+
+    #[test]
+    fn plan_is_deterministic_and_next_first() {
+        let run = |seed| {
+            let mut p = FaultPlan::default();
+            p.set_random(0.5, Fault::random_mix(), seed);
+            (0..200).map(|_| p.take()).collect::<Vec<_>>()
+        };
+        assert_eq!(run(7), run(7));
+        assert_ne!(run(7), run(8));
+        let hits = run(7).iter().filter(|f| f.is_some()).count();
+        assert!((60..140).contains(&hits), "{hits}");
+
+        let mut p = FaultPlan::default();
+        p.set_random(1.0, vec![Fault::Html], 1);
+        p.push_next(2, Fault::Reset);
+        assert_eq!(p.take(), Some(Fault::Reset));
+        assert_eq!(p.take(), Some(Fault::Reset));
+        assert_eq!(p.take(), Some(Fault::Html));
+        p.clear();
+        assert_eq!(p.take(), None);
+    }
+}

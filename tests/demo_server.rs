@@ -1,0 +1,958 @@
+//! The demo server over real HTTP on loopback.
+#![cfg(feature = "demo")]
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use playmark::demo::{
+    DemoConfig, DemoLibrary, DemoServer, Fault, FaultSpec, DEMO_PASSWORD, DEMO_USER,
+};
+use playmark::model::{ItemKind, UserData};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+
+const AUTH: &str =
+    r#"MediaBrowser Client="Playmark Tests", Device="ci", DeviceId="dev-1", Version="0.1""#;
+
+async fn server(library: DemoLibrary) -> DemoServer {
+    DemoServer::start(DemoConfig {
+        library,
+        ..DemoConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+async fn login(c: &Client, s: &DemoServer, device_id: &str) -> String {
+    let r = c
+        .post(format!("{}/Users/AuthenticateByName", s.url()))
+        .header("Authorization", AUTH.replace("dev-1", device_id))
+        .json(&json!({"Username": DEMO_USER, "Pw": DEMO_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["User"]["Id"], s.user_id());
+    assert_eq!(v["ServerId"], s.server_id());
+    v["AccessToken"].as_str().unwrap().to_string()
+}
+
+fn auth(token: &str) -> String {
+    format!("{AUTH}, Token=\"{token}\"")
+}
+
+/// Send an authorised request; returns status and parsed JSON (Null when not JSON).
+async fn call(
+    c: &Client,
+    s: &DemoServer,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut rb = c
+        .request(method, format!("{}{}", s.url(), path))
+        .header("Authorization", auth(token));
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    let r = rb.send().await.unwrap();
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn first(s: &DemoServer, kind: ItemKind) -> playmark::model::RemoteItem {
+    s.items().into_iter().find(|i| i.kind == kind).unwrap()
+}
+
+fn dashed(id: &str) -> String {
+    format!(
+        "{}-{}-{}-{}-{}",
+        &id[..8],
+        &id[8..12],
+        &id[12..16],
+        &id[16..20],
+        &id[20..]
+    )
+    .to_uppercase()
+}
+
+#[tokio::test]
+async fn auth_is_required_and_checked() {
+    let s = server(DemoLibrary::seeded()).await;
+    let c = client();
+
+    // Public info needs no auth.
+    let v: Value = c
+        .get(format!("{}/System/Info/Public", s.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["Version"], "10.11.11");
+    assert_eq!(v["ServerName"], "Playmark Demo");
+    assert_eq!(v["ProductName"], "Jellyfin Server");
+    assert_eq!(v["StartupWizardCompleted"], true);
+    assert_eq!(v["Id"], s.server_id());
+    assert_eq!(v["LocalAddress"], s.url());
+
+    // No token, a bad token, the legacy header: 401 with an empty body.
+    for req in [
+        c.get(format!("{}/Items", s.url())),
+        c.get(format!("{}/Items", s.url()))
+            .header("Authorization", auth("0123456789abcdef0123456789abcdef")),
+        c.get(format!("{}/Users/Me", s.url()))
+            .header("X-Emby-Token", "whatever"),
+    ] {
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        assert!(r.bytes().await.unwrap().is_empty());
+    }
+
+    // Wrong password → 401; missing DeviceId → 400 (as SessionManager throws).
+    let r = c
+        .post(format!("{}/Users/AuthenticateByName", s.url()))
+        .header("Authorization", AUTH)
+        .json(&json!({"Username": DEMO_USER, "Pw": "nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = c
+        .post(format!("{}/Users/AuthenticateByName", s.url()))
+        .header(
+            "Authorization",
+            r#"MediaBrowser Client="x", Device="y", Version="1""#,
+        )
+        .json(&json!({"Username": DEMO_USER, "Pw": DEMO_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // A good login works, scheme and user name case-insensitively.
+    let token = login(&c, &s, "dev-1").await;
+    assert_eq!(token.len(), 32);
+    let (st, me) = call(&c, &s, &token, Method::GET, "/Users/Me", None).await;
+    assert_eq!(st, 200);
+    assert_eq!(me["Name"], DEMO_USER);
+    assert_eq!(me["Id"], s.user_id());
+    let r = c
+        .get(format!("{}/users/me", s.url()))
+        .header(
+            "Authorization",
+            auth(&token).replace("MediaBrowser", "mediabrowser"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Signing in again from the same device logs the old token out; other devices keep theirs.
+    let other = login(&c, &s, "dev-2").await;
+    let again = login(&c, &s, "dev-1").await;
+    assert_eq!(
+        call(&c, &s, &token, Method::GET, "/Users/Me", None).await.0,
+        401
+    );
+    assert_eq!(
+        call(&c, &s, &again, Method::GET, "/Users/Me", None).await.0,
+        200
+    );
+    assert_eq!(
+        call(&c, &s, &other, Method::GET, "/Users/Me", None).await.0,
+        200
+    );
+
+    // Revocation.
+    s.revoke_tokens();
+    assert_eq!(
+        call(&c, &s, &again, Method::GET, "/Users/Me", None).await.0,
+        401
+    );
+    assert_eq!(
+        call(&c, &s, &other, Method::GET, "/Users/Me", None).await.0,
+        401
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn paging_covers_the_library_once() {
+    let lib = DemoLibrary::generated(3, 2, 7, 4);
+    let total = lib.len();
+    let s = server(lib).await;
+    let c = client();
+    let token = login(&c, &s, "dev-1").await;
+    let uid = s.user_id();
+
+    let mut seen = Vec::new();
+    let mut start = 0;
+    loop {
+        let (st, v) = call(
+            &c,
+            &s,
+            &token,
+            Method::GET,
+            &format!(
+                "/Items?userId={uid}&Recursive=true&includeItemTypes=Series,Season,Episode,Movie\
+                 &enableUserData=true&startIndex={start}&limit=10&fields=ProviderIds,Path"
+            ),
+            None,
+        )
+        .await;
+        assert_eq!(st, 200);
+        assert_eq!(v["TotalRecordCount"], total);
+        assert_eq!(v["StartIndex"], start);
+        let items = v["Items"].as_array().unwrap();
+        for it in items {
+            assert_eq!(it["ServerId"], s.server_id());
+            assert!(it["UserData"]["Played"].is_boolean());
+            assert!(it["Path"].is_string());
+            seen.push(it["Id"].as_str().unwrap().to_string());
+        }
+        if items.len() < 10 {
+            break;
+        }
+        start += 10;
+    }
+    assert_eq!(seen.len(), total);
+    let unique: HashSet<_> = seen.iter().collect();
+    assert_eq!(unique.len(), total);
+    let expected: Vec<String> = s.items().into_iter().map(|i| i.id).collect();
+    assert_eq!(seen, expected, "default order is the library order");
+
+    // Type filter, case-insensitive names, dashed ids, repeated list parameters.
+    let (_, v) = call(
+        &c,
+        &s,
+        &token,
+        Method::GET,
+        &format!(
+            "/Items?USERID={}&RECURSIVE=TRUE&IncludeItemTypes=Movie&includeItemTypes=Episode&limit=1",
+            dashed(&uid)
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(v["TotalRecordCount"], 3 * 2 * 7 + 4);
+    assert_eq!(v["Items"].as_array().unwrap().len(), 1);
+
+    // Episode fields.
+    let ep = first(&s, ItemKind::Episode);
+    let (_, v) = call(
+        &c,
+        &s,
+        &token,
+        Method::GET,
+        &format!("/Items?ids={}", ep.id),
+        None,
+    )
+    .await;
+    let e = &v["Items"][0];
+    assert_eq!(e["Type"], "Episode");
+    assert_eq!(e["SeasonId"], ep.season_id.clone().unwrap());
+    assert_eq!(e["SeriesId"], ep.series_id.clone().unwrap());
+    assert_eq!(e["ParentId"], ep.parent_id.clone().unwrap());
+    assert_eq!(e["IndexNumber"], 1);
+    assert_eq!(e["ParentIndexNumber"], 1);
+    assert_eq!(e["RunTimeTicks"], ep.runtime_ms.unwrap() * 10_000);
+    assert_eq!(e["IsFolder"], false);
+    assert_eq!(e["UserData"]["ItemId"], ep.id);
+
+    // Children of a season, not recursive.
+    let season = first(&s, ItemKind::Season);
+    let (_, v) = call(
+        &c,
+        &s,
+        &token,
+        Method::GET,
+        &format!("/Items?parentId={}", season.id),
+        None,
+    )
+    .await;
+    assert_eq!(v["TotalRecordCount"], 7);
+
+    // Without the total.
+    let (_, v) = call(
+        &c,
+        &s,
+        &token,
+        Method::GET,
+        "/Items?recursive=true&limit=2&enableTotalRecordCount=false",
+        None,
+    )
+    .await;
+    assert_eq!(v["TotalRecordCount"], 0);
+    assert_eq!(v["Items"].as_array().unwrap().len(), 2);
+
+    // Another user's id → 403; a malformed one → 400; single item, 404.
+    let (st, _) = call(
+        &c,
+        &s,
+        &token,
+        Method::GET,
+        "/Items?userId=0123456789abcdef0123456789abcdef",
+        None,
+    )
+    .await;
+    assert_eq!(st, 403);
+    let (st, _) = call(&c, &s, &token, Method::GET, "/Items?userId=nobody", None).await;
+    assert_eq!(st, 400);
+    let (st, v) = call(
+        &c,
+        &s,
+        &token,
+        Method::GET,
+        &format!("/Items/{}", dashed(&ep.id)),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert_eq!(v["Id"], ep.id);
+    let (st, v) = call(
+        &c,
+        &s,
+        &token,
+        Method::GET,
+        "/Items/0123456789abcdef0123456789abcdef",
+        None,
+    )
+    .await;
+    assert_eq!(st, 404);
+    assert_eq!(v["status"], 404);
+    assert_eq!(v["title"], "Not Found");
+
+    // A removed item is gone.
+    s.remove_item(&season.id);
+    let (st, _) = call(
+        &c,
+        &s,
+        &token,
+        Method::GET,
+        &format!("/Items/{}", ep.id),
+        None,
+    )
+    .await;
+    assert_eq!(st, 404);
+    assert_eq!(s.items().len(), total - 8);
+}
+
+#[tokio::test]
+async fn update_user_data_is_partial() {
+    let s = server(DemoLibrary::seeded().without_progress()).await;
+    let c = client();
+    let token = login(&c, &s, "dev-1").await;
+    let ep = first(&s, ItemKind::Episode);
+    let path = format!("/UserItems/{}/UserData?userId={}", ep.id, s.user_id());
+
+    let (st, v) = call(
+        &c,
+        &s,
+        &token,
+        Method::POST,
+        &path,
+        Some(json!({"PlaybackPositionTicks": 12_345_670_000_i64, "Played": null})),
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert_eq!(v["PlaybackPositionTicks"], 12_345_670_000_i64);
+    assert_eq!(v["Played"], false);
+    assert_eq!(v["PlayCount"], 0);
+    assert!(v.get("LastPlayedDate").is_none());
+
+    // Only Played and the date: the position stays.
+    let (_, v) = call(
+        &c,
+        &s,
+        &token,
+        Method::POST,
+        &path,
+        Some(json!({"Played": true, "LastPlayedDate": "2024-01-02T03:04:05Z"})),
+    )
+    .await;
+    assert_eq!(v["PlaybackPositionTicks"], 12_345_670_000_i64);
+    assert_eq!(v["Played"], true);
+    assert_eq!(v["LastPlayedDate"], "2024-01-02T03:04:05.0000000Z");
+    assert_eq!(
+        s.user_data(&ep.id),
+        Some(UserData {
+            position_ms: 1_234_567,
+            played: true,
+            play_count: 0,
+            last_played: Some(1_704_164_645_000),
+        })
+    );
+
+    // GET returns the same; case-insensitive property names are accepted.
+    let (_, v2) = call(&c, &s, &token, Method::GET, &path, None).await;
+    assert_eq!(v, v2);
+    let (_, v) = call(
+        &c,
+        &s,
+        &token,
+        Method::POST,
+        &path,
+        Some(json!({"playCount": 3})),
+    )
+    .await;
+    assert_eq!(v["PlayCount"], 3);
+    assert_eq!(v["Played"], true);
+
+    // Negative position → 400, nothing changes; no body → 400; unknown item → 404.
+    let (st, _) = call(
+        &c,
+        &s,
+        &token,
+        Method::POST,
+        &path,
+        Some(json!({"PlaybackPositionTicks": -1})),
+    )
+    .await;
+    assert_eq!(st, 400);
+    assert_eq!(s.user_data(&ep.id).unwrap().position_ms, 1_234_567);
+    let r = c
+        .post(format!("{}{}", s.url(), path))
+        .header("Authorization", auth(&token))
+        .header("Content-Type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let (st, v) = call(
+        &c,
+        &s,
+        &token,
+        Method::POST,
+        "/UserItems/0123456789abcdef0123456789abcdef/UserData",
+        Some(json!({"Played": true})),
+    )
+    .await;
+    assert_eq!(st, 404);
+    assert_eq!(v["status"], 404);
+
+    // The other device changes it directly; the API sees it.
+    s.set_user_data(
+        &ep.id,
+        UserData {
+            position_ms: 60_000,
+            played: false,
+            play_count: 1,
+            last_played: None,
+        },
+    );
+    let (_, v) = call(&c, &s, &token, Method::GET, &path, None).await;
+    assert_eq!(v["PlaybackPositionTicks"], 600_000_000_i64);
+    assert_eq!(v["Played"], false);
+}
+
+#[tokio::test]
+async fn mark_played_follows_jellyfin_rules() {
+    let s = server(DemoLibrary::seeded().without_progress()).await;
+    let c = client();
+    let token = login(&c, &s, "dev-1").await;
+    let eps: Vec<_> = s
+        .items()
+        .into_iter()
+        .filter(|i| i.kind == ItemKind::Episode)
+        .collect();
+
+    // Fresh item, no datePlayed: count clamps to 1, position 0, date = now.
+    let before = chrono::Utc::now().timestamp_millis() - 1_000;
+    s.set_user_data(
+        &eps[0].id,
+        UserData {
+            position_ms: 5_000,
+            ..UserData::default()
+        },
+    );
+    let (st, v) = call(
+        &c,
+        &s,
+        &token,
+        Method::POST,
+        &format!("/UserPlayedItems/{}", eps[0].id),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert_eq!(v["Played"], true);
+    assert_eq!(v["PlayCount"], 1);
+    assert_eq!(v["PlaybackPositionTicks"], 0);
+    let u = s.user_data(&eps[0].id).unwrap();
+    assert!(u.last_played.unwrap() >= before);
+
+    // Existing count and date, no datePlayed: both kept.
+    s.set_user_data(
+        &eps[1].id,
+        UserData {
+            position_ms: 0,
+            played: false,
+            play_count: 2,
+            last_played: Some(1_000_000),
+        },
+    );
+    call(
+        &c,
+        &s,
+        &token,
+        Method::POST,
+        &format!("/UserPlayedItems/{}", eps[1].id),
+        None,
+    )
+    .await;
+    assert_eq!(
+        s.user_data(&eps[1].id).unwrap(),
+        UserData {
+            position_ms: 0,
+            played: true,
+            play_count: 2,
+            last_played: Some(1_000_000)
+        }
+    );
+
+    // With datePlayed: count + 1 and that date (legacy format too).
+    let (_, v) = call(
+        &c,
+        &s,
+        &token,
+        Method::POST,
+        &format!(
+            "/UserPlayedItems/{}?userId={}&datePlayed=2024-01-02T03:04:05.000Z",
+            eps[1].id,
+            s.user_id()
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(v["PlayCount"], 3);
+    assert_eq!(v["LastPlayedDate"], "2024-01-02T03:04:05.0000000Z");
+    call(
+        &c,
+        &s,
+        &token,
+        Method::POST,
+        &format!("/UserPlayedItems/{}?datePlayed=20240203040506", eps[1].id),
+        None,
+    )
+    .await;
+    let u = s.user_data(&eps[1].id).unwrap();
+    assert_eq!(u.play_count, 4);
+    assert_eq!(u.last_played, Some(1_706_933_106_000));
+
+    // Unplayed resets everything.
+    let (_, v) = call(
+        &c,
+        &s,
+        &token,
+        Method::DELETE,
+        &format!("/UserPlayedItems/{}", eps[1].id),
+        None,
+    )
+    .await;
+    assert_eq!(v["Played"], false);
+    assert_eq!(v["PlayCount"], 0);
+    assert!(v.get("LastPlayedDate").is_none());
+    assert_eq!(s.user_data(&eps[1].id).unwrap(), UserData::default());
+
+    // Bad date → 400, unknown item → 404, legacy route works.
+    let (st, _) = call(
+        &c,
+        &s,
+        &token,
+        Method::POST,
+        &format!("/UserPlayedItems/{}?datePlayed=soon", eps[2].id),
+        None,
+    )
+    .await;
+    assert_eq!(st, 400);
+    let (st, _) = call(
+        &c,
+        &s,
+        &token,
+        Method::POST,
+        "/UserPlayedItems/0123456789abcdef0123456789abcdef",
+        None,
+    )
+    .await;
+    assert_eq!(st, 404);
+    let (st, _) = call(
+        &c,
+        &s,
+        &token,
+        Method::POST,
+        &format!("/Users/{}/PlayedItems/{}", s.user_id(), eps[2].id),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert!(s.user_data(&eps[2].id).unwrap().played);
+}
+
+#[tokio::test]
+async fn played_on_a_season_recurses() {
+    let s = server(DemoLibrary::seeded()).await;
+    let c = client();
+    let token = login(&c, &s, "dev-1").await;
+    let items = s.items();
+    let season = items.iter().find(|i| i.kind == ItemKind::Season).unwrap();
+    let children: Vec<_> = items
+        .iter()
+        .filter(|i| i.parent_id.as_deref() == Some(&season.id))
+        .collect();
+    assert!(children.len() >= 6);
+
+    let (_, v) = call(
+        &c,
+        &s,
+        &token,
+        Method::POST,
+        &format!(
+            "/UserPlayedItems/{}?datePlayed=2024-05-01T00:00:00Z",
+            season.id
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(v["Played"], true);
+    assert_eq!(v["UnplayedItemCount"], 0);
+    assert_eq!(v["PlayedPercentage"], 100.0);
+    for ch in &children {
+        let u = s.user_data(&ch.id).unwrap();
+        assert!(u.played);
+        assert_eq!(u.play_count, ch.user_data.play_count + 1);
+    }
+
+    let (_, v) = call(
+        &c,
+        &s,
+        &token,
+        Method::DELETE,
+        &format!("/UserPlayedItems/{}", season.id),
+        None,
+    )
+    .await;
+    assert_eq!(v["Played"], false);
+    assert_eq!(v["UnplayedItemCount"], children.len());
+    for ch in &children {
+        assert_eq!(s.user_data(&ch.id).unwrap(), UserData::default());
+    }
+    // Episodes of other seasons are untouched.
+    let other = items
+        .iter()
+        .find(|i| i.kind == ItemKind::Episode && i.parent_id.as_deref() != Some(&season.id))
+        .unwrap();
+    assert_eq!(s.user_data(&other.id).unwrap(), other.user_data);
+
+    // The series reports the aggregate through /Items too.
+    let series = season.parent_id.clone().unwrap();
+    let (_, v) = call(
+        &c,
+        &s,
+        &token,
+        Method::GET,
+        &format!("/Items/{series}"),
+        None,
+    )
+    .await;
+    assert_eq!(v["IsFolder"], true);
+    assert_eq!(v["UserData"]["Played"], false);
+    assert!(v["UserData"]["UnplayedItemCount"].as_u64().unwrap() >= children.len() as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_refuses_connections_and_comes_back_on_the_same_port() {
+    let s = server(DemoLibrary::seeded()).await;
+    let c = client();
+    let url = format!("{}/System/Info/Public", s.url());
+    // Open a keep-alive connection.
+    assert_eq!(c.get(&url).send().await.unwrap().status(), 200);
+    assert_eq!(c.get(&url).send().await.unwrap().status(), 200);
+
+    s.set_offline(true);
+    assert!(s.is_offline());
+    let e = c.get(&url).send().await.unwrap_err();
+    assert!(e.is_connect(), "expected a connect error, got {e:?}");
+    let raw = tokio::net::TcpStream::connect(("127.0.0.1", s.port())).await;
+    assert_eq!(
+        raw.unwrap_err().kind(),
+        std::io::ErrorKind::ConnectionRefused
+    );
+    // A fresh client too.
+    assert!(client().get(&url).send().await.unwrap_err().is_connect());
+
+    s.set_offline(false);
+    assert!(!s.is_offline());
+    assert_eq!(c.get(&url).send().await.unwrap().status(), 200);
+    assert_eq!(s.url(), format!("http://127.0.0.1:{}", s.port()));
+
+    // And again, to be sure the cycle repeats.
+    // (Multi-thread runtime: no pause is needed, the client's connection task sees the close.)
+    s.set_offline(true);
+    assert!(c.get(&url).send().await.unwrap_err().is_connect());
+    s.set_offline(false);
+    assert_eq!(c.get(&url).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_fault_does_what_it_says() {
+    let s = server(DemoLibrary::seeded()).await;
+    let c = client();
+    let token = login(&c, &s, "dev-1").await;
+    let items_url = format!("{}/Items?recursive=true&limit=5", s.url());
+    let get = || {
+        c.get(&items_url)
+            .header("Authorization", auth(&token))
+            .send()
+    };
+
+    s.fail_next(
+        1,
+        Fault::Status {
+            code: 429,
+            retry_after: Some(7),
+        },
+    );
+    let r = get().await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "7");
+
+    s.fail_next(
+        2,
+        Fault::Status {
+            code: 502,
+            retry_after: None,
+        },
+    );
+    assert_eq!(get().await.unwrap().status(), 502);
+    let r = get().await.unwrap();
+    assert_eq!(r.status(), 502);
+    assert!(r.headers().get("retry-after").is_none());
+    assert_eq!(get().await.unwrap().status(), 200);
+
+    s.fail_next(1, Fault::Starting);
+    let r = get().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+
+    s.fail_next(1, Fault::Reset);
+    let e = get().await.unwrap_err();
+    assert!(!e.is_status() && !e.is_connect(), "{e:?}");
+
+    s.fail_next(1, Fault::Truncated);
+    let r = get().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.bytes().await.is_err(),
+        "a truncated body must fail to read"
+    );
+
+    s.fail_next(1, Fault::Malformed);
+    let r = get().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let e = r.json::<Value>().await.unwrap_err();
+    assert!(e.is_decode(), "{e:?}");
+
+    s.fail_next(1, Fault::Html);
+    let r = get().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(r.json::<Value>().await.is_err());
+
+    s.fail_next(1, Fault::Delay(Duration::from_millis(300)));
+    let t = std::time::Instant::now();
+    assert_eq!(get().await.unwrap().status(), 200);
+    assert!(t.elapsed() >= Duration::from_millis(300));
+
+    s.set_latency(Duration::from_millis(200));
+    let t = std::time::Instant::now();
+    assert_eq!(get().await.unwrap().status(), 200);
+    assert!(t.elapsed() >= Duration::from_millis(200));
+    s.clear_faults();
+    let t = std::time::Instant::now();
+    assert_eq!(get().await.unwrap().status(), 200);
+    assert!(t.elapsed() < Duration::from_millis(200));
+
+    // Random faults are deterministic for a seed.
+    let run = |seed| {
+        let s = s.clone();
+        let get = &get;
+        async move {
+            s.fail_fraction(
+                0.5,
+                vec![Fault::Status {
+                    code: 500,
+                    retry_after: None,
+                }],
+                seed,
+            );
+            let mut out = Vec::new();
+            for _ in 0..20 {
+                out.push(get().await.unwrap().status().as_u16());
+            }
+            s.clear_faults();
+            out
+        }
+    };
+    let a = run(11).await;
+    let b = run(11).await;
+    assert_eq!(a, b);
+    assert!(a.contains(&500) && a.contains(&200), "{a:?}");
+
+    // Recorded statuses and fault labels.
+    let log = s.requests();
+    let faults: Vec<_> = log.iter().filter_map(|r| r.fault.clone()).take(9).collect();
+    assert_eq!(
+        faults,
+        [
+            "429:7",
+            "502",
+            "502",
+            "starting",
+            "reset",
+            "truncated",
+            "malformed",
+            "html",
+            "delay=300ms"
+        ]
+    );
+    let reset = log
+        .iter()
+        .find(|r| r.fault.as_deref() == Some("reset"))
+        .unwrap();
+    assert_eq!(reset.status, 0);
+    let rl = log
+        .iter()
+        .find(|r| r.fault.as_deref() == Some("429:7"))
+        .unwrap();
+    assert_eq!(rl.status, 429);
+}
+
+#[tokio::test]
+async fn requests_are_recorded() {
+    let s = server(DemoLibrary::seeded()).await;
+    let c = client();
+    let token = login(&c, &s, "dev-1").await;
+    let ep = first(&s, ItemKind::Episode);
+    s.clear_requests();
+    call(
+        &c,
+        &s,
+        &token,
+        Method::POST,
+        &format!(
+            "/UserItems/{}/UserData?userId={}&note=a%20b",
+            ep.id,
+            s.user_id()
+        ),
+        Some(json!({"PlaybackPositionTicks": 10_000})),
+    )
+    .await;
+    s.fail_next(
+        1,
+        Fault::Status {
+            code: 503,
+            retry_after: None,
+        },
+    );
+    call(&c, &s, &token, Method::GET, "/Items?limit=1", None).await;
+
+    let log = s.requests();
+    assert_eq!(log.len(), 2);
+    let r = &log[0];
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.path, format!("/UserItems/{}/UserData", ep.id));
+    assert_eq!(
+        r.query,
+        vec![
+            ("userId".to_string(), s.user_id()),
+            ("note".to_string(), "a b".to_string())
+        ]
+    );
+    assert_eq!(r.query_value("USERID"), Some(s.user_id().as_str()));
+    assert_eq!(r.body, Some(json!({"PlaybackPositionTicks": 10_000})));
+    assert_eq!(r.raw_body, br#"{"PlaybackPositionTicks":10000}"#);
+    assert!(r.authorization.as_deref().unwrap().contains(&token));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.fault, None);
+    assert_eq!(log[1].method, "GET");
+    assert_eq!(log[1].status, 503);
+    assert_eq!(log[1].fault.as_deref(), Some("503"));
+    assert!(log[1].at >= log[0].at);
+    s.clear_requests();
+    assert!(s.requests().is_empty());
+}
+
+#[tokio::test]
+async fn fault_spec_from_config_is_applied() {
+    let spec: FaultSpec = "next=1:503,next=1:429:3".parse().unwrap();
+    let s = DemoServer::start(DemoConfig {
+        faults: Some(spec),
+        version: "10.9.11".into(),
+        ..DemoConfig::default()
+    })
+    .await
+    .unwrap();
+    let c = client();
+    let url = format!("{}/System/Info/Public", s.url());
+    assert_eq!(c.get(&url).send().await.unwrap().status(), 503);
+    let r = c.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "3");
+    let v: Value = c.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v["Version"], "10.9.11");
+
+    assert!("next=1:teapot".parse::<FaultSpec>().is_err());
+    let offline = DemoServer::start(DemoConfig {
+        faults: Some("offline".parse().unwrap()),
+        ..DemoConfig::default()
+    })
+    .await
+    .unwrap();
+    assert!(c
+        .get(format!("{}/System/Info/Public", offline.url()))
+        .send()
+        .await
+        .unwrap_err()
+        .is_connect());
+}
+
+#[tokio::test]
+async fn go_offline_works_on_a_current_thread_runtime() {
+    let s = server(DemoLibrary::seeded()).await;
+    let c = client();
+    let url = format!("{}/System/Info/Public", s.url());
+    for _ in 0..3 {
+        assert_eq!(c.get(&url).send().await.unwrap().status(), 200);
+        s.go_offline().await;
+        let e = c.get(&url).send().await.unwrap_err();
+        assert!(e.is_connect(), "expected a connect error, got {e:?}");
+        s.set_offline(false);
+    }
+    // Dropping the last handle closes the port.
+    let port = s.port();
+    let copy = s.clone();
+    drop(s);
+    assert_eq!(c.get(&url).send().await.unwrap().status(), 200);
+    drop(copy);
+    let raw = tokio::net::TcpStream::connect(("127.0.0.1", port)).await;
+    assert!(raw.is_err());
+}
