@@ -1,3 +1,778 @@
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+//! The headless command line over the same engine. See the README for every command.
+//!
+//! Exit codes: 0 ok / queue empty; 1 bad usage or input; 2 sign-in needed; 3 changes still
+//! pending or failed after `sync`; 4 server unreachable.
+
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use crate::backend::jellyfin::{ClientOptions, DeviceInfo, JellyfinClient};
+use crate::backend::{ErrorKind, MediaServer, SyncError};
+use crate::clock::{Clock, SystemClock};
+use crate::model::{ItemKind, LocalChange, ServerKind};
+use crate::store::{self, secrets, Account, NewAccount, Store, StoreError};
+use crate::sync::{Engine, EngineConfig, RunMode, RunOutcome};
+
+/// Exit codes of the CLI.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const USAGE: u8 = 1;
+    pub const SIGN_IN: u8 = 2;
+    pub const PENDING: u8 = 3;
+    pub const UNREACHABLE: u8 = 4;
+}
+
+/// Items fetched per library page.
+const PAGE_SIZE: u64 = 200;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "playmark",
+    version,
+    about = "Keeps playback progress and watched status in sync with Jellyfin"
+)]
+struct Cli {
+    /// Where the database and token live (default: the XDG data directory).
+    #[arg(long, global = true, env = "PLAYMARK_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Sign in to a server (password from stdin or PLAYMARK_PASSWORD).
+    Login {
+        #[command(subcommand)]
+        server: LoginKind,
+    },
+    /// Sign out: forget the token (queued changes are kept until you sign in again).
+    Logout,
+    /// Fetch the library and its user data from the server.
+    Refresh,
+    /// List the library with local state and sync state.
+    Items {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Mark items watched (a season or series id marks all its episodes, in one server call).
+    MarkWatched {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Mark items not watched (a season or series id marks all its episodes).
+    MarkUnwatched {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Set the resume position: seconds (`754.2`) or `H:MM:SS` / `MM:SS`.
+    Progress { id: String, position: String },
+    /// Send queued changes now.
+    Sync {
+        /// Keep going (retrying, waiting for the server) until the queue is empty or this many
+        /// seconds have passed.
+        #[arg(long, value_name = "SECONDS")]
+        wait: Option<f64>,
+    },
+    /// Show the queue.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Retry failed changes now.
+    Retry {
+        ids: Vec<String>,
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+    },
+    /// Give up on queued changes (the local state goes back to the server's).
+    Discard {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Run the bundled Jellyfin-compatible demo server in the foreground.
+    #[cfg(feature = "demo")]
+    DemoServer {
+        #[arg(long, default_value_t = 8096)]
+        port: u16,
+        /// Fault injection, e.g. `offline`, `random=0.3`, `next=3:503` (see the README).
+        #[arg(long)]
+        faults: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LoginKind {
+    /// Jellyfin 10.9 or newer.
+    Jellyfin {
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        user: String,
+    },
+}
+
+/// A failure of a command: what to print and which exit code.
+#[derive(Debug)]
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            code: exit::USAGE,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Failure {
+        let code = match e {
+            StoreError::NoAccount => exit::SIGN_IN,
+            _ => exit::USAGE,
+        };
+        Failure {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+fn server_failure(e: &SyncError, server: &str) -> Failure {
+    let msg = e.message(server, 0);
+    let code = match e.kind {
+        ErrorKind::Offline => exit::UNREACHABLE,
+        ErrorKind::Auth => exit::SIGN_IN,
+        _ => exit::USAGE,
+    };
+    Failure {
+        code,
+        message: format!("{}\n  ({})", msg.title, msg.detail),
+    }
+}
+
+/// Entry point of the `playmark` binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    init_tracing();
+    let Some(command) = cli.command else {
+        eprintln!("The Playmark window is not part of this build yet; use a command (see `playmark --help`).");
+        return ExitCode::from(exit::USAGE);
+    };
+    let data_dir = match cli.data_dir.or_else(default_data_dir) {
+        Some(d) => d,
+        None => {
+            eprintln!("error: no data directory: set --data-dir or PLAYMARK_DATA_DIR");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    match runtime.block_on(run(command, &data_dir)) {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            eprintln!("{}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PLAYMARK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn default_data_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("org", "Playmark", "playmark")
+        .map(|d| d.data_dir().to_path_buf())
+}
+
+async fn run(command: Command, data_dir: &Path) -> Result<u8, Failure> {
+    match command {
+        Command::Login {
+            server: LoginKind::Jellyfin { server, user },
+        } => login(data_dir, &server, &user).await,
+        Command::Logout => logout(data_dir),
+        Command::Refresh => refresh(data_dir).await,
+        Command::Items { json } => items(data_dir, json),
+        Command::MarkWatched { ids } => mark(data_dir, &ids, true),
+        Command::MarkUnwatched { ids } => mark(data_dir, &ids, false),
+        Command::Progress { id, position } => progress(data_dir, &id, &position),
+        Command::Sync { wait } => sync(data_dir, wait).await,
+        Command::Status { json } => status(data_dir, json).await,
+        Command::Retry { ids, all } => retry(data_dir, ids, all),
+        Command::Discard { ids } => discard(data_dir, &ids),
+        #[cfg(feature = "demo")]
+        Command::DemoServer { port, faults } => demo_server(port, faults).await,
+    }
+}
+
+fn open_store(data_dir: &Path) -> Result<Store, Failure> {
+    Ok(Store::open(&store::database_path(data_dir))?)
+}
+
+fn require_account(store: &Store) -> Result<Account, Failure> {
+    store.account()?.ok_or(Failure {
+        code: exit::SIGN_IN,
+        message: "Not signed in: run `playmark login jellyfin --server URL --user NAME` first."
+            .into(),
+    })
+}
+
+/// The server of the signed-in account, with its token.
+fn server_for(
+    data_dir: &Path,
+    account: &Account,
+    options: ClientOptions,
+) -> Result<Arc<dyn MediaServer>, Failure> {
+    let token = secrets::load_token(data_dir, account.id)
+        .map_err(|e| Failure::usage(format!("cannot read the stored sign-in: {e}")))?
+        .ok_or(Failure {
+            code: exit::SIGN_IN,
+            message: format!(
+                "Signed out of {}: run `playmark login` again (your queued changes are kept).",
+                account.server_name
+            ),
+        })?;
+    let client = JellyfinClient::new(
+        &account.base_url,
+        DeviceInfo::playmark(account.device_id.clone()),
+        options,
+    )
+    .map_err(|e| server_failure(&e, &account.base_url))?
+    .with_session(token, account.user_id.clone());
+    Ok(Arc::new(client))
+}
+
+fn read_password() -> Result<String, Failure> {
+    if let Ok(p) = std::env::var("PLAYMARK_PASSWORD") {
+        return Ok(p);
+    }
+    let mut stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("Password (input is not hidden; prefer piping it): ");
+    }
+    let mut buf = String::new();
+    stdin
+        .read_to_string(&mut buf)
+        .map_err(|e| Failure::usage(format!("cannot read the password from stdin: {e}")))?;
+    Ok(buf.trim_end_matches(['\r', '\n']).to_string())
+}
+
+async fn login(data_dir: &Path, server: &str, user: &str) -> Result<u8, Failure> {
+    let password = read_password()?;
+    let mut store = open_store(data_dir)?;
+    let device_id = store.device_id()?;
+    let client = JellyfinClient::new(
+        server,
+        DeviceInfo::playmark(device_id.clone()),
+        ClientOptions::default(),
+    )
+    .map_err(|e| server_failure(&e, server))?;
+    let info = client
+        .public_info()
+        .await
+        .map_err(|e| server_failure(&e, server))?;
+    JellyfinClient::check_version(&info.version)
+        .map_err(|e| server_failure(&e, &info.server_name))?;
+    let session = client
+        .authenticate(user, &password)
+        .await
+        .map_err(|e| server_failure(&e, &info.server_name))?;
+    let now = SystemClock.now();
+    let account = store.upsert_account(
+        &NewAccount {
+            kind: ServerKind::Jellyfin,
+            base_url: client.base_url(),
+            server_id: &info.server_id,
+            server_name: &info.server_name,
+            user_id: &session.user_id,
+            user_name: &session.user_name,
+            device_id: &device_id,
+        },
+        now,
+    )?;
+    secrets::save_token(data_dir, account, &session.access_token)
+        .map_err(|e| Failure::usage(format!("cannot store the sign-in: {e}")))?;
+    println!(
+        "Signed in to {} (Jellyfin {}) as {}.",
+        info.server_name, info.version, session.user_name
+    );
+    Ok(exit::OK)
+}
+
+fn logout(data_dir: &Path) -> Result<u8, Failure> {
+    let store = open_store(data_dir)?;
+    let account = require_account(&store)?;
+    secrets::delete_token(data_dir, account.id)
+        .map_err(|e| Failure::usage(format!("cannot remove the sign-in: {e}")))?;
+    let pending = store.counts(account.id)?.total();
+    println!(
+        "Signed out of {}. {pending} queued change(s) kept until you sign in again.",
+        account.server_name
+    );
+    Ok(exit::OK)
+}
+
+async fn refresh(data_dir: &Path) -> Result<u8, Failure> {
+    let mut store = open_store(data_dir)?;
+    let account = require_account(&store)?;
+    let server = server_for(data_dir, &account, ClientOptions::default())?;
+    let mut start = 0;
+    let mut stats = store::RefreshStats::default();
+    loop {
+        let page = server
+            .fetch_items(start, PAGE_SIZE)
+            .await
+            .map_err(|e| server_failure(&e, &account.server_name))?;
+        let n = page.items.len() as u64;
+        let s = store.apply_remote_items(account.id, &page.items, SystemClock.now())?;
+        stats.seen += s.seen;
+        stats.updated_local += s.updated_local;
+        stats.kept_local += s.kept_local;
+        stats.already_on_server += s.already_on_server;
+        start += n;
+        if n == 0 || start >= page.total {
+            break;
+        }
+    }
+    println!(
+        "Fetched {} items from {}: {} updated, {} with local changes kept.",
+        stats.seen, account.server_name, stats.updated_local, stats.kept_local
+    );
+    Ok(exit::OK)
+}
+
+fn items(data_dir: &Path, json: bool) -> Result<u8, Failure> {
+    let store = open_store(data_dir)?;
+    let account = require_account(&store)?;
+    let items = store.items(account.id)?;
+    if json {
+        let doc =
+            serde_json::to_string_pretty(&items).map_err(|e| Failure::usage(e.to_string()))?;
+        println!("{doc}");
+        return Ok(exit::OK);
+    }
+    if items.is_empty() {
+        println!("The library is empty: run `playmark refresh`.");
+    }
+    for i in &items {
+        let label = match (i.kind, i.season_number, i.episode_number) {
+            (ItemKind::Episode, Some(s), Some(e)) => {
+                format!(
+                    "  {} S{s:02}E{e:02} {}",
+                    i.series_name.as_deref().unwrap_or(""),
+                    i.name
+                )
+            }
+            (ItemKind::Season, _, _) => format!(" {}", i.name),
+            _ => i.name.clone(),
+        };
+        let state = if !i.kind.is_playable() {
+            String::new()
+        } else if i.played {
+            " — watched".to_string()
+        } else if i.position_ms > 0 {
+            format!(" — resume from {}", format_position(i.position_ms))
+        } else {
+            String::new()
+        };
+        let sync = i
+            .sync_state
+            .map(|s| format!(" [{}]", s.as_str()))
+            .unwrap_or_default();
+        println!("{}  {label}{state}{sync}", i.item_id);
+    }
+    Ok(exit::OK)
+}
+
+fn format_position(ms: i64) -> String {
+    let s = ms / 1000;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// Parse `754.2`, `12:34` or `1:02:03` into milliseconds.
+pub fn parse_position(input: &str) -> Result<i64, String> {
+    let input = input.trim();
+    let bad = || format!("'{input}' is not a position: use seconds (754.2) or H:MM:SS / MM:SS");
+    if input.starts_with('-') {
+        return Err(format!("'{input}' is negative: a position is 0 or more"));
+    }
+    let parts: Vec<&str> = input.split(':').collect();
+    if parts.len() > 3 || parts.iter().any(|p| p.is_empty()) {
+        return Err(bad());
+    }
+    let mut seconds = 0.0_f64;
+    for (i, part) in parts.iter().enumerate() {
+        let v: f64 = part.parse().map_err(|_| bad())?;
+        if !v.is_finite() || v < 0.0 {
+            return Err(bad());
+        }
+        let last = i == parts.len() - 1;
+        if !last && v.fract() != 0.0 {
+            return Err(bad());
+        }
+        if i > 0 && v >= 60.0 {
+            return Err(bad());
+        }
+        seconds = seconds * 60.0 + v;
+    }
+    // 100 years is absurd for a media position.
+    if seconds > 3.2e9 {
+        return Err(format!("'{input}' is not a plausible position"));
+    }
+    Ok((seconds * 1000.0).round() as i64)
+}
+
+fn record(
+    data_dir: &Path,
+    f: impl FnOnce(&mut Store, &Account) -> Result<(), Failure>,
+) -> Result<u8, Failure> {
+    let mut store = open_store(data_dir)?;
+    let account = require_account(&store)?;
+    f(&mut store, &account)?;
+    let counts = store.counts(account.id)?;
+    println!(
+        "{} change(s) queued; run `playmark sync` to send now.",
+        counts.total()
+    );
+    Ok(exit::OK)
+}
+
+fn mark(data_dir: &Path, ids: &[String], played: bool) -> Result<u8, Failure> {
+    let word = if played { "watched" } else { "not watched" };
+    record(data_dir, |store, account| {
+        let now = SystemClock.now();
+        for id in ids {
+            let item = store
+                .item(account.id, id)?
+                .ok_or_else(|| Failure::from(StoreError::UnknownItem(id.clone())))?;
+            if item.kind.is_playable() {
+                let change = if played {
+                    LocalChange::MarkWatched
+                } else {
+                    LocalChange::MarkUnwatched
+                };
+                store.record_change(account.id, id, change, now, 0)?;
+                println!("Marked “{}” {word}.", item.name);
+            } else {
+                let outcome = store.record_bulk(account.id, id, played, now, 0)?;
+                println!(
+                    "Marked {} episode(s) of “{}” {word}{}.",
+                    outcome.queued + outcome.dropped,
+                    item.name,
+                    if outcome.group_key.is_some() {
+                        " (one server call)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+        Ok(())
+    })
+}
+
+fn progress(data_dir: &Path, id: &str, position: &str) -> Result<u8, Failure> {
+    let position_ms = parse_position(position).map_err(Failure::usage)?;
+    record(data_dir, |store, account| {
+        let item = store
+            .item(account.id, id)?
+            .ok_or_else(|| Failure::from(StoreError::UnknownItem(id.to_string())))?;
+        if item.kind == ItemKind::Series || item.kind == ItemKind::Season {
+            return Err(Failure::usage(format!(
+                "“{}” is a {}: a position needs an episode or movie",
+                item.name,
+                item.kind.as_str()
+            )));
+        }
+        if let Some(runtime) = item.runtime_ms.filter(|r| *r > 0) {
+            if position_ms > runtime {
+                return Err(Failure::usage(format!(
+                    "{} is past the end of “{}” ({})",
+                    format_position(position_ms),
+                    item.name,
+                    format_position(runtime)
+                )));
+            }
+        }
+        store.record_change(
+            account.id,
+            id,
+            LocalChange::Position { position_ms },
+            SystemClock.now(),
+            0,
+        )?;
+        println!(
+            "“{}” resumes at {}.",
+            item.name,
+            format_position(position_ms)
+        );
+        Ok(())
+    })
+}
+
+fn engine_for(data_dir: &Path) -> Result<(Engine, Account), Failure> {
+    let store = open_store(data_dir)?;
+    let account = require_account(&store)?;
+    let server = server_for(data_dir, &account, ClientOptions::default())?;
+    let engine = Engine::new(
+        store,
+        account.id,
+        server,
+        Arc::new(SystemClock),
+        EngineConfig::default(),
+    );
+    Ok((engine, account))
+}
+
+async fn sync(data_dir: &Path, wait: Option<f64>) -> Result<u8, Failure> {
+    let wait_ms = match wait {
+        Some(w) if !w.is_finite() || w < 0.0 => {
+            return Err(Failure::usage(
+                "--wait takes a number of seconds, 0 or more",
+            ))
+        }
+        Some(w) => (w * 1000.0) as i64,
+        None => 0,
+    };
+    let (engine, account) = engine_for(data_dir)?;
+    engine.sync_now()?;
+    let deadline = SystemClock.now() + wait_ms;
+    let outcome = engine.run(RunMode::UntilIdle { deadline }).await?;
+    let delivered = engine
+        .stats()
+        .requests
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let server = &account.server_name;
+    Ok(match outcome {
+        RunOutcome::Empty | RunOutcome::Stopped => {
+            println!("All changes are on {server} ({delivered} request(s) sent).");
+            exit::OK
+        }
+        RunOutcome::Pending { counts } => {
+            println!(
+                "{} change(s) not yet on {server}: {} retrying, {} need attention (see `playmark status`).",
+                counts.total(),
+                counts.failed + counts.pending,
+                counts.needs_attention
+            );
+            exit::PENDING
+        }
+        RunOutcome::Offline { counts } => {
+            let e = SyncError::new(ErrorKind::Offline, "unreachable");
+            println!("{}", e.message(server, counts.total()).title);
+            exit::UNREACHABLE
+        }
+        RunOutcome::SignInNeeded { counts } => {
+            let e = SyncError::new(ErrorKind::Auth, "401");
+            println!(
+                "{} ({} change(s) kept)",
+                e.message(server, counts.total()).title,
+                counts.total()
+            );
+            exit::SIGN_IN
+        }
+    })
+}
+
+async fn status(data_dir: &Path, json: bool) -> Result<u8, Failure> {
+    let store = open_store(data_dir)?;
+    let Some(account) = store.account()? else {
+        if json {
+            println!(
+                "{}",
+                json!({"signed_in": false, "online": null, "counts": store::Counts::default(), "items": []})
+            );
+        } else {
+            println!("Not signed in.");
+        }
+        return Ok(exit::OK);
+    };
+    let counts = store.counts(account.id)?;
+    let rows = store.outbox(account.id)?;
+    let probe_options = ClientOptions {
+        timeout: Duration::from_secs(3),
+        connect_timeout: Duration::from_secs(2),
+        ..ClientOptions::default()
+    };
+    let online = match JellyfinClient::new(
+        &account.base_url,
+        DeviceInfo::playmark(account.device_id.clone()),
+        probe_options,
+    ) {
+        Ok(client) => client.public_info().await.is_ok(),
+        Err(_) => false,
+    };
+    let signed_in = secrets::load_token(data_dir, account.id)
+        .ok()
+        .flatten()
+        .is_some();
+    let pending = counts.total();
+    let items: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            let message = r.error_kind.map(|k| {
+                SyncError::new(k, r.error_detail.clone().unwrap_or_default())
+                    .message(&account.server_name, pending)
+                    .title
+            });
+            json!({
+                "item_id": r.item_id,
+                "state": r.state,
+                "attempts": r.attempts,
+                "next_attempt_at": r.next_attempt_at,
+                "error_kind": r.error_kind,
+                "error_message": message,
+                "error_detail": r.error_detail,
+                "desired": {"position_ms": r.desired.position_ms, "played": r.desired.played},
+            })
+        })
+        .collect();
+    if json {
+        let doc = json!({
+            "signed_in": signed_in,
+            "server": account.server_name,
+            "online": online,
+            "counts": counts,
+            "items": items,
+        });
+        println!("{doc}");
+    } else {
+        println!(
+            "{} — {}{}",
+            account.server_name,
+            if online { "reachable" } else { "unreachable" },
+            if signed_in { "" } else { ", signed out" }
+        );
+        println!(
+            "{} pending, {} sending, {} retrying, {} need attention",
+            counts.pending, counts.in_flight, counts.failed, counts.needs_attention
+        );
+        for (r, v) in rows.iter().zip(&items) {
+            let name = store
+                .item(account.id, &r.item_id)?
+                .map(|i| i.name)
+                .unwrap_or_else(|| r.item_id.clone());
+            let what = if r.desired.played {
+                "watched".to_string()
+            } else if r.desired.position_ms > 0 {
+                format!("at {}", format_position(r.desired.position_ms))
+            } else {
+                "not watched".to_string()
+            };
+            let note = v["error_message"]
+                .as_str()
+                .map(|m| format!(" — {m}"))
+                .unwrap_or_default();
+            println!(
+                "  {} {name} → {what} [{}]{note}",
+                r.item_id,
+                r.state.as_str()
+            );
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn retry(data_dir: &Path, ids: Vec<String>, all: bool) -> Result<u8, Failure> {
+    if ids.is_empty() && !all {
+        return Err(Failure::usage("name the items to retry, or use --all"));
+    }
+    let mut store = open_store(data_dir)?;
+    let account = require_account(&store)?;
+    let n = store.retry(
+        account.id,
+        if all { None } else { Some(&ids) },
+        SystemClock.now(),
+    )?;
+    println!("{n} change(s) will be retried; run `playmark sync` to send now.");
+    Ok(exit::OK)
+}
+
+fn discard(data_dir: &Path, ids: &[String]) -> Result<u8, Failure> {
+    let mut store = open_store(data_dir)?;
+    let account = require_account(&store)?;
+    let n = store.discard(account.id, ids, SystemClock.now())?;
+    println!("Discarded {n} change(s); those items show the server's state again.");
+    Ok(exit::OK)
+}
+
+#[cfg(feature = "demo")]
+async fn demo_server(port: u16, faults: Option<String>) -> Result<u8, Failure> {
+    use crate::demo::{DemoConfig, DemoServer, FaultSpec, DEMO_PASSWORD, DEMO_USER};
+    let faults = match faults {
+        Some(spec) => Some(
+            spec.parse::<FaultSpec>()
+                .map_err(|e| Failure::usage(format!("--faults: {e}")))?,
+        ),
+        None => None,
+    };
+    let server = DemoServer::start(DemoConfig {
+        port,
+        faults,
+        ..DemoConfig::default()
+    })
+    .await
+    .map_err(|e| Failure::usage(format!("cannot start the demo server on port {port}: {e}")))?;
+    println!("Demo Jellyfin server at {}", server.url());
+    println!("User: {DEMO_USER}  Password: {DEMO_PASSWORD}");
+    println!("Press Ctrl+C to stop.");
+    let _ = tokio::signal::ctrl_c().await;
+    server.shutdown().await;
+    Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_parse() {
+        assert_eq!(parse_position("754.2"), Ok(754_200));
+        assert_eq!(parse_position("12:34"), Ok(754_000));
+        assert_eq!(parse_position("1:02:03"), Ok(3_723_000));
+        assert!(parse_position("-5").is_err());
+        assert!(parse_position("1:75").is_err());
+        assert!(parse_position("abc").is_err());
+        assert!(parse_position("1::2").is_err());
+        assert!(parse_position("NaN").is_err());
+        assert!(parse_position("1e12").is_err());
+    }
 }

@@ -266,7 +266,7 @@ pub(crate) struct FaultPlan {
 
 impl FaultPlan {
     pub(crate) fn push_next(&mut self, n: usize, fault: Fault) {
-        self.next.extend(std::iter::repeat(fault).take(n));
+        self.next.extend(std::iter::repeat_n(fault, n));
     }
 
     pub(crate) fn set_random(&mut self, fraction: f64, faults: Vec<Fault>, seed: u64) {

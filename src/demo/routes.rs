@@ -580,7 +580,7 @@ fn user_dto(state: &State) -> Value {
 fn authenticate(state: &mut State, req: &Req<'_>, auth: &HashMap<String, String>) -> R<Reply> {
     let body = require_json(req)?;
     for key in ["client", "deviceid", "device", "version"] {
-        if auth.get(key).map_or(true, |v| v.trim().is_empty()) {
+        if auth.get(key).is_none_or(|v| v.trim().is_empty()) {
             let name = match key {
                 "client" => "App",
                 "deviceid" => "DeviceId",
@@ -954,8 +954,8 @@ fn get_items(state: &State, q: &Query<'_>) -> R<Reply> {
             "dislikes" => r.stored.likes == Some(false),
             "isfavoriteorlikes" => r.stored.is_favorite || r.stored.likes == Some(true),
             _ => true,
-        }) && is_played.map_or(true, |p| p == played)
-            && is_favorite.map_or(true, |f| f == r.stored.is_favorite);
+        }) && is_played.is_none_or(|p| p == played)
+            && is_favorite.is_none_or(|f| f == r.stored.is_favorite);
         if keep {
             rows.push((i, item, r));
         }

@@ -13,7 +13,10 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Backoff {
-        Backoff { base_ms: 1_000, cap_ms: 600_000 }
+        Backoff {
+            base_ms: 1_000,
+            cap_ms: 600_000,
+        }
     }
 }
 
@@ -50,7 +53,10 @@ mod tests {
             }
             for _ in 0..200 {
                 let d = b.next_delay(attempt, &mut rng, None);
-                assert!((0..=ceiling).contains(&d), "attempt {attempt}: {d} > {ceiling}");
+                assert!(
+                    (0..=ceiling).contains(&d),
+                    "attempt {attempt}: {d} > {ceiling}"
+                );
             }
         }
         assert_eq!(b.ceiling(30), 600_000);

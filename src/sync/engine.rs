@@ -17,7 +17,9 @@ use super::events::{AccountState, ItemSyncState, SyncEvent};
 use crate::backend::{ErrorKind, MediaServer, SyncError};
 use crate::clock::Clock;
 use crate::model::{AccountId, LocalChange, Millis, UserData};
-use crate::store::{BulkOutcome, Claim, ClaimedRow, CompleteOutcome, Counts, RecordOutcome, Store, StoreError};
+use crate::store::{
+    BulkOutcome, Claim, ClaimedRow, CompleteOutcome, Counts, RecordOutcome, Store, StoreError,
+};
 
 /// Tunables. The defaults are what the app and the CLI use.
 #[derive(Debug, Clone)]
@@ -44,7 +46,10 @@ impl Default for EngineConfig {
             concurrency: 4,
             lease_ms: 120_000,
             backoff: Backoff::default(),
-            probe_backoff: Backoff { base_ms: 1_000, cap_ms: 60_000 },
+            probe_backoff: Backoff {
+                base_ms: 1_000,
+                cap_ms: 60_000,
+            },
             seed: None,
         }
     }
@@ -116,7 +121,9 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("account", &self.shared.account).finish()
+        f.debug_struct("Engine")
+            .field("account", &self.shared.account)
+            .finish()
     }
 }
 
@@ -215,13 +222,23 @@ impl Engine {
     /// scheduler. Returns the new local state.
     pub fn record_change(&self, item: &str, change: LocalChange) -> Result<UserData, StoreError> {
         let now = self.now();
-        let (state, outcome) =
-            self.with_store(|s| s.record_change(self.shared.account, item, change, now, self.shared.config.debounce_ms))?;
+        let (state, outcome) = self.with_store(|s| {
+            s.record_change(
+                self.shared.account,
+                item,
+                change,
+                now,
+                self.shared.config.debounce_ms,
+            )
+        })?;
         let badge = match outcome {
             RecordOutcome::Queued { .. } => self.queued_badge(),
             RecordOutcome::Dropped => ItemSyncState::Discarded,
         };
-        self.emit(SyncEvent::ItemState { item_id: item.to_string(), state: badge });
+        self.emit(SyncEvent::ItemState {
+            item_id: item.to_string(),
+            state: badge,
+        });
         self.emit_counts();
         self.shared.notify.notify_one();
         Ok(state)
@@ -230,8 +247,15 @@ impl Engine {
     /// Mark a season or series watched / not watched (one call on the parent while intact).
     pub fn record_bulk(&self, parent: &str, played: bool) -> Result<BulkOutcome, StoreError> {
         let now = self.now();
-        let outcome =
-            self.with_store(|s| s.record_bulk(self.shared.account, parent, played, now, self.shared.config.debounce_ms))?;
+        let outcome = self.with_store(|s| {
+            s.record_bulk(
+                self.shared.account,
+                parent,
+                played,
+                now,
+                self.shared.config.debounce_ms,
+            )
+        })?;
         self.emit_counts();
         self.shared.notify.notify_one();
         Ok(outcome)
@@ -269,7 +293,10 @@ impl Engine {
         let now = self.now();
         let n = self.with_store(|s| s.discard(self.shared.account, items, now))?;
         for item in items {
-            self.emit(SyncEvent::ItemState { item_id: item.clone(), state: ItemSyncState::Discarded });
+            self.emit(SyncEvent::ItemState {
+                item_id: item.clone(),
+                state: ItemSyncState::Discarded,
+            });
         }
         self.emit_counts();
         self.shared.notify.notify_one();
@@ -293,7 +320,9 @@ impl Engine {
                 st.account = AccountState::Online;
             }
         }
-        self.emit(SyncEvent::Account { state: AccountState::Online });
+        self.emit(SyncEvent::Account {
+            state: AccountState::Online,
+        });
         self.shared.notify.notify_one();
     }
 
@@ -360,7 +389,8 @@ impl Engine {
     /// Drain the outbox. See [`RunMode`].
     pub async fn run(&self, mode: RunMode) -> Result<RunOutcome, StoreError> {
         let account = self.shared.account;
-        let mut inflight: FuturesUnordered<tokio::task::JoinHandle<Finished>> = FuturesUnordered::new();
+        let mut inflight: FuturesUnordered<tokio::task::JoinHandle<Finished>> =
+            FuturesUnordered::new();
         loop {
             self.shared.stats.wakeups.fetch_add(1, Ordering::Relaxed);
             if self.shared.shutdown.load(Ordering::SeqCst) {
@@ -379,17 +409,30 @@ impl Engine {
             let counts = self.counts()?;
             let actionable = counts.pending + counts.failed;
 
-            if state == AccountState::Offline && actionable > 0 && now >= next_probe_at && inflight.is_empty() {
+            if state == AccountState::Offline
+                && actionable > 0
+                && now >= next_probe_at
+                && inflight.is_empty()
+            {
                 self.probe().await;
                 continue;
             }
             if state == AccountState::Online && now >= throttled_until {
-                let room = self.shared.config.concurrency.saturating_sub(inflight.len());
+                let room = self
+                    .shared
+                    .config
+                    .concurrency
+                    .saturating_sub(inflight.len());
                 if room > 0 {
-                    let claims = self.with_store(|s| s.claim_due(account, now, room, self.shared.config.lease_ms))?;
+                    let claims = self.with_store(|s| {
+                        s.claim_due(account, now, room, self.shared.config.lease_ms)
+                    })?;
                     for claim in claims {
                         for row in claim_items(&claim) {
-                            self.emit(SyncEvent::ItemState { item_id: row.item_id.clone(), state: ItemSyncState::Syncing });
+                            self.emit(SyncEvent::ItemState {
+                                item_id: row.item_id.clone(),
+                                state: ItemSyncState::Syncing,
+                            });
                         }
                         inflight.push(self.send(claim));
                     }
@@ -400,7 +443,9 @@ impl Engine {
             let wake_at = match state {
                 // With every slot busy, a finished request is what wakes us (no spinning on due rows).
                 AccountState::Online if full => None,
-                AccountState::Online => self.with_store(|s| s.next_wakeup(account))?.map(|t| t.max(throttled_until)),
+                AccountState::Online => self
+                    .with_store(|s| s.next_wakeup(account))?
+                    .map(|t| t.max(throttled_until)),
                 AccountState::Offline if actionable > 0 => Some(next_probe_at),
                 _ => None,
             };
@@ -411,7 +456,8 @@ impl Engine {
                     if counts.total() == 0 {
                         return Ok(RunOutcome::Empty);
                     }
-                    let stuck = counts.pending + counts.failed == 0 || wake_at.is_none_or(|w| w > deadline);
+                    let stuck =
+                        counts.pending + counts.failed == 0 || wake_at.is_none_or(|w| w > deadline);
                     if stuck || state == AccountState::SignInNeeded {
                         return Ok(match state {
                             AccountState::Offline => RunOutcome::Offline { counts },
@@ -438,7 +484,9 @@ impl Engine {
         tokio::spawn(async move {
             let result = match &claim {
                 Claim::Item(row) => server.push_item(&row.item_id, &row.desired).await,
-                Claim::Group { parent_id, played, .. } => server.push_group(parent_id, *played).await.map(|()| None),
+                Claim::Group {
+                    parent_id, played, ..
+                } => server.push_group(parent_id, *played).await.map(|()| None),
             };
             (claim, result)
         })
@@ -459,17 +507,22 @@ impl Engine {
             Ok(after) => {
                 self.set_account(AccountState::Online);
                 let outcomes = match &claim {
-                    Claim::Item(row) => vec![self.with_store(|s| s.complete(account, row, after, now))?],
-                    Claim::Group { group_key, rows, .. } => {
-                        self.with_store(|s| s.complete_group(account, group_key, rows, now))?
+                    Claim::Item(row) => {
+                        vec![self.with_store(|s| s.complete(account, row, after, now))?]
                     }
+                    Claim::Group {
+                        group_key, rows, ..
+                    } => self.with_store(|s| s.complete_group(account, group_key, rows, now))?,
                 };
                 for (row, outcome) in claim_items(&claim).iter().zip(outcomes) {
                     let state = match outcome {
                         CompleteOutcome::Delivered | CompleteOutcome::Gone => ItemSyncState::Synced,
                         CompleteOutcome::Requeued => ItemSyncState::Queued,
                     };
-                    self.emit(SyncEvent::ItemState { item_id: row.item_id.clone(), state });
+                    self.emit(SyncEvent::ItemState {
+                        item_id: row.item_id.clone(),
+                        state,
+                    });
                 }
             }
             Err(error) => self.failed(&claim, error, now)?,
@@ -495,23 +548,46 @@ impl Engine {
             }
             ErrorKind::Transient => {
                 let attempt = rows.iter().map(|r| r.attempts).max().unwrap_or(0) + 1;
-                let retry_after = error.retry_after.map(|d| d.as_millis().min(i64::MAX as u128) as i64);
+                let retry_after = error
+                    .retry_after
+                    .map(|d| d.as_millis().min(i64::MAX as u128) as i64);
                 let delay = {
                     let mut rng = lock(&self.shared.rng);
-                    self.shared.config.backoff.next_delay(attempt.clamp(1, 64) as u32, &mut *rng, retry_after)
+                    self.shared.config.backoff.next_delay(
+                        attempt.clamp(1, 64) as u32,
+                        &mut *rng,
+                        retry_after,
+                    )
                 };
                 next_attempt_at = now + delay;
                 if let Some(ra) = retry_after {
                     let mut st = lock(&self.shared.status);
                     st.throttled_until = st.throttled_until.max(now + ra);
                 }
-                ItemSyncState::Retrying { attempt, next_attempt_at }
+                ItemSyncState::Retrying {
+                    attempt,
+                    next_attempt_at,
+                }
             }
-            ErrorKind::NotFound | ErrorKind::Rejected => ItemSyncState::NeedsAttention { error: error.detail.clone() },
+            ErrorKind::NotFound | ErrorKind::Rejected => ItemSyncState::NeedsAttention {
+                error: error.detail.clone(),
+            },
         };
-        self.with_store(|s| s.fail(account, &items, error.kind, &error.detail, next_attempt_at, now))?;
+        self.with_store(|s| {
+            s.fail(
+                account,
+                &items,
+                error.kind,
+                &error.detail,
+                next_attempt_at,
+                now,
+            )
+        })?;
         for item in &items {
-            self.emit(SyncEvent::ItemState { item_id: item.clone(), state: badge.clone() });
+            self.emit(SyncEvent::ItemState {
+                item_id: item.clone(),
+                state: badge.clone(),
+            });
         }
         self.emit(SyncEvent::Failure { error, items });
         Ok(())

@@ -21,7 +21,10 @@ pub enum ItemSyncState {
     /// The server holds it.
     Synced,
     /// The last attempt failed; retried automatically.
-    Retrying { attempt: i64, next_attempt_at: Millis },
+    Retrying {
+        attempt: i64,
+        next_attempt_at: Millis,
+    },
     /// The server refused it; the user decides (Retry / Discard).
     NeedsAttention { error: String },
     /// The change was dropped locally (discarded, or back to the server's value).
@@ -41,11 +44,17 @@ pub enum AccountState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncEvent {
     /// One item's sync state changed.
-    ItemState { item_id: String, state: ItemSyncState },
+    ItemState {
+        item_id: String,
+        state: ItemSyncState,
+    },
     /// The account went online / offline / needs sign-in.
     Account { state: AccountState },
     /// Queue counts after a change.
     Counts { counts: Counts },
     /// A failure worth telling the user about (classified; word it with `SyncError::message`).
-    Failure { error: SyncError, items: Vec<String> },
+    Failure {
+        error: SyncError,
+        items: Vec<String>,
+    },
 }

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole gate: formatting, lints, every test. Used by the README and by CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-0}"
+cargo fmt --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --locked
