@@ -1,0 +1,206 @@
+//! The `playmark` binary end to end: real processes, a real data dir, the demo server on loopback.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use playmark::demo::{DemoConfig, DemoLibrary, DemoServer, DEMO_PASSWORD};
+use playmark::model::ItemKind;
+
+fn playmark(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_playmark"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env("PLAYMARK_LOG", "trace")
+        .env_remove("PLAYMARK_PASSWORD")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn login(data_dir: &Path, url: &str, password: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_playmark"))
+        .args(["--data-dir"])
+        .arg(data_dir)
+        .args(["login", "jellyfin", "--server", url, "--user", "demo"])
+        .env("PLAYMARK_LOG", "trace")
+        .env("PLAYMARK_PASSWORD", password)
+        .output()
+        .unwrap()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_mark_then_sync_when_back_with_exit_codes_and_no_leaked_token() {
+    let server = DemoServer::start(DemoConfig {
+        library: DemoLibrary::seeded().without_progress(),
+        ..DemoConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let episode = server
+        .items()
+        .into_iter()
+        .find(|i| i.kind == ItemKind::Episode)
+        .unwrap()
+        .id;
+
+    // Not signed in yet → 2.
+    assert_eq!(code(&playmark(&data, &["sync"])), 2);
+    // Wrong password → 2, clear words.
+    let bad = login(&data, &server.url(), "wrong");
+    assert_eq!(code(&bad), 2, "{}", text(&bad));
+    // URL without a scheme → 1.
+    assert_eq!(code(&login(&data, "127.0.0.1:1", DEMO_PASSWORD)), 1);
+
+    let ok = login(&data, &server.url(), DEMO_PASSWORD);
+    assert_eq!(code(&ok), 0, "{}", text(&ok));
+    let mut all_output = text(&ok);
+    let refresh = playmark(&data, &["refresh"]);
+    assert_eq!(code(&refresh), 0, "{}", text(&refresh));
+    all_output += &text(&refresh);
+
+    // Unknown id → 1; negative position → 1; nothing queued by either.
+    assert_eq!(code(&playmark(&data, &["mark-watched", "no-such-item"])), 1);
+    assert_eq!(code(&playmark(&data, &["progress", &episode, "-5"])), 1);
+
+    server.set_offline(true);
+    let mark = playmark(&data, &["mark-watched", &episode]);
+    assert_eq!(
+        code(&mark),
+        0,
+        "local commands work offline: {}",
+        text(&mark)
+    );
+    let status = playmark(&data, &["status", "--json"]);
+    assert_eq!(code(&status), 0);
+    let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(doc["online"], false);
+    assert_eq!(doc["counts"]["pending"], 1);
+    assert_eq!(doc["items"][0]["item_id"], episode.as_str());
+    assert_eq!(doc["items"][0]["state"], "pending");
+    all_output += &text(&status);
+
+    let offline_sync = playmark(&data, &["sync"]);
+    assert_eq!(code(&offline_sync), 4, "{}", text(&offline_sync));
+    all_output += &text(&offline_sync);
+    assert!(server
+        .requests()
+        .iter()
+        .all(|r| r.method == "GET" || r.path.starts_with("/Users/AuthenticateByName")));
+
+    server.set_offline(false);
+    let sync = playmark(&data, &["sync", "--wait", "20"]);
+    assert_eq!(code(&sync), 0, "{}", text(&sync));
+    all_output += &text(&sync);
+    let writes: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/UserItems/"))
+        .collect();
+    assert_eq!(writes.len(), 1);
+    assert!(server.user_data(&episode).unwrap().played);
+
+    // The token is in a 0600 file and nowhere else: not in the database, not in any output.
+    let token_file = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("token-")
+        })
+        .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    assert!(token.len() >= 16);
+    assert!(
+        !all_output.contains(token.trim()),
+        "token leaked into output"
+    );
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        if path != token_file {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes
+                    .windows(token.trim().len())
+                    .any(|w| w == token.trim().as_bytes()),
+                "token in {path:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn season_id_marks_all_episodes_in_one_call_and_sync_reports_pending_on_404() {
+    let server = DemoServer::start(DemoConfig {
+        library: DemoLibrary::seeded().without_progress(),
+        ..DemoConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert_eq!(code(&login(&data, &server.url(), DEMO_PASSWORD)), 0);
+    assert_eq!(code(&playmark(&data, &["refresh"])), 0);
+    let items = server.items();
+    let season = items
+        .iter()
+        .find(|i| i.kind == ItemKind::Season)
+        .unwrap()
+        .id
+        .clone();
+    let other = items
+        .iter()
+        .find(|i| i.kind == ItemKind::Movie)
+        .unwrap()
+        .id
+        .clone();
+    server.clear_requests();
+
+    assert_eq!(code(&playmark(&data, &["mark-watched", &season])), 0);
+    assert_eq!(code(&playmark(&data, &["progress", &other, "0:10"])), 0);
+    server.remove_item(&other);
+    let sync = playmark(&data, &["sync"]);
+    assert_eq!(code(&sync), 3, "{}", text(&sync));
+    let writes: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .collect();
+    assert_eq!(writes.len(), 2, "{writes:?}");
+    assert!(writes
+        .iter()
+        .any(|w| w.path.ends_with(&season) && w.path.starts_with("/UserPlayedItems/")));
+
+    let status = playmark(&data, &["status", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(doc["counts"]["needs_attention"], 1);
+    assert_eq!(doc["items"][0]["error_kind"], "not_found");
+    assert!(doc["items"][0]["error_message"]
+        .as_str()
+        .unwrap()
+        .contains("no longer"));
+    assert_eq!(code(&playmark(&data, &["discard", &other])), 0);
+    assert_eq!(code(&playmark(&data, &["sync"])), 0);
+}
