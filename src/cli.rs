@@ -754,8 +754,10 @@ async fn demo_server(port: u16, faults: Option<String>) -> Result<u8, Failure> {
     println!("Demo Jellyfin server at {}", server.url());
     println!("User: {DEMO_USER}  Password: {DEMO_PASSWORD}");
     println!("Press Ctrl+C to stop.");
-    let _ = tokio::signal::ctrl_c().await;
-    server.shutdown().await;
+    server
+        .run_until_ctrl_c()
+        .await
+        .map_err(|e| Failure::usage(format!("cannot wait for Ctrl+C: {e}")))?;
     Ok(exit::OK)
 }
 

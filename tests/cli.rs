@@ -1,33 +1,39 @@
 //! The `playmark` binary end to end: real processes, a real data dir, the demo server on loopback.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use playmark::demo::{DemoConfig, DemoLibrary, DemoServer, DEMO_PASSWORD};
+use playmark::demo::DEMO_PASSWORD;
 use playmark::model::ItemKind;
 
-fn playmark(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_playmark"))
-        .arg("--data-dir")
+/// Run the binary with TRACE logging (so a leaked token would show) and no stdin.
+fn run(data_dir: &Path, args: &[&str], password: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_playmark"));
+    cmd.arg("--data-dir")
         .arg(data_dir)
         .args(args)
         .env("PLAYMARK_LOG", "trace")
-        .env_remove("PLAYMARK_PASSWORD")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+        .stdin(Stdio::null());
+    match password {
+        Some(p) => cmd.env("PLAYMARK_PASSWORD", p),
+        None => cmd.env_remove("PLAYMARK_PASSWORD"),
+    };
+    cmd.output().unwrap()
+}
+
+fn playmark(data_dir: &Path, args: &[&str]) -> Output {
+    run(data_dir, args, None)
 }
 
 fn login(data_dir: &Path, url: &str, password: &str) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_playmark"))
-        .args(["--data-dir"])
-        .arg(data_dir)
-        .args(["login", "jellyfin", "--server", url, "--user", "demo"])
-        .env("PLAYMARK_LOG", "trace")
-        .env("PLAYMARK_PASSWORD", password)
-        .output()
-        .unwrap()
+    run(
+        data_dir,
+        &["login", "jellyfin", "--server", url, "--user", "demo"],
+        Some(password),
+    )
 }
 
 fn code(o: &Output) -> i32 {
@@ -44,12 +50,7 @@ fn text(o: &Output) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_mark_then_sync_when_back_with_exit_codes_and_no_leaked_token() {
-    let server = DemoServer::start(DemoConfig {
-        library: DemoLibrary::seeded().without_progress(),
-        ..DemoConfig::default()
-    })
-    .await
-    .unwrap();
+    let server = common::clean_server().await;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let episode = server
@@ -153,12 +154,7 @@ async fn offline_mark_then_sync_when_back_with_exit_codes_and_no_leaked_token() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn season_id_marks_all_episodes_in_one_call_and_sync_reports_pending_on_404() {
-    let server = DemoServer::start(DemoConfig {
-        library: DemoLibrary::seeded().without_progress(),
-        ..DemoConfig::default()
-    })
-    .await
-    .unwrap();
+    let server = common::clean_server().await;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     assert_eq!(code(&login(&data, &server.url(), DEMO_PASSWORD)), 0);

@@ -362,7 +362,6 @@ impl Store {
             write_local(&tx, account, child, &next, Some(now))?;
             let in_flight =
                 row_of(&tx, account, child)?.is_some_and(|r| r.state == RowState::InFlight);
-            let key = (!in_flight).then_some(group_key.as_str());
             match upsert_desired(
                 &tx,
                 account,
@@ -374,7 +373,8 @@ impl Store {
             )? {
                 RecordOutcome::Queued { .. } => {
                     outcome.queued += 1;
-                    if key.is_some() {
+                    // A row already in flight is being sent on its own; it cannot join the group.
+                    if !in_flight {
                         members.push(child.clone());
                     }
                 }

@@ -371,18 +371,19 @@ impl Engine {
         let result = self.shared.server.probe().await;
         match result {
             Err(e) if matches!(e.kind, ErrorKind::Offline | ErrorKind::Transient) => {
-                let mut st = lock(&self.shared.status);
-                st.probe_attempt = st.probe_attempt.saturating_add(1);
-                let attempt = st.probe_attempt + 1;
-                drop(st);
-                let delay = self.probe_delay(attempt);
+                let failed_probes = {
+                    let mut st = lock(&self.shared.status);
+                    st.probe_attempt = st.probe_attempt.saturating_add(1);
+                    st.probe_attempt
+                };
+                // Delay 1 was used when the account went offline; each failed probe moves on one.
+                let delay = self.probe_delay(failed_probes + 1);
                 lock(&self.shared.status).next_probe_at = self.now() + delay;
                 tracing::debug!(delay, "server still unreachable");
             }
-            _ => {
-                self.set_account(AccountState::Online);
-                lock(&self.shared.status).probe_attempt = 0;
-            }
+            // Any answer, even an error status, means the server is reachable. (The probe count
+            // restarts when the account next goes offline.)
+            _ => self.set_account(AccountState::Online),
         }
     }
 

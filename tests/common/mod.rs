@@ -28,6 +28,22 @@ pub struct Harness {
     pub engine: Engine,
 }
 
+/// The demo library with no progress: every item unwatched at 0, so each test states what it
+/// changes.
+pub fn clean_config() -> DemoConfig {
+    DemoConfig {
+        library: DemoLibrary::seeded().without_progress(),
+        ..DemoConfig::default()
+    }
+}
+
+/// A demo server on the clean library.
+pub async fn clean_server() -> DemoServer {
+    DemoServer::start(clean_config())
+        .await
+        .expect("demo server starts")
+}
+
 pub fn client_options() -> ClientOptions {
     ClientOptions {
         timeout: Duration::from_secs(3),
