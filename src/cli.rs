@@ -17,7 +17,7 @@ use crate::backend::{ErrorKind, MediaServer, SyncError};
 use crate::clock::{Clock, SystemClock};
 use crate::model::{ItemKind, LocalChange, ServerKind};
 use crate::store::{self, secrets, Account, NewAccount, Store, StoreError};
-use crate::sync::{Engine, EngineConfig, RunMode, RunOutcome};
+use crate::sync::{Engine, EngineConfig, EngineError, RunMode, RunOutcome, DEFAULT_PAGE_SIZE};
 
 /// Exit codes of the CLI.
 pub mod exit {
@@ -27,9 +27,6 @@ pub mod exit {
     pub const PENDING: u8 = 3;
     pub const UNREACHABLE: u8 = 4;
 }
-
-/// Items fetched per library page.
-const PAGE_SIZE: u64 = 200;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -347,27 +344,14 @@ fn logout(data_dir: &Path) -> Result<u8, Failure> {
 }
 
 async fn refresh(data_dir: &Path) -> Result<u8, Failure> {
-    let mut store = open_store(data_dir)?;
-    let account = require_account(&store)?;
-    let server = server_for(data_dir, &account, ClientOptions::default())?;
-    let mut start = 0;
-    let mut stats = store::RefreshStats::default();
-    loop {
-        let page = server
-            .fetch_items(start, PAGE_SIZE)
-            .await
-            .map_err(|e| server_failure(&e, &account.server_name))?;
-        let n = page.items.len() as u64;
-        let s = store.apply_remote_items(account.id, &page.items, SystemClock.now())?;
-        stats.seen += s.seen;
-        stats.updated_local += s.updated_local;
-        stats.kept_local += s.kept_local;
-        stats.already_on_server += s.already_on_server;
-        start += n;
-        if n == 0 || start >= page.total {
-            break;
-        }
-    }
+    let (engine, account) = engine_for(data_dir)?;
+    let stats = engine
+        .refresh(DEFAULT_PAGE_SIZE)
+        .await
+        .map_err(|e| match e {
+            EngineError::Server(e) => server_failure(&e, &account.server_name),
+            EngineError::Store(e) => Failure::from(e),
+        })?;
     println!(
         "Fetched {} items from {}: {} updated, {} with local changes kept.",
         stats.seen, account.server_name, stats.updated_local, stats.kept_local

@@ -20,6 +20,15 @@ pub struct RefreshStats {
     pub already_on_server: usize,
 }
 
+impl std::ops::AddAssign for RefreshStats {
+    fn add_assign(&mut self, other: RefreshStats) {
+        self.seen += other.seen;
+        self.updated_local += other.updated_local;
+        self.kept_local += other.kept_local;
+        self.already_on_server += other.already_on_server;
+    }
+}
+
 /// An item with its local state and its sync state, for listing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ItemView {

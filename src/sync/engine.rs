@@ -18,7 +18,8 @@ use crate::backend::{ErrorKind, MediaServer, SyncError};
 use crate::clock::Clock;
 use crate::model::{AccountId, LocalChange, Millis, UserData};
 use crate::store::{
-    BulkOutcome, Claim, ClaimedRow, CompleteOutcome, Counts, RecordOutcome, Store, StoreError,
+    BulkOutcome, Claim, ClaimedRow, CompleteOutcome, Counts, RecordOutcome, RefreshStats, Store,
+    StoreError,
 };
 
 /// Tunables. The defaults are what the app and the CLI use.
@@ -63,6 +64,18 @@ pub enum RunMode {
     /// Until nothing more can be sent before `deadline` (the CLI's `sync [--wait]`).
     UntilIdle { deadline: Millis },
 }
+
+/// A failure of an engine operation that talks to the server.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Server(#[from] SyncError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Items fetched per library page by [`Engine::refresh`].
+pub const DEFAULT_PAGE_SIZE: u64 = 200;
 
 /// Why [`Engine::run`] returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -385,6 +398,30 @@ impl Engine {
             // restarts when the account next goes offline.)
             _ => self.set_account(AccountState::Online),
         }
+    }
+
+    /// Fetch the whole library with user data, page by page, into the store. Items with a
+    /// queued change keep their local value; only their base moves.
+    pub async fn refresh(&self, page_size: u64) -> Result<RefreshStats, EngineError> {
+        let mut start = 0;
+        let mut stats = RefreshStats::default();
+        loop {
+            let page = self
+                .shared
+                .server
+                .fetch_items(start, page_size.max(1))
+                .await?;
+            let n = page.items.len() as u64;
+            let now = self.now();
+            stats +=
+                self.with_store(|s| s.apply_remote_items(self.shared.account, &page.items, now))?;
+            start += n;
+            if n == 0 || start >= page.total {
+                break;
+            }
+        }
+        self.emit_counts();
+        Ok(stats)
     }
 
     /// Drain the outbox. See [`RunMode`].

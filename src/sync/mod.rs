@@ -2,9 +2,12 @@
 //! connectivity handling. No GTK here; the UI talks to it through [`Engine`] and [`SyncEvent`].
 
 pub mod backoff;
+pub mod checkpoint;
 mod engine;
 mod events;
 
 pub use backoff::Backoff;
-pub use engine::{Engine, EngineConfig, EngineStats, RunMode, RunOutcome};
+pub use engine::{
+    Engine, EngineConfig, EngineError, EngineStats, RunMode, RunOutcome, DEFAULT_PAGE_SIZE,
+};
 pub use events::{AccountState, ItemSyncState, SyncEvent};

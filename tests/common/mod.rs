@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use playmark::backend::jellyfin::{ClientOptions, DeviceInfo, JellyfinClient};
-use playmark::backend::MediaServer;
 use playmark::clock::{Clock, FakeClock};
 use playmark::demo::{
     DemoConfig, DemoLibrary, DemoServer, RecordedRequest, DEMO_PASSWORD, DEMO_USER,
@@ -62,12 +61,7 @@ pub fn engine_config() -> EngineConfig {
 
 impl Harness {
     pub async fn start() -> Harness {
-        // A clean library: every episode unwatched at 0, so each test states what it changes.
-        Harness::start_with(DemoConfig {
-            library: DemoLibrary::seeded().without_progress(),
-            ..DemoConfig::default()
-        })
-        .await
+        Harness::start_with(clean_config()).await
     }
 
     pub async fn start_with(config: DemoConfig) -> Harness {
@@ -100,17 +94,6 @@ impl Harness {
             )
             .unwrap();
         let client = client.with_session(session.access_token.clone(), session.user_id.clone());
-        // Fill the library through the real client (paged).
-        let mut start = 0;
-        loop {
-            let page = client.fetch_items(start, 50).await.expect("library page");
-            let n = page.items.len() as u64;
-            store.apply_remote_items(account, &page.items, 0).unwrap();
-            start += n;
-            if n == 0 || start >= page.total {
-                break;
-            }
-        }
         let clock = FakeClock::new(1_700_000_000_000);
         let engine = Engine::new(
             store,
@@ -119,6 +102,8 @@ impl Harness {
             Arc::new(clock.clone()),
             engine_config(),
         );
+        // Fill the library through the real client, in small pages so paging is exercised.
+        engine.refresh(50).await.expect("library refresh");
         server.clear_requests();
         Harness {
             server,
