@@ -301,3 +301,35 @@ fn transient_failure_counts_attempts_offline_does_not() {
         (RowState::Pending, 0, None)
     );
 }
+
+#[test]
+fn lease_of_a_dead_process_is_recovered_at_once_a_live_one_is_not() {
+    let (dir, mut store, acc) = setup(2);
+    store
+        .record_change(acc, "e0", LocalChange::MarkWatched, 1, 0)
+        .unwrap();
+    store
+        .record_change(acc, "e1", LocalChange::MarkWatched, 1, 0)
+        .unwrap();
+    assert_eq!(store.claim_due(acc, 10, 8, 600_000).unwrap().len(), 2);
+    // Another connection says e0 is held by a process that has exited.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = child.id();
+    child.wait().unwrap();
+    let raw = rusqlite::Connection::open(database_path(dir.path())).unwrap();
+    raw.execute(
+        "UPDATE sync_outbox SET lease_owner = ?1 WHERE item_id = 'e0'",
+        [format!("{dead_pid}:123")],
+    )
+    .unwrap();
+    // e1's owner is this (live) process.
+    assert_eq!(store.recover_orphaned_leases(20).unwrap(), 1);
+    assert_eq!(
+        store.outbox_row(acc, "e0").unwrap().unwrap().state,
+        RowState::Pending
+    );
+    assert_eq!(
+        store.outbox_row(acc, "e1").unwrap().unwrap().state,
+        RowState::InFlight
+    );
+}

@@ -3,6 +3,7 @@
 //! One [`Store`] owns one connection. The engine owns the store that writes; readers (e.g. the
 //! CLI's `status`) may open their own. No GTK, no HTTP here.
 
+pub mod lease;
 mod library;
 mod outbox;
 mod schema;
@@ -84,6 +85,8 @@ pub fn database_path(data_dir: &Path) -> PathBuf {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Written into the leases this connection takes (see [`lease`]).
+    lease_owner: String,
 }
 
 impl std::fmt::Debug for Store {
@@ -115,6 +118,7 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
+            lease_owner: lease::current_owner(),
         };
         store.configure().map_err(|e| store.corrupt_or(e))?;
         store.migrate()?;

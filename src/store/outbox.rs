@@ -450,9 +450,9 @@ impl Store {
             };
             for r in rows {
                 tx.execute(
-                    "UPDATE sync_outbox SET state = 'in_flight', lease_until = ?3, updated_at = ?4
+                    "UPDATE sync_outbox SET state = 'in_flight', lease_until = ?3, lease_owner = ?5, updated_at = ?4
                      WHERE account_id = ?1 AND item_id = ?2",
-                    params![account, r.item_id, now + lease_ms, now],
+                    params![account, r.item_id, now + lease_ms, now, self.lease_owner],
                 )?;
             }
         }
@@ -539,6 +539,28 @@ impl Store {
              WHERE state = 'in_flight' AND (lease_until IS NULL OR lease_until <= ?1)",
             [now],
         )?)
+    }
+
+    /// Return `in_flight` rows held by processes that no longer run (a crashed CLI or app) to
+    /// `pending` at once, without waiting for their lease to expire.
+    pub fn recover_orphaned_leases(&mut self, now: Millis) -> Result<usize> {
+        let owners: Vec<String> = {
+            let mut stmt = self.conn.prepare(
+                "SELECT DISTINCT lease_owner FROM sync_outbox
+                 WHERE state = 'in_flight' AND lease_owner IS NOT NULL AND lease_owner != ?1",
+            )?;
+            let rows = stmt.query_map([&self.lease_owner], |r| r.get(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let mut n = 0;
+        for owner in owners.iter().filter(|o| !super::lease::owner_alive(o)) {
+            n += self.conn.execute(
+                "UPDATE sync_outbox SET state = 'pending', lease_until = NULL, lease_owner = NULL, updated_at = ?1
+                 WHERE state = 'in_flight' AND lease_owner = ?2",
+                params![now, owner],
+            )?;
+        }
+        Ok(n)
     }
 
     /// When the engine next has something to do for this account: the earliest due row or the

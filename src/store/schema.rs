@@ -3,7 +3,11 @@
 //! Never edit or reorder an entry once it has shipped: add a new one at the end.
 
 /// (name, SQL) in order; migration `i` brings `user_version` from `i` to `i + 1`.
-pub const MIGRATIONS: &[(&str, &str)] = &[("0001_initial", INITIAL)];
+pub const MIGRATIONS: &[(&str, &str)] =
+    &[("0001_initial", INITIAL), ("0002_lease_owner", LEASE_OWNER)];
+
+/// Which process holds an `in_flight` lease (see `store::lease`).
+const LEASE_OWNER: &str = "ALTER TABLE sync_outbox ADD COLUMN lease_owner TEXT;";
 
 const INITIAL: &str = r#"
 CREATE TABLE meta (

@@ -438,7 +438,10 @@ impl Engine {
                 return Ok(RunOutcome::Stopped);
             }
             let now = self.now();
-            self.with_store(|s| s.recover_expired_leases(now))?;
+            self.with_store(|s| {
+                s.recover_expired_leases(now)?;
+                s.recover_orphaned_leases(now)
+            })?;
 
             let (state, throttled_until, next_probe_at) = {
                 let st = lock(&self.shared.status);
