@@ -333,3 +333,49 @@ fn lease_of_a_dead_process_is_recovered_at_once_a_live_one_is_not() {
         RowState::InFlight
     );
 }
+
+#[test]
+fn after_a_request_with_unknown_outcome_a_return_to_base_is_still_sent() {
+    use playmark::backend::ErrorKind;
+    let (_d, mut store, acc) = setup(1);
+    store
+        .record_change(
+            acc,
+            "e0",
+            LocalChange::Position {
+                position_ms: 60_000,
+            },
+            1,
+            0,
+        )
+        .unwrap();
+    store.claim_due(acc, 2, 8, 60_000).unwrap();
+    // e.g. a timeout: the server may have applied 60 s.
+    store
+        .fail(acc, &["e0".into()], ErrorKind::Transient, "timeout", 10, 3)
+        .unwrap();
+    let (_, outcome) = store
+        .record_change(acc, "e0", LocalChange::Position { position_ms: 0 }, 4, 0)
+        .unwrap();
+    assert!(
+        matches!(outcome, RecordOutcome::Queued { .. }),
+        "must send 0 to be sure"
+    );
+    assert_eq!(
+        store
+            .outbox_row(acc, "e0")
+            .unwrap()
+            .unwrap()
+            .desired
+            .position_ms,
+        0
+    );
+    // A definite answer (here a refresh) makes the base certain again.
+    store
+        .apply_remote_items(acc, &[episode("e0", "season1", 1)], 5)
+        .unwrap();
+    assert!(
+        store.outbox(acc).unwrap().is_empty(),
+        "server holds 0: nothing left to send"
+    );
+}

@@ -72,6 +72,42 @@ pub(super) fn base_of(
     .optional()
 }
 
+/// The base to compare a desired state with: `None` when it is uncertain (a request with an
+/// unknown outcome was sent since it was seen). An item never seen counts as the default state.
+pub(super) fn comparable_base(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    item: &str,
+) -> rusqlite::Result<Option<UserData>> {
+    let row = tx
+        .query_row(
+            "SELECT position_ms, played, play_count, last_played, uncertain FROM server_state
+             WHERE account_id = ?1 AND item_id = ?2",
+            params![account, item],
+            |r| Ok((read_user_data(r, 0)?, r.get::<_, bool>(4)?)),
+        )
+        .optional()?;
+    Ok(match row {
+        None => Some(UserData::default()),
+        Some((_, true)) => None,
+        Some((base, false)) => Some(base),
+    })
+}
+
+/// Mark the base of items uncertain (see [`comparable_base`]).
+pub(super) fn mark_base_uncertain(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    item: &str,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE server_state SET uncertain = 1 WHERE account_id = ?1 AND item_id = ?2",
+        params![account, item],
+    )?;
+    Ok(())
+}
+
+/// Record what the server holds (seen in a listing or confirmed by a write): a certain base.
 pub(super) fn write_base(
     tx: &Transaction<'_>,
     account: AccountId,
@@ -80,11 +116,11 @@ pub(super) fn write_base(
     now: Millis,
 ) -> rusqlite::Result<()> {
     tx.execute(
-        "INSERT INTO server_state (account_id, item_id, position_ms, played, play_count, last_played, seen_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        "INSERT INTO server_state (account_id, item_id, position_ms, played, play_count, last_played, seen_at, uncertain)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)
          ON CONFLICT (account_id, item_id) DO UPDATE SET position_ms = excluded.position_ms,
            played = excluded.played, play_count = excluded.play_count,
-           last_played = excluded.last_played, seen_at = excluded.seen_at",
+           last_played = excluded.last_played, seen_at = excluded.seen_at, uncertain = 0",
         params![account, item, u.position_ms, u.played, u.play_count, u.last_played, now],
     )?;
     Ok(())

@@ -7,7 +7,9 @@
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use serde::Serialize;
 
-use super::library::{base_of, kind_of, local_of, write_base, write_local};
+use super::library::{
+    base_of, comparable_base, kind_of, local_of, mark_base_uncertain, write_base, write_local,
+};
 use super::{Result, Store, StoreError};
 use crate::backend::ErrorKind;
 use crate::model::{apply_change, AccountId, DesiredState, LocalChange, Millis, UserData};
@@ -199,13 +201,13 @@ fn next_seq(tx: &Transaction<'_>) -> rusqlite::Result<i64> {
 }
 
 /// Upsert the desired state of one item (invariant 2: coalescing is structural). Any edit takes
-/// the row out of its bulk group (the group is then no longer intact).
+/// the row out of its bulk group (the group is then no longer intact). A change back to a
+/// *certain* base drops the row; after a request with an unknown outcome the row is kept and sent.
 fn upsert_desired(
     tx: &Transaction<'_>,
     account: AccountId,
     item: &str,
     desired: &DesiredState,
-    base: &UserData,
     now: Millis,
     debounce_ms: i64,
 ) -> rusqlite::Result<RecordOutcome> {
@@ -213,7 +215,9 @@ fn upsert_desired(
     let in_flight = existing
         .as_ref()
         .is_some_and(|r| r.state == RowState::InFlight);
-    if desired.same_as(base) && !in_flight {
+    let back_to_base =
+        comparable_base(tx, account, item)?.is_some_and(|base| desired.same_as(&base));
+    if back_to_base && !in_flight {
         if existing.is_some() {
             delete_row(tx, account, item)?;
         }
@@ -316,7 +320,6 @@ impl Store {
             account,
             item,
             &DesiredState::from_user_data(&next),
-            &base,
             now,
             debounce_ms,
         )?;
@@ -367,7 +370,6 @@ impl Store {
                 account,
                 child,
                 &DesiredState::from_user_data(&next),
-                &base,
                 now,
                 debounce_ms,
             )? {
@@ -508,6 +510,10 @@ impl Store {
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         for item in items {
+            // A transient failure may have happened after the server applied the write.
+            if kind == ErrorKind::Transient {
+                mark_base_uncertain(&tx, account, item)?;
+            }
             let (state, add_attempt) = match kind {
                 ErrorKind::Offline | ErrorKind::Auth => (RowState::Pending, 0),
                 ErrorKind::Transient => (RowState::Failed, 1),

@@ -3,8 +3,17 @@
 //! Never edit or reorder an entry once it has shipped: add a new one at the end.
 
 /// (name, SQL) in order; migration `i` brings `user_version` from `i` to `i + 1`.
-pub const MIGRATIONS: &[(&str, &str)] =
-    &[("0001_initial", INITIAL), ("0002_lease_owner", LEASE_OWNER)];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_initial", INITIAL),
+    ("0002_lease_owner", LEASE_OWNER),
+    ("0003_base_uncertain", BASE_UNCERTAIN),
+];
+
+/// A base is uncertain after a request whose outcome is unknown (timeout, reset, truncated
+/// answer): the server may or may not have applied it, so "back to the base" no longer means
+/// "nothing to send".
+const BASE_UNCERTAIN: &str =
+    "ALTER TABLE server_state ADD COLUMN uncertain INTEGER NOT NULL DEFAULT 0;";
 
 /// Which process holds an `in_flight` lease (see `store::lease`).
 const LEASE_OWNER: &str = "ALTER TABLE sync_outbox ADD COLUMN lease_owner TEXT;";

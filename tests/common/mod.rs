@@ -65,6 +65,15 @@ impl Harness {
     }
 
     pub async fn start_with(config: DemoConfig) -> Harness {
+        Harness::start_custom(config, client_options(), engine_config()).await
+    }
+
+    /// Full control: the server's library and faults, the client's timeouts, the engine's tunables.
+    pub async fn start_custom(
+        config: DemoConfig,
+        options: ClientOptions,
+        engine_config: EngineConfig,
+    ) -> Harness {
         let server = DemoServer::start(config).await.expect("demo server starts");
         let dir = tempfile::tempdir().expect("tempdir");
         let mut store = Store::open(&database_path(dir.path())).expect("store opens");
@@ -72,7 +81,7 @@ impl Harness {
         let client = JellyfinClient::new(
             &server.url(),
             DeviceInfo::playmark(device_id.clone()),
-            client_options(),
+            options,
         )
         .unwrap();
         let session = client
@@ -100,7 +109,7 @@ impl Harness {
             account,
             Arc::new(client),
             Arc::new(clock.clone()),
-            engine_config(),
+            engine_config,
         );
         // Fill the library through the real client, in small pages so paging is exercised.
         engine.refresh(50).await.expect("library refresh");
