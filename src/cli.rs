@@ -93,6 +93,10 @@ enum Command {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+    /// Move a damaged database (or one from a newer Playmark) aside and start an empty one.
+    /// The old file is renamed to `playmark.db.corrupt-<time>`, never deleted; a healthy
+    /// database is left alone.
+    ResetDatabase,
     /// Run the bundled Jellyfin-compatible demo server in the foreground.
     #[cfg(feature = "demo")]
     DemoServer {
@@ -139,8 +143,65 @@ impl From<StoreError> for Failure {
         };
         Failure {
             code,
-            message: e.to_string(),
+            message: describe_store_error(&e),
         }
+    }
+}
+
+/// A store error in words, with what to do about it.
+///
+/// Decision on a damaged database: Playmark refuses to start on it and names the file; it is
+/// moved aside only when the person runs `playmark reset-database`. Starting afresh on its own
+/// would silently drop the queued changes the file may still hold (a recovery tool, or a
+/// `sqlite3 .recover`, can often get them back), so that choice is the person's, and the file
+/// is kept either way.
+fn describe_store_error(e: &StoreError) -> String {
+    use rusqlite::ffi::ErrorCode;
+    const RESET: &str = "Run `playmark reset-database` to move it aside (it is kept, not \
+                         deleted) and start with an empty database; then sign in again.";
+    match e {
+        StoreError::TooNew { .. } => format!(
+            "{e}.\nOr, to go on with this version, {}",
+            RESET.replacen("Run", "run", 1)
+        ),
+        StoreError::Sqlite(inner) if e.is_corrupt() => {
+            format!("The database is damaged ({inner}). {RESET}")
+        }
+        StoreError::Corrupt { .. } => format!("{}.\n{RESET}", capitalize(&e.to_string())),
+        StoreError::Sqlite(inner) => match inner.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => {
+                "The disk holding the Playmark database is full: free some space and try again."
+                    .to_string()
+            }
+            Some(ErrorCode::ReadOnly) => {
+                "The Playmark database is read-only (read-only data directory or file system): \
+                 make it writable and try again."
+                    .to_string()
+            }
+            Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => format!(
+                "The database is busy: another Playmark process kept it locked for more than \
+                 {} s. Try again.",
+                store::BUSY_TIMEOUT.as_secs()
+            ),
+            Some(ErrorCode::SystemIoFailure) => format!(
+                "The Playmark database could not be read or written ({inner}): the disk may be \
+                 full or failing. Free some space and try again."
+            ),
+            Some(ErrorCode::CannotOpen) => format!(
+                "Cannot open the Playmark database ({inner}): check that the data directory \
+                 exists and is writable."
+            ),
+            _ => e.to_string(),
+        },
+        _ => capitalize(&e.to_string()),
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 
@@ -231,13 +292,39 @@ async fn run(command: Command, data_dir: &Path) -> Result<u8, Failure> {
         Command::Status { json } => status(data_dir, json).await,
         Command::Retry { ids, all } => retry(data_dir, ids, all),
         Command::Discard { ids } => discard(data_dir, &ids),
+        Command::ResetDatabase => reset_database(data_dir),
         #[cfg(feature = "demo")]
         Command::DemoServer { port, faults } => demo_server(port, faults).await,
     }
 }
 
 fn open_store(data_dir: &Path) -> Result<Store, Failure> {
-    Ok(Store::open(&store::database_path(data_dir))?)
+    Store::open(&store::database_path(data_dir)).map_err(|e| {
+        use rusqlite::ffi::ErrorCode;
+        let cannot_open = matches!(&e, StoreError::Sqlite(inner)
+            if inner.sqlite_error_code() == Some(ErrorCode::CannotOpen));
+        match writable_probe(data_dir) {
+            Err(io) if cannot_open || matches!(e, StoreError::Io { .. }) => {
+                Failure::usage(format!(
+                    "The data directory {} is not writable ({io}): Playmark keeps its database \
+                 there. Make it writable, or choose another with --data-dir.",
+                    data_dir.display()
+                ))
+            }
+            _ => Failure::from(e),
+        }
+    })
+}
+
+/// Can a file be created in `dir`? (Root ignores permission bits, so asking the file system
+/// is the only reliable check; the probe file is removed again.)
+fn writable_probe(dir: &Path) -> std::io::Result<()> {
+    let probe = dir.join(format!(".playmark-write-test-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)?;
+    std::fs::remove_file(&probe)
 }
 
 fn require_account(store: &Store) -> Result<Account, Failure> {
@@ -289,6 +376,9 @@ fn read_password() -> Result<String, Failure> {
 }
 
 async fn login(data_dir: &Path, server: &str, user: &str) -> Result<u8, Failure> {
+    if let Some(warning) = crate::backend::transport::plaintext_warning(server) {
+        eprintln!("{warning}");
+    }
     let password = read_password()?;
     let mut store = open_store(data_dir)?;
     let device_id = store.device_id()?;
@@ -448,9 +538,14 @@ fn record(
     data_dir: &Path,
     f: impl FnOnce(&mut Store, &Account) -> Result<(), Failure>,
 ) -> Result<u8, Failure> {
-    let mut store = open_store(data_dir)?;
-    let account = require_account(&store)?;
-    f(&mut store, &account)?;
+    // A change that could not be written is reported as such, never claimed.
+    let not_recorded = |e: Failure| Failure {
+        code: e.code,
+        message: format!("Not recorded: {}", e.message),
+    };
+    let mut store = open_store(data_dir).map_err(not_recorded)?;
+    let account = require_account(&store).map_err(not_recorded)?;
+    f(&mut store, &account).map_err(not_recorded)?;
     let counts = store.counts(account.id)?;
     println!(
         "{} change(s) queued; run `playmark sync` to send now.",
@@ -715,6 +810,45 @@ fn discard(data_dir: &Path, ids: &[String]) -> Result<u8, Failure> {
     let account = require_account(&store)?;
     let n = store.discard(account.id, ids, SystemClock.now())?;
     println!("Discarded {n} change(s); those items show the server's state again.");
+    Ok(exit::OK)
+}
+
+fn reset_database(data_dir: &Path) -> Result<u8, Failure> {
+    let path = store::database_path(data_dir);
+    if !path.exists() {
+        println!(
+            "There is no database at {}: nothing to reset.",
+            path.display()
+        );
+        return Ok(exit::OK);
+    }
+    let reason = match Store::open(&path) {
+        Ok(store) => match store.integrity_check() {
+            Ok(result) if result == "ok" => {
+                return Err(Failure::usage(format!(
+                    "The database {} is healthy: nothing was changed.",
+                    path.display()
+                )))
+            }
+            Ok(result) => format!("integrity check: {result}"),
+            Err(e) if e.is_corrupt() => e.to_string(),
+            Err(e) => return Err(Failure::from(e)),
+        },
+        Err(StoreError::Corrupt { detail, .. }) => format!("damaged: {detail}"),
+        Err(StoreError::TooNew { found, known, .. }) => {
+            format!("written by a newer Playmark: schema {found}, this version knows {known}")
+        }
+        Err(e) if e.is_corrupt() => e.to_string(),
+        Err(e) => return Err(Failure::from(e)),
+    };
+    let moved = store::set_aside(&path, SystemClock.now())?;
+    open_store(data_dir)?;
+    println!(
+        "The database could not be used ({reason}).\n\
+         It was moved to {} (kept, not deleted); changes still queued in it were not sent.\n\
+         Playmark now has an empty database: run `playmark login` and `playmark refresh`.",
+        moved.display()
+    );
     Ok(exit::OK)
 }
 

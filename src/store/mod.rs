@@ -75,9 +75,63 @@ pub struct NewAccount<'a> {
     pub device_id: &'a str,
 }
 
+/// How long a connection waits for another process's write lock before giving up (`SQLITE_BUSY`).
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The database file inside a data directory.
 pub fn database_path(data_dir: &Path) -> PathBuf {
     data_dir.join("playmark.db")
+}
+
+impl StoreError {
+    /// True when SQLite found the file damaged: at open ([`StoreError::Corrupt`]) or later, when
+    /// a page it needed turned out malformed (a truncated file opens fine and fails on first
+    /// use).
+    pub fn is_corrupt(&self) -> bool {
+        use rusqlite::ffi::ErrorCode;
+        match self {
+            StoreError::Corrupt { .. } => true,
+            StoreError::Sqlite(e) => matches!(
+                e.sqlite_error_code(),
+                Some(ErrorCode::DatabaseCorrupt) | Some(ErrorCode::NotADatabase)
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// Move a database that Playmark cannot use (damaged, or from a newer version) aside, with its
+/// `-wal` and `-shm` files, to `<name>.corrupt-<UTC timestamp>[-N]` in the same directory, and
+/// return the new path of the main file. Nothing is ever deleted: the caller then opens a fresh
+/// database at `path`, and the old file stays available for inspection or recovery.
+pub fn set_aside(path: &Path, now: Millis) -> Result<PathBuf> {
+    let io = |source: std::io::Error| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let stamp = chrono::DateTime::from_timestamp_millis(now)
+        .unwrap_or_default()
+        .format("%Y%m%dT%H%M%SZ")
+        .to_string();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "playmark.db".to_string());
+    let mut target = path.with_file_name(format!("{name}.corrupt-{stamp}"));
+    let mut n = 1;
+    while target.exists() {
+        n += 1;
+        target = path.with_file_name(format!("{name}.corrupt-{stamp}-{n}"));
+    }
+    // The side files first: should a rename fail half-way, the main file still has its WAL.
+    for suffix in ["-wal", "-shm"] {
+        let side = PathBuf::from(format!("{}{suffix}", path.display()));
+        if side.exists() {
+            std::fs::rename(&side, format!("{}{suffix}", target.display())).map_err(io)?;
+        }
+    }
+    std::fs::rename(path, &target).map_err(io)?;
+    Ok(target)
 }
 
 /// A connection to the Playmark database.
@@ -135,7 +189,12 @@ impl Store {
     }
 
     fn configure(&mut self) -> rusqlite::Result<()> {
-        self.conn.busy_timeout(Duration::from_secs(5))?;
+        self.conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Write transactions take the write lock up front: a deferred transaction that reads and
+        // then writes fails at once with SQLITE_BUSY (no busy wait) when another process wrote
+        // in between, which would make a second `playmark` process lose a change.
+        self.conn
+            .set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         // journal_mode returns a row; query it so a non-database file fails here.
         let _mode: String = self
             .conn
@@ -161,6 +220,11 @@ impl Store {
         }
         for (index, (name, sql)) in MIGRATIONS.iter().enumerate().skip(found as usize) {
             let tx = self.conn.transaction()?;
+            // Another process may have migrated while this one waited for the write lock.
+            let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            if current > index as i64 {
+                continue;
+            }
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", index as i64 + 1)?;
             tx.commit()?;
@@ -313,6 +377,28 @@ mod tests {
             other => panic!("expected Corrupt, got {other:?}"),
         }
         assert_eq!(std::fs::read(&path).unwrap(), vec![b'x'; 4096]);
+    }
+
+    #[test]
+    fn set_aside_moves_the_files_and_never_overwrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = database_path(dir.path());
+        let now = 1_700_000_000_000;
+        for round in 0..2u8 {
+            std::fs::write(&path, [b'x', round]).unwrap();
+            std::fs::write(dir.path().join("playmark.db-wal"), [b'w', round]).unwrap();
+            let moved = set_aside(&path, now).unwrap();
+            assert!(!path.exists());
+            assert_eq!(std::fs::read(&moved).unwrap(), [b'x', round]);
+            let wal = PathBuf::from(format!("{}-wal", moved.display()));
+            assert_eq!(std::fs::read(wal).unwrap(), [b'w', round]);
+            let expected = if round == 0 {
+                "playmark.db.corrupt-20231114T221320Z"
+            } else {
+                "playmark.db.corrupt-20231114T221320Z-2"
+            };
+            assert_eq!(moved.file_name().unwrap().to_str().unwrap(), expected);
+        }
     }
 
     #[test]
