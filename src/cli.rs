@@ -69,7 +69,13 @@ enum Command {
         ids: Vec<String>,
     },
     /// Set the resume position: seconds (`754.2`) or `H:MM:SS` / `MM:SS`.
-    Progress { id: String, position: String },
+    Progress {
+        id: String,
+        /// Seconds (754.2) or H:MM:SS / MM:SS.
+        // A leading '-' is taken as a value so a negative position gets a clear refusal.
+        #[arg(allow_hyphen_values = true)]
+        position: String,
+    },
     /// Send queued changes now.
     Sync {
         /// Keep going (retrying, waiting for the server) until the queue is empty or this many
@@ -161,7 +167,8 @@ fn describe_store_error(e: &StoreError) -> String {
                          deleted) and start with an empty database; then sign in again.";
     match e {
         StoreError::TooNew { .. } => format!(
-            "{e}.\nOr, to go on with this version, {}",
+            "{}.\nOr, to go on with this version, {}",
+            capitalize(&e.to_string()),
             RESET.replacen("Run", "run", 1)
         ),
         StoreError::Sqlite(inner) if e.is_corrupt() => {
@@ -215,6 +222,17 @@ fn server_failure(e: &SyncError, server: &str) -> Failure {
     Failure {
         code,
         message: format!("{}\n  ({})", msg.title, msg.detail),
+    }
+}
+
+/// A failure while signing in. Unreachable (exit 4) and wrong credentials (exit 2) are worded
+/// as usual; anything else (unsupported server version, a redirect elsewhere, an untrusted
+/// certificate, a broken answer) is about the sign-in, not a queued change, so the generic
+/// "retrying automatically" title would be wrong.
+fn login_failure(e: &SyncError, server: &str) -> Failure {
+    match e.kind {
+        ErrorKind::Offline | ErrorKind::Auth => server_failure(e, server),
+        _ => Failure::usage(format!("Cannot sign in to {server}: {}.", e.detail)),
     }
 }
 
@@ -376,9 +394,6 @@ fn read_password() -> Result<String, Failure> {
 }
 
 async fn login(data_dir: &Path, server: &str, user: &str) -> Result<u8, Failure> {
-    if let Some(warning) = crate::backend::transport::plaintext_warning(server) {
-        eprintln!("{warning}");
-    }
     let password = read_password()?;
     let mut store = open_store(data_dir)?;
     let device_id = store.device_id()?;
@@ -387,17 +402,20 @@ async fn login(data_dir: &Path, server: &str, user: &str) -> Result<u8, Failure>
         DeviceInfo::playmark(device_id.clone()),
         ClientOptions::default(),
     )
-    .map_err(|e| server_failure(&e, server))?;
+    .map_err(|e| Failure::usage(format!("Cannot sign in: {}.", e.detail)))?;
+    if let Some(warning) = crate::backend::transport::plaintext_warning(client.base_url()) {
+        eprintln!("{warning}");
+    }
     let info = client
         .public_info()
         .await
-        .map_err(|e| server_failure(&e, server))?;
+        .map_err(|e| login_failure(&e, server))?;
     JellyfinClient::check_version(&info.version)
-        .map_err(|e| server_failure(&e, &info.server_name))?;
+        .map_err(|e| login_failure(&e, &info.server_name))?;
     let session = client
         .authenticate(user, &password)
         .await
-        .map_err(|e| server_failure(&e, &info.server_name))?;
+        .map_err(|e| login_failure(&e, &info.server_name))?;
     let now = SystemClock.now();
     let account = store.upsert_account(
         &NewAccount {

@@ -401,6 +401,90 @@ mod tests {
         }
     }
 
+    /// A full disk without root: the database may not grow past its current size
+    /// (`PRAGMA max_page_count`), so some change eventually needs a page it cannot have. That
+    /// change fails with SQLITE_FULL and leaves nothing behind (play state and outbox row share
+    /// one transaction); every earlier change is intact.
+    #[test]
+    fn full_database_rolls_back_the_change_that_does_not_fit() {
+        use crate::model::{ItemKind, LocalChange, RemoteItem, ServerKind, UserData};
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&database_path(dir.path())).unwrap();
+        let account = store
+            .upsert_account(
+                &NewAccount {
+                    kind: ServerKind::Jellyfin,
+                    base_url: "http://127.0.0.1:1",
+                    server_id: "s",
+                    server_name: "Test",
+                    user_id: "u",
+                    user_name: "demo",
+                    device_id: "d",
+                },
+                0,
+            )
+            .unwrap();
+        let items: Vec<RemoteItem> = (0..2000)
+            .map(|n| RemoteItem {
+                id: format!("movie-{n:05}"),
+                kind: ItemKind::Movie,
+                name: format!("Movie {n}"),
+                parent_id: None,
+                series_id: None,
+                season_id: None,
+                series_name: None,
+                season_number: None,
+                episode_number: None,
+                runtime_ms: Some(7_200_000),
+                user_data: UserData::default(),
+            })
+            .collect();
+        store.apply_remote_items(account, &items, 1).unwrap();
+        let pages: i64 = store
+            .conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        store
+            .conn
+            .pragma_update(None, "max_page_count", pages)
+            .unwrap();
+        let mut recorded = Vec::new();
+        let mut failure = None;
+        for item in &items {
+            let change = LocalChange::Position {
+                position_ms: 60_000,
+            };
+            match store.record_change(account, &item.id, change, 2, 0) {
+                Ok(_) => recorded.push(item.id.clone()),
+                Err(e) => {
+                    failure = Some((item.id.clone(), e));
+                    break;
+                }
+            }
+        }
+        let (failed_id, e) = failure.expect("the database filled up");
+        match &e {
+            StoreError::Sqlite(inner) => assert_eq!(
+                inner.sqlite_error_code(),
+                Some(rusqlite::ffi::ErrorCode::DiskFull),
+                "{e}"
+            ),
+            other => panic!("expected SQLITE_FULL, got {other:?}"),
+        }
+        assert!(!recorded.is_empty());
+        let queued: Vec<String> = store
+            .outbox(account)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.item_id)
+            .collect();
+        assert_eq!(queued, recorded);
+        let failed = store.item(account, &failed_id).unwrap().unwrap();
+        assert_eq!(failed.position_ms, 0, "the failed change left a trace");
+        assert_eq!(failed.sync_state, None);
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+    }
+
     #[test]
     fn device_id_is_stable() {
         let dir = tempfile::tempdir().unwrap();
