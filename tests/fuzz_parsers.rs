@@ -83,7 +83,12 @@ proptest! {
     /// Any bytes into every response parser: Ok, or Transient "unexpected response".
     #[test]
     fn arbitrary_bytes_never_panic_the_response_parsers(
-        body in prop::collection::vec(any::<u8>(), 0..2048),
+        body in prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..8),
+            prop::collection::vec(any::<u8>(), 0..2048),
+            // Mostly-JSON bytes reach deeper into the parser than noise does.
+            prop::collection::vec(prop::sample::select(b"{}[]\":,0123456789.-eEtrufalsn IdType".to_vec()), 0..256),
+        ],
         start in any::<u64>(),
     ) {
         if let Err(e) = parse_items_page(&body, start) {
@@ -169,7 +174,15 @@ proptest! {
 
     /// Any text as a position: refused, or a non-negative, plausible number of milliseconds.
     #[test]
-    fn arbitrary_positions_are_refused_or_plausible(input in "\\PC{0,24}|[0-9:.eE+-]{0,16}") {
+    fn arbitrary_positions_are_refused_or_plausible(
+        input in prop_oneof![
+            "\\PC{0,24}",
+            "[0-9:.eE+-]{0,16}",
+            any::<u64>().prop_map(|n| n.to_string()),
+            any::<f64>().prop_map(|f| f.to_string()),
+            (any::<u32>(), 0u32..99, 0u32..99).prop_map(|(h, m, s)| format!("{h}:{m:02}:{s:02}")),
+        ]
+    ) {
         match parse_position(&input) {
             Ok(ms) => {
                 prop_assert!(ms >= 0);
@@ -219,5 +232,36 @@ proptest! {
             prop_assert!(item.runtime_ms.unwrap_or(0) >= 0);
         }
         prop_assert_eq!(page.total, u64::try_from(total).unwrap_or(0));
+    }
+}
+
+proptest! {
+    #![proptest_config(config(2_000))]
+
+    /// Well-formed items whose numbers are anything an i64 can hold (negative, huge): kept, and
+    /// stored as non-negative positions, play counts and runtimes.
+    #[test]
+    fn absurd_numbers_in_sound_items_become_non_negative(
+        ticks in any::<i64>(),
+        play_count in any::<i64>(),
+        runtime in any::<i64>(),
+        kind in prop_oneof![Just("Episode"), Just("Movie")],
+    ) {
+        let body = serde_json::to_vec(&serde_json::json!({
+            "Items": [{
+                "Id": "item-1", "Type": kind, "Name": "x", "RunTimeTicks": runtime,
+                "UserData": {"PlaybackPositionTicks": ticks, "PlayCount": play_count, "Played": false}
+            }],
+            "TotalRecordCount": 1, "StartIndex": 0
+        })).unwrap();
+        let page = parse_items_page(&body, 0).unwrap();
+        prop_assert_eq!(page.items.len(), 1);
+        let item = &page.items[0];
+        prop_assert!(item.user_data.position_ms >= 0);
+        prop_assert!(item.user_data.play_count >= 0);
+        prop_assert!(item.runtime_ms.unwrap_or(0) >= 0);
+        if ticks >= 0 {
+            prop_assert_eq!(item.user_data.position_ms, ticks / 10_000);
+        }
     }
 }
