@@ -122,6 +122,10 @@ enum LoginKind {
         server: String,
         #[arg(long)]
         user: String,
+        /// Trust this certificate (PEM file) for an https:// server with a self-signed
+        /// certificate. Only this certificate is added; verification stays on.
+        #[arg(long, value_name = "PEM_FILE")]
+        trust_certificate: Option<PathBuf>,
     },
 }
 
@@ -232,6 +236,11 @@ fn server_failure(e: &SyncError, server: &str) -> Failure {
 fn login_failure(e: &SyncError, server: &str) -> Failure {
     match e.kind {
         ErrorKind::Offline | ErrorKind::Auth => server_failure(e, server),
+        _ if e.detail.contains("certificate is not trusted") => Failure::usage(format!(
+            "Cannot sign in to {server}: {}.\nIf this server uses a self-signed certificate, \
+             sign in with --trust-certificate FILE (the server's certificate, PEM).",
+            e.detail
+        )),
         _ => Failure::usage(format!("Cannot sign in to {server}: {}.", e.detail)),
     }
 }
@@ -298,8 +307,13 @@ fn default_data_dir() -> Option<PathBuf> {
 async fn run(command: Command, data_dir: &Path) -> Result<u8, Failure> {
     match command {
         Command::Login {
-            server: LoginKind::Jellyfin { server, user },
-        } => login(data_dir, &server, &user).await,
+            server:
+                LoginKind::Jellyfin {
+                    server,
+                    user,
+                    trust_certificate,
+                },
+        } => login(data_dir, &server, &user, trust_certificate.as_deref()).await,
         Command::Logout => logout(data_dir),
         Command::Refresh => refresh(data_dir).await,
         Command::Items { json } => items(data_dir, json),
@@ -371,11 +385,20 @@ fn server_for(
     let client = JellyfinClient::new(
         &account.base_url,
         DeviceInfo::playmark(account.device_id.clone()),
-        options,
+        ClientOptions {
+            trusted_certificate_pem: trusted_certificate(data_dir, account)?,
+            ..options
+        },
     )
     .map_err(|e| server_failure(&e, &account.base_url))?
     .with_session(token, account.user_id.clone());
     Ok(Arc::new(client))
+}
+
+/// The certificate the person chose to trust for this account's server, if any.
+fn trusted_certificate(data_dir: &Path, account: &Account) -> Result<Option<Vec<u8>>, Failure> {
+    secrets::load_certificate(data_dir, account.id)
+        .map_err(|e| Failure::usage(format!("cannot read the trusted certificate: {e}")))
 }
 
 fn read_password() -> Result<String, Failure> {
@@ -393,14 +416,44 @@ fn read_password() -> Result<String, Failure> {
     Ok(buf.trim_end_matches(['\r', '\n']).to_string())
 }
 
-async fn login(data_dir: &Path, server: &str, user: &str) -> Result<u8, Failure> {
+async fn login(
+    data_dir: &Path,
+    server: &str,
+    user: &str,
+    trust_certificate: Option<&Path>,
+) -> Result<u8, Failure> {
+    let certificate = match trust_certificate {
+        Some(file) => {
+            if !server.trim().to_ascii_lowercase().starts_with("https://") {
+                return Err(Failure::usage(
+                    "--trust-certificate is for https:// addresses only",
+                ));
+            }
+            let pem = std::fs::read(file).map_err(|e| {
+                Failure::usage(format!(
+                    "cannot read the certificate {}: {e}",
+                    file.display()
+                ))
+            })?;
+            eprintln!(
+                "Trusting the certificate in {} for {server}: Playmark accepts this server only \
+                 with that certificate (or one it signed). Check it came from the server's owner.",
+                file.display()
+            );
+            Some(pem)
+        }
+        None => None,
+    };
     let password = read_password()?;
     let mut store = open_store(data_dir)?;
     let device_id = store.device_id()?;
     let client = JellyfinClient::new(
         server,
         DeviceInfo::playmark(device_id.clone()),
-        ClientOptions::default(),
+        ClientOptions {
+            trusted_certificate_pem: certificate.clone(),
+            ..ClientOptions::default()
+        },
     )
     .map_err(|e| Failure::usage(format!("Cannot sign in: {}.", e.detail)))?;
     if let Some(warning) = crate::backend::transport::plaintext_warning(client.base_url()) {
@@ -431,6 +484,11 @@ async fn login(data_dir: &Path, server: &str, user: &str) -> Result<u8, Failure>
     )?;
     secrets::save_token(data_dir, account, &session.access_token)
         .map_err(|e| Failure::usage(format!("cannot store the sign-in: {e}")))?;
+    match &certificate {
+        Some(pem) => secrets::save_certificate(data_dir, account, pem),
+        None => secrets::delete_certificate(data_dir, account),
+    }
+    .map_err(|e| Failure::usage(format!("cannot store the trusted certificate: {e}")))?;
     println!(
         "Signed in to {} (Jellyfin {}) as {}.",
         info.server_name, info.version, session.user_name
@@ -727,6 +785,7 @@ async fn status(data_dir: &Path, json: bool) -> Result<u8, Failure> {
     let probe_options = ClientOptions {
         timeout: Duration::from_secs(3),
         connect_timeout: Duration::from_secs(2),
+        trusted_certificate_pem: trusted_certificate(data_dir, &account)?,
         ..ClientOptions::default()
     };
     let online = match JellyfinClient::new(

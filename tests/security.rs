@@ -371,3 +371,128 @@ fn plain_http_to_another_host_warns_at_sign_in_and_loopback_does_not() {
     let out = login(dir.path(), "http://127.0.0.1:9", "pw");
     assert!(!text(&out).contains("plain http://"), "{}", text(&out));
 }
+
+/// An HTTPS front for `backend` (the demo server) on 127.0.0.1 with the self-signed test
+/// certificate in tests/fixtures/tls: TLS is terminated here and the bytes proxied.
+async fn https_front(backend: std::net::SocketAddr) -> String {
+    use std::sync::Arc;
+    use tokio_rustls::rustls;
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+    let cert =
+        rustls::pki_types::CertificateDer::from(std::fs::read(fixtures.join("cert.der")).unwrap());
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(
+        std::fs::read(fixtures.join("key.pk8.der")).unwrap().into(),
+    );
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                // A client that refuses the certificate ends the handshake: nothing to proxy.
+                let Ok(mut tls) = acceptor.accept(socket).await else {
+                    return;
+                };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    format!("https://127.0.0.1:{}", addr.port())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_is_verified_and_a_self_signed_server_needs_its_certificate_trusted_explicitly() {
+    let server = common::clean_server().await;
+    let backend: std::net::SocketAddr = server.url().trim_start_matches("http://").parse().unwrap();
+    let url = https_front(backend).await;
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+
+    // Verification is on by default: the self-signed server is refused, with the way out.
+    let out = expect_code(&login(&data, &url, DEMO_PASSWORD), 1);
+    assert!(out.contains("TLS certificate is not trusted"), "{out}");
+    assert!(out.contains("--trust-certificate"), "{out}");
+    // Trusting some other certificate does not help.
+    let with_cert = |file: &str| {
+        let file = fixtures.join(file);
+        run(
+            &data,
+            &[
+                "login",
+                "jellyfin",
+                "--server",
+                &url,
+                "--user",
+                "demo",
+                "--trust-certificate",
+                file.to_str().unwrap(),
+            ],
+            Some(DEMO_PASSWORD),
+        )
+    };
+    let out = expect_code(&with_cert("other-cert.pem"), 1);
+    assert!(out.contains("TLS certificate is not trusted"), "{out}");
+    // Not a certificate at all: refused before any connection.
+    let out = expect_code(&with_cert("README.md"), 1);
+    assert!(out.contains("not a PEM certificate"), "{out}");
+    assert!(
+        server.requests().is_empty(),
+        "nothing got through the TLS front yet"
+    );
+
+    // The server's own certificate, explicitly: signed in, and remembered for later commands.
+    let out = expect_code(&with_cert("cert.pem"), 0);
+    assert!(out.contains("Trusting the certificate in"), "{out}");
+    let pinned = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".pem"))
+        .unwrap();
+    assert_eq!(mode(&pinned), 0o600);
+    expect_code(&playmark(&data, &["refresh"]), 0);
+    let episode = server
+        .items()
+        .into_iter()
+        .find(|i| i.kind == ItemKind::Episode)
+        .unwrap()
+        .id;
+    expect_code(&playmark(&data, &["mark-watched", &episode]), 0);
+    expect_code(&playmark(&data, &["sync"]), 0);
+    assert!(server.user_data(&episode).unwrap().played);
+    let status = playmark(&data, &["status", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(doc["online"], true);
+
+    // The option is for https only.
+    let out = expect_code(
+        &run(
+            &data,
+            &[
+                "login",
+                "jellyfin",
+                "--server",
+                &server.url(),
+                "--user",
+                "demo",
+                "--trust-certificate",
+                fixtures.join("cert.pem").to_str().unwrap(),
+            ],
+            Some(DEMO_PASSWORD),
+        ),
+        1,
+    );
+    assert!(out.contains("for https:// addresses only"), "{out}");
+}
