@@ -542,6 +542,15 @@ fn umount(dir: &Path) {
     assert!(ok, "umount {dir:?}");
 }
 
+/// Unmounts on drop, so a failing test does not leave a mount behind in /tmp.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
 /// Copy every file of `from` into `to`.
 fn copy_dir(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap() {
@@ -595,6 +604,7 @@ async fn read_only_data_dir_reports_not_recorded_and_loses_nothing() {
         eprintln!("SKIPPED: cannot make a directory read-only on this machine");
         return;
     };
+    let mounted = how.contains("mount").then(|| Mounted(ro.clone()));
     let out = expect_code(&playmark(&ro, &["progress", &episode, "2:00"]), 1);
     assert!(
         out.contains("Not recorded: The data directory"),
@@ -605,8 +615,8 @@ async fn read_only_data_dir_reports_not_recorded_and_loses_nothing() {
     assert!(out.contains("Not recorded"), "{out}");
     let out = expect_code(&playmark(&ro, &["status"]), 1);
     assert!(out.contains("is not writable"), "{out}");
-    if how.contains("mount") {
-        umount(&ro);
+    if let Some(mounted) = mounted {
+        drop(mounted);
     } else {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -631,6 +641,7 @@ async fn full_disk_reports_not_recorded_and_recovers_when_space_is_back() {
         eprintln!("SKIPPED: cannot mount a tmpfs here; see the max_page_count unit test");
         return;
     }
+    let mounted = Mounted(full.clone());
     copy_dir(&data, &full);
     let used: u64 = std::fs::read_dir(&full)
         .unwrap()
@@ -664,7 +675,7 @@ async fn full_disk_reports_not_recorded_and_recovers_when_space_is_back() {
         .unwrap();
     assert_eq!(check, "ok");
     drop(conn);
-    umount(&full);
+    drop(mounted);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
