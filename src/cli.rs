@@ -509,13 +509,26 @@ fn logout(data_dir: &Path) -> Result<u8, Failure> {
     Ok(exit::OK)
 }
 
+/// A failed library fetch. `refresh` is one attempt, so "retrying automatically" would be
+/// wrong; unreachable (4) and signed out (2) keep their usual wording and codes.
+fn refresh_failure(e: &SyncError, server: &str) -> Failure {
+    match e.kind {
+        ErrorKind::Offline | ErrorKind::Auth => server_failure(e, server),
+        _ => Failure::usage(format!(
+            "Could not fetch the library from {server}: {}.\nNothing was lost: queued changes \
+             are kept. Try `playmark refresh` again later.",
+            e.detail
+        )),
+    }
+}
+
 async fn refresh(data_dir: &Path) -> Result<u8, Failure> {
     let (engine, account) = engine_for(data_dir)?;
     let stats = engine
         .refresh(DEFAULT_PAGE_SIZE)
         .await
         .map_err(|e| match e {
-            EngineError::Server(e) => server_failure(&e, &account.server_name),
+            EngineError::Server(e) => refresh_failure(&e, &account.server_name),
             EngineError::Store(e) => Failure::from(e),
         })?;
     println!(

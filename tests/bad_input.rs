@@ -270,7 +270,10 @@ async fn hostile_library_responses_fail_refresh_clearly_and_keep_queued_changes(
         let shown = String::from_utf8_lossy(&reply.body).into_owned();
         hostile.set_items(reply);
         let out = expect_code(&playmark(&data, &["refresh"]), 1);
-        assert!(out.contains("Hostile is having trouble"), "{shown}: {out}");
+        assert!(
+            out.contains("Could not fetch the library from Hostile"),
+            "{shown}: {out}"
+        );
         assert!(
             out.contains("unexpected response") || out.contains("HTTP 502"),
             "{shown}: {out}"
