@@ -335,6 +335,15 @@ fn open_store(data_dir: &Path) -> Result<Store, Failure> {
         use rusqlite::ffi::ErrorCode;
         let cannot_open = matches!(&e, StoreError::Sqlite(inner)
             if inner.sqlite_error_code() == Some(ErrorCode::CannotOpen));
+        if let StoreError::Io { source, .. } = &e {
+            if !data_dir.is_dir() {
+                return Failure::usage(format!(
+                    "The data directory {} cannot be created ({source}). Choose another with \
+                     --data-dir.",
+                    data_dir.display()
+                ));
+            }
+        }
         match writable_probe(data_dir) {
             Err(io) if cannot_open || matches!(e, StoreError::Io { .. }) => {
                 Failure::usage(format!(

@@ -618,6 +618,8 @@ async fn read_only_data_dir_reports_not_recorded_and_loses_nothing() {
     assert!(out.contains("Not recorded"), "{out}");
     let out = expect_code(&playmark(&ro, &["status"]), 1);
     assert!(out.contains("is not writable"), "{out}");
+    let out = expect_code(&playmark(&ro.join("new"), &["status"]), 1);
+    assert!(out.contains("cannot be created"), "{out}");
     if let Some(mounted) = mounted {
         drop(mounted);
     } else {
