@@ -69,7 +69,13 @@ enum Command {
         ids: Vec<String>,
     },
     /// Set the resume position: seconds (`754.2`) or `H:MM:SS` / `MM:SS`.
-    Progress { id: String, position: String },
+    Progress {
+        id: String,
+        /// Seconds (754.2) or H:MM:SS / MM:SS.
+        // A leading '-' is taken as a value so a negative position gets a clear refusal.
+        #[arg(allow_hyphen_values = true)]
+        position: String,
+    },
     /// Send queued changes now.
     Sync {
         /// Keep going (retrying, waiting for the server) until the queue is empty or this many
@@ -93,6 +99,10 @@ enum Command {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+    /// Move a damaged database (or one from a newer Playmark) aside and start an empty one.
+    /// The old file is renamed to `playmark.db.corrupt-<time>`, never deleted; a healthy
+    /// database is left alone.
+    ResetDatabase,
     /// Run the bundled Jellyfin-compatible demo server in the foreground.
     #[cfg(feature = "demo")]
     DemoServer {
@@ -112,6 +122,10 @@ enum LoginKind {
         server: String,
         #[arg(long)]
         user: String,
+        /// Trust this certificate (PEM file) for an https:// server with a self-signed
+        /// certificate. Only this certificate is added; verification stays on.
+        #[arg(long, value_name = "PEM_FILE")]
+        trust_certificate: Option<PathBuf>,
     },
 }
 
@@ -139,8 +153,66 @@ impl From<StoreError> for Failure {
         };
         Failure {
             code,
-            message: e.to_string(),
+            message: describe_store_error(&e),
         }
+    }
+}
+
+/// A store error in words, with what to do about it.
+///
+/// Decision on a damaged database: Playmark refuses to start on it and names the file; it is
+/// moved aside only when the person runs `playmark reset-database`. Starting afresh on its own
+/// would silently drop the queued changes the file may still hold (a recovery tool, or a
+/// `sqlite3 .recover`, can often get them back), so that choice is the person's, and the file
+/// is kept either way.
+fn describe_store_error(e: &StoreError) -> String {
+    use rusqlite::ffi::ErrorCode;
+    const RESET: &str = "Run `playmark reset-database` to move it aside (it is kept, not \
+                         deleted) and start with an empty database; then sign in again.";
+    match e {
+        StoreError::TooNew { .. } => format!(
+            "{}.\nOr, to go on with this version, {}",
+            capitalize(&e.to_string()),
+            RESET.replacen("Run", "run", 1)
+        ),
+        StoreError::Sqlite(inner) if e.is_corrupt() => {
+            format!("The database is damaged ({inner}). {RESET}")
+        }
+        StoreError::Corrupt { .. } => format!("{}.\n{RESET}", capitalize(&e.to_string())),
+        StoreError::Sqlite(inner) => match inner.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => {
+                "The disk holding the Playmark database is full: free some space and try again."
+                    .to_string()
+            }
+            Some(ErrorCode::ReadOnly) => {
+                "The Playmark database is read-only (read-only data directory or file system): \
+                 make it writable and try again."
+                    .to_string()
+            }
+            Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => format!(
+                "The database is busy: another Playmark process kept it locked for more than \
+                 {} s. Try again.",
+                store::BUSY_TIMEOUT.as_secs()
+            ),
+            Some(ErrorCode::SystemIoFailure) => format!(
+                "The Playmark database could not be read or written ({inner}): the disk may be \
+                 full or failing. Free some space and try again."
+            ),
+            Some(ErrorCode::CannotOpen) => format!(
+                "Cannot open the Playmark database ({inner}): check that the data directory \
+                 exists and is writable."
+            ),
+            _ => e.to_string(),
+        },
+        _ => capitalize(&e.to_string()),
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 
@@ -154,6 +226,22 @@ fn server_failure(e: &SyncError, server: &str) -> Failure {
     Failure {
         code,
         message: format!("{}\n  ({})", msg.title, msg.detail),
+    }
+}
+
+/// A failure while signing in. Unreachable (exit 4) and wrong credentials (exit 2) are worded
+/// as usual; anything else (unsupported server version, a redirect elsewhere, an untrusted
+/// certificate, a broken answer) is about the sign-in, not a queued change, so the generic
+/// "retrying automatically" title would be wrong.
+fn login_failure(e: &SyncError, server: &str) -> Failure {
+    match e.kind {
+        ErrorKind::Offline | ErrorKind::Auth => server_failure(e, server),
+        _ if e.detail.contains("certificate is not trusted") => Failure::usage(format!(
+            "Cannot sign in to {server}: {}.\nIf this server uses a self-signed certificate, \
+             sign in with --trust-certificate FILE (the server's certificate, PEM).",
+            e.detail
+        )),
+        _ => Failure::usage(format!("Cannot sign in to {server}: {}.", e.detail)),
     }
 }
 
@@ -219,8 +307,13 @@ fn default_data_dir() -> Option<PathBuf> {
 async fn run(command: Command, data_dir: &Path) -> Result<u8, Failure> {
     match command {
         Command::Login {
-            server: LoginKind::Jellyfin { server, user },
-        } => login(data_dir, &server, &user).await,
+            server:
+                LoginKind::Jellyfin {
+                    server,
+                    user,
+                    trust_certificate,
+                },
+        } => login(data_dir, &server, &user, trust_certificate.as_deref()).await,
         Command::Logout => logout(data_dir),
         Command::Refresh => refresh(data_dir).await,
         Command::Items { json } => items(data_dir, json),
@@ -231,13 +324,48 @@ async fn run(command: Command, data_dir: &Path) -> Result<u8, Failure> {
         Command::Status { json } => status(data_dir, json).await,
         Command::Retry { ids, all } => retry(data_dir, ids, all),
         Command::Discard { ids } => discard(data_dir, &ids),
+        Command::ResetDatabase => reset_database(data_dir),
         #[cfg(feature = "demo")]
         Command::DemoServer { port, faults } => demo_server(port, faults).await,
     }
 }
 
 fn open_store(data_dir: &Path) -> Result<Store, Failure> {
-    Ok(Store::open(&store::database_path(data_dir))?)
+    Store::open(&store::database_path(data_dir)).map_err(|e| {
+        use rusqlite::ffi::ErrorCode;
+        let cannot_open = matches!(&e, StoreError::Sqlite(inner)
+            if inner.sqlite_error_code() == Some(ErrorCode::CannotOpen));
+        if let StoreError::Io { source, .. } = &e {
+            if !data_dir.is_dir() {
+                return Failure::usage(format!(
+                    "The data directory {} cannot be created ({source}). Choose another with \
+                     --data-dir.",
+                    data_dir.display()
+                ));
+            }
+        }
+        match writable_probe(data_dir) {
+            Err(io) if cannot_open || matches!(e, StoreError::Io { .. }) => {
+                Failure::usage(format!(
+                    "The data directory {} is not writable ({io}): Playmark keeps its database \
+                 there. Make it writable, or choose another with --data-dir.",
+                    data_dir.display()
+                ))
+            }
+            _ => Failure::from(e),
+        }
+    })
+}
+
+/// Can a file be created in `dir`? (Root ignores permission bits, so asking the file system
+/// is the only reliable check; the probe file is removed again.)
+fn writable_probe(dir: &Path) -> std::io::Result<()> {
+    let probe = dir.join(format!(".playmark-write-test-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)?;
+    std::fs::remove_file(&probe)
 }
 
 fn require_account(store: &Store) -> Result<Account, Failure> {
@@ -266,11 +394,20 @@ fn server_for(
     let client = JellyfinClient::new(
         &account.base_url,
         DeviceInfo::playmark(account.device_id.clone()),
-        options,
+        ClientOptions {
+            trusted_certificate_pem: trusted_certificate(data_dir, account)?,
+            ..options
+        },
     )
     .map_err(|e| server_failure(&e, &account.base_url))?
     .with_session(token, account.user_id.clone());
     Ok(Arc::new(client))
+}
+
+/// The certificate the person chose to trust for this account's server, if any.
+fn trusted_certificate(data_dir: &Path, account: &Account) -> Result<Option<Vec<u8>>, Failure> {
+    secrets::load_certificate(data_dir, account.id)
+        .map_err(|e| Failure::usage(format!("cannot read the trusted certificate: {e}")))
 }
 
 fn read_password() -> Result<String, Failure> {
@@ -288,26 +425,59 @@ fn read_password() -> Result<String, Failure> {
     Ok(buf.trim_end_matches(['\r', '\n']).to_string())
 }
 
-async fn login(data_dir: &Path, server: &str, user: &str) -> Result<u8, Failure> {
+async fn login(
+    data_dir: &Path,
+    server: &str,
+    user: &str,
+    trust_certificate: Option<&Path>,
+) -> Result<u8, Failure> {
+    let certificate = match trust_certificate {
+        Some(file) => {
+            if !server.trim().to_ascii_lowercase().starts_with("https://") {
+                return Err(Failure::usage(
+                    "--trust-certificate is for https:// addresses only",
+                ));
+            }
+            let pem = std::fs::read(file).map_err(|e| {
+                Failure::usage(format!(
+                    "cannot read the certificate {}: {e}",
+                    file.display()
+                ))
+            })?;
+            eprintln!(
+                "Trusting the certificate in {} for {server}: Playmark accepts this server only \
+                 with that certificate (or one it signed). Check it came from the server's owner.",
+                file.display()
+            );
+            Some(pem)
+        }
+        None => None,
+    };
     let password = read_password()?;
     let mut store = open_store(data_dir)?;
     let device_id = store.device_id()?;
     let client = JellyfinClient::new(
         server,
         DeviceInfo::playmark(device_id.clone()),
-        ClientOptions::default(),
+        ClientOptions {
+            trusted_certificate_pem: certificate.clone(),
+            ..ClientOptions::default()
+        },
     )
-    .map_err(|e| server_failure(&e, server))?;
+    .map_err(|e| Failure::usage(format!("Cannot sign in: {}.", e.detail)))?;
+    if let Some(warning) = crate::backend::transport::plaintext_warning(client.base_url()) {
+        eprintln!("{warning}");
+    }
     let info = client
         .public_info()
         .await
-        .map_err(|e| server_failure(&e, server))?;
+        .map_err(|e| login_failure(&e, server))?;
     JellyfinClient::check_version(&info.version)
-        .map_err(|e| server_failure(&e, &info.server_name))?;
+        .map_err(|e| login_failure(&e, &info.server_name))?;
     let session = client
         .authenticate(user, &password)
         .await
-        .map_err(|e| server_failure(&e, &info.server_name))?;
+        .map_err(|e| login_failure(&e, &info.server_name))?;
     let now = SystemClock.now();
     let account = store.upsert_account(
         &NewAccount {
@@ -323,6 +493,11 @@ async fn login(data_dir: &Path, server: &str, user: &str) -> Result<u8, Failure>
     )?;
     secrets::save_token(data_dir, account, &session.access_token)
         .map_err(|e| Failure::usage(format!("cannot store the sign-in: {e}")))?;
+    match &certificate {
+        Some(pem) => secrets::save_certificate(data_dir, account, pem),
+        None => secrets::delete_certificate(data_dir, account),
+    }
+    .map_err(|e| Failure::usage(format!("cannot store the trusted certificate: {e}")))?;
     println!(
         "Signed in to {} (Jellyfin {}) as {}.",
         info.server_name, info.version, session.user_name
@@ -343,13 +518,26 @@ fn logout(data_dir: &Path) -> Result<u8, Failure> {
     Ok(exit::OK)
 }
 
+/// A failed library fetch. `refresh` is one attempt, so "retrying automatically" would be
+/// wrong; unreachable (4) and signed out (2) keep their usual wording and codes.
+fn refresh_failure(e: &SyncError, server: &str) -> Failure {
+    match e.kind {
+        ErrorKind::Offline | ErrorKind::Auth => server_failure(e, server),
+        _ => Failure::usage(format!(
+            "Could not fetch the library from {server}: {}.\nNothing was lost: queued changes \
+             are kept. Try `playmark refresh` again later.",
+            e.detail
+        )),
+    }
+}
+
 async fn refresh(data_dir: &Path) -> Result<u8, Failure> {
     let (engine, account) = engine_for(data_dir)?;
     let stats = engine
         .refresh(DEFAULT_PAGE_SIZE)
         .await
         .map_err(|e| match e {
-            EngineError::Server(e) => server_failure(&e, &account.server_name),
+            EngineError::Server(e) => refresh_failure(&e, &account.server_name),
             EngineError::Store(e) => Failure::from(e),
         })?;
     println!(
@@ -448,9 +636,14 @@ fn record(
     data_dir: &Path,
     f: impl FnOnce(&mut Store, &Account) -> Result<(), Failure>,
 ) -> Result<u8, Failure> {
-    let mut store = open_store(data_dir)?;
-    let account = require_account(&store)?;
-    f(&mut store, &account)?;
+    // A change that could not be written is reported as such, never claimed.
+    let not_recorded = |e: Failure| Failure {
+        code: e.code,
+        message: format!("Not recorded: {}", e.message),
+    };
+    let mut store = open_store(data_dir).map_err(not_recorded)?;
+    let account = require_account(&store).map_err(not_recorded)?;
+    f(&mut store, &account).map_err(not_recorded)?;
     let counts = store.counts(account.id)?;
     println!(
         "{} change(s) queued; run `playmark sync` to send now.",
@@ -614,6 +807,7 @@ async fn status(data_dir: &Path, json: bool) -> Result<u8, Failure> {
     let probe_options = ClientOptions {
         timeout: Duration::from_secs(3),
         connect_timeout: Duration::from_secs(2),
+        trusted_certificate_pem: trusted_certificate(data_dir, &account)?,
         ..ClientOptions::default()
     };
     let online = match JellyfinClient::new(
@@ -715,6 +909,45 @@ fn discard(data_dir: &Path, ids: &[String]) -> Result<u8, Failure> {
     let account = require_account(&store)?;
     let n = store.discard(account.id, ids, SystemClock.now())?;
     println!("Discarded {n} change(s); those items show the server's state again.");
+    Ok(exit::OK)
+}
+
+fn reset_database(data_dir: &Path) -> Result<u8, Failure> {
+    let path = store::database_path(data_dir);
+    if !path.exists() {
+        println!(
+            "There is no database at {}: nothing to reset.",
+            path.display()
+        );
+        return Ok(exit::OK);
+    }
+    let reason = match Store::open(&path) {
+        Ok(store) => match store.integrity_check() {
+            Ok(result) if result == "ok" => {
+                return Err(Failure::usage(format!(
+                    "The database {} is healthy: nothing was changed.",
+                    path.display()
+                )))
+            }
+            Ok(result) => format!("integrity check: {result}"),
+            Err(e) if e.is_corrupt() => e.to_string(),
+            Err(e) => return Err(Failure::from(e)),
+        },
+        Err(StoreError::Corrupt { detail, .. }) => format!("damaged: {detail}"),
+        Err(StoreError::TooNew { found, known, .. }) => {
+            format!("written by a newer Playmark: schema {found}, this version knows {known}")
+        }
+        Err(e) if e.is_corrupt() => e.to_string(),
+        Err(e) => return Err(Failure::from(e)),
+    };
+    let moved = store::set_aside(&path, SystemClock.now())?;
+    open_store(data_dir)?;
+    println!(
+        "The database could not be used ({reason}).\n\
+         It was moved to {} (kept, not deleted); changes still queued in it were not sent.\n\
+         Playmark now has an empty database: run `playmark login` and `playmark refresh`.",
+        moved.display()
+    );
     Ok(exit::OK)
 }
 

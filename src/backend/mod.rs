@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod jellyfin;
+pub mod transport;
 
 use async_trait::async_trait;
 

@@ -76,9 +76,63 @@ pub struct NewAccount<'a> {
     pub device_id: &'a str,
 }
 
+/// How long a connection waits for another process's write lock before giving up (`SQLITE_BUSY`).
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The database file inside a data directory.
 pub fn database_path(data_dir: &Path) -> PathBuf {
     data_dir.join("playmark.db")
+}
+
+impl StoreError {
+    /// True when SQLite found the file damaged: at open ([`StoreError::Corrupt`]) or later, when
+    /// a page it needed turned out malformed (a truncated file opens fine and fails on first
+    /// use).
+    pub fn is_corrupt(&self) -> bool {
+        use rusqlite::ffi::ErrorCode;
+        match self {
+            StoreError::Corrupt { .. } => true,
+            StoreError::Sqlite(e) => matches!(
+                e.sqlite_error_code(),
+                Some(ErrorCode::DatabaseCorrupt) | Some(ErrorCode::NotADatabase)
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// Move a database that Playmark cannot use (damaged, or from a newer version) aside, with its
+/// `-wal` and `-shm` files, to `<name>.corrupt-<UTC timestamp>[-N]` in the same directory, and
+/// return the new path of the main file. Nothing is ever deleted: the caller then opens a fresh
+/// database at `path`, and the old file stays available for inspection or recovery.
+pub fn set_aside(path: &Path, now: Millis) -> Result<PathBuf> {
+    let io = |source: std::io::Error| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let stamp = chrono::DateTime::from_timestamp_millis(now)
+        .unwrap_or_default()
+        .format("%Y%m%dT%H%M%SZ")
+        .to_string();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "playmark.db".to_string());
+    let mut target = path.with_file_name(format!("{name}.corrupt-{stamp}"));
+    let mut n = 1;
+    while target.exists() {
+        n += 1;
+        target = path.with_file_name(format!("{name}.corrupt-{stamp}-{n}"));
+    }
+    // The side files first: should a rename fail half-way, the main file still has its WAL.
+    for suffix in ["-wal", "-shm"] {
+        let side = PathBuf::from(format!("{}{suffix}", path.display()));
+        if side.exists() {
+            std::fs::rename(&side, format!("{}{suffix}", target.display())).map_err(io)?;
+        }
+    }
+    std::fs::rename(path, &target).map_err(io)?;
+    Ok(target)
 }
 
 /// A connection to the Playmark database.
@@ -139,7 +193,12 @@ impl Store {
     }
 
     fn configure(&mut self) -> rusqlite::Result<()> {
-        self.conn.busy_timeout(Duration::from_secs(5))?;
+        self.conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Write transactions take the write lock up front: a deferred transaction that reads and
+        // then writes fails at once with SQLITE_BUSY (no busy wait) when another process wrote
+        // in between, which would make a second `playmark` process lose a change.
+        self.conn
+            .set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         // journal_mode returns a row; query it so a non-database file fails here.
         let _mode: String = self
             .conn
@@ -165,6 +224,11 @@ impl Store {
         }
         for (index, (name, sql)) in MIGRATIONS.iter().enumerate().skip(found as usize) {
             let tx = self.conn.transaction()?;
+            // Another process may have migrated while this one waited for the write lock.
+            let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            if current > index as i64 {
+                continue;
+            }
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", index as i64 + 1)?;
             tx.commit()?;
@@ -317,6 +381,112 @@ mod tests {
             other => panic!("expected Corrupt, got {other:?}"),
         }
         assert_eq!(std::fs::read(&path).unwrap(), vec![b'x'; 4096]);
+    }
+
+    #[test]
+    fn set_aside_moves_the_files_and_never_overwrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = database_path(dir.path());
+        let now = 1_700_000_000_000;
+        for round in 0..2u8 {
+            std::fs::write(&path, [b'x', round]).unwrap();
+            std::fs::write(dir.path().join("playmark.db-wal"), [b'w', round]).unwrap();
+            let moved = set_aside(&path, now).unwrap();
+            assert!(!path.exists());
+            assert_eq!(std::fs::read(&moved).unwrap(), [b'x', round]);
+            let wal = PathBuf::from(format!("{}-wal", moved.display()));
+            assert_eq!(std::fs::read(wal).unwrap(), [b'w', round]);
+            let expected = if round == 0 {
+                "playmark.db.corrupt-20231114T221320Z"
+            } else {
+                "playmark.db.corrupt-20231114T221320Z-2"
+            };
+            assert_eq!(moved.file_name().unwrap().to_str().unwrap(), expected);
+        }
+    }
+
+    /// A full disk without root: the database may not grow past its current size
+    /// (`PRAGMA max_page_count`), so some change eventually needs a page it cannot have. That
+    /// change fails with SQLITE_FULL and leaves nothing behind (play state and outbox row share
+    /// one transaction); every earlier change is intact.
+    #[test]
+    fn full_database_rolls_back_the_change_that_does_not_fit() {
+        use crate::model::{ItemKind, LocalChange, RemoteItem, ServerKind, UserData};
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&database_path(dir.path())).unwrap();
+        let account = store
+            .upsert_account(
+                &NewAccount {
+                    kind: ServerKind::Jellyfin,
+                    base_url: "http://127.0.0.1:1",
+                    server_id: "s",
+                    server_name: "Test",
+                    user_id: "u",
+                    user_name: "demo",
+                    device_id: "d",
+                },
+                0,
+            )
+            .unwrap();
+        let items: Vec<RemoteItem> = (0..2000)
+            .map(|n| RemoteItem {
+                id: format!("movie-{n:05}"),
+                kind: ItemKind::Movie,
+                name: format!("Movie {n}"),
+                parent_id: None,
+                series_id: None,
+                season_id: None,
+                series_name: None,
+                season_number: None,
+                episode_number: None,
+                runtime_ms: Some(7_200_000),
+                user_data: UserData::default(),
+            })
+            .collect();
+        store.apply_remote_items(account, &items, 1).unwrap();
+        let pages: i64 = store
+            .conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        store
+            .conn
+            .pragma_update(None, "max_page_count", pages)
+            .unwrap();
+        let mut recorded = Vec::new();
+        let mut failure = None;
+        for item in &items {
+            let change = LocalChange::Position {
+                position_ms: 60_000,
+            };
+            match store.record_change(account, &item.id, change, 2, 0) {
+                Ok(_) => recorded.push(item.id.clone()),
+                Err(e) => {
+                    failure = Some((item.id.clone(), e));
+                    break;
+                }
+            }
+        }
+        let (failed_id, e) = failure.expect("the database filled up");
+        match &e {
+            StoreError::Sqlite(inner) => assert_eq!(
+                inner.sqlite_error_code(),
+                Some(rusqlite::ffi::ErrorCode::DiskFull),
+                "{e}"
+            ),
+            other => panic!("expected SQLITE_FULL, got {other:?}"),
+        }
+        assert!(!recorded.is_empty());
+        let queued: Vec<String> = store
+            .outbox(account)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.item_id)
+            .collect();
+        assert_eq!(queued, recorded);
+        let failed = store.item(account, &failed_id).unwrap().unwrap();
+        assert_eq!(failed.position_ms, 0, "the failed change left a trace");
+        assert_eq!(failed.sync_state, None);
+        assert_eq!(store.integrity_check().unwrap(), "ok");
     }
 
     #[test]

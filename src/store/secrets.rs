@@ -81,6 +81,44 @@ pub fn delete_token(data_dir: &Path, account: AccountId) -> io::Result<()> {
     }
 }
 
+fn certificate_path(data_dir: &Path, account: AccountId) -> PathBuf {
+    data_dir.join(format!("certificate-{account}.pem"))
+}
+
+/// Remember the certificate (PEM) the person chose to trust for an account's server (0600,
+/// written to a temp file and renamed). Not a secret, but only this user's business.
+pub fn save_certificate(data_dir: &Path, account: AccountId, pem: &[u8]) -> io::Result<()> {
+    ensure_private_dir(data_dir)?;
+    let path = certificate_path(data_dir, account);
+    let tmp = path.with_extension("tmp");
+    let _ = fs::remove_file(&tmp);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(pem)?;
+    f.sync_all()?;
+    fs::rename(&tmp, &path)
+}
+
+/// The certificate trusted for an account's server, if the person chose one.
+pub fn load_certificate(data_dir: &Path, account: AccountId) -> io::Result<Option<Vec<u8>>> {
+    match fs::read(certificate_path(data_dir, account)) {
+        Ok(pem) => Ok(Some(pem)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Stop trusting an extra certificate for an account's server.
+pub fn delete_certificate(data_dir: &Path, account: AccountId) -> io::Result<()> {
+    match fs::remove_file(certificate_path(data_dir, account)) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

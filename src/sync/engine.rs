@@ -411,6 +411,16 @@ impl Engine {
                 .server
                 .fetch_items(start, page_size.max(1))
                 .await?;
+            // A server that ignores `startIndex` would hand out the same page forever.
+            if page.start != start {
+                return Err(EngineError::Server(SyncError::unexpected_response(
+                    format!(
+                        "the library listing ignored paging (asked for items from {start}, got \
+                     items from {})",
+                        page.start
+                    ),
+                )));
+            }
             let n = page.items.len() as u64;
             let now = self.now();
             stats +=

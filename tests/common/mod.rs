@@ -2,7 +2,9 @@
 // Each test binary uses a different part of these helpers.
 #![allow(dead_code)]
 
+pub mod bin;
 pub mod contract;
+pub mod hostile;
 
 use std::sync::Arc;
 use std::time::Duration;

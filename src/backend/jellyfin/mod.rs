@@ -92,6 +92,10 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Largest response body accepted. Default 32 MiB.
     pub max_body_bytes: usize,
+    /// A certificate (PEM) trusted in addition to the system's roots: the explicit opt-in for
+    /// a server with a self-signed certificate. Certificate verification itself is never
+    /// turned off; only this one certificate (or what it signed) is added. Default none.
+    pub trusted_certificate_pem: Option<Vec<u8>>,
 }
 
 impl Default for ClientOptions {
@@ -100,6 +104,7 @@ impl Default for ClientOptions {
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
             max_body_bytes: 32 * 1024 * 1024,
+            trusted_certificate_pem: None,
         }
     }
 }
@@ -242,6 +247,20 @@ fn header_value(value: &str, sensitive: bool) -> Result<HeaderValue, SyncError> 
     Ok(header)
 }
 
+/// Parse a certificate the user chose to trust; anything but PEM certificates is Rejected.
+fn trusted_certificate(pem: &[u8]) -> Result<reqwest::Certificate, SyncError> {
+    let not_pem = || {
+        SyncError::rejected(
+            "the certificate to trust is not a PEM certificate \
+             (a file starting with -----BEGIN CERTIFICATE-----)",
+        )
+    };
+    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+        return Err(not_pem());
+    }
+    reqwest::Certificate::from_pem(pem).map_err(|_| not_pem())
+}
+
 fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
         && a.host_str() == b.host_str()
@@ -270,15 +289,17 @@ impl JellyfinClient {
                 attempt.stop()
             }
         });
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .user_agent(format!("Playmark/{}", device.version))
             .default_headers(headers)
             .timeout(options.timeout)
             .connect_timeout(options.connect_timeout)
             .tcp_keepalive(Duration::from_secs(60))
-            .redirect(redirects)
-            .build()
-            .map_err(|e| classify_transport(&e))?;
+            .redirect(redirects);
+        if let Some(pem) = &options.trusted_certificate_pem {
+            builder = builder.add_root_certificate(trusted_certificate(pem)?);
+        }
+        let http = builder.build().map_err(|e| classify_transport(&e))?;
         Ok(JellyfinClient {
             http,
             base: base.into(),

@@ -1,0 +1,52 @@
+//! Running the real `playmark` binary in a test.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+/// Run `playmark --data-dir DIR ARGS…` with TRACE logging (so a leaked secret would show), no
+/// stdin, and `PLAYMARK_PASSWORD` set only when `password` is given.
+pub fn run(data_dir: &Path, args: &[&str], password: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_playmark"));
+    cmd.arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env("PLAYMARK_LOG", "trace")
+        .env_remove("PLAYMARK_DATA_DIR")
+        .stdin(Stdio::null());
+    match password {
+        Some(p) => cmd.env("PLAYMARK_PASSWORD", p),
+        None => cmd.env_remove("PLAYMARK_PASSWORD"),
+    };
+    cmd.output().expect("playmark runs")
+}
+
+/// `playmark login jellyfin --server URL --user demo` with `password`.
+pub fn login(data_dir: &Path, url: &str, password: &str) -> Output {
+    run(
+        data_dir,
+        &["login", "jellyfin", "--server", url, "--user", "demo"],
+        Some(password),
+    )
+}
+
+/// The exit code (the binary is never killed by a signal in these tests).
+pub fn code(o: &Output) -> i32 {
+    o.status.code().expect("exit code, not a signal")
+}
+
+/// stdout followed by stderr, lossy.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Assert the run ended with `expected` and without a panic, and return its whole output.
+pub fn expect_code(o: &Output, expected: i32) -> String {
+    let all = text(o);
+    assert!(!all.contains("panicked"), "panic: {all}");
+    assert_eq!(code(o), expected, "{all}");
+    all
+}
