@@ -513,3 +513,171 @@ fn timeline(state: &mut State, req: &Req<'_>) -> R<Reply> {
     }
     Ok(container(req, json!({ "size": 0 })))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderMap;
+
+    fn state() -> State {
+        new_state(DemoLibrary::seeded().without_progress(), "1.41".to_string())
+    }
+
+    fn call(state: &mut State, method: Method, path: &str, query: &[(&str, &str)]) -> Reply {
+        let mut headers = HeaderMap::new();
+        headers.insert("accept", "application/json".parse().unwrap());
+        headers.insert("x-plex-token", DEMO_PLEX_TOKEN.parse().unwrap());
+        headers.insert("x-plex-client-identifier", "c1".parse().unwrap());
+        let query: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        handle(
+            state,
+            &Req {
+                method: &method,
+                path,
+                query: &query,
+                headers: &headers,
+                body: &[],
+                local_address: String::new(),
+            },
+        )
+    }
+
+    fn first(state: &State, kind: ItemKind) -> LibItem {
+        state
+            .items()
+            .iter()
+            .find(|i| i.kind == kind)
+            .unwrap()
+            .clone()
+    }
+
+    #[test]
+    fn scrobble_counts_every_call_and_unscrobble_clears() {
+        let mut s = state();
+        let ep = first(&s, ItemKind::Episode);
+        let q = [("identifier", LIBRARY_IDENTIFIER), ("key", ep.id.as_str())];
+        for _ in 0..2 {
+            assert_eq!(call(&mut s, Method::PUT, "/:/scrobble", &q).status, 200);
+        }
+        assert_eq!(s.stored(&ep.id).play_count, 2);
+        assert_eq!(call(&mut s, Method::GET, "/:/unscrobble", &q).status, 200);
+        let st = s.stored(&ep.id);
+        assert_eq!((st.play_count, st.played, st.last_played), (0, false, None));
+        let wrong = [("identifier", "other"), ("key", ep.id.as_str())];
+        assert_eq!(call(&mut s, Method::GET, "/:/scrobble", &wrong).status, 404);
+        assert_eq!(
+            call(&mut s, Method::GET, "/:/scrobble", &[("key", "1")]).status,
+            400
+        );
+        assert_eq!(call(&mut s, Method::DELETE, "/:/scrobble", &q).status, 405);
+    }
+
+    #[test]
+    fn timeline_stopped_past_the_threshold_counts_a_view_and_zero_does_not_reset() {
+        let mut s = state();
+        let ep = first(&s, ItemKind::Episode);
+        let runtime = ep.runtime_ms.unwrap();
+        let t = |time: i64, state: &str| {
+            vec![
+                ("ratingKey".to_string(), ep.id.clone()),
+                ("state".to_string(), state.to_string()),
+                ("time".to_string(), time.to_string()),
+            ]
+        };
+        let send = |s: &mut State, q: Vec<(String, String)>| {
+            let q: Vec<(&str, &str)> = q.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            call(s, Method::POST, "/:/timeline", &q).status
+        };
+        assert_eq!(send(&mut s, t(60_000, "paused")), 200);
+        assert_eq!(s.stored(&ep.id).position_ticks / TICKS_PER_MS, 60_000);
+        assert_eq!(send(&mut s, t(0, "paused")), 200);
+        assert_eq!(s.stored(&ep.id).position_ticks / TICKS_PER_MS, 60_000);
+        assert_eq!(send(&mut s, t(runtime * 95 / 100, "paused")), 200);
+        assert_eq!(s.stored(&ep.id).play_count, 0);
+        assert_eq!(send(&mut s, t(runtime * 95 / 100, "stopped")), 200);
+        let st = s.stored(&ep.id);
+        assert_eq!((st.play_count, st.position_ticks), (1, 0));
+        assert_eq!(send(&mut s, t(10, "rewinding")), 400);
+    }
+
+    #[test]
+    fn token_client_id_and_json_are_required() {
+        let mut s = state();
+        let mut headers = HeaderMap::new();
+        let query = Vec::new();
+        let mut go = |headers: &HeaderMap, path: &str| {
+            handle(
+                &mut s,
+                &Req {
+                    method: &Method::GET,
+                    path,
+                    query: &query,
+                    headers,
+                    body: &[],
+                    local_address: String::new(),
+                },
+            )
+        };
+        assert_eq!(go(&headers, "/identity").status, 200);
+        assert_eq!(go(&headers, "/library/sections/all").status, 401);
+        headers.insert("x-plex-token", DEMO_PLEX_TOKEN.parse().unwrap());
+        assert_eq!(go(&headers, "/library/sections/all").status, 400);
+        headers.insert("x-plex-client-identifier", "c".parse().unwrap());
+        let xml = go(&headers, "/library/sections/all");
+        assert_eq!(xml.content_type, Some("text/xml;charset=utf-8"));
+        headers.insert("accept", "application/json".parse().unwrap());
+        let json: Value =
+            serde_json::from_slice(&go(&headers, "/library/sections/all").body).unwrap();
+        assert_eq!(json["MediaContainer"]["Directory"][0]["type"], "show");
+    }
+
+    #[test]
+    fn listings_page_and_report_totals() {
+        let mut s = state();
+        let all = call(
+            &mut s,
+            Method::GET,
+            "/library/sections/1/all",
+            &[("type", "4")],
+        );
+        let all: Value = serde_json::from_slice(&all.body).unwrap();
+        let total = all["MediaContainer"]["totalSize"].as_u64().unwrap();
+        assert!(total > 10);
+        let page = call(
+            &mut s,
+            Method::GET,
+            "/library/sections/1/all",
+            &[
+                ("type", "4"),
+                ("X-Plex-Container-Start", "3"),
+                ("X-Plex-Container-Size", "4"),
+            ],
+        );
+        let page: Value = serde_json::from_slice(&page.body).unwrap();
+        let mc = &page["MediaContainer"];
+        assert_eq!(
+            (mc["offset"].as_u64(), mc["size"].as_u64()),
+            (Some(3), Some(4))
+        );
+        assert_eq!(mc["totalSize"].as_u64(), Some(total));
+        assert_eq!(mc["Metadata"][0], all["MediaContainer"]["Metadata"][3]);
+        assert_eq!(
+            call(
+                &mut s,
+                Method::GET,
+                "/library/sections/2/all",
+                &[("type", "4")]
+            )
+            .status,
+            400
+        );
+        assert_eq!(
+            call(&mut s, Method::GET, "/library/sections/9/all", &[]).status,
+            404
+        );
+    }
+}

@@ -170,3 +170,75 @@ async fn paged_listing_is_the_whole_library_with_links() {
         assert_eq!(item.episode_number, server_item.episode_number);
     }
 }
+
+#[tokio::test]
+async fn a_position_near_the_end_never_marks_watched_even_when_replayed() {
+    let s = server().await;
+    let c = client(&s);
+    let ep = s
+        .items()
+        .into_iter()
+        .find(|i| i.kind == ItemKind::Episode)
+        .unwrap();
+    let near_end = ep.runtime_ms.unwrap() * 97 / 100;
+    for _ in 0..2 {
+        c.push_item(&ep.id, &want(near_end, false)).await.unwrap();
+    }
+    let u = s.user_data(&ep.id).unwrap();
+    assert_eq!(
+        (u.position_ms, u.played, u.play_count),
+        (near_end, false, 0)
+    );
+    let timeline = s
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/:/timeline")
+        .unwrap();
+    assert_eq!(timeline.query_value("state"), Some("paused"));
+    assert_eq!(timeline.query_value("offline"), Some("1"));
+    assert_eq!(timeline.query_value("updated"), Some("1700000000"));
+}
+
+#[tokio::test]
+async fn position_zero_is_written_with_unscrobble_not_a_zero_time() {
+    let s = server().await;
+    let c = client(&s);
+    let ep = first_episode(&s);
+    c.push_item(&ep, &want(90_000, false)).await.unwrap();
+    c.push_item(&ep, &want(0, false)).await.unwrap();
+    assert_eq!(s.user_data(&ep).unwrap().position_ms, 0);
+    // Watched with an offset → watched at 0: unscrobble + scrobble, count 1.
+    c.push_item(&ep, &want(0, true)).await.unwrap();
+    c.push_item(&ep, &want(30_000, true)).await.unwrap();
+    c.push_item(&ep, &want(0, true)).await.unwrap();
+    let u = s.user_data(&ep).unwrap();
+    assert_eq!((u.position_ms, u.played, u.play_count), (0, true, 1));
+    assert!(s
+        .requests()
+        .iter()
+        .all(|r| r.query_value("time") != Some("0")));
+}
+
+#[tokio::test]
+async fn season_scrobble_is_skipped_when_already_watched() {
+    let s = server().await;
+    let c = client(&s);
+    let season = s
+        .items()
+        .into_iter()
+        .find(|i| i.kind == ItemKind::Season)
+        .unwrap()
+        .id;
+    c.push_group(&season, true).await.unwrap();
+    c.push_group(&season, true).await.unwrap();
+    let counts: Vec<i64> = s
+        .items()
+        .into_iter()
+        .filter(|i| i.season_id.as_deref() == Some(season.as_str()))
+        .map(|i| i.user_data.play_count)
+        .collect();
+    assert!(!counts.is_empty());
+    assert!(counts.iter().all(|c| *c == 1), "{counts:?}");
+    c.push_group(&season, false).await.unwrap();
+    assert!(!s.user_data(&season).unwrap().played);
+}
