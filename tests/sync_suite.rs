@@ -441,6 +441,61 @@ async fn editing_one_episode_breaks_the_group_into_per_item_writes(kind: ServerK
     h.assert_contract();
 }
 
+async fn refresh_brings_remote_changes_and_the_whole_tree_but_keeps_queued_local_ones(
+    kind: ServerKind,
+) {
+    let h = Harness::start(kind).await;
+    let (a, b) = (h.episode(0), h.episode(1));
+    // Another device moves `a` and marks `b` watched; `b` also has a local change queued.
+    let remote_a = playmark::model::UserData {
+        position_ms: 300_000,
+        ..Default::default()
+    };
+    h.server.set_user_data(&a, remote_a);
+    h.engine
+        .record_change(
+            &b,
+            LocalChange::Position {
+                position_ms: 42_000,
+            },
+        )
+        .unwrap();
+    h.server.set_user_data(
+        &b,
+        playmark::model::UserData {
+            played: true,
+            play_count: 1,
+            last_played: Some(1_700_000_000_000),
+            ..Default::default()
+        },
+    );
+    h.engine.refresh(7).await.unwrap();
+    let local = |id: &str| {
+        h.engine
+            .with_store(|s| s.item(h.account, id))
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(local(&a).position_ms, 300_000);
+    assert_eq!(
+        local(&b).position_ms,
+        42_000,
+        "a queued change is not overwritten"
+    );
+    assert_eq!(local(&b).sync_state, Some(RowState::Pending));
+    // Series, seasons, episodes and movies arrive with the links bulk actions rely on.
+    for item in h.server.items() {
+        let l = local(&item.id);
+        assert_eq!(
+            (l.kind, &l.parent_id, &l.series_id, &l.season_id),
+            (item.kind, &item.parent_id, &item.series_id, &item.season_id),
+            "{}",
+            item.name
+        );
+    }
+    h.assert_contract();
+}
+
 /// One module per server kind, each with one `#[tokio::test]` per scenario.
 macro_rules! suite {
     ([$($module:ident => $kind:ident),* $(,)?] $names:tt) => {
@@ -475,5 +530,6 @@ suite!(
         server_errors_and_broken_responses_are_retried_then_delivered,
         marking_a_season_is_one_call_while_the_group_is_intact,
         editing_one_episode_breaks_the_group_into_per_item_writes,
+        refresh_brings_remote_changes_and_the_whole_tree_but_keeps_queued_local_ones,
     ]
 );
