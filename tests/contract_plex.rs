@@ -165,3 +165,61 @@ fn trimmed_document_is_up_to_date() {
         other => eprintln!("skipped: python3 with PyYAML not available ({other:?})"),
     }
 }
+
+/// The Plex demo server's answers fit the document: `/identity`, and every `Metadata` of every
+/// listing (shows, seasons, episodes, movies, with and without user data) and of
+/// `/library/metadata/{ids}`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fake_answers_fit_the_document() {
+    use playmark::demo::{DemoConfig, DemoServer, DEMO_PLEX_TOKEN};
+    use playmark::model::ItemKind;
+    let spec = PlexSpec::load();
+    // The seeded library has watched, half-watched and untouched items.
+    let server = DemoServer::start_plex(DemoConfig::plex()).await.unwrap();
+    let http = reqwest::Client::new();
+    let get = |path: String| {
+        let http = http.clone();
+        let url = format!("{}{path}", server.url());
+        async move {
+            let r = http
+                .get(url)
+                .header("Accept", "application/json")
+                .header("X-Plex-Client-Identifier", "contract-test")
+                .header("X-Plex-Token", DEMO_PLEX_TOKEN)
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{path}: {}", r.status());
+            r.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let identity = get("/identity".to_string()).await;
+    spec.check_identity(&identity["MediaContainer"]).unwrap();
+    let mut checked = 0;
+    let mut seen_offset = false;
+    for (section, kind) in [("1", 2), ("1", 3), ("1", 4), ("2", 1)] {
+        let listing = get(format!("/library/sections/{section}/all?type={kind}")).await;
+        for m in listing["MediaContainer"]["Metadata"].as_array().unwrap() {
+            spec.check_metadata(m)
+                .unwrap_or_else(|e| panic!("{m}: {e:?}"));
+            seen_offset |= m.get("viewOffset").is_some();
+            checked += 1;
+        }
+    }
+    let ep = server
+        .items()
+        .into_iter()
+        .find(|i| i.kind == ItemKind::Episode)
+        .unwrap();
+    let one = get(format!("/library/metadata/{}", ep.id)).await;
+    spec.check_metadata(&one["MediaContainer"]["Metadata"][0])
+        .unwrap();
+    assert_eq!(checked, server.items().len());
+    assert!(seen_offset, "the seeded library has a resume position");
+    // The checker itself catches a wrong type and a missing required field.
+    let mut bad = one["MediaContainer"]["Metadata"][0].clone();
+    bad["ratingKey"] = serde_json::json!(12);
+    bad.as_object_mut().unwrap().remove("addedAt");
+    let problems = spec.check_metadata(&bad).unwrap_err();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+}

@@ -708,6 +708,60 @@ impl PlexSpec {
     }
 }
 
+impl PlexSpec {
+    /// Check a `Metadata` object (as the fake returns it) against the document's `Metadata`
+    /// schema: required fields present, declared fields of the declared JSON type.
+    pub fn check_metadata(&self, value: &Value) -> Result<(), Vec<String>> {
+        check_plex_object(&self.doc["schemas"]["Metadata"], value)
+    }
+
+    /// Check the `MediaContainer` of `GET /identity`.
+    pub fn check_identity(&self, value: &Value) -> Result<(), Vec<String>> {
+        check_plex_object(&self.doc["schemas"]["Identity"], value)
+    }
+}
+
+fn check_plex_object(schema: &Value, value: &Value) -> Result<(), Vec<String>> {
+    let mut problems = Vec::new();
+    let Some(obj) = value.as_object() else {
+        return Err(vec!["not an object".to_string()]);
+    };
+    for r in schema["required"].as_array().into_iter().flatten() {
+        let name = r.as_str().unwrap_or_default();
+        if !obj.contains_key(name) {
+            problems.push(format!("required {name} missing"));
+        }
+    }
+    for (name, v) in obj {
+        let Some(prop) = schema["properties"].get(name) else {
+            continue;
+        };
+        let types: Vec<&str> = match &prop["type"] {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => continue,
+        };
+        let fits = types.iter().any(|t| match *t {
+            "integer" => v.is_i64() || v.is_u64(),
+            "number" => v.is_number(),
+            "string" => v.is_string(),
+            "boolean" => v.is_boolean(),
+            "array" => v.is_array(),
+            "object" => v.is_object(),
+            "null" => v.is_null(),
+            _ => true,
+        });
+        if !fits {
+            problems.push(format!("{name}: {v} is not {types:?}"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
 fn check_plex_value(schema: &Value, value: &str) -> Result<(), String> {
     match schema["type"].as_str() {
         Some("integer") => {

@@ -57,11 +57,29 @@ def deref(node):
 
 def slim_schema(schema):
     schema = deref(schema)
+    if "allOf" in schema:
+        merged = {}
+        for part in schema["allOf"]:
+            merged.update(slim_schema(part))
+        return merged
     out = {k: v for k, v in schema.items() if k in ("type", "format", "enum", "default", "minimum", "maximum")}
     if schema.get("type") == "object" and "properties" in schema:
         out["properties"] = {k: slim_schema(v) for k, v in schema["properties"].items()}
         out["additionalProperties"] = schema.get("additionalProperties", True)
+        if "required" in schema:
+            out["required"] = schema["required"]
     return out
+
+
+def slim_metadata(schema):
+    """Metadata's own properties only (types, required): nested arrays stay untyped."""
+    schema = deref(schema)
+    props = {}
+    for k, v in schema.get("properties", {}).items():
+        v = slim_schema(v)
+        v.pop("properties", None)
+        props[k] = v
+    return {"type": "object", "required": schema.get("required", []), "properties": props}
 
 
 paths = {}
@@ -99,6 +117,13 @@ out = {
     "security": doc.get("security", []),
     "securitySchemes": doc["components"]["securitySchemes"],
     "paths": paths,
+    # For checking the fake's responses: the Metadata fields and the /identity container.
+    "schemas": {
+        "Metadata": slim_metadata(doc["components"]["schemas"]["Metadata"]),
+        "Identity": slim_schema(
+            doc["paths"]["/identity"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        )["properties"]["MediaContainer"],
+    },
 }
 with open(OUT, "w") as f:
     json.dump(out, f, indent=2, sort_keys=True)
