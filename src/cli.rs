@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 
 use crate::backend::jellyfin::{ClientOptions, DeviceInfo, JellyfinClient};
+use crate::backend::plex::PlexClient;
 use crate::backend::{ErrorKind, MediaServer, SyncError};
 use crate::clock::{Clock, SystemClock};
 use crate::model::{ItemKind, LocalChange, ServerKind};
@@ -32,7 +33,7 @@ pub mod exit {
 #[command(
     name = "playmark",
     version,
-    about = "Keeps playback progress and watched status in sync with Jellyfin"
+    about = "Keeps playback progress and watched status in sync with Jellyfin and Plex"
 )]
 struct Cli {
     /// Where the database and token live (default: the XDG data directory).
@@ -44,7 +45,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Sign in to a server (password from stdin or PLAYMARK_PASSWORD).
+    /// Sign in to a server (Jellyfin: password from stdin or PLAYMARK_PASSWORD; Plex: token
+    /// from stdin or PLAYMARK_TOKEN).
     Login {
         #[command(subcommand)]
         server: LoginKind,
@@ -103,11 +105,15 @@ enum Command {
     /// The old file is renamed to `playmark.db.corrupt-<time>`, never deleted; a healthy
     /// database is left alone.
     ResetDatabase,
-    /// Run the bundled Jellyfin-compatible demo server in the foreground.
+    /// Run the bundled demo server (Jellyfin- or Plex-compatible) in the foreground.
     #[cfg(feature = "demo")]
     DemoServer {
-        #[arg(long, default_value_t = 8096)]
-        port: u16,
+        /// Which API it speaks: jellyfin or plex.
+        #[arg(long, default_value = "jellyfin")]
+        kind: crate::demo::DemoKind,
+        /// TCP port on 127.0.0.1 (default 8096 for Jellyfin, 32400 for Plex).
+        #[arg(long)]
+        port: Option<u16>,
         /// Fault injection, e.g. `offline`, `random=0.3`, `next=3:503` (see the README).
         #[arg(long)]
         faults: Option<String>,
@@ -126,6 +132,12 @@ enum LoginKind {
         /// certificate. Only this certificate is added; verification stays on.
         #[arg(long, value_name = "PEM_FILE")]
         trust_certificate: Option<PathBuf>,
+    },
+    /// Plex Media Server: the server URL and an X-Plex-Token (from stdin or PLAYMARK_TOKEN,
+    /// never a command-line argument).
+    Plex {
+        #[arg(long)]
+        server: String,
     },
 }
 
@@ -314,6 +326,9 @@ async fn run(command: Command, data_dir: &Path) -> Result<u8, Failure> {
                     trust_certificate,
                 },
         } => login(data_dir, &server, &user, trust_certificate.as_deref()).await,
+        Command::Login {
+            server: LoginKind::Plex { server },
+        } => login_plex(data_dir, &server).await,
         Command::Logout => logout(data_dir),
         Command::Refresh => refresh(data_dir).await,
         Command::Items { json } => items(data_dir, json),
@@ -326,7 +341,7 @@ async fn run(command: Command, data_dir: &Path) -> Result<u8, Failure> {
         Command::Discard { ids } => discard(data_dir, &ids),
         Command::ResetDatabase => reset_database(data_dir),
         #[cfg(feature = "demo")]
-        Command::DemoServer { port, faults } => demo_server(port, faults).await,
+        Command::DemoServer { kind, port, faults } => demo_server(kind, port, faults).await,
     }
 }
 
@@ -371,7 +386,8 @@ fn writable_probe(dir: &Path) -> std::io::Result<()> {
 fn require_account(store: &Store) -> Result<Account, Failure> {
     store.account()?.ok_or(Failure {
         code: exit::SIGN_IN,
-        message: "Not signed in: run `playmark login jellyfin --server URL --user NAME` first."
+        message: "Not signed in: run `playmark login jellyfin --server URL --user NAME` or \
+                  `playmark login plex --server URL` first."
             .into(),
     })
 }
@@ -391,17 +407,116 @@ fn server_for(
                 account.server_name
             ),
         })?;
-    let client = JellyfinClient::new(
-        &account.base_url,
-        DeviceInfo::playmark(account.device_id.clone()),
-        ClientOptions {
-            trusted_certificate_pem: trusted_certificate(data_dir, account)?,
-            ..options
+    let options = ClientOptions {
+        trusted_certificate_pem: trusted_certificate(data_dir, account)?,
+        ..options
+    };
+    match account.kind {
+        ServerKind::Plex => {
+            let client = PlexClient::new(
+                &account.base_url,
+                PlexClient::device(account.device_id.clone()),
+                options,
+            )
+            .map_err(|e| server_failure(&e, &account.base_url))?
+            .with_token(token);
+            Ok(Arc::new(client))
+        }
+        ServerKind::Jellyfin | ServerKind::Demo => {
+            let client = JellyfinClient::new(
+                &account.base_url,
+                DeviceInfo::playmark(account.device_id.clone()),
+                options,
+            )
+            .map_err(|e| server_failure(&e, &account.base_url))?
+            .with_session(token, account.user_id.clone());
+            Ok(Arc::new(client))
+        }
+    }
+}
+
+/// Reachability of the account's server, without signing in (`/System/Info/Public` or Plex
+/// `/identity`).
+async fn probe_account(account: &Account, options: ClientOptions) -> bool {
+    match account.kind {
+        ServerKind::Plex => match PlexClient::new(
+            &account.base_url,
+            PlexClient::device(account.device_id.clone()),
+            options,
+        ) {
+            Ok(client) => client.identity().await.is_ok(),
+            Err(_) => false,
         },
+        ServerKind::Jellyfin | ServerKind::Demo => match JellyfinClient::new(
+            &account.base_url,
+            DeviceInfo::playmark(account.device_id.clone()),
+            options,
+        ) {
+            Ok(client) => client.public_info().await.is_ok(),
+            Err(_) => false,
+        },
+    }
+}
+
+/// The Plex token: `PLAYMARK_TOKEN`, else stdin (never argv). Surrounding white space is
+/// dropped; an empty token is refused.
+fn read_token() -> Result<String, Failure> {
+    let token = match std::env::var("PLAYMARK_TOKEN") {
+        Ok(t) => t,
+        Err(_) => {
+            let mut stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                eprint!("Plex token (input is not hidden; prefer piping it): ");
+            }
+            let mut buf = String::new();
+            stdin
+                .read_to_string(&mut buf)
+                .map_err(|e| Failure::usage(format!("cannot read the token from stdin: {e}")))?;
+            buf
+        }
+    };
+    let token = token.trim().to_string();
+    if token.is_empty() {
+        return Err(Failure::usage(
+            "no Plex token: pipe it on stdin or set PLAYMARK_TOKEN",
+        ));
+    }
+    Ok(token)
+}
+
+async fn login_plex(data_dir: &Path, server: &str) -> Result<u8, Failure> {
+    let token = read_token()?;
+    let mut store = open_store(data_dir)?;
+    let device_id = store.device_id()?;
+    let client = PlexClient::new(
+        server,
+        PlexClient::device(device_id.clone()),
+        ClientOptions::default(),
     )
-    .map_err(|e| server_failure(&e, &account.base_url))?
-    .with_session(token, account.user_id.clone());
-    Ok(Arc::new(client))
+    .map_err(|e| server_failure(&e, server))?
+    .with_token(token.clone());
+    let info = client
+        .sign_in_check()
+        .await
+        .map_err(|e| server_failure(&e, server))?;
+    let now = SystemClock.now();
+    // A server token does not name its user; the account is the token's owner on this server.
+    let account = store.upsert_account(
+        &NewAccount {
+            kind: ServerKind::Plex,
+            base_url: client.base_url(),
+            server_id: &info.server_id,
+            server_name: &info.server_name,
+            user_id: "token",
+            user_name: "Plex user",
+            device_id: &device_id,
+        },
+        now,
+    )?;
+    secrets::save_token(data_dir, account, &token)
+        .map_err(|e| Failure::usage(format!("cannot store the sign-in: {e}")))?;
+    println!("Signed in to {} (Plex {}).", info.server_name, info.version);
+    Ok(exit::OK)
 }
 
 /// The certificate the person chose to trust for this account's server, if any.
@@ -810,14 +925,7 @@ async fn status(data_dir: &Path, json: bool) -> Result<u8, Failure> {
         trusted_certificate_pem: trusted_certificate(data_dir, &account)?,
         ..ClientOptions::default()
     };
-    let online = match JellyfinClient::new(
-        &account.base_url,
-        DeviceInfo::playmark(account.device_id.clone()),
-        probe_options,
-    ) {
-        Ok(client) => client.public_info().await.is_ok(),
-        Err(_) => false,
-    };
+    let online = probe_account(&account, probe_options).await;
     let signed_in = secrets::load_token(data_dir, account.id)
         .ok()
         .flatten()
@@ -952,8 +1060,22 @@ fn reset_database(data_dir: &Path) -> Result<u8, Failure> {
 }
 
 #[cfg(feature = "demo")]
-async fn demo_server(port: u16, faults: Option<String>) -> Result<u8, Failure> {
-    use crate::demo::{DemoConfig, DemoServer, FaultSpec, DEMO_PASSWORD, DEMO_USER};
+async fn demo_server(
+    kind: crate::demo::DemoKind,
+    port: Option<u16>,
+    faults: Option<String>,
+) -> Result<u8, Failure> {
+    use crate::demo::{
+        DemoConfig, DemoKind, DemoServer, FaultSpec, DEMO_PASSWORD, DEMO_PLEX_TOKEN, DEMO_USER,
+    };
+    let port = port.unwrap_or(match kind {
+        DemoKind::Jellyfin => 8096,
+        DemoKind::Plex => 32400,
+    });
+    let base = match kind {
+        DemoKind::Jellyfin => DemoConfig::default(),
+        DemoKind::Plex => DemoConfig::plex(),
+    };
     let faults = match faults {
         Some(spec) => Some(
             spec.parse::<FaultSpec>()
@@ -964,12 +1086,21 @@ async fn demo_server(port: u16, faults: Option<String>) -> Result<u8, Failure> {
     let server = DemoServer::start(DemoConfig {
         port,
         faults,
-        ..DemoConfig::default()
+        ..base
     })
     .await
     .map_err(|e| Failure::usage(format!("cannot start the demo server on port {port}: {e}")))?;
-    println!("Demo Jellyfin server at {}", server.url());
-    println!("User: {DEMO_USER}  Password: {DEMO_PASSWORD}");
+    match kind {
+        DemoKind::Jellyfin => {
+            println!("Demo Jellyfin server at {}", server.url());
+            println!("User: {DEMO_USER}  Password: {DEMO_PASSWORD}");
+        }
+        DemoKind::Plex => {
+            println!("Demo Plex server at {}", server.url());
+            // The demo token is public (a constant of the demo server), not a secret.
+            println!("Token: {DEMO_PLEX_TOKEN}");
+        }
+    }
     println!("Press Ctrl+C to stop.");
     server
         .run_until_ctrl_c()

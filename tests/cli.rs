@@ -200,3 +200,130 @@ async fn season_id_marks_all_episodes_in_one_call_and_sync_reports_pending_on_40
     assert_eq!(code(&playmark(&data, &["discard", &other])), 0);
     assert_eq!(code(&playmark(&data, &["sync"])), 0);
 }
+
+/// Run the binary with the Plex token on stdin (never argv), TRACE logging.
+fn run_with_stdin(data_dir: &Path, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_playmark"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env("PLAYMARK_LOG", "trace")
+        .env_remove("PLAYMARK_TOKEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plex_login_with_token_on_stdin_then_bulk_season_sync() {
+    use playmark::demo::{DemoServer, DEMO_PLEX_TOKEN};
+    let server = DemoServer::start_plex(common::clean_config())
+        .await
+        .unwrap();
+    assert_eq!(server.kind(), playmark::demo::DemoKind::Plex);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let login = |token: &str| {
+        run_with_stdin(
+            &data,
+            &["login", "plex", "--server", &server.url()],
+            &format!("{token}\n"),
+        )
+    };
+    let bad = login("not-the-token");
+    assert_eq!(code(&bad), 2, "{}", text(&bad));
+    assert_eq!(code(&login("")), 1, "an empty token is refused");
+    let ok = login(DEMO_PLEX_TOKEN);
+    assert_eq!(code(&ok), 0, "{}", text(&ok));
+    let mut all_output = text(&ok);
+
+    let refresh = playmark(&data, &["refresh"]);
+    assert_eq!(code(&refresh), 0, "{}", text(&refresh));
+    let season = server
+        .items()
+        .into_iter()
+        .find(|i| i.kind == ItemKind::Season)
+        .unwrap();
+    let marked = playmark(&data, &["mark-watched", &season.id]);
+    assert_eq!(code(&marked), 0, "{}", text(&marked));
+    let sync = playmark(&data, &["sync"]);
+    assert_eq!(code(&sync), 0, "{}", text(&sync));
+    let status = playmark(&data, &["status", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(json["online"], true, "{json}");
+    for o in [&refresh, &marked, &sync, &status] {
+        all_output += &text(o);
+    }
+    assert!(server.user_data(&season.id).unwrap().played);
+    let writes: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/:/"))
+        .collect();
+    assert_eq!(writes.len(), 1, "one scrobble for the season: {writes:?}");
+    assert_eq!(writes[0].query_value("key"), Some(season.id.as_str()));
+    assert!(
+        !all_output.contains(DEMO_PLEX_TOKEN),
+        "token leaked: {all_output}"
+    );
+    // The token file is private.
+    use std::os::unix::fs::PermissionsExt;
+    let token_file = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("token-")
+        })
+        .unwrap();
+    let mode = std::fs::metadata(token_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn demo_server_kind_plex_serves_identity() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_playmark"))
+        .args(["demo-server", "--kind", "plex", "--port", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("Demo Plex server at"), "{first}");
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(b"GET /identity HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains("machineIdentifier"), "{reply}");
+    let bad = playmark(
+        Path::new("/nonexistent"),
+        &["demo-server", "--kind", "emby"],
+    );
+    assert_eq!(code(&bad), 1, "{}", text(&bad));
+}

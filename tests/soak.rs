@@ -54,6 +54,7 @@ async fn every_change_is_delivered_through_faults_and_an_outage_without_breaking
         ..EngineConfig::default()
     };
     let h = Harness::start_custom(
+        playmark::model::ServerKind::Jellyfin,
         DemoConfig {
             library,
             ..DemoConfig::default()

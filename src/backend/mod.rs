@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod jellyfin;
+pub mod plex;
 pub mod transport;
 
 use async_trait::async_trait;
@@ -27,7 +28,8 @@ pub struct ServerInfo {
 pub trait MediaServer: Send + Sync {
     fn kind(&self) -> ServerKind;
 
-    /// Cheap reachability check that needs no sign-in (`GET /System/Info/Public`).
+    /// Cheap reachability check that needs no sign-in (`GET /System/Info/Public`, Plex
+    /// `GET /identity`).
     async fn probe(&self) -> Result<ServerInfo, SyncError>;
 
     /// Write one item's desired state. Returns the server's user data after the write when the

@@ -394,6 +394,41 @@ impl Builder {
     }
 }
 
+impl DemoLibrary {
+    /// The same library with Plex-style ids: every id becomes a numeric `ratingKey` string
+    /// ("1001", "1002", … in tree order), consistently in parent/series/season links and in the
+    /// initial user data. Plex documents `ratingKey` as opaque; the client never parses it.
+    pub(crate) fn with_rating_keys(mut self) -> DemoLibrary {
+        let map: HashMap<String, String> = self
+            .items
+            .iter()
+            .enumerate()
+            .map(|(n, i)| (i.id.clone(), (1001 + n).to_string()))
+            .collect();
+        let re = |id: &mut Option<String>| {
+            if let Some(v) = id.as_mut() {
+                if let Some(k) = map.get(v.as_str()) {
+                    *v = k.clone();
+                }
+            }
+        };
+        for item in &mut self.items {
+            if let Some(k) = map.get(&item.id) {
+                item.id = k.clone();
+            }
+            re(&mut item.parent_id);
+            re(&mut item.series_id);
+            re(&mut item.season_id);
+        }
+        self.initial = self
+            .initial
+            .into_iter()
+            .filter_map(|(k, v)| map.get(&k).map(|n| (n.clone(), v)))
+            .collect();
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,11 +8,16 @@
 //!
 //! Only the header form `Authorization: MediaBrowser …, Token="…"` is accepted for tokens
 //! (the legacy `X-Emby-Token` forms are off by default from Jellyfin 12.0 on).
+//!
+//! The same machinery (listener, offline switch, fault plan, request log, library state) also
+//! serves a **Plex**-compatible API ([`DemoKind::Plex`], routes in `plex.rs`): only the routing
+//! and the id scheme differ between the two kinds.
 
 #![warn(missing_docs)]
 
 mod faults;
 mod library;
+mod plex;
 mod routes;
 mod state;
 
@@ -45,15 +50,51 @@ pub const DEMO_USER: &str = "demo";
 /// Password of the demo account.
 pub const DEMO_PASSWORD: &str = "demo";
 
+/// The access token the Plex demo server accepts (`X-Plex-Token`), until
+/// [`DemoServer::revoke_tokens`].
+pub const DEMO_PLEX_TOKEN: &str = "playmark-demo-plex-token";
+
+/// Server version the Plex demo server reports in `/identity`.
+pub const DEMO_PLEX_VERSION: &str = "1.41.3.9314-a0bfb8370";
+
+/// Which server API a [`DemoServer`] speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DemoKind {
+    /// Jellyfin 10.11 (ids are 32 hex digits, sign-in with user name and password).
+    #[default]
+    Jellyfin,
+    /// Plex Media Server (ids are numeric `ratingKey` strings, a fixed token
+    /// [`DEMO_PLEX_TOKEN`]).
+    Plex,
+}
+
+impl std::str::FromStr for DemoKind {
+    type Err = String;
+
+    /// `jellyfin` or `plex` (case-insensitive).
+    fn from_str(s: &str) -> Result<DemoKind, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "jellyfin" => Ok(DemoKind::Jellyfin),
+            "plex" => Ok(DemoKind::Plex),
+            other => Err(format!(
+                "unknown server kind {other:?}: expected jellyfin or plex"
+            )),
+        }
+    }
+}
+
 /// Request bodies larger than this are answered with 413.
 const MAX_BODY: usize = 1024 * 1024;
 
 /// How to start a [`DemoServer`].
 #[derive(Debug, Clone)]
 pub struct DemoConfig {
+    /// Which API the server speaks.
+    pub kind: DemoKind,
     /// TCP port on 127.0.0.1; 0 picks a free one.
     pub port: u16,
-    /// Server version reported by `/System/Info/Public` (default "10.11.11").
+    /// Server version reported by `/System/Info/Public` (default "10.11.11"); the Plex kind
+    /// reports [`DEMO_PLEX_VERSION`] when this is left at the Jellyfin default.
     pub version: String,
     /// The library served.
     pub library: DemoLibrary,
@@ -66,11 +107,23 @@ pub struct DemoConfig {
 impl Default for DemoConfig {
     fn default() -> DemoConfig {
         DemoConfig {
+            kind: DemoKind::Jellyfin,
             port: 0,
             version: "10.11.11".to_string(),
             library: DemoLibrary::seeded(),
             faults: None,
             latency: Duration::ZERO,
+        }
+    }
+}
+
+impl DemoConfig {
+    /// The default configuration for a Plex-compatible server.
+    pub fn plex() -> DemoConfig {
+        DemoConfig {
+            kind: DemoKind::Plex,
+            version: DEMO_PLEX_VERSION.to_string(),
+            ..DemoConfig::default()
         }
     }
 }
@@ -86,6 +139,8 @@ pub struct RecordedRequest {
     pub query: Vec<(String, String)>,
     /// The `Authorization` header, if any.
     pub authorization: Option<String>,
+    /// Every request header as (lower-case name, value), for the Plex `X-Plex-*` headers.
+    pub headers: Vec<(String, String)>,
     /// The body parsed as JSON, if it is JSON.
     pub body: Option<serde_json::Value>,
     /// The raw body bytes.
@@ -100,6 +155,14 @@ pub struct RecordedRequest {
 }
 
 impl RecordedRequest {
+    /// The value of a request header (name compared case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     /// The value of a query parameter (name compared case-insensitively).
     pub fn query_value(&self, name: &str) -> Option<&str> {
         self.query
@@ -150,6 +213,7 @@ struct Net {
 }
 
 struct Inner {
+    kind: DemoKind,
     port: u16,
     runtime: tokio::runtime::Handle,
     state: Mutex<State>,
@@ -189,10 +253,22 @@ impl DemoServer {
     pub async fn start(config: DemoConfig) -> io::Result<DemoServer> {
         let listener = bind(config.port)?;
         let port = listener.local_addr()?.port();
+        let state = match config.kind {
+            DemoKind::Jellyfin => State::new(config.library, config.version),
+            DemoKind::Plex => {
+                let version = if config.version == DemoConfig::default().version {
+                    DEMO_PLEX_VERSION.to_string()
+                } else {
+                    config.version
+                };
+                plex::new_state(config.library, version)
+            }
+        };
         let inner = Arc::new(Inner {
+            kind: config.kind,
             port,
             runtime: tokio::runtime::Handle::current(),
-            state: Mutex::new(State::new(config.library, config.version)),
+            state: Mutex::new(state),
             plan: Mutex::new(FaultPlan::default()),
             latency: Mutex::new(config.latency),
             log: Mutex::new(Vec::new()),
@@ -210,6 +286,20 @@ impl DemoServer {
         Ok(server)
     }
 
+    /// Start a Plex-compatible server: `config` with its kind set to [`DemoKind::Plex`].
+    pub async fn start_plex(config: DemoConfig) -> io::Result<DemoServer> {
+        DemoServer::start(DemoConfig {
+            kind: DemoKind::Plex,
+            ..config
+        })
+        .await
+    }
+
+    /// Which API this server speaks.
+    pub fn kind(&self) -> DemoKind {
+        self.inner.kind
+    }
+
     /// Base URL, e.g. "http://127.0.0.1:8096".
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.inner.port)
@@ -220,12 +310,12 @@ impl DemoServer {
         self.inner.port
     }
 
-    /// The demo user's id (32 lowercase hex digits).
+    /// The demo user's id (32 lowercase hex digits; "1" for Plex, the server owner).
     pub fn user_id(&self) -> String {
         lock(&self.inner.state).user_id.clone()
     }
 
-    /// The server's id, as in `/System/Info/Public`.
+    /// The server's id, as in `/System/Info/Public` (Plex: `machineIdentifier`).
     pub fn server_id(&self) -> String {
         lock(&self.inner.state).server_id.clone()
     }
@@ -319,28 +409,43 @@ impl DemoServer {
     /// The demo user's data for an item (ids with or without dashes). Folders report the
     /// aggregate: played when every episode is, last played = latest of the episodes.
     pub fn user_data(&self, item_id: &str) -> Option<crate::model::UserData> {
-        let id = routes::normalize_id(item_id)?;
-        lock(&self.inner.state).user_data(&id)
+        let id = self.inner.normalize_id(item_id)?;
+        let data = lock(&self.inner.state).user_data(&id)?;
+        Some(match self.inner.kind {
+            DemoKind::Jellyfin => data,
+            DemoKind::Plex => plex::reported_user_data(data),
+        })
     }
 
     /// Set an item's user data directly, as another device would. On a series or season it
     /// sets every episode under it. Unknown ids are ignored.
     pub fn set_user_data(&self, item_id: &str, data: crate::model::UserData) {
-        if let Some(id) = routes::normalize_id(item_id) {
+        if let Some(id) = self.inner.normalize_id(item_id) {
+            let data = match self.inner.kind {
+                DemoKind::Jellyfin => data,
+                DemoKind::Plex => plex::stored_user_data(data),
+            };
             lock(&self.inner.state).set_user_data(&id, &data);
         }
     }
 
     /// Delete an item (and everything under it) from the library: it then answers 404.
     pub fn remove_item(&self, item_id: &str) {
-        if let Some(id) = routes::normalize_id(item_id) {
+        if let Some(id) = self.inner.normalize_id(item_id) {
             lock(&self.inner.state).remove_item(&id);
         }
     }
 
-    /// Snapshot of the library in server order, with the demo user's data.
+    /// Snapshot of the library in server order, with the demo user's data (for Plex as
+    /// [`DemoServer::user_data`] reports it: `lastViewedAt` has whole seconds).
     pub fn items(&self) -> Vec<crate::model::RemoteItem> {
-        lock(&self.inner.state).remote_items()
+        let mut items = lock(&self.inner.state).remote_items();
+        if self.inner.kind == DemoKind::Plex {
+            for i in &mut items {
+                i.user_data = plex::reported_user_data(i.user_data);
+            }
+        }
+        items
     }
 
     /// Stop the server: the port is closed and every connection aborted.
@@ -358,6 +463,14 @@ impl DemoServer {
 }
 
 impl Inner {
+    /// An item id as this kind of server spells it, or `None` if it cannot be one.
+    fn normalize_id(&self, id: &str) -> Option<String> {
+        match self.kind {
+            DemoKind::Jellyfin => routes::normalize_id(id),
+            DemoKind::Plex => Some(id.trim().to_string()).filter(|s| !s.is_empty()),
+        }
+    }
+
     fn install_listener(self: &Arc<Self>, listener: TcpListener) {
         let mut net = lock(&self.net);
         let dup = socket2::SockRef::from(&listener).try_clone().ok();
@@ -488,6 +601,11 @@ impl Inner {
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string),
+            headers: parts
+                .headers
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+                .collect(),
             body: if raw.is_empty() {
                 None
             } else {
@@ -625,7 +743,10 @@ impl Inner {
             local_address: format!("http://127.0.0.1:{}", self.port),
         };
         let mut state = lock(&self.state);
-        routes::handle(&mut state, &req)
+        match self.kind {
+            DemoKind::Jellyfin => routes::handle(&mut state, &req),
+            DemoKind::Plex => plex::handle(&mut state, &req),
+        }
     }
 }
 

@@ -589,3 +589,200 @@ fn prefixed(op: &Operation, errs: Vec<String>) -> Vec<String> {
     let label = op.label();
     errs.into_iter().map(|e| format!("{label}: {e}")).collect()
 }
+
+/// Contract checks of requests against the Plex Media Server API document (community OpenAPI
+/// 1.1.1, trimmed to the operations Playmark uses by `tests/contract/trim-plex-spec.py` into
+/// `tests/contract/plex-1.1.1-trimmed.json`).
+///
+/// A request fits when: its path matches an operation's template; its verb is the documented
+/// one or one the trimmed file lists under `x-playmark-also-accepts` (GET for scrobble,
+/// unscrobble and timeline: what real servers accept, see `specs/plex-ops.md`); every query
+/// parameter is declared (an exploded form object such as `mediaQuery` declares its
+/// properties); integer parameters parse as integers and enum values are allowed; required
+/// query and header parameters are present; and the token travels as the `X-Plex-Token` header
+/// (never in the URL) on every operation that is not public.
+pub struct PlexSpec {
+    doc: Value,
+}
+
+impl PlexSpec {
+    /// The trimmed document.
+    pub fn load() -> PlexSpec {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/contract/plex-1.1.1-trimmed.json"
+        );
+        let text = std::fs::read_to_string(path).expect("trimmed Plex spec readable");
+        PlexSpec {
+            doc: serde_json::from_str(&text).expect("trimmed Plex spec is JSON"),
+        }
+    }
+
+    /// The operation object for a path and verb, with the template it matched.
+    fn operation(&self, method: &str, path: &str) -> Result<(&str, &Value), String> {
+        let paths = self.doc["paths"].as_object().ok_or("no paths")?;
+        let segments: Vec<&str> = path.split('/').collect();
+        let (template, item) = paths
+            .iter()
+            .find(|(template, _)| {
+                let t: Vec<&str> = template.split('/').collect();
+                t.len() == segments.len()
+                    && t.iter().zip(&segments).all(|(t, s)| {
+                        (t.starts_with('{') && t.ends_with('}') && !s.is_empty()) || t == s
+                    })
+            })
+            .ok_or_else(|| format!("no operation for path {path}"))?;
+        let method = method.to_ascii_lowercase();
+        if let Some(op) = item.get(&method) {
+            return Ok((template, op));
+        }
+        item.as_object()
+            .into_iter()
+            .flatten()
+            .find(|(_, op)| {
+                op["x-playmark-also-accepts"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|m| m == method.as_str()))
+            })
+            .map(|(_, op)| (template.as_str(), op))
+            .ok_or_else(|| format!("{} is not accepted on {template}", method.to_uppercase()))
+    }
+
+    /// Check one recorded request; `Err` lists every problem.
+    pub fn check_request(&self, r: &playmark::demo::RecordedRequest) -> Result<(), Vec<String>> {
+        let (_, op) = self.operation(&r.method, &r.path).map_err(|e| vec![e])?;
+        let mut problems = Vec::new();
+        let params: Vec<&Value> = op["parameters"].as_array().into_iter().flatten().collect();
+        let query_params: Vec<&Value> = params
+            .iter()
+            .copied()
+            .filter(|p| p["in"] == "query")
+            .collect();
+        for (name, value) in &r.query {
+            if name.eq_ignore_ascii_case("X-Plex-Token") {
+                problems.push("the token must not be in the URL".to_string());
+                continue;
+            }
+            let schema = query_params
+                .iter()
+                .find(|p| p["name"] == name.as_str())
+                .map(|p| &p["schema"])
+                .or_else(|| {
+                    query_params
+                        .iter()
+                        .filter(|p| p["style"] == "form" && p["explode"] == true)
+                        .find_map(|p| p["schema"]["properties"].get(name.as_str()))
+                });
+            match schema {
+                None => problems.push(format!("undeclared query parameter {name}")),
+                Some(schema) => {
+                    if let Err(e) = check_plex_value(schema, value) {
+                        problems.push(format!("{name}={value}: {e}"));
+                    }
+                }
+            }
+        }
+        for p in params.iter().filter(|p| p["required"] == true) {
+            let name = p["name"].as_str().unwrap_or_default();
+            let present = match p["in"].as_str() {
+                Some("query") => r.query.iter().any(|(k, _)| k == name),
+                Some("header") => r.header(name).is_some(),
+                _ => true,
+            };
+            if !present {
+                problems.push(format!("required {} parameter {name} missing", p["in"]));
+            }
+        }
+        let public = op["security"].as_array().is_some_and(|s| {
+            s.iter()
+                .any(|req| req.as_object().is_some_and(|o| o.is_empty()))
+        });
+        if !public && r.header("X-Plex-Token").is_none() {
+            problems.push("X-Plex-Token header missing".to_string());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+impl PlexSpec {
+    /// Check a `Metadata` object (as the fake returns it) against the document's `Metadata`
+    /// schema: required fields present, declared fields of the declared JSON type.
+    pub fn check_metadata(&self, value: &Value) -> Result<(), Vec<String>> {
+        check_plex_object(&self.doc["schemas"]["Metadata"], value)
+    }
+
+    /// Check the `MediaContainer` of `GET /identity`.
+    pub fn check_identity(&self, value: &Value) -> Result<(), Vec<String>> {
+        check_plex_object(&self.doc["schemas"]["Identity"], value)
+    }
+}
+
+fn check_plex_object(schema: &Value, value: &Value) -> Result<(), Vec<String>> {
+    let mut problems = Vec::new();
+    let Some(obj) = value.as_object() else {
+        return Err(vec!["not an object".to_string()]);
+    };
+    for r in schema["required"].as_array().into_iter().flatten() {
+        let name = r.as_str().unwrap_or_default();
+        if !obj.contains_key(name) {
+            problems.push(format!("required {name} missing"));
+        }
+    }
+    for (name, v) in obj {
+        let Some(prop) = schema["properties"].get(name) else {
+            continue;
+        };
+        let types: Vec<&str> = match &prop["type"] {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => continue,
+        };
+        let fits = types.iter().any(|t| match *t {
+            "integer" => v.is_i64() || v.is_u64(),
+            "number" => v.is_number(),
+            "string" => v.is_string(),
+            "boolean" => v.is_boolean(),
+            "array" => v.is_array(),
+            "object" => v.is_object(),
+            "null" => v.is_null(),
+            _ => true,
+        });
+        if !fits {
+            problems.push(format!("{name}: {v} is not {types:?}"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+fn check_plex_value(schema: &Value, value: &str) -> Result<(), String> {
+    match schema["type"].as_str() {
+        Some("integer") => {
+            let n: i64 = value.parse().map_err(|_| "not an integer".to_string())?;
+            if let Some(allowed) = schema["enum"].as_array() {
+                if !allowed.iter().any(|a| a.as_i64() == Some(n)) {
+                    return Err(format!("{n} not in {allowed:?}"));
+                }
+            }
+            Ok(())
+        }
+        Some("string") => match schema["enum"].as_array() {
+            Some(allowed) if !allowed.iter().any(|a| a == value) => {
+                Err(format!("not one of {allowed:?}"))
+            }
+            _ => Ok(()),
+        },
+        Some("boolean") => match value {
+            "0" | "1" | "true" | "false" => Ok(()),
+            _ => Err("not a boolean".to_string()),
+        },
+        _ => Ok(()),
+    }
+}

@@ -10,16 +10,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use playmark::backend::jellyfin::{ClientOptions, DeviceInfo, JellyfinClient};
+use playmark::backend::plex::PlexClient;
+use playmark::backend::MediaServer;
 use playmark::clock::{Clock, FakeClock};
 use playmark::demo::{
-    DemoConfig, DemoLibrary, DemoServer, RecordedRequest, DEMO_PASSWORD, DEMO_USER,
+    DemoConfig, DemoKind, DemoLibrary, DemoServer, RecordedRequest, DEMO_PASSWORD, DEMO_PLEX_TOKEN,
+    DEMO_USER,
 };
 use playmark::model::{ItemKind, RemoteItem, ServerKind};
 use playmark::store::{database_path, NewAccount, Store};
 use playmark::sync::{Engine, EngineConfig, RunMode, RunOutcome};
 
-/// A demo server, a signed-in account in a real database file, and an engine on a fake clock.
+/// A demo server of one kind (Jellyfin or Plex), a signed-in account in a real database file,
+/// and an engine on a fake clock. Every scenario of `tests/sync_suite.rs` runs on both kinds.
 pub struct Harness {
+    pub kind: ServerKind,
     pub server: DemoServer,
     pub dir: tempfile::TempDir,
     pub clock: FakeClock,
@@ -62,54 +67,74 @@ pub fn engine_config() -> EngineConfig {
 }
 
 impl Harness {
-    pub async fn start() -> Harness {
-        Harness::start_with(clean_config()).await
+    pub async fn start(kind: ServerKind) -> Harness {
+        Harness::start_with(kind, clean_config()).await
     }
 
-    pub async fn start_with(config: DemoConfig) -> Harness {
-        Harness::start_custom(config, client_options(), engine_config()).await
+    pub async fn start_with(kind: ServerKind, config: DemoConfig) -> Harness {
+        Harness::start_custom(kind, config, client_options(), engine_config()).await
     }
 
     /// Full control: the server's library and faults, the client's timeouts, the engine's tunables.
     pub async fn start_custom(
+        kind: ServerKind,
         config: DemoConfig,
         options: ClientOptions,
         engine_config: EngineConfig,
     ) -> Harness {
+        let config = DemoConfig {
+            kind: demo_kind(kind),
+            ..config
+        };
         let server = DemoServer::start(config).await.expect("demo server starts");
         let dir = tempfile::tempdir().expect("tempdir");
         let mut store = Store::open(&database_path(dir.path())).expect("store opens");
         let device_id = store.device_id().unwrap();
-        let client = JellyfinClient::new(
-            &server.url(),
-            DeviceInfo::playmark(device_id.clone()),
-            options,
-        )
-        .unwrap();
-        let session = client
-            .authenticate(DEMO_USER, DEMO_PASSWORD)
-            .await
-            .expect("sign in");
+        let (token, user_id, server_id) = match kind {
+            ServerKind::Plex => {
+                let info = plex_client(&server.url(), &device_id, DEMO_PLEX_TOKEN)
+                    .sign_in_check()
+                    .await
+                    .expect("plex token accepted");
+                (
+                    DEMO_PLEX_TOKEN.to_string(),
+                    "token".to_string(),
+                    info.server_id,
+                )
+            }
+            ServerKind::Jellyfin | ServerKind::Demo => {
+                let session = JellyfinClient::new(
+                    &server.url(),
+                    DeviceInfo::playmark(device_id.clone()),
+                    client_options(),
+                )
+                .unwrap()
+                .authenticate(DEMO_USER, DEMO_PASSWORD)
+                .await
+                .expect("sign in");
+                (session.access_token, session.user_id, session.server_id)
+            }
+        };
         let account = store
             .upsert_account(
                 &NewAccount {
-                    kind: ServerKind::Jellyfin,
+                    kind,
                     base_url: &server.url(),
-                    server_id: &session.server_id,
+                    server_id: &server_id,
                     server_name: "Demo",
-                    user_id: &session.user_id,
+                    user_id: &user_id,
                     user_name: DEMO_USER,
                     device_id: &device_id,
                 },
                 0,
             )
             .unwrap();
-        let client = client.with_session(session.access_token.clone(), session.user_id.clone());
         let clock = FakeClock::new(1_700_000_000_000);
+        let client = media_server_with(kind, &server.url(), &device_id, &token, &user_id, options);
         let engine = Engine::new(
             store,
             account,
-            Arc::new(client),
+            client,
             Arc::new(clock.clone()),
             engine_config,
         );
@@ -117,12 +142,13 @@ impl Harness {
         engine.refresh(50).await.expect("library refresh");
         server.clear_requests();
         Harness {
+            kind,
             server,
             dir,
             clock,
             account,
-            token: session.access_token,
-            user_id: session.user_id,
+            token,
+            user_id,
             engine,
         }
     }
@@ -131,17 +157,17 @@ impl Harness {
     pub fn restart_engine(&mut self) {
         let store = Store::open(&database_path(self.dir.path())).unwrap();
         let device_id = self.engine.with_store(|s| s.device_id().unwrap());
-        let client = JellyfinClient::new(
+        let client = media_server(
+            self.kind,
             &self.server.url(),
-            DeviceInfo::playmark(device_id),
-            client_options(),
-        )
-        .unwrap()
-        .with_session(self.token.clone(), self.user_id.clone());
+            &device_id,
+            &self.token,
+            &self.user_id,
+        );
         self.engine = Engine::new(
             store,
             self.account,
-            Arc::new(client),
+            client,
             Arc::new(self.clock.clone()),
             engine_config(),
         );
@@ -182,26 +208,158 @@ impl Harness {
         self.first_season().1[n].id.clone()
     }
 
-    /// Write requests (the ones that change user data) received by the server.
+    /// Write requests (the ones that change user data) received by the server: Jellyfin's
+    /// non-GET calls, Plex's `/:/scrobble`, `/:/unscrobble` and `/:/timeline` (whatever verb).
     pub fn writes(&self) -> Vec<RecordedRequest> {
         self.server
             .requests()
             .into_iter()
-            .filter(|r| r.method != "GET")
+            .filter(|r| is_write(self.kind, r))
             .collect()
     }
 
-    /// Every request the client sent must fit the OpenAPI document.
-    pub fn assert_contract(&self) {
-        let spec = contract::Spec::jellyfin();
-        for r in self.server.requests() {
-            if let Err(problems) = spec.check_request(&r.method, &r.path, &r.query, r.body.as_ref())
-            {
-                panic!(
-                    "{} {} does not fit the Jellyfin API: {problems:?}",
-                    r.method, r.path
-                );
+    /// Writes the server answered with success.
+    pub fn successful_writes(&self) -> Vec<RecordedRequest> {
+        self.writes()
+            .into_iter()
+            .filter(|r| (200..300).contains(&r.status))
+            .collect()
+    }
+
+    /// The item a write is about: Jellyfin's path id, Plex's `key` / `ratingKey` parameter.
+    pub fn write_target(&self, r: &RecordedRequest) -> Option<String> {
+        match self.kind {
+            ServerKind::Plex => r
+                .query_value("ratingKey")
+                .or_else(|| r.query_value("key"))
+                .map(str::to_string),
+            ServerKind::Jellyfin | ServerKind::Demo => r
+                .path
+                .trim_start_matches('/')
+                .split('/')
+                .nth(1)
+                .map(str::to_string),
+        }
+    }
+
+    /// The position a write sets, in ms: Jellyfin's `PlaybackPositionTicks`, Plex's timeline
+    /// `time`.
+    pub fn written_position(&self, r: &RecordedRequest) -> Option<i64> {
+        match self.kind {
+            ServerKind::Plex => (r.path == "/:/timeline")
+                .then(|| r.query_value("time")?.parse().ok())
+                .flatten(),
+            ServerKind::Jellyfin | ServerKind::Demo => r
+                .body
+                .as_ref()?
+                .get("PlaybackPositionTicks")?
+                .as_i64()
+                .map(|t| t / 10_000),
+        }
+    }
+
+    /// Whether `r` is the one-call bulk write marking `parent` watched (or not).
+    pub fn is_bulk_write(&self, r: &RecordedRequest, parent: &str, played: bool) -> bool {
+        match self.kind {
+            ServerKind::Plex => {
+                let path = if played {
+                    "/:/scrobble"
+                } else {
+                    "/:/unscrobble"
+                };
+                r.path == path && r.query_value("key") == Some(parent)
+            }
+            ServerKind::Jellyfin | ServerKind::Demo => {
+                let method = if played { "POST" } else { "DELETE" };
+                r.method == method && r.path == format!("/UserPlayedItems/{parent}")
             }
         }
+    }
+
+    /// Every request the client sent must fit the server's OpenAPI document.
+    pub fn assert_contract(&self) {
+        match self.kind {
+            ServerKind::Plex => {
+                let spec = contract::PlexSpec::load();
+                for r in self.server.requests() {
+                    if let Err(problems) = spec.check_request(&r) {
+                        panic!(
+                            "{} {} does not fit the Plex API: {problems:?}",
+                            r.method, r.path
+                        );
+                    }
+                }
+            }
+            ServerKind::Jellyfin | ServerKind::Demo => {
+                let spec = contract::Spec::jellyfin();
+                for r in self.server.requests() {
+                    if let Err(problems) =
+                        spec.check_request(&r.method, &r.path, &r.query, r.body.as_ref())
+                    {
+                        panic!(
+                            "{} {} does not fit the Jellyfin API: {problems:?}",
+                            r.method, r.path
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The demo server kind for a server kind (`Demo` accounts are Jellyfin-compatible).
+pub fn demo_kind(kind: ServerKind) -> DemoKind {
+    match kind {
+        ServerKind::Plex => DemoKind::Plex,
+        ServerKind::Jellyfin | ServerKind::Demo => DemoKind::Jellyfin,
+    }
+}
+
+/// Whether a recorded request changes user data.
+pub fn is_write(kind: ServerKind, r: &RecordedRequest) -> bool {
+    match kind {
+        ServerKind::Plex => r.path.starts_with("/:/"),
+        ServerKind::Jellyfin | ServerKind::Demo => r.method != "GET",
+    }
+}
+
+/// A signed-in Plex client for the test server.
+pub fn plex_client(url: &str, device_id: &str, token: &str) -> PlexClient {
+    plex_client_with(url, device_id, token, client_options())
+}
+
+fn plex_client_with(url: &str, device_id: &str, token: &str, options: ClientOptions) -> PlexClient {
+    PlexClient::new(url, PlexClient::device(device_id), options)
+        .unwrap()
+        .with_token(token.to_string())
+}
+
+/// The signed-in client of `kind`, as the engine uses it.
+pub fn media_server(
+    kind: ServerKind,
+    url: &str,
+    device_id: &str,
+    token: &str,
+    user_id: &str,
+) -> Arc<dyn MediaServer> {
+    media_server_with(kind, url, device_id, token, user_id, client_options())
+}
+
+/// [`media_server`] with chosen timeouts.
+pub fn media_server_with(
+    kind: ServerKind,
+    url: &str,
+    device_id: &str,
+    token: &str,
+    user_id: &str,
+    options: ClientOptions,
+) -> Arc<dyn MediaServer> {
+    match kind {
+        ServerKind::Plex => Arc::new(plex_client_with(url, device_id, token, options)),
+        ServerKind::Jellyfin | ServerKind::Demo => Arc::new(
+            JellyfinClient::new(url, DeviceInfo::playmark(device_id), options)
+                .unwrap()
+                .with_session(token.to_string(), user_id.to_string()),
+        ),
     }
 }

@@ -74,7 +74,7 @@ impl DeviceInfo {
 }
 
 /// The host name, best effort; "Desktop" when unknown.
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|s| s.trim().to_string())
@@ -261,7 +261,7 @@ fn trusted_certificate(pem: &[u8]) -> Result<reqwest::Certificate, SyncError> {
     reqwest::Certificate::from_pem(pem).map_err(|_| not_pem())
 }
 
-fn same_origin(a: &Url, b: &Url) -> bool {
+pub(crate) fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
         && a.host_str() == b.host_str()
         && a.port_or_known_default() == b.port_or_known_default()
@@ -471,7 +471,7 @@ impl JellyfinClient {
 }
 
 /// Read a whole body, failing (Transient "response too large") as soon as it exceeds `max`.
-async fn read_capped(mut response: Response, max: usize) -> Result<Vec<u8>, SyncError> {
+pub(crate) async fn read_capped(mut response: Response, max: usize) -> Result<Vec<u8>, SyncError> {
     if response
         .content_length()
         .is_some_and(|len| len > max as u64)
@@ -489,7 +489,7 @@ async fn read_capped(mut response: Response, max: usize) -> Result<Vec<u8>, Sync
 }
 
 /// Classify a non-2xx response, reading at most a small prefix of its body.
-async fn error_from_response(mut response: Response) -> SyncError {
+pub(crate) async fn error_from_response(mut response: Response) -> SyncError {
     let status = response.status().as_u16();
     let header = |name: &str| {
         response

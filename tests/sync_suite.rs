@@ -1,5 +1,7 @@
-//! The engine against the demo Jellyfin server over loopback, with a real SQLite file and a fake
-//! clock. Every test also checks that each request fits the Jellyfin OpenAPI document.
+//! The engine against each demo server kind (Jellyfin and Plex) over loopback, with a real
+//! SQLite file and a fake clock: every scenario runs once per server kind (see [`suite!`] at
+//! the end: a new server kind gets the whole suite by adding one line). Every test also checks
+//! that each request fits that server's OpenAPI document.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -10,7 +12,7 @@ use common::Harness;
 use playmark::backend::ErrorKind;
 use playmark::clock::Clock;
 use playmark::demo::Fault;
-use playmark::model::LocalChange;
+use playmark::model::{LocalChange, ServerKind};
 use playmark::store::RowState;
 use playmark::sync::{AccountState, RunOutcome};
 
@@ -20,9 +22,8 @@ fn row(h: &Harness, item: &str) -> Option<playmark::store::OutboxRow> {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn offline_change_waits_then_is_delivered_exactly_once() {
-    let h = Harness::start().await;
+async fn offline_change_waits_then_is_delivered_exactly_once(kind: ServerKind) {
+    let h = Harness::start(kind).await;
     let ep = h.episode(0);
     h.server.set_offline(true);
     h.engine
@@ -55,9 +56,8 @@ async fn offline_change_waits_then_is_delivered_exactly_once() {
     h.assert_contract();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connectivity_hint_flushes_without_waiting_for_the_probe_timer() {
-    let h = Harness::start().await;
+async fn connectivity_hint_flushes_without_waiting_for_the_probe_timer(kind: ServerKind) {
+    let h = Harness::start(kind).await;
     let ep = h.episode(1);
     h.server.set_offline(true);
     h.engine
@@ -75,9 +75,8 @@ async fn connectivity_hint_flushes_without_waiting_for_the_probe_timer() {
     assert_eq!(h.server.user_data(&ep).unwrap().position_ms, 61_000);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn queue_survives_a_restart() {
-    let mut h = Harness::start().await;
+async fn queue_survives_a_restart(kind: ServerKind) {
+    let mut h = Harness::start(kind).await;
     let ep = h.episode(2);
     h.engine
         .record_change(
@@ -94,9 +93,8 @@ async fn queue_survives_a_restart() {
     h.assert_contract();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hundred_position_updates_make_one_write_with_the_last_value() {
-    let h = Harness::start().await;
+async fn hundred_position_updates_make_one_write_with_the_last_value(kind: ServerKind) {
+    let h = Harness::start(kind).await;
     let ep = h.episode(0);
     for i in 1..=100 {
         h.engine
@@ -111,15 +109,13 @@ async fn hundred_position_updates_make_one_write_with_the_last_value() {
     assert_eq!(h.drain_now().await, RunOutcome::Empty);
     let writes = h.writes();
     assert_eq!(writes.len(), 1);
-    let body = writes[0].body.as_ref().unwrap();
-    assert_eq!(body["PlaybackPositionTicks"], 1_000_000 * 10_000_i64);
+    assert_eq!(h.written_position(&writes[0]), Some(1_000_000));
     assert_eq!(h.server.user_data(&ep).unwrap().position_ms, 1_000_000);
     h.assert_contract();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn toggles_coalesce_and_a_return_to_base_sends_nothing() {
-    let h = Harness::start().await;
+async fn toggles_coalesce_and_a_return_to_base_sends_nothing(kind: ServerKind) {
+    let h = Harness::start(kind).await;
     let a = h.episode(0);
     let b = h.episode(1);
     h.engine
@@ -146,13 +142,12 @@ async fn toggles_coalesce_and_a_return_to_base_sends_nothing() {
     assert_eq!(h.drain_now().await, RunOutcome::Empty);
     let writes = h.writes();
     assert_eq!(writes.len(), 1, "{writes:?}");
-    assert!(writes[0].path.contains(&a));
+    assert_eq!(h.write_target(&writes[0]).as_deref(), Some(a.as_str()));
     h.assert_contract();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn change_made_while_in_flight_is_delivered_afterwards() {
-    let h = Harness::start().await;
+async fn change_made_while_in_flight_is_delivered_afterwards(kind: ServerKind) {
+    let h = Harness::start(kind).await;
     let ep = h.episode(0);
     h.engine
         .record_change(
@@ -193,9 +188,8 @@ async fn change_made_while_in_flight_is_delivered_afterwards() {
     h.assert_contract();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn in_flight_row_of_a_crashed_run_is_retried_after_its_lease() {
-    let mut h = Harness::start().await;
+async fn in_flight_row_of_a_crashed_run_is_retried_after_its_lease(kind: ServerKind) {
+    let mut h = Harness::start(kind).await;
     let ep = h.episode(3);
     h.engine
         .record_change(&ep, LocalChange::MarkWatched)
@@ -219,9 +213,8 @@ async fn in_flight_row_of_a_crashed_run_is_retried_after_its_lease() {
     assert!(h.server.user_data(&ep).unwrap().played);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn transient_failures_back_off_exponentially_with_jitter() {
-    let h = Harness::start().await;
+async fn transient_failures_back_off_exponentially_with_jitter(kind: ServerKind) {
+    let h = Harness::start(kind).await;
     let ep = h.episode(0);
     h.server.fail_next(
         6,
@@ -244,24 +237,30 @@ async fn transient_failures_back_off_exponentially_with_jitter() {
             (0..=backoff.ceiling(attempt as u32)).contains(&delay),
             "attempt {attempt}: delay {delay}"
         );
-        // Not retried a millisecond early.
-        let writes = h.writes().len();
+        // Not retried a millisecond early: no request at all.
+        let sent = h.server.requests().len();
         if delay > 0 {
             h.clock.advance(delay - 1);
             h.drain_now().await;
-            assert_eq!(h.writes().len(), writes);
+            assert_eq!(h.server.requests().len(), sent);
             h.clock.advance(1);
         }
     }
     assert_eq!(h.drain_now().await, RunOutcome::Empty);
-    assert_eq!(h.writes().len(), 7);
+    let failed = h
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.status == 503)
+        .count();
+    assert_eq!(failed, 6);
+    assert_eq!(h.successful_writes().len(), 1);
     assert!(h.server.user_data(&ep).unwrap().played);
     h.assert_contract();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retry_after_is_never_violated_for_any_item() {
-    let h = Harness::start().await;
+async fn retry_after_is_never_violated_for_any_item(kind: ServerKind) {
+    let h = Harness::start(kind).await;
     let a = h.episode(0);
     let b = h.episode(1);
     h.server.fail_next(
@@ -284,14 +283,15 @@ async fn retry_after_is_never_violated_for_any_item() {
     h.clock.advance(6_999);
     h.drain_now().await;
     assert_eq!(
-        h.writes().len(),
+        h.server.requests().len(),
         1,
         "nothing sent before Retry-After expired"
     );
     h.clock.advance(1);
     let _ = h.engine.sync_now();
     assert_eq!(h.drain_now().await, RunOutcome::Empty);
-    assert_eq!(h.writes().len(), 3);
+    assert_eq!(h.successful_writes().len(), 2);
+    assert!(h.server.user_data(&a).unwrap().played && h.server.user_data(&b).unwrap().played);
     let first = h.server.requests()[0].at;
     for r in &h.server.requests()[1..] {
         // Real time is much shorter than 7 s here; the fake clock is what the engine obeys, so
@@ -300,9 +300,8 @@ async fn retry_after_is_never_violated_for_any_item() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unauthorized_pauses_the_account_and_keeps_the_queue() {
-    let h = Harness::start().await;
+async fn unauthorized_pauses_the_account_and_keeps_the_queue(kind: ServerKind) {
+    let h = Harness::start(kind).await;
     let ep = h.episode(0);
     h.server.revoke_tokens();
     h.engine
@@ -321,12 +320,11 @@ async fn unauthorized_pauses_the_account_and_keeps_the_queue() {
     // Paused: time passing sends nothing more.
     h.clock.advance(3_600_000);
     h.drain_now().await;
-    assert_eq!(h.writes().len(), 1);
+    assert_eq!(h.server.requests().len(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn item_gone_from_server_needs_attention_then_discard() {
-    let h = Harness::start().await;
+async fn item_gone_from_server_needs_attention_then_discard(kind: ServerKind) {
+    let h = Harness::start(kind).await;
     let ep = h.episode(0);
     h.engine
         .record_change(&ep, LocalChange::Position { position_ms: 5_000 })
@@ -343,13 +341,12 @@ async fn item_gone_from_server_needs_attention_then_discard() {
     // Not retried by itself.
     h.clock.advance(3_600_000);
     h.drain_now().await;
-    assert_eq!(h.writes().len(), 1);
+    assert_eq!(h.server.requests().len(), 1);
     assert_eq!(h.engine.discard(std::slice::from_ref(&ep)).unwrap(), 1);
     assert!(row(&h, &ep).is_none());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_errors_and_broken_responses_are_retried_then_delivered() {
+async fn server_errors_and_broken_responses_are_retried_then_delivered(kind: ServerKind) {
     let faults = [
         Fault::Status {
             code: 503,
@@ -364,7 +361,7 @@ async fn server_errors_and_broken_responses_are_retried_then_delivered() {
         Fault::Truncated,
         Fault::Malformed,
     ];
-    let h = Harness::start().await;
+    let h = Harness::start(kind).await;
     for (n, fault) in faults.into_iter().enumerate() {
         let ep = h.episode(n);
         let label = format!("{fault:?}");
@@ -398,9 +395,8 @@ async fn server_errors_and_broken_responses_are_retried_then_delivered() {
     h.assert_contract();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn marking_a_season_is_one_call_while_the_group_is_intact() {
-    let h = Harness::start().await;
+async fn marking_a_season_is_one_call_while_the_group_is_intact(kind: ServerKind) {
+    let h = Harness::start(kind).await;
     let (season, eps) = h.first_season();
     assert!(eps.len() >= 3);
     let outcome = h.engine.record_bulk(&season, true).unwrap();
@@ -408,17 +404,15 @@ async fn marking_a_season_is_one_call_while_the_group_is_intact() {
     assert_eq!(h.drain_now().await, RunOutcome::Empty);
     let writes = h.writes();
     assert_eq!(writes.len(), 1, "{writes:?}");
-    assert_eq!(writes[0].method, "POST");
-    assert!(writes[0].path.starts_with("/UserPlayedItems/"));
+    assert!(h.is_bulk_write(&writes[0], &season, true), "{writes:?}");
     for e in &eps {
         assert!(h.server.user_data(&e.id).unwrap().played);
     }
     h.assert_contract();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn editing_one_episode_breaks_the_group_into_per_item_writes() {
-    let h = Harness::start().await;
+async fn editing_one_episode_breaks_the_group_into_per_item_writes(kind: ServerKind) {
+    let h = Harness::start(kind).await;
     let (season, eps) = h.first_season();
     h.engine.record_bulk(&season, true).unwrap();
     h.engine
@@ -430,12 +424,112 @@ async fn editing_one_episode_breaks_the_group_into_per_item_writes() {
         )
         .unwrap();
     assert_eq!(h.drain_now().await, RunOutcome::Empty);
+    // Per-item writes, one or more per episode (Plex: scrobble, then the timeline for the
+    // edited one), never the season.
     let writes = h.writes();
-    assert_eq!(writes.len(), eps.len());
-    assert!(writes.iter().all(|w| w.path.starts_with("/UserItems/")));
+    let mut targets: Vec<String> = writes.iter().filter_map(|w| h.write_target(w)).collect();
+    assert_eq!(targets.len(), writes.len(), "{writes:?}");
+    targets.sort();
+    targets.dedup();
+    let mut ids: Vec<String> = eps.iter().map(|e| e.id.clone()).collect();
+    ids.sort();
+    assert_eq!(targets, ids);
     assert_eq!(h.server.user_data(&eps[0].id).unwrap().position_ms, 42_000);
     assert!(eps[1..]
         .iter()
         .all(|e| h.server.user_data(&e.id).unwrap().played));
     h.assert_contract();
 }
+
+async fn refresh_brings_remote_changes_and_the_whole_tree_but_keeps_queued_local_ones(
+    kind: ServerKind,
+) {
+    let h = Harness::start(kind).await;
+    let (a, b) = (h.episode(0), h.episode(1));
+    // Another device moves `a` and marks `b` watched; `b` also has a local change queued.
+    let remote_a = playmark::model::UserData {
+        position_ms: 300_000,
+        ..Default::default()
+    };
+    h.server.set_user_data(&a, remote_a);
+    h.engine
+        .record_change(
+            &b,
+            LocalChange::Position {
+                position_ms: 42_000,
+            },
+        )
+        .unwrap();
+    h.server.set_user_data(
+        &b,
+        playmark::model::UserData {
+            played: true,
+            play_count: 1,
+            last_played: Some(1_700_000_000_000),
+            ..Default::default()
+        },
+    );
+    h.engine.refresh(7).await.unwrap();
+    let local = |id: &str| {
+        h.engine
+            .with_store(|s| s.item(h.account, id))
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(local(&a).position_ms, 300_000);
+    assert_eq!(
+        local(&b).position_ms,
+        42_000,
+        "a queued change is not overwritten"
+    );
+    assert_eq!(local(&b).sync_state, Some(RowState::Pending));
+    // Series, seasons, episodes and movies arrive with the links bulk actions rely on.
+    for item in h.server.items() {
+        let l = local(&item.id);
+        assert_eq!(
+            (l.kind, &l.parent_id, &l.series_id, &l.season_id),
+            (item.kind, &item.parent_id, &item.series_id, &item.season_id),
+            "{}",
+            item.name
+        );
+    }
+    h.assert_contract();
+}
+
+/// One module per server kind, each with one `#[tokio::test]` per scenario.
+macro_rules! suite {
+    ([$($module:ident => $kind:ident),* $(,)?] $names:tt) => {
+        $( suite!(@kind $module $kind $names); )*
+    };
+    (@kind $module:ident $kind:ident [$($name:ident),* $(,)?]) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(playmark::model::ServerKind::$kind).await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    [jellyfin => Jellyfin, plex => Plex]
+    [
+        offline_change_waits_then_is_delivered_exactly_once,
+        connectivity_hint_flushes_without_waiting_for_the_probe_timer,
+        queue_survives_a_restart,
+        hundred_position_updates_make_one_write_with_the_last_value,
+        toggles_coalesce_and_a_return_to_base_sends_nothing,
+        change_made_while_in_flight_is_delivered_afterwards,
+        in_flight_row_of_a_crashed_run_is_retried_after_its_lease,
+        transient_failures_back_off_exponentially_with_jitter,
+        retry_after_is_never_violated_for_any_item,
+        unauthorized_pauses_the_account_and_keeps_the_queue,
+        item_gone_from_server_needs_attention_then_discard,
+        server_errors_and_broken_responses_are_retried_then_delivered,
+        marking_a_season_is_one_call_while_the_group_is_intact,
+        editing_one_episode_breaks_the_group_into_per_item_writes,
+        refresh_brings_remote_changes_and_the_whole_tree_but_keeps_queued_local_ones,
+    ]
+);
