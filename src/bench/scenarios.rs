@@ -530,6 +530,35 @@ pub async fn enqueue(sizes: &Sizes, _latency: Duration) -> Result<Vec<Figure>> {
     let total = started.elapsed();
     listener.abort();
     lat.sort_unstable();
+
+    // Where the time goes: the store transaction alone, and the queue count that the engine
+    // runs after every change to publish `SyncEvent::Counts`.
+    let probe = (n / 10).clamp(1, 10_000);
+    let mut tx_lat = Vec::with_capacity(probe);
+    for i in 0..probe {
+        let id = &items[i % items.len()];
+        let position_ms = 900_000 + i as i64;
+        let t = Instant::now();
+        fx.engine.with_store(|s| {
+            s.record_change(
+                fx.account,
+                id,
+                LocalChange::Position { position_ms },
+                SystemClock.now(),
+                500,
+            )
+        })?;
+        tx_lat.push(t.elapsed());
+    }
+    tx_lat.sort_unstable();
+    let mut count_lat = Vec::with_capacity(1_000);
+    let queued = fx.engine.counts()?.total();
+    for _ in 0..1_000 {
+        let t = Instant::now();
+        fx.engine.counts()?;
+        count_lat.push(t.elapsed());
+    }
+    count_lat.sort_unstable();
     let scenario = "6 enqueue cost";
     let note = format!("{n} changes over {spread} items, SQLite WAL, synchronous=NORMAL");
     Ok(vec![
@@ -545,6 +574,28 @@ pub async fn enqueue(sizes: &Sizes, _latency: Duration) -> Result<Vec<Figure>> {
             n as f64 / total.as_secs_f64(),
             "1/s",
         ),
+        Figure {
+            note: Some(format!(
+                "Store::record_change without the engine, {probe} changes"
+            )),
+            ..Figure::ours_only(
+                scenario,
+                "p50, store transaction alone",
+                percentile_us(&tx_lat, 50.0),
+                "us",
+            )
+        },
+        Figure {
+            note: Some(format!(
+                "Store::counts with {queued} rows queued, run after every change"
+            )),
+            ..Figure::ours_only(
+                scenario,
+                "p50, queue count",
+                percentile_us(&count_lat, 50.0),
+                "us",
+            )
+        },
     ])
 }
 
@@ -728,7 +779,7 @@ pub async fn scale(sizes: &Sizes, latency: Duration) -> Result<Vec<Figure>> {
             }),
             ..Figure::ours_only(
                 scenario,
-                "peak RSS during start-up + status",
+                "peak RSS during start-up + status (whole process)",
                 mib(peak),
                 "MiB",
             )
