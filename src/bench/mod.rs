@@ -72,7 +72,8 @@ pub struct Sizes {
     pub enqueue_changes: usize,
     /// … spread over this many items.
     pub enqueue_items: usize,
-    /// Idle time watched.
+    /// Idle time watched (seconds in JSON).
+    #[serde(serialize_with = "as_secs")]
     pub idle: Duration,
     /// (series, seasons per series, episodes per season, movies) of the big library.
     pub scale_library: (usize, usize, usize, usize),
@@ -80,6 +81,10 @@ pub struct Sizes {
     pub scale_pending: usize,
     /// Items in the paged full pull.
     pub pull_items: usize,
+}
+
+fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
 }
 
 impl Sizes {
