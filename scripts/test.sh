@@ -7,3 +7,5 @@ export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-0}"
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked
+# Benchmark harness at tiny sizes (seconds): keeps it from rotting; no timing is asserted.
+cargo run --locked --bin playmark-bench -- --smoke

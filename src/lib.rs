@@ -4,6 +4,8 @@
 //! `demo` (bundled test server), `cli`. None of them imports GTK.
 
 pub mod backend;
+#[cfg(feature = "demo")]
+pub mod bench;
 pub mod cli;
 pub mod clock;
 #[cfg(feature = "demo")]

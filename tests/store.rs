@@ -379,3 +379,32 @@ fn after_a_request_with_unknown_outcome_a_return_to_base_is_still_sent() {
         "server holds 0: nothing left to send"
     );
 }
+
+#[test]
+fn debounce_is_trailing_within_its_hold_limit() {
+    let (_d, mut store, acc) = setup(1);
+    // Created at 100: due at 600 …
+    store
+        .record_change(acc, "e0", LocalChange::MarkWatched, 100, 500)
+        .unwrap();
+    // … an edit at 400 moves it to 900 (a debounce after the last edit of the burst) …
+    store
+        .record_change(
+            acc,
+            "e0",
+            LocalChange::Position { position_ms: 7 },
+            400,
+            500,
+        )
+        .unwrap();
+    assert!(store.claim_due(acc, 899, 8, 1_000).unwrap().is_empty());
+    assert_eq!(store.next_wakeup(acc).unwrap(), Some(900));
+    // … and a steady stream of edits cannot hold it past creation + 10 debounces (5,100).
+    for t in (500..6_000).step_by(300) {
+        store
+            .record_change(acc, "e0", LocalChange::Position { position_ms: t }, t, 500)
+            .unwrap();
+    }
+    assert_eq!(store.next_wakeup(acc).unwrap(), Some(5_100));
+    assert_eq!(store.claim_due(acc, 5_100, 8, 1_000).unwrap().len(), 1);
+}

@@ -200,6 +200,20 @@ fn next_seq(tx: &Transaction<'_>) -> rusqlite::Result<i64> {
     Ok(v.parse().unwrap_or(0))
 }
 
+/// A pending row holds at most this many debounce intervals after it was created.
+pub const DEBOUNCE_MAX_HOLD: i64 = 10;
+
+/// When an edited pending row becomes due: a debounce after the *last* edit of a burst
+/// (trailing), so a user who flips a toggle ten times in two seconds causes one call, not one
+/// call for the state at the first debounce plus another for the final state. A steady stream
+/// of edits cannot hold the row back forever: it is due at the latest `DEBOUNCE_MAX_HOLD`
+/// debounce intervals after it was created. Never earlier than it already was (a "Sync now"
+/// or an expired backoff is left alone once that window has passed).
+fn trailing_due(row: &OutboxRow, now: Millis, debounce_ms: i64) -> Millis {
+    let trailing = (now + debounce_ms).min(row.created_at + DEBOUNCE_MAX_HOLD * debounce_ms);
+    row.next_attempt_at.max(trailing)
+}
+
 /// Upsert the desired state of one item (invariant 2: coalescing is structural). Any edit takes
 /// the row out of its bulk group (the group is then no longer intact). A change back to a
 /// *certain* base drops the row; after a request with an unknown outcome the row is kept and sent.
@@ -245,9 +259,15 @@ fn upsert_desired(
         }
         Some(row) => {
             // in_flight keeps its lease (the completion will see the new seq); failed keeps its
-            // backoff; needs_attention is a new decision by the user, so it starts over.
+            // backoff; needs_attention is a new decision by the user, so it starts over; pending
+            // waits for the burst to end (trailing debounce, see `trailing_due`).
             let (state, attempts, next) = match row.state {
                 RowState::NeedsAttention => (RowState::Pending, 0, now + debounce_ms),
+                RowState::Pending => (
+                    RowState::Pending,
+                    row.attempts,
+                    trailing_due(&row, now, debounce_ms),
+                ),
                 other => (other, row.attempts, row.next_attempt_at),
             };
             let clear_error = row.state == RowState::NeedsAttention;
