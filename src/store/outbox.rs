@@ -433,8 +433,13 @@ impl Store {
     ) -> Result<Vec<Claim>> {
         let tx = self.conn.transaction()?;
         let due: Vec<OutboxRow> = {
+            // One indexed range per state (an `IN` over both would sort the whole due set).
             let mut stmt = tx.prepare(&format!(
-                "{ROW_SELECT} WHERE account_id = ?1 AND state IN ('pending', 'failed') AND next_attempt_at <= ?2
+                "SELECT * FROM ({ROW_SELECT} WHERE account_id = ?1 AND state = 'pending' AND next_attempt_at <= ?2
+                                 ORDER BY next_attempt_at, item_id LIMIT ?3)
+                 UNION ALL
+                 SELECT * FROM ({ROW_SELECT} WHERE account_id = ?1 AND state = 'failed' AND next_attempt_at <= ?2
+                                 ORDER BY next_attempt_at, item_id LIMIT ?3)
                  ORDER BY next_attempt_at, item_id LIMIT ?3"
             ))?;
             let rows = stmt.query_map(params![account, now, limit as i64], read_row)?;
@@ -562,7 +567,7 @@ impl Store {
     pub fn recover_expired_leases(&mut self, now: Millis) -> Result<usize> {
         Ok(self.conn.execute(
             "UPDATE sync_outbox SET state = 'pending', lease_until = NULL, updated_at = ?1
-             WHERE state = 'in_flight' AND (lease_until IS NULL OR lease_until <= ?1)",
+             WHERE state = 'in_flight' AND lease_until <= ?1",
             [now],
         )?)
     }
@@ -593,10 +598,16 @@ impl Store {
     /// earliest lease to expire. `None` when the queue holds nothing actionable.
     pub fn next_wakeup(&self, account: AccountId) -> Result<Option<Millis>> {
         Ok(self.conn.query_row(
+            // Three index look-ups (first row of each range), not a scan of the queue.
             "SELECT MIN(t) FROM (
-               SELECT MIN(next_attempt_at) AS t FROM sync_outbox WHERE account_id = ?1 AND state IN ('pending', 'failed')
+               SELECT * FROM (SELECT next_attempt_at AS t FROM sync_outbox
+                              WHERE account_id = ?1 AND state = 'pending' ORDER BY next_attempt_at LIMIT 1)
                UNION ALL
-               SELECT MIN(lease_until) FROM sync_outbox WHERE account_id = ?1 AND state = 'in_flight')",
+               SELECT * FROM (SELECT next_attempt_at FROM sync_outbox
+                              WHERE account_id = ?1 AND state = 'failed' ORDER BY next_attempt_at LIMIT 1)
+               UNION ALL
+               SELECT * FROM (SELECT lease_until FROM sync_outbox INDEXED BY outbox_in_flight
+                              WHERE state = 'in_flight' AND account_id = ?1 ORDER BY lease_until LIMIT 1))",
             [account],
             |r| r.get(0),
         )?)
@@ -664,6 +675,15 @@ impl Store {
         let row = row_of(&tx, account, item)?;
         tx.commit()?;
         Ok(row)
+    }
+
+    /// Is anything waiting to be sent (pending or failed)? One index look-up.
+    pub fn has_sendable(&self, account: AccountId) -> Result<bool> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sync_outbox WHERE account_id = ?1 AND state IN ('pending', 'failed'))",
+            [account],
+            |r| r.get(0),
+        )?)
     }
 
     /// Rows per state.

@@ -7,7 +7,13 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_initial", INITIAL),
     ("0002_lease_owner", LEASE_OWNER),
     ("0003_base_uncertain", BASE_UNCERTAIN),
+    ("0004_outbox_in_flight_index", IN_FLIGHT_INDEX),
 ];
+
+/// Lease recovery looks only at `in_flight` rows: a small partial index instead of a scan of
+/// the whole queue on every scheduler wake-up.
+const IN_FLIGHT_INDEX: &str =
+    "CREATE INDEX outbox_in_flight ON sync_outbox (lease_until, lease_owner) WHERE state = 'in_flight';";
 
 /// A base is uncertain after a request whose outcome is unknown (timeout, reset, truncated
 /// answer): the server may or may not have applied it, so "back to the base" no longer means

@@ -124,6 +124,8 @@ struct Shared {
     status: Mutex<Status>,
     stats: EngineStats,
     shutdown: AtomicBool,
+    /// Requests finished since the last counts event.
+    counts_stale: AtomicBool,
 }
 
 /// A handle on the engine of one account. Cheap to clone.
@@ -185,6 +187,7 @@ impl Engine {
                 }),
                 stats: EngineStats::default(),
                 shutdown: AtomicBool::new(false),
+                counts_stale: AtomicBool::new(false),
             }),
         }
     }
@@ -221,9 +224,22 @@ impl Engine {
         let _ = self.shared.events.send(event);
     }
 
+    /// Send the queue counts to whoever listens. Counting scans the outbox, so nothing is counted
+    /// when nobody listens (the CLI), and finished requests only mark the counts stale: the
+    /// scheduler sends them once per wake-up instead of once per request.
     fn emit_counts(&self) {
+        if self.shared.events.receiver_count() == 0 {
+            return;
+        }
+        self.shared.counts_stale.store(false, Ordering::Relaxed);
         if let Ok(counts) = self.counts() {
             self.emit(SyncEvent::Counts { counts });
+        }
+    }
+
+    fn emit_counts_if_stale(&self) {
+        if self.shared.counts_stale.load(Ordering::Relaxed) {
+            self.emit_counts();
         }
     }
 
@@ -457,11 +473,12 @@ impl Engine {
                 let st = lock(&self.shared.status);
                 (st.account, st.throttled_until, st.next_probe_at)
             };
-            let counts = self.counts()?;
-            let actionable = counts.pending + counts.failed;
+            // Only an offline account needs to know whether anything is waiting (to probe).
+            let actionable =
+                state == AccountState::Offline && self.with_store(|s| s.has_sendable(account))?;
 
             if state == AccountState::Offline
-                && actionable > 0
+                && actionable
                 && now >= next_probe_at
                 && inflight.is_empty()
             {
@@ -497,10 +514,11 @@ impl Engine {
                 AccountState::Online => self
                     .with_store(|s| s.next_wakeup(account))?
                     .map(|t| t.max(throttled_until)),
-                AccountState::Offline if actionable > 0 => Some(next_probe_at),
+                AccountState::Offline if actionable => Some(next_probe_at),
                 _ => None,
             };
 
+            self.emit_counts_if_stale();
             if let RunMode::UntilIdle { deadline } = mode {
                 if inflight.is_empty() {
                     let counts = self.counts()?;
@@ -578,7 +596,7 @@ impl Engine {
             }
             Err(error) => self.failed(&claim, error, now)?,
         }
-        self.emit_counts();
+        self.shared.counts_stale.store(true, Ordering::Relaxed);
         Ok(())
     }
 
