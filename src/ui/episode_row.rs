@@ -1,0 +1,293 @@
+//! One episode in the library list: numbering, title, progress, resume position, the watched
+//! toggle and the sync badge. Rows live in a `FactoryHashMap` keyed by item id, so a row is
+//! always found by identity, never by a stored index.
+
+use relm4::factory::FactoryView;
+use relm4::gtk;
+use relm4::gtk::prelude::*;
+use relm4::prelude::*;
+
+use super::a11y::set_accessible_label;
+use super::format::{self, Badge, SYNCED_FADE_MS};
+use super::i18n::gettext;
+use crate::model::Millis;
+use crate::store::ItemView;
+use crate::sync::ItemSyncState;
+
+/// A row's model.
+#[derive(Debug)]
+pub struct EpisodeRow {
+    /// The item as stored locally.
+    pub item: ItemView,
+    /// Last sync state reported for it.
+    pub state: Option<ItemSyncState>,
+    /// Whether the badge is showing (the synced check fades).
+    pub badge_visible: bool,
+    /// Bumped on every state change, so a stale fade timer does nothing.
+    generation: u64,
+}
+
+/// Messages to a row.
+#[derive(Debug)]
+pub enum EpisodeRowInput {
+    /// New local data for the item.
+    Data { item: Box<ItemView> },
+    /// New sync state.
+    State { state: ItemSyncState },
+    /// The user flipped the watched toggle.
+    ToggleWatched { played: bool },
+    /// Time to fade the synced check (if nothing changed since).
+    FadeSynced { generation: u64 },
+}
+
+/// What a row asks of the library.
+#[derive(Debug)]
+pub enum EpisodeRowOutput {
+    /// Watched flag changed by the user (already shown).
+    WatchedChanged { item: String, played: bool },
+}
+
+impl EpisodeRow {
+    /// The badge the row shows now (`None` when hidden).
+    pub fn badge(&self) -> Option<Badge> {
+        if !self.badge_visible {
+            return None;
+        }
+        self.state
+            .as_ref()
+            .and_then(|s| format::badge_for(s, now_ms()))
+    }
+}
+
+fn now_ms() -> Millis {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Named widgets of a row.
+#[derive(Debug)]
+pub struct EpisodeRowWidgets {
+    number: gtk::Label,
+    title: gtk::Label,
+    resume: gtk::Label,
+    progress: gtk::ProgressBar,
+    /// The badge container (tooltip, accessible label, visibility).
+    pub badge: gtk::Box,
+    /// The badge icon.
+    pub badge_icon: gtk::Image,
+    /// The spinner shown while syncing.
+    pub badge_spinner: gtk::Spinner,
+    /// Short badge text ("retrying in 40 s").
+    pub badge_text: gtk::Label,
+    /// The watched toggle.
+    pub watched: gtk::CheckButton,
+    watched_handler: gtk::glib::SignalHandlerId,
+    /// The accessible label last given to the badge.
+    pub badge_label: Option<String>,
+}
+
+impl FactoryComponent for EpisodeRow {
+    type Init = (ItemView, Option<ItemSyncState>);
+    type Input = EpisodeRowInput;
+    type Output = EpisodeRowOutput;
+    type CommandOutput = ();
+    type ParentWidget = gtk::ListBox;
+    type Root = gtk::ListBoxRow;
+    type Widgets = EpisodeRowWidgets;
+    type Index = String;
+
+    fn init_model(
+        (item, state): Self::Init,
+        _index: &String,
+        _sender: FactorySender<Self>,
+    ) -> Self {
+        let badge_visible = !matches!(state, Some(ItemSyncState::Synced) | None);
+        EpisodeRow {
+            item,
+            state,
+            badge_visible,
+            generation: 0,
+        }
+    }
+
+    fn init_root(&self) -> gtk::ListBoxRow {
+        let row = gtk::ListBoxRow::new();
+        row.set_activatable(false);
+        // Tests and screenshots find a row by its item id.
+        row.set_widget_name(&self.item.item_id);
+        row
+    }
+
+    fn init_widgets(
+        &mut self,
+        _index: &String,
+        root: gtk::ListBoxRow,
+        _returned: &<gtk::ListBox as FactoryView>::ReturnedWidget,
+        sender: FactorySender<Self>,
+    ) -> EpisodeRowWidgets {
+        let hbox = gtk::Box::new(gtk::Orientation::Horizontal, 12);
+        hbox.set_margin_top(8);
+        hbox.set_margin_bottom(8);
+        hbox.set_margin_start(12);
+        hbox.set_margin_end(12);
+        let number = gtk::Label::new(None);
+        number.add_css_class("dim-label");
+        number.add_css_class("episode-number");
+        number.set_width_chars(7);
+        let text = gtk::Box::new(gtk::Orientation::Vertical, 4);
+        text.set_hexpand(true);
+        let title = gtk::Label::new(None);
+        title.set_xalign(0.0);
+        title.set_ellipsize(gtk::pango::EllipsizeMode::End);
+        let resume = gtk::Label::new(None);
+        resume.set_xalign(0.0);
+        resume.add_css_class("dim-label");
+        resume.add_css_class("caption");
+        let progress = gtk::ProgressBar::new();
+        text.append(&title);
+        text.append(&resume);
+        text.append(&progress);
+
+        let badge = gtk::Box::new(gtk::Orientation::Horizontal, 4);
+        badge.set_widget_name("sync-badge");
+        badge.add_css_class("sync-badge");
+        badge.set_valign(gtk::Align::Center);
+        badge.set_focusable(true);
+        let badge_icon = gtk::Image::new();
+        let badge_spinner = gtk::Spinner::new();
+        let badge_text = gtk::Label::new(None);
+        badge_text.add_css_class("caption");
+        badge.append(&badge_icon);
+        badge.append(&badge_spinner);
+        badge.append(&badge_text);
+
+        let watched = gtk::CheckButton::with_label(&gettext("Watched"));
+        watched.set_valign(gtk::Align::Center);
+        let s = sender.clone();
+        let watched_handler = watched.connect_toggled(move |b| {
+            s.input(EpisodeRowInput::ToggleWatched {
+                played: b.is_active(),
+            });
+        });
+
+        hbox.append(&number);
+        hbox.append(&text);
+        hbox.append(&badge);
+        hbox.append(&watched);
+        root.set_child(Some(&hbox));
+
+        let mut widgets = EpisodeRowWidgets {
+            number,
+            title,
+            resume,
+            progress,
+            badge,
+            badge_icon,
+            badge_spinner,
+            badge_text,
+            watched,
+            watched_handler,
+            badge_label: None,
+        };
+        self.render(&mut widgets);
+        widgets
+    }
+
+    fn update(&mut self, message: EpisodeRowInput, sender: FactorySender<Self>) {
+        match message {
+            EpisodeRowInput::Data { item } => self.item = *item,
+            EpisodeRowInput::State { state } => self.set_state(state, &sender),
+            EpisodeRowInput::ToggleWatched { played } => {
+                if played == self.item.played {
+                    return;
+                }
+                // Optimistic: the row shows the new state at once; the worker makes it durable.
+                self.item.played = played;
+                self.item.position_ms = 0;
+                let _ = sender.output(EpisodeRowOutput::WatchedChanged {
+                    item: self.item.item_id.clone(),
+                    played,
+                });
+            }
+            EpisodeRowInput::FadeSynced { generation } => {
+                if generation == self.generation && self.state == Some(ItemSyncState::Synced) {
+                    self.badge_visible = false;
+                }
+            }
+        }
+    }
+
+    fn update_view(&self, widgets: &mut EpisodeRowWidgets, _sender: FactorySender<Self>) {
+        self.render(widgets);
+    }
+}
+
+impl EpisodeRow {
+    fn set_state(&mut self, state: ItemSyncState, sender: &FactorySender<Self>) {
+        self.generation += 1;
+        self.badge_visible = state != ItemSyncState::Discarded;
+        if state == ItemSyncState::Synced {
+            let generation = self.generation;
+            let input = sender.input_sender().clone();
+            gtk::glib::timeout_add_local_once(
+                std::time::Duration::from_millis(u64::from(SYNCED_FADE_MS)),
+                move || {
+                    let _ = input.send(EpisodeRowInput::FadeSynced { generation });
+                },
+            );
+        }
+        self.state = Some(state);
+    }
+
+    fn render(&self, w: &mut EpisodeRowWidgets) {
+        let item = &self.item;
+        w.number.set_label(&format::episode_code(
+            item.season_number,
+            item.episode_number,
+        ));
+        w.title.set_label(&item.name);
+        match format::resume_text(item.position_ms, item.played) {
+            Some(t) => {
+                w.resume.set_label(&t);
+                w.resume.set_visible(true);
+            }
+            None => w.resume.set_visible(false),
+        }
+        w.progress.set_fraction(format::progress_fraction(
+            item.position_ms,
+            item.runtime_ms,
+            item.played,
+        ));
+        // Update the toggle without re-entering our own handler.
+        w.watched.block_signal(&w.watched_handler);
+        w.watched.set_active(item.played);
+        w.watched.unblock_signal(&w.watched_handler);
+
+        match self.badge() {
+            Some(b) => {
+                w.badge.set_visible(true);
+                for class in ["queued", "waiting", "synced", "retrying", "attention"] {
+                    w.badge.remove_css_class(class);
+                }
+                w.badge.add_css_class(b.css_class);
+                w.badge_icon.set_visible(b.icon.is_some());
+                if let Some(icon) = b.icon {
+                    w.badge_icon.set_icon_name(Some(icon));
+                }
+                w.badge_spinner.set_visible(b.spinner);
+                w.badge_spinner.set_spinning(b.spinner);
+                w.badge_text.set_visible(!b.text.is_empty());
+                w.badge_text.set_label(&b.text);
+                // Tooltips take plain text here: server text never becomes markup.
+                w.badge.set_tooltip_text(b.tooltip.as_deref());
+                if w.badge_label.as_deref() != Some(b.accessible_label.as_str()) {
+                    set_accessible_label(&w.badge, &b.accessible_label);
+                    w.badge_label = Some(b.accessible_label.clone());
+                }
+            }
+            None => {
+                w.badge.set_visible(false);
+                w.badge_spinner.set_spinning(false);
+            }
+        }
+    }
+}
