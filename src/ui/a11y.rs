@@ -19,10 +19,8 @@ pub fn label_definition(id: &str, label: &str) -> String {
 }
 
 /// Set the accessible label of `widget`.
-pub fn set_accessible_label(widget: &gtk::Box, label: &str) {
+pub fn set_accessible_label(widget: &gtk::Box, label: &str) -> Result<(), gtk::glib::Error> {
     let builder = gtk::Builder::new();
     builder.expose_object("badge", widget);
-    if let Err(e) = builder.add_from_string(&label_definition("badge", label)) {
-        tracing::warn!(error = %e, "cannot set an accessible label");
-    }
+    builder.add_from_string(&label_definition("badge", label))
 }

@@ -284,6 +284,7 @@ impl SimpleComponent for App {
                 SyncQueueOutput::AccountState { state } => {
                     self.account = state;
                     self.status.emit(SyncStatusInput::Account { state });
+                    self.library.emit(LibraryInput::Account { state });
                 }
                 SyncQueueOutput::Synced { at } => self.status.emit(SyncStatusInput::Synced { at }),
                 SyncQueueOutput::Notice {

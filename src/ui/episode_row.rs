@@ -280,7 +280,9 @@ impl EpisodeRow {
                 // Tooltips take plain text here: server text never becomes markup.
                 w.badge.set_tooltip_text(b.tooltip.as_deref());
                 if w.badge_label.as_deref() != Some(b.accessible_label.as_str()) {
-                    set_accessible_label(&w.badge, &b.accessible_label);
+                    if let Err(e) = set_accessible_label(&w.badge, &b.accessible_label) {
+                        tracing::warn!(error = %e, "cannot set the badge's accessible label");
+                    }
                     w.badge_label = Some(b.accessible_label.clone());
                 }
             }

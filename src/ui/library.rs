@@ -12,7 +12,7 @@ use super::episode_row::{EpisodeRow, EpisodeRowInput, EpisodeRowOutput};
 use super::i18n::{gettext, tr};
 use crate::model::{ItemKind, LocalChange};
 use crate::store::ItemView;
-use crate::sync::ItemSyncState;
+use crate::sync::{AccountState, ItemSyncState};
 
 /// A season in the sidebar.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +44,9 @@ pub enum LibraryInput {
     ItemData { item: ItemView },
     /// One item's sync state changed.
     ItemState { item: String, state: ItemSyncState },
+    /// The account went online / offline: queued badges say whether they wait for the
+    /// connection.
+    Account { state: AccountState },
     /// Show the season at this sidebar position.
     SelectSeason { index: usize },
     /// A row's watched toggle.
@@ -148,6 +151,19 @@ impl Library {
         for (id, init) in episodes {
             self.rows.insert(id, init);
         }
+    }
+}
+
+/// What a row's badge becomes when the account changes state: while the server is unreachable
+/// every queued or retrying change waits for the connection (the engine does not retry it until
+/// then); when it is back, they are queued again. `None`: unchanged.
+pub fn account_badge(current: &ItemSyncState, account: AccountState) -> Option<ItemSyncState> {
+    match (current, account) {
+        (ItemSyncState::Queued | ItemSyncState::Retrying { .. }, AccountState::Offline) => {
+            Some(ItemSyncState::WaitingForConnection)
+        }
+        (ItemSyncState::WaitingForConnection, AccountState::Online) => Some(ItemSyncState::Queued),
+        _ => None,
     }
 }
 
@@ -277,6 +293,17 @@ impl SimpleComponent for Library {
                 self.states.insert(item.clone(), state.clone());
                 self.rows.send(&item, EpisodeRowInput::State { state });
             }
+            LibraryInput::Account { state } => {
+                let changed: Vec<(String, ItemSyncState)> = self
+                    .states
+                    .iter()
+                    .filter_map(|(id, s)| account_badge(s, state).map(|new| (id.clone(), new)))
+                    .collect();
+                for (item, state) in changed {
+                    self.states.insert(item.clone(), state.clone());
+                    self.rows.send(&item, EpisodeRowInput::State { state });
+                }
+            }
             LibraryInput::SelectSeason { index } => {
                 if self.selected != Some(index) {
                     self.show_season(index);
@@ -318,5 +345,36 @@ impl SimpleComponent for Library {
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offline_turns_queued_and_retrying_into_waiting_and_back() {
+        let retrying = ItemSyncState::Retrying {
+            attempt: 1,
+            next_attempt_at: 0,
+        };
+        assert_eq!(
+            account_badge(&retrying, AccountState::Offline),
+            Some(ItemSyncState::WaitingForConnection)
+        );
+        assert_eq!(
+            account_badge(&ItemSyncState::Queued, AccountState::Offline),
+            Some(ItemSyncState::WaitingForConnection)
+        );
+        assert_eq!(
+            account_badge(&ItemSyncState::WaitingForConnection, AccountState::Online),
+            Some(ItemSyncState::Queued)
+        );
+        assert_eq!(
+            account_badge(&ItemSyncState::Synced, AccountState::Offline),
+            None
+        );
+        let attention = ItemSyncState::NeedsAttention { error: "x".into() };
+        assert_eq!(account_badge(&attention, AccountState::Offline), None);
     }
 }

@@ -33,8 +33,12 @@ pub enum SyncQueueInit {
     /// The account signed in under `data_dir`; with none, the bundled demo library in
     /// `<data_dir>/demo`.
     DataDir { data_dir: PathBuf },
-    /// Always the demo library, in `data_dir` itself (tests, screenshots).
-    Demo { data_dir: PathBuf },
+    /// Always the demo library, in `data_dir` itself, on `server` (a running demo server,
+    /// e.g. a test's) or on one started here.
+    Demo {
+        data_dir: PathBuf,
+        server: Option<DemoServer>,
+    },
 }
 
 /// A fault the developer menu injects into the demo server.
@@ -320,8 +324,12 @@ impl SyncQueue {
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the sync runtime: {e}"))?;
+        let mut given_server = None;
         let (data_dir, demo) = match &self.init {
-            SyncQueueInit::Demo { data_dir } => (data_dir.clone(), true),
+            SyncQueueInit::Demo { data_dir, server } => {
+                given_server = server.clone();
+                (data_dir.clone(), true)
+            }
             SyncQueueInit::DataDir { data_dir } => {
                 let has_account = Store::open(&database_path(data_dir))
                     .ok()
@@ -338,9 +346,12 @@ impl SyncQueue {
             reset_demo_dir(&data_dir).map_err(|e| {
                 format!("cannot reset the demo data in {}: {e}", data_dir.display())
             })?;
-            let server = runtime
-                .block_on(DemoServer::start(DemoConfig::default()))
-                .map_err(|e| format!("cannot start the demo server: {e}"))?;
+            let server = match given_server {
+                Some(server) => server,
+                None => runtime
+                    .block_on(DemoServer::start(DemoConfig::default()))
+                    .map_err(|e| format!("cannot start the demo server: {e}"))?,
+            };
             let url = server.url();
             let engine = runtime.block_on(demo_engine(&data_dir, &url))?;
             self.demo = Some(server);

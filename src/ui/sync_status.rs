@@ -228,6 +228,7 @@ impl SimpleComponent for SyncStatus {
                         set_homogeneous: true,
                         #[name = "retry_all"]
                         gtk::Button {
+                            set_widget_name: "retry_all",
                             set_label: &gettext("Retry all"),
                             #[watch]
                             set_sensitive: !model.attention.is_empty() || model.counts.failed > 0,
@@ -235,6 +236,7 @@ impl SimpleComponent for SyncStatus {
                         },
                         #[name = "sync_now"]
                         gtk::Button {
+                            set_widget_name: "sync_now",
                             set_label: &gettext("Sync now"),
                             add_css_class: "suggested-action",
                             connect_clicked => SyncStatusInput::SyncNow,
