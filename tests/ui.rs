@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use playmark::backend::ErrorKind;
 use playmark::demo::{DemoConfig, DemoLibrary, DemoServer, Fault};
 use playmark::model::ItemKind;
 use playmark::store::ItemView;
@@ -362,6 +363,13 @@ fn offline_then_back_three_episodes_wait_then_reach_the_server() {
         assert!(f.server_played(id), "server holds {id}");
     }
     wait_for("online", || f.app.model().account == AccountState::Online);
+    assert!(
+        !f.app
+            .model()
+            .toasts
+            .contains_key(ErrorKind::Offline.as_str()),
+        "the \"can't be reached\" toast goes once the server is back"
+    );
 }
 
 /// The Retry and Discard buttons of the popover's needs-attention rows, by row title.

@@ -283,6 +283,14 @@ impl SimpleComponent for App {
                 }
                 SyncQueueOutput::AccountState { state } => {
                     self.account = state;
+                    if state == AccountState::Online {
+                        // "Can't be reached" / "sign in again" are no longer true.
+                        for kind in [ErrorKind::Offline, ErrorKind::Auth] {
+                            if let Some(active) = self.toasts.remove(kind.as_str()) {
+                                active.toast.dismiss();
+                            }
+                        }
+                    }
                     self.status.emit(SyncStatusInput::Account { state });
                     self.library.emit(LibraryInput::Account { state });
                 }

@@ -217,6 +217,7 @@ impl SimpleComponent for SyncStatus {
                     gtk::ScrolledWindow {
                         set_hscrollbar_policy: gtk::PolicyType::Never,
                         set_propagate_natural_height: true,
+                        set_min_content_height: 150,
                         set_max_content_height: 320,
                         #[watch]
                         set_visible: !model.attention.is_empty(),
