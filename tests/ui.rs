@@ -6,14 +6,14 @@
 
 use std::time::{Duration, Instant};
 
-use playmark::backend::ErrorKind;
+use playmark::backend::{ErrorKind, SyncError};
 use playmark::demo::{DemoConfig, DemoLibrary, DemoServer, Fault};
 use playmark::model::ItemKind;
 use playmark::store::ItemView;
 use playmark::sync::{AccountState, ItemSyncState};
-use playmark::ui::app::{App, AppInit};
+use playmark::ui::app::{App, AppInit, AppInput};
 use playmark::ui::library::{Library, LibraryInput};
-use playmark::ui::sync_queue::SyncQueueInit;
+use playmark::ui::sync_queue::{SyncQueueInit, SyncQueueOutput};
 use relm4::gtk;
 use relm4::gtk::glib;
 use relm4::gtk::prelude::*;
@@ -540,6 +540,23 @@ fn a_failure_burst_is_one_toast_whose_button_works() {
         glib::markup_escape_text(&expected).as_str()
     );
     assert_eq!(toast.button_label().as_deref(), Some("Details"));
+    // A later notice of the same kind while the toast is up updates it: still one toast.
+    f.app.emit(AppInput::Queue(SyncQueueOutput::Notice {
+        error: SyncError::new(ErrorKind::NotFound, "404"),
+        count: 2,
+        pending: 8,
+        server: "Demo".into(),
+    }));
+    pump();
+    assert_eq!(f.app.model().toasts_shown, 1);
+    let expected = format!(
+        "{} changes couldn't be saved: This item is no longer on Demo",
+        ids.len() + 2
+    );
+    assert_eq!(
+        toast.title().unwrap().as_str(),
+        glib::markup_escape_text(&expected).as_str()
+    );
     let popover: gtk::Popover = one(&f.app.model().status.widget().clone().upcast());
     assert!(!popover.is_visible());
     toast.emit_by_name::<()>("button-clicked", &[]);
