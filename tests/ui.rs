@@ -562,3 +562,68 @@ fn a_failure_burst_is_one_toast_whose_button_works() {
     toast.emit_by_name::<()>("button-clicked", &[]);
     wait_for("details popover", || popover.is_visible());
 }
+
+#[gtk::test]
+fn sign_in_says_what_is_wrong_then_switches_to_the_server() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::start();
+    f.app.emit(AppInput::ShowSignIn);
+    pump();
+    let dialog = f
+        .app
+        .model()
+        .sign_in
+        .widget()
+        .clone()
+        .upcast::<gtk::Widget>();
+    assert!(dialog.is_visible());
+    let entries: Vec<gtk::Entry> = descendants(&dialog)
+        .into_iter()
+        .filter_map(|w| w.downcast::<gtk::Entry>().ok())
+        .collect();
+    let password: gtk::PasswordEntry = one(&dialog);
+    let button = descendants(&dialog)
+        .into_iter()
+        .filter_map(|w| w.downcast::<gtk::Button>().ok())
+        .find(|b| b.label().as_deref() == Some("Sign in"))
+        .unwrap();
+    let error = || f.app.model().sign_in.model().error.clone();
+
+    entries[0].set_text("media.local");
+    entries[1].set_text("demo");
+    password.set_text("demo");
+    button.emit_clicked();
+    wait_for("address error", || error().is_some());
+    assert!(error()
+        .unwrap()
+        .starts_with("That server address doesn't look right"));
+
+    entries[0].set_text(&f.server.url());
+    password.set_text("wrong");
+    button.emit_clicked();
+    wait_for("password error", || {
+        error().as_deref() == Some("Wrong user name or password.")
+    });
+    assert!(dialog.is_visible());
+
+    password.set_text("demo");
+    button.emit_clicked();
+    wait_for("signed in", || {
+        matches!(
+            f.app.model().source,
+            Some(playmark::ui::sync_queue::LibrarySource::Account { .. })
+        )
+    });
+    wait_for("dialog closed", || !dialog.is_visible());
+    let token = std::fs::read_dir(f._dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("token-"))
+        .last()
+        .unwrap();
+    assert_eq!(
+        token.metadata().unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    wait_for("library of the server", || f.episode_ids().len() >= 3);
+}

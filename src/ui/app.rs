@@ -14,6 +14,7 @@ use relm4::WorkerController;
 use super::format;
 use super::i18n::{gettext, tr};
 use super::library::{Library, LibraryInput, LibraryOutput};
+use super::sign_in::{SignIn, SignInInput, SignInOutput};
 use super::sync_queue::{LibrarySource, SyncQueue, SyncQueueInit, SyncQueueInput, SyncQueueOutput};
 use super::sync_status::{SyncStatus, SyncStatusInput, SyncStatusOutput};
 use super::window_state::WindowState;
@@ -47,6 +48,8 @@ pub struct App {
     pub library: Controller<Library>,
     /// The header-bar status button.
     pub status: Controller<SyncStatus>,
+    /// The sign-in dialog.
+    pub sign_in: Controller<SignIn>,
     /// The worker that owns the engine.
     pub queue: WorkerController<SyncQueue>,
     /// Where the library comes from (once loaded).
@@ -82,6 +85,12 @@ pub enum AppInput {
     ToastAction { kind: ErrorKind },
     /// A toast went away.
     ToastDismissed { kind: ErrorKind },
+    /// Open the sign-in dialog.
+    ShowSignIn,
+    /// From the sign-in dialog.
+    SignIn(SignInOutput),
+    /// Sign out of the server (back to the demo library).
+    SignOut,
 }
 
 impl App {
@@ -173,6 +182,19 @@ impl SimpleComponent for App {
                         set_subtitle: &model.subtitle(),
                     },
                     pack_end: model.status.widget(),
+                    pack_start = &gtk::Button {
+                        set_label: &gettext("Sign in…"),
+                        set_tooltip_text: Some(&gettext("Sign in to your Jellyfin server")),
+                        #[watch]
+                        set_visible: !matches!(model.source, Some(LibrarySource::Account { .. })),
+                        connect_clicked => AppInput::ShowSignIn,
+                    },
+                    pack_start = &gtk::Button {
+                        set_label: &gettext("Sign out"),
+                        #[watch]
+                        set_visible: matches!(model.source, Some(LibrarySource::Account { .. })),
+                        connect_clicked => AppInput::SignOut,
+                    },
                 },
                 #[name = "demo_notice"]
                 gtk::Label {
@@ -236,6 +258,10 @@ impl SimpleComponent for App {
         let status = SyncStatus::builder()
             .launch(())
             .forward(sender.input_sender(), AppInput::Status);
+        let sign_in = SignIn::builder()
+            .transient_for(&root)
+            .launch(())
+            .forward(sender.input_sender(), AppInput::SignIn);
         let queue = SyncQueue::builder()
             .detach_worker(init.queue)
             .forward(sender.input_sender(), AppInput::Queue);
@@ -244,6 +270,7 @@ impl SimpleComponent for App {
         let model = App {
             library,
             status,
+            sign_in,
             queue,
             source: None,
             account: AccountState::Online,
@@ -301,6 +328,9 @@ impl SimpleComponent for App {
                     pending,
                     server,
                 } => self.show_failure_toast(error, count, pending, &server, &sender),
+                SyncQueueOutput::SignInFinished { error } => {
+                    self.sign_in.emit(SignInInput::Finished { error });
+                }
                 SyncQueueOutput::Failed { message } => {
                     if self.source.is_none() {
                         self.failure = Some(message);
@@ -330,15 +360,25 @@ impl SimpleComponent for App {
                 match action {
                     Some(Action::Retry) => self.queue.emit(SyncQueueInput::RetryAll),
                     // Details: the status popover lists each change with Retry / Discard.
-                    Some(Action::Discard) | Some(Action::SignIn) => {
-                        self.status.widget().popup();
-                    }
+                    Some(Action::Discard) => self.status.widget().popup(),
+                    Some(Action::SignIn) => self.sign_in.emit(SignInInput::Show),
                     Some(Action::None) | None => {}
                 }
             }
             AppInput::ToastDismissed { kind } => {
                 self.toasts.remove(kind.as_str());
             }
+            AppInput::ShowSignIn => self.sign_in.emit(SignInInput::Show),
+            AppInput::SignIn(SignInOutput::SignIn {
+                url,
+                user,
+                password,
+            }) => self.queue.emit(SyncQueueInput::SignIn {
+                url,
+                user,
+                password,
+            }),
+            AppInput::SignOut => self.queue.emit(SyncQueueInput::SignOut),
         }
     }
 }

@@ -328,3 +328,75 @@ mod tests {
         assert_eq!(action, Action::Retry);
     }
 }
+
+/// The step of signing in that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInStep {
+    /// Checking the address.
+    Address,
+    /// Reaching the server (`/System/Info/Public`).
+    Reach,
+    /// The server's version.
+    Version,
+    /// User name and password.
+    Credentials,
+}
+
+/// A clear sentence for a failed sign-in (wrong URL, wrong password, unsupported version, TLS).
+/// `detail` parts are the backend's classified detail, never a raw error dump.
+pub fn sign_in_error(error: &SyncError, step: SignInStep, url: &str) -> String {
+    let detail = error.detail.as_str();
+    match (step, error.kind) {
+        (SignInStep::Address, _) => tr(
+            "That server address doesn't look right: {detail}",
+            &[("detail", detail)],
+        ),
+        (_, ErrorKind::Rejected) if detail.contains("certificate") => tr(
+            "The server's security certificate is not trusted ({detail}). Use a certificate your system trusts, or check the address.",
+            &[("detail", detail)],
+        ),
+        (SignInStep::Reach, ErrorKind::Offline) => tr(
+            "Can't reach a server at {url}. Check the address and your connection.",
+            &[("url", url)],
+        ),
+        (SignInStep::Version, _) => tr(
+            "This server is not supported: {detail}",
+            &[("detail", detail)],
+        ),
+        (SignInStep::Credentials, ErrorKind::Auth) => gettext("Wrong user name or password."),
+        (_, ErrorKind::Transient) => tr(
+            "The server had trouble ({detail}). Try again in a moment.",
+            &[("detail", detail)],
+        ),
+        (_, ErrorKind::NotFound) => tr(
+            "No Jellyfin server answers at {url}. Check the address.",
+            &[("url", url)],
+        ),
+        _ => tr("Sign-in failed: {detail}", &[("detail", detail)]),
+    }
+}
+
+#[cfg(test)]
+mod sign_in_tests {
+    use super::*;
+
+    #[test]
+    fn each_sign_in_failure_says_what_to_fix() {
+        let url = "https://media.local";
+        let wrong_pw = SyncError::auth("wrong user name or password");
+        assert_eq!(
+            sign_in_error(&wrong_pw, SignInStep::Credentials, url),
+            "Wrong user name or password."
+        );
+        let refused = SyncError::offline("connection refused");
+        assert!(sign_in_error(&refused, SignInStep::Reach, url)
+            .starts_with("Can't reach a server at https://media.local"));
+        let old = SyncError::rejected("Jellyfin 10.8.13 is too old: Playmark needs 10.9 or newer");
+        assert!(sign_in_error(&old, SignInStep::Version, url).contains("10.8.13 is too old"));
+        let tls = SyncError::rejected("the server's TLS certificate is not trusted");
+        assert!(sign_in_error(&tls, SignInStep::Reach, url)
+            .starts_with("The server's security certificate"));
+        let bad = SyncError::rejected("the server address \"x\" has no scheme");
+        assert!(sign_in_error(&bad, SignInStep::Address, url).starts_with("That server address"));
+    }
+}

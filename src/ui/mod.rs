@@ -8,6 +8,7 @@
 //! │   ├── AdwWindowTitle ("Playmark" / "Demo library" or the server's name)
 //! │   └── SyncStatus (MenuButton + popover)      sync_status.rs
 //! │       └── needs-attention list (gtk::ListView, virtualised) with Retry / Discard
+//! │   └── Sign in… / Sign out → SignIn dialog  sign_in.rs
 //! ├── demo notice, offline notice
 //! └── AdwToastOverlay (coalesced failure toasts)
 //!     └── Library (sidebar of seasons + episode list)   library.rs
@@ -25,6 +26,7 @@ pub mod episode_row;
 pub mod format;
 pub mod i18n;
 pub mod library;
+pub mod sign_in;
 pub mod sync_queue;
 pub mod sync_status;
 pub mod window_state;

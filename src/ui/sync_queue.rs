@@ -52,6 +52,15 @@ pub enum DevFault {
     Random { fraction: f64 },
 }
 
+/// A password on its way to the server: never printed (its `Debug` is redacted).
+pub struct Password(pub String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
 /// Requests to the worker.
 #[derive(Debug)]
 pub enum SyncQueueInput {
@@ -73,6 +82,14 @@ pub enum SyncQueueInput {
     ConnectivityChanged { online: bool },
     /// Developer menu (demo only).
     Simulate { fault: DevFault },
+    /// Sign in to a Jellyfin server; on success the library switches to it.
+    SignIn {
+        url: String,
+        user: String,
+        password: Password,
+    },
+    /// Forget the token (queued changes are kept) and go back to the demo library.
+    SignOut,
 }
 
 /// What the library shows and who it belongs to.
@@ -124,6 +141,8 @@ pub enum SyncQueueOutput {
     },
     /// Start-up failed (the message is for the user).
     Failed { message: String },
+    /// A sign-in finished: `None` = signed in, else what went wrong, in words.
+    SignInFinished { error: Option<String> },
 }
 
 /// The worker's state.
@@ -132,6 +151,8 @@ pub struct SyncQueue {
     runtime: Option<tokio::runtime::Runtime>,
     engine: Option<Engine>,
     demo: Option<DemoServer>,
+    /// The engine's tasks (event forwarding, refresh + run), stopped on an account switch.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for SyncQueue {
@@ -164,23 +185,44 @@ impl Worker for SyncQueue {
             runtime: None,
             engine: None,
             demo: None,
+            tasks: Vec::new(),
         }
     }
 
     fn update(&mut self, message: SyncQueueInput, sender: ComponentSender<Self>) {
-        if let SyncQueueInput::Start = message {
-            if let Err(message) = self.start(&sender) {
-                tracing::error!(%message, "start-up failed");
-                let _ = sender.output(SyncQueueOutput::Failed { message });
+        match message {
+            SyncQueueInput::Start => {
+                if let Err(message) = self.start(&sender) {
+                    tracing::error!(%message, "start-up failed");
+                    let _ = sender.output(SyncQueueOutput::Failed { message });
+                }
+                return;
             }
-            return;
+            SyncQueueInput::SignIn {
+                url,
+                user,
+                password,
+            } => {
+                let error = self.sign_in(&url, &user, &password, &sender).err();
+                let _ = sender.output(SyncQueueOutput::SignInFinished { error });
+                return;
+            }
+            SyncQueueInput::SignOut => {
+                if let Err(message) = self.sign_out(&sender) {
+                    let _ = sender.output(SyncQueueOutput::Failed { message });
+                }
+                return;
+            }
+            _ => {}
         }
         let Some(engine) = self.engine.clone() else {
             tracing::warn!(?message, "not started yet");
             return;
         };
         let result = match message {
-            SyncQueueInput::Start => Ok(()),
+            SyncQueueInput::Start | SyncQueueInput::SignIn { .. } | SyncQueueInput::SignOut => {
+                Ok(())
+            }
             SyncQueueInput::Enqueue { item, change } => {
                 engine.record_change(&item, change).map(|_| {
                     send_item(&engine, sender.output_sender(), &item);
@@ -317,13 +359,31 @@ impl SyncQueue {
         }
     }
 
+    fn runtime(&mut self) -> Result<&tokio::runtime::Runtime, String> {
+        if self.runtime.is_none() {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("playmark-sync")
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the sync runtime: {e}"))?;
+            self.runtime = Some(runtime);
+        }
+        self.runtime
+            .as_ref()
+            .ok_or_else(|| "no sync runtime".to_string())
+    }
+
+    /// The data directory of real accounts.
+    fn base_dir(&self) -> PathBuf {
+        match &self.init {
+            SyncQueueInit::Demo { data_dir, .. } | SyncQueueInit::DataDir { data_dir } => {
+                data_dir.clone()
+            }
+        }
+    }
+
     fn start(&mut self, sender: &ComponentSender<Self>) -> Result<(), String> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("playmark-sync")
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the sync runtime: {e}"))?;
         let mut given_server = None;
         let (data_dir, demo) = match &self.init {
             SyncQueueInit::Demo { data_dir, server } => {
@@ -342,31 +402,63 @@ impl SyncQueue {
                 }
             }
         };
-        let (engine, source, server_name) = if demo {
-            reset_demo_dir(&data_dir).map_err(|e| {
-                format!("cannot reset the demo data in {}: {e}", data_dir.display())
-            })?;
-            let server = match given_server {
-                Some(server) => server,
-                None => runtime
-                    .block_on(DemoServer::start(DemoConfig::default()))
-                    .map_err(|e| format!("cannot start the demo server: {e}"))?,
-            };
-            let url = server.url();
-            let engine = runtime.block_on(demo_engine(&data_dir, &url))?;
-            self.demo = Some(server);
-            (engine, LibrarySource::Demo { url }, "Demo".to_string())
+        if demo {
+            self.start_demo(&data_dir, given_server, sender)
         } else {
             let (engine, name) = account_engine(&data_dir)?;
-            (
-                engine,
-                LibrarySource::Account {
-                    server_name: name.clone(),
-                },
-                name,
-            )
+            let source = LibrarySource::Account {
+                server_name: name.clone(),
+            };
+            self.launch(engine, source, name, sender)
+        }
+    }
+
+    fn start_demo(
+        &mut self,
+        data_dir: &Path,
+        given_server: Option<DemoServer>,
+        sender: &ComponentSender<Self>,
+    ) -> Result<(), String> {
+        reset_demo_dir(data_dir)
+            .map_err(|e| format!("cannot reset the demo data in {}: {e}", data_dir.display()))?;
+        let server = match given_server.or_else(|| self.demo.clone()) {
+            Some(server) => server,
+            None => self
+                .runtime()?
+                .block_on(DemoServer::start(DemoConfig::default()))
+                .map_err(|e| format!("cannot start the demo server: {e}"))?,
         };
-        // Show what is stored at once; refresh from the server in the background.
+        let url = server.url();
+        let engine = self.runtime()?.block_on(demo_engine(data_dir, &url))?;
+        self.demo = Some(server);
+        self.launch(
+            engine,
+            LibrarySource::Demo { url },
+            "Demo".to_string(),
+            sender,
+        )
+    }
+
+    /// Stop the current engine and its tasks.
+    fn stop_engine(&mut self) {
+        if let Some(engine) = self.engine.take() {
+            engine.shutdown();
+        }
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+    }
+
+    /// Run `engine`: show what is stored at once, refresh from the server in the background,
+    /// forward its events.
+    fn launch(
+        &mut self,
+        engine: Engine,
+        source: LibrarySource,
+        server_name: String,
+        sender: &ComponentSender<Self>,
+    ) -> Result<(), String> {
+        self.stop_engine();
         let items = engine
             .with_store(|s| s.items(engine.account()))
             .map_err(|e| e.to_string())?;
@@ -375,9 +467,10 @@ impl SyncQueue {
             items,
         });
         let out = sender.output_sender().clone();
-        runtime.spawn(forward_events(engine.clone(), out.clone(), server_name));
+        let runtime = self.runtime()?;
+        let forward = runtime.spawn(forward_events(engine.clone(), out.clone(), server_name));
         let refresher = engine.clone();
-        runtime.spawn(async move {
+        let run = runtime.spawn(async move {
             match refresher.refresh(DEFAULT_PAGE_SIZE).await {
                 Ok(_) => {
                     let items = refresher
@@ -391,13 +484,85 @@ impl SyncQueue {
                 tracing::error!(error = %e, "sync engine stopped");
             }
         });
+        self.tasks = vec![forward, run];
         if let Ok(counts) = engine.counts() {
             let _ = sender.output(SyncQueueOutput::Counts { counts });
         }
         send_attention(&engine, sender.output_sender());
         self.engine = Some(engine);
-        self.runtime = Some(runtime);
         Ok(())
+    }
+
+    /// Sign in (address check, version check, credentials), store the account and its token,
+    /// and switch to it. The error is a sentence for the user.
+    fn sign_in(
+        &mut self,
+        url: &str,
+        user: &str,
+        password: &Password,
+        sender: &ComponentSender<Self>,
+    ) -> Result<(), String> {
+        use super::format::{sign_in_error, SignInStep};
+        let data_dir = self.base_dir();
+        let mut store = Store::open(&database_path(&data_dir)).map_err(|e| e.to_string())?;
+        let device_id = store.device_id().map_err(|e| e.to_string())?;
+        let client = JellyfinClient::new(
+            url,
+            DeviceInfo::playmark(device_id.clone()),
+            ClientOptions::default(),
+        )
+        .map_err(|e| sign_in_error(&e, SignInStep::Address, url))?;
+        let runtime = self.runtime()?;
+        let info = runtime
+            .block_on(client.public_info())
+            .map_err(|e| sign_in_error(&e, SignInStep::Reach, url))?;
+        JellyfinClient::check_version(&info.version)
+            .map_err(|e| sign_in_error(&e, SignInStep::Version, url))?;
+        let session = runtime
+            .block_on(client.authenticate(user, &password.0))
+            .map_err(|e| sign_in_error(&e, SignInStep::Credentials, url))?;
+        let account = store
+            .upsert_account(
+                &NewAccount {
+                    kind: ServerKind::Jellyfin,
+                    base_url: client.base_url(),
+                    server_id: &info.server_id,
+                    server_name: &info.server_name,
+                    user_id: &session.user_id,
+                    user_name: &session.user_name,
+                    device_id: &device_id,
+                },
+                SystemClock.now(),
+            )
+            .map_err(|e| e.to_string())?;
+        drop(store);
+        secrets::save_token(&data_dir, account, &session.access_token)
+            .map_err(|e| format!("cannot store the sign-in: {e}"))?;
+        let (engine, name) = account_engine(&data_dir)?;
+        engine.signed_in();
+        self.launch(
+            engine,
+            LibrarySource::Account {
+                server_name: name.clone(),
+            },
+            name,
+            sender,
+        )
+    }
+
+    /// Forget the token of the signed-in account and show the demo library again.
+    fn sign_out(&mut self, sender: &ComponentSender<Self>) -> Result<(), String> {
+        let data_dir = self.base_dir();
+        let store = Store::open(&database_path(&data_dir)).map_err(|e| e.to_string())?;
+        if let Some(account) = store.account().map_err(|e| e.to_string())? {
+            if account.kind != ServerKind::Demo {
+                secrets::delete_token(&data_dir, account.id)
+                    .map_err(|e| format!("cannot remove the sign-in: {e}"))?;
+            }
+        }
+        drop(store);
+        self.stop_engine();
+        self.start_demo(&data_dir.join("demo"), None, sender)
     }
 }
 
