@@ -627,3 +627,48 @@ fn sign_in_says_what_is_wrong_then_switches_to_the_server() {
     );
     wait_for("library of the server", || f.episode_ids().len() >= 3);
 }
+
+#[gtk::test]
+fn simulated_playback_reports_every_second_but_records_only_checkpoints() {
+    let f = Fixture::start();
+    let id = f.episode_ids()[0].clone();
+    let position = || {
+        f.app
+            .model()
+            .library
+            .model()
+            .rows
+            .get(&id.clone())
+            .unwrap()
+            .item
+            .position_ms
+    };
+    f.server.clear_requests();
+    let play: gtk::Button = named(&f.row_widget(&id), "play")
+        .pop()
+        .unwrap()
+        .downcast()
+        .unwrap();
+    play.emit_clicked();
+    wait_for("three seconds of playback", || position() >= 3_000);
+    play.emit_clicked(); // pause
+    let paused_at = position();
+    let until = Instant::now() + Duration::from_millis(1_500);
+    while Instant::now() < until {
+        pump();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(position(), paused_at, "paused: no more ticks");
+    wait_for("the pause position on the server", || {
+        f.server.user_data(&id).unwrap().position_ms == paused_at
+    });
+    let writes = f
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .count();
+    // 4+ reports (start, 3 ticks, pause); the first report and the pause are checkpoints.
+    assert!((1..=2).contains(&writes), "{writes} writes");
+    wait_for("synced", || f.state(&id) == Some(ItemSyncState::Synced));
+}

@@ -12,6 +12,7 @@ use super::format::{self, Badge, SYNCED_FADE_MS};
 use super::i18n::gettext;
 use crate::model::Millis;
 use crate::store::ItemView;
+use crate::sync::checkpoint::PlaybackEvent;
 use crate::sync::ItemSyncState;
 
 /// A row's model.
@@ -25,6 +26,10 @@ pub struct EpisodeRow {
     pub badge_visible: bool,
     /// Bumped on every state change, so a stale fade timer does nothing.
     generation: u64,
+    /// The simulated player is playing this episode.
+    pub playing: bool,
+    /// The 1 Hz position timer while playing.
+    ticker: Option<gtk::glib::SourceId>,
 }
 
 /// Messages to a row.
@@ -38,6 +43,12 @@ pub enum EpisodeRowInput {
     ToggleWatched { played: bool },
     /// Time to fade the synced check (if nothing changed since).
     FadeSynced { generation: u64 },
+    /// The simulated player's play/pause button.
+    TogglePlay,
+    /// One second of simulated playback passed.
+    Tick,
+    /// The simulated player jumped by `ms` (negative: back).
+    SeekBy { ms: i64 },
 }
 
 /// What a row asks of the library.
@@ -45,6 +56,12 @@ pub enum EpisodeRowInput {
 pub enum EpisodeRowOutput {
     /// Watched flag changed by the user (already shown).
     WatchedChanged { item: String, played: bool },
+    /// A position report from the simulated player (about once a second while playing).
+    Playback {
+        item: String,
+        position_ms: i64,
+        event: PlaybackEvent,
+    },
 }
 
 impl EpisodeRow {
@@ -80,6 +97,8 @@ pub struct EpisodeRowWidgets {
     pub badge_text: gtk::Label,
     /// The watched toggle.
     pub watched: gtk::CheckButton,
+    /// Simulated player: play / pause.
+    pub play: gtk::Button,
     watched_handler: gtk::glib::SignalHandlerId,
     /// The accessible label last given to the badge.
     pub badge_label: Option<String>,
@@ -106,6 +125,8 @@ impl FactoryComponent for EpisodeRow {
             state,
             badge_visible,
             generation: 0,
+            playing: false,
+            ticker: None,
         }
     }
 
@@ -169,6 +190,22 @@ impl FactoryComponent for EpisodeRow {
             });
         });
 
+        let play = gtk::Button::from_icon_name("media-playback-start-symbolic");
+        play.set_widget_name("play");
+        play.add_css_class("flat");
+        play.set_valign(gtk::Align::Center);
+        let s = sender.clone();
+        play.connect_clicked(move |_| s.input(EpisodeRowInput::TogglePlay));
+        let seek = gtk::Button::from_icon_name("media-seek-forward-symbolic");
+        seek.set_widget_name("seek");
+        seek.add_css_class("flat");
+        seek.set_valign(gtk::Align::Center);
+        seek.set_tooltip_text(Some(&gettext("Forward 30 seconds")));
+        let s = sender.clone();
+        seek.connect_clicked(move |_| s.input(EpisodeRowInput::SeekBy { ms: 30_000 }));
+
+        hbox.append(&play);
+        hbox.append(&seek);
         hbox.append(&number);
         hbox.append(&text);
         hbox.append(&badge);
@@ -185,6 +222,7 @@ impl FactoryComponent for EpisodeRow {
             badge_spinner,
             badge_text,
             watched,
+            play,
             watched_handler,
             badge_label: None,
         };
@@ -194,7 +232,51 @@ impl FactoryComponent for EpisodeRow {
 
     fn update(&mut self, message: EpisodeRowInput, sender: FactorySender<Self>) {
         match message {
-            EpisodeRowInput::Data { item } => self.item = *item,
+            EpisodeRowInput::Data { item } => {
+                let live = self.item.position_ms;
+                self.item = *item;
+                if self.playing {
+                    // The stored value is the last checkpoint; the player is ahead of it.
+                    self.item.position_ms = live;
+                }
+            }
+            EpisodeRowInput::TogglePlay => {
+                if self.playing {
+                    self.stop_playing();
+                    self.report(PlaybackEvent::Pause, &sender);
+                } else {
+                    self.playing = true;
+                    let input = sender.input_sender().clone();
+                    self.ticker = Some(gtk::glib::timeout_add_local(
+                        std::time::Duration::from_secs(1),
+                        move || {
+                            let _ = input.send(EpisodeRowInput::Tick);
+                            gtk::glib::ControlFlow::Continue
+                        },
+                    ));
+                    self.report(PlaybackEvent::Tick, &sender);
+                }
+            }
+            EpisodeRowInput::Tick => {
+                if !self.playing {
+                    return;
+                }
+                self.item.position_ms = self.clamp(self.item.position_ms + 1_000);
+                if self
+                    .item
+                    .runtime_ms
+                    .is_some_and(|r| self.item.position_ms >= r)
+                {
+                    self.stop_playing();
+                    self.report(PlaybackEvent::Stop, &sender);
+                } else {
+                    self.report(PlaybackEvent::Tick, &sender);
+                }
+            }
+            EpisodeRowInput::SeekBy { ms } => {
+                self.item.position_ms = self.clamp(self.item.position_ms + ms);
+                self.report(PlaybackEvent::Seek, &sender);
+            }
             EpisodeRowInput::State { state } => self.set_state(state, &sender),
             EpisodeRowInput::ToggleWatched { played } => {
                 if played == self.item.played {
@@ -219,9 +301,37 @@ impl FactoryComponent for EpisodeRow {
     fn update_view(&self, widgets: &mut EpisodeRowWidgets, _sender: FactorySender<Self>) {
         self.render(widgets);
     }
+
+    fn shutdown(
+        &mut self,
+        _widgets: &mut EpisodeRowWidgets,
+        _output: relm4::Sender<EpisodeRowOutput>,
+    ) {
+        self.stop_playing();
+    }
 }
 
 impl EpisodeRow {
+    fn stop_playing(&mut self) {
+        self.playing = false;
+        if let Some(ticker) = self.ticker.take() {
+            ticker.remove();
+        }
+    }
+
+    fn clamp(&self, position_ms: i64) -> i64 {
+        let max = self.item.runtime_ms.unwrap_or(i64::MAX);
+        position_ms.clamp(0, max)
+    }
+
+    fn report(&self, event: PlaybackEvent, sender: &FactorySender<Self>) {
+        let _ = sender.output(EpisodeRowOutput::Playback {
+            item: self.item.item_id.clone(),
+            position_ms: self.item.position_ms,
+            event,
+        });
+    }
+
     fn set_state(&mut self, state: ItemSyncState, sender: &FactorySender<Self>) {
         self.generation += 1;
         self.badge_visible = state != ItemSyncState::Discarded;
@@ -245,6 +355,19 @@ impl EpisodeRow {
             item.episode_number,
         ));
         w.title.set_label(&item.name);
+        let (icon, tip) = if self.playing {
+            (
+                "media-playback-pause-symbolic",
+                gettext("Pause (simulated player)"),
+            )
+        } else {
+            (
+                "media-playback-start-symbolic",
+                gettext("Play (simulated player)"),
+            )
+        };
+        w.play.set_icon_name(icon);
+        w.play.set_tooltip_text(Some(&tip));
         match format::resume_text(item.position_ms, item.played) {
             Some(t) => {
                 w.resume.set_label(&t);

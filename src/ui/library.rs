@@ -10,8 +10,10 @@ use relm4::prelude::*;
 
 use super::episode_row::{EpisodeRow, EpisodeRowInput, EpisodeRowOutput};
 use super::i18n::{gettext, tr};
+use crate::clock::{Clock, SystemClock};
 use crate::model::{ItemKind, LocalChange};
 use crate::store::ItemView;
+use crate::sync::checkpoint::{Checkpointer, PlaybackEvent};
 use crate::sync::{AccountState, ItemSyncState};
 
 /// A season in the sidebar.
@@ -32,6 +34,8 @@ pub struct Library {
     selected: Option<usize>,
     /// Episode rows of the selected season, by item id.
     pub rows: FactoryHashMap<String, EpisodeRow>,
+    /// Decides which simulated-player reports become recorded changes.
+    checkpoints: Checkpointer,
     sidebar: gtk::ListBox,
 }
 
@@ -51,6 +55,12 @@ pub enum LibraryInput {
     SelectSeason { index: usize },
     /// A row's watched toggle.
     WatchedChanged { item: String, played: bool },
+    /// A position report from a row's simulated player.
+    Playback {
+        item: String,
+        position_ms: i64,
+        event: PlaybackEvent,
+    },
     /// Header action: the whole season.
     MarkSeason { played: bool },
 }
@@ -252,6 +262,15 @@ impl SimpleComponent for Library {
                 EpisodeRowOutput::WatchedChanged { item, played } => {
                     LibraryInput::WatchedChanged { item, played }
                 }
+                EpisodeRowOutput::Playback {
+                    item,
+                    position_ms,
+                    event,
+                } => LibraryInput::Playback {
+                    item,
+                    position_ms,
+                    event,
+                },
             });
         let model = Library {
             items: HashMap::new(),
@@ -259,6 +278,7 @@ impl SimpleComponent for Library {
             seasons: Vec::new(),
             selected: None,
             rows,
+            checkpoints: Checkpointer::default(),
             sidebar: sidebar.clone(),
         };
         let episodes = model.rows.widget();
@@ -320,6 +340,25 @@ impl SimpleComponent for Library {
                     LocalChange::MarkUnwatched
                 };
                 let _ = sender.output(LibraryOutput::Enqueue { item, change });
+            }
+            LibraryInput::Playback {
+                item,
+                position_ms,
+                event,
+            } => {
+                if let Some(i) = self.items.get_mut(&item) {
+                    i.position_ms = position_ms;
+                }
+                // A player reports every second; only checkpoints become durable changes.
+                if self
+                    .checkpoints
+                    .should_record(&item, position_ms, event, SystemClock.now())
+                {
+                    let _ = sender.output(LibraryOutput::Enqueue {
+                        item,
+                        change: LocalChange::Position { position_ms },
+                    });
+                }
             }
             LibraryInput::MarkSeason { played } => {
                 let Some(season) = self.selected_season().map(|s| s.id.clone()) else {
