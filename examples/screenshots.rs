@@ -160,7 +160,20 @@ fn main() {
             retry_after: Some(40),
         },
     );
-    toggle(&ids[5]);
+    // The simulated player seeks 1 minute into the last episode: a position change.
+    let root = app.model().library.widget().clone().upcast::<gtk::Widget>();
+    let row = descendants(&root)
+        .into_iter()
+        .find(|w| w.widget_name() == ids[5].as_str())
+        .unwrap();
+    let seek = descendants(&row)
+        .into_iter()
+        .find(|w| w.widget_name() == "seek")
+        .unwrap()
+        .downcast::<gtk::Button>()
+        .unwrap();
+    seek.emit_clicked();
+    seek.emit_clicked();
     wait_for("retrying", || {
         matches!(state(&ids[5]), Some(ItemSyncState::Retrying { .. }))
     });
