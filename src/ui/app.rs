@@ -64,6 +64,7 @@ pub struct App {
     pub failure: Option<String>,
     toast_overlay: adw::ToastOverlay,
     window_state: Option<PathBuf>,
+    network_handler: Option<gtk::glib::SignalHandlerId>,
 }
 
 impl std::fmt::Debug for App {
@@ -266,6 +267,13 @@ impl SimpleComponent for App {
             .detach_worker(init.queue)
             .forward(sender.input_sender(), AppInput::Queue);
         queue.emit(SyncQueueInput::Start);
+        // gio's network monitor is a hint: "online" makes the engine probe at once; "offline" is
+        // not trusted (VPNs report it wrongly) — failed requests decide.
+        let hints = queue.sender().clone();
+        let network_handler =
+            gtk::gio::NetworkMonitor::default().connect_network_changed(move |_, available| {
+                let _ = hints.send(SyncQueueInput::ConnectivityChanged { online: available });
+            });
         let toast_overlay = adw::ToastOverlay::new();
         let model = App {
             library,
@@ -279,11 +287,18 @@ impl SimpleComponent for App {
             failure: None,
             toast_overlay: toast_overlay.clone(),
             window_state: init.window_state,
+            network_handler: Some(network_handler),
         };
         model.library.widget().set_hexpand(true);
         let toast_overlay = &toast_overlay;
         let widgets = view_output!();
         ComponentParts { model, widgets }
+    }
+
+    fn shutdown(&mut self, _widgets: &mut Self::Widgets, _output: relm4::Sender<()>) {
+        if let Some(handler) = self.network_handler.take() {
+            gtk::gio::NetworkMonitor::default().disconnect(handler);
+        }
     }
 
     fn update(&mut self, message: AppInput, sender: ComponentSender<Self>) {
