@@ -208,10 +208,15 @@ fn each_badge_state_renders_for_an_item_state_message() {
     pump();
     let root = library.widget().clone().upcast::<gtk::Widget>();
     let row = named(&root, "ep1").pop().expect("row found by item id");
-    let badge = named(&row, "sync-badge").pop().unwrap();
-    let icon: gtk::Image = one(&badge);
-    let spinner: gtk::Spinner = one(&badge);
-    assert!(!badge.is_visible(), "no badge before any state");
+    // The badge container is rebuilt when its accessible label changes: look it up each time.
+    let badge = || {
+        let all = named(&row, "sync-badge");
+        assert_eq!(all.len(), 1, "one badge per row");
+        all[0].clone()
+    };
+    let icon: gtk::Image = one(&badge());
+    let spinner: gtk::Spinner = one(&badge());
+    assert!(!badge().is_visible(), "no badge before any state");
     let resume = descendants(&row)
         .into_iter()
         .filter_map(|w| w.downcast::<gtk::Label>().ok())
@@ -253,7 +258,9 @@ fn each_badge_state_renders_for_an_item_state_message() {
             state: state.clone(),
         });
         pump();
+        let badge = badge();
         assert!(badge.is_visible(), "{state:?} shows a badge");
+        assert!(icon.is_ancestor(&badge) && spinner.is_ancestor(&badge));
         match icon_name {
             Some(name) => {
                 assert!(icon.is_visible() && !spinner.is_visible(), "{state:?}");
@@ -283,11 +290,11 @@ fn each_badge_state_renders_for_an_item_state_message() {
         state: ItemSyncState::Discarded,
     });
     pump();
-    assert!(!badge.is_visible(), "discarded: no badge");
+    assert!(!badge().is_visible(), "discarded: no badge");
 
-    // The accessible label is applied through GtkBuilder (GTK 4.8 has no Rust binding for it).
-    let b = gtk::Box::new(gtk::Orientation::Horizontal, 0);
-    playmark::ui::a11y::set_accessible_label(&b, "Sync status: <synced> & done").unwrap();
+    // The accessible label is set through GtkBuilder (GTK 4.8 has no Rust binding for it);
+    // text that looks like markup is escaped, not parsed.
+    playmark::ui::a11y::labelled_box("Sync status: needs attention: <b>gone</b> & \"x\"").unwrap();
 }
 
 #[gtk::test]
@@ -306,10 +313,10 @@ fn synced_check_fades_after_three_seconds() {
     });
     pump();
     let root = library.widget().clone().upcast::<gtk::Widget>();
-    let badge = named(&root, "sync-badge").pop().unwrap();
-    assert!(badge.is_visible());
+    let badge = || named(&root, "sync-badge").pop().unwrap();
+    assert!(badge().is_visible());
     let shown = Instant::now();
-    wait_for("the check to fade", || !badge.is_visible());
+    wait_for("the check to fade", || !badge().is_visible());
     assert!(shown.elapsed() >= Duration::from_millis(2_500));
 }
 

@@ -7,7 +7,6 @@ use relm4::gtk;
 use relm4::gtk::prelude::*;
 use relm4::prelude::*;
 
-use super::a11y::set_accessible_label;
 use super::format::{self, Badge, SYNCED_FADE_MS};
 use super::i18n::gettext;
 use crate::model::Millis;
@@ -87,7 +86,10 @@ pub struct EpisodeRowWidgets {
     title: gtk::Label,
     resume: gtk::Label,
     progress: gtk::ProgressBar,
-    /// The badge container (tooltip, accessible label, visibility).
+    /// The row's content box (the badge is swapped inside it).
+    content: gtk::Box,
+    /// The badge container (tooltip, accessible label, visibility). Replaced when its
+    /// accessible label changes (see `a11y`).
     pub badge: gtk::Box,
     /// The badge icon.
     pub badge_icon: gtk::Image,
@@ -213,6 +215,7 @@ impl FactoryComponent for EpisodeRow {
         root.set_child(Some(&hbox));
 
         let mut widgets = EpisodeRowWidgets {
+            content: hbox,
             number,
             title,
             resume,
@@ -311,6 +314,26 @@ impl FactoryComponent for EpisodeRow {
     }
 }
 
+/// Put `new` in the place of the row's badge, moving the icon, spinner and text into it.
+fn swap_badge(w: &mut EpisodeRowWidgets, new: gtk::Box) {
+    new.set_spacing(4);
+    new.set_widget_name("sync-badge");
+    new.add_css_class("sync-badge");
+    new.set_valign(gtk::Align::Center);
+    new.set_focusable(true);
+    for child in [
+        w.badge_icon.clone().upcast::<gtk::Widget>(),
+        w.badge_spinner.clone().upcast(),
+        w.badge_text.clone().upcast(),
+    ] {
+        w.badge.remove(&child);
+        new.append(&child);
+    }
+    w.content.insert_child_after(&new, Some(&w.badge));
+    w.content.remove(&w.badge);
+    w.badge = new;
+}
+
 impl EpisodeRow {
     fn stop_playing(&mut self) {
         self.playing = false;
@@ -387,11 +410,6 @@ impl EpisodeRow {
 
         match self.badge() {
             Some(b) => {
-                w.badge.set_visible(true);
-                for class in ["queued", "waiting", "synced", "retrying", "attention"] {
-                    w.badge.remove_css_class(class);
-                }
-                w.badge.add_css_class(b.css_class);
                 w.badge_icon.set_visible(b.icon.is_some());
                 if let Some(icon) = b.icon {
                     w.badge_icon.set_icon_name(Some(icon));
@@ -400,14 +418,24 @@ impl EpisodeRow {
                 w.badge_spinner.set_spinning(b.spinner);
                 w.badge_text.set_visible(!b.text.is_empty());
                 w.badge_text.set_label(&b.text);
+                if w.badge_label.as_deref() != Some(b.accessible_label.as_str()) {
+                    match super::a11y::labelled_box(&b.accessible_label) {
+                        Ok(new) => {
+                            swap_badge(w, new);
+                            w.badge_label = Some(b.accessible_label.clone());
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot label the badge for screen readers")
+                        }
+                    }
+                }
+                w.badge.set_visible(true);
+                for class in ["queued", "waiting", "synced", "retrying", "attention"] {
+                    w.badge.remove_css_class(class);
+                }
+                w.badge.add_css_class(b.css_class);
                 // Tooltips take plain text here: server text never becomes markup.
                 w.badge.set_tooltip_text(b.tooltip.as_deref());
-                if w.badge_label.as_deref() != Some(b.accessible_label.as_str()) {
-                    if let Err(e) = set_accessible_label(&w.badge, &b.accessible_label) {
-                        tracing::warn!(error = %e, "cannot set the badge's accessible label");
-                    }
-                    w.badge_label = Some(b.accessible_label.clone());
-                }
             }
             None => {
                 w.badge.set_visible(false);
