@@ -679,3 +679,39 @@ fn simulated_playback_reports_every_second_but_records_only_checkpoints() {
     assert!((1..=2).contains(&writes), "{writes} writes");
     wait_for("synced", || f.state(&id) == Some(ItemSyncState::Synced));
 }
+
+#[gtk::test]
+fn window_size_is_remembered() {
+    let _ = relm4::adw::init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt
+        .block_on(DemoServer::start(DemoConfig::default()))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("window-state");
+    std::fs::write(&state, "900 600 0\n").unwrap();
+    let app = App::builder()
+        .launch(AppInit {
+            queue: SyncQueueInit::Demo {
+                data_dir: dir.path().join("demo"),
+                server: Some(server),
+            },
+            window_state: Some(state.clone()),
+        })
+        .detach();
+    let window = app.widget().clone();
+    assert_eq!(window.default_size(), (900, 600), "restored");
+    window.present();
+    window.set_default_size(1111, 777);
+    pump();
+    window.close();
+    pump();
+    assert_eq!(
+        std::fs::read_to_string(&state).unwrap().trim(),
+        "1111 777 0"
+    );
+}

@@ -711,3 +711,43 @@ async fn forward_events(engine: Engine, out: relm4::Sender<SyncQueueOutput>, ser
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_reset_removes_only_the_database_and_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "playmark.db",
+            "playmark.db-wal",
+            "token-1",
+            "window-state",
+            "notes.txt",
+        ] {
+            std::fs::write(dir.path().join(name), "x").unwrap();
+        }
+        reset_demo_dir(dir.path()).unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["notes.txt", "window-state"]);
+        // A missing directory is fine (first start).
+        reset_demo_dir(&dir.path().join("missing")).unwrap();
+    }
+
+    #[test]
+    fn passwords_never_print() {
+        let input = SyncQueueInput::SignIn {
+            url: "https://media.local".into(),
+            user: "ann".into(),
+            password: Password("hunter2".into()),
+        };
+        let shown = format!("{input:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("ann"));
+    }
+}
