@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Playmark needs on Debian/Ubuntu, only what is missing.
 set -euo pipefail
-packages=(build-essential pkg-config ca-certificates)
+packages=(build-essential pkg-config ca-certificates libgtk-4-dev libadwaita-1-dev xvfb xauth gettext)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-0}"
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
-cargo test --locked
+./scripts/check-potfiles.sh
+# The GTK tests need a display: a virtual one.
+xvfb-run -a cargo test --locked
 # Benchmark harness at tiny sizes (seconds): keeps it from rotting; no timing is asserted.
 cargo run --locked --bin playmark-bench -- --smoke

@@ -272,8 +272,7 @@ pub fn main() -> ExitCode {
     };
     init_tracing();
     let Some(command) = cli.command else {
-        eprintln!("The Playmark window is not part of this build yet; use a command (see `playmark --help`).");
-        return ExitCode::from(exit::USAGE);
+        return window(cli.data_dir.or_else(default_data_dir));
     };
     let data_dir = match cli.data_dir.or_else(default_data_dir) {
         Some(d) => d,
@@ -300,6 +299,21 @@ pub fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+/// No command: the desktop app (when built with the `gui` feature).
+fn window(data_dir: Option<PathBuf>) -> ExitCode {
+    #[cfg(feature = "gui")]
+    if let Some(dir) = data_dir {
+        return crate::ui::run(dir);
+    }
+    if cfg!(feature = "gui") {
+        eprintln!("error: no data directory: set --data-dir or PLAYMARK_DATA_DIR");
+    } else {
+        let _ = data_dir;
+        eprintln!("This build has no window (built without the `gui` feature); use a command (see `playmark --help`).");
+    }
+    ExitCode::from(exit::USAGE)
 }
 
 fn init_tracing() {

@@ -13,3 +13,5 @@ pub mod demo;
 pub mod model;
 pub mod store;
 pub mod sync;
+#[cfg(feature = "gui")]
+pub mod ui;

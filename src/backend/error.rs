@@ -112,34 +112,55 @@ impl SyncError {
     /// The templates use named placeholders only (see [`fill`]), so they can go through gettext
     /// unchanged; the plural forms are chosen from `pending` as `ngettext` would.
     pub fn message(&self, server: &str, pending: usize) -> HumanMessage {
+        self.message_translated(server, pending, |t| t.to_string())
+    }
+
+    /// [`SyncError::message`] with each template passed through `translate` first (the app
+    /// passes gettext; the templates are marked with [`n_`] for xgettext).
+    pub fn message_translated(
+        &self,
+        server: &str,
+        pending: usize,
+        translate: impl Fn(&str) -> String,
+    ) -> HumanMessage {
         let count = pending.to_string();
         let args: &[(&str, &str)] = &[("server", server), ("count", &count)];
         let (template, action) = match self.kind {
             ErrorKind::Offline => (
                 match pending {
-                    0 => "{server} can't be reached",
-                    1 => "{server} can't be reached — {count} change will be sent when it's back",
-                    _ => "{server} can't be reached — {count} changes will be sent when it's back",
+                    0 => n_("{server} can't be reached"),
+                    1 => n_(
+                        "{server} can't be reached — {count} change will be sent when it's back",
+                    ),
+                    _ => n_(
+                        "{server} can't be reached — {count} changes will be sent when it's back",
+                    ),
                 },
                 Action::Retry,
             ),
             ErrorKind::Transient => (
-                "{server} is having trouble — retrying automatically",
+                n_("{server} is having trouble — retrying automatically"),
                 Action::Retry,
             ),
             ErrorKind::Auth => (
-                "Sign in to {server} again — your changes are kept",
+                n_("Sign in to {server} again — your changes are kept"),
                 Action::SignIn,
             ),
-            ErrorKind::NotFound => ("This item is no longer on {server}", Action::Discard),
-            ErrorKind::Rejected => ("{server} refused this change", Action::Discard),
+            ErrorKind::NotFound => (n_("This item is no longer on {server}"), Action::Discard),
+            ErrorKind::Rejected => (n_("{server} refused this change"), Action::Discard),
         };
         HumanMessage {
-            title: fill(template, args),
+            title: fill(&translate(template), args),
             detail: self.detail.clone(),
             action,
         }
     }
+}
+
+/// Marks a template for translation (`xgettext --keyword=n_`) without translating it here:
+/// the backend knows no gettext; the app translates through [`SyncError::message_translated`].
+pub const fn n_(template: &'static str) -> &'static str {
+    template
 }
 
 /// What the user can do about a failure.

@@ -1,0 +1,192 @@
+//! Renders the main window in several states to PNG files: `scripts/screenshots.sh` runs it
+//! under Xvfb (with a compositor) and it captures the screen with ImageMagick's `import`, so the
+//! popover (a separate surface) is captured too.
+//!
+//! Usage: `screenshots OUTPUT_DIR` (needs a display, `import` and the demo server).
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use playmark::demo::{DemoConfig, DemoServer, Fault};
+use playmark::sync::ItemSyncState;
+use playmark::ui::app::{App, AppInit};
+use playmark::ui::sync_queue::SyncQueueInit;
+use relm4::adw;
+use relm4::gtk;
+use relm4::gtk::glib;
+use relm4::gtk::prelude::*;
+use relm4::prelude::*;
+
+fn pump_for(ms: u64) {
+    let until = Instant::now() + Duration::from_millis(ms);
+    while Instant::now() < until {
+        while glib::MainContext::default().iteration(false) {}
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(40),
+            "timed out: {what}"
+        );
+        pump_for(20);
+    }
+}
+
+fn descendants(root: &gtk::Widget) -> Vec<gtk::Widget> {
+    let mut out = Vec::new();
+    let mut child = root.first_child();
+    while let Some(c) = child {
+        out.push(c.clone());
+        out.extend(descendants(&c));
+        child = c.next_sibling();
+    }
+    out
+}
+
+fn shoot(dir: &Path, name: &str) {
+    pump_for(400);
+    let path = dir.join(format!("{name}.png"));
+    let status = std::process::Command::new("import")
+        .args(["-window", "root", "-crop", "1040x720+0+0", "+repage"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "import failed for {name}");
+    println!("wrote {}", path.display());
+}
+
+fn main() {
+    let dir = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "docs/screenshots".into()),
+    );
+    std::fs::create_dir_all(&dir).unwrap();
+    gtk::init().unwrap();
+    adw::init().unwrap();
+    playmark::ui::i18n::init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt
+        .block_on(DemoServer::start(DemoConfig::default()))
+        .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let app = App::builder()
+        .launch(AppInit {
+            queue: SyncQueueInit::Demo {
+                data_dir: data.path().to_path_buf(),
+                server: Some(server.clone()),
+            },
+            window_state: None,
+        })
+        .detach();
+    app.widget().set_default_size(1000, 680);
+    app.widget().present();
+    let ids = || -> Vec<String> {
+        let keys: Vec<String> = app.model().library.model().rows.keys().cloned().collect();
+        let root = app.model().library.widget().clone().upcast::<gtk::Widget>();
+        descendants(&root)
+            .into_iter()
+            .map(|w| w.widget_name().to_string())
+            .filter(|n| keys.contains(n))
+            .collect()
+    };
+    let state = |id: &str| {
+        app.model()
+            .library
+            .model()
+            .rows
+            .get(&id.to_string())
+            .and_then(|r| r.state.clone())
+    };
+    let toggle = |id: &str| {
+        let root = app.model().library.widget().clone().upcast::<gtk::Widget>();
+        let row = descendants(&root)
+            .into_iter()
+            .find(|w| w.widget_name() == id)
+            .unwrap();
+        let check = descendants(&row)
+            .into_iter()
+            .find_map(|w| w.downcast::<gtk::CheckButton>().ok())
+            .unwrap();
+        check.set_active(!check.is_active());
+    };
+    wait_for("library", || ids().len() >= 6);
+    let ids = ids();
+
+    // 1. Synced: two changes just reached the server (the checks fade after 3 s).
+    toggle(&ids[0]);
+    toggle(&ids[1]);
+    wait_for("synced", || state(&ids[1]) == Some(ItemSyncState::Synced));
+    shoot(&dir, "synced");
+
+    // 2. Offline with pending changes.
+    server.set_offline(true);
+    for id in &ids[2..5] {
+        toggle(id);
+    }
+    wait_for("waiting", || {
+        state(&ids[4]) == Some(ItemSyncState::WaitingForConnection)
+    });
+    shoot(&dir, "offline-pending");
+    server.set_offline(false);
+    wait_for("back", || state(&ids[4]) == Some(ItemSyncState::Synced));
+
+    // 3. Needs attention (the server refuses two changes) and a retrying one.
+    server.fail_next(
+        2,
+        Fault::Status {
+            code: 404,
+            retry_after: None,
+        },
+    );
+    toggle(&ids[0]);
+    toggle(&ids[1]);
+    wait_for("attention", || {
+        matches!(state(&ids[1]), Some(ItemSyncState::NeedsAttention { .. }))
+    });
+    server.fail_next(
+        3,
+        Fault::Status {
+            code: 503,
+            retry_after: Some(40),
+        },
+    );
+    // The simulated player seeks 1 minute into the last episode: a position change.
+    let root = app.model().library.widget().clone().upcast::<gtk::Widget>();
+    let row = descendants(&root)
+        .into_iter()
+        .find(|w| w.widget_name() == ids[5].as_str())
+        .unwrap();
+    let seek = descendants(&row)
+        .into_iter()
+        .find(|w| w.widget_name() == "seek")
+        .unwrap()
+        .downcast::<gtk::Button>()
+        .unwrap();
+    seek.emit_clicked();
+    seek.emit_clicked();
+    wait_for("retrying", || {
+        matches!(state(&ids[5]), Some(ItemSyncState::Retrying { .. }))
+    });
+    shoot(&dir, "needs-attention");
+
+    // 4. The status popover open.
+    app.model().status.widget().popup();
+    shoot(&dir, "popover");
+    app.model().status.widget().popdown();
+
+    // 5. Dark mode.
+    adw::StyleManager::default().set_color_scheme(adw::ColorScheme::ForceDark);
+    shoot(&dir, "dark");
+    drop(app);
+    drop(rt);
+}

@@ -1,0 +1,399 @@
+//! The main window: header bar (title, sync status button), the demo and offline notices, the
+//! toast overlay and the library. Routes messages between the library, the status button and
+//! the SyncQueue worker; turns failure notices into coalesced toasts.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use relm4::adw;
+use relm4::adw::prelude::*;
+use relm4::gtk;
+use relm4::prelude::*;
+use relm4::WorkerController;
+
+use super::format;
+use super::i18n::{gettext, tr};
+use super::library::{Library, LibraryInput, LibraryOutput};
+use super::sign_in::{SignIn, SignInInput, SignInOutput};
+use super::sync_queue::{LibrarySource, SyncQueue, SyncQueueInit, SyncQueueInput, SyncQueueOutput};
+use super::sync_status::{SyncStatus, SyncStatusInput, SyncStatusOutput};
+use super::window_state::WindowState;
+use crate::backend::error::Action;
+use crate::backend::ErrorKind;
+use crate::sync::AccountState;
+
+/// How the window starts.
+#[derive(Debug, Clone)]
+pub struct AppInit {
+    /// Where the sync queue finds its account (or the demo).
+    pub queue: SyncQueueInit,
+    /// Where the window size is remembered (`None`: not remembered).
+    pub window_state: Option<PathBuf>,
+}
+
+/// A toast on screen, kept so the next failure of the same kind updates it instead of stacking.
+#[derive(Debug)]
+pub struct ActiveToast {
+    /// The toast.
+    pub toast: adw::Toast,
+    /// Changes it counts.
+    pub count: usize,
+    /// Its action.
+    pub action: Action,
+}
+
+/// The window's model.
+pub struct App {
+    /// The library view.
+    pub library: Controller<Library>,
+    /// The header-bar status button.
+    pub status: Controller<SyncStatus>,
+    /// The sign-in dialog.
+    pub sign_in: Controller<SignIn>,
+    /// The worker that owns the engine.
+    pub queue: WorkerController<SyncQueue>,
+    /// Where the library comes from (once loaded).
+    pub source: Option<LibrarySource>,
+    /// Account state (drives the offline notice).
+    pub account: AccountState,
+    /// Visible toasts by error kind.
+    pub toasts: HashMap<&'static str, ActiveToast>,
+    /// Toasts shown since start (a burst must count once).
+    pub toasts_shown: usize,
+    /// A start-up failure, shown instead of the library.
+    pub failure: Option<String>,
+    toast_overlay: adw::ToastOverlay,
+    window_state: Option<PathBuf>,
+    network_handler: Option<gtk::glib::SignalHandlerId>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("source", &self.source).finish()
+    }
+}
+
+/// Messages to the window.
+#[derive(Debug)]
+pub enum AppInput {
+    /// From the worker.
+    Queue(SyncQueueOutput),
+    /// From the library.
+    Library(LibraryOutput),
+    /// From the status button.
+    Status(SyncStatusOutput),
+    /// A toast's button was clicked.
+    ToastAction { kind: ErrorKind },
+    /// A toast went away.
+    ToastDismissed { kind: ErrorKind },
+    /// Open the sign-in dialog.
+    ShowSignIn,
+    /// From the sign-in dialog.
+    SignIn(SignInOutput),
+    /// Sign out of the server (back to the demo library).
+    SignOut,
+}
+
+impl App {
+    fn subtitle(&self) -> String {
+        match &self.source {
+            Some(LibrarySource::Demo { .. }) => gettext("Demo library"),
+            Some(LibrarySource::Account { server_name }) => server_name.clone(),
+            None => gettext("Loading…"),
+        }
+    }
+
+    fn show_failure_toast(
+        &mut self,
+        error: crate::backend::SyncError,
+        count: usize,
+        pending: usize,
+        server: &str,
+        sender: &ComponentSender<Self>,
+    ) {
+        let kind = error.kind;
+        let count = self.toasts.get(kind.as_str()).map_or(0, |t| t.count) + count;
+        let (title, action) = format::failure_toast(&error, server, count, pending);
+        // AdwToast titles are markup in libadwaita 1.2: escape server-provided text.
+        let title = gtk::glib::markup_escape_text(&title).to_string();
+        if let Some(active) = self.toasts.get_mut(kind.as_str()) {
+            active.toast.set_title(&title);
+            active.count = count;
+            return;
+        }
+        let toast = adw::Toast::new(&title);
+        toast.set_timeout(8);
+        if let Some(label) = format::action_label(action) {
+            toast.set_button_label(Some(&label));
+            let s = sender.input_sender().clone();
+            toast.connect_button_clicked(move |_| {
+                s.emit(AppInput::ToastAction { kind });
+            });
+        }
+        let s = sender.input_sender().clone();
+        toast.connect_dismissed(move |_| {
+            s.emit(AppInput::ToastDismissed { kind });
+        });
+        self.toast_overlay.add_toast(toast.clone());
+        self.toasts_shown += 1;
+        self.toasts.insert(
+            kind.as_str(),
+            ActiveToast {
+                toast,
+                count,
+                action,
+            },
+        );
+    }
+}
+
+#[relm4::component(pub)]
+impl SimpleComponent for App {
+    type Init = AppInit;
+    type Input = AppInput;
+    type Output = ();
+
+    view! {
+        #[name = "window"]
+        adw::ApplicationWindow {
+            set_title: Some(&gettext("Playmark")),
+            set_default_size: (init_state.width, init_state.height),
+            set_maximized: init_state.maximized,
+            connect_close_request[window_state = model.window_state.clone()] => move |w| {
+                if let Some(path) = &window_state {
+                    let state = WindowState {
+                        width: w.default_width(),
+                        height: w.default_height(),
+                        maximized: w.is_maximized(),
+                    };
+                    if let Err(e) = state.save(path) {
+                        tracing::warn!(error = %e, "cannot remember the window size");
+                    }
+                }
+                gtk::glib::Propagation::Proceed
+            },
+
+            gtk::Box {
+                set_orientation: gtk::Orientation::Vertical,
+                adw::HeaderBar {
+                    #[wrap(Some)]
+                    set_title_widget = &adw::WindowTitle {
+                        set_title: &gettext("Playmark"),
+                        #[watch]
+                        set_subtitle: &model.subtitle(),
+                    },
+                    pack_end: model.status.widget(),
+                    pack_start = &gtk::Button {
+                        set_label: &gettext("Sign in…"),
+                        set_tooltip_text: Some(&gettext("Sign in to your Jellyfin server")),
+                        #[watch]
+                        set_visible: !matches!(model.source, Some(LibrarySource::Account { .. })),
+                        connect_clicked => AppInput::ShowSignIn,
+                    },
+                    pack_start = &gtk::Button {
+                        set_label: &gettext("Sign out"),
+                        #[watch]
+                        set_visible: matches!(model.source, Some(LibrarySource::Account { .. })),
+                        connect_clicked => AppInput::SignOut,
+                    },
+                },
+                #[name = "demo_notice"]
+                gtk::Label {
+                    add_css_class: "demo-notice",
+                    set_wrap: true,
+                    set_xalign: 0.0,
+                    #[watch]
+                    set_visible: matches!(model.source, Some(LibrarySource::Demo { .. })),
+                    #[watch]
+                    set_label: &match &model.source {
+                        Some(LibrarySource::Demo { url }) => tr(
+                            "Demo library: a test server running on this computer ({url}). Changes go to it, not to your media server. Use the sync button's developer controls to simulate trouble.",
+                            &[("url", url)],
+                        ),
+                        _ => String::new(),
+                    },
+                },
+                #[name = "offline_notice"]
+                gtk::Label {
+                    add_css_class: "offline-notice",
+                    set_wrap: true,
+                    set_xalign: 0.0,
+                    set_label: &gettext("Offline — your changes are kept and will be sent when the server is back."),
+                    #[watch]
+                    set_visible: model.account == AccountState::Offline,
+                },
+                #[local_ref]
+                toast_overlay -> adw::ToastOverlay {
+                    set_vexpand: true,
+                    if let Some(message) = &model.failure {
+                        adw::StatusPage {
+                            set_icon_name: Some("dialog-error-symbolic"),
+                            set_title: &gettext("Playmark could not start"),
+                            #[watch]
+                            set_description: Some(&gtk::glib::markup_escape_text(message)),
+                        }
+                    } else {
+                        gtk::Box {
+                            append: model.library.widget(),
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    fn init(
+        init: AppInit,
+        root: Self::Root,
+        sender: ComponentSender<Self>,
+    ) -> ComponentParts<Self> {
+        super::load_resources();
+        let init_state = init
+            .window_state
+            .as_deref()
+            .map(WindowState::load)
+            .unwrap_or_default();
+        let library = Library::builder()
+            .launch(())
+            .forward(sender.input_sender(), AppInput::Library);
+        let status = SyncStatus::builder()
+            .launch(())
+            .forward(sender.input_sender(), AppInput::Status);
+        let sign_in = SignIn::builder()
+            .transient_for(&root)
+            .launch(())
+            .forward(sender.input_sender(), AppInput::SignIn);
+        let queue = SyncQueue::builder()
+            .detach_worker(init.queue)
+            .forward(sender.input_sender(), AppInput::Queue);
+        queue.emit(SyncQueueInput::Start);
+        // gio's network monitor is a hint: "online" makes the engine probe at once; "offline" is
+        // not trusted (VPNs report it wrongly) — failed requests decide.
+        let hints = queue.sender().clone();
+        let network_handler =
+            gtk::gio::NetworkMonitor::default().connect_network_changed(move |_, available| {
+                let _ = hints.send(SyncQueueInput::ConnectivityChanged { online: available });
+            });
+        let toast_overlay = adw::ToastOverlay::new();
+        let model = App {
+            library,
+            status,
+            sign_in,
+            queue,
+            source: None,
+            account: AccountState::Online,
+            toasts: HashMap::new(),
+            toasts_shown: 0,
+            failure: None,
+            toast_overlay: toast_overlay.clone(),
+            window_state: init.window_state,
+            network_handler: Some(network_handler),
+        };
+        model.library.widget().set_hexpand(true);
+        let toast_overlay = &toast_overlay;
+        let widgets = view_output!();
+        ComponentParts { model, widgets }
+    }
+
+    fn shutdown(&mut self, _widgets: &mut Self::Widgets, _output: relm4::Sender<()>) {
+        if let Some(handler) = self.network_handler.take() {
+            gtk::gio::NetworkMonitor::default().disconnect(handler);
+        }
+    }
+
+    fn update(&mut self, message: AppInput, sender: ComponentSender<Self>) {
+        match message {
+            AppInput::Queue(out) => match out {
+                SyncQueueOutput::Library { source, items } => {
+                    self.status.emit(SyncStatusInput::Developer {
+                        enabled: matches!(source, LibrarySource::Demo { .. }),
+                    });
+                    self.source = Some(source);
+                    self.library.emit(LibraryInput::Load { items });
+                }
+                SyncQueueOutput::ItemData { item } => {
+                    self.library.emit(LibraryInput::ItemData { item })
+                }
+                SyncQueueOutput::ItemState { item, state } => {
+                    self.library.emit(LibraryInput::ItemState { item, state })
+                }
+                SyncQueueOutput::Counts { counts } => {
+                    self.status.emit(SyncStatusInput::Counts { counts })
+                }
+                SyncQueueOutput::Attention { items } => {
+                    self.status.emit(SyncStatusInput::Attention { items })
+                }
+                SyncQueueOutput::AccountState { state } => {
+                    self.account = state;
+                    if state == AccountState::Online {
+                        // "Can't be reached" / "sign in again" are no longer true.
+                        for kind in [ErrorKind::Offline, ErrorKind::Auth] {
+                            if let Some(active) = self.toasts.remove(kind.as_str()) {
+                                active.toast.dismiss();
+                            }
+                        }
+                    }
+                    self.status.emit(SyncStatusInput::Account { state });
+                    self.library.emit(LibraryInput::Account { state });
+                }
+                SyncQueueOutput::Synced { at } => self.status.emit(SyncStatusInput::Synced { at }),
+                SyncQueueOutput::Notice {
+                    error,
+                    count,
+                    pending,
+                    server,
+                } => self.show_failure_toast(error, count, pending, &server, &sender),
+                SyncQueueOutput::SignInFinished { error } => {
+                    self.sign_in.emit(SignInInput::Finished { error });
+                }
+                SyncQueueOutput::Failed { message } => {
+                    if self.source.is_none() {
+                        self.failure = Some(message);
+                    } else {
+                        let toast = adw::Toast::new(&gtk::glib::markup_escape_text(&message));
+                        self.toast_overlay.add_toast(toast);
+                    }
+                }
+            },
+            AppInput::Library(out) => match out {
+                LibraryOutput::Enqueue { item, change } => {
+                    self.queue.emit(SyncQueueInput::Enqueue { item, change })
+                }
+                LibraryOutput::EnqueueBulk { parent, played } => self
+                    .queue
+                    .emit(SyncQueueInput::EnqueueBulk { parent, played }),
+            },
+            AppInput::Status(out) => self.queue.emit(match out {
+                SyncStatusOutput::Retry { item } => SyncQueueInput::Retry { item },
+                SyncStatusOutput::Discard { item } => SyncQueueInput::Discard { item },
+                SyncStatusOutput::RetryAll => SyncQueueInput::RetryAll,
+                SyncStatusOutput::SyncNow => SyncQueueInput::SyncNow,
+                SyncStatusOutput::Simulate { fault } => SyncQueueInput::Simulate { fault },
+            }),
+            AppInput::ToastAction { kind } => {
+                let action = self.toasts.remove(kind.as_str()).map(|t| t.action);
+                match action {
+                    Some(Action::Retry) => self.queue.emit(SyncQueueInput::RetryAll),
+                    // Details: the status popover lists each change with Retry / Discard.
+                    Some(Action::Discard) => self.status.widget().popup(),
+                    Some(Action::SignIn) => self.sign_in.emit(SignInInput::Show),
+                    Some(Action::None) | None => {}
+                }
+            }
+            AppInput::ToastDismissed { kind } => {
+                self.toasts.remove(kind.as_str());
+            }
+            AppInput::ShowSignIn => self.sign_in.emit(SignInInput::Show),
+            AppInput::SignIn(SignInOutput::SignIn {
+                url,
+                user,
+                password,
+            }) => self.queue.emit(SyncQueueInput::SignIn {
+                url,
+                user,
+                password,
+            }),
+            AppInput::SignOut => self.queue.emit(SyncQueueInput::SignOut),
+        }
+    }
+}

@@ -1,0 +1,402 @@
+//! Pure helpers: what a badge, the status button and a toast say for a given state.
+//! Plain functions over plain data, tested without a display.
+
+use super::i18n::{gettext, ntr, tr};
+use crate::backend::{error::Action, ErrorKind, SyncError};
+use crate::model::Millis;
+use crate::store::Counts;
+use crate::sync::{AccountState, ItemSyncState};
+
+/// How long the "synced" check stays before it fades.
+pub const SYNCED_FADE_MS: u32 = 3_000;
+
+/// The look of one sync badge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Badge {
+    /// Symbolic icon name (`None` while the spinner shows).
+    pub icon: Option<&'static str>,
+    /// Show a spinner instead of an icon.
+    pub spinner: bool,
+    /// CSS class giving the colour (`queued`, `waiting`, `synced`, `retrying`, `attention`).
+    pub css_class: &'static str,
+    /// Short text next to the icon ("retrying in 40 s"), empty for none.
+    pub text: String,
+    /// What a screen reader says.
+    pub accessible_label: String,
+    /// Tooltip (the reason, for needs attention).
+    pub tooltip: Option<String>,
+}
+
+/// "40 s", "3 min", "2 h": a short, rounded-up duration.
+pub fn short_duration(ms: i64) -> String {
+    let s = (ms.max(0) + 999) / 1000;
+    if s < 60 {
+        tr("{n} s", &[("n", &s.to_string())])
+    } else if s < 3600 {
+        tr("{n} min", &[("n", &((s + 59) / 60).to_string())])
+    } else {
+        tr("{n} h", &[("n", &((s + 3599) / 3600).to_string())])
+    }
+}
+
+/// A badge for `state` (`None`: no badge, e.g. after a discard). `now` words the retry time.
+pub fn badge_for(state: &ItemSyncState, now: Millis) -> Option<Badge> {
+    let badge = |icon, css_class, accessible: String| Badge {
+        icon: Some(icon),
+        spinner: false,
+        css_class,
+        text: String::new(),
+        accessible_label: accessible,
+        tooltip: None,
+    };
+    Some(match state {
+        ItemSyncState::Queued => {
+            let mut b = badge(
+                "playmark-sync-symbolic",
+                "queued",
+                gettext("Sync status: queued"),
+            );
+            b.tooltip = Some(gettext("Waiting to be sent"));
+            b
+        }
+        ItemSyncState::WaitingForConnection => {
+            let mut b = badge(
+                "network-offline-symbolic",
+                "waiting",
+                gettext("Sync status: waiting for connection"),
+            );
+            b.tooltip = Some(gettext("Will be sent when the server is back"));
+            b
+        }
+        ItemSyncState::WaitingForSignIn => {
+            let mut b = badge(
+                "dialog-password-symbolic",
+                "waiting",
+                gettext("Sync status: waiting for sign-in"),
+            );
+            b.tooltip = Some(gettext("Sign in again to send this change"));
+            b
+        }
+        ItemSyncState::Syncing => Badge {
+            icon: None,
+            spinner: true,
+            css_class: "queued",
+            text: String::new(),
+            accessible_label: gettext("Sync status: syncing"),
+            tooltip: Some(gettext("Sending…")),
+        },
+        ItemSyncState::Synced => badge(
+            "emblem-ok-symbolic",
+            "synced",
+            gettext("Sync status: synced"),
+        ),
+        ItemSyncState::Retrying {
+            attempt,
+            next_attempt_at,
+        } => {
+            let when = short_duration(next_attempt_at - now);
+            let attempt = attempt.to_string();
+            let mut b = badge(
+                "view-refresh-symbolic",
+                "retrying",
+                tr(
+                    "Sync status: retrying in {when}, attempt {attempt}",
+                    &[("when", &when), ("attempt", &attempt)],
+                ),
+            );
+            b.text = tr("retrying in {when}", &[("when", &when)]);
+            b.tooltip = Some(tr(
+                "The server had trouble; attempt {attempt} in {when}",
+                &[("when", &when), ("attempt", &attempt)],
+            ));
+            b
+        }
+        ItemSyncState::NeedsAttention { error } => {
+            let mut b = badge(
+                "dialog-warning-symbolic",
+                "attention",
+                tr(
+                    "Sync status: needs attention: {reason}",
+                    &[("reason", error)],
+                ),
+            );
+            b.tooltip = Some(error.clone());
+            b
+        }
+        ItemSyncState::Discarded => return None,
+    })
+}
+
+/// Icon and label of the header-bar status button.
+pub fn status_summary(counts: &Counts, account: AccountState) -> (&'static str, String) {
+    let active = counts.pending + counts.in_flight + counts.failed;
+    if counts.needs_attention > 0 {
+        (
+            "dialog-warning-symbolic",
+            ntr(
+                "{count} needs attention",
+                "{count} need attention",
+                counts.needs_attention,
+                &[],
+            ),
+        )
+    } else if account == AccountState::Offline {
+        ("network-offline-symbolic", gettext("Offline"))
+    } else if account == AccountState::SignInNeeded {
+        ("dialog-password-symbolic", gettext("Sign in needed"))
+    } else if active > 0 {
+        (
+            "playmark-sync-symbolic",
+            ntr("Syncing {count}", "Syncing {count}", active, &[]),
+        )
+    } else {
+        ("emblem-ok-symbolic", gettext("Up to date"))
+    }
+}
+
+/// Position as "12:34" or "1:02:03".
+pub fn clock_time(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    let (h, m, s) = (s / 3600, (s / 60) % 60, s % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
+}
+
+/// "S01E03" (numbers as the server gave them; missing ones are left out).
+pub fn episode_code(season: Option<i64>, episode: Option<i64>) -> String {
+    match (season, episode) {
+        (Some(s), Some(e)) => format!("S{s:02}E{e:02}"),
+        (None, Some(e)) => format!("E{e:02}"),
+        (Some(s), None) => format!("S{s:02}"),
+        (None, None) => String::new(),
+    }
+}
+
+/// "Resume from 12:34", or `None` when there is nothing to resume.
+pub fn resume_text(position_ms: i64, played: bool) -> Option<String> {
+    (position_ms > 0 && !played)
+        .then(|| tr("Resume from {time}", &[("time", &clock_time(position_ms))]))
+}
+
+/// Progress bar fraction, 0..=1.
+pub fn progress_fraction(position_ms: i64, runtime_ms: Option<i64>, played: bool) -> f64 {
+    if played {
+        return 1.0;
+    }
+    match runtime_ms {
+        Some(r) if r > 0 => (position_ms as f64 / r as f64).clamp(0.0, 1.0),
+        _ => 0.0,
+    }
+}
+
+/// The toast for `count` failures of one kind (coalesced): title (plain text; escape it
+/// before it reaches a widget that takes markup) and the action button to offer.
+pub fn failure_toast(
+    error: &SyncError,
+    server: &str,
+    count: usize,
+    pending: usize,
+) -> (String, Action) {
+    let message = error.message_translated(server, pending, |t| gettext(t));
+    let title = match error.kind {
+        // The offline wording already counts the waiting changes.
+        ErrorKind::Offline | ErrorKind::Auth => message.title,
+        _ => ntr(
+            "{count} change couldn't be saved: {reason}",
+            "{count} changes couldn't be saved: {reason}",
+            count,
+            &[("reason", &message.title)],
+        ),
+    };
+    (title, message.action)
+}
+
+/// Label of a toast's action button.
+pub fn action_label(action: Action) -> Option<String> {
+    match action {
+        Action::Retry => Some(gettext("Retry")),
+        Action::Discard => Some(gettext("Details")),
+        Action::SignIn => Some(gettext("Sign in")),
+        Action::None => None,
+    }
+}
+
+/// "Last synced 14:05" in local time, or "Not synced yet".
+pub fn last_sync_text(at: Option<Millis>) -> String {
+    match at.and_then(chrono::DateTime::from_timestamp_millis) {
+        Some(t) => {
+            let local = t.with_timezone(&chrono::Local);
+            tr(
+                "Last synced at {time}",
+                &[("time", &local.format("%H:%M:%S").to_string())],
+            )
+        }
+        None => gettext("Not synced in this session yet"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_state_has_its_own_icon_class_and_label() {
+        let states = [
+            ItemSyncState::Queued,
+            ItemSyncState::WaitingForConnection,
+            ItemSyncState::WaitingForSignIn,
+            ItemSyncState::Syncing,
+            ItemSyncState::Synced,
+            ItemSyncState::Retrying {
+                attempt: 5,
+                next_attempt_at: 40_000,
+            },
+            ItemSyncState::NeedsAttention {
+                error: "404 <b>gone</b>".into(),
+            },
+        ];
+        let badges: Vec<Badge> = states.iter().map(|s| badge_for(s, 0).unwrap()).collect();
+        let labels: std::collections::HashSet<_> =
+            badges.iter().map(|b| b.accessible_label.clone()).collect();
+        assert_eq!(labels.len(), states.len(), "accessible labels differ");
+        assert!(badges[3].spinner && badges[3].icon.is_none());
+        assert_eq!(badges[4].icon, Some("emblem-ok-symbolic"));
+        assert_eq!(badges[5].text, "retrying in 40 s");
+        assert!(badges[5].accessible_label.contains("attempt 5"));
+        assert_eq!(badges[6].tooltip.as_deref(), Some("404 <b>gone</b>"));
+        assert_eq!(badges[6].css_class, "attention");
+        assert!(badge_for(&ItemSyncState::Discarded, 0).is_none());
+    }
+
+    #[test]
+    fn durations_round_up() {
+        assert_eq!(short_duration(1), "1 s");
+        assert_eq!(short_duration(59_001), "1 min");
+        assert_eq!(short_duration(61_000), "2 min");
+        assert_eq!(short_duration(3_600_001), "2 h");
+        assert_eq!(short_duration(-5), "0 s");
+    }
+
+    #[test]
+    fn times_and_numbers() {
+        assert_eq!(clock_time(754_200), "12:34");
+        assert_eq!(clock_time(3_723_000), "1:02:03");
+        assert_eq!(episode_code(Some(1), Some(3)), "S01E03");
+        assert_eq!(episode_code(None, Some(12)), "E12");
+        assert_eq!(
+            resume_text(754_000, false).as_deref(),
+            Some("Resume from 12:34")
+        );
+        assert_eq!(resume_text(754_000, true), None);
+        assert_eq!(resume_text(0, false), None);
+        assert_eq!(progress_fraction(30, Some(60), false), 0.5);
+        assert_eq!(progress_fraction(30, None, false), 0.0);
+        assert_eq!(progress_fraction(0, Some(60), true), 1.0);
+    }
+
+    #[test]
+    fn status_button_priorities() {
+        let mut c = Counts::default();
+        assert_eq!(status_summary(&c, AccountState::Online).1, "Up to date");
+        c.pending = 3;
+        assert_eq!(status_summary(&c, AccountState::Online).1, "Syncing 3");
+        assert_eq!(status_summary(&c, AccountState::Offline).1, "Offline");
+        c.needs_attention = 1;
+        assert_eq!(
+            status_summary(&c, AccountState::Offline).1,
+            "1 needs attention"
+        );
+    }
+
+    #[test]
+    fn a_burst_is_one_sentence_with_the_count() {
+        let e = SyncError::new(ErrorKind::NotFound, "404");
+        let (title, action) = failure_toast(&e, "Demo", 12, 12);
+        assert_eq!(
+            title,
+            "12 changes couldn't be saved: This item is no longer on Demo"
+        );
+        assert_eq!(action, Action::Discard);
+        let (title, action) = failure_toast(&SyncError::offline("refused"), "Demo", 3, 3);
+        assert_eq!(
+            title,
+            "Demo can't be reached — 3 changes will be sent when it's back"
+        );
+        assert_eq!(action, Action::Retry);
+    }
+}
+
+/// The step of signing in that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInStep {
+    /// Checking the address.
+    Address,
+    /// Reaching the server (`/System/Info/Public`).
+    Reach,
+    /// The server's version.
+    Version,
+    /// User name and password.
+    Credentials,
+}
+
+/// A clear sentence for a failed sign-in (wrong URL, wrong password, unsupported version, TLS).
+/// `detail` parts are the backend's classified detail, never a raw error dump.
+pub fn sign_in_error(error: &SyncError, step: SignInStep, url: &str) -> String {
+    let detail = error.detail.as_str();
+    match (step, error.kind) {
+        (SignInStep::Address, _) => tr(
+            "That server address doesn't look right: {detail}",
+            &[("detail", detail)],
+        ),
+        (_, ErrorKind::Rejected) if detail.contains("certificate") => tr(
+            "The server's security certificate is not trusted ({detail}). Use a certificate your system trusts, or check the address.",
+            &[("detail", detail)],
+        ),
+        (SignInStep::Reach, ErrorKind::Offline) => tr(
+            "Can't reach a server at {url}. Check the address and your connection.",
+            &[("url", url)],
+        ),
+        (SignInStep::Version, _) => tr(
+            "This server is not supported: {detail}",
+            &[("detail", detail)],
+        ),
+        (SignInStep::Credentials, ErrorKind::Auth) => gettext("Wrong user name or password."),
+        (_, ErrorKind::Transient) => tr(
+            "The server had trouble ({detail}). Try again in a moment.",
+            &[("detail", detail)],
+        ),
+        (_, ErrorKind::NotFound) => tr(
+            "No Jellyfin server answers at {url}. Check the address.",
+            &[("url", url)],
+        ),
+        _ => tr("Sign-in failed: {detail}", &[("detail", detail)]),
+    }
+}
+
+#[cfg(test)]
+mod sign_in_tests {
+    use super::*;
+
+    #[test]
+    fn each_sign_in_failure_says_what_to_fix() {
+        let url = "https://media.local";
+        let wrong_pw = SyncError::auth("wrong user name or password");
+        assert_eq!(
+            sign_in_error(&wrong_pw, SignInStep::Credentials, url),
+            "Wrong user name or password."
+        );
+        let refused = SyncError::offline("connection refused");
+        assert!(sign_in_error(&refused, SignInStep::Reach, url)
+            .starts_with("Can't reach a server at https://media.local"));
+        let old = SyncError::rejected("Jellyfin 10.8.13 is too old: Playmark needs 10.9 or newer");
+        assert!(sign_in_error(&old, SignInStep::Version, url).contains("10.8.13 is too old"));
+        let tls = SyncError::rejected("the server's TLS certificate is not trusted");
+        assert!(sign_in_error(&tls, SignInStep::Reach, url)
+            .starts_with("The server's security certificate"));
+        let bad = SyncError::rejected("the server address \"x\" has no scheme");
+        assert!(sign_in_error(&bad, SignInStep::Address, url).starts_with("That server address"));
+    }
+}

@@ -1,0 +1,88 @@
+//! The desktop app (relm4 + GTK 4 + libadwaita), behind the `gui` feature.
+//!
+//! Widget tree and components (one per file):
+//!
+//! ```text
+//! App (AdwApplicationWindow)                      app.rs
+//! ├── AdwHeaderBar
+//! │   ├── AdwWindowTitle ("Playmark" / "Demo library" or the server's name)
+//! │   └── SyncStatus (MenuButton + popover)      sync_status.rs
+//! │       └── needs-attention list (gtk::ListView, virtualised) with Retry / Discard
+//! │   └── Sign in… / Sign out → SignIn dialog  sign_in.rs
+//! ├── demo notice, offline notice
+//! └── AdwToastOverlay (coalesced failure toasts)
+//!     └── Library (sidebar of seasons + episode list)   library.rs
+//!         └── EpisodeRow × n (FactoryHashMap keyed by item id)  episode_row.rs
+//! SyncQueue (relm4 Worker thread + tokio runtime; owns the Engine)  sync_queue.rs
+//! ```
+//!
+//! The UI never opens SQLite or sends HTTP: it sends [`sync_queue::SyncQueueInput`]s to the
+//! worker and renders the [`sync_queue::SyncQueueOutput`]s it gets back. Pure helpers (badge look,
+//! times, toast wording) are in `format.rs`.
+
+pub mod a11y;
+pub mod app;
+pub mod episode_row;
+pub mod format;
+pub mod i18n;
+pub mod library;
+pub mod sign_in;
+pub mod sync_queue;
+pub mod sync_status;
+pub mod window_state;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Once;
+
+use relm4::adw;
+use relm4::gtk;
+use relm4::gtk::{gdk, gio};
+
+/// The reverse-DNS application id (also the GResource base path).
+pub const APP_ID: &str = "org.playmark.Playmark";
+
+/// Register the compiled GResource bundle and add its CSS and icons to the default display.
+/// Safe to call more than once.
+pub fn load_resources() {
+    static REGISTER: Once = Once::new();
+    static STYLE: Once = Once::new();
+    REGISTER.call_once(|| {
+        gio::resources_register_include!("playmark.gresource")
+            .unwrap_or_else(|e| tracing::error!(error = %e, "cannot register the resources"));
+    });
+    if let Some(display) = gdk::Display::default() {
+        STYLE.call_once(|| {
+            gtk::IconTheme::for_display(&display).add_resource_path("/org/playmark/Playmark/icons");
+            let css = gtk::CssProvider::new();
+            css.load_from_resource("/org/playmark/Playmark/style.css");
+            gtk::style_context_add_provider_for_display(
+                &display,
+                &css,
+                gtk::STYLE_PROVIDER_PRIORITY_APPLICATION,
+            );
+        });
+    }
+}
+
+/// Start the app on `data_dir`: the signed-in account there, or the bundled demo library.
+pub fn run(data_dir: PathBuf) -> ExitCode {
+    i18n::init();
+    let mut flags = gio::ApplicationFlags::empty();
+    // Single instance through D-Bus; without a session bus (e.g. a bare Xvfb) run anyway.
+    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
+        flags |= gio::ApplicationFlags::NON_UNIQUE;
+    }
+    let app = adw::Application::builder()
+        .application_id(APP_ID)
+        .flags(flags)
+        .build();
+    let window_state = Some(data_dir.join("window-state"));
+    relm4::RelmApp::from_app(app)
+        .with_args(Vec::new())
+        .run::<app::App>(app::AppInit {
+            queue: sync_queue::SyncQueueInit::DataDir { data_dir },
+            window_state,
+        });
+    ExitCode::SUCCESS
+}

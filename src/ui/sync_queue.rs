@@ -1,0 +1,753 @@
+//! The SyncQueue worker: owns the engine handle and the tokio runtime it runs on.
+//!
+//! The worker runs on its own thread (relm4 `Worker`), so SQLite writes never block the GTK
+//! main thread; network work runs on the worker's tokio runtime. The engine's [`SyncEvent`]s come
+//! back to the UI as [`SyncQueueOutput`] messages, with failures gathered for a moment so a burst
+//! becomes one notice.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use relm4::{ComponentSender, Worker};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::backend::jellyfin::{ClientOptions, DeviceInfo, JellyfinClient};
+use crate::backend::{MediaServer, SyncError};
+use crate::clock::{Clock, SystemClock};
+use crate::demo::{DemoConfig, DemoServer, Fault, DEMO_PASSWORD, DEMO_USER};
+use crate::model::{LocalChange, Millis, ServerKind};
+use crate::store::ItemView;
+use crate::store::{database_path, secrets, Counts, NewAccount, RowState, Store};
+use crate::sync::{
+    AccountState, Engine, EngineConfig, ItemSyncState, RunMode, SyncEvent, DEFAULT_PAGE_SIZE,
+};
+
+/// How long failures are gathered into one notice.
+const FAILURE_WINDOW: Duration = Duration::from_millis(400);
+
+/// Where the worker gets its account from.
+#[derive(Debug, Clone)]
+pub enum SyncQueueInit {
+    /// The account signed in under `data_dir`; with none, the bundled demo library in
+    /// `<data_dir>/demo`.
+    DataDir { data_dir: PathBuf },
+    /// Always the demo library, in `data_dir` itself, on `server` (a running demo server,
+    /// e.g. a test's) or on one started here.
+    Demo {
+        data_dir: PathBuf,
+        server: Option<DemoServer>,
+    },
+}
+
+/// A fault the developer menu injects into the demo server.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DevFault {
+    /// Stop / start answering (connection refused).
+    Offline { offline: bool },
+    /// The next `count` requests fail with HTTP `status`.
+    FailNext { count: usize, status: u16 },
+    /// A fraction of requests fail at random (0 turns it off).
+    Random { fraction: f64 },
+}
+
+/// A password on its way to the server: never printed (its `Debug` is redacted).
+pub struct Password(pub String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// Requests to the worker.
+#[derive(Debug)]
+pub enum SyncQueueInput {
+    /// Open the store, sign in (or start the demo), refresh, and run the engine.
+    Start,
+    /// Record a local change for `item` (durable, then queued).
+    Enqueue { item: String, change: LocalChange },
+    /// Mark every episode under `parent` (season or series) watched or not.
+    EnqueueBulk { parent: String, played: bool },
+    /// Retry one failed or needs-attention change now.
+    Retry { item: String },
+    /// Retry every failed or needs-attention change now.
+    RetryAll,
+    /// Drop the queued change of `item`; it goes back to the server's state.
+    Discard { item: String },
+    /// Send everything queued now.
+    SyncNow,
+    /// A network hint (gio's NetworkMonitor).
+    ConnectivityChanged { online: bool },
+    /// Developer menu (demo only).
+    Simulate { fault: DevFault },
+    /// Sign in to a Jellyfin server; on success the library switches to it.
+    SignIn {
+        url: String,
+        user: String,
+        password: Password,
+    },
+    /// Forget the token (queued changes are kept) and go back to the demo library.
+    SignOut,
+}
+
+/// What the library shows and who it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LibrarySource {
+    /// The bundled demo server on loopback.
+    Demo { url: String },
+    /// A signed-in server.
+    Account { server_name: String },
+}
+
+/// One change that needs the user (for the status popover).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttentionItem {
+    /// Item id.
+    pub item_id: String,
+    /// Display title ("S01E03 · Title").
+    pub title: String,
+    /// Why the server refused it (server text: plain text only).
+    pub reason: String,
+}
+
+/// What the worker reports.
+#[derive(Debug)]
+pub enum SyncQueueOutput {
+    /// The library is loaded (at start and after a refresh).
+    Library {
+        source: LibrarySource,
+        items: Vec<ItemView>,
+    },
+    /// The local state of one item changed (after a change, a discard or a sync).
+    ItemData { item: ItemView },
+    /// Where an item's change stands.
+    ItemState { item: String, state: ItemSyncState },
+    /// Queue counts.
+    Counts { counts: Counts },
+    /// The changes needing attention, after any change to the queue.
+    Attention { items: Vec<AttentionItem> },
+    /// The account went online / offline / needs sign-in.
+    AccountState { state: AccountState },
+    /// A change reached the server at `at`.
+    Synced { at: Millis },
+    /// `count` changes failed with `error` (a burst, gathered into one).
+    Notice {
+        error: SyncError,
+        count: usize,
+        pending: usize,
+        server: String,
+    },
+    /// Start-up failed (the message is for the user).
+    Failed { message: String },
+    /// A sign-in finished: `None` = signed in, else what went wrong, in words.
+    SignInFinished { error: Option<String> },
+}
+
+/// The worker's state.
+pub struct SyncQueue {
+    init: SyncQueueInit,
+    runtime: Option<tokio::runtime::Runtime>,
+    engine: Option<Engine>,
+    demo: Option<DemoServer>,
+    /// The engine's tasks (event forwarding, refresh + run), stopped on an account switch.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for SyncQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncQueue")
+            .field("engine", &self.engine)
+            .finish()
+    }
+}
+
+impl Drop for SyncQueue {
+    fn drop(&mut self) {
+        if let Some(engine) = &self.engine {
+            engine.shutdown();
+        }
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(2));
+        }
+    }
+}
+
+impl Worker for SyncQueue {
+    type Init = SyncQueueInit;
+    type Input = SyncQueueInput;
+    type Output = SyncQueueOutput;
+
+    fn init(init: SyncQueueInit, _sender: ComponentSender<Self>) -> SyncQueue {
+        SyncQueue {
+            init,
+            runtime: None,
+            engine: None,
+            demo: None,
+            tasks: Vec::new(),
+        }
+    }
+
+    fn update(&mut self, message: SyncQueueInput, sender: ComponentSender<Self>) {
+        match message {
+            SyncQueueInput::Start => {
+                if let Err(message) = self.start(&sender) {
+                    tracing::error!(%message, "start-up failed");
+                    let _ = sender.output(SyncQueueOutput::Failed { message });
+                }
+                return;
+            }
+            SyncQueueInput::SignIn {
+                url,
+                user,
+                password,
+            } => {
+                let error = self.sign_in(&url, &user, &password, &sender).err();
+                let _ = sender.output(SyncQueueOutput::SignInFinished { error });
+                return;
+            }
+            SyncQueueInput::SignOut => {
+                if let Err(message) = self.sign_out(&sender) {
+                    let _ = sender.output(SyncQueueOutput::Failed { message });
+                }
+                return;
+            }
+            _ => {}
+        }
+        let Some(engine) = self.engine.clone() else {
+            tracing::warn!(?message, "not started yet");
+            return;
+        };
+        let result = match message {
+            SyncQueueInput::Start | SyncQueueInput::SignIn { .. } | SyncQueueInput::SignOut => {
+                Ok(())
+            }
+            SyncQueueInput::Enqueue { item, change } => {
+                engine.record_change(&item, change).map(|_| {
+                    send_item(&engine, sender.output_sender(), &item);
+                })
+            }
+            SyncQueueInput::EnqueueBulk { parent, played } => {
+                engine.record_bulk(&parent, played).map(|_| {
+                    let account = engine.account();
+                    let items = engine.with_store(|s| s.items(account)).unwrap_or_default();
+                    for item in items
+                        .into_iter()
+                        .filter(|i| i.parent_id.as_deref() == Some(parent.as_str()))
+                    {
+                        let state = queued_state(&engine, item.sync_state);
+                        let id = item.item_id.clone();
+                        let _ = sender.output(SyncQueueOutput::ItemData { item });
+                        if let Some(state) = state {
+                            let _ = sender.output(SyncQueueOutput::ItemState { item: id, state });
+                        }
+                    }
+                })
+            }
+            SyncQueueInput::Retry { item } => engine.retry(Some(&[item])).map(drop),
+            SyncQueueInput::RetryAll => engine.retry(None).map(drop),
+            SyncQueueInput::Discard { item } => {
+                engine.discard(std::slice::from_ref(&item)).map(|_| {
+                    send_item(&engine, sender.output_sender(), &item);
+                })
+            }
+            SyncQueueInput::SyncNow => engine.sync_now().map(drop),
+            SyncQueueInput::ConnectivityChanged { online } => {
+                engine.connectivity_changed(online);
+                Ok(())
+            }
+            SyncQueueInput::Simulate { fault } => {
+                self.simulate(fault);
+                if fault == (DevFault::Offline { offline: false }) {
+                    engine.connectivity_changed(true);
+                }
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "store operation failed");
+            let _ = sender.output(SyncQueueOutput::Failed {
+                message: e.to_string(),
+            });
+        }
+        send_attention(&engine, sender.output_sender());
+    }
+}
+
+/// The badge for an item that has a queued row (after a bulk action).
+fn queued_state(engine: &Engine, row: Option<RowState>) -> Option<ItemSyncState> {
+    row.map(|_| match engine.account_state() {
+        AccountState::Online => ItemSyncState::Queued,
+        AccountState::Offline => ItemSyncState::WaitingForConnection,
+        AccountState::SignInNeeded => ItemSyncState::WaitingForSignIn,
+    })
+}
+
+fn send_item(engine: &Engine, sender: &relm4::Sender<SyncQueueOutput>, item: &str) {
+    let account = engine.account();
+    if let Ok(Some(view)) = engine.with_store(|s| s.item(account, item)) {
+        let _ = sender.send(SyncQueueOutput::ItemData { item: view });
+    }
+}
+
+fn attention_items(engine: &Engine) -> Vec<AttentionItem> {
+    let account = engine.account();
+    engine.with_store(|s| {
+        let rows = s.outbox(account).unwrap_or_default();
+        rows.into_iter()
+            .filter(|r| r.state == RowState::NeedsAttention)
+            .map(|r| {
+                let title = match s.item(account, &r.item_id) {
+                    Ok(Some(i)) => {
+                        let code = super::format::episode_code(i.season_number, i.episode_number);
+                        if code.is_empty() {
+                            i.name
+                        } else {
+                            format!("{code} · {}", i.name)
+                        }
+                    }
+                    _ => r.item_id.clone(),
+                };
+                AttentionItem {
+                    item_id: r.item_id,
+                    title,
+                    reason: r.error_detail.unwrap_or_default(),
+                }
+            })
+            .collect()
+    })
+}
+
+fn send_attention(engine: &Engine, sender: &relm4::Sender<SyncQueueOutput>) {
+    let _ = sender.send(SyncQueueOutput::Attention {
+        items: attention_items(engine),
+    });
+}
+
+/// Remove the demo's previous database and token: the demo server starts from its seeded
+/// library every time, so local state from an earlier run would not match it.
+fn reset_demo_dir(dir: &Path) -> std::io::Result<()> {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("playmark.db") || name.starts_with("token-") {
+                std::fs::remove_file(entry.path())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl SyncQueue {
+    fn simulate(&self, fault: DevFault) {
+        let Some(demo) = &self.demo else { return };
+        match fault {
+            DevFault::Offline { offline } => demo.set_offline(offline),
+            DevFault::FailNext { count, status } => demo.fail_next(
+                count,
+                Fault::Status {
+                    code: status,
+                    retry_after: None,
+                },
+            ),
+            DevFault::Random { fraction } if fraction > 0.0 => {
+                demo.fail_fraction(fraction, Fault::random_mix(), rand::random())
+            }
+            DevFault::Random { .. } => demo.clear_faults(),
+        }
+    }
+
+    fn runtime(&mut self) -> Result<&tokio::runtime::Runtime, String> {
+        if self.runtime.is_none() {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("playmark-sync")
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the sync runtime: {e}"))?;
+            self.runtime = Some(runtime);
+        }
+        self.runtime
+            .as_ref()
+            .ok_or_else(|| "no sync runtime".to_string())
+    }
+
+    /// The data directory of real accounts.
+    fn base_dir(&self) -> PathBuf {
+        match &self.init {
+            SyncQueueInit::Demo { data_dir, .. } | SyncQueueInit::DataDir { data_dir } => {
+                data_dir.clone()
+            }
+        }
+    }
+
+    fn start(&mut self, sender: &ComponentSender<Self>) -> Result<(), String> {
+        let mut given_server = None;
+        let (data_dir, demo) = match &self.init {
+            SyncQueueInit::Demo { data_dir, server } => {
+                given_server = server.clone();
+                (data_dir.clone(), true)
+            }
+            SyncQueueInit::DataDir { data_dir } => {
+                let has_account = Store::open(&database_path(data_dir))
+                    .ok()
+                    .and_then(|s| s.account().ok().flatten())
+                    .is_some_and(|a| secrets::load_token(data_dir, a.id).ok().flatten().is_some());
+                if has_account {
+                    (data_dir.clone(), false)
+                } else {
+                    (data_dir.join("demo"), true)
+                }
+            }
+        };
+        if demo {
+            self.start_demo(&data_dir, given_server, sender)
+        } else {
+            let (engine, name) = account_engine(&data_dir)?;
+            let source = LibrarySource::Account {
+                server_name: name.clone(),
+            };
+            self.launch(engine, source, name, sender)
+        }
+    }
+
+    fn start_demo(
+        &mut self,
+        data_dir: &Path,
+        given_server: Option<DemoServer>,
+        sender: &ComponentSender<Self>,
+    ) -> Result<(), String> {
+        reset_demo_dir(data_dir)
+            .map_err(|e| format!("cannot reset the demo data in {}: {e}", data_dir.display()))?;
+        let server = match given_server.or_else(|| self.demo.clone()) {
+            Some(server) => server,
+            None => self
+                .runtime()?
+                .block_on(DemoServer::start(DemoConfig::default()))
+                .map_err(|e| format!("cannot start the demo server: {e}"))?,
+        };
+        let url = server.url();
+        let engine = self.runtime()?.block_on(demo_engine(data_dir, &url))?;
+        self.demo = Some(server);
+        self.launch(
+            engine,
+            LibrarySource::Demo { url },
+            "Demo".to_string(),
+            sender,
+        )
+    }
+
+    /// Stop the current engine and its tasks.
+    fn stop_engine(&mut self) {
+        if let Some(engine) = self.engine.take() {
+            engine.shutdown();
+        }
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+    }
+
+    /// Run `engine`: show what is stored at once, refresh from the server in the background,
+    /// forward its events.
+    fn launch(
+        &mut self,
+        engine: Engine,
+        source: LibrarySource,
+        server_name: String,
+        sender: &ComponentSender<Self>,
+    ) -> Result<(), String> {
+        self.stop_engine();
+        let items = engine
+            .with_store(|s| s.items(engine.account()))
+            .map_err(|e| e.to_string())?;
+        let _ = sender.output(SyncQueueOutput::Library {
+            source: source.clone(),
+            items,
+        });
+        let out = sender.output_sender().clone();
+        let runtime = self.runtime()?;
+        let forward = runtime.spawn(forward_events(engine.clone(), out.clone(), server_name));
+        let refresher = engine.clone();
+        let run = runtime.spawn(async move {
+            match refresher.refresh(DEFAULT_PAGE_SIZE).await {
+                Ok(_) => {
+                    let items = refresher
+                        .with_store(|s| s.items(refresher.account()))
+                        .unwrap_or_default();
+                    let _ = out.send(SyncQueueOutput::Library { source, items });
+                }
+                Err(e) => tracing::warn!(error = %e, "library refresh failed"),
+            }
+            if let Err(e) = refresher.run(RunMode::Forever).await {
+                tracing::error!(error = %e, "sync engine stopped");
+            }
+        });
+        self.tasks = vec![forward, run];
+        if let Ok(counts) = engine.counts() {
+            let _ = sender.output(SyncQueueOutput::Counts { counts });
+        }
+        send_attention(&engine, sender.output_sender());
+        self.engine = Some(engine);
+        Ok(())
+    }
+
+    /// Sign in (address check, version check, credentials), store the account and its token,
+    /// and switch to it. The error is a sentence for the user.
+    fn sign_in(
+        &mut self,
+        url: &str,
+        user: &str,
+        password: &Password,
+        sender: &ComponentSender<Self>,
+    ) -> Result<(), String> {
+        use super::format::{sign_in_error, SignInStep};
+        let data_dir = self.base_dir();
+        let mut store = Store::open(&database_path(&data_dir)).map_err(|e| e.to_string())?;
+        let device_id = store.device_id().map_err(|e| e.to_string())?;
+        let client = JellyfinClient::new(
+            url,
+            DeviceInfo::playmark(device_id.clone()),
+            ClientOptions::default(),
+        )
+        .map_err(|e| sign_in_error(&e, SignInStep::Address, url))?;
+        let runtime = self.runtime()?;
+        let info = runtime
+            .block_on(client.public_info())
+            .map_err(|e| sign_in_error(&e, SignInStep::Reach, url))?;
+        JellyfinClient::check_version(&info.version)
+            .map_err(|e| sign_in_error(&e, SignInStep::Version, url))?;
+        let session = runtime
+            .block_on(client.authenticate(user, &password.0))
+            .map_err(|e| sign_in_error(&e, SignInStep::Credentials, url))?;
+        let account = store
+            .upsert_account(
+                &NewAccount {
+                    kind: ServerKind::Jellyfin,
+                    base_url: client.base_url(),
+                    server_id: &info.server_id,
+                    server_name: &info.server_name,
+                    user_id: &session.user_id,
+                    user_name: &session.user_name,
+                    device_id: &device_id,
+                },
+                SystemClock.now(),
+            )
+            .map_err(|e| e.to_string())?;
+        drop(store);
+        secrets::save_token(&data_dir, account, &session.access_token)
+            .map_err(|e| format!("cannot store the sign-in: {e}"))?;
+        let (engine, name) = account_engine(&data_dir)?;
+        engine.signed_in();
+        self.launch(
+            engine,
+            LibrarySource::Account {
+                server_name: name.clone(),
+            },
+            name,
+            sender,
+        )
+    }
+
+    /// Forget the token of the signed-in account and show the demo library again.
+    fn sign_out(&mut self, sender: &ComponentSender<Self>) -> Result<(), String> {
+        let data_dir = self.base_dir();
+        let store = Store::open(&database_path(&data_dir)).map_err(|e| e.to_string())?;
+        if let Some(account) = store.account().map_err(|e| e.to_string())? {
+            if account.kind != ServerKind::Demo {
+                secrets::delete_token(&data_dir, account.id)
+                    .map_err(|e| format!("cannot remove the sign-in: {e}"))?;
+            }
+        }
+        drop(store);
+        self.stop_engine();
+        self.start_demo(&data_dir.join("demo"), None, sender)
+    }
+}
+
+fn engine_config() -> EngineConfig {
+    EngineConfig::default()
+}
+
+/// Sign in to the demo server with its demo user and build the engine.
+async fn demo_engine(data_dir: &Path, url: &str) -> Result<Engine, String> {
+    let mut store = Store::open(&database_path(data_dir)).map_err(|e| e.to_string())?;
+    let device_id = store.device_id().map_err(|e| e.to_string())?;
+    let client = JellyfinClient::new(
+        url,
+        DeviceInfo::playmark(device_id.clone()),
+        ClientOptions::default(),
+    )
+    .map_err(|e| e.detail)?;
+    let session = client
+        .authenticate(DEMO_USER, DEMO_PASSWORD)
+        .await
+        .map_err(|e| e.detail)?;
+    let account = store
+        .upsert_account(
+            &NewAccount {
+                kind: ServerKind::Demo,
+                base_url: url,
+                server_id: &session.server_id,
+                server_name: "Demo",
+                user_id: &session.user_id,
+                user_name: DEMO_USER,
+                device_id: &device_id,
+            },
+            SystemClock.now(),
+        )
+        .map_err(|e| e.to_string())?;
+    secrets::save_token(data_dir, account, &session.access_token)
+        .map_err(|e| format!("cannot store the demo sign-in: {e}"))?;
+    let client = client.with_session(session.access_token, session.user_id);
+    Ok(Engine::new(
+        store,
+        account,
+        Arc::new(client),
+        Arc::new(SystemClock),
+        engine_config(),
+    ))
+}
+
+/// The engine of the account signed in under `data_dir` (token from the secret store).
+fn account_engine(data_dir: &Path) -> Result<(Engine, String), String> {
+    let store = Store::open(&database_path(data_dir)).map_err(|e| e.to_string())?;
+    let account = store
+        .account()
+        .map_err(|e| e.to_string())?
+        .ok_or("no account")?;
+    let token = secrets::load_token(data_dir, account.id)
+        .map_err(|e| format!("cannot read the stored sign-in: {e}"))?
+        .ok_or("signed out")?;
+    let client = JellyfinClient::new(
+        &account.base_url,
+        DeviceInfo::playmark(account.device_id.clone()),
+        ClientOptions::default(),
+    )
+    .map_err(|e| e.detail)?
+    .with_session(token, account.user_id.clone());
+    let server: Arc<dyn MediaServer> = Arc::new(client);
+    let engine = Engine::new(
+        store,
+        account.id,
+        server,
+        Arc::new(SystemClock),
+        engine_config(),
+    );
+    Ok((engine, account.server_name))
+}
+
+/// Turn engine events into worker outputs, gathering failures for [`FAILURE_WINDOW`].
+async fn forward_events(engine: Engine, out: relm4::Sender<SyncQueueOutput>, server_name: String) {
+    let mut events = engine.subscribe();
+    let mut burst: HashMap<&'static str, (SyncError, usize)> = HashMap::new();
+    let mut burst_until: Option<tokio::time::Instant> = None;
+    loop {
+        let deadline = burst_until;
+        let event = tokio::select! {
+            e = events.recv() => e,
+            _ = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                let pending = engine.counts().map(|c| c.total()).unwrap_or(0);
+                for (_, (error, count)) in burst.drain() {
+                    let _ = out.send(SyncQueueOutput::Notice {
+                        error,
+                        count,
+                        pending,
+                        server: server_name.clone(),
+                    });
+                }
+                burst_until = None;
+                continue;
+            }
+        };
+        match event {
+            Ok(SyncEvent::ItemState { item_id, state }) => {
+                if matches!(state, ItemSyncState::Synced | ItemSyncState::Discarded) {
+                    send_item(&engine, &out, &item_id);
+                }
+                if state == ItemSyncState::Synced {
+                    let _ = out.send(SyncQueueOutput::Synced {
+                        at: SystemClock.now(),
+                    });
+                }
+                let _ = out.send(SyncQueueOutput::ItemState {
+                    item: item_id,
+                    state,
+                });
+            }
+            Ok(SyncEvent::Account { state }) => {
+                let _ = out.send(SyncQueueOutput::AccountState { state });
+            }
+            Ok(SyncEvent::Counts { counts }) => {
+                let _ = out.send(SyncQueueOutput::Counts { counts });
+                send_attention(&engine, &out);
+            }
+            Ok(SyncEvent::Failure { error, items }) => {
+                let entry = burst.entry(error.kind.as_str()).or_insert((error, 0));
+                entry.1 += items.len();
+                if burst_until.is_none() {
+                    burst_until = Some(tokio::time::Instant::now() + FAILURE_WINDOW);
+                }
+            }
+            Err(RecvError::Lagged(n)) => {
+                // Missed events: send the whole picture again.
+                tracing::debug!(missed = n, "event receiver lagged");
+                let account = engine.account();
+                let items = engine.with_store(|s| s.items(account)).unwrap_or_default();
+                for item in items {
+                    let _ = out.send(SyncQueueOutput::ItemData { item });
+                }
+                if let Ok(counts) = engine.counts() {
+                    let _ = out.send(SyncQueueOutput::Counts { counts });
+                }
+            }
+            Err(RecvError::Closed) => break,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_reset_removes_only_the_database_and_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "playmark.db",
+            "playmark.db-wal",
+            "token-1",
+            "window-state",
+            "notes.txt",
+        ] {
+            std::fs::write(dir.path().join(name), "x").unwrap();
+        }
+        reset_demo_dir(dir.path()).unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["notes.txt", "window-state"]);
+        // A missing directory is fine (first start).
+        reset_demo_dir(&dir.path().join("missing")).unwrap();
+    }
+
+    #[test]
+    fn passwords_never_print() {
+        let input = SyncQueueInput::SignIn {
+            url: "https://media.local".into(),
+            user: "ann".into(),
+            password: Password("hunter2".into()),
+        };
+        let shown = format!("{input:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("ann"));
+    }
+}

@@ -1,0 +1,357 @@
+//! The header-bar sync button: an icon and label for the global state, and a popover with the
+//! pending count, the changes needing attention (a virtualised list, with per-item Retry and
+//! Discard), Retry all, Sync now and the last successful sync time. In the demo it also holds
+//! the developer controls (simulate offline, server errors).
+
+use relm4::gtk;
+use relm4::gtk::prelude::*;
+use relm4::prelude::*;
+use relm4::typed_view::list::{RelmListItem, TypedListView};
+
+use super::format;
+use super::i18n::{gettext, ntr};
+use super::sync_queue::{AttentionItem, DevFault};
+use crate::model::Millis;
+use crate::store::Counts;
+use crate::sync::AccountState;
+
+/// The status button's model.
+#[derive(Debug)]
+pub struct SyncStatus {
+    /// Queue counts.
+    pub counts: Counts,
+    /// Account state.
+    pub account: AccountState,
+    /// Last successful sync.
+    pub last_sync: Option<Millis>,
+    /// Changes needing attention (virtualised list).
+    pub attention: TypedListView<AttentionRow, gtk::NoSelection>,
+    /// Show the developer controls (demo library only).
+    pub developer: bool,
+    /// The developer "offline" switch.
+    pub simulate_offline: bool,
+}
+
+/// Messages to the status button.
+#[derive(Debug)]
+pub enum SyncStatusInput {
+    /// New counts.
+    Counts { counts: Counts },
+    /// New account state.
+    Account { state: AccountState },
+    /// The current needs-attention list.
+    Attention { items: Vec<AttentionItem> },
+    /// A change reached the server.
+    Synced { at: Millis },
+    /// Developer controls on or off.
+    Developer { enabled: bool },
+    /// Per-item Retry clicked.
+    Retry { item: String },
+    /// Per-item Discard clicked.
+    Discard { item: String },
+    /// Retry all clicked.
+    RetryAll,
+    /// Sync now clicked.
+    SyncNow,
+    /// A developer control.
+    Simulate { fault: DevFault },
+}
+
+/// What the status button asks of the sync queue.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SyncStatusOutput {
+    /// Retry one item.
+    Retry { item: String },
+    /// Discard one item's change.
+    Discard { item: String },
+    /// Retry every failed change.
+    RetryAll,
+    /// Send everything now.
+    SyncNow,
+    /// Inject a fault into the demo server.
+    Simulate { fault: DevFault },
+}
+
+/// One needs-attention row in the popover.
+#[derive(Debug)]
+pub struct AttentionRow {
+    /// The change.
+    pub item: AttentionItem,
+    sender: relm4::Sender<SyncStatusInput>,
+}
+
+/// Widgets of an attention row.
+#[derive(Debug)]
+pub struct AttentionRowWidgets {
+    title: gtk::Label,
+    reason: gtk::Label,
+    retry: gtk::Button,
+    discard: gtk::Button,
+    handlers: Vec<(gtk::Button, gtk::glib::SignalHandlerId)>,
+}
+
+impl RelmListItem for AttentionRow {
+    type Root = gtk::Box;
+    type Widgets = AttentionRowWidgets;
+
+    fn setup(_item: &gtk::ListItem) -> (gtk::Box, AttentionRowWidgets) {
+        let root = gtk::Box::new(gtk::Orientation::Horizontal, 6);
+        root.set_margin_top(4);
+        root.set_margin_bottom(4);
+        let text = gtk::Box::new(gtk::Orientation::Vertical, 2);
+        text.set_hexpand(true);
+        let title = gtk::Label::new(None);
+        title.set_xalign(0.0);
+        title.set_ellipsize(gtk::pango::EllipsizeMode::End);
+        let reason = gtk::Label::new(None);
+        reason.set_xalign(0.0);
+        reason.set_wrap(true);
+        reason.add_css_class("caption");
+        reason.add_css_class("dim-label");
+        text.append(&title);
+        text.append(&reason);
+        let retry = gtk::Button::with_label(&gettext("Retry"));
+        retry.set_valign(gtk::Align::Center);
+        retry.set_widget_name("retry");
+        let discard = gtk::Button::with_label(&gettext("Discard"));
+        discard.set_valign(gtk::Align::Center);
+        discard.set_widget_name("discard");
+        discard.add_css_class("destructive-action");
+        root.append(&text);
+        root.append(&retry);
+        root.append(&discard);
+        (
+            root,
+            AttentionRowWidgets {
+                title,
+                reason,
+                retry,
+                discard,
+                handlers: Vec::new(),
+            },
+        )
+    }
+
+    fn bind(&mut self, w: &mut AttentionRowWidgets, _root: &mut gtk::Box) {
+        w.title.set_label(&self.item.title);
+        // set_label, never markup: the reason is server text.
+        w.reason.set_label(&self.item.reason);
+        let (s, id) = (self.sender.clone(), self.item.item_id.clone());
+        let h = w.retry.connect_clicked(move |_| {
+            s.emit(SyncStatusInput::Retry { item: id.clone() });
+        });
+        w.handlers.push((w.retry.clone(), h));
+        let (s, id) = (self.sender.clone(), self.item.item_id.clone());
+        let h = w.discard.connect_clicked(move |_| {
+            s.emit(SyncStatusInput::Discard { item: id.clone() });
+        });
+        w.handlers.push((w.discard.clone(), h));
+    }
+
+    fn unbind(&mut self, w: &mut AttentionRowWidgets, _root: &mut gtk::Box) {
+        for (button, handler) in w.handlers.drain(..) {
+            button.disconnect(handler);
+        }
+    }
+}
+
+impl SyncStatus {
+    fn pending_text(&self) -> String {
+        let n = self.counts.pending + self.counts.in_flight + self.counts.failed;
+        ntr(
+            "{count} change waiting to be sent",
+            "{count} changes waiting to be sent",
+            n,
+            &[],
+        )
+    }
+}
+
+#[relm4::component(pub)]
+impl SimpleComponent for SyncStatus {
+    type Init = ();
+    type Input = SyncStatusInput;
+    type Output = SyncStatusOutput;
+
+    view! {
+        #[name = "button"]
+        gtk::MenuButton {
+            #[watch]
+            set_tooltip_text: Some(&format::status_summary(&model.counts, model.account).1),
+            #[wrap(Some)]
+            set_child = &gtk::Box {
+                set_spacing: 6,
+                #[name = "icon"]
+                gtk::Image {
+                    #[watch]
+                    set_icon_name: Some(format::status_summary(&model.counts, model.account).0),
+                },
+                #[name = "label"]
+                gtk::Label {
+                    #[watch]
+                    set_label: &format::status_summary(&model.counts, model.account).1,
+                },
+            },
+            #[wrap(Some)]
+            #[name = "popover"]
+            set_popover = &gtk::Popover {
+                gtk::Box {
+                    set_orientation: gtk::Orientation::Vertical,
+                    set_spacing: 8,
+                    set_margin_all: 6,
+                    set_width_request: 360,
+                    #[name = "pending"]
+                    gtk::Label {
+                        set_xalign: 0.0,
+                        add_css_class: "heading",
+                        #[watch]
+                        set_label: &model.pending_text(),
+                    },
+                    gtk::Label {
+                        set_xalign: 0.0,
+                        set_label: &gettext("Needs attention"),
+                        add_css_class: "dim-label",
+                        #[watch]
+                        set_visible: !model.attention.is_empty(),
+                    },
+                    gtk::ScrolledWindow {
+                        set_hscrollbar_policy: gtk::PolicyType::Never,
+                        set_propagate_natural_height: true,
+                        set_min_content_height: 150,
+                        set_max_content_height: 320,
+                        #[watch]
+                        set_visible: !model.attention.is_empty(),
+                        #[local_ref]
+                        attention_view -> gtk::ListView {},
+                    },
+                    gtk::Box {
+                        set_spacing: 6,
+                        set_homogeneous: true,
+                        #[name = "retry_all"]
+                        gtk::Button {
+                            set_widget_name: "retry_all",
+                            set_label: &gettext("Retry all"),
+                            #[watch]
+                            set_sensitive: !model.attention.is_empty() || model.counts.failed > 0,
+                            connect_clicked => SyncStatusInput::RetryAll,
+                        },
+                        #[name = "sync_now"]
+                        gtk::Button {
+                            set_widget_name: "sync_now",
+                            set_label: &gettext("Sync now"),
+                            add_css_class: "suggested-action",
+                            connect_clicked => SyncStatusInput::SyncNow,
+                        },
+                    },
+                    #[name = "last_sync"]
+                    gtk::Label {
+                        set_xalign: 0.0,
+                        add_css_class: "caption",
+                        add_css_class: "dim-label",
+                        #[watch]
+                        set_label: &format::last_sync_text(model.last_sync),
+                    },
+                    gtk::Box {
+                        set_orientation: gtk::Orientation::Vertical,
+                        set_spacing: 6,
+                        #[watch]
+                        set_visible: model.developer,
+                        gtk::Separator {},
+                        gtk::Label {
+                            set_xalign: 0.0,
+                            add_css_class: "heading",
+                            set_label: &gettext("Developer (demo server)"),
+                        },
+                        #[name = "dev_offline"]
+                        gtk::CheckButton {
+                            set_label: Some(&gettext("Simulate offline")),
+                            #[watch]
+                            #[block_signal(offline_toggled)]
+                            set_active: model.simulate_offline,
+                            connect_toggled[sender] => move |b| {
+                                sender.input(SyncStatusInput::Simulate {
+                                    fault: DevFault::Offline { offline: b.is_active() },
+                                });
+                            } @offline_toggled,
+                        },
+                        gtk::CheckButton {
+                            set_label: Some(&gettext("Random server errors (30 %)")),
+                            connect_toggled[sender] => move |b| {
+                                let fraction = if b.is_active() { 0.3 } else { 0.0 };
+                                sender.input(SyncStatusInput::Simulate {
+                                    fault: DevFault::Random { fraction },
+                                });
+                            },
+                        },
+                        gtk::Box {
+                            set_spacing: 6,
+                            set_homogeneous: true,
+                            gtk::Button {
+                                set_label: &gettext("Next 5 fail (500)"),
+                                connect_clicked => SyncStatusInput::Simulate {
+                                    fault: DevFault::FailNext { count: 5, status: 500 },
+                                },
+                            },
+                            gtk::Button {
+                                set_label: &gettext("Next 5 gone (404)"),
+                                connect_clicked => SyncStatusInput::Simulate {
+                                    fault: DevFault::FailNext { count: 5, status: 404 },
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        }
+    }
+
+    fn init(_init: (), root: Self::Root, sender: ComponentSender<Self>) -> ComponentParts<Self> {
+        let model = SyncStatus {
+            counts: Counts::default(),
+            account: AccountState::Online,
+            last_sync: None,
+            attention: TypedListView::new(),
+            developer: false,
+            simulate_offline: false,
+        };
+        let attention_view = &model.attention.view;
+        let widgets = view_output!();
+        ComponentParts { model, widgets }
+    }
+
+    fn update(&mut self, message: SyncStatusInput, sender: ComponentSender<Self>) {
+        match message {
+            SyncStatusInput::Counts { counts } => self.counts = counts,
+            SyncStatusInput::Account { state } => self.account = state,
+            SyncStatusInput::Synced { at } => self.last_sync = Some(at),
+            SyncStatusInput::Developer { enabled } => self.developer = enabled,
+            SyncStatusInput::Attention { items } => {
+                self.attention.clear();
+                let s = sender.input_sender().clone();
+                self.attention
+                    .extend_from_iter(items.into_iter().map(|item| AttentionRow {
+                        item,
+                        sender: s.clone(),
+                    }));
+            }
+            SyncStatusInput::Retry { item } => {
+                let _ = sender.output(SyncStatusOutput::Retry { item });
+            }
+            SyncStatusInput::Discard { item } => {
+                let _ = sender.output(SyncStatusOutput::Discard { item });
+            }
+            SyncStatusInput::RetryAll => {
+                let _ = sender.output(SyncStatusOutput::RetryAll);
+            }
+            SyncStatusInput::SyncNow => {
+                let _ = sender.output(SyncStatusOutput::SyncNow);
+            }
+            SyncStatusInput::Simulate { fault } => {
+                if let DevFault::Offline { offline } = fault {
+                    self.simulate_offline = offline;
+                }
+                let _ = sender.output(SyncStatusOutput::Simulate { fault });
+            }
+        }
+    }
+}
