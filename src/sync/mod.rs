@@ -4,6 +4,7 @@
 pub mod backoff;
 pub mod checkpoint;
 mod engine;
+pub mod merge;
 mod events;
 
 pub use backoff::Backoff;
@@ -11,3 +12,4 @@ pub use engine::{
     Engine, EngineConfig, EngineError, EngineStats, RunMode, RunOutcome, DEFAULT_PAGE_SIZE,
 };
 pub use events::{AccountState, ItemSyncState, SyncEvent};
+pub use merge::{merge, Decision, LocalSide, Outcome, Policy, Side};
