@@ -17,7 +17,9 @@ use crate::backend::{ErrorKind, MediaServer, SyncError};
 use crate::clock::{Clock, SystemClock};
 use crate::model::{ItemKind, LocalChange, ServerKind};
 use crate::store::{self, secrets, Account, NewAccount, Store, StoreError};
-use crate::sync::{Engine, EngineConfig, EngineError, RunMode, RunOutcome, DEFAULT_PAGE_SIZE};
+use crate::sync::{
+    Engine, EngineConfig, EngineError, Policy, RunMode, RunOutcome, DEFAULT_PAGE_SIZE,
+};
 
 /// Exit codes of the CLI.
 pub mod exit {
@@ -48,6 +50,12 @@ enum Command {
     Login {
         #[command(subcommand)]
         server: LoginKind,
+    },
+    /// Show the conflict policy, or set it: last-writer-wins, furthest-progress (default),
+    /// prefer-local, prefer-server (see the README, "Conflicts and merge").
+    Policy {
+        #[arg(value_parser = parse_policy)]
+        policy: Option<Policy>,
     },
     /// Sign out: forget the token (queued changes are kept until you sign in again).
     Logout,
@@ -112,7 +120,21 @@ enum LoginKind {
         server: String,
         #[arg(long)]
         user: String,
+        /// How conflicts are decided (default furthest-progress; kept on a later login
+        /// without it).
+        #[arg(long, value_parser = parse_policy)]
+        policy: Option<Policy>,
     },
+}
+
+fn parse_policy(s: &str) -> Result<Policy, String> {
+    Policy::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = Policy::ALL.iter().map(|p| p.as_str()).collect();
+        format!(
+            "unknown policy \"{s}\"; choose one of: {}",
+            names.join(", ")
+        )
+    })
 }
 
 /// A failure of a command: what to print and which exit code.
@@ -219,8 +241,14 @@ fn default_data_dir() -> Option<PathBuf> {
 async fn run(command: Command, data_dir: &Path) -> Result<u8, Failure> {
     match command {
         Command::Login {
-            server: LoginKind::Jellyfin { server, user },
-        } => login(data_dir, &server, &user).await,
+            server:
+                LoginKind::Jellyfin {
+                    server,
+                    user,
+                    policy,
+                },
+        } => login(data_dir, &server, &user, policy).await,
+        Command::Policy { policy } => set_or_show_policy(data_dir, policy),
         Command::Logout => logout(data_dir),
         Command::Refresh => refresh(data_dir).await,
         Command::Items { json } => items(data_dir, json),
@@ -288,7 +316,12 @@ fn read_password() -> Result<String, Failure> {
     Ok(buf.trim_end_matches(['\r', '\n']).to_string())
 }
 
-async fn login(data_dir: &Path, server: &str, user: &str) -> Result<u8, Failure> {
+async fn login(
+    data_dir: &Path,
+    server: &str,
+    user: &str,
+    policy: Option<Policy>,
+) -> Result<u8, Failure> {
     let password = read_password()?;
     let mut store = open_store(data_dir)?;
     let device_id = store.device_id()?;
@@ -323,10 +356,27 @@ async fn login(data_dir: &Path, server: &str, user: &str) -> Result<u8, Failure>
     )?;
     secrets::save_token(data_dir, account, &session.access_token)
         .map_err(|e| Failure::usage(format!("cannot store the sign-in: {e}")))?;
+    if let Some(p) = policy {
+        store.set_policy(account, p)?;
+    }
+    let policy = store.policy(account)?;
     println!(
-        "Signed in to {} (Jellyfin {}) as {}.",
+        "Signed in to {} (Jellyfin {}) as {}. Conflict policy: {policy}.",
         info.server_name, info.version, session.user_name
     );
+    Ok(exit::OK)
+}
+
+fn set_or_show_policy(data_dir: &Path, policy: Option<Policy>) -> Result<u8, Failure> {
+    let mut store = open_store(data_dir)?;
+    let account = require_account(&store)?;
+    match policy {
+        Some(p) => {
+            store.set_policy(account.id, p)?;
+            println!("Conflict policy: {p} (from the next refresh on).");
+        }
+        None => println!("Conflict policy: {}", store.policy(account.id)?),
+    }
     Ok(exit::OK)
 }
 
@@ -356,6 +406,15 @@ async fn refresh(data_dir: &Path) -> Result<u8, Failure> {
         "Fetched {} items from {}: {} updated, {} with local changes kept.",
         stats.seen, account.server_name, stats.updated_local, stats.kept_local
     );
+    if stats.adopted + stats.conflicts + stats.removed > 0 {
+        println!(
+            "{} changed on another device, {} conflict(s) decided by {}, {} no longer on the server.",
+            stats.adopted,
+            stats.conflicts,
+            engine.with_store(|s| s.policy(account.id))?,
+            stats.removed
+        );
+    }
     Ok(exit::OK)
 }
 

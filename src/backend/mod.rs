@@ -6,6 +6,7 @@ pub mod error;
 pub mod jellyfin;
 
 use async_trait::async_trait;
+use futures::stream::BoxStream;
 
 pub use error::{ErrorKind, SyncError};
 
@@ -42,4 +43,14 @@ pub trait MediaServer: Send + Sync {
 
     /// One page of the library (series, seasons, episodes, movies) with user data.
     async fn fetch_items(&self, start: u64, limit: u64) -> Result<ItemsPage, SyncError>;
+
+    /// Open the server's live channel of user-data changes (Jellyfin's WebSocket
+    /// `UserDataChanged`). `Ok(None)`: the server has none, scans are the only pull. The stream
+    /// ends, or yields an error, when the connection drops.
+    async fn live_updates(&self) -> Result<Option<LiveUpdates>, SyncError> {
+        Ok(None)
+    }
 }
+
+/// Batches of (item id, user data) changed on the server, as they arrive.
+pub type LiveUpdates = BoxStream<'static, Result<Vec<(String, UserData)>, SyncError>>;

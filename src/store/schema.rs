@@ -3,7 +3,26 @@
 //! Never edit or reorder an entry once it has shipped: add a new one at the end.
 
 /// (name, SQL) in order; migration `i` brings `user_version` from `i` to `i + 1`.
-pub const MIGRATIONS: &[(&str, &str)] = &[("0001_initial", INITIAL)];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_initial", INITIAL),
+    ("0002_merge_policy", MERGE_POLICY),
+];
+
+/// The conflict policy of each account (see `sync::merge::Policy`), and the last merge decision
+/// per item so the UI can show "merged from the server" after a restart too.
+const MERGE_POLICY: &str = r#"
+ALTER TABLE accounts ADD COLUMN policy TEXT NOT NULL DEFAULT 'furthest-progress';
+
+CREATE TABLE merge_decisions (
+    account_id INTEGER NOT NULL,
+    item_id    TEXT NOT NULL,
+    decided_at INTEGER NOT NULL,
+    decision   TEXT NOT NULL,
+    summary    TEXT NOT NULL,
+    PRIMARY KEY (account_id, item_id),
+    FOREIGN KEY (account_id, item_id) REFERENCES items (account_id, item_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+"#;
 
 const INITIAL: &str = r#"
 CREATE TABLE meta (

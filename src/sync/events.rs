@@ -5,6 +5,7 @@ use serde::Serialize;
 use crate::backend::SyncError;
 use crate::model::Millis;
 use crate::store::Counts;
+use crate::sync::merge::Outcome;
 
 /// Where one item's change stands, as a badge would show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -52,6 +53,12 @@ pub enum SyncEvent {
     Account { state: AccountState },
     /// Queue counts after a change.
     Counts { counts: Counts },
+    /// A pull (scan or live update) changed an item's local state or decided a conflict: the
+    /// UI shows "merged from the server" / "your change replaced the server's" from it.
+    Merged { item_id: String, outcome: Outcome },
+    /// The live connection to the server (WebSocket) came up or went down. While it is down,
+    /// periodic scans are the only way remote changes arrive.
+    Live { connected: bool },
     /// A failure worth telling the user about (classified; word it with `SyncError::message`).
     Failure {
         error: SyncError,
