@@ -9,10 +9,10 @@
 //! - changed on both sides to the same value → agreed;
 //! - changed on both sides to different values → a **conflict**, decided by the [`Policy`].
 //!
-//! Position and watched flag are one unit: when either of them conflicts, both come from the
-//! side the policy picks, so the result is always a state one side actually chose (never
-//! "watched" with the other device's resume point). The play count and last-played date are
-//! decided field by field, a conflict on them going to the same winner.
+//! Position and watched flag are compared as **one** field, "progress": marking watched resets
+//! the position and unwatching clears both, so mixing one side's flag with the other side's
+//! position would make a state nobody chose. The play count and last-played date are fields of
+//! their own; a conflict on them goes to the same winner the policy picks for the item.
 //!
 //! After a merge the base is the remote state; the result must be pushed when it differs from
 //! the remote. Pulling the same remote state again then changes nothing (idempotence), and once
@@ -242,17 +242,14 @@ pub fn merge(
     };
     let l = &local.state;
 
-    // Per field: (local changed, remote changed, conflict).
+    // Per field: (local changed, remote changed, conflict). Position and watched flag are one
+    // field, "progress": marking watched moves the position too, so they are never mixed.
     let field = |lv: bool, rv: bool, same: bool| (lv, rv, lv && rv && !same);
+    let prog = |u: &UserData| (u.position_ms, u.played);
     let pos = field(
-        l.position_ms != base.position_ms,
-        remote.position_ms != base.position_ms,
-        l.position_ms == remote.position_ms,
-    );
-    let played = field(
-        l.played != base.played,
-        remote.played != base.played,
-        l.played == remote.played,
+        prog(l) != prog(&base),
+        prog(&remote) != prog(&base),
+        prog(l) == prog(&remote),
     );
     let count = field(
         l.play_count != base.play_count,
@@ -264,9 +261,9 @@ pub fn merge(
         remote.last_played != base.last_played,
         l.last_played == remote.last_played,
     );
-    let any_local = pos.0 || played.0 || count.0 || last.0;
-    let any_remote = pos.1 || played.1 || count.1 || last.1;
-    let any_conflict = pos.2 || played.2 || count.2 || last.2;
+    let any_local = pos.0 || count.0 || last.0;
+    let any_remote = pos.1 || count.1 || last.1;
+    let any_conflict = pos.2 || count.2 || last.2;
 
     let win = any_conflict.then(|| winner(policy, &local, &base, &remote));
     // One field: the winner's value on a conflict, else whichever side changed it.
@@ -278,18 +275,13 @@ pub fn merge(
             _ => rv,
         }
     }
+    let (position_ms, played) = pick(pos, win, prog(l), prog(&remote));
     let mut result = UserData {
-        position_ms: pick(pos, win, l.position_ms, remote.position_ms),
-        played: pick(played, win, l.played, remote.played),
+        position_ms,
+        played,
         play_count: pick(count, win, l.play_count, remote.play_count),
         last_played: pick(last, win, l.last_played, remote.last_played),
     };
-    // Position and watched flag move together when either conflicts.
-    if pos.2 || played.2 {
-        let w = if win == Some(Side::Local) { l } else { &remote };
-        result.position_ms = w.position_ms;
-        result.played = w.played;
-    }
 
     let decision = match (any_local, any_remote, win) {
         (_, _, Some(winner)) => Decision::Conflict { winner, policy },
