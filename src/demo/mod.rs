@@ -13,6 +13,7 @@
 
 mod faults;
 mod library;
+mod live;
 mod routes;
 mod state;
 
@@ -139,9 +140,12 @@ struct Conn {
     socket: Option<socket2::Socket>,
 }
 
-#[derive(Default)]
 struct Net {
     offline: bool,
+    /// `/socket` answers (default); `false` makes it 404, as behind a proxy without WebSockets.
+    live_enabled: bool,
+    /// Open WebSocket connections (their tasks own the upgraded streams).
+    live: HashMap<u64, AbortHandle>,
     shut_down: bool,
     /// The accept task and a duplicate of the listening socket (to stop it synchronously).
     listener: Option<(AbortHandle, Option<socket2::Socket>)>,
@@ -149,8 +153,24 @@ struct Net {
     next_conn: u64,
 }
 
+impl Default for Net {
+    fn default() -> Net {
+        Net {
+            offline: false,
+            live_enabled: true,
+            live: HashMap::new(),
+            shut_down: false,
+            listener: None,
+            conns: HashMap::new(),
+            next_conn: 0,
+        }
+    }
+}
+
 struct Inner {
     port: u16,
+    /// `UserDataChanged` messages for every open WebSocket.
+    live: tokio::sync::broadcast::Sender<Arc<str>>,
     runtime: tokio::runtime::Handle,
     state: Mutex<State>,
     plan: Mutex<FaultPlan>,
@@ -191,6 +211,7 @@ impl DemoServer {
         let port = listener.local_addr()?.port();
         let inner = Arc::new(Inner {
             port,
+            live: tokio::sync::broadcast::channel(1024).0,
             runtime: tokio::runtime::Handle::current(),
             state: Mutex::new(State::new(config.library, config.version)),
             plan: Mutex::new(FaultPlan::default()),
@@ -327,8 +348,31 @@ impl DemoServer {
     /// sets every episode under it. Unknown ids are ignored.
     pub fn set_user_data(&self, item_id: &str, data: crate::model::UserData) {
         if let Some(id) = routes::normalize_id(item_id) {
-            lock(&self.inner.state).set_user_data(&id, &data);
+            let mut state = lock(&self.inner.state);
+            state.set_user_data(&id, &data);
+            self.inner.publish(&mut state);
         }
+    }
+
+    /// Close every open WebSocket (clients see the connection drop; HTTP is unaffected).
+    pub fn close_live_connections(&self) {
+        for (_, task) in lock(&self.inner.net).live.drain() {
+            task.abort();
+        }
+    }
+
+    /// `false`: `/socket` answers 404 (and open sockets are closed), as behind a proxy that
+    /// does not pass WebSockets; `true` (the default): sockets work.
+    pub fn set_live_enabled(&self, enabled: bool) {
+        lock(&self.inner.net).live_enabled = enabled;
+        if !enabled {
+            self.close_live_connections();
+        }
+    }
+
+    /// WebSocket connections currently open.
+    pub fn live_connections(&self) -> usize {
+        lock(&self.inner.net).live.len()
     }
 
     /// Delete an item (and everything under it) from the library: it then answers 404.
@@ -376,6 +420,9 @@ impl Inner {
                 // Stops listening at once (new connects are refused), before the task is gone.
                 let _ = s.shutdown(std::net::Shutdown::Both);
             }
+            task.abort();
+        }
+        for (_, task) in net.live.drain() {
             task.abort();
         }
         for (_, c) in net.conns.drain() {
@@ -427,6 +474,7 @@ impl Inner {
             });
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades()
                 .await;
             lock(&inner.net).conns.remove(&id);
         });
@@ -451,10 +499,47 @@ impl Inner {
         }
     }
 
+    /// Send a `UserDataChanged` message to every open WebSocket for what changed in `state`.
+    fn publish(&self, state: &mut State) {
+        if let Some(message) = live::changes_message(state) {
+            // No socket open is fine.
+            let _ = self.live.send(message.into());
+        }
+    }
+
     async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
     ) -> Result<Response<Body>, ResetConnection> {
+        if req.uri().path().eq_ignore_ascii_case("/socket") {
+            let query: Vec<(String, String)> = req
+                .uri()
+                .query()
+                .map(|q| {
+                    url::form_urlencoded::parse(q.as_bytes())
+                        .into_owned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            let seq = self.record(RecordedRequest {
+                method: req.method().to_string(),
+                path: req.uri().path().to_string(),
+                query: query.clone(),
+                authorization: req
+                    .headers()
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
+                body: None,
+                raw_body: Vec::new(),
+                status: 0,
+                fault: None,
+                at: SystemTime::now(),
+            });
+            let (status, response) = self.websocket(req, &query);
+            self.set_status(seq, status);
+            return Ok(response);
+        }
         let (parts, body) = req.into_parts();
         let mut raw = Vec::new();
         let mut too_large = false;
@@ -625,7 +710,9 @@ impl Inner {
             local_address: format!("http://127.0.0.1:{}", self.port),
         };
         let mut state = lock(&self.state);
-        routes::handle(&mut state, &req)
+        let reply = routes::handle(&mut state, &req);
+        self.publish(&mut state);
+        reply
     }
 }
 

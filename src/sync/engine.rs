@@ -547,7 +547,7 @@ impl Engine {
         let Some(schedule) = self.shared.config.pull else {
             return;
         };
-        let mut interval = schedule.interval_ms;
+        let mut interval: Option<i64> = None;
         loop {
             if self.shared.shutdown.load(Ordering::SeqCst) {
                 return;
@@ -559,9 +559,20 @@ impl Engine {
                     false
                 }
             };
-            interval = schedule.next_interval(interval, changed);
-            let wake = self.now() + interval;
+            // The first sleep is the shortest; then it doubles while nothing changes.
+            let next = match interval {
+                None => schedule.interval_ms,
+                Some(prev) => schedule.next_interval(prev, changed),
+            };
+            interval = Some(next);
+            let wake = self.now() + next;
             let shutdown = self.shared.side_notify.notified();
+            tokio::pin!(shutdown);
+            // Registered before the flag is checked, so a shutdown in between is not missed.
+            shutdown.as_mut().enable();
+            if self.shared.shutdown.load(Ordering::SeqCst) {
+                return;
+            }
             tokio::select! {
                 _ = self.shared.clock.sleep_until(wake) => {}
                 _ = shutdown => return,
@@ -577,11 +588,13 @@ impl Engine {
         let mut attempt: u32 = 0;
         let mut connected_before = false;
         loop {
+            let shutdown = self.shared.side_notify.notified();
+            tokio::pin!(shutdown);
+            // Registered before the flag is checked, so a shutdown in between is not missed.
+            shutdown.as_mut().enable();
             if self.shared.shutdown.load(Ordering::SeqCst) {
                 return;
             }
-            let shutdown = self.shared.side_notify.notified();
-            tokio::pin!(shutdown);
             let connected = tokio::select! {
                 r = self.shared.server.live_updates() => r,
                 _ = &mut shutdown => return,

@@ -9,6 +9,7 @@
 //! and port. Response bodies are read through a size cap.
 
 pub mod dto;
+mod live;
 #[cfg(all(test, feature = "demo"))]
 mod tests;
 
@@ -145,6 +146,8 @@ pub struct JellyfinClient {
     token: Option<Arc<str>>,
     user_id: Option<Arc<str>>,
     max_body_bytes: usize,
+    /// Connecting the live WebSocket (the HTTP client has its own).
+    connect_timeout: Duration,
 }
 
 impl fmt::Debug for JellyfinClient {
@@ -288,6 +291,7 @@ impl JellyfinClient {
             token: None,
             user_id: None,
             max_body_bytes: options.max_body_bytes,
+            connect_timeout: options.connect_timeout,
         })
     }
 
@@ -510,6 +514,10 @@ async fn error_from_response(mut response: Response) -> SyncError {
 impl MediaServer for JellyfinClient {
     fn kind(&self) -> ServerKind {
         ServerKind::Jellyfin
+    }
+
+    async fn live_updates(&self) -> Result<Option<crate::backend::LiveUpdates>, SyncError> {
+        live::connect(self).await.map(Some)
     }
 
     async fn probe(&self) -> Result<ServerInfo, SyncError> {
