@@ -10,8 +10,9 @@
 mod common;
 
 use common::Harness;
+use playmark::backend::{MediaServer, SyncError};
 use playmark::clock::Clock;
-use playmark::model::{LocalChange, Millis, UserData};
+use playmark::model::{LocalChange, Millis, RemoteItem, UserData};
 use playmark::store::{RowState, REMOVED_DETAIL};
 use playmark::sync::{Decision, Policy, RunOutcome, Side, SyncEvent};
 
@@ -364,5 +365,74 @@ async fn item_deleted_on_the_server() {
         assert!(h.writes().is_empty());
         assert_eq!(h.engine.discard(std::slice::from_ref(&ep)).unwrap(), 1);
         assert_eq!(h.drain_now().await, RunOutcome::Empty);
+        h.assert_contract();
     }
+}
+
+/// A server whose scan skips one item (as paging can when the sort order shifts mid-scan).
+struct SkippingServer {
+    inner: playmark::backend::jellyfin::JellyfinClient,
+    skip: String,
+}
+
+#[async_trait::async_trait]
+impl MediaServer for SkippingServer {
+    fn kind(&self) -> playmark::model::ServerKind {
+        self.inner.kind()
+    }
+    async fn probe(&self) -> Result<playmark::backend::ServerInfo, SyncError> {
+        self.inner.probe().await
+    }
+    async fn push_item(
+        &self,
+        item_id: &str,
+        desired: &playmark::model::DesiredState,
+    ) -> Result<Option<UserData>, SyncError> {
+        self.inner.push_item(item_id, desired).await
+    }
+    async fn push_group(&self, parent_id: &str, played: bool) -> Result<(), SyncError> {
+        self.inner.push_group(parent_id, played).await
+    }
+    async fn fetch_items(
+        &self,
+        start: u64,
+        limit: u64,
+    ) -> Result<playmark::model::ItemsPage, SyncError> {
+        let mut page = self.inner.fetch_items(start, limit).await?;
+        page.items.retain(|i| i.id != self.skip);
+        Ok(page)
+    }
+    async fn fetch_by_ids(&self, ids: &[String]) -> Result<Vec<RemoteItem>, SyncError> {
+        self.inner.fetch_by_ids(ids).await
+    }
+}
+
+/// An item a scan skipped is asked for by id before it is marked removed: it stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_skipped_by_a_scan_is_confirmed_not_removed() {
+    let (h, ep) = agreed(Policy::FurthestProgress, at(5 * MIN, 1_000)).await;
+    let client = playmark::backend::jellyfin::JellyfinClient::new(
+        &h.server.url(),
+        playmark::backend::jellyfin::DeviceInfo::playmark("this-device"),
+        common::client_options(),
+    )
+    .unwrap()
+    .with_session(h.token.clone(), h.user_id.clone());
+    let engine = playmark::sync::Engine::new(
+        playmark::store::Store::open(&playmark::store::database_path(h.dir.path())).unwrap(),
+        h.account,
+        std::sync::Arc::new(SkippingServer {
+            inner: client,
+            skip: ep.clone(),
+        }),
+        std::sync::Arc::new(h.clock.clone()),
+        common::engine_config(),
+    );
+    // Meanwhile another device moved it: the confirmation brings that too.
+    h.server.set_user_data(&ep, at(7 * MIN, 2_000));
+    let stats = engine.refresh(50).await.unwrap();
+    assert_eq!(stats.removed, 0);
+    let item = engine.with_store(|s| s.item(h.account, &ep)).unwrap();
+    assert_eq!(item.map(|i| i.position_ms), Some(7 * MIN));
+    h.assert_contract();
 }

@@ -420,6 +420,26 @@ impl Store {
         Ok(report)
     }
 
+    /// Items of the account (not removed) that are not in `seen`.
+    pub fn unseen_items(
+        &self,
+        account: AccountId,
+        seen: &std::collections::HashSet<String>,
+    ) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT item_id FROM items WHERE account_id = ?1 AND removed = 0")?;
+        let rows = stmt.query_map([account], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for id in rows {
+            let id = id?;
+            if !seen.contains(&id) {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
     /// After a **complete** scan: items of the account not in `seen` are marked removed. A
     /// queued change for such an item is never dropped: it becomes needs-attention ("no longer
     /// on the server", the user discards it). Returns the items whose changes need attention.

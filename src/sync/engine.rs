@@ -489,6 +489,17 @@ impl Engine {
             }
         };
         if complete {
+            // Confirm before removing: an item a scan skipped (pages shifting under the sort
+            // order) is still there when asked for by id.
+            let unseen = self.with_store(|s| s.unseen_items(self.shared.account, &seen))?;
+            if !unseen.is_empty() {
+                let found = self.shared.server.fetch_by_ids(&unseen).await?;
+                seen.extend(found.iter().map(|i| i.id.clone()));
+                let now = self.now();
+                report.absorb(
+                    self.with_store(|s| s.merge_remote_items(self.shared.account, &found, now))?,
+                );
+            }
             let now = self.now();
             let (removed, attention) =
                 self.with_store(|s| s.mark_unseen_removed(self.shared.account, &seen, now))?;

@@ -516,6 +516,31 @@ impl MediaServer for JellyfinClient {
         ServerKind::Jellyfin
     }
 
+    async fn fetch_by_ids(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<crate::model::RemoteItem>, SyncError> {
+        let user = self.require_user()?;
+        let mut found = Vec::new();
+        // Bounded URL length: 50 GUIDs per request.
+        for chunk in ids.chunks(50) {
+            let joined = chunk.join(",");
+            let url = self.url(
+                "/Items",
+                &[
+                    ("userId", user),
+                    ("ids", &joined),
+                    ("enableUserData", "true"),
+                    ("enableImages", "false"),
+                    ("fields", ITEM_FIELDS),
+                ],
+            )?;
+            let body = self.execute(Method::GET, url, None, true).await?;
+            found.extend(parse_items_page(&body, 0)?.items);
+        }
+        Ok(found)
+    }
+
     async fn live_updates(&self) -> Result<Option<crate::backend::LiveUpdates>, SyncError> {
         live::connect(self).await.map(Some)
     }
