@@ -656,6 +656,22 @@ mod tests {
                 prop_assert_eq!(o.result.played, wanted.played);
             }
 
+            /// Under furthest-progress, when neither side went back, the result is the further
+            /// of the two (watched beats any position, then the larger position).
+            #[test]
+            fn furthest_progress_keeps_the_furthest(
+                base in user_data(),
+                local in user_data(),
+                remote in user_data(),
+            ) {
+                let c = |u: UserData| UserData { position_ms: u.position_ms.clamp(0, RUNTIME), ..u };
+                let (base, local, remote) = (c(base), c(local), c(remote));
+                prop_assume!(!is_reset(&local, &base) && !is_reset(&remote, &base));
+                prop_assume!(progress(&local) != progress(&base) && progress(&remote) != progress(&base));
+                let o = merge(&LocalSide { state: local, changed_at: Some(1) }, &base, &remote, Policy::FurthestProgress, Some(RUNTIME));
+                prop_assert_eq!(progress(&o.result), progress(&local).max(progress(&remote)));
+            }
+
             /// No outcome holds a position outside [0, runtime], whatever the inputs.
             #[test]
             fn positions_stay_within_the_runtime(
