@@ -270,11 +270,16 @@ fn merge_remote_in(
         },
     };
     let outcome = merge(&local, &base, remote, policy, runtime_ms);
-    write_base(tx, account, item, &outcome.base, now)?;
+    // An unchanged item costs reads only (a rescan of a large library writes nothing).
+    if known_base != Some(outcome.base) {
+        write_base(tx, account, item, &outcome.base, now)?;
+    }
     match (&row, outcome.push) {
         (None, _) => {
             // Nothing queued: what the user sees becomes the server's state.
-            write_local(tx, account, item, &outcome.result, None)?;
+            if local_of(tx, account, item)? != Some(outcome.result) {
+                write_local(tx, account, item, &outcome.result, None)?;
+            }
             report.stats.updated_local += 1;
         }
         (Some(_), false) => {
