@@ -647,6 +647,11 @@ impl Engine {
                 }
                 Err(e) => {
                     tracing::debug!(detail = %e.detail, "live connection failed");
+                    if !matches!(e.kind, ErrorKind::Offline | ErrorKind::Transient) {
+                        // No socket here (404, a proxy), or not allowed: retrying soon will
+                        // not help; scans carry on, the socket is tried again at the cap.
+                        attempt = attempt.max(16);
+                    }
                 }
             }
             attempt = attempt.saturating_add(1);
