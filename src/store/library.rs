@@ -184,13 +184,16 @@ fn read_view(r: &Row<'_>) -> rusqlite::Result<ItemView> {
 /// A merge that did something the user may want to see (anything but "unchanged").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ItemMerge {
+    /// The merged item.
     pub item_id: String,
+    /// What the merge decided.
     pub outcome: Outcome,
 }
 
 /// What applying remote state did: counters and the merges worth showing.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct MergeReport {
+    /// Counters.
     pub stats: RefreshStats,
     /// Every merge whose decision is not [`Decision::Unchanged`].
     pub merges: Vec<ItemMerge>,

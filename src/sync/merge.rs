@@ -94,7 +94,9 @@ pub struct LocalSide {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
+    /// This device.
     Local,
+    /// The server (another device's change).
     Server,
 }
 
