@@ -18,7 +18,9 @@ use crate::backend::{ErrorKind, MediaServer, SyncError};
 use crate::clock::{Clock, SystemClock};
 use crate::model::{ItemKind, LocalChange, ServerKind};
 use crate::store::{self, secrets, Account, NewAccount, Store, StoreError};
-use crate::sync::{Engine, EngineConfig, EngineError, RunMode, RunOutcome, DEFAULT_PAGE_SIZE};
+use crate::sync::{
+    Engine, EngineConfig, EngineError, Policy, RunMode, RunOutcome, DEFAULT_PAGE_SIZE,
+};
 
 /// Exit codes of the CLI.
 pub mod exit {
@@ -50,6 +52,12 @@ enum Command {
     Login {
         #[command(subcommand)]
         server: LoginKind,
+    },
+    /// Show the conflict policy, or set it: last-writer-wins, furthest-progress (default),
+    /// prefer-local, prefer-server (see the README, "Conflicts and merge").
+    Policy {
+        #[arg(value_parser = parse_policy)]
+        policy: Option<Policy>,
     },
     /// Sign out: forget the token (queued changes are kept until you sign in again).
     Logout,
@@ -132,6 +140,10 @@ enum LoginKind {
         /// certificate. Only this certificate is added; verification stays on.
         #[arg(long, value_name = "PEM_FILE")]
         trust_certificate: Option<PathBuf>,
+        /// How conflicts are decided (default furthest-progress; kept on a later login
+        /// without it).
+        #[arg(long, value_parser = parse_policy)]
+        policy: Option<Policy>,
     },
     /// Plex Media Server: the server URL and an X-Plex-Token (from stdin or PLAYMARK_TOKEN,
     /// never a command-line argument).
@@ -139,6 +151,16 @@ enum LoginKind {
         #[arg(long)]
         server: String,
     },
+}
+
+fn parse_policy(s: &str) -> Result<Policy, String> {
+    Policy::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = Policy::ALL.iter().map(|p| p.as_str()).collect();
+        format!(
+            "unknown policy \"{s}\"; choose one of: {}",
+            names.join(", ")
+        )
+    })
 }
 
 /// A failure of a command: what to print and which exit code.
@@ -338,11 +360,22 @@ async fn run(command: Command, data_dir: &Path) -> Result<u8, Failure> {
                     server,
                     user,
                     trust_certificate,
+                    policy,
                 },
-        } => login(data_dir, &server, &user, trust_certificate.as_deref()).await,
+        } => {
+            login(
+                data_dir,
+                &server,
+                &user,
+                trust_certificate.as_deref(),
+                policy,
+            )
+            .await
+        }
         Command::Login {
             server: LoginKind::Plex { server },
         } => login_plex(data_dir, &server).await,
+        Command::Policy { policy } => set_or_show_policy(data_dir, policy),
         Command::Logout => logout(data_dir),
         Command::Refresh => refresh(data_dir).await,
         Command::Items { json } => items(data_dir, json),
@@ -559,6 +592,7 @@ async fn login(
     server: &str,
     user: &str,
     trust_certificate: Option<&Path>,
+    policy: Option<Policy>,
 ) -> Result<u8, Failure> {
     let certificate = match trust_certificate {
         Some(file) => {
@@ -627,10 +661,27 @@ async fn login(
         None => secrets::delete_certificate(data_dir, account),
     }
     .map_err(|e| Failure::usage(format!("cannot store the trusted certificate: {e}")))?;
+    if let Some(p) = policy {
+        store.set_policy(account, p)?;
+    }
+    let policy = store.policy(account)?;
     println!(
-        "Signed in to {} (Jellyfin {}) as {}.",
+        "Signed in to {} (Jellyfin {}) as {}. Conflict policy: {policy}.",
         info.server_name, info.version, session.user_name
     );
+    Ok(exit::OK)
+}
+
+fn set_or_show_policy(data_dir: &Path, policy: Option<Policy>) -> Result<u8, Failure> {
+    let mut store = open_store(data_dir)?;
+    let account = require_account(&store)?;
+    match policy {
+        Some(p) => {
+            store.set_policy(account.id, p)?;
+            println!("Conflict policy: {p} (from the next refresh on).");
+        }
+        None => println!("Conflict policy: {}", store.policy(account.id)?),
+    }
     Ok(exit::OK)
 }
 
@@ -673,6 +724,15 @@ async fn refresh(data_dir: &Path) -> Result<u8, Failure> {
         "Fetched {} items from {}: {} updated, {} with local changes kept.",
         stats.seen, account.server_name, stats.updated_local, stats.kept_local
     );
+    if stats.adopted + stats.conflicts + stats.removed > 0 {
+        println!(
+            "{} changed on another device, {} conflict(s) decided by {}, {} no longer on the server.",
+            stats.adopted,
+            stats.conflicts,
+            engine.with_store(|s| s.policy(account.id))?,
+            stats.removed
+        );
+    }
     Ok(exit::OK)
 }
 

@@ -681,7 +681,7 @@ async fn offline_refuses_connections_and_comes_back_on_the_same_port() {
     assert_eq!(c.get(&url).send().await.unwrap().status(), 200);
     assert_eq!(c.get(&url).send().await.unwrap().status(), 200);
 
-    s.set_offline(true);
+    s.go_offline().await;
     assert!(s.is_offline());
     let e = c.get(&url).send().await.unwrap_err();
     assert!(e.is_connect(), "expected a connect error, got {e:?}");
@@ -699,8 +699,9 @@ async fn offline_refuses_connections_and_comes_back_on_the_same_port() {
     assert_eq!(s.url(), format!("http://127.0.0.1:{}", s.port()));
 
     // And again, to be sure the cycle repeats.
-    // (Multi-thread runtime: no pause is needed, the client's connection task sees the close.)
-    s.set_offline(true);
+    // (`go_offline` pauses so the client's connection task sees the close of its keep-alive
+    // connection before the next request; without it the request can race the close.)
+    s.go_offline().await;
     assert!(c.get(&url).send().await.unwrap_err().is_connect());
     s.set_offline(false);
     assert_eq!(c.get(&url).send().await.unwrap().status(), 200);

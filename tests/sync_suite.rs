@@ -25,7 +25,7 @@ fn row(h: &Harness, item: &str) -> Option<playmark::store::OutboxRow> {
 async fn offline_change_waits_then_is_delivered_exactly_once(kind: ServerKind) {
     let h = Harness::start(kind).await;
     let ep = h.episode(0);
-    h.server.set_offline(true);
+    h.server.go_offline().await;
     h.engine
         .record_change(&ep, LocalChange::MarkWatched)
         .unwrap();
@@ -59,7 +59,7 @@ async fn offline_change_waits_then_is_delivered_exactly_once(kind: ServerKind) {
 async fn connectivity_hint_flushes_without_waiting_for_the_probe_timer(kind: ServerKind) {
     let h = Harness::start(kind).await;
     let ep = h.episode(1);
-    h.server.set_offline(true);
+    h.server.go_offline().await;
     h.engine
         .record_change(
             &ep,
@@ -445,6 +445,11 @@ async fn refresh_brings_remote_changes_and_the_whole_tree_but_keeps_queued_local
     kind: ServerKind,
 ) {
     let h = Harness::start(kind).await;
+    // Under prefer-local a queued change survives any remote one (the other policies are the
+    // merge scenario table's business: tests/merge_scenarios.rs).
+    h.engine
+        .with_store(|s| s.set_policy(h.account, playmark::sync::Policy::PreferLocal))
+        .unwrap();
     let (a, b) = (h.episode(0), h.episode(1));
     // Another device moves `a` and marks `b` watched; `b` also has a local change queued.
     let remote_a = playmark::model::UserData {

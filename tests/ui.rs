@@ -348,6 +348,9 @@ fn offline_then_back_three_episodes_wait_then_reach_the_server() {
     let f = Fixture::start();
     let ids: Vec<String> = f.episode_ids().into_iter().take(3).collect();
     f.server.set_offline(true);
+    // Let the engine's client see its keep-alive connection close (its runtime runs on the
+    // worker thread), so the next request is refused rather than cut off.
+    std::thread::sleep(std::time::Duration::from_millis(50));
     for id in &ids {
         f.toggle_watched(id);
     }

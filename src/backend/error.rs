@@ -372,6 +372,51 @@ pub fn classify_transport(err: &reqwest::Error) -> SyncError {
     SyncError::new(kind, detail)
 }
 
+/// Classify a WebSocket failure (Jellyfin's `/socket`): refused / unreachable → Offline; an
+/// HTTP status on the upgrade → as [`classify_status`] (401 → Auth…); anything else (reset,
+/// protocol error, closed) → Transient. The detail never holds the URL (its query carries the
+/// token).
+pub fn classify_websocket(err: &tokio_tungstenite::tungstenite::Error) -> SyncError {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    match err {
+        WsError::Http(response) => {
+            let status = response.status().as_u16();
+            let mut e = classify_status(status, None, "");
+            e.detail = format!("live connection refused: {}", e.detail);
+            e
+        }
+        WsError::Io(io) => {
+            let kind = match io.kind() {
+                std::io::ErrorKind::ConnectionRefused
+                | std::io::ErrorKind::AddrNotAvailable
+                | std::io::ErrorKind::NotFound
+                | std::io::ErrorKind::TimedOut => ErrorKind::Offline,
+                _ => ErrorKind::Transient,
+            };
+            SyncError::new(kind, format!("live connection: {}", io.kind()))
+        }
+        WsError::Tls(_) => SyncError::rejected("live connection: TLS failure"),
+        WsError::Url(_) => SyncError::rejected("live connection: invalid server address"),
+        WsError::ConnectionClosed | WsError::AlreadyClosed => {
+            SyncError::transient("live connection closed")
+        }
+        other => SyncError::transient(format!("live connection failed: {}", ws_kind(other))),
+    }
+}
+
+/// A short, URL-free name of a WebSocket error.
+fn ws_kind(err: &tokio_tungstenite::tungstenite::Error) -> &'static str {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    match err {
+        WsError::Protocol(_) => "protocol error",
+        WsError::Capacity(_) => "message too large",
+        WsError::Utf8(_) => "invalid text",
+        WsError::WriteBufferFull(_) => "write buffer full",
+        WsError::AttackAttempt => "rejected frame",
+        _ => "unexpected error",
+    }
+}
+
 /// `url` without user info, query string and fragment: safe to show and log.
 pub fn url_without_query(url: &url::Url) -> String {
     let mut clean = url.clone();

@@ -8,10 +8,11 @@ pub mod plex;
 pub mod transport;
 
 use async_trait::async_trait;
+use futures::stream::BoxStream;
 
 pub use error::{ErrorKind, SyncError};
 
-use crate::model::{DesiredState, ItemsPage, ServerKind, UserData};
+use crate::model::{DesiredState, ItemsPage, RemoteItem, ServerKind, UserData};
 
 /// What a reachability probe learns about a server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,4 +46,22 @@ pub trait MediaServer: Send + Sync {
 
     /// One page of the library (series, seasons, episodes, movies) with user data.
     async fn fetch_items(&self, start: u64, limit: u64) -> Result<ItemsPage, SyncError>;
+
+    /// The items among `ids` that the server still has, with user data. A scan that no longer
+    /// lists an item asks this before marking it removed (paging under a changing sort order
+    /// can skip an item). The default trusts the scan: none is confirmed.
+    async fn fetch_by_ids(&self, ids: &[String]) -> Result<Vec<RemoteItem>, SyncError> {
+        let _ = ids;
+        Ok(Vec::new())
+    }
+
+    /// Open the server's live channel of user-data changes (Jellyfin's WebSocket
+    /// `UserDataChanged`). `Ok(None)`: the server has none, scans are the only pull. The stream
+    /// ends, or yields an error, when the connection drops.
+    async fn live_updates(&self) -> Result<Option<LiveUpdates>, SyncError> {
+        Ok(None)
+    }
 }
+
+/// Batches of (item id, user data) changed on the server, as they arrive.
+pub type LiveUpdates = BoxStream<'static, Result<Vec<(String, UserData)>, SyncError>>;

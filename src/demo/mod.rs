@@ -17,6 +17,7 @@
 
 mod faults;
 mod library;
+mod live;
 mod plex;
 mod routes;
 mod state;
@@ -202,9 +203,12 @@ struct Conn {
     socket: Option<socket2::Socket>,
 }
 
-#[derive(Default)]
 struct Net {
     offline: bool,
+    /// `/socket` answers (default); `false` makes it 404, as behind a proxy without WebSockets.
+    live_enabled: bool,
+    /// Open WebSocket connections (their tasks own the upgraded streams).
+    live: HashMap<u64, AbortHandle>,
     shut_down: bool,
     /// The accept task and a duplicate of the listening socket (to stop it synchronously).
     listener: Option<(AbortHandle, Option<socket2::Socket>)>,
@@ -212,9 +216,25 @@ struct Net {
     next_conn: u64,
 }
 
+impl Default for Net {
+    fn default() -> Net {
+        Net {
+            offline: false,
+            live_enabled: true,
+            live: HashMap::new(),
+            shut_down: false,
+            listener: None,
+            conns: HashMap::new(),
+            next_conn: 0,
+        }
+    }
+}
+
 struct Inner {
     kind: DemoKind,
     port: u16,
+    /// `UserDataChanged` messages for every open WebSocket.
+    live: tokio::sync::broadcast::Sender<Arc<str>>,
     runtime: tokio::runtime::Handle,
     state: Mutex<State>,
     plan: Mutex<FaultPlan>,
@@ -267,6 +287,7 @@ impl DemoServer {
         let inner = Arc::new(Inner {
             kind: config.kind,
             port,
+            live: tokio::sync::broadcast::channel(1024).0,
             runtime: tokio::runtime::Handle::current(),
             state: Mutex::new(state),
             plan: Mutex::new(FaultPlan::default()),
@@ -342,7 +363,7 @@ impl DemoServer {
     /// completed" instead of "connection refused".
     pub async fn go_offline(&self) {
         self.set_offline(true);
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
     /// Whether the server is currently offline.
@@ -425,8 +446,31 @@ impl DemoServer {
                 DemoKind::Jellyfin => data,
                 DemoKind::Plex => plex::stored_user_data(data),
             };
-            lock(&self.inner.state).set_user_data(&id, &data);
+            let mut state = lock(&self.inner.state);
+            state.set_user_data(&id, &data);
+            self.inner.publish(&mut state);
         }
+    }
+
+    /// Close every open WebSocket (clients see the connection drop; HTTP is unaffected).
+    pub fn close_live_connections(&self) {
+        for (_, task) in lock(&self.inner.net).live.drain() {
+            task.abort();
+        }
+    }
+
+    /// `false`: `/socket` answers 404 (and open sockets are closed), as behind a proxy that
+    /// does not pass WebSockets; `true` (the default): sockets work.
+    pub fn set_live_enabled(&self, enabled: bool) {
+        lock(&self.inner.net).live_enabled = enabled;
+        if !enabled {
+            self.close_live_connections();
+        }
+    }
+
+    /// WebSocket connections currently open.
+    pub fn live_connections(&self) -> usize {
+        lock(&self.inner.net).live.len()
     }
 
     /// Delete an item (and everything under it) from the library: it then answers 404.
@@ -491,6 +535,9 @@ impl Inner {
             }
             task.abort();
         }
+        for (_, task) in net.live.drain() {
+            task.abort();
+        }
         for (_, c) in net.conns.drain() {
             if let Some(s) = c.socket {
                 let _ = s.shutdown(std::net::Shutdown::Both);
@@ -540,6 +587,7 @@ impl Inner {
             });
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades()
                 .await;
             lock(&inner.net).conns.remove(&id);
         });
@@ -564,10 +612,54 @@ impl Inner {
         }
     }
 
+    /// Send a `UserDataChanged` message to every open WebSocket for what changed in `state`.
+    fn publish(&self, state: &mut State) {
+        if let Some(message) = live::changes_message(state) {
+            // No socket open is fine.
+            let _ = self.live.send(message.into());
+        }
+    }
+
     async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
     ) -> Result<Response<Body>, ResetConnection> {
+        if req.uri().path().eq_ignore_ascii_case("/socket") {
+            let query: Vec<(String, String)> = req
+                .uri()
+                .query()
+                .map(|q| {
+                    url::form_urlencoded::parse(q.as_bytes())
+                        .into_owned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            let seq = self.record(RecordedRequest {
+                method: req.method().to_string(),
+                path: req.uri().path().to_string(),
+                query: query.clone(),
+                authorization: req
+                    .headers()
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
+                headers: req
+                    .headers()
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        Some((k.as_str().to_string(), v.to_str().ok()?.to_string()))
+                    })
+                    .collect(),
+                body: None,
+                raw_body: Vec::new(),
+                status: 0,
+                fault: None,
+                at: SystemTime::now(),
+            });
+            let (status, response) = self.websocket(req, &query);
+            self.set_status(seq, status);
+            return Ok(response);
+        }
         let (parts, body) = req.into_parts();
         let mut raw = Vec::new();
         let mut too_large = false;
@@ -743,10 +835,12 @@ impl Inner {
             local_address: format!("http://127.0.0.1:{}", self.port),
         };
         let mut state = lock(&self.state);
-        match self.kind {
+        let reply = match self.kind {
             DemoKind::Jellyfin => routes::handle(&mut state, &req),
             DemoKind::Plex => plex::handle(&mut state, &req),
-        }
+        };
+        self.publish(&mut state);
+        reply
     }
 }
 

@@ -717,7 +717,7 @@ fn update_user_data(state: &mut State, id: &str, req: &Req<'_>) -> R<()> {
     Ok(())
 }
 
-fn user_data_dto(state: &State, id: &str) -> Value {
+pub(crate) fn user_data_dto(state: &State, id: &str) -> Value {
     state
         .reported(id)
         .map(|r| user_data_value(&r, id))

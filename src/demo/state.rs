@@ -67,6 +67,9 @@ pub(crate) struct State {
     children: HashMap<String, Vec<usize>>,
     data: HashMap<String, Stored>,
     pub tokens: HashMap<String, Session>,
+    /// Items whose user data changed since the last [`State::take_changed`] (for the
+    /// WebSocket's `UserDataChanged`).
+    changed: Vec<String>,
     pub server_id: String,
     pub user_id: String,
     pub version: String,
@@ -85,6 +88,7 @@ impl State {
             children: HashMap::new(),
             data,
             tokens: HashMap::new(),
+            changed: Vec::new(),
             server_id: stable_id("server"),
             user_id: stable_id("user/demo"),
             version,
@@ -162,7 +166,17 @@ impl State {
     }
 
     pub(crate) fn stored_mut(&mut self, id: &str) -> &mut Stored {
+        self.changed.push(id.to_string());
         self.data.entry(id.to_string()).or_default()
+    }
+
+    /// The items whose user data changed since the last call, each once, in order.
+    pub(crate) fn take_changed(&mut self) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
+        std::mem::take(&mut self.changed)
+            .into_iter()
+            .filter(|id| seen.insert(id.clone()))
+            .collect()
     }
 
     /// What the server reports for `id` (aggregated for folders, like Jellyfin's
@@ -213,6 +227,7 @@ impl State {
             s.is_favorite = keep.is_favorite;
             s.likes = keep.likes;
             s.rating = keep.rating;
+            self.changed.push(t.clone());
             self.data.insert(t, s);
         }
     }

@@ -5,7 +5,12 @@ use serde::Serialize;
 
 use super::outbox::{self, RowState};
 use super::{Result, Store};
+use crate::backend::ErrorKind;
 use crate::model::{AccountId, DesiredState, ItemKind, Millis, RemoteItem, UserData};
+use crate::sync::merge::{merge, Decision, LocalSide, Outcome, Policy};
+
+/// The error detail of a queued change whose item a complete scan no longer found.
+pub const REMOVED_DETAIL: &str = "no longer on the server";
 
 /// What a refresh did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -18,6 +23,12 @@ pub struct RefreshStats {
     pub kept_local: usize,
     /// Pending changes dropped because the server already holds the desired state.
     pub already_on_server: usize,
+    /// Server changes applied locally (no conflict).
+    pub adopted: usize,
+    /// Conflicts decided by the policy.
+    pub conflicts: usize,
+    /// Items a complete scan no longer found (marked removed).
+    pub removed: usize,
 }
 
 impl std::ops::AddAssign for RefreshStats {
@@ -26,6 +37,9 @@ impl std::ops::AddAssign for RefreshStats {
         self.updated_local += other.updated_local;
         self.kept_local += other.kept_local;
         self.already_on_server += other.already_on_server;
+        self.adopted += other.adopted;
+        self.conflicts += other.conflicts;
+        self.removed += other.removed;
     }
 }
 
@@ -203,20 +217,185 @@ fn read_view(r: &Row<'_>) -> rusqlite::Result<ItemView> {
     })
 }
 
+/// A merge that did something the user may want to see (anything but "unchanged").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemMerge {
+    /// The merged item.
+    pub item_id: String,
+    /// What the merge decided.
+    pub outcome: Outcome,
+}
+
+/// What applying remote state did: counters and the merges worth showing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MergeReport {
+    /// Counters.
+    pub stats: RefreshStats,
+    /// Every merge whose decision is not [`Decision::Unchanged`].
+    pub merges: Vec<ItemMerge>,
+}
+
+impl MergeReport {
+    /// Add another report (e.g. the next page) to this one.
+    pub fn absorb(&mut self, other: MergeReport) {
+        self.stats += other.stats;
+        self.merges.extend(other.merges);
+    }
+}
+
+/// The conflict policy of an account.
+pub(super) fn policy_of(tx: &Transaction<'_>, account: AccountId) -> rusqlite::Result<Policy> {
+    let name: Option<String> = tx
+        .query_row(
+            "SELECT policy FROM accounts WHERE id = ?1",
+            [account],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(name.as_deref().and_then(Policy::parse).unwrap_or_default())
+}
+
+/// The account-wide inputs of a merge.
+#[derive(Clone, Copy)]
+struct MergeCtx {
+    account: AccountId,
+    policy: Policy,
+    now: Millis,
+}
+
+/// Merge one playable item's remote user data into the local state: the ONE code path of a
+/// library scan and of a live update (invariant 5: an item with a queued change is never
+/// overwritten; the base moves and the merge decides).
+fn merge_remote_in(
+    tx: &Transaction<'_>,
+    ctx: &MergeCtx,
+    item: &str,
+    remote: &UserData,
+    runtime_ms: Option<i64>,
+    report: &mut MergeReport,
+) -> rusqlite::Result<()> {
+    let MergeCtx {
+        account,
+        policy,
+        now,
+    } = *ctx;
+    let row = outbox::row_of(tx, account, item)?;
+    if row.as_ref().is_some_and(|r| r.state == RowState::InFlight) {
+        // A send is under way; its completion (compare-and-delete) settles the row. Only the
+        // base moves.
+        write_base(tx, account, item, remote, now)?;
+        report.stats.kept_local += 1;
+        return Ok(());
+    }
+    let known_base = base_of(tx, account, item)?;
+    // First sight: no history, so the server's state is the base.
+    let base = known_base.unwrap_or(*remote);
+    let changed_at: Option<Millis> = tx
+        .query_row(
+            "SELECT changed_at FROM play_state WHERE account_id = ?1 AND item_id = ?2",
+            params![account, item],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    let local = match &row {
+        Some(r) => LocalSide {
+            state: r.desired.to_user_data(),
+            changed_at: changed_at.or(Some(r.created_at)),
+        },
+        None => LocalSide {
+            state: base,
+            changed_at: None,
+        },
+    };
+    let outcome = merge(&local, &base, remote, policy, runtime_ms);
+    // An unchanged item costs reads only (a rescan of a large library writes nothing).
+    if known_base != Some(outcome.base) {
+        write_base(tx, account, item, &outcome.base, now)?;
+    }
+    match (&row, outcome.push) {
+        (None, _) => {
+            // Nothing queued: what the user sees becomes the server's state.
+            if local_of(tx, account, item)? != Some(outcome.result) {
+                write_local(tx, account, item, &outcome.result, None)?;
+            }
+            report.stats.updated_local += 1;
+        }
+        (Some(_), false) => {
+            outbox::delete_row(tx, account, item)?;
+            write_local(tx, account, item, &outcome.result, None)?;
+            report.stats.already_on_server += 1;
+        }
+        (Some(r), true) => {
+            let desired = DesiredState::from_user_data(&outcome.result);
+            if desired != r.desired {
+                outbox::replace_desired(tx, account, item, &desired, now)?;
+                write_local(tx, account, item, &outcome.result, changed_at)?;
+            }
+            report.stats.kept_local += 1;
+        }
+    }
+    match outcome.decision {
+        Decision::Unchanged | Decision::KeptLocal => {}
+        decision => {
+            if matches!(decision, Decision::Conflict { .. }) {
+                report.stats.conflicts += 1;
+            } else {
+                report.stats.adopted += 1;
+            }
+            let name = serde_json::to_value(decision)
+                .ok()
+                .and_then(|v| {
+                    v.get("decision")
+                        .and_then(|d| d.as_str())
+                        .map(str::to_string)
+                })
+                .unwrap_or_default();
+            tx.execute(
+                "INSERT INTO merge_decisions (account_id, item_id, decided_at, decision, summary)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (account_id, item_id) DO UPDATE SET decided_at = excluded.decided_at,
+                   decision = excluded.decision, summary = excluded.summary",
+                params![account, item, now, name, outcome.summary()],
+            )?;
+            report.merges.push(ItemMerge {
+                item_id: item.to_string(),
+                outcome,
+            });
+        }
+    }
+    Ok(())
+}
+
 impl Store {
-    /// Store one page of a library listing. Items without a pending change take the server's
-    /// values; items with one keep the local values and only their base moves (invariant 5). A
-    /// pending change that the server already holds is dropped (nothing to send).
+    /// Store one page of a library listing (see [`Store::merge_remote_items`]).
     pub fn apply_remote_items(
         &mut self,
         account: AccountId,
         items: &[RemoteItem],
         now: Millis,
     ) -> Result<RefreshStats> {
+        Ok(self.merge_remote_items(account, items, now)?.stats)
+    }
+
+    /// Store one page of a library listing: items are written (and un-removed), and each
+    /// playable item's user data goes through the three-way merge under the account's policy.
+    /// Items with a pending change are never overwritten: the base moves, the merge decides.
+    pub fn merge_remote_items(
+        &mut self,
+        account: AccountId,
+        items: &[RemoteItem],
+        now: Millis,
+    ) -> Result<MergeReport> {
         let tx = self.conn.transaction()?;
-        let mut stats = RefreshStats::default();
+        let ctx = MergeCtx {
+            account,
+            policy: policy_of(&tx, account)?,
+            now,
+        };
+        let mut report = MergeReport::default();
         for it in items {
-            stats.seen += 1;
+            report.stats.seen += 1;
             tx.execute(
                 "INSERT INTO items (account_id, item_id, kind, name, parent_id, series_id, season_id, series_name,
                                     season_number, episode_number, runtime_ms, removed)
@@ -242,28 +421,149 @@ impl Store {
             if !it.kind.is_playable() {
                 continue;
             }
-            let remote = UserData {
-                position_ms: it.user_data.position_ms.max(0),
-                ..it.user_data
-            };
-            write_base(&tx, account, &it.id, &remote, now)?;
-            match outbox::row_of(&tx, account, &it.id)? {
-                None => {
-                    write_local(&tx, account, &it.id, &remote, None)?;
-                    stats.updated_local += 1;
-                }
-                Some(row) => {
-                    if row.state != RowState::InFlight && row.desired.same_as(&remote) {
-                        outbox::delete_row(&tx, account, &it.id)?;
-                        stats.already_on_server += 1;
-                    } else {
-                        stats.kept_local += 1;
-                    }
-                }
-            }
+            merge_remote_in(&tx, &ctx, &it.id, &it.user_data, it.runtime_ms, &mut report)?;
         }
         tx.commit()?;
-        Ok(stats)
+        Ok(report)
+    }
+
+    /// Apply user data pushed live by the server (WebSocket `UserDataChanged`) through the same
+    /// merge. Items unknown locally, removed, or not playable are skipped (the next scan brings
+    /// them).
+    pub fn merge_remote_user_data(
+        &mut self,
+        account: AccountId,
+        updates: &[(String, UserData)],
+        now: Millis,
+    ) -> Result<MergeReport> {
+        let tx = self.conn.transaction()?;
+        let ctx = MergeCtx {
+            account,
+            policy: policy_of(&tx, account)?,
+            now,
+        };
+        let mut report = MergeReport::default();
+        for (item, remote) in updates {
+            let known: Option<(String, Option<i64>)> = tx
+                .query_row(
+                    "SELECT kind, runtime_ms FROM items WHERE account_id = ?1 AND item_id = ?2 AND removed = 0",
+                    params![account, item],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((kind, runtime)) = known else {
+                continue;
+            };
+            if !ItemKind::parse(&kind).is_some_and(ItemKind::is_playable) {
+                continue;
+            }
+            report.stats.seen += 1;
+            merge_remote_in(&tx, &ctx, item, remote, runtime, &mut report)?;
+        }
+        tx.commit()?;
+        Ok(report)
+    }
+
+    /// Items of the account (not removed) that are not in `seen`.
+    pub fn unseen_items(
+        &self,
+        account: AccountId,
+        seen: &std::collections::HashSet<String>,
+    ) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT item_id FROM items WHERE account_id = ?1 AND removed = 0")?;
+        let rows = stmt.query_map([account], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for id in rows {
+            let id = id?;
+            if !seen.contains(&id) {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// After a **complete** scan: items of the account not in `seen` are marked removed. A
+    /// queued change for such an item is never dropped: it becomes needs-attention ("no longer
+    /// on the server", the user discards it). Returns the items whose changes need attention.
+    pub fn mark_unseen_removed(
+        &mut self,
+        account: AccountId,
+        seen: &std::collections::HashSet<String>,
+        now: Millis,
+    ) -> Result<(usize, Vec<String>)> {
+        let tx = self.conn.transaction()?;
+        let known: Vec<String> = {
+            let mut stmt =
+                tx.prepare("SELECT item_id FROM items WHERE account_id = ?1 AND removed = 0")?;
+            let rows = stmt.query_map([account], |r| r.get(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let mut removed = 0;
+        let mut attention = Vec::new();
+        for item in known.iter().filter(|i| !seen.contains(*i)) {
+            tx.execute(
+                "UPDATE items SET removed = 1 WHERE account_id = ?1 AND item_id = ?2",
+                params![account, item],
+            )?;
+            removed += 1;
+            let n = tx.execute(
+                "UPDATE sync_outbox SET state = 'needs_attention', lease_until = NULL, group_key = NULL,
+                        error_kind = ?3, error_detail = ?4, updated_at = ?5
+                 WHERE account_id = ?1 AND item_id = ?2",
+                params![
+                    account,
+                    item,
+                    ErrorKind::NotFound.as_str(),
+                    REMOVED_DETAIL,
+                    now
+                ],
+            )?;
+            if n > 0 {
+                attention.push(item.clone());
+            }
+        }
+        tx.execute(
+            "DELETE FROM sync_groups WHERE account_id = ?1 AND group_key NOT IN
+               (SELECT group_key FROM sync_outbox WHERE group_key IS NOT NULL)",
+            [account],
+        )?;
+        tx.commit()?;
+        Ok((removed, attention))
+    }
+
+    /// The conflict policy of an account.
+    pub fn policy(&mut self, account: AccountId) -> Result<Policy> {
+        let tx = self.conn.transaction()?;
+        let p = policy_of(&tx, account)?;
+        tx.commit()?;
+        Ok(p)
+    }
+
+    /// Change the conflict policy of an account (applies from the next merge on).
+    pub fn set_policy(&mut self, account: AccountId, policy: Policy) -> Result<()> {
+        self.conn.execute(
+            "UPDATE accounts SET policy = ?2 WHERE id = ?1",
+            params![account, policy.as_str()],
+        )?;
+        Ok(())
+    }
+
+    /// The last merge decision recorded for an item: (when, decision name, summary).
+    pub fn last_merge(
+        &self,
+        account: AccountId,
+        item_id: &str,
+    ) -> Result<Option<(Millis, String, String)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT decided_at, decision, summary FROM merge_decisions WHERE account_id = ?1 AND item_id = ?2",
+                params![account, item_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?)
     }
 
     /// Every (non-removed) item of an account, ordered for display.

@@ -16,7 +16,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::model::{AccountId, Millis, ServerKind};
 
-pub use library::{ItemView, RefreshStats};
+pub use library::{ItemMerge, ItemView, MergeReport, RefreshStats, REMOVED_DETAIL};
 pub use outbox::{
     BulkOutcome, Claim, ClaimedRow, CompleteOutcome, Counts, OutboxRow, RecordOutcome, RowState,
 };

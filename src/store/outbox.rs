@@ -214,6 +214,34 @@ fn trailing_due(row: &OutboxRow, now: Millis, debounce_ms: i64) -> Millis {
     row.next_attempt_at.max(trailing)
 }
 
+/// Replace the desired state of an existing row after a merge (new `change_seq`, so a send
+/// under way cannot delete it; the row leaves its bulk group). State and backoff are kept.
+pub(super) fn replace_desired(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    item: &str,
+    desired: &DesiredState,
+    now: Millis,
+) -> rusqlite::Result<()> {
+    let seq = next_seq(tx)?;
+    tx.execute(
+        "UPDATE sync_outbox SET position_ms = ?3, played = ?4, play_count = ?5, last_played = ?6,
+                change_seq = ?7, group_key = NULL, updated_at = ?8
+         WHERE account_id = ?1 AND item_id = ?2",
+        params![
+            account,
+            item,
+            desired.position_ms,
+            desired.played,
+            desired.play_count,
+            desired.last_played,
+            seq,
+            now
+        ],
+    )?;
+    Ok(())
+}
+
 /// Upsert the desired state of one item (invariant 2: coalescing is structural). Any edit takes
 /// the row out of its bulk group (the group is then no longer intact). A change back to a
 /// *certain* base drops the row; after a request with an unknown outcome the row is kept and sent.

@@ -8,6 +8,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0002_lease_owner", LEASE_OWNER),
     ("0003_base_uncertain", BASE_UNCERTAIN),
     ("0004_outbox_in_flight_index", IN_FLIGHT_INDEX),
+    ("0005_merge_policy", MERGE_POLICY),
 ];
 
 /// Lease recovery looks only at `in_flight` rows: a small partial index instead of a scan of
@@ -23,6 +24,22 @@ const BASE_UNCERTAIN: &str =
 
 /// Which process holds an `in_flight` lease (see `store::lease`).
 const LEASE_OWNER: &str = "ALTER TABLE sync_outbox ADD COLUMN lease_owner TEXT;";
+
+/// The conflict policy of each account (see `sync::merge::Policy`), and the last merge decision
+/// per item so the UI can show "merged from the server" after a restart too.
+const MERGE_POLICY: &str = r#"
+ALTER TABLE accounts ADD COLUMN policy TEXT NOT NULL DEFAULT 'furthest-progress';
+
+CREATE TABLE merge_decisions (
+    account_id INTEGER NOT NULL,
+    item_id    TEXT NOT NULL,
+    decided_at INTEGER NOT NULL,
+    decision   TEXT NOT NULL,
+    summary    TEXT NOT NULL,
+    PRIMARY KEY (account_id, item_id),
+    FOREIGN KEY (account_id, item_id) REFERENCES items (account_id, item_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+"#;
 
 const INITIAL: &str = r#"
 CREATE TABLE meta (

@@ -4,6 +4,7 @@
 //! request, the earliest `next_attempt_at` or lease expiry, a connectivity hint, a finished
 //! request, and (only while offline with work queued) the next reachability probe.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -18,8 +19,8 @@ use crate::backend::{ErrorKind, MediaServer, SyncError};
 use crate::clock::Clock;
 use crate::model::{AccountId, LocalChange, Millis, UserData};
 use crate::store::{
-    BulkOutcome, Claim, ClaimedRow, CompleteOutcome, Counts, RecordOutcome, RefreshStats, Store,
-    StoreError,
+    BulkOutcome, Claim, ClaimedRow, CompleteOutcome, Counts, MergeReport, RecordOutcome,
+    RefreshStats, Store, StoreError, REMOVED_DETAIL,
 };
 
 /// Tunables. The defaults are what the app and the CLI use.
@@ -38,6 +39,47 @@ pub struct EngineConfig {
     pub probe_backoff: Backoff,
     /// Seed of the jitter RNG (tests fix it; `None` = from entropy).
     pub seed: Option<u64>,
+    /// Periodic library pull while the app runs ([`Engine::run_pull`]); `None` = never (the
+    /// CLI). Disabled, it sets no timer at all.
+    pub pull: Option<PullSchedule>,
+    /// Reconnect delays of the live connection ([`Engine::run_live`]).
+    pub live_backoff: Backoff,
+}
+
+/// When the periodic pull runs: every `interval_ms`, doubling up to `max_interval_ms` while a
+/// scan finds nothing new on the server, back to `interval_ms` as soon as one does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PullSchedule {
+    /// First and shortest interval (default 5 minutes).
+    pub interval_ms: i64,
+    /// Longest interval (default 1 hour).
+    pub max_interval_ms: i64,
+    /// Items per page.
+    pub page_size: u64,
+}
+
+impl Default for PullSchedule {
+    fn default() -> PullSchedule {
+        PullSchedule {
+            interval_ms: 5 * 60_000,
+            max_interval_ms: 60 * 60_000,
+            page_size: DEFAULT_PAGE_SIZE,
+        }
+    }
+}
+
+impl PullSchedule {
+    /// The interval after a scan: back to the shortest when the server changed, else doubled
+    /// (capped).
+    pub fn next_interval(&self, current_ms: i64, changed: bool) -> i64 {
+        if changed {
+            self.interval_ms
+        } else {
+            current_ms
+                .saturating_mul(2)
+                .clamp(self.interval_ms, self.max_interval_ms.max(self.interval_ms))
+        }
+    }
 }
 
 impl Default for EngineConfig {
@@ -52,6 +94,11 @@ impl Default for EngineConfig {
                 cap_ms: 60_000,
             },
             seed: None,
+            pull: None,
+            live_backoff: Backoff {
+                base_ms: 1_000,
+                cap_ms: 60_000,
+            },
         }
     }
 }
@@ -101,6 +148,12 @@ pub struct EngineStats {
     pub probes: AtomicU64,
     /// Scheduler loop iterations (each is a wake-up).
     pub wakeups: AtomicU64,
+    /// Library scans started (manual, periodic or after a live reconnect).
+    pub scans: AtomicU64,
+    /// Live connections established.
+    pub live_connects: AtomicU64,
+    /// Live user-data messages applied.
+    pub live_updates: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -120,6 +173,8 @@ struct Shared {
     config: EngineConfig,
     account: AccountId,
     notify: Notify,
+    /// Wakes the pull and live loops on shutdown.
+    side_notify: Notify,
     events: broadcast::Sender<SyncEvent>,
     status: Mutex<Status>,
     stats: EngineStats,
@@ -178,6 +233,7 @@ impl Engine {
                 config,
                 account,
                 notify: Notify::new(),
+                side_notify: Notify::new(),
                 events,
                 status: Mutex::new(Status {
                     account: AccountState::Online,
@@ -366,6 +422,7 @@ impl Engine {
     pub fn shutdown(&self) {
         self.shared.shutdown.store(true, Ordering::SeqCst);
         self.shared.notify.notify_one();
+        self.shared.side_notify.notify_waiters();
     }
 
     fn set_account(&self, state: AccountState) {
@@ -416,12 +473,18 @@ impl Engine {
         }
     }
 
-    /// Fetch the whole library with user data, page by page, into the store. Items with a
-    /// queued change keep their local value; only their base moves.
+    /// Fetch the whole library with user data, page by page, into the store; every playable
+    /// item goes through the three-way merge (items with a queued change are never
+    /// overwritten: their base moves and the account's policy decides). After a complete scan,
+    /// items the server no longer lists are marked removed and their queued changes need
+    /// attention ("no longer on the server").
     pub async fn refresh(&self, page_size: u64) -> Result<RefreshStats, EngineError> {
+        self.shared.stats.scans.fetch_add(1, Ordering::Relaxed);
         let mut start = 0;
-        let mut stats = RefreshStats::default();
-        loop {
+        let mut report = MergeReport::default();
+        let mut seen = HashSet::new();
+        let mut first_total = None;
+        let complete = loop {
             let page = self
                 .shared
                 .server
@@ -438,16 +501,198 @@ impl Engine {
                 )));
             }
             let n = page.items.len() as u64;
+            let first_total = *first_total.get_or_insert(page.total);
+            seen.extend(page.items.iter().map(|i| i.id.clone()));
             let now = self.now();
-            stats +=
-                self.with_store(|s| s.apply_remote_items(self.shared.account, &page.items, now))?;
+            report.absorb(
+                self.with_store(|s| s.merge_remote_items(self.shared.account, &page.items, now))?,
+            );
             start += n;
             if n == 0 || start >= page.total {
-                break;
+                // A library that changed size during the scan may have shifted pages: then
+                // absence proves nothing and no item is marked removed.
+                break start >= page.total && page.total == first_total;
+            }
+        };
+        if complete {
+            // Confirm before removing: an item a scan skipped (pages shifting under the sort
+            // order) is still there when asked for by id.
+            let unseen = self.with_store(|s| s.unseen_items(self.shared.account, &seen))?;
+            if !unseen.is_empty() {
+                let found = self.shared.server.fetch_by_ids(&unseen).await?;
+                seen.extend(found.iter().map(|i| i.id.clone()));
+                let now = self.now();
+                report.absorb(
+                    self.with_store(|s| s.merge_remote_items(self.shared.account, &found, now))?,
+                );
+            }
+            let now = self.now();
+            let (removed, attention) =
+                self.with_store(|s| s.mark_unseen_removed(self.shared.account, &seen, now))?;
+            report.stats.removed += removed;
+            for item_id in attention {
+                self.emit(SyncEvent::ItemState {
+                    item_id,
+                    state: ItemSyncState::NeedsAttention {
+                        error: REMOVED_DETAIL.to_string(),
+                    },
+                });
             }
         }
+        self.emit_merges(&report);
         self.emit_counts();
-        Ok(stats)
+        Ok(report.stats)
+    }
+
+    fn emit_merges(&self, report: &MergeReport) {
+        for m in &report.merges {
+            tracing::info!(item = %m.item_id, outcome = %m.outcome.summary(), "merged");
+            self.emit(SyncEvent::Merged {
+                item_id: m.item_id.clone(),
+                outcome: m.outcome,
+            });
+        }
+        if report.merges.iter().any(|m| m.outcome.push) {
+            // A merge queued a state for the server: the drain loop sends it.
+            self.shared.notify.notify_one();
+        }
+    }
+
+    /// Apply user data the server pushed (live update) through the same merge as a scan.
+    pub fn apply_live_user_data(
+        &self,
+        updates: &[(String, UserData)],
+    ) -> Result<RefreshStats, StoreError> {
+        let now = self.now();
+        let report =
+            self.with_store(|s| s.merge_remote_user_data(self.shared.account, updates, now))?;
+        self.shared
+            .stats
+            .live_updates
+            .fetch_add(1, Ordering::Relaxed);
+        self.emit_merges(&report);
+        if !report.merges.is_empty() {
+            self.emit_counts();
+        }
+        Ok(report.stats)
+    }
+
+    /// The periodic pull ([`EngineConfig::pull`]): a scan at once, then one every interval,
+    /// backing off while nothing changes on the server. Returns at once when disabled, and on
+    /// [`Engine::shutdown`]. Failed scans (offline…) back off the same way.
+    pub async fn run_pull(&self) {
+        let Some(schedule) = self.shared.config.pull else {
+            return;
+        };
+        let mut interval: Option<i64> = None;
+        loop {
+            if self.shared.shutdown.load(Ordering::SeqCst) {
+                return;
+            }
+            let changed = match self.refresh(schedule.page_size).await {
+                Ok(stats) => stats.adopted + stats.conflicts + stats.removed > 0,
+                Err(e) => {
+                    tracing::debug!(error = %e, "periodic pull failed");
+                    false
+                }
+            };
+            // The first sleep is the shortest; then it doubles while nothing changes.
+            let next = match interval {
+                None => schedule.interval_ms,
+                Some(prev) => schedule.next_interval(prev, changed),
+            };
+            interval = Some(next);
+            let wake = self.now() + next;
+            let shutdown = self.shared.side_notify.notified();
+            tokio::pin!(shutdown);
+            // Registered before the flag is checked, so a shutdown in between is not missed.
+            shutdown.as_mut().enable();
+            if self.shared.shutdown.load(Ordering::SeqCst) {
+                return;
+            }
+            tokio::select! {
+                _ = self.shared.clock.sleep_until(wake) => {}
+                _ = shutdown => return,
+            }
+        }
+    }
+
+    /// Live updates ([`MediaServer::live_updates`]): keep a connection open and apply each
+    /// change through the merge. On a drop, reconnect with backoff and scan once (changes made
+    /// while disconnected are caught up). Returns at once when the server has no live
+    /// channel (scans then are the only pull), and on [`Engine::shutdown`].
+    pub async fn run_live(&self) {
+        let mut attempt: u32 = 0;
+        let mut connected_before = false;
+        loop {
+            let shutdown = self.shared.side_notify.notified();
+            tokio::pin!(shutdown);
+            // Registered before the flag is checked, so a shutdown in between is not missed.
+            shutdown.as_mut().enable();
+            if self.shared.shutdown.load(Ordering::SeqCst) {
+                return;
+            }
+            let connected = tokio::select! {
+                r = self.shared.server.live_updates() => r,
+                _ = &mut shutdown => return,
+            };
+            match connected {
+                Ok(None) => return,
+                Ok(Some(mut stream)) => {
+                    attempt = 0;
+                    self.shared
+                        .stats
+                        .live_connects
+                        .fetch_add(1, Ordering::Relaxed);
+                    self.emit(SyncEvent::Live { connected: true });
+                    if connected_before {
+                        if let Err(e) = self.refresh(DEFAULT_PAGE_SIZE).await {
+                            tracing::debug!(error = %e, "catch-up scan failed");
+                        }
+                    }
+                    connected_before = true;
+                    loop {
+                        let next = tokio::select! {
+                            n = stream.next() => n,
+                            _ = &mut shutdown => return,
+                        };
+                        match next {
+                            Some(Ok(updates)) => {
+                                if let Err(e) = self.apply_live_user_data(&updates) {
+                                    tracing::warn!(error = %e, "live update not stored");
+                                }
+                            }
+                            Some(Err(e)) => {
+                                tracing::debug!(detail = %e.detail, "live connection lost");
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    self.emit(SyncEvent::Live { connected: false });
+                }
+                Err(e) => {
+                    tracing::debug!(detail = %e.detail, "live connection failed");
+                    if !matches!(e.kind, ErrorKind::Offline | ErrorKind::Transient) {
+                        // No socket here (404, a proxy), or not allowed: retrying soon will
+                        // not help; scans carry on, the socket is tried again at the cap.
+                        attempt = attempt.max(16);
+                    }
+                }
+            }
+            attempt = attempt.saturating_add(1);
+            let delay = {
+                let mut rng = lock(&self.shared.rng);
+                let b = self.shared.config.live_backoff;
+                b.next_delay(attempt.min(64), &mut *rng, None)
+                    .max(b.ceiling(attempt.min(64)) / 4)
+            };
+            let wake = self.now() + delay;
+            tokio::select! {
+                _ = self.shared.clock.sleep_until(wake) => {}
+                _ = &mut shutdown => return,
+            }
+        }
     }
 
     /// Drain the outbox. See [`RunMode`].

@@ -5,6 +5,7 @@ use serde::Serialize;
 use crate::backend::SyncError;
 use crate::model::Millis;
 use crate::store::Counts;
+use crate::sync::merge::Outcome;
 
 /// Where one item's change stands, as a badge would show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -29,6 +30,14 @@ pub enum ItemSyncState {
     NeedsAttention { error: String },
     /// The change was dropped locally (discarded, or back to the server's value).
     Discarded,
+    /// A pull brought another device's change: applied (`conflict: false`), or it conflicted
+    /// with ours and `kept_server` says who won. Position and flag are the result.
+    Merged {
+        conflict: bool,
+        kept_server: bool,
+        position_ms: i64,
+        played: bool,
+    },
 }
 
 /// The account as a whole.
@@ -52,6 +61,12 @@ pub enum SyncEvent {
     Account { state: AccountState },
     /// Queue counts after a change.
     Counts { counts: Counts },
+    /// A pull (scan or live update) changed an item's local state or decided a conflict: the
+    /// UI shows "merged from the server" / "your change replaced the server's" from it.
+    Merged { item_id: String, outcome: Outcome },
+    /// The live connection to the server (WebSocket) came up or went down. While it is down,
+    /// periodic scans are the only way remote changes arrive.
+    Live { connected: bool },
     /// A failure worth telling the user about (classified; word it with `SyncError::message`).
     Failure {
         error: SyncError,

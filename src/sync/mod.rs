@@ -5,9 +5,12 @@ pub mod backoff;
 pub mod checkpoint;
 mod engine;
 mod events;
+pub mod merge;
 
 pub use backoff::Backoff;
 pub use engine::{
-    Engine, EngineConfig, EngineError, EngineStats, RunMode, RunOutcome, DEFAULT_PAGE_SIZE,
+    Engine, EngineConfig, EngineError, EngineStats, PullSchedule, RunMode, RunOutcome,
+    DEFAULT_PAGE_SIZE,
 };
 pub use events::{AccountState, ItemSyncState, SyncEvent};
+pub use merge::{merge, Decision, LocalSide, Outcome, Policy, Side};

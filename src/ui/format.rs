@@ -124,6 +124,41 @@ pub fn badge_for(state: &ItemSyncState, now: Millis) -> Option<Badge> {
             b
         }
         ItemSyncState::Discarded => return None,
+        ItemSyncState::Merged {
+            conflict,
+            kept_server,
+            position_ms,
+            played,
+        } => {
+            let what = if *played {
+                gettext("watched")
+            } else {
+                clock_time(*position_ms)
+            };
+            let (label, tooltip) = match (conflict, kept_server) {
+                (false, _) => (
+                    gettext("Sync status: updated from another device"),
+                    tr("Progress from another device: {what}", &[("what", &what)]),
+                ),
+                (true, true) => (
+                    gettext("Sync status: conflict resolved, kept the server's progress"),
+                    tr(
+                        "Kept the server's {what} from another device",
+                        &[("what", &what)],
+                    ),
+                ),
+                (true, false) => (
+                    gettext("Sync status: conflict resolved, kept your progress"),
+                    tr(
+                        "Your {what} replaced the server's progress",
+                        &[("what", &what)],
+                    ),
+                ),
+            };
+            let mut b = badge("dialog-information-symbolic", "merged", label);
+            b.tooltip = Some(tooltip);
+            b
+        }
     })
 }
 
@@ -257,6 +292,12 @@ mod tests {
             ItemSyncState::NeedsAttention {
                 error: "404 <b>gone</b>".into(),
             },
+            ItemSyncState::Merged {
+                conflict: true,
+                kept_server: true,
+                position_ms: 2_530_000,
+                played: false,
+            },
         ];
         let badges: Vec<Badge> = states.iter().map(|s| badge_for(s, 0).unwrap()).collect();
         let labels: std::collections::HashSet<_> =
@@ -269,6 +310,11 @@ mod tests {
         assert_eq!(badges[6].tooltip.as_deref(), Some("404 <b>gone</b>"));
         assert_eq!(badges[6].css_class, "attention");
         assert!(badge_for(&ItemSyncState::Discarded, 0).is_none());
+        assert_eq!(badges[7].icon, Some("dialog-information-symbolic"));
+        assert_eq!(
+            badges[7].tooltip.as_deref(),
+            Some("Kept the server's 42:10 from another device")
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::demo::{DemoConfig, DemoServer, Fault, DEMO_PASSWORD, DEMO_USER};
 use crate::model::{LocalChange, Millis, ServerKind};
 use crate::store::ItemView;
 use crate::store::{database_path, secrets, Counts, NewAccount, RowState, Store};
+use crate::sync::merge::{Decision, Outcome, Side};
 use crate::sync::{
     AccountState, Engine, EngineConfig, ItemSyncState, RunMode, SyncEvent, DEFAULT_PAGE_SIZE,
 };
@@ -681,6 +682,17 @@ async fn forward_events(engine: Engine, out: relm4::Sender<SyncQueueOutput>, ser
                     state,
                 });
             }
+            Ok(SyncEvent::Merged { item_id, outcome }) => {
+                send_item(&engine, &out, &item_id);
+                if let Some(state) = merged_badge(&outcome) {
+                    let _ = out.send(SyncQueueOutput::ItemState {
+                        item: item_id,
+                        state,
+                    });
+                }
+            }
+            // The live connection only changes how fast remote changes arrive; nothing to show.
+            Ok(SyncEvent::Live { .. }) => {}
             Ok(SyncEvent::Account { state }) => {
                 let _ = out.send(SyncQueueOutput::AccountState { state });
             }
@@ -710,6 +722,21 @@ async fn forward_events(engine: Engine, out: relm4::Sender<SyncQueueOutput>, ser
             Err(RecvError::Closed) => break,
         }
     }
+}
+
+/// The badge a merge deserves: only when another device's change reached this one.
+fn merged_badge(outcome: &Outcome) -> Option<ItemSyncState> {
+    let (conflict, kept_server) = match outcome.decision {
+        Decision::AdoptedServer => (false, true),
+        Decision::Conflict { winner, .. } => (true, winner == Side::Server),
+        Decision::Unchanged | Decision::KeptLocal | Decision::Combined => return None,
+    };
+    Some(ItemSyncState::Merged {
+        conflict,
+        kept_server,
+        position_ms: outcome.result.position_ms,
+        played: outcome.result.played,
+    })
 }
 
 #[cfg(test)]

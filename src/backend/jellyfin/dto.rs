@@ -107,6 +107,9 @@ pub struct UserDto {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UserItemDataDto {
+    /// The item (in `UserDataChanged` messages; GUID, with or without dashes).
+    #[serde(default)]
+    pub item_id: Option<String>,
     /// Resume position in ticks.
     #[serde(default)]
     pub playback_position_ticks: Option<i64>,

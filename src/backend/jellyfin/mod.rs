@@ -9,6 +9,7 @@
 //! and port. Response bodies are read through a size cap.
 
 pub mod dto;
+mod live;
 #[cfg(all(test, feature = "demo"))]
 mod tests;
 
@@ -150,6 +151,8 @@ pub struct JellyfinClient {
     token: Option<Arc<str>>,
     user_id: Option<Arc<str>>,
     max_body_bytes: usize,
+    /// Connecting the live WebSocket (the HTTP client has its own).
+    connect_timeout: Duration,
 }
 
 impl fmt::Debug for JellyfinClient {
@@ -309,6 +312,7 @@ impl JellyfinClient {
             token: None,
             user_id: None,
             max_body_bytes: options.max_body_bytes,
+            connect_timeout: options.connect_timeout,
         })
     }
 
@@ -531,6 +535,35 @@ pub(crate) async fn error_from_response(mut response: Response) -> SyncError {
 impl MediaServer for JellyfinClient {
     fn kind(&self) -> ServerKind {
         ServerKind::Jellyfin
+    }
+
+    async fn fetch_by_ids(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<crate::model::RemoteItem>, SyncError> {
+        let user = self.require_user()?;
+        let mut found = Vec::new();
+        // Bounded URL length: 50 GUIDs per request.
+        for chunk in ids.chunks(50) {
+            let joined = chunk.join(",");
+            let url = self.url(
+                "/Items",
+                &[
+                    ("userId", user),
+                    ("ids", &joined),
+                    ("enableUserData", "true"),
+                    ("enableImages", "false"),
+                    ("fields", ITEM_FIELDS),
+                ],
+            )?;
+            let body = self.execute(Method::GET, url, None, true).await?;
+            found.extend(parse_items_page(&body, 0)?.items);
+        }
+        Ok(found)
+    }
+
+    async fn live_updates(&self) -> Result<Option<crate::backend::LiveUpdates>, SyncError> {
+        live::connect(self).await.map(Some)
     }
 
     async fn probe(&self) -> Result<ServerInfo, SyncError> {

@@ -1,0 +1,692 @@
+//! The three-way merge of one item's user data: a pure function over plain data.
+//!
+//! `local` is what the user wants (the pending outbox state, or the base when nothing is
+//! pending), `base` is the server's value as last seen, `remote` is what the server reports
+//! now. Each field (position, played, play count, last played) is compared with the base:
+//!
+//! - changed on the server only → the server's value is taken;
+//! - changed locally only → the local value is kept (and pushed);
+//! - changed on both sides to the same value → agreed;
+//! - changed on both sides to different values → a **conflict**, decided by the [`Policy`].
+//!
+//! Position and watched flag are compared as **one** field, "progress": marking watched resets
+//! the position and unwatching clears both, so mixing one side's flag with the other side's
+//! position would make a state nobody chose. The play count and last-played date are fields of
+//! their own; a conflict on them goes to the same winner the policy picks for the item.
+//!
+//! After a merge the base is the remote state; the result must be pushed when it differs from
+//! the remote. Pulling the same remote state again then changes nothing (idempotence), and once
+//! the push lands both sides hold the result (convergence).
+
+use serde::Serialize;
+
+use crate::model::{DesiredState, Millis, UserData};
+
+/// How a conflict (both sides changed the same field differently) is decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Policy {
+    /// The later change wins: local change time against the server's `LastPlayedDate`. A
+    /// server change without a date counts as older than any dated local change; a tie (same
+    /// millisecond, or no time on either side) goes to the server.
+    LastWriterWins,
+    /// The state further along wins (watched beats any position, then the larger position),
+    /// but an explicit unwatch or restart from the beginning, on either side, is respected.
+    /// A tie goes to the server. The default: see the README ("Conflicts and merge").
+    FurthestProgress,
+    /// This device's change always wins.
+    PreferLocal,
+    /// The server's value always wins.
+    PreferServer,
+}
+
+impl Policy {
+    /// Every policy, in the order the README lists them.
+    pub const ALL: [Policy; 4] = [
+        Policy::LastWriterWins,
+        Policy::FurthestProgress,
+        Policy::PreferLocal,
+        Policy::PreferServer,
+    ];
+
+    /// The policy of a new account.
+    pub const DEFAULT: Policy = Policy::FurthestProgress;
+
+    /// The name used in the CLI and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Policy::LastWriterWins => "last-writer-wins",
+            Policy::FurthestProgress => "furthest-progress",
+            Policy::PreferLocal => "prefer-local",
+            Policy::PreferServer => "prefer-server",
+        }
+    }
+
+    /// Parse a policy name (as printed by [`Policy::as_str`]).
+    pub fn parse(s: &str) -> Option<Policy> {
+        Policy::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy::DEFAULT
+    }
+}
+
+/// This device's side of a merge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalSide {
+    /// What the user wants the server to hold (the outbox's desired state), or the base when
+    /// nothing is pending.
+    pub state: UserData,
+    /// When the user made the change (`play_state.changed_at`); `None` when unknown.
+    pub changed_at: Option<Millis>,
+}
+
+/// Which side a decision went to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// This device.
+    Local,
+    /// The server (another device's change).
+    Server,
+}
+
+/// What the merge did, for the UI ("kept the server's 42:10 from another device").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Decision {
+    /// Nothing changed on either side.
+    Unchanged,
+    /// Only the server changed: its values were applied locally.
+    AdoptedServer,
+    /// Only this device changed: the change is kept and will be pushed.
+    KeptLocal,
+    /// Both changed, to the same values, or different fields without a conflict.
+    Combined,
+    /// Both changed the same field differently; `winner` got it under `policy`.
+    Conflict { winner: Side, policy: Policy },
+}
+
+/// The result of [`merge`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    /// The new local state (what the user sees).
+    pub result: UserData,
+    /// The new base: the remote state just seen.
+    pub base: UserData,
+    /// The result differs from the server: it must stay queued (be pushed).
+    pub push: bool,
+    /// What happened.
+    pub decision: Decision,
+}
+
+impl Outcome {
+    /// A short English description for logs and the CLI (the UI words its own, through
+    /// gettext, from [`Outcome::decision`] and the positions).
+    pub fn summary(&self) -> String {
+        let at = |u: &UserData| {
+            if u.played {
+                "watched".to_string()
+            } else {
+                format_position(u.position_ms)
+            }
+        };
+        match self.decision {
+            Decision::Unchanged => "unchanged".to_string(),
+            Decision::AdoptedServer => {
+                format!("took {} from another device", at(&self.result))
+            }
+            Decision::KeptLocal => "your change is waiting to be sent".to_string(),
+            Decision::Combined => format!("merged with the server: {}", at(&self.result)),
+            Decision::Conflict {
+                winner: Side::Server,
+                policy,
+            } => format!(
+                "kept the server's {} from another device ({policy})",
+                at(&self.result)
+            ),
+            Decision::Conflict {
+                winner: Side::Local,
+                policy,
+            } => format!(
+                "your change ({}) replaced the server's {} ({policy})",
+                at(&self.result),
+                at(&self.base)
+            ),
+        }
+    }
+}
+
+/// `h:mm:ss` or `m:ss`.
+pub fn format_position(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    let (h, m, s) = (s / 3600, (s / 60) % 60, s % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
+}
+
+/// A state that deliberately goes back: an unwatch (watched → not watched), or a restart (the
+/// position goes back to 0 without the item being marked watched, which also resets it).
+fn is_reset(state: &UserData, from: &UserData) -> bool {
+    let unwatch = from.played && !state.played;
+    let marked_watched = state.played && !from.played;
+    let restart = state.position_ms == 0 && from.position_ms > 0 && !marked_watched;
+    unwatch || restart
+}
+
+/// Order of progress: watched beats any position, then the larger position.
+fn progress(u: &UserData) -> (bool, i64) {
+    (u.played, u.position_ms)
+}
+
+/// Clamp a position into `[0, runtime]` (`runtime` when known).
+fn clamp(u: UserData, runtime_ms: Option<i64>) -> UserData {
+    let mut p = u.position_ms.max(0);
+    if let Some(rt) = runtime_ms.filter(|rt| *rt > 0) {
+        p = p.min(rt);
+    }
+    UserData {
+        position_ms: p,
+        play_count: u.play_count.max(0),
+        ..u
+    }
+}
+
+/// Who wins a conflict under `policy`.
+fn winner(policy: Policy, local: &LocalSide, base: &UserData, remote: &UserData) -> Side {
+    match policy {
+        Policy::PreferLocal => Side::Local,
+        Policy::PreferServer => Side::Server,
+        Policy::LastWriterWins => match (local.changed_at, remote.last_played) {
+            (Some(l), Some(r)) if l > r => Side::Local,
+            (Some(_), None) => Side::Local,
+            _ => Side::Server,
+        },
+        Policy::FurthestProgress => {
+            let local_reset = is_reset(&local.state, base);
+            let remote_reset = is_reset(remote, base);
+            match (local_reset, remote_reset) {
+                (true, false) => Side::Local,
+                (false, true) => Side::Server,
+                _ if progress(&local.state) > progress(remote) => Side::Local,
+                _ => Side::Server,
+            }
+        }
+    }
+}
+
+/// Merge one item. `runtime_ms` bounds positions (when known): no outcome holds a position
+/// outside `[0, runtime]`.
+pub fn merge(
+    local: &LocalSide,
+    base: &UserData,
+    remote: &UserData,
+    policy: Policy,
+    runtime_ms: Option<i64>,
+) -> Outcome {
+    let base = clamp(*base, runtime_ms);
+    let remote = clamp(*remote, runtime_ms);
+    let local = LocalSide {
+        state: clamp(local.state, runtime_ms),
+        changed_at: local.changed_at,
+    };
+    let l = &local.state;
+
+    // Per field: (local changed, remote changed, conflict). Position and watched flag are one
+    // field, "progress": marking watched moves the position too, so they are never mixed.
+    let field = |lv: bool, rv: bool, same: bool| (lv, rv, lv && rv && !same);
+    let prog = |u: &UserData| (u.position_ms, u.played);
+    let pos = field(
+        prog(l) != prog(&base),
+        prog(&remote) != prog(&base),
+        prog(l) == prog(&remote),
+    );
+    let count = field(
+        l.play_count != base.play_count,
+        remote.play_count != base.play_count,
+        l.play_count == remote.play_count,
+    );
+    let last = field(
+        l.last_played != base.last_played,
+        remote.last_played != base.last_played,
+        l.last_played == remote.last_played,
+    );
+    let any_local = pos.0 || count.0 || last.0;
+    let any_remote = pos.1 || count.1 || last.1;
+    let any_conflict = pos.2 || count.2 || last.2;
+
+    let win = any_conflict.then(|| winner(policy, &local, &base, &remote));
+    // One field: the winner's value on a conflict, else whichever side changed it.
+    fn pick<T>(f: (bool, bool, bool), win: Option<Side>, lv: T, rv: T) -> T {
+        match (f, win) {
+            ((_, _, true), Some(Side::Local)) => lv,
+            ((_, _, true), _) => rv,
+            ((true, _, _), _) => lv,
+            _ => rv,
+        }
+    }
+    let (position_ms, played) = pick(pos, win, prog(l), prog(&remote));
+    let mut result = UserData {
+        position_ms,
+        played,
+        play_count: pick(count, win, l.play_count, remote.play_count),
+        last_played: pick(last, win, l.last_played, remote.last_played),
+    };
+
+    let decision = match (any_local, any_remote, win) {
+        (_, _, Some(winner)) => Decision::Conflict { winner, policy },
+        (false, false, _) => Decision::Unchanged,
+        (false, true, _) => Decision::AdoptedServer,
+        (true, false, _) => Decision::KeptLocal,
+        (true, true, _) => Decision::Combined,
+    };
+    // Only position and watched flag are worth a call (as for the outbox): when they agree
+    // with the server, the server's count and date are taken too, so both sides hold the same.
+    let push = !DesiredState::from_user_data(&result).same_as(&remote);
+    if !push {
+        result = remote;
+    }
+    Outcome {
+        push,
+        result,
+        base: remote,
+        decision,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RT: Option<i64> = Some(3_600_000);
+
+    fn at(position_ms: i64) -> UserData {
+        UserData {
+            position_ms,
+            ..UserData::default()
+        }
+    }
+
+    fn watched(when: Millis) -> UserData {
+        UserData {
+            position_ms: 0,
+            played: true,
+            play_count: 1,
+            last_played: Some(when),
+        }
+    }
+
+    fn pos(position_ms: i64, when: Millis) -> UserData {
+        UserData {
+            position_ms,
+            played: false,
+            play_count: 0,
+            last_played: Some(when),
+        }
+    }
+
+    fn local(state: UserData, changed_at: Millis) -> LocalSide {
+        LocalSide {
+            state,
+            changed_at: Some(changed_at),
+        }
+    }
+
+    #[test]
+    fn policy_names_round_trip() {
+        for p in Policy::ALL {
+            assert_eq!(Policy::parse(p.as_str()), Some(p));
+        }
+        assert_eq!(Policy::parse("newest"), None);
+        assert_eq!(Policy::default(), Policy::FurthestProgress);
+    }
+
+    #[test]
+    fn remote_only_change_is_adopted() {
+        let base = at(0);
+        let o = merge(
+            &local(base, 0),
+            &base,
+            &pos(60_000, 5),
+            Policy::PreferLocal,
+            RT,
+        );
+        assert_eq!(o.result, pos(60_000, 5));
+        assert_eq!(o.decision, Decision::AdoptedServer);
+        assert!(!o.push);
+    }
+
+    #[test]
+    fn local_only_change_is_kept_for_push() {
+        let base = pos(10_000, 1);
+        let o = merge(
+            &local(pos(20_000, 9), 9),
+            &base,
+            &base,
+            Policy::PreferServer,
+            RT,
+        );
+        assert_eq!(o.result, pos(20_000, 9));
+        assert_eq!(o.decision, Decision::KeptLocal);
+        assert!(o.push);
+    }
+
+    #[test]
+    fn furthest_progress_respects_a_local_restart() {
+        let base = pos(40_000, 1);
+        let o = merge(
+            &local(at(0), 2),
+            &base,
+            &pos(50_000, 3),
+            Policy::FurthestProgress,
+            RT,
+        );
+        assert_eq!(o.result.position_ms, 0);
+        assert_eq!(
+            o.decision,
+            Decision::Conflict {
+                winner: Side::Local,
+                policy: Policy::FurthestProgress
+            }
+        );
+    }
+
+    #[test]
+    fn furthest_progress_takes_the_server_watched_flag_as_whole() {
+        let base = pos(10_000, 1);
+        let o = merge(
+            &local(pos(30_000, 5), 5),
+            &base,
+            &watched(4),
+            Policy::FurthestProgress,
+            RT,
+        );
+        assert_eq!(o.result, watched(4));
+        assert!(!o.push);
+    }
+
+    #[test]
+    fn last_writer_wins_missing_date_and_tie() {
+        let base = pos(10_000, 1);
+        let mut remote = pos(30_000, 1);
+        remote.last_played = None;
+        // Server change without a date: the dated local change wins.
+        let o = merge(
+            &local(pos(20_000, 5), 5),
+            &base,
+            &remote,
+            Policy::LastWriterWins,
+            RT,
+        );
+        assert_eq!(o.result.position_ms, 20_000);
+        // Same millisecond: the server wins.
+        let o = merge(
+            &local(pos(20_000, 7), 7),
+            &base,
+            &pos(30_000, 7),
+            Policy::LastWriterWins,
+            RT,
+        );
+        assert_eq!(o.result.position_ms, 30_000);
+    }
+
+    #[test]
+    fn positions_are_clamped_to_the_runtime() {
+        let base = at(0);
+        let o = merge(
+            &local(base, 0),
+            &base,
+            &at(9_999_999),
+            Policy::PreferServer,
+            RT,
+        );
+        assert_eq!(o.result.position_ms, 3_600_000);
+    }
+
+    #[test]
+    fn summary_names_the_position() {
+        let base = pos(10_000, 1);
+        let o = merge(
+            &local(pos(30_000, 5), 5),
+            &base,
+            &pos(2_530_000, 9),
+            Policy::PreferServer,
+            RT,
+        );
+        assert_eq!(
+            o.summary(),
+            "kept the server's 42:10 from another device (prefer-server)"
+        );
+    }
+
+    mod properties {
+        use super::super::*;
+        use crate::model::{apply_change, LocalChange};
+        use proptest::prelude::*;
+
+        const RUNTIME: i64 = 3_000_000;
+
+        fn policy() -> impl Strategy<Value = Policy> {
+            prop::sample::select(Policy::ALL.to_vec())
+        }
+
+        fn user_data() -> impl Strategy<Value = UserData> {
+            (
+                -10_000i64..4_000_000,
+                any::<bool>(),
+                0i64..5,
+                prop::option::of(0i64..1_000),
+            )
+                .prop_map(|(position_ms, played, play_count, last_played)| UserData {
+                    position_ms,
+                    played,
+                    play_count,
+                    last_played,
+                })
+        }
+
+        fn change() -> impl Strategy<Value = LocalChange> {
+            prop_oneof![
+                (0i64..RUNTIME).prop_map(|p| LocalChange::Position { position_ms: p }),
+                Just(LocalChange::Position { position_ms: 0 }),
+                Just(LocalChange::MarkWatched),
+                Just(LocalChange::MarkUnwatched),
+            ]
+        }
+
+        /// One step of a history on two devices.
+        #[derive(Debug, Clone)]
+        enum Step {
+            /// The user changes something here.
+            Local(LocalChange),
+            /// Another device changes the server.
+            Remote(LocalChange),
+            /// A pull: merge what the server holds.
+            Pull,
+            /// The pending change (if any) reaches the server.
+            Push,
+        }
+
+        fn step() -> impl Strategy<Value = Step> {
+            prop_oneof![
+                change().prop_map(Step::Local),
+                change().prop_map(Step::Remote),
+                Just(Step::Pull),
+                Just(Step::Push),
+            ]
+        }
+
+        /// The client as the store keeps it: shown state, base, pending desired state.
+        struct Client {
+            shown: UserData,
+            base: UserData,
+            pending: Option<(UserData, Millis)>,
+        }
+
+        impl Client {
+            fn pull(&mut self, server: &UserData, policy: Policy) -> Outcome {
+                let local = match self.pending {
+                    Some((state, at)) => LocalSide {
+                        state,
+                        changed_at: Some(at),
+                    },
+                    None => LocalSide {
+                        state: self.base,
+                        changed_at: None,
+                    },
+                };
+                let o = merge(&local, &self.base, server, policy, Some(RUNTIME));
+                self.base = o.base;
+                self.shown = o.result;
+                self.pending = o.push.then_some((o.result, local.changed_at.unwrap_or(0)));
+                o
+            }
+
+            /// What `POST /UserItems/{id}/UserData` does with the desired state (the date is
+            /// only sent when known).
+            fn push(&mut self, server: &mut UserData) {
+                if let Some((d, _)) = self.pending.take() {
+                    server.position_ms = d.position_ms;
+                    server.played = d.played;
+                    server.play_count = d.play_count;
+                    if d.last_played.is_some() {
+                        server.last_played = d.last_played;
+                    }
+                    self.base = *server;
+                }
+            }
+        }
+
+        proptest! {
+            /// Random histories on both devices: after a final pull + push + pull, both sides
+            /// show the same position and watched flag, and nothing is left to send.
+            #[test]
+            fn converges(
+                start in user_data(),
+                steps in prop::collection::vec(step(), 0..24),
+                policy in policy(),
+            ) {
+                let start = UserData { position_ms: start.position_ms.clamp(0, RUNTIME), ..start };
+                let mut server = start;
+                let mut c = Client { shown: start, base: start, pending: None };
+                for (t, s) in steps.into_iter().enumerate() {
+                    let now = 2_000 + t as Millis * 10;
+                    match s {
+                        Step::Local(ch) => {
+                            c.shown = apply_change(&c.shown, ch, now);
+                            c.pending = (!DesiredState::from_user_data(&c.shown).same_as(&c.base))
+                                .then_some((c.shown, now));
+                        }
+                        Step::Remote(ch) => server = apply_change(&server, ch, now + 1),
+                        Step::Pull => { c.pull(&server, policy); }
+                        Step::Push => c.push(&mut server),
+                    }
+                }
+                c.pull(&server, policy);
+                c.push(&mut server);
+                let o = c.pull(&server, policy);
+                prop_assert!(!o.push);
+                prop_assert_eq!(c.shown.position_ms, server.position_ms);
+                prop_assert_eq!(c.shown.played, server.played);
+            }
+
+            /// Merging the same remote state a second time changes nothing.
+            #[test]
+            fn idempotent(
+                local in user_data(),
+                changed_at in prop::option::of(0i64..1_000),
+                base in user_data(),
+                remote in user_data(),
+                policy in policy(),
+            ) {
+                let first = merge(&LocalSide { state: local, changed_at }, &base, &remote, policy, Some(RUNTIME));
+                let again_local = LocalSide {
+                    state: if first.push { first.result } else { first.base },
+                    changed_at,
+                };
+                let second = merge(&again_local, &first.base, &remote, policy, Some(RUNTIME));
+                prop_assert_eq!(second.result, first.result);
+                prop_assert_eq!(second.push, first.push);
+                prop_assert!(matches!(second.decision, Decision::Unchanged | Decision::KeptLocal));
+            }
+
+            /// An explicit action (watched, unwatched, a new position, a restart) is never undone
+            /// by a stale server value (the server still holding what it held before).
+            #[test]
+            fn explicit_action_survives_a_stale_server(
+                base in user_data(),
+                action in change(),
+                policy in policy(),
+            ) {
+                let base = UserData { position_ms: base.position_ms.clamp(0, RUNTIME), ..base };
+                let wanted = apply_change(&base, action, 5_000);
+                let o = merge(&LocalSide { state: wanted, changed_at: Some(5_000) }, &base, &base, policy, Some(RUNTIME));
+                prop_assert_eq!(o.result.position_ms, wanted.position_ms);
+                prop_assert_eq!(o.result.played, wanted.played);
+            }
+
+            /// Under furthest-progress an explicit unwatch or restart wins against another
+            /// device's progress, even a later one.
+            #[test]
+            fn furthest_progress_keeps_an_explicit_reset(
+                base_pos in 1i64..RUNTIME,
+                base_played in any::<bool>(),
+                remote_pos in 1i64..RUNTIME,
+                remote_played in any::<bool>(),
+                unwatch in any::<bool>(),
+            ) {
+                let base = UserData { position_ms: base_pos, played: base_played, play_count: 1, last_played: Some(1) };
+                let change = if unwatch { LocalChange::MarkUnwatched } else { LocalChange::Position { position_ms: 0 } };
+                let wanted = apply_change(&base, change, 9);
+                let remote = UserData { position_ms: remote_pos, played: remote_played, play_count: 1, last_played: Some(50) };
+                // The other device made progress (it did not itself unwatch).
+                prop_assume!(!is_reset(&remote, &base));
+                let o = merge(&LocalSide { state: wanted, changed_at: Some(9) }, &base, &remote, Policy::FurthestProgress, Some(RUNTIME));
+                prop_assert_eq!(o.result.position_ms, 0);
+                prop_assert_eq!(o.result.played, wanted.played);
+            }
+
+            /// Under furthest-progress, when neither side went back, the result is the further
+            /// of the two (watched beats any position, then the larger position).
+            #[test]
+            fn furthest_progress_keeps_the_furthest(
+                base in user_data(),
+                local in user_data(),
+                remote in user_data(),
+            ) {
+                let c = |u: UserData| UserData { position_ms: u.position_ms.clamp(0, RUNTIME), ..u };
+                let (base, local, remote) = (c(base), c(local), c(remote));
+                prop_assume!(!is_reset(&local, &base) && !is_reset(&remote, &base));
+                prop_assume!(progress(&local) != progress(&base) && progress(&remote) != progress(&base));
+                let o = merge(&LocalSide { state: local, changed_at: Some(1) }, &base, &remote, Policy::FurthestProgress, Some(RUNTIME));
+                prop_assert_eq!(progress(&o.result), progress(&local).max(progress(&remote)));
+            }
+
+            /// No outcome holds a position outside [0, runtime], whatever the inputs.
+            #[test]
+            fn positions_stay_within_the_runtime(
+                local in user_data(),
+                base in user_data(),
+                remote in user_data(),
+                policy in policy(),
+                runtime in 1i64..RUNTIME,
+            ) {
+                let o = merge(&LocalSide { state: local, changed_at: Some(3) }, &base, &remote, policy, Some(runtime));
+                prop_assert!((0..=runtime).contains(&o.result.position_ms));
+                prop_assert!((0..=runtime).contains(&o.base.position_ms));
+            }
+        }
+    }
+}

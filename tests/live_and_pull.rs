@@ -1,0 +1,400 @@
+//! Live updates over the WebSocket and the periodic pull, against the demo server over
+//! loopback (real HTTP, real WebSocket, real SQLite; the engine's timers on a fake clock).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{client_options, engine_config, Harness};
+use playmark::backend::jellyfin::{DeviceInfo, JellyfinClient};
+use playmark::backend::MediaServer;
+use playmark::demo::{DEMO_PASSWORD, DEMO_USER};
+use playmark::model::ServerKind;
+use playmark::model::{DesiredState, LocalChange, UserData};
+use playmark::store::{database_path, Store};
+use playmark::sync::{Engine, EngineConfig, PullSchedule, SyncEvent};
+
+/// Wait (real time, bounded) until `cond` holds; `tick` runs between checks.
+async fn until(what: &str, mut cond: impl FnMut() -> bool, mut tick: impl FnMut()) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
+        tick();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Another device: a second sign-in over real HTTP.
+async fn other_device(h: &Harness) -> JellyfinClient {
+    let c = JellyfinClient::new(
+        &h.server.url(),
+        DeviceInfo::playmark("other-device"),
+        client_options(),
+    )
+    .unwrap();
+    let s = c.authenticate(DEMO_USER, DEMO_PASSWORD).await.unwrap();
+    c.with_session(s.access_token, s.user_id)
+}
+
+fn position(h: &Harness, item: &str) -> i64 {
+    h.engine
+        .with_store(|s| s.item(h.account, item))
+        .unwrap()
+        .unwrap()
+        .position_ms
+}
+
+/// An engine on the harness's database with another configuration.
+fn engine_with(h: &Harness, config: EngineConfig) -> Engine {
+    let store = Store::open(&database_path(h.dir.path())).unwrap();
+    let client = JellyfinClient::new(
+        &h.server.url(),
+        DeviceInfo::playmark("this-device"),
+        client_options(),
+    )
+    .unwrap()
+    .with_session(h.token.clone(), h.user_id.clone());
+    Engine::new(
+        store,
+        h.account,
+        Arc::new(client),
+        Arc::new(h.clock.clone()),
+        config,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_on_the_server_reaches_the_store_within_a_second_without_a_scan() {
+    let h = Harness::start(ServerKind::Jellyfin).await;
+    let ep = h.episode(2);
+    let mut events = h.engine.subscribe();
+    let live = {
+        let e = h.engine.clone();
+        tokio::spawn(async move { e.run_live().await })
+    };
+    until("the socket", || h.server.live_connections() == 1, || {}).await;
+    let scans = h.engine.stats().scans.load(Ordering::Relaxed);
+    h.server.clear_requests();
+
+    let other = other_device(&h).await;
+    other
+        .push_item(
+            &ep,
+            &DesiredState {
+                position_ms: 7 * 60_000,
+                played: false,
+                play_count: 0,
+                last_played: Some(1_700_000_000_000),
+            },
+        )
+        .await
+        .unwrap();
+    let written = Instant::now();
+    until("the live update", || position(&h, &ep) == 7 * 60_000, || {}).await;
+    let latency = written.elapsed();
+    println!("live update latency: {latency:?}");
+    assert!(
+        latency < Duration::from_secs(1),
+        "the issue's bound: {latency:?}"
+    );
+    // No scan: the engine did not list the library, and the base moved with it.
+    assert_eq!(h.engine.stats().scans.load(Ordering::Relaxed), scans);
+    assert!(h.server.requests().iter().all(|r| r.path != "/Items"));
+    assert_eq!(
+        h.engine
+            .with_store(|s| s.base(h.account, &ep))
+            .unwrap()
+            .unwrap()
+            .position_ms,
+        7 * 60_000
+    );
+    let merged = std::iter::from_fn(|| events.try_recv().ok())
+        .any(|e| matches!(e, SyncEvent::Merged { ref item_id, .. } if *item_id == ep));
+    assert!(merged, "a Merged event for the UI");
+    h.engine.shutdown();
+    tokio::time::timeout(Duration::from_secs(5), live)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_socket_url_holds_no_token() {
+    let h = Harness::start(ServerKind::Jellyfin).await;
+    let live = {
+        let e = h.engine.clone();
+        tokio::spawn(async move { e.run_live().await })
+    };
+    until("the socket", || h.server.live_connections() == 1, || {}).await;
+    let socket = h
+        .server
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/socket")
+        .unwrap();
+    assert_eq!(socket.status, 101);
+    assert!(socket.query.iter().all(|(_, v)| !v.contains(&h.token)));
+    assert!(socket.authorization.unwrap().contains(&h.token));
+    h.engine.shutdown();
+    live.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_socket_reconnects_and_catches_up() {
+    let h = Harness::start(ServerKind::Jellyfin).await;
+    let ep = h.episode(3);
+    let live = {
+        let e = h.engine.clone();
+        tokio::spawn(async move { e.run_live().await })
+    };
+    until("the socket", || h.server.live_connections() == 1, || {}).await;
+    h.server.close_live_connections();
+    // While the socket is down, another device changes the episode.
+    h.server.set_user_data(
+        &ep,
+        UserData {
+            position_ms: 9 * 60_000,
+            played: false,
+            play_count: 0,
+            last_played: Some(1_700_000_000_000),
+        },
+    );
+    // The engine waits its reconnect backoff on the (fake) clock.
+    until(
+        "a reconnect",
+        || h.engine.stats().live_connects.load(Ordering::Relaxed) == 2,
+        || h.clock.advance(5_000),
+    )
+    .await;
+    // The catch-up scan after the reconnect brings the change made while it was down.
+    until("the catch-up", || position(&h, &ep) == 9 * 60_000, || {}).await;
+    // And live updates flow again.
+    let other = other_device(&h).await;
+    other
+        .push_item(
+            &ep,
+            &DesiredState {
+                position_ms: 11 * 60_000,
+                played: false,
+                play_count: 0,
+                last_played: Some(1_700_000_100_000),
+            },
+        )
+        .await
+        .unwrap();
+    until(
+        "the live update",
+        || position(&h, &ep) == 11 * 60_000,
+        || {},
+    )
+    .await;
+    h.engine.shutdown();
+    live.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_update_goes_through_the_merge_and_keeps_a_pending_change() {
+    let h = Harness::start(ServerKind::Jellyfin).await;
+    let ep = h.episode(4);
+    let live = {
+        let e = h.engine.clone();
+        tokio::spawn(async move { e.run_live().await })
+    };
+    until("the socket", || h.server.live_connections() == 1, || {}).await;
+    // We are at 12:00 (not yet sent); another device reports 3:00: under the default
+    // furthest-progress policy ours stays, and stays queued.
+    h.engine
+        .record_change(
+            &ep,
+            LocalChange::Position {
+                position_ms: 12 * 60_000,
+            },
+        )
+        .unwrap();
+    h.server.set_user_data(
+        &ep,
+        UserData {
+            position_ms: 3 * 60_000,
+            played: false,
+            play_count: 0,
+            last_played: Some(1_700_000_000_000),
+        },
+    );
+    until(
+        "the base to move",
+        || {
+            h.engine
+                .with_store(|s| s.base(h.account, &ep))
+                .unwrap()
+                .is_some_and(|b| b.position_ms == 3 * 60_000)
+        },
+        || {},
+    )
+    .await;
+    assert_eq!(position(&h, &ep), 12 * 60_000);
+    let row = h
+        .engine
+        .with_store(|s| s.outbox_row(h.account, &ep))
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.desired.position_ms, 12 * 60_000);
+    h.engine.shutdown();
+    live.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_socket_the_periodic_pull_brings_changes() {
+    let h = Harness::start(ServerKind::Jellyfin).await;
+    h.server.set_live_enabled(false);
+    let ep = h.episode(5);
+    let engine = engine_with(
+        &h,
+        EngineConfig {
+            pull: Some(PullSchedule::default()),
+            ..engine_config()
+        },
+    );
+    let live = {
+        let e = engine.clone();
+        tokio::spawn(async move { e.run_live().await })
+    };
+    let pull = {
+        let e = engine.clone();
+        tokio::spawn(async move { e.run_pull().await })
+    };
+    until(
+        "the first scan",
+        || engine.stats().scans.load(Ordering::Relaxed) == 1,
+        || {},
+    )
+    .await;
+    h.server.set_user_data(
+        &ep,
+        UserData {
+            position_ms: 4 * 60_000,
+            played: false,
+            play_count: 0,
+            last_played: Some(1_700_000_000_000),
+        },
+    );
+    until(
+        "the next scan",
+        || engine.stats().scans.load(Ordering::Relaxed) == 2,
+        || h.clock.advance(60_000),
+    )
+    .await;
+    until(
+        "the change",
+        || {
+            engine
+                .with_store(|s| s.item(h.account, &ep))
+                .unwrap()
+                .unwrap()
+                .position_ms
+                == 4 * 60_000
+        },
+        || {},
+    )
+    .await;
+    assert_eq!(engine.stats().live_connects.load(Ordering::Relaxed), 0);
+    engine.shutdown();
+    live.await.unwrap();
+    pull.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn periodic_pull_backs_off_while_nothing_changes_and_resets_on_change() {
+    let h = Harness::start(ServerKind::Jellyfin).await;
+    let engine = engine_with(
+        &h,
+        EngineConfig {
+            pull: Some(PullSchedule::default()),
+            ..engine_config()
+        },
+    );
+    let scans = || engine.stats().scans.load(Ordering::Relaxed);
+    let pull = {
+        let e = engine.clone();
+        tokio::spawn(async move { e.run_pull().await })
+    };
+    const MIN: i64 = 60_000;
+    // Wait until the loop sleeps, then move time and see whether it scans.
+    async fn settle(h: &Harness) {
+        until(
+            "the pull loop to sleep",
+            || h.clock.next_sleeper().is_some(),
+            || {},
+        )
+        .await;
+    }
+    until("the first scan", || scans() == 1, || {}).await;
+    settle(&h).await;
+    // Nothing changed: 5 min → 10 min.
+    h.clock.advance(5 * MIN);
+    until("scan 2", || scans() == 2, || {}).await;
+    settle(&h).await;
+    h.clock.advance(5 * MIN);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(scans(), 2, "backed off to 10 minutes");
+    h.clock.advance(5 * MIN);
+    until("scan 3", || scans() == 3, || {}).await;
+    settle(&h).await;
+    // Now 20 minutes; a change on the server is found at the next scan...
+    h.server.set_user_data(
+        &h.episode(6),
+        UserData {
+            position_ms: 2 * MIN,
+            played: false,
+            play_count: 0,
+            last_played: Some(1_700_000_000_000),
+        },
+    );
+    h.clock.advance(20 * MIN);
+    until("scan 4", || scans() == 4, || {}).await;
+    settle(&h).await;
+    // ... and the interval is back to 5 minutes.
+    h.clock.advance(5 * MIN);
+    until("scan 5", || scans() == 5, || {}).await;
+    engine.shutdown();
+    tokio::time::timeout(Duration::from_secs(5), pull)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabled_pull_sets_no_timer() {
+    let h = Harness::start(ServerKind::Jellyfin).await;
+    // The default configuration (the CLI's) has no periodic pull: run_pull returns at once.
+    tokio::time::timeout(Duration::from_secs(5), h.engine.run_pull())
+        .await
+        .unwrap();
+    assert_eq!(h.clock.next_sleeper(), None);
+    assert_eq!(
+        h.engine.stats().scans.load(Ordering::Relaxed),
+        1,
+        "only the harness's"
+    );
+}
+
+#[test]
+fn pull_interval_doubles_to_the_cap_and_resets() {
+    let s = PullSchedule::default();
+    let mut i = s.interval_ms;
+    let mut seen = vec![i];
+    for _ in 0..6 {
+        i = s.next_interval(i, false);
+        seen.push(i);
+    }
+    assert_eq!(
+        seen,
+        [5, 10, 20, 40, 60, 60, 60].map(|m| m * 60_000).to_vec()
+    );
+    assert_eq!(s.next_interval(i, true), 5 * 60_000);
+}

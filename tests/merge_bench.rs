@@ -1,0 +1,94 @@
+//! Benchmark (prints figures, asserts only correctness): merging a large library page by page
+//! into a real SQLite file. Run: `cargo test --test merge_bench -- --ignored --nocapture`.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Instant;
+
+use playmark::model::{ItemKind, LocalChange, RemoteItem, ServerKind, UserData};
+use playmark::store::{database_path, NewAccount, Store};
+
+fn episode(n: usize, user_data: UserData) -> RemoteItem {
+    RemoteItem {
+        id: format!("e{n:06}"),
+        kind: ItemKind::Episode,
+        name: format!("Episode {n}"),
+        parent_id: Some("season".into()),
+        series_id: Some("series".into()),
+        season_id: Some("season".into()),
+        series_name: Some("Show".into()),
+        season_number: Some(1),
+        episode_number: Some(n as i64),
+        runtime_ms: Some(2_400_000),
+        user_data,
+    }
+}
+
+#[test]
+#[ignore = "benchmark: run with --ignored --nocapture"]
+fn merge_20k_items() {
+    const N: usize = 20_000;
+    const PAGE: usize = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&database_path(dir.path())).unwrap();
+    let acc = store
+        .upsert_account(
+            &NewAccount {
+                kind: ServerKind::Jellyfin,
+                base_url: "http://127.0.0.1:1",
+                server_id: "s",
+                server_name: "Bench",
+                user_id: "u",
+                user_name: "u",
+                device_id: "d",
+            },
+            0,
+        )
+        .unwrap();
+    let first: Vec<RemoteItem> = (0..N).map(|n| episode(n, UserData::default())).collect();
+    let pass = |store: &mut Store, items: &[RemoteItem], label: &str| {
+        let t = Instant::now();
+        let mut merges = 0;
+        for page in items.chunks(PAGE) {
+            merges += store.merge_remote_items(acc, page, 1).unwrap().merges.len();
+        }
+        let el = t.elapsed();
+        println!(
+            "{label}: {N} items in {:.0} ms ({:.0} items/s, {merges} merges)",
+            el.as_secs_f64() * 1e3,
+            N as f64 / el.as_secs_f64()
+        );
+        merges
+    };
+    pass(&mut store, &first, "first scan");
+    assert_eq!(pass(&mut store, &first, "unchanged rescan"), 0);
+    // 2,000 local changes pending; the server changed 5,000 items, 1,000 of them both.
+    for n in 4_000..6_000 {
+        store
+            .record_change(
+                acc,
+                &format!("e{n:06}"),
+                LocalChange::Position {
+                    position_ms: 600_000,
+                },
+                2,
+                0,
+            )
+            .unwrap();
+    }
+    let changed: Vec<RemoteItem> = (0..N)
+        .map(|n| {
+            let ud = if n < 5_000 {
+                UserData {
+                    position_ms: 900_000,
+                    played: false,
+                    play_count: 0,
+                    last_played: Some(3),
+                }
+            } else {
+                UserData::default()
+            };
+            episode(n, ud)
+        })
+        .collect();
+    assert_eq!(pass(&mut store, &changed, "rescan with changes"), 5_000);
+}
