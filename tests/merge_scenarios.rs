@@ -1,13 +1,18 @@
 //! The scenario table of the README ("Conflicts and merge"), row by row, under every policy,
-//! against the demo Jellyfin server over loopback with a real SQLite file.
+//! against each demo server kind (Jellyfin and Plex, see [`suite!`] at the end) over loopback
+//! with a real SQLite file.
 //!
 //! Two devices: our engine (this device), and the "other device" writing straight to the
-//! server (`DemoServer::set_user_data`, as a second client's `/UserItems/{id}/UserData` would).
-//! Each scenario starts from an item both sides agree on (pulled once), then both act, then we
-//! pull (refresh) and push (drain), and the test checks what each side holds.
+//! server (`DemoServer::set_user_data`), holding what that server kind would hold after the
+//! other device's call (see [`other_device_moves_to`]). Each scenario starts from an item both
+//! sides agree on (pulled once), then both act, then we pull (refresh) and push (drain), and
+//! the test checks what each side holds. Expected results are given per kind: where Plex's
+//! differ, the README explains why.
 #![allow(clippy::unwrap_used)]
 
 mod common;
+
+use std::sync::Arc;
 
 use common::Harness;
 use playmark::backend::{MediaServer, SyncError};
@@ -20,6 +25,9 @@ const MIN: i64 = 60_000;
 
 /// What one side shows: (position, watched).
 type Shown = (i64, bool);
+
+/// One row of a scenario's table: a policy and the result on Jellyfin, then on Plex.
+type Row = (Policy, Shown, Shown);
 
 fn at(position_ms: i64, last_played: Millis) -> UserData {
     UserData {
@@ -39,9 +47,39 @@ fn watched(last_played: Millis) -> UserData {
     }
 }
 
-/// A harness on `policy` where episode 0 is at `start` on both sides.
-async fn agreed(policy: Policy, start: UserData) -> (Harness, String) {
-    let h = Harness::start(ServerKind::Jellyfin).await;
+/// Not watched, at `position_ms`, as `kind` holds it: Jellyfin keeps the date of the last
+/// progress report; Plex has a date only for a completed view (`lastViewedAt`), and an item
+/// that is not watched (`viewCount` 0) has had none, or had it removed by unscrobble.
+fn started(kind: ServerKind, position_ms: i64) -> UserData {
+    match kind {
+        ServerKind::Plex => UserData {
+            position_ms,
+            ..UserData::default()
+        },
+        ServerKind::Jellyfin | ServerKind::Demo => at(position_ms, 1_000),
+    }
+}
+
+/// The other device plays on to `position_ms` (without finishing), as its server records it:
+/// Jellyfin stamps `LastPlayedDate` with every progress report; Plex's timeline moves only
+/// `viewOffset` (`lastViewedAt` and `viewCount` stay as they were: a position has no server
+/// time on Plex).
+fn other_device_moves_to(h: &Harness, ep: &str, position_ms: i64) {
+    let now = h.server.user_data(ep).unwrap();
+    let data = match h.kind {
+        ServerKind::Plex => UserData { position_ms, ..now },
+        ServerKind::Jellyfin | ServerKind::Demo => UserData {
+            position_ms,
+            last_played: Some(h.clock.now()),
+            ..now
+        },
+    };
+    h.server.set_user_data(ep, data);
+}
+
+/// A harness of `kind` on `policy` where episode 0 is at `start` on both sides.
+async fn agreed(kind: ServerKind, policy: Policy, start: UserData) -> (Harness, String) {
+    let h = Harness::start(kind).await;
     h.engine
         .with_store(|s| s.set_policy(h.account, policy))
         .unwrap();
@@ -94,32 +132,41 @@ async fn pull_push(h: &Harness, ep: &str) -> (Shown, Shown) {
     )
 }
 
-/// Run `scenario` under each policy and check it ends, on both sides, at the expected state.
-async fn table<F, Fut>(expected: [(Policy, Shown); 4], scenario: F)
+/// Run `scenario` on `kind` under each policy and check it ends, on both sides, at the state
+/// expected for that kind.
+async fn table<F, Fut>(kind: ServerKind, expected: [Row; 4], scenario: F)
 where
     F: Fn(Policy) -> Fut,
     Fut: std::future::Future<Output = (Shown, Shown)>,
 {
-    for (policy, want) in expected {
+    for (policy, jellyfin, plex) in expected {
+        let want = match kind {
+            ServerKind::Plex => plex,
+            ServerKind::Jellyfin | ServerKind::Demo => jellyfin,
+        };
         let (ours, server) = scenario(policy).await;
-        assert_eq!(ours, want, "{policy}: this device");
-        assert_eq!(server, want, "{policy}: server");
+        assert_eq!(ours, want, "{kind:?} {policy}: this device");
+        assert_eq!(server, want, "{kind:?} {policy}: server");
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn other_device_advances_we_are_idle_we_adopt_it() {
+async fn other_device_advances_we_are_idle_we_adopt_it(kind: ServerKind) {
     table(
+        kind,
         [
-            (Policy::LastWriterWins, (12 * MIN, false)),
-            (Policy::FurthestProgress, (12 * MIN, false)),
-            (Policy::PreferLocal, (12 * MIN, false)),
-            (Policy::PreferServer, (12 * MIN, false)),
+            (Policy::LastWriterWins, (12 * MIN, false), (12 * MIN, false)),
+            (
+                Policy::FurthestProgress,
+                (12 * MIN, false),
+                (12 * MIN, false),
+            ),
+            (Policy::PreferLocal, (12 * MIN, false), (12 * MIN, false)),
+            (Policy::PreferServer, (12 * MIN, false), (12 * MIN, false)),
         ],
         |policy| async move {
-            let (h, ep) = agreed(policy, at(5 * MIN, 1_000)).await;
+            let (h, ep) = agreed(kind, policy, started(kind, 5 * MIN)).await;
             let mut events = h.engine.subscribe();
-            h.server.set_user_data(&ep, at(12 * MIN, h.clock.now()));
+            other_device_moves_to(&h, &ep, 12 * MIN);
             let result = pull_push(&h, &ep).await;
             assert!(h.writes().is_empty(), "nothing to send: {:?}", h.writes());
             let merged = std::iter::from_fn(|| events.try_recv().ok()).find_map(|e| match e {
@@ -133,17 +180,17 @@ async fn other_device_advances_we_are_idle_we_adopt_it() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn we_advance_offline_other_device_idle_ours_reaches_the_server() {
+async fn we_advance_offline_other_device_idle_ours_reaches_the_server(kind: ServerKind) {
     table(
+        kind,
         [
-            (Policy::LastWriterWins, (8 * MIN, false)),
-            (Policy::FurthestProgress, (8 * MIN, false)),
-            (Policy::PreferLocal, (8 * MIN, false)),
-            (Policy::PreferServer, (8 * MIN, false)),
+            (Policy::LastWriterWins, (8 * MIN, false), (8 * MIN, false)),
+            (Policy::FurthestProgress, (8 * MIN, false), (8 * MIN, false)),
+            (Policy::PreferLocal, (8 * MIN, false), (8 * MIN, false)),
+            (Policy::PreferServer, (8 * MIN, false), (8 * MIN, false)),
         ],
         |policy| async move {
-            let (h, ep) = agreed(policy, at(5 * MIN, 1_000)).await;
+            let (h, ep) = agreed(kind, policy, started(kind, 5 * MIN)).await;
             h.server.go_offline().await;
             h.engine
                 .record_change(
@@ -162,18 +209,23 @@ async fn we_advance_offline_other_device_idle_ours_reaches_the_server() {
     .await;
 }
 
-/// We move to 8:00 first; the other device later moves to 12:00.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn both_advance_other_device_later_and_further() {
+/// We move to 8:00 first; the other device later moves to 12:00. Plex, last-writer-wins: the
+/// other device's position has no server time, so it counts as older than our dated change.
+async fn both_advance_other_device_later_and_further(kind: ServerKind) {
     table(
+        kind,
         [
-            (Policy::LastWriterWins, (12 * MIN, false)),
-            (Policy::FurthestProgress, (12 * MIN, false)),
-            (Policy::PreferLocal, (8 * MIN, false)),
-            (Policy::PreferServer, (12 * MIN, false)),
+            (Policy::LastWriterWins, (12 * MIN, false), (8 * MIN, false)),
+            (
+                Policy::FurthestProgress,
+                (12 * MIN, false),
+                (12 * MIN, false),
+            ),
+            (Policy::PreferLocal, (8 * MIN, false), (8 * MIN, false)),
+            (Policy::PreferServer, (12 * MIN, false), (12 * MIN, false)),
         ],
         |policy| async move {
-            let (h, ep) = agreed(policy, at(5 * MIN, 1_000)).await;
+            let (h, ep) = agreed(kind, policy, started(kind, 5 * MIN)).await;
             h.engine
                 .record_change(
                     &ep,
@@ -183,7 +235,7 @@ async fn both_advance_other_device_later_and_further() {
                 )
                 .unwrap();
             h.clock.advance(60_000);
-            h.server.set_user_data(&ep, at(12 * MIN, h.clock.now()));
+            other_device_moves_to(&h, &ep, 12 * MIN);
             pull_push(&h, &ep).await
         },
     )
@@ -191,18 +243,22 @@ async fn both_advance_other_device_later_and_further() {
 }
 
 /// The other device reached 12:00 an hour ago; we then went back to 8:00 (not to the start).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn both_advance_we_are_later_but_behind() {
+async fn both_advance_we_are_later_but_behind(kind: ServerKind) {
     table(
+        kind,
         [
-            (Policy::LastWriterWins, (8 * MIN, false)),
-            (Policy::FurthestProgress, (12 * MIN, false)),
-            (Policy::PreferLocal, (8 * MIN, false)),
-            (Policy::PreferServer, (12 * MIN, false)),
+            (Policy::LastWriterWins, (8 * MIN, false), (8 * MIN, false)),
+            (
+                Policy::FurthestProgress,
+                (12 * MIN, false),
+                (12 * MIN, false),
+            ),
+            (Policy::PreferLocal, (8 * MIN, false), (8 * MIN, false)),
+            (Policy::PreferServer, (12 * MIN, false), (12 * MIN, false)),
         ],
         |policy| async move {
-            let (h, ep) = agreed(policy, at(5 * MIN, 1_000)).await;
-            h.server.set_user_data(&ep, at(12 * MIN, h.clock.now()));
+            let (h, ep) = agreed(kind, policy, started(kind, 5 * MIN)).await;
+            other_device_moves_to(&h, &ep, 12 * MIN);
             h.clock.advance(3_600_000);
             h.engine
                 .record_change(
@@ -231,30 +287,25 @@ async fn both_advance_we_are_later_but_behind() {
     .await;
 }
 
-/// The episode was watched; the other device starts it again and is at 12:00 (later); we mark
-/// it not watched.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn we_unwatch_while_the_other_device_is_mid_episode() {
+/// The episode was watched; we mark it not watched; then the other device starts it again and
+/// is at 12:00. Plex, last-writer-wins: the server's only date is the earlier completed view
+/// (a rewatch in progress does not move `lastViewedAt`), older than our unwatch.
+async fn we_unwatch_while_the_other_device_is_mid_episode(kind: ServerKind) {
     table(
+        kind,
         [
-            (Policy::LastWriterWins, (12 * MIN, true)),
-            (Policy::FurthestProgress, (0, false)),
-            (Policy::PreferLocal, (0, false)),
-            (Policy::PreferServer, (12 * MIN, true)),
+            (Policy::LastWriterWins, (12 * MIN, true), (0, false)),
+            (Policy::FurthestProgress, (0, false), (0, false)),
+            (Policy::PreferLocal, (0, false), (0, false)),
+            (Policy::PreferServer, (12 * MIN, true), (12 * MIN, true)),
         ],
         |policy| async move {
-            let (h, ep) = agreed(policy, watched(1_000)).await;
+            let (h, ep) = agreed(kind, policy, watched(1_000)).await;
             h.engine
                 .record_change(&ep, LocalChange::MarkUnwatched)
                 .unwrap();
             h.clock.advance(60_000);
-            h.server.set_user_data(
-                &ep,
-                UserData {
-                    position_ms: 12 * MIN,
-                    ..watched(h.clock.now())
-                },
-            );
+            other_device_moves_to(&h, &ep, 12 * MIN);
             pull_push(&h, &ep).await
         },
     )
@@ -263,18 +314,18 @@ async fn we_unwatch_while_the_other_device_is_mid_episode() {
 
 /// We were at 15:00 and rewind to 0 to watch again; the other device, idle since before our
 /// rewind, last reported 16:00.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn we_rewind_to_zero_to_rewatch() {
+async fn we_rewind_to_zero_to_rewatch(kind: ServerKind) {
     table(
+        kind,
         [
-            (Policy::LastWriterWins, (0, false)),
-            (Policy::FurthestProgress, (0, false)),
-            (Policy::PreferLocal, (0, false)),
-            (Policy::PreferServer, (16 * MIN, false)),
+            (Policy::LastWriterWins, (0, false), (0, false)),
+            (Policy::FurthestProgress, (0, false), (0, false)),
+            (Policy::PreferLocal, (0, false), (0, false)),
+            (Policy::PreferServer, (16 * MIN, false), (16 * MIN, false)),
         ],
         |policy| async move {
-            let (h, ep) = agreed(policy, at(15 * MIN, 1_000)).await;
-            h.server.set_user_data(&ep, at(16 * MIN, h.clock.now()));
+            let (h, ep) = agreed(kind, policy, started(kind, 15 * MIN)).await;
+            other_device_moves_to(&h, &ep, 16 * MIN);
             h.clock.advance(60_000);
             h.engine
                 .record_change(&ep, LocalChange::Position { position_ms: 0 })
@@ -285,18 +336,19 @@ async fn we_rewind_to_zero_to_rewatch() {
     .await;
 }
 
-/// We hold 8:00 (not sent yet); the server marks the episode watched (position back to 0).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_marks_watched_while_we_hold_a_position() {
+/// We hold 8:00 (not sent yet); the server marks the episode watched (position back to 0; on
+/// Plex a scrobble, which does stamp `lastViewedAt`).
+async fn server_marks_watched_while_we_hold_a_position(kind: ServerKind) {
     table(
+        kind,
         [
-            (Policy::LastWriterWins, (0, true)),
-            (Policy::FurthestProgress, (0, true)),
-            (Policy::PreferLocal, (8 * MIN, false)),
-            (Policy::PreferServer, (0, true)),
+            (Policy::LastWriterWins, (0, true), (0, true)),
+            (Policy::FurthestProgress, (0, true), (0, true)),
+            (Policy::PreferLocal, (8 * MIN, false), (8 * MIN, false)),
+            (Policy::PreferServer, (0, true), (0, true)),
         ],
         |policy| async move {
-            let (h, ep) = agreed(policy, at(5 * MIN, 1_000)).await;
+            let (h, ep) = agreed(kind, policy, started(kind, 5 * MIN)).await;
             h.engine
                 .record_change(
                     &ep,
@@ -331,10 +383,9 @@ async fn server_marks_watched_while_we_hold_a_position() {
 /// The item is deleted on the server while we hold a change for it, and another item with no
 /// change is deleted too. Same under every policy: both are marked removed locally; the change
 /// needs attention ("no longer on the server") instead of vanishing, until the user discards it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn item_deleted_on_the_server() {
+async fn item_deleted_on_the_server(kind: ServerKind) {
     for policy in Policy::ALL {
-        let (h, ep) = agreed(policy, at(5 * MIN, 1_000)).await;
+        let (h, ep) = agreed(kind, policy, started(kind, 5 * MIN)).await;
         let idle = h.episode(1);
         h.server.go_offline().await;
         h.engine
@@ -371,13 +422,13 @@ async fn item_deleted_on_the_server() {
 
 /// A server whose scan skips one item (as paging can when the sort order shifts mid-scan).
 struct SkippingServer {
-    inner: playmark::backend::jellyfin::JellyfinClient,
+    inner: Arc<dyn MediaServer>,
     skip: String,
 }
 
 #[async_trait::async_trait]
 impl MediaServer for SkippingServer {
-    fn kind(&self) -> playmark::model::ServerKind {
+    fn kind(&self) -> ServerKind {
         self.inner.kind()
     }
     async fn probe(&self) -> Result<playmark::backend::ServerInfo, SyncError> {
@@ -408,31 +459,57 @@ impl MediaServer for SkippingServer {
 }
 
 /// An item a scan skipped is asked for by id before it is marked removed: it stays.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_item_skipped_by_a_scan_is_confirmed_not_removed() {
-    let (h, ep) = agreed(Policy::FurthestProgress, at(5 * MIN, 1_000)).await;
-    let client = playmark::backend::jellyfin::JellyfinClient::new(
-        &h.server.url(),
-        playmark::backend::jellyfin::DeviceInfo::playmark("this-device"),
-        common::client_options(),
-    )
-    .unwrap()
-    .with_session(h.token.clone(), h.user_id.clone());
+async fn an_item_skipped_by_a_scan_is_confirmed_not_removed(kind: ServerKind) {
+    let (h, ep) = agreed(kind, Policy::FurthestProgress, started(kind, 5 * MIN)).await;
+    let device_id = h.engine.with_store(|s| s.device_id().unwrap());
+    let client = common::media_server(kind, &h.server.url(), &device_id, &h.token, &h.user_id);
     let engine = playmark::sync::Engine::new(
         playmark::store::Store::open(&playmark::store::database_path(h.dir.path())).unwrap(),
         h.account,
-        std::sync::Arc::new(SkippingServer {
+        Arc::new(SkippingServer {
             inner: client,
             skip: ep.clone(),
         }),
-        std::sync::Arc::new(h.clock.clone()),
+        Arc::new(h.clock.clone()),
         common::engine_config(),
     );
     // Meanwhile another device moved it: the confirmation brings that too.
-    h.server.set_user_data(&ep, at(7 * MIN, 2_000));
+    other_device_moves_to(&h, &ep, 7 * MIN);
     let stats = engine.refresh(50).await.unwrap();
     assert_eq!(stats.removed, 0);
     let item = engine.with_store(|s| s.item(h.account, &ep)).unwrap();
     assert_eq!(item.map(|i| i.position_ms), Some(7 * MIN));
     h.assert_contract();
 }
+
+/// One module per server kind, each with one `#[tokio::test]` per scenario.
+macro_rules! suite {
+    ([$($module:ident => $kind:ident),* $(,)?] $names:tt) => {
+        $( suite!(@kind $module $kind $names); )*
+    };
+    (@kind $module:ident $kind:ident [$($name:ident),* $(,)?]) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(playmark::model::ServerKind::$kind).await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    [jellyfin => Jellyfin, plex => Plex]
+    [
+        other_device_advances_we_are_idle_we_adopt_it,
+        we_advance_offline_other_device_idle_ours_reaches_the_server,
+        both_advance_other_device_later_and_further,
+        both_advance_we_are_later_but_behind,
+        we_unwatch_while_the_other_device_is_mid_episode,
+        we_rewind_to_zero_to_rewatch,
+        server_marks_watched_while_we_hold_a_position,
+        item_deleted_on_the_server,
+        an_item_skipped_by_a_scan_is_confirmed_not_removed,
+    ]
+);

@@ -62,7 +62,7 @@ use crate::backend::jellyfin::{
     DeviceInfo, MAX_REDIRECTS,
 };
 use crate::backend::{MediaServer, ServerInfo, SyncError};
-use crate::model::{DesiredState, ItemsPage, ServerKind, UserData};
+use crate::model::{DesiredState, ItemsPage, RemoteItem, ServerKind, UserData};
 
 use dto::{Envelope, Identity, Listing, Metadata, Section, Sections};
 
@@ -539,6 +539,35 @@ impl MediaServer for PlexClient {
             total,
             start,
         })
+    }
+
+    /// `GET /library/metadata/{id1,id2,…}` (comma-separated ratingKeys, 50 per request): the
+    /// ones the server still has. A 404 means none of that request's ids is left; any other
+    /// failure is returned, so an unconfirmed item is never taken as removed.
+    async fn fetch_by_ids(&self, ids: &[String]) -> Result<Vec<RemoteItem>, SyncError> {
+        let mut found = Vec::new();
+        for chunk in ids.chunks(50) {
+            let keys = chunk
+                .iter()
+                .map(|id| path_segment(id))
+                .collect::<Result<Vec<_>, _>>()?
+                .join(",");
+            let url = self.url(&format!("/library/metadata/{keys}"), &[])?;
+            let body = match self.execute(Method::GET, url, true).await {
+                Ok(body) => body,
+                Err(e) if e.kind == crate::backend::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            found.extend(
+                parse_json::<Envelope<Listing>>(&body)?
+                    .media_container
+                    .metadata
+                    .into_iter()
+                    .filter(|m| chunk.contains(&m.rating_key))
+                    .filter_map(Metadata::into_remote_item),
+            );
+        }
+        Ok(found)
     }
 }
 
