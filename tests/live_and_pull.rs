@@ -114,8 +114,18 @@ async fn a_change_on_the_server_reaches_the_store_within_a_second_without_a_scan
             .position_ms,
         7 * 60_000
     );
-    let merged = std::iter::from_fn(|| events.try_recv().ok())
-        .any(|e| matches!(e, SyncEvent::Merged { ref item_id, .. } if *item_id == ep));
+    // The event follows the store write: wait for it rather than race it.
+    let merged = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            match events.recv().await {
+                Ok(SyncEvent::Merged { ref item_id, .. }) if *item_id == ep => return true,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return false,
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
     assert!(merged, "a Merged event for the UI");
     h.engine.shutdown();
     tokio::time::timeout(Duration::from_secs(5), live)
