@@ -776,10 +776,39 @@ fn plex_sign_in_refuses_a_wrong_token_then_switches_to_the_plex_server() {
         .unwrap();
     let error = || f.app.model().sign_in.model().error.clone();
 
+    // Nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    url.set_text(&format!("http://127.0.0.1:{closed}"));
+    token.set_text(playmark::demo::DEMO_PLEX_TOKEN);
+    button.emit_clicked();
+    wait_for("unreachable error", || error().is_some());
+    assert!(
+        error().unwrap().starts_with("Can't reach a server at"),
+        "{:?}",
+        error()
+    );
+    // A Jellyfin server is not a Plex server.
+    url.set_text(&f.server.url());
+    button.emit_clicked();
+    wait_for("not-Plex error", || {
+        error().is_some_and(|e| !e.starts_with("Can't reach"))
+    });
+    assert!(
+        error().unwrap().starts_with("No Plex server answers at"),
+        "{:?}",
+        error()
+    );
+
     url.set_text(&plex.url());
     token.set_text("not-the-token");
     button.emit_clicked();
-    wait_for("token error", || error().is_some());
+    wait_for("token error", || {
+        error().is_some_and(|e| !e.starts_with("No Plex server"))
+    });
     assert!(
         error()
             .unwrap()
