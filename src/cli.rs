@@ -532,37 +532,20 @@ fn read_token() -> Result<String, Failure> {
 }
 
 async fn login_plex(data_dir: &Path, server: &str) -> Result<u8, Failure> {
+    use crate::sign_in::{sign_in_plex, PlexSignInError};
     let token = read_token()?;
     let mut store = open_store(data_dir)?;
-    let device_id = store.device_id()?;
-    let client = PlexClient::new(
-        server,
-        PlexClient::device(device_id.clone()),
-        ClientOptions::default(),
-    )
-    .map_err(|e| server_failure(&e, server))?
-    .with_token(token.clone());
-    let info = client
-        .sign_in_check()
+    let signed_in = sign_in_plex(&mut store, data_dir, server, &token)
         .await
-        .map_err(|e| server_failure(&e, server))?;
-    let now = SystemClock.now();
-    // A server token does not name its user; the account is the token's owner on this server.
-    let account = store.upsert_account(
-        &NewAccount {
-            kind: ServerKind::Plex,
-            base_url: client.base_url(),
-            server_id: &info.server_id,
-            server_name: &info.server_name,
-            user_id: "token",
-            user_name: "Plex user",
-            device_id: &device_id,
-        },
-        now,
-    )?;
-    secrets::save_token(data_dir, account, &token)
-        .map_err(|e| Failure::usage(format!("cannot store the sign-in: {e}")))?;
-    println!("Signed in to {} (Plex {}).", info.server_name, info.version);
+        .map_err(|e| match e {
+            PlexSignInError::Address(e) | PlexSignInError::Server(e) => server_failure(&e, server),
+            PlexSignInError::Store(e) => Failure::from(e),
+            PlexSignInError::Secret(e) => Failure::usage(format!("cannot store the sign-in: {e}")),
+        })?;
+    println!(
+        "Signed in to {} (Plex {}).",
+        signed_in.info.server_name, signed_in.info.version
+    );
     Ok(exit::OK)
 }
 

@@ -718,3 +718,149 @@ fn window_size_is_remembered() {
         "1111 777 0"
     );
 }
+
+#[gtk::test]
+fn plex_sign_in_refuses_a_wrong_token_then_switches_to_the_plex_server() {
+    use playmark::model::ServerKind;
+    use playmark::store::{database_path, secrets, Store};
+    use playmark::ui::sign_in::SignInKind;
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::start();
+    let plex = f
+        ._rt
+        .block_on(DemoServer::start(DemoConfig::plex()))
+        .unwrap();
+    let jellyfin_ids = f.episode_ids();
+    f.app.emit(AppInput::ShowSignIn);
+    pump();
+    let dialog = f
+        .app
+        .model()
+        .sign_in
+        .widget()
+        .clone()
+        .upcast::<gtk::Widget>();
+    assert!(dialog.is_visible());
+    // Choose Plex the way a person does: the switcher's second button.
+    let switcher: gtk::StackSwitcher = one(&dialog);
+    let kinds: Vec<gtk::ToggleButton> = descendants(switcher.upcast_ref())
+        .into_iter()
+        .filter_map(|w| w.downcast::<gtk::ToggleButton>().ok())
+        .collect();
+    assert_eq!(kinds.len(), 2, "Jellyfin and Plex");
+    kinds[1].emit_clicked();
+    pump();
+    assert_eq!(f.app.model().sign_in.model().kind, SignInKind::Plex);
+    let stack: gtk::Stack = one(&dialog);
+    assert_eq!(stack.visible_child_name().as_deref(), Some("plex"));
+    assert_eq!(
+        dialog
+            .downcast_ref::<gtk::Window>()
+            .unwrap()
+            .title()
+            .as_deref(),
+        Some("Sign in to Plex")
+    );
+    let url = named(&dialog, "url")[0]
+        .clone()
+        .downcast::<gtk::Entry>()
+        .unwrap();
+    let token = named(&dialog, "token")[0]
+        .clone()
+        .downcast::<gtk::PasswordEntry>()
+        .unwrap();
+    let button = descendants(&dialog)
+        .into_iter()
+        .filter_map(|w| w.downcast::<gtk::Button>().ok())
+        .find(|b| b.label().as_deref() == Some("Sign in"))
+        .unwrap();
+    let error = || f.app.model().sign_in.model().error.clone();
+
+    // Nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    url.set_text(&format!("http://127.0.0.1:{closed}"));
+    token.set_text(playmark::demo::DEMO_PLEX_TOKEN);
+    button.emit_clicked();
+    wait_for("unreachable error", || error().is_some());
+    assert!(
+        error().unwrap().starts_with("Can't reach a server at"),
+        "{:?}",
+        error()
+    );
+    // A Jellyfin server is not a Plex server.
+    url.set_text(&f.server.url());
+    button.emit_clicked();
+    wait_for("not-Plex error", || {
+        error().is_some_and(|e| !e.starts_with("Can't reach"))
+    });
+    assert!(
+        error().unwrap().starts_with("No Plex server answers at"),
+        "{:?}",
+        error()
+    );
+
+    url.set_text(&plex.url());
+    token.set_text("not-the-token");
+    button.emit_clicked();
+    wait_for("token error", || {
+        error().is_some_and(|e| !e.starts_with("No Plex server"))
+    });
+    assert!(
+        error()
+            .unwrap()
+            .starts_with("The server refused this token."),
+        "{:?}",
+        error()
+    );
+    assert!(dialog.is_visible());
+    assert!(matches!(
+        f.app.model().source,
+        Some(playmark::ui::sync_queue::LibrarySource::Demo { .. })
+    ));
+
+    token.set_text(playmark::demo::DEMO_PLEX_TOKEN);
+    token.emit_activate();
+    wait_for("signed in", || {
+        matches!(
+            f.app.model().source,
+            Some(playmark::ui::sync_queue::LibrarySource::Account { .. })
+        )
+    });
+    wait_for("dialog closed", || !dialog.is_visible());
+    assert_eq!(error(), None);
+    assert_eq!(
+        token.text().as_str(),
+        "",
+        "the token is not kept in the entry"
+    );
+    // Stored exactly as `playmark login plex` stores it.
+    let store = Store::open(&database_path(f._dir.path())).unwrap();
+    let account = store.account().unwrap().unwrap();
+    assert_eq!(account.kind, ServerKind::Plex);
+    assert_eq!(account.base_url, plex.url().trim_end_matches('/'));
+    assert_eq!(
+        secrets::load_token(f._dir.path(), account.id)
+            .unwrap()
+            .as_deref(),
+        Some(playmark::demo::DEMO_PLEX_TOKEN)
+    );
+    let file = std::fs::read_dir(f._dir.path())
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy() == format!("token-{}", account.id))
+        .unwrap();
+    assert_eq!(file.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+    // The library now comes from the Plex server.
+    wait_for("library of the Plex server", || {
+        let ids = f.episode_ids();
+        !ids.is_empty() && ids != jellyfin_ids
+    });
+    assert!(plex
+        .requests()
+        .iter()
+        .any(|r| r.path.starts_with("/library/")));
+}

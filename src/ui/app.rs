@@ -393,6 +393,9 @@ impl SimpleComponent for App {
                 user,
                 password,
             }),
+            AppInput::SignIn(SignInOutput::SignInPlex { url, token }) => {
+                self.queue.emit(SyncQueueInput::SignInPlex { url, token })
+            }
             AppInput::SignOut => self.queue.emit(SyncQueueInput::SignOut),
         }
     }

@@ -386,6 +386,8 @@ pub enum SignInStep {
     Version,
     /// User name and password.
     Credentials,
+    /// A Plex server: reaching it (`/identity`) and checking the token.
+    Token,
 }
 
 /// A clear sentence for a failed sign-in (wrong URL, wrong password, unsupported version, TLS).
@@ -401,7 +403,7 @@ pub fn sign_in_error(error: &SyncError, step: SignInStep, url: &str) -> String {
             "The server's security certificate is not trusted ({detail}). Use a certificate your system trusts, or check the address.",
             &[("detail", detail)],
         ),
-        (SignInStep::Reach, ErrorKind::Offline) => tr(
+        (SignInStep::Reach | SignInStep::Token, ErrorKind::Offline) => tr(
             "Can't reach a server at {url}. Check the address and your connection.",
             &[("url", url)],
         ),
@@ -410,6 +412,13 @@ pub fn sign_in_error(error: &SyncError, step: SignInStep, url: &str) -> String {
             &[("detail", detail)],
         ),
         (SignInStep::Credentials, ErrorKind::Auth) => gettext("Wrong user name or password."),
+        (SignInStep::Token, ErrorKind::Auth) => gettext(
+            "The server refused this token. Check that you copied all of it, and that it belongs to this server.",
+        ),
+        (SignInStep::Token, ErrorKind::NotFound) => tr(
+            "No Plex server answers at {url}. Check the address.",
+            &[("url", url)],
+        ),
         (_, ErrorKind::Transient) => tr(
             "The server had trouble ({detail}). Try again in a moment.",
             &[("detail", detail)],
@@ -442,6 +451,15 @@ mod sign_in_tests {
         let tls = SyncError::rejected("the server's TLS certificate is not trusted");
         assert!(sign_in_error(&tls, SignInStep::Reach, url)
             .starts_with("The server's security certificate"));
+        let refused = SyncError::auth("the server refused this token");
+        assert!(sign_in_error(&refused, SignInStep::Token, url)
+            .starts_with("The server refused this token."));
+        let down = SyncError::offline("connection refused");
+        assert!(sign_in_error(&down, SignInStep::Token, url)
+            .starts_with("Can't reach a server at https://media.local"));
+        let missing = SyncError::new(ErrorKind::NotFound, "no /identity");
+        assert!(sign_in_error(&missing, SignInStep::Token, url)
+            .starts_with("No Plex server answers at https://media.local"));
         let bad = SyncError::rejected("the server address \"x\" has no scheme");
         assert!(sign_in_error(&bad, SignInStep::Address, url).starts_with("That server address"));
     }

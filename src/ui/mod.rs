@@ -9,6 +9,7 @@
 //! │   └── SyncStatus (MenuButton + popover)      sync_status.rs
 //! │       └── needs-attention list (gtk::ListView, virtualised) with Retry / Discard
 //! │   └── Sign in… / Sign out → SignIn dialog  sign_in.rs
+//! │       (StackSwitcher: Jellyfin user + password | Plex token)
 //! ├── demo notice, offline notice
 //! └── AdwToastOverlay (coalesced failure toasts)
 //!     └── Library (sidebar of seasons + episode list)   library.rs

@@ -14,7 +14,7 @@ use relm4::{ComponentSender, Worker};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::backend::jellyfin::{ClientOptions, DeviceInfo, JellyfinClient};
-use crate::backend::{MediaServer, SyncError};
+use crate::backend::SyncError;
 use crate::clock::{Clock, SystemClock};
 use crate::demo::{DemoConfig, DemoServer, Fault, DEMO_PASSWORD, DEMO_USER};
 use crate::model::{LocalChange, Millis, ServerKind};
@@ -89,6 +89,8 @@ pub enum SyncQueueInput {
         user: String,
         password: Password,
     },
+    /// Sign in to a Plex server with a server token; on success the library switches to it.
+    SignInPlex { url: String, token: Password },
     /// Forget the token (queued changes are kept) and go back to the demo library.
     SignOut,
 }
@@ -208,6 +210,11 @@ impl Worker for SyncQueue {
                 let _ = sender.output(SyncQueueOutput::SignInFinished { error });
                 return;
             }
+            SyncQueueInput::SignInPlex { url, token } => {
+                let error = self.sign_in_plex(&url, &token, &sender).err();
+                let _ = sender.output(SyncQueueOutput::SignInFinished { error });
+                return;
+            }
             SyncQueueInput::SignOut => {
                 if let Err(message) = self.sign_out(&sender) {
                     let _ = sender.output(SyncQueueOutput::Failed { message });
@@ -221,9 +228,10 @@ impl Worker for SyncQueue {
             return;
         };
         let result = match message {
-            SyncQueueInput::Start | SyncQueueInput::SignIn { .. } | SyncQueueInput::SignOut => {
-                Ok(())
-            }
+            SyncQueueInput::Start
+            | SyncQueueInput::SignIn { .. }
+            | SyncQueueInput::SignInPlex { .. }
+            | SyncQueueInput::SignOut => Ok(()),
             SyncQueueInput::Enqueue { item, change } => {
                 engine.record_change(&item, change).map(|_| {
                     send_item(&engine, sender.output_sender(), &item);
@@ -551,6 +559,43 @@ impl SyncQueue {
         )
     }
 
+    /// Sign in to a Plex server with a server token (the same steps as `playmark login plex`),
+    /// and switch to it. The error is a sentence for the user.
+    fn sign_in_plex(
+        &mut self,
+        url: &str,
+        token: &Password,
+        sender: &ComponentSender<Self>,
+    ) -> Result<(), String> {
+        use super::format::{sign_in_error, SignInStep};
+        use crate::sign_in::{sign_in_plex, PlexSignInError};
+        let token = token.0.trim();
+        if token.is_empty() {
+            return Err(super::i18n::gettext("Enter the server's Plex token."));
+        }
+        let data_dir = self.base_dir();
+        let mut store = Store::open(&database_path(&data_dir)).map_err(|e| e.to_string())?;
+        let runtime = self.runtime()?;
+        runtime
+            .block_on(sign_in_plex(&mut store, &data_dir, url, token))
+            .map_err(|e| match e {
+                PlexSignInError::Address(e) => sign_in_error(&e, SignInStep::Address, url),
+                PlexSignInError::Server(e) => sign_in_error(&e, SignInStep::Token, url),
+                e @ (PlexSignInError::Store(_) | PlexSignInError::Secret(_)) => e.to_string(),
+            })?;
+        drop(store);
+        let (engine, name) = account_engine(&data_dir)?;
+        engine.signed_in();
+        self.launch(
+            engine,
+            LibrarySource::Account {
+                server_name: name.clone(),
+            },
+            name,
+            sender,
+        )
+    }
+
     /// Forget the token of the signed-in account and show the demo library again.
     fn sign_out(&mut self, sender: &ComponentSender<Self>) -> Result<(), String> {
         let data_dir = self.base_dir();
@@ -621,14 +666,9 @@ fn account_engine(data_dir: &Path) -> Result<(Engine, String), String> {
     let token = secrets::load_token(data_dir, account.id)
         .map_err(|e| format!("cannot read the stored sign-in: {e}"))?
         .ok_or("signed out")?;
-    let client = JellyfinClient::new(
-        &account.base_url,
-        DeviceInfo::playmark(account.device_id.clone()),
-        ClientOptions::default(),
-    )
-    .map_err(|e| e.detail)?
-    .with_session(token, account.user_id.clone());
-    let server: Arc<dyn MediaServer> = Arc::new(client);
+    // A Plex account gets a Plex client, a Jellyfin one a Jellyfin client.
+    let server = crate::sign_in::client_for(&account, token, ClientOptions::default())
+        .map_err(|e| e.detail)?;
     let engine = Engine::new(
         store,
         account.id,
