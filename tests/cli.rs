@@ -6,46 +6,13 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use common::bin::{code, login, run, text};
+
 use playmark::demo::DEMO_PASSWORD;
 use playmark::model::ItemKind;
 
-/// Run the binary with TRACE logging (so a leaked token would show) and no stdin.
-fn run(data_dir: &Path, args: &[&str], password: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_playmark"));
-    cmd.arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .env("PLAYMARK_LOG", "trace")
-        .stdin(Stdio::null());
-    match password {
-        Some(p) => cmd.env("PLAYMARK_PASSWORD", p),
-        None => cmd.env_remove("PLAYMARK_PASSWORD"),
-    };
-    cmd.output().unwrap()
-}
-
 fn playmark(data_dir: &Path, args: &[&str]) -> Output {
     run(data_dir, args, None)
-}
-
-fn login(data_dir: &Path, url: &str, password: &str) -> Output {
-    run(
-        data_dir,
-        &["login", "jellyfin", "--server", url, "--user", "demo"],
-        Some(password),
-    )
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

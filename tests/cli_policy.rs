@@ -4,33 +4,11 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use common::bin::{run, text};
+use std::process::Output;
 
 use playmark::demo::DEMO_PASSWORD;
 use playmark::model::{ItemKind, UserData};
-
-fn run(data_dir: &Path, args: &[&str], password: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_playmark"));
-    cmd.arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .env("PLAYMARK_LOG", "trace")
-        .stdin(Stdio::null());
-    match password {
-        Some(p) => cmd.env("PLAYMARK_PASSWORD", p),
-        None => cmd.env_remove("PLAYMARK_PASSWORD"),
-    };
-    cmd.output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn ok(o: Output) -> String {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));

@@ -14,7 +14,7 @@ use relm4::{ComponentSender, Worker};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::backend::jellyfin::{ClientOptions, DeviceInfo, JellyfinClient};
-use crate::backend::SyncError;
+use crate::backend::{ErrorKind, SyncError};
 use crate::clock::{Clock, SystemClock};
 use crate::demo::{DemoConfig, DemoServer, Fault, DEMO_PASSWORD, DEMO_USER};
 use crate::model::{LocalChange, Millis, ServerKind};
@@ -696,6 +696,13 @@ async fn forward_events(engine: Engine, out: relm4::Sender<SyncQueueOutput>, ser
             } => {
                 let pending = engine.counts().map(|c| c.total()).unwrap_or(0);
                 for (_, (error, count)) in burst.drain() {
+                    // The burst is gathered for a moment; a server that came back meanwhile
+                    // makes its "can't be reached" notice stale.
+                    if error.kind == ErrorKind::Offline
+                        && engine.account_state() != AccountState::Offline
+                    {
+                        continue;
+                    }
                     let _ = out.send(SyncQueueOutput::Notice {
                         error,
                         count,

@@ -452,15 +452,9 @@ impl JellyfinClient {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let result = async {
-            let response = request.send().await.map_err(|e| classify_transport(&e))?;
-            if !response.status().is_success() {
-                return Err(error_from_response(response).await);
-            }
-            read_capped(response, self.max_body_bytes).await
-        }
-        .await;
-        result.map_err(|e| self.scrub(e))
+        execute(request, self.max_body_bytes)
+            .await
+            .map_err(|e| self.scrub(e))
     }
 
     /// Remove the token from a detail, should a server or library ever echo it.
@@ -475,6 +469,19 @@ impl JellyfinClient {
 }
 
 /// Read a whole body, failing (Transient "response too large") as soon as it exceeds `max`.
+/// Send a request and read its body (capped): transport failures and non-2xx answers are
+/// classified here, for every server kind.
+pub(crate) async fn execute(
+    request: reqwest::RequestBuilder,
+    max_body_bytes: usize,
+) -> Result<Vec<u8>, SyncError> {
+    let response = request.send().await.map_err(|e| classify_transport(&e))?;
+    if !response.status().is_success() {
+        return Err(error_from_response(response).await);
+    }
+    read_capped(response, max_body_bytes).await
+}
+
 pub(crate) async fn read_capped(mut response: Response, max: usize) -> Result<Vec<u8>, SyncError> {
     if response
         .content_length()

@@ -58,8 +58,7 @@ use url::Url;
 use crate::backend::error::classify_transport;
 use crate::backend::jellyfin::dto::parse_json;
 use crate::backend::jellyfin::{
-    error_from_response, host_name, read_capped, same_origin, validate_base_url, ClientOptions,
-    DeviceInfo, MAX_REDIRECTS,
+    execute, host_name, same_origin, validate_base_url, ClientOptions, DeviceInfo, MAX_REDIRECTS,
 };
 use crate::backend::{MediaServer, ServerInfo, SyncError};
 use crate::model::{DesiredState, ItemsPage, RemoteItem, ServerKind, UserData};
@@ -382,15 +381,9 @@ impl PlexClient {
                 .ok_or_else(|| SyncError::auth("not signed in"))?;
             request = request.header(TOKEN_HEADER, token);
         }
-        let result = async {
-            let response = request.send().await.map_err(|e| classify_transport(&e))?;
-            if !response.status().is_success() {
-                return Err(error_from_response(response).await);
-            }
-            read_capped(response, self.max_body_bytes).await
-        }
-        .await;
-        result.map_err(|e| self.scrub(e))
+        execute(request, self.max_body_bytes)
+            .await
+            .map_err(|e| self.scrub(e))
     }
 
     fn scrub(&self, mut e: SyncError) -> SyncError {
