@@ -408,3 +408,61 @@ fn pull_interval_doubles_to_the_cap_and_resets() {
     );
     assert_eq!(s.next_interval(i, true), 5 * 60_000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_front_the_app_pulls_every_minute_and_at_once_when_asked() {
+    let h = Harness::start(ServerKind::Jellyfin).await;
+    let engine = engine_with(
+        &h,
+        EngineConfig {
+            pull: Some(PullSchedule::default()),
+            ..engine_config()
+        },
+    );
+    let scans = || engine.stats().scans.load(Ordering::Relaxed);
+    let pull = {
+        let e = engine.clone();
+        tokio::spawn(async move { e.run_pull().await })
+    };
+    const MIN: i64 = 60_000;
+    async fn settle(h: &Harness) {
+        until(
+            "the pull loop to sleep",
+            || h.clock.next_sleeper().is_some(),
+            || {},
+        )
+        .await;
+    }
+    until("the first scan", || scans() == 1, || {}).await;
+    settle(&h).await;
+    // The window comes to the front: one minute instead of the idle five.
+    engine.set_foreground_pull(Some(MIN));
+    settle(&h).await;
+    h.clock.advance(MIN);
+    until("scan 2 after one minute", || scans() == 2, || {}).await;
+    settle(&h).await;
+    h.clock.advance(MIN);
+    until("scan 3 after another minute", || scans() == 3, || {}).await;
+    settle(&h).await;
+    // To the back: the idle schedule again (it doubled meanwhile: 10 minutes).
+    engine.set_foreground_pull(None);
+    settle(&h).await;
+    h.clock.advance(MIN);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(scans(), 3, "in the back, a minute is not enough");
+    // The server came back / "Sync now": a scan at once, no time passing.
+    engine.pull_soon();
+    until("the scan asked for", || scans() == 4, || {}).await;
+    // In front again after a long time in the back: the overdue scan starts at once.
+    settle(&h).await;
+    h.clock.advance(2 * MIN);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(scans(), 4);
+    engine.set_foreground_pull(Some(MIN));
+    until("the overdue scan", || scans() == 5, || {}).await;
+    engine.shutdown();
+    tokio::time::timeout(Duration::from_secs(5), pull)
+        .await
+        .unwrap()
+        .unwrap();
+}

@@ -876,3 +876,196 @@ fn plex_sign_in_refuses_a_wrong_token_then_switches_to_the_plex_server() {
         .iter()
         .any(|r| r.path.starts_with("/library/")));
 }
+
+/// Another device: its own sign-in to the demo server, over real HTTP.
+fn other_jellyfin_device(
+    rt: &tokio::runtime::Runtime,
+    server: &DemoServer,
+) -> playmark::backend::jellyfin::JellyfinClient {
+    use playmark::backend::jellyfin::{ClientOptions, DeviceInfo, JellyfinClient};
+    let c = JellyfinClient::new(
+        &server.url(),
+        DeviceInfo::playmark("another-device"),
+        ClientOptions::default(),
+    )
+    .unwrap();
+    let s = rt
+        .block_on(c.authenticate(playmark::demo::DEMO_USER, playmark::demo::DEMO_PASSWORD))
+        .unwrap();
+    c.with_session(s.access_token, s.user_id)
+}
+
+const MIN: i64 = 60_000;
+
+fn remote_watched() -> playmark::model::DesiredState {
+    playmark::model::DesiredState {
+        position_ms: 0,
+        played: true,
+        play_count: 1,
+        last_played: Some(chrono::Utc::now().timestamp_millis()),
+    }
+}
+
+fn remote_progress(position_ms: i64) -> playmark::model::DesiredState {
+    playmark::model::DesiredState {
+        position_ms,
+        played: false,
+        play_count: 0,
+        last_played: Some(chrono::Utc::now().timestamp_millis()),
+    }
+}
+
+fn row_position(app: &relm4::Controller<App>, id: &str) -> i64 {
+    app.model()
+        .library
+        .model()
+        .rows
+        .get(&id.to_string())
+        .unwrap()
+        .item
+        .position_ms
+}
+
+/// "Forward 30 seconds" on a row, the way a person clicks it.
+fn forward_30_s(row: &gtk::Widget) {
+    let seek: gtk::Button = named(row, "seek").pop().unwrap().downcast().unwrap();
+    seek.emit_clicked();
+}
+
+#[gtk::test]
+fn another_devices_change_reaches_its_row_over_the_socket_and_stays() {
+    use playmark::backend::MediaServer;
+    let f = Fixture::start();
+    let ids = f.episode_ids();
+    let (a, b) = (ids[0].clone(), ids[1].clone());
+    wait_for("the live socket", || f.server.live_connections() == 1);
+    let other = other_jellyfin_device(&f._rt, &f.server);
+    f._rt
+        .block_on(other.push_item(&a, &remote_watched()))
+        .unwrap();
+    f._rt
+        .block_on(other.push_item(&b, &remote_progress(20 * MIN)))
+        .unwrap();
+    let written = Instant::now();
+    wait_for("another device's change on both rows", || {
+        f.played(&a) && row_position(&f.app, &b) == 20 * MIN
+    });
+    let took = written.elapsed();
+    println!("another device's change reached its row over the socket in {took:?}");
+    // The rows say where the change came from.
+    assert!(
+        matches!(
+            f.state(&b),
+            Some(ItemSyncState::Merged {
+                conflict: false,
+                ..
+            })
+        ),
+        "{:?}",
+        f.state(&b)
+    );
+    // Then this device moves both on by 30 s: the other device's state is kept and built on.
+    forward_30_s(&f.row_widget(&b));
+    wait_for("the change to reach the server", || {
+        f.server.user_data(&b).unwrap().position_ms == 20 * MIN + 30_000
+    });
+    wait_for("synced", || f.state(&b) == Some(ItemSyncState::Synced));
+    assert!(
+        f.server_played(&a),
+        "the other device's watched state stays"
+    );
+}
+
+#[gtk::test]
+fn another_devices_change_on_plex_reaches_its_row_at_the_next_pull() {
+    use playmark::backend::MediaServer;
+    use playmark::store::{database_path, Store};
+    let _ = relm4::adw::init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let plex = rt
+        .block_on(DemoServer::start(DemoConfig {
+            library: DemoLibrary::seeded().without_progress(),
+            ..DemoConfig::plex()
+        }))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut store = Store::open(&database_path(dir.path())).unwrap();
+        rt.block_on(playmark::sign_in::sign_in_plex(
+            &mut store,
+            dir.path(),
+            &plex.url(),
+            playmark::demo::DEMO_PLEX_TOKEN,
+        ))
+        .unwrap();
+    }
+    let app = App::builder()
+        .launch(AppInit {
+            queue: SyncQueueInit::DataDir {
+                data_dir: dir.path().to_path_buf(),
+            },
+            window_state: None,
+        })
+        .detach();
+    app.widget().present();
+    let library = app.model().library.widget().clone().upcast::<gtk::Widget>();
+    let rows = || -> Vec<String> {
+        let keys: Vec<String> = app.model().library.model().rows.keys().cloned().collect();
+        descendants(&library)
+            .into_iter()
+            .map(|w| w.widget_name().to_string())
+            .filter(|n| keys.contains(n))
+            .collect()
+    };
+    wait_for("the Plex library", || rows().len() >= 2);
+    let b = rows()[1].clone();
+    // Another device writes through the server's HTTP API (Plex has no socket we listen on).
+    let other = PlexClientForTest::new(&plex.url());
+    rt.block_on(other.0.push_item(&b, &remote_progress(20 * MIN)))
+        .unwrap();
+    // The next pull: "Sync now" in the status popover pulls as well as sends.
+    let status = app.model().status.widget().clone().upcast::<gtk::Widget>();
+    let sync_now: gtk::Button = named(&status, "sync_now")
+        .pop()
+        .unwrap()
+        .downcast()
+        .unwrap();
+    let asked = Instant::now();
+    sync_now.emit_clicked();
+    wait_for("another device's change on the row", || {
+        row_position(&app, &b) == 20 * MIN
+    });
+    println!(
+        "another device's Plex change reached its row {:?} after the pull was asked for",
+        asked.elapsed()
+    );
+    // This device moves it on: the server gets 20:30, not 0:30.
+    let row = named(&library, &b).pop().unwrap();
+    forward_30_s(&row);
+    wait_for("the change on the server", || {
+        plex.user_data(&b).unwrap().position_ms == 20 * MIN + 30_000
+    });
+}
+
+/// A Plex client of another device.
+struct PlexClientForTest(playmark::backend::plex::PlexClient);
+
+impl PlexClientForTest {
+    fn new(url: &str) -> PlexClientForTest {
+        use playmark::backend::jellyfin::ClientOptions;
+        use playmark::backend::plex::PlexClient;
+        PlexClientForTest(
+            PlexClient::new(
+                url,
+                PlexClient::device("another-device"),
+                ClientOptions::default(),
+            )
+            .unwrap()
+            .with_token(playmark::demo::DEMO_PLEX_TOKEN.to_string()),
+        )
+    }
+}

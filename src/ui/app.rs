@@ -292,6 +292,14 @@ impl SimpleComponent for App {
         model.library.widget().set_hexpand(true);
         let toast_overlay = &toast_overlay;
         let widgets = view_output!();
+        // In front, the library is pulled every minute; in the back, on the engine's idle
+        // schedule.
+        let hints = model.queue.sender().clone();
+        root.connect_is_active_notify(move |w| {
+            let _ = hints.send(SyncQueueInput::Foreground {
+                active: w.is_active() && w.is_visible(),
+            });
+        });
         ComponentParts { model, widgets }
     }
 
@@ -322,6 +330,12 @@ impl SimpleComponent for App {
                 }
                 SyncQueueOutput::Attention { items } => {
                     self.status.emit(SyncStatusInput::Attention { items })
+                }
+                SyncQueueOutput::AttentionAdded { item } => {
+                    self.status.emit(SyncStatusInput::AttentionAdded { item })
+                }
+                SyncQueueOutput::AttentionRemoved { item } => {
+                    self.status.emit(SyncStatusInput::AttentionRemoved { item })
                 }
                 SyncQueueOutput::AccountState { state } => {
                     self.account = state;

@@ -94,20 +94,21 @@ pub fn badge_for(state: &ItemSyncState, now: Millis) -> Option<Badge> {
             attempt,
             next_attempt_at,
         } => {
-            let when = short_duration(next_attempt_at - now);
+            // A clock time stays true without a timer per row ("in 40 s" would go stale).
+            let when = retry_time(*next_attempt_at, now);
             let attempt = attempt.to_string();
             let mut b = badge(
                 "view-refresh-symbolic",
                 "retrying",
                 tr(
-                    "Sync status: retrying in {when}, attempt {attempt}",
-                    &[("when", &when), ("attempt", &attempt)],
+                    "Sync status: retrying at {time}, attempt {attempt}",
+                    &[("time", &when), ("attempt", &attempt)],
                 ),
             );
-            b.text = tr("retrying in {when}", &[("when", &when)]);
+            b.text = tr("retry at {time}", &[("time", &when)]);
             b.tooltip = Some(tr(
-                "The server had trouble; attempt {attempt} in {when}",
-                &[("when", &when), ("attempt", &attempt)],
+                "The server had trouble; attempt {attempt} at {time}",
+                &[("time", &when), ("attempt", &attempt)],
             ));
             b
         }
@@ -162,30 +163,146 @@ pub fn badge_for(state: &ItemSyncState, now: Millis) -> Option<Badge> {
     })
 }
 
-/// Icon and label of the header-bar status button.
-pub fn status_summary(counts: &Counts, account: AccountState) -> (&'static str, String) {
-    let active = counts.pending + counts.in_flight + counts.failed;
-    if counts.needs_attention > 0 {
-        (
-            "dialog-warning-symbolic",
-            ntr(
-                "{count} needs attention",
-                "{count} need attention",
-                counts.needs_attention,
-                &[],
-            ),
+/// What the header-bar status button and its popover say. Built from ONE set of numbers, so
+/// the button, the popover's header and its needs-attention list cannot disagree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusView {
+    /// Symbolic icon of the button.
+    pub icon: &'static str,
+    /// The button's label ("Syncing 3", "Offline · 2 need attention").
+    pub label: String,
+    /// The button's tooltip and accessible description (a whole sentence).
+    pub tooltip: String,
+    /// The popover's first line: what is waiting to be sent ("3 changes waiting to be sent").
+    pub queued: String,
+    /// The popover's second line when the account cannot send (offline, sign in, server
+    /// changed), else `None`.
+    pub account_line: Option<String>,
+    /// The heading of the needs-attention list (`None` while the list is empty).
+    pub attention_heading: Option<String>,
+}
+
+/// Changes that will be sent without the user doing anything: pending, being sent, retrying.
+pub fn queued_count(counts: &Counts) -> usize {
+    counts.pending + counts.in_flight + counts.failed
+}
+
+/// The status button and popover for `counts` and the account's state. `counts.needs_attention`
+/// is the length of the list the popover shows.
+pub fn status_view(counts: &Counts, account: AccountState) -> StatusView {
+    let queued = queued_count(counts);
+    let attention = counts.needs_attention;
+    let attention_text = (attention > 0).then(|| {
+        ntr(
+            "{count} needs attention",
+            "{count} need attention",
+            attention,
+            &[],
         )
-    } else if account == AccountState::Offline {
-        ("network-offline-symbolic", gettext("Offline"))
-    } else if account == AccountState::SignInNeeded {
-        ("dialog-password-symbolic", gettext("Sign in needed"))
-    } else if active > 0 {
-        (
-            "playmark-sync-symbolic",
-            ntr("Syncing {count}", "Syncing {count}", active, &[]),
-        )
+    });
+    let queued_line = if queued == 0 {
+        gettext("Nothing waiting to be sent")
     } else {
-        ("emblem-ok-symbolic", gettext("Up to date"))
+        ntr(
+            "{count} change waiting to be sent",
+            "{count} changes waiting to be sent",
+            queued,
+            &[],
+        )
+    };
+    // The account's state comes first: with items needing attention the button still says
+    // why nothing is being sent.
+    let account_state = match account {
+        AccountState::Offline => Some((
+            "network-offline-symbolic",
+            gettext("Offline"),
+            gettext("Offline — changes are kept and sent when the server is back"),
+        )),
+        AccountState::SignInNeeded => Some((
+            "dialog-password-symbolic",
+            gettext("Sign in needed"),
+            gettext("Sign in again to send your changes — they are kept"),
+        )),
+        AccountState::Online => None,
+    };
+    let (icon, label) = match (&account_state, &attention_text) {
+        (Some((icon, state, _)), Some(att)) => (
+            *icon,
+            tr(
+                "{state} · {attention}",
+                &[("state", state), ("attention", att)],
+            ),
+        ),
+        (Some((icon, state, _)), None) => (*icon, state.clone()),
+        (None, Some(att)) => ("dialog-warning-symbolic", att.clone()),
+        (None, None) if queued > 0 => (
+            "playmark-sync-symbolic",
+            ntr("Syncing {count}", "Syncing {count}", queued, &[]),
+        ),
+        (None, None) => ("emblem-ok-symbolic", gettext("Up to date")),
+    };
+    let mut tooltip = match &account_state {
+        Some((_, _, sentence)) => sentence.clone(),
+        None if queued == 0 && attention == 0 => gettext("Every change is on the server"),
+        None => queued_line.clone(),
+    };
+    if account_state.is_some() && queued > 0 {
+        tooltip = tr(
+            "{state}. {queued}.",
+            &[("state", &tooltip), ("queued", &queued_line)],
+        );
+    }
+    if let Some(att) = &attention_text {
+        if account_state.is_some() || queued > 0 {
+            tooltip = tr(
+                "{summary} — {attention}",
+                &[("summary", &tooltip), ("attention", att)],
+            );
+        }
+    }
+    let attention_heading = (attention > 0).then(|| {
+        ntr(
+            "{count} change needs attention",
+            "{count} changes need attention",
+            attention,
+            &[],
+        )
+    });
+    StatusView {
+        icon,
+        label,
+        tooltip,
+        queued: queued_line,
+        account_line: account_state.map(|(_, _, sentence)| sentence),
+        attention_heading,
+    }
+}
+
+/// Why a change needs attention, in words (never the server's raw text: that is behind
+/// "Copy details").
+pub fn attention_reason(kind: Option<ErrorKind>, detail: &str, server: &str) -> String {
+    let kind = match kind {
+        Some(kind @ (ErrorKind::NotFound | ErrorKind::Rejected)) => kind,
+        // A removed item (scan) or an unknown kind: the item is what went missing.
+        _ if detail == crate::store::REMOVED_DETAIL => ErrorKind::NotFound,
+        _ => ErrorKind::Rejected,
+    };
+    SyncError::new(kind, detail)
+        .message_translated(server, 0, |t| gettext(t))
+        .title
+}
+
+/// "14:05:12" (local time) when the retry is more than a few seconds away, "now" otherwise.
+pub fn retry_time(at: Millis, now: Millis) -> String {
+    if at <= now + 1_000 {
+        return gettext("now");
+    }
+    match chrono::DateTime::from_timestamp_millis(at) {
+        Some(t) => t
+            .with_timezone(&chrono::Local)
+            .format("%H:%M:%S")
+            .to_string(),
+        None => gettext("later"),
     }
 }
 
@@ -305,7 +422,11 @@ mod tests {
         assert_eq!(labels.len(), states.len(), "accessible labels differ");
         assert!(badges[3].spinner && badges[3].icon.is_none());
         assert_eq!(badges[4].icon, Some("emblem-ok-symbolic"));
-        assert_eq!(badges[5].text, "retrying in 40 s");
+        assert!(
+            badges[5].text.starts_with("retry at "),
+            "{}",
+            badges[5].text
+        );
         assert!(badges[5].accessible_label.contains("attempt 5"));
         assert_eq!(badges[6].tooltip.as_deref(), Some("404 <b>gone</b>"));
         assert_eq!(badges[6].css_class, "attention");
@@ -345,16 +466,93 @@ mod tests {
 
     #[test]
     fn status_button_priorities() {
+        let label = |c: &Counts, a| status_view(c, a).label;
         let mut c = Counts::default();
-        assert_eq!(status_summary(&c, AccountState::Online).1, "Up to date");
-        c.pending = 3;
-        assert_eq!(status_summary(&c, AccountState::Online).1, "Syncing 3");
-        assert_eq!(status_summary(&c, AccountState::Offline).1, "Offline");
+        assert_eq!(label(&c, AccountState::Online), "Up to date");
+        c.pending = 2;
+        c.failed = 1;
+        assert_eq!(label(&c, AccountState::Online), "Syncing 3");
+        assert_eq!(label(&c, AccountState::Offline), "Offline");
         c.needs_attention = 1;
+        assert_eq!(label(&c, AccountState::Online), "1 needs attention");
+        // The account's state is never hidden by changes needing attention.
         assert_eq!(
-            status_summary(&c, AccountState::Offline).1,
-            "1 needs attention"
+            label(&c, AccountState::Offline),
+            "Offline · 1 needs attention"
         );
+        assert_eq!(
+            label(&c, AccountState::SignInNeeded),
+            "Sign in needed · 1 needs attention"
+        );
+    }
+
+    #[test]
+    fn button_header_and_list_heading_count_the_same_changes() {
+        let c = Counts {
+            pending: 1,
+            in_flight: 1,
+            failed: 1,
+            needs_attention: 2,
+        };
+        let v = status_view(&c, AccountState::Online);
+        assert_eq!(v.queued, "3 changes waiting to be sent");
+        assert_eq!(v.label, "2 need attention");
+        assert_eq!(
+            v.attention_heading.as_deref(),
+            Some("2 changes need attention")
+        );
+        assert_eq!(v.tooltip, "3 changes waiting to be sent — 2 need attention");
+        assert_eq!(v.account_line, None);
+        let v = status_view(&Counts::default(), AccountState::Online);
+        assert_eq!(v.queued, "Nothing waiting to be sent");
+        assert_eq!(v.attention_heading, None);
+        let v = status_view(&c, AccountState::Offline);
+        assert!(v.account_line.unwrap().starts_with("Offline"));
+    }
+
+    #[test]
+    fn attention_reasons_are_sentences_not_server_text() {
+        let raw = "HTTP 404 Not Found: {\"error\":\"gone\"}";
+        assert_eq!(
+            attention_reason(Some(ErrorKind::NotFound), raw, "Demo"),
+            "This item is no longer on Demo"
+        );
+        assert_eq!(
+            attention_reason(Some(ErrorKind::Rejected), "HTTP 400 Bad Request", "Demo"),
+            "Demo refused this change"
+        );
+        assert_eq!(
+            attention_reason(None, crate::store::REMOVED_DETAIL, "Demo"),
+            "This item is no longer on Demo"
+        );
+    }
+
+    #[test]
+    fn a_retry_shows_the_clock_time_it_happens_at() {
+        let now = 1_700_000_000_000;
+        assert_eq!(retry_time(now + 500, now), "now");
+        let at = retry_time(now + 40_000, now);
+        assert_eq!(at.len(), 8, "{at}");
+        assert_eq!(at.matches(':').count(), 2, "{at}");
+        let b = badge_for(
+            &ItemSyncState::Retrying {
+                attempt: 5,
+                next_attempt_at: now + 40_000,
+            },
+            now,
+        )
+        .unwrap();
+        assert_eq!(b.text, format!("retry at {at}"));
+        // The same text a minute later: nothing on the row goes stale.
+        let later = badge_for(
+            &ItemSyncState::Retrying {
+                attempt: 5,
+                next_attempt_at: now + 40_000,
+            },
+            now + 20_000,
+        )
+        .unwrap();
+        assert_eq!(later.text, b.text);
     }
 
     #[test]
