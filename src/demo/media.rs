@@ -104,11 +104,7 @@ impl Media {
     fn frame(&self, n: u64) -> Vec<u8> {
         let mut out = Vec::with_capacity(FRAME_LEN as usize);
         out.extend_from_slice(b"FRAME\n");
-        let bar = if self.frames > 0 {
-            (n + 1) * WIDTH / self.frames
-        } else {
-            0
-        };
+        let bar = ((n + 1) * WIDTH).checked_div(self.frames).unwrap_or(0);
         let noise = mix(self.seed ^ n.wrapping_mul(0x2545_f491_4f6c_dd1d));
         for y in 0..HEIGHT {
             for x in 0..WIDTH {
