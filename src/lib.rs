@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod merge;
 pub mod model;
 pub mod sign_in;
 pub mod store;
