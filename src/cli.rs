@@ -1019,6 +1019,16 @@ async fn sync(data_dir: &Path, wait: Option<f64>) -> Result<u8, Failure> {
             );
             exit::SIGN_IN
         }
+        // Provisional wording: the accounts helper refines it (and its exit code 5).
+        RunOutcome::ServerChanged { counts } => {
+            let e = SyncError::new(ErrorKind::Auth, "server changed");
+            println!(
+                "{} ({} change(s) kept)",
+                e.message(server, counts.total()).title,
+                counts.total()
+            );
+            exit::SIGN_IN
+        }
     })
 }
 

@@ -74,7 +74,7 @@ const BASE_UNCERTAIN: &str =
 /// Which process holds an `in_flight` lease (see `store::lease`).
 const LEASE_OWNER: &str = "ALTER TABLE sync_outbox ADD COLUMN lease_owner TEXT;";
 
-/// The conflict policy of each account (see `sync::merge::Policy`), and the last merge decision
+/// The conflict policy of each account (see `merge::Policy`), and the last merge decision
 /// per item so the UI can show "merged from the server" after a restart too.
 const MERGE_POLICY: &str = r#"
 ALTER TABLE accounts ADD COLUMN policy TEXT NOT NULL DEFAULT 'furthest-progress';

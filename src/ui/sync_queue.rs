@@ -17,10 +17,10 @@ use crate::backend::jellyfin::{ClientOptions, DeviceInfo, JellyfinClient};
 use crate::backend::{ErrorKind, SyncError};
 use crate::clock::{Clock, SystemClock};
 use crate::demo::{DemoConfig, DemoServer, Fault, DEMO_PASSWORD, DEMO_USER};
+use crate::merge::{Decision, Outcome, Side};
 use crate::model::{LocalChange, Millis, ServerKind};
 use crate::store::ItemView;
 use crate::store::{database_path, secrets, Counts, NewAccount, RowState, Store};
-use crate::sync::merge::{Decision, Outcome, Side};
 use crate::sync::{
     AccountState, Engine, EngineConfig, ItemSyncState, RunMode, SyncEvent, DEFAULT_PAGE_SIZE,
 };
@@ -289,7 +289,8 @@ fn queued_state(engine: &Engine, row: Option<RowState>) -> Option<ItemSyncState>
     row.map(|_| match engine.account_state() {
         AccountState::Online => ItemSyncState::Queued,
         AccountState::Offline => ItemSyncState::WaitingForConnection,
-        AccountState::SignInNeeded => ItemSyncState::WaitingForSignIn,
+        // Provisional: the appsync helper words the server-changed state.
+        AccountState::SignInNeeded | AccountState::ServerChanged => ItemSyncState::WaitingForSignIn,
     })
 }
 
@@ -741,6 +742,11 @@ async fn forward_events(engine: Engine, out: relm4::Sender<SyncQueueOutput>, ser
                 let _ = out.send(SyncQueueOutput::Counts { counts });
                 send_attention(&engine, &out);
             }
+            // Provisional: the appsync helper shows the store-trouble message.
+            Ok(SyncEvent::StoreTrouble { message }) => {
+                tracing::warn!(%message, "store trouble");
+            }
+            Ok(SyncEvent::StoreRecovered) => {}
             Ok(SyncEvent::Failure { error, items }) => {
                 let entry = burst.entry(error.kind.as_str()).or_insert((error, 0));
                 entry.1 += items.len();
