@@ -1000,6 +1000,7 @@ fn another_devices_change_on_plex_reaches_its_row_at_the_next_pull() {
             dir.path(),
             &plex.url(),
             playmark::demo::DEMO_PLEX_TOKEN,
+            playmark::sign_in::PlexUserChoice::Ask,
         ))
         .unwrap();
     }

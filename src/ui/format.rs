@@ -223,6 +223,11 @@ pub fn status_view(counts: &Counts, account: AccountState) -> StatusView {
             gettext("Sign in needed"),
             gettext("Sign in again to send your changes — they are kept"),
         )),
+        AccountState::ServerChanged => Some((
+            "dialog-warning-symbolic",
+            gettext("Server changed"),
+            gettext("Another server answers at this address — nothing is sent until you sign in again; your changes are kept"),
+        )),
         AccountState::Online => None,
     };
     let (icon, label) = match (&account_state, &attention_text) {
@@ -483,6 +488,10 @@ mod tests {
         assert_eq!(
             label(&c, AccountState::SignInNeeded),
             "Sign in needed · 1 needs attention"
+        );
+        assert_eq!(
+            label(&c, AccountState::ServerChanged),
+            "Server changed · 1 needs attention"
         );
     }
 
