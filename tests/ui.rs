@@ -1070,3 +1070,40 @@ impl PlexClientForTest {
         )
     }
 }
+
+#[gtk::test]
+fn store_trouble_is_one_sentence_until_the_database_works_again() {
+    use playmark::store::database_path;
+    let f = Fixture::start();
+    let id = f.episode_ids()[0].clone();
+    let window = f.app.widget().clone().upcast::<gtk::Widget>();
+    let notice = || -> gtk::Label {
+        named(&window, "store_notice")
+            .pop()
+            .unwrap()
+            .downcast()
+            .unwrap()
+    };
+    assert!(!notice().is_visible());
+    // Another program holds Playmark's database: writes wait out the busy timeout, then fail.
+    let other = rusqlite::Connection::open(database_path(f._dir.path())).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    f.toggle_watched(&id);
+    pump();
+    assert!(f.played(&id), "optimistic");
+    wait_for("the store notice", || notice().is_visible());
+    assert_eq!(
+        notice().label().as_str(),
+        "Can't write to Playmark's database: another program is holding it locked — your changes are kept"
+    );
+    // The row shows what is stored (the change was not), and no raw error reached a toast.
+    wait_for("the row back to the stored state", || !f.played(&id));
+    assert!(f.app.model().toasts.is_empty());
+    assert_eq!(f.app.model().toasts_shown, 0);
+    other.execute_batch("COMMIT").unwrap();
+    drop(other);
+    f.toggle_watched(&id);
+    wait_for("the notice to go", || !notice().is_visible());
+    wait_for("synced", || f.state(&id) == Some(ItemSyncState::Synced));
+    assert!(f.server_played(&id));
+}

@@ -2,6 +2,7 @@
 //! Plain functions over plain data, tested without a display.
 
 use super::i18n::{gettext, ntr, tr};
+use crate::backend::error::n_;
 use crate::backend::{error::Action, ErrorKind, SyncError};
 use crate::model::Millis;
 use crate::store::Counts;
@@ -297,6 +298,42 @@ pub fn attention_reason(kind: Option<ErrorKind>, detail: &str, server: &str) -> 
         .title
 }
 
+/// The one sentence shown while Playmark's database fails, from the engine's English sentence
+/// or a raw store error: the known reasons are translated, anything else is not shown (the raw
+/// text is in the log).
+pub fn store_trouble(raw: &str) -> String {
+    const REASONS: [&str; 7] = [
+        n_("disk full"),
+        n_("another program is holding it locked"),
+        n_("the file is read-only"),
+        n_("permission denied"),
+        n_("the disk reported an error"),
+        n_("the file is damaged"),
+        n_("an unexpected database error"),
+    ];
+    // SQLite's own words for the common cases, when the raw error is all there is.
+    const SQLITE: [(&str, usize); 4] = [
+        ("database or disk is full", 0),
+        ("database is locked", 1),
+        ("database is busy", 1),
+        ("readonly database", 2),
+    ];
+    let reason = REASONS
+        .iter()
+        .position(|r| raw.contains(r))
+        .or_else(|| {
+            SQLITE
+                .iter()
+                .find(|(s, _)| raw.contains(s))
+                .map(|(_, i)| *i)
+        })
+        .map_or_else(|| gettext(REASONS[6]), |i| gettext(REASONS[i]));
+    tr(
+        "Can't write to Playmark's database: {reason} — your changes are kept",
+        &[("reason", &reason)],
+    )
+}
+
 /// "14:05:12" (local time) when the retry is more than a few seconds away, "now" otherwise.
 pub fn retry_time(at: Millis, now: Millis) -> String {
     if at <= now + 1_000 {
@@ -534,6 +571,21 @@ mod tests {
             attention_reason(None, crate::store::REMOVED_DETAIL, "Demo"),
             "This item is no longer on Demo"
         );
+    }
+
+    #[test]
+    fn store_trouble_is_one_sentence_never_the_raw_error() {
+        assert_eq!(
+            store_trouble("Can't write to Playmark's database: disk full — your changes are kept"),
+            "Can't write to Playmark's database: disk full — your changes are kept"
+        );
+        assert_eq!(
+            store_trouble("database error: database is locked"),
+            "Can't write to Playmark's database: another program is holding it locked — your changes are kept"
+        );
+        let odd = store_trouble("database error: SQL logic error near \"x\"");
+        assert!(!odd.contains("SQL"), "{odd}");
+        assert!(odd.ends_with("your changes are kept"));
     }
 
     #[test]

@@ -160,6 +160,9 @@ pub enum SyncQueueOutput {
     AttentionAdded { item: AttentionItem },
     /// One change no longer needs attention: take it off the list.
     AttentionRemoved { item: String },
+    /// The local database is in trouble (`Some`: the sentence to show until it clears) or works
+    /// again (`None`).
+    StoreTrouble { message: Option<String> },
 }
 
 /// The worker's state.
@@ -254,6 +257,13 @@ impl Worker for SyncQueue {
             tracing::warn!(?message, "not started yet");
             return;
         };
+        // The item a failed store write leaves showing a change that was not stored.
+        let item = match &message {
+            SyncQueueInput::Enqueue { item, .. } | SyncQueueInput::Discard { item } => {
+                Some(item.clone())
+            }
+            _ => None,
+        };
         let result = match message {
             SyncQueueInput::Start
             | SyncQueueInput::SignIn { .. }
@@ -313,11 +323,16 @@ impl Worker for SyncQueue {
                 Ok(())
             }
         };
-        if let Err(e) = result {
-            tracing::error!(error = %e, "store operation failed");
-            let _ = sender.output(SyncQueueOutput::Failed {
-                message: e.to_string(),
-            });
+        match result {
+            Ok(()) => relay.store_trouble(Trouble::Worker, None),
+            Err(e) => {
+                tracing::error!(error = %e, "store operation failed");
+                // The row showed the change at once; it was not stored: show what is.
+                if let Some(item) = item {
+                    send_item(&engine, sender.output_sender(), &item);
+                }
+                relay.store_trouble(Trouble::Worker, Some(&e.to_string()));
+            }
         }
     }
 }
@@ -378,6 +393,15 @@ struct Shown {
     open: HashMap<String, ItemSyncState>,
     /// Items on the needs-attention list.
     attention: HashSet<String>,
+    /// The store-trouble sentence shown, per source (the engine's loop, the worker's writes).
+    trouble: [Option<String>; 2],
+}
+
+/// Who ran into the store trouble: the engine's loop or a write of the worker.
+#[derive(Debug, Clone, Copy)]
+enum Trouble {
+    Engine = 0,
+    Worker = 1,
 }
 
 /// Tells the UI where each change stands. Shared by the worker and its event task.
@@ -560,6 +584,22 @@ impl Relay {
         for (item, state) in badges {
             let _ = self.out.send(SyncQueueOutput::ItemState { item, state });
         }
+    }
+
+    /// The store of `source` failed (`Some(raw)`: the error, never shown as is) or worked
+    /// again. One message is shown while any source is in trouble.
+    fn store_trouble(&self, source: Trouble, raw: Option<&str>) {
+        let message = {
+            let mut shown = self.shown();
+            let before = shown.trouble.iter().flatten().next().cloned();
+            shown.trouble[source as usize] = raw.map(super::format::store_trouble);
+            let after = shown.trouble.iter().flatten().next().cloned();
+            if before == after {
+                return;
+            }
+            after
+        };
+        let _ = self.out.send(SyncQueueOutput::StoreTrouble { message });
     }
 
     /// New counts: the list is repaired first if it disagrees, so the popover's header, its
@@ -1004,11 +1044,10 @@ async fn forward_events(relay: Relay, mut events: tokio::sync::broadcast::Receiv
                 let _ = out.send(SyncQueueOutput::AccountState { state });
             }
             Ok(SyncEvent::Counts { counts }) => relay.counts(counts),
-            // Provisional: the appsync helper shows the store-trouble message.
             Ok(SyncEvent::StoreTrouble { message }) => {
-                tracing::warn!(%message, "store trouble");
+                relay.store_trouble(Trouble::Engine, Some(&message));
             }
-            Ok(SyncEvent::StoreRecovered) => {}
+            Ok(SyncEvent::StoreRecovered) => relay.store_trouble(Trouble::Engine, None),
             Ok(SyncEvent::Failure { error, items }) => {
                 let entry = burst.entry(error.kind.as_str()).or_insert((error, 0));
                 entry.1 += items.len();

@@ -221,6 +221,7 @@ impl SimpleComponent for SyncStatus {
                 },
                 #[name = "label"]
                 gtk::Label {
+                    set_widget_name: "label",
                     #[watch]
                     set_label: &model.view().label,
                 },
@@ -235,6 +236,7 @@ impl SimpleComponent for SyncStatus {
                     set_width_request: 360,
                     #[name = "pending"]
                     gtk::Label {
+                        set_widget_name: "pending",
                         set_xalign: 0.0,
                         add_css_class: "heading",
                         #[watch]
@@ -251,6 +253,7 @@ impl SimpleComponent for SyncStatus {
                     },
                     #[name = "attention_heading"]
                     gtk::Label {
+                        set_widget_name: "attention_heading",
                         set_xalign: 0.0,
                         add_css_class: "dim-label",
                         #[watch]
