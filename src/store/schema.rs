@@ -9,7 +9,12 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0003_base_uncertain", BASE_UNCERTAIN),
     ("0004_outbox_in_flight_index", IN_FLIGHT_INDEX),
     ("0005_merge_policy", MERGE_POLICY),
+    ("0006_settings", SETTINGS),
 ];
+
+/// Global settings by key (see `store::settings`); a missing row is the default.
+const SETTINGS: &str =
+    "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;";
 
 /// Lease recovery looks only at `in_flight` rows: a small partial index instead of a scan of
 /// the whole queue on every scheduler wake-up.
