@@ -77,6 +77,9 @@ pub(crate) struct State {
     pub version: String,
     /// Where the server's dates come from (the wall clock, or a simulation's fake clock).
     pub clock: Arc<dyn Clock>,
+    /// The demo user may download media (Jellyfin's `EnableContentDownloading` policy, Plex's
+    /// "Allow Downloads" sharing setting).
+    pub downloads_allowed: bool,
 }
 
 impl State {
@@ -97,6 +100,7 @@ impl State {
             user_id: stable_id("user/demo"),
             version,
             clock: Arc::new(SystemClock),
+            downloads_allowed: true,
         };
         s.reindex();
         s

@@ -197,7 +197,7 @@ impl Params {
             // armed fault hits) is the same on every run.
             concurrency: 1,
             seed: Some(self.seed.wrapping_mul(31).wrapping_add(d as u64)),
-            // read_before_write: self.read_before_write, (EngineConfig gets it from issue 10)
+            read_before_write: self.read_before_write,
             ..EngineConfig::default()
         }
     }
