@@ -732,5 +732,6 @@ fn outcome_text(o: &RunOutcome) -> String {
             format!("sign-in needed, {} waiting", counts.total())
         }
         RunOutcome::Stopped => "stopped".to_string(),
+        other => format!("{other:?}"),
     }
 }
