@@ -8,6 +8,7 @@ mod library;
 mod outbox;
 mod schema;
 pub mod secrets;
+mod views;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,6 +22,7 @@ pub use outbox::{
     BulkOutcome, Claim, ClaimedRow, CompleteOutcome, Counts, OutboxRow, RecordOutcome, RowState,
 };
 pub use schema::MIGRATIONS;
+pub use views::{fts_query, VIEW_LIMIT};
 
 /// Everything that can go wrong in the store, worded for a person.
 #[derive(Debug, thiserror::Error)]
