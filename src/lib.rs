@@ -7,12 +7,15 @@ pub mod backend;
 #[cfg(feature = "demo")]
 pub mod bench;
 pub mod cli;
+pub mod cli_accounts;
 pub mod clock;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod merge;
 pub mod model;
 pub mod sign_in;
 pub mod store;
 pub mod sync;
 #[cfg(feature = "gui")]
 pub mod ui;
+pub use sign_in::account_client;

@@ -55,6 +55,19 @@ pub const DEMO_PASSWORD: &str = "demo";
 /// [`DemoServer::revoke_tokens`].
 pub const DEMO_PLEX_TOKEN: &str = "playmark-demo-plex-token";
 
+/// Plex demo tokens besides [`DEMO_PLEX_TOKEN`], all accepted by the server:
+/// - a second token of the owner (plex.tv account 1, "demo"), e.g. from another device;
+/// - the token of a second user (plex.tv account 2, "guest");
+/// - a server-local token plex.tv does not know (its user cannot be established).
+///
+/// The demo server also answers plex.tv's `GET /api/v2/user` for the first three (so a test
+/// can point `PLAYMARK_PLEX_TV_URL` at it); the local token gets 401 there, as on plex.tv.
+pub const DEMO_PLEX_OWNER_TOKEN_2: &str = "playmark-demo-plex-token-second-device";
+/// See [`DEMO_PLEX_OWNER_TOKEN_2`].
+pub const DEMO_PLEX_GUEST_TOKEN: &str = "playmark-demo-plex-guest-token";
+/// See [`DEMO_PLEX_OWNER_TOKEN_2`].
+pub const DEMO_PLEX_LOCAL_TOKEN: &str = "playmark-demo-plex-local-token";
+
 /// Server version the Plex demo server reports in `/identity`.
 pub const DEMO_PLEX_VERSION: &str = "1.41.3.9314-a0bfb8370";
 
@@ -339,6 +352,13 @@ impl DemoServer {
     /// The server's id, as in `/System/Info/Public` (Plex: `machineIdentifier`).
     pub fn server_id(&self) -> String {
         lock(&self.inner.state).server_id.clone()
+    }
+
+    /// Answer as another server from now on: `id` becomes the server id (`/System/Info/Public`
+    /// `Id`, Plex `machineIdentifier`), as after a reinstall or when another server takes over
+    /// the address.
+    pub fn set_server_id(&self, id: &str) {
+        lock(&self.inner.state).server_id = id.to_string();
     }
 
     /// `true`: stop listening and abort every open connection (keep-alive ones too), so

@@ -29,7 +29,29 @@ use serde_json::{json, Map, Value};
 use super::library::{stable_id, DemoLibrary, LibItem, TICKS_PER_MS};
 use super::routes::{Reply, Req};
 use super::state::{Session, State};
-use super::DEMO_PLEX_TOKEN;
+use super::{
+    DEMO_PLEX_GUEST_TOKEN, DEMO_PLEX_LOCAL_TOKEN, DEMO_PLEX_OWNER_TOKEN_2, DEMO_PLEX_TOKEN,
+};
+
+/// A plex.tv account: (numeric id, uuid, name).
+type PlexTvAccount = (i64, &'static str, &'static str);
+
+/// The demo's users: (token, local account id, plex.tv account — `None` for a server-local
+/// token plex.tv does not know).
+const DEMO_TOKENS: &[(&str, &str, Option<PlexTvAccount>)] = &[
+    (DEMO_PLEX_TOKEN, "1", Some((1, "5f3c2a1b9d8e7f60", "demo"))),
+    (
+        DEMO_PLEX_OWNER_TOKEN_2,
+        "1",
+        Some((1, "5f3c2a1b9d8e7f60", "demo")),
+    ),
+    (
+        DEMO_PLEX_GUEST_TOKEN,
+        "2",
+        Some((2, "a0b1c2d3e4f50617", "guest")),
+    ),
+    (DEMO_PLEX_LOCAL_TOKEN, "1", None),
+];
 use crate::model::{ItemKind, UserData};
 
 /// The `identifier` scrobble and unscrobble require.
@@ -60,17 +82,54 @@ pub(crate) fn new_state(library: DemoLibrary, version: String) -> State {
     let mut state = State::new(normalized, version);
     state.user_id = "1".to_string();
     state.server_id = stable_id("plex-server");
-    state.tokens.insert(
-        DEMO_PLEX_TOKEN.to_string(),
-        Session {
-            user_id: "1".to_string(),
-            client: String::new(),
-            device: String::new(),
-            device_id: String::new(),
-            version: String::new(),
-        },
-    );
+    for (token, user, _) in DEMO_TOKENS {
+        state.tokens.insert(
+            token.to_string(),
+            Session {
+                user_id: user.to_string(),
+                client: String::new(),
+                device: String::new(),
+                device_id: String::new(),
+                version: String::new(),
+            },
+        );
+    }
     state
+}
+
+/// plex.tv's `GET /api/v2/user` (`getTokenDetails`): the account behind the token, as a bare
+/// `UserPlexAccount` object (no `MediaContainer`); 401 with plex.tv's error body for a token
+/// it does not know (a revoked one, or a server-local one).
+fn plex_tv_user(state: &State, req: &Req<'_>) -> Reply {
+    let token = param(req, "X-Plex-Token").unwrap_or_default();
+    let known = state.tokens.contains_key(token);
+    match DEMO_TOKENS.iter().find(|(t, _, _)| *t == token) {
+        Some((_, _, Some((id, uuid, name)))) if known => reply(
+            200,
+            Some("application/json"),
+            json!({
+                "id": id,
+                "uuid": uuid,
+                "username": name,
+                "title": name,
+                "friendlyName": name,
+                "email": format!("{name}@example.invalid"),
+                "hasPassword": true,
+                "joinedAt": ADDED_AT,
+                "twoFactorEnabled": false,
+                "authToken": token,
+            })
+            .to_string()
+            .into_bytes(),
+        ),
+        _ => reply(
+            401,
+            Some("application/json"),
+            json!({"errors": [{"code": 1001, "message": "User could not be authenticated", "status": 401}]})
+                .to_string()
+                .into_bytes(),
+        ),
+    }
 }
 
 /// Normalize user data to what Plex can hold: watched means `viewCount > 0`, dates have whole
@@ -190,6 +249,9 @@ fn handle_inner(state: &mut State, req: &Req<'_>) -> R<Reply> {
         } else {
             Err(html_error(405, "Method Not Allowed"))
         };
+    }
+    if path == "/api/v2/user" && get {
+        return Ok(plex_tv_user(state, req));
     }
     let token = param(req, "X-Plex-Token").unwrap_or_default();
     if token.is_empty() || !state.tokens.contains_key(token) {
