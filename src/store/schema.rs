@@ -59,6 +59,7 @@ SELECT a.id, a.kind, a.base_url, a.server_id, a.server_name,
 FROM accounts a ORDER BY a.id;
 DROP TABLE accounts;
 ALTER TABLE accounts_new RENAME TO accounts;
+"#;
 
 /// Full-text search over titles (FTS5 in the bundled SQLite): prefix matches through the query
 /// (`"word"*`), accents folded by the tokenizer (`remove_diacritics 2`). `items` has no rowid, so
