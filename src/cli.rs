@@ -148,6 +148,10 @@ enum Command {
         /// Fault injection, e.g. `offline`, `random=0.3`, `next=3:503` (see the README).
         #[arg(long)]
         faults: Option<String>,
+        /// Serve a generated library of about N items instead of the bundled one (a fifth
+        /// movies, the rest series of 4 seasons × 24 episodes), e.g. 100000 for scale tests.
+        #[arg(long, value_name = "N")]
+        library_size: Option<usize>,
     },
 }
 
@@ -443,7 +447,12 @@ async fn run(command: Command, data_dir: &Path) -> Result<u8, Failure> {
         Command::Discard { ids } => discard(data_dir, &ids),
         Command::ResetDatabase => reset_database(data_dir),
         #[cfg(feature = "demo")]
-        Command::DemoServer { kind, port, faults } => demo_server(kind, port, faults).await,
+        Command::DemoServer {
+            kind,
+            port,
+            faults,
+            library_size,
+        } => demo_server(kind, port, faults, library_size).await,
     }
 }
 
@@ -1220,9 +1229,11 @@ async fn demo_server(
     kind: crate::demo::DemoKind,
     port: Option<u16>,
     faults: Option<String>,
+    library_size: Option<usize>,
 ) -> Result<u8, Failure> {
     use crate::demo::{
-        DemoConfig, DemoKind, DemoServer, FaultSpec, DEMO_PASSWORD, DEMO_PLEX_TOKEN, DEMO_USER,
+        DemoConfig, DemoKind, DemoLibrary, DemoServer, FaultSpec, DEMO_PASSWORD, DEMO_PLEX_TOKEN,
+        DEMO_USER,
     };
     let port = port.unwrap_or(match kind {
         DemoKind::Jellyfin => 8096,
@@ -1239,9 +1250,14 @@ async fn demo_server(
         ),
         None => None,
     };
+    let library = match library_size {
+        Some(n) => DemoLibrary::sized(n),
+        None => base.library.clone(),
+    };
     let server = DemoServer::start(DemoConfig {
         port,
         faults,
+        library,
         ..base
     })
     .await

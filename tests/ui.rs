@@ -113,11 +113,17 @@ impl Fixture {
         let lists = || self.app.model().library.model().lists.clone();
         if lists().episodes.is_empty() {
             if let Some(id) = lists().series.first().cloned() {
-                self.app.model().library.emit(LibraryInput::OpenSeries { id });
+                self.app
+                    .model()
+                    .library
+                    .emit(LibraryInput::OpenSeries { id });
                 pump();
             }
             if let Some(id) = lists().seasons.first().cloned() {
-                self.app.model().library.emit(LibraryInput::OpenSeason { id });
+                self.app
+                    .model()
+                    .library
+                    .emit(LibraryInput::OpenSeason { id });
                 pump();
             }
         }

@@ -385,8 +385,9 @@ fn a_long_list_builds_widgets_only_for_rows_on_screen() {
     f.show("movies");
     f.row_in("movie-list", &f.lists().movies[0]);
     let bound = f.app.model().library.model().rows.bound_rows();
+    // GTK 4.8 keeps about 200 rows around the visible ones: a fifteenth of this list.
     assert!(
-        (1..200).contains(&bound),
+        (1..300).contains(&bound),
         "{bound} rows bound for 3,000 movies"
     );
 }
