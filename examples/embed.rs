@@ -1,21 +1,19 @@
 //! A minimal relm4 "player" that embeds Playmark's sync components: the SyncQueue worker (the
 //! engine: durable outbox, retries, merge), a SyncBadge per item and the SyncStatus header
 //! button with its popover. It runs against the bundled demo server.
-//!
-//! `cargo run --example embed` (needs a display). Tick "Watched" on a few movies, then use the
-//! status button's developer controls to go offline and back: the badges follow.
-
-use std::collections::HashMap;
+//! `cargo run --example embed`; tick "Watched", go offline with the status button's developer
+//! controls and back: the badges follow.
 
 use playmark::model::LocalChange;
 use playmark::ui::sync_badge::{SyncBadge, SyncBadgeInput};
 use playmark::ui::sync_queue::{SyncQueue, SyncQueueInit, SyncQueueInput, SyncQueueOutput};
 use playmark::ui::sync_status::{SyncStatus, SyncStatusInput, SyncStatusOutput};
 use relm4::adw;
+use relm4::adw::prelude::*;
 use relm4::gtk;
-use relm4::gtk::prelude::*;
 use relm4::prelude::*;
 use relm4::WorkerController;
+use std::collections::HashMap;
 
 struct Player {
     queue: WorkerController<SyncQueue>,
@@ -28,7 +26,6 @@ struct Player {
 enum Msg {
     Queue(SyncQueueOutput),
     Status(SyncStatusOutput),
-    Watched { item: String, played: bool },
 }
 
 impl SimpleComponent for Player {
@@ -41,8 +38,6 @@ impl SimpleComponent for Player {
     fn init_root() -> adw::ApplicationWindow {
         adw::ApplicationWindow::builder()
             .title("Embedded Playmark")
-            .default_width(560)
-            .default_height(640)
             .build()
     }
 
@@ -67,10 +62,7 @@ impl SimpleComponent for Player {
         let list = gtk::ListBox::new();
         list.add_css_class("boxed-list");
         list.set_selection_mode(gtk::SelectionMode::None);
-        list.set_margin_top(12);
-        list.set_margin_bottom(12);
-        list.set_margin_start(12);
-        list.set_margin_end(12);
+        list.set_margin_all(12);
         let scrolled = gtk::ScrolledWindow::builder()
             .vexpand(true)
             .child(&list)
@@ -88,7 +80,7 @@ impl SimpleComponent for Player {
         ComponentParts { model, widgets: () }
     }
 
-    fn update(&mut self, msg: Msg, sender: ComponentSender<Self>) {
+    fn update(&mut self, msg: Msg, _sender: ComponentSender<Self>) {
         match msg {
             Msg::Queue(SyncQueueOutput::Library { items, .. }) => {
                 while let Some(row) = self.list.row_at_index(0) {
@@ -97,22 +89,22 @@ impl SimpleComponent for Player {
                 self.badges.clear();
                 for item in items.into_iter().filter(|i| i.kind.is_playable()) {
                     let row = gtk::Box::new(gtk::Orientation::Horizontal, 12);
-                    row.set_margin_top(6);
-                    row.set_margin_bottom(6);
-                    row.set_margin_start(12);
-                    row.set_margin_end(12);
+                    row.set_margin_all(6);
                     let title = gtk::Label::new(Some(&item.name));
                     title.set_hexpand(true);
                     title.set_xalign(0.0);
                     let badge = SyncBadge::builder().launch(()).detach();
                     let watched = gtk::CheckButton::with_label("Watched");
                     watched.set_active(item.played);
-                    let (s, id) = (sender.clone(), item.item_id.clone());
+                    // A player records its changes through the worker: durable, then synced.
+                    let (queue, item_id) = (self.queue.sender().clone(), item.item_id.clone());
                     watched.connect_toggled(move |b| {
-                        s.input(Msg::Watched {
-                            item: id.clone(),
-                            played: b.is_active(),
-                        })
+                        let change = [LocalChange::MarkUnwatched, LocalChange::MarkWatched];
+                        let change = change[usize::from(b.is_active())];
+                        let _ = queue.send(SyncQueueInput::Enqueue {
+                            item: item_id.clone(),
+                            change,
+                        });
                     });
                     row.append(&title);
                     row.append(badge.widget());
@@ -126,19 +118,13 @@ impl SimpleComponent for Player {
                     badge.emit(SyncBadgeInput::State(state));
                 }
             }
-            Msg::Queue(SyncQueueOutput::Counts { counts }) => {
-                self.status.emit(SyncStatusInput::Counts { counts })
-            }
-            Msg::Queue(SyncQueueOutput::Attention { items }) => {
-                self.status.emit(SyncStatusInput::Attention { items })
-            }
-            Msg::Queue(SyncQueueOutput::AccountState { state }) => {
-                self.status.emit(SyncStatusInput::Account { state })
-            }
-            Msg::Queue(SyncQueueOutput::Synced { at }) => {
-                self.status.emit(SyncStatusInput::Synced { at })
-            }
-            Msg::Queue(_) => {}
+            Msg::Queue(out) => self.status.emit(match out {
+                SyncQueueOutput::Counts { counts } => SyncStatusInput::Counts { counts },
+                SyncQueueOutput::Attention { items } => SyncStatusInput::Attention { items },
+                SyncQueueOutput::AccountState { state } => SyncStatusInput::Account { state },
+                SyncQueueOutput::Synced { at } => SyncStatusInput::Synced { at },
+                _ => return,
+            }),
             Msg::Status(out) => self.queue.emit(match out {
                 SyncStatusOutput::Retry { item } => SyncQueueInput::Retry { item },
                 SyncStatusOutput::Discard { item } => SyncQueueInput::Discard { item },
@@ -146,14 +132,6 @@ impl SimpleComponent for Player {
                 SyncStatusOutput::SyncNow => SyncQueueInput::SyncNow,
                 SyncStatusOutput::Simulate { fault } => SyncQueueInput::Simulate { fault },
             }),
-            Msg::Watched { item, played } => {
-                let change = if played {
-                    LocalChange::MarkWatched
-                } else {
-                    LocalChange::MarkUnwatched
-                };
-                self.queue.emit(SyncQueueInput::Enqueue { item, change });
-            }
         }
     }
 }
