@@ -8,6 +8,7 @@ mod library;
 mod outbox;
 mod schema;
 pub mod secrets;
+mod settings;
 mod views;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +23,10 @@ pub use outbox::{
     BulkOutcome, Claim, ClaimedRow, CompleteOutcome, Counts, OutboxRow, RecordOutcome, RowState,
 };
 pub use schema::MIGRATIONS;
+pub use settings::{
+    default_download_folder, SettingKey, Settings, WatchedThresholds, MAX_PULL_INTERVAL_S,
+    MIN_PULL_INTERVAL_S,
+};
 pub use views::{fts_query, VIEW_LIMIT};
 
 /// Everything that can go wrong in the store, worded for a person.
@@ -39,6 +44,8 @@ pub enum StoreError {
     UnknownItem(String),
     #[error("{0} is a folder with no episodes known locally")]
     NoChildren(String),
+    #[error("{0}")]
+    InvalidSetting(String),
     #[error("no account: sign in first")]
     NoAccount,
     #[error("could not use the data directory {path}: {source}")]
