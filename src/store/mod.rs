@@ -8,6 +8,7 @@ mod library;
 mod outbox;
 mod schema;
 pub mod secrets;
+mod send;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,6 +22,7 @@ pub use outbox::{
     BulkOutcome, Claim, ClaimedRow, CompleteOutcome, Counts, OutboxRow, RecordOutcome, RowState,
 };
 pub use schema::MIGRATIONS;
+pub use send::{PlannedWrite, SendPlan};
 
 /// Everything that can go wrong in the store, worded for a person.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +84,15 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The database file inside a data directory.
 pub fn database_path(data_dir: &Path) -> PathBuf {
     data_dir.join("playmark.db")
+}
+
+impl Store {
+    /// How long this connection waits for another connection's write lock before a statement
+    /// fails as locked (default [`BUSY_TIMEOUT`]).
+    pub fn set_busy_timeout(&mut self, timeout: Duration) -> Result<()> {
+        self.conn.busy_timeout(timeout)?;
+        Ok(())
+    }
 }
 
 impl StoreError {

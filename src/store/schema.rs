@@ -9,7 +9,35 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0003_base_uncertain", BASE_UNCERTAIN),
     ("0004_outbox_in_flight_index", IN_FLIGHT_INDEX),
     ("0005_merge_policy", MERGE_POLICY),
+    ("0006_outbox_counts", OUTBOX_COUNTS),
 ];
+
+/// Queue counts per (account, state), kept by triggers in the same transaction as every outbox
+/// change: the counts the UI shows after each change cost one look-up instead of a `COUNT(*)`
+/// over the whole queue (491 µs at 10k rows, see docs/PERFORMANCE.md).
+const OUTBOX_COUNTS: &str = r#"
+CREATE TABLE outbox_counts (
+    account_id INTEGER NOT NULL,
+    state      TEXT NOT NULL,
+    n          INTEGER NOT NULL,
+    PRIMARY KEY (account_id, state)
+) WITHOUT ROWID;
+INSERT INTO outbox_counts (account_id, state, n)
+    SELECT account_id, state, COUNT(*) FROM sync_outbox GROUP BY account_id, state;
+CREATE TRIGGER outbox_counts_insert AFTER INSERT ON sync_outbox BEGIN
+    INSERT OR IGNORE INTO outbox_counts (account_id, state, n) VALUES (NEW.account_id, NEW.state, 0);
+    UPDATE outbox_counts SET n = n + 1 WHERE account_id = NEW.account_id AND state = NEW.state;
+END;
+CREATE TRIGGER outbox_counts_delete AFTER DELETE ON sync_outbox BEGIN
+    UPDATE outbox_counts SET n = n - 1 WHERE account_id = OLD.account_id AND state = OLD.state;
+END;
+CREATE TRIGGER outbox_counts_update AFTER UPDATE OF state, account_id ON sync_outbox
+WHEN OLD.state IS NOT NEW.state OR OLD.account_id IS NOT NEW.account_id BEGIN
+    UPDATE outbox_counts SET n = n - 1 WHERE account_id = OLD.account_id AND state = OLD.state;
+    INSERT OR IGNORE INTO outbox_counts (account_id, state, n) VALUES (NEW.account_id, NEW.state, 0);
+    UPDATE outbox_counts SET n = n + 1 WHERE account_id = NEW.account_id AND state = NEW.state;
+END;
+"#;
 
 /// Lease recovery looks only at `in_flight` rows: a small partial index instead of a scan of
 /// the whole queue on every scheduler wake-up.
