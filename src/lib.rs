@@ -7,6 +7,7 @@ pub mod backend;
 #[cfg(feature = "demo")]
 pub mod bench;
 pub mod cli;
+pub mod cli_accounts;
 pub mod clock;
 #[cfg(feature = "demo")]
 pub mod demo;
@@ -17,3 +18,4 @@ pub mod store;
 pub mod sync;
 #[cfg(feature = "gui")]
 pub mod ui;
+pub use sign_in::account_client;
