@@ -38,6 +38,7 @@ WHEN OLD.state IS NOT NEW.state OR OLD.account_id IS NOT NEW.account_id BEGIN
     INSERT OR IGNORE INTO outbox_counts (account_id, state, n) VALUES (NEW.account_id, NEW.state, 0);
     UPDATE outbox_counts SET n = n + 1 WHERE account_id = NEW.account_id AND state = NEW.state;
 END;
+"#;
 
 /// An account is one user on one server: keyed by (kind, server id, user id), not by URL (one
 /// server under two addresses is one account; its base URL follows the last sign-in). Adds the
