@@ -10,8 +10,13 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0004_outbox_in_flight_index", IN_FLIGHT_INDEX),
     ("0005_merge_policy", MERGE_POLICY),
     ("0006_accounts_by_identity", ACCOUNTS_BY_IDENTITY),
-    ("0007_outbox_counts", OUTBOX_COUNTS),
+    ("0007_settings", SETTINGS),
+    ("0008_outbox_counts", OUTBOX_COUNTS),
 ];
+
+/// Global settings by key (see `store::settings`); a missing row is the default.
+const SETTINGS: &str =
+    "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;";
 
 /// Queue counts per (account, state), kept by triggers in the same transaction as every outbox
 /// change: the counts the UI shows after each change cost one look-up instead of a `COUNT(*)`
