@@ -10,6 +10,7 @@ mod schema;
 pub mod secrets;
 mod send;
 mod settings;
+mod views;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,6 +29,7 @@ pub use settings::{
     default_download_folder, SettingKey, Settings, WatchedThresholds, MAX_PULL_INTERVAL_S,
     MIN_PULL_INTERVAL_S,
 };
+pub use views::{fts_query, VIEW_LIMIT};
 
 /// Everything that can go wrong in the store, worded for a person.
 #[derive(Debug, thiserror::Error)]
