@@ -148,6 +148,10 @@ enum Command {
         /// Fault injection, e.g. `offline`, `random=0.3`, `next=3:503` (see the README).
         #[arg(long)]
         faults: Option<String>,
+        /// The demo user may not download media (Jellyfin 403, Plex "owner has forbidden
+        /// download"); streaming stays allowed.
+        #[arg(long)]
+        forbid_downloads: bool,
     },
 }
 
@@ -443,7 +447,12 @@ async fn run(command: Command, data_dir: &Path) -> Result<u8, Failure> {
         Command::Discard { ids } => discard(data_dir, &ids),
         Command::ResetDatabase => reset_database(data_dir),
         #[cfg(feature = "demo")]
-        Command::DemoServer { kind, port, faults } => demo_server(kind, port, faults).await,
+        Command::DemoServer {
+            kind,
+            port,
+            faults,
+            forbid_downloads,
+        } => demo_server(kind, port, faults, forbid_downloads).await,
     }
 }
 
@@ -1220,6 +1229,7 @@ async fn demo_server(
     kind: crate::demo::DemoKind,
     port: Option<u16>,
     faults: Option<String>,
+    forbid_downloads: bool,
 ) -> Result<u8, Failure> {
     use crate::demo::{
         DemoConfig, DemoKind, DemoServer, FaultSpec, DEMO_PASSWORD, DEMO_PLEX_TOKEN, DEMO_USER,
@@ -1246,6 +1256,7 @@ async fn demo_server(
     })
     .await
     .map_err(|e| Failure::usage(format!("cannot start the demo server on port {port}: {e}")))?;
+    server.set_downloads_allowed(!forbid_downloads);
     match kind {
         DemoKind::Jellyfin => {
             println!("Demo Jellyfin server at {}", server.url());

@@ -18,6 +18,7 @@
 mod faults;
 mod library;
 mod live;
+mod media;
 mod plex;
 mod routes;
 mod state;
@@ -255,6 +256,7 @@ struct Inner {
     log: Mutex<Vec<(u64, RecordedRequest)>>,
     next_request: AtomicU64,
     net: Mutex<Net>,
+    media: Mutex<media::MediaSettings>,
 }
 
 /// Lock, recovering from a poisoned mutex (a panicking test thread must not wedge the server).
@@ -308,6 +310,7 @@ impl DemoServer {
             log: Mutex::new(Vec::new()),
             next_request: AtomicU64::new(0),
             net: Mutex::new(Net::default()),
+            media: Mutex::new(media::MediaSettings::default()),
         });
         inner.install_listener(listener);
         let server = DemoServer {
@@ -411,12 +414,16 @@ impl DemoServer {
     pub fn clear_faults(&self) {
         lock(&self.inner.plan).clear();
         *lock(&self.inner.latency) = Duration::ZERO;
+        lock(&self.inner.media).rate = None;
     }
 
     /// Apply a parsed `--faults` spec on top of the current faults.
     pub fn apply_spec(&self, spec: &FaultSpec) {
         if let Some(l) = spec.latency {
             self.set_latency(l);
+        }
+        if let Some(r) = spec.media_rate {
+            self.set_media_rate(Some(r));
         }
         if let Some(r) = &spec.random {
             self.fail_fraction(r.fraction, r.faults.clone(), r.seed);
@@ -427,6 +434,34 @@ impl DemoServer {
         if spec.offline {
             self.set_offline(true);
         }
+    }
+
+    /// Whether the demo user may download media: `false` makes Jellyfin's
+    /// `/Items/{id}/Download` answer 403 (its `Download` policy, `EnableContentDownloading`
+    /// false) and Plex's part URL with `download=1` answer 403 "server owner has forbidden
+    /// download of media" (`allowSync` false). Streaming stays allowed, as on the real servers.
+    pub fn set_downloads_allowed(&self, allowed: bool) {
+        lock(&self.inner.state).downloads_allowed = allowed;
+    }
+
+    /// `false`: media requests ignore `Range` and get 200 with the whole file (as behind a
+    /// proxy that strips ranges); `true` (the default): 206/416 as usual.
+    pub fn set_media_ranges(&self, honour: bool) {
+        lock(&self.inner.media).ranges = honour;
+    }
+
+    /// Throttle media response bodies to `bytes_per_second` (`None`: full speed).
+    pub fn set_media_rate(&self, bytes_per_second: Option<u64>) {
+        lock(&self.inner.media).rate = bytes_per_second.filter(|r| *r > 0);
+    }
+
+    /// The complete media file the server serves for a playable item (what a download must
+    /// end up byte-identical to), or `None` for folders and unknown ids.
+    pub fn media_bytes(&self, item_id: &str) -> Option<Vec<u8>> {
+        let id = self.inner.normalize_id(item_id)?;
+        let state = lock(&self.inner.state);
+        let m = media::Media::of(state.get(&id)?)?;
+        Some(m.read(0, m.len()))
     }
 
     /// Invalidate every issued access token: further calls with them get 401.
@@ -734,6 +769,37 @@ impl Inner {
             tokio::time::sleep(latency).await;
         }
 
+        // Media (streamed bodies): the faults that answer instead of the route apply as below;
+        // `truncated` cuts the body in the middle, `delay` waits first.
+        if matches!(fault, None | Some(Fault::Truncated) | Some(Fault::Delay(_))) {
+            if let Some(served) = self.media_route(&parts, &query) {
+                if let Some(Fault::Delay(d)) = fault {
+                    tokio::time::sleep(d).await;
+                }
+                let (status, response) = match served {
+                    Ok(served) => {
+                        let range = parts
+                            .headers
+                            .get(header::RANGE)
+                            .and_then(|v| v.to_str().ok());
+                        let settings = *lock(&self.media);
+                        media::respond(
+                            served,
+                            range,
+                            settings,
+                            matches!(fault, Some(Fault::Truncated)),
+                        )
+                    }
+                    Err(reply) => (
+                        reply.status,
+                        respond(reply.status, reply.content_type, reply.body),
+                    ),
+                };
+                self.set_status(seq, status);
+                return Ok(response);
+            }
+        }
+
         let (status, response) = match fault {
             Some(Fault::Reset) => return Err(ResetConnection),
             Some(Fault::Status { code, retry_after }) => {
@@ -830,6 +896,27 @@ impl Inner {
         };
         self.set_status(seq, status);
         Ok(response)
+    }
+
+    /// A media request (`None`: not a media path): what to stream, or the error reply.
+    fn media_route(
+        &self,
+        parts: &axum::http::request::Parts,
+        query: &[(String, String)],
+    ) -> Option<Result<media::Served, routes::Reply>> {
+        let req = routes::Req {
+            method: &parts.method,
+            path: parts.uri.path(),
+            query,
+            headers: &parts.headers,
+            body: &[],
+            local_address: format!("http://127.0.0.1:{}", self.port),
+        };
+        let state = lock(&self.state);
+        match self.kind {
+            DemoKind::Jellyfin => media::jellyfin(&state, &req),
+            DemoKind::Plex => media::plex(&state, &req),
+        }
     }
 
     fn route(

@@ -253,13 +253,7 @@ fn handle_inner(state: &mut State, req: &Req<'_>) -> R<Reply> {
     if path == "/api/v2/user" && get {
         return Ok(plex_tv_user(state, req));
     }
-    let token = param(req, "X-Plex-Token").unwrap_or_default();
-    if token.is_empty() || !state.tokens.contains_key(token) {
-        return Err(html_error(401, "Unauthorized"));
-    }
-    if param(req, "X-Plex-Client-Identifier").is_none_or(|c| c.trim().is_empty()) {
-        return Err(bad_request("X-Plex-Client-Identifier is required"));
-    }
+    check_access(state, req)?;
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
         ["library", "sections"] | ["library", "sections", "all"] if get => Ok(sections(req)),
@@ -281,6 +275,18 @@ fn handle_inner(state: &mut State, req: &Req<'_>) -> R<Reply> {
         }
         _ => Err(not_found()),
     }
+}
+
+/// Every call except `/identity`: a known `X-Plex-Token` (401) and a client identifier (400).
+pub(crate) fn check_access(state: &State, req: &Req<'_>) -> R<()> {
+    let token = param(req, "X-Plex-Token").unwrap_or_default();
+    if token.is_empty() || !state.tokens.contains_key(token) {
+        return Err(html_error(401, "Unauthorized"));
+    }
+    if param(req, "X-Plex-Client-Identifier").is_none_or(|c| c.trim().is_empty()) {
+        return Err(bad_request("X-Plex-Client-Identifier is required"));
+    }
+    Ok(())
 }
 
 fn sections(req: &Req<'_>) -> Reply {
@@ -375,6 +381,7 @@ fn listing(state: &State, req: &Req<'_>, section: &str) -> R<Reply> {
             "totalSize": total,
             "librarySectionID": section.parse::<i64>().unwrap_or(0),
             "librarySectionTitle": title,
+            "allowSync": state.downloads_allowed,
             "Metadata": page,
         }),
     ))
@@ -391,7 +398,11 @@ fn metadata(state: &State, req: &Req<'_>, ids: &str) -> R<Reply> {
     }
     Ok(container(
         req,
-        json!({ "size": found.len(), "Metadata": found }),
+        json!({
+            "size": found.len(),
+            "allowSync": state.downloads_allowed,
+            "Metadata": found,
+        }),
     ))
 }
 
@@ -467,6 +478,9 @@ fn metadata_dto(state: &State, item: &LibItem) -> Value {
     }
     if let Some(d) = item.runtime_ms {
         put("duration", json!(d));
+    }
+    if let Some(media) = super::media::plex_media(item, ADDED_AT) {
+        put("Media", media);
     }
     if let Some(r) = state.reported(&item.id) {
         let s = &r.stored;

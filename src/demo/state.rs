@@ -73,6 +73,9 @@ pub(crate) struct State {
     pub server_id: String,
     pub user_id: String,
     pub version: String,
+    /// The demo user may download media (Jellyfin's `EnableContentDownloading` policy, Plex's
+    /// "Allow Downloads" sharing setting).
+    pub downloads_allowed: bool,
 }
 
 impl State {
@@ -92,6 +95,7 @@ impl State {
             server_id: stable_id("server"),
             user_id: stable_id("user/demo"),
             version,
+            downloads_allowed: true,
         };
         s.reindex();
         s

@@ -26,7 +26,9 @@ KEEP='{
   "/Items":                        ["get"],
   "/Items/{itemId}":               ["get"],
   "/UserItems/{itemId}/UserData":  ["get", "post"],
-  "/UserPlayedItems/{itemId}":     ["post", "delete"]
+  "/UserPlayedItems/{itemId}":     ["post", "delete"],
+  "/Items/{itemId}/Download":      ["get"],
+  "/Videos/{itemId}/stream":       ["get", "head"]
 }'
 
 sha=$(sha256sum "$src" | cut -d' ' -f1)
