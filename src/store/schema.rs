@@ -10,7 +10,12 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0004_outbox_in_flight_index", IN_FLIGHT_INDEX),
     ("0005_merge_policy", MERGE_POLICY),
     ("0006_accounts_by_identity", ACCOUNTS_BY_IDENTITY),
+    ("0007_settings", SETTINGS),
 ];
+
+/// Global settings by key (see `store::settings`); a missing row is the default.
+const SETTINGS: &str =
+    "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;";
 
 /// An account is one user on one server: keyed by (kind, server id, user id), not by URL (one
 /// server under two addresses is one account; its base URL follows the last sign-in). Adds the
