@@ -957,7 +957,8 @@ fn progress(data_dir: &Path, id: &str, position: &str) -> Result<u8, Failure> {
 async fn engine_for(data_dir: &Path) -> Result<(Engine, Account), Failure> {
     let mut store = open_store(data_dir)?;
     let account = require_account(&store)?;
-    let server = server_for(data_dir, &account, ClientOptions::default())?;
+    // Signed out: said before anything is sent.
+    server_for(data_dir, &account, ClientOptions::default())?;
     let probe_options = ClientOptions {
         trusted_certificate_pem: trusted_certificate(data_dir, &account)?,
         ..ClientOptions::default()
@@ -968,7 +969,7 @@ async fn engine_for(data_dir: &Path) -> Result<(Engine, Account), Failure> {
             let queued = store.counts(account.id)?.total();
             return Err(Failure {
                 code: exit::SERVER_CHANGED,
-                message: crate::cli_accounts::server_changed_message(&account, &info, queued),
+                message: crate::cli_accounts::server_changed_message(&account, Some(&info), queued),
             });
         }
         if account.state == AccountStatus::ServerChanged {
@@ -976,13 +977,14 @@ async fn engine_for(data_dir: &Path) -> Result<(Engine, Account), Failure> {
             store.set_account_state(account.id, AccountStatus::Online)?;
         }
     }
-    let engine = Engine::new(
+    let engine = crate::sign_in::account_engine(
         store,
-        account.id,
-        server,
-        Arc::new(SystemClock),
+        data_dir,
+        &account,
+        ClientOptions::default(),
         EngineConfig::default(),
-    );
+    )
+    .map_err(|e| Failure::usage(e.to_string()))?;
     Ok((engine, account))
 }
 
@@ -1006,6 +1008,7 @@ async fn sync(data_dir: &Path, wait: Option<f64>) -> Result<u8, Failure> {
         .load(std::sync::atomic::Ordering::Relaxed);
     let server = &account.server_name;
     let seen = match &outcome {
+        RunOutcome::ServerChanged { .. } => AccountStatus::ServerChanged,
         RunOutcome::Offline { .. } => AccountStatus::Offline,
         RunOutcome::SignInNeeded { .. } => AccountStatus::SignInNeeded,
         _ => AccountStatus::Online,
@@ -1039,15 +1042,12 @@ async fn sync(data_dir: &Path, wait: Option<f64>) -> Result<u8, Failure> {
             );
             exit::SIGN_IN
         }
-        // Provisional wording: the accounts helper refines it (and its exit code 5).
         RunOutcome::ServerChanged { counts } => {
-            let e = SyncError::new(ErrorKind::Auth, "server changed");
             println!(
-                "{} ({} change(s) kept)",
-                e.message(server, counts.total()).title,
-                counts.total()
+                "{}",
+                crate::cli_accounts::server_changed_message(&account, None, counts.total())
             );
-            exit::SIGN_IN
+            exit::SERVER_CHANGED
         }
     })
 }

@@ -712,16 +712,16 @@ fn account_engine(data_dir: &Path) -> Result<(Engine, String), String> {
         .account()
         .map_err(|e| e.to_string())?
         .ok_or("no account")?;
-    // The same client the command line builds: kind, address, token, trusted certificate.
-    let server = crate::sign_in::account_client(data_dir, &account, ClientOptions::default())
-        .map_err(|e| e.to_string())?;
-    let engine = Engine::new(
+    // The same engine the command line builds: the account's client (kind, address, token,
+    // trusted certificate) and its server id checked at every probe.
+    let engine = crate::sign_in::account_engine(
         store,
-        account.id,
-        server,
-        Arc::new(SystemClock),
+        data_dir,
+        &account,
+        ClientOptions::default(),
         engine_config(),
-    );
+    )
+    .map_err(|e| e.to_string())?;
     Ok((engine, account.server_name))
 }
 
@@ -787,6 +787,12 @@ async fn forward_events(engine: Engine, out: relm4::Sender<SyncQueueOutput>, ser
             // The live connection only changes how fast remote changes arrive; nothing to show.
             Ok(SyncEvent::Live { .. }) => {}
             Ok(SyncEvent::Account { state }) => {
+                // Persisted, so `playmark status` / `accounts` know it too.
+                let status = crate::sign_in::account_status(state);
+                let account = engine.account();
+                if let Err(e) = engine.with_store(|s| s.set_account_state(account, status)) {
+                    tracing::warn!(error = %e, "account state not persisted");
+                }
                 let _ = out.send(SyncQueueOutput::AccountState { state });
             }
             Ok(SyncEvent::Counts { counts }) => {
