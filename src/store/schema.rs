@@ -10,7 +10,33 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0004_outbox_in_flight_index", IN_FLIGHT_INDEX),
     ("0005_merge_policy", MERGE_POLICY),
     ("0006_accounts_by_identity", ACCOUNTS_BY_IDENTITY),
+    ("0007_downloads", DOWNLOADS),
 ];
+
+/// The download queue (see `store::downloads`): one row per (account, item), leases and backoff
+/// like the outbox; `path` is the absolute final file (the `.part` sits next to it).
+const DOWNLOADS: &str = r#"
+CREATE TABLE downloads (
+    account_id      INTEGER NOT NULL,
+    item_id         TEXT NOT NULL,
+    state           TEXT NOT NULL
+                    CHECK (state IN ('queued', 'downloading', 'paused', 'done', 'failed')),
+    bytes           INTEGER NOT NULL DEFAULT 0,
+    total_bytes     INTEGER,
+    path            TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    lease_until     INTEGER,
+    lease_owner     TEXT,
+    error_kind      TEXT,
+    error           TEXT,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    PRIMARY KEY (account_id, item_id),
+    FOREIGN KEY (account_id, item_id) REFERENCES items (account_id, item_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX downloads_due ON downloads (account_id, state, next_attempt_at);
+"#;
 
 /// An account is one user on one server: keyed by (kind, server id, user id), not by URL (one
 /// server under two addresses is one account; its base URL follows the last sign-in). Adds the
