@@ -23,6 +23,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
+mod settings;
+
 use crate::backend::jellyfin::{ClientOptions, DeviceInfo, JellyfinClient};
 use crate::backend::plex::PlexClient;
 use crate::backend::{ErrorKind, MediaServer, ServerInfo, SyncError};
@@ -77,6 +79,8 @@ enum Command {
         #[arg(value_parser = parse_policy)]
         policy: Option<Policy>,
     },
+    /// Show or change settings: none lists them all, KEY prints one, KEY VALUE sets it.
+    Settings(settings::SettingsArgs),
     /// Sign out: forget the token (queued changes are kept until you sign in again).
     Logout,
     /// List the accounts (one user on one server each) with their state and queue.
@@ -267,6 +271,7 @@ fn describe_store_error(e: &StoreError) -> String {
             format!("The database is damaged ({inner}). {RESET}")
         }
         StoreError::Corrupt { .. } => format!("{}.\n{RESET}", capitalize(&e.to_string())),
+        StoreError::InvalidSetting(reason) => format!("Not changed: {reason}."),
         StoreError::Sqlite(inner) => match inner.sqlite_error_code() {
             Some(ErrorCode::DiskFull) => {
                 "The disk holding the Playmark database is full: free some space and try again."
@@ -455,6 +460,7 @@ async fn run(command: Command, data_dir: &Path) -> Result<u8, Failure> {
         }
         Command::Accounts { json } => crate::cli_accounts::accounts(data_dir, json),
         Command::Policy { policy } => set_or_show_policy(data_dir, policy),
+        Command::Settings(args) => settings::run(data_dir, args),
         Command::Logout => logout(data_dir),
         Command::Refresh => refresh(data_dir).await,
         Command::Items { json } => items(data_dir, json),
@@ -996,11 +1002,9 @@ fn downloader_for(
     } else {
         None
     };
-    let mut config = DownloadConfig::new(
-        std::env::var_os("PLAYMARK_DOWNLOAD_DIR")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| crate::download::default_dir(data_dir)),
-    );
+    // The `download_folder` setting (`playmark settings download_folder DIR`), else
+    // `<data dir>/downloads`.
+    let mut config = DownloadConfig::new(store.settings()?.download_folder_in(data_dir));
     config.user_name = account.user_name.clone();
     // The CLI gives up on a download after about half a minute of retries (exit 3, queued
     // rows stay for the next run); the app keeps retrying longer.

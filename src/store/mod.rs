@@ -9,6 +9,7 @@ mod library;
 mod outbox;
 mod schema;
 pub mod secrets;
+mod settings;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,6 +24,10 @@ pub use outbox::{
     BulkOutcome, Claim, ClaimedRow, CompleteOutcome, Counts, OutboxRow, RecordOutcome, RowState,
 };
 pub use schema::MIGRATIONS;
+pub use settings::{
+    default_download_folder, SettingKey, Settings, WatchedThresholds, MAX_PULL_INTERVAL_S,
+    MIN_PULL_INTERVAL_S,
+};
 
 /// Everything that can go wrong in the store, worded for a person.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +44,8 @@ pub enum StoreError {
     UnknownItem(String),
     #[error("{0} is a folder with no episodes known locally")]
     NoChildren(String),
+    #[error("{0}")]
+    InvalidSetting(String),
     #[error("no account: sign in first")]
     NoAccount,
     #[error("could not use the data directory {path}: {source}")]

@@ -10,8 +10,13 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0004_outbox_in_flight_index", IN_FLIGHT_INDEX),
     ("0005_merge_policy", MERGE_POLICY),
     ("0006_accounts_by_identity", ACCOUNTS_BY_IDENTITY),
-    ("0007_downloads", DOWNLOADS),
+    ("0007_settings", SETTINGS),
+    ("0008_downloads", DOWNLOADS),
 ];
+
+/// Global settings by key (see `store::settings`); a missing row is the default.
+const SETTINGS: &str =
+    "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;";
 
 /// The download queue (see `store::downloads`): one row per (account, item), leases and backoff
 /// like the outbox; `path` is the absolute final file (the `.part` sits next to it).
