@@ -365,10 +365,7 @@ impl Downloader {
     /// Work the queue until `done` says so (checked after every finished attempt and whenever
     /// nothing is running), or until nothing is left to do when `done` is `None`. Store errors
     /// end the run.
-    pub async fn run(
-        self: &Arc<Self>,
-        done: Option<&DoneWhen>,
-    ) -> Result<(), StoreError> {
+    pub async fn run(self: &Arc<Self>, done: Option<&DoneWhen>) -> Result<(), StoreError> {
         let mut running: tokio::task::JoinSet<()> = tokio::task::JoinSet::new();
         let mut active: Vec<String> = Vec::new();
         let (finished_tx, mut finished_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
