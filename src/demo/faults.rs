@@ -32,6 +32,13 @@ pub enum Fault {
     Delay(Duration),
     /// 200 `text/html` error page (a captive portal or a proxy's error page).
     Html,
+    /// Hold the request, unanswered and not yet applied, until [`DemoServer::release_held`]
+    /// says whether the server applies it (a write that lands after the client gave up) or drops
+    /// it (a request that timed out). For tests that drive time themselves; not in the
+    /// `--faults` grammar (nothing would ever release it).
+    ///
+    /// [`DemoServer::release_held`]: super::DemoServer::release_held
+    Hold,
 }
 
 impl fmt::Display for Fault {
@@ -48,6 +55,7 @@ impl fmt::Display for Fault {
             Fault::Malformed => f.write_str("malformed"),
             Fault::Delay(d) => write!(f, "delay={}ms", d.as_millis()),
             Fault::Html => f.write_str("html"),
+            Fault::Hold => f.write_str("hold"),
         }
     }
 }

@@ -42,6 +42,8 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::AbortHandle;
 
 pub use faults::{Fault, FaultSpec, RandomFaults};
+
+use crate::clock::{Clock, SystemClock};
 pub use library::DemoLibrary;
 
 use faults::FaultPlan;
@@ -117,6 +119,25 @@ pub struct DemoConfig {
     pub faults: Option<FaultSpec>,
     /// Latency added to every response.
     pub latency: Duration,
+    /// The clock the server stamps dates with (last played, sign-in dates).
+    pub clock: DemoClock,
+}
+
+/// The clock of a [`DemoServer`]: the wall clock by default, a fake one in simulations (so the
+/// dates a server stamps are as deterministic as the rest of the run).
+#[derive(Clone)]
+pub struct DemoClock(pub Arc<dyn Clock>);
+
+impl Default for DemoClock {
+    fn default() -> DemoClock {
+        DemoClock(Arc::new(SystemClock))
+    }
+}
+
+impl std::fmt::Debug for DemoClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DemoClock")
+    }
 }
 
 impl Default for DemoConfig {
@@ -128,6 +149,7 @@ impl Default for DemoConfig {
             library: DemoLibrary::seeded(),
             faults: None,
             latency: Duration::ZERO,
+            clock: DemoClock::default(),
         }
     }
 }
@@ -257,6 +279,21 @@ struct Inner {
     next_request: AtomicU64,
     net: Mutex<Net>,
     media: Mutex<media::MediaSettings>,
+    /// Requests answered with [`Fault::Hold`], waiting for [`DemoServer::release_held`].
+    held: Mutex<Vec<Held>>,
+    /// The number of held requests, for waiters.
+    held_count: tokio::sync::watch::Sender<usize>,
+}
+
+/// A request held by [`Fault::Hold`]: everything needed to apply it later, and where its
+/// answer goes (nowhere when the client is gone).
+struct Held {
+    parts: axum::http::request::Parts,
+    query: Vec<(String, String)>,
+    raw: Vec<u8>,
+    too_large: bool,
+    seq: u64,
+    reply: tokio::sync::oneshot::Sender<Response<Body>>,
 }
 
 /// Lock, recovering from a poisoned mutex (a panicking test thread must not wedge the server).
@@ -288,7 +325,7 @@ impl DemoServer {
     pub async fn start(config: DemoConfig) -> io::Result<DemoServer> {
         let listener = bind(config.port)?;
         let port = listener.local_addr()?.port();
-        let state = match config.kind {
+        let mut state = match config.kind {
             DemoKind::Jellyfin => State::new(config.library, config.version),
             DemoKind::Plex => {
                 let version = if config.version == DemoConfig::default().version {
@@ -299,6 +336,7 @@ impl DemoServer {
                 plex::new_state(config.library, version)
             }
         };
+        state.clock = config.clock.0.clone();
         let inner = Arc::new(Inner {
             kind: config.kind,
             port,
@@ -311,6 +349,8 @@ impl DemoServer {
             next_request: AtomicU64::new(0),
             net: Mutex::new(Net::default()),
             media: Mutex::new(media::MediaSettings::default()),
+            held: Mutex::new(Vec::new()),
+            held_count: tokio::sync::watch::channel(0).0,
         });
         inner.install_listener(listener);
         let server = DemoServer {
@@ -408,6 +448,42 @@ impl DemoServer {
     /// Latency added to every response from now on.
     pub fn set_latency(&self, d: Duration) {
         *lock(&self.inner.latency) = d;
+    }
+
+    /// Requests held by [`Fault::Hold`] right now.
+    pub fn held_requests(&self) -> usize {
+        lock(&self.inner.held).len()
+    }
+
+    /// Wait until more than `n` requests are held by [`Fault::Hold`].
+    pub async fn until_held(&self, n: usize) {
+        let mut rx = self.inner.held_count.subscribe();
+        // The sender lives as long as the server; an error cannot happen while `self` exists.
+        let _ = rx.wait_for(|held| *held > n).await;
+    }
+
+    /// Release the oldest held request: `apply` = the server processes it now (its effects land
+    /// although the client may have given up long ago) and answers whoever still listens;
+    /// otherwise it is dropped unprocessed and its connection reset. `false` when none is held.
+    pub fn release_held(&self, apply: bool) -> bool {
+        let next = {
+            let mut held = lock(&self.inner.held);
+            let next = (!held.is_empty()).then(|| held.remove(0));
+            self.inner.held_count.send_replace(held.len());
+            next
+        };
+        let Some(h) = next else {
+            return false;
+        };
+        if apply {
+            let reply = self.inner.route(&h.parts, &h.query, &h.raw, h.too_large);
+            self.inner.set_status(h.seq, reply.status);
+            // The client may be gone: nobody to answer is fine.
+            let _ = h
+                .reply
+                .send(respond(reply.status, reply.content_type, reply.body));
+        }
+        true
     }
 
     /// Remove queued and random faults and the latency (does not change offline).
@@ -802,6 +878,23 @@ impl Inner {
 
         let (status, response) = match fault {
             Some(Fault::Reset) => return Err(ResetConnection),
+            Some(Fault::Hold) => {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                {
+                    let mut held = lock(&self.held);
+                    held.push(Held {
+                        parts,
+                        query,
+                        raw,
+                        too_large,
+                        seq,
+                        reply,
+                    });
+                    self.held_count.send_replace(held.len());
+                }
+                // Released without being applied: the connection is reset, like a timeout.
+                return answer.await.map_err(|_| ResetConnection);
+            }
             Some(Fault::Status { code, retry_after }) => {
                 let body = if matches!(code, 401 | 403) {
                     Vec::new()

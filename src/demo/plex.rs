@@ -527,7 +527,7 @@ fn scrobble_target(state: &State, req: &Req<'_>) -> R<String> {
 
 /// Mark played: every call bumps `viewCount` by one and clears the offset.
 fn scrobble(state: &mut State, id: &str) {
-    let now = Utc::now();
+    let now = state.now();
     for t in state.playable_targets(id) {
         let s = state.stored_mut(&t);
         s.play_count += 1;
@@ -578,12 +578,13 @@ fn timeline(state: &mut State, req: &Req<'_>) -> R<Reply> {
     };
     let completed = playback == "stopped"
         && duration.is_some_and(|d| d > 0 && time as f64 >= d as f64 * WATCHED_THRESHOLD);
+    let now = state.now();
     let s = state.stored_mut(&id);
     if completed {
         s.play_count += 1;
         s.played = true;
         s.position_ticks = 0;
-        s.last_played = Some(updated.unwrap_or_else(Utc::now));
+        s.last_played = Some(updated.unwrap_or(now));
     } else if time > 0 {
         s.position_ticks = time.saturating_mul(TICKS_PER_MS);
     }

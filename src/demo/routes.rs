@@ -501,8 +501,8 @@ fn user_dto(state: &State) -> Value {
         "HasConfiguredPassword": true,
         "HasConfiguredEasyPassword": false,
         "EnableAutoLogin": false,
-        "LastLoginDate": format_date(&Utc::now()),
-        "LastActivityDate": format_date(&Utc::now())
+        "LastLoginDate": format_date(&state.now()),
+        "LastActivityDate": format_date(&state.now())
     });
     v["Configuration"] = json!({
         "PlayDefaultAudioTrack": true,
@@ -614,7 +614,7 @@ fn authenticate(state: &mut State, req: &Req<'_>, auth: &HashMap<String, String>
         .tokens
         .retain(|_, s| !(s.user_id == session.user_id && s.device_id == session.device_id));
     let token = uuid::Uuid::new_v4().simple().to_string();
-    let now = format_date(&Utc::now());
+    let now = format_date(&state.now());
     let session_dto = json!({
         "PlayState": {
             "CanSeek": false, "IsPaused": false, "IsMuted": false,

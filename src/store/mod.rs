@@ -203,8 +203,10 @@ pub fn set_aside(path: &Path, now: Millis) -> Result<PathBuf> {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
-    /// Written into the leases this connection takes (see [`lease`]).
+    /// Written into the leases this connection takes (see [`lease`]): `lease_registration`'s id.
     lease_owner: String,
+    /// Keeps this connection's lease owner alive until the store is dropped.
+    _lease_registration: lease::LeaseOwner,
 }
 
 impl std::fmt::Debug for Store {
@@ -233,10 +235,12 @@ impl Store {
                 | OpenFlags::SQLITE_OPEN_CREATE
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
+        let registration = lease::LeaseOwner::register();
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
-            lease_owner: lease::current_owner(),
+            lease_owner: registration.id().to_string(),
+            _lease_registration: registration,
         };
         store.configure().map_err(|e| store.corrupt_or(e))?;
         store.migrate()?;
