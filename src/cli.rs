@@ -172,6 +172,10 @@ enum Command {
         /// Fault injection, e.g. `offline`, `random=0.3`, `next=3:503` (see the README).
         #[arg(long)]
         faults: Option<String>,
+        /// Serve a generated library of about N items instead of the bundled one (a fifth
+        /// movies, the rest series of 4 seasons × 24 episodes), e.g. 100000 for scale tests.
+        #[arg(long, value_name = "N")]
+        library_size: Option<usize>,
         /// The demo user may not download media (Jellyfin 403, Plex "owner has forbidden
         /// download"); streaming stays allowed.
         #[arg(long)]
@@ -500,8 +504,9 @@ async fn run(command: Command, data_dir: &Path) -> Result<u8, Failure> {
             kind,
             port,
             faults,
+            library_size,
             forbid_downloads,
-        } => demo_server(kind, port, faults, forbid_downloads).await,
+        } => demo_server(kind, port, faults, library_size, forbid_downloads).await,
     }
 }
 
@@ -1312,10 +1317,12 @@ async fn demo_server(
     kind: crate::demo::DemoKind,
     port: Option<u16>,
     faults: Option<String>,
+    library_size: Option<usize>,
     forbid_downloads: bool,
 ) -> Result<u8, Failure> {
     use crate::demo::{
-        DemoConfig, DemoKind, DemoServer, FaultSpec, DEMO_PASSWORD, DEMO_PLEX_TOKEN, DEMO_USER,
+        DemoConfig, DemoKind, DemoLibrary, DemoServer, FaultSpec, DEMO_PASSWORD, DEMO_PLEX_TOKEN,
+        DEMO_USER,
     };
     let port = port.unwrap_or(match kind {
         DemoKind::Jellyfin => 8096,
@@ -1332,9 +1339,14 @@ async fn demo_server(
         ),
         None => None,
     };
+    let library = match library_size {
+        Some(n) => DemoLibrary::sized(n),
+        None => base.library.clone(),
+    };
     let server = DemoServer::start(DemoConfig {
         port,
         faults,
+        library,
         ..base
     })
     .await
