@@ -20,7 +20,6 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
 const SETTINGS: &str =
     "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;";
 
-<<<<<<< HEAD
 /// The download queue (see `store::downloads`): one row per (account, item), leases and backoff
 /// like the outbox; `path` is the absolute final file (the `.part` sits next to it).
 const DOWNLOADS: &str = r#"
@@ -44,7 +43,8 @@ CREATE TABLE downloads (
     FOREIGN KEY (account_id, item_id) REFERENCES items (account_id, item_id) ON DELETE CASCADE
 ) WITHOUT ROWID;
 CREATE INDEX downloads_due ON downloads (account_id, state, next_attempt_at);
-=======
+"#;
+
 /// Queue counts per (account, state), kept by triggers in the same transaction as every outbox
 /// change: the counts the UI shows after each change cost one look-up instead of a `COUNT(*)`
 /// over the whole queue (491 µs at 10k rows, see docs/PERFORMANCE.md).
@@ -70,7 +70,6 @@ WHEN OLD.state IS NOT NEW.state OR OLD.account_id IS NOT NEW.account_id BEGIN
     INSERT OR IGNORE INTO outbox_counts (account_id, state, n) VALUES (NEW.account_id, NEW.state, 0);
     UPDATE outbox_counts SET n = n + 1 WHERE account_id = NEW.account_id AND state = NEW.state;
 END;
->>>>>>> main
 "#;
 
 /// An account is one user on one server: keyed by (kind, server id, user id), not by URL (one
