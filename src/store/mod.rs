@@ -3,6 +3,7 @@
 //! One [`Store`] owns one connection. The engine owns the store that writes; readers (e.g. the
 //! CLI's `status`) may open their own. No GTK, no HTTP here.
 
+mod downloads;
 pub mod lease;
 mod library;
 mod outbox;
@@ -19,6 +20,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::model::{AccountId, Millis, ServerKind};
 
+pub use downloads::{DownloadRow, DownloadState, DownloadTarget};
 pub use library::{ItemMerge, ItemView, MergeReport, RefreshStats, REMOVED_DETAIL};
 pub use outbox::{
     BulkOutcome, Claim, ClaimedRow, CompleteOutcome, Counts, OutboxRow, RecordOutcome, RowState,

@@ -13,11 +13,37 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0007_settings", SETTINGS),
     ("0008_title_search", TITLE_SEARCH),
     ("0009_outbox_counts", OUTBOX_COUNTS),
+    ("0010_downloads", DOWNLOADS),
 ];
 
 /// Global settings by key (see `store::settings`); a missing row is the default.
 const SETTINGS: &str =
     "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;";
+
+/// The download queue (see `store::downloads`): one row per (account, item), leases and backoff
+/// like the outbox; `path` is the absolute final file (the `.part` sits next to it).
+const DOWNLOADS: &str = r#"
+CREATE TABLE downloads (
+    account_id      INTEGER NOT NULL,
+    item_id         TEXT NOT NULL,
+    state           TEXT NOT NULL
+                    CHECK (state IN ('queued', 'downloading', 'paused', 'done', 'failed')),
+    bytes           INTEGER NOT NULL DEFAULT 0,
+    total_bytes     INTEGER,
+    path            TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    lease_until     INTEGER,
+    lease_owner     TEXT,
+    error_kind      TEXT,
+    error           TEXT,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    PRIMARY KEY (account_id, item_id),
+    FOREIGN KEY (account_id, item_id) REFERENCES items (account_id, item_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX downloads_due ON downloads (account_id, state, next_attempt_at);
+"#;
 
 /// Queue counts per (account, state), kept by triggers in the same transaction as every outbox
 /// change: the counts the UI shows after each change cost one look-up instead of a `COUNT(*)`

@@ -8,6 +8,7 @@
 //! never logged or printed by `Debug`. Redirects are followed only within the same scheme, host
 //! and port. Response bodies are read through a size cap.
 
+mod download;
 pub mod dto;
 mod live;
 #[cfg(all(test, feature = "demo"))]
@@ -341,6 +342,13 @@ impl JellyfinClient {
 
 #[async_trait]
 impl MediaServer for JellyfinClient {
+    async fn download_source(
+        &self,
+        item_id: &str,
+    ) -> Result<crate::backend::download::DownloadSource, SyncError> {
+        JellyfinClient::download_source(self, item_id).await
+    }
+
     fn kind(&self) -> ServerKind {
         ServerKind::Jellyfin
     }

@@ -42,6 +42,7 @@
 //! and python-plexapi use GET for all of them. [`WriteVerbs`] chooses; the default is
 //! [`WriteVerbs::Get`], what real servers are known to accept.
 
+mod download;
 pub mod dto;
 #[cfg(all(test, feature = "demo"))]
 mod tests;
@@ -479,6 +480,13 @@ pub fn plan_writes(current: &UserData, desired: &DesiredState) -> (Vec<PlexWrite
 
 #[async_trait]
 impl MediaServer for PlexClient {
+    async fn download_source(
+        &self,
+        item_id: &str,
+    ) -> Result<crate::backend::download::DownloadSource, SyncError> {
+        PlexClient::download_source(self, item_id).await
+    }
+
     fn kind(&self) -> ServerKind {
         ServerKind::Plex
     }
