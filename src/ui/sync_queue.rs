@@ -1014,16 +1014,16 @@ fn account_engine(data_dir: &Path) -> Result<(Engine, String), String> {
         .account()
         .map_err(|e| e.to_string())?
         .ok_or("no account")?;
-    // The same client the command line builds: kind, address, token, trusted certificate.
-    let server = crate::sign_in::account_client(data_dir, &account, ClientOptions::default())
-        .map_err(|e| e.to_string())?;
-    let engine = Engine::new(
+    // The same engine the command line builds: the account's client (kind, address, token,
+    // trusted certificate) and its server id checked at every probe.
+    let engine = crate::sign_in::account_engine(
         store,
-        account.id,
-        server,
-        Arc::new(SystemClock),
+        data_dir,
+        &account,
+        ClientOptions::default(),
         engine_config(),
-    );
+    )
+    .map_err(|e| e.to_string())?;
     Ok((engine, account.server_name))
 }
 
@@ -1094,6 +1094,12 @@ async fn forward_events(relay: Relay, mut events: tokio::sync::broadcast::Receiv
                     engine.pull_soon();
                 }
                 account = state;
+                // Persisted, so `playmark status` / `accounts` know it too.
+                let status = crate::sign_in::account_status(state);
+                let id = engine.account();
+                if let Err(e) = engine.with_store(|s| s.set_account_state(id, status)) {
+                    tracing::warn!(error = %e, "account state not persisted");
+                }
                 let _ = out.send(SyncQueueOutput::AccountState { state });
             }
             Ok(SyncEvent::Counts { counts }) => relay.counts(counts),
