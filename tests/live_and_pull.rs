@@ -466,3 +466,40 @@ async fn in_front_the_app_pulls_every_minute_and_at_once_when_asked() {
         .unwrap()
         .unwrap();
 }
+
+/// The app's pull checks who answers first: another server at the account's address gets no
+/// scan (its library would mark every item of ours removed), only the identity request, and
+/// the account goes to `ServerChanged`. The account's own server is scanned as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pull_scans_no_other_server_at_the_address() {
+    use playmark::sync::{AccountState, EngineError};
+    let h = Harness::start(ServerKind::Jellyfin).await;
+    let engine = engine_with(
+        &h,
+        EngineConfig {
+            expected_server_id: Some(h.server.server_id()),
+            ..engine_config()
+        },
+    );
+    let known = engine.with_store(|s| s.items(h.account)).unwrap().len();
+    assert!(known > 0);
+    // Ours: scanned.
+    engine.pull(50).await.unwrap();
+    assert_eq!(engine.account_state(), AccountState::Online);
+
+    h.server.set_server_id("feedfacefeedfacefeedfacefeedface");
+    h.server.clear_requests();
+    let err = engine.pull(50).await.unwrap_err();
+    assert!(
+        matches!(err, EngineError::ServerChanged { ref server_id } if server_id == "feedfacefeedfacefeedfacefeedface"),
+        "{err}"
+    );
+    assert_eq!(engine.account_state(), AccountState::ServerChanged);
+    let paths: Vec<String> = h.server.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/System/Info/Public"], "only the identity check");
+    assert_eq!(
+        engine.with_store(|s| s.items(h.account)).unwrap().len(),
+        known,
+        "nothing marked removed"
+    );
+}

@@ -129,6 +129,9 @@ pub enum EngineError {
     Server(#[from] SyncError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Another server answers at the account's address ([`Engine::pull`]); nothing was scanned.
+    #[error("another server answers at the account's address (server id {server_id})")]
+    ServerChanged { server_id: String },
 }
 
 /// Items fetched per library page by [`Engine::refresh`].
@@ -616,6 +619,28 @@ impl Engine {
         Ok(report.stats)
     }
 
+    /// [`Engine::refresh`] after checking who answers, when the account expects a server id
+    /// ([`EngineConfig::expected_server_id`]): another server at the account's address gets no
+    /// scan (its library would mark every item of ours removed) and the account goes to
+    /// [`AccountState::ServerChanged`]. The app's loops ([`Engine::run_pull`],
+    /// [`Engine::run_live`]'s catch-up) pull this way; one probe request more per scan.
+    pub async fn pull(&self, page_size: u64) -> Result<RefreshStats, EngineError> {
+        if self.shared.config.expected_server_id.is_some() {
+            let info = self.shared.server.probe().await?;
+            if self.server_changed(&info.server_id) {
+                tracing::warn!(
+                    server_id = info.server_id,
+                    "another server answers at the account's address; no scan"
+                );
+                self.set_account(AccountState::ServerChanged);
+                return Err(EngineError::ServerChanged {
+                    server_id: info.server_id,
+                });
+            }
+        }
+        self.refresh(page_size).await
+    }
+
     fn emit_merges(&self, report: &MergeReport) {
         for m in &report.merges {
             tracing::info!(item = %m.item_id, outcome = %m.outcome.summary(), "merged");
@@ -674,7 +699,7 @@ impl Engine {
                 false
             } else {
                 self.shared.pull_requested.store(false, Ordering::SeqCst);
-                match self.refresh(schedule.page_size).await {
+                match self.pull(schedule.page_size).await {
                     Ok(stats) => stats.adopted + stats.conflicts + stats.removed > 0,
                     Err(e) => {
                         tracing::debug!(error = %e, "periodic pull failed");
@@ -777,7 +802,7 @@ impl Engine {
                         .fetch_add(1, Ordering::Relaxed);
                     self.emit(SyncEvent::Live { connected: true });
                     if connected_before {
-                        if let Err(e) = self.refresh(DEFAULT_PAGE_SIZE).await {
+                        if let Err(e) = self.pull(DEFAULT_PAGE_SIZE).await {
                             tracing::debug!(error = %e, "catch-up scan failed");
                         }
                     }
@@ -788,6 +813,8 @@ impl Engine {
                             _ = &mut shutdown => return,
                         };
                         match next {
+                            // Not from our server: nothing of it is ours to store.
+                            Some(Ok(_)) if self.account_state() == AccountState::ServerChanged => {}
                             Some(Ok(updates)) => {
                                 if let Err(e) = self.apply_live_user_data(&updates) {
                                     tracing::warn!(error = %e, "live update not stored");

@@ -815,7 +815,7 @@ impl SyncQueue {
         let forward = runtime.spawn(forward_events(relay.clone(), events));
         let refresher = engine.clone();
         let run = runtime.spawn(async move {
-            match refresher.refresh(DEFAULT_PAGE_SIZE).await {
+            match refresher.pull(DEFAULT_PAGE_SIZE).await {
                 Ok(_) => {
                     let items = refresher
                         .with_store(|s| s.items(refresher.account()))

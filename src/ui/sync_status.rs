@@ -299,6 +299,7 @@ impl SimpleComponent for SyncStatus {
                         set_label: &format::last_sync_text(model.last_sync),
                     },
                     gtk::Box {
+                        set_widget_name: "developer",
                         set_orientation: gtk::Orientation::Vertical,
                         set_spacing: 6,
                         #[watch]
