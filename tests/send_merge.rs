@@ -251,6 +251,51 @@ async fn season_group_splits_when_merges_differ(kind: ServerKind) {
     }
 }
 
+/// A pull while our send is in flight (here: a claim that never finished, as after a crash
+/// mid-request) must not move the base: the retry would then see "nothing changed on the
+/// server" and write our 7:00 over the other device's 40:00 (simulation seed 26).
+async fn a_pull_during_our_send_does_not_hide_the_other_devices_progress(kind: ServerKind) {
+    let (h, ep) = agreed(kind, Policy::FurthestProgress).await;
+    h.clock.advance(1_000);
+    h.engine
+        .record_change(
+            &ep,
+            LocalChange::Position {
+                position_ms: 7 * MIN,
+            },
+        )
+        .unwrap();
+    h.clock.advance(60_000);
+    let now = h.clock.now();
+    let claims = h
+        .engine
+        .with_store(|s| s.claim_due(h.account, now, 50, 60_000))
+        .unwrap();
+    let rows: Vec<_> = claims.iter().flat_map(|c| c.rows().to_vec()).collect();
+    assert_eq!(rows.len(), 1);
+    h.clock.advance(1_000);
+    other_device_moves_to(&h, &ep, 40 * MIN).await;
+    h.engine.refresh(50).await.unwrap();
+    // The send gives up without a write; the row is due again.
+    let now = h.clock.now();
+    h.engine
+        .with_store(|s| s.release_claims(h.account, &rows, now))
+        .unwrap();
+    assert_eq!(h.drain_now().await, RunOutcome::Empty);
+    let server = h.server.user_data(&ep).unwrap();
+    assert_eq!(
+        server.position_ms,
+        40 * MIN,
+        "{kind:?}: the further one wins"
+    );
+    let ours = h
+        .engine
+        .with_store(|s| s.item(h.account, &ep))
+        .unwrap()
+        .unwrap();
+    assert_eq!(ours.position_ms, 40 * MIN);
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod jellyfin {
@@ -276,6 +321,7 @@ suite!(
     we_then_other_device,
     other_device_then_we_an_hour_later,
     season_group_splits_when_merges_differ,
+    a_pull_during_our_send_does_not_hide_the_other_devices_progress,
 );
 
 /// The same lost update through the binary: `login`, `refresh`; the other device moves an

@@ -417,6 +417,35 @@ async fn marking_a_season_is_one_call_while_the_group_is_intact(kind: ServerKind
     h.assert_contract();
 }
 
+/// One call on the season changes every episode on the server; on Plex each scrobble adds a
+/// view. An episode already watched is not a member, so the season goes item by item and the
+/// watched one is left alone (its play count stays 1).
+async fn marking_a_season_adds_no_view_to_an_episode_already_watched(kind: ServerKind) {
+    let h = Harness::start(kind).await;
+    let (season, eps) = h.first_season();
+    h.engine
+        .record_change(&eps[0].id, LocalChange::MarkWatched)
+        .unwrap();
+    assert_eq!(h.drain_now().await, RunOutcome::Empty);
+    assert_eq!(h.server.user_data(&eps[0].id).unwrap().play_count, 1);
+    let before = h.writes().len();
+    let outcome = h.engine.record_bulk(&season, true).unwrap();
+    assert_eq!(outcome.queued, eps.len() - 1);
+    assert_eq!(outcome.group_key, None, "not every episode is a member");
+    assert_eq!(h.drain_now().await, RunOutcome::Empty);
+    let writes = h.writes().split_off(before);
+    assert!(
+        !writes.iter().any(|w| h.is_bulk_write(w, &season, true)),
+        "{writes:?}"
+    );
+    for e in &eps {
+        let data = h.server.user_data(&e.id).unwrap();
+        assert!(data.played, "{}", e.name);
+        assert_eq!(data.play_count, 1, "{}", e.name);
+    }
+    h.assert_contract();
+}
+
 async fn editing_one_episode_breaks_the_group_into_per_item_writes(kind: ServerKind) {
     let h = Harness::start(kind).await;
     let (season, eps) = h.first_season();
@@ -540,6 +569,7 @@ suite!(
         item_gone_from_server_needs_attention_then_discard,
         server_errors_and_broken_responses_are_retried_then_delivered,
         marking_a_season_is_one_call_while_the_group_is_intact,
+        marking_a_season_adds_no_view_to_an_episode_already_watched,
         editing_one_episode_breaks_the_group_into_per_item_writes,
         refresh_brings_remote_changes_and_the_whole_tree_but_keeps_queued_local_ones,
     ]

@@ -279,9 +279,13 @@ fn merge_remote_in(
     } = *ctx;
     let row = outbox::row_of(tx, account, item)?;
     if row.as_ref().is_some_and(|r| r.state == RowState::InFlight) {
-        // A send is under way; its completion (compare-and-delete) settles the row. Only the
-        // base moves.
-        write_base(tx, account, item, remote, now)?;
+        // A send is under way: it read the server and merged before writing, and its
+        // completion (compare-and-delete) sets the base. Nothing moves here: the base is the
+        // server state the local state has taken in, and this remote state has not been
+        // merged. Moving it would make a failed send's retry see "no remote change" and
+        // overwrite another device's progress (simulation seed 26: a crash mid-read left the
+        // row in flight, a pull moved its base to the other device's 5542 s, the retry wrote
+        // its 411 s over it).
         report.stats.kept_local += 1;
         return Ok(());
     }

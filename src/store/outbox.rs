@@ -385,7 +385,7 @@ impl Store {
     }
 
     /// Mark every known episode of a season or series watched / not watched, in one
-    /// transaction. When two or more rows are queued they form a group that the engine sends as
+    /// transaction. When every child is queued they form a group that the engine sends as
     /// one call on the parent while it stays intact.
     pub fn record_bulk(
         &mut self,
@@ -440,7 +440,11 @@ impl Store {
                 RecordOutcome::Dropped => outcome.dropped += 1,
             }
         }
-        if members.len() >= 2 {
+        // One call on the parent changes every child on the server. That is only the change
+        // asked for when every child is a member: a child left out (already in that state
+        // here, or in flight on its own) would be written again, and on Plex each scrobble
+        // adds a view to it. Otherwise each queued child goes on its own.
+        if members.len() >= 2 && members.len() == children.len() {
             tx.execute(
                 "INSERT INTO sync_groups (group_key, account_id, parent_id, played, member_count, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

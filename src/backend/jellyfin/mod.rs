@@ -447,7 +447,13 @@ impl MediaServer for JellyfinClient {
         // would increment them again.
         let url = self.url(&path, &[("userId", user)])?;
         let method = if played { Method::POST } else { Method::DELETE };
-        self.execute(method, url, None, true).await?;
+        let response = self.execute(method, url, None, true).await?;
+        // The server answers with the parent's `UserItemDataDto`. A 200 whose body is not one
+        // (truncated, HTML from a proxy) is not proof that the write landed: it is transient
+        // like every other unexpected answer, and the retry is idempotent (no datePlayed).
+        if !response.iter().all(u8::is_ascii_whitespace) {
+            let _: UserItemDataDto = parse_json(&response)?;
+        }
         Ok(())
     }
 
