@@ -451,6 +451,8 @@ fn popover_retry_and_discard_act_on_their_own_item() {
     wait_for("the attention list", || {
         f.app.model().status.model().attention.len() == 2
     });
+    // The server accepts changes again (a leftover refusal would meet the retry).
+    f.server.clear_faults();
     f.app.model().status.widget().popup();
     wait_for("popover rows", || attention_buttons(&f).len() == 2);
     let title_of = |id: &str| f.app.model().library.model().rows.item(id).unwrap().name;
@@ -495,6 +497,9 @@ fn retry_all_sends_every_change_needing_attention() {
     wait_for("the attention list", || {
         f.app.model().status.model().attention.len() == 3
     });
+    // The server accepts changes again. (One batched read may have taken the refusal for all
+    // three: faults left over would refuse the retry.)
+    f.server.clear_faults();
     f.app.model().status.widget().popup();
     pump();
     let status = f
@@ -1380,6 +1385,7 @@ fn button_popover_and_list_agree_in_every_state_and_say_it_in_words() {
             .iter()
             .all(|id| matches!(f.state(id), Some(ItemSyncState::NeedsAttention { .. })))
     });
+    f.server.clear_faults();
     assert_counts_agree(&f, "needs attention");
     assert_eq!(button(), "2 need attention");
     // The popover, its list, the badges' tooltips and screen-reader labels say it in words.
