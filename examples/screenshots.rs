@@ -146,8 +146,19 @@ fn main() {
         state(&ids[4]) == Some(ItemSyncState::WaitingForConnection)
     });
     shoot(&dir, "offline-pending");
+    server.clear_requests();
     server.set_offline(false);
     wait_for("back", || state(&ids[4]) == Some(ItemSyncState::Synced));
+    // Back online the app pulls, and the live socket reconnects and catches up: two library
+    // listings, waited for so the faults below reach the sends.
+    wait_for("the pull and the socket", || {
+        let listings = server
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/Items" && r.query_value("startIndex").is_some())
+            .count();
+        server.live_connections() == 1 && listings >= 2
+    });
 
     // 3. Needs attention (the server refuses two changes) and a retrying one.
     server.fail_next(
@@ -160,8 +171,12 @@ fn main() {
     toggle(&ids[0]);
     toggle(&ids[1]);
     wait_for("attention", || {
-        matches!(state(&ids[1]), Some(ItemSyncState::NeedsAttention { .. }))
+        ids[0..2]
+            .iter()
+            .all(|id| matches!(state(id), Some(ItemSyncState::NeedsAttention { .. })))
     });
+    // One batched read may have taken the refusal for both: no leftover 404.
+    server.clear_faults();
     server.fail_next(
         3,
         Fault::Status {
