@@ -11,6 +11,7 @@ pub mod clock;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod model;
+pub mod player;
 pub mod sign_in;
 pub mod store;
 pub mod sync;

@@ -24,6 +24,9 @@ const KEPT_OPERATIONS: &[(&str, &[&str])] = &[
     ("/Items/{itemId}", &["get"]),
     ("/UserItems/{itemId}/UserData", &["get", "post"]),
     ("/UserPlayedItems/{itemId}", &["post", "delete"]),
+    ("/Sessions/Playing", &["post"]),
+    ("/Sessions/Playing/Progress", &["post"]),
+    ("/Sessions/Playing/Stopped", &["post"]),
 ];
 
 /// The findings of a check that must fail, joined for `contains` assertions.

@@ -5,6 +5,7 @@
 pub mod error;
 pub mod jellyfin;
 pub mod plex;
+pub mod session;
 pub mod transport;
 
 use async_trait::async_trait;

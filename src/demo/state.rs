@@ -73,6 +73,8 @@ pub(crate) struct State {
     pub server_id: String,
     pub user_id: String,
     pub version: String,
+    /// Live playback sessions (`sessions.rs`).
+    pub(crate) sessions: super::sessions::Sessions,
 }
 
 impl State {
@@ -92,6 +94,7 @@ impl State {
             server_id: stable_id("server"),
             user_id: stable_id("user/demo"),
             version,
+            sessions: Default::default(),
         };
         s.reindex();
         s

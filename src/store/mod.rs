@@ -6,6 +6,7 @@
 pub mod lease;
 mod library;
 mod outbox;
+mod playback;
 mod schema;
 pub mod secrets;
 
@@ -20,6 +21,7 @@ pub use library::{ItemMerge, ItemView, MergeReport, RefreshStats, REMOVED_DETAIL
 pub use outbox::{
     BulkOutcome, Claim, ClaimedRow, CompleteOutcome, Counts, OutboxRow, RecordOutcome, RowState,
 };
+pub use playback::ReportDelivery;
 pub use schema::MIGRATIONS;
 
 /// Everything that can go wrong in the store, worded for a person.

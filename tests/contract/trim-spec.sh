@@ -26,7 +26,10 @@ KEEP='{
   "/Items":                        ["get"],
   "/Items/{itemId}":               ["get"],
   "/UserItems/{itemId}/UserData":  ["get", "post"],
-  "/UserPlayedItems/{itemId}":     ["post", "delete"]
+  "/UserPlayedItems/{itemId}":     ["post", "delete"],
+  "/Sessions/Playing":             ["post"],
+  "/Sessions/Playing/Progress":    ["post"],
+  "/Sessions/Playing/Stopped":     ["post"]
 }'
 
 sha=$(sha256sum "$src" | cut -d' ' -f1)

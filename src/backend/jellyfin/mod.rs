@@ -10,6 +10,7 @@
 
 pub mod dto;
 mod live;
+mod session;
 #[cfg(all(test, feature = "demo"))]
 mod tests;
 

@@ -43,6 +43,7 @@
 //! [`WriteVerbs::Get`], what real servers are known to accept.
 
 pub mod dto;
+mod session;
 #[cfg(all(test, feature = "demo"))]
 mod tests;
 
