@@ -9,5 +9,11 @@ cargo clippy --all-targets --locked -- -D warnings
 ./scripts/check-potfiles.sh
 # The GTK tests need a display: a virtual one.
 xvfb-run -a cargo test --locked
+# Installable like a GNOME app: the desktop file and metainfo validate (offline: no screenshot
+# URL is fetched), and `meson install` into a temporary prefix puts everything in place. It
+# reuses cargo's target directory (dev profile), so nothing is built a second time.
+desktop-file-validate data/org.playmark.Playmark.desktop
+appstreamcli validate --no-net data/org.playmark.Playmark.metainfo.xml
+./scripts/check-install.sh
 # Benchmark harness at tiny sizes (seconds): keeps it from rotting; no timing is asserted.
 cargo run --locked --bin playmark-bench -- --smoke

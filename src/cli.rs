@@ -1,7 +1,18 @@
 //! The headless command line over the same engine. See the README for every command.
 //!
 //! Exit codes: 0 ok / queue empty; 1 bad usage or input; 2 sign-in needed; 3 changes still
-//! pending or failed after `sync`; 4 server unreachable.
+//! pending or failed after `sync`; 4 server unreachable; 5 another server answers at the
+//! account's address.
+//!
+//! Output: `println!` in this file is [`crate::cli_accounts::line`] (a broken pipe, as in
+//! `playmark items | head -1`, ends the output quietly instead of panicking). Logs only with
+//! `PLAYMARK_LOG` or `-v`.
+
+macro_rules! println {
+    ($($arg:tt)*) => {
+        $crate::cli_accounts::line(format_args!($($arg)*))
+    };
+}
 
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
@@ -12,12 +23,14 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
+mod settings;
+
 use crate::backend::jellyfin::{ClientOptions, DeviceInfo, JellyfinClient};
 use crate::backend::plex::PlexClient;
-use crate::backend::{ErrorKind, MediaServer, SyncError};
+use crate::backend::{ErrorKind, MediaServer, ServerInfo, SyncError};
 use crate::clock::{Clock, SystemClock};
 use crate::model::{ItemKind, LocalChange, ServerKind};
-use crate::store::{self, secrets, Account, NewAccount, Store, StoreError};
+use crate::store::{self, secrets, Account, AccountStatus, Store, StoreError};
 use crate::sync::{
     Engine, EngineConfig, EngineError, Policy, RunMode, RunOutcome, DEFAULT_PAGE_SIZE,
 };
@@ -29,6 +42,7 @@ pub mod exit {
     pub const SIGN_IN: u8 = 2;
     pub const PENDING: u8 = 3;
     pub const UNREACHABLE: u8 = 4;
+    pub const SERVER_CHANGED: u8 = 5;
 }
 
 #[derive(Debug, Parser)]
@@ -41,6 +55,12 @@ struct Cli {
     /// Where the database and token live (default: the XDG data directory).
     #[arg(long, global = true, env = "PLAYMARK_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// The account to use (see `playmark accounts`; default: the last signed in).
+    #[arg(long, global = true, value_name = "ID")]
+    account: Option<i64>,
+    /// Log what happens to stderr (`PLAYMARK_LOG` sets the filter, e.g. `debug`).
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -59,8 +79,15 @@ enum Command {
         #[arg(value_parser = parse_policy)]
         policy: Option<Policy>,
     },
+    /// Show or change settings: none lists them all, KEY prints one, KEY VALUE sets it.
+    Settings(settings::SettingsArgs),
     /// Sign out: forget the token (queued changes are kept until you sign in again).
     Logout,
+    /// List the accounts (one user on one server each) with their state and queue.
+    Accounts {
+        #[arg(long)]
+        json: bool,
+    },
     /// Fetch the library and its user data from the server.
     Refresh,
     /// List the library with local state and sync state.
@@ -139,6 +166,10 @@ enum Command {
         /// Fault injection, e.g. `offline`, `random=0.3`, `next=3:503` (see the README).
         #[arg(long)]
         faults: Option<String>,
+        /// The demo user may not download media (Jellyfin 403, Plex "owner has forbidden
+        /// download"); streaming stays allowed.
+        #[arg(long)]
+        forbid_downloads: bool,
     },
 }
 
@@ -164,6 +195,13 @@ enum LoginKind {
     Plex {
         #[arg(long)]
         server: String,
+        /// When plex.tv cannot say whose token this is: the same person as the server's last
+        /// account (their queued changes are kept).
+        #[arg(long, conflicts_with = "new_user")]
+        same_user: bool,
+        /// When plex.tv cannot say whose token this is: someone else (a new account).
+        #[arg(long)]
+        new_user: bool,
     },
 }
 
@@ -179,13 +217,13 @@ fn parse_policy(s: &str) -> Result<Policy, String> {
 
 /// A failure of a command: what to print and which exit code.
 #[derive(Debug)]
-struct Failure {
-    code: u8,
-    message: String,
+pub(crate) struct Failure {
+    pub(crate) code: u8,
+    pub(crate) message: String,
 }
 
 impl Failure {
-    fn usage(message: impl Into<String>) -> Failure {
+    pub(crate) fn usage(message: impl Into<String>) -> Failure {
         Failure {
             code: exit::USAGE,
             message: message.into(),
@@ -227,6 +265,7 @@ fn describe_store_error(e: &StoreError) -> String {
             format!("The database is damaged ({inner}). {RESET}")
         }
         StoreError::Corrupt { .. } => format!("{}.\n{RESET}", capitalize(&e.to_string())),
+        StoreError::InvalidSetting(reason) => format!("Not changed: {reason}."),
         StoreError::Sqlite(inner) => match inner.sqlite_error_code() {
             Some(ErrorCode::DiskFull) => {
                 "The disk holding the Playmark database is full: free some space and try again."
@@ -306,7 +345,10 @@ pub fn main() -> ExitCode {
             });
         }
     };
-    init_tracing();
+    init_tracing(cli.verbose);
+    if let Some(id) = cli.account {
+        crate::cli_accounts::select(id);
+    }
     let Some(command) = cli.command else {
         return window(cli.data_dir.or_else(default_data_dir));
     };
@@ -352,11 +394,18 @@ fn window(data_dir: Option<PathBuf>) -> ExitCode {
     ExitCode::from(exit::USAGE)
 }
 
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PLAYMARK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+/// Logs go to stderr only when asked for: `PLAYMARK_LOG` (a filter such as `debug` or
+/// `playmark=trace`) or `-v` (`info`); colours only on a terminal. Without either, routine
+/// conditions are one human sentence from the command, never log lines.
+fn init_tracing(verbose: bool) {
+    let filter = match tracing_subscriber::EnvFilter::try_from_env("PLAYMARK_LOG") {
+        Ok(filter) => filter,
+        Err(_) if verbose => tracing_subscriber::EnvFilter::new("info"),
+        Err(_) => return,
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
 }
@@ -387,9 +436,25 @@ async fn run(command: Command, data_dir: &Path) -> Result<u8, Failure> {
             .await
         }
         Command::Login {
-            server: LoginKind::Plex { server },
-        } => login_plex(data_dir, &server).await,
+            server:
+                LoginKind::Plex {
+                    server,
+                    same_user,
+                    new_user,
+                },
+        } => {
+            let who = if same_user {
+                crate::sign_in::PlexUserChoice::Same
+            } else if new_user {
+                crate::sign_in::PlexUserChoice::New
+            } else {
+                crate::sign_in::PlexUserChoice::Ask
+            };
+            login_plex(data_dir, &server, who).await
+        }
+        Command::Accounts { json } => crate::cli_accounts::accounts(data_dir, json),
         Command::Policy { policy } => set_or_show_policy(data_dir, policy),
+        Command::Settings(args) => settings::run(data_dir, args),
         Command::Logout => logout(data_dir),
         Command::Refresh => refresh(data_dir).await,
         Command::Items { json } => items(data_dir, json),
@@ -418,11 +483,16 @@ async fn run(command: Command, data_dir: &Path) -> Result<u8, Failure> {
                 .map_err(|(code, message)| Failure { code, message })
         }
         #[cfg(feature = "demo")]
-        Command::DemoServer { kind, port, faults } => demo_server(kind, port, faults).await,
+        Command::DemoServer {
+            kind,
+            port,
+            faults,
+            forbid_downloads,
+        } => demo_server(kind, port, faults, forbid_downloads).await,
     }
 }
 
-fn open_store(data_dir: &Path) -> Result<Store, Failure> {
+pub(crate) fn open_store(data_dir: &Path) -> Result<Store, Failure> {
     Store::open(&store::database_path(data_dir)).map_err(|e| {
         use rusqlite::ffi::ErrorCode;
         let cannot_open = matches!(&e, StoreError::Sqlite(inner)
@@ -460,8 +530,9 @@ fn writable_probe(dir: &Path) -> std::io::Result<()> {
     std::fs::remove_file(&probe)
 }
 
+/// The account the command works on: `--account ID`, else the last signed in.
 fn require_account(store: &Store) -> Result<Account, Failure> {
-    store.account()?.ok_or(Failure {
+    crate::cli_accounts::chosen_account(store)?.ok_or(Failure {
         code: exit::SIGN_IN,
         message: "Not signed in: run `playmark login jellyfin --server URL --user NAME` or \
                   `playmark login plex --server URL` first."
@@ -469,69 +540,51 @@ fn require_account(store: &Store) -> Result<Account, Failure> {
     })
 }
 
-/// The server of the signed-in account, with its token.
+/// The server of the account, with its token and trusted certificate
+/// ([`crate::sign_in::account_client`], the same function the app uses).
 fn server_for(
     data_dir: &Path,
     account: &Account,
     options: ClientOptions,
 ) -> Result<Arc<dyn MediaServer>, Failure> {
-    let token = secrets::load_token(data_dir, account.id)
-        .map_err(|e| Failure::usage(format!("cannot read the stored sign-in: {e}")))?
-        .ok_or(Failure {
+    use crate::sign_in::{account_client, AccountClientError};
+    account_client(data_dir, account, options).map_err(|e| match e {
+        AccountClientError::SignedOut => Failure {
             code: exit::SIGN_IN,
             message: format!(
                 "Signed out of {}: run `playmark login` again (your queued changes are kept).",
                 account.server_name
             ),
-        })?;
-    let options = ClientOptions {
-        trusted_certificate_pem: trusted_certificate(data_dir, account)?,
-        ..options
-    };
-    match account.kind {
-        ServerKind::Plex => {
-            let client = PlexClient::new(
-                &account.base_url,
-                PlexClient::device(account.device_id.clone()),
-                options,
-            )
-            .map_err(|e| server_failure(&e, &account.base_url))?
-            .with_token(token);
-            Ok(Arc::new(client))
+        },
+        AccountClientError::Secret(e) => {
+            Failure::usage(format!("cannot read the stored sign-in: {e}"))
         }
-        ServerKind::Jellyfin | ServerKind::Demo => {
-            let client = JellyfinClient::new(
-                &account.base_url,
-                DeviceInfo::playmark(account.device_id.clone()),
-                options,
-            )
-            .map_err(|e| server_failure(&e, &account.base_url))?
-            .with_session(token, account.user_id.clone());
-            Ok(Arc::new(client))
-        }
-    }
+        AccountClientError::Client(e) => server_failure(&e, &account.base_url),
+    })
 }
 
-/// Reachability of the account's server, without signing in (`/System/Info/Public` or Plex
-/// `/identity`).
-async fn probe_account(account: &Account, options: ClientOptions) -> bool {
+/// What answers at the account's address, without signing in (`/System/Info/Public` or Plex
+/// `/identity`): `None` when nothing does.
+async fn probe_account(account: &Account, options: ClientOptions) -> Option<ServerInfo> {
     match account.kind {
-        ServerKind::Plex => match PlexClient::new(
+        ServerKind::Plex => PlexClient::new(
             &account.base_url,
             PlexClient::device(account.device_id.clone()),
             options,
-        ) {
-            Ok(client) => client.identity().await.is_ok(),
-            Err(_) => false,
-        },
-        ServerKind::Jellyfin | ServerKind::Demo => match JellyfinClient::new(
+        )
+        .ok()?
+        .identity()
+        .await
+        .ok(),
+        ServerKind::Jellyfin | ServerKind::Demo => JellyfinClient::new(
             &account.base_url,
             DeviceInfo::playmark(account.device_id.clone()),
             options,
-        ) {
-            Ok(client) => client.public_info().await.is_ok(),
-            Err(_) => false,
-        },
+        )
+        .ok()?
+        .public_info()
+        .await
+        .ok(),
     }
 }
 
@@ -561,20 +614,31 @@ fn read_token() -> Result<String, Failure> {
     Ok(token)
 }
 
-async fn login_plex(data_dir: &Path, server: &str) -> Result<u8, Failure> {
-    use crate::sign_in::{sign_in_plex, PlexSignInError};
+async fn login_plex(
+    data_dir: &Path,
+    server: &str,
+    who: crate::sign_in::PlexUserChoice,
+) -> Result<u8, Failure> {
+    use crate::sign_in::{sign_in_plex, SignInError};
     let token = read_token()?;
     let mut store = open_store(data_dir)?;
-    let signed_in = sign_in_plex(&mut store, data_dir, server, &token)
+    let signed_in = sign_in_plex(&mut store, data_dir, server, &token, who)
         .await
         .map_err(|e| match e {
-            PlexSignInError::Address(e) | PlexSignInError::Server(e) => server_failure(&e, server),
-            PlexSignInError::Store(e) => Failure::from(e),
-            PlexSignInError::Secret(e) => Failure::usage(format!("cannot store the sign-in: {e}")),
+            SignInError::Address(e)
+            | SignInError::Reach(e)
+            | SignInError::Version(e)
+            | SignInError::Server(e) => server_failure(&e, server),
+            e @ SignInError::UnknownUser { .. } => Failure::usage(e.to_string()),
+            SignInError::Store(e) => Failure::from(e),
+            SignInError::Secret(e) => Failure::usage(format!("cannot store the sign-in: {e}")),
         })?;
     println!(
-        "Signed in to {} (Plex {}).",
-        signed_in.info.server_name, signed_in.info.version
+        "Signed in to {} (Plex {}) as {}{}.",
+        signed_in.info.server_name,
+        signed_in.info.version,
+        signed_in.user_name,
+        crate::cli_accounts::account_note(&store, signed_in.account, signed_in.existing)?
     );
     Ok(exit::OK)
 }
@@ -631,56 +695,40 @@ async fn login(
     };
     let password = read_password()?;
     let mut store = open_store(data_dir)?;
-    let device_id = store.device_id()?;
-    let client = JellyfinClient::new(
-        server,
-        DeviceInfo::playmark(device_id.clone()),
-        ClientOptions {
-            trusted_certificate_pem: certificate.clone(),
-            ..ClientOptions::default()
-        },
-    )
-    .map_err(|e| Failure::usage(format!("Cannot sign in: {}.", e.detail)))?;
-    if let Some(warning) = crate::backend::transport::plaintext_warning(client.base_url()) {
+    if let Some(warning) = crate::backend::transport::plaintext_warning(server) {
         eprintln!("{warning}");
     }
-    let info = client
-        .public_info()
-        .await
-        .map_err(|e| login_failure(&e, server))?;
-    JellyfinClient::check_version(&info.version)
-        .map_err(|e| login_failure(&e, &info.server_name))?;
-    let session = client
-        .authenticate(user, &password)
-        .await
-        .map_err(|e| login_failure(&e, &info.server_name))?;
-    let now = SystemClock.now();
-    let account = store.upsert_account(
-        &NewAccount {
-            kind: ServerKind::Jellyfin,
-            base_url: client.base_url(),
-            server_id: &info.server_id,
-            server_name: &info.server_name,
-            user_id: &session.user_id,
-            user_name: &session.user_name,
-            device_id: &device_id,
-        },
-        now,
-    )?;
-    secrets::save_token(data_dir, account, &session.access_token)
-        .map_err(|e| Failure::usage(format!("cannot store the sign-in: {e}")))?;
-    match &certificate {
-        Some(pem) => secrets::save_certificate(data_dir, account, pem),
-        None => secrets::delete_certificate(data_dir, account),
-    }
-    .map_err(|e| Failure::usage(format!("cannot store the trusted certificate: {e}")))?;
+    let signed_in = crate::sign_in::sign_in_jellyfin(
+        &mut store,
+        data_dir,
+        server,
+        user,
+        &password,
+        certificate,
+    )
+    .await
+    .map_err(|e| {
+        use crate::sign_in::SignInError;
+        match e {
+            SignInError::Address(e) => Failure::usage(format!("Cannot sign in: {}.", e.detail)),
+            SignInError::Reach(e) => login_failure(&e, server),
+            SignInError::Version(e) | SignInError::Server(e) => login_failure(&e, server),
+            SignInError::Store(e) => Failure::from(e),
+            SignInError::Secret(e) => Failure::usage(format!("cannot store the sign-in: {e}")),
+            e @ SignInError::UnknownUser { .. } => Failure::usage(e.to_string()),
+        }
+    })?;
+    let account = signed_in.account;
     if let Some(p) = policy {
         store.set_policy(account, p)?;
     }
     let policy = store.policy(account)?;
     println!(
-        "Signed in to {} (Jellyfin {}) as {}. Conflict policy: {policy}.",
-        info.server_name, info.version, session.user_name
+        "Signed in to {} (Jellyfin {}) as {}{}. Conflict policy: {policy}.",
+        signed_in.info.server_name,
+        signed_in.info.version,
+        signed_in.user_name,
+        crate::cli_accounts::account_note(&store, account, signed_in.existing)?
     );
     Ok(exit::OK)
 }
@@ -725,7 +773,7 @@ fn refresh_failure(e: &SyncError, server: &str) -> Failure {
 }
 
 async fn refresh(data_dir: &Path) -> Result<u8, Failure> {
-    let (engine, account) = engine_for(data_dir)?;
+    let (engine, account) = engine_for(data_dir).await?;
     let stats = engine
         .refresh(DEFAULT_PAGE_SIZE)
         .await
@@ -927,10 +975,32 @@ fn progress(data_dir: &Path, id: &str, position: &str) -> Result<u8, Failure> {
     })
 }
 
-fn engine_for(data_dir: &Path) -> Result<(Engine, Account), Failure> {
-    let store = open_store(data_dir)?;
+/// The engine of the chosen account, after checking that its server still answers at its
+/// address: another server there gets no request beyond that check (exit 5, state
+/// `server_changed` persisted for `status` and `accounts`). An unreachable server passes (the
+/// engine waits for it and checks again when it probes).
+async fn engine_for(data_dir: &Path) -> Result<(Engine, Account), Failure> {
+    let mut store = open_store(data_dir)?;
     let account = require_account(&store)?;
     let server = server_for(data_dir, &account, ClientOptions::default())?;
+    let probe_options = ClientOptions {
+        trusted_certificate_pem: trusted_certificate(data_dir, &account)?,
+        ..ClientOptions::default()
+    };
+    if let Some(info) = probe_account(&account, probe_options).await {
+        if !crate::cli_accounts::same_server(&account, &info) {
+            store.set_account_state(account.id, AccountStatus::ServerChanged)?;
+            let queued = store.counts(account.id)?.total();
+            return Err(Failure {
+                code: exit::SERVER_CHANGED,
+                message: crate::cli_accounts::server_changed_message(&account, &info, queued),
+            });
+        }
+        if account.state == AccountStatus::ServerChanged {
+            // The account's own server is back at its address.
+            store.set_account_state(account.id, AccountStatus::Online)?;
+        }
+    }
     let engine = Engine::new(
         store,
         account.id,
@@ -951,7 +1021,7 @@ async fn sync(data_dir: &Path, wait: Option<f64>) -> Result<u8, Failure> {
         Some(w) => (w * 1000.0) as i64,
         None => 0,
     };
-    let (engine, account) = engine_for(data_dir)?;
+    let (engine, account) = engine_for(data_dir).await?;
     engine.sync_now()?;
     let deadline = SystemClock.now() + wait_ms;
     let outcome = engine.run(RunMode::UntilIdle { deadline }).await?;
@@ -960,6 +1030,12 @@ async fn sync(data_dir: &Path, wait: Option<f64>) -> Result<u8, Failure> {
         .requests
         .load(std::sync::atomic::Ordering::Relaxed);
     let server = &account.server_name;
+    let seen = match &outcome {
+        RunOutcome::Offline { .. } => AccountStatus::Offline,
+        RunOutcome::SignInNeeded { .. } => AccountStatus::SignInNeeded,
+        _ => AccountStatus::Online,
+    };
+    engine.with_store(|s| s.set_account_state(account.id, seen))?;
     Ok(match outcome {
         RunOutcome::Empty | RunOutcome::Stopped => {
             println!("All changes are on {server} ({delivered} request(s) sent).");
@@ -988,12 +1064,22 @@ async fn sync(data_dir: &Path, wait: Option<f64>) -> Result<u8, Failure> {
             );
             exit::SIGN_IN
         }
+        // Provisional wording: the accounts helper refines it (and its exit code 5).
+        RunOutcome::ServerChanged { counts } => {
+            let e = SyncError::new(ErrorKind::Auth, "server changed");
+            println!(
+                "{} ({} change(s) kept)",
+                e.message(server, counts.total()).title,
+                counts.total()
+            );
+            exit::SIGN_IN
+        }
     })
 }
 
 async fn status(data_dir: &Path, json: bool) -> Result<u8, Failure> {
-    let store = open_store(data_dir)?;
-    let Some(account) = store.account()? else {
+    let mut store = open_store(data_dir)?;
+    let Some(account) = crate::cli_accounts::chosen_account(&store)? else {
         if json {
             println!(
                 "{}",
@@ -1012,11 +1098,30 @@ async fn status(data_dir: &Path, json: bool) -> Result<u8, Failure> {
         trusted_certificate_pem: trusted_certificate(data_dir, &account)?,
         ..ClientOptions::default()
     };
-    let online = probe_account(&account, probe_options).await;
+    let answer = probe_account(&account, probe_options).await;
     let signed_in = secrets::load_token(data_dir, account.id)
         .ok()
         .flatten()
         .is_some();
+    // online | offline | sign_in_needed | server_changed: what answers at the address now,
+    // else what was last seen (another server stays "changed" while nothing answers).
+    let changed = answer
+        .as_ref()
+        .is_some_and(|info| !crate::cli_accounts::same_server(&account, info));
+    let online = answer.is_some() && !changed;
+    let account_state =
+        if changed || (answer.is_none() && account.state == AccountStatus::ServerChanged) {
+            AccountStatus::ServerChanged
+        } else if !signed_in || account.state == AccountStatus::SignInNeeded {
+            AccountStatus::SignInNeeded
+        } else if online {
+            AccountStatus::Online
+        } else {
+            AccountStatus::Offline
+        };
+    if changed || (online && account.state == AccountStatus::ServerChanged) {
+        store.set_account_state(account.id, account_state)?;
+    }
     let pending = counts.total();
     let items: Vec<serde_json::Value> = rows
         .iter()
@@ -1041,8 +1146,10 @@ async fn status(data_dir: &Path, json: bool) -> Result<u8, Failure> {
     if json {
         let doc = json!({
             "signed_in": signed_in,
+            "account": account.id,
             "server": account.server_name,
             "online": online,
+            "account_state": crate::cli_accounts::state_name(account_state),
             "counts": counts,
             "items": items,
         });
@@ -1051,7 +1158,14 @@ async fn status(data_dir: &Path, json: bool) -> Result<u8, Failure> {
         println!(
             "{} — {}{}",
             account.server_name,
-            if online { "reachable" } else { "unreachable" },
+            match answer.as_ref() {
+                Some(info) if changed => format!(
+                    "another server ({}) answers at {}: nothing is sent to it",
+                    info.server_name, account.base_url
+                ),
+                Some(_) => "reachable".to_string(),
+                None => "unreachable".to_string(),
+            },
             if signed_in { "" } else { ", signed out" }
         );
         println!(
@@ -1151,6 +1265,7 @@ async fn demo_server(
     kind: crate::demo::DemoKind,
     port: Option<u16>,
     faults: Option<String>,
+    forbid_downloads: bool,
 ) -> Result<u8, Failure> {
     use crate::demo::{
         DemoConfig, DemoKind, DemoServer, FaultSpec, DEMO_PASSWORD, DEMO_PLEX_TOKEN, DEMO_USER,
@@ -1177,6 +1292,7 @@ async fn demo_server(
     })
     .await
     .map_err(|e| Failure::usage(format!("cannot start the demo server on port {port}: {e}")))?;
+    server.set_downloads_allowed(!forbid_downloads);
     match kind {
         DemoKind::Jellyfin => {
             println!("Demo Jellyfin server at {}", server.url());

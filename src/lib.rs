@@ -7,9 +7,11 @@ pub mod backend;
 #[cfg(feature = "demo")]
 pub mod bench;
 pub mod cli;
+pub mod cli_accounts;
 pub mod clock;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod merge;
 pub mod model;
 pub mod player;
 pub mod sign_in;
@@ -17,3 +19,4 @@ pub mod store;
 pub mod sync;
 #[cfg(feature = "gui")]
 pub mod ui;
+pub use sign_in::account_client;

@@ -1,5 +1,10 @@
-//! Sign-in steps shared by the command line (`playmark login plex`) and the app's sign-in
-//! dialog, so both store an account the same way.
+//! Accounts: signing in (shared by the command line and the app's sign-in dialog, so both
+//! select and store an account the same way) and building a signed-in account's client
+//! ([`account_client`], the one place that does it, certificate included).
+//!
+//! An account is one user on one server, keyed by (kind, server id, user id) — never by the
+//! address (see `Store::upsert_account`). Signing in selects that account, or creates it, and
+//! makes it the current one.
 //!
 //! No GTK here and no printing: callers word the errors for their audience.
 
@@ -7,94 +12,304 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::backend::jellyfin::{ClientOptions, DeviceInfo, JellyfinClient};
-use crate::backend::plex::PlexClient;
-use crate::backend::{MediaServer, ServerInfo, SyncError};
+use crate::backend::plex::{PlexClient, PLEX_TV};
+use crate::backend::{ErrorKind, MediaServer, ServerInfo, SyncError};
 use crate::clock::{Clock, SystemClock};
 use crate::model::{AccountId, ServerKind};
 use crate::store::{secrets, Account, NewAccount, Store, StoreError};
 
-/// A Plex sign-in that worked: the stored account and the server it is on.
+/// A sign-in that worked: the account (now the current one) and the server it is on.
 #[derive(Debug, Clone)]
-pub struct PlexSignedIn {
-    /// The account row (kind [`ServerKind::Plex`]); its token is in the secret store.
+pub struct SignedIn {
+    /// The account row; its token is in the secret store.
     pub account: AccountId,
     /// What the server said about itself.
     pub info: ServerInfo,
+    /// The user, as the server (or plex.tv) names them.
+    pub user_name: String,
+    /// True when this user on this server had signed in before (its queue is there again).
+    pub existing: bool,
 }
 
-/// Why a Plex sign-in failed, by step, so each caller can word it.
+/// Backwards-compatible name of [`SignedIn`] for Plex.
+pub type PlexSignedIn = SignedIn;
+
+/// Why a sign-in failed, by step, so each caller can word it.
 #[derive(Debug)]
-pub enum PlexSignInError {
+pub enum SignInError {
     /// The address is not a usable URL (nothing was sent).
     Address(SyncError),
-    /// The server could not be reached, refused the token, or answered badly.
+    /// The server could not be reached, or answered badly, before credentials were sent.
+    Reach(SyncError),
+    /// Jellyfin older than 10.9.
+    Version(SyncError),
+    /// The server refused the credentials (or the Plex token), or failed on them.
     Server(SyncError),
+    /// Plex: the token's user could not be established and this server already has an account:
+    /// the person must say whether it is the same user (`--same-user`) or not (`--new-user`).
+    UnknownUser {
+        /// The server's name.
+        server_name: String,
+        /// Why plex.tv could not name the user (in words).
+        reason: String,
+    },
     /// The local database failed.
     Store(StoreError),
-    /// The token could not be written to its private file.
+    /// The token or certificate could not be written to its private file.
     Secret(std::io::Error),
 }
 
-impl std::fmt::Display for PlexSignInError {
+/// Backwards-compatible name of [`SignInError`] for Plex.
+pub type PlexSignInError = SignInError;
+
+impl std::fmt::Display for SignInError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PlexSignInError::Address(e) | PlexSignInError::Server(e) => f.write_str(&e.detail),
-            PlexSignInError::Store(e) => write!(f, "{e}"),
-            PlexSignInError::Secret(e) => write!(f, "cannot store the sign-in: {e}"),
+            SignInError::Address(e)
+            | SignInError::Reach(e)
+            | SignInError::Version(e)
+            | SignInError::Server(e) => f.write_str(&e.detail),
+            SignInError::UnknownUser {
+                server_name,
+                reason,
+            } => write!(
+                f,
+                "Playmark cannot tell which Plex user this token belongs to ({reason}), and \
+                 {server_name} already has an account here. Sign in again with --same-user if it \
+                 is the same person (their queued changes are kept), or --new-user for someone \
+                 else."
+            ),
+            SignInError::Store(e) => write!(f, "{e}"),
+            SignInError::Secret(e) => write!(f, "cannot store the sign-in: {e}"),
         }
     }
 }
 
-impl std::error::Error for PlexSignInError {}
+impl std::error::Error for SignInError {}
 
-impl From<StoreError> for PlexSignInError {
-    fn from(e: StoreError) -> PlexSignInError {
-        PlexSignInError::Store(e)
+impl From<StoreError> for SignInError {
+    fn from(e: StoreError) -> SignInError {
+        SignInError::Store(e)
     }
 }
 
+/// Whose account a Plex token is for when plex.tv cannot say (a server-local or transient
+/// token, or plex.tv unreachable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PlexUserChoice {
+    /// Refuse ([`SignInError::UnknownUser`]) when the server already has an account; the
+    /// first account on a server needs no answer.
+    #[default]
+    Ask,
+    /// The same person as the server's last signed-in account (its queue and library are kept).
+    /// With a user plex.tv does know, an account of an unknown user on that server is adopted.
+    Same,
+    /// Someone else: a new account.
+    New,
+}
+
+/// The plex.tv address: `PLAYMARK_PLEX_TV_URL` (tests point it at the demo server), else
+/// <https://plex.tv>.
+pub fn plex_tv_url() -> String {
+    std::env::var("PLAYMARK_PLEX_TV_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| PLEX_TV.to_string())
+}
+
+/// Sign in to the Jellyfin server at `server` as `user`: check the address, the server
+/// (`/System/Info/Public`) and its version, authenticate, then select or create the account of
+/// (server id, user id), make it current, and store the token and the trusted certificate
+/// (private files under `data_dir`; `certificate` `None` stops trusting an earlier one).
+pub async fn sign_in_jellyfin(
+    store: &mut Store,
+    data_dir: &Path,
+    server: &str,
+    user: &str,
+    password: &str,
+    certificate: Option<Vec<u8>>,
+) -> Result<SignedIn, SignInError> {
+    let device_id = store.device_id()?;
+    let client = JellyfinClient::new(
+        server,
+        DeviceInfo::playmark(device_id.clone()),
+        ClientOptions {
+            trusted_certificate_pem: certificate.clone(),
+            ..ClientOptions::default()
+        },
+    )
+    .map_err(SignInError::Address)?;
+    let info = client.public_info().await.map_err(SignInError::Reach)?;
+    JellyfinClient::check_version(&info.version).map_err(SignInError::Version)?;
+    let session = client
+        .authenticate(user, password)
+        .await
+        .map_err(SignInError::Server)?;
+    // The server that answered the sign-in is the account's server (the session names it too).
+    let server_id = if session.server_id.is_empty() {
+        info.server_id.clone()
+    } else {
+        session.server_id.clone()
+    };
+    let existing = store
+        .accounts_on_server(ServerKind::Jellyfin, &server_id)?
+        .iter()
+        .any(|a| a.user_id == session.user_id);
+    let account = store.upsert_account(
+        &NewAccount {
+            kind: ServerKind::Jellyfin,
+            base_url: client.base_url(),
+            server_id: &server_id,
+            server_name: &info.server_name,
+            user_id: &session.user_id,
+            user_name: &session.user_name,
+            device_id: &device_id,
+        },
+        SystemClock.now(),
+    )?;
+    secrets::save_token(data_dir, account, &session.access_token).map_err(SignInError::Secret)?;
+    match &certificate {
+        Some(pem) => secrets::save_certificate(data_dir, account, pem),
+        None => secrets::delete_certificate(data_dir, account),
+    }
+    .map_err(SignInError::Secret)?;
+    Ok(SignedIn {
+        account,
+        info,
+        user_name: session.user_name,
+        existing,
+    })
+}
+
 /// Sign in to the Plex server at `server` with `token`: check the address, ask the server who
-/// it is (`/identity`) and whether it accepts the token (`/library/sections/all`), then store
-/// the account and the token (a private file, mode 0600, under `data_dir`).
+/// it is (`/identity`) and whether it accepts the token (`/library/sections/all`), ask plex.tv
+/// ([`plex_tv_url`]) whose token it is, then select or create the account of (server id, user)
+/// and store the token (a private file, mode 0600, under `data_dir`).
 ///
-/// A server token does not name its user, so the account is "the token's owner on this
-/// server" (user id `token`). The token is never logged; callers must keep it out of argv.
+/// When plex.tv cannot name the user, `who` decides (see [`PlexUserChoice`]). The token is never
+/// logged; callers must keep it out of argv.
 pub async fn sign_in_plex(
     store: &mut Store,
     data_dir: &Path,
     server: &str,
     token: &str,
-) -> Result<PlexSignedIn, PlexSignInError> {
+    who: PlexUserChoice,
+) -> Result<SignedIn, SignInError> {
     let device_id = store.device_id()?;
     let client = PlexClient::new(
         server,
         PlexClient::device(device_id.clone()),
         ClientOptions::default(),
     )
-    .map_err(PlexSignInError::Address)?
+    .map_err(SignInError::Address)?
     .with_token(token.to_string());
-    let info = client
-        .sign_in_check()
-        .await
-        .map_err(PlexSignInError::Server)?;
+    let info = client.sign_in_check().await.map_err(SignInError::Server)?;
+    let owner = client.token_owner(&plex_tv_url()).await;
+    let on_server = store.accounts_on_server(ServerKind::Plex, &info.server_id)?;
+    let unverified = |a: &&Account| a.user_id.starts_with("unverified-");
+    let (user_id, user_name) = match owner {
+        Ok(user) => {
+            if who == PlexUserChoice::Same && !on_server.iter().any(|a| a.user_id == user.id) {
+                // The person says this is the user of the earlier, unidentified account.
+                if let Some(old) = on_server.iter().find(unverified) {
+                    store.set_account_user(old.id, &user.id, &user.name)?;
+                }
+            }
+            (user.id, user.name)
+        }
+        Err(e) => {
+            let reason = match e.kind {
+                ErrorKind::Offline => "plex.tv cannot be reached".to_string(),
+                ErrorKind::Auth => "plex.tv does not know this token".to_string(),
+                _ => format!("plex.tv answered: {}", e.detail),
+            };
+            tracing::info!(%reason, "Plex user not established");
+            match (who, on_server.first()) {
+                (PlexUserChoice::Same, Some(last)) => {
+                    (last.user_id.clone(), last.user_name.clone())
+                }
+                (PlexUserChoice::Ask, Some(_)) => {
+                    return Err(SignInError::UnknownUser {
+                        server_name: info.server_name.clone(),
+                        reason,
+                    })
+                }
+                _ => (
+                    format!("unverified-{}", uuid::Uuid::new_v4().simple()),
+                    "Plex user".to_string(),
+                ),
+            }
+        }
+    };
+    let existing = on_server.iter().any(|a| a.user_id == user_id)
+        || (who == PlexUserChoice::Same && on_server.iter().any(|a| unverified(&a)));
     let account = store.upsert_account(
         &NewAccount {
             kind: ServerKind::Plex,
             base_url: client.base_url(),
             server_id: &info.server_id,
             server_name: &info.server_name,
-            user_id: "token",
-            user_name: "Plex user",
+            user_id: &user_id,
+            user_name: &user_name,
             device_id: &device_id,
         },
         SystemClock.now(),
     )?;
-    secrets::save_token(data_dir, account, token).map_err(PlexSignInError::Secret)?;
-    Ok(PlexSignedIn { account, info })
+    secrets::save_token(data_dir, account, token).map_err(SignInError::Secret)?;
+    Ok(SignedIn {
+        account,
+        info,
+        user_name,
+        existing,
+    })
 }
 
-/// The client for a stored `account` with its `token`: a [`PlexClient`] for Plex accounts, a
-/// [`JellyfinClient`] for Jellyfin and demo accounts.
+/// Why [`account_client`] could not build a client.
+#[derive(Debug)]
+pub enum AccountClientError {
+    /// No token stored: the person signed out (the queue is kept).
+    SignedOut,
+    /// The token or the trusted certificate could not be read.
+    Secret(std::io::Error),
+    /// The stored address or certificate is not usable.
+    Client(SyncError),
+}
+
+impl std::fmt::Display for AccountClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AccountClientError::SignedOut => f.write_str("signed out"),
+            AccountClientError::Secret(e) => write!(f, "cannot read the stored sign-in: {e}"),
+            AccountClientError::Client(e) => f.write_str(&e.detail),
+        }
+    }
+}
+
+impl std::error::Error for AccountClientError {}
+
+/// THE client of a signed-in `account`, used by the command line and the app alike: its kind
+/// (a [`PlexClient`] for Plex, a [`JellyfinClient`] for Jellyfin and the demo), its address,
+/// its token and the certificate trusted for it at sign-in (`--trust-certificate`), with this
+/// install's device identity. `options` gives the timeouts; its certificate is replaced by the
+/// account's.
+pub fn account_client(
+    data_dir: &Path,
+    account: &Account,
+    options: ClientOptions,
+) -> Result<Arc<dyn MediaServer>, AccountClientError> {
+    let token = secrets::load_token(data_dir, account.id)
+        .map_err(AccountClientError::Secret)?
+        .ok_or(AccountClientError::SignedOut)?;
+    let options = ClientOptions {
+        trusted_certificate_pem: secrets::load_certificate(data_dir, account.id)
+            .map_err(AccountClientError::Secret)?,
+        ..options
+    };
+    client_for(account, token, options).map_err(AccountClientError::Client)
+}
+
+/// The client for a stored `account` with its `token` and exactly these `options` (see
+/// [`account_client`], which also loads the token and the trusted certificate).
 pub fn client_for(
     account: &Account,
     token: String,

@@ -24,6 +24,8 @@ const KEPT_OPERATIONS: &[(&str, &[&str])] = &[
     ("/Items/{itemId}", &["get"]),
     ("/UserItems/{itemId}/UserData", &["get", "post"]),
     ("/UserPlayedItems/{itemId}", &["post", "delete"]),
+    ("/Items/{itemId}/Download", &["get"]),
+    ("/Videos/{itemId}/stream", &["get", "head"]),
     ("/Sessions/Playing", &["post"]),
     ("/Sessions/Playing/Progress", &["post"]),
     ("/Sessions/Playing/Stopped", &["post"]),

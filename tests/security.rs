@@ -496,3 +496,50 @@ async fn tls_is_verified_and_a_self_signed_server_needs_its_certificate_trusted_
     );
     assert!(out.contains("for https:// addresses only"), "{out}");
 }
+
+/// The client the app builds for an account ([`playmark::account_client`], also the CLI's)
+/// trusts the certificate chosen at sign-in with `--trust-certificate`: without it every change
+/// of such an account would fail the TLS handshake and land in "needs attention".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_client_of_the_app_and_cli_uses_the_trusted_certificate() {
+    use playmark::backend::jellyfin::ClientOptions;
+    let server = common::clean_server().await;
+    let backend: std::net::SocketAddr = server.url().trim_start_matches("http://").parse().unwrap();
+    let url = https_front(backend).await;
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cert = fixtures.join("cert.pem");
+    let args = [
+        "login",
+        "jellyfin",
+        "--server",
+        &url,
+        "--user",
+        "demo",
+        "--trust-certificate",
+        cert.to_str().unwrap(),
+    ];
+    expect_code(&run(&data, &args, Some(DEMO_PASSWORD)), 0);
+
+    let store = playmark::store::Store::open(&playmark::store::database_path(&data)).unwrap();
+    let account = store.account().unwrap().unwrap();
+    let client = playmark::account_client(&data, &account, ClientOptions::default()).unwrap();
+    let info = client
+        .probe()
+        .await
+        .expect("the trusted certificate is used");
+    assert_eq!(info.server_id, account.server_id);
+    let page = client
+        .fetch_items(0, 5)
+        .await
+        .expect("signed-in read over TLS");
+    assert!(!page.items.is_empty());
+    // The same account without its certificate is refused: the certificate is what works.
+    let token = playmark::store::secrets::load_token(&data, account.id)
+        .unwrap()
+        .unwrap();
+    let bare = playmark::sign_in::client_for(&account, token, ClientOptions::default()).unwrap();
+    let e = bare.probe().await.unwrap_err();
+    assert!(e.detail.contains("certificate"), "{e:?}");
+}

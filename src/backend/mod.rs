@@ -23,6 +23,20 @@ pub struct ServerInfo {
     pub version: String,
 }
 
+/// What one batched read ([`MediaServer::read_user_data`]) found on the server.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServerRead {
+    /// The server id the answer names (Jellyfin `ServerId`, Plex `machineIdentifier`), when
+    /// it names one. The engine compares it with the account's.
+    pub server_id: Option<String>,
+    /// The user data of the asked-for items the server still has. An id that is missing here is
+    /// not on the server (or not visible to this user).
+    pub items: Vec<(String, UserData)>,
+}
+
+/// Most ids one batched read asks for (one request; URLs stay short).
+pub const MAX_READ_IDS: usize = 50;
+
 /// The operations the sync engine needs from a server. Every write is absolute and idempotent:
 /// sending the same call twice (after a crash between the response and the outbox delete) leaves
 /// the server in the same state.
@@ -44,6 +58,44 @@ pub trait MediaServer: Send + Sync {
 
     /// Mark every child of a parent (season or series) watched or not watched in one call.
     async fn push_group(&self, parent_id: &str, played: bool) -> Result<(), SyncError>;
+
+    /// What the server holds now for `ids` (at most [`MAX_READ_IDS`]): one request (Jellyfin
+    /// `GET /Items?ids=…` with user data, Plex `GET /library/metadata/{ids}`). The engine reads
+    /// before every write and merges (DESIGN.md invariant 6). The default asks
+    /// [`MediaServer::fetch_by_ids`] and names no server id.
+    async fn read_user_data(&self, ids: &[String]) -> Result<ServerRead, SyncError> {
+        let items = self.fetch_by_ids(ids).await?;
+        Ok(ServerRead {
+            server_id: None,
+            items: items.into_iter().map(|i| (i.id, i.user_data)).collect(),
+        })
+    }
+
+    /// Write one item's desired state when the engine has just read `current` from the server
+    /// (a client that must plan its calls from the server's state, Plex, uses it instead of a
+    /// read of its own). The default is [`MediaServer::push_item`].
+    async fn write_item(
+        &self,
+        item_id: &str,
+        desired: &DesiredState,
+        current: &UserData,
+    ) -> Result<Option<UserData>, SyncError> {
+        let _ = current;
+        self.push_item(item_id, desired).await
+    }
+
+    /// Mark a parent's children watched / not watched in one call, when the engine has just
+    /// read the children (`current`) and knows at least one needs the change. The default is
+    /// [`MediaServer::push_group`].
+    async fn write_group(
+        &self,
+        parent_id: &str,
+        played: bool,
+        current: &[(String, UserData)],
+    ) -> Result<(), SyncError> {
+        let _ = current;
+        self.push_group(parent_id, played).await
+    }
 
     /// One page of the library (series, seasons, episodes, movies) with user data.
     async fn fetch_items(&self, start: u64, limit: u64) -> Result<ItemsPage, SyncError>;

@@ -32,6 +32,13 @@ pub enum Fault {
     Delay(Duration),
     /// 200 `text/html` error page (a captive portal or a proxy's error page).
     Html,
+    /// Hold the request, unanswered and not yet applied, until [`DemoServer::release_held`]
+    /// says whether the server applies it (a write that lands after the client gave up) or drops
+    /// it (a request that timed out). For tests that drive time themselves; not in the
+    /// `--faults` grammar (nothing would ever release it).
+    ///
+    /// [`DemoServer::release_held`]: super::DemoServer::release_held
+    Hold,
 }
 
 impl fmt::Display for Fault {
@@ -48,6 +55,7 @@ impl fmt::Display for Fault {
             Fault::Malformed => f.write_str("malformed"),
             Fault::Delay(d) => write!(f, "delay={}ms", d.as_millis()),
             Fault::Html => f.write_str("html"),
+            Fault::Hold => f.write_str("hold"),
         }
     }
 }
@@ -168,6 +176,7 @@ pub struct RandomFaults {
 /// SPEC   := ITEM ("," ITEM)*
 /// ITEM   := "offline"                      start offline (connection refused)
 ///         | "latency=" DURATION            delay every response
+///         | "media-rate=" BYTES            send media bodies at BYTES per second
 ///         | "random=" FRACTION [":" SEED]  that fraction (0..1) of requests gets a random fault
 ///                                          of 500/502/503/429+Retry-After:1/reset/truncated/
 ///                                          malformed (SEED defaults to 0)
@@ -189,6 +198,8 @@ pub struct FaultSpec {
     pub random: Option<RandomFaults>,
     /// Faults for the next requests, in order: (count, fault).
     pub next: Vec<(usize, Fault)>,
+    /// Media bodies are sent at this many bytes per second (a slow server).
+    pub media_rate: Option<u64>,
 }
 
 impl FromStr for FaultSpec {
@@ -212,6 +223,12 @@ impl FromStr for FaultSpec {
             match (key, value) {
                 ("offline", None) => out.offline = true,
                 ("latency", Some(v)) => out.latency = Some(parse_duration(v)?),
+                ("media-rate", Some(v)) => {
+                    let rate: u64 = v.parse().ok().filter(|r| *r > 0).ok_or_else(|| {
+                        format!("bad {item:?}: expected media-rate=BYTES_PER_SECOND, e.g. 200000")
+                    })?;
+                    out.media_rate = Some(rate);
+                }
                 ("random", Some(v)) => {
                     let (f, seed) = match v.split_once(':') {
                         Some((f, s)) => (
@@ -248,7 +265,7 @@ impl FromStr for FaultSpec {
                 _ => {
                     return Err(format!(
                         "unknown fault spec item {item:?}: expected offline, latency=DURATION, \
-                         random=FRACTION[:SEED] or next=N:FAULT"
+                         media-rate=BYTES, random=FRACTION[:SEED] or next=N:FAULT"
                     ))
                 }
             }
@@ -341,6 +358,10 @@ mod tests {
         assert_eq!(s.next[3], (1, Fault::Starting));
         assert_eq!(s.next[4], (1, Fault::Delay(Duration::from_millis(1500))));
         assert_eq!(s.latency, Some(Duration::from_millis(2)));
+        assert_eq!(
+            "media-rate=5000".parse::<FaultSpec>().unwrap().media_rate,
+            Some(5000)
+        );
         assert_eq!("".parse::<FaultSpec>().unwrap(), FaultSpec::default());
         assert_eq!(
             "random=1"
@@ -370,6 +391,8 @@ mod tests {
             "offline,,latency=1s",
             "offline=1",
             "latency",
+            "media-rate=0",
+            "media-rate=fast",
         ] {
             let e = bad.parse::<FaultSpec>();
             assert!(e.is_err(), "{bad:?} should be rejected, got {e:?}");

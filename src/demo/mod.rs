@@ -18,6 +18,7 @@
 mod faults;
 mod library;
 mod live;
+mod media;
 mod plex;
 mod routes;
 mod sessions;
@@ -42,6 +43,8 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::AbortHandle;
 
 pub use faults::{Fault, FaultSpec, RandomFaults};
+
+use crate::clock::{Clock, SystemClock};
 pub use library::DemoLibrary;
 
 use faults::FaultPlan;
@@ -55,6 +58,19 @@ pub const DEMO_PASSWORD: &str = "demo";
 /// The access token the Plex demo server accepts (`X-Plex-Token`), until
 /// [`DemoServer::revoke_tokens`].
 pub const DEMO_PLEX_TOKEN: &str = "playmark-demo-plex-token";
+
+/// Plex demo tokens besides [`DEMO_PLEX_TOKEN`], all accepted by the server:
+/// - a second token of the owner (plex.tv account 1, "demo"), e.g. from another device;
+/// - the token of a second user (plex.tv account 2, "guest");
+/// - a server-local token plex.tv does not know (its user cannot be established).
+///
+/// The demo server also answers plex.tv's `GET /api/v2/user` for the first three (so a test
+/// can point `PLAYMARK_PLEX_TV_URL` at it); the local token gets 401 there, as on plex.tv.
+pub const DEMO_PLEX_OWNER_TOKEN_2: &str = "playmark-demo-plex-token-second-device";
+/// See [`DEMO_PLEX_OWNER_TOKEN_2`].
+pub const DEMO_PLEX_GUEST_TOKEN: &str = "playmark-demo-plex-guest-token";
+/// See [`DEMO_PLEX_OWNER_TOKEN_2`].
+pub const DEMO_PLEX_LOCAL_TOKEN: &str = "playmark-demo-plex-local-token";
 
 /// Server version the Plex demo server reports in `/identity`.
 pub const DEMO_PLEX_VERSION: &str = "1.41.3.9314-a0bfb8370";
@@ -104,6 +120,25 @@ pub struct DemoConfig {
     pub faults: Option<FaultSpec>,
     /// Latency added to every response.
     pub latency: Duration,
+    /// The clock the server stamps dates with (last played, sign-in dates).
+    pub clock: DemoClock,
+}
+
+/// The clock of a [`DemoServer`]: the wall clock by default, a fake one in simulations (so the
+/// dates a server stamps are as deterministic as the rest of the run).
+#[derive(Clone)]
+pub struct DemoClock(pub Arc<dyn Clock>);
+
+impl Default for DemoClock {
+    fn default() -> DemoClock {
+        DemoClock(Arc::new(SystemClock))
+    }
+}
+
+impl std::fmt::Debug for DemoClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DemoClock")
+    }
 }
 
 impl Default for DemoConfig {
@@ -115,6 +150,7 @@ impl Default for DemoConfig {
             library: DemoLibrary::seeded(),
             faults: None,
             latency: Duration::ZERO,
+            clock: DemoClock::default(),
         }
     }
 }
@@ -243,6 +279,22 @@ struct Inner {
     log: Mutex<Vec<(u64, RecordedRequest)>>,
     next_request: AtomicU64,
     net: Mutex<Net>,
+    media: Mutex<media::MediaSettings>,
+    /// Requests answered with [`Fault::Hold`], waiting for [`DemoServer::release_held`].
+    held: Mutex<Vec<Held>>,
+    /// The number of held requests, for waiters.
+    held_count: tokio::sync::watch::Sender<usize>,
+}
+
+/// A request held by [`Fault::Hold`]: everything needed to apply it later, and where its
+/// answer goes (nowhere when the client is gone).
+struct Held {
+    parts: axum::http::request::Parts,
+    query: Vec<(String, String)>,
+    raw: Vec<u8>,
+    too_large: bool,
+    seq: u64,
+    reply: tokio::sync::oneshot::Sender<Response<Body>>,
 }
 
 /// Lock, recovering from a poisoned mutex (a panicking test thread must not wedge the server).
@@ -274,7 +326,7 @@ impl DemoServer {
     pub async fn start(config: DemoConfig) -> io::Result<DemoServer> {
         let listener = bind(config.port)?;
         let port = listener.local_addr()?.port();
-        let state = match config.kind {
+        let mut state = match config.kind {
             DemoKind::Jellyfin => State::new(config.library, config.version),
             DemoKind::Plex => {
                 let version = if config.version == DemoConfig::default().version {
@@ -285,6 +337,7 @@ impl DemoServer {
                 plex::new_state(config.library, version)
             }
         };
+        state.clock = config.clock.0.clone();
         let inner = Arc::new(Inner {
             kind: config.kind,
             port,
@@ -296,6 +349,9 @@ impl DemoServer {
             log: Mutex::new(Vec::new()),
             next_request: AtomicU64::new(0),
             net: Mutex::new(Net::default()),
+            media: Mutex::new(media::MediaSettings::default()),
+            held: Mutex::new(Vec::new()),
+            held_count: tokio::sync::watch::channel(0).0,
         });
         inner.install_listener(listener);
         let server = DemoServer {
@@ -340,6 +396,13 @@ impl DemoServer {
     /// The server's id, as in `/System/Info/Public` (Plex: `machineIdentifier`).
     pub fn server_id(&self) -> String {
         lock(&self.inner.state).server_id.clone()
+    }
+
+    /// Answer as another server from now on: `id` becomes the server id (`/System/Info/Public`
+    /// `Id`, Plex `machineIdentifier`), as after a reinstall or when another server takes over
+    /// the address.
+    pub fn set_server_id(&self, id: &str) {
+        lock(&self.inner.state).server_id = id.to_string();
     }
 
     /// `true`: stop listening and abort every open connection (keep-alive ones too), so
@@ -388,16 +451,56 @@ impl DemoServer {
         *lock(&self.inner.latency) = d;
     }
 
+    /// Requests held by [`Fault::Hold`] right now.
+    pub fn held_requests(&self) -> usize {
+        lock(&self.inner.held).len()
+    }
+
+    /// Wait until more than `n` requests are held by [`Fault::Hold`].
+    pub async fn until_held(&self, n: usize) {
+        let mut rx = self.inner.held_count.subscribe();
+        // The sender lives as long as the server; an error cannot happen while `self` exists.
+        let _ = rx.wait_for(|held| *held > n).await;
+    }
+
+    /// Release the oldest held request: `apply` = the server processes it now (its effects land
+    /// although the client may have given up long ago) and answers whoever still listens;
+    /// otherwise it is dropped unprocessed and its connection reset. `false` when none is held.
+    pub fn release_held(&self, apply: bool) -> bool {
+        let next = {
+            let mut held = lock(&self.inner.held);
+            let next = (!held.is_empty()).then(|| held.remove(0));
+            self.inner.held_count.send_replace(held.len());
+            next
+        };
+        let Some(h) = next else {
+            return false;
+        };
+        if apply {
+            let reply = self.inner.route(&h.parts, &h.query, &h.raw, h.too_large);
+            self.inner.set_status(h.seq, reply.status);
+            // The client may be gone: nobody to answer is fine.
+            let _ = h
+                .reply
+                .send(respond(reply.status, reply.content_type, reply.body));
+        }
+        true
+    }
+
     /// Remove queued and random faults and the latency (does not change offline).
     pub fn clear_faults(&self) {
         lock(&self.inner.plan).clear();
         *lock(&self.inner.latency) = Duration::ZERO;
+        lock(&self.inner.media).rate = None;
     }
 
     /// Apply a parsed `--faults` spec on top of the current faults.
     pub fn apply_spec(&self, spec: &FaultSpec) {
         if let Some(l) = spec.latency {
             self.set_latency(l);
+        }
+        if let Some(r) = spec.media_rate {
+            self.set_media_rate(Some(r));
         }
         if let Some(r) = &spec.random {
             self.fail_fraction(r.fraction, r.faults.clone(), r.seed);
@@ -408,6 +511,34 @@ impl DemoServer {
         if spec.offline {
             self.set_offline(true);
         }
+    }
+
+    /// Whether the demo user may download media: `false` makes Jellyfin's
+    /// `/Items/{id}/Download` answer 403 (its `Download` policy, `EnableContentDownloading`
+    /// false) and Plex's part URL with `download=1` answer 403 "server owner has forbidden
+    /// download of media" (`allowSync` false). Streaming stays allowed, as on the real servers.
+    pub fn set_downloads_allowed(&self, allowed: bool) {
+        lock(&self.inner.state).downloads_allowed = allowed;
+    }
+
+    /// `false`: media requests ignore `Range` and get 200 with the whole file (as behind a
+    /// proxy that strips ranges); `true` (the default): 206/416 as usual.
+    pub fn set_media_ranges(&self, honour: bool) {
+        lock(&self.inner.media).ranges = honour;
+    }
+
+    /// Throttle media response bodies to `bytes_per_second` (`None`: full speed).
+    pub fn set_media_rate(&self, bytes_per_second: Option<u64>) {
+        lock(&self.inner.media).rate = bytes_per_second.filter(|r| *r > 0);
+    }
+
+    /// The complete media file the server serves for a playable item (what a download must
+    /// end up byte-identical to), or `None` for folders and unknown ids.
+    pub fn media_bytes(&self, item_id: &str) -> Option<Vec<u8>> {
+        let id = self.inner.normalize_id(item_id)?;
+        let state = lock(&self.inner.state);
+        let m = media::Media::of(state.get(&id)?)?;
+        Some(m.read(0, m.len()))
     }
 
     /// Invalidate every issued access token: further calls with them get 401.
@@ -721,8 +852,56 @@ impl Inner {
             tokio::time::sleep(latency).await;
         }
 
+        // Media (streamed bodies): the faults that answer instead of the route apply as below;
+        // `truncated` cuts the body in the middle, `delay` waits first.
+        if matches!(fault, None | Some(Fault::Truncated) | Some(Fault::Delay(_))) {
+            if let Some(served) = self.media_route(&parts, &query) {
+                if let Some(Fault::Delay(d)) = fault {
+                    tokio::time::sleep(d).await;
+                }
+                let (status, response) = match served {
+                    Ok(served) => {
+                        let range = parts
+                            .headers
+                            .get(header::RANGE)
+                            .and_then(|v| v.to_str().ok());
+                        let settings = *lock(&self.media);
+                        media::respond(
+                            served,
+                            range,
+                            settings,
+                            matches!(fault, Some(Fault::Truncated)),
+                        )
+                    }
+                    Err(reply) => (
+                        reply.status,
+                        respond(reply.status, reply.content_type, reply.body),
+                    ),
+                };
+                self.set_status(seq, status);
+                return Ok(response);
+            }
+        }
+
         let (status, response) = match fault {
             Some(Fault::Reset) => return Err(ResetConnection),
+            Some(Fault::Hold) => {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                {
+                    let mut held = lock(&self.held);
+                    held.push(Held {
+                        parts,
+                        query,
+                        raw,
+                        too_large,
+                        seq,
+                        reply,
+                    });
+                    self.held_count.send_replace(held.len());
+                }
+                // Released without being applied: the connection is reset, like a timeout.
+                return answer.await.map_err(|_| ResetConnection);
+            }
             Some(Fault::Status { code, retry_after }) => {
                 let body = if matches!(code, 401 | 403) {
                     Vec::new()
@@ -817,6 +996,27 @@ impl Inner {
         };
         self.set_status(seq, status);
         Ok(response)
+    }
+
+    /// A media request (`None`: not a media path): what to stream, or the error reply.
+    fn media_route(
+        &self,
+        parts: &axum::http::request::Parts,
+        query: &[(String, String)],
+    ) -> Option<Result<media::Served, routes::Reply>> {
+        let req = routes::Req {
+            method: &parts.method,
+            path: parts.uri.path(),
+            query,
+            headers: &parts.headers,
+            body: &[],
+            local_address: format!("http://127.0.0.1:{}", self.port),
+        };
+        let state = lock(&self.state);
+        match self.kind {
+            DemoKind::Jellyfin => media::jellyfin(&state, &req),
+            DemoKind::Plex => media::plex(&state, &req),
+        }
     }
 
     fn route(

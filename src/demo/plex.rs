@@ -29,7 +29,29 @@ use serde_json::{json, Map, Value};
 use super::library::{stable_id, DemoLibrary, LibItem, TICKS_PER_MS};
 use super::routes::{Reply, Req};
 use super::state::{Session, State};
-use super::DEMO_PLEX_TOKEN;
+use super::{
+    DEMO_PLEX_GUEST_TOKEN, DEMO_PLEX_LOCAL_TOKEN, DEMO_PLEX_OWNER_TOKEN_2, DEMO_PLEX_TOKEN,
+};
+
+/// A plex.tv account: (numeric id, uuid, name).
+type PlexTvAccount = (i64, &'static str, &'static str);
+
+/// The demo's users: (token, local account id, plex.tv account — `None` for a server-local
+/// token plex.tv does not know).
+const DEMO_TOKENS: &[(&str, &str, Option<PlexTvAccount>)] = &[
+    (DEMO_PLEX_TOKEN, "1", Some((1, "5f3c2a1b9d8e7f60", "demo"))),
+    (
+        DEMO_PLEX_OWNER_TOKEN_2,
+        "1",
+        Some((1, "5f3c2a1b9d8e7f60", "demo")),
+    ),
+    (
+        DEMO_PLEX_GUEST_TOKEN,
+        "2",
+        Some((2, "a0b1c2d3e4f50617", "guest")),
+    ),
+    (DEMO_PLEX_LOCAL_TOKEN, "1", None),
+];
 use crate::model::{ItemKind, UserData};
 
 /// The `identifier` scrobble and unscrobble require.
@@ -60,17 +82,54 @@ pub(crate) fn new_state(library: DemoLibrary, version: String) -> State {
     let mut state = State::new(normalized, version);
     state.user_id = "1".to_string();
     state.server_id = stable_id("plex-server");
-    state.tokens.insert(
-        DEMO_PLEX_TOKEN.to_string(),
-        Session {
-            user_id: "1".to_string(),
-            client: String::new(),
-            device: String::new(),
-            device_id: String::new(),
-            version: String::new(),
-        },
-    );
+    for (token, user, _) in DEMO_TOKENS {
+        state.tokens.insert(
+            token.to_string(),
+            Session {
+                user_id: user.to_string(),
+                client: String::new(),
+                device: String::new(),
+                device_id: String::new(),
+                version: String::new(),
+            },
+        );
+    }
     state
+}
+
+/// plex.tv's `GET /api/v2/user` (`getTokenDetails`): the account behind the token, as a bare
+/// `UserPlexAccount` object (no `MediaContainer`); 401 with plex.tv's error body for a token
+/// it does not know (a revoked one, or a server-local one).
+fn plex_tv_user(state: &State, req: &Req<'_>) -> Reply {
+    let token = param(req, "X-Plex-Token").unwrap_or_default();
+    let known = state.tokens.contains_key(token);
+    match DEMO_TOKENS.iter().find(|(t, _, _)| *t == token) {
+        Some((_, _, Some((id, uuid, name)))) if known => reply(
+            200,
+            Some("application/json"),
+            json!({
+                "id": id,
+                "uuid": uuid,
+                "username": name,
+                "title": name,
+                "friendlyName": name,
+                "email": format!("{name}@example.invalid"),
+                "hasPassword": true,
+                "joinedAt": ADDED_AT,
+                "twoFactorEnabled": false,
+                "authToken": token,
+            })
+            .to_string()
+            .into_bytes(),
+        ),
+        _ => reply(
+            401,
+            Some("application/json"),
+            json!({"errors": [{"code": 1001, "message": "User could not be authenticated", "status": 401}]})
+                .to_string()
+                .into_bytes(),
+        ),
+    }
 }
 
 /// Normalize user data to what Plex can hold: watched means `viewCount > 0`, dates have whole
@@ -191,13 +250,10 @@ fn handle_inner(state: &mut State, req: &Req<'_>) -> R<Reply> {
             Err(html_error(405, "Method Not Allowed"))
         };
     }
-    let token = param(req, "X-Plex-Token").unwrap_or_default();
-    if token.is_empty() || !state.tokens.contains_key(token) {
-        return Err(html_error(401, "Unauthorized"));
+    if path == "/api/v2/user" && get {
+        return Ok(plex_tv_user(state, req));
     }
-    if param(req, "X-Plex-Client-Identifier").is_none_or(|c| c.trim().is_empty()) {
-        return Err(bad_request("X-Plex-Client-Identifier is required"));
-    }
+    check_access(state, req)?;
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
         ["library", "sections"] | ["library", "sections", "all"] if get => Ok(sections(req)),
@@ -219,6 +275,18 @@ fn handle_inner(state: &mut State, req: &Req<'_>) -> R<Reply> {
         }
         _ => Err(not_found()),
     }
+}
+
+/// Every call except `/identity`: a known `X-Plex-Token` (401) and a client identifier (400).
+pub(crate) fn check_access(state: &State, req: &Req<'_>) -> R<()> {
+    let token = param(req, "X-Plex-Token").unwrap_or_default();
+    if token.is_empty() || !state.tokens.contains_key(token) {
+        return Err(html_error(401, "Unauthorized"));
+    }
+    if param(req, "X-Plex-Client-Identifier").is_none_or(|c| c.trim().is_empty()) {
+        return Err(bad_request("X-Plex-Client-Identifier is required"));
+    }
+    Ok(())
 }
 
 fn sections(req: &Req<'_>) -> Reply {
@@ -313,6 +381,7 @@ fn listing(state: &State, req: &Req<'_>, section: &str) -> R<Reply> {
             "totalSize": total,
             "librarySectionID": section.parse::<i64>().unwrap_or(0),
             "librarySectionTitle": title,
+            "allowSync": state.downloads_allowed,
             "Metadata": page,
         }),
     ))
@@ -329,7 +398,11 @@ fn metadata(state: &State, req: &Req<'_>, ids: &str) -> R<Reply> {
     }
     Ok(container(
         req,
-        json!({ "size": found.len(), "Metadata": found }),
+        json!({
+            "size": found.len(),
+            "allowSync": state.downloads_allowed,
+            "Metadata": found,
+        }),
     ))
 }
 
@@ -406,6 +479,9 @@ fn metadata_dto(state: &State, item: &LibItem) -> Value {
     if let Some(d) = item.runtime_ms {
         put("duration", json!(d));
     }
+    if let Some(media) = super::media::plex_media(item, ADDED_AT) {
+        put("Media", media);
+    }
     if let Some(r) = state.reported(&item.id) {
         let s = &r.stored;
         if let Some((unplayed, total)) = r.folder {
@@ -451,7 +527,7 @@ fn scrobble_target(state: &State, req: &Req<'_>) -> R<String> {
 
 /// Mark played: every call bumps `viewCount` by one and clears the offset.
 fn scrobble(state: &mut State, id: &str) {
-    let now = Utc::now();
+    let now = state.now();
     for t in state.playable_targets(id) {
         let s = state.stored_mut(&t);
         s.play_count += 1;
@@ -507,12 +583,13 @@ fn timeline(state: &mut State, req: &Req<'_>) -> R<Reply> {
     }
     let completed = playback == "stopped"
         && duration.is_some_and(|d| d > 0 && time as f64 >= d as f64 * WATCHED_THRESHOLD);
+    let now = state.now();
     let s = state.stored_mut(&id);
     if completed {
         s.play_count += 1;
         s.played = true;
         s.position_ticks = 0;
-        s.last_played = Some(updated.unwrap_or_else(Utc::now));
+        s.last_played = Some(updated.unwrap_or(now));
     } else if time > 0 {
         s.position_ticks = time.saturating_mul(TICKS_PER_MS);
     }

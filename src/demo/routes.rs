@@ -88,11 +88,11 @@ impl Reply {
         }
     }
 
-    fn bad_request(detail: &str) -> Reply {
+    pub(crate) fn bad_request(detail: &str) -> Reply {
         Reply::problem(400, "One or more validation errors occurred.", Some(detail))
     }
 
-    fn not_found() -> Reply {
+    pub(crate) fn not_found() -> Reply {
         Reply::problem(404, "Not Found", None)
     }
 }
@@ -397,7 +397,9 @@ fn handle_inner(state: &mut State, req: &Req<'_>) -> R<Reply> {
             resolve_user(&session, user.as_deref(), &q)?;
             let id = path_id(&id)?;
             let item = state.get(&id).ok_or_else(Reply::not_found)?;
-            let opts = DtoOptions::from_query(&q)?;
+            let mut opts = DtoOptions::from_query(&q)?;
+            // A single item comes with every field (`UserLibraryController.GetItem`).
+            opts.fields.insert("mediasources".to_string());
             Ok(Reply::json(&item_dto(state, item, &opts)))
         }
         Route::UserData { id, user } => {
@@ -502,8 +504,8 @@ fn user_dto(state: &State) -> Value {
         "HasConfiguredPassword": true,
         "HasConfiguredEasyPassword": false,
         "EnableAutoLogin": false,
-        "LastLoginDate": format_date(&Utc::now()),
-        "LastActivityDate": format_date(&Utc::now())
+        "LastLoginDate": format_date(&state.now()),
+        "LastActivityDate": format_date(&state.now())
     });
     v["Configuration"] = json!({
         "PlayDefaultAudioTrack": true,
@@ -550,7 +552,7 @@ fn user_dto(state: &State) -> Value {
         json!({
             "EnableContentDeletion": false,
             "EnableContentDeletionFromFolders": [],
-            "EnableContentDownloading": true,
+            "EnableContentDownloading": state.downloads_allowed,
             "EnableSyncTranscoding": true,
             "EnableMediaConversion": true,
             "EnabledDevices": [],
@@ -615,7 +617,7 @@ fn authenticate(state: &mut State, req: &Req<'_>, auth: &HashMap<String, String>
         .tokens
         .retain(|_, s| !(s.user_id == session.user_id && s.device_id == session.device_id));
     let token = uuid::Uuid::new_v4().simple().to_string();
-    let now = format_date(&Utc::now());
+    let now = format_date(&state.now());
     let session_dto = json!({
         "PlayState": {
             "CanSeek": false, "IsPaused": false, "IsMuted": false,
@@ -867,6 +869,11 @@ fn item_dto(state: &State, item: &LibItem, opts: &DtoOptions) -> Value {
         }
     } else {
         put("VideoType", json!("VideoFile"));
+        if opts.has("MediaSources") {
+            if let Some(m) = super::media::Media::of(item) {
+                put("MediaSources", json!([media_source(item, &m)]));
+            }
+        }
     }
     put("LocationType", json!("FileSystem"));
     put("MediaType", json!(if folder { "Unknown" } else { "Video" }));
@@ -875,6 +882,41 @@ fn item_dto(state: &State, item: &LibItem, opts: &DtoOptions) -> Value {
         put("BackdropImageTags", json!([]));
     }
     Value::Object(m)
+}
+
+/// The one `MediaSourceInfo` of a playable item: its generated media (size, container).
+fn media_source(item: &LibItem, m: &super::media::Media) -> Value {
+    json!({
+        "Protocol": "File",
+        "Id": item.id,
+        "Path": super::media::file_path(item),
+        "Type": "Default",
+        "Container": super::media::CONTAINER,
+        "Size": m.len(),
+        "Name": item.name,
+        "IsRemote": false,
+        "RunTimeTicks": i64::try_from(m.duration_ms()).unwrap_or(i64::MAX)
+            .saturating_mul(super::library::TICKS_PER_MS),
+        "ReadAtNativeFramerate": false,
+        "IgnoreDts": false,
+        "IgnoreIndex": false,
+        "GenPtsInput": false,
+        "SupportsTranscoding": false,
+        "SupportsDirectStream": true,
+        "SupportsDirectPlay": true,
+        "IsInfiniteStream": false,
+        "RequiresOpening": false,
+        "RequiresClosing": false,
+        "RequiresLooping": false,
+        "SupportsProbing": true,
+        "VideoType": "VideoFile",
+        "MediaStreams": [],
+        "MediaAttachments": [],
+        "Formats": [],
+        "Bitrate": super::media::FRAME_LEN * 8,
+        "RequiredHttpHeaders": {},
+        "HasSegments": false
+    })
 }
 
 /// `GET /Items`.

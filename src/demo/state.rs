@@ -1,10 +1,12 @@
 //! The server's mutable state: library, per-item user data, issued tokens.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::library::{stable_id, DemoLibrary, LibItem, TICKS_PER_MS};
+use crate::clock::{Clock, SystemClock};
 use crate::model::{RemoteItem, UserData};
 
 /// One item's user data as the server stores it (Jellyfin `UserItemData`).
@@ -73,6 +75,11 @@ pub(crate) struct State {
     pub server_id: String,
     pub user_id: String,
     pub version: String,
+    /// Where the server's dates come from (the wall clock, or a simulation's fake clock).
+    pub clock: Arc<dyn Clock>,
+    /// The demo user may download media (Jellyfin's `EnableContentDownloading` policy, Plex's
+    /// "Allow Downloads" sharing setting).
+    pub downloads_allowed: bool,
     /// Live playback sessions (`sessions.rs`).
     pub(crate) sessions: super::sessions::Sessions,
 }
@@ -94,6 +101,8 @@ impl State {
             server_id: stable_id("server"),
             user_id: stable_id("user/demo"),
             version,
+            clock: Arc::new(SystemClock),
+            downloads_allowed: true,
             sessions: Default::default(),
         };
         s.reindex();
@@ -113,6 +122,13 @@ impl State {
                 self.children.entry(p.clone()).or_default().push(i);
             }
         }
+    }
+
+    /// Now, on the server's clock.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(self.clock.now())
+            .single()
+            .unwrap_or_else(Utc::now)
     }
 
     pub(crate) fn items(&self) -> &[LibItem] {
@@ -261,7 +277,7 @@ impl State {
 
     /// Jellyfin `BaseItem.MarkPlayed`, applied to the item or every playable descendant.
     pub(crate) fn mark_played(&mut self, id: &str, date_played: Option<DateTime<Utc>>) {
-        let now = Utc::now();
+        let now = self.now();
         for t in self.playable_targets(id) {
             let s = self.stored_mut(&t);
             if date_played.is_some() {

@@ -6,8 +6,8 @@ use serde::Serialize;
 use super::outbox::{self, RowState};
 use super::{Result, Store};
 use crate::backend::ErrorKind;
+use crate::merge::{merge, Decision, LocalSide, Outcome, Policy};
 use crate::model::{AccountId, DesiredState, ItemKind, Millis, RemoteItem, UserData};
-use crate::sync::merge::{merge, Decision, LocalSide, Outcome, Policy};
 
 /// The error detail of a queued change whose item a complete scan no longer found.
 pub const REMOVED_DETAIL: &str = "no longer on the server";

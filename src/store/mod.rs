@@ -9,6 +9,7 @@ mod outbox;
 mod playback;
 mod schema;
 pub mod secrets;
+mod settings;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,6 +24,10 @@ pub use outbox::{
 };
 pub use playback::ReportDelivery;
 pub use schema::MIGRATIONS;
+pub use settings::{
+    default_download_folder, SettingKey, Settings, WatchedThresholds, MAX_PULL_INTERVAL_S,
+    MIN_PULL_INTERVAL_S,
+};
 
 /// Everything that can go wrong in the store, worded for a person.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +44,8 @@ pub enum StoreError {
     UnknownItem(String),
     #[error("{0} is a folder with no episodes known locally")]
     NoChildren(String),
+    #[error("{0}")]
+    InvalidSetting(String),
     #[error("no account: sign in first")]
     NoAccount,
     #[error("could not use the data directory {path}: {source}")]
@@ -64,6 +71,61 @@ pub struct Account {
     pub user_name: String,
     pub device_id: String,
     pub display_name: String,
+    /// The state last persisted ([`Store::set_account_state`]).
+    pub state: AccountStatus,
+}
+
+/// The persisted state of an account (the engine's `AccountState`, as last seen by any
+/// process).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    Online,
+    Offline,
+    SignInNeeded,
+    /// A different server answers at the account's address: nothing is sent to it.
+    ServerChanged,
+}
+
+impl AccountStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Online => "online",
+            AccountStatus::Offline => "offline",
+            AccountStatus::SignInNeeded => "sign_in_needed",
+            AccountStatus::ServerChanged => "server_changed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AccountStatus> {
+        Some(match s {
+            "online" => AccountStatus::Online,
+            "offline" => AccountStatus::Offline,
+            "sign_in_needed" => AccountStatus::SignInNeeded,
+            "server_changed" => AccountStatus::ServerChanged,
+            _ => return None,
+        })
+    }
+}
+
+const ACCOUNT_COLUMNS: &str = "SELECT id, kind, base_url, server_id, server_name, user_id, \
+     user_name, device_id, display_name, state FROM accounts";
+
+fn account_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
+    let kind: String = r.get(1)?;
+    let state: String = r.get(9)?;
+    Ok(Account {
+        id: r.get(0)?,
+        kind: ServerKind::parse(&kind).unwrap_or(ServerKind::Jellyfin),
+        base_url: r.get(2)?,
+        server_id: r.get(3)?,
+        server_name: r.get(4)?,
+        user_id: r.get(5)?,
+        user_name: r.get(6)?,
+        device_id: r.get(7)?,
+        display_name: r.get(8)?,
+        state: AccountStatus::parse(&state).unwrap_or(AccountStatus::Online),
+    })
 }
 
 /// Fields of a new account.
@@ -141,8 +203,10 @@ pub fn set_aside(path: &Path, now: Millis) -> Result<PathBuf> {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
-    /// Written into the leases this connection takes (see [`lease`]).
+    /// Written into the leases this connection takes (see [`lease`]): `lease_registration`'s id.
     lease_owner: String,
+    /// Keeps this connection's lease owner alive until the store is dropped.
+    _lease_registration: lease::LeaseOwner,
 }
 
 impl std::fmt::Debug for Store {
@@ -171,10 +235,12 @@ impl Store {
                 | OpenFlags::SQLITE_OPEN_CREATE
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
+        let registration = lease::LeaseOwner::register();
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
-            lease_owner: lease::current_owner(),
+            lease_owner: registration.id().to_string(),
+            _lease_registration: registration,
         };
         store.configure().map_err(|e| store.corrupt_or(e))?;
         store.migrate()?;
@@ -224,6 +290,19 @@ impl Store {
                 known,
             });
         }
+        if found == known {
+            return Ok(());
+        }
+        // Foreign keys are off while migrating (SQLite's way to rebuild a table: dropping the
+        // old one must not cascade into its children; the pragma is a no-op inside a
+        // transaction, so it is set around them) and checked before each commit.
+        self.conn.pragma_update(None, "foreign_keys", false)?;
+        let result = self.run_migrations(found);
+        self.conn.pragma_update(None, "foreign_keys", true)?;
+        result
+    }
+
+    fn run_migrations(&mut self, found: i64) -> Result<()> {
         for (index, (name, sql)) in MIGRATIONS.iter().enumerate().skip(found as usize) {
             let tx = self.conn.transaction()?;
             // Another process may have migrated while this one waited for the write lock.
@@ -232,6 +311,15 @@ impl Store {
                 continue;
             }
             tx.execute_batch(sql)?;
+            let broken: Option<String> = tx
+                .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+                .optional()?;
+            if let Some(table) = broken {
+                return Err(StoreError::Corrupt {
+                    path: self.path.clone(),
+                    detail: format!("migration {name} left a dangling reference in {table}"),
+                });
+            }
             tx.pragma_update(None, "user_version", index as i64 + 1)?;
             tx.commit()?;
             tracing::info!(migration = name, "database migrated");
@@ -276,48 +364,103 @@ impl Store {
         Ok(id)
     }
 
-    /// Add or update an account (same kind, URL and user → same row).
+    /// Sign in to the account of `a.user_id` on server `a.server_id` (of kind `a.kind`): the
+    /// existing one if this user on this server has signed in before — whatever address it was
+    /// reached under (its base URL, names and device are updated) — or a new one; either way it
+    /// becomes the current account ([`Store::account`]) and its state `online`.
     pub fn upsert_account(&mut self, a: &NewAccount<'_>, now: Millis) -> Result<AccountId> {
-        self.conn.execute(
-            "INSERT INTO accounts (kind, base_url, server_id, server_name, user_id, user_name, device_id, display_name, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?4, ?8)
-             ON CONFLICT (kind, base_url, user_id) DO UPDATE SET
-               server_id = excluded.server_id, server_name = excluded.server_name,
+        let tx = self.conn.transaction()?;
+        // Strictly after every earlier sign-in, even with a clock that went backwards or two
+        // sign-ins in the same millisecond.
+        let latest: Option<Millis> =
+            tx.query_row("SELECT MAX(signed_in_at) FROM accounts", [], |r| r.get(0))?;
+        let signed_in_at = now.max(latest.map_or(Millis::MIN, |l| l + 1));
+        tx.execute(
+            "INSERT INTO accounts (kind, base_url, server_id, server_name, user_id, user_name, device_id, display_name, created_at, state, signed_in_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?4, ?8, 'online', ?9)
+             ON CONFLICT (kind, server_id, user_id) DO UPDATE SET
+               base_url = excluded.base_url, server_name = excluded.server_name,
                user_name = excluded.user_name, device_id = excluded.device_id,
-               display_name = excluded.display_name",
-            rusqlite::params![a.kind.as_str(), a.base_url, a.server_id, a.server_name, a.user_id, a.user_name, a.device_id, now],
+               display_name = excluded.display_name, state = 'online',
+               signed_in_at = excluded.signed_in_at",
+            rusqlite::params![a.kind.as_str(), a.base_url, a.server_id, a.server_name, a.user_id, a.user_name, a.device_id, now, signed_in_at],
         )?;
-        Ok(self.conn.query_row(
-            "SELECT id FROM accounts WHERE kind = ?1 AND base_url = ?2 AND user_id = ?3",
-            rusqlite::params![a.kind.as_str(), a.base_url, a.user_id],
+        let id = tx.query_row(
+            "SELECT id FROM accounts WHERE kind = ?1 AND server_id = ?2 AND user_id = ?3",
+            rusqlite::params![a.kind.as_str(), a.server_id, a.user_id],
             |r| r.get(0),
-        )?)
+        )?;
+        tx.commit()?;
+        Ok(id)
     }
 
-    /// The signed-in account (Playmark has one at a time; the newest wins).
+    /// The current account: the one signed in last (`None` before any sign-in).
     pub fn account(&self) -> Result<Option<Account>> {
         Ok(self
             .conn
             .query_row(
-                "SELECT id, kind, base_url, server_id, server_name, user_id, user_name, device_id, display_name
-                 FROM accounts ORDER BY id DESC LIMIT 1",
+                &format!("{ACCOUNT_COLUMNS} ORDER BY signed_in_at DESC, id DESC LIMIT 1"),
                 [],
-                |r| {
-                    let kind: String = r.get(1)?;
-                    Ok(Account {
-                        id: r.get(0)?,
-                        kind: ServerKind::parse(&kind).unwrap_or(ServerKind::Jellyfin),
-                        base_url: r.get(2)?,
-                        server_id: r.get(3)?,
-                        server_name: r.get(4)?,
-                        user_id: r.get(5)?,
-                        user_name: r.get(6)?,
-                        device_id: r.get(7)?,
-                        display_name: r.get(8)?,
-                    })
-                },
+                account_from_row,
             )
             .optional()?)
+    }
+
+    /// The account with id `id`, if there is one.
+    pub fn account_by_id(&self, id: AccountId) -> Result<Option<Account>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("{ACCOUNT_COLUMNS} WHERE id = ?1"),
+                [id],
+                account_from_row,
+            )
+            .optional()?)
+    }
+
+    /// Every account, in id order.
+    pub fn accounts(&self) -> Result<Vec<Account>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("{ACCOUNT_COLUMNS} ORDER BY id"))?;
+        let rows = stmt.query_map([], account_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// The accounts of users on server `server_id` of kind `kind`, the last signed in first.
+    pub fn accounts_on_server(&self, kind: ServerKind, server_id: &str) -> Result<Vec<Account>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "{ACCOUNT_COLUMNS} WHERE kind = ?1 AND server_id = ?2 ORDER BY signed_in_at DESC, id DESC"
+        ))?;
+        let rows = stmt.query_map(
+            rusqlite::params![kind.as_str(), server_id],
+            account_from_row,
+        )?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Give account `id` the user `user_id` (a Plex account whose user was not established
+    /// before). Fails with a constraint error when that user already has an account there.
+    pub fn set_account_user(
+        &mut self,
+        id: AccountId,
+        user_id: &str,
+        user_name: &str,
+    ) -> Result<()> {
+        self.conn.execute(
+            "UPDATE accounts SET user_id = ?2, user_name = ?3 WHERE id = ?1",
+            rusqlite::params![id, user_id, user_name],
+        )?;
+        Ok(())
+    }
+
+    /// Persist the account's state so that other processes (`playmark status`) know it.
+    pub fn set_account_state(&mut self, id: AccountId, state: AccountStatus) -> Result<()> {
+        self.conn.execute(
+            "UPDATE accounts SET state = ?2 WHERE id = ?1",
+            rusqlite::params![id, state.as_str()],
+        )?;
+        Ok(())
     }
 
     /// Forget an account with its library and queue.
@@ -489,6 +632,155 @@ mod tests {
         assert_eq!(failed.position_ms, 0, "the failed change left a trace");
         assert_eq!(failed.sync_state, None);
         assert_eq!(store.integrity_check().unwrap(), "ok");
+    }
+
+    fn new_account<'a>(
+        kind: ServerKind,
+        url: &'a str,
+        server: &'a str,
+        user: &'a str,
+    ) -> NewAccount<'a> {
+        NewAccount {
+            kind,
+            base_url: url,
+            server_id: server,
+            server_name: "Server",
+            user_id: user,
+            user_name: user,
+            device_id: "d",
+        }
+    }
+
+    /// Sign in as A, then B, then A again: the third sign-in is A's account (A's queue and
+    /// library), not the newest row.
+    #[test]
+    fn signing_in_again_selects_that_account() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&database_path(dir.path())).unwrap();
+        let url = "http://127.0.0.1:1";
+        let a = store
+            .upsert_account(&new_account(ServerKind::Jellyfin, url, "srv", "user-a"), 10)
+            .unwrap();
+        assert_eq!(store.account().unwrap().unwrap().id, a);
+        let b = store
+            .upsert_account(&new_account(ServerKind::Jellyfin, url, "srv", "user-b"), 20)
+            .unwrap();
+        assert_ne!(a, b);
+        assert_eq!(store.account().unwrap().unwrap().id, b);
+        // Same clock value (or one that went backwards): the last sign-in still wins.
+        let again = store
+            .upsert_account(&new_account(ServerKind::Jellyfin, url, "srv", "user-a"), 5)
+            .unwrap();
+        assert_eq!(again, a);
+        assert_eq!(store.account().unwrap().unwrap().id, a);
+        assert_eq!(store.accounts().unwrap().len(), 2);
+    }
+
+    /// One server reached under two addresses is one account (the address follows the last
+    /// sign-in); another server at the same address is another account.
+    #[test]
+    fn accounts_are_keyed_by_server_and_user_not_by_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&database_path(dir.path())).unwrap();
+        let lan = store
+            .upsert_account(
+                &new_account(ServerKind::Jellyfin, "http://10.0.0.2:8096", "srv", "u"),
+                1,
+            )
+            .unwrap();
+        let vpn = store
+            .upsert_account(
+                &new_account(ServerKind::Jellyfin, "https://media.example", "srv", "u"),
+                2,
+            )
+            .unwrap();
+        assert_eq!(lan, vpn);
+        let account = store.account_by_id(lan).unwrap().unwrap();
+        assert_eq!(account.base_url, "https://media.example");
+        let other = store
+            .upsert_account(
+                &new_account(
+                    ServerKind::Jellyfin,
+                    "https://media.example",
+                    "other-srv",
+                    "u",
+                ),
+                3,
+            )
+            .unwrap();
+        assert_ne!(other, lan);
+        store
+            .set_account_state(lan, AccountStatus::ServerChanged)
+            .unwrap();
+        assert_eq!(
+            store.account_by_id(lan).unwrap().unwrap().state,
+            AccountStatus::ServerChanged
+        );
+        // Signing in there again makes it online.
+        store
+            .upsert_account(
+                &new_account(ServerKind::Jellyfin, "https://media.example", "srv", "u"),
+                4,
+            )
+            .unwrap();
+        assert_eq!(
+            store.account_by_id(lan).unwrap().unwrap().state,
+            AccountStatus::Online
+        );
+    }
+
+    /// A database from before accounts were keyed by identity keeps every row, its id, its
+    /// library and queue; Plex rows keyed by the literal "token" become unverified users, and
+    /// a second address of the same user keeps its queue under its own key.
+    #[test]
+    fn identity_migration_keeps_existing_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = database_path(dir.path());
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            conn.execute_batch("PRAGMA foreign_keys = ON;").unwrap();
+            let tx = conn.transaction().unwrap();
+            for (_, sql) in &MIGRATIONS[..5] {
+                tx.execute_batch(sql).unwrap();
+            }
+            tx.pragma_update(None, "user_version", 5).unwrap();
+            tx.execute_batch(
+                "INSERT INTO accounts (id, kind, base_url, server_id, user_id, device_id, created_at, policy)
+                   VALUES (1, 'jellyfin', 'http://a', 'srv', 'u1', 'd', 1, 'prefer-local'),
+                          (2, 'plex', 'http://p', 'plexsrv', 'token', 'd', 2, 'furthest-progress'),
+                          (3, 'jellyfin', 'http://b', 'srv', 'u1', 'd', 3, 'furthest-progress');
+                 INSERT INTO items (account_id, item_id, kind, name) VALUES (1, 'i1', 'movie', 'M'), (3, 'i3', 'movie', 'N');
+                 INSERT INTO sync_outbox (account_id, item_id, position_ms, played, play_count, change_seq, state, next_attempt_at, created_at, updated_at)
+                   VALUES (1, 'i1', 5, 0, 0, 1, 'pending', 0, 0, 0);",
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        let mut store = Store::open(&path).unwrap();
+        let accounts = store.accounts().unwrap();
+        let keys: Vec<(i64, &str, &str)> = accounts
+            .iter()
+            .map(|a| (a.id, a.server_id.as_str(), a.user_id.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                (1, "srv", "u1"),
+                (2, "plexsrv", "unverified-2"),
+                (3, "srv", "u1#3")
+            ]
+        );
+        assert_eq!(store.policy(1).unwrap(), crate::sync::Policy::PreferLocal);
+        assert_eq!(store.outbox(1).unwrap().len(), 1);
+        assert_eq!(store.items(3).unwrap().len(), 1);
+        // The newest row stays the current account, as before.
+        assert_eq!(store.account().unwrap().unwrap().id, 3);
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+        let fk_on: i64 = store
+            .conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(fk_on, 1);
     }
 
     #[test]

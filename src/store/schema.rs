@@ -9,7 +9,61 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0003_base_uncertain", BASE_UNCERTAIN),
     ("0004_outbox_in_flight_index", IN_FLIGHT_INDEX),
     ("0005_merge_policy", MERGE_POLICY),
+    ("0006_accounts_by_identity", ACCOUNTS_BY_IDENTITY),
+    ("0007_settings", SETTINGS),
 ];
+
+/// Global settings by key (see `store::settings`); a missing row is the default.
+const SETTINGS: &str =
+    "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;";
+
+/// An account is one user on one server: keyed by (kind, server id, user id), not by URL (one
+/// server under two addresses is one account; its base URL follows the last sign-in). Adds the
+/// persisted account state (`online | offline | sign_in_needed | server_changed`) and the time
+/// of the last sign-in (the current account is the last signed in).
+///
+/// Existing rows are kept, with their ids (items, queue and tokens hang on them): a Plex row
+/// keyed by the literal user id `token` (before Plex users were established) becomes
+/// `unverified-<id>` (its user is unknown, see `sign_in::sign_in_plex`); a row that would
+/// collide with an older one on the new key (the same user on the same server under two
+/// addresses) keeps its queue under the user id `<user>#<id>`.
+///
+/// SQLite cannot drop a UNIQUE constraint, so the table is rebuilt; the migration runs with
+/// foreign keys off (see `Store::migrate`) so dropping the old table cascades nothing.
+const ACCOUNTS_BY_IDENTITY: &str = r#"
+CREATE TABLE accounts_new (
+    id           INTEGER PRIMARY KEY,
+    kind         TEXT NOT NULL CHECK (kind IN ('jellyfin', 'plex', 'demo')),
+    base_url     TEXT NOT NULL,
+    server_id    TEXT NOT NULL DEFAULT '',
+    server_name  TEXT NOT NULL DEFAULT '',
+    user_id      TEXT NOT NULL,
+    user_name    TEXT NOT NULL DEFAULT '',
+    device_id    TEXT NOT NULL,
+    display_name TEXT NOT NULL DEFAULT '',
+    created_at   INTEGER NOT NULL,
+    policy       TEXT NOT NULL DEFAULT 'furthest-progress',
+    state        TEXT NOT NULL DEFAULT 'online'
+                 CHECK (state IN ('online', 'offline', 'sign_in_needed', 'server_changed')),
+    signed_in_at INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (kind, server_id, user_id)
+);
+INSERT INTO accounts_new (id, kind, base_url, server_id, server_name, user_id, user_name,
+                          device_id, display_name, created_at, policy, state, signed_in_at)
+SELECT a.id, a.kind, a.base_url, a.server_id, a.server_name,
+       CASE
+         WHEN a.kind = 'plex' AND a.user_id = 'token' THEN 'unverified-' || a.id
+         WHEN EXISTS (SELECT 1 FROM accounts o
+                      WHERE o.kind = a.kind AND o.server_id = a.server_id
+                        AND o.user_id = a.user_id AND o.id < a.id)
+           THEN a.user_id || '#' || a.id
+         ELSE a.user_id
+       END,
+       a.user_name, a.device_id, a.display_name, a.created_at, a.policy, 'online', a.created_at
+FROM accounts a ORDER BY a.id;
+DROP TABLE accounts;
+ALTER TABLE accounts_new RENAME TO accounts;
+"#;
 
 /// Lease recovery looks only at `in_flight` rows: a small partial index instead of a scan of
 /// the whole queue on every scheduler wake-up.
@@ -25,7 +79,7 @@ const BASE_UNCERTAIN: &str =
 /// Which process holds an `in_flight` lease (see `store::lease`).
 const LEASE_OWNER: &str = "ALTER TABLE sync_outbox ADD COLUMN lease_owner TEXT;";
 
-/// The conflict policy of each account (see `sync::merge::Policy`), and the last merge decision
+/// The conflict policy of each account (see `merge::Policy`), and the last merge decision
 /// per item so the UI can show "merged from the server" after a restart too.
 const MERGE_POLICY: &str = r#"
 ALTER TABLE accounts ADD COLUMN policy TEXT NOT NULL DEFAULT 'furthest-progress';

@@ -46,6 +46,14 @@ pub struct EngineConfig {
     pub pull: Option<PullSchedule>,
     /// Reconnect delays of the live connection ([`Engine::run_live`]).
     pub live_backoff: Backoff,
+    /// Read what the server holds now before every write and merge with it (DESIGN.md
+    /// invariant 6). Default `true`; only the simulation turns it off, to show the lost update
+    /// it prevents.
+    pub read_before_write: bool,
+    /// The account's server id (Jellyfin `ServerId`, Plex `machineIdentifier`). When set, a
+    /// probe or read that reports another id puts the account in
+    /// [`AccountState::ServerChanged`] and no write is sent. `None`: not checked.
+    pub expected_server_id: Option<String>,
 }
 
 /// When the periodic pull runs: every `interval_ms`, doubling up to `max_interval_ms` while a
@@ -101,6 +109,8 @@ impl Default for EngineConfig {
                 base_ms: 1_000,
                 cap_ms: 60_000,
             },
+            read_before_write: true,
+            expected_server_id: None,
         }
     }
 }
@@ -137,6 +147,8 @@ pub enum RunOutcome {
     Offline { counts: Counts },
     /// The account must sign in again; changes are kept.
     SignInNeeded { counts: Counts },
+    /// Another server answers at the account's address; nothing was sent, changes are kept.
+    ServerChanged { counts: Counts },
     /// Shut down on request.
     Stopped,
 }
@@ -352,7 +364,9 @@ impl Engine {
         match self.account_state() {
             AccountState::Online => ItemSyncState::Queued,
             AccountState::Offline => ItemSyncState::WaitingForConnection,
-            AccountState::SignInNeeded => ItemSyncState::WaitingForSignIn,
+            AccountState::SignInNeeded | AccountState::ServerChanged => {
+                ItemSyncState::WaitingForSignIn
+            }
         }
     }
 
@@ -399,11 +413,15 @@ impl Engine {
         }
     }
 
-    /// The account signed in again: resume sending.
+    /// The account signed in again: resume sending (clears [`AccountState::SignInNeeded`] and
+    /// [`AccountState::ServerChanged`]).
     pub fn signed_in(&self) {
         {
             let mut st = lock(&self.shared.status);
-            if st.account == AccountState::SignInNeeded {
+            if matches!(
+                st.account,
+                AccountState::SignInNeeded | AccountState::ServerChanged
+            ) {
                 st.account = AccountState::Online;
             }
         }
@@ -469,10 +487,22 @@ impl Engine {
                 lock(&self.shared.status).next_probe_at = self.now() + delay;
                 tracing::debug!(delay, "server still unreachable");
             }
+            Ok(info) if self.server_changed(&info.server_id) => {
+                self.set_account(AccountState::ServerChanged);
+            }
             // Any answer, even an error status, means the server is reachable. (The probe count
             // restarts when the account next goes offline.)
             _ => self.set_account(AccountState::Online),
         }
+    }
+
+    /// True when the account expects a server id and `server_id` is another one.
+    fn server_changed(&self, server_id: &str) -> bool {
+        self.shared
+            .config
+            .expected_server_id
+            .as_deref()
+            .is_some_and(|expected| expected != server_id)
     }
 
     /// Fetch the whole library with user data, page by page, into the store; every playable
@@ -774,10 +804,16 @@ impl Engine {
                     }
                     let stuck =
                         counts.pending + counts.failed == 0 || wake_at.is_none_or(|w| w > deadline);
-                    if stuck || state == AccountState::SignInNeeded {
+                    if stuck
+                        || matches!(
+                            state,
+                            AccountState::SignInNeeded | AccountState::ServerChanged
+                        )
+                    {
                         return Ok(match state {
                             AccountState::Offline => RunOutcome::Offline { counts },
                             AccountState::SignInNeeded => RunOutcome::SignInNeeded { counts },
+                            AccountState::ServerChanged => RunOutcome::ServerChanged { counts },
                             AccountState::Online => RunOutcome::Pending { counts },
                         });
                     }

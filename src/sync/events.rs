@@ -3,9 +3,9 @@
 use serde::Serialize;
 
 use crate::backend::SyncError;
+use crate::merge::Outcome;
 use crate::model::Millis;
 use crate::store::Counts;
-use crate::sync::merge::Outcome;
 
 /// Where one item's change stands, as a badge would show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -47,6 +47,10 @@ pub enum AccountState {
     Online,
     Offline,
     SignInNeeded,
+    /// The server at the account's address is not the account's server (its id differs:
+    /// reinstalled, or another server answers there). Nothing is sent until the person signs
+    /// in again (a new account) or discards; the queue is kept.
+    ServerChanged,
 }
 
 /// An engine event.
@@ -72,4 +76,11 @@ pub enum SyncEvent {
         error: SyncError,
         items: Vec<String>,
     },
+    /// The local database refused a read or write (locked past the timeout, disk full, …). The
+    /// engine keeps running, backs off and retries; nothing recorded is lost. `message` is a
+    /// human sentence (English, no gettext here; the UI may word its own from it), e.g. "Can't
+    /// write to Playmark's database: disk full — your changes are kept". Sent once per episode.
+    StoreTrouble { message: String },
+    /// The database works again after [`SyncEvent::StoreTrouble`].
+    StoreRecovered,
 }

@@ -5,7 +5,8 @@ pub mod backoff;
 pub mod checkpoint;
 mod engine;
 mod events;
-pub mod merge;
+/// The pure merge lives at [`crate::merge`] (the store uses it too); re-exported here.
+pub use crate::merge;
 
 pub use backoff::Backoff;
 pub use engine::{

@@ -177,7 +177,10 @@ pub fn status_summary(counts: &Counts, account: AccountState) -> (&'static str, 
         )
     } else if account == AccountState::Offline {
         ("network-offline-symbolic", gettext("Offline"))
-    } else if account == AccountState::SignInNeeded {
+    } else if matches!(
+        account,
+        AccountState::SignInNeeded | AccountState::ServerChanged
+    ) {
         ("dialog-password-symbolic", gettext("Sign in needed"))
     } else if active > 0 {
         (

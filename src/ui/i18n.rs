@@ -11,12 +11,32 @@ pub use gettextrs::{gettext, ngettext};
 pub const DOMAIN: &str = "playmark";
 
 /// Where the compiled catalogues (`<lang>/LC_MESSAGES/playmark.mo`) are: `PLAYMARK_LOCALEDIR`
-/// if set, else the ones build.rs compiled from `po/` into the build directory.
+/// if set; else, for an installed binary (`meson install`: `<prefix>/bin/playmark`),
+/// `<prefix>/share/locale` when it holds Playmark's catalogues; else the ones build.rs compiled
+/// from `po/` into cargo's build directory (`cargo run`).
 pub fn locale_dir() -> PathBuf {
-    match std::env::var_os("PLAYMARK_LOCALEDIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(concat!(env!("OUT_DIR"), "/locale")),
+    if let Some(dir) = std::env::var_os("PLAYMARK_LOCALEDIR") {
+        return PathBuf::from(dir);
     }
+    let installed = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("share").join("locale")));
+    match installed {
+        Some(dir) if has_catalogue(&dir) => dir,
+        _ => PathBuf::from(concat!(env!("OUT_DIR"), "/locale")),
+    }
+}
+
+/// Does `dir` hold a Playmark catalogue for some language?
+fn has_catalogue(dir: &std::path::Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|langs| {
+        langs.flatten().any(|lang| {
+            lang.path()
+                .join("LC_MESSAGES")
+                .join(format!("{DOMAIN}.mo"))
+                .is_file()
+        })
+    })
 }
 
 /// Bind the text domain. Failures only mean untranslated (English) text, so they are logged.

@@ -17,10 +17,10 @@ use crate::backend::jellyfin::{ClientOptions, DeviceInfo, JellyfinClient};
 use crate::backend::{ErrorKind, SyncError};
 use crate::clock::{Clock, SystemClock};
 use crate::demo::{DemoConfig, DemoServer, Fault, DEMO_PASSWORD, DEMO_USER};
+use crate::merge::{Decision, Outcome, Side};
 use crate::model::{LocalChange, Millis, ServerKind};
 use crate::store::ItemView;
 use crate::store::{database_path, secrets, Counts, NewAccount, RowState, Store};
-use crate::sync::merge::{Decision, Outcome, Side};
 use crate::sync::{
     AccountState, Engine, EngineConfig, ItemSyncState, RunMode, SyncEvent, DEFAULT_PAGE_SIZE,
 };
@@ -289,7 +289,8 @@ fn queued_state(engine: &Engine, row: Option<RowState>) -> Option<ItemSyncState>
     row.map(|_| match engine.account_state() {
         AccountState::Online => ItemSyncState::Queued,
         AccountState::Offline => ItemSyncState::WaitingForConnection,
-        AccountState::SignInNeeded => ItemSyncState::WaitingForSignIn,
+        // Provisional: the appsync helper words the server-changed state.
+        AccountState::SignInNeeded | AccountState::ServerChanged => ItemSyncState::WaitingForSignIn,
     })
 }
 
@@ -512,41 +513,27 @@ impl SyncQueue {
         sender: &ComponentSender<Self>,
     ) -> Result<(), String> {
         use super::format::{sign_in_error, SignInStep};
+        use crate::sign_in::{sign_in_jellyfin, SignInError};
         let data_dir = self.base_dir();
         let mut store = Store::open(&database_path(&data_dir)).map_err(|e| e.to_string())?;
-        let device_id = store.device_id().map_err(|e| e.to_string())?;
-        let client = JellyfinClient::new(
-            url,
-            DeviceInfo::playmark(device_id.clone()),
-            ClientOptions::default(),
-        )
-        .map_err(|e| sign_in_error(&e, SignInStep::Address, url))?;
         let runtime = self.runtime()?;
-        let info = runtime
-            .block_on(client.public_info())
-            .map_err(|e| sign_in_error(&e, SignInStep::Reach, url))?;
-        JellyfinClient::check_version(&info.version)
-            .map_err(|e| sign_in_error(&e, SignInStep::Version, url))?;
-        let session = runtime
-            .block_on(client.authenticate(user, &password.0))
-            .map_err(|e| sign_in_error(&e, SignInStep::Credentials, url))?;
-        let account = store
-            .upsert_account(
-                &NewAccount {
-                    kind: ServerKind::Jellyfin,
-                    base_url: client.base_url(),
-                    server_id: &info.server_id,
-                    server_name: &info.server_name,
-                    user_id: &session.user_id,
-                    user_name: &session.user_name,
-                    device_id: &device_id,
-                },
-                SystemClock.now(),
-            )
-            .map_err(|e| e.to_string())?;
+        runtime
+            .block_on(sign_in_jellyfin(
+                &mut store,
+                &data_dir,
+                url,
+                user,
+                &password.0,
+                None,
+            ))
+            .map_err(|e| match e {
+                SignInError::Address(e) => sign_in_error(&e, SignInStep::Address, url),
+                SignInError::Reach(e) => sign_in_error(&e, SignInStep::Reach, url),
+                SignInError::Version(e) => sign_in_error(&e, SignInStep::Version, url),
+                SignInError::Server(e) => sign_in_error(&e, SignInStep::Credentials, url),
+                e => e.to_string(),
+            })?;
         drop(store);
-        secrets::save_token(&data_dir, account, &session.access_token)
-            .map_err(|e| format!("cannot store the sign-in: {e}"))?;
         let (engine, name) = account_engine(&data_dir)?;
         engine.signed_in();
         self.launch(
@@ -568,7 +555,7 @@ impl SyncQueue {
         sender: &ComponentSender<Self>,
     ) -> Result<(), String> {
         use super::format::{sign_in_error, SignInStep};
-        use crate::sign_in::{sign_in_plex, PlexSignInError};
+        use crate::sign_in::{sign_in_plex, PlexUserChoice, SignInError};
         let token = token.0.trim();
         if token.is_empty() {
             return Err(super::i18n::gettext("Enter the server's Plex token."));
@@ -577,11 +564,22 @@ impl SyncQueue {
         let mut store = Store::open(&database_path(&data_dir)).map_err(|e| e.to_string())?;
         let runtime = self.runtime()?;
         runtime
-            .block_on(sign_in_plex(&mut store, &data_dir, url, token))
+            .block_on(sign_in_plex(
+                &mut store,
+                &data_dir,
+                url,
+                token,
+                PlexUserChoice::Ask,
+            ))
             .map_err(|e| match e {
-                PlexSignInError::Address(e) => sign_in_error(&e, SignInStep::Address, url),
-                PlexSignInError::Server(e) => sign_in_error(&e, SignInStep::Token, url),
-                e @ (PlexSignInError::Store(_) | PlexSignInError::Secret(_)) => e.to_string(),
+                SignInError::Address(e) => sign_in_error(&e, SignInStep::Address, url),
+                SignInError::Server(e) | SignInError::Reach(e) | SignInError::Version(e) => {
+                    sign_in_error(&e, SignInStep::Token, url)
+                }
+                SignInError::UnknownUser { .. } => super::i18n::gettext(
+                    "Playmark cannot tell which Plex user this token belongs to, and this server already has an account here. Sign in with `playmark login plex --same-user` (the same person) or `--new-user` (someone else).",
+                ),
+                e @ (SignInError::Store(_) | SignInError::Secret(_)) => e.to_string(),
             })?;
         drop(store);
         let (engine, name) = account_engine(&data_dir)?;
@@ -663,12 +661,9 @@ fn account_engine(data_dir: &Path) -> Result<(Engine, String), String> {
         .account()
         .map_err(|e| e.to_string())?
         .ok_or("no account")?;
-    let token = secrets::load_token(data_dir, account.id)
-        .map_err(|e| format!("cannot read the stored sign-in: {e}"))?
-        .ok_or("signed out")?;
-    // A Plex account gets a Plex client, a Jellyfin one a Jellyfin client.
-    let server = crate::sign_in::client_for(&account, token, ClientOptions::default())
-        .map_err(|e| e.detail)?;
+    // The same client the command line builds: kind, address, token, trusted certificate.
+    let server = crate::sign_in::account_client(data_dir, &account, ClientOptions::default())
+        .map_err(|e| e.to_string())?;
     let engine = Engine::new(
         store,
         account.id,
@@ -747,6 +742,11 @@ async fn forward_events(engine: Engine, out: relm4::Sender<SyncQueueOutput>, ser
                 let _ = out.send(SyncQueueOutput::Counts { counts });
                 send_attention(&engine, &out);
             }
+            // Provisional: the appsync helper shows the store-trouble message.
+            Ok(SyncEvent::StoreTrouble { message }) => {
+                tracing::warn!(%message, "store trouble");
+            }
+            Ok(SyncEvent::StoreRecovered) => {}
             Ok(SyncEvent::Failure { error, items }) => {
                 let entry = burst.entry(error.kind.as_str()).or_insert((error, 0));
                 entry.1 += items.len();

@@ -32,11 +32,14 @@ KEEP = {
     "/:/scrobble": ["put"],
     "/:/unscrobble": ["put"],
     "/:/timeline": ["post"],
+    "/library/parts/{partId}/{changestamp}/{filename}": ["get"],
 }
 ALSO_ACCEPTS = {
     ("/:/scrobble", "put"): ["get"],
     ("/:/unscrobble", "put"): ["get"],
     ("/:/timeline", "post"): ["get"],
+    # mpv and ffmpeg probe with HEAD before a ranged GET; the server answers it like GET.
+    ("/library/parts/{partId}/{changestamp}/{filename}", "get"): ["head"],
 }
 
 raw = open(SRC, "rb").read()

@@ -27,6 +27,8 @@ KEEP='{
   "/Items/{itemId}":               ["get"],
   "/UserItems/{itemId}/UserData":  ["get", "post"],
   "/UserPlayedItems/{itemId}":     ["post", "delete"],
+  "/Items/{itemId}/Download":      ["get"],
+  "/Videos/{itemId}/stream":       ["get", "head"],
   "/Sessions/Playing":             ["post"],
   "/Sessions/Playing/Progress":    ["post"],
   "/Sessions/Playing/Stopped":     ["post"]

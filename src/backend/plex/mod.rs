@@ -46,6 +46,9 @@ pub mod dto;
 mod session;
 #[cfg(all(test, feature = "demo"))]
 mod tests;
+mod user;
+
+pub use user::{PlexUser, PLEX_TV};
 
 use std::fmt;
 use std::sync::Arc;

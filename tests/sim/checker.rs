@@ -1,0 +1,242 @@
+//! The checker: what must hold at the end of a history, per policy.
+//!
+//! Terms (all per item):
+//!
+//! - A **change** is a local change a device reported as recorded (`record_change` /
+//!   `record_bulk` returned `Ok`); its **value** is the position and watched flag it reported.
+//! - A change `c'` **knows** `c` when `c'` was made on the same device after `c`, or when the
+//!   device showed `c`'s value just before making `c'` (it had pulled it, or merged it) and
+//!   that value was not simply its own last change on the item — and then also everything `c`
+//!   knew. Two changes that do not know each other are **concurrent**.
+//! - `c` is **superseded** when another change `c'` knows `c` (the person replaced it,
+//!   knowingly), or when `c'` is concurrent with `c` and the policy's rules let `c'` win:
+//!   - *prefer-local* and *prefer-server*: any concurrent change may win (whichever device
+//!     sends last, resp. first);
+//!   - *furthest-progress*: `c'` may win when it is an explicit reset (an unwatch, or a restart
+//!     to 0, relative to what its device showed or to its base), or when `c` is not a reset
+//!     (relative to both) and `c'` is at least as far along (watched beats any position, then
+//!     the larger position; a tie may go either way);
+//!   - *last-writer-wins*: `c'` may win when `c` carries no date (an unwatch) or `c'` was made
+//!     no earlier than `c` on the devices' clocks (1 s of slack: Plex keeps whole seconds).
+//!     On Plex, watched dates are stamped by the server when the write arrives, so there any
+//!     concurrent change may win;
+//!   - mixed policies: any concurrent change may win.
+//!
+//! Invariants:
+//!
+//! 1. **Durability**: every change's value is the server's value at the end, or the change is
+//!    superseded.
+//! 2. **No invented state**: the server's value at the end is the value of some change on the
+//!    item (or the item's initial value when it has none).
+//! 3. **Convergence**: after healing (faults off, partitions healed, time past every backoff)
+//!    and two rounds of pull + sync on every device and a final pull, every device shows the
+//!    server's value for every item, and every queue is empty.
+//! 4. **No resurrection** (furthest-progress; last-writer-wins on Jellyfin with the clocks in
+//!    order): an explicit reset (relative to what its device showed and to its base) that is
+//!    not the final value lost to a change it did not know — never to a stale state it
+//!    replaced.
+//! 5. **Play counts**: the server's and every device's play count of an item never exceed the
+//!    number of changes in the history that marked it watched.
+
+use std::collections::BTreeSet;
+
+use playmark::model::ServerKind;
+use playmark::sync::Policy;
+
+use super::history::{Policies, Recorded, Value};
+use super::world::World;
+
+/// Everything the checker looks at, taken from the world after convergence.
+pub struct Ending {
+    /// Per item: the server's value and play count.
+    pub server: Vec<(Value, i64)>,
+    /// Per device, per item: value and play count.
+    pub devices: Vec<Vec<(Value, i64)>>,
+    /// Per device: changes still queued.
+    pub queued: Vec<usize>,
+}
+
+impl Ending {
+    pub fn of(w: &World) -> Ending {
+        let server = w
+            .items
+            .iter()
+            .map(|i| {
+                let u = w.server.user_data(&i.id).unwrap_or_default();
+                (Value::of(&u), u.play_count)
+            })
+            .collect();
+        let devices = w
+            .devices
+            .iter()
+            .map(|d| {
+                w.items
+                    .iter()
+                    .map(|i| (d.local(&i.id), d.play_count(&i.id)))
+                    .collect()
+            })
+            .collect();
+        let queued = w
+            .devices
+            .iter()
+            .map(|d| d.engine.counts().map(|c| c.total()).unwrap_or(usize::MAX))
+            .collect();
+        Ending {
+            server,
+            devices,
+            queued,
+        }
+    }
+}
+
+/// `knows[c]`: the changes change `c` knows (see the module doc). What a device showed is put
+/// down to its own last change on the item when the values agree (a watched flag from another
+/// device is not "known" just because this device had marked it watched too); otherwise to the
+/// changes of other devices with that value, which it can only have had from the server.
+fn knowledge(changes: &[Recorded]) -> Vec<BTreeSet<usize>> {
+    let mut knows: Vec<BTreeSet<usize>> = Vec::with_capacity(changes.len());
+    for c in changes {
+        let mut k = BTreeSet::new();
+        let earlier = || {
+            changes
+                .iter()
+                .take_while(move |e| e.id < c.id)
+                .filter(move |e| e.item == c.item)
+        };
+        let own = earlier().filter(|e| e.device == c.device).last();
+        if let Some(o) = own {
+            k.insert(o.id);
+            k.extend(knows[o.id].iter().copied());
+        }
+        if own.is_none_or(|o| o.value != c.before) {
+            for e in earlier().filter(|e| e.device != c.device && e.value == c.before) {
+                k.insert(e.id);
+                k.extend(knows[e.id].iter().copied());
+            }
+        }
+        knows.push(k);
+    }
+    knows
+}
+
+fn reset_any(c: &Recorded) -> bool {
+    c.is_reset(&c.before) || c.is_reset(&c.base)
+}
+
+fn reset_both(c: &Recorded) -> bool {
+    c.is_reset(&c.before) && c.is_reset(&c.base)
+}
+
+/// May the concurrent change `winner` win over `c` under the history's rules?
+fn may_win(policies: &Policies, kind: ServerKind, winner: &Recorded, c: &Recorded) -> bool {
+    let policy = match policies {
+        Policies::Mixed(_) => return true,
+        Policies::One(p) => *p,
+    };
+    match policy {
+        Policy::PreferLocal | Policy::PreferServer => true,
+        Policy::LastWriterWins => {
+            kind == ServerKind::Plex || !c.dated || (winner.dated && winner.at + 1_000 >= c.at)
+        }
+        Policy::FurthestProgress => {
+            reset_any(winner) || (!reset_both(c) && winner.value.progress() >= c.value.progress())
+        }
+    }
+}
+
+/// Check a finished history. Each violation is one line naming the changes involved.
+pub fn check(w: &World, end: &Ending) -> Vec<String> {
+    let changes = &w.recorded;
+    let knows = knowledge(changes);
+    let concurrent =
+        |a: &Recorded, b: &Recorded| !knows[a.id].contains(&b.id) && !knows[b.id].contains(&a.id);
+    let describe = |c: &Recorded| {
+        format!(
+            "change #{} (d{} item {} -> {} at step {})",
+            c.id, c.device, c.item, c.value, c.step
+        )
+    };
+    let mut out = Vec::new();
+    for (item, (fin, count)) in end.server.iter().enumerate() {
+        let on_item: Vec<&Recorded> = changes.iter().filter(|c| c.item == item).collect();
+        // 1. Durability.
+        for c in &on_item {
+            if c.value == *fin {
+                continue;
+            }
+            let superseded = on_item.iter().any(|o| {
+                o.id != c.id
+                    && (knows[o.id].contains(&c.id)
+                        || (concurrent(c, o) && may_win(&w.params.policies, w.params.kind, o, c)))
+            });
+            if !superseded {
+                out.push(format!(
+                    "lost update: {} is not on the server (it holds {fin}) and no change superseded it",
+                    describe(c)
+                ));
+            }
+        }
+        // 2. No invented state.
+        let initial = Value {
+            position_ms: 0,
+            played: false,
+        };
+        let explained =
+            on_item.iter().any(|c| c.value == *fin) || (on_item.is_empty() && *fin == initial);
+        if !explained {
+            out.push(format!(
+                "invented state: item {item} ends at {fin} on the server, which no change set"
+            ));
+        }
+        // 4. No resurrection.
+        let promised = match &w.params.policies {
+            Policies::One(Policy::FurthestProgress) => true,
+            Policies::One(Policy::LastWriterWins) => {
+                w.params.clocks_in_order() && w.params.kind != ServerKind::Plex
+            }
+            _ => false,
+        };
+        if promised {
+            for r in on_item.iter().filter(|r| reset_both(r) && r.value != *fin) {
+                let winners: Vec<&&Recorded> = on_item.iter().filter(|c| c.value == *fin).collect();
+                if !winners.is_empty() && winners.iter().all(|c| knows[r.id].contains(&c.id)) {
+                    out.push(format!(
+                        "resurrection: {} was undone by the stale state {fin} of {}",
+                        describe(r),
+                        describe(winners[0])
+                    ));
+                }
+            }
+        }
+        // 5. Play counts.
+        let plays = on_item.iter().filter(|c| c.watched).count() as i64;
+        if *count > plays {
+            out.push(format!(
+                "play count inflated: item {item} has play count {count} on the server, but the history has {plays} completed play(s)"
+            ));
+        }
+        for (d, dev) in end.devices.iter().enumerate() {
+            let (local, local_count) = dev[item];
+            if local_count > plays {
+                out.push(format!(
+                    "play count inflated: item {item} has play count {local_count} on d{d}, but the history has {plays} completed play(s)"
+                ));
+            }
+            // 3. Convergence (values).
+            if local != *fin {
+                out.push(format!(
+                    "no convergence: item {item} is {local} on d{d} but {fin} on the server"
+                ));
+            }
+        }
+    }
+    // 3. Convergence (queues).
+    for (d, n) in end.queued.iter().enumerate() {
+        if *n != 0 {
+            out.push(format!(
+                "no convergence: d{d} still has {n} change(s) queued"
+            ));
+        }
+    }
+    out
+}

@@ -1,0 +1,361 @@
+//! What a history is made of: its parameters and steps (generated from a seed), and the
+//! changes the devices reported as recorded.
+
+use std::fmt;
+
+use playmark::model::{Millis, ServerKind};
+use playmark::sync::{EngineConfig, Policy};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// The visible part of a play state: what the user sees and what the checker compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Value {
+    pub position_ms: i64,
+    pub played: bool,
+}
+
+impl Value {
+    pub fn of(u: &playmark::model::UserData) -> Value {
+        Value {
+            position_ms: u.position_ms,
+            played: u.played,
+        }
+    }
+
+    /// Order of progress (as furthest-progress orders it): watched beats any position.
+    pub fn progress(&self) -> (bool, i64) {
+        (self.played, self.position_ms)
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.played {
+            f.write_str("watched")
+        } else {
+            write!(f, "{}s", self.position_ms / 1000)
+        }
+    }
+}
+
+/// A local change the scheduler makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Seek to this fraction (per mille) of the runtime: forward or back, whatever the item
+    /// was at.
+    Position {
+        permille: u16,
+    },
+    /// Back to the beginning (position 0).
+    Restart,
+    Watched,
+    Unwatched,
+}
+
+/// A server fault armed for the next request the server receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    Status5xx(u16),
+    /// 429 with `Retry-After` seconds.
+    TooMany(u64),
+    /// Connection reset before any response.
+    Reset,
+    /// 200 whose body stops half way (the request was applied).
+    ResetMidBody,
+    /// 200 with a truncated JSON body (the request was not applied).
+    TruncatedJson,
+    /// The server never answers; the client times out; the request is dropped.
+    Timeout,
+    /// The server holds the request until the client gave up, then applies it.
+    LateWrite,
+}
+
+impl FaultKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultKind::Status5xx(_) => "5xx",
+            FaultKind::TooMany(_) => "429+Retry-After",
+            FaultKind::Reset => "reset",
+            FaultKind::ResetMidBody => "reset mid-body",
+            FaultKind::TruncatedJson => "truncated JSON",
+            FaultKind::Timeout => "timeout",
+            FaultKind::LateWrite => "write applied after the client gave up",
+        }
+    }
+
+    pub const NAMES: [&'static str; 7] = [
+        "5xx",
+        "429+Retry-After",
+        "reset",
+        "reset mid-body",
+        "truncated JSON",
+        "timeout",
+        "write applied after the client gave up",
+    ];
+}
+
+/// One step of a history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Change {
+        dev: usize,
+        item: usize,
+        change: Change,
+    },
+    /// Mark the season watched / not watched (one bulk action).
+    Bulk {
+        dev: usize,
+        played: bool,
+    },
+    /// Let the device's engine send what it can now (`now`: "Sync now" first, skipping the
+    /// debounce and backoff).
+    Sync {
+        dev: usize,
+        now: bool,
+    },
+    /// A library scan (pull) on the device.
+    Pull {
+        dev: usize,
+    },
+    /// A live message about one item reaches the device (Jellyfin).
+    Live {
+        dev: usize,
+        item: usize,
+    },
+    /// Time passes (for every device and the server).
+    Advance {
+        ms: i64,
+    },
+    Fault(FaultKind),
+    /// Cut or heal the device's network link.
+    Partition {
+        dev: usize,
+    },
+    /// The device's process dies: at rest, or in the middle of a request (which the server
+    /// then applies, or not), leaving its leases behind; it starts again on the same file.
+    Crash {
+        dev: usize,
+        mid_request: Option<bool>,
+    },
+    /// The server restarts: open connections and held requests die, it answers 503 once.
+    ServerRestart,
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::Change { dev, item, change } => write!(f, "d{dev} change item {item} {change:?}"),
+            Op::Bulk { dev, played } => write!(f, "d{dev} bulk season played={played}"),
+            Op::Sync { dev, now } => write!(f, "d{dev} sync{}", if *now { " now" } else { "" }),
+            Op::Pull { dev } => write!(f, "d{dev} pull"),
+            Op::Live { dev, item } => write!(f, "d{dev} live message item {item}"),
+            Op::Advance { ms } => write!(f, "advance {ms}ms"),
+            Op::Fault(k) => write!(f, "server fault {k:?}"),
+            Op::Partition { dev } => write!(f, "d{dev} partition toggle"),
+            Op::Crash { dev, mid_request } => match mid_request {
+                None => write!(f, "d{dev} crash"),
+                Some(apply) => write!(f, "d{dev} crash mid-request (server applies: {apply})"),
+            },
+            Op::ServerRestart => write!(f, "server restart"),
+        }
+    }
+}
+
+/// The policies of a history: one for every device, or (the mixed run) one per device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Policies {
+    One(Policy),
+    Mixed(Vec<Policy>),
+}
+
+/// Everything about a history except its steps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Params {
+    pub seed: u64,
+    pub kind: ServerKind,
+    pub devices: usize,
+    pub policies: Policies,
+    /// Each device's clock skew (ms), within ±10 minutes.
+    pub skews: Vec<i64>,
+    /// The engine reads what the server holds before writing (the fix of the lost update).
+    pub read_before_write: bool,
+}
+
+impl Params {
+    pub fn policy_of(&self, d: usize) -> Policy {
+        match &self.policies {
+            Policies::One(p) => *p,
+            Policies::Mixed(ps) => ps[d % ps.len()],
+        }
+    }
+
+    pub fn engine_config(&self, d: usize) -> EngineConfig {
+        EngineConfig {
+            debounce_ms: 500,
+            // One request at a time, so the order requests reach the server (and which one an
+            // armed fault hits) is the same on every run.
+            concurrency: 1,
+            seed: Some(self.seed.wrapping_mul(31).wrapping_add(d as u64)),
+            read_before_write: self.read_before_write,
+            ..EngineConfig::default()
+        }
+    }
+
+    /// Do the device clocks agree (no skew)?
+    pub fn clocks_in_order(&self) -> bool {
+        self.skews.iter().all(|s| *s == 0)
+    }
+
+    pub fn describe(&self) -> String {
+        let policies = match &self.policies {
+            Policies::One(p) => p.to_string(),
+            Policies::Mixed(ps) => format!(
+                "mixed [{}]",
+                ps.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        };
+        format!(
+            "seed {} on {}: {} devices, policy {policies}, clock skews {:?} ms, read-before-write {}",
+            self.seed,
+            self.kind.as_str(),
+            self.devices,
+            self.skews,
+            self.read_before_write
+        )
+    }
+}
+
+/// A seed's history: parameters and steps. `kind` and `mixed` are chosen by the caller (runs
+/// alternate them); everything else comes from the seed.
+pub fn generate(
+    seed: u64,
+    kind: ServerKind,
+    mixed: bool,
+    read_before_write: bool,
+) -> (Params, Vec<Op>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let devices = rng.gen_range(2..=4);
+    let policies = if mixed {
+        Policies::Mixed(
+            (0..devices)
+                .map(|_| Policy::ALL[rng.gen_range(0..4)])
+                .collect(),
+        )
+    } else {
+        Policies::One(Policy::ALL[rng.gen_range(0..4)])
+    };
+    // Half of the histories keep the clocks in order (the only ones where last-writer-wins
+    // promises anything about resurrection); the others skew each device by up to ±10 min.
+    let skewed = rng.gen_bool(0.5);
+    let skews = (0..devices)
+        .map(|_| {
+            if skewed {
+                rng.gen_range(-600_000..=600_000)
+            } else {
+                0
+            }
+        })
+        .collect();
+    let params = Params {
+        seed,
+        kind,
+        devices,
+        policies,
+        skews,
+        read_before_write,
+    };
+    let steps = rng.gen_range(40..=60);
+    let items = 6;
+    let ops = (0..steps)
+        .map(|_| {
+            let dev = rng.gen_range(0..devices);
+            match rng.gen_range(0..100) {
+                0..=27 => Op::Change {
+                    dev,
+                    item: rng.gen_range(0..items),
+                    change: match rng.gen_range(0..10) {
+                        0..=5 => Change::Position {
+                            permille: rng.gen_range(1..1000),
+                        },
+                        6 => Change::Restart,
+                        7 | 8 => Change::Watched,
+                        _ => Change::Unwatched,
+                    },
+                },
+                28..=30 => Op::Bulk {
+                    dev,
+                    played: rng.gen_bool(0.6),
+                },
+                31..=50 => Op::Sync {
+                    dev,
+                    now: rng.gen_bool(0.4),
+                },
+                51..=59 => Op::Pull { dev },
+                60..=63 => Op::Live {
+                    dev,
+                    item: rng.gen_range(0..items),
+                },
+                64..=75 => Op::Advance {
+                    ms: *[200, 1_000, 5_000, 30_000, 120_000, 600_000]
+                        .get(rng.gen_range(0..6))
+                        .unwrap_or(&1_000),
+                },
+                76..=88 => Op::Fault(match rng.gen_range(0..8) {
+                    0 => FaultKind::Status5xx(500),
+                    1 => FaultKind::Status5xx(503),
+                    2 => FaultKind::TooMany(rng.gen_range(1..=120)),
+                    3 => FaultKind::Reset,
+                    4 => FaultKind::ResetMidBody,
+                    5 => FaultKind::TruncatedJson,
+                    6 => FaultKind::Timeout,
+                    _ => FaultKind::LateWrite,
+                }),
+                89..=92 => Op::Partition { dev },
+                93..=97 => Op::Crash {
+                    dev,
+                    mid_request: match rng.gen_range(0..3) {
+                        0 => None,
+                        1 => Some(false),
+                        _ => Some(true),
+                    },
+                },
+                _ => Op::ServerRestart,
+            }
+        })
+        .collect();
+    (params, ops)
+}
+
+/// A change a device reported as recorded.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub id: usize,
+    pub device: usize,
+    /// Index into the world's playable items.
+    pub item: usize,
+    /// Position of the step in the history's log.
+    pub step: usize,
+    /// The state the device reported.
+    pub value: Value,
+    /// What the device showed for the item just before.
+    pub before: Value,
+    /// The device's base (the server's value as it last saw it) just before.
+    pub base: Value,
+    /// The device's clock when it was made.
+    pub at: Millis,
+    /// It carries a last-played date (an unwatch does not).
+    pub dated: bool,
+    /// It marked the item watched (a completed play).
+    pub watched: bool,
+}
+
+impl Recorded {
+    /// An explicit unwatch or restart: the item goes back, relative to what the device showed
+    /// and to its base.
+    pub fn is_reset(&self, from: &Value) -> bool {
+        let unwatch = from.played && !self.value.played;
+        let restart = !self.value.played && self.value.position_ms == 0 && from.position_ms > 0;
+        unwatch || restart
+    }
+}

@@ -1,0 +1,737 @@
+//! The simulated world: one demo server, K devices (each a real engine with its own SQLite file
+//! and skewed fake clock), one global fake clock, and the step executor.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use playmark::backend::jellyfin::{ClientOptions, DeviceInfo, JellyfinClient};
+use playmark::backend::plex::PlexClient;
+use playmark::backend::{LiveUpdates, MediaServer, ServerInfo, SyncError};
+use playmark::clock::{BoxFuture, Clock, FakeClock};
+use playmark::demo::{
+    DemoClock, DemoConfig, DemoKind, DemoLibrary, DemoServer, Fault, RecordedRequest,
+    DEMO_PASSWORD, DEMO_PLEX_TOKEN, DEMO_USER,
+};
+use playmark::model::{
+    DesiredState, ItemKind, ItemsPage, LocalChange, Millis, RemoteItem, ServerKind, UserData,
+};
+use playmark::store::{database_path, NewAccount, Store};
+use playmark::sync::{Engine, EngineConfig, RunMode, RunOutcome};
+
+use super::history::{Change, FaultKind, Op, Params, Recorded, Value};
+
+/// Simulation time at the start of every history (2023-11-14T22:13:20Z).
+pub const T0: Millis = 1_700_000_000_000;
+/// The client's request timeout, on the device's (fake) clock.
+pub const TIMEOUT_MS: i64 = 30_000;
+/// A step that has not finished after this much real time is a hang: the history is printed.
+const STUCK_AFTER: Duration = Duration::from_secs(30);
+
+/// A device's clock: the world's clock plus a fixed skew.
+#[derive(Clone)]
+pub struct SkewedClock {
+    pub base: FakeClock,
+    pub skew: i64,
+}
+
+impl Clock for SkewedClock {
+    fn now(&self) -> Millis {
+        self.base.now() + self.skew
+    }
+
+    fn sleep_until(&self, deadline: Millis) -> BoxFuture {
+        self.base.sleep_until(deadline - self.skew)
+    }
+}
+
+/// The device's network link: a partition cuts it off from the server.
+#[derive(Default)]
+pub struct Link {
+    pub partitioned: AtomicBool,
+}
+
+/// The client as the engine sees it: the real HTTP client, behind the device's link, with the
+/// request timeout on the device's fake clock (so a request the server holds times out when
+/// the simulation moves time, never on the wall clock).
+pub struct SimClient {
+    inner: Arc<dyn MediaServer>,
+    clock: SkewedClock,
+    link: Arc<Link>,
+}
+
+impl SimClient {
+    async fn call<T>(
+        &self,
+        f: impl Future<Output = Result<T, SyncError>> + Send,
+    ) -> Result<T, SyncError> {
+        if self.link.partitioned.load(Ordering::SeqCst) {
+            return Err(SyncError::offline("simulated partition: no route to host"));
+        }
+        let deadline = self.clock.now() + TIMEOUT_MS;
+        tokio::select! {
+            r = f => r,
+            _ = self.clock.sleep_until(deadline) => Err(SyncError::transient("operation timed out (simulated clock)")),
+        }
+    }
+}
+
+#[async_trait]
+impl MediaServer for SimClient {
+    fn kind(&self) -> ServerKind {
+        self.inner.kind()
+    }
+
+    async fn probe(&self) -> Result<ServerInfo, SyncError> {
+        self.call(self.inner.probe()).await
+    }
+
+    async fn push_item(
+        &self,
+        item_id: &str,
+        desired: &DesiredState,
+    ) -> Result<Option<UserData>, SyncError> {
+        self.call(self.inner.push_item(item_id, desired)).await
+    }
+
+    async fn push_group(&self, parent_id: &str, played: bool) -> Result<(), SyncError> {
+        self.call(self.inner.push_group(parent_id, played)).await
+    }
+
+    async fn fetch_items(&self, start: u64, limit: u64) -> Result<ItemsPage, SyncError> {
+        self.call(self.inner.fetch_items(start, limit)).await
+    }
+
+    async fn fetch_by_ids(&self, ids: &[String]) -> Result<Vec<RemoteItem>, SyncError> {
+        self.call(self.inner.fetch_by_ids(ids)).await
+    }
+
+    async fn live_updates(&self) -> Result<Option<LiveUpdates>, SyncError> {
+        Ok(None)
+    }
+}
+
+/// One device: its database, account, clock, link and (unless crashed) engine.
+pub struct Device {
+    pub dir: tempfile::TempDir,
+    pub account: i64,
+    pub clock: SkewedClock,
+    pub link: Arc<Link>,
+    pub client: Arc<dyn MediaServer>,
+    pub config: EngineConfig,
+    pub engine: Engine,
+}
+
+impl Device {
+    fn start_engine(&self) -> Engine {
+        let store = Store::open(&database_path(self.dir.path())).expect("store reopens");
+        Engine::new(
+            store,
+            self.account,
+            Arc::new(SimClient {
+                inner: self.client.clone(),
+                clock: self.clock.clone(),
+                link: self.link.clone(),
+            }),
+            Arc::new(self.clock.clone()),
+            self.config.clone(),
+        )
+    }
+
+    /// Position and watched flag of every item, as this device shows them.
+    pub fn local(&self, item: &str) -> Value {
+        let view = self
+            .engine
+            .with_store(|s| s.item(self.account, item))
+            .expect("store readable")
+            .expect("item known");
+        Value {
+            position_ms: view.position_ms,
+            played: view.played,
+        }
+    }
+
+    pub fn play_count(&self, item: &str) -> i64 {
+        self.engine
+            .with_store(|s| s.item(self.account, item))
+            .ok()
+            .flatten()
+            .map(|v| v.play_count)
+            .unwrap_or(0)
+    }
+
+    pub fn base(&self, item: &str) -> Option<Value> {
+        self.engine
+            .with_store(|s| s.base(self.account, item))
+            .expect("store readable")
+            .map(|u| Value {
+                position_ms: u.position_ms,
+                played: u.played,
+            })
+    }
+}
+
+/// Counters over a run of histories.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    pub histories: u64,
+    pub steps: u64,
+    pub changes: u64,
+    pub faults: std::collections::BTreeMap<&'static str, u64>,
+    pub crashes: u64,
+    pub crashes_mid_request: u64,
+    pub late_writes_applied: u64,
+    pub partitions: u64,
+    pub server_restarts: u64,
+    pub violations: u64,
+}
+
+impl Stats {
+    pub fn absorb(&mut self, o: &Stats) {
+        self.histories += o.histories;
+        self.steps += o.steps;
+        self.changes += o.changes;
+        for (k, v) in &o.faults {
+            *self.faults.entry(k).or_default() += v;
+        }
+        self.crashes += o.crashes;
+        self.crashes_mid_request += o.crashes_mid_request;
+        self.late_writes_applied += o.late_writes_applied;
+        self.partitions += o.partitions;
+        self.server_restarts += o.server_restarts;
+        self.violations += o.violations;
+    }
+}
+
+/// The world of one history.
+pub struct World {
+    pub params: Params,
+    pub clock: FakeClock,
+    pub server: DemoServer,
+    pub devices: Vec<Device>,
+    /// Playable items, in library order.
+    pub items: Vec<RemoteItem>,
+    /// The season the bulk actions act on, and its episodes (indices into `items`).
+    pub season: String,
+    pub season_items: Vec<usize>,
+    /// For each `Fault::Hold` armed and not yet released, in order: apply it when released?
+    holds: VecDeque<bool>,
+    /// The recorded history (text, hashed for determinism).
+    pub log: Vec<String>,
+    /// Every change a device reported as recorded.
+    pub recorded: Vec<Recorded>,
+    pub stats: Stats,
+}
+
+fn client_options() -> ClientOptions {
+    ClientOptions {
+        // A safety net only: the simulated timeout (fake clock) fires first.
+        timeout: Duration::from_secs(60),
+        connect_timeout: Duration::from_secs(10),
+        ..ClientOptions::default()
+    }
+}
+
+/// The simulation's library: one series with one season of four episodes, and two movies.
+pub fn library() -> DemoLibrary {
+    DemoLibrary::generated(1, 1, 4, 2)
+}
+
+fn short(r: &RecordedRequest) -> String {
+    let fault = r
+        .fault
+        .as_deref()
+        .map(|f| format!(" fault={f}"))
+        .unwrap_or_default();
+    format!("    {} {} -> {}{fault}", r.method, r.path, r.status)
+}
+
+impl World {
+    pub async fn new(params: Params) -> World {
+        let clock = FakeClock::new(T0);
+        let kind = match params.kind {
+            ServerKind::Plex => DemoKind::Plex,
+            _ => DemoKind::Jellyfin,
+        };
+        let base = if kind == DemoKind::Plex {
+            DemoConfig::plex()
+        } else {
+            DemoConfig::default()
+        };
+        let server = DemoServer::start(DemoConfig {
+            kind,
+            library: library(),
+            clock: DemoClock(Arc::new(clock.clone())),
+            ..base
+        })
+        .await
+        .expect("demo server starts");
+        let mut devices = Vec::new();
+        for d in 0..params.devices {
+            devices.push(Self::new_device(&params, &server, &clock, d).await);
+        }
+        let all = server.items();
+        let items: Vec<RemoteItem> = all
+            .iter()
+            .filter(|i| i.kind.is_playable())
+            .cloned()
+            .collect();
+        let season = all
+            .iter()
+            .find(|i| i.kind == ItemKind::Season)
+            .map(|i| i.id.clone())
+            .expect("a season");
+        let season_items = items
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.season_id.as_deref() == Some(season.as_str()))
+            .map(|(n, _)| n)
+            .collect();
+        server.clear_requests();
+        World {
+            log: vec![params.describe()],
+            params,
+            clock,
+            server,
+            devices,
+            items,
+            season,
+            season_items,
+            holds: VecDeque::new(),
+            recorded: Vec::new(),
+            stats: Stats {
+                histories: 1,
+                ..Stats::default()
+            },
+        }
+    }
+
+    async fn new_device(
+        params: &Params,
+        server: &DemoServer,
+        clock: &FakeClock,
+        d: usize,
+    ) -> Device {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(&database_path(dir.path())).expect("store opens");
+        let device_id = store.device_id().expect("device id");
+        let url = server.url();
+        let (client, user_id, server_id): (Arc<dyn MediaServer>, String, String) = match params.kind
+        {
+            ServerKind::Plex => {
+                let c = PlexClient::new(&url, PlexClient::device(&device_id), client_options())
+                    .expect("plex client")
+                    .with_token(DEMO_PLEX_TOKEN.to_string());
+                let info = c.sign_in_check().await.expect("plex token accepted");
+                (Arc::new(c), "1".to_string(), info.server_id)
+            }
+            _ => {
+                let c =
+                    JellyfinClient::new(&url, DeviceInfo::playmark(&device_id), client_options())
+                        .expect("jellyfin client");
+                let session = c
+                    .authenticate(DEMO_USER, DEMO_PASSWORD)
+                    .await
+                    .expect("sign in");
+                let c = c.with_session(session.access_token, session.user_id.clone());
+                (Arc::new(c), session.user_id, session.server_id)
+            }
+        };
+        let account = store
+            .upsert_account(
+                &NewAccount {
+                    kind: params.kind,
+                    base_url: &url,
+                    server_id: &server_id,
+                    server_name: "Sim",
+                    user_id: &user_id,
+                    user_name: DEMO_USER,
+                    device_id: &device_id,
+                },
+                T0,
+            )
+            .expect("account");
+        let policy = params.policy_of(d);
+        store.set_policy(account, policy).expect("policy");
+        let clock = SkewedClock {
+            base: clock.clone(),
+            skew: params.skews[d],
+        };
+        let link = Arc::new(Link::default());
+        let config = params.engine_config(d);
+        let engine = Engine::new(
+            store,
+            account,
+            Arc::new(SimClient {
+                inner: client.clone(),
+                clock: clock.clone(),
+                link: link.clone(),
+            }),
+            Arc::new(clock.clone()),
+            config.clone(),
+        );
+        engine.refresh(50).await.expect("first library scan");
+        Device {
+            dir,
+            account,
+            clock,
+            link,
+            client,
+            config,
+            engine,
+        }
+    }
+
+    fn note(&mut self, line: String) {
+        self.log.push(line);
+    }
+
+    /// Log the requests the server saw since the last call, and forget them.
+    fn note_requests(&mut self) {
+        let reqs = self.server.requests();
+        self.server.clear_requests();
+        for r in &reqs {
+            self.log.push(short(r));
+        }
+    }
+
+    /// Run `fut` (an engine operation of one device) to its end. A request held by the server
+    /// (`Fault::Hold`) makes the client wait for its timeout: time moves on by the timeout, so
+    /// it fires, exactly when the request is held.
+    async fn drive<T>(&mut self, fut: impl Future<Output = T>) -> T {
+        tokio::pin!(fut);
+        let stuck = tokio::time::sleep(STUCK_AFTER);
+        tokio::pin!(stuck);
+        loop {
+            let held = self.server.held_requests();
+            tokio::select! {
+                biased;
+                out = &mut fut => return out,
+                _ = self.server.until_held(held) => {
+                    self.clock.advance(TIMEOUT_MS);
+                }
+                _ = &mut stuck => {
+                    panic!("a step hung for {STUCK_AFTER:?}:\n{}", self.log.join("\n"));
+                }
+            }
+        }
+    }
+
+    /// Requests held at the end of a step are released as they were armed: applied (the write
+    /// lands after the client gave up) or dropped.
+    fn release_holds(&mut self) {
+        while self.server.held_requests() > 0 {
+            let apply = self.holds.pop_front().unwrap_or(false);
+            if self.server.release_held(apply) && apply {
+                self.stats.late_writes_applied += 1;
+                self.note("    (held request applied after the client gave up)".into());
+            }
+        }
+    }
+
+    fn arm(&mut self, fault: Fault, hold_apply: Option<bool>) {
+        if let Some(apply) = hold_apply {
+            self.holds.push_back(apply);
+        }
+        self.server.fail_next(1, fault);
+    }
+
+    async fn sync(&mut self, d: usize) -> String {
+        let engine = self.devices[d].engine.clone();
+        let deadline = self.devices[d].clock.now();
+        let out = self
+            .drive(async move { engine.run(RunMode::UntilIdle { deadline }).await })
+            .await;
+        match out {
+            Ok(o) => outcome_text(&o),
+            Err(e) => format!("store error: {e}"),
+        }
+    }
+
+    async fn pull(&mut self, d: usize) -> String {
+        let engine = self.devices[d].engine.clone();
+        match self.drive(async move { engine.refresh(50).await }).await {
+            Ok(s) => format!("pulled: adopted {} conflicts {}", s.adopted, s.conflicts),
+            Err(e) => format!("pull failed: {e}"),
+        }
+    }
+
+    /// Drop a device's engine (with its store connection) and start a new one on the same file.
+    fn restart_device(&mut self, d: usize) {
+        let fresh = self.devices[d].start_engine();
+        self.devices[d].engine = fresh;
+    }
+
+    /// Record one local change on device `d` (with what the checker needs to know about it).
+    fn record(&mut self, d: usize, item: usize, change: LocalChange) -> String {
+        let id = self.items[item].id.clone();
+        let before = self.devices[d].local(&id);
+        let base = self.devices[d].base(&id);
+        let at = self.devices[d].clock.now();
+        match self.devices[d].engine.record_change(&id, change) {
+            Ok(state) => {
+                let value = Value {
+                    position_ms: state.position_ms,
+                    played: state.played,
+                };
+                let dated = state.last_played.is_some();
+                self.push_recorded(d, item, value, (before, base), at, dated);
+                format!("recorded {value}")
+            }
+            Err(e) => format!("not recorded: {e}"),
+        }
+    }
+
+    fn push_recorded(
+        &mut self,
+        d: usize,
+        item: usize,
+        value: Value,
+        (before, base): (Value, Option<Value>),
+        at: Millis,
+        dated: bool,
+    ) {
+        let step = self.log.len();
+        self.stats.changes += 1;
+        self.recorded.push(Recorded {
+            id: self.recorded.len(),
+            device: d,
+            item,
+            step,
+            value,
+            before,
+            base: base.unwrap_or(before),
+            at,
+            dated,
+            watched: value.played && !before.played,
+        });
+    }
+
+    /// Execute one step.
+    pub async fn step(&mut self, n: usize, op: &Op) {
+        self.stats.steps += 1;
+        let result = match *op {
+            Op::Change { dev, item, change } => {
+                let item = item % self.items.len();
+                let change = match change {
+                    Change::Position { permille } => {
+                        let rt = self.items[item].runtime_ms.unwrap_or(1_800_000);
+                        // Whole seconds (Plex keeps ms, Jellyfin ticks; both exact), distinct
+                        // per step so a value tells which change it came from.
+                        let secs = (rt / 1000 - 2).max(1) * i64::from(permille) / 1000;
+                        LocalChange::Position {
+                            position_ms: (secs.max(1) * 1000).min(rt - 1000),
+                        }
+                    }
+                    Change::Restart => LocalChange::Position { position_ms: 0 },
+                    Change::Watched => LocalChange::MarkWatched,
+                    Change::Unwatched => LocalChange::MarkUnwatched,
+                };
+                self.record(dev, item, change)
+            }
+            Op::Bulk { dev, played } => {
+                let season = self.season.clone();
+                let members = self.season_items.clone();
+                let at = self.devices[dev].clock.now();
+                let before: Vec<(Value, Option<Value>)> = members
+                    .iter()
+                    .map(|&i| {
+                        let id = self.items[i].id.clone();
+                        (self.devices[dev].local(&id), self.devices[dev].base(&id))
+                    })
+                    .collect();
+                match self.devices[dev].engine.record_bulk(&season, played) {
+                    Ok(o) => {
+                        for (&i, (b, base)) in members.iter().zip(before) {
+                            let id = self.items[i].id.clone();
+                            let value = self.devices[dev].local(&id);
+                            self.push_recorded(dev, i, value, (b, base), at, played);
+                        }
+                        format!("bulk recorded: queued {} dropped {}", o.queued, o.dropped)
+                    }
+                    Err(e) => format!("bulk not recorded: {e}"),
+                }
+            }
+            Op::Sync { dev, now } => {
+                if now {
+                    let _ = self.devices[dev].engine.sync_now();
+                }
+                self.sync(dev).await
+            }
+            Op::Pull { dev } => self.pull(dev).await,
+            Op::Live { dev, item } => {
+                // A live message carries the server's current user data of the item it is
+                // about; it goes through the same merge as a scan.
+                let id = self.items[item % self.items.len()].id.clone();
+                match self.server.user_data(&id) {
+                    Some(u) if self.params.kind != ServerKind::Plex => {
+                        match self.devices[dev].engine.apply_live_user_data(&[(id, u)]) {
+                            Ok(s) => {
+                                format!("live: adopted {} conflicts {}", s.adopted, s.conflicts)
+                            }
+                            Err(e) => format!("live failed: {e}"),
+                        }
+                    }
+                    _ => "no live channel".to_string(),
+                }
+            }
+            Op::Advance { ms } => {
+                self.clock.advance(ms);
+                format!("now T0+{}ms", self.clock.now() - T0)
+            }
+            Op::Fault(kind) => {
+                *self.stats.faults.entry(kind.name()).or_default() += 1;
+                let (fault, hold) = match kind {
+                    FaultKind::Status5xx(code) => (
+                        Fault::Status {
+                            code,
+                            retry_after: None,
+                        },
+                        None,
+                    ),
+                    FaultKind::TooMany(secs) => (
+                        Fault::Status {
+                            code: 429,
+                            retry_after: Some(secs),
+                        },
+                        None,
+                    ),
+                    FaultKind::Reset => (Fault::Reset, None),
+                    FaultKind::ResetMidBody => (Fault::Truncated, None),
+                    FaultKind::TruncatedJson => (Fault::Malformed, None),
+                    FaultKind::Timeout => (Fault::Hold, Some(false)),
+                    FaultKind::LateWrite => (Fault::Hold, Some(true)),
+                };
+                self.arm(fault, hold);
+                "armed".to_string()
+            }
+            Op::Partition { dev } => {
+                let link = &self.devices[dev].link;
+                let cut = !link.partitioned.load(Ordering::SeqCst);
+                link.partitioned.store(cut, Ordering::SeqCst);
+                if cut {
+                    self.stats.partitions += 1;
+                    "partitioned".to_string()
+                } else {
+                    self.devices[dev].engine.connectivity_changed(true);
+                    "healed".to_string()
+                }
+            }
+            Op::Crash { dev, mid_request } => {
+                self.stats.crashes += 1;
+                let text = match mid_request {
+                    None => "crashed while idle".to_string(),
+                    Some(apply) => {
+                        let held = self.server.held_requests();
+                        self.arm(Fault::Hold, Some(apply));
+                        let engine = self.devices[dev].engine.clone();
+                        let deadline = self.devices[dev].clock.now();
+                        let run = engine.run(RunMode::UntilIdle { deadline });
+                        let crashed = tokio::select! {
+                            biased;
+                            _ = self.server.until_held(held) => Ok(()),
+                            out = run => Err(match out {
+                                Ok(o) => outcome_text(&o),
+                                Err(e) => e.to_string(),
+                            }),
+                        };
+                        let text = match crashed {
+                            Ok(()) => {
+                                self.stats.crashes_mid_request += 1;
+                                "crashed mid-request".to_string()
+                            }
+                            Err(o) => format!("no request to crash in ({o})"),
+                        };
+                        drop(engine);
+                        text
+                    }
+                };
+                // The engine (and its store connection) is gone; a new one starts on the file.
+                self.restart_device(dev);
+                text
+            }
+            Op::ServerRestart => {
+                self.stats.server_restarts += 1;
+                // Held requests die with the process.
+                while self.server.held_requests() > 0 {
+                    self.holds.pop_front();
+                    self.server.release_held(false);
+                }
+                self.server.set_offline(true);
+                self.server.set_offline(false);
+                // A restarting Jellyfin answers 503 with an HTML page for a moment.
+                self.server.fail_next(1, Fault::Starting);
+                // Let clients see their keep-alive connections close (real time, not
+                // simulated: the sockets are real).
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                "server restarted".to_string()
+            }
+        };
+        let line = format!("{n:>3} {op} -> {result}");
+        self.log.push(line);
+        self.release_holds();
+        self.note_requests();
+    }
+
+    /// Heal everything, then let every device pull, sync and pull again (twice round), so all
+    /// should agree.
+    pub async fn converge(&mut self) {
+        self.note("--- heal: faults cleared, partitions healed, time moves on ---".into());
+        self.server.clear_faults();
+        while self.server.held_requests() > 0 {
+            self.server.release_held(false);
+        }
+        self.holds.clear();
+        for d in &self.devices {
+            d.link.partitioned.store(false, Ordering::SeqCst);
+        }
+        // Past every backoff and Retry-After.
+        self.clock.advance(30 * 60_000);
+        for round in 0..2 {
+            for d in 0..self.devices.len() {
+                self.devices[d].engine.connectivity_changed(true);
+                let pulled = self.pull(d).await;
+                let _ = self.devices[d].engine.sync_now();
+                let synced = self.sync(d).await;
+                self.note(format!("    heal {round} d{d}: {pulled}; {synced}"));
+                self.note_requests();
+            }
+        }
+        for d in 0..self.devices.len() {
+            let pulled = self.pull(d).await;
+            self.note(format!("    final pull d{d}: {pulled}"));
+            self.note_requests();
+        }
+        self.note("--- end state ---".into());
+        for (n, it) in self.items.iter().enumerate() {
+            let server = self.server.user_data(&it.id).unwrap_or_default();
+            let locals: Vec<String> = self
+                .devices
+                .iter()
+                .map(|d| d.local(&it.id).to_string())
+                .collect();
+            self.log.push(format!(
+                "item {n}: server {} count {} | devices {}",
+                Value::of(&server),
+                server.play_count,
+                locals.join(" ")
+            ));
+        }
+    }
+}
+
+fn outcome_text(o: &RunOutcome) -> String {
+    match o {
+        RunOutcome::Empty => "sent all".to_string(),
+        RunOutcome::Pending { counts } => format!("pending {}", counts.total()),
+        RunOutcome::Offline { counts } => format!("offline, {} waiting", counts.total()),
+        RunOutcome::SignInNeeded { counts } => {
+            format!("sign-in needed, {} waiting", counts.total())
+        }
+        RunOutcome::Stopped => "stopped".to_string(),
+        other => format!("{other:?}"),
+    }
+}
