@@ -330,7 +330,8 @@ pub async fn play(data_dir: &Path, args: PlayArgs) -> Result<u8, Failure> {
         RunOutcome::Empty | RunOutcome::Stopped => println!("“{}”: {state}; on {name}.", item.name),
         RunOutcome::Offline { counts }
         | RunOutcome::Pending { counts }
-        | RunOutcome::SignInNeeded { counts } => println!(
+        | RunOutcome::SignInNeeded { counts }
+        | RunOutcome::ServerChanged { counts } => println!(
             "“{}”: {state}; {} change(s) queued, sent when {name} is reachable (`playmark sync`).",
             item.name,
             counts.total()

@@ -51,7 +51,6 @@ impl Engine {
                 now,
             )
         })?;
-        self.set_account(AccountState::Online);
         if outcome == ReportDelivery::StillQueued {
             self.shared.notify.notify_one();
         } else {
