@@ -9,9 +9,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use playmark::demo::{DemoConfig, DemoServer, Fault};
+use playmark::model::LocalChange;
 use playmark::sync::ItemSyncState;
 use playmark::ui::app::{App, AppInit};
-use playmark::ui::sync_queue::SyncQueueInit;
+use playmark::ui::library::LibraryInput;
+use playmark::ui::sync_queue::{SyncQueueInit, SyncQueueInput};
 use relm4::adw;
 use relm4::gtk;
 use relm4::gtk::glib;
@@ -90,22 +92,29 @@ fn main() {
         .detach();
     app.widget().set_default_size(1000, 680);
     app.widget().present();
+    // Shows → the first series → its first season.
     let ids = || -> Vec<String> {
-        let keys: Vec<String> = app.model().library.model().rows.keys().cloned().collect();
-        let root = app.model().library.widget().clone().upcast::<gtk::Widget>();
-        descendants(&root)
-            .into_iter()
-            .map(|w| w.widget_name().to_string())
-            .filter(|n| keys.contains(n))
-            .collect()
+        // No model borrow is held across a pump (the components update in it).
+        let lists = || app.model().library.model().lists.clone();
+        if lists().episodes.is_empty() {
+            if let Some(id) = lists().series.first().cloned() {
+                app.model().library.emit(LibraryInput::OpenSeries { id });
+                pump_for(50);
+            }
+            if let Some(id) = lists().seasons.first().cloned() {
+                app.model().library.emit(LibraryInput::OpenSeason { id });
+                pump_for(50);
+            }
+        }
+        lists().episodes
     };
     let state = |id: &str| {
         app.model()
             .library
             .model()
             .rows
-            .get(&id.to_string())
-            .and_then(|r| r.state.clone())
+            .get(id)
+            .and_then(|r| r.state)
     };
     let toggle = |id: &str| {
         let root = app.model().library.widget().clone().upcast::<gtk::Widget>();
@@ -160,20 +169,13 @@ fn main() {
             retry_after: Some(40),
         },
     );
-    // The simulated player seeks 1 minute into the last episode: a position change.
-    let root = app.model().library.widget().clone().upcast::<gtk::Widget>();
-    let row = descendants(&root)
-        .into_iter()
-        .find(|w| w.widget_name() == ids[5].as_str())
-        .unwrap();
-    let seek = descendants(&row)
-        .into_iter()
-        .find(|w| w.widget_name() == "seek")
-        .unwrap()
-        .downcast::<gtk::Button>()
-        .unwrap();
-    seek.emit_clicked();
-    seek.emit_clicked();
+    // A player saved a position 1 minute into the last episode.
+    app.model().queue.emit(SyncQueueInput::Enqueue {
+        item: ids[5].clone(),
+        change: LocalChange::Position {
+            position_ms: 60_000,
+        },
+    });
     wait_for("retrying", || {
         matches!(state(&ids[5]), Some(ItemSyncState::Retrying { .. }))
     });

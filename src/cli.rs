@@ -131,6 +131,26 @@ enum Command {
         #[arg(long, conflicts_with = "ids")]
         all: bool,
     },
+    /// Download episodes, seasons, series or movies for offline play; blocks until every item
+    /// is done (exit 0) or one failed (exit 3). Ctrl+C leaves them queued.
+    Download {
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// Pause these downloads.
+        #[arg(long, conflicts_with_all = ["resume", "remove"])]
+        pause: bool,
+        /// Queue paused or failed downloads again (without waiting for them).
+        #[arg(long, conflicts_with_all = ["pause", "remove"])]
+        resume: bool,
+        /// Forget these downloads and delete their files.
+        #[arg(long, conflicts_with_all = ["pause", "resume"])]
+        remove: bool,
+    },
+    /// The downloads: state, size, progress, path.
+    Downloads {
+        #[arg(long)]
+        json: bool,
+    },
     /// Give up on queued changes (the local state goes back to the server's).
     Discard {
         #[arg(required = true)]
@@ -166,6 +186,10 @@ enum Command {
         /// Fault injection, e.g. `offline`, `random=0.3`, `next=3:503` (see the README).
         #[arg(long)]
         faults: Option<String>,
+        /// Serve a generated library of about N items instead of the bundled one (a fifth
+        /// movies, the rest series of 4 seasons × 24 episodes), e.g. 100000 for scale tests.
+        #[arg(long, value_name = "N")]
+        library_size: Option<usize>,
         /// The demo user may not download media (Jellyfin 403, Plex "owner has forbidden
         /// download"); streaming stays allowed.
         #[arg(long)]
@@ -465,6 +489,29 @@ async fn run(command: Command, data_dir: &Path) -> Result<u8, Failure> {
         Command::Status { json } => status(data_dir, json).await,
         Command::Retry { ids, all } => retry(data_dir, ids, all),
         Command::Discard { ids } => discard(data_dir, &ids),
+        Command::Download {
+            ids,
+            pause,
+            resume,
+            remove,
+        } => {
+            use crate::download::cli::Action;
+            let action = match (pause, resume, remove) {
+                (true, _, _) => Action::Pause,
+                (_, true, _) => Action::Resume,
+                (_, _, true) => Action::Remove,
+                _ => Action::Download,
+            };
+            let d = downloader_for(data_dir, action == Action::Download)?;
+            crate::download::cli::download(d, &ids, action)
+                .await
+                .map_err(|(code, message)| Failure { code, message })
+        }
+        Command::Downloads { json } => {
+            let d = downloader_for(data_dir, false)?;
+            crate::download::cli::list(&d, json)
+                .map_err(|(code, message)| Failure { code, message })
+        }
         Command::ResetDatabase => reset_database(data_dir),
         Command::Play {
             id,
@@ -487,8 +534,9 @@ async fn run(command: Command, data_dir: &Path) -> Result<u8, Failure> {
             kind,
             port,
             faults,
+            library_size,
             forbid_downloads,
-        } => demo_server(kind, port, faults, forbid_downloads).await,
+        } => demo_server(kind, port, faults, library_size, forbid_downloads).await,
     }
 }
 
@@ -975,6 +1023,40 @@ fn progress(data_dir: &Path, id: &str, position: &str) -> Result<u8, Failure> {
     })
 }
 
+/// The download queue of the chosen account (its own store connection). `online`: with the
+/// account's server client (a download needs it; listing and pausing do not).
+fn downloader_for(
+    data_dir: &Path,
+    online: bool,
+) -> Result<Arc<crate::download::Downloader>, Failure> {
+    use crate::download::{DownloadConfig, Downloader};
+    let store = open_store(data_dir)?;
+    let account = require_account(&store)?;
+    let server = if online {
+        Some(server_for(data_dir, &account, ClientOptions::default())?)
+    } else {
+        None
+    };
+    // The `download_folder` setting (`playmark settings download_folder DIR`), else
+    // `<data dir>/downloads`.
+    let mut config = DownloadConfig::new(store.settings()?.download_folder_in(data_dir));
+    config.user_name = account.user_name.clone();
+    // The CLI gives up on a download after about half a minute of retries (exit 3, queued
+    // rows stay for the next run); the app keeps retrying longer.
+    config.max_attempts = 5;
+    config.backoff = crate::sync::backoff::Backoff {
+        base_ms: 1_000,
+        cap_ms: 15_000,
+    };
+    Ok(Arc::new(Downloader::new(
+        store,
+        account.id,
+        server,
+        Arc::new(SystemClock),
+        config,
+    )))
+}
+
 /// The engine of the chosen account, after checking that its server still answers at its
 /// address: another server there gets no request beyond that check (exit 5, state
 /// `server_changed` persisted for `status` and `accounts`). An unreachable server passes (the
@@ -982,7 +1064,8 @@ fn progress(data_dir: &Path, id: &str, position: &str) -> Result<u8, Failure> {
 async fn engine_for(data_dir: &Path) -> Result<(Engine, Account), Failure> {
     let mut store = open_store(data_dir)?;
     let account = require_account(&store)?;
-    let server = server_for(data_dir, &account, ClientOptions::default())?;
+    // Signed out: said before anything is sent.
+    server_for(data_dir, &account, ClientOptions::default())?;
     let probe_options = ClientOptions {
         trusted_certificate_pem: trusted_certificate(data_dir, &account)?,
         ..ClientOptions::default()
@@ -993,7 +1076,7 @@ async fn engine_for(data_dir: &Path) -> Result<(Engine, Account), Failure> {
             let queued = store.counts(account.id)?.total();
             return Err(Failure {
                 code: exit::SERVER_CHANGED,
-                message: crate::cli_accounts::server_changed_message(&account, &info, queued),
+                message: crate::cli_accounts::server_changed_message(&account, Some(&info), queued),
             });
         }
         if account.state == AccountStatus::ServerChanged {
@@ -1001,13 +1084,14 @@ async fn engine_for(data_dir: &Path) -> Result<(Engine, Account), Failure> {
             store.set_account_state(account.id, AccountStatus::Online)?;
         }
     }
-    let engine = Engine::new(
+    let engine = crate::sign_in::account_engine(
         store,
-        account.id,
-        server,
-        Arc::new(SystemClock),
+        data_dir,
+        &account,
+        ClientOptions::default(),
         EngineConfig::default(),
-    );
+    )
+    .map_err(|e| Failure::usage(e.to_string()))?;
     Ok((engine, account))
 }
 
@@ -1031,6 +1115,7 @@ async fn sync(data_dir: &Path, wait: Option<f64>) -> Result<u8, Failure> {
         .load(std::sync::atomic::Ordering::Relaxed);
     let server = &account.server_name;
     let seen = match &outcome {
+        RunOutcome::ServerChanged { .. } => AccountStatus::ServerChanged,
         RunOutcome::Offline { .. } => AccountStatus::Offline,
         RunOutcome::SignInNeeded { .. } => AccountStatus::SignInNeeded,
         _ => AccountStatus::Online,
@@ -1064,15 +1149,12 @@ async fn sync(data_dir: &Path, wait: Option<f64>) -> Result<u8, Failure> {
             );
             exit::SIGN_IN
         }
-        // Provisional wording: the accounts helper refines it (and its exit code 5).
         RunOutcome::ServerChanged { counts } => {
-            let e = SyncError::new(ErrorKind::Auth, "server changed");
             println!(
-                "{} ({} change(s) kept)",
-                e.message(server, counts.total()).title,
-                counts.total()
+                "{}",
+                crate::cli_accounts::server_changed_message(&account, None, counts.total())
             );
-            exit::SIGN_IN
+            exit::SERVER_CHANGED
         }
     })
 }
@@ -1265,10 +1347,12 @@ async fn demo_server(
     kind: crate::demo::DemoKind,
     port: Option<u16>,
     faults: Option<String>,
+    library_size: Option<usize>,
     forbid_downloads: bool,
 ) -> Result<u8, Failure> {
     use crate::demo::{
-        DemoConfig, DemoKind, DemoServer, FaultSpec, DEMO_PASSWORD, DEMO_PLEX_TOKEN, DEMO_USER,
+        DemoConfig, DemoKind, DemoLibrary, DemoServer, FaultSpec, DEMO_PASSWORD, DEMO_PLEX_TOKEN,
+        DEMO_USER,
     };
     let port = port.unwrap_or(match kind {
         DemoKind::Jellyfin => 8096,
@@ -1285,9 +1369,14 @@ async fn demo_server(
         ),
         None => None,
     };
+    let library = match library_size {
+        Some(n) => DemoLibrary::sized(n),
+        None => base.library.clone(),
+    };
     let server = DemoServer::start(DemoConfig {
         port,
         faults,
+        library,
         ..base
     })
     .await

@@ -140,19 +140,20 @@ pub fn same_server(account: &Account, info: &ServerInfo) -> bool {
 }
 
 /// The words for "another server answers at this account's address" (exit 5).
-pub fn server_changed_message(account: &Account, info: &ServerInfo, queued: usize) -> String {
+pub fn server_changed_message(
+    account: &Account,
+    info: Option<&ServerInfo>,
+    queued: usize,
+) -> String {
+    let who = match info {
+        Some(info) if !info.server_name.is_empty() => format!(" ({})", info.server_name),
+        Some(info) => format!(" ({})", info.server_id),
+        None => String::new(),
+    };
     format!(
-        "Another server ({}) now answers at {}, not {}: nothing was sent to it. {queued} \
+        "Another server{who} now answers at {}, not {}: nothing was sent to it. {queued} \
          change(s) of account {} are kept. Sign in there to use it as a new account, or \
          `playmark --account {} discard ID…` the old changes.",
-        if info.server_name.is_empty() {
-            info.server_id.as_str()
-        } else {
-            info.server_name.as_str()
-        },
-        account.base_url,
-        account.server_name,
-        account.id,
-        account.id
+        account.base_url, account.server_name, account.id, account.id
     )
 }

@@ -11,6 +11,7 @@ pub mod cli_accounts;
 pub mod clock;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod download;
 pub mod merge;
 pub mod model;
 pub mod player;

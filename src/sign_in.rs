@@ -334,3 +334,41 @@ pub fn client_for(
         ),
     })
 }
+
+/// THE engine of a signed-in `account` (CLI and app): its client from [`account_client`] and
+/// `config` with [`EngineConfig::expected_server_id`](crate::sync::EngineConfig) set to the
+/// account's server id, so that another server answering at the account's address gets no
+/// write (the engine checks at every probe and read). An account stored without a server id
+/// (an old database) is not checked.
+pub fn account_engine(
+    store: Store,
+    data_dir: &Path,
+    account: &Account,
+    options: ClientOptions,
+    config: crate::sync::EngineConfig,
+) -> Result<crate::sync::Engine, AccountClientError> {
+    let server = account_client(data_dir, account, options)?;
+    let config = crate::sync::EngineConfig {
+        expected_server_id: Some(account.server_id.clone()).filter(|id| !id.is_empty()),
+        ..config
+    };
+    Ok(crate::sync::Engine::new(
+        store,
+        account.id,
+        server,
+        Arc::new(SystemClock),
+        config,
+    ))
+}
+
+/// The persisted form of the engine's account state (see `Store::set_account_state`).
+pub fn account_status(state: crate::sync::AccountState) -> crate::store::AccountStatus {
+    use crate::store::AccountStatus;
+    use crate::sync::AccountState;
+    match state {
+        AccountState::Online => AccountStatus::Online,
+        AccountState::Offline => AccountStatus::Offline,
+        AccountState::SignInNeeded => AccountStatus::SignInNeeded,
+        AccountState::ServerChanged => AccountStatus::ServerChanged,
+    }
+}

@@ -362,3 +362,62 @@ async fn closed_pipe_and_offline_sync_are_quiet() {
     assert_eq!(out.status.code(), Some(4));
     assert!(!out.stderr.is_empty(), "{}", text(&out));
 }
+
+/// The engine CLI and app build for an account (`playmark::sign_in::account_engine`) knows the
+/// account's server id: while it runs, the server goes away and another one comes up at the
+/// same address; the engine's probe finds the other id and the run ends in `ServerChanged`
+/// with no write sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_engine_sends_nothing_to_another_server_after_a_probe() {
+    use playmark::backend::jellyfin::ClientOptions;
+    use playmark::clock::{Clock, SystemClock};
+    use playmark::sync::{AccountState, Backoff, EngineConfig, RunMode, RunOutcome, SyncEvent};
+    let server = common::clean_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    expect_code(&login(&data, &server.url(), DEMO_PASSWORD), 0);
+    expect_code(&playmark(&data, &["refresh"]), 0);
+    let episode = first_episode(&server);
+    expect_code(&playmark(&data, &["mark-watched", &episode]), 0);
+    server.set_offline(true);
+
+    let store = playmark::store::Store::open(&playmark::store::database_path(&data)).unwrap();
+    let account = store.account().unwrap().unwrap();
+    let config = EngineConfig {
+        debounce_ms: 0,
+        seed: Some(7),
+        probe_backoff: Backoff {
+            base_ms: 20,
+            cap_ms: 100,
+        },
+        ..EngineConfig::default()
+    };
+    let engine =
+        playmark::sign_in::account_engine(store, &data, &account, ClientOptions::default(), config)
+            .unwrap();
+    let mut events = engine.subscribe();
+    engine.sync_now().unwrap();
+    let runner = engine.clone();
+    let run = tokio::spawn(async move {
+        let deadline = SystemClock.now() + 30_000;
+        runner.run(RunMode::UntilIdle { deadline }).await
+    });
+    loop {
+        match events.recv().await.unwrap() {
+            SyncEvent::Account {
+                state: AccountState::Offline,
+            } => break,
+            _ => continue,
+        }
+    }
+    server.clear_requests();
+    server.set_server_id("feedfacefeedfacefeedfacefeedface");
+    server.set_offline(false);
+    let outcome = run.await.unwrap().unwrap();
+    assert!(
+        matches!(outcome, RunOutcome::ServerChanged { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(engine.account_state(), AccountState::ServerChanged);
+    assert!(writes(&server).is_empty(), "{:?}", writes(&server));
+}

@@ -73,18 +73,22 @@ async fn the_token_never_appears_in_trace_logs_output_status_or_the_database() {
         0,
     );
     // Failing syncs: 500s with bodies, a reset, a malformed body, then the server offline.
-    server.fail_next(
-        6,
+    // A `sync` without --wait makes one attempt (a read, then the writes) and stops, so how many
+    // queued faults it used depends on where it failed: each phase drops what is left and makes
+    // the changes due again, so every failure path really runs and none leaks into the recovery.
+    for fault in [
         Fault::Status {
             code: 500,
             retry_after: None,
         },
-    );
-    step(playmark(&data, &["sync"]));
-    server.fail_next(3, Fault::Reset);
-    step(playmark(&data, &["sync"]));
-    server.fail_next(3, Fault::Malformed);
-    step(playmark(&data, &["sync"]));
+        Fault::Reset,
+        Fault::Malformed,
+    ] {
+        server.fail_next(3, fault);
+        expect_code(&step(playmark(&data, &["retry", "--all"])), 0);
+        expect_code(&step(playmark(&data, &["sync"])), 3);
+        server.clear_faults();
+    }
     server.set_offline(true);
     expect_code(&step(playmark(&data, &["sync"])), 4);
     let status_offline = step(playmark(&data, &["status", "--json"]));
@@ -112,6 +116,14 @@ async fn the_token_never_appears_in_trace_logs_output_status_or_the_database() {
         "no request logging captured"
     );
     assert!(all.contains("/UserItems/"), "no write request logged");
+    for path in [
+        "HTTP 500",
+        "connection failed",
+        "truncated JSON",
+        "HTTP 401",
+    ] {
+        assert!(all.contains(path), "the failure path {path:?} never ran");
+    }
     assert!(!all.contains(&token), "token in the output of a command");
     for o in [&status_offline, &status] {
         assert!(!contains(&o.stdout, &token), "token in status --json");

@@ -65,7 +65,7 @@ fn print_stats(what: &str, s: &Stats, per_kind: &[(ServerKind, u64)], elapsed: D
 /// Every history the run can afford holds every invariant; a failure prints the shrunk
 /// history and the command that replays it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "until the engine's read-merge-write (issue 10) lands: today's engine loses updates"]
+#[ignore = "seeds 1-1061 hold every invariant; seed 1062 (last-writer-wins) still loses a mark-watched the server already held: it is settled without a write, so its later date never reaches the server (docs/RELIABILITY.md)"]
 async fn every_history_keeps_acknowledged_changes_and_converges() {
     if let Some(seed) = replaying() {
         let rbw = env::<u8>("PLAYMARK_SIM_READ_BEFORE_WRITE").unwrap_or(1) != 0;

@@ -271,24 +271,24 @@ fn transient_failure_counts_attempts_offline_does_not() {
     store
         .record_change(acc, "e0", LocalChange::MarkWatched, 1, 0)
         .unwrap();
-    store.claim_due(acc, 1, 8, 60_000).unwrap();
+    let c = store.claim_due(acc, 1, 8, 60_000).unwrap();
     store
-        .fail(acc, &["e0".into()], ErrorKind::Offline, "refused", 0, 2)
+        .fail(acc, c[0].rows(), ErrorKind::Offline, "refused", 0, 2)
         .unwrap();
     let row = store.outbox_row(acc, "e0").unwrap().unwrap();
     assert_eq!((row.state, row.attempts), (RowState::Pending, 0));
-    store.claim_due(acc, 3, 8, 60_000).unwrap();
+    let c = store.claim_due(acc, 3, 8, 60_000).unwrap();
     store
-        .fail(acc, &["e0".into()], ErrorKind::Transient, "503", 5_000, 4)
+        .fail(acc, c[0].rows(), ErrorKind::Transient, "503", 5_000, 4)
         .unwrap();
     let row = store.outbox_row(acc, "e0").unwrap().unwrap();
     assert_eq!(
         (row.state, row.attempts, row.next_attempt_at),
         (RowState::Failed, 1, 5_000)
     );
-    store.claim_due(acc, 5_000, 8, 60_000).unwrap();
+    let c = store.claim_due(acc, 5_000, 8, 60_000).unwrap();
     store
-        .fail(acc, &["e0".into()], ErrorKind::NotFound, "404", 0, 5_001)
+        .fail(acc, c[0].rows(), ErrorKind::NotFound, "404", 0, 5_001)
         .unwrap();
     assert_eq!(
         store.outbox_row(acc, "e0").unwrap().unwrap().state,
@@ -349,10 +349,10 @@ fn after_a_request_with_unknown_outcome_a_return_to_base_is_still_sent() {
             0,
         )
         .unwrap();
-    store.claim_due(acc, 2, 8, 60_000).unwrap();
+    let c = store.claim_due(acc, 2, 8, 60_000).unwrap();
     // e.g. a timeout: the server may have applied 60 s.
     store
-        .fail(acc, &["e0".into()], ErrorKind::Transient, "timeout", 10, 3)
+        .fail(acc, c[0].rows(), ErrorKind::Transient, "timeout", 10, 3)
         .unwrap();
     let (_, outcome) = store
         .record_change(acc, "e0", LocalChange::Position { position_ms: 0 }, 4, 0)
@@ -407,4 +407,114 @@ fn debounce_is_trailing_within_its_hold_limit() {
     }
     assert_eq!(store.next_wakeup(acc).unwrap(), Some(5_100));
     assert_eq!(store.claim_due(acc, 5_100, 8, 1_000).unwrap().len(), 1);
+}
+
+/// Issue 10 §5: `fail` compares on `change_seq`. A change made while a request was in flight is
+/// not what failed: it must not inherit the old request's 404 (needs attention) — it is queued.
+#[test]
+fn a_newer_change_does_not_inherit_an_old_requests_failure() {
+    use playmark::backend::ErrorKind;
+    let (_d, mut store, acc) = setup(1);
+    store
+        .record_change(
+            acc,
+            "e0",
+            LocalChange::Position {
+                position_ms: 10_000,
+            },
+            1,
+            0,
+        )
+        .unwrap();
+    let claimed = store.claim_due(acc, 1, 8, 60_000).unwrap();
+    store
+        .record_change(
+            acc,
+            "e0",
+            LocalChange::Position {
+                position_ms: 20_000,
+            },
+            2,
+            0,
+        )
+        .unwrap();
+    store
+        .fail(acc, claimed[0].rows(), ErrorKind::NotFound, "404", 0, 3)
+        .unwrap();
+    let row = store.outbox_row(acc, "e0").unwrap().unwrap();
+    assert_eq!(
+        (row.state, row.error_kind, row.desired.position_ms),
+        (RowState::Pending, None, 20_000)
+    );
+}
+
+/// Issue 10 §5: a discard racing a send is not undone by the send's completion. The request
+/// landed after all, so the server holds the discarded change: the row stays queued with the
+/// state the user went back to, and the next send writes it back.
+#[test]
+fn a_discard_racing_a_send_is_not_undone_by_the_completion() {
+    let (_d, mut store, acc) = setup(1);
+    store
+        .record_change(
+            acc,
+            "e0",
+            LocalChange::Position {
+                position_ms: 10_000,
+            },
+            1,
+            0,
+        )
+        .unwrap();
+    let claimed = store.claim_due(acc, 1, 8, 60_000).unwrap();
+    let sent = claimed[0].rows()[0].clone();
+    assert_eq!(store.discard(acc, &["e0".to_string()], 2).unwrap(), 1);
+    let outcome = store
+        .complete(acc, &sent, Some(sent.desired.to_user_data()), 3)
+        .unwrap();
+    assert_eq!(outcome, CompleteOutcome::Requeued);
+    let row = store.outbox_row(acc, "e0").unwrap().unwrap();
+    assert_eq!((row.state, row.desired.position_ms), (RowState::Pending, 0));
+    assert_eq!(store.item(acc, "e0").unwrap().unwrap().position_ms, 0);
+    assert_eq!(store.base(acc, "e0").unwrap().unwrap().position_ms, 10_000);
+}
+
+/// The queue counts are kept incrementally (triggers); they always equal a full count.
+#[test]
+fn incremental_counts_equal_a_full_count() {
+    use playmark::backend::ErrorKind;
+    let (_d, mut store, acc) = setup(6);
+    for n in 0..6 {
+        store
+            .record_change(acc, &format!("e{n}"), LocalChange::MarkWatched, 1, 0)
+            .unwrap();
+    }
+    let claimed = store.claim_due(acc, 1, 3, 60_000).unwrap();
+    let rows: Vec<_> = claimed.iter().flat_map(|c| c.rows().to_vec()).collect();
+    store.complete(acc, &rows[0], None, 2).unwrap();
+    store
+        .fail(acc, &rows[1..2], ErrorKind::Transient, "503", 99, 2)
+        .unwrap();
+    store
+        .fail(acc, &rows[2..3], ErrorKind::NotFound, "404", 0, 2)
+        .unwrap();
+    store.discard(acc, &["e5".to_string()], 3).unwrap();
+    store.claim_due(acc, 3, 1, 60_000).unwrap();
+    let full = store.outbox(acc).unwrap();
+    let by = |s: RowState| full.iter().filter(|r| r.state == s).count();
+    let counts = store.counts(acc).unwrap();
+    assert_eq!(
+        (
+            counts.pending,
+            counts.in_flight,
+            counts.failed,
+            counts.needs_attention
+        ),
+        (
+            by(RowState::Pending),
+            by(RowState::InFlight),
+            by(RowState::Failed),
+            by(RowState::NeedsAttention)
+        )
+    );
+    assert_eq!(counts.total(), 4, "{counts:?}");
 }

@@ -157,8 +157,9 @@ async fn change_made_while_in_flight_is_delivered_afterwards(kind: ServerKind) {
             },
         )
         .unwrap();
+    // The read before the write and the write itself are slow.
     h.server
-        .fail_next(1, Fault::Delay(Duration::from_millis(400)));
+        .fail_next(2, Fault::Delay(Duration::from_millis(400)));
     let engine = h.engine.clone();
     let deadline = h.clock.now();
     let drain = tokio::spawn(async move {
@@ -166,9 +167,9 @@ async fn change_made_while_in_flight_is_delivered_afterwards(kind: ServerKind) {
             .run(playmark::sync::RunMode::UntilIdle { deadline })
             .await
     });
-    // Wait (real time: the request is real HTTP) until the server has the first request.
-    for _ in 0..200 {
-        if !h.server.requests().is_empty() {
+    // Wait (real time: the request is real HTTP) until the server has the write.
+    for _ in 0..400 {
+        if !h.writes().is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -343,10 +344,10 @@ async fn item_gone_from_server_needs_attention_then_discard(kind: ServerKind) {
     );
     let msg = playmark::backend::SyncError::new(ErrorKind::NotFound, "x").message("Demo", 1);
     assert_eq!(msg.action, playmark::backend::error::Action::Discard);
-    // Not retried by itself.
+    // Not retried by itself: the read before the write and the refused write, nothing more.
     h.clock.advance(3_600_000);
     h.drain_now().await;
-    assert_eq!(h.server.requests().len(), 1);
+    assert_eq!(h.server.requests().len(), 2);
     assert_eq!(h.engine.discard(std::slice::from_ref(&ep)).unwrap(), 1);
     assert!(row(&h, &ep).is_none());
 }
@@ -412,6 +413,35 @@ async fn marking_a_season_is_one_call_while_the_group_is_intact(kind: ServerKind
     assert!(h.is_bulk_write(&writes[0], &season, true), "{writes:?}");
     for e in &eps {
         assert!(h.server.user_data(&e.id).unwrap().played);
+    }
+    h.assert_contract();
+}
+
+/// One call on the season changes every episode on the server; on Plex each scrobble adds a
+/// view. An episode already watched is not a member, so the season goes item by item and the
+/// watched one is left alone (its play count stays 1).
+async fn marking_a_season_adds_no_view_to_an_episode_already_watched(kind: ServerKind) {
+    let h = Harness::start(kind).await;
+    let (season, eps) = h.first_season();
+    h.engine
+        .record_change(&eps[0].id, LocalChange::MarkWatched)
+        .unwrap();
+    assert_eq!(h.drain_now().await, RunOutcome::Empty);
+    assert_eq!(h.server.user_data(&eps[0].id).unwrap().play_count, 1);
+    let before = h.writes().len();
+    let outcome = h.engine.record_bulk(&season, true).unwrap();
+    assert_eq!(outcome.queued, eps.len() - 1);
+    assert_eq!(outcome.group_key, None, "not every episode is a member");
+    assert_eq!(h.drain_now().await, RunOutcome::Empty);
+    let writes = h.writes().split_off(before);
+    assert!(
+        !writes.iter().any(|w| h.is_bulk_write(w, &season, true)),
+        "{writes:?}"
+    );
+    for e in &eps {
+        let data = h.server.user_data(&e.id).unwrap();
+        assert!(data.played, "{}", e.name);
+        assert_eq!(data.play_count, 1, "{}", e.name);
     }
     h.assert_contract();
 }
@@ -539,6 +569,7 @@ suite!(
         item_gone_from_server_needs_attention_then_discard,
         server_errors_and_broken_responses_are_retried_then_delivered,
         marking_a_season_is_one_call_while_the_group_is_intact,
+        marking_a_season_adds_no_view_to_an_episode_already_watched,
         editing_one_episode_breaks_the_group_into_per_item_writes,
         refresh_brings_remote_changes_and_the_whole_tree_but_keeps_queued_local_ones,
     ]

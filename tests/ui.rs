@@ -106,29 +106,28 @@ impl Fixture {
         f
     }
 
-    /// Episode ids of the shown season, in screen order.
+    /// Episode ids of the open season (Shows → first series → first season, opened when no
+    /// season is open), in screen order.
     fn episode_ids(&self) -> Vec<String> {
-        let library = self
-            .app
-            .model()
-            .library
-            .widget()
-            .clone()
-            .upcast::<gtk::Widget>();
-        let keys: Vec<String> = self
-            .app
-            .model()
-            .library
-            .model()
-            .rows
-            .keys()
-            .cloned()
-            .collect();
-        descendants(&library)
-            .into_iter()
-            .map(|w| w.widget_name().to_string())
-            .filter(|n| keys.contains(n))
-            .collect()
+        // No model borrow is held across a pump (the components update in it).
+        let lists = || self.app.model().library.model().lists.clone();
+        if lists().episodes.is_empty() {
+            if let Some(id) = lists().series.first().cloned() {
+                self.app
+                    .model()
+                    .library
+                    .emit(LibraryInput::OpenSeries { id });
+                pump();
+            }
+            if let Some(id) = lists().seasons.first().cloned() {
+                self.app
+                    .model()
+                    .library
+                    .emit(LibraryInput::OpenSeason { id });
+                pump();
+            }
+        }
+        lists().episodes
     }
 
     fn row_widget(&self, id: &str) -> gtk::Widget {
@@ -139,6 +138,7 @@ impl Fixture {
             .widget()
             .clone()
             .upcast::<gtk::Widget>();
+        wait_for("the row on screen", || !named(&library, id).is_empty());
         named(&library, id).pop().expect("row by item id")
     }
 
@@ -148,8 +148,8 @@ impl Fixture {
             .library
             .model()
             .rows
-            .get(&id.to_string())
-            .and_then(|r| r.state.clone())
+            .get(id)
+            .and_then(|r| r.state)
     }
 
     fn played(&self, id: &str) -> bool {
@@ -158,9 +158,8 @@ impl Fixture {
             .library
             .model()
             .rows
-            .get(&id.to_string())
+            .item(id)
             .unwrap()
-            .item
             .played
     }
 
@@ -194,20 +193,38 @@ fn item(id: &str, kind: ItemKind, parent: Option<&str>, n: i64) -> ItemView {
     }
 }
 
-#[gtk::test]
-fn each_badge_state_renders_for_an_item_state_message() {
+/// A library alone in a window, showing the episodes of `season` (rows are virtualised: only
+/// a list on screen has row widgets).
+fn library_window(items: Vec<ItemView>, season: &str) -> (relm4::Controller<Library>, gtk::Window) {
     let _ = relm4::adw::init();
     playmark::ui::load_resources();
     let library = Library::builder().launch(()).detach();
-    library.emit(LibraryInput::Load {
-        items: vec![
+    let window = gtk::Window::new();
+    window.set_default_size(800, 600);
+    window.set_child(Some(library.widget()));
+    window.present();
+    library.emit(LibraryInput::Load { items });
+    library.emit(LibraryInput::OpenSeason { id: season.into() });
+    pump();
+    (library, window)
+}
+
+fn row_in(library: &relm4::Controller<Library>, id: &str) -> gtk::Widget {
+    let root = library.widget().clone().upcast::<gtk::Widget>();
+    wait_for("the row on screen", || !named(&root, id).is_empty());
+    named(&root, id).pop().expect("row found by item id")
+}
+
+#[gtk::test]
+fn each_badge_state_renders_for_an_item_state_message() {
+    let (library, _window) = library_window(
+        vec![
             item("season", ItemKind::Season, None, 1),
             item("ep1", ItemKind::Episode, Some("season"), 1),
         ],
-    });
-    pump();
-    let root = library.widget().clone().upcast::<gtk::Widget>();
-    let row = named(&root, "ep1").pop().expect("row found by item id");
+        "season",
+    );
+    let row = row_in(&library, "ep1");
     // The badge container is rebuilt when its accessible label changes: look it up each time.
     let badge = || {
         let all = named(&row, "sync-badge");
@@ -268,12 +285,7 @@ fn each_badge_state_renders_for_an_item_state_message() {
             }
             None => assert!(spinner.is_visible() && spinner.is_spinning() && !icon.is_visible()),
         }
-        let model_badge = library
-            .model()
-            .rows
-            .get(&"ep1".to_string())
-            .unwrap()
-            .badge();
+        let model_badge = library.model().rows.get("ep1").unwrap().badge();
         let label = model_badge.unwrap().accessible_label;
         assert!(label.contains(label_part), "{label} ~ {label_part}");
         if let ItemSyncState::NeedsAttention { .. } = state {
@@ -299,21 +311,20 @@ fn each_badge_state_renders_for_an_item_state_message() {
 
 #[gtk::test]
 fn synced_check_fades_after_three_seconds() {
-    let _ = relm4::adw::init();
-    let library = Library::builder().launch(()).detach();
-    library.emit(LibraryInput::Load {
-        items: vec![
+    let (library, _window) = library_window(
+        vec![
             item("season", ItemKind::Season, None, 1),
             item("ep1", ItemKind::Episode, Some("season"), 1),
         ],
-    });
+        "season",
+    );
+    let row = row_in(&library, "ep1");
     library.emit(LibraryInput::ItemState {
         item: "ep1".into(),
         state: ItemSyncState::Synced,
     });
     pump();
-    let root = library.widget().clone().upcast::<gtk::Widget>();
-    let badge = || named(&root, "sync-badge").pop().unwrap();
+    let badge = || named(&row, "sync-badge").pop().unwrap();
     assert!(badge().is_visible());
     let shown = Instant::now();
     wait_for("the check to fade", || !badge().is_visible());
@@ -442,20 +453,7 @@ fn popover_retry_and_discard_act_on_their_own_item() {
     });
     f.app.model().status.widget().popup();
     wait_for("popover rows", || attention_buttons(&f).len() == 2);
-    let title_of = |id: &str| {
-        let row = f
-            .app
-            .model()
-            .library
-            .model()
-            .rows
-            .get(&id.to_string())
-            .unwrap()
-            .item
-            .name
-            .clone();
-        row
-    };
+    let title_of = |id: &str| f.app.model().library.model().rows.item(id).unwrap().name;
     let buttons = attention_buttons(&f);
     let (_, _, discard_first) = buttons
         .iter()
@@ -660,9 +658,8 @@ fn simulated_playback_reports_every_second_but_records_only_checkpoints() {
             .library
             .model()
             .rows
-            .get(&id.clone())
+            .item(&id)
             .unwrap()
-            .item
             .position_ms
     };
     f.server.clear_requests();

@@ -2,6 +2,7 @@
 //!
 //! [`MediaServer`] is what the sync engine talks to; [`error`] classifies every failure once.
 
+pub mod download;
 pub mod error;
 pub mod jellyfin;
 pub mod plex;
@@ -113,6 +114,14 @@ pub trait MediaServer: Send + Sync {
     /// ends, or yields an error, when the connection drops.
     async fn live_updates(&self) -> Result<Option<LiveUpdates>, SyncError> {
         Ok(None)
+    }
+
+    /// Where `item_id`'s media file can be downloaded (the download endpoint, never the
+    /// streaming one), with the size the server announces. The default: no downloads.
+    async fn download_source(&self, item_id: &str) -> Result<download::DownloadSource, SyncError> {
+        Err(SyncError::rejected(format!(
+            "this server offers no download of {item_id}"
+        )))
     }
 }
 

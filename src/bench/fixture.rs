@@ -155,6 +155,15 @@ impl Fixture {
             .count()
     }
 
+    /// Batched reads (`GET /Items?ids=…`, the read before every write) received so far.
+    pub fn reads(&self) -> usize {
+        self.server
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path == "/Items" && r.query_value("ids").is_some())
+            .count()
+    }
+
     /// Items (of `ids`) whose user-visible state on the server differs from `expected`.
     pub fn server_mismatches(&self, expected: &[(String, UserData)]) -> usize {
         expected

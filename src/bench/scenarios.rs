@@ -12,6 +12,7 @@ use super::fixture::{playable, Fixture, Naive, FAKE_START};
 use super::sys;
 use super::{Figure, Sizes};
 use crate::backend::jellyfin::{DeviceInfo, JellyfinClient};
+use crate::backend::MAX_READ_IDS;
 use crate::clock::{Clock, FakeClock, SystemClock};
 use crate::demo::DemoLibrary;
 use crate::model::{ItemKind, LocalChange, ServerKind, UserData};
@@ -138,6 +139,7 @@ pub async fn playback(sizes: &Sizes, latency: Duration) -> Result<Vec<Figure>> {
     }
     let lag_ms = clock.now() - last_save_at;
     let ours = fx.writes();
+    let ours_reads = fx.reads();
     running.stop().await;
 
     let fx_b = Fixture::start(lib, latency, Arc::new(SystemClock), true).await?;
@@ -155,6 +157,7 @@ pub async fn playback(sizes: &Sizes, latency: Duration) -> Result<Vec<Figure>> {
 
     Ok(vec![
         Figure::calls("1 playback hour", "server calls", ours, baseline, 1),
+        reads_figure("1 playback hour", ours_reads, 1),
         Figure::ours_only(
             "1 playback hour",
             "checkpoints recorded",
@@ -207,6 +210,7 @@ pub async fn binge(_sizes: &Sizes, latency: Duration) -> Result<Vec<Figure>> {
     fx.engine.record_bulk(&season, true)?;
     drain_simulated(&fx, &clock, 60_000).await?;
     let ours_bulk = fx.writes();
+    let ours_bulk_reads = fx.reads();
     let wrong_bulk = fx.server_mismatches(&watched);
     running.stop().await;
 
@@ -221,6 +225,7 @@ pub async fn binge(_sizes: &Sizes, latency: Duration) -> Result<Vec<Figure>> {
     }
     drain_simulated(&fx, &clock, 60_000).await?;
     let ours_each = fx.writes();
+    let ours_each_reads = fx.reads();
     let wrong_each = fx.server_mismatches(&watched);
     running.stop().await;
     if wrong_bulk + wrong_each > 0 {
@@ -249,6 +254,10 @@ pub async fn binge(_sizes: &Sizes, latency: Duration) -> Result<Vec<Figure>> {
             base_bulk,
             1,
         ),
+        Figure {
+            note: Some("one read before the season call, one after it (the server's dates)".into()),
+            ..reads_figure("2 season binge", ours_bulk_reads, 1)
+        },
         Figure::calls(
             "2 season binge",
             "calls, one episode at a time",
@@ -256,6 +265,7 @@ pub async fn binge(_sizes: &Sizes, latency: Duration) -> Result<Vec<Figure>> {
             base_each,
             n,
         ),
+        reads_figure("2 season binge", ours_each_reads, n.div_ceil(MAX_READ_IDS)),
     ])
 }
 
@@ -296,6 +306,7 @@ pub async fn indecision(sizes: &Sizes, latency: Duration) -> Result<Vec<Figure>>
     }
     drain_simulated(&fx, &clock, 60_000).await?;
     let ours = fx.writes();
+    let ours_reads = fx.reads();
     let wrong = fx.server_mismatches(&fx.local_states(&items)?);
     running.stop().await;
     if wrong > 0 {
@@ -310,13 +321,16 @@ pub async fn indecision(sizes: &Sizes, latency: Duration) -> Result<Vec<Figure>>
             .await;
     }
     let baseline = fx_b.writes();
-    Ok(vec![Figure::calls(
-        "3 indecision",
-        &format!("calls ({n} items x 10 clicks in 2 s)"),
-        ours,
-        baseline,
-        minimum,
-    )])
+    Ok(vec![
+        Figure::calls(
+            "3 indecision",
+            &format!("calls ({n} items x 10 clicks in 2 s)"),
+            ours,
+            baseline,
+            minimum,
+        ),
+        reads_figure("3 indecision", ours_reads, minimum.div_ceil(MAX_READ_IDS)),
+    ])
 }
 
 /// 4. A day offline: `changes` changes over `items` items, then the server comes back.
@@ -363,6 +377,7 @@ pub async fn offline(sizes: &Sizes, latency: Duration) -> Result<Vec<Figure>> {
     }
     let drain = started.elapsed();
     let ours = fx.writes();
+    let ours_reads = fx.reads();
     let expected = fx.local_states(&items)?;
     let wrong = fx.server_mismatches(&expected);
     running.stop().await;
@@ -387,6 +402,7 @@ pub async fn offline(sizes: &Sizes, latency: Duration) -> Result<Vec<Figure>> {
             baseline_delivered,
             n,
         ),
+        reads_figure(scenario, ours_reads, n.div_ceil(MAX_READ_IDS)),
         Figure {
             note: Some(format!(
                 "ours tried {attempts_offline} while offline (refused); baseline: every change lost"
@@ -443,6 +459,8 @@ pub async fn drain(sizes: &Sizes, latency: Duration) -> Result<Vec<Figure>> {
         bail!("drain: queue not empty ({outcome:?})");
     }
     let ours_calls = fx.writes();
+    let ours_reads = fx.reads();
+    let concurrency = super::fixture::engine_config().concurrency;
 
     let sample = n.min(sizes.drain_baseline_sample);
     let fx_b = Fixture::start(lib, latency, Arc::new(SystemClock), true).await?;
@@ -475,6 +493,19 @@ pub async fn drain(sizes: &Sizes, latency: Duration) -> Result<Vec<Figure>> {
                 "items/s",
             )
         },
+        Figure {
+            note: Some(format!(
+                "concurrency {concurrency} / latency {} ms: no engine can send faster",
+                latency.as_millis()
+            )),
+            ..Figure::ours_only(
+                scenario,
+                "ceiling (concurrency / latency)",
+                concurrency as f64 / latency.as_secs_f64().max(1e-3),
+                "items/s",
+            )
+        },
+        reads_figure(scenario, ours_reads, n.div_ceil(MAX_READ_IDS)),
         Figure::both(
             scenario,
             &format!("time to send {n} items"),
@@ -483,6 +514,13 @@ pub async fn drain(sizes: &Sizes, latency: Duration) -> Result<Vec<Figure>> {
             "s",
         ),
     ])
+}
+
+/// The batched reads a scenario made (one before every batch of writes, DESIGN.md invariant 6)
+/// against the least possible (one per 50 items). The naive baseline never reads, which is why
+/// it overwrites other devices' progress.
+fn reads_figure(scenario: &str, ours: usize, minimum: usize) -> Figure {
+    Figure::calls(scenario, "reads before writes", ours, 0, minimum)
 }
 
 /// Percentile (0..=100) of sorted durations, in microseconds.

@@ -216,6 +216,19 @@ impl DemoLibrary {
         b.finish()
     }
 
+    /// A generated library of about `items` items (for `demo-server --library-size N` and the
+    /// scale measurements): a fifth movies, the rest series of 4 seasons × 24 episodes (101
+    /// items per series). Small sizes give at least one series or movie.
+    pub fn sized(items: usize) -> DemoLibrary {
+        const PER_SERIES: usize = 1 + 4 * (1 + 24);
+        let movies = (items / 5).max(1);
+        let series = (items.saturating_sub(movies) / PER_SERIES).max(1);
+        let movies = items
+            .saturating_sub(series * PER_SERIES)
+            .max(movies.min(items));
+        DemoLibrary::generated(series, 4, 24, movies)
+    }
+
     /// The same library with every item unplayed (no pre-seeded progress).
     pub fn without_progress(mut self) -> DemoLibrary {
         self.initial.clear();
@@ -470,6 +483,21 @@ mod tests {
             .all(|i| i.runtime_ms.unwrap_or(0) > 60_000));
         assert!(!lib.initial.is_empty());
         assert!(lib.clone().without_progress().initial.is_empty());
+    }
+
+    #[test]
+    fn sized_library_has_about_that_many_items() {
+        for n in [1, 50, 1_000, 100_000] {
+            let lib = DemoLibrary::sized(n);
+            let movies = lib
+                .items
+                .iter()
+                .filter(|i| i.kind == ItemKind::Movie)
+                .count();
+            assert!(movies >= 1, "{n}: movies");
+            let len = lib.len();
+            assert!(len.abs_diff(n) <= 101.max(n / 100) + 1, "{n} → {len}");
+        }
     }
 
     #[test]

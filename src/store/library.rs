@@ -78,11 +78,10 @@ pub(super) fn base_of(
     account: AccountId,
     item: &str,
 ) -> rusqlite::Result<Option<UserData>> {
-    tx.query_row(
+    tx.prepare_cached(
         "SELECT position_ms, played, play_count, last_played FROM server_state WHERE account_id = ?1 AND item_id = ?2",
-        params![account, item],
-        |r| read_user_data(r, 0),
-    )
+    )?
+    .query_row(params![account, item], |r| read_user_data(r, 0))
     .optional()
 }
 
@@ -94,12 +93,13 @@ pub(super) fn comparable_base(
     item: &str,
 ) -> rusqlite::Result<Option<UserData>> {
     let row = tx
-        .query_row(
+        .prepare_cached(
             "SELECT position_ms, played, play_count, last_played, uncertain FROM server_state
              WHERE account_id = ?1 AND item_id = ?2",
-            params![account, item],
-            |r| Ok((read_user_data(r, 0)?, r.get::<_, bool>(4)?)),
-        )
+        )?
+        .query_row(params![account, item], |r| {
+            Ok((read_user_data(r, 0)?, r.get::<_, bool>(4)?))
+        })
         .optional()?;
     Ok(match row {
         None => Some(UserData::default()),
@@ -145,11 +145,10 @@ pub(super) fn local_of(
     account: AccountId,
     item: &str,
 ) -> rusqlite::Result<Option<UserData>> {
-    tx.query_row(
+    tx.prepare_cached(
         "SELECT position_ms, played, play_count, last_played FROM play_state WHERE account_id = ?1 AND item_id = ?2",
-        params![account, item],
-        |r| read_user_data(r, 0),
-    )
+    )?
+    .query_row(params![account, item], |r| read_user_data(r, 0))
     .optional()
 }
 
@@ -160,14 +159,14 @@ pub(super) fn write_local(
     u: &UserData,
     changed_at: Option<Millis>,
 ) -> rusqlite::Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO play_state (account_id, item_id, position_ms, played, play_count, last_played, changed_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (account_id, item_id) DO UPDATE SET position_ms = excluded.position_ms,
            played = excluded.played, play_count = excluded.play_count,
            last_played = excluded.last_played, changed_at = excluded.changed_at",
-        params![account, item, u.position_ms, u.played, u.play_count, u.last_played, changed_at],
-    )?;
+    )?
+    .execute(params![account, item, u.position_ms, u.played, u.play_count, u.last_played, changed_at])?;
     Ok(())
 }
 
@@ -178,11 +177,10 @@ pub(super) fn kind_of(
     item: &str,
 ) -> rusqlite::Result<Option<ItemKind>> {
     let kind: Option<String> = tx
-        .query_row(
+        .prepare_cached(
             "SELECT kind FROM items WHERE account_id = ?1 AND item_id = ?2 AND removed = 0",
-            params![account, item],
-            |r| r.get(0),
-        )
+        )?
+        .query_row(params![account, item], |r| r.get(0))
         .optional()?;
     Ok(kind.and_then(|k| ItemKind::parse(&k)))
 }
@@ -281,9 +279,13 @@ fn merge_remote_in(
     } = *ctx;
     let row = outbox::row_of(tx, account, item)?;
     if row.as_ref().is_some_and(|r| r.state == RowState::InFlight) {
-        // A send is under way; its completion (compare-and-delete) settles the row. Only the
-        // base moves.
-        write_base(tx, account, item, remote, now)?;
+        // A send is under way: it read the server and merged before writing, and its
+        // completion (compare-and-delete) sets the base. Nothing moves here: the base is the
+        // server state the local state has taken in, and this remote state has not been
+        // merged. Moving it would make a failed send's retry see "no remote change" and
+        // overwrite another device's progress (simulation seed 26: a crash mid-read left the
+        // row in flight, a pull moved its base to the other device's 5542 s, the retry wrote
+        // its 411 s over it).
         report.stats.kept_local += 1;
         return Ok(());
     }
@@ -337,33 +339,64 @@ fn merge_remote_in(
     }
     match outcome.decision {
         Decision::Unchanged | Decision::KeptLocal => {}
+        _ if !worth_showing(&local.state, &base, remote, &outcome) => {
+            // Only the server's date or count moved (e.g. the date it set for our own season
+            // write): the base and the local state take it quietly; nothing to tell the user.
+        }
         decision => {
             if matches!(decision, Decision::Conflict { .. }) {
                 report.stats.conflicts += 1;
             } else {
                 report.stats.adopted += 1;
             }
-            let name = serde_json::to_value(decision)
-                .ok()
-                .and_then(|v| {
-                    v.get("decision")
-                        .and_then(|d| d.as_str())
-                        .map(str::to_string)
-                })
-                .unwrap_or_default();
-            tx.execute(
-                "INSERT INTO merge_decisions (account_id, item_id, decided_at, decision, summary)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (account_id, item_id) DO UPDATE SET decided_at = excluded.decided_at,
-                   decision = excluded.decision, summary = excluded.summary",
-                params![account, item, now, name, outcome.summary()],
-            )?;
+            record_decision(tx, account, item, now, &outcome)?;
             report.merges.push(ItemMerge {
                 item_id: item.to_string(),
                 outcome,
             });
         }
     }
+    Ok(())
+}
+
+/// Whether a merge changed anything the user sees: the progress (position, watched) they had
+/// changed, or the server's progress moved and was overridden. A merge that only adopts the
+/// server's play count or date (which the server sets itself, e.g. after our own season write)
+/// is not "progress from another device".
+pub(super) fn worth_showing(
+    local: &UserData,
+    base: &UserData,
+    remote: &UserData,
+    outcome: &Outcome,
+) -> bool {
+    let prog = |u: &UserData| (u.position_ms, u.played);
+    prog(&outcome.result) != prog(local)
+        || (prog(remote) != prog(base) && prog(remote) != prog(&outcome.result))
+}
+
+/// Remember the last merge decision of an item (shown by `status` and the UI).
+pub(super) fn record_decision(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    item: &str,
+    now: Millis,
+    outcome: &Outcome,
+) -> rusqlite::Result<()> {
+    let name = serde_json::to_value(outcome.decision)
+        .ok()
+        .and_then(|v| {
+            v.get("decision")
+                .and_then(|d| d.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    tx.execute(
+        "INSERT INTO merge_decisions (account_id, item_id, decided_at, decision, summary)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (account_id, item_id) DO UPDATE SET decided_at = excluded.decided_at,
+           decision = excluded.decision, summary = excluded.summary",
+        params![account, item, now, name, outcome.summary()],
+    )?;
     Ok(())
 }
 

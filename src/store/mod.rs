@@ -3,13 +3,16 @@
 //! One [`Store`] owns one connection. The engine owns the store that writes; readers (e.g. the
 //! CLI's `status`) may open their own. No GTK, no HTTP here.
 
+mod downloads;
 pub mod lease;
 mod library;
 mod outbox;
 mod playback;
 mod schema;
 pub mod secrets;
+mod send;
 mod settings;
+mod views;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,16 +21,19 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::model::{AccountId, Millis, ServerKind};
 
+pub use downloads::{DownloadRow, DownloadState, DownloadTarget};
 pub use library::{ItemMerge, ItemView, MergeReport, RefreshStats, REMOVED_DETAIL};
 pub use outbox::{
     BulkOutcome, Claim, ClaimedRow, CompleteOutcome, Counts, OutboxRow, RecordOutcome, RowState,
 };
 pub use playback::ReportDelivery;
 pub use schema::MIGRATIONS;
+pub use send::{PlannedWrite, SendPlan};
 pub use settings::{
     default_download_folder, SettingKey, Settings, WatchedThresholds, MAX_PULL_INTERVAL_S,
     MIN_PULL_INTERVAL_S,
 };
+pub use views::{fts_query, VIEW_LIMIT};
 
 /// Everything that can go wrong in the store, worded for a person.
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +152,15 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The database file inside a data directory.
 pub fn database_path(data_dir: &Path) -> PathBuf {
     data_dir.join("playmark.db")
+}
+
+impl Store {
+    /// How long this connection waits for another connection's write lock before a statement
+    /// fails as locked (default [`BUSY_TIMEOUT`]).
+    pub fn set_busy_timeout(&mut self, timeout: Duration) -> Result<()> {
+        self.conn.busy_timeout(timeout)?;
+        Ok(())
+    }
 }
 
 impl StoreError {

@@ -106,6 +106,16 @@ pub enum Claim {
     },
 }
 
+impl Claim {
+    /// The rows this claim carries.
+    pub fn rows(&self) -> &[ClaimedRow] {
+        match self {
+            Claim::Item(row) => std::slice::from_ref(row),
+            Claim::Group { rows, .. } => rows,
+        }
+    }
+}
+
 /// What a successful send did to the row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CompleteOutcome {
@@ -166,11 +176,10 @@ pub(super) fn row_of(
     account: AccountId,
     item: &str,
 ) -> rusqlite::Result<Option<OutboxRow>> {
-    tx.query_row(
-        &format!("{ROW_SELECT} WHERE account_id = ?1 AND item_id = ?2"),
-        params![account, item],
-        read_row,
-    )
+    tx.prepare_cached(&format!(
+        "{ROW_SELECT} WHERE account_id = ?1 AND item_id = ?2"
+    ))?
+    .query_row(params![account, item], read_row)
     .optional()
 }
 
@@ -179,24 +188,22 @@ pub(super) fn delete_row(
     account: AccountId,
     item: &str,
 ) -> rusqlite::Result<()> {
-    tx.execute(
-        "DELETE FROM sync_outbox WHERE account_id = ?1 AND item_id = ?2",
-        params![account, item],
-    )?;
+    tx.prepare_cached("DELETE FROM sync_outbox WHERE account_id = ?1 AND item_id = ?2")?
+        .execute(params![account, item])?;
     Ok(())
 }
 
 /// A new, strictly increasing change sequence number (never reused, even after deletes, so a
 /// late completion can never match a newer row).
 fn next_seq(tx: &Transaction<'_>) -> rusqlite::Result<i64> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO meta (key, value) VALUES ('change_seq', '1')
          ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
-        [],
-    )?;
-    let v: String = tx.query_row("SELECT value FROM meta WHERE key = 'change_seq'", [], |r| {
-        r.get(0)
-    })?;
+    )?
+    .execute([])?;
+    let v: String = tx
+        .prepare_cached("SELECT value FROM meta WHERE key = 'change_seq'")?
+        .query_row([], |r| r.get(0))?;
     Ok(v.parse().unwrap_or(0))
 }
 
@@ -222,7 +229,7 @@ pub(super) fn replace_desired(
     item: &str,
     desired: &DesiredState,
     now: Millis,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<i64> {
     let seq = next_seq(tx)?;
     tx.execute(
         "UPDATE sync_outbox SET position_ms = ?3, played = ?4, play_count = ?5, last_played = ?6,
@@ -239,7 +246,7 @@ pub(super) fn replace_desired(
             now
         ],
     )?;
-    Ok(())
+    Ok(seq)
 }
 
 /// Upsert the desired state of one item (invariant 2: coalescing is structural). Any edit takes
@@ -268,11 +275,12 @@ fn upsert_desired(
     let seq = next_seq(tx)?;
     match existing {
         None => {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO sync_outbox (account_id, item_id, position_ms, played, play_count, last_played, change_seq,
                                           state, attempts, next_attempt_at, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?9, ?9)",
-                params![
+            )?
+            .execute(params![
                     account,
                     item,
                     desired.position_ms,
@@ -299,14 +307,15 @@ fn upsert_desired(
                 other => (other, row.attempts, row.next_attempt_at),
             };
             let clear_error = row.state == RowState::NeedsAttention;
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE sync_outbox SET position_ms = ?3, played = ?4, play_count = ?5, last_played = ?6,
                         change_seq = ?7, state = ?8, attempts = ?9, next_attempt_at = ?10, group_key = NULL,
                         error_kind = CASE WHEN ?11 THEN NULL ELSE error_kind END,
                         error_detail = CASE WHEN ?11 THEN NULL ELSE error_detail END,
                         updated_at = ?12
                  WHERE account_id = ?1 AND item_id = ?2",
-                params![
+            )?
+            .execute(params![
                     account,
                     item,
                     desired.position_ms,
@@ -376,7 +385,7 @@ impl Store {
     }
 
     /// Mark every known episode of a season or series watched / not watched, in one
-    /// transaction. When two or more rows are queued they form a group that the engine sends as
+    /// transaction. When every child is queued they form a group that the engine sends as
     /// one call on the parent while it stays intact.
     pub fn record_bulk(
         &mut self,
@@ -431,7 +440,11 @@ impl Store {
                 RecordOutcome::Dropped => outcome.dropped += 1,
             }
         }
-        if members.len() >= 2 {
+        // One call on the parent changes every child on the server. That is only the change
+        // asked for when every child is a member: a child left out (already in that state
+        // here, or in flight on its own) would be written again, and on Plex each scrobble
+        // adds a view to it. Otherwise each queued child goes on its own.
+        if members.len() >= 2 && members.len() == children.len() {
             tx.execute(
                 "INSERT INTO sync_groups (group_key, account_id, parent_id, played, member_count, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -530,18 +543,22 @@ impl Store {
         Ok(outcome)
     }
 
-    /// Complete every row of a group sent as one call, in one transaction.
+    /// Complete every row of a group sent as one call, in one transaction. `server_after`: what
+    /// a read after the write found (the server's own dates and counts); a row missing there
+    /// gets what was sent as its base.
     pub fn complete_group(
         &mut self,
         account: AccountId,
         group_key: &str,
         sent: &[ClaimedRow],
+        server_after: &std::collections::HashMap<String, UserData>,
         now: Millis,
     ) -> Result<Vec<CompleteOutcome>> {
         let tx = self.conn.transaction()?;
         let mut out = Vec::with_capacity(sent.len());
         for row in sent {
-            out.push(complete_in(&tx, account, row, None, now)?);
+            let after = server_after.get(&row.item_id).copied();
+            out.push(complete_in(&tx, account, row, after, now)?);
         }
         tx.execute("DELETE FROM sync_groups WHERE group_key = ?1", [group_key])?;
         tx.commit()?;
@@ -552,20 +569,42 @@ impl Store {
     /// - offline / auth: back to `pending`, no attempt counted (the account is paused);
     /// - transient: `failed`, one more attempt, retried at `next_attempt_at`;
     /// - not found / rejected: `needs_attention`.
+    ///
+    /// Compare-and-set on `change_seq`: a row the user changed while the request was in flight
+    /// is not what failed. It goes back to `pending` without the old request's error (a new
+    /// edit never inherits an old 404); after a transient failure it waits for the same backoff.
     pub fn fail(
         &mut self,
         account: AccountId,
-        items: &[String],
+        sent: &[ClaimedRow],
         kind: ErrorKind,
         detail: &str,
         next_attempt_at: Millis,
         now: Millis,
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
-        for item in items {
+        for sent in sent {
+            let item = &sent.item_id;
             // A transient failure may have happened after the server applied the write.
             if kind == ErrorKind::Transient {
                 mark_base_uncertain(&tx, account, item)?;
+            }
+            let Some(row) = row_of(&tx, account, item)? else {
+                continue;
+            };
+            if row.change_seq != sent.change_seq {
+                let due = if kind == ErrorKind::Transient {
+                    next_attempt_at.max(row.next_attempt_at)
+                } else {
+                    row.next_attempt_at.min(now)
+                };
+                tx.execute(
+                    "UPDATE sync_outbox SET state = 'pending', next_attempt_at = ?3, lease_until = NULL,
+                            error_kind = NULL, error_detail = NULL, updated_at = ?4
+                     WHERE account_id = ?1 AND item_id = ?2 AND state IN ('in_flight', 'pending')",
+                    params![account, item, due, now],
+                )?;
+                continue;
             }
             let (state, add_attempt) = match kind {
                 ErrorKind::Offline | ErrorKind::Auth => (RowState::Pending, 0),
@@ -676,11 +715,25 @@ impl Store {
         let tx = self.conn.transaction()?;
         let mut n = 0;
         for item in items {
-            if row_of(&tx, account, item)?.is_none() {
+            let Some(row) = row_of(&tx, account, item)? else {
                 continue;
-            }
-            delete_row(&tx, account, item)?;
+            };
             let base = base_of(&tx, account, item)?.unwrap_or_default();
+            if row.state == RowState::InFlight {
+                // A request carrying the change is under way and may land: the row stays, now
+                // wanting the server's old state (compare-and-set on change_seq), so the
+                // completion cannot make the discarded change stick; the next send reads,
+                // merges and writes the old state back if the change did land.
+                replace_desired(
+                    &tx,
+                    account,
+                    item,
+                    &DesiredState::from_user_data(&base),
+                    now,
+                )?;
+            } else {
+                delete_row(&tx, account, item)?;
+            }
             write_local(&tx, account, item, &base, Some(now))?;
             n += 1;
         }
@@ -714,11 +767,11 @@ impl Store {
         )?)
     }
 
-    /// Rows per state.
+    /// Rows per state: a look-up in the trigger-kept `outbox_counts` (no scan of the queue).
     pub fn counts(&self, account: AccountId) -> Result<Counts> {
-        let mut stmt = self.conn.prepare(
-            "SELECT state, COUNT(*) FROM sync_outbox WHERE account_id = ?1 GROUP BY state",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT state, n FROM outbox_counts WHERE account_id = ?1")?;
         let mut counts = Counts::default();
         let rows = stmt.query_map([account], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))

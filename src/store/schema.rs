@@ -11,11 +11,66 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0005_merge_policy", MERGE_POLICY),
     ("0006_accounts_by_identity", ACCOUNTS_BY_IDENTITY),
     ("0007_settings", SETTINGS),
+    ("0008_title_search", TITLE_SEARCH),
+    ("0009_outbox_counts", OUTBOX_COUNTS),
+    ("0010_downloads", DOWNLOADS),
 ];
 
 /// Global settings by key (see `store::settings`); a missing row is the default.
 const SETTINGS: &str =
     "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;";
+
+/// The download queue (see `store::downloads`): one row per (account, item), leases and backoff
+/// like the outbox; `path` is the absolute final file (the `.part` sits next to it).
+const DOWNLOADS: &str = r#"
+CREATE TABLE downloads (
+    account_id      INTEGER NOT NULL,
+    item_id         TEXT NOT NULL,
+    state           TEXT NOT NULL
+                    CHECK (state IN ('queued', 'downloading', 'paused', 'done', 'failed')),
+    bytes           INTEGER NOT NULL DEFAULT 0,
+    total_bytes     INTEGER,
+    path            TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    lease_until     INTEGER,
+    lease_owner     TEXT,
+    error_kind      TEXT,
+    error           TEXT,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    PRIMARY KEY (account_id, item_id),
+    FOREIGN KEY (account_id, item_id) REFERENCES items (account_id, item_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX downloads_due ON downloads (account_id, state, next_attempt_at);
+"#;
+
+/// Queue counts per (account, state), kept by triggers in the same transaction as every outbox
+/// change: the counts the UI shows after each change cost one look-up instead of a `COUNT(*)`
+/// over the whole queue (491 µs at 10k rows, see docs/PERFORMANCE.md).
+const OUTBOX_COUNTS: &str = r#"
+CREATE TABLE outbox_counts (
+    account_id INTEGER NOT NULL,
+    state      TEXT NOT NULL,
+    n          INTEGER NOT NULL,
+    PRIMARY KEY (account_id, state)
+) WITHOUT ROWID;
+INSERT INTO outbox_counts (account_id, state, n)
+    SELECT account_id, state, COUNT(*) FROM sync_outbox GROUP BY account_id, state;
+CREATE TRIGGER outbox_counts_insert AFTER INSERT ON sync_outbox BEGIN
+    INSERT OR IGNORE INTO outbox_counts (account_id, state, n) VALUES (NEW.account_id, NEW.state, 0);
+    UPDATE outbox_counts SET n = n + 1 WHERE account_id = NEW.account_id AND state = NEW.state;
+END;
+CREATE TRIGGER outbox_counts_delete AFTER DELETE ON sync_outbox BEGIN
+    UPDATE outbox_counts SET n = n - 1 WHERE account_id = OLD.account_id AND state = OLD.state;
+END;
+CREATE TRIGGER outbox_counts_update AFTER UPDATE OF state, account_id ON sync_outbox
+WHEN OLD.state IS NOT NEW.state OR OLD.account_id IS NOT NEW.account_id BEGIN
+    UPDATE outbox_counts SET n = n - 1 WHERE account_id = OLD.account_id AND state = OLD.state;
+    INSERT OR IGNORE INTO outbox_counts (account_id, state, n) VALUES (NEW.account_id, NEW.state, 0);
+    UPDATE outbox_counts SET n = n + 1 WHERE account_id = NEW.account_id AND state = NEW.state;
+END;
+"#;
 
 /// An account is one user on one server: keyed by (kind, server id, user id), not by URL (one
 /// server under two addresses is one account; its base URL follows the last sign-in). Adds the
@@ -63,6 +118,44 @@ SELECT a.id, a.kind, a.base_url, a.server_id, a.server_name,
 FROM accounts a ORDER BY a.id;
 DROP TABLE accounts;
 ALTER TABLE accounts_new RENAME TO accounts;
+"#;
+
+/// Full-text search over titles (FTS5 in the bundled SQLite): prefix matches through the query
+/// (`"word"*`), accents folded by the tokenizer (`remove_diacritics 2`). `items` has no rowid, so
+/// `item_search` gives each item the integer id the index is keyed by; triggers keep both in step
+/// (by rowid: no scan of the index per change), and a refresh that rewrites unchanged titles
+/// does not touch the index.
+const TITLE_SEARCH: &str = r#"
+CREATE TABLE item_search (
+    id         INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL,
+    item_id    TEXT NOT NULL,
+    UNIQUE (account_id, item_id)
+);
+CREATE VIRTUAL TABLE items_fts USING fts5(
+    name, series_name, tokenize = 'unicode61 remove_diacritics 2'
+);
+INSERT INTO item_search (account_id, item_id) SELECT account_id, item_id FROM items;
+INSERT INTO items_fts (rowid, name, series_name)
+    SELECT s.id, i.name, COALESCE(i.series_name, '') FROM items i
+    JOIN item_search s ON s.account_id = i.account_id AND s.item_id = i.item_id;
+CREATE TRIGGER items_fts_insert AFTER INSERT ON items BEGIN
+    INSERT INTO item_search (account_id, item_id) VALUES (new.account_id, new.item_id);
+    INSERT INTO items_fts (rowid, name, series_name)
+    VALUES ((SELECT id FROM item_search WHERE account_id = new.account_id AND item_id = new.item_id),
+            new.name, COALESCE(new.series_name, ''));
+END;
+CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN
+    DELETE FROM items_fts WHERE rowid =
+        (SELECT id FROM item_search WHERE account_id = old.account_id AND item_id = old.item_id);
+    DELETE FROM item_search WHERE account_id = old.account_id AND item_id = old.item_id;
+END;
+CREATE TRIGGER items_fts_update AFTER UPDATE OF name, series_name ON items
+WHEN old.name IS NOT new.name OR old.series_name IS NOT new.series_name BEGIN
+    UPDATE items_fts SET name = new.name, series_name = COALESCE(new.series_name, '')
+    WHERE rowid =
+        (SELECT id FROM item_search WHERE account_id = new.account_id AND item_id = new.item_id);
+END;
 "#;
 
 /// Lease recovery looks only at `in_flight` rows: a small partial index instead of a scan of

@@ -176,13 +176,13 @@ impl SimpleComponent for App {
             gtk::Box {
                 set_orientation: gtk::Orientation::Vertical,
                 adw::HeaderBar {
-                    #[wrap(Some)]
-                    set_title_widget = &adw::WindowTitle {
-                        set_title: &gettext("Playmark"),
-                        #[watch]
-                        set_subtitle: &model.subtitle(),
-                    },
+                    set_title_widget: Some(&model.library.model().switcher_title),
                     pack_end: model.status.widget(),
+                    #[name = "search_button"]
+                    pack_end = &gtk::ToggleButton {
+                        set_icon_name: "system-search-symbolic",
+                        set_tooltip_text: Some(&gettext("Search (Ctrl+F)")),
+                    },
                     pack_start = &gtk::Button {
                         set_label: &gettext("Sign in…"),
                         set_tooltip_text: Some(&gettext("Sign in to your Jellyfin server")),
@@ -290,8 +290,22 @@ impl SimpleComponent for App {
             network_handler: Some(network_handler),
         };
         model.library.widget().set_hexpand(true);
+        model.library.widget().set_vexpand(true);
         let toast_overlay = &toast_overlay;
         let widgets = view_output!();
+        // Type to search anywhere in the window; the header button follows the search bar.
+        {
+            let library = model.library.model();
+            library
+                .search_bar
+                .set_key_capture_widget(Some(&widgets.window));
+            library
+                .search_bar
+                .bind_property("search-mode-enabled", &widgets.search_button, "active")
+                .bidirectional()
+                .sync_create()
+                .build();
+        }
         ComponentParts { model, widgets }
     }
 
@@ -309,6 +323,10 @@ impl SimpleComponent for App {
                         enabled: matches!(source, LibrarySource::Demo { .. }),
                     });
                     self.source = Some(source);
+                    self.library
+                        .model()
+                        .switcher_title
+                        .set_subtitle(&self.subtitle());
                     self.library.emit(LibraryInput::Load { items });
                 }
                 SyncQueueOutput::ItemData { item } => {
@@ -346,6 +364,16 @@ impl SimpleComponent for App {
                 SyncQueueOutput::SignInFinished { error } => {
                     self.sign_in.emit(SignInInput::Finished { error });
                 }
+                SyncQueueOutput::Home {
+                    continue_watching,
+                    next_up,
+                } => self.library.emit(LibraryInput::Home {
+                    continue_watching,
+                    next_up,
+                }),
+                SyncQueueOutput::SearchResults { query, items } => self
+                    .library
+                    .emit(LibraryInput::SearchResults { query, items }),
                 SyncQueueOutput::Failed { message } => {
                     if self.source.is_none() {
                         self.failure = Some(message);
@@ -362,6 +390,13 @@ impl SimpleComponent for App {
                 LibraryOutput::EnqueueBulk { parent, played } => self
                     .queue
                     .emit(SyncQueueInput::EnqueueBulk { parent, played }),
+                LibraryOutput::RefreshHome => self.queue.emit(SyncQueueInput::Home),
+                LibraryOutput::Search { query } => {
+                    self.queue.emit(SyncQueueInput::Search { query })
+                }
+                // ▶ and download stay hidden until the player and downloads are wired
+                // (LibraryInput::Actions); the simulated player handles ▶ until then.
+                LibraryOutput::Play { .. } | LibraryOutput::Download { .. } => {}
             },
             AppInput::Status(out) => self.queue.emit(match out {
                 SyncStatusOutput::Retry { item } => SyncQueueInput::Retry { item },

@@ -1,42 +1,122 @@
-//! The library: seasons in a sidebar (grouped by series), the selected season's episodes on the
-//! right with a "Mark season watched/unwatched" header action.
+//! The library: **Home** (Continue watching, Next up), **Shows** (series → seasons → episodes,
+//! an `AdwLeaflet` with back buttons and keyboard navigation), **Movies**, and search results
+//! (Ctrl+F or type to search). Every list is a virtualised `GtkListView` of the one
+//! [`ItemRow`](super::item_row::ItemRow) component; what rows show lives in one shared
+//! [`RowStore`], so a badge or watched change shows in every view at once.
+//!
+//! The library never reads the database: Home and search results are item ids computed by the
+//! SyncQueue worker ([`LibraryOutput::RefreshHome`], [`LibraryOutput::Search`]).
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
-use relm4::factory::FactoryHashMap;
+use relm4::adw;
+use relm4::adw::prelude::*;
 use relm4::gtk;
-use relm4::gtk::prelude::*;
 use relm4::prelude::*;
+use relm4::typed_view::list::TypedListView;
 
-use super::episode_row::{EpisodeRow, EpisodeRowInput, EpisodeRowOutput};
 use super::i18n::{gettext, tr};
+use super::item_row::{ItemRow, ItemRowOutput, RowActions, RowStore};
 use crate::clock::{Clock, SystemClock};
 use crate::model::{ItemKind, LocalChange};
 use crate::store::ItemView;
 use crate::sync::checkpoint::{Checkpointer, PlaybackEvent};
 use crate::sync::{AccountState, ItemSyncState};
 
-/// A season in the sidebar.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeasonEntry {
-    /// Season item id (the parent of its episodes).
-    pub id: String,
-    /// "Series — Season 1".
-    pub title: String,
+/// How children sort under their parent: season number, episode number, id.
+type ChildKey = (Option<i64>, Option<i64>, String);
+
+/// A virtualised list of rows.
+pub type RowList = TypedListView<ItemRow, gtk::NoSelection>;
+
+/// The page of the Shows leaflet on top.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShowsPage {
+    /// Every series.
+    Series,
+    /// The seasons of the open series.
+    Seasons,
+    /// The episodes of the open season.
+    Episodes,
+}
+
+impl ShowsPage {
+    fn name(self) -> &'static str {
+        match self {
+            ShowsPage::Series => "series",
+            ShowsPage::Seasons => "seasons",
+            ShowsPage::Episodes => "episodes",
+        }
+    }
 }
 
 /// The library's model.
 #[derive(Debug)]
 pub struct Library {
-    items: HashMap<String, ItemView>,
-    states: HashMap<String, ItemSyncState>,
-    seasons: Vec<SeasonEntry>,
-    selected: Option<usize>,
-    /// Episode rows of the selected season, by item id.
-    pub rows: FactoryHashMap<String, EpisodeRow>,
-    /// Decides which simulated-player reports become recorded changes.
+    /// Row data of every item, shared by all views.
+    pub rows: Rc<RowStore>,
+    /// Item ids of each list, in screen order.
+    pub lists: ListIds,
+    /// The open series (Shows).
+    pub open_series: Option<String>,
+    /// The open season (Shows).
+    pub open_season: Option<String>,
+    /// The Shows page on top.
+    pub page: ShowsPage,
+    /// The search text (empty: no search).
+    pub query: String,
+    /// The view switcher for the window's header bar.
+    pub switcher_title: adw::ViewSwitcherTitle,
+    /// The search bar (the window sets itself as its key-capture widget).
+    pub search_bar: gtk::SearchBar,
+    views: Views,
+    stack: adw::ViewStack,
+    leaflet: adw::Leaflet,
+    children: HashMap<String, Vec<String>>,
     checkpoints: Checkpointer,
-    sidebar: gtk::ListBox,
+    /// ▶ goes to the owner ([`LibraryOutput::Play`]) instead of the simulated player.
+    external_player: bool,
+    ticker: Option<gtk::glib::SourceId>,
+    home_pending: bool,
+}
+
+/// Item ids shown by each list.
+#[derive(Debug, Default, Clone)]
+pub struct ListIds {
+    /// Home: Continue watching.
+    pub continue_watching: Vec<String>,
+    /// Home: Next up.
+    pub next_up: Vec<String>,
+    /// Shows: every series.
+    pub series: Vec<String>,
+    /// Shows: the open series' seasons.
+    pub seasons: Vec<String>,
+    /// Shows: the open season's episodes.
+    pub episodes: Vec<String>,
+    /// Movies.
+    pub movies: Vec<String>,
+    /// Search results.
+    pub results: Vec<String>,
+}
+
+/// The virtualised lists.
+#[derive(Debug)]
+pub struct Views {
+    /// Home: Continue watching.
+    pub continue_watching: RowList,
+    /// Home: Next up.
+    pub next_up: RowList,
+    /// Shows: series.
+    pub series: RowList,
+    /// Shows: seasons.
+    pub seasons: RowList,
+    /// Shows: episodes.
+    pub episodes: RowList,
+    /// Movies.
+    pub movies: RowList,
+    /// Search results.
+    pub results: RowList,
 }
 
 /// Messages to the library.
@@ -51,18 +131,53 @@ pub enum LibraryInput {
     /// The account went online / offline: queued badges say whether they wait for the
     /// connection.
     Account { state: AccountState },
-    /// Show the season at this sidebar position.
-    SelectSeason { index: usize },
-    /// A row's watched toggle.
-    WatchedChanged { item: String, played: bool },
-    /// A position report from a row's simulated player.
-    Playback {
-        item: String,
-        position_ms: i64,
-        event: PlaybackEvent,
+    /// Home's lists, as computed by the worker.
+    Home {
+        continue_watching: Vec<String>,
+        next_up: Vec<String>,
     },
-    /// Header action: the whole season.
+    /// Search results for `query`.
+    SearchResults { query: String, items: Vec<String> },
+    /// A row's button.
+    Row(ItemRowOutput),
+    /// Which row buttons the owner handles: ▶ (`play`) and download. Without an external
+    /// player ▶ drives the simulated player.
+    Actions { play: bool, download: bool },
+    /// Open a series (Shows → its seasons).
+    OpenSeries { id: String },
+    /// Open a season (its episodes).
+    OpenSeason { id: String },
+    /// A row of a list was activated (Enter, click).
+    Activated { list: ListKind, position: u32 },
+    /// Back one Shows page.
+    Back,
+    /// The leaflet shows this page (e.g. after a swipe).
+    PageShown { name: String },
+    /// Show a top-level view: `home`, `shows` or `movies`.
+    ShowView { name: String },
+    /// The search text changed.
+    SearchChanged { text: String },
+    /// Start or stop searching.
+    ToggleSearch,
+    /// Header action of the open season (or series when no season is open).
     MarkSeason { played: bool },
+    /// Header action of the open series.
+    MarkSeries { played: bool },
+    /// Time to ask for Home again (after changes).
+    HomeDue,
+    /// One second of simulated playback passed.
+    Tick,
+}
+
+/// Which list a row belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListKind {
+    /// Shows: series.
+    Series,
+    /// Shows: seasons.
+    Seasons,
+    /// Search results.
+    Results,
 }
 
 /// What the library asks of the sync queue.
@@ -70,98 +185,16 @@ pub enum LibraryInput {
 pub enum LibraryOutput {
     /// Record a change for one item.
     Enqueue { item: String, change: LocalChange },
-    /// Record a bulk change for a season.
+    /// Record a bulk change for a season or series.
     EnqueueBulk { parent: String, played: bool },
-}
-
-impl Library {
-    /// The seasons listed in the sidebar.
-    pub fn seasons(&self) -> &[SeasonEntry] {
-        &self.seasons
-    }
-
-    /// The selected season, if any.
-    pub fn selected_season(&self) -> Option<&SeasonEntry> {
-        self.selected.and_then(|i| self.seasons.get(i))
-    }
-
-    fn season_title(&self, season: &ItemView) -> String {
-        let series = season
-            .series_name
-            .clone()
-            .or_else(|| {
-                season
-                    .series_id
-                    .as_ref()
-                    .and_then(|id| self.items.get(id))
-                    .map(|s| s.name.clone())
-            })
-            .unwrap_or_default();
-        tr(
-            "{series} — {season}",
-            &[("series", &series), ("season", &season.name)],
-        )
-    }
-
-    fn rebuild_seasons(&mut self) {
-        let mut seasons: Vec<&ItemView> = self
-            .items
-            .values()
-            .filter(|i| i.kind == ItemKind::Season)
-            .collect();
-        seasons.sort_by(|a, b| {
-            (a.series_name.as_deref(), a.season_number, &a.item_id).cmp(&(
-                b.series_name.as_deref(),
-                b.season_number,
-                &b.item_id,
-            ))
-        });
-        self.seasons = seasons
-            .iter()
-            .map(|s| SeasonEntry {
-                id: s.item_id.clone(),
-                title: self.season_title(s),
-            })
-            .collect();
-        while let Some(row) = self.sidebar.row_at_index(0) {
-            self.sidebar.remove(&row);
-        }
-        for s in &self.seasons {
-            let label = gtk::Label::new(Some(&s.title));
-            label.set_xalign(0.0);
-            label.set_ellipsize(gtk::pango::EllipsizeMode::End);
-            self.sidebar.append(&label);
-        }
-    }
-
-    fn show_season(&mut self, index: usize) {
-        self.selected = Some(index);
-        if let Some(row) = self.sidebar.row_at_index(index as i32) {
-            self.sidebar.select_row(Some(&row));
-        }
-        let Some(season) = self.seasons.get(index) else {
-            return;
-        };
-        let mut episodes: Vec<&ItemView> = self
-            .items
-            .values()
-            .filter(|i| i.kind.is_playable() && i.parent_id.as_deref() == Some(season.id.as_str()))
-            .collect();
-        episodes.sort_by_key(|e| (e.episode_number, e.item_id.clone()));
-        let episodes: Vec<(String, (ItemView, Option<ItemSyncState>))> = episodes
-            .into_iter()
-            .map(|e| {
-                (
-                    e.item_id.clone(),
-                    (e.clone(), self.states.get(&e.item_id).cloned()),
-                )
-            })
-            .collect();
-        self.rows.clear();
-        for (id, init) in episodes {
-            self.rows.insert(id, init);
-        }
-    }
+    /// Compute Home's lists.
+    RefreshHome,
+    /// Search titles.
+    Search { query: String },
+    /// Play an item (only with an external player, see [`LibraryInput::Actions`]).
+    Play { item: String },
+    /// Download an item.
+    Download { item: String },
 }
 
 /// What a row's badge becomes when the account changes state: while the server is unreachable
@@ -177,213 +210,781 @@ pub fn account_badge(current: &ItemSyncState, account: AccountState) -> Option<I
     }
 }
 
-#[relm4::component(pub)]
+fn set_list(view: &mut RowList, ids: &[String], rows: &RowStore, context: bool) {
+    view.clear();
+    view.extend_from_iter(ids.iter().map(|id| rows.row(id, context)));
+}
+
+fn scrolled(child: &impl IsA<gtk::Widget>) -> gtk::ScrolledWindow {
+    let s = gtk::ScrolledWindow::new();
+    s.set_hscrollbar_policy(gtk::PolicyType::Never);
+    s.set_vexpand(true);
+    s.set_child(Some(child));
+    s
+}
+
+fn list_view(view: &RowList, name: &str) {
+    view.view.set_widget_name(name);
+    view.view.add_css_class("rich-list");
+}
+
+impl Library {
+    /// The item ids of each list.
+    pub fn lists(&self) -> &ListIds {
+        &self.lists
+    }
+
+    /// The virtualised lists.
+    pub fn views(&self) -> &Views {
+        &self.views
+    }
+
+    fn title_of(&self, id: Option<&String>) -> String {
+        id.and_then(|id| self.rows.item(id))
+            .map(|i| i.name)
+            .unwrap_or_default()
+    }
+
+    /// The title of the open season's page ("Series — Season 1").
+    pub fn season_title(&self) -> String {
+        let series = self.title_of(self.open_series.as_ref());
+        let season = self.title_of(self.open_season.as_ref());
+        tr(
+            "{series} — {season}",
+            &[("series", &series), ("season", &season)],
+        )
+    }
+
+    /// Index the items: series, seasons per series, episodes per season, movies.
+    fn rebuild(&mut self) {
+        let mut series: Vec<(String, String)> = Vec::new();
+        let mut movies: Vec<(String, String)> = Vec::new();
+        let mut children: HashMap<String, Vec<ChildKey>> = HashMap::new();
+        self.rows.for_each(|i| match i.kind {
+            ItemKind::Series => series.push((i.name.to_lowercase(), i.item_id.clone())),
+            ItemKind::Movie => movies.push((i.name.to_lowercase(), i.item_id.clone())),
+            ItemKind::Season => {
+                if let Some(p) = i.parent_id.clone().or_else(|| i.series_id.clone()) {
+                    children
+                        .entry(p)
+                        .or_default()
+                        .push((i.season_number, None, i.item_id.clone()));
+                }
+            }
+            ItemKind::Episode => {
+                if let Some(p) = i.parent_id.clone().or_else(|| i.season_id.clone()) {
+                    children.entry(p).or_default().push((
+                        i.season_number,
+                        i.episode_number,
+                        i.item_id.clone(),
+                    ));
+                }
+            }
+        });
+        series.sort();
+        movies.sort();
+        self.children = children
+            .into_iter()
+            .map(|(parent, mut kids)| {
+                kids.sort();
+                (parent, kids.into_iter().map(|(_, _, id)| id).collect())
+            })
+            .collect();
+        self.lists.series = series.into_iter().map(|(_, id)| id).collect();
+        self.lists.movies = movies.into_iter().map(|(_, id)| id).collect();
+        set_list(
+            &mut self.views.series,
+            &self.lists.series,
+            &self.rows,
+            false,
+        );
+        set_list(
+            &mut self.views.movies,
+            &self.lists.movies,
+            &self.rows,
+            false,
+        );
+        // Keep the open series and season when they still exist.
+        if self
+            .open_series
+            .as_ref()
+            .and_then(|s| self.rows.item(s))
+            .is_none()
+        {
+            self.open_series = None;
+            self.open_season = None;
+        }
+        if self
+            .open_season
+            .as_ref()
+            .and_then(|s| self.rows.item(s))
+            .is_none()
+        {
+            self.open_season = None;
+        }
+        self.fill_seasons();
+        self.fill_episodes();
+    }
+
+    fn fill_seasons(&mut self) {
+        self.lists.seasons = self
+            .open_series
+            .as_ref()
+            .and_then(|s| self.children.get(s))
+            .cloned()
+            .unwrap_or_default();
+        set_list(
+            &mut self.views.seasons,
+            &self.lists.seasons,
+            &self.rows,
+            false,
+        );
+    }
+
+    fn fill_episodes(&mut self) {
+        self.lists.episodes = self
+            .open_season
+            .as_ref()
+            .and_then(|s| self.children.get(s))
+            .cloned()
+            .unwrap_or_default();
+        set_list(
+            &mut self.views.episodes,
+            &self.lists.episodes,
+            &self.rows,
+            false,
+        );
+    }
+
+    fn show_page(&mut self, page: ShowsPage) {
+        self.page = page;
+        self.leaflet.set_visible_child_name(page.name());
+    }
+
+    fn open_series(&mut self, id: String) {
+        self.open_series = Some(id);
+        self.open_season = None;
+        self.fill_seasons();
+        self.fill_episodes();
+        self.stack.set_visible_child_name("shows");
+        self.show_page(ShowsPage::Seasons);
+        self.views.seasons.view.grab_focus();
+    }
+
+    fn open_season(&mut self, id: String) {
+        if self.open_series.is_none() {
+            self.open_series = self
+                .rows
+                .item(&id)
+                .and_then(|s| s.parent_id.or(s.series_id));
+            self.fill_seasons();
+        }
+        self.open_season = Some(id);
+        self.fill_episodes();
+        self.stack.set_visible_child_name("shows");
+        self.show_page(ShowsPage::Episodes);
+        self.views.episodes.view.grab_focus();
+    }
+
+    fn schedule_home(&mut self, sender: &ComponentSender<Self>) {
+        if self.home_pending {
+            return;
+        }
+        self.home_pending = true;
+        // Changes come in bursts (a bulk action, a pull): ask once for all of them.
+        let input = sender.input_sender().clone();
+        gtk::glib::timeout_add_local_once(std::time::Duration::from_millis(250), move || {
+            input.emit(LibraryInput::HomeDue);
+        });
+    }
+
+    fn mark_all(&mut self, parent: String, played: bool, sender: &ComponentSender<Self>) {
+        // Optimistic: every playable item under it shows the new state at once.
+        let mut ids = Vec::new();
+        let mut stack = vec![parent.clone()];
+        while let Some(p) = stack.pop() {
+            for c in self.children.get(&p).into_iter().flatten() {
+                ids.push(c.clone());
+                stack.push(c.clone());
+            }
+        }
+        for id in ids {
+            self.rows.update_item(&id, |i| {
+                if i.kind.is_playable() {
+                    i.played = played;
+                    i.position_ms = 0;
+                }
+            });
+        }
+        let _ = sender.output(LibraryOutput::EnqueueBulk { parent, played });
+    }
+
+    fn stop_playing(&mut self) {
+        if let Some(t) = self.ticker.take() {
+            t.remove();
+        }
+        self.rows.set_playing(None);
+    }
+
+    fn report(&mut self, item: String, event: PlaybackEvent, sender: &ComponentSender<Self>) {
+        let Some(position_ms) = self.rows.item(&item).map(|i| i.position_ms) else {
+            return;
+        };
+        // A player reports every second; only checkpoints become durable changes.
+        if self
+            .checkpoints
+            .should_record(&item, position_ms, event, SystemClock.now())
+        {
+            let _ = sender.output(LibraryOutput::Enqueue {
+                item,
+                change: LocalChange::Position { position_ms },
+            });
+        }
+    }
+
+    fn play(&mut self, item: String, sender: &ComponentSender<Self>) {
+        if self.external_player {
+            let _ = sender.output(LibraryOutput::Play { item });
+            return;
+        }
+        // The simulated player: one item at a time, a position report every second.
+        let was = self.rows.playing();
+        if was.is_some() {
+            self.stop_playing();
+            if let Some(was) = was.clone() {
+                self.report(was, PlaybackEvent::Pause, sender);
+            }
+        }
+        if was.as_deref() == Some(item.as_str()) {
+            return;
+        }
+        self.rows.set_playing(Some(item.clone()));
+        let input = sender.input_sender().clone();
+        self.ticker = Some(gtk::glib::timeout_add_local(
+            std::time::Duration::from_secs(1),
+            move || {
+                input.emit(LibraryInput::Tick);
+                gtk::glib::ControlFlow::Continue
+            },
+        ));
+        self.report(item, PlaybackEvent::Tick, sender);
+    }
+
+    fn tick(&mut self, sender: &ComponentSender<Self>) {
+        let Some(id) = self.rows.playing() else {
+            return;
+        };
+        let mut ended = false;
+        self.rows.update_item(&id, |i| {
+            let max = i.runtime_ms.unwrap_or(i64::MAX);
+            i.position_ms = (i.position_ms + 1_000).clamp(0, max);
+            ended = i.runtime_ms.is_some_and(|r| i.position_ms >= r);
+        });
+        if ended {
+            self.stop_playing();
+            self.report(id, PlaybackEvent::Stop, sender);
+        } else {
+            self.report(id, PlaybackEvent::Tick, sender);
+        }
+    }
+}
+
+/// Named widgets of the library.
+#[derive(Debug)]
+pub struct LibraryWidgets {
+    /// Home, Shows, Movies.
+    pub stack: adw::ViewStack,
+    /// Views or search results.
+    pub content: gtk::Stack,
+    /// The Shows pages.
+    pub leaflet: adw::Leaflet,
+    /// The search entry.
+    pub search_entry: gtk::SearchEntry,
+    /// Seasons page title (the series).
+    pub series_title: gtk::Label,
+    /// Episodes page title ("Series — Season 1").
+    pub season_title: gtk::Label,
+    /// Mark the open season watched.
+    pub mark_season_watched: gtk::Button,
+    /// Mark the open season unwatched.
+    pub mark_season_unwatched: gtk::Button,
+    /// Mark the open series watched.
+    pub mark_series_watched: gtk::Button,
+    /// Mark the open series unwatched.
+    pub mark_series_unwatched: gtk::Button,
+    empty_home: gtk::Label,
+    no_results: gtk::Label,
+}
+
+fn page_header(
+    title: &gtk::Label,
+    buttons: &[&gtk::Button],
+    sender: &ComponentSender<Library>,
+) -> gtk::Box {
+    let header = gtk::Box::new(gtk::Orientation::Vertical, 6);
+    header.set_margin_start(12);
+    header.set_margin_end(12);
+    header.set_margin_top(12);
+    header.set_margin_bottom(6);
+    let top = gtk::Box::new(gtk::Orientation::Horizontal, 6);
+    let back = gtk::Button::from_icon_name("go-previous-symbolic");
+    back.set_widget_name("back");
+    back.set_tooltip_text(Some(&gettext("Back")));
+    let s = sender.input_sender().clone();
+    back.connect_clicked(move |_| s.emit(LibraryInput::Back));
+    title.add_css_class("title-3");
+    title.set_hexpand(true);
+    title.set_xalign(0.0);
+    title.set_ellipsize(gtk::pango::EllipsizeMode::End);
+    top.append(&back);
+    top.append(title);
+    let actions = gtk::Box::new(gtk::Orientation::Horizontal, 6);
+    for b in buttons {
+        actions.append(*b);
+    }
+    header.append(&top);
+    header.append(&actions);
+    header
+}
+
+fn section_title(text: &str) -> gtk::Label {
+    let l = gtk::Label::new(Some(text));
+    l.add_css_class("heading");
+    l.set_xalign(0.0);
+    l.set_margin_start(12);
+    l.set_margin_top(12);
+    l
+}
+
 impl SimpleComponent for Library {
     type Init = ();
     type Input = LibraryInput;
     type Output = LibraryOutput;
+    type Root = gtk::Box;
+    type Widgets = LibraryWidgets;
 
-    view! {
-        gtk::Paned {
-            set_position: 280,
-            set_shrink_start_child: false,
-            set_shrink_end_child: false,
-            #[wrap(Some)]
-            set_start_child = &gtk::ScrolledWindow {
-                set_hscrollbar_policy: gtk::PolicyType::Never,
-                set_width_request: 200,
-                #[local_ref]
-                sidebar -> gtk::ListBox {
-                    add_css_class: "navigation-sidebar",
-                    connect_row_selected[sender] => move |_, row| {
-                        if let Some(row) = row {
-                            if let Ok(index) = usize::try_from(row.index()) {
-                                sender.input(LibraryInput::SelectSeason { index });
-                            }
-                        }
-                    },
-                },
-            },
-            #[wrap(Some)]
-            set_end_child = &gtk::Box {
-                set_orientation: gtk::Orientation::Vertical,
-                set_spacing: 12,
-                set_margin_all: 12,
-                gtk::Box {
-                    set_spacing: 12,
-                    set_orientation: gtk::Orientation::Vertical,
-                    #[name = "season_title"]
-                    gtk::Label {
-                        add_css_class: "title-3",
-                        set_hexpand: true,
-                        set_xalign: 0.0,
-                        set_ellipsize: gtk::pango::EllipsizeMode::End,
-                        #[watch]
-                        set_label: &model.selected_season().map(|s| s.title.clone()).unwrap_or_default(),
-                    },
-                    gtk::Box {
-                    set_spacing: 6,
-                    set_halign: gtk::Align::Start,
-                    #[name = "mark_season_watched"]
-                    gtk::Button {
-                        set_label: &gettext("Mark season watched"),
-                        #[watch]
-                        set_sensitive: model.selected.is_some(),
-                        connect_clicked => LibraryInput::MarkSeason { played: true },
-                    },
-                    #[name = "mark_season_unwatched"]
-                    gtk::Button {
-                        set_label: &gettext("Mark season unwatched"),
-                        #[watch]
-                        set_sensitive: model.selected.is_some(),
-                        connect_clicked => LibraryInput::MarkSeason { played: false },
-                    },
-                    },
-                },
-                gtk::ScrolledWindow {
-                    set_vexpand: true,
-                    set_hscrollbar_policy: gtk::PolicyType::Never,
-                    #[local_ref]
-                    episodes -> gtk::ListBox {
-                        add_css_class: "boxed-list",
-                        set_valign: gtk::Align::Start,
-                        set_selection_mode: gtk::SelectionMode::None,
-                    },
-                },
-            },
-        }
+    fn init_root() -> gtk::Box {
+        gtk::Box::new(gtk::Orientation::Vertical, 0)
     }
 
-    fn init(_init: (), root: Self::Root, sender: ComponentSender<Self>) -> ComponentParts<Self> {
-        let sidebar = gtk::ListBox::new();
-        let rows = FactoryHashMap::builder()
-            .launch(gtk::ListBox::new())
-            .forward(sender.input_sender(), |out| match out {
-                EpisodeRowOutput::WatchedChanged { item, played } => {
-                    LibraryInput::WatchedChanged { item, played }
-                }
-                EpisodeRowOutput::Playback {
-                    item,
-                    position_ms,
-                    event,
-                } => LibraryInput::Playback {
-                    item,
-                    position_ms,
-                    event,
-                },
-            });
-        let model = Library {
-            items: HashMap::new(),
-            states: HashMap::new(),
-            seasons: Vec::new(),
-            selected: None,
-            rows,
-            checkpoints: Checkpointer::default(),
-            sidebar: sidebar.clone(),
+    fn init(_: (), root: gtk::Box, sender: ComponentSender<Self>) -> ComponentParts<Self> {
+        let (row_tx, row_rx) = relm4::channel::<ItemRowOutput>();
+        let input = sender.input_sender().clone();
+        relm4::spawn_local(async move {
+            while let Some(out) = row_rx.recv().await {
+                input.emit(LibraryInput::Row(out));
+            }
+        });
+        let rows = RowStore::new(row_tx);
+        rows.set_actions(RowActions {
+            play: true,
+            download: false,
+        });
+        let views = Views {
+            continue_watching: RowList::new(),
+            next_up: RowList::new(),
+            series: RowList::new(),
+            seasons: RowList::new(),
+            episodes: RowList::new(),
+            movies: RowList::new(),
+            results: RowList::new(),
         };
-        let episodes = model.rows.widget();
-        let widgets = view_output!();
+        list_view(&views.continue_watching, "continue-watching");
+        list_view(&views.next_up, "next-up");
+        list_view(&views.series, "series-list");
+        list_view(&views.seasons, "season-list");
+        list_view(&views.episodes, "episode-list");
+        list_view(&views.movies, "movie-list");
+        list_view(&views.results, "search-results");
+        for (view, kind) in [
+            (&views.series, ListKind::Series),
+            (&views.seasons, ListKind::Seasons),
+            (&views.results, ListKind::Results),
+        ] {
+            view.view.set_single_click_activate(true);
+            let s = sender.input_sender().clone();
+            view.view.connect_activate(move |_, position| {
+                s.emit(LibraryInput::Activated {
+                    list: kind,
+                    position,
+                });
+            });
+        }
+
+        // Search.
+        let search_entry = gtk::SearchEntry::new();
+        search_entry.set_placeholder_text(Some(&gettext("Search series, episodes and movies")));
+        search_entry.set_hexpand(true);
+        let s = sender.input_sender().clone();
+        search_entry.connect_search_changed(move |e| {
+            s.emit(LibraryInput::SearchChanged {
+                text: e.text().to_string(),
+            });
+        });
+        let search_bar = gtk::SearchBar::new();
+        search_bar.set_child(Some(&search_entry));
+        search_bar.connect_entry(&search_entry);
+        search_bar.set_show_close_button(true);
+        let s = sender.input_sender().clone();
+        search_bar.connect_search_mode_enabled_notify(move |bar| {
+            if !bar.is_search_mode() {
+                s.emit(LibraryInput::SearchChanged {
+                    text: String::new(),
+                });
+            }
+        });
+
+        // Home.
+        let home = gtk::Box::new(gtk::Orientation::Vertical, 0);
+        let empty_home = gtk::Label::new(Some(&gettext(
+            "Nothing in progress. Start an episode or a movie and it shows here.",
+        )));
+        empty_home.add_css_class("dim-label");
+        empty_home.set_wrap(true);
+        empty_home.set_margin_top(24);
+        home.append(&section_title(&gettext("Continue watching")));
+        home.append(&scrolled(&views.continue_watching.view));
+        home.append(&section_title(&gettext("Next up")));
+        home.append(&scrolled(&views.next_up.view));
+        home.append(&empty_home);
+
+        // Shows.
+        let series_title = gtk::Label::new(None);
+        let season_title = gtk::Label::new(None);
+        season_title.set_widget_name("season_title");
+        let button = |label: &str, name: &str, msg: fn() -> LibraryInput| {
+            let b = gtk::Button::with_label(label);
+            b.set_widget_name(name);
+            let s = sender.input_sender().clone();
+            b.connect_clicked(move |_| s.emit(msg()));
+            b
+        };
+        let mark_series_watched = button(
+            &gettext("Mark series watched"),
+            "mark_series_watched",
+            || LibraryInput::MarkSeries { played: true },
+        );
+        let mark_series_unwatched = button(
+            &gettext("Mark series unwatched"),
+            "mark_series_unwatched",
+            || LibraryInput::MarkSeries { played: false },
+        );
+        let mark_season_watched = button(
+            &gettext("Mark season watched"),
+            "mark_season_watched",
+            || LibraryInput::MarkSeason { played: true },
+        );
+        let mark_season_unwatched = button(
+            &gettext("Mark season unwatched"),
+            "mark_season_unwatched",
+            || LibraryInput::MarkSeason { played: false },
+        );
+        let leaflet = adw::Leaflet::new();
+        leaflet.set_can_unfold(false);
+        leaflet.set_can_navigate_back(true);
+        let seasons_page = gtk::Box::new(gtk::Orientation::Vertical, 0);
+        seasons_page.append(&page_header(
+            &series_title,
+            &[&mark_series_watched, &mark_series_unwatched],
+            &sender,
+        ));
+        seasons_page.append(&scrolled(&views.seasons.view));
+        let episodes_page = gtk::Box::new(gtk::Orientation::Vertical, 0);
+        episodes_page.append(&page_header(
+            &season_title,
+            &[&mark_season_watched, &mark_season_unwatched],
+            &sender,
+        ));
+        episodes_page.append(&scrolled(&views.episodes.view));
+        leaflet
+            .append(&scrolled(&views.series.view))
+            .set_name(Some("series"));
+        leaflet.append(&seasons_page).set_name(Some("seasons"));
+        leaflet.append(&episodes_page).set_name(Some("episodes"));
+        // Back from the keyboard too (Alt+← like a browser, or Escape).
+        let keys = gtk::ShortcutController::new();
+        for trigger in ["<Alt>Left", "Escape", "BackSpace"] {
+            let s = sender.input_sender().clone();
+            keys.add_shortcut(gtk::Shortcut::new(
+                gtk::ShortcutTrigger::parse_string(trigger),
+                Some(gtk::CallbackAction::new(move |_, _| {
+                    s.emit(LibraryInput::Back);
+                    gtk::glib::Propagation::Stop
+                })),
+            ));
+        }
+        leaflet.add_controller(keys);
+        let s = sender.input_sender().clone();
+        leaflet.connect_visible_child_name_notify(move |l| {
+            if let Some(name) = l.visible_child_name() {
+                s.emit(LibraryInput::PageShown {
+                    name: name.to_string(),
+                });
+            }
+        });
+
+        // Movies, search results.
+        let stack = adw::ViewStack::new();
+        stack.set_vexpand(true);
+        stack
+            .add_titled(&home, Some("home"), &gettext("Home"))
+            .set_icon_name(Some("user-home-symbolic"));
+        stack
+            .add_titled(&leaflet, Some("shows"), &gettext("Shows"))
+            .set_icon_name(Some("video-display-symbolic"));
+        stack
+            .add_titled(
+                &scrolled(&views.movies.view),
+                Some("movies"),
+                &gettext("Movies"),
+            )
+            .set_icon_name(Some("camera-video-symbolic"));
+        let results = gtk::Box::new(gtk::Orientation::Vertical, 0);
+        let no_results = gtk::Label::new(Some(&gettext("No titles match.")));
+        no_results.add_css_class("dim-label");
+        no_results.set_margin_top(24);
+        results.append(&scrolled(&views.results.view));
+        results.append(&no_results);
+        let content = gtk::Stack::new();
+        content.set_transition_type(gtk::StackTransitionType::Crossfade);
+        content.add_named(&stack, Some("views"));
+        content.add_named(&results, Some("search"));
+
+        let switcher_title = adw::ViewSwitcherTitle::new();
+        switcher_title.set_stack(Some(&stack));
+        switcher_title.set_title(&gettext("Playmark"));
+        let switcher_bar = adw::ViewSwitcherBar::new();
+        switcher_bar.set_stack(Some(&stack));
+        switcher_title
+            .bind_property("title-visible", &switcher_bar, "reveal")
+            .sync_create()
+            .build();
+
+        // Ctrl+F anywhere in the window.
+        let keys = gtk::ShortcutController::new();
+        keys.set_scope(gtk::ShortcutScope::Global);
+        let s = sender.input_sender().clone();
+        keys.add_shortcut(gtk::Shortcut::new(
+            gtk::ShortcutTrigger::parse_string("<Control>f"),
+            Some(gtk::CallbackAction::new(move |_, _| {
+                s.emit(LibraryInput::ToggleSearch);
+                gtk::glib::Propagation::Stop
+            })),
+        ));
+        root.add_controller(keys);
+        root.append(&search_bar);
+        root.append(&content);
+        root.append(&switcher_bar);
+
+        let model = Library {
+            rows,
+            lists: ListIds::default(),
+            open_series: None,
+            open_season: None,
+            page: ShowsPage::Series,
+            query: String::new(),
+            switcher_title,
+            search_bar,
+            views,
+            stack: stack.clone(),
+            leaflet: leaflet.clone(),
+            children: HashMap::new(),
+            checkpoints: Checkpointer::default(),
+            external_player: false,
+            ticker: None,
+            home_pending: false,
+        };
+        let widgets = LibraryWidgets {
+            stack,
+            content,
+            leaflet,
+            search_entry,
+            series_title,
+            season_title,
+            mark_season_watched,
+            mark_season_unwatched,
+            mark_series_watched,
+            mark_series_unwatched,
+            empty_home,
+            no_results,
+        };
         ComponentParts { model, widgets }
     }
 
     fn update(&mut self, message: LibraryInput, sender: ComponentSender<Self>) {
         match message {
             LibraryInput::Load { items } => {
-                let selected_id = self.selected_season().map(|s| s.id.clone());
-                self.items = items.into_iter().map(|i| (i.item_id.clone(), i)).collect();
-                self.rebuild_seasons();
-                let index = selected_id
-                    .and_then(|id| self.seasons.iter().position(|s| s.id == id))
-                    .or((!self.seasons.is_empty()).then_some(0));
-                if let Some(index) = index {
-                    self.show_season(index);
-                }
+                self.rows.load(items);
+                self.rebuild();
+                let _ = sender.output(LibraryOutput::RefreshHome);
             }
             LibraryInput::ItemData { item } => {
-                let id = item.item_id.clone();
-                self.items.insert(id.clone(), item.clone());
-                self.rows.send(
-                    &id,
-                    EpisodeRowInput::Data {
-                        item: Box::new(item),
-                    },
+                self.rows.set_item(item);
+                self.schedule_home(&sender);
+            }
+            LibraryInput::ItemState { item, state } => self.rows.set_state(&item, state),
+            LibraryInput::Account { state } => {
+                for (item, current) in self.rows.states() {
+                    if let Some(new) = account_badge(&current, state) {
+                        self.rows.set_state(&item, new);
+                    }
+                }
+            }
+            LibraryInput::Home {
+                continue_watching,
+                next_up,
+            } => {
+                self.lists.continue_watching = continue_watching;
+                self.lists.next_up = next_up;
+                set_list(
+                    &mut self.views.continue_watching,
+                    &self.lists.continue_watching,
+                    &self.rows,
+                    true,
+                );
+                set_list(
+                    &mut self.views.next_up,
+                    &self.lists.next_up,
+                    &self.rows,
+                    true,
                 );
             }
-            LibraryInput::ItemState { item, state } => {
-                self.states.insert(item.clone(), state.clone());
-                self.rows.send(&item, EpisodeRowInput::State { state });
-            }
-            LibraryInput::Account { state } => {
-                let changed: Vec<(String, ItemSyncState)> = self
-                    .states
-                    .iter()
-                    .filter_map(|(id, s)| account_badge(s, state).map(|new| (id.clone(), new)))
-                    .collect();
-                for (item, state) in changed {
-                    self.states.insert(item.clone(), state.clone());
-                    self.rows.send(&item, EpisodeRowInput::State { state });
+            LibraryInput::SearchResults { query, items } => {
+                if query == self.query {
+                    self.lists.results = items;
+                    set_list(
+                        &mut self.views.results,
+                        &self.lists.results,
+                        &self.rows,
+                        true,
+                    );
                 }
             }
-            LibraryInput::SelectSeason { index } => {
-                if self.selected != Some(index) {
-                    self.show_season(index);
+            LibraryInput::Row(out) => match out {
+                ItemRowOutput::WatchedChanged { item, played } => {
+                    let change = if played {
+                        LocalChange::MarkWatched
+                    } else {
+                        LocalChange::MarkUnwatched
+                    };
+                    let _ = sender.output(LibraryOutput::Enqueue { item, change });
                 }
+                ItemRowOutput::Play { item } => self.play(item, &sender),
+                ItemRowOutput::Download { item } => {
+                    let _ = sender.output(LibraryOutput::Download { item });
+                }
+            },
+            LibraryInput::Actions { play, download } => {
+                self.external_player = play;
+                if play {
+                    self.stop_playing();
+                }
+                self.rows.set_actions(RowActions {
+                    // The simulated player keeps ▶ until a real one takes over.
+                    play: true,
+                    download,
+                });
             }
-            LibraryInput::WatchedChanged { item, played } => {
-                if let Some(i) = self.items.get_mut(&item) {
-                    i.played = played;
-                    i.position_ms = 0;
-                }
-                let change = if played {
-                    LocalChange::MarkWatched
-                } else {
-                    LocalChange::MarkUnwatched
+            LibraryInput::OpenSeries { id } => self.open_series(id),
+            LibraryInput::OpenSeason { id } => self.open_season(id),
+            LibraryInput::Activated { list, position } => {
+                let ids = match list {
+                    ListKind::Series => &self.lists.series,
+                    ListKind::Seasons => &self.lists.seasons,
+                    ListKind::Results => &self.lists.results,
                 };
-                let _ = sender.output(LibraryOutput::Enqueue { item, change });
-            }
-            LibraryInput::Playback {
-                item,
-                position_ms,
-                event,
-            } => {
-                if let Some(i) = self.items.get_mut(&item) {
-                    i.position_ms = position_ms;
+                let Some(id) = ids.get(position as usize).cloned() else {
+                    return;
+                };
+                match self.rows.item(&id).map(|i| i.kind) {
+                    Some(ItemKind::Series) => {
+                        self.open_series(id);
+                        if list == ListKind::Results {
+                            self.search_bar.set_search_mode(false);
+                        }
+                    }
+                    Some(ItemKind::Season) => self.open_season(id),
+                    _ => {}
                 }
-                // A player reports every second; only checkpoints become durable changes.
-                if self
-                    .checkpoints
-                    .should_record(&item, position_ms, event, SystemClock.now())
-                {
-                    let _ = sender.output(LibraryOutput::Enqueue {
-                        item,
-                        change: LocalChange::Position { position_ms },
+            }
+            LibraryInput::Back => {
+                let page = match self.page {
+                    ShowsPage::Episodes if self.open_series.is_some() => ShowsPage::Seasons,
+                    _ => ShowsPage::Series,
+                };
+                self.show_page(page);
+                match page {
+                    ShowsPage::Seasons => self.views.seasons.view.grab_focus(),
+                    _ => self.views.series.view.grab_focus(),
+                };
+            }
+            LibraryInput::PageShown { name } => {
+                // A swipe back moves the leaflet by itself.
+                for page in [ShowsPage::Series, ShowsPage::Seasons, ShowsPage::Episodes] {
+                    if page.name() == name {
+                        self.page = page;
+                    }
+                }
+            }
+            LibraryInput::ShowView { name } => {
+                self.search_bar.set_search_mode(false);
+                self.query.clear();
+                self.stack.set_visible_child_name(&name);
+            }
+            LibraryInput::SearchChanged { text } => {
+                let text = text.trim().to_string();
+                if text == self.query {
+                    return;
+                }
+                self.query = text;
+                if self.query.is_empty() {
+                    self.lists.results.clear();
+                    self.views.results.clear();
+                } else {
+                    let _ = sender.output(LibraryOutput::Search {
+                        query: self.query.clone(),
                     });
                 }
             }
-            LibraryInput::MarkSeason { played } => {
-                let Some(season) = self.selected_season().map(|s| s.id.clone()) else {
-                    return;
-                };
-                // Optimistic: every row of the season shows the new state at once.
-                let ids: Vec<String> = self.rows.keys().cloned().collect();
-                for id in ids {
-                    if let Some(i) = self.items.get_mut(&id) {
-                        i.played = played;
-                        i.position_ms = 0;
-                        self.rows.send(
-                            &id,
-                            EpisodeRowInput::Data {
-                                item: Box::new(i.clone()),
-                            },
-                        );
-                    }
-                }
-                let _ = sender.output(LibraryOutput::EnqueueBulk {
-                    parent: season,
-                    played,
-                });
+            LibraryInput::ToggleSearch => {
+                let on = !self.search_bar.is_search_mode();
+                self.search_bar.set_search_mode(on);
             }
+            LibraryInput::MarkSeason { played } => {
+                if let Some(season) = self.open_season.clone() {
+                    self.mark_all(season, played, &sender);
+                }
+            }
+            LibraryInput::MarkSeries { played } => {
+                if let Some(series) = self.open_series.clone() {
+                    self.mark_all(series, played, &sender);
+                }
+            }
+            LibraryInput::HomeDue => {
+                self.home_pending = false;
+                let _ = sender.output(LibraryOutput::RefreshHome);
+            }
+            LibraryInput::Tick => self.tick(&sender),
         }
+    }
+
+    fn update_view(&self, w: &mut LibraryWidgets, _sender: ComponentSender<Self>) {
+        let searching = !self.query.is_empty();
+        w.content
+            .set_visible_child_name(if searching { "search" } else { "views" });
+        w.no_results
+            .set_visible(searching && self.lists.results.is_empty());
+        w.empty_home
+            .set_visible(self.lists.continue_watching.is_empty() && self.lists.next_up.is_empty());
+        w.series_title
+            .set_label(&self.title_of(self.open_series.as_ref()));
+        w.season_title.set_label(&self.season_title());
+        let season = self.open_season.is_some();
+        w.mark_season_watched.set_sensitive(season);
+        w.mark_season_unwatched.set_sensitive(season);
+        let series = self.open_series.is_some();
+        w.mark_series_watched.set_sensitive(series);
+        w.mark_series_unwatched.set_sensitive(series);
     }
 }
 

@@ -5,15 +5,21 @@
 //! ```text
 //! App (AdwApplicationWindow)                      app.rs
 //! ├── AdwHeaderBar
-//! │   ├── AdwWindowTitle ("Playmark" / "Demo library" or the server's name)
+//! │   ├── AdwViewSwitcherTitle (Home | Shows | Movies; subtitle "Demo library" / server)
+//! │   ├── search toggle (Ctrl+F)
 //! │   └── SyncStatus (MenuButton + popover)      sync_status.rs
 //! │       └── needs-attention list (gtk::ListView, virtualised) with Retry / Discard
 //! │   └── Sign in… / Sign out → SignIn dialog  sign_in.rs
 //! │       (StackSwitcher: Jellyfin user + password | Plex token)
 //! ├── demo notice, offline notice
 //! └── AdwToastOverlay (coalesced failure toasts)
-//!     └── Library (sidebar of seasons + episode list)   library.rs
-//!         └── EpisodeRow × n (FactoryHashMap keyed by item id)  episode_row.rs
+//!     └── Library                                   library.rs
+//!         ├── GtkSearchBar → search results (FTS5 in the worker)
+//!         ├── AdwViewStack: Home (Continue watching, Next up) | Shows (AdwLeaflet:
+//!         │   series → seasons → episodes) | Movies
+//!         ├── AdwViewSwitcherBar (narrow windows)
+//!         └── every list: GtkListView of ItemRow (virtualised; data in one RowStore)
+//!             item_row.rs, with the SyncBadge drawing of sync_badge.rs
 //! SyncQueue (relm4 Worker thread + tokio runtime; owns the Engine)  sync_queue.rs
 //! ```
 //!
@@ -23,11 +29,12 @@
 
 pub mod a11y;
 pub mod app;
-pub mod episode_row;
 pub mod format;
 pub mod i18n;
+pub mod item_row;
 pub mod library;
 pub mod sign_in;
+pub mod sync_badge;
 pub mod sync_queue;
 pub mod sync_status;
 pub mod window_state;

@@ -20,7 +20,7 @@ use crate::demo::{DemoConfig, DemoServer, Fault, DEMO_PASSWORD, DEMO_USER};
 use crate::merge::{Decision, Outcome, Side};
 use crate::model::{LocalChange, Millis, ServerKind};
 use crate::store::ItemView;
-use crate::store::{database_path, secrets, Counts, NewAccount, RowState, Store};
+use crate::store::{database_path, secrets, Counts, NewAccount, RowState, Store, VIEW_LIMIT};
 use crate::sync::{
     AccountState, Engine, EngineConfig, ItemSyncState, RunMode, SyncEvent, DEFAULT_PAGE_SIZE,
 };
@@ -93,6 +93,10 @@ pub enum SyncQueueInput {
     SignInPlex { url: String, token: Password },
     /// Forget the token (queued changes are kept) and go back to the demo library.
     SignOut,
+    /// Compute Home's lists (answered with [`SyncQueueOutput::Home`]).
+    Home,
+    /// Search titles (answered with [`SyncQueueOutput::SearchResults`]).
+    Search { query: String },
 }
 
 /// What the library shows and who it belongs to.
@@ -146,6 +150,14 @@ pub enum SyncQueueOutput {
     Failed { message: String },
     /// A sign-in finished: `None` = signed in, else what went wrong, in words.
     SignInFinished { error: Option<String> },
+    /// Home's lists: item ids with a resume position (most recent first) and the next episode
+    /// of each series in progress.
+    Home {
+        continue_watching: Vec<String>,
+        next_up: Vec<String>,
+    },
+    /// Items whose titles match `query`, best first.
+    SearchResults { query: String, items: Vec<String> },
 }
 
 /// The worker's state.
@@ -228,6 +240,14 @@ impl Worker for SyncQueue {
             return;
         };
         let result = match message {
+            SyncQueueInput::Home => {
+                send_home(&engine, sender.output_sender());
+                return;
+            }
+            SyncQueueInput::Search { query } => {
+                send_search(&engine, sender.output_sender(), query);
+                return;
+            }
             SyncQueueInput::Start
             | SyncQueueInput::SignIn { .. }
             | SyncQueueInput::SignInPlex { .. }
@@ -241,10 +261,11 @@ impl Worker for SyncQueue {
                 engine.record_bulk(&parent, played).map(|_| {
                     let account = engine.account();
                     let items = engine.with_store(|s| s.items(account)).unwrap_or_default();
-                    for item in items
-                        .into_iter()
-                        .filter(|i| i.parent_id.as_deref() == Some(parent.as_str()))
-                    {
+                    let under = |id: &Option<String>| id.as_deref() == Some(parent.as_str());
+                    for item in items.into_iter().filter(|i| {
+                        i.kind.is_playable()
+                            && (under(&i.parent_id) || under(&i.season_id) || under(&i.series_id))
+                    }) {
                         let state = queued_state(&engine, item.sync_state);
                         let id = item.item_id.clone();
                         let _ = sender.output(SyncQueueOutput::ItemData { item });
@@ -281,6 +302,36 @@ impl Worker for SyncQueue {
             });
         }
         send_attention(&engine, sender.output_sender());
+    }
+}
+
+/// Home's lists (one query each, off the GTK thread).
+fn send_home(engine: &Engine, sender: &relm4::Sender<SyncQueueOutput>) {
+    let account = engine.account();
+    let lists = engine.with_store(|s| {
+        Ok::<_, crate::store::StoreError>((
+            s.continue_watching(account, VIEW_LIMIT)?,
+            s.next_up(account, VIEW_LIMIT)?,
+        ))
+    });
+    match lists {
+        Ok((continue_watching, next_up)) => {
+            let _ = sender.send(SyncQueueOutput::Home {
+                continue_watching,
+                next_up,
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot compute Home"),
+    }
+}
+
+fn send_search(engine: &Engine, sender: &relm4::Sender<SyncQueueOutput>, query: String) {
+    let account = engine.account();
+    match engine.with_store(|s| s.search(account, &query, VIEW_LIMIT)) {
+        Ok(items) => {
+            let _ = sender.send(SyncQueueOutput::SearchResults { query, items });
+        }
+        Err(e) => tracing::warn!(error = %e, "search failed"),
     }
 }
 
@@ -661,16 +712,16 @@ fn account_engine(data_dir: &Path) -> Result<(Engine, String), String> {
         .account()
         .map_err(|e| e.to_string())?
         .ok_or("no account")?;
-    // The same client the command line builds: kind, address, token, trusted certificate.
-    let server = crate::sign_in::account_client(data_dir, &account, ClientOptions::default())
-        .map_err(|e| e.to_string())?;
-    let engine = Engine::new(
+    // The same engine the command line builds: the account's client (kind, address, token,
+    // trusted certificate) and its server id checked at every probe.
+    let engine = crate::sign_in::account_engine(
         store,
-        account.id,
-        server,
-        Arc::new(SystemClock),
+        data_dir,
+        &account,
+        ClientOptions::default(),
         engine_config(),
-    );
+    )
+    .map_err(|e| e.to_string())?;
     Ok((engine, account.server_name))
 }
 
@@ -736,6 +787,12 @@ async fn forward_events(engine: Engine, out: relm4::Sender<SyncQueueOutput>, ser
             // The live connection only changes how fast remote changes arrive; nothing to show.
             Ok(SyncEvent::Live { .. }) => {}
             Ok(SyncEvent::Account { state }) => {
+                // Persisted, so `playmark status` / `accounts` know it too.
+                let status = crate::sign_in::account_status(state);
+                let account = engine.account();
+                if let Err(e) = engine.with_store(|s| s.set_account_state(account, status)) {
+                    tracing::warn!(error = %e, "account state not persisted");
+                }
                 let _ = out.send(SyncQueueOutput::AccountState { state });
             }
             Ok(SyncEvent::Counts { counts }) => {

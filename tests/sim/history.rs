@@ -344,6 +344,9 @@ pub struct Recorded {
     pub base: Value,
     /// The device's clock when it was made.
     pub at: Millis,
+    /// Log position of the device's last contact with the server about this item before it
+    /// (a pull, a live message about it, a sync that read it); `None` when it had none.
+    pub contact: Option<usize>,
     /// It carries a last-played date (an unwatch does not).
     pub dated: bool,
     /// It marked the item watched (a completed play).

@@ -142,6 +142,15 @@ impl Device {
     }
 
     /// Position and watched flag of every item, as this device shows them.
+    /// Whether a change of `item` is queued here (a sync will read it).
+    pub fn queued(&self, item: &str) -> bool {
+        self.engine
+            .with_store(|s| s.item(self.account, item))
+            .ok()
+            .flatten()
+            .is_some_and(|v| v.sync_state.is_some())
+    }
+
     pub fn local(&self, item: &str) -> Value {
         let view = self
             .engine
@@ -223,6 +232,10 @@ pub struct World {
     pub log: Vec<String>,
     /// Every change a device reported as recorded.
     pub recorded: Vec<Recorded>,
+    /// Per device and item: the log position of its last contact that could show it the
+    /// server's state of the item (a pull; a live message about it; a sync that read it,
+    /// i.e. had a change of it queued).
+    contact: Vec<Vec<Option<usize>>>,
     pub stats: Stats,
 }
 
@@ -302,6 +315,7 @@ impl World {
             season_items,
             holds: VecDeque::new(),
             recorded: Vec::new(),
+            contact: Vec::new(),
             stats: Stats {
                 histories: 1,
                 ..Stats::default()
@@ -496,7 +510,13 @@ impl World {
     ) {
         let step = self.log.len();
         self.stats.changes += 1;
+        let contact = self
+            .contact
+            .get(d)
+            .and_then(|c| c.get(item).copied())
+            .flatten();
         self.recorded.push(Recorded {
+            contact,
             id: self.recorded.len(),
             device: d,
             item,
@@ -513,6 +533,15 @@ impl World {
     /// Execute one step.
     pub async fn step(&mut self, n: usize, op: &Op) {
         self.stats.steps += 1;
+        // A pull or a live message always shows the server's state; a sync only when it
+        // sent something (it reads before it writes).
+        let requests_before = self.server.requests().len();
+        let queued_before: Vec<usize> = match *op {
+            Op::Sync { dev, .. } => (0..self.items.len())
+                .filter(|&i| self.devices[dev].queued(&self.items[i].id))
+                .collect(),
+            _ => Vec::new(),
+        };
         let result = match *op {
             Op::Change { dev, item, change } => {
                 let item = item % self.items.len();
@@ -670,6 +699,38 @@ impl World {
                 "server restarted".to_string()
             }
         };
+        // Only a contact that worked shows anything: a pull or live message that merged, a
+        // sync with an answered request.
+        let answered = || {
+            self.server
+                .requests()
+                .iter()
+                .skip(requests_before)
+                .any(|r| r.status == 200)
+        };
+        let contact: Option<(usize, Vec<usize>)> = match *op {
+            Op::Pull { dev } if result.starts_with("pulled") => {
+                Some((dev, (0..self.items.len()).collect()))
+            }
+            Op::Live { dev, item } if result.starts_with("live:") => {
+                Some((dev, vec![item % self.items.len()]))
+            }
+            Op::Sync { dev, .. } if answered() => Some((dev, queued_before)),
+            _ => None,
+        };
+        if let Some((dev, items)) = contact {
+            let at = self.log.len();
+            if self.contact.len() <= dev {
+                self.contact.resize(dev + 1, Vec::new());
+            }
+            let row = &mut self.contact[dev];
+            if row.len() < self.items.len() {
+                row.resize(self.items.len(), None);
+            }
+            for i in items {
+                row[i] = Some(at);
+            }
+        }
         let line = format!("{n:>3} {op} -> {result}");
         self.log.push(line);
         self.release_holds();

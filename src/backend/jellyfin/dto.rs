@@ -250,6 +250,27 @@ pub struct ItemsResult {
     pub start_index: Option<i64>,
 }
 
+/// The `ServerId` the items of an `/Items` answer carry (the first one found), if any.
+pub fn first_server_id(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Item {
+        #[serde(rename = "ServerId", default)]
+        server_id: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Items {
+        #[serde(rename = "Items", default)]
+        items: Vec<serde_json::Value>,
+    }
+    serde_json::from_slice::<Items>(body)
+        .ok()?
+        .items
+        .into_iter()
+        .filter_map(|v| serde_json::from_value::<Item>(v).ok())
+        .find_map(|i| i.server_id)
+        .filter(|id| !id.trim().is_empty())
+}
+
 /// Parse a `GET /Items` body into a page. Wrong types at the top level fail the page
 /// (Transient "unexpected response"); an item with missing or mistyped required fields is
 /// skipped with a warning; items of other types are skipped silently.
@@ -297,20 +318,7 @@ pub fn parse_items_page(body: &[u8], requested_start: u64) -> Result<ItemsPage, 
     })
 }
 
-/// Parse a 2xx JSON body; anything unparsable is Transient "unexpected response". The error
-/// names what was wrong, never the body itself (an auth response carries a token).
-pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, SyncError> {
-    serde_json::from_slice(body).map_err(|e| {
-        let trimmed = body.iter().position(|b| !b.is_ascii_whitespace());
-        let what = match trimmed.map(|i| body[i]) {
-            None => "empty body".to_string(),
-            Some(b'<') => "HTML instead of JSON".to_string(),
-            _ if e.is_eof() => format!("truncated JSON ({e})"),
-            _ => format!("invalid JSON ({e})"),
-        };
-        SyncError::unexpected_response(what)
-    })
-}
+pub use crate::backend::transport::parse_json;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -8,6 +8,7 @@
 //! never logged or printed by `Debug`. Redirects are followed only within the same scheme, host
 //! and port. Response bodies are read through a size cap.
 
+mod download;
 pub mod dto;
 mod live;
 mod session;
@@ -20,11 +21,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION};
-use reqwest::{Method, Response};
+use reqwest::Method;
 use url::Url;
 
-use crate::backend::error::{classify_status, classify_transport, url_without_query};
-use crate::backend::{MediaServer, ServerInfo, SyncError};
+use crate::backend::error::classify_transport;
+use crate::backend::transport::{execute, same_origin, trusted_certificate};
+use crate::backend::{MediaServer, ServerInfo, ServerRead, SyncError};
+
+// The request path both clients share lives in `backend/transport.rs`; re-exported here for the
+// callers that name it through the Jellyfin client.
+pub use crate::backend::transport::{validate_base_url, ClientOptions, DeviceInfo, MAX_REDIRECTS};
 use crate::model::{DesiredState, ItemsPage, ServerKind, UserData};
 
 use dto::{
@@ -42,74 +48,6 @@ pub const ITEM_FIELDS: &str = "ParentId";
 
 /// Item types a library listing asks for.
 pub const ITEM_TYPES: &str = "Series,Season,Episode,Movie";
-
-/// Most redirects followed (all within the same origin).
-pub const MAX_REDIRECTS: usize = 5;
-
-/// How much of an error response body is read for the detail.
-const ERROR_BODY_PREFIX: usize = 4096;
-
-/// How this installation identifies itself to the server (the `Authorization` header fields).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceInfo {
-    /// Client name, "Playmark".
-    pub client: String,
-    /// Human device name, e.g. the host name.
-    pub device: String,
-    /// Stable per installation: the server ties the access token to it.
-    pub device_id: String,
-    /// Client version.
-    pub version: String,
-}
-
-impl DeviceInfo {
-    /// Playmark's own identity: client "Playmark", this crate's version, the host name as
-    /// device name, and the given stable `device_id`.
-    pub fn playmark(device_id: impl Into<String>) -> DeviceInfo {
-        DeviceInfo {
-            client: "Playmark".to_string(),
-            device: host_name(),
-            device_id: device_id.into(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
-        }
-    }
-}
-
-/// The host name, best effort; "Desktop" when unknown.
-pub(crate) fn host_name() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()))
-        .unwrap_or_else(|| "Desktop".to_string())
-}
-
-/// Timeouts and limits of a [`JellyfinClient`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientOptions {
-    /// Whole request, from connecting to the end of the body. Default 30 s.
-    pub timeout: Duration,
-    /// Connecting (TCP + TLS). Default 5 s; running out means Offline.
-    pub connect_timeout: Duration,
-    /// Largest response body accepted. Default 32 MiB.
-    pub max_body_bytes: usize,
-    /// A certificate (PEM) trusted in addition to the system's roots: the explicit opt-in for
-    /// a server with a self-signed certificate. Certificate verification itself is never
-    /// turned off; only this one certificate (or what it signed) is added. Default none.
-    pub trusted_certificate_pem: Option<Vec<u8>>,
-}
-
-impl Default for ClientOptions {
-    fn default() -> ClientOptions {
-        ClientOptions {
-            timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(5),
-            max_body_bytes: 32 * 1024 * 1024,
-            trusted_certificate_pem: None,
-        }
-    }
-}
 
 /// The result of signing in. `Debug` redacts the token.
 #[derive(Clone, PartialEq, Eq)]
@@ -168,52 +106,6 @@ impl fmt::Debug for JellyfinClient {
     }
 }
 
-/// Check a server address typed by the user and normalize it: scheme http or https required,
-/// no spaces, no credentials, query or fragment; the trailing '/' is removed and a path prefix
-/// (`https://host/jellyfin`) is kept. Failures are Rejected with a detail saying what to fix.
-pub fn validate_base_url(input: &str) -> Result<String, SyncError> {
-    let input = input.trim();
-    if input.is_empty() {
-        return Err(SyncError::rejected("the server address is empty"));
-    }
-    if input.chars().any(char::is_whitespace) {
-        return Err(SyncError::rejected(format!(
-            "the server address \"{input}\" contains spaces"
-        )));
-    }
-    if !input.contains("://") {
-        return Err(SyncError::rejected(format!(
-            "the server address \"{input}\" has no scheme: add http:// or https:// \
-             (for example https://{input})"
-        )));
-    }
-    let url = Url::parse(input).map_err(|e| {
-        SyncError::rejected(format!("the server address \"{input}\" is not valid: {e}"))
-    })?;
-    if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(SyncError::rejected(format!(
-            "the server address must start with http:// or https://, not {}://",
-            url.scheme()
-        )));
-    }
-    if url.host_str().unwrap_or_default().is_empty() {
-        return Err(SyncError::rejected(format!(
-            "the server address \"{input}\" has no host name"
-        )));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(SyncError::rejected(
-            "the server address must not contain a user name or password",
-        ));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(SyncError::rejected(
-            "the server address must not contain '?' or '#'",
-        ));
-    }
-    Ok(url.as_str().trim_end_matches('/').to_string())
-}
-
 /// Percent-encode everything but RFC 3986 unreserved characters. Used for the
 /// `Authorization` values (the server URL-decodes each) and for path segments.
 pub fn percent_encode(value: &str) -> String {
@@ -249,26 +141,6 @@ fn header_value(value: &str, sensitive: bool) -> Result<HeaderValue, SyncError> 
         .map_err(|_| SyncError::rejected("invalid characters in the Authorization header"))?;
     header.set_sensitive(sensitive);
     Ok(header)
-}
-
-/// Parse a certificate the user chose to trust; anything but PEM certificates is Rejected.
-fn trusted_certificate(pem: &[u8]) -> Result<reqwest::Certificate, SyncError> {
-    let not_pem = || {
-        SyncError::rejected(
-            "the certificate to trust is not a PEM certificate \
-             (a file starting with -----BEGIN CERTIFICATE-----)",
-        )
-    };
-    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
-        return Err(not_pem());
-    }
-    reqwest::Certificate::from_pem(pem).map_err(|_| not_pem())
-}
-
-pub(crate) fn same_origin(a: &Url, b: &Url) -> bool {
-    a.scheme() == b.scheme()
-        && a.host_str() == b.host_str()
-        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 impl JellyfinClient {
@@ -469,78 +341,15 @@ impl JellyfinClient {
     }
 }
 
-/// Read a whole body, failing (Transient "response too large") as soon as it exceeds `max`.
-/// Send a request and read its body (capped): transport failures and non-2xx answers are
-/// classified here, for every server kind.
-pub(crate) async fn execute(
-    request: reqwest::RequestBuilder,
-    max_body_bytes: usize,
-) -> Result<Vec<u8>, SyncError> {
-    let response = request.send().await.map_err(|e| classify_transport(&e))?;
-    if !response.status().is_success() {
-        return Err(error_from_response(response).await);
-    }
-    read_capped(response, max_body_bytes).await
-}
-
-pub(crate) async fn read_capped(mut response: Response, max: usize) -> Result<Vec<u8>, SyncError> {
-    if response
-        .content_length()
-        .is_some_and(|len| len > max as u64)
-    {
-        return Err(SyncError::too_large(max));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| classify_transport(&e))? {
-        if body.len() + chunk.len() > max {
-            return Err(SyncError::too_large(max));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// Classify a non-2xx response, reading at most a small prefix of its body.
-pub(crate) async fn error_from_response(mut response: Response) -> SyncError {
-    let status = response.status().as_u16();
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let retry_after = header("retry-after");
-    let message = header("message");
-    let location = header("location");
-    let text = if (300..400).contains(&status) {
-        let target = location
-            .as_deref()
-            .and_then(|l| response.url().join(l).ok())
-            .map(|u| url_without_query(&u))
-            .unwrap_or_else(|| "an unknown address".to_string());
-        format!("the server redirected to {target}; redirects to another address are not followed, use that address instead")
-    } else {
-        let mut prefix = Vec::new();
-        while prefix.len() < ERROR_BODY_PREFIX {
-            match response.chunk().await {
-                Ok(Some(chunk)) => prefix.extend_from_slice(&chunk),
-                _ => break,
-            }
-        }
-        prefix.truncate(ERROR_BODY_PREFIX);
-        let body = String::from_utf8_lossy(&prefix).trim().to_string();
-        if body.is_empty() {
-            message.unwrap_or_default()
-        } else {
-            body
-        }
-    };
-    classify_status(status, retry_after.as_deref(), &text)
-}
-
 #[async_trait]
 impl MediaServer for JellyfinClient {
+    async fn download_source(
+        &self,
+        item_id: &str,
+    ) -> Result<crate::backend::download::DownloadSource, SyncError> {
+        JellyfinClient::download_source(self, item_id).await
+    }
+
     fn kind(&self) -> ServerKind {
         ServerKind::Jellyfin
     }
@@ -568,6 +377,36 @@ impl MediaServer for JellyfinClient {
             found.extend(parse_items_page(&body, 0)?.items);
         }
         Ok(found)
+    }
+
+    /// `GET /Items?ids=…&userId=…&enableUserData=true`: one request for up to
+    /// [`crate::backend::MAX_READ_IDS`] items; the items carry the server's `ServerId`.
+    async fn read_user_data(&self, ids: &[String]) -> Result<ServerRead, SyncError> {
+        let user = self.require_user()?;
+        let mut read = ServerRead::default();
+        for chunk in ids.chunks(crate::backend::MAX_READ_IDS) {
+            let joined = chunk.join(",");
+            let url = self.url(
+                "/Items",
+                &[
+                    ("userId", user),
+                    ("ids", &joined),
+                    ("enableUserData", "true"),
+                    ("enableImages", "false"),
+                    ("fields", ITEM_FIELDS),
+                ],
+            )?;
+            let body = self.execute(Method::GET, url, None, true).await?;
+            read.server_id = read.server_id.or_else(|| dto::first_server_id(&body));
+            read.items.extend(
+                parse_items_page(&body, 0)?
+                    .items
+                    .into_iter()
+                    .filter(|i| chunk.contains(&i.id))
+                    .map(|i| (i.id, i.user_data)),
+            );
+        }
+        Ok(read)
     }
 
     async fn live_updates(&self) -> Result<Option<crate::backend::LiveUpdates>, SyncError> {
@@ -609,7 +448,13 @@ impl MediaServer for JellyfinClient {
         // would increment them again.
         let url = self.url(&path, &[("userId", user)])?;
         let method = if played { Method::POST } else { Method::DELETE };
-        self.execute(method, url, None, true).await?;
+        let response = self.execute(method, url, None, true).await?;
+        // The server answers with the parent's `UserItemDataDto`. A 200 whose body is not one
+        // (truncated, HTML from a proxy) is not proof that the write landed: it is transient
+        // like every other unexpected answer, and the retry is idempotent (no datePlayed).
+        if !response.iter().all(u8::is_ascii_whitespace) {
+            let _: UserItemDataDto = parse_json(&response)?;
+        }
         Ok(())
     }
 

@@ -256,6 +256,28 @@ async fn push_group_uses_user_played_items_without_date() {
 }
 
 #[tokio::test]
+async fn a_group_write_answered_200_without_its_user_data_is_transient() {
+    // A proxy's 200 (HTML) or a cut-off body does not prove the season was marked.
+    for body in ["<html>captive portal</html>", "{\"Played\": tr"] {
+        let (base, _) = server(move |_| {
+            ([("Content-Type", "application/json")], body.to_string()).into_response()
+        })
+        .await;
+        let e = signed_in(&base)
+            .push_group("season-9", true)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Transient, "{body}: {}", e.detail);
+    }
+    // An empty 200/204 is what some versions answer: accepted.
+    let (base, _) = server(|_| StatusCode::NO_CONTENT.into_response()).await;
+    signed_in(&base)
+        .push_group("season-9", false)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn fetch_items_query_and_parse() {
     let (base, log) = server(|_| {
         json(serde_json::json!({

@@ -42,6 +42,7 @@
 //! and python-plexapi use GET for all of them. [`WriteVerbs`] chooses; the default is
 //! [`WriteVerbs::Get`], what real servers are known to accept.
 
+mod download;
 pub mod dto;
 mod session;
 #[cfg(all(test, feature = "demo"))]
@@ -60,11 +61,11 @@ use reqwest::Method;
 use url::Url;
 
 use crate::backend::error::classify_transport;
-use crate::backend::jellyfin::dto::parse_json;
-use crate::backend::jellyfin::{
-    execute, host_name, same_origin, validate_base_url, ClientOptions, DeviceInfo, MAX_REDIRECTS,
+use crate::backend::transport::{
+    execute, host_name, parse_json, same_origin, validate_base_url, ClientOptions, DeviceInfo,
+    MAX_REDIRECTS,
 };
-use crate::backend::{MediaServer, ServerInfo, SyncError};
+use crate::backend::{MediaServer, ServerInfo, ServerRead, SyncError};
 use crate::model::{DesiredState, ItemsPage, RemoteItem, ServerKind, UserData};
 
 use dto::{Envelope, Identity, Listing, Metadata, Section, Sections};
@@ -360,6 +361,28 @@ impl PlexClient {
         Ok(parse_json::<Envelope<Listing>>(&body)?.media_container)
     }
 
+    /// Send the calls that move `item_id` from `current` (just read) to `desired`.
+    async fn apply_plan(
+        &self,
+        item_id: &str,
+        desired: &DesiredState,
+        current: &UserData,
+        duration_ms: Option<i64>,
+    ) -> Result<Option<UserData>, SyncError> {
+        let (writes, after) = plan_writes(current, desired);
+        for w in writes {
+            match w {
+                PlexWrite::Scrobble => self.scrobble(item_id).await?,
+                PlexWrite::Unscrobble => self.unscrobble(item_id).await?,
+                PlexWrite::SetOffset(ms) => {
+                    self.set_offset(item_id, ms, duration_ms, desired.last_played)
+                        .await?
+                }
+            }
+        }
+        Ok(Some(after))
+    }
+
     fn url(&self, path: &str, query: &[(&str, &str)]) -> Result<Url, SyncError> {
         let mut url = Url::parse(&format!("{}{}", self.base, path))
             .map_err(|e| SyncError::rejected(format!("cannot build request URL: {e}")))?;
@@ -458,6 +481,13 @@ pub fn plan_writes(current: &UserData, desired: &DesiredState) -> (Vec<PlexWrite
 
 #[async_trait]
 impl MediaServer for PlexClient {
+    async fn download_source(
+        &self,
+        item_id: &str,
+    ) -> Result<crate::backend::download::DownloadSource, SyncError> {
+        PlexClient::download_source(self, item_id).await
+    }
+
     fn kind(&self) -> ServerKind {
         ServerKind::Plex
     }
@@ -472,18 +502,46 @@ impl MediaServer for PlexClient {
         desired: &DesiredState,
     ) -> Result<Option<UserData>, SyncError> {
         let meta = self.metadata(item_id).await?;
-        let (writes, after) = plan_writes(&meta.to_user_data(), desired);
-        for w in writes {
-            match w {
-                PlexWrite::Scrobble => self.scrobble(item_id).await?,
-                PlexWrite::Unscrobble => self.unscrobble(item_id).await?,
-                PlexWrite::SetOffset(ms) => {
-                    self.set_offset(item_id, ms, meta.duration, desired.last_played)
-                        .await?
-                }
+        self.apply_plan(item_id, desired, &meta.to_user_data(), meta.duration)
+            .await
+    }
+
+    /// The engine has just read the item (`current`): plan from it, no read of our own.
+    async fn write_item(
+        &self,
+        item_id: &str,
+        desired: &DesiredState,
+        current: &UserData,
+    ) -> Result<Option<UserData>, SyncError> {
+        self.apply_plan(item_id, desired, current, None).await
+    }
+
+    /// The engine has just read the children and knows one needs the change: one call on
+    /// the parent, no read of the parent first.
+    async fn write_group(
+        &self,
+        parent_id: &str,
+        played: bool,
+        current: &[(String, UserData)],
+    ) -> Result<(), SyncError> {
+        if played {
+            if current.iter().all(|(_, u)| u.played) {
+                return Ok(());
             }
+            self.scrobble(parent_id).await
+        } else {
+            self.unscrobble(parent_id).await
         }
-        Ok(Some(after))
+    }
+
+    /// `GET /library/metadata/{ids}` (see [`MediaServer::fetch_by_ids`]). Plex names no server
+    /// id in these answers; the engine asks `/identity` when it must check.
+    async fn read_user_data(&self, ids: &[String]) -> Result<ServerRead, SyncError> {
+        let items = self.fetch_by_ids(ids).await?;
+        Ok(ServerRead {
+            server_id: None,
+            items: items.into_iter().map(|i| (i.id, i.user_data)).collect(),
+        })
     }
 
     async fn push_group(&self, parent_id: &str, played: bool) -> Result<(), SyncError> {

@@ -1,0 +1,552 @@
+//! The one library row, used by every view (Home, Shows, Movies, search results, Downloads):
+//! ▶, download, title, series and episode number, resume text, progress, the sync badge and
+//! the watched toggle. Series and seasons (in search results) show their title and a chevron.
+//!
+//! Rows are virtualised: a view is a relm4 [`TypedListView`](relm4::typed_view::list::TypedListView)
+//! of [`ItemRow`]s (an item id each), and GTK builds widgets only for the rows on screen. What a
+//! row shows lives once in the shared [`RowStore`], by item id; a change there redraws the bound
+//! rows of that item in every view at once, and nothing is read from the database per row.
+//!
+//! The buttons emit typed [`ItemRowOutput`]s through the store's sender: the watched toggle
+//! (shown at once, made durable by the owner), ▶ ([`ItemRowOutput::Play`]) and download
+//! ([`ItemRowOutput::Download`]). ▶ and download are hidden until the owner says it handles
+//! them ([`RowStore::set_actions`]).
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+
+use relm4::gtk;
+use relm4::gtk::prelude::*;
+use relm4::typed_view::list::RelmListItem;
+
+use super::format::{self, Badge, SYNCED_FADE_MS};
+use super::i18n::gettext;
+use super::sync_badge::BadgeView;
+use crate::store::ItemView;
+use crate::sync::ItemSyncState;
+
+/// What a row asks of its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemRowOutput {
+    /// The watched toggle was flipped (the row already shows it).
+    WatchedChanged { item: String, played: bool },
+    /// ▶ was pressed.
+    Play { item: String },
+    /// The download button was pressed.
+    Download { item: String },
+}
+
+/// Which optional buttons rows show.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RowActions {
+    /// ▶ (someone plays items).
+    pub play: bool,
+    /// Download (someone downloads items).
+    pub download: bool,
+}
+
+/// What the store knows about one item.
+#[derive(Debug, Clone)]
+pub struct RowEntry {
+    /// The item as stored locally.
+    pub item: ItemView,
+    /// Last sync state reported for it.
+    pub state: Option<ItemSyncState>,
+    /// Whether the badge shows (the synced check fades).
+    pub badge_visible: bool,
+    generation: u64,
+}
+
+impl RowEntry {
+    /// The badge the item's rows show now (`None`: hidden).
+    pub fn badge(&self) -> Option<Badge> {
+        if !self.badge_visible {
+            return None;
+        }
+        self.state
+            .as_ref()
+            .and_then(|s| format::badge_for(s, chrono::Utc::now().timestamp_millis()))
+    }
+}
+
+/// Every item's row data, shared by all views, and the rows bound to each item right now.
+pub struct RowStore {
+    entries: RefCell<HashMap<String, RowEntry>>,
+    bound: RefCell<HashMap<String, Vec<Rc<RowWidgets>>>>,
+    sender: relm4::Sender<ItemRowOutput>,
+    actions: Cell<RowActions>,
+    playing: RefCell<Option<String>>,
+    me: Weak<RowStore>,
+}
+
+impl std::fmt::Debug for RowStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowStore")
+            .field("items", &self.entries.borrow().len())
+            .field("actions", &self.actions.get())
+            .finish()
+    }
+}
+
+impl RowStore {
+    /// An empty store whose rows report to `sender`.
+    pub fn new(sender: relm4::Sender<ItemRowOutput>) -> Rc<RowStore> {
+        Rc::new_cyclic(|me| RowStore {
+            entries: RefCell::new(HashMap::new()),
+            bound: RefCell::new(HashMap::new()),
+            sender,
+            actions: Cell::new(RowActions::default()),
+            playing: RefCell::new(None),
+            me: me.clone(),
+        })
+    }
+
+    /// A list entry for item `id` (`context`: show the series name, for mixed lists).
+    pub fn row(&self, id: &str, context: bool) -> ItemRow {
+        ItemRow {
+            id: id.to_string(),
+            context,
+            store: self.me.clone(),
+        }
+    }
+
+    /// Replace every item (sync states of items still present are kept).
+    pub fn load(&self, items: Vec<ItemView>) {
+        let mut entries = self.entries.borrow_mut();
+        let mut old = std::mem::take(&mut *entries);
+        for item in items {
+            let (state, badge_visible, generation) = match old.remove(&item.item_id) {
+                Some(e) => (e.state, e.badge_visible, e.generation),
+                None => (None, false, 0),
+            };
+            entries.insert(
+                item.item_id.clone(),
+                RowEntry {
+                    item,
+                    state,
+                    badge_visible,
+                    generation,
+                },
+            );
+        }
+        drop(entries);
+        let ids: Vec<String> = self.bound.borrow().keys().cloned().collect();
+        for id in ids {
+            self.redraw(&id);
+        }
+    }
+
+    /// New local data for one item.
+    pub fn set_item(&self, mut item: ItemView) {
+        let id = item.item_id.clone();
+        {
+            let mut entries = self.entries.borrow_mut();
+            match entries.get_mut(&id) {
+                Some(e) => {
+                    if self.playing.borrow().as_deref() == Some(id.as_str()) {
+                        // The stored value is the last checkpoint; the player is ahead of it.
+                        item.position_ms = e.item.position_ms;
+                    }
+                    e.item = item;
+                }
+                None => {
+                    entries.insert(
+                        id.clone(),
+                        RowEntry {
+                            item,
+                            state: None,
+                            badge_visible: false,
+                            generation: 0,
+                        },
+                    );
+                }
+            }
+        }
+        self.redraw(&id);
+    }
+
+    /// Change one item's data in place (optimistic updates, the simulated player).
+    pub fn update_item(&self, id: &str, f: impl FnOnce(&mut ItemView)) {
+        if let Some(e) = self.entries.borrow_mut().get_mut(id) {
+            f(&mut e.item);
+        }
+        self.redraw(id);
+    }
+
+    /// New sync state for one item; the synced check fades after [`SYNCED_FADE_MS`].
+    pub fn set_state(&self, id: &str, state: ItemSyncState) {
+        let generation = {
+            let mut entries = self.entries.borrow_mut();
+            let Some(e) = entries.get_mut(id) else {
+                return;
+            };
+            e.generation += 1;
+            e.badge_visible = state != ItemSyncState::Discarded;
+            e.state = Some(state.clone());
+            e.generation
+        };
+        if state == ItemSyncState::Synced {
+            let me = self.me.clone();
+            let id = id.to_string();
+            gtk::glib::timeout_add_local_once(
+                std::time::Duration::from_millis(u64::from(SYNCED_FADE_MS)),
+                move || {
+                    if let Some(store) = me.upgrade() {
+                        store.fade(&id, generation);
+                    }
+                },
+            );
+        }
+        self.redraw(id);
+    }
+
+    fn fade(&self, id: &str, generation: u64) {
+        {
+            let mut entries = self.entries.borrow_mut();
+            let Some(e) = entries.get_mut(id) else {
+                return;
+            };
+            if e.generation != generation || e.state != Some(ItemSyncState::Synced) {
+                return;
+            }
+            e.badge_visible = false;
+        }
+        self.redraw(id);
+    }
+
+    /// Which optional buttons show.
+    pub fn set_actions(&self, actions: RowActions) {
+        self.actions.set(actions);
+        self.redraw_all();
+    }
+
+    /// The item the (simulated) player is playing, if any: its ▶ shows pause.
+    pub fn set_playing(&self, id: Option<String>) {
+        let old = self.playing.replace(id.clone());
+        for id in old.into_iter().chain(id) {
+            self.redraw(&id);
+        }
+    }
+
+    /// The item playing now.
+    pub fn playing(&self) -> Option<String> {
+        self.playing.borrow().clone()
+    }
+
+    /// A copy of one item's entry.
+    pub fn get(&self, id: &str) -> Option<RowEntry> {
+        self.entries.borrow().get(id).cloned()
+    }
+
+    /// A copy of one item's data.
+    pub fn item(&self, id: &str) -> Option<ItemView> {
+        self.entries.borrow().get(id).map(|e| e.item.clone())
+    }
+
+    /// Every item's sync state (for account-wide badge changes).
+    pub fn states(&self) -> Vec<(String, ItemSyncState)> {
+        self.entries
+            .borrow()
+            .iter()
+            .filter_map(|(id, e)| e.state.clone().map(|s| (id.clone(), s)))
+            .collect()
+    }
+
+    /// Call `f` with every item (in no order).
+    pub fn for_each(&self, mut f: impl FnMut(&ItemView)) {
+        for e in self.entries.borrow().values() {
+            f(&e.item);
+        }
+    }
+
+    /// Number of items known.
+    pub fn len(&self) -> usize {
+        self.entries.borrow().len()
+    }
+
+    /// True when no item is known.
+    pub fn is_empty(&self) -> bool {
+        self.entries.borrow().is_empty()
+    }
+
+    /// Number of rows bound to widgets now (on screen or about to be): what virtualisation
+    /// keeps small.
+    pub fn bound_rows(&self) -> usize {
+        self.bound.borrow().values().map(Vec::len).sum()
+    }
+
+    fn redraw_all(&self) {
+        let ids: Vec<String> = self.bound.borrow().keys().cloned().collect();
+        for id in ids {
+            self.redraw(&id);
+        }
+    }
+
+    fn redraw(&self, id: &str) {
+        let rows: Vec<Rc<RowWidgets>> = match self.bound.borrow().get(id) {
+            Some(rows) => rows.clone(),
+            None => return,
+        };
+        let entries = self.entries.borrow();
+        let Some(entry) = entries.get(id) else {
+            return;
+        };
+        for w in rows {
+            self.render(entry, &w);
+        }
+    }
+
+    fn toggled(&self, id: &str, played: bool) {
+        {
+            let mut entries = self.entries.borrow_mut();
+            let Some(e) = entries.get_mut(id) else {
+                return;
+            };
+            // Drawing the row sets the toggle too: only a real flip is a change.
+            if e.item.played == played {
+                return;
+            }
+            // Optimistic: every row of the item shows the new state at once.
+            e.item.played = played;
+            e.item.position_ms = 0;
+        }
+        self.redraw(id);
+        self.sender.emit(ItemRowOutput::WatchedChanged {
+            item: id.to_string(),
+            played,
+        });
+    }
+
+    fn render(&self, entry: &RowEntry, w: &RowWidgets) {
+        // Setting the toggle below fires its handler: it must not read this as a user's flip.
+        w.rendering.set(true);
+        self.draw(entry, w);
+        w.rendering.set(false);
+    }
+
+    fn draw(&self, entry: &RowEntry, w: &RowWidgets) {
+        let item = &entry.item;
+        let playable = item.kind.is_playable();
+        let actions = self.actions.get();
+        w.number.set_label(&format::episode_code(
+            item.season_number,
+            item.episode_number,
+        ));
+        w.number.set_visible(playable);
+        w.title.set_label(&item.name);
+        let context = match (w.context.get(), &item.series_name) {
+            (true, Some(series)) if item.kind != crate::model::ItemKind::Series => {
+                Some(series.as_str())
+            }
+            _ => None,
+        };
+        w.context_label.set_visible(context.is_some());
+        w.context_label.set_label(context.unwrap_or_default());
+        match format::resume_text(item.position_ms, item.played).filter(|_| playable) {
+            Some(t) => {
+                w.resume.set_label(&t);
+                w.resume.set_visible(true);
+            }
+            None => w.resume.set_visible(false),
+        }
+        w.progress.set_visible(playable);
+        w.progress.set_fraction(format::progress_fraction(
+            item.position_ms,
+            item.runtime_ms,
+            item.played,
+        ));
+        w.watched.set_visible(playable);
+        w.watched.set_active(item.played);
+        w.open.set_visible(!playable);
+        let playing = self.playing.borrow().as_deref() == Some(item.item_id.as_str());
+        w.play.set_visible(playable && actions.play);
+        let (icon, tip) = if playing {
+            ("media-playback-pause-symbolic", gettext("Pause"))
+        } else {
+            ("media-playback-start-symbolic", gettext("Play"))
+        };
+        w.play.set_icon_name(icon);
+        w.play.set_tooltip_text(Some(&tip));
+        w.download.set_visible(playable && actions.download);
+        w.badge.render(entry.badge().as_ref());
+    }
+
+    fn bind(&self, id: &str, w: &Rc<RowWidgets>) {
+        self.bound
+            .borrow_mut()
+            .entry(id.to_string())
+            .or_default()
+            .push(w.clone());
+        if let Some(entry) = self.entries.borrow().get(id) {
+            self.render(entry, w);
+        }
+    }
+
+    fn unbind(&self, id: &str, w: &Rc<RowWidgets>) {
+        let mut bound = self.bound.borrow_mut();
+        if let Some(rows) = bound.get_mut(id) {
+            rows.retain(|r| !Rc::ptr_eq(r, w));
+            if rows.is_empty() {
+                bound.remove(id);
+            }
+        }
+    }
+}
+
+/// The widgets of one on-screen row (reused for other items as the list scrolls).
+#[derive(Debug)]
+pub struct RowWidgets {
+    /// ▶ / pause.
+    pub play: gtk::Button,
+    /// Download.
+    pub download: gtk::Button,
+    number: gtk::Label,
+    title: gtk::Label,
+    context_label: gtk::Label,
+    resume: gtk::Label,
+    progress: gtk::ProgressBar,
+    /// The sync badge.
+    pub badge: BadgeView,
+    /// The watched toggle.
+    pub watched: gtk::CheckButton,
+    open: gtk::Image,
+    context: Cell<bool>,
+    rendering: Cell<bool>,
+    /// The item bound now, and its store.
+    current: RefCell<Option<(String, Weak<RowStore>)>>,
+}
+
+impl RowWidgets {
+    fn current(&self) -> Option<(String, Rc<RowStore>)> {
+        let current = self.current.borrow();
+        let (id, store) = current.as_ref()?;
+        Some((id.clone(), store.upgrade()?))
+    }
+}
+
+/// One entry of a virtualised list: an item id and the store holding its data.
+#[derive(Debug, Clone)]
+pub struct ItemRow {
+    /// The item.
+    pub id: String,
+    /// Show the series name (Home, search).
+    pub context: bool,
+    store: Weak<RowStore>,
+}
+
+impl RelmListItem for ItemRow {
+    type Root = gtk::Box;
+    type Widgets = Rc<RowWidgets>;
+
+    fn setup(_list_item: &gtk::ListItem) -> (gtk::Box, Rc<RowWidgets>) {
+        let hbox = gtk::Box::new(gtk::Orientation::Horizontal, 12);
+        hbox.add_css_class("item-row");
+        hbox.set_margin_top(8);
+        hbox.set_margin_bottom(8);
+        hbox.set_margin_start(12);
+        hbox.set_margin_end(12);
+        let play = gtk::Button::from_icon_name("media-playback-start-symbolic");
+        play.set_widget_name("play");
+        play.add_css_class("flat");
+        play.set_valign(gtk::Align::Center);
+        let download = gtk::Button::from_icon_name("folder-download-symbolic");
+        download.set_widget_name("download");
+        download.add_css_class("flat");
+        download.set_valign(gtk::Align::Center);
+        download.set_tooltip_text(Some(&gettext("Download")));
+        let number = gtk::Label::new(None);
+        number.add_css_class("dim-label");
+        number.add_css_class("episode-number");
+        number.set_width_chars(7);
+        let text = gtk::Box::new(gtk::Orientation::Vertical, 4);
+        text.set_hexpand(true);
+        text.set_valign(gtk::Align::Center);
+        let title = gtk::Label::new(None);
+        title.set_xalign(0.0);
+        title.set_ellipsize(gtk::pango::EllipsizeMode::End);
+        let context_label = gtk::Label::new(None);
+        context_label.set_xalign(0.0);
+        context_label.set_ellipsize(gtk::pango::EllipsizeMode::End);
+        context_label.add_css_class("dim-label");
+        context_label.add_css_class("caption");
+        let resume = gtk::Label::new(None);
+        resume.set_xalign(0.0);
+        resume.add_css_class("dim-label");
+        resume.add_css_class("caption");
+        let progress = gtk::ProgressBar::new();
+        text.append(&context_label);
+        text.append(&title);
+        text.append(&resume);
+        text.append(&progress);
+        let badge = BadgeView::new();
+        let watched = gtk::CheckButton::with_label(&gettext("Watched"));
+        watched.set_valign(gtk::Align::Center);
+        let open = gtk::Image::from_icon_name("go-next-symbolic");
+        open.set_valign(gtk::Align::Center);
+        hbox.append(&play);
+        hbox.append(&download);
+        hbox.append(&number);
+        hbox.append(&text);
+        hbox.append(&badge.root);
+        hbox.append(&watched);
+        hbox.append(&open);
+        let w = Rc::new(RowWidgets {
+            play,
+            download,
+            number,
+            title,
+            context_label,
+            resume,
+            progress,
+            badge,
+            watched,
+            open,
+            context: Cell::new(false),
+            rendering: Cell::new(false),
+            current: RefCell::new(None),
+        });
+        // Handlers look up the bound item when they fire (the widgets are reused).
+        let weak = Rc::downgrade(&w);
+        w.watched.connect_toggled(move |b| {
+            let Some(w) = weak.upgrade() else { return };
+            if w.rendering.get() {
+                return;
+            }
+            if let Some((id, store)) = w.current() {
+                store.toggled(&id, b.is_active());
+            }
+        });
+        let weak = Rc::downgrade(&w);
+        w.play.connect_clicked(move |_| {
+            if let Some((item, store)) = weak.upgrade().and_then(|w| w.current()) {
+                store.sender.emit(ItemRowOutput::Play { item });
+            }
+        });
+        let weak = Rc::downgrade(&w);
+        w.download.connect_clicked(move |_| {
+            if let Some((item, store)) = weak.upgrade().and_then(|w| w.current()) {
+                store.sender.emit(ItemRowOutput::Download { item });
+            }
+        });
+        (hbox, w)
+    }
+
+    fn bind(&mut self, widgets: &mut Rc<RowWidgets>, root: &mut gtk::Box) {
+        // Tests and screenshots find a row by its item id.
+        root.set_widget_name(&self.id);
+        widgets.context.set(self.context);
+        *widgets.current.borrow_mut() = Some((self.id.clone(), self.store.clone()));
+        if let Some(store) = self.store.upgrade() {
+            store.bind(&self.id, widgets);
+        }
+    }
+
+    fn unbind(&mut self, widgets: &mut Rc<RowWidgets>, root: &mut gtk::Box) {
+        root.set_widget_name("");
+        *widgets.current.borrow_mut() = None;
+        if let Some(store) = self.store.upgrade() {
+            store.unbind(&self.id, widgets);
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! The engine does not die and does not believe stale news (issue 10 §4, §5):
+//! - a store error mid-run (the database locked by another connection past the busy timeout)
+//!   never ends `Engine::run`: one `StoreTrouble` message, retries on the clock, then
+//!   `StoreRecovered`, and every change still reaches the server;
+//! - a success that finishes after a concurrent 401 does not put the account back online.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use common::{media_server, Harness};
+use playmark::backend::{MediaServer, ServerInfo, ServerRead, SyncError};
+use playmark::model::{DesiredState, ItemsPage, LocalChange, RemoteItem, ServerKind, UserData};
+use playmark::store::database_path;
+use playmark::sync::{AccountState, RunMode, RunOutcome, SyncEvent};
+use tokio::sync::broadcast::error::TryRecvError;
+use tokio::sync::watch;
+
+const MIN: i64 = 60_000;
+
+/// Wait (real time, bounded) for an event matching `want`, advancing the fake clock whenever
+/// the engine sleeps on it, so its retry timers fire without any real sleep of their length.
+async fn wait_for(
+    h: &Harness,
+    events: &mut tokio::sync::broadcast::Receiver<SyncEvent>,
+    what: &str,
+    want: impl Fn(&SyncEvent) -> bool,
+) -> SyncEvent {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match events.try_recv() {
+            Ok(e) if want(&e) => return e,
+            Ok(_) => continue,
+            Err(TryRecvError::Lagged(_)) => continue,
+            Err(e @ TryRecvError::Closed) => panic!("{what}: {e}"),
+            Err(TryRecvError::Empty) => {}
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no {what}");
+        if let Some(at) = h.clock.next_sleeper() {
+            let now = playmark::clock::Clock::now(&h.clock);
+            if at > now {
+                h.clock.advance(at - now);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_database_mid_run_is_survived_and_nothing_is_lost() {
+    let h = Harness::start(ServerKind::Jellyfin).await;
+    let (a, b) = (h.episode(0), h.episode(1));
+    h.engine
+        .with_store(|s| s.set_busy_timeout(Duration::from_millis(50)))
+        .unwrap();
+    h.engine
+        .record_change(
+            &a,
+            LocalChange::Position {
+                position_ms: 7 * MIN,
+            },
+        )
+        .unwrap();
+    // Another program takes the write lock and keeps it past the busy timeout.
+    let other = rusqlite::Connection::open(database_path(h.dir.path())).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+
+    let mut events = h.engine.subscribe();
+    let engine = h.engine.clone();
+    let run = tokio::spawn(async move { engine.run(RunMode::Forever).await });
+    let trouble = wait_for(&h, &mut events, "StoreTrouble", |e| {
+        matches!(e, SyncEvent::StoreTrouble { .. })
+    })
+    .await;
+    let SyncEvent::StoreTrouble { message } = trouble else {
+        unreachable!()
+    };
+    assert_eq!(
+        message,
+        "Can't write to Playmark's database: another program is holding it locked — your \
+         changes are kept"
+    );
+    assert!(!run.is_finished(), "the run goes on");
+    // Still locked: retries fail quietly (one message, not one per retry).
+    for _ in 0..3 {
+        let at = h.clock.next_sleeper();
+        if let Some(at) = at {
+            h.clock.advance(at - playmark::clock::Clock::now(&h.clock));
+        }
+        tokio::time::sleep(Duration::from_millis(80)).await;
+    }
+    other.execute_batch("COMMIT").unwrap();
+    wait_for(&h, &mut events, "StoreRecovered", |e| {
+        matches!(e, SyncEvent::StoreRecovered)
+    })
+    .await;
+    // A change recorded after the trouble goes out too.
+    h.engine
+        .record_change(
+            &b,
+            LocalChange::Position {
+                position_ms: 9 * MIN,
+            },
+        )
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while h.engine.counts().unwrap().total() > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "queue drains");
+        if let Some(at) = h.clock.next_sleeper() {
+            let now = playmark::clock::Clock::now(&h.clock);
+            if at > now {
+                h.clock.advance(at - now);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(h.server.user_data(&a).unwrap().position_ms, 7 * MIN);
+    assert_eq!(h.server.user_data(&b).unwrap().position_ms, 9 * MIN);
+    h.engine.shutdown();
+    assert_eq!(run.await.unwrap().unwrap(), RunOutcome::Stopped);
+}
+
+/// A client whose write for `refused` is answered 401 (once), and whose other writes wait
+/// until the engine has taken that 401 in (the account is `SignInNeeded`), then succeed.
+struct RacingServer {
+    inner: Arc<dyn MediaServer>,
+    refused: String,
+    refused_once: std::sync::atomic::AtomicBool,
+    sign_in_seen: watch::Receiver<bool>,
+}
+
+impl RacingServer {
+    async fn gate(&self, item_id: &str) -> Result<(), SyncError> {
+        if item_id == self.refused
+            && !self
+                .refused_once
+                .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(SyncError::auth("401 Unauthorized"));
+        }
+        let mut seen = self.sign_in_seen.clone();
+        seen.wait_for(|s| *s).await.unwrap();
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl MediaServer for RacingServer {
+    fn kind(&self) -> ServerKind {
+        self.inner.kind()
+    }
+    async fn probe(&self) -> Result<ServerInfo, SyncError> {
+        self.inner.probe().await
+    }
+    async fn push_item(
+        &self,
+        item_id: &str,
+        desired: &DesiredState,
+    ) -> Result<Option<UserData>, SyncError> {
+        self.gate(item_id).await?;
+        self.inner.push_item(item_id, desired).await
+    }
+    async fn write_item(
+        &self,
+        item_id: &str,
+        desired: &DesiredState,
+        current: &UserData,
+    ) -> Result<Option<UserData>, SyncError> {
+        self.gate(item_id).await?;
+        self.inner.write_item(item_id, desired, current).await
+    }
+    async fn push_group(&self, parent_id: &str, played: bool) -> Result<(), SyncError> {
+        self.inner.push_group(parent_id, played).await
+    }
+    async fn fetch_items(&self, start: u64, limit: u64) -> Result<ItemsPage, SyncError> {
+        self.inner.fetch_items(start, limit).await
+    }
+    async fn fetch_by_ids(&self, ids: &[String]) -> Result<Vec<RemoteItem>, SyncError> {
+        self.inner.fetch_by_ids(ids).await
+    }
+    async fn read_user_data(&self, ids: &[String]) -> Result<ServerRead, SyncError> {
+        self.inner.read_user_data(ids).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_success_finishing_after_a_401_does_not_put_the_account_back_online() {
+    for kind in [ServerKind::Jellyfin, ServerKind::Plex] {
+        let mut h = Harness::start(kind).await;
+        let (a, b) = (h.episode(0), h.episode(1));
+        let (tx, rx) = watch::channel(false);
+        let device_id = h.engine.with_store(|s| s.device_id().unwrap());
+        let racing = Arc::new(RacingServer {
+            inner: media_server(kind, &h.server.url(), &device_id, &h.token, &h.user_id),
+            refused: b.clone(),
+            refused_once: std::sync::atomic::AtomicBool::new(false),
+            sign_in_seen: rx,
+        });
+        let store = playmark::store::Store::open(&database_path(h.dir.path())).unwrap();
+        h.engine = playmark::sync::Engine::new(
+            store,
+            h.account,
+            racing,
+            Arc::new(h.clock.clone()),
+            common::engine_config(),
+        );
+        let mut events = h.engine.subscribe();
+        tokio::spawn(async move {
+            while let Ok(e) = events.recv().await {
+                if e == (SyncEvent::Account {
+                    state: AccountState::SignInNeeded,
+                }) {
+                    let _ = tx.send(true);
+                }
+            }
+        });
+        for ep in [&a, &b] {
+            h.engine
+                .record_change(
+                    ep,
+                    LocalChange::Position {
+                        position_ms: 3 * MIN,
+                    },
+                )
+                .unwrap();
+        }
+        // Both writes go out in one batch; b's 401 is taken in first, a's success after it.
+        let outcome = h.drain_now().await;
+        assert!(
+            matches!(outcome, RunOutcome::SignInNeeded { .. }),
+            "{kind:?}: {outcome:?}"
+        );
+        assert_eq!(h.engine.account_state(), AccountState::SignInNeeded);
+        assert_eq!(h.server.user_data(&a).unwrap().position_ms, 3 * MIN);
+        // The refused change is kept for after the sign-in.
+        h.engine.signed_in();
+        assert_eq!(h.drain_now().await, RunOutcome::Empty);
+        assert_eq!(h.server.user_data(&b).unwrap().position_ms, 3 * MIN);
+    }
+}

@@ -1,0 +1,385 @@
+//! Merge at send time (DESIGN.md invariant 6): a push reads what the server holds now and merges
+//! before it writes, so the README's scenario table holds **without a refresh before the sync**.
+//!
+//! Two devices on each demo server kind: the other device writes through the server's HTTP API
+//! (its own client and device id); we record a change on a stale base (no pull since the item
+//! was agreed on) and sync. Both sides must end at the README's outcome for every policy, and
+//! the request log must show the batched read before any write.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::bin::{expect_code, login, run};
+use common::{media_server, Harness};
+use playmark::backend::jellyfin::{DeviceInfo, JellyfinClient};
+use playmark::backend::MediaServer;
+use playmark::clock::Clock;
+use playmark::demo::{RecordedRequest, DEMO_PASSWORD, DEMO_USER};
+use playmark::model::{DesiredState, ItemKind, LocalChange, ServerKind, UserData};
+use playmark::sync::{Policy, RunOutcome, SyncEvent};
+
+const MIN: i64 = 60_000;
+
+/// (position, watched).
+type Shown = (i64, bool);
+
+/// The other device: a client of its own (another device id) on the same account.
+fn other_device(h: &Harness) -> Arc<dyn MediaServer> {
+    media_server(
+        h.kind,
+        &h.server.url(),
+        "other-device",
+        &h.token,
+        &h.user_id,
+    )
+}
+
+/// The other device stops at `position_ms`, through the server's API (Jellyfin stamps the
+/// date it sends; Plex's timeline moves only the offset).
+async fn other_device_moves_to(h: &Harness, ep: &str, position_ms: i64) {
+    let desired = DesiredState {
+        position_ms,
+        played: false,
+        play_count: 0,
+        last_played: Some(h.clock.now()),
+    };
+    other_device(h).push_item(ep, &desired).await.unwrap();
+}
+
+/// A harness where episode 0 is at 5:00 (unwatched) on both sides, under `policy`.
+async fn agreed(kind: ServerKind, policy: Policy) -> (Harness, String) {
+    let h = Harness::start(kind).await;
+    h.engine
+        .with_store(|s| s.set_policy(h.account, policy))
+        .unwrap();
+    let ep = h.episode(0);
+    let start = UserData {
+        position_ms: 5 * MIN,
+        ..UserData::default()
+    };
+    h.server.set_user_data(&ep, start);
+    h.engine.refresh(50).await.unwrap();
+    h.server.clear_requests();
+    (h, ep)
+}
+
+fn is_read(kind: ServerKind, r: &RecordedRequest) -> bool {
+    match kind {
+        ServerKind::Plex => r.method == "GET" && r.path.starts_with("/library/metadata/"),
+        ServerKind::Jellyfin | ServerKind::Demo => {
+            r.method == "GET" && r.path == "/Items" && r.query_value("ids").is_some()
+        }
+    }
+}
+
+/// Sync without a refresh; return (ours, server's) and check the request log: a batched read
+/// of the item comes first, and every write after it.
+async fn sync_without_refresh(h: &Harness, ep: &str) -> (Shown, Shown) {
+    assert_eq!(h.drain_now().await, RunOutcome::Empty, "everything settled");
+    let requests = h.server.requests();
+    let first_read = requests
+        .iter()
+        .position(|r| is_read(h.kind, r))
+        .unwrap_or_else(|| panic!("no batched read: {requests:?}"));
+    let first_write = requests.iter().position(|r| common::is_write(h.kind, r));
+    if let Some(w) = first_write {
+        assert!(
+            first_read < w,
+            "the read comes before the write: {requests:?}"
+        );
+    }
+    // No refresh happened: no library listing was asked for.
+    assert!(
+        !requests
+            .iter()
+            .any(|r| r.query_value("startIndex").is_some() || r.path.contains("/sections/")),
+        "no refresh: {requests:?}"
+    );
+    let ours = h
+        .engine
+        .with_store(|s| s.item(h.account, ep))
+        .unwrap()
+        .unwrap();
+    assert_eq!(ours.sync_state, None, "nothing left queued");
+    let server = h.server.user_data(ep).unwrap();
+    (
+        (ours.position_ms, ours.played),
+        (server.position_ms, server.played),
+    )
+}
+
+/// Expected per policy: (policy, Jellyfin result, Plex result).
+type Row = (Policy, Shown, Shown);
+
+async fn table<F, Fut>(kind: ServerKind, rows: [Row; 4], scenario: F)
+where
+    F: Fn(Policy) -> Fut,
+    Fut: std::future::Future<Output = (Shown, Shown)>,
+{
+    for (policy, jellyfin, plex) in rows {
+        let want = match kind {
+            ServerKind::Plex => plex,
+            ServerKind::Jellyfin | ServerKind::Demo => jellyfin,
+        };
+        let (ours, server) = scenario(policy).await;
+        assert_eq!(server, want, "{kind:?} {policy}: server");
+        assert_eq!(ours, want, "{kind:?} {policy}: this device");
+    }
+}
+
+/// README row "we move to 8:00, then the other device to 12:00" — we never pulled the 12:00.
+async fn we_then_other_device(kind: ServerKind) {
+    table(
+        kind,
+        [
+            (Policy::LastWriterWins, (12 * MIN, false), (8 * MIN, false)),
+            (
+                Policy::FurthestProgress,
+                (12 * MIN, false),
+                (12 * MIN, false),
+            ),
+            (Policy::PreferLocal, (8 * MIN, false), (8 * MIN, false)),
+            (Policy::PreferServer, (12 * MIN, false), (12 * MIN, false)),
+        ],
+        |policy| async move {
+            let (h, ep) = agreed(kind, policy).await;
+            h.clock.advance(1_000);
+            h.engine
+                .record_change(
+                    &ep,
+                    LocalChange::Position {
+                        position_ms: 8 * MIN,
+                    },
+                )
+                .unwrap();
+            h.clock.advance(1_000);
+            other_device_moves_to(&h, &ep, 12 * MIN).await;
+            h.server.clear_requests();
+            sync_without_refresh(&h, &ep).await
+        },
+    )
+    .await;
+}
+
+/// README row "other device reaches 12:00; an hour later we, not having pulled it, move to
+/// 8:00" — the lost update of issue 10 ("What was seen" 1 and 2).
+async fn other_device_then_we_an_hour_later(kind: ServerKind) {
+    table(
+        kind,
+        [
+            (Policy::LastWriterWins, (8 * MIN, false), (8 * MIN, false)),
+            (
+                Policy::FurthestProgress,
+                (12 * MIN, false),
+                (12 * MIN, false),
+            ),
+            (Policy::PreferLocal, (8 * MIN, false), (8 * MIN, false)),
+            (Policy::PreferServer, (12 * MIN, false), (12 * MIN, false)),
+        ],
+        |policy| async move {
+            let (h, ep) = agreed(kind, policy).await;
+            h.clock.advance(1_000);
+            other_device_moves_to(&h, &ep, 12 * MIN).await;
+            h.clock.advance(60 * MIN);
+            h.engine
+                .record_change(
+                    &ep,
+                    LocalChange::Position {
+                        position_ms: 8 * MIN,
+                    },
+                )
+                .unwrap();
+            h.server.clear_requests();
+            let mut events = h.engine.subscribe();
+            let result = sync_without_refresh(&h, &ep).await;
+            if result.1 == (12 * MIN, false) {
+                // The server's state won: no write at all, and the UI hears of the merge.
+                assert!(h.writes().is_empty(), "no write: {:?}", h.writes());
+                let merged = std::iter::from_fn(|| events.try_recv().ok())
+                    .any(|e| matches!(e, SyncEvent::Merged { ref item_id, .. } if *item_id == ep));
+                assert!(merged, "a Merged event for {ep}");
+            }
+            result
+        },
+    )
+    .await;
+}
+
+/// A season marked watched here while the other device put one episode at 20:00: under
+/// prefer-server that episode keeps the server's state, so the group splits into per-item
+/// writes; under furthest-progress every merge agrees and it stays one call on the season.
+/// Afterwards a pull shows nothing "from another device" (the base holds the server's dates).
+async fn season_group_splits_when_merges_differ(kind: ServerKind) {
+    for policy in [Policy::PreferServer, Policy::FurthestProgress] {
+        let (h, _) = agreed(kind, policy).await;
+        let (season, eps) = h.first_season();
+        assert!(eps.len() >= 3);
+        h.clock.advance(1_000);
+        other_device_moves_to(&h, &eps[1].id, 20 * MIN).await;
+        h.clock.advance(1_000);
+        h.engine.record_bulk(&season, true).unwrap();
+        h.server.clear_requests();
+        assert_eq!(h.drain_now().await, RunOutcome::Empty);
+        let group_write = h.writes().iter().any(|r| h.is_bulk_write(r, &season, true));
+        let moved = h.server.user_data(&eps[1].id).unwrap();
+        match policy {
+            Policy::PreferServer => {
+                assert!(!group_write, "{kind:?}: split: {:?}", h.writes());
+                assert_eq!((moved.position_ms, moved.played), (20 * MIN, false));
+            }
+            _ => {
+                assert!(
+                    group_write,
+                    "{kind:?}: one call on the season: {:?}",
+                    h.writes()
+                );
+                assert!(moved.played);
+            }
+        }
+        for ep in eps.iter().filter(|e| e.id != eps[1].id) {
+            assert!(h.server.user_data(&ep.id).unwrap().played, "{}", ep.id);
+        }
+        // What was seen 8: the next pull finds nothing new from another device.
+        let mut events = h.engine.subscribe();
+        let stats = h.engine.refresh(50).await.unwrap();
+        let merged: Vec<_> = std::iter::from_fn(|| events.try_recv().ok())
+            .filter(|e| matches!(e, SyncEvent::Merged { .. }))
+            .collect();
+        assert!(merged.is_empty(), "{kind:?} {policy}: {merged:?} {stats:?}");
+    }
+}
+
+/// A pull while our send is in flight (here: a claim that never finished, as after a crash
+/// mid-request) must not move the base: the retry would then see "nothing changed on the
+/// server" and write our 7:00 over the other device's 40:00 (simulation seed 26).
+async fn a_pull_during_our_send_does_not_hide_the_other_devices_progress(kind: ServerKind) {
+    let (h, ep) = agreed(kind, Policy::FurthestProgress).await;
+    h.clock.advance(1_000);
+    h.engine
+        .record_change(
+            &ep,
+            LocalChange::Position {
+                position_ms: 7 * MIN,
+            },
+        )
+        .unwrap();
+    h.clock.advance(60_000);
+    let now = h.clock.now();
+    let claims = h
+        .engine
+        .with_store(|s| s.claim_due(h.account, now, 50, 60_000))
+        .unwrap();
+    let rows: Vec<_> = claims.iter().flat_map(|c| c.rows().to_vec()).collect();
+    assert_eq!(rows.len(), 1);
+    h.clock.advance(1_000);
+    other_device_moves_to(&h, &ep, 40 * MIN).await;
+    h.engine.refresh(50).await.unwrap();
+    // The send gives up without a write; the row is due again.
+    let now = h.clock.now();
+    h.engine
+        .with_store(|s| s.release_claims(h.account, &rows, now))
+        .unwrap();
+    assert_eq!(h.drain_now().await, RunOutcome::Empty);
+    let server = h.server.user_data(&ep).unwrap();
+    assert_eq!(
+        server.position_ms,
+        40 * MIN,
+        "{kind:?}: the further one wins"
+    );
+    let ours = h
+        .engine
+        .with_store(|s| s.item(h.account, &ep))
+        .unwrap()
+        .unwrap();
+    assert_eq!(ours.position_ms, 40 * MIN);
+}
+
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod jellyfin {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(playmark::model::ServerKind::Jellyfin).await;
+                }
+            )*
+        }
+        mod plex {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(playmark::model::ServerKind::Plex).await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    we_then_other_device,
+    other_device_then_we_an_hour_later,
+    season_group_splits_when_merges_differ,
+    a_pull_during_our_send_does_not_hide_the_other_devices_progress,
+);
+
+/// The same lost update through the binary: `login`, `refresh`; the other device moves an
+/// episode to 20:00; `progress ID 0:30` on the stale base; `sync` (no refresh) leaves the
+/// server's 20:00 (furthest-progress, the default) and reads before it would write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_progress_then_sync_keeps_the_other_devices_progress() {
+    let server = common::clean_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let ep = server
+        .items()
+        .into_iter()
+        .find(|i| i.kind == ItemKind::Episode)
+        .unwrap()
+        .id;
+    expect_code(&login(&data, &server.url(), DEMO_PASSWORD), 0);
+    expect_code(&run(&data, &["refresh"], None), 0);
+
+    let other = JellyfinClient::new(
+        &server.url(),
+        DeviceInfo::playmark("other-device"),
+        common::client_options(),
+    )
+    .unwrap();
+    let session = other.authenticate(DEMO_USER, DEMO_PASSWORD).await.unwrap();
+    let other = other.with_session(session.access_token, session.user_id);
+    let now = chrono::Utc::now().timestamp_millis();
+    other
+        .push_item(
+            &ep,
+            &DesiredState {
+                position_ms: 20 * MIN,
+                played: false,
+                play_count: 0,
+                last_played: Some(now),
+            },
+        )
+        .await
+        .unwrap();
+    server.clear_requests();
+
+    expect_code(&run(&data, &["progress", &ep, "0:30"], None), 0);
+    expect_code(&run(&data, &["sync"], None), 0);
+    let held = server.user_data(&ep).unwrap();
+    assert_eq!((held.position_ms, held.played), (20 * MIN, false));
+    let requests = server.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.path == "/Items" && r.query_value("ids") == Some(ep.as_str())),
+        "the batched read: {requests:?}"
+    );
+    assert!(
+        !requests.iter().any(|r| r.method != "GET"),
+        "no write: the server's 20:00 wins: {requests:?}"
+    );
+    let status = run(&data, &["status", "--json"], None);
+    let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(doc["counts"]["pending"], 0, "{doc}");
+}
