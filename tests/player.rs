@@ -441,3 +441,89 @@ async fn offline_plays_queue_and_reach_the_server_once_when_it_is_back() {
         "another device's change kept"
     );
 }
+
+/// Through the binary, as a person does it: download an episode, lose the server, `play` it
+/// from the downloaded file in a real mpv (headless), then `sync` once the server is back: the
+/// server ends with the play. Without a download, offline play exits 4 and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_plays_a_download_offline_and_the_play_reaches_the_server_when_it_is_back() {
+    use common::bin;
+    let server = common::clean_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    bin::expect_code(&bin::login(dir.path(), &server.url(), "demo"), 0);
+    bin::expect_code(&bin::run(dir.path(), &["refresh"], None), 0);
+    let mut episodes: Vec<_> = server
+        .items()
+        .into_iter()
+        .filter(|i| i.kind == playmark::model::ItemKind::Episode)
+        .collect();
+    episodes.sort_by(|a, b| a.id.cmp(&b.id));
+    let (ep, other) = (episodes[0].clone(), episodes[1].clone());
+    let runtime_s = ep.runtime_ms.unwrap() / 1000;
+    let data = dir.path().to_path_buf();
+    let id = ep.id.clone();
+    let out = tokio::task::spawn_blocking(move || bin::run(&data, &["download", &id], None))
+        .await
+        .unwrap();
+    bin::expect_code(&out, 0);
+
+    server.go_offline().await;
+    let start = format!("{}:{:02}", (runtime_s - 20) / 60, (runtime_s - 20) % 60);
+    let data = dir.path().to_path_buf();
+    let id = ep.id.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        bin::run(
+            &data,
+            &[
+                "play",
+                &id,
+                "--start",
+                &start,
+                "--",
+                "--vo=null",
+                "--ao=null",
+                "--speed=50",
+            ],
+            None,
+        )
+    })
+    .await
+    .unwrap();
+    let text = bin::expect_code(&out, 0);
+    assert!(
+        !server_data_played(&server, &ep.id),
+        "offline: nothing reached the server"
+    );
+    let status = bin::run(dir.path(), &["status", "--json"], None);
+    let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert!(
+        doc["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["item_id"] == ep.id.as_str()),
+        "the play is queued: {doc} {text}"
+    );
+    // Not downloaded: nothing to play offline, exit 4 with the way out.
+    let data = dir.path().to_path_buf();
+    let id = other.id.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        bin::run(&data, &["play", &id, "--", "--vo=null", "--ao=null"], None)
+    })
+    .await
+    .unwrap();
+    let text = bin::expect_code(&out, 4);
+    assert!(text.contains("playmark download"), "{text}");
+
+    server.set_offline(false);
+    bin::expect_code(&bin::run(dir.path(), &["sync", "--wait", "20"], None), 0);
+    assert!(
+        server_data_played(&server, &ep.id),
+        "the play reached the server"
+    );
+    assert_eq!(server.user_data(&ep.id).unwrap().play_count, 1);
+}
+
+fn server_data_played(server: &playmark::demo::DemoServer, id: &str) -> bool {
+    server.user_data(id).is_some_and(|u| u.played)
+}

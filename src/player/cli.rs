@@ -112,11 +112,16 @@ pub fn playback_clients(
     })
 }
 
-/// The local file of a downloaded item, if there is one.
-///
-/// Downloads (issue 11 §3) keep their own table; until it is there, nothing is downloaded.
-pub fn downloaded_file(_store: &Store, _account: &Account, _item: &str) -> Option<PathBuf> {
-    None
+/// The local file of a downloaded item, if its download is complete and the file is there.
+/// A database error reads as "not downloaded" (the stream is tried), never as a failure.
+pub fn downloaded_file(store: &Store, account: &Account, item: &str) -> Option<PathBuf> {
+    match store.downloaded_file(account.id, item) {
+        Ok(path) => path,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot look up the download");
+            None
+        }
+    }
 }
 
 /// Where to start: `--from-start`, `--start POS`, else the item's resume point (a watched
