@@ -527,3 +527,53 @@ async fn cli_plays_a_download_offline_and_the_play_reaches_the_server_when_it_is
 fn server_data_played(server: &playmark::demo::DemoServer, id: &str) -> bool {
     server.user_data(id).is_some_and(|u| u.played)
 }
+
+/// `playmark settings max_resume_pct 50` changes what `play` records: a play started at
+/// 60 % is a resume point under the default 90 % and watched under 50 %.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_play_uses_the_watched_thresholds_from_settings() {
+    use common::bin;
+    let server = common::clean_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    bin::expect_code(&bin::login(dir.path(), &server.url(), "demo"), 0);
+    bin::expect_code(&bin::run(dir.path(), &["refresh"], None), 0);
+    let mut episodes: Vec<_> = server
+        .items()
+        .into_iter()
+        .filter(|i| i.kind == playmark::model::ItemKind::Episode)
+        .collect();
+    episodes.sort_by(|a, b| a.id.cmp(&b.id));
+    let first_line = |ep: &playmark::model::RemoteItem| {
+        let runtime_s = ep.runtime_ms.unwrap() / 1000;
+        let at = runtime_s * 6 / 10;
+        let start = format!("{}:{:02}", at / 60, at % 60);
+        let out = bin::run(
+            dir.path(),
+            &[
+                "play",
+                &ep.id,
+                "--start",
+                &start,
+                "--",
+                "--vo=null",
+                "--ao=null",
+                "--speed=100",
+            ],
+            None,
+        );
+        let text = bin::expect_code(&out, 0);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|l| l.starts_with("Recorded"))
+            .unwrap_or_else(|| panic!("no checkpoint printed: {text}"))
+            .to_string()
+    };
+    let default = first_line(&episodes[0]);
+    assert!(default.starts_with("Recorded resume at"), "{default}");
+    bin::expect_code(
+        &bin::run(dir.path(), &["settings", "max_resume_pct", "50"], None),
+        0,
+    );
+    let changed = first_line(&episodes[1]);
+    assert!(changed.starts_with("Recorded watched"), "{changed}");
+}

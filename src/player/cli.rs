@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::mpv::MpvPlayer;
 use super::session::{self, Recorded, SessionConfig, Target};
-use super::thresholds::Verdict;
+use super::thresholds::{Thresholds, Verdict};
 use super::{EndReason, MediaSource, Player, PlayerError};
 use crate::backend::jellyfin::{ClientOptions, DeviceInfo, JellyfinClient};
 use crate::backend::plex::PlexClient;
@@ -145,12 +145,12 @@ pub fn start_position(args: &PlayArgs, item: &ItemView) -> Result<i64, Failure> 
     Ok(if item.played { 0 } else { item.position_ms })
 }
 
-fn describe(r: &Recorded) -> String {
+fn describe(r: &Recorded, min_resume_pct: f64) -> String {
     let c = &r.checkpoint;
     let what = match c.verdict {
         Verdict::Watched => "watched".to_string(),
         Verdict::NoResume => format!(
-            "no resume point ({} is under 5 %)",
+            "no resume point ({} is under {min_resume_pct} %)",
             format_position(c.position_ms)
         ),
         Verdict::Resume(p) => format!("resume at {}", format_position(p)),
@@ -255,6 +255,22 @@ pub async fn play(data_dir: &Path, args: PlayArgs) -> Result<u8, Failure> {
             ))
         }
     };
+    // The watched thresholds are the person's (`playmark settings`); an unreadable setting
+    // falls back to the defaults rather than refusing to play.
+    let config = SessionConfig {
+        thresholds: match store.settings() {
+            Ok(s) => Thresholds {
+                min_resume_pct: f64::from(s.thresholds.min_resume_pct),
+                max_resume_pct: f64::from(s.thresholds.max_resume_pct),
+                min_resume_duration_s: i64::from(s.thresholds.min_resume_duration_s),
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the settings; default thresholds");
+                Thresholds::default()
+            }
+        },
+        ..SessionConfig::default()
+    };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let engine = Engine::new(
         store,
@@ -300,8 +316,8 @@ pub async fn play(data_dir: &Path, args: PlayArgs) -> Result<u8, Failure> {
         online.then_some(playback_server),
         playback,
         &target,
-        &SessionConfig::default(),
-        |r| println!("{}", describe(r)),
+        &config,
+        |r| println!("{}", describe(r, config.thresholds.min_resume_pct)),
     )
     .await;
     ctrl_c.abort();
