@@ -828,6 +828,11 @@ async fn refresh(data_dir: &Path) -> Result<u8, Failure> {
         .map_err(|e| match e {
             EngineError::Server(e) => refresh_failure(&e, &account.server_name),
             EngineError::Store(e) => Failure::from(e),
+            // `refresh` does not check identity itself: `engine_for` probed just before.
+            EngineError::ServerChanged { .. } => Failure {
+                code: exit::SERVER_CHANGED,
+                message: crate::cli_accounts::server_changed_message(&account, None, 0),
+            },
         })?;
     println!(
         "Fetched {} items from {}: {} updated, {} with local changes kept.",

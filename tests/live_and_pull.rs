@@ -408,3 +408,98 @@ fn pull_interval_doubles_to_the_cap_and_resets() {
     );
     assert_eq!(s.next_interval(i, true), 5 * 60_000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_front_the_app_pulls_every_minute_and_at_once_when_asked() {
+    let h = Harness::start(ServerKind::Jellyfin).await;
+    let engine = engine_with(
+        &h,
+        EngineConfig {
+            pull: Some(PullSchedule::default()),
+            ..engine_config()
+        },
+    );
+    let scans = || engine.stats().scans.load(Ordering::Relaxed);
+    let pull = {
+        let e = engine.clone();
+        tokio::spawn(async move { e.run_pull().await })
+    };
+    const MIN: i64 = 60_000;
+    async fn settle(h: &Harness) {
+        until(
+            "the pull loop to sleep",
+            || h.clock.next_sleeper().is_some(),
+            || {},
+        )
+        .await;
+    }
+    until("the first scan", || scans() == 1, || {}).await;
+    settle(&h).await;
+    // The window comes to the front: one minute instead of the idle five.
+    engine.set_foreground_pull(Some(MIN));
+    settle(&h).await;
+    h.clock.advance(MIN);
+    until("scan 2 after one minute", || scans() == 2, || {}).await;
+    settle(&h).await;
+    h.clock.advance(MIN);
+    until("scan 3 after another minute", || scans() == 3, || {}).await;
+    settle(&h).await;
+    // To the back: the idle schedule again (it doubled meanwhile: 10 minutes).
+    engine.set_foreground_pull(None);
+    settle(&h).await;
+    h.clock.advance(MIN);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(scans(), 3, "in the back, a minute is not enough");
+    // The server came back / "Sync now": a scan at once, no time passing.
+    engine.pull_soon();
+    until("the scan asked for", || scans() == 4, || {}).await;
+    // In front again after a long time in the back: the overdue scan starts at once.
+    settle(&h).await;
+    h.clock.advance(2 * MIN);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(scans(), 4);
+    engine.set_foreground_pull(Some(MIN));
+    until("the overdue scan", || scans() == 5, || {}).await;
+    engine.shutdown();
+    tokio::time::timeout(Duration::from_secs(5), pull)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+/// The app's pull checks who answers first: another server at the account's address gets no
+/// scan (its library would mark every item of ours removed), only the identity request, and
+/// the account goes to `ServerChanged`. The account's own server is scanned as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pull_scans_no_other_server_at_the_address() {
+    use playmark::sync::{AccountState, EngineError};
+    let h = Harness::start(ServerKind::Jellyfin).await;
+    let engine = engine_with(
+        &h,
+        EngineConfig {
+            expected_server_id: Some(h.server.server_id()),
+            ..engine_config()
+        },
+    );
+    let known = engine.with_store(|s| s.items(h.account)).unwrap().len();
+    assert!(known > 0);
+    // Ours: scanned.
+    engine.pull(50).await.unwrap();
+    assert_eq!(engine.account_state(), AccountState::Online);
+
+    h.server.set_server_id("feedfacefeedfacefeedfacefeedface");
+    h.server.clear_requests();
+    let err = engine.pull(50).await.unwrap_err();
+    assert!(
+        matches!(err, EngineError::ServerChanged { ref server_id } if server_id == "feedfacefeedfacefeedfacefeedface"),
+        "{err}"
+    );
+    assert_eq!(engine.account_state(), AccountState::ServerChanged);
+    let paths: Vec<String> = h.server.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/System/Info/Public"], "only the identity check");
+    assert_eq!(
+        engine.with_store(|s| s.items(h.account)).unwrap().len(),
+        known,
+        "nothing marked removed"
+    );
+}

@@ -451,6 +451,8 @@ fn popover_retry_and_discard_act_on_their_own_item() {
     wait_for("the attention list", || {
         f.app.model().status.model().attention.len() == 2
     });
+    // The server accepts changes again (a leftover refusal would meet the retry).
+    f.server.clear_faults();
     f.app.model().status.widget().popup();
     wait_for("popover rows", || attention_buttons(&f).len() == 2);
     let title_of = |id: &str| f.app.model().library.model().rows.item(id).unwrap().name;
@@ -495,6 +497,9 @@ fn retry_all_sends_every_change_needing_attention() {
     wait_for("the attention list", || {
         f.app.model().status.model().attention.len() == 3
     });
+    // The server accepts changes again. (One batched read may have taken the refusal for all
+    // three: faults left over would refuse the retry.)
+    f.server.clear_faults();
     f.app.model().status.widget().popup();
     pump();
     let status = f
@@ -872,4 +877,573 @@ fn plex_sign_in_refuses_a_wrong_token_then_switches_to_the_plex_server() {
         .requests()
         .iter()
         .any(|r| r.path.starts_with("/library/")));
+}
+
+/// Another device: its own sign-in to the demo server, over real HTTP.
+fn other_jellyfin_device(
+    rt: &tokio::runtime::Runtime,
+    server: &DemoServer,
+) -> playmark::backend::jellyfin::JellyfinClient {
+    use playmark::backend::jellyfin::{ClientOptions, DeviceInfo, JellyfinClient};
+    let c = JellyfinClient::new(
+        &server.url(),
+        DeviceInfo::playmark("another-device"),
+        ClientOptions::default(),
+    )
+    .unwrap();
+    let s = rt
+        .block_on(c.authenticate(playmark::demo::DEMO_USER, playmark::demo::DEMO_PASSWORD))
+        .unwrap();
+    c.with_session(s.access_token, s.user_id)
+}
+
+const MIN: i64 = 60_000;
+
+fn remote_watched() -> playmark::model::DesiredState {
+    playmark::model::DesiredState {
+        position_ms: 0,
+        played: true,
+        play_count: 1,
+        last_played: Some(chrono::Utc::now().timestamp_millis()),
+    }
+}
+
+fn remote_progress(position_ms: i64) -> playmark::model::DesiredState {
+    playmark::model::DesiredState {
+        position_ms,
+        played: false,
+        play_count: 0,
+        last_played: Some(chrono::Utc::now().timestamp_millis()),
+    }
+}
+
+fn row_position(app: &relm4::Controller<App>, id: &str) -> i64 {
+    app.model()
+        .library
+        .model()
+        .rows
+        .item(id)
+        .unwrap()
+        .position_ms
+}
+
+/// What the on-screen row of an item shows (rows are found by their item id).
+#[derive(Debug, Clone, PartialEq)]
+struct RowShows {
+    /// The visible resume line ("Resume from 20:00").
+    resume: Option<String>,
+    /// The progress bar.
+    fraction: f64,
+    /// The watched toggle.
+    watched: bool,
+    /// The badge's tooltip, when the badge shows.
+    badge: Option<String>,
+}
+
+fn row_shows(library: &gtk::Widget, id: &str) -> Option<RowShows> {
+    let row = named(library, id).pop()?;
+    let resume = descendants(&row)
+        .into_iter()
+        .filter_map(|w| w.downcast::<gtk::Label>().ok())
+        .find(|l| l.is_visible() && l.label().starts_with("Resume from"))
+        .map(|l| l.label().to_string());
+    let badge = named(&row, "sync-badge")
+        .pop()
+        .filter(|b| b.is_visible())
+        .map(|b| b.tooltip_text().map(|t| t.to_string()).unwrap_or_default());
+    Some(RowShows {
+        resume,
+        fraction: one::<gtk::ProgressBar>(&row).fraction(),
+        watched: one::<gtk::CheckButton>(&row).is_active(),
+        badge,
+    })
+}
+
+fn library_widget(app: &relm4::Controller<App>) -> gtk::Widget {
+    app.model().library.widget().clone().upcast::<gtk::Widget>()
+}
+
+/// Play an item with the row's ▶ (the simulated player: a report every second) until it has
+/// moved on by a second, then pause it (a checkpoint: the change is recorded). Returns where
+/// it paused.
+fn play_a_second(app: &relm4::Controller<App>, id: &str) -> i64 {
+    let library = library_widget(app);
+    wait_for("the row on screen", || !named(&library, id).is_empty());
+    let play: gtk::Button = named(&named(&library, id).pop().unwrap(), "play")
+        .pop()
+        .unwrap()
+        .downcast()
+        .unwrap();
+    let from = row_position(app, id);
+    play.emit_clicked();
+    wait_for("a second of playback", || row_position(app, id) > from);
+    // The row is the same widget while it stays on screen.
+    play.emit_clicked();
+    row_position(app, id)
+}
+
+/// The acceptance test of issue 10 for Jellyfin: another device changes two episodes through
+/// the server's HTTP API; the live socket brings both to their rows (watched toggle, resume
+/// line, progress bar, "from another device" badge) without a scan; this device then moves
+/// one on and the server gets progress built on the other device's, the other's watched state
+/// staying.
+#[gtk::test]
+fn another_devices_change_reaches_its_row_over_the_socket_and_stays() {
+    use playmark::backend::MediaServer;
+    let f = Fixture::start();
+    let ids = f.episode_ids();
+    let (a, b) = (ids[0].clone(), ids[1].clone());
+    let library = library_widget(&f.app);
+    wait_for("the live socket", || f.server.live_connections() == 1);
+    let before = row_shows(&library, &b).unwrap();
+    assert_eq!(before.resume, None);
+    assert!(!row_shows(&library, &a).unwrap().watched);
+    f.server.clear_requests();
+    let other = other_jellyfin_device(&f._rt, &f.server);
+    f._rt
+        .block_on(other.push_item(&a, &remote_watched()))
+        .unwrap();
+    f._rt
+        .block_on(other.push_item(&b, &remote_progress(20 * MIN)))
+        .unwrap();
+    let written = Instant::now();
+    wait_for("another device's change on both rows", || {
+        let (Some(ra), Some(rb)) = (row_shows(&library, &a), row_shows(&library, &b)) else {
+            return false;
+        };
+        ra.watched && rb.resume.as_deref() == Some("Resume from 20:00")
+    });
+    let took = written.elapsed();
+    println!("LATENCY jellyfin live socket: another device's change on its row after {took:?}");
+    // No scan brought it: the socket did.
+    assert!(
+        f.server.requests().iter().all(|r| r.path != "/Items"),
+        "{:?}",
+        f.server.requests()
+    );
+    let (ra, rb) = (
+        row_shows(&library, &a).unwrap(),
+        row_shows(&library, &b).unwrap(),
+    );
+    assert_eq!(ra.fraction, 1.0);
+    assert!(rb.fraction > before.fraction, "{rb:?}");
+    // The rows say where the change came from.
+    assert_eq!(
+        ra.badge.as_deref(),
+        Some("Progress from another device: watched")
+    );
+    assert_eq!(
+        rb.badge.as_deref(),
+        Some("Progress from another device: 20:00")
+    );
+    // Then this device plays B on: the server gets the position built on the other device's,
+    // and A stays watched.
+    let paused_at = play_a_second(&f.app, &b);
+    assert!(paused_at > 20 * MIN, "{paused_at}");
+    wait_for("the change to reach the server", || {
+        f.server.user_data(&b).unwrap().position_ms == paused_at
+    });
+    wait_for("synced", || f.state(&b) == Some(ItemSyncState::Synced));
+    assert!(
+        f.server_played(&a),
+        "the other device's watched state stays"
+    );
+}
+
+/// The acceptance test of issue 10 for Plex (no socket): another device changes two episodes
+/// through the server's HTTP API. A change this device then makes on one of them from its
+/// stale row (0:00, before any pull) does not overwrite the other device's 20:00: the send
+/// reads what the server holds and the furthest progress stays, and the row shows it. The other
+/// episode's change reaches its row at the next pull ("Sync now" asks for one).
+#[gtk::test]
+fn another_devices_change_on_plex_reaches_its_row_at_the_next_pull() {
+    use playmark::backend::MediaServer;
+    use playmark::store::{database_path, Store};
+    let _ = relm4::adw::init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let plex = rt
+        .block_on(DemoServer::start(DemoConfig {
+            library: DemoLibrary::seeded().without_progress(),
+            ..DemoConfig::plex()
+        }))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let account = {
+        let mut store = Store::open(&database_path(dir.path())).unwrap();
+        rt.block_on(playmark::sign_in::sign_in_plex(
+            &mut store,
+            dir.path(),
+            &plex.url(),
+            playmark::demo::DEMO_PLEX_TOKEN,
+            playmark::sign_in::PlexUserChoice::Ask,
+        ))
+        .unwrap();
+        store.account().unwrap().unwrap().id
+    };
+    let app = App::builder()
+        .launch(AppInit {
+            queue: SyncQueueInit::DataDir {
+                data_dir: dir.path().to_path_buf(),
+            },
+            window_state: None,
+        })
+        .detach();
+    app.widget().present();
+    let library = library_widget(&app);
+    let rows = || -> Vec<String> {
+        let lists = || app.model().library.model().lists.clone();
+        if lists().episodes.is_empty() {
+            if let Some(id) = lists().series.first().cloned() {
+                app.model().library.emit(LibraryInput::OpenSeries { id });
+                pump();
+            }
+            if let Some(id) = lists().seasons.first().cloned() {
+                app.model().library.emit(LibraryInput::OpenSeason { id });
+                pump();
+            }
+        }
+        lists().episodes
+    };
+    wait_for("the Plex library", || rows().len() >= 3);
+    let (b, c) = (rows()[1].clone(), rows()[2].clone());
+    wait_for("the rows on screen", || {
+        row_shows(&library, &b).is_some() && row_shows(&library, &c).is_some()
+    });
+    // Another device writes through the server's HTTP API (Plex has no socket we listen on).
+    let other = PlexClientForTest::new(&plex.url());
+    rt.block_on(other.0.push_item(&b, &remote_progress(20 * MIN)))
+        .unwrap();
+    rt.block_on(other.0.push_item(&c, &remote_progress(15 * MIN)))
+        .unwrap();
+    assert_eq!(
+        row_shows(&library, &b).unwrap().resume,
+        None,
+        "not pulled yet"
+    );
+
+    // A stale change: this device plays B from its 0:00 and pauses.
+    let paused_at = play_a_second(&app, &b);
+    assert!(paused_at < MIN, "{paused_at}");
+    let outbox = Store::open(&database_path(dir.path())).unwrap();
+    wait_for("the stale change sent and merged", || {
+        outbox.counts(account).unwrap().total() == 0
+            && row_shows(&library, &b).unwrap().resume.as_deref() == Some("Resume from 20:00")
+    });
+    assert_eq!(
+        plex.user_data(&b).unwrap().position_ms,
+        20 * MIN,
+        "the other device's progress stays on the server"
+    );
+    // No write of the stale position ever reached the server.
+    let stale_writes: Vec<_> = plex
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/:/") && r.query.iter().any(|(_, v)| *v == b))
+        .filter(|r| {
+            r.query
+                .iter()
+                .any(|(k, v)| k == "time" && v.parse::<i64>().is_ok_and(|t| t < 20 * MIN))
+        })
+        .collect();
+    assert!(stale_writes.is_empty(), "{stale_writes:?}");
+    assert_eq!(row_position(&app, &b), 20 * MIN);
+    // C was not part of that send: its row still shows the old state until the next pull.
+    assert_eq!(row_shows(&library, &c).unwrap().resume, None);
+
+    // The next pull: "Sync now" in the status popover pulls as well as sends.
+    let status = app.model().status.widget().clone().upcast::<gtk::Widget>();
+    let sync_now: gtk::Button = named(&status, "sync_now")
+        .pop()
+        .unwrap()
+        .downcast()
+        .unwrap();
+    let asked = Instant::now();
+    sync_now.emit_clicked();
+    wait_for("another device's change on the row", || {
+        row_shows(&library, &c).is_some_and(|r| r.resume.as_deref() == Some("Resume from 15:00"))
+    });
+    println!(
+        "LATENCY plex pull: another device's change on its row {:?} after \"Sync now\"",
+        asked.elapsed()
+    );
+    assert_eq!(
+        row_shows(&library, &c).unwrap().badge.as_deref(),
+        Some("Progress from another device: 15:00")
+    );
+    // This device moves C on from there: the server gets 15:01, not 0:01.
+    let paused_at = play_a_second(&app, &c);
+    assert!(paused_at > 15 * MIN, "{paused_at}");
+    wait_for("the change on the server", || {
+        plex.user_data(&c).unwrap().position_ms == paused_at
+    });
+}
+
+/// A Plex client of another device.
+struct PlexClientForTest(playmark::backend::plex::PlexClient);
+
+impl PlexClientForTest {
+    fn new(url: &str) -> PlexClientForTest {
+        use playmark::backend::jellyfin::ClientOptions;
+        use playmark::backend::plex::PlexClient;
+        PlexClientForTest(
+            PlexClient::new(
+                url,
+                PlexClient::device("another-device"),
+                ClientOptions::default(),
+            )
+            .unwrap()
+            .with_token(playmark::demo::DEMO_PLEX_TOKEN.to_string()),
+        )
+    }
+}
+
+#[gtk::test]
+fn store_trouble_is_one_sentence_until_the_database_works_again() {
+    use playmark::store::database_path;
+    let f = Fixture::start();
+    let id = f.episode_ids()[0].clone();
+    let window = f.app.widget().clone().upcast::<gtk::Widget>();
+    let notice = || -> gtk::Label {
+        named(&window, "store_notice")
+            .pop()
+            .unwrap()
+            .downcast()
+            .unwrap()
+    };
+    assert!(!notice().is_visible());
+    // Another program holds Playmark's database: writes wait out the busy timeout, then fail.
+    let other = rusqlite::Connection::open(database_path(f._dir.path())).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    f.toggle_watched(&id);
+    pump();
+    assert!(f.played(&id), "optimistic");
+    wait_for("the store notice", || notice().is_visible());
+    assert_eq!(
+        notice().label().as_str(),
+        "Can't write to Playmark's database: another program is holding it locked — your changes are kept"
+    );
+    // The row shows what is stored (the change was not), and no raw error reached a toast.
+    wait_for("the row back to the stored state", || !f.played(&id));
+    assert!(f.app.model().toasts.is_empty());
+    assert_eq!(f.app.model().toasts_shown, 0);
+    other.execute_batch("COMMIT").unwrap();
+    drop(other);
+    f.toggle_watched(&id);
+    wait_for("the notice to go", || !notice().is_visible());
+    wait_for("synced", || f.state(&id) == Some(ItemSyncState::Synced));
+    assert!(f.server_played(&id));
+}
+
+/// The first number in `text` (0 when there is none: "Up to date", "Nothing waiting…").
+fn number_in(text: &str) -> usize {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|t| !t.is_empty())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0)
+}
+
+/// What the status button and its popover show: (button label, waiting count, attention count
+/// in the list heading, rows in the list).
+fn status_shown(f: &Fixture) -> (String, usize, usize, usize) {
+    let status = f
+        .app
+        .model()
+        .status
+        .widget()
+        .clone()
+        .upcast::<gtk::Widget>();
+    let label = |name: &str| -> gtk::Label {
+        named(&status, name)
+            .pop()
+            .unwrap_or_else(|| panic!("{name}"))
+            .downcast()
+            .unwrap()
+    };
+    let button: gtk::Label = label("label");
+    let queued = label("pending");
+    let heading = label("attention_heading");
+    let attention = if heading.is_visible() {
+        number_in(&heading.label())
+    } else {
+        0
+    };
+    (
+        button.label().to_string(),
+        number_in(&queued.label()),
+        attention,
+        f.app.model().status.model().attention.len() as usize,
+    )
+}
+
+/// The button, the popover's header and its list count the same changes, and so does the
+/// database.
+fn assert_counts_agree(f: &Fixture, state: &str) {
+    use playmark::store::{database_path, Store};
+    let store = Store::open(&database_path(f._dir.path())).unwrap();
+    let account = store.account().unwrap().unwrap().id;
+    // What the popover shows is read with the popover open, the way a person sees it.
+    f.app.model().status.widget().popup();
+    let last = std::cell::RefCell::new(String::new());
+    let start = Instant::now();
+    loop {
+        pump();
+        let c = store.counts(account).unwrap();
+        let shown = status_shown(f);
+        let (_, queued, attention, rows) = &shown;
+        if *queued == c.pending + c.in_flight + c.failed
+            && *attention == c.needs_attention
+            && rows == attention
+        {
+            break;
+        }
+        *last.borrow_mut() = format!("shown {shown:?}, stored {c:?}");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{state}: the counts never agreed: {}",
+            last.borrow()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (button, queued, attention, rows) = status_shown(f);
+    f.app.model().status.widget().popdown();
+    assert_eq!(attention, rows, "{state}: heading vs list");
+    if button.contains("need") {
+        assert_eq!(number_in(&button), attention, "{state}: {button}");
+    } else if button.starts_with("Syncing") {
+        assert_eq!(number_in(&button), queued, "{state}: {button}");
+    } else {
+        assert_eq!(attention, 0, "{state}: {button} hides the attention count");
+    }
+    println!("{state}: button {button:?}, {queued} waiting, {attention} need attention");
+}
+
+#[gtk::test]
+fn button_popover_and_list_agree_in_every_state_and_say_it_in_words() {
+    let f = Fixture::start();
+    let ids = f.episode_ids();
+    let status = || {
+        f.app
+            .model()
+            .status
+            .widget()
+            .clone()
+            .upcast::<gtk::Widget>()
+    };
+    let button = || status_shown(&f).0;
+    // Synced.
+    wait_for("up to date", || button() == "Up to date");
+    assert_counts_agree(&f, "synced");
+    // Offline with three changes waiting.
+    f.server.set_offline(true);
+    for id in &ids[0..3] {
+        f.toggle_watched(id);
+    }
+    wait_for("offline", || button() == "Offline");
+    wait_for("waiting", || {
+        ids[0..3]
+            .iter()
+            .all(|id| f.state(id) == Some(ItemSyncState::WaitingForConnection))
+    });
+    assert_counts_agree(&f, "offline with pending");
+    f.server.clear_requests();
+    f.server.set_offline(false);
+    f.app
+        .model()
+        .queue
+        .emit(playmark::ui::sync_queue::SyncQueueInput::ConnectivityChanged { online: true });
+    wait_for("sent", || button() == "Up to date");
+    // Back online, the app also pulls what other devices changed meanwhile, and the live
+    // socket reconnects and catches up with a scan of its own: two library listings. (Waited
+    // for, so the faults below reach the sends, not these.)
+    wait_for("the pull and the socket after coming back", || {
+        let listings = f
+            .server
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/Items" && r.query_value("startIndex").is_some())
+            .count();
+        f.server.live_connections() == 1 && listings >= 2
+    });
+    assert_counts_agree(&f, "back online");
+    // Two changes the server refuses.
+    f.server.fail_next(
+        2,
+        Fault::Status {
+            code: 404,
+            retry_after: None,
+        },
+    );
+    for id in &ids[3..5] {
+        f.toggle_watched(id);
+    }
+    wait_for("needs attention", || {
+        ids[3..5]
+            .iter()
+            .all(|id| matches!(f.state(id), Some(ItemSyncState::NeedsAttention { .. })))
+    });
+    f.server.clear_faults();
+    assert_counts_agree(&f, "needs attention");
+    assert_eq!(button(), "2 need attention");
+    // The popover, its list, the badges' tooltips and screen-reader labels say it in words.
+    f.app.model().status.widget().popup();
+    wait_for("popover rows", || attention_buttons(&f).len() == 2);
+    let words = "This item is no longer on Demo";
+    // The demo's developer controls (fault buttons) are ours, not the server's.
+    let developer = named(&status(), "developer").pop().unwrap();
+    let texts: Vec<String> = descendants(&status())
+        .into_iter()
+        .filter(|w| w.is_mapped() && !w.is_ancestor(&developer))
+        .filter_map(|w| w.downcast::<gtk::Label>().ok())
+        .map(|l| l.label().to_string())
+        .collect();
+    assert_eq!(texts.iter().filter(|t| *t == words).count(), 2, "{texts:?}");
+    for id in &ids[3..5] {
+        let badge = named(&f.row_widget(id), "sync-badge").pop().unwrap();
+        assert_eq!(badge.tooltip_text().as_deref(), Some(words));
+        let label = f
+            .app
+            .model()
+            .library
+            .model()
+            .rows
+            .get(id)
+            .unwrap()
+            .badge()
+            .unwrap()
+            .accessible_label;
+        assert_eq!(label, format!("Sync status: needs attention: {words}"));
+    }
+    for text in texts.iter().chain(
+        ids[3..5]
+            .iter()
+            .filter_map(|id| named(&f.row_widget(id), "sync-badge").pop())
+            .filter_map(|b| b.tooltip_text().map(|t| t.to_string()))
+            .collect::<Vec<_>>()
+            .iter(),
+    ) {
+        assert!(
+            !text.contains("HTTP") && !text.contains("404"),
+            "raw server text shown: {text:?}"
+        );
+    }
+    // The raw answer is one click away, for a bug report.
+    let copy = named(&status(), "copy_details");
+    assert!(
+        copy.iter().any(|w| w.is_mapped()),
+        "a Copy details button per row"
+    );
+    let details = f.app.model().status.model().attention.get(0).unwrap();
+    assert!(details.borrow().item.detail.contains("404"));
+    f.app.model().status.widget().popdown();
+    // Offline while changes need attention: the button says both.
+    f.server.set_offline(true);
+    f.toggle_watched(&ids[5]);
+    wait_for("offline again", || button().starts_with("Offline"));
+    assert_eq!(button(), "Offline · 2 need attention");
+    assert_counts_agree(&f, "offline with attention");
+    f.server.set_offline(false);
 }

@@ -5,7 +5,7 @@
 //! request, and (only while offline with work queued) the next reachability probe.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -131,6 +131,9 @@ pub enum EngineError {
     Server(#[from] SyncError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Another server answers at the account's address ([`Engine::pull`]); nothing was scanned.
+    #[error("another server answers at the account's address (server id {server_id})")]
+    ServerChanged { server_id: String },
 }
 
 /// Items fetched per library page by [`Engine::refresh`].
@@ -201,6 +204,14 @@ struct Shared {
     shutdown: AtomicBool,
     /// Requests finished since the last counts event.
     counts_stale: AtomicBool,
+    /// The app's window is in front: pull at least this often (ms; 0 = the idle schedule).
+    foreground_pull_ms: AtomicI64,
+    /// A scan was asked for ([`Engine::pull_soon`]).
+    pull_requested: AtomicBool,
+    /// Wakes the pull loop when either of the two above changes.
+    pull_notify: Notify,
+    /// When the last complete scan finished (any: periodic, manual, a live catch-up); 0 = none.
+    last_scan_at: AtomicI64,
 }
 
 /// A handle on the engine of one account. Cheap to clone.
@@ -219,6 +230,15 @@ impl std::fmt::Debug for Engine {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The wait before the next periodic scan: the idle schedule's, or the foreground interval
+/// when the app is in front and that is shorter.
+fn pull_interval(idle_ms: i64, foreground_ms: Option<i64>) -> i64 {
+    match foreground_ms {
+        Some(fg) => idle_ms.min(fg),
+        None => idle_ms,
+    }
 }
 
 impl Engine {
@@ -256,6 +276,10 @@ impl Engine {
                 stats: EngineStats::default(),
                 shutdown: AtomicBool::new(false),
                 counts_stale: AtomicBool::new(false),
+                foreground_pull_ms: AtomicI64::new(0),
+                pull_requested: AtomicBool::new(false),
+                pull_notify: Notify::new(),
+                last_scan_at: AtomicI64::new(0),
             }),
         }
     }
@@ -591,7 +615,32 @@ impl Engine {
         }
         self.emit_merges(&report);
         self.emit_counts();
+        self.shared
+            .last_scan_at
+            .store(self.now().max(1), Ordering::SeqCst);
         Ok(report.stats)
+    }
+
+    /// [`Engine::refresh`] after checking who answers, when the account expects a server id
+    /// ([`EngineConfig::expected_server_id`]): another server at the account's address gets no
+    /// scan (its library would mark every item of ours removed) and the account goes to
+    /// [`AccountState::ServerChanged`]. The app's loops ([`Engine::run_pull`],
+    /// [`Engine::run_live`]'s catch-up) pull this way; one probe request more per scan.
+    pub async fn pull(&self, page_size: u64) -> Result<RefreshStats, EngineError> {
+        if self.shared.config.expected_server_id.is_some() {
+            let info = self.shared.server.probe().await?;
+            if self.server_changed(&info.server_id) {
+                tracing::warn!(
+                    server_id = info.server_id,
+                    "another server answers at the account's address; no scan"
+                );
+                self.set_account(AccountState::ServerChanged);
+                return Err(EngineError::ServerChanged {
+                    server_id: info.server_id,
+                });
+            }
+        }
+        self.refresh(page_size).await
     }
 
     fn emit_merges(&self, report: &MergeReport) {
@@ -627,9 +676,13 @@ impl Engine {
         Ok(report.stats)
     }
 
-    /// The periodic pull ([`EngineConfig::pull`]): a scan at once, then one every interval,
+    /// The periodic pull ([`EngineConfig::pull`]): a scan at once (unless one just finished),
+    /// then one every interval,
     /// backing off while nothing changes on the server. Returns at once when disabled, and on
-    /// [`Engine::shutdown`]. Failed scans (offline…) back off the same way.
+    /// [`Engine::shutdown`]. Failed scans (offline…) back off the same way. Any finished scan
+    /// (a start-up refresh, a live catch-up) restarts the wait; while the app is in front
+    /// ([`Engine::set_foreground_pull`]) the wait is at most the foreground interval, and
+    /// [`Engine::pull_soon`] scans at once.
     pub async fn run_pull(&self) {
         let Some(schedule) = self.shared.config.pull else {
             return;
@@ -639,31 +692,86 @@ impl Engine {
             if self.shared.shutdown.load(Ordering::SeqCst) {
                 return;
             }
-            let changed = match self.refresh(schedule.page_size).await {
-                Ok(stats) => stats.adopted + stats.conflicts + stats.removed > 0,
-                Err(e) => {
-                    tracing::debug!(error = %e, "periodic pull failed");
-                    false
+            // A scan that finished before the loop started (the app's start-up refresh) is
+            // this loop's first one.
+            let skip = interval.is_none()
+                && self.last_scan().is_some()
+                && !self.shared.pull_requested.load(Ordering::SeqCst);
+            let changed = if skip {
+                false
+            } else {
+                self.shared.pull_requested.store(false, Ordering::SeqCst);
+                match self.pull(schedule.page_size).await {
+                    Ok(stats) => stats.adopted + stats.conflicts + stats.removed > 0,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "periodic pull failed");
+                        false
+                    }
                 }
             };
+            let attempted_at = if skip { 0 } else { self.now() };
             // The first sleep is the shortest; then it doubles while nothing changes.
             let next = match interval {
                 None => schedule.interval_ms,
                 Some(prev) => schedule.next_interval(prev, changed),
             };
             interval = Some(next);
-            let wake = self.now() + next;
-            let shutdown = self.shared.side_notify.notified();
-            tokio::pin!(shutdown);
-            // Registered before the flag is checked, so a shutdown in between is not missed.
-            shutdown.as_mut().enable();
-            if self.shared.shutdown.load(Ordering::SeqCst) {
-                return;
+            // Sleep until the next scan is due; a change of the foreground interval or a
+            // `pull_soon` wakes the loop to look again.
+            loop {
+                let shutdown = self.shared.side_notify.notified();
+                tokio::pin!(shutdown);
+                let poked = self.shared.pull_notify.notified();
+                tokio::pin!(poked);
+                // Registered before the flags are checked, so nothing in between is missed.
+                shutdown.as_mut().enable();
+                poked.as_mut().enable();
+                if self.shared.shutdown.load(Ordering::SeqCst) {
+                    return;
+                }
+                // Any scan counts (a live reconnect's catch-up, "Sync now"), and so does a failed
+                // attempt (no retry storm while offline).
+                let scanned_at = attempted_at.max(self.last_scan().unwrap_or(0));
+                let wake = scanned_at + pull_interval(next, self.foreground_pull());
+                if self.shared.pull_requested.load(Ordering::SeqCst) || self.now() >= wake {
+                    break;
+                }
+                tokio::select! {
+                    _ = self.shared.clock.sleep_until(wake) => {}
+                    _ = poked => {}
+                    _ = shutdown => return,
+                }
             }
-            tokio::select! {
-                _ = self.shared.clock.sleep_until(wake) => {}
-                _ = shutdown => return,
-            }
+        }
+    }
+
+    /// The app's window came to the front (`Some(interval)`: pull at least that often) or went
+    /// to the back (`None`: the idle schedule of [`EngineConfig::pull`] again). A scan that is
+    /// already overdue under the new interval starts at once.
+    pub fn set_foreground_pull(&self, interval_ms: Option<i64>) {
+        let ms = interval_ms.map_or(0, |ms| ms.max(1));
+        self.shared.foreground_pull_ms.store(ms, Ordering::SeqCst);
+        self.shared.pull_notify.notify_one();
+    }
+
+    /// Ask the pull loop ([`Engine::run_pull`]) for a scan now (e.g. after the server came
+    /// back, or "Sync now"). Does nothing without a running pull loop.
+    pub fn pull_soon(&self) {
+        self.shared.pull_requested.store(true, Ordering::SeqCst);
+        self.shared.pull_notify.notify_one();
+    }
+
+    fn last_scan(&self) -> Option<Millis> {
+        match self.shared.last_scan_at.load(Ordering::SeqCst) {
+            0 => None,
+            at => Some(at),
+        }
+    }
+
+    fn foreground_pull(&self) -> Option<i64> {
+        match self.shared.foreground_pull_ms.load(Ordering::SeqCst) {
+            0 => None,
+            ms => Some(ms),
         }
     }
 
@@ -696,7 +804,7 @@ impl Engine {
                         .fetch_add(1, Ordering::Relaxed);
                     self.emit(SyncEvent::Live { connected: true });
                     if connected_before {
-                        if let Err(e) = self.refresh(DEFAULT_PAGE_SIZE).await {
+                        if let Err(e) = self.pull(DEFAULT_PAGE_SIZE).await {
                             tracing::debug!(error = %e, "catch-up scan failed");
                         }
                     }
@@ -707,6 +815,8 @@ impl Engine {
                             _ = &mut shutdown => return,
                         };
                         match next {
+                            // Not from our server: nothing of it is ours to store.
+                            Some(Ok(_)) if self.account_state() == AccountState::ServerChanged => {}
                             Some(Ok(updates)) => {
                                 if let Err(e) = self.apply_live_user_data(&updates) {
                                     tracing::warn!(error = %e, "live update not stored");

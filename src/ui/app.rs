@@ -62,6 +62,8 @@ pub struct App {
     pub toasts_shown: usize,
     /// A start-up failure, shown instead of the library.
     pub failure: Option<String>,
+    /// Playmark's database fails: the one sentence shown until it works again.
+    pub store_trouble: Option<String>,
     toast_overlay: adw::ToastOverlay,
     window_state: Option<PathBuf>,
     network_handler: Option<gtk::glib::SignalHandlerId>,
@@ -222,6 +224,17 @@ impl SimpleComponent for App {
                     #[watch]
                     set_visible: model.account == AccountState::Offline,
                 },
+                #[name = "store_notice"]
+                gtk::Label {
+                    set_widget_name: "store_notice",
+                    add_css_class: "offline-notice",
+                    set_wrap: true,
+                    set_xalign: 0.0,
+                    #[watch]
+                    set_label: model.store_trouble.as_deref().unwrap_or_default(),
+                    #[watch]
+                    set_visible: model.store_trouble.is_some(),
+                },
                 #[local_ref]
                 toast_overlay -> adw::ToastOverlay {
                     set_vexpand: true,
@@ -285,6 +298,7 @@ impl SimpleComponent for App {
             toasts: HashMap::new(),
             toasts_shown: 0,
             failure: None,
+            store_trouble: None,
             toast_overlay: toast_overlay.clone(),
             window_state: init.window_state,
             network_handler: Some(network_handler),
@@ -293,6 +307,14 @@ impl SimpleComponent for App {
         model.library.widget().set_vexpand(true);
         let toast_overlay = &toast_overlay;
         let widgets = view_output!();
+        // In front, the library is pulled every minute; in the back, on the engine's idle
+        // schedule.
+        let hints = model.queue.sender().clone();
+        root.connect_is_active_notify(move |w| {
+            let _ = hints.send(SyncQueueInput::Foreground {
+                active: w.is_active() && w.is_visible(),
+            });
+        });
         // Type to search anywhere in the window; the header button follows the search bar.
         {
             let library = model.library.model();
@@ -341,6 +363,13 @@ impl SimpleComponent for App {
                 SyncQueueOutput::Attention { items } => {
                     self.status.emit(SyncStatusInput::Attention { items })
                 }
+                SyncQueueOutput::AttentionAdded { item } => {
+                    self.status.emit(SyncStatusInput::AttentionAdded { item })
+                }
+                SyncQueueOutput::AttentionRemoved { item } => {
+                    self.status.emit(SyncStatusInput::AttentionRemoved { item })
+                }
+                SyncQueueOutput::StoreTrouble { message } => self.store_trouble = message,
                 SyncQueueOutput::AccountState { state } => {
                     self.account = state;
                     if state == AccountState::Online {

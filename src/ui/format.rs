@@ -2,6 +2,7 @@
 //! Plain functions over plain data, tested without a display.
 
 use super::i18n::{gettext, ntr, tr};
+use crate::backend::error::n_;
 use crate::backend::{error::Action, ErrorKind, SyncError};
 use crate::model::Millis;
 use crate::store::Counts;
@@ -94,20 +95,21 @@ pub fn badge_for(state: &ItemSyncState, now: Millis) -> Option<Badge> {
             attempt,
             next_attempt_at,
         } => {
-            let when = short_duration(next_attempt_at - now);
+            // A clock time stays true without a timer per row ("in 40 s" would go stale).
+            let when = retry_time(*next_attempt_at, now);
             let attempt = attempt.to_string();
             let mut b = badge(
                 "view-refresh-symbolic",
                 "retrying",
                 tr(
-                    "Sync status: retrying in {when}, attempt {attempt}",
-                    &[("when", &when), ("attempt", &attempt)],
+                    "Sync status: retrying at {time}, attempt {attempt}",
+                    &[("time", &when), ("attempt", &attempt)],
                 ),
             );
-            b.text = tr("retrying in {when}", &[("when", &when)]);
+            b.text = tr("retry at {time}", &[("time", &when)]);
             b.tooltip = Some(tr(
-                "The server had trouble; attempt {attempt} in {when}",
-                &[("when", &when), ("attempt", &attempt)],
+                "The server had trouble; attempt {attempt} at {time}",
+                &[("time", &when), ("attempt", &attempt)],
             ));
             b
         }
@@ -162,33 +164,187 @@ pub fn badge_for(state: &ItemSyncState, now: Millis) -> Option<Badge> {
     })
 }
 
-/// Icon and label of the header-bar status button.
-pub fn status_summary(counts: &Counts, account: AccountState) -> (&'static str, String) {
-    let active = counts.pending + counts.in_flight + counts.failed;
-    if counts.needs_attention > 0 {
-        (
-            "dialog-warning-symbolic",
-            ntr(
-                "{count} needs attention",
-                "{count} need attention",
-                counts.needs_attention,
-                &[],
-            ),
+/// What the header-bar status button and its popover say. Built from ONE set of numbers, so
+/// the button, the popover's header and its needs-attention list cannot disagree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusView {
+    /// Symbolic icon of the button.
+    pub icon: &'static str,
+    /// The button's label ("Syncing 3", "Offline · 2 need attention").
+    pub label: String,
+    /// The button's tooltip and accessible description (a whole sentence).
+    pub tooltip: String,
+    /// The popover's first line: what is waiting to be sent ("3 changes waiting to be sent").
+    pub queued: String,
+    /// The popover's second line when the account cannot send (offline, sign in, server
+    /// changed), else `None`.
+    pub account_line: Option<String>,
+    /// The heading of the needs-attention list (`None` while the list is empty).
+    pub attention_heading: Option<String>,
+}
+
+/// Changes that will be sent without the user doing anything: pending, being sent, retrying.
+pub fn queued_count(counts: &Counts) -> usize {
+    counts.pending + counts.in_flight + counts.failed
+}
+
+/// The status button and popover for `counts` and the account's state. `counts.needs_attention`
+/// is the length of the list the popover shows.
+pub fn status_view(counts: &Counts, account: AccountState) -> StatusView {
+    let queued = queued_count(counts);
+    let attention = counts.needs_attention;
+    let attention_text = (attention > 0).then(|| {
+        ntr(
+            "{count} needs attention",
+            "{count} need attention",
+            attention,
+            &[],
         )
-    } else if account == AccountState::Offline {
-        ("network-offline-symbolic", gettext("Offline"))
-    } else if matches!(
-        account,
-        AccountState::SignInNeeded | AccountState::ServerChanged
-    ) {
-        ("dialog-password-symbolic", gettext("Sign in needed"))
-    } else if active > 0 {
-        (
-            "playmark-sync-symbolic",
-            ntr("Syncing {count}", "Syncing {count}", active, &[]),
-        )
+    });
+    let queued_line = if queued == 0 {
+        gettext("Nothing waiting to be sent")
     } else {
-        ("emblem-ok-symbolic", gettext("Up to date"))
+        ntr(
+            "{count} change waiting to be sent",
+            "{count} changes waiting to be sent",
+            queued,
+            &[],
+        )
+    };
+    // The account's state comes first: with items needing attention the button still says
+    // why nothing is being sent.
+    let account_state = match account {
+        AccountState::Offline => Some((
+            "network-offline-symbolic",
+            gettext("Offline"),
+            gettext("Offline — changes are kept and sent when the server is back"),
+        )),
+        AccountState::SignInNeeded => Some((
+            "dialog-password-symbolic",
+            gettext("Sign in needed"),
+            gettext("Sign in again to send your changes — they are kept"),
+        )),
+        AccountState::ServerChanged => Some((
+            "dialog-warning-symbolic",
+            gettext("Server changed"),
+            gettext("Another server answers at this address — nothing is sent until you sign in again; your changes are kept"),
+        )),
+        AccountState::Online => None,
+    };
+    let (icon, label) = match (&account_state, &attention_text) {
+        (Some((icon, state, _)), Some(att)) => (
+            *icon,
+            tr(
+                "{state} · {attention}",
+                &[("state", state), ("attention", att)],
+            ),
+        ),
+        (Some((icon, state, _)), None) => (*icon, state.clone()),
+        (None, Some(att)) => ("dialog-warning-symbolic", att.clone()),
+        (None, None) if queued > 0 => (
+            "playmark-sync-symbolic",
+            ntr("Syncing {count}", "Syncing {count}", queued, &[]),
+        ),
+        (None, None) => ("emblem-ok-symbolic", gettext("Up to date")),
+    };
+    let mut tooltip = match &account_state {
+        Some((_, _, sentence)) => sentence.clone(),
+        None if queued == 0 && attention == 0 => gettext("Every change is on the server"),
+        None => queued_line.clone(),
+    };
+    if account_state.is_some() && queued > 0 {
+        tooltip = tr(
+            "{state}. {queued}.",
+            &[("state", &tooltip), ("queued", &queued_line)],
+        );
+    }
+    if let Some(att) = &attention_text {
+        if account_state.is_some() || queued > 0 {
+            tooltip = tr(
+                "{summary} — {attention}",
+                &[("summary", &tooltip), ("attention", att)],
+            );
+        }
+    }
+    let attention_heading = (attention > 0).then(|| {
+        ntr(
+            "{count} change needs attention",
+            "{count} changes need attention",
+            attention,
+            &[],
+        )
+    });
+    StatusView {
+        icon,
+        label,
+        tooltip,
+        queued: queued_line,
+        account_line: account_state.map(|(_, _, sentence)| sentence),
+        attention_heading,
+    }
+}
+
+/// Why a change needs attention, in words (never the server's raw text: that is behind
+/// "Copy details").
+pub fn attention_reason(kind: Option<ErrorKind>, detail: &str, server: &str) -> String {
+    let kind = match kind {
+        Some(kind @ (ErrorKind::NotFound | ErrorKind::Rejected)) => kind,
+        // A removed item (scan) or an unknown kind: the item is what went missing.
+        _ if detail == crate::store::REMOVED_DETAIL => ErrorKind::NotFound,
+        _ => ErrorKind::Rejected,
+    };
+    SyncError::new(kind, detail)
+        .message_translated(server, 0, |t| gettext(t))
+        .title
+}
+
+/// The one sentence shown while Playmark's database fails, from the engine's English sentence
+/// or a raw store error: the known reasons are translated, anything else is not shown (the raw
+/// text is in the log).
+pub fn store_trouble(raw: &str) -> String {
+    const REASONS: [&str; 7] = [
+        n_("disk full"),
+        n_("another program is holding it locked"),
+        n_("the file is read-only"),
+        n_("permission denied"),
+        n_("the disk reported an error"),
+        n_("the file is damaged"),
+        n_("an unexpected database error"),
+    ];
+    // SQLite's own words for the common cases, when the raw error is all there is.
+    const SQLITE: [(&str, usize); 4] = [
+        ("database or disk is full", 0),
+        ("database is locked", 1),
+        ("database is busy", 1),
+        ("readonly database", 2),
+    ];
+    let reason = REASONS
+        .iter()
+        .position(|r| raw.contains(r))
+        .or_else(|| {
+            SQLITE
+                .iter()
+                .find(|(s, _)| raw.contains(s))
+                .map(|(_, i)| *i)
+        })
+        .map_or_else(|| gettext(REASONS[6]), |i| gettext(REASONS[i]));
+    tr(
+        "Can't write to Playmark's database: {reason} — your changes are kept",
+        &[("reason", &reason)],
+    )
+}
+
+/// "14:05:12" (local time) when the retry is more than a few seconds away, "now" otherwise.
+pub fn retry_time(at: Millis, now: Millis) -> String {
+    if at <= now + 1_000 {
+        return gettext("now");
+    }
+    match chrono::DateTime::from_timestamp_millis(at) {
+        Some(t) => t
+            .with_timezone(&chrono::Local)
+            .format("%H:%M:%S")
+            .to_string(),
+        None => gettext("later"),
     }
 }
 
@@ -308,7 +464,11 @@ mod tests {
         assert_eq!(labels.len(), states.len(), "accessible labels differ");
         assert!(badges[3].spinner && badges[3].icon.is_none());
         assert_eq!(badges[4].icon, Some("emblem-ok-symbolic"));
-        assert_eq!(badges[5].text, "retrying in 40 s");
+        assert!(
+            badges[5].text.starts_with("retry at "),
+            "{}",
+            badges[5].text
+        );
         assert!(badges[5].accessible_label.contains("attempt 5"));
         assert_eq!(badges[6].tooltip.as_deref(), Some("404 <b>gone</b>"));
         assert_eq!(badges[6].css_class, "attention");
@@ -348,16 +508,112 @@ mod tests {
 
     #[test]
     fn status_button_priorities() {
+        let label = |c: &Counts, a| status_view(c, a).label;
         let mut c = Counts::default();
-        assert_eq!(status_summary(&c, AccountState::Online).1, "Up to date");
-        c.pending = 3;
-        assert_eq!(status_summary(&c, AccountState::Online).1, "Syncing 3");
-        assert_eq!(status_summary(&c, AccountState::Offline).1, "Offline");
+        assert_eq!(label(&c, AccountState::Online), "Up to date");
+        c.pending = 2;
+        c.failed = 1;
+        assert_eq!(label(&c, AccountState::Online), "Syncing 3");
+        assert_eq!(label(&c, AccountState::Offline), "Offline");
         c.needs_attention = 1;
+        assert_eq!(label(&c, AccountState::Online), "1 needs attention");
+        // The account's state is never hidden by changes needing attention.
         assert_eq!(
-            status_summary(&c, AccountState::Offline).1,
-            "1 needs attention"
+            label(&c, AccountState::Offline),
+            "Offline · 1 needs attention"
         );
+        assert_eq!(
+            label(&c, AccountState::SignInNeeded),
+            "Sign in needed · 1 needs attention"
+        );
+        assert_eq!(
+            label(&c, AccountState::ServerChanged),
+            "Server changed · 1 needs attention"
+        );
+    }
+
+    #[test]
+    fn button_header_and_list_heading_count_the_same_changes() {
+        let c = Counts {
+            pending: 1,
+            in_flight: 1,
+            failed: 1,
+            needs_attention: 2,
+        };
+        let v = status_view(&c, AccountState::Online);
+        assert_eq!(v.queued, "3 changes waiting to be sent");
+        assert_eq!(v.label, "2 need attention");
+        assert_eq!(
+            v.attention_heading.as_deref(),
+            Some("2 changes need attention")
+        );
+        assert_eq!(v.tooltip, "3 changes waiting to be sent — 2 need attention");
+        assert_eq!(v.account_line, None);
+        let v = status_view(&Counts::default(), AccountState::Online);
+        assert_eq!(v.queued, "Nothing waiting to be sent");
+        assert_eq!(v.attention_heading, None);
+        let v = status_view(&c, AccountState::Offline);
+        assert!(v.account_line.unwrap().starts_with("Offline"));
+    }
+
+    #[test]
+    fn attention_reasons_are_sentences_not_server_text() {
+        let raw = "HTTP 404 Not Found: {\"error\":\"gone\"}";
+        assert_eq!(
+            attention_reason(Some(ErrorKind::NotFound), raw, "Demo"),
+            "This item is no longer on Demo"
+        );
+        assert_eq!(
+            attention_reason(Some(ErrorKind::Rejected), "HTTP 400 Bad Request", "Demo"),
+            "Demo refused this change"
+        );
+        assert_eq!(
+            attention_reason(None, crate::store::REMOVED_DETAIL, "Demo"),
+            "This item is no longer on Demo"
+        );
+    }
+
+    #[test]
+    fn store_trouble_is_one_sentence_never_the_raw_error() {
+        assert_eq!(
+            store_trouble("Can't write to Playmark's database: disk full — your changes are kept"),
+            "Can't write to Playmark's database: disk full — your changes are kept"
+        );
+        assert_eq!(
+            store_trouble("database error: database is locked"),
+            "Can't write to Playmark's database: another program is holding it locked — your changes are kept"
+        );
+        let odd = store_trouble("database error: SQL logic error near \"x\"");
+        assert!(!odd.contains("SQL"), "{odd}");
+        assert!(odd.ends_with("your changes are kept"));
+    }
+
+    #[test]
+    fn a_retry_shows_the_clock_time_it_happens_at() {
+        let now = 1_700_000_000_000;
+        assert_eq!(retry_time(now + 500, now), "now");
+        let at = retry_time(now + 40_000, now);
+        assert_eq!(at.len(), 8, "{at}");
+        assert_eq!(at.matches(':').count(), 2, "{at}");
+        let b = badge_for(
+            &ItemSyncState::Retrying {
+                attempt: 5,
+                next_attempt_at: now + 40_000,
+            },
+            now,
+        )
+        .unwrap();
+        assert_eq!(b.text, format!("retry at {at}"));
+        // The same text a minute later: nothing on the row goes stale.
+        let later = badge_for(
+            &ItemSyncState::Retrying {
+                attempt: 5,
+                next_attempt_at: now + 40_000,
+            },
+            now + 20_000,
+        )
+        .unwrap();
+        assert_eq!(later.text, b.text);
     }
 
     #[test]

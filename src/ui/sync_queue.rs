@@ -5,9 +5,9 @@
 //! back to the UI as [`SyncQueueOutput`] messages, with failures gathered for a moment so a burst
 //! becomes one notice.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use relm4::{ComponentSender, Worker};
@@ -20,13 +20,20 @@ use crate::demo::{DemoConfig, DemoServer, Fault, DEMO_PASSWORD, DEMO_USER};
 use crate::merge::{Decision, Outcome, Side};
 use crate::model::{LocalChange, Millis, ServerKind};
 use crate::store::ItemView;
-use crate::store::{database_path, secrets, Counts, NewAccount, RowState, Store, VIEW_LIMIT};
+use crate::store::{
+    database_path, secrets, Counts, NewAccount, OutboxRow, RowState, Store, VIEW_LIMIT,
+};
 use crate::sync::{
-    AccountState, Engine, EngineConfig, ItemSyncState, RunMode, SyncEvent, DEFAULT_PAGE_SIZE,
+    AccountState, Engine, EngineConfig, ItemSyncState, PullSchedule, RunMode, SyncEvent,
+    DEFAULT_PAGE_SIZE,
 };
 
 /// How long failures are gathered into one notice.
 const FAILURE_WINDOW: Duration = Duration::from_millis(400);
+
+/// How often the library is pulled while the window is in front (the engine's idle schedule,
+/// 5 to 60 minutes, applies otherwise).
+pub const FOREGROUND_PULL_MS: i64 = 60_000;
 
 /// Where the worker gets its account from.
 #[derive(Debug, Clone)]
@@ -93,6 +100,8 @@ pub enum SyncQueueInput {
     SignInPlex { url: String, token: Password },
     /// Forget the token (queued changes are kept) and go back to the demo library.
     SignOut,
+    /// The window came to the front (`true`) or went to the back: the pull interval follows.
+    Foreground { active: bool },
     /// Compute Home's lists (answered with [`SyncQueueOutput::Home`]).
     Home,
     /// Search titles (answered with [`SyncQueueOutput::SearchResults`]).
@@ -115,8 +124,10 @@ pub struct AttentionItem {
     pub item_id: String,
     /// Display title ("S01E03 · Title").
     pub title: String,
-    /// Why the server refused it (server text: plain text only).
+    /// Why it needs attention, in words ("This item is no longer on Demo").
     pub reason: String,
+    /// The server's raw answer, only for "Copy details" (never shown as the reason).
+    pub detail: String,
 }
 
 /// What the worker reports.
@@ -133,7 +144,8 @@ pub enum SyncQueueOutput {
     ItemState { item: String, state: ItemSyncState },
     /// Queue counts.
     Counts { counts: Counts },
-    /// The changes needing attention, after any change to the queue.
+    /// The whole needs-attention list (at start, and when the worker catches up after missed
+    /// events); otherwise the list changes one item at a time (`AttentionAdded/Removed`).
     Attention { items: Vec<AttentionItem> },
     /// The account went online / offline / needs sign-in.
     AccountState { state: AccountState },
@@ -150,6 +162,13 @@ pub enum SyncQueueOutput {
     Failed { message: String },
     /// A sign-in finished: `None` = signed in, else what went wrong, in words.
     SignInFinished { error: Option<String> },
+    /// One change now needs attention (or its reason changed): add it to the list.
+    AttentionAdded { item: AttentionItem },
+    /// One change no longer needs attention: take it off the list.
+    AttentionRemoved { item: String },
+    /// The local database is in trouble (`Some`: the sentence to show until it clears) or works
+    /// again (`None`).
+    StoreTrouble { message: Option<String> },
     /// Home's lists: item ids with a resume position (most recent first) and the next episode
     /// of each series in progress.
     Home {
@@ -168,6 +187,10 @@ pub struct SyncQueue {
     demo: Option<DemoServer>,
     /// The engine's tasks (event forwarding, refresh + run), stopped on an account switch.
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The window is in front (pull every [`FOREGROUND_PULL_MS`]).
+    foreground: bool,
+    /// What the UI was told, for the running engine.
+    relay: Option<Relay>,
 }
 
 impl std::fmt::Debug for SyncQueue {
@@ -201,6 +224,8 @@ impl Worker for SyncQueue {
             engine: None,
             demo: None,
             tasks: Vec::new(),
+            foreground: false,
+            relay: None,
         }
     }
 
@@ -233,11 +258,25 @@ impl Worker for SyncQueue {
                 }
                 return;
             }
+            SyncQueueInput::Foreground { active } => {
+                self.foreground = active;
+                if let Some(engine) = &self.engine {
+                    engine.set_foreground_pull(foreground_pull(active));
+                }
+                return;
+            }
             _ => {}
         }
-        let Some(engine) = self.engine.clone() else {
+        let (Some(engine), Some(relay)) = (self.engine.clone(), self.relay.clone()) else {
             tracing::warn!(?message, "not started yet");
             return;
+        };
+        // The item a failed store write leaves showing a change that was not stored.
+        let item = match &message {
+            SyncQueueInput::Enqueue { item, .. } | SyncQueueInput::Discard { item } => {
+                Some(item.clone())
+            }
+            _ => None,
         };
         let result = match message {
             SyncQueueInput::Home => {
@@ -251,7 +290,8 @@ impl Worker for SyncQueue {
             SyncQueueInput::Start
             | SyncQueueInput::SignIn { .. }
             | SyncQueueInput::SignInPlex { .. }
-            | SyncQueueInput::SignOut => Ok(()),
+            | SyncQueueInput::SignOut
+            | SyncQueueInput::Foreground { .. } => Ok(()),
             SyncQueueInput::Enqueue { item, change } => {
                 engine.record_change(&item, change).map(|_| {
                     send_item(&engine, sender.output_sender(), &item);
@@ -270,19 +310,30 @@ impl Worker for SyncQueue {
                         let id = item.item_id.clone();
                         let _ = sender.output(SyncQueueOutput::ItemData { item });
                         if let Some(state) = state {
-                            let _ = sender.output(SyncQueueOutput::ItemState { item: id, state });
+                            relay.item_state(id, state);
                         }
                     }
                 })
             }
-            SyncQueueInput::Retry { item } => engine.retry(Some(&[item])).map(drop),
-            SyncQueueInput::RetryAll => engine.retry(None).map(drop),
+            // Retrying sends no per-item event from the engine: the badges and the list follow
+            // the rows (queued again, off the list).
+            SyncQueueInput::Retry { item } => {
+                let items = [item];
+                engine
+                    .retry(Some(&items))
+                    .map(|_| relay.resync_items(&items))
+            }
+            SyncQueueInput::RetryAll => {
+                let items = relay.open_items();
+                engine.retry(None).map(|_| relay.resync_items(&items))
+            }
             SyncQueueInput::Discard { item } => {
                 engine.discard(std::slice::from_ref(&item)).map(|_| {
                     send_item(&engine, sender.output_sender(), &item);
                 })
             }
-            SyncQueueInput::SyncNow => engine.sync_now().map(drop),
+            // Both directions: send what is queued, then bring what other devices changed.
+            SyncQueueInput::SyncNow => engine.sync_now().map(|_| engine.pull_soon()),
             SyncQueueInput::ConnectivityChanged { online } => {
                 engine.connectivity_changed(online);
                 Ok(())
@@ -295,13 +346,17 @@ impl Worker for SyncQueue {
                 Ok(())
             }
         };
-        if let Err(e) = result {
-            tracing::error!(error = %e, "store operation failed");
-            let _ = sender.output(SyncQueueOutput::Failed {
-                message: e.to_string(),
-            });
+        match result {
+            Ok(()) => relay.store_trouble(Trouble::Worker, None),
+            Err(e) => {
+                tracing::error!(error = %e, "store operation failed");
+                // The row showed the change at once; it was not stored: show what is.
+                if let Some(item) = item {
+                    send_item(&engine, sender.output_sender(), &item);
+                }
+                relay.store_trouble(Trouble::Worker, Some(&e.to_string()));
+            }
         }
-        send_attention(&engine, sender.output_sender());
     }
 }
 
@@ -340,7 +395,6 @@ fn queued_state(engine: &Engine, row: Option<RowState>) -> Option<ItemSyncState>
     row.map(|_| match engine.account_state() {
         AccountState::Online => ItemSyncState::Queued,
         AccountState::Offline => ItemSyncState::WaitingForConnection,
-        // Provisional: the appsync helper words the server-changed state.
         AccountState::SignInNeeded | AccountState::ServerChanged => ItemSyncState::WaitingForSignIn,
     })
 }
@@ -352,38 +406,263 @@ fn send_item(engine: &Engine, sender: &relm4::Sender<SyncQueueOutput>, item: &st
     }
 }
 
-fn attention_items(engine: &Engine) -> Vec<AttentionItem> {
-    let account = engine.account();
-    engine.with_store(|s| {
-        let rows = s.outbox(account).unwrap_or_default();
-        rows.into_iter()
-            .filter(|r| r.state == RowState::NeedsAttention)
-            .map(|r| {
-                let title = match s.item(account, &r.item_id) {
-                    Ok(Some(i)) => {
-                        let code = super::format::episode_code(i.season_number, i.episode_number);
-                        if code.is_empty() {
-                            i.name
-                        } else {
-                            format!("{code} · {}", i.name)
-                        }
-                    }
-                    _ => r.item_id.clone(),
-                };
-                AttentionItem {
-                    item_id: r.item_id,
-                    title,
-                    reason: r.error_detail.unwrap_or_default(),
-                }
-            })
-            .collect()
-    })
+/// Is a change of this item still under way (its badge waits for something)?
+fn is_open(state: &ItemSyncState) -> bool {
+    matches!(
+        state,
+        ItemSyncState::Queued
+            | ItemSyncState::WaitingForConnection
+            | ItemSyncState::WaitingForSignIn
+            | ItemSyncState::Syncing
+            | ItemSyncState::Retrying { .. }
+            | ItemSyncState::NeedsAttention { .. }
+    )
 }
 
-fn send_attention(engine: &Engine, sender: &relm4::Sender<SyncQueueOutput>) {
-    let _ = sender.send(SyncQueueOutput::Attention {
-        items: attention_items(engine),
-    });
+/// The badge an outbox row deserves (after missed events, a retry, a merge).
+fn row_badge(row: &OutboxRow, account: AccountState) -> ItemSyncState {
+    match (row.state, account) {
+        (RowState::NeedsAttention, _) => ItemSyncState::NeedsAttention {
+            error: row.error_detail.clone().unwrap_or_default(),
+        },
+        (RowState::InFlight, _) => ItemSyncState::Syncing,
+        (RowState::Failed, AccountState::Online) => ItemSyncState::Retrying {
+            attempt: row.attempts,
+            next_attempt_at: row.next_attempt_at,
+        },
+        (_, AccountState::Online) => ItemSyncState::Queued,
+        (_, AccountState::Offline) => ItemSyncState::WaitingForConnection,
+        (_, AccountState::SignInNeeded | AccountState::ServerChanged) => {
+            ItemSyncState::WaitingForSignIn
+        }
+    }
+}
+
+/// What the UI was told about the running engine's items, so every change reaches its badge
+/// and the needs-attention list changes one item at a time.
+#[derive(Debug, Default)]
+struct Shown {
+    /// Items whose badge shows a change under way, with that state.
+    open: HashMap<String, ItemSyncState>,
+    /// Items on the needs-attention list.
+    attention: HashSet<String>,
+    /// The store-trouble sentence shown, per source (the engine's loop, the worker's writes).
+    trouble: [Option<String>; 2],
+}
+
+/// Who ran into the store trouble: the engine's loop or a write of the worker.
+#[derive(Debug, Clone, Copy)]
+enum Trouble {
+    Engine = 0,
+    Worker = 1,
+}
+
+/// Tells the UI where each change stands. Shared by the worker and its event task.
+#[derive(Clone)]
+struct Relay {
+    engine: Engine,
+    out: relm4::Sender<SyncQueueOutput>,
+    /// The server's name, for the human messages.
+    server: String,
+    shown: Arc<Mutex<Shown>>,
+}
+
+impl Relay {
+    fn new(engine: Engine, out: relm4::Sender<SyncQueueOutput>, server: String) -> Relay {
+        Relay {
+            engine,
+            out,
+            server,
+            shown: Arc::default(),
+        }
+    }
+
+    fn shown(&self) -> std::sync::MutexGuard<'_, Shown> {
+        self.shown.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Items whose change is still under way.
+    fn open_items(&self) -> Vec<String> {
+        self.shown().open.keys().cloned().collect()
+    }
+
+    /// The list entry of a row that needs attention.
+    fn attention_item(&self, store: &mut Store, row: &OutboxRow) -> AttentionItem {
+        let account = self.engine.account();
+        let title = match store.item(account, &row.item_id) {
+            Ok(Some(i)) => {
+                let code = super::format::episode_code(i.season_number, i.episode_number);
+                if code.is_empty() {
+                    i.name
+                } else {
+                    format!("{code} · {}", i.name)
+                }
+            }
+            _ => row.item_id.clone(),
+        };
+        let detail = row.error_detail.clone().unwrap_or_default();
+        AttentionItem {
+            item_id: row.item_id.clone(),
+            title,
+            reason: super::format::attention_reason(row.error_kind, &detail, &self.server),
+            detail,
+        }
+    }
+
+    /// Send `state` to the item's badge: needs-attention states carry the human reason (the
+    /// raw detail goes only to the list's "Copy details"), and the list follows.
+    fn item_state(&self, item: String, state: ItemSyncState) {
+        let state = match state {
+            ItemSyncState::NeedsAttention { error } => {
+                let account = self.engine.account();
+                let entry = self
+                    .engine
+                    .with_store(|s| match s.outbox_row(account, &item) {
+                        Ok(Some(row)) => Some(self.attention_item(s, &row)),
+                        _ => None,
+                    });
+                let entry = entry.unwrap_or_else(|| AttentionItem {
+                    item_id: item.clone(),
+                    title: item.clone(),
+                    reason: super::format::attention_reason(None, &error, &self.server),
+                    detail: error,
+                });
+                let reason = entry.reason.clone();
+                self.shown().attention.insert(item.clone());
+                let _ = self
+                    .out
+                    .send(SyncQueueOutput::AttentionAdded { item: entry });
+                ItemSyncState::NeedsAttention { error: reason }
+            }
+            other => {
+                if self.shown().attention.remove(&item) {
+                    let _ = self
+                        .out
+                        .send(SyncQueueOutput::AttentionRemoved { item: item.clone() });
+                }
+                other
+            }
+        };
+        {
+            let mut shown = self.shown();
+            if is_open(&state) {
+                shown.open.insert(item.clone(), state.clone());
+            } else {
+                shown.open.remove(&item);
+            }
+        }
+        let _ = self.out.send(SyncQueueOutput::ItemState { item, state });
+    }
+
+    /// Make the badges of `items` and their places on the needs-attention list match their
+    /// outbox rows (after a retry, or a merge that may have emptied a row).
+    fn resync_items(&self, items: &[String]) {
+        let account = self.engine.account();
+        let state = self.engine.account_state();
+        for item in items {
+            let row = self
+                .engine
+                .with_store(|s| s.outbox_row(account, item))
+                .ok()
+                .flatten();
+            let shown = self.shown().open.get(item).cloned();
+            let badge = match row {
+                Some(row) => row_badge(&row, state),
+                // Left the outbox (delivered, or emptied by a merge): the server holds it.
+                None if shown.as_ref().is_some_and(is_open) => ItemSyncState::Synced,
+                None => continue,
+            };
+            let unchanged = match (&badge, &shown) {
+                // The shown one carries the human reason: compare the kind only.
+                (
+                    ItemSyncState::NeedsAttention { .. },
+                    Some(ItemSyncState::NeedsAttention { .. }),
+                ) => true,
+                _ => shown.as_ref() == Some(&badge),
+            };
+            if !unchanged {
+                self.item_state(item.clone(), badge);
+            }
+        }
+    }
+
+    /// Make every badge and the whole needs-attention list match the outbox again: at start,
+    /// after missed events, or when the counts disagree with the list.
+    fn resync(&self) {
+        let account = self.engine.account();
+        let state = self.engine.account_state();
+        let (rows, entries) = self.engine.with_store(|s| {
+            let rows = s.outbox(account).unwrap_or_default();
+            let entries: Vec<AttentionItem> = rows
+                .iter()
+                .filter(|r| r.state == RowState::NeedsAttention)
+                .map(|r| self.attention_item(s, r))
+                .collect();
+            (rows, entries)
+        });
+        let mut badges: Vec<(String, ItemSyncState)> = Vec::new();
+        {
+            let shown = self.shown();
+            let queued: HashSet<&str> = rows.iter().map(|r| r.item_id.as_str()).collect();
+            // Changes that left the outbox meanwhile (delivered, or emptied by a merge).
+            for id in shown.open.keys() {
+                if !queued.contains(id.as_str()) {
+                    badges.push((id.clone(), ItemSyncState::Synced));
+                }
+            }
+            for row in &rows {
+                let mut badge = row_badge(row, state);
+                if let ItemSyncState::NeedsAttention { error } = &mut badge {
+                    if let Some(e) = entries.iter().find(|e| e.item_id == row.item_id) {
+                        error.clone_from(&e.reason);
+                    }
+                }
+                if shown.open.get(&row.item_id) != Some(&badge) {
+                    badges.push((row.item_id.clone(), badge));
+                }
+            }
+        }
+        {
+            let mut shown = self.shown();
+            shown.attention = entries.iter().map(|e| e.item_id.clone()).collect();
+            for (id, badge) in &badges {
+                if is_open(badge) {
+                    shown.open.insert(id.clone(), badge.clone());
+                } else {
+                    shown.open.remove(id);
+                }
+            }
+        }
+        let _ = self.out.send(SyncQueueOutput::Attention { items: entries });
+        for (item, state) in badges {
+            let _ = self.out.send(SyncQueueOutput::ItemState { item, state });
+        }
+    }
+
+    /// The store of `source` failed (`Some(raw)`: the error, never shown as is) or worked
+    /// again. One message is shown while any source is in trouble.
+    fn store_trouble(&self, source: Trouble, raw: Option<&str>) {
+        let message = {
+            let mut shown = self.shown();
+            let before = shown.trouble.iter().flatten().next().cloned();
+            shown.trouble[source as usize] = raw.map(super::format::store_trouble);
+            let after = shown.trouble.iter().flatten().next().cloned();
+            if before == after {
+                return;
+            }
+            after
+        };
+        let _ = self.out.send(SyncQueueOutput::StoreTrouble { message });
+    }
+
+    /// New counts: the list is repaired first if it disagrees, so the popover's header, its
+    /// list and the button always count the same changes.
+    fn counts(&self, counts: Counts) {
+        if counts.needs_attention != self.shown().attention.len() {
+            self.resync();
+        }
+        let _ = self.out.send(SyncQueueOutput::Counts { counts });
+    }
 }
 
 /// Remove the demo's previous database and token: the demo server starts from its seeded
@@ -502,6 +781,7 @@ impl SyncQueue {
 
     /// Stop the current engine and its tasks.
     fn stop_engine(&mut self) {
+        self.relay = None;
         if let Some(engine) = self.engine.take() {
             engine.shutdown();
         }
@@ -529,10 +809,13 @@ impl SyncQueue {
         });
         let out = sender.output_sender().clone();
         let runtime = self.runtime()?;
-        let forward = runtime.spawn(forward_events(engine.clone(), out.clone(), server_name));
+        let relay = Relay::new(engine.clone(), out.clone(), server_name);
+        // Subscribed before anything runs, so no event is missed.
+        let events = engine.subscribe();
+        let forward = runtime.spawn(forward_events(relay.clone(), events));
         let refresher = engine.clone();
         let run = runtime.spawn(async move {
-            match refresher.refresh(DEFAULT_PAGE_SIZE).await {
+            match refresher.pull(DEFAULT_PAGE_SIZE).await {
                 Ok(_) => {
                     let items = refresher
                         .with_store(|s| s.items(refresher.account()))
@@ -541,15 +824,25 @@ impl SyncQueue {
                 }
                 Err(e) => tracing::warn!(error = %e, "library refresh failed"),
             }
-            if let Err(e) = refresher.run(RunMode::Forever).await {
+            // Send, pull and listen: the periodic pull counts the refresh above as its first
+            // scan; the live socket (Jellyfin) brings other devices' changes within seconds.
+            let (sent, (), ()) = tokio::join!(
+                refresher.run(RunMode::Forever),
+                refresher.run_pull(),
+                refresher.run_live(),
+            );
+            if let Err(e) = sent {
                 tracing::error!(error = %e, "sync engine stopped");
             }
         });
         self.tasks = vec![forward, run];
+        // What is queued from before: every badge and the list, then the counts.
+        relay.resync();
         if let Ok(counts) = engine.counts() {
-            let _ = sender.output(SyncQueueOutput::Counts { counts });
+            relay.counts(counts);
         }
-        send_attention(&engine, sender.output_sender());
+        self.relay = Some(relay);
+        engine.set_foreground_pull(foreground_pull(self.foreground));
         self.engine = Some(engine);
         Ok(())
     }
@@ -661,8 +954,17 @@ impl SyncQueue {
     }
 }
 
+/// The app's engine: the default tunables plus the periodic pull (the CLI has none).
 fn engine_config() -> EngineConfig {
-    EngineConfig::default()
+    EngineConfig {
+        pull: Some(PullSchedule::default()),
+        ..EngineConfig::default()
+    }
+}
+
+/// The engine's pull interval for a window in front or in the back.
+fn foreground_pull(active: bool) -> Option<i64> {
+    active.then_some(FOREGROUND_PULL_MS)
 }
 
 /// Sign in to the demo server with its demo user and build the engine.
@@ -726,10 +1028,12 @@ fn account_engine(data_dir: &Path) -> Result<(Engine, String), String> {
 }
 
 /// Turn engine events into worker outputs, gathering failures for [`FAILURE_WINDOW`].
-async fn forward_events(engine: Engine, out: relm4::Sender<SyncQueueOutput>, server_name: String) {
-    let mut events = engine.subscribe();
+async fn forward_events(relay: Relay, mut events: tokio::sync::broadcast::Receiver<SyncEvent>) {
+    let engine = relay.engine.clone();
+    let out = relay.out.clone();
     let mut burst: HashMap<&'static str, (SyncError, usize)> = HashMap::new();
     let mut burst_until: Option<tokio::time::Instant> = None;
+    let mut account = engine.account_state();
     loop {
         let deadline = burst_until;
         let event = tokio::select! {
@@ -753,7 +1057,7 @@ async fn forward_events(engine: Engine, out: relm4::Sender<SyncQueueOutput>, ser
                         error,
                         count,
                         pending,
-                        server: server_name.clone(),
+                        server: relay.server.clone(),
                     });
                 }
                 burst_until = None;
@@ -770,40 +1074,39 @@ async fn forward_events(engine: Engine, out: relm4::Sender<SyncQueueOutput>, ser
                         at: SystemClock.now(),
                     });
                 }
-                let _ = out.send(SyncQueueOutput::ItemState {
-                    item: item_id,
-                    state,
-                });
+                relay.item_state(item_id, state);
             }
             Ok(SyncEvent::Merged { item_id, outcome }) => {
                 send_item(&engine, &out, &item_id);
-                if let Some(state) = merged_badge(&outcome) {
-                    let _ = out.send(SyncQueueOutput::ItemState {
-                        item: item_id,
-                        state,
-                    });
+                match merged_badge(&outcome) {
+                    Some(state) => relay.item_state(item_id, state),
+                    // A merge that left nothing to send (the server already holds it) empties
+                    // the row: its "queued" badge must not stay.
+                    None => relay.resync_items(&[item_id]),
                 }
             }
             // The live connection only changes how fast remote changes arrive; nothing to show.
             Ok(SyncEvent::Live { .. }) => {}
             Ok(SyncEvent::Account { state }) => {
+                // Back from offline: the engine flushes the queue at once (its reads make that
+                // safe); a pull follows for what other devices changed meanwhile.
+                if state == AccountState::Online && account == AccountState::Offline {
+                    engine.pull_soon();
+                }
+                account = state;
                 // Persisted, so `playmark status` / `accounts` know it too.
                 let status = crate::sign_in::account_status(state);
-                let account = engine.account();
-                if let Err(e) = engine.with_store(|s| s.set_account_state(account, status)) {
+                let id = engine.account();
+                if let Err(e) = engine.with_store(|s| s.set_account_state(id, status)) {
                     tracing::warn!(error = %e, "account state not persisted");
                 }
                 let _ = out.send(SyncQueueOutput::AccountState { state });
             }
-            Ok(SyncEvent::Counts { counts }) => {
-                let _ = out.send(SyncQueueOutput::Counts { counts });
-                send_attention(&engine, &out);
-            }
-            // Provisional: the appsync helper shows the store-trouble message.
+            Ok(SyncEvent::Counts { counts }) => relay.counts(counts),
             Ok(SyncEvent::StoreTrouble { message }) => {
-                tracing::warn!(%message, "store trouble");
+                relay.store_trouble(Trouble::Engine, Some(&message));
             }
-            Ok(SyncEvent::StoreRecovered) => {}
+            Ok(SyncEvent::StoreRecovered) => relay.store_trouble(Trouble::Engine, None),
             Ok(SyncEvent::Failure { error, items }) => {
                 let entry = burst.entry(error.kind.as_str()).or_insert((error, 0));
                 entry.1 += items.len();
@@ -812,16 +1115,20 @@ async fn forward_events(engine: Engine, out: relm4::Sender<SyncQueueOutput>, ser
                 }
             }
             Err(RecvError::Lagged(n)) => {
-                // Missed events: send the whole picture again.
+                // Missed events: send the whole picture again, data and states.
                 tracing::debug!(missed = n, "event receiver lagged");
                 let account = engine.account();
                 let items = engine.with_store(|s| s.items(account)).unwrap_or_default();
                 for item in items {
                     let _ = out.send(SyncQueueOutput::ItemData { item });
                 }
+                relay.resync();
                 if let Ok(counts) = engine.counts() {
-                    let _ = out.send(SyncQueueOutput::Counts { counts });
+                    relay.counts(counts);
                 }
+                let _ = out.send(SyncQueueOutput::AccountState {
+                    state: engine.account_state(),
+                });
             }
             Err(RecvError::Closed) => break,
         }

@@ -9,7 +9,7 @@ use relm4::prelude::*;
 use relm4::typed_view::list::{RelmListItem, TypedListView};
 
 use super::format;
-use super::i18n::{gettext, ntr};
+use super::i18n::gettext;
 use super::sync_queue::{AttentionItem, DevFault};
 use crate::model::Millis;
 use crate::store::Counts;
@@ -39,8 +39,12 @@ pub enum SyncStatusInput {
     Counts { counts: Counts },
     /// New account state.
     Account { state: AccountState },
-    /// The current needs-attention list.
+    /// The whole needs-attention list (at start, and after the worker caught up).
     Attention { items: Vec<AttentionItem> },
+    /// One change needs attention (added, or its reason changed).
+    AttentionAdded { item: AttentionItem },
+    /// One change no longer needs attention.
+    AttentionRemoved { item: String },
     /// A change reached the server.
     Synced { at: Millis },
     /// Developer controls on or off.
@@ -49,6 +53,8 @@ pub enum SyncStatusInput {
     Retry { item: String },
     /// Per-item Discard clicked.
     Discard { item: String },
+    /// Per-item "Copy details" clicked: the raw detail goes to the clipboard.
+    CopyDetails { detail: String },
     /// Retry all clicked.
     RetryAll,
     /// Sync now clicked.
@@ -87,6 +93,7 @@ pub struct AttentionRowWidgets {
     reason: gtk::Label,
     retry: gtk::Button,
     discard: gtk::Button,
+    copy: gtk::Button,
     handlers: Vec<(gtk::Button, gtk::glib::SignalHandlerId)>,
 }
 
@@ -117,7 +124,14 @@ impl RelmListItem for AttentionRow {
         discard.set_valign(gtk::Align::Center);
         discard.set_widget_name("discard");
         discard.add_css_class("destructive-action");
+        // The server's own words stay out of sight, one click away for a bug report.
+        let copy = gtk::Button::from_icon_name("edit-copy-symbolic");
+        copy.set_valign(gtk::Align::Center);
+        copy.set_widget_name("copy_details");
+        copy.add_css_class("flat");
+        copy.set_tooltip_text(Some(&gettext("Copy details")));
         root.append(&text);
+        root.append(&copy);
         root.append(&retry);
         root.append(&discard);
         (
@@ -127,6 +141,7 @@ impl RelmListItem for AttentionRow {
                 reason,
                 retry,
                 discard,
+                copy,
                 handlers: Vec::new(),
             },
         )
@@ -134,8 +149,15 @@ impl RelmListItem for AttentionRow {
 
     fn bind(&mut self, w: &mut AttentionRowWidgets, _root: &mut gtk::Box) {
         w.title.set_label(&self.item.title);
-        // set_label, never markup: the reason is server text.
+        // set_label, never markup.
         w.reason.set_label(&self.item.reason);
+        let (s, detail) = (self.sender.clone(), self.item.detail.clone());
+        let h = w.copy.connect_clicked(move |_| {
+            s.emit(SyncStatusInput::CopyDetails {
+                detail: detail.clone(),
+            });
+        });
+        w.handlers.push((w.copy.clone(), h));
         let (s, id) = (self.sender.clone(), self.item.item_id.clone());
         let h = w.retry.connect_clicked(move |_| {
             s.emit(SyncStatusInput::Retry { item: id.clone() });
@@ -156,14 +178,25 @@ impl RelmListItem for AttentionRow {
 }
 
 impl SyncStatus {
-    fn pending_text(&self) -> String {
-        let n = self.counts.pending + self.counts.in_flight + self.counts.failed;
-        ntr(
-            "{count} change waiting to be sent",
-            "{count} changes waiting to be sent",
-            n,
-            &[],
-        )
+    /// What the button and the popover say: one view of one set of counts, whose
+    /// needs-attention number is the length of the list shown.
+    pub fn view(&self) -> format::StatusView {
+        let counts = Counts {
+            needs_attention: self.attention.len() as usize,
+            ..self.counts
+        };
+        format::status_view(&counts, self.account)
+    }
+
+    /// Where the change of `item` sits in the list.
+    fn attention_index(&self, item: &str) -> Option<u32> {
+        self.attention.find(|row| row.item.item_id == item)
+    }
+
+    fn remove_attention(&mut self, item: &str) {
+        if let Some(i) = self.attention_index(item) {
+            self.attention.remove(i);
+        }
     }
 }
 
@@ -177,19 +210,20 @@ impl SimpleComponent for SyncStatus {
         #[name = "button"]
         gtk::MenuButton {
             #[watch]
-            set_tooltip_text: Some(&format::status_summary(&model.counts, model.account).1),
+            set_tooltip_text: Some(&model.view().tooltip),
             #[wrap(Some)]
             set_child = &gtk::Box {
                 set_spacing: 6,
                 #[name = "icon"]
                 gtk::Image {
                     #[watch]
-                    set_icon_name: Some(format::status_summary(&model.counts, model.account).0),
+                    set_icon_name: Some(model.view().icon),
                 },
                 #[name = "label"]
                 gtk::Label {
+                    set_widget_name: "label",
                     #[watch]
-                    set_label: &format::status_summary(&model.counts, model.account).1,
+                    set_label: &model.view().label,
                 },
             },
             #[wrap(Some)]
@@ -202,15 +236,28 @@ impl SimpleComponent for SyncStatus {
                     set_width_request: 360,
                     #[name = "pending"]
                     gtk::Label {
+                        set_widget_name: "pending",
                         set_xalign: 0.0,
                         add_css_class: "heading",
                         #[watch]
-                        set_label: &model.pending_text(),
+                        set_label: &model.view().queued,
                     },
+                    #[name = "account_line"]
                     gtk::Label {
                         set_xalign: 0.0,
-                        set_label: &gettext("Needs attention"),
+                        set_wrap: true,
+                        #[watch]
+                        set_label: model.view().account_line.as_deref().unwrap_or_default(),
+                        #[watch]
+                        set_visible: model.view().account_line.is_some(),
+                    },
+                    #[name = "attention_heading"]
+                    gtk::Label {
+                        set_widget_name: "attention_heading",
+                        set_xalign: 0.0,
                         add_css_class: "dim-label",
+                        #[watch]
+                        set_label: model.view().attention_heading.as_deref().unwrap_or_default(),
                         #[watch]
                         set_visible: !model.attention.is_empty(),
                     },
@@ -252,6 +299,7 @@ impl SimpleComponent for SyncStatus {
                         set_label: &format::last_sync_text(model.last_sync),
                     },
                     gtk::Box {
+                        set_widget_name: "developer",
                         set_orientation: gtk::Orientation::Vertical,
                         set_spacing: 6,
                         #[watch]
@@ -333,6 +381,19 @@ impl SimpleComponent for SyncStatus {
                         item,
                         sender: s.clone(),
                     }));
+            }
+            SyncStatusInput::AttentionAdded { item } => {
+                self.remove_attention(&item.item_id);
+                self.attention.append(AttentionRow {
+                    item,
+                    sender: sender.input_sender().clone(),
+                });
+            }
+            SyncStatusInput::AttentionRemoved { item } => self.remove_attention(&item),
+            SyncStatusInput::CopyDetails { detail } => {
+                if let Some(display) = gtk::gdk::Display::default() {
+                    display.clipboard().set_text(&detail);
+                }
             }
             SyncStatusInput::Retry { item } => {
                 let _ = sender.output(SyncStatusOutput::Retry { item });
