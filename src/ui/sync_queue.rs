@@ -19,6 +19,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::demo::{DemoConfig, DemoServer, Fault, DEMO_PASSWORD, DEMO_USER};
 use crate::merge::{Decision, Outcome, Side};
 use crate::model::{LocalChange, Millis, ServerKind};
+use crate::sign_in::AccountClientError;
 use crate::store::ItemView;
 use crate::store::{
     database_path, secrets, Counts, NewAccount, OutboxRow, RowState, Store, VIEW_LIMIT,
@@ -859,7 +860,7 @@ impl SyncQueue {
         use super::format::{sign_in_error, SignInStep};
         use crate::sign_in::{sign_in_jellyfin, SignInError};
         let data_dir = self.base_dir();
-        let mut store = Store::open(&database_path(&data_dir)).map_err(|e| e.to_string())?;
+        let mut store = Store::open(&database_path(&data_dir)).map_err(store_failed)?;
         let runtime = self.runtime()?;
         runtime
             .block_on(sign_in_jellyfin(
@@ -875,7 +876,9 @@ impl SyncQueue {
                 SignInError::Reach(e) => sign_in_error(&e, SignInStep::Reach, url),
                 SignInError::Version(e) => sign_in_error(&e, SignInStep::Version, url),
                 SignInError::Server(e) => sign_in_error(&e, SignInStep::Credentials, url),
-                e => e.to_string(),
+                SignInError::Store(e) => store_failed(e),
+                SignInError::Secret(e) => secret_failed(e),
+                SignInError::UnknownUser { .. } => unknown_plex_user(),
             })?;
         drop(store);
         let (engine, name) = account_engine(&data_dir)?;
@@ -905,7 +908,7 @@ impl SyncQueue {
             return Err(super::i18n::gettext("Enter the server's Plex token."));
         }
         let data_dir = self.base_dir();
-        let mut store = Store::open(&database_path(&data_dir)).map_err(|e| e.to_string())?;
+        let mut store = Store::open(&database_path(&data_dir)).map_err(store_failed)?;
         let runtime = self.runtime()?;
         runtime
             .block_on(sign_in_plex(
@@ -920,10 +923,9 @@ impl SyncQueue {
                 SignInError::Server(e) | SignInError::Reach(e) | SignInError::Version(e) => {
                     sign_in_error(&e, SignInStep::Token, url)
                 }
-                SignInError::UnknownUser { .. } => super::i18n::gettext(
-                    "Playmark cannot tell which Plex user this token belongs to, and this server already has an account here. Sign in with `playmark login plex --same-user` (the same person) or `--new-user` (someone else).",
-                ),
-                e @ (SignInError::Store(_) | SignInError::Secret(_)) => e.to_string(),
+                SignInError::UnknownUser { .. } => unknown_plex_user(),
+                SignInError::Store(e) => store_failed(e),
+                SignInError::Secret(e) => secret_failed(e),
             })?;
         drop(store);
         let (engine, name) = account_engine(&data_dir)?;
@@ -941,11 +943,15 @@ impl SyncQueue {
     /// Forget the token of the signed-in account and show the demo library again.
     fn sign_out(&mut self, sender: &ComponentSender<Self>) -> Result<(), String> {
         let data_dir = self.base_dir();
-        let store = Store::open(&database_path(&data_dir)).map_err(|e| e.to_string())?;
-        if let Some(account) = store.account().map_err(|e| e.to_string())? {
+        let store = Store::open(&database_path(&data_dir)).map_err(store_failed)?;
+        if let Some(account) = store.account().map_err(store_failed)? {
             if account.kind != ServerKind::Demo {
-                secrets::delete_token(&data_dir, account.id)
-                    .map_err(|e| format!("cannot remove the sign-in: {e}"))?;
+                secrets::delete_token(&data_dir, account.id).map_err(|e| {
+                    tracing::warn!(error = %e, "token not removed");
+                    super::i18n::gettext(
+                        "Could not sign out: the saved sign-in could not be removed from this computer.",
+                    )
+                })?;
             }
         }
         drop(store);
@@ -954,10 +960,25 @@ impl SyncQueue {
     }
 }
 
-/// The app's engine: the default tunables plus the periodic pull (the CLI has none).
-fn engine_config() -> EngineConfig {
+/// The app's engine: the default tunables plus the periodic pull (the CLI has none), every
+/// `pull_interval_s` (`playmark settings`) while nothing changes, doubling up to an hour.
+fn engine_config(store: &Store) -> EngineConfig {
+    let default = PullSchedule::default();
+    let interval_ms = match store.settings() {
+        Ok(settings) => i64::try_from(settings.pull_interval.as_millis())
+            .unwrap_or(default.interval_ms)
+            .max(1),
+        Err(e) => {
+            tracing::warn!(error = %e, "settings not read; default pull interval");
+            default.interval_ms
+        }
+    };
     EngineConfig {
-        pull: Some(PullSchedule::default()),
+        pull: Some(PullSchedule {
+            interval_ms,
+            max_interval_ms: default.max_interval_ms.max(interval_ms),
+            ..default
+        }),
         ..EngineConfig::default()
     }
 }
@@ -998,32 +1019,62 @@ async fn demo_engine(data_dir: &Path, url: &str) -> Result<Engine, String> {
     secrets::save_token(data_dir, account, &session.access_token)
         .map_err(|e| format!("cannot store the demo sign-in: {e}"))?;
     let client = client.with_session(session.access_token, session.user_id);
+    let config = engine_config(&store);
     Ok(Engine::new(
         store,
         account,
         Arc::new(client),
         Arc::new(SystemClock),
-        engine_config(),
+        config,
     ))
+}
+
+/// The database failed during a worker action: the one sentence the app shows for store
+/// trouble (the raw error goes to the log).
+fn store_failed(e: impl std::fmt::Display) -> String {
+    tracing::warn!(error = %e, "store error");
+    super::format::store_trouble(&e.to_string())
+}
+
+/// A Plex token whose user cannot be established, on a server that already has an account.
+fn unknown_plex_user() -> String {
+    super::i18n::gettext(
+        "Playmark cannot tell which Plex user this token belongs to, and this server already has an account here. Sign in with `playmark login plex --same-user` (the same person) or `--new-user` (someone else).",
+    )
+}
+
+/// The account's saved sign-in (token, certificate) could not be read or written.
+fn secret_failed(e: impl std::fmt::Display) -> String {
+    tracing::warn!(error = %e, "sign-in file error");
+    super::i18n::gettext(
+        "Playmark could not read or save the sign-in on this computer. Check that its data folder can be written, then sign in again.",
+    )
 }
 
 /// The engine of the account signed in under `data_dir` (token from the secret store).
 fn account_engine(data_dir: &Path) -> Result<(Engine, String), String> {
-    let store = Store::open(&database_path(data_dir)).map_err(|e| e.to_string())?;
+    let store = Store::open(&database_path(data_dir)).map_err(store_failed)?;
     let account = store
         .account()
-        .map_err(|e| e.to_string())?
-        .ok_or("no account")?;
+        .map_err(store_failed)?
+        .ok_or_else(|| super::i18n::gettext("No account is signed in. Sign in again."))?;
     // The same engine the command line builds: the account's client (kind, address, token,
     // trusted certificate) and its server id checked at every probe.
-    let engine = crate::sign_in::account_engine(
-        store,
-        data_dir,
-        &account,
-        ClientOptions::default(),
-        engine_config(),
-    )
-    .map_err(|e| e.to_string())?;
+    let config = engine_config(&store);
+    let engine =
+        crate::sign_in::account_engine(store, data_dir, &account, ClientOptions::default(), config)
+            .map_err(|e| match e {
+                AccountClientError::SignedOut => {
+                    super::i18n::gettext("No account is signed in. Sign in again.")
+                }
+                AccountClientError::Secret(e) => secret_failed(e),
+                AccountClientError::Client(e) => {
+                    tracing::warn!(detail = %e.detail, "stored account not usable");
+                    super::i18n::gettext(
+                "The saved server address or certificate can no longer be used. Sign in again.",
+            )
+                }
+            })?;
     Ok((engine, account.server_name))
 }
 
@@ -1153,6 +1204,24 @@ fn merged_badge(outcome: &Outcome) -> Option<ItemSyncState> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_app_pulls_at_the_pull_interval_setting() {
+        use crate::store::SettingKey;
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&database_path(dir.path())).unwrap();
+        let pull = |store: &Store| engine_config(store).pull.unwrap();
+        assert_eq!(pull(&store).interval_ms, 5 * 60_000, "default");
+        store.set_setting(SettingKey::PullIntervalS, "120").unwrap();
+        assert_eq!(pull(&store).interval_ms, 120_000);
+        assert_eq!(pull(&store).max_interval_ms, 60 * 60_000);
+        store
+            .set_setting(SettingKey::PullIntervalS, "86400")
+            .unwrap();
+        // Longer than the usual cap: the setting wins, no doubling past it.
+        assert_eq!(pull(&store).interval_ms, 86_400_000);
+        assert_eq!(pull(&store).max_interval_ms, 86_400_000);
+    }
 
     #[test]
     fn demo_reset_removes_only_the_database_and_tokens() {
