@@ -156,6 +156,20 @@ enum Command {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+    /// Play an episode or movie in mpv from its resume position, recording progress as it
+    /// plays (exit 0 played, 1 mpv missing, 4 server unreachable and not downloaded).
+    Play {
+        id: String,
+        /// Start from the beginning instead of the resume position.
+        #[arg(long, conflicts_with = "start")]
+        from_start: bool,
+        /// Start here: seconds (754.2) or H:MM:SS / MM:SS.
+        #[arg(long, value_name = "POSITION")]
+        start: Option<String>,
+        /// Options for mpv after `--`, e.g. `-- --vo=null --ao=null --speed=50`.
+        #[arg(last = true, value_name = "MPV_ARGS")]
+        mpv_args: Vec<String>,
+    },
     /// Move a damaged database (or one from a newer Playmark) aside and start an empty one.
     /// The old file is renamed to `playmark.db.corrupt-<time>`, never deleted; a healthy
     /// database is left alone.
@@ -499,6 +513,22 @@ async fn run(command: Command, data_dir: &Path) -> Result<u8, Failure> {
                 .map_err(|(code, message)| Failure { code, message })
         }
         Command::ResetDatabase => reset_database(data_dir),
+        Command::Play {
+            id,
+            from_start,
+            start,
+            mpv_args,
+        } => {
+            let args = crate::player::cli::PlayArgs {
+                id,
+                from_start,
+                start,
+                mpv_args,
+            };
+            crate::player::cli::play(data_dir, args)
+                .await
+                .map_err(|(code, message)| Failure { code, message })
+        }
         #[cfg(feature = "demo")]
         Command::DemoServer {
             kind,

@@ -14,6 +14,7 @@ pub mod demo;
 pub mod download;
 pub mod merge;
 pub mod model;
+pub mod player;
 pub mod sign_in;
 pub mod store;
 pub mod sync;

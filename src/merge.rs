@@ -294,7 +294,11 @@ pub fn merge(
     };
     // Only position and watched flag are worth a call (as for the outbox): when they agree
     // with the server, the server's count and date are taken too, so both sides hold the same.
-    let push = !DesiredState::from_user_data(&result).same_as(&remote);
+    // The one exception is a play this device counted that the server has not (a play whose
+    // start report failed: the stop marked it watched there without counting it): the count
+    // alone is worth the write, or the play is lost.
+    let counted_here = count.0 && !count.1 && result.play_count > remote.play_count;
+    let push = !DesiredState::from_user_data(&result).same_as(&remote) || counted_here;
     if !push {
         result = remote;
     }

@@ -119,6 +119,19 @@ pub enum LocalChange {
     MarkWatched,
     /// Mark as not watched (position 0, play count 0).
     MarkUnwatched,
+    /// A player checkpoint, already through the watched thresholds (`crate::player::thresholds`)
+    /// and the server's session rules, so the local state becomes what a live session report
+    /// makes the server hold.
+    Playback {
+        /// The resume point (ignored when `watched`); 0 = none.
+        position_ms: i64,
+        /// Finished: position 0, watched.
+        watched: bool,
+        /// One more play (Jellyfin counts a play at the start, Plex when it is finished).
+        add_play: bool,
+        /// The play un-watches the item first (Jellyfin's start does, for resumable items).
+        unwatch: bool,
+    },
 }
 
 /// The state an outbox row wants the server to hold: absolute values, so sending it twice is
@@ -180,6 +193,28 @@ pub fn apply_change(current: &UserData, change: LocalChange, now: Millis) -> Use
             play_count: 0,
             last_played: None,
         },
+        LocalChange::Playback {
+            position_ms,
+            watched,
+            add_play,
+            unwatch,
+        } => {
+            let mut next = *current;
+            if add_play {
+                next.play_count = next.play_count.saturating_add(1);
+            }
+            if unwatch {
+                next.played = false;
+            }
+            if watched {
+                next.position_ms = 0;
+                next.played = true;
+            } else {
+                next.position_ms = position_ms.max(0);
+            }
+            next.last_played = Some(now);
+            next
+        }
     }
 }
 
@@ -228,6 +263,63 @@ mod tests {
         assert_eq!(
             apply_change(&cur, LocalChange::MarkUnwatched, 9),
             UserData::default()
+        );
+    }
+
+    #[test]
+    fn playback_checkpoints_follow_the_session_rules() {
+        let watched = UserData {
+            position_ms: 0,
+            played: true,
+            play_count: 1,
+            last_played: Some(3),
+        };
+        // Jellyfin's start: one more play, no longer watched; then a resume point.
+        let started = apply_change(
+            &watched,
+            LocalChange::Playback {
+                position_ms: 60_000,
+                watched: false,
+                add_play: true,
+                unwatch: true,
+            },
+            9,
+        );
+        assert_eq!(
+            started,
+            UserData {
+                position_ms: 60_000,
+                played: false,
+                play_count: 2,
+                last_played: Some(9)
+            }
+        );
+        // A resume point alone keeps the watched flag (Jellyfin's UpdatePlayState).
+        let resumed = apply_change(
+            &watched,
+            LocalChange::Playback {
+                position_ms: 5_000,
+                watched: false,
+                add_play: false,
+                unwatch: false,
+            },
+            10,
+        );
+        assert!(resumed.played);
+        assert_eq!(resumed.position_ms, 5_000);
+        let finished = apply_change(
+            &started,
+            LocalChange::Playback {
+                position_ms: 1_000_000,
+                watched: true,
+                add_play: false,
+                unwatch: false,
+            },
+            11,
+        );
+        assert_eq!(
+            (finished.position_ms, finished.played, finished.play_count),
+            (0, true, 2)
         );
     }
 

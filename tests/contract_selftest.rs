@@ -26,6 +26,9 @@ const KEPT_OPERATIONS: &[(&str, &[&str])] = &[
     ("/UserPlayedItems/{itemId}", &["post", "delete"]),
     ("/Items/{itemId}/Download", &["get"]),
     ("/Videos/{itemId}/stream", &["get", "head"]),
+    ("/Sessions/Playing", &["post"]),
+    ("/Sessions/Playing/Progress", &["post"]),
+    ("/Sessions/Playing/Stopped", &["post"]),
 ];
 
 /// The findings of a check that must fail, joined for `contains` assertions.

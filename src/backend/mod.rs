@@ -6,6 +6,7 @@ pub mod download;
 pub mod error;
 pub mod jellyfin;
 pub mod plex;
+pub mod session;
 pub mod transport;
 
 use async_trait::async_trait;

@@ -21,6 +21,7 @@ mod live;
 mod media;
 mod plex;
 mod routes;
+mod sessions;
 mod state;
 
 use std::collections::HashMap;
@@ -581,6 +582,12 @@ impl DemoServer {
             state.set_user_data(&id, &data);
             self.inner.publish(&mut state);
         }
+    }
+
+    /// Who is playing what now, from live session reports: (item id, position ms, paused) per
+    /// playing device.
+    pub fn now_playing(&self) -> Vec<(String, i64, bool)> {
+        lock(&self.inner.state).sessions.now_playing()
     }
 
     /// Close every open WebSocket (clients see the connection drop; HTTP is unaffected).

@@ -576,6 +576,11 @@ fn timeline(state: &mut State, req: &Req<'_>) -> R<Reply> {
         (Some("1"), Some(secs)) => Utc.timestamp_opt(secs, 0).single(),
         _ => None,
     };
+    if let Some(session) = param(req, "X-Plex-Session-Identifier").filter(|s| !s.is_empty()) {
+        let client = param(req, "X-Plex-Client-Identifier").unwrap_or_default();
+        super::sessions::plex_timeline(state, session, client, &id, playback, time);
+        return Ok(container(req, json!({ "size": 0 })));
+    }
     let completed = playback == "stopped"
         && duration.is_some_and(|d| d > 0 && time as f64 >= d as f64 * WATCHED_THRESHOLD);
     let now = state.now();

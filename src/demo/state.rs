@@ -80,6 +80,8 @@ pub(crate) struct State {
     /// The demo user may download media (Jellyfin's `EnableContentDownloading` policy, Plex's
     /// "Allow Downloads" sharing setting).
     pub downloads_allowed: bool,
+    /// Live playback sessions (`sessions.rs`).
+    pub(crate) sessions: super::sessions::Sessions,
 }
 
 impl State {
@@ -101,6 +103,7 @@ impl State {
             version,
             clock: Arc::new(SystemClock),
             downloads_allowed: true,
+            sessions: Default::default(),
         };
         s.reindex();
         s

@@ -7,6 +7,7 @@ mod downloads;
 pub mod lease;
 mod library;
 mod outbox;
+mod playback;
 mod schema;
 pub mod secrets;
 mod send;
@@ -25,6 +26,7 @@ pub use library::{ItemMerge, ItemView, MergeReport, RefreshStats, REMOVED_DETAIL
 pub use outbox::{
     BulkOutcome, Claim, ClaimedRow, CompleteOutcome, Counts, OutboxRow, RecordOutcome, RowState,
 };
+pub use playback::ReportDelivery;
 pub use schema::MIGRATIONS;
 pub use send::{PlannedWrite, SendPlan};
 pub use settings::{

@@ -13,6 +13,8 @@ use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use tokio::sync::{broadcast, Notify};
 
+mod playback;
+
 use super::backoff::Backoff;
 use super::events::{AccountState, ItemSyncState, SyncEvent};
 use crate::backend::{ErrorKind, MediaServer, ServerRead, SyncError, MAX_READ_IDS};

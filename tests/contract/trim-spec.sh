@@ -28,7 +28,10 @@ KEEP='{
   "/UserItems/{itemId}/UserData":  ["get", "post"],
   "/UserPlayedItems/{itemId}":     ["post", "delete"],
   "/Items/{itemId}/Download":      ["get"],
-  "/Videos/{itemId}/stream":       ["get", "head"]
+  "/Videos/{itemId}/stream":       ["get", "head"],
+  "/Sessions/Playing":             ["post"],
+  "/Sessions/Playing/Progress":    ["post"],
+  "/Sessions/Playing/Stopped":     ["post"]
 }'
 
 sha=$(sha256sum "$src" | cut -d' ' -f1)

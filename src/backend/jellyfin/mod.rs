@@ -11,6 +11,7 @@
 mod download;
 pub mod dto;
 mod live;
+mod session;
 #[cfg(all(test, feature = "demo"))]
 mod tests;
 

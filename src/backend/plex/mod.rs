@@ -44,6 +44,7 @@
 
 mod download;
 pub mod dto;
+mod session;
 #[cfg(all(test, feature = "demo"))]
 mod tests;
 mod user;

@@ -1,0 +1,362 @@
+//! `playmark play ID [--from-start | --start POS] [-- MPV_ARGS...]`.
+//!
+//! Plays an episode or movie in mpv from its resume position (or from the start, or from
+//! `POS`), records checkpoints while it plays, reports the live session to the server, and
+//! exits when mpv does, after the last checkpoint is recorded. Exit codes: 0 played (the
+//! changes are on the server, or queued when it is unreachable); 1 mpv missing or bad usage;
+//! 2 not signed in; 3 the media could not be played; 4 the server is unreachable and the item
+//! is not downloaded.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::mpv::MpvPlayer;
+use super::session::{self, Recorded, SessionConfig, Target};
+use super::thresholds::{Thresholds, Verdict};
+use super::{EndReason, MediaSource, Player, PlayerError};
+use crate::backend::jellyfin::{ClientOptions, DeviceInfo, JellyfinClient};
+use crate::backend::plex::PlexClient;
+use crate::backend::session::PlaybackServer;
+use crate::backend::{ErrorKind, MediaServer, SyncError};
+use crate::clock::{Clock, SystemClock};
+use crate::model::ServerKind;
+use crate::store::{self, secrets, Account, ItemView, Store};
+use crate::sync::checkpoint::PlaybackEvent;
+use crate::sync::{Engine, EngineConfig, RunMode, RunOutcome};
+
+/// Exit codes (the CLI's).
+mod exit {
+    pub const OK: u8 = 0;
+    pub const USAGE: u8 = 1;
+    pub const SIGN_IN: u8 = 2;
+    pub const FAILED: u8 = 3;
+    pub const UNREACHABLE: u8 = 4;
+}
+
+/// What `play` was asked.
+#[derive(Debug, Clone)]
+pub struct PlayArgs {
+    pub id: String,
+    pub from_start: bool,
+    pub start: Option<String>,
+    pub mpv_args: Vec<String>,
+}
+
+/// A failed `play`: exit code and message.
+pub type Failure = (u8, String);
+
+fn usage(m: impl Into<String>) -> Failure {
+    (exit::USAGE, m.into())
+}
+
+/// `m:ss` or `h:mm:ss`.
+pub fn format_position(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// One server client seen as both: for sync and for playback (one HTTP client).
+pub type Clients = (Arc<dyn MediaServer>, Arc<dyn PlaybackServer>);
+
+/// The account's server twice: for sync and for playback (one HTTP client).
+pub fn playback_clients(
+    data_dir: &Path,
+    account: &Account,
+    options: ClientOptions,
+) -> Result<Clients, Failure> {
+    let token = secrets::load_token(data_dir, account.id)
+        .map_err(|e| usage(format!("cannot read the stored sign-in: {e}")))?
+        .ok_or((
+            exit::SIGN_IN,
+            format!(
+                "Signed out of {}: run `playmark login` again (your queued changes are kept).",
+                account.server_name
+            ),
+        ))?;
+    let options = ClientOptions {
+        trusted_certificate_pem: secrets::load_certificate(data_dir, account.id)
+            .map_err(|e| usage(format!("cannot read the trusted certificate: {e}")))?,
+        ..options
+    };
+    let bad = |e: SyncError| usage(format!("{}: {}", account.base_url, e.detail));
+    Ok(match account.kind {
+        ServerKind::Plex => {
+            let c = Arc::new(
+                PlexClient::new(
+                    &account.base_url,
+                    PlexClient::device(account.device_id.clone()),
+                    options,
+                )
+                .map_err(bad)?
+                .with_token(token),
+            );
+            (c.clone(), c)
+        }
+        ServerKind::Jellyfin | ServerKind::Demo => {
+            let c = Arc::new(
+                JellyfinClient::new(
+                    &account.base_url,
+                    DeviceInfo::playmark(account.device_id.clone()),
+                    options,
+                )
+                .map_err(bad)?
+                .with_session(token, account.user_id.clone()),
+            );
+            (c.clone(), c)
+        }
+    })
+}
+
+/// The local file of a downloaded item, if its download is complete and the file is there.
+/// A database error reads as "not downloaded" (the stream is tried), never as a failure.
+pub fn downloaded_file(store: &Store, account: &Account, item: &str) -> Option<PathBuf> {
+    match store.downloaded_file(account.id, item) {
+        Ok(path) => path,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot look up the download");
+            None
+        }
+    }
+}
+
+/// Where to start: `--from-start`, `--start POS`, else the item's resume point (a watched
+/// item starts from the beginning).
+pub fn start_position(args: &PlayArgs, item: &ItemView) -> Result<i64, Failure> {
+    if args.from_start {
+        return Ok(0);
+    }
+    if let Some(pos) = &args.start {
+        let ms = crate::cli::parse_position(pos).map_err(usage)?;
+        if let Some(r) = item.runtime_ms.filter(|r| *r > 0 && ms > *r) {
+            return Err(usage(format!(
+                "{} is past the end of “{}” ({})",
+                format_position(ms),
+                item.name,
+                format_position(r)
+            )));
+        }
+        return Ok(ms);
+    }
+    Ok(if item.played { 0 } else { item.position_ms })
+}
+
+fn describe(r: &Recorded, min_resume_pct: f64) -> String {
+    let c = &r.checkpoint;
+    let what = match c.verdict {
+        Verdict::Watched => "watched".to_string(),
+        Verdict::NoResume => format!(
+            "no resume point ({} is under {min_resume_pct} %)",
+            format_position(c.position_ms)
+        ),
+        Verdict::Resume(p) => format!("resume at {}", format_position(p)),
+    };
+    let why = match c.event {
+        PlaybackEvent::Tick
+            if r.checkpoint.reports.len() > 1
+                || r.checkpoint.reports.first()
+                    == Some(&crate::backend::session::ReportKind::Start) =>
+        {
+            "started"
+        }
+        PlaybackEvent::Tick => "playing",
+        PlaybackEvent::Pause => "paused",
+        PlaybackEvent::Seek => "jumped",
+        PlaybackEvent::Stop => "stopped",
+    };
+    format!(
+        "Recorded {what} ({why} at {}).",
+        format_position(c.position_ms)
+    )
+}
+
+/// `playmark play`.
+pub async fn play(data_dir: &Path, args: PlayArgs) -> Result<u8, Failure> {
+    let mut store = Store::open(&store::database_path(data_dir))
+        .map_err(|e| usage(format!("Cannot open the Playmark database: {e}")))?;
+    let account = store.account().map_err(|e| usage(e.to_string()))?.ok_or((
+        exit::SIGN_IN,
+        "Not signed in: run `playmark login jellyfin --server URL --user NAME` or \
+             `playmark login plex --server URL` first."
+            .to_string(),
+    ))?;
+    let item = store
+        .item(account.id, &args.id)
+        .map_err(|e| usage(e.to_string()))?
+        .ok_or_else(|| {
+            usage(format!(
+                "unknown item {}: run `playmark refresh` first",
+                args.id
+            ))
+        })?;
+    if !item.kind.is_playable() {
+        return Err(usage(format!(
+            "“{}” is a {}: play an episode or a movie",
+            item.name,
+            item.kind.as_str()
+        )));
+    }
+    let start_ms = start_position(&args, &item)?;
+    let player = MpvPlayer::find(args.mpv_args.clone(), false).map_err(|e| match e {
+        PlayerError::Missing => (exit::USAGE, format!("Cannot play: {e}.")),
+        PlayerError::Failed(m) => usage(m),
+    })?;
+    let _ = store.device_id();
+    let (server, playback_server) = playback_clients(
+        data_dir,
+        &account,
+        ClientOptions {
+            connect_timeout: Duration::from_secs(3),
+            timeout: Duration::from_secs(10),
+            ..ClientOptions::default()
+        },
+    )?;
+    let local = downloaded_file(&store, &account, &item.item_id);
+    let name = &account.server_name;
+    let online = match server.probe().await {
+        Ok(_) => true,
+        Err(e) if matches!(e.kind, ErrorKind::Offline | ErrorKind::Transient) => false,
+        Err(e) => return Err(usage(format!("{name}: {}", e.detail))),
+    };
+    let media = match (&local, online) {
+        (Some(path), _) => MediaSource::file(path),
+        (None, true) => playback_server
+            .media_source(&item.item_id, &account.device_id)
+            .await
+            .map_err(|e| match e.kind {
+                ErrorKind::Offline => (
+                    exit::UNREACHABLE,
+                    format!(
+                        "{name} can't be reached and “{}” is not downloaded.",
+                        item.name
+                    ),
+                ),
+                ErrorKind::Auth => (
+                    exit::SIGN_IN,
+                    format!("{name} refused the sign-in: run `playmark login` again."),
+                ),
+                _ => (
+                    exit::FAILED,
+                    format!("Cannot play “{}”: {}", item.name, e.detail),
+                ),
+            })?,
+        (None, false) => {
+            return Err((
+                exit::UNREACHABLE,
+                format!(
+                    "{name} can't be reached and “{}” is not downloaded: nothing to play. \
+                     Download it while online (`playmark download {}`) to watch it offline.",
+                    item.name, item.item_id
+                ),
+            ))
+        }
+    };
+    // The watched thresholds are the person's (`playmark settings`); an unreadable setting
+    // falls back to the defaults rather than refusing to play.
+    let config = SessionConfig {
+        thresholds: match store.settings() {
+            Ok(s) => Thresholds {
+                min_resume_pct: f64::from(s.thresholds.min_resume_pct),
+                max_resume_pct: f64::from(s.thresholds.max_resume_pct),
+                min_resume_duration_s: i64::from(s.thresholds.min_resume_duration_s),
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the settings; default thresholds");
+                Thresholds::default()
+            }
+        },
+        ..SessionConfig::default()
+    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let engine = Engine::new(
+        store,
+        account.id,
+        server,
+        clock.clone(),
+        EngineConfig::default(),
+    );
+    let drain = {
+        let engine = engine.clone();
+        tokio::spawn(async move { engine.run(RunMode::Forever).await })
+    };
+    println!(
+        "Playing “{}” from {}{}.",
+        item.name,
+        format_position(start_ms),
+        match (&local, online) {
+            (Some(_), true) => " (downloaded copy)",
+            (Some(_), false) => " (downloaded copy; the server is unreachable: progress is queued)",
+            _ => "",
+        }
+    );
+    let playback = player.play(&media, start_ms).await.map_err(|e| match e {
+        PlayerError::Missing => (exit::USAGE, format!("Cannot play: {e}.")),
+        PlayerError::Failed(m) => (exit::FAILED, m),
+    })?;
+    let control = playback.control.clone();
+    let ctrl_c = tokio::spawn(async move {
+        // Ctrl+C stops mpv; Playmark records the stop and then exits.
+        while tokio::signal::ctrl_c().await.is_ok() {
+            control.stop();
+        }
+    });
+    let target = Target {
+        item_id: item.item_id.clone(),
+        kind: account.kind,
+        runtime_ms: item.runtime_ms,
+        start_ms,
+    };
+    let summary = session::run(
+        &engine,
+        clock.clone(),
+        online.then_some(playback_server),
+        playback,
+        &target,
+        &config,
+        |r| println!("{}", describe(r, config.thresholds.min_resume_pct)),
+    )
+    .await;
+    ctrl_c.abort();
+    engine.shutdown();
+    let _ = drain.await;
+    if let EndReason::Error(e) = &summary.end {
+        if summary.recorded.is_empty() {
+            return Err((
+                exit::FAILED,
+                format!("mpv could not play “{}”: {e}", item.name),
+            ));
+        }
+    }
+    // Anything the live reports did not deliver goes now (or waits for the server).
+    let _ = engine.sync_now();
+    let outcome = engine
+        .run(RunMode::UntilIdle {
+            deadline: clock.now() + 10_000,
+        })
+        .await
+        .map_err(|e| usage(e.to_string()))?;
+    let state = match summary.last() {
+        Some(r) if r.state.played => "watched".to_string(),
+        Some(r) if r.state.position_ms > 0 => {
+            format!("resume at {}", format_position(r.state.position_ms))
+        }
+        Some(_) => "no resume point".to_string(),
+        None => "nothing played".to_string(),
+    };
+    match outcome {
+        RunOutcome::Empty | RunOutcome::Stopped => println!("“{}”: {state}; on {name}.", item.name),
+        RunOutcome::Offline { counts }
+        | RunOutcome::Pending { counts }
+        | RunOutcome::SignInNeeded { counts }
+        | RunOutcome::ServerChanged { counts } => println!(
+            "“{}”: {state}; {} change(s) queued, sent when {name} is reachable (`playmark sync`).",
+            item.name,
+            counts.total()
+        ),
+    }
+    Ok(exit::OK)
+}
