@@ -1447,3 +1447,94 @@ fn button_popover_and_list_agree_in_every_state_and_say_it_in_words() {
     assert_counts_agree(&f, "offline with attention");
     f.server.set_offline(false);
 }
+
+/// Another server answers at the signed-in account's address (a reinstalled server, another
+/// machine on the same port): the app's next pull ("Sync now") scans nothing there — its
+/// library would mark every item of ours removed — the rows stay, and the status button says
+/// why nothing is sent.
+#[gtk::test]
+fn another_server_at_the_address_gets_no_pull_and_the_button_says_why() {
+    use playmark::store::{database_path, AccountStatus, Store};
+    let _ = relm4::adw::init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt
+        .block_on(DemoServer::start(DemoConfig {
+            library: DemoLibrary::seeded().without_progress(),
+            ..DemoConfig::default()
+        }))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut store = Store::open(&database_path(dir.path())).unwrap();
+        rt.block_on(playmark::sign_in::sign_in_jellyfin(
+            &mut store,
+            dir.path(),
+            &server.url(),
+            playmark::demo::DEMO_USER,
+            playmark::demo::DEMO_PASSWORD,
+            None,
+        ))
+        .unwrap();
+    }
+    let app = App::builder()
+        .launch(AppInit {
+            queue: SyncQueueInit::DataDir {
+                data_dir: dir.path().to_path_buf(),
+            },
+            window_state: None,
+        })
+        .detach();
+    app.widget().present();
+    let items = || app.model().library.model().lists.clone();
+    wait_for("the library", || !items().series.is_empty());
+    let before = items();
+    let status = app.model().status.widget().clone().upcast::<gtk::Widget>();
+    let button_label = || -> String {
+        named(&status, "label")
+            .pop()
+            .unwrap()
+            .downcast::<gtk::Label>()
+            .unwrap()
+            .label()
+            .to_string()
+    };
+    assert_eq!(button_label(), "Up to date");
+
+    server.set_server_id("feedfacefeedfacefeedfacefeedface");
+    server.clear_requests();
+    let sync_now: gtk::Button = named(&status, "sync_now")
+        .pop()
+        .unwrap()
+        .downcast()
+        .unwrap();
+    sync_now.emit_clicked();
+    wait_for("the button to say why", || {
+        button_label() == "Server changed"
+    });
+    let tooltip = status
+        .tooltip_text()
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    assert!(
+        tooltip.starts_with("Another server answers at this address"),
+        "{tooltip}"
+    );
+    // Only the identity check reached the other server: no library listing, no write.
+    let paths: Vec<String> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path != "/socket")
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(paths, ["GET /System/Info/Public"], "{paths:?}");
+    // Nothing of ours was marked removed; the state is kept for `playmark status`.
+    assert_eq!(items().series, before.series);
+    let store = Store::open(&database_path(dir.path())).unwrap();
+    wait_for("the persisted state", || {
+        store.account().unwrap().unwrap().state == AccountStatus::ServerChanged
+    });
+}
