@@ -623,6 +623,27 @@ pub async fn enqueue(sizes: &Sizes, _latency: Duration) -> Result<Vec<Figure>> {
                 "us",
             )
         },
+        Figure::ours_only(
+            scenario,
+            "p99, store transaction alone",
+            percentile_us(&tx_lat, 99.0),
+            "us",
+        ),
+        Figure {
+            note: Some("through the engine (a listener subscribed) / store alone".into()),
+            ..Figure::ours_only(
+                scenario,
+                "p50 ratio, engine / store alone",
+                percentile_us(&lat, 50.0) / percentile_us(&tx_lat, 50.0).max(f64::MIN_POSITIVE),
+                "x",
+            )
+        },
+        Figure::ours_only(
+            scenario,
+            "p99 ratio, engine / store alone",
+            percentile_us(&lat, 99.0) / percentile_us(&tx_lat, 99.0).max(f64::MIN_POSITIVE),
+            "x",
+        ),
         Figure {
             note: Some(format!(
                 "Store::counts with {queued} rows queued, run after every change"
