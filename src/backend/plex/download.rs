@@ -12,8 +12,9 @@ use crate::backend::download::{safe_container, DownloadSource};
 use crate::backend::SyncError;
 use crate::model::ServerKind;
 
+/// `GET /library/metadata/{id}` as far as its media parts go (download and playback).
 #[derive(Deserialize)]
-struct Container {
+pub(super) struct MediaItems {
     #[serde(rename = "Metadata", default)]
     metadata: Vec<Item>,
 }
@@ -30,11 +31,22 @@ struct Media {
     part: Vec<Part>,
 }
 
+/// One media part: its key (a server path), size and container.
 #[derive(Deserialize)]
-struct Part {
-    key: String,
-    size: Option<i64>,
-    container: Option<String>,
+pub(super) struct Part {
+    pub key: Option<String>,
+    pub size: Option<i64>,
+    pub container: Option<String>,
+}
+
+impl MediaItems {
+    /// Every media part of the listed items, in order.
+    pub(super) fn parts(self) -> impl Iterator<Item = Part> {
+        self.metadata
+            .into_iter()
+            .flat_map(|m| m.media)
+            .flat_map(|m| m.part)
+    }
 }
 
 impl PlexClient {
@@ -49,30 +61,23 @@ impl PlexClient {
             &[],
         )?;
         let body = self.execute(Method::GET, url, true).await?;
-        let envelope: Envelope<Container> = serde_json::from_slice(&body)
+        let envelope: Envelope<MediaItems> = serde_json::from_slice(&body)
             .map_err(|e| SyncError::unexpected_response(format!("item {item_id}: {e}")))?;
-        let part = envelope
-            .media_container
-            .metadata
-            .into_iter()
-            .flat_map(|m| m.media)
-            .flat_map(|m| m.part)
-            .next()
-            .ok_or_else(|| {
-                SyncError::new(
-                    crate::backend::ErrorKind::NotFound,
-                    format!("item {item_id} has no media file to download"),
-                )
-            })?;
-        if !part.key.starts_with('/') || part.key.contains("://") {
+        let part = envelope.media_container.parts().next().ok_or_else(|| {
+            SyncError::new(
+                crate::backend::ErrorKind::NotFound,
+                format!("item {item_id} has no media file to download"),
+            )
+        })?;
+        let key = part.key.unwrap_or_default();
+        if !key.starts_with('/') || key.contains("://") {
             return Err(SyncError::unexpected_response(format!(
-                "item {item_id}: part key {:?} is not a server path",
-                part.key
+                "item {item_id}: part key {key:?} is not a server path"
             )));
         }
         let mut headers = HeaderMap::new();
         headers.insert("x-plex-token", token);
-        let (path, _) = part.key.split_once('?').unwrap_or((part.key.as_str(), ""));
+        let (path, _) = key.split_once('?').unwrap_or((key.as_str(), ""));
         Ok(DownloadSource {
             url: self.url(path, &[("download", "1")])?,
             headers,

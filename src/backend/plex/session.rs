@@ -2,41 +2,13 @@
 
 use async_trait::async_trait;
 use reqwest::Method;
-use serde::Deserialize;
 
+use super::download::MediaItems;
+use super::dto::Envelope;
 use super::{path_segment, PlexClient};
 use crate::backend::jellyfin::dto::parse_json;
 use crate::backend::session::{MediaSource, PlaybackServer, ReportKind, SessionReport};
 use crate::backend::SyncError;
-
-#[derive(Deserialize)]
-struct Container {
-    #[serde(rename = "MediaContainer")]
-    media_container: Inner,
-}
-
-#[derive(Deserialize)]
-struct Inner {
-    #[serde(rename = "Metadata", default)]
-    metadata: Vec<Item>,
-}
-
-#[derive(Deserialize)]
-struct Item {
-    #[serde(rename = "Media", default)]
-    media: Vec<Media>,
-}
-
-#[derive(Deserialize)]
-struct Media {
-    #[serde(rename = "Part", default)]
-    part: Vec<Part>,
-}
-
-#[derive(Deserialize)]
-struct Part {
-    key: Option<String>,
-}
 
 #[async_trait]
 impl PlaybackServer for PlexClient {
@@ -44,13 +16,10 @@ impl PlaybackServer for PlexClient {
         let path = format!("/library/metadata/{}", path_segment(item_id)?);
         let url = self.url(&path, &[])?;
         let body = self.execute(Method::GET, url, true).await?;
-        let doc: Container = parse_json(&body)?;
+        let doc: Envelope<MediaItems> = parse_json(&body)?;
         let key = doc
             .media_container
-            .metadata
-            .into_iter()
-            .flat_map(|m| m.media)
-            .flat_map(|m| m.part)
+            .parts()
             .find_map(|p| p.key)
             .filter(|k| k.starts_with('/'))
             .ok_or_else(|| {
