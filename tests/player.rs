@@ -448,16 +448,7 @@ async fn offline_plays_queue_and_reach_the_server_once_when_it_is_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_plays_a_download_offline_and_the_play_reaches_the_server_when_it_is_back() {
     use common::bin;
-    let server = common::clean_server().await;
-    let dir = tempfile::tempdir().unwrap();
-    bin::expect_code(&bin::login(dir.path(), &server.url(), "demo"), 0);
-    bin::expect_code(&bin::run(dir.path(), &["refresh"], None), 0);
-    let mut episodes: Vec<_> = server
-        .items()
-        .into_iter()
-        .filter(|i| i.kind == playmark::model::ItemKind::Episode)
-        .collect();
-    episodes.sort_by(|a, b| a.id.cmp(&b.id));
+    let (server, dir, episodes) = cli_signed_in().await;
     let (ep, other) = (episodes[0].clone(), episodes[1].clone());
     let runtime_s = ep.runtime_ms.unwrap() / 1000;
     let data = dir.path().to_path_buf();
@@ -524,14 +515,13 @@ async fn cli_plays_a_download_offline_and_the_play_reaches_the_server_when_it_is
     assert_eq!(server.user_data(&ep.id).unwrap().play_count, 1);
 }
 
-fn server_data_played(server: &playmark::demo::DemoServer, id: &str) -> bool {
-    server.user_data(id).is_some_and(|u| u.played)
-}
-
-/// `playmark settings max_resume_pct 50` changes what `play` records: a play started at
-/// 60 % is a resume point under the default 90 % and watched under 50 %.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cli_play_uses_the_watched_thresholds_from_settings() {
+/// A demo server, a data dir signed in and refreshed through the binary, and the episodes in
+/// id order.
+async fn cli_signed_in() -> (
+    playmark::demo::DemoServer,
+    tempfile::TempDir,
+    Vec<playmark::model::RemoteItem>,
+) {
     use common::bin;
     let server = common::clean_server().await;
     let dir = tempfile::tempdir().unwrap();
@@ -543,6 +533,19 @@ async fn cli_play_uses_the_watched_thresholds_from_settings() {
         .filter(|i| i.kind == playmark::model::ItemKind::Episode)
         .collect();
     episodes.sort_by(|a, b| a.id.cmp(&b.id));
+    (server, dir, episodes)
+}
+
+fn server_data_played(server: &playmark::demo::DemoServer, id: &str) -> bool {
+    server.user_data(id).is_some_and(|u| u.played)
+}
+
+/// `playmark settings max_resume_pct 50` changes what `play` records: a play started at
+/// 60 % is a resume point under the default 90 % and watched under 50 %.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_play_uses_the_watched_thresholds_from_settings() {
+    use common::bin;
+    let (_server, dir, episodes) = cli_signed_in().await;
     let first_line = |ep: &playmark::model::RemoteItem| {
         let runtime_s = ep.runtime_ms.unwrap() / 1000;
         let at = runtime_s * 6 / 10;
