@@ -517,62 +517,31 @@ mod tests {
         // Seed 1062: this device marks watched at 30; another device's "watched" from 10 is
         // on the server already. The state agrees, but the server must learn the newer date
         // or a third device's seek from 20 would win the next comparison.
+        let lww = |dates, local: &LocalSide, base: &UserData, remote: &UserData| {
+            merge_on(dates, local, base, remote, Policy::LastWriterWins, RT)
+        };
         let base = pos(60_000, 5);
-        let local = local(watched(30), 30);
-        let remote = watched(10);
-        let o = merge_on(
-            ServerDates::Kept,
-            &local,
-            &base,
-            &remote,
-            Policy::LastWriterWins,
-            RT,
-        );
+        let mine = local(watched(30), 30);
+        let o = lww(ServerDates::Kept, &mine, &base, &watched(10));
         assert!(o.push);
         assert_eq!(o.result.last_played, Some(30));
         assert!(o.result.played);
         // Pushed and read back: nothing more to write.
         let landed = o.result;
-        let after = merge_on(
-            ServerDates::Kept,
-            &LocalSide {
-                state: landed,
-                changed_at: Some(30),
-            },
-            &landed,
-            &landed,
-            Policy::LastWriterWins,
-            RT,
-        );
-        assert!(!after.push);
+        assert!(!lww(ServerDates::Kept, &local(landed, 30), &landed, &landed).push);
         // A server that stamps its own dates (Plex) gains nothing from a date-only write.
-        let o = merge_on(
-            ServerDates::Stamped,
-            &local,
-            &base,
-            &remote,
-            Policy::LastWriterWins,
-            RT,
-        );
+        assert!(!lww(ServerDates::Stamped, &mine, &base, &watched(10)).push);
+        // The server's date is the newer: nothing to write.
+        let o = lww(ServerDates::Kept, &mine, &base, &watched(40));
         assert!(!o.push);
-        // The server's date is the newer: nothing to write, under any policy.
-        let remote = watched(40);
-        let o = merge_on(
-            ServerDates::Kept,
-            &local,
-            &base,
-            &remote,
-            Policy::LastWriterWins,
-            RT,
-        );
-        assert!(!o.push);
-        assert_eq!(o.result, remote);
+        assert_eq!(o.result, watched(40));
+        // The other policies do not look at dates.
         for policy in [
             Policy::FurthestProgress,
             Policy::PreferLocal,
             Policy::PreferServer,
         ] {
-            let o = merge_on(ServerDates::Kept, &local, &base, &watched(10), policy, RT);
+            let o = merge_on(ServerDates::Kept, &mine, &base, &watched(10), policy, RT);
             assert!(!o.push, "{policy}");
         }
     }
