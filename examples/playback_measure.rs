@@ -1,10 +1,10 @@
 //! Real playback, measured (docs/PERFORMANCE.md, "Real playback"): a demo server in this
 //! process (its request log counts every call), a fresh data directory signed in with the real
 //! `playmark` binary, then `playmark play` of a demo movie through a real mpv
-//! (`--vo=null --ao=null --speed=S`) for the last `M` minutes of the movie, under
-//! `/usr/bin/time` for Playmark's own CPU time (mpv is a child of `playmark`, but `time`
-//! reports only the process it waited for and the children it reaped: mpv is not reaped by
-//! `time`, see the note printed).
+//! (`--vo=null --ao=null --speed=S`) for the last `M` minutes of the movie. CPU time is read
+//! from `/proc/<pid>/stat` (`utime` + `stime`: the process's own threads, never its children)
+//! every 20 ms until the process ends, for `playmark` and, separately, for its mpv child
+//! (`/usr/bin/time` would add mpv's CPU to Playmark's: `wait4` counts reaped children).
 //!
 //! Usage (after `cargo build`): `cargo run --example playback_measure -- MINUTES SPEED`
 //! e.g. `-- 60 20` (an hour of media in 3 minutes) or `-- 10 1` (ten minutes at real speed).
@@ -70,9 +70,7 @@ fn main() {
     let start_s = (runtime - minutes * 60_000) / 1000;
     server.clear_requests();
     let started = std::time::Instant::now();
-    let out = Command::new("/usr/bin/time")
-        .args(["-f", "TIME user=%U sys=%S wall=%e maxrss_kb=%M"])
-        .arg(&bin)
+    let child = Command::new(&bin)
         .arg("--data-dir")
         .arg(dir.path())
         .args(["play", &movie.id, "--start", &start_s.to_string(), "--"])
@@ -82,11 +80,28 @@ fn main() {
             &format!("--speed={speed}"),
             "--really-quiet",
         ])
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let pid = child.id();
+    let mut own = 0u64;
+    let mut mpv: Option<(u32, u64)> = None;
+    while let Some(t) = cpu_ticks(pid) {
+        own = t;
+        if mpv.is_none() {
+            mpv = child_pid(pid).map(|p| (p, 0));
+        }
+        if let Some((p, ticks)) = mpv.as_mut() {
+            if let Some(t) = cpu_ticks(*p) {
+                *ticks = t;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
     let wall = started.elapsed();
-    let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
+    let hz = clock_ticks_per_second();
     let requests = server.requests();
     let mut by_kind: BTreeMap<String, usize> = BTreeMap::new();
     for r in &requests {
@@ -111,10 +126,18 @@ fn main() {
         runtime / 60_000
     );
     println!("{}", stdout.trim());
-    for line in stderr.lines().filter(|l| l.starts_with("TIME")) {
-        println!("{line}");
-    }
     println!("wall {:.1} s", wall.as_secs_f64());
+    println!(
+        "playmark CPU (utime+stime, own threads): {:.2} s = {:.2} s per hour of media",
+        own as f64 / hz,
+        own as f64 / hz / media_hours
+    );
+    if let Some((_, ticks)) = mpv {
+        println!(
+            "mpv CPU (for comparison, not Playmark's): {:.2} s",
+            ticks as f64 / hz
+        );
+    }
     println!(
         "server calls (media stream requests excluded): {calls} = {:.0} per hour of media",
         calls as f64 / media_hours
@@ -123,5 +146,39 @@ fn main() {
     for (k, n) in by_kind {
         println!("  {n:5}  {k}");
     }
-    println!("(CPU is playmark's own: mpv is its child and is not reaped by `time`.)");
+}
+
+/// `utime + stime` of a live process, in clock ticks (`None` once it is gone or a zombie).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    if fields.first() == Some(&"Z") {
+        return None;
+    }
+    // Fields 14 and 15 of the whole line are the 12th and 13th after the name.
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// The first child process of `pid` (mpv).
+fn child_pid(pid: u32) -> Option<u32> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    tasks.flatten().find_map(|t| {
+        std::fs::read_to_string(t.path().join("children"))
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    })
+}
+
+fn clock_ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
 }

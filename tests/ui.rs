@@ -868,6 +868,42 @@ fn the_downloads_view_shows_progress_and_completion() {
     );
 }
 
+/// With `keep_downloading_when_closed` on, closing the window while a download runs only hides
+/// it and holds the app; when the queue is done the hold goes. Off (the default), the window
+/// closes.
+#[gtk::test]
+fn closing_the_window_keeps_downloading_only_when_asked() {
+    use playmark::store::{database_path, SettingKey, Store};
+    let f = Fixture::start();
+    let id = f.episode_ids()[2].clone();
+    let whole = f.server.media_bytes(&id).unwrap();
+    f.server.set_media_rate(Some(whole.len() as u64 / 4));
+    // `playmark settings keep_downloading_when_closed true` on the app's database.
+    Store::open(&database_path(f._dir.path()))
+        .unwrap()
+        .set_setting(SettingKey::KeepDownloadingWhenClosed, "true")
+        .unwrap();
+    let download: gtk::Button = named(&f.row_widget(&id), "download")
+        .pop()
+        .unwrap()
+        .downcast()
+        .unwrap();
+    download.emit_clicked();
+    wait_for("the download under way, to go on when closed", || {
+        f.app.model().keep_running.get()
+    });
+    let window = f.app.widget().clone();
+    window.close();
+    pump();
+    assert!(!window.is_visible(), "hidden");
+    wait_for("the app held", || f.app.model().held());
+    f.server.set_media_rate(None);
+    wait_for("the queue done: the hold goes", || !f.app.model().held());
+    let rows = f.app.model().library.model().downloads.model().rows.clone();
+    assert_eq!(std::fs::read(&rows[0].path).unwrap(), whole);
+    assert!(!f.app.model().keep_running.get());
+}
+
 #[gtk::test]
 fn window_size_is_remembered() {
     let _ = relm4::adw::init();

@@ -112,6 +112,11 @@ pub enum AppInput {
 }
 
 impl App {
+    /// The window is hidden and the app held open while downloads go on.
+    pub fn held(&self) -> bool {
+        self.hold.is_some()
+    }
+
     fn subtitle(&self) -> String {
         match &self.source {
             Some(LibrarySource::Demo { .. }) => gettext("Demo library"),

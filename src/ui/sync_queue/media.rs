@@ -151,13 +151,22 @@ async fn play_one(
     Ok(())
 }
 
-fn send_downloads(d: &Downloader, out: &relm4::Sender<SyncQueueOutput>) {
+/// The `keep_downloading_when_closed` setting, from the database `playmark settings` changes
+/// (the data directory's, also while the demo library runs from its `demo/` folder). Read again
+/// whenever a download starts or ends, so a change applies without a restart.
+fn keep_running(settings_db: &Path) -> bool {
+    match Store::open(settings_db).and_then(|s| s.settings()) {
+        Ok(s) => s.keep_downloading_when_closed,
+        Err(e) => {
+            tracing::warn!(error = %e, "settings not read; downloads stop with the window");
+            false
+        }
+    }
+}
+
+fn send_downloads(d: &Downloader, out: &relm4::Sender<SyncQueueOutput>, keep_running: bool) {
     match d.list() {
         Ok(rows) => {
-            let keep_running = d
-                .with_store(|s| s.settings())
-                .map(|s| s.keep_downloading_when_closed)
-                .unwrap_or(false);
             let _ = out.send(SyncQueueOutput::Downloads { rows, keep_running });
         }
         Err(e) => tracing::warn!(error = %e, "cannot list the downloads"),
@@ -166,9 +175,14 @@ fn send_downloads(d: &Downloader, out: &relm4::Sender<SyncQueueOutput>) {
 
 /// Tell the UI where the downloads stand: at once for a start, an end or a failure (with a
 /// message), progress at most every [`DOWNLOADS_REFRESH`].
-async fn forward_downloads(d: Arc<Downloader>, out: relm4::Sender<SyncQueueOutput>) {
+async fn forward_downloads(
+    d: Arc<Downloader>,
+    out: relm4::Sender<SyncQueueOutput>,
+    settings_db: PathBuf,
+) {
     let mut events = d.subscribe();
-    send_downloads(&d, &out);
+    let mut keep = keep_running(&settings_db);
+    send_downloads(&d, &out, keep);
     let mut due: Option<tokio::time::Instant> = None;
     loop {
         let deadline = due;
@@ -181,7 +195,7 @@ async fn forward_downloads(d: Arc<Downloader>, out: relm4::Sender<SyncQueueOutpu
                 }
             } => {
                 due = None;
-                send_downloads(&d, &out);
+                send_downloads(&d, &out, keep);
                 continue;
             }
         };
@@ -192,7 +206,8 @@ async fn forward_downloads(d: Arc<Downloader>, out: relm4::Sender<SyncQueueOutpu
             Ok(DownloadEvent::Failed {
                 item_id, message, ..
             }) => {
-                send_downloads(&d, &out);
+                keep = keep_running(&settings_db);
+                send_downloads(&d, &out, keep);
                 let title = d
                     .list()
                     .ok()
@@ -206,7 +221,10 @@ async fn forward_downloads(d: Arc<Downloader>, out: relm4::Sender<SyncQueueOutpu
                     ),
                 });
             }
-            Ok(_) | Err(RecvError::Lagged(_)) => send_downloads(&d, &out),
+            Ok(_) | Err(RecvError::Lagged(_)) => {
+                keep = keep_running(&settings_db);
+                send_downloads(&d, &out, keep);
+            }
             Err(RecvError::Closed) => break,
         }
     }
@@ -319,6 +337,7 @@ impl SyncQueue {
                 return;
             }
         };
+        let settings_db = database_path(&self.base_dir());
         let Ok(runtime) = self.runtime() else {
             return;
         };
@@ -333,7 +352,7 @@ impl SyncQueue {
                 }
             })
         };
-        let forward = runtime.spawn(forward_downloads(d.clone(), out.clone()));
+        let forward = runtime.spawn(forward_downloads(d.clone(), out.clone(), settings_db));
         self.tasks.push(run);
         self.tasks.push(forward);
         self.downloader = Some(d);
@@ -357,7 +376,7 @@ impl SyncQueue {
                 text: store_failed(e),
             });
         }
-        send_downloads(d, out);
+        send_downloads(d, out, keep_running(&database_path(&self.base_dir())));
     }
 
     /// Pause, resume or remove one download.
@@ -381,7 +400,7 @@ impl SyncQueue {
                 text: store_failed(e),
             });
         }
-        send_downloads(d, out);
+        send_downloads(d, out, keep_running(&database_path(&self.base_dir())));
     }
 
     /// Stop the play (its stop is recorded, waiting a few seconds for it) and the downloads
