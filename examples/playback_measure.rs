@@ -6,8 +6,10 @@
 //! every 20 ms until the process ends, for `playmark` and, separately, for its mpv child
 //! (`/usr/bin/time` would add mpv's CPU to Playmark's: `wait4` counts reaped children).
 //!
-//! Usage (after `cargo build`): `cargo run --example playback_measure -- MINUTES SPEED`
-//! e.g. `-- 60 20` (an hour of media in 3 minutes) or `-- 10 1` (ten minutes at real speed).
+//! Usage (after `cargo build`): `cargo run --example playback_measure -- MINUTES SPEED [FROM_PCT]`
+//! e.g. `-- 60 20` (the last hour of the longest movie in 3 minutes) or `-- 10 1 20` (ten
+//! minutes at real speed from 20 % of the movie: mpv's `--length` ends the play, which mpv
+//! reports as the end of the file, so the last checkpoint is "watched").
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -27,6 +29,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let minutes: i64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(60);
     let speed: f64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(20.0);
+    let from_pct: Option<i64> = args.get(2).and_then(|a| a.parse().ok());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -67,7 +70,11 @@ fn main() {
         .max_by_key(|i| i.runtime_ms)
         .expect("a movie that long");
     let runtime = movie.runtime_ms.unwrap();
-    let start_s = (runtime - minutes * 60_000) / 1000;
+    let start_s = match from_pct {
+        Some(pct) => runtime * pct / 100 / 1000,
+        None => (runtime - minutes * 60_000) / 1000,
+    };
+    let length = from_pct.map(|_| format!("--length={}", minutes * 60));
     server.clear_requests();
     let started = std::time::Instant::now();
     let child = Command::new(&bin)
@@ -80,6 +87,7 @@ fn main() {
             &format!("--speed={speed}"),
             "--really-quiet",
         ])
+        .args(length)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -121,9 +129,10 @@ fn main() {
         .count();
     let calls = requests.len() - media_requests;
     println!(
-        "movie {} ({} min), played the last {minutes} min at --speed={speed}",
+        "movie {} ({} min), played {minutes} min from {} at --speed={speed}",
         movie.name,
-        runtime / 60_000
+        runtime / 60_000,
+        playmark::player::cli::format_position(start_s * 1000)
     );
     println!("{}", stdout.trim());
     println!("wall {:.1} s", wall.as_secs_f64());

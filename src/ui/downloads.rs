@@ -223,7 +223,7 @@ impl Downloads {
             } else if row.state == DownloadState::Done {
                 ("object-select-symbolic", gettext("Downloaded"))
             } else {
-                ("view-refresh-symbolic", gettext("Resume"))
+                ("media-playback-start-symbolic", gettext("Resume"))
             };
             e.pause.set_icon_name(icon);
             e.pause.set_tooltip_text(Some(&tip));
