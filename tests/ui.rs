@@ -860,6 +860,57 @@ fn offline_the_play_button_plays_a_download_and_its_progress_waits_for_the_serve
     wait_for("synced", || f.state(&local) == Some(ItemSyncState::Synced));
 }
 
+/// Closing the window while mpv plays: the app stops mpv and records the stop before it ends
+/// (the checkpoint is in the database; mpv is gone).
+#[gtk::test]
+fn closing_the_window_while_playing_records_the_stop() {
+    use playmark::store::{database_path, Store};
+    fast_mpv();
+    let f = Fixture::start();
+    let id = f.episode_ids()[5].clone();
+    let runtime = f
+        .app
+        .model()
+        .library
+        .model()
+        .rows
+        .item(&id)
+        .unwrap()
+        .runtime_ms
+        .unwrap();
+    let start = runtime * 2 / 10 / 1000 * 1000;
+    f.app.emit(AppInput::Library(LibraryOutput::Enqueue {
+        item: id.clone(),
+        change: playmark::model::LocalChange::Position { position_ms: start },
+    }));
+    wait_for("synced", || f.state(&id) == Some(ItemSyncState::Synced));
+    play_button(&f, &id).emit_clicked();
+    wait_for("mpv playing", || f.app.model().playing.is_some());
+    let pid = f.app.model().playing.clone().unwrap().1.unwrap();
+    pump_for(Duration::from_millis(1_000));
+    let Fixture {
+        app,
+        server: _server,
+        _dir: dir,
+        _rt: rt,
+    } = f;
+    app.widget().close();
+    drop(app);
+    pump();
+    let store = Store::open(&database_path(dir.path())).unwrap();
+    let account = store.account().unwrap().unwrap().id;
+    wait_for("the stop recorded", || {
+        store
+            .item(account, &id)
+            .unwrap()
+            .is_some_and(|i| i.position_ms > start + 20_000)
+    });
+    wait_for("mpv gone", || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "))
+    });
+    drop(rt);
+}
+
 /// Without mpv, ▶ shows greyed out and its tooltip says how to install it.
 #[gtk::test]
 fn without_mpv_the_play_button_is_insensitive_and_says_how_to_install_it() {
