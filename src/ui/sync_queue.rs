@@ -114,7 +114,8 @@ pub enum SyncQueueInput {
     Home,
     /// Search titles (answered with [`SyncQueueOutput::SearchResults`]).
     Search { query: String },
-    /// Play an item in mpv (see [`SyncQueue::play`] for one play at a time).
+    /// Play an item in mpv, or stop it when it plays; ▶ on another item stops the one playing
+    /// first (one play at a time).
     Play { item: String },
     /// Download an episode or movie, or every episode of a season or series.
     Download { item: String },
