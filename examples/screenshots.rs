@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 
 use playmark::demo::{DemoConfig, DemoServer, Fault};
 use playmark::model::LocalChange;
+use playmark::store::DownloadState;
 use playmark::sync::ItemSyncState;
 use playmark::ui::app::{App, AppInit};
+use playmark::ui::downloads::DownloadAction;
 use playmark::ui::library::LibraryInput;
 use playmark::ui::sync_queue::{SyncQueueInit, SyncQueueInput};
 use relm4::adw;
@@ -148,6 +150,11 @@ fn main() {
     shoot(&dir, "offline-pending");
     server.clear_requests();
     server.set_offline(false);
+    // As the network monitor says when the connection is back: probe now, not at the next
+    // (jittered, growing) probe.
+    app.model()
+        .queue
+        .emit(SyncQueueInput::ConnectivityChanged { online: true });
     wait_for("back", || state(&ids[4]) == Some(ItemSyncState::Synced));
     // Back online the app pulls, and the live socket reconnects and catches up: two library
     // listings, waited for so the faults below reach the sends.
@@ -204,6 +211,42 @@ fn main() {
     // 5. Dark mode.
     adw::StyleManager::default().set_color_scheme(adw::ColorScheme::ForceDark);
     shoot(&dir, "dark");
+
+    // 6. The Downloads view: one downloaded, one under way, one paused.
+    adw::StyleManager::default().set_color_scheme(adw::ColorScheme::Default);
+    server.clear_faults();
+    let download = |id: &str| {
+        app.model().queue.emit(SyncQueueInput::Download {
+            item: id.to_string(),
+        })
+    };
+    let downloads = || app.model().library.model().downloads.model().rows.clone();
+    let count = |state: DownloadState| downloads().iter().filter(|r| r.state == state).count();
+    download(&ids[0]);
+    wait_for("one downloaded", || count(DownloadState::Done) == 1);
+    let size = server
+        .media_bytes(&ids[1])
+        .map_or(1_000_000, |b| b.len() as u64);
+    server.set_media_rate(Some(size / 30));
+    download(&ids[1]);
+    download(&ids[2]);
+    wait_for("two under way", || {
+        downloads()
+            .iter()
+            .filter(|r| r.state == DownloadState::Downloading && r.bytes > 0)
+            .count()
+            == 2
+    });
+    app.model().queue.emit(SyncQueueInput::DownloadControl {
+        item: ids[2].clone(),
+        action: DownloadAction::Pause,
+    });
+    wait_for("one paused", || count(DownloadState::Paused) == 1);
+    app.model().library.emit(LibraryInput::ShowView {
+        name: "downloads".into(),
+    });
+    pump_for(500);
+    shoot(&dir, "downloads");
     drop(app);
     drop(rt);
 }

@@ -80,6 +80,30 @@ impl Default for Policy {
     }
 }
 
+/// What a server does with the last-played date a client writes. Under
+/// [`Policy::LastWriterWins`] that date is what the next comparison reads, so it matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerDates {
+    /// The server keeps the date written (Jellyfin: `LastPlayedDate` in
+    /// `POST /UserItems/{id}/UserData` is applied as sent).
+    Kept,
+    /// The server stamps its own time when a write arrives (Plex: scrobble and timeline take no
+    /// date). A write carrying only a date changes nothing there.
+    Stamped,
+}
+
+impl ServerDates {
+    /// What a server of `kind` does with dates.
+    pub fn of(kind: crate::model::ServerKind) -> ServerDates {
+        match kind {
+            crate::model::ServerKind::Plex => ServerDates::Stamped,
+            crate::model::ServerKind::Jellyfin | crate::model::ServerKind::Demo => {
+                ServerDates::Kept
+            }
+        }
+    }
+}
+
 /// This device's side of a merge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LocalSide {
@@ -227,9 +251,34 @@ fn winner(policy: Policy, local: &LocalSide, base: &UserData, remote: &UserData)
     }
 }
 
-/// Merge one item. `runtime_ms` bounds positions (when known): no outcome holds a position
-/// outside `[0, runtime]`.
+/// Merge one item for a server that stamps its own dates ([`ServerDates::Stamped`]); see
+/// [`merge_on`].
 pub fn merge(
+    local: &LocalSide,
+    base: &UserData,
+    remote: &UserData,
+    policy: Policy,
+    runtime_ms: Option<i64>,
+) -> Outcome {
+    merge_on(
+        ServerDates::Stamped,
+        local,
+        base,
+        remote,
+        policy,
+        runtime_ms,
+    )
+}
+
+/// Merge one item. `runtime_ms` bounds positions (when known): no outcome holds a position
+/// outside `[0, runtime]`. `dates` says whether the server keeps the dates written to it: under
+/// last-writer-wins on such a server, a change that agrees with the server's state but is newer
+/// than the server's date is still written (its date), or a later comparison with another
+/// device's older change would read the older date and let that change win (simulation seed
+/// 1062: a "watched" that agreed with the server was settled without a write, and an earlier
+/// seek from a third device then replaced it).
+pub fn merge_on(
+    dates: ServerDates,
     local: &LocalSide,
     base: &UserData,
     remote: &UserData,
@@ -248,9 +297,16 @@ pub fn merge(
     // field, "progress": marking watched moves the position too, so they are never mixed.
     let field = |lv: bool, rv: bool, same: bool| (lv, rv, lv && rv && !same);
     let prog = |u: &UserData| (u.position_ms, u.played);
+    // Under last-writer-wins a newer date on the server is a newer write of the item, even
+    // when it wrote the value the base already held (another device marked watched again what
+    // this device had seen watched): it competes with this device's change by date, or an
+    // older local change would slip past it (simulation seed 1062).
+    let remote_rewrote = policy == Policy::LastWriterWins
+        && remote.last_played.is_some()
+        && remote.last_played != base.last_played;
     let pos = field(
         prog(l) != prog(&base),
-        prog(&remote) != prog(&base),
+        prog(&remote) != prog(&base) || remote_rewrote,
         prog(l) == prog(&remote),
     );
     let count = field(
@@ -298,7 +354,17 @@ pub fn merge(
     // start report failed: the stop marked it watched there without counting it): the count
     // alone is worth the write, or the play is lost.
     let counted_here = count.0 && !count.1 && result.play_count > remote.play_count;
-    let push = !DesiredState::from_user_data(&result).same_as(&remote) || counted_here;
+    // Under last-writer-wins the date of a change this device made is part of what it wants
+    // the server to hold, when the server keeps dates and this device's date is the newer.
+    let dated_here = policy == Policy::LastWriterWins
+        && dates == ServerDates::Kept
+        && (pos.0 || last.0)
+        && prog(&result) == prog(l)
+        && result
+            .last_played
+            .is_some_and(|d| remote.last_played.is_none_or(|r| d > r));
+    let push =
+        !DesiredState::from_user_data(&result).same_as(&remote) || counted_here || dated_here;
     if !push {
         result = remote;
     }
@@ -447,6 +513,65 @@ mod tests {
     }
 
     #[test]
+    fn last_writer_wins_writes_a_newer_date_the_server_keeps() {
+        // Seed 1062: this device marks watched at 30; another device's "watched" from 10 is
+        // on the server already. The state agrees, but the server must learn the newer date
+        // or a third device's seek from 20 would win the next comparison.
+        let lww = |dates, local: &LocalSide, base: &UserData, remote: &UserData| {
+            merge_on(dates, local, base, remote, Policy::LastWriterWins, RT)
+        };
+        let base = pos(60_000, 5);
+        let mine = local(watched(30), 30);
+        let o = lww(ServerDates::Kept, &mine, &base, &watched(10));
+        assert!(o.push);
+        assert_eq!(o.result.last_played, Some(30));
+        assert!(o.result.played);
+        // Pushed and read back: nothing more to write.
+        let landed = o.result;
+        assert!(!lww(ServerDates::Kept, &local(landed, 30), &landed, &landed).push);
+        // A server that stamps its own dates (Plex) gains nothing from a date-only write.
+        assert!(!lww(ServerDates::Stamped, &mine, &base, &watched(10)).push);
+        // The server's date is the newer: nothing to write.
+        let o = lww(ServerDates::Kept, &mine, &base, &watched(40));
+        assert!(!o.push);
+        assert_eq!(o.result, watched(40));
+        // The other policies do not look at dates.
+        for policy in [
+            Policy::FurthestProgress,
+            Policy::PreferLocal,
+            Policy::PreferServer,
+        ] {
+            let o = merge_on(ServerDates::Kept, &mine, &base, &watched(10), policy, RT);
+            assert!(!o.push, "{policy}");
+        }
+    }
+
+    #[test]
+    fn last_writer_wins_a_newer_rewrite_of_the_same_value_beats_an_older_change() {
+        // The server held watched (10) when this device last looked; another device marked it
+        // watched again at 60; this device's seek from 20 is older and loses.
+        let base = watched(10);
+        let local = local(pos(1_405_000, 20), 20);
+        let remote = watched(60);
+        let o = merge(&local, &base, &remote, Policy::LastWriterWins, RT);
+        assert_eq!(o.result, remote);
+        assert!(!o.push);
+        // A seek newer than the rewrite wins.
+        let local_newer = LocalSide {
+            state: pos(1_405_000, 70),
+            changed_at: Some(70),
+        };
+        let o = merge(&local_newer, &base, &remote, Policy::LastWriterWins, RT);
+        assert_eq!(o.result.position_ms, 1_405_000);
+        assert!(o.push);
+        // Furthest-progress does not look at dates: the server's progress did not change, so
+        // this device's explicit step back from watched stands.
+        let o = merge(&local, &base, &remote, Policy::FurthestProgress, RT);
+        assert_eq!(o.result.position_ms, 1_405_000);
+        assert!(o.push);
+    }
+
+    #[test]
     fn positions_are_clamped_to_the_runtime() {
         let base = at(0);
         let o = merge(
@@ -484,6 +609,10 @@ mod tests {
 
         fn policy() -> impl Strategy<Value = Policy> {
             prop::sample::select(Policy::ALL.to_vec())
+        }
+
+        fn dates() -> impl Strategy<Value = ServerDates> {
+            prop_oneof![Just(ServerDates::Kept), Just(ServerDates::Stamped)]
         }
 
         fn user_data() -> impl Strategy<Value = UserData> {
@@ -540,7 +669,7 @@ mod tests {
         }
 
         impl Client {
-            fn pull(&mut self, server: &UserData, policy: Policy) -> Outcome {
+            fn pull(&mut self, server: &UserData, policy: Policy, dates: ServerDates) -> Outcome {
                 let local = match self.pending {
                     Some((state, at)) => LocalSide {
                         state,
@@ -551,7 +680,7 @@ mod tests {
                         changed_at: None,
                     },
                 };
-                let o = merge(&local, &self.base, server, policy, Some(RUNTIME));
+                let o = merge_on(dates, &local, &self.base, server, policy, Some(RUNTIME));
                 self.base = o.base;
                 self.shown = o.result;
                 self.pending = o.push.then_some((o.result, local.changed_at.unwrap_or(0)));
@@ -581,6 +710,7 @@ mod tests {
                 start in user_data(),
                 steps in prop::collection::vec(step(), 0..24),
                 policy in policy(),
+                dates in dates(),
             ) {
                 let start = UserData { position_ms: start.position_ms.clamp(0, RUNTIME), ..start };
                 let mut server = start;
@@ -594,13 +724,13 @@ mod tests {
                                 .then_some((c.shown, now));
                         }
                         Step::Remote(ch) => server = apply_change(&server, ch, now + 1),
-                        Step::Pull => { c.pull(&server, policy); }
+                        Step::Pull => { c.pull(&server, policy, dates); }
                         Step::Push => c.push(&mut server),
                     }
                 }
-                c.pull(&server, policy);
+                c.pull(&server, policy, dates);
                 c.push(&mut server);
-                let o = c.pull(&server, policy);
+                let o = c.pull(&server, policy, dates);
                 prop_assert!(!o.push);
                 prop_assert_eq!(c.shown.position_ms, server.position_ms);
                 prop_assert_eq!(c.shown.played, server.played);
@@ -614,13 +744,14 @@ mod tests {
                 base in user_data(),
                 remote in user_data(),
                 policy in policy(),
+                dates in dates(),
             ) {
-                let first = merge(&LocalSide { state: local, changed_at }, &base, &remote, policy, Some(RUNTIME));
+                let first = merge_on(dates, &LocalSide { state: local, changed_at }, &base, &remote, policy, Some(RUNTIME));
                 let again_local = LocalSide {
                     state: if first.push { first.result } else { first.base },
                     changed_at,
                 };
-                let second = merge(&again_local, &first.base, &remote, policy, Some(RUNTIME));
+                let second = merge_on(dates, &again_local, &first.base, &remote, policy, Some(RUNTIME));
                 prop_assert_eq!(second.result, first.result);
                 prop_assert_eq!(second.push, first.push);
                 prop_assert!(matches!(second.decision, Decision::Unchanged | Decision::KeptLocal));

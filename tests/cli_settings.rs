@@ -27,6 +27,7 @@ fn settings_are_listed_set_refused_and_reset() {
     assert_eq!(all["min_resume_duration_s"], 300);
     assert_eq!(all["pull_interval_s"], 300);
     assert_eq!(all["download_folder"], Value::Null);
+    assert_eq!(all["keep_downloading_when_closed"], false);
     assert_eq!(all["policy"], Value::Null);
     let listing = expect_code(&run(&data, &["settings"], None), 0);
     assert!(

@@ -345,3 +345,90 @@ async fn cli_download_blocks_until_done_and_lists_json() {
     assert_eq!(failed["bytes"], 0);
     assert!(failed["error"].as_str().unwrap().contains("administrator"));
 }
+
+/// `playmark download` killed with SIGKILL in the middle of a download (no chance to release
+/// anything), then run again: the download resumes from its `.part` with `Range` and the file
+/// ends byte-identical to what the server serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_killed_with_sigkill_resumes_with_range_after_a_restart() {
+    let server = common::clean_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    bin::expect_code(&bin::login(dir.path(), &server.url(), "demo"), 0);
+    bin::expect_code(&bin::run(dir.path(), &["refresh"], None), 0);
+    let id = server
+        .items()
+        .into_iter()
+        .find(|i| i.kind == playmark::model::ItemKind::Episode)
+        .unwrap()
+        .id;
+    let whole = server.media_bytes(&id).unwrap();
+    // Slow (about 4 s for the file), so the kill lands in the middle.
+    server.set_media_rate(Some(whole.len() as u64 / 4));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_playmark"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["download", &id])
+        .env_remove("PLAYMARK_DATA_DIR")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let downloads = dir.path().join("downloads");
+    let part = || -> Option<(PathBuf, u64)> {
+        std::fs::read_dir(&downloads)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "part"))
+            .and_then(|p| Some((p.clone(), std::fs::metadata(&p).ok()?.len())))
+    };
+    let start = std::time::Instant::now();
+    while part().is_none_or(|(_, n)| n <= whole.len() as u64 / 4) {
+        assert!(start.elapsed() < Duration::from_secs(30), "no progress");
+        assert!(child.try_wait().unwrap().is_none(), "ended before the kill");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(9));
+    let (part_path, kept) = part().unwrap();
+    assert!(kept < whole.len() as u64, "{kept} of {}", whole.len());
+    assert_eq!(
+        std::fs::read(&part_path).unwrap(),
+        whole[..kept as usize],
+        "the .part holds the first bytes"
+    );
+
+    // A new process: the dead process's lease is recovered and the download goes on.
+    server.set_media_rate(None);
+    server.clear_requests();
+    let data = dir.path().to_path_buf();
+    let id2 = id.clone();
+    let out = tokio::task::spawn_blocking(move || bin::run(&data, &["download", &id2], None))
+        .await
+        .unwrap();
+    bin::expect_code(&out, 0);
+    let ranges: Vec<String> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/Download") && r.method == "GET")
+        .filter_map(|r| r.header("range").map(str::to_string))
+        .collect();
+    let resumed_from: Vec<u64> = ranges
+        .iter()
+        .filter_map(|r| r.strip_prefix("bytes=")?.strip_suffix('-')?.parse().ok())
+        .collect();
+    assert!(
+        resumed_from.len() == 1 && resumed_from[0] > 0 && resumed_from[0] <= kept,
+        "resumed with {ranges:?} after keeping {kept}"
+    );
+    let out = bin::run(dir.path(), &["downloads", "--json"], None);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = &rows.as_array().unwrap()[0];
+    assert_eq!(row["state"], "done");
+    let path = PathBuf::from(row["path"].as_str().unwrap());
+    assert!(std::fs::read(&path).unwrap() == whole, "byte-identical");
+    assert!(!part_path.exists());
+}

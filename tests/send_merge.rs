@@ -296,6 +296,98 @@ async fn a_pull_during_our_send_does_not_hide_the_other_devices_progress(kind: S
     assert_eq!(ours.position_ms, 40 * MIN);
 }
 
+/// Last-writer-wins compares this device's change time with the server's last-played date, so
+/// the server must hold each change's date (simulation seed 1062). On Jellyfin, which keeps the
+/// date a client writes:
+/// - a season marked watched goes episode by episode, each write carrying its date (the
+///   season call sets none); Plex stamps its own dates, so nothing is written for a date alone;
+/// - a "watched" the server already holds from an older change is still written, for its date;
+/// - another device's newer "watched" on an item the base already had watched beats our older
+///   seek (the rewrite is a newer write, though the value did not change).
+async fn last_writer_wins_puts_each_changes_date_on_the_server(kind: ServerKind) {
+    let jellyfin = kind != ServerKind::Plex;
+    let (h, _) = agreed(kind, Policy::LastWriterWins).await;
+    let (season, eps) = h.first_season();
+    assert!(eps.len() >= 3);
+
+    // The other device marks episode 1 watched; we, not knowing, mark the season later.
+    h.clock.advance(1_000);
+    let theirs = h.clock.now();
+    let watched_then = |at| DesiredState {
+        position_ms: 0,
+        played: true,
+        play_count: 1,
+        last_played: Some(at),
+    };
+    other_device(&h)
+        .push_item(&eps[1].id, &watched_then(theirs))
+        .await
+        .unwrap();
+    h.clock.advance(60_000);
+    let ours = h.clock.now();
+    h.engine.record_bulk(&season, true).unwrap();
+    h.server.clear_requests();
+    assert_eq!(h.drain_now().await, RunOutcome::Empty);
+    let group_write = h.writes().iter().any(|r| h.is_bulk_write(r, &season, true));
+    if jellyfin {
+        assert!(!group_write, "item by item: {:?}", h.writes());
+    } else {
+        // Plex: no date-only write (a scrobble there would add a view, not a date).
+        let touched = h
+            .writes()
+            .iter()
+            .any(|r| r.query_value("key") == Some(eps[1].id.as_str()));
+        assert!(!touched, "{:?}", h.writes());
+        assert_eq!(h.server.user_data(&eps[1].id).unwrap().play_count, 1);
+    }
+    for ep in &eps {
+        let on_server = h.server.user_data(&ep.id).unwrap();
+        assert!(on_server.played, "{kind:?} {}", ep.id);
+        if jellyfin {
+            assert_eq!(on_server.last_played, Some(ours), "{}: our date", ep.id);
+        }
+    }
+
+    // We seek episode 2 (watched on both sides); the other device then marks it watched
+    // again, later. Our older seek loses; the server keeps watched.
+    let ep = &eps[2].id;
+    h.engine.refresh(50).await.unwrap();
+    h.clock.advance(1_000);
+    h.engine
+        .record_change(
+            ep,
+            LocalChange::Position {
+                position_ms: 12 * MIN,
+            },
+        )
+        .unwrap();
+    h.clock.advance(1_000);
+    other_device(&h)
+        .push_item(ep, &watched_then(h.clock.now()))
+        .await
+        .unwrap();
+    h.server.clear_requests();
+    assert_eq!(h.drain_now().await, RunOutcome::Empty);
+    let on_server = h.server.user_data(ep).unwrap();
+    let shown = h
+        .engine
+        .with_store(|s| s.item(h.account, ep))
+        .unwrap()
+        .unwrap();
+    if jellyfin {
+        assert_eq!(
+            (on_server.position_ms, on_server.played),
+            (0, true),
+            "the newer rewrite stands"
+        );
+    }
+    assert_eq!(
+        (shown.position_ms, shown.played),
+        (on_server.position_ms, on_server.played),
+        "{kind:?}: both sides agree"
+    );
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod jellyfin {
@@ -322,6 +414,7 @@ suite!(
     other_device_then_we_an_hour_later,
     season_group_splits_when_merges_differ,
     a_pull_during_our_send_does_not_hide_the_other_devices_progress,
+    last_writer_wins_puts_each_changes_date_on_the_server,
 );
 
 /// The same lost update through the binary: `login`, `refresh`; the other device moves an

@@ -12,7 +12,7 @@ use playmark::model::ItemKind;
 use playmark::store::ItemView;
 use playmark::sync::{AccountState, ItemSyncState};
 use playmark::ui::app::{App, AppInit, AppInput};
-use playmark::ui::library::{Library, LibraryInput};
+use playmark::ui::library::{Library, LibraryInput, LibraryOutput};
 use playmark::ui::sync_queue::{SyncQueueInit, SyncQueueOutput};
 use relm4::gtk;
 use relm4::gtk::glib;
@@ -658,48 +658,250 @@ fn sign_in_says_what_is_wrong_then_switches_to_the_server() {
     wait_for("library of the server", || f.episode_ids().len() >= 3);
 }
 
-#[gtk::test]
-fn simulated_playback_reports_every_second_but_records_only_checkpoints() {
-    let f = Fixture::start();
-    let id = f.episode_ids()[0].clone();
-    let position = || {
-        f.app
-            .model()
-            .library
-            .model()
-            .rows
-            .item(&id)
-            .unwrap()
-            .position_ms
-    };
-    f.server.clear_requests();
-    let play: gtk::Button = named(&f.row_widget(&id), "play")
+/// The row's ▶ under the app: a real mpv (headless, fast) started by the worker with the same
+/// play path as `playmark play`.
+fn fast_mpv() {
+    std::env::set_var(
+        playmark::ui::sync_queue::MPV_ARGS_ENV,
+        "--vo=null --ao=null --speed=50",
+    );
+}
+
+fn play_button(f: &Fixture, id: &str) -> gtk::Button {
+    named(&f.row_widget(id), "play")
         .pop()
         .unwrap()
         .downcast()
-        .unwrap();
-    play.emit_clicked();
-    wait_for("three seconds of playback", || position() >= 3_000);
-    play.emit_clicked(); // pause
-    let paused_at = position();
-    let until = Instant::now() + Duration::from_millis(1_500);
+        .unwrap()
+}
+
+/// Pump the main loop for `d` (mpv plays on meanwhile).
+fn pump_for(d: Duration) {
+    let until = Instant::now() + d;
     while Instant::now() < until {
         pump();
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(position(), paused_at, "paused: no more ticks");
-    wait_for("the pause position on the server", || {
-        f.server.user_data(&id).unwrap().position_ms == paused_at
+}
+
+/// ▶ on a row plays the episode in a real mpv from its resume point (a real process, driven
+/// over its IPC socket, no token in its argv); the live session reaches the server's "Now
+/// playing"; ▶ again stops it and the stop's checkpoint shows on the row (resume text, badge)
+/// and reaches the server; ▶ once more resumes there and plays to the end: watched on the row
+/// and on the server.
+#[gtk::test]
+fn the_play_button_plays_in_mpv_and_the_row_follows_its_checkpoints() {
+    if playmark::player::mpv::find_mpv().is_none() {
+        panic!("mpv is not installed (scripts/install-deps.sh installs it)");
+    }
+    fast_mpv();
+    let f = Fixture::start();
+    let id = f.episode_ids()[0].clone();
+    let runtime = f
+        .app
+        .model()
+        .library
+        .model()
+        .rows
+        .item(&id)
+        .unwrap()
+        .runtime_ms
+        .unwrap();
+    // A resume point at 60 %, synced first.
+    let start = runtime * 6 / 10 / 1000 * 1000;
+    f.app.emit(AppInput::Library(LibraryOutput::Enqueue {
+        item: id.clone(),
+        change: playmark::model::LocalChange::Position { position_ms: start },
+    }));
+    wait_for("the resume point on the server", || {
+        f.server.user_data(&id).unwrap().position_ms == start
     });
-    let writes = f
-        .server
-        .requests()
-        .into_iter()
-        .filter(|r| r.method != "GET")
-        .count();
-    // 4+ reports (start, 3 ticks, pause); the first report and the pause are checkpoints.
-    assert!((1..=2).contains(&writes), "{writes} writes");
     wait_for("synced", || f.state(&id) == Some(ItemSyncState::Synced));
+    let library = library_widget(&f.app);
+    let play = play_button(&f, &id);
+    assert!(play.is_sensitive(), "mpv is installed: ▶ works");
+    assert_eq!(play.tooltip_text().unwrap(), "Play");
+
+    play.emit_clicked();
+    wait_for("mpv playing", || f.app.model().playing.is_some());
+    let (playing, pid) = f.app.model().playing.clone().unwrap();
+    assert_eq!(playing, id);
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", pid.unwrap())).unwrap();
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    assert!(cmdline.contains("mpv"), "{cmdline}");
+    assert!(cmdline.contains("--input-ipc-server="), "{cmdline}");
+    assert!(cmdline.contains("--speed=50"), "{cmdline}");
+    assert!(!cmdline.contains("Token"), "{cmdline}");
+    assert_eq!(
+        play.icon_name().as_deref(),
+        Some("media-playback-stop-symbolic")
+    );
+    // The start's live report: the server shows it playing, from the resume point.
+    wait_for("Now playing on the server", || {
+        f.server
+            .now_playing()
+            .iter()
+            .any(|(item, position, _)| *item == id && (*position - start).abs() < 5_000)
+    });
+    // mpv plays on (50× speed); ▶ again stops it.
+    pump_for(Duration::from_millis(1_500));
+    play.emit_clicked();
+    wait_for("mpv gone", || f.app.model().playing.is_none());
+    let stopped = row_position(&f.app, &id);
+    assert!(
+        stopped > start + 30_000 && stopped < runtime * 9 / 10,
+        "stopped at {stopped} (started at {start} of {runtime})"
+    );
+    let shown = row_shows(&library, &id).unwrap();
+    assert_eq!(
+        shown.resume.as_deref(),
+        Some(
+            format!(
+                "Resume from {}",
+                playmark::player::cli::format_position(stopped)
+            )
+            .as_str()
+        ),
+        "{shown:?}"
+    );
+    wait_for("the stop's position on the server", || {
+        f.server.user_data(&id).unwrap().position_ms == stopped
+    });
+    wait_for("synced", || f.state(&id) == Some(ItemSyncState::Synced));
+    assert!(f.server.now_playing().is_empty());
+
+    // ▶ once more: from the stop, to the end.
+    play.emit_clicked();
+    wait_for("mpv playing again", || f.app.model().playing.is_some());
+    wait_within("the end of the episode", Duration::from_secs(60), || {
+        f.app.model().playing.is_none()
+    });
+    wait_for("watched on the row", || f.played(&id));
+    assert!(row_shows(&library, &id).unwrap().watched);
+    wait_for("watched on the server", || {
+        let d = f.server.user_data(&id).unwrap();
+        d.played && d.position_ms == 0
+    });
+}
+
+/// The row's download button queues the episode; the Downloads view shows its progress (bar,
+/// words, the space used), pause and resume, and its completion: the file on disk holds the
+/// bytes the server serves.
+#[gtk::test]
+fn the_downloads_view_shows_progress_and_completion() {
+    let f = Fixture::start();
+    let id = f.episode_ids()[1].clone();
+    let whole = f.server.media_bytes(&id).unwrap();
+    // Slow enough to watch it go.
+    f.server.set_media_rate(Some(whole.len() as u64 / 4));
+    let download: gtk::Button = named(&f.row_widget(&id), "download")
+        .pop()
+        .unwrap()
+        .downcast()
+        .unwrap();
+    wait_for("the download button", || download.is_visible());
+    download.emit_clicked();
+    f.app.model().library.emit(LibraryInput::ShowView {
+        name: "downloads".into(),
+    });
+    let library = library_widget(&f.app);
+    let entry = format!("download-{id}");
+    let progress = || -> Option<(f64, String)> {
+        let row = named(&library, &entry).pop()?;
+        let bar: gtk::ProgressBar = named(&row, "download-progress").pop()?.downcast().ok()?;
+        let state: gtk::Label = named(&row, "download-state").pop()?.downcast().ok()?;
+        Some((bar.fraction(), state.label().to_string()))
+    };
+    let button = |name: &str| -> gtk::Button {
+        named(&named(&library, &entry).pop().unwrap(), name)
+            .pop()
+            .unwrap()
+            .downcast()
+            .unwrap()
+    };
+    wait_for("progress in the Downloads view", || {
+        progress().is_some_and(|(fr, text)| fr > 0.0 && fr < 1.0 && text.starts_with("Downloading"))
+    });
+    let space: gtk::Label = named(&library, "downloads-space")
+        .pop()
+        .unwrap()
+        .downcast()
+        .unwrap();
+    assert!(
+        space.label().starts_with("Space used: "),
+        "{}",
+        space.label()
+    );
+    // Pause: it stops where it is, and says so.
+    button("download-pause").emit_clicked();
+    wait_for("paused", || {
+        progress().is_some_and(|(_, t)| t.starts_with("Paused"))
+    });
+    let (paused_at, _) = progress().unwrap();
+    assert!(paused_at < 1.0);
+    // Resume, at full speed now.
+    f.server.set_media_rate(None);
+    button("download-pause").emit_clicked();
+    wait_for("done", || {
+        progress().is_some_and(|(fr, t)| fr == 1.0 && t.starts_with("Downloaded"))
+    });
+    let rows = f.app.model().library.model().downloads.model().rows.clone();
+    let row = rows.iter().find(|r| r.item_id == id).unwrap();
+    assert_eq!(std::fs::read(&row.path).unwrap(), whole, "the served bytes");
+    assert!(!std::path::Path::new(&format!("{}.part", row.path)).exists());
+    // The resumed part asked for the rest with Range.
+    assert!(
+        f.server
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with("/Download")
+                && r.header("range").is_some_and(|v| v != "bytes=0-")),
+        "{:?}",
+        f.server.requests()
+    );
+    assert_eq!(
+        space.label().as_str(),
+        format!(
+            "Space used: {}",
+            playmark::download::human_bytes(whole.len() as u64)
+        )
+    );
+}
+
+/// With `keep_downloading_when_closed` on, closing the window while a download runs only hides
+/// it and holds the app; when the queue is done the hold goes. Off (the default), the window
+/// closes.
+#[gtk::test]
+fn closing_the_window_keeps_downloading_only_when_asked() {
+    use playmark::store::{database_path, SettingKey, Store};
+    let f = Fixture::start();
+    let id = f.episode_ids()[2].clone();
+    let whole = f.server.media_bytes(&id).unwrap();
+    f.server.set_media_rate(Some(whole.len() as u64 / 4));
+    // `playmark settings keep_downloading_when_closed true` on the app's database.
+    Store::open(&database_path(f._dir.path()))
+        .unwrap()
+        .set_setting(SettingKey::KeepDownloadingWhenClosed, "true")
+        .unwrap();
+    let download: gtk::Button = named(&f.row_widget(&id), "download")
+        .pop()
+        .unwrap()
+        .downcast()
+        .unwrap();
+    download.emit_clicked();
+    wait_for("the download under way, to go on when closed", || {
+        f.app.model().keep_running.get()
+    });
+    let window = f.app.widget().clone();
+    window.close();
+    pump();
+    assert!(!window.is_visible(), "hidden");
+    wait_for("the app held", || f.app.model().held());
+    f.server.set_media_rate(None);
+    wait_for("the queue done: the hold goes", || !f.app.model().held());
+    let rows = f.app.model().library.model().downloads.model().rows.clone();
+    assert_eq!(std::fs::read(&rows[0].path).unwrap(), whole);
+    assert!(!f.app.model().keep_running.get());
 }
 
 #[gtk::test]
@@ -968,23 +1170,17 @@ fn library_widget(app: &relm4::Controller<App>) -> gtk::Widget {
     app.model().library.widget().clone().upcast::<gtk::Widget>()
 }
 
-/// Play an item with the row's ▶ (the simulated player: a report every second) until it has
-/// moved on by a second, then pause it (a checkpoint: the change is recorded). Returns where
-/// it paused.
+/// Move an item on by a second, as a player's checkpoint does (a local position change
+/// through the app's worker: durable, then queued). Returns the new position once the row
+/// shows it.
 fn play_a_second(app: &relm4::Controller<App>, id: &str) -> i64 {
-    let library = library_widget(app);
-    wait_for("the row on screen", || !named(&library, id).is_empty());
-    let play: gtk::Button = named(&named(&library, id).pop().unwrap(), "play")
-        .pop()
-        .unwrap()
-        .downcast()
-        .unwrap();
-    let from = row_position(app, id);
-    play.emit_clicked();
-    wait_for("a second of playback", || row_position(app, id) > from);
-    // The row is the same widget while it stays on screen.
-    play.emit_clicked();
-    row_position(app, id)
+    let to = row_position(app, id) + 1_000;
+    app.emit(AppInput::Library(LibraryOutput::Enqueue {
+        item: id.to_string(),
+        change: playmark::model::LocalChange::Position { position_ms: to },
+    }));
+    wait_for("the change on the row", || row_position(app, id) == to);
+    to
 }
 
 /// The acceptance test of issue 10 for Jellyfin: another device changes two episodes through

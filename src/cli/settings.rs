@@ -81,6 +81,7 @@ fn list(store: &mut Store, as_json: bool) -> Result<u8, Failure> {
             let value = match key {
                 SettingKey::DownloadFolder if text.is_empty() => Value::Null,
                 SettingKey::DownloadFolder => Value::String(text),
+                SettingKey::KeepDownloadingWhenClosed => Value::Bool(text == "true"),
                 _ => text.parse::<u64>().map(Value::from).unwrap_or(Value::Null),
             };
             out.insert(key.as_str().to_string(), value);

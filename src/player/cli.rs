@@ -26,7 +26,7 @@ use crate::sync::checkpoint::PlaybackEvent;
 use crate::sync::{Engine, EngineConfig, RunMode, RunOutcome};
 
 /// Exit codes (the CLI's).
-mod exit {
+pub mod exit {
     pub const OK: u8 = 0;
     pub const USAGE: u8 = 1;
     pub const SIGN_IN: u8 = 2;
@@ -178,49 +178,50 @@ fn describe(r: &Recorded, min_resume_pct: f64) -> String {
     )
 }
 
-/// `playmark play`.
-pub async fn play(data_dir: &Path, args: PlayArgs) -> Result<u8, Failure> {
-    let mut store = Store::open(&store::database_path(data_dir))
-        .map_err(|e| usage(format!("Cannot open the Playmark database: {e}")))?;
-    let account = store.account().map_err(|e| usage(e.to_string()))?.ok_or((
-        exit::SIGN_IN,
-        "Not signed in: run `playmark login jellyfin --server URL --user NAME` or \
-             `playmark login plex --server URL` first."
-            .to_string(),
-    ))?;
-    let item = store
-        .item(account.id, &args.id)
-        .map_err(|e| usage(e.to_string()))?
-        .ok_or_else(|| {
-            usage(format!(
-                "unknown item {}: run `playmark refresh` first",
-                args.id
-            ))
-        })?;
-    if !item.kind.is_playable() {
-        return Err(usage(format!(
-            "“{}” is a {}: play an episode or a movie",
-            item.name,
-            item.kind.as_str()
-        )));
-    }
-    let start_ms = start_position(&args, &item)?;
-    let player = MpvPlayer::find(args.mpv_args.clone(), false).map_err(|e| match e {
-        PlayerError::Missing => (exit::USAGE, format!("Cannot play: {e}.")),
-        PlayerError::Failed(m) => usage(m),
-    })?;
-    let _ = store.device_id();
-    let (server, playback_server) = playback_clients(
-        data_dir,
-        &account,
-        ClientOptions {
-            connect_timeout: Duration::from_secs(3),
-            timeout: Duration::from_secs(10),
-            ..ClientOptions::default()
+/// How a play began: from a downloaded copy (`local`), with the server reachable (`online`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Started {
+    pub local: bool,
+    pub online: bool,
+}
+
+/// The watched thresholds to play with: the person's (`playmark settings`); an unreadable
+/// setting falls back to the defaults rather than refusing to play.
+pub fn session_config(engine: &Engine) -> SessionConfig {
+    SessionConfig {
+        thresholds: match engine.with_store(|s| s.settings()) {
+            Ok(s) => Thresholds {
+                min_resume_pct: f64::from(s.thresholds.min_resume_pct),
+                max_resume_pct: f64::from(s.thresholds.max_resume_pct),
+                min_resume_duration_s: i64::from(s.thresholds.min_resume_duration_s),
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the settings; default thresholds");
+                Thresholds::default()
+            }
         },
-    )
-    .await?;
-    let local = downloaded_file(&store, &account, &item.item_id);
+        ..SessionConfig::default()
+    }
+}
+
+/// One play of `item` from `start_ms` through `engine` (which must be running, or be run
+/// afterwards, to send what the live reports do not deliver): the downloaded copy when there is
+/// one, else the server's stream when it answers; the session records each checkpoint and
+/// reports it live. `on_started` runs once the player runs (with its control, e.g. to stop it);
+/// `on_recorded` after each checkpoint. The one play path of `playmark play` and the app's ▶.
+#[allow(clippy::too_many_arguments)]
+pub async fn play_with(
+    engine: &Engine,
+    clients: &Clients,
+    account: &Account,
+    item: &ItemView,
+    start_ms: i64,
+    player: &dyn Player,
+    on_started: impl FnOnce(Started, Arc<dyn super::PlaybackControl>) + Send,
+    mut on_recorded: impl FnMut(&Recorded, &Thresholds) + Send,
+) -> Result<session::Summary, Failure> {
+    let (server, playback_server) = clients;
+    let local = engine.with_store(|s| downloaded_file(s, account, &item.item_id));
     let name = &account.server_name;
     let online = match server.probe().await {
         Ok(_) => true,
@@ -260,74 +261,35 @@ pub async fn play(data_dir: &Path, args: PlayArgs) -> Result<u8, Failure> {
             ))
         }
     };
-    // The watched thresholds are the person's (`playmark settings`); an unreadable setting
-    // falls back to the defaults rather than refusing to play.
-    let config = SessionConfig {
-        thresholds: match store.settings() {
-            Ok(s) => Thresholds {
-                min_resume_pct: f64::from(s.thresholds.min_resume_pct),
-                max_resume_pct: f64::from(s.thresholds.max_resume_pct),
-                min_resume_duration_s: i64::from(s.thresholds.min_resume_duration_s),
-            },
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the settings; default thresholds");
-                Thresholds::default()
-            }
-        },
-        ..SessionConfig::default()
-    };
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let engine = Engine::new(
-        store,
-        account.id,
-        server,
-        clock.clone(),
-        EngineConfig::default(),
-    );
-    let drain = {
-        let engine = engine.clone();
-        tokio::spawn(async move { engine.run(RunMode::Forever).await })
-    };
-    println!(
-        "Playing “{}” from {}{}.",
-        item.name,
-        format_position(start_ms),
-        match (&local, online) {
-            (Some(_), true) => " (downloaded copy)",
-            (Some(_), false) => " (downloaded copy; the server is unreachable: progress is queued)",
-            _ => "",
-        }
-    );
+    let config = session_config(engine);
     let playback = player.play(&media, start_ms).await.map_err(|e| match e {
         PlayerError::Missing => (exit::USAGE, format!("Cannot play: {e}.")),
         PlayerError::Failed(m) => (exit::FAILED, m),
     })?;
-    let control = playback.control.clone();
-    let ctrl_c = tokio::spawn(async move {
-        // Ctrl+C stops mpv; Playmark records the stop and then exits.
-        while tokio::signal::ctrl_c().await.is_ok() {
-            control.stop();
-        }
-    });
+    on_started(
+        Started {
+            local: local.is_some(),
+            online,
+        },
+        playback.control.clone(),
+    );
     let target = Target {
         item_id: item.item_id.clone(),
         kind: account.kind,
         runtime_ms: item.runtime_ms,
         start_ms,
     };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let summary = session::run(
-        &engine,
-        clock.clone(),
-        online.then_some(playback_server),
+        engine,
+        clock,
+        online.then(|| playback_server.clone()),
         playback,
         &target,
         &config,
-        |r| println!("{}", describe(r, config.thresholds.min_resume_pct)),
+        |r| on_recorded(r, &config.thresholds),
     )
     .await;
-    ctrl_c.abort();
-    engine.shutdown();
-    let _ = drain.await;
     if let EndReason::Error(e) = &summary.end {
         if summary.recorded.is_empty() {
             return Err((
@@ -336,6 +298,100 @@ pub async fn play(data_dir: &Path, args: PlayArgs) -> Result<u8, Failure> {
             ));
         }
     }
+    Ok(summary)
+}
+
+/// `playmark play`.
+pub async fn play(data_dir: &Path, args: PlayArgs) -> Result<u8, Failure> {
+    let mut store = Store::open(&store::database_path(data_dir))
+        .map_err(|e| usage(format!("Cannot open the Playmark database: {e}")))?;
+    let account = store.account().map_err(|e| usage(e.to_string()))?.ok_or((
+        exit::SIGN_IN,
+        "Not signed in: run `playmark login jellyfin --server URL --user NAME` or \
+             `playmark login plex --server URL` first."
+            .to_string(),
+    ))?;
+    let item = store
+        .item(account.id, &args.id)
+        .map_err(|e| usage(e.to_string()))?
+        .ok_or_else(|| {
+            usage(format!(
+                "unknown item {}: run `playmark refresh` first",
+                args.id
+            ))
+        })?;
+    if !item.kind.is_playable() {
+        return Err(usage(format!(
+            "“{}” is a {}: play an episode or a movie",
+            item.name,
+            item.kind.as_str()
+        )));
+    }
+    let start_ms = start_position(&args, &item)?;
+    let player = MpvPlayer::find(args.mpv_args.clone(), false).map_err(|e| match e {
+        PlayerError::Missing => (exit::USAGE, format!("Cannot play: {e}.")),
+        PlayerError::Failed(m) => usage(m),
+    })?;
+    let _ = store.device_id();
+    let clients = playback_clients(
+        data_dir,
+        &account,
+        ClientOptions {
+            connect_timeout: Duration::from_secs(3),
+            timeout: Duration::from_secs(10),
+            ..ClientOptions::default()
+        },
+    )
+    .await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let engine = Engine::new(
+        store,
+        account.id,
+        clients.0.clone(),
+        clock.clone(),
+        EngineConfig::default(),
+    );
+    let drain = {
+        let engine = engine.clone();
+        tokio::spawn(async move { engine.run(RunMode::Forever).await })
+    };
+    let name = &account.server_name;
+    let mut ctrl_c = None;
+    let played = play_with(
+        &engine,
+        &clients,
+        &account,
+        &item,
+        start_ms,
+        &player,
+        |started, control| {
+            println!(
+                "Playing “{}” from {}{}.",
+                item.name,
+                format_position(start_ms),
+                match (started.local, started.online) {
+                    (true, true) => " (downloaded copy)",
+                    (true, false) =>
+                        " (downloaded copy; the server is unreachable: progress is queued)",
+                    _ => "",
+                }
+            );
+            ctrl_c = Some(tokio::spawn(async move {
+                // Ctrl+C stops mpv; Playmark records the stop and then exits.
+                while tokio::signal::ctrl_c().await.is_ok() {
+                    control.stop();
+                }
+            }));
+        },
+        |r, thresholds| println!("{}", describe(r, thresholds.min_resume_pct)),
+    )
+    .await;
+    if let Some(task) = ctrl_c {
+        task.abort();
+    }
+    engine.shutdown();
+    let _ = drain.await;
+    let summary = played?;
     // Anything the live reports did not deliver goes now (or waits for the server).
     let _ = engine.sync_now();
     let outcome = engine

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::outbox::{self, RowState};
 use super::{Result, Store};
 use crate::backend::ErrorKind;
-use crate::merge::{merge, Decision, LocalSide, Outcome, Policy};
+use crate::merge::{merge_on, Decision, LocalSide, Outcome, Policy, ServerDates};
 use crate::model::{AccountId, DesiredState, ItemKind, Millis, RemoteItem, UserData};
 
 /// The error detail of a queued change whose item a complete scan no longer found.
@@ -253,11 +253,26 @@ pub(super) fn policy_of(tx: &Transaction<'_>, account: AccountId) -> rusqlite::R
     Ok(name.as_deref().and_then(Policy::parse).unwrap_or_default())
 }
 
+/// Whether the account's server keeps the dates written to it (see [`ServerDates`]). An
+/// account that is gone merges as a server that stamps its own (no date-only writes).
+pub(super) fn dates_of(tx: &Transaction<'_>, account: AccountId) -> rusqlite::Result<ServerDates> {
+    let kind: Option<String> = tx
+        .query_row("SELECT kind FROM accounts WHERE id = ?1", [account], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    Ok(kind
+        .as_deref()
+        .and_then(crate::model::ServerKind::parse)
+        .map_or(ServerDates::Stamped, ServerDates::of))
+}
+
 /// The account-wide inputs of a merge.
 #[derive(Clone, Copy)]
 struct MergeCtx {
     account: AccountId,
     policy: Policy,
+    dates: ServerDates,
     now: Millis,
 }
 
@@ -275,6 +290,7 @@ fn merge_remote_in(
     let MergeCtx {
         account,
         policy,
+        dates,
         now,
     } = *ctx;
     let row = outbox::row_of(tx, account, item)?;
@@ -310,7 +326,7 @@ fn merge_remote_in(
             changed_at: None,
         },
     };
-    let outcome = merge(&local, &base, remote, policy, runtime_ms);
+    let outcome = merge_on(dates, &local, &base, remote, policy, runtime_ms);
     // An unchanged item costs reads only (a rescan of a large library writes nothing).
     if known_base != Some(outcome.base) {
         write_base(tx, account, item, &outcome.base, now)?;
@@ -424,6 +440,7 @@ impl Store {
         let ctx = MergeCtx {
             account,
             policy: policy_of(&tx, account)?,
+            dates: dates_of(&tx, account)?,
             now,
         };
         let mut report = MergeReport::default();
@@ -473,6 +490,7 @@ impl Store {
         let ctx = MergeCtx {
             account,
             policy: policy_of(&tx, account)?,
+            dates: dates_of(&tx, account)?,
             now,
         };
         let mut report = MergeReport::default();

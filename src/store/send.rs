@@ -23,12 +23,12 @@ use std::collections::HashMap;
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::library::{
-    base_of, policy_of, record_decision, worth_showing, write_base, write_local, ItemMerge,
-    MergeReport,
+    base_of, dates_of, policy_of, record_decision, worth_showing, write_base, write_local,
+    ItemMerge, MergeReport,
 };
 use super::outbox::{delete_row, replace_desired, row_of, Claim, ClaimedRow, RowState};
 use super::{Result, Store};
-use crate::merge::{merge, Decision, LocalSide, Policy};
+use crate::merge::{merge_on, Decision, LocalSide, Policy, ServerDates};
 use crate::model::{AccountId, DesiredState, Millis, UserData};
 
 /// One write the merge asks for, with what the server held when it was read.
@@ -122,7 +122,7 @@ fn changed_at_of(
 fn plan_row(
     tx: &Transaction<'_>,
     account: AccountId,
-    policy: Policy,
+    (policy, dates): (Policy, ServerDates),
     claimed: &ClaimedRow,
     remote: Option<&UserData>,
     now: Millis,
@@ -158,7 +158,8 @@ fn plan_row(
         state: row.desired.to_user_data(),
         changed_at: changed_at.or(Some(row.created_at)),
     };
-    let outcome = merge(
+    let outcome = merge_on(
+        dates,
         &local,
         &base,
         remote,
@@ -223,6 +224,10 @@ impl Store {
     ) -> Result<SendPlan> {
         let tx = self.conn.transaction()?;
         let policy = policy_of(&tx, account)?;
+        let dates = dates_of(&tx, account)?;
+        // Under last-writer-wins on a server that keeps dates, each "watched" carries its own
+        // date (see `merge_on`); the season call sets none, so such a bulk goes item by item.
+        let group_keeps_dates = !(policy == Policy::LastWriterWins && dates == ServerDates::Kept);
         let mut plan = SendPlan::default();
         for claim in claims {
             match claim {
@@ -230,7 +235,7 @@ impl Store {
                     match plan_row(
                         &tx,
                         account,
-                        policy,
+                        (policy, dates),
                         row,
                         remote.get(&row.item_id),
                         now,
@@ -253,7 +258,8 @@ impl Store {
                     let mut intact = true;
                     for row in rows {
                         let current = remote.get(&row.item_id);
-                        match plan_row(&tx, account, policy, row, current, now, &mut plan.report)? {
+                        let rules = (policy, dates);
+                        match plan_row(&tx, account, rules, row, current, now, &mut plan.report)? {
                             RowPlan::Released => {
                                 intact = false;
                                 plan.released.push(row.item_id.clone());
@@ -275,7 +281,7 @@ impl Store {
                             }
                         }
                     }
-                    if intact && writes.len() >= 2 {
+                    if intact && writes.len() >= 2 && (group_keeps_dates || !*played) {
                         let current = writes
                             .iter()
                             .filter_map(|(r, c)| c.map(|c| (r.item_id.clone(), c)))

@@ -1,4 +1,5 @@
-//! Global settings: pull interval, watched thresholds, download folder.
+//! Global settings: pull interval, watched thresholds, download folder, whether downloads go on
+//! after the window is closed.
 //!
 //! Stored as text in the `settings` table (one row per key that differs from its default; a
 //! missing row is the default). Per-account settings live with the account (the conflict policy:
@@ -45,6 +46,9 @@ pub struct Settings {
     pub thresholds: WatchedThresholds,
     /// Where downloads go; `None` = the default, [`default_download_folder`].
     pub download_folder: Option<PathBuf>,
+    /// The app keeps running (without a window) until the download queue is done when its
+    /// window is closed (default `false`: downloads stop and resume at the next start).
+    pub keep_downloading_when_closed: bool,
 }
 
 impl Default for Settings {
@@ -53,6 +57,7 @@ impl Default for Settings {
             pull_interval: Duration::from_secs(DEFAULT_PULL_INTERVAL_S),
             thresholds: WatchedThresholds::default(),
             download_folder: None,
+            keep_downloading_when_closed: false,
         }
     }
 }
@@ -85,16 +90,18 @@ pub enum SettingKey {
     MaxResumePct,
     MinResumeDurationS,
     DownloadFolder,
+    KeepDownloadingWhenClosed,
 }
 
 impl SettingKey {
     /// Every key, in the order `playmark settings` lists them.
-    pub const ALL: [SettingKey; 5] = [
+    pub const ALL: [SettingKey; 6] = [
         SettingKey::PullIntervalS,
         SettingKey::MinResumePct,
         SettingKey::MaxResumePct,
         SettingKey::MinResumeDurationS,
         SettingKey::DownloadFolder,
+        SettingKey::KeepDownloadingWhenClosed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -104,6 +111,7 @@ impl SettingKey {
             SettingKey::MaxResumePct => "max_resume_pct",
             SettingKey::MinResumeDurationS => "min_resume_duration_s",
             SettingKey::DownloadFolder => "download_folder",
+            SettingKey::KeepDownloadingWhenClosed => "keep_downloading_when_closed",
         }
     }
 
@@ -125,6 +133,9 @@ impl SettingKey {
             SettingKey::DownloadFolder => {
                 "folder for offline copies (default: downloads/ in the data directory)"
             }
+            SettingKey::KeepDownloadingWhenClosed => {
+                "true: the app keeps downloading after its window is closed, until the queue is done"
+            }
         }
     }
 
@@ -140,6 +151,9 @@ impl SettingKey {
                 .as_ref()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
+            SettingKey::KeepDownloadingWhenClosed => {
+                settings.keep_downloading_when_closed.to_string()
+            }
         }
     }
 
@@ -177,6 +191,18 @@ impl SettingKey {
                     }
                     settings.download_folder = Some(path);
                 }
+            }
+            SettingKey::KeepDownloadingWhenClosed => {
+                settings.keep_downloading_when_closed = match value.to_ascii_lowercase().as_str() {
+                    "true" | "yes" | "on" | "1" => true,
+                    "false" | "no" | "off" | "0" => false,
+                    _ => {
+                        return Err(format!(
+                            "{} must be true or false, not \"{value}\"",
+                            self.as_str()
+                        ))
+                    }
+                };
             }
         }
         Ok(())
@@ -328,6 +354,26 @@ mod tests {
     }
 
     #[test]
+    fn keep_downloading_when_closed_is_off_until_set() {
+        let (_dir, mut store) = open();
+        assert!(!store.settings().unwrap().keep_downloading_when_closed);
+        let key = SettingKey::parse("keep-downloading-when-closed").unwrap();
+        assert!(
+            store
+                .set_setting(key, "yes")
+                .unwrap()
+                .keep_downloading_when_closed
+        );
+        assert_eq!(key.value_in(&store.settings().unwrap()), "true");
+        assert!(
+            !store
+                .set_setting(key, "false")
+                .unwrap()
+                .keep_downloading_when_closed
+        );
+    }
+
+    #[test]
     fn invalid_values_are_refused_and_change_nothing() {
         let (_dir, mut store) = open();
         for (key, value) in [
@@ -340,6 +386,7 @@ mod tests {
             (SettingKey::PullIntervalS, "1e9"),
             (SettingKey::MinResumeDurationS, "999999999"),
             (SettingKey::DownloadFolder, "relative/path"),
+            (SettingKey::KeepDownloadingWhenClosed, "sometimes"),
         ] {
             match store.set_setting(key, value) {
                 Err(StoreError::InvalidSetting(reason)) => {

@@ -1,9 +1,15 @@
 //! The main window: header bar (title, sync status button), the demo and offline notices, the
 //! toast overlay and the library. Routes messages between the library, the status button and
 //! the SyncQueue worker; turns failure notices into coalesced toasts.
+//!
+//! Closing the window ends the app, and running downloads stop (they go on at the next start),
+//! unless the `keep_downloading_when_closed` setting is on and downloads are queued: then the
+//! window hides and the app stays (a `GApplication` hold) until the queue is done.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::rc::Rc;
 
 use relm4::adw;
 use relm4::adw::prelude::*;
@@ -64,6 +70,13 @@ pub struct App {
     pub failure: Option<String>,
     /// Playmark's database fails: the one sentence shown until it works again.
     pub store_trouble: Option<String>,
+    /// The item playing in mpv, and mpv's process id.
+    pub playing: Option<(String, Option<u32>)>,
+    /// Closing the window only hides it: downloads are queued and the person asked for them
+    /// to go on (read by the close handler).
+    pub keep_running: Rc<Cell<bool>>,
+    /// Held while the window is hidden and downloads go on.
+    hold: Option<gtk::gio::ApplicationHoldGuard>,
     toast_overlay: adw::ToastOverlay,
     window_state: Option<PathBuf>,
     network_handler: Option<gtk::glib::SignalHandlerId>,
@@ -94,9 +107,16 @@ pub enum AppInput {
     SignIn(SignInOutput),
     /// Sign out of the server (back to the demo library).
     SignOut,
+    /// The window was hidden instead of closed (downloads go on).
+    Hidden,
 }
 
 impl App {
+    /// The window is hidden and the app held open while downloads go on.
+    pub fn held(&self) -> bool {
+        self.hold.is_some()
+    }
+
     fn subtitle(&self) -> String {
         match &self.source {
             Some(LibrarySource::Demo { .. }) => gettext("Demo library"),
@@ -161,7 +181,7 @@ impl SimpleComponent for App {
             set_title: Some(&gettext("Playmark")),
             set_default_size: (init_state.width, init_state.height),
             set_maximized: init_state.maximized,
-            connect_close_request[window_state = model.window_state.clone()] => move |w| {
+            connect_close_request[window_state = model.window_state.clone(), keep_running = model.keep_running.clone(), sender = sender.clone()] => move |w| {
                 if let Some(path) = &window_state {
                     let state = WindowState {
                         width: w.default_width(),
@@ -171,6 +191,11 @@ impl SimpleComponent for App {
                     if let Err(e) = state.save(path) {
                         tracing::warn!(error = %e, "cannot remember the window size");
                     }
+                }
+                if keep_running.get() {
+                    w.set_visible(false);
+                    sender.input(AppInput::Hidden);
+                    return gtk::glib::Propagation::Stop;
                 }
                 gtk::glib::Propagation::Proceed
             },
@@ -299,6 +324,9 @@ impl SimpleComponent for App {
             toasts_shown: 0,
             failure: None,
             store_trouble: None,
+            playing: None,
+            keep_running: Rc::new(Cell::new(false)),
+            hold: None,
             toast_overlay: toast_overlay.clone(),
             window_state: init.window_state,
             network_handler: Some(network_handler),
@@ -403,6 +431,29 @@ impl SimpleComponent for App {
                 SyncQueueOutput::SearchResults { query, items } => self
                     .library
                     .emit(LibraryInput::SearchResults { query, items }),
+                SyncQueueOutput::Player { available } => self.library.emit(LibraryInput::Actions {
+                    play: available,
+                    download: true,
+                }),
+                SyncQueueOutput::Playing { item, pid } => {
+                    self.library
+                        .emit(LibraryInput::Playing { item: item.clone() });
+                    self.playing = item.map(|i| (i, pid));
+                }
+                SyncQueueOutput::Message { text } => {
+                    let toast = adw::Toast::new(&gtk::glib::markup_escape_text(&text));
+                    toast.set_timeout(8);
+                    self.toast_overlay.add_toast(toast);
+                }
+                SyncQueueOutput::Downloads { rows, keep_running } => {
+                    let active = super::downloads::any_active(&rows);
+                    self.keep_running.set(keep_running && active);
+                    if !active && self.hold.take().is_some() {
+                        // The window is hidden and the queue is done: now the app ends.
+                        relm4::main_application().quit();
+                    }
+                    self.library.emit(LibraryInput::Downloads { rows });
+                }
                 SyncQueueOutput::Failed { message } => {
                     if self.source.is_none() {
                         self.failure = Some(message);
@@ -423,9 +474,13 @@ impl SimpleComponent for App {
                 LibraryOutput::Search { query } => {
                     self.queue.emit(SyncQueueInput::Search { query })
                 }
-                // ▶ and download stay hidden until the player and downloads are wired
-                // (LibraryInput::Actions); the simulated player handles ▶ until then.
-                LibraryOutput::Play { .. } | LibraryOutput::Download { .. } => {}
+                LibraryOutput::Play { item } => self.queue.emit(SyncQueueInput::Play { item }),
+                LibraryOutput::Download { item } => {
+                    self.queue.emit(SyncQueueInput::Download { item })
+                }
+                LibraryOutput::DownloadControl { item, action } => self
+                    .queue
+                    .emit(SyncQueueInput::DownloadControl { item, action }),
             },
             AppInput::Status(out) => self.queue.emit(match out {
                 SyncStatusOutput::Retry { item } => SyncQueueInput::Retry { item },
@@ -461,6 +516,7 @@ impl SimpleComponent for App {
                 self.queue.emit(SyncQueueInput::SignInPlex { url, token })
             }
             AppInput::SignOut => self.queue.emit(SyncQueueInput::SignOut),
+            AppInput::Hidden => self.hold = Some(relm4::main_application().hold()),
         }
     }
 }

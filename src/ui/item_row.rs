@@ -44,6 +44,8 @@ pub struct RowActions {
     pub play: bool,
     /// Download (someone downloads items).
     pub download: bool,
+    /// No player is installed: ▶ shows, insensitive, with a tooltip saying how to install mpv.
+    pub player_missing: bool,
 }
 
 /// What the store knows about one item.
@@ -138,18 +140,12 @@ impl RowStore {
     }
 
     /// New local data for one item.
-    pub fn set_item(&self, mut item: ItemView) {
+    pub fn set_item(&self, item: ItemView) {
         let id = item.item_id.clone();
         {
             let mut entries = self.entries.borrow_mut();
             match entries.get_mut(&id) {
-                Some(e) => {
-                    if self.playing.borrow().as_deref() == Some(id.as_str()) {
-                        // The stored value is the last checkpoint; the player is ahead of it.
-                        item.position_ms = e.item.position_ms;
-                    }
-                    e.item = item;
-                }
+                Some(e) => e.item = item,
                 None => {
                     entries.insert(
                         id.clone(),
@@ -166,7 +162,7 @@ impl RowStore {
         self.redraw(&id);
     }
 
-    /// Change one item's data in place (optimistic updates, the simulated player).
+    /// Change one item's data in place (optimistic updates).
     pub fn update_item(&self, id: &str, f: impl FnOnce(&mut ItemView)) {
         if let Some(e) = self.entries.borrow_mut().get_mut(id) {
             f(&mut e.item);
@@ -215,13 +211,18 @@ impl RowStore {
         self.redraw(id);
     }
 
+    /// Which optional buttons rows show (▶, download).
+    pub fn actions(&self) -> RowActions {
+        self.actions.get()
+    }
+
     /// Which optional buttons show.
     pub fn set_actions(&self, actions: RowActions) {
         self.actions.set(actions);
         self.redraw_all();
     }
 
-    /// The item the (simulated) player is playing, if any: its ▶ shows pause.
+    /// The item the player is playing, if any: its ▶ shows stop.
     pub fn set_playing(&self, id: Option<String>) {
         let old = self.playing.replace(id.clone());
         for id in old.into_iter().chain(id) {
@@ -360,9 +361,16 @@ impl RowStore {
         w.watched.set_active(item.played);
         w.open.set_visible(!playable);
         let playing = self.playing.borrow().as_deref() == Some(item.item_id.as_str());
-        w.play.set_visible(playable && actions.play);
-        let (icon, tip) = if playing {
-            ("media-playback-pause-symbolic", gettext("Pause"))
+        w.play
+            .set_visible(playable && (actions.play || actions.player_missing));
+        w.play.set_sensitive(actions.play);
+        let (icon, tip) = if actions.player_missing {
+            (
+                "media-playback-start-symbolic",
+                gettext("Playing needs mpv, which is not installed. Install it with your package manager (Debian, Ubuntu: sudo apt install mpv; Fedora: sudo dnf install mpv; Arch: sudo pacman -S mpv), then start Playmark again."),
+            )
+        } else if playing {
+            ("media-playback-stop-symbolic", gettext("Stop"))
         } else {
             ("media-playback-start-symbolic", gettext("Play"))
         };

@@ -16,12 +16,11 @@ use relm4::gtk;
 use relm4::prelude::*;
 use relm4::typed_view::list::TypedListView;
 
+use super::downloads::{DownloadAction, Downloads, DownloadsInput, DownloadsOutput};
 use super::i18n::{gettext, tr};
 use super::item_row::{ItemRow, ItemRowOutput, RowActions, RowStore};
-use crate::clock::{Clock, SystemClock};
 use crate::model::{ItemKind, LocalChange};
-use crate::store::ItemView;
-use crate::sync::checkpoint::{Checkpointer, PlaybackEvent};
+use crate::store::{DownloadRow, ItemView};
 use crate::sync::{AccountState, ItemSyncState};
 
 /// How children sort under their parent: season number, episode number, id.
@@ -74,11 +73,9 @@ pub struct Library {
     stack: adw::ViewStack,
     leaflet: adw::Leaflet,
     children: HashMap<String, Vec<String>>,
-    checkpoints: Checkpointer,
-    /// ▶ goes to the owner ([`LibraryOutput::Play`]) instead of the simulated player.
-    external_player: bool,
-    ticker: Option<gtk::glib::SourceId>,
     home_pending: bool,
+    /// The Downloads view.
+    pub downloads: Controller<Downloads>,
 }
 
 /// Item ids shown by each list.
@@ -140,8 +137,8 @@ pub enum LibraryInput {
     SearchResults { query: String, items: Vec<String> },
     /// A row's button.
     Row(ItemRowOutput),
-    /// Which row buttons the owner handles: ▶ (`play`) and download. Without an external
-    /// player ▶ drives the simulated player.
+    /// Which row buttons the owner handles: ▶ (`play`: a player is there; `false` shows ▶
+    /// insensitive, saying how to install mpv) and download.
     Actions { play: bool, download: bool },
     /// Open a series (Shows → its seasons).
     OpenSeries { id: String },
@@ -165,8 +162,12 @@ pub enum LibraryInput {
     MarkSeries { played: bool },
     /// Time to ask for Home again (after changes).
     HomeDue,
-    /// One second of simulated playback passed.
-    Tick,
+    /// The item playing now (its ▶ shows stop), or none.
+    Playing { item: Option<String> },
+    /// Every download, for the Downloads view.
+    Downloads { rows: Vec<DownloadRow> },
+    /// Header action of the open season: download all its episodes.
+    DownloadSeason,
 }
 
 /// Which list a row belongs to.
@@ -191,10 +192,15 @@ pub enum LibraryOutput {
     RefreshHome,
     /// Search titles.
     Search { query: String },
-    /// Play an item (only with an external player, see [`LibraryInput::Actions`]).
+    /// Play an item (or stop it when it plays).
     Play { item: String },
-    /// Download an item.
+    /// Download an item (an episode or movie, or every episode of a season).
     Download { item: String },
+    /// Pause, resume or remove a download (the Downloads view).
+    DownloadControl {
+        item: String,
+        action: DownloadAction,
+    },
 }
 
 /// What a row's badge becomes when the account changes state: while the server is unreachable
@@ -419,73 +425,9 @@ impl Library {
         let _ = sender.output(LibraryOutput::EnqueueBulk { parent, played });
     }
 
-    fn stop_playing(&mut self) {
-        if let Some(t) = self.ticker.take() {
-            t.remove();
-        }
-        self.rows.set_playing(None);
-    }
-
-    fn report(&mut self, item: String, event: PlaybackEvent, sender: &ComponentSender<Self>) {
-        let Some(position_ms) = self.rows.item(&item).map(|i| i.position_ms) else {
-            return;
-        };
-        // A player reports every second; only checkpoints become durable changes.
-        if self
-            .checkpoints
-            .should_record(&item, position_ms, event, SystemClock.now())
-        {
-            let _ = sender.output(LibraryOutput::Enqueue {
-                item,
-                change: LocalChange::Position { position_ms },
-            });
-        }
-    }
-
-    fn play(&mut self, item: String, sender: &ComponentSender<Self>) {
-        if self.external_player {
-            let _ = sender.output(LibraryOutput::Play { item });
-            return;
-        }
-        // The simulated player: one item at a time, a position report every second.
-        let was = self.rows.playing();
-        if was.is_some() {
-            self.stop_playing();
-            if let Some(was) = was.clone() {
-                self.report(was, PlaybackEvent::Pause, sender);
-            }
-        }
-        if was.as_deref() == Some(item.as_str()) {
-            return;
-        }
-        self.rows.set_playing(Some(item.clone()));
-        let input = sender.input_sender().clone();
-        self.ticker = Some(gtk::glib::timeout_add_local(
-            std::time::Duration::from_secs(1),
-            move || {
-                input.emit(LibraryInput::Tick);
-                gtk::glib::ControlFlow::Continue
-            },
-        ));
-        self.report(item, PlaybackEvent::Tick, sender);
-    }
-
-    fn tick(&mut self, sender: &ComponentSender<Self>) {
-        let Some(id) = self.rows.playing() else {
-            return;
-        };
-        let mut ended = false;
-        self.rows.update_item(&id, |i| {
-            let max = i.runtime_ms.unwrap_or(i64::MAX);
-            i.position_ms = (i.position_ms + 1_000).clamp(0, max);
-            ended = i.runtime_ms.is_some_and(|r| i.position_ms >= r);
-        });
-        if ended {
-            self.stop_playing();
-            self.report(id, PlaybackEvent::Stop, sender);
-        } else {
-            self.report(id, PlaybackEvent::Tick, sender);
-        }
+    /// Someone downloads items (the download buttons show).
+    fn rows_download(&self) -> bool {
+        self.rows.actions().download
     }
 }
 
@@ -512,6 +454,8 @@ pub struct LibraryWidgets {
     pub mark_series_watched: gtk::Button,
     /// Mark the open series unwatched.
     pub mark_series_unwatched: gtk::Button,
+    /// Download the open season.
+    pub download_season: gtk::Button,
     empty_home: gtk::Label,
     no_results: gtk::Label,
 }
@@ -576,10 +520,8 @@ impl SimpleComponent for Library {
             }
         });
         let rows = RowStore::new(row_tx);
-        rows.set_actions(RowActions {
-            play: true,
-            download: false,
-        });
+        // ▶ and download show once the owner says who handles them (LibraryInput::Actions).
+        rows.set_actions(RowActions::default());
         let views = Views {
             continue_watching: RowList::new(),
             next_up: RowList::new(),
@@ -679,6 +621,10 @@ impl SimpleComponent for Library {
             "mark_season_unwatched",
             || LibraryInput::MarkSeason { played: false },
         );
+        let download_season = button(&gettext("Download season"), "download_season", || {
+            LibraryInput::DownloadSeason
+        });
+        download_season.set_visible(false);
         let leaflet = adw::Leaflet::new();
         leaflet.set_can_unfold(false);
         leaflet.set_can_navigate_back(true);
@@ -692,7 +638,11 @@ impl SimpleComponent for Library {
         let episodes_page = gtk::Box::new(gtk::Orientation::Vertical, 0);
         episodes_page.append(&page_header(
             &season_title,
-            &[&mark_season_watched, &mark_season_unwatched],
+            &[
+                &mark_season_watched,
+                &mark_season_unwatched,
+                &download_season,
+            ],
             &sender,
         ));
         episodes_page.append(&scrolled(&views.episodes.view));
@@ -739,6 +689,16 @@ impl SimpleComponent for Library {
                 &gettext("Movies"),
             )
             .set_icon_name(Some("camera-video-symbolic"));
+        let downloads = Downloads::builder().launch(()).forward(
+            sender.output_sender(),
+            |DownloadsOutput::Control { item, action }| LibraryOutput::DownloadControl {
+                item,
+                action,
+            },
+        );
+        stack
+            .add_titled(downloads.widget(), Some("downloads"), &gettext("Downloads"))
+            .set_icon_name(Some("folder-download-symbolic"));
         let results = gtk::Box::new(gtk::Orientation::Vertical, 0);
         let no_results = gtk::Label::new(Some(&gettext("No titles match.")));
         no_results.add_css_class("dim-label");
@@ -789,10 +749,8 @@ impl SimpleComponent for Library {
             stack: stack.clone(),
             leaflet: leaflet.clone(),
             children: HashMap::new(),
-            checkpoints: Checkpointer::default(),
-            external_player: false,
-            ticker: None,
             home_pending: false,
+            downloads,
         };
         let widgets = LibraryWidgets {
             stack,
@@ -805,6 +763,7 @@ impl SimpleComponent for Library {
             mark_season_unwatched,
             mark_series_watched,
             mark_series_unwatched,
+            download_season,
             empty_home,
             no_results,
         };
@@ -869,20 +828,18 @@ impl SimpleComponent for Library {
                     };
                     let _ = sender.output(LibraryOutput::Enqueue { item, change });
                 }
-                ItemRowOutput::Play { item } => self.play(item, &sender),
+                ItemRowOutput::Play { item } => {
+                    let _ = sender.output(LibraryOutput::Play { item });
+                }
                 ItemRowOutput::Download { item } => {
                     let _ = sender.output(LibraryOutput::Download { item });
                 }
             },
             LibraryInput::Actions { play, download } => {
-                self.external_player = play;
-                if play {
-                    self.stop_playing();
-                }
                 self.rows.set_actions(RowActions {
-                    // The simulated player keeps ▶ until a real one takes over.
-                    play: true,
+                    play,
                     download,
+                    player_missing: !play,
                 });
             }
             LibraryInput::OpenSeries { id } => self.open_series(id),
@@ -964,7 +921,15 @@ impl SimpleComponent for Library {
                 self.home_pending = false;
                 let _ = sender.output(LibraryOutput::RefreshHome);
             }
-            LibraryInput::Tick => self.tick(&sender),
+            LibraryInput::Playing { item } => self.rows.set_playing(item),
+            LibraryInput::Downloads { rows } => {
+                self.downloads.emit(DownloadsInput::Rows { rows });
+            }
+            LibraryInput::DownloadSeason => {
+                if let Some(item) = self.open_season.clone() {
+                    let _ = sender.output(LibraryOutput::Download { item });
+                }
+            }
         }
     }
 
@@ -982,6 +947,8 @@ impl SimpleComponent for Library {
         let season = self.open_season.is_some();
         w.mark_season_watched.set_sensitive(season);
         w.mark_season_unwatched.set_sensitive(season);
+        w.download_season.set_sensitive(season);
+        w.download_season.set_visible(self.rows_download());
         let series = self.open_series.is_some();
         w.mark_series_watched.set_sensitive(series);
         w.mark_series_unwatched.set_sensitive(series);

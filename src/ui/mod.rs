@@ -29,6 +29,7 @@
 
 pub mod a11y;
 pub mod app;
+pub mod downloads;
 pub mod format;
 pub mod i18n;
 pub mod item_row;

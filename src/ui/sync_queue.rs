@@ -5,6 +5,8 @@
 //! back to the UI as [`SyncQueueOutput`] messages, with failures gathered for a moment so a burst
 //! becomes one notice.
 
+mod media;
+
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -17,10 +19,14 @@ use crate::backend::jellyfin::{ClientOptions, DeviceInfo, JellyfinClient};
 use crate::backend::{ErrorKind, SyncError};
 use crate::clock::{Clock, SystemClock};
 use crate::demo::{DemoConfig, DemoServer, Fault, DEMO_PASSWORD, DEMO_USER};
+use crate::download::Downloader;
 use crate::merge::{Decision, Outcome, Side};
 use crate::model::{LocalChange, Millis, ServerKind};
 use crate::sign_in::AccountClientError;
 use crate::store::tokens::{SecretError, TokenStore};
+use media::PlayHandle;
+pub use media::{mpv_args, MPV_ARGS_ENV};
+
 use crate::store::ItemView;
 use crate::store::{database_path, Counts, NewAccount, OutboxRow, RowState, Store, VIEW_LIMIT};
 use crate::sync::{
@@ -106,6 +112,15 @@ pub enum SyncQueueInput {
     Home,
     /// Search titles (answered with [`SyncQueueOutput::SearchResults`]).
     Search { query: String },
+    /// Play an item in mpv (see [`SyncQueue::play`] for one play at a time).
+    Play { item: String },
+    /// Download an episode or movie, or every episode of a season or series.
+    Download { item: String },
+    /// Pause, resume or remove a download.
+    DownloadControl {
+        item: String,
+        action: super::downloads::DownloadAction,
+    },
 }
 
 /// What the library shows and who it belongs to.
@@ -177,6 +192,21 @@ pub enum SyncQueueOutput {
     },
     /// Items whose titles match `query`, best first.
     SearchResults { query: String, items: Vec<String> },
+    /// Whether a player (mpv) is installed (sent at start).
+    Player { available: bool },
+    /// The item playing now (`None`: nothing plays), and the player's process id.
+    Playing {
+        item: Option<String>,
+        pid: Option<u32>,
+    },
+    /// Something the person must know, in words (a play or a download that failed).
+    Message { text: String },
+    /// Every download of the account, and whether the app keeps downloading after its window
+    /// is closed (the `keep_downloading_when_closed` setting).
+    Downloads {
+        rows: Vec<crate::store::DownloadRow>,
+        keep_running: bool,
+    },
 }
 
 /// The worker's state.
@@ -191,6 +221,12 @@ pub struct SyncQueue {
     foreground: bool,
     /// What the UI was told, for the running engine.
     relay: Option<Relay>,
+    /// The data directory of the running engine's account (its token, downloads).
+    data_dir: Option<PathBuf>,
+    /// The play under way (one at a time).
+    play: Option<PlayHandle>,
+    /// The running account's download queue.
+    downloader: Option<Arc<Downloader>>,
 }
 
 impl std::fmt::Debug for SyncQueue {
@@ -203,6 +239,7 @@ impl std::fmt::Debug for SyncQueue {
 
 impl Drop for SyncQueue {
     fn drop(&mut self) {
+        self.stop_play_and_downloads();
         if let Some(engine) = &self.engine {
             engine.shutdown();
         }
@@ -226,6 +263,9 @@ impl Worker for SyncQueue {
             tasks: Vec::new(),
             foreground: false,
             relay: None,
+            data_dir: None,
+            play: None,
+            downloader: None,
         }
     }
 
@@ -285,6 +325,18 @@ impl Worker for SyncQueue {
             }
             SyncQueueInput::Search { query } => {
                 send_search(&engine, sender.output_sender(), query);
+                return;
+            }
+            SyncQueueInput::Play { item } => {
+                self.play(engine, item, sender.output_sender());
+                return;
+            }
+            SyncQueueInput::Download { item } => {
+                self.download(&item, sender.output_sender());
+                return;
+            }
+            SyncQueueInput::DownloadControl { item, action } => {
+                self.download_control(&item, action, sender.output_sender());
                 return;
             }
             SyncQueueInput::Start
@@ -758,7 +810,7 @@ impl SyncQueue {
             let source = LibrarySource::Account {
                 server_name: name.clone(),
             };
-            self.launch(engine, source, name, sender)
+            self.launch(engine, &data_dir, source, name, sender)
         }
     }
 
@@ -782,6 +834,7 @@ impl SyncQueue {
         self.demo = Some(server);
         self.launch(
             engine,
+            data_dir,
             LibrarySource::Demo { url },
             "Demo".to_string(),
             sender,
@@ -790,6 +843,7 @@ impl SyncQueue {
 
     /// Stop the current engine and its tasks.
     fn stop_engine(&mut self) {
+        self.stop_play_and_downloads();
         self.relay = None;
         if let Some(engine) = self.engine.take() {
             engine.shutdown();
@@ -804,11 +858,13 @@ impl SyncQueue {
     fn launch(
         &mut self,
         engine: Engine,
+        data_dir: &Path,
         source: LibrarySource,
         server_name: String,
         sender: &ComponentSender<Self>,
     ) -> Result<(), String> {
         self.stop_engine();
+        self.data_dir = Some(data_dir.to_path_buf());
         let items = engine
             .with_store(|s| s.items(engine.account()))
             .map_err(|e| e.to_string())?;
@@ -845,6 +901,10 @@ impl SyncQueue {
             }
         });
         self.tasks = vec![forward, run];
+        let _ = sender.output(SyncQueueOutput::Player {
+            available: crate::player::mpv::find_mpv().is_some(),
+        });
+        self.start_downloads(&engine, data_dir, sender.output_sender());
         // What is queued from before: every badge and the list, then the counts.
         relay.resync();
         if let Ok(counts) = engine.counts() {
@@ -893,6 +953,7 @@ impl SyncQueue {
         engine.signed_in();
         self.launch(
             engine,
+            &data_dir,
             LibrarySource::Account {
                 server_name: name.clone(),
             },
@@ -940,6 +1001,7 @@ impl SyncQueue {
         engine.signed_in();
         self.launch(
             engine,
+            &data_dir,
             LibrarySource::Account {
                 server_name: name.clone(),
             },

@@ -82,7 +82,7 @@ pub fn replay_command(params: &Params) -> String {
     if let Policies::One(p) = &params.policies {
         env.push_str(&format!(" PLAYMARK_SIM_POLICY={p}"));
     }
-    format!("{env} cargo test --test simulation -- --include-ignored --nocapture")
+    format!("{env} cargo test --test simulation -- --nocapture")
 }
 
 /// Shrink a failing history (delta debugging over its steps) until no single chunk can be
