@@ -15,6 +15,7 @@ pub mod download;
 pub mod merge;
 pub mod model;
 pub mod player;
+pub mod posters;
 pub mod sign_in;
 pub mod store;
 pub mod sync;

@@ -116,6 +116,16 @@ pub trait MediaServer: Send + Sync {
         Ok(None)
     }
 
+    /// `item_id`'s poster, about `height` pixels high (PNG, JPEG or WebP bytes): Jellyfin
+    /// `GET /Items/{id}/Images/Primary?fillHeight=…`, Plex's photo transcoder on the item's
+    /// thumb. The default: no images.
+    async fn poster(&self, item_id: &str, height: u32) -> Result<Vec<u8>, SyncError> {
+        let _ = height;
+        Err(SyncError::rejected(format!(
+            "this server offers no poster of {item_id}"
+        )))
+    }
+
     /// Where `item_id`'s media file can be downloaded (the download endpoint, never the
     /// streaming one), with the size the server announces. The default: no downloads.
     async fn download_source(&self, item_id: &str) -> Result<download::DownloadSource, SyncError> {
@@ -127,3 +137,19 @@ pub trait MediaServer: Send + Sync {
 
 /// Batches of (item id, user data) changed on the server, as they arrive.
 pub type LiveUpdates = BoxStream<'static, Result<Vec<(String, UserData)>, SyncError>>;
+
+/// Check that `bytes` are an image a poster can be (PNG, JPEG, WebP or GIF): an HTML page or a
+/// JSON error answered with 200 is not taken for one.
+pub fn check_image(bytes: Vec<u8>) -> Result<Vec<u8>, SyncError> {
+    let is_image = bytes.starts_with(b"\x89PNG\r\n\x1a\n")
+        || bytes.starts_with(&[0xFF, 0xD8, 0xFF])
+        || (bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP")
+        || bytes.starts_with(b"GIF8");
+    if is_image {
+        Ok(bytes)
+    } else {
+        Err(SyncError::unexpected_response(
+            "an answer that is not an image",
+        ))
+    }
+}

@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 mod faults;
+mod images;
 mod library;
 mod live;
 mod media;

@@ -229,6 +229,9 @@ fn container(req: &Req<'_>, body: Value) -> Reply {
 
 /// Answer one request.
 pub(crate) fn handle(state: &mut State, req: &Req<'_>) -> Reply {
+    if let Some(reply) = super::images::plex(state, req) {
+        return reply;
+    }
     handle_inner(state, req).unwrap_or_else(|r| r)
 }
 

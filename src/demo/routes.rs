@@ -340,6 +340,9 @@ fn route(path: &str) -> Option<Route> {
 
 /// Answer one request.
 pub(crate) fn handle(state: &mut State, req: &Req<'_>) -> Reply {
+    if let Some(reply) = super::images::jellyfin(state, req) {
+        return reply;
+    }
     if let Some(reply) = super::sessions::jellyfin(state, req) {
         return reply;
     }

@@ -354,6 +354,14 @@ impl MediaServer for JellyfinClient {
         ServerKind::Jellyfin
     }
 
+    async fn poster(&self, item_id: &str, height: u32) -> Result<Vec<u8>, SyncError> {
+        let path = format!("/Items/{}/Images/Primary", percent_encode(item_id));
+        let height = height.to_string();
+        let url = self.url(&path, &[("fillHeight", height.as_str()), ("quality", "90")])?;
+        let bytes = self.execute(Method::GET, url, None, true).await?;
+        crate::backend::check_image(bytes)
+    }
+
     async fn fetch_by_ids(
         &self,
         ids: &[String],

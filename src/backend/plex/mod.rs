@@ -492,6 +492,24 @@ impl MediaServer for PlexClient {
         ServerKind::Plex
     }
 
+    async fn poster(&self, item_id: &str, height: u32) -> Result<Vec<u8>, SyncError> {
+        let thumb = format!("/library/metadata/{item_id}/thumb");
+        let width = (height * 2 / 3).max(1).to_string();
+        let height = height.to_string();
+        let url = self.url(
+            "/photo/:/transcode",
+            &[
+                ("url", thumb.as_str()),
+                ("width", width.as_str()),
+                ("height", height.as_str()),
+                ("minSize", "1"),
+                ("upscale", "1"),
+            ],
+        )?;
+        let bytes = self.execute(Method::GET, url, true).await?;
+        crate::backend::check_image(bytes)
+    }
+
     async fn probe(&self) -> Result<ServerInfo, SyncError> {
         self.identity().await
     }
