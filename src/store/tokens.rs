@@ -2,7 +2,7 @@
 //! one is on the session bus, else a file with mode 0600 in the data directory (a CLI over SSH,
 //! a container). Never in SQL, argv, URLs or logs.
 //!
-//! - **Keyring**: one item per account, labelled "Playmark: <server> (<user>)", found by the
+//! - **Keyring**: one item per account, labelled `Playmark: <server> (<user>)`, found by the
 //!   attributes `application` ([`APPLICATION`]), `server-kind`, `server-id` and `user-id` —
 //!   never by the local account id, which a reset database hands out again.
 //! - **File**: `token-<account id>` in the data directory, used only when no Secret Service is

@@ -112,7 +112,8 @@ pub enum SyncQueueInput {
     Home,
     /// Search titles (answered with [`SyncQueueOutput::SearchResults`]).
     Search { query: String },
-    /// Play an item in mpv (see [`SyncQueue::play`] for one play at a time).
+    /// Play an item in mpv (one play at a time: ▶ on the playing item stops it, on another item
+    /// stops the one playing and plays the new one).
     Play { item: String },
     /// Download an episode or movie, or every episode of a season or series.
     Download { item: String },
