@@ -6,7 +6,6 @@
 mod common;
 
 use common::{media_server, Harness};
-use playmark::demo::Fault;
 use playmark::model::ServerKind;
 use playmark::posters::{PosterCache, ROW_HEIGHT};
 
@@ -59,15 +58,20 @@ async fn a_poster_is_fetched_once_at_the_size_shown(kind: ServerKind) {
     assert_eq!(poster_requests(&h), 2);
     assert_eq!(png_size(&other), png_size(&bytes));
 
-    // An HTML page answered instead: a clear error, nothing cached.
-    h.server.fail_next(1, Fault::Html);
+    // Injected faults are for the sync's requests: a poster fetched meanwhile takes none.
+    h.server.fail_next(
+        1,
+        playmark::demo::Fault::Status {
+            code: 500,
+            retry_after: None,
+        },
+    );
     let ep2 = h.episode(2);
-    let err = cache
+    cache
         .fetch(client.as_ref(), h.account, &ep2, ROW_HEIGHT)
         .await
-        .unwrap_err();
-    assert!(err.to_string().contains("poster"), "{err}");
-    assert!(cache.get(h.account, &ep2, ROW_HEIGHT).is_none());
+        .unwrap();
+    assert!(client.probe().await.is_err(), "the fault is still queued");
     // An unknown item: the server's 404, nothing cached.
     assert!(cache
         .fetch(client.as_ref(), h.account, "999999", ROW_HEIGHT)
@@ -84,4 +88,17 @@ async fn jellyfin_a_poster_is_fetched_once_at_the_size_shown() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plex_a_poster_is_fetched_once_at_the_size_shown() {
     a_poster_is_fetched_once_at_the_size_shown(ServerKind::Plex).await;
+}
+
+/// An answer that is not an image (an HTML page from a proxy, a JSON error with 200) is an
+/// error, not a poster.
+#[test]
+fn only_images_are_taken_for_posters() {
+    use playmark::backend::check_image;
+    assert!(check_image(b"<!DOCTYPE html><html>502 Bad Gateway</html>".to_vec()).is_err());
+    assert!(check_image(b"{\"error\": \"nope\"}".to_vec()).is_err());
+    assert!(check_image(Vec::new()).is_err());
+    assert!(check_image(b"\x89PNG\r\n\x1a\n....".to_vec()).is_ok());
+    assert!(check_image(vec![0xFF, 0xD8, 0xFF, 0xE0]).is_ok());
+    assert!(check_image(b"RIFF\0\0\0\0WEBPVP8 ".to_vec()).is_ok());
 }

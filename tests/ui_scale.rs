@@ -193,6 +193,33 @@ fn a_large_stored_library_opens_with_home_and_scrolls() {
             .all(|e| lists().continue_watching.contains(e)),
         "Continue watching lists the started episodes"
     );
+    // Posters: the rows on screen get theirs (fetched off the GTK thread), and only those.
+    let poster_of = |id: &str| {
+        descendants(&root)
+            .into_iter()
+            .filter(|w| w.widget_name() == id && w.is_mapped())
+            .flat_map(|row| descendants(&row))
+            .find_map(|w| w.downcast::<gtk::Picture>().ok())
+            .and_then(|p| p.paintable())
+    };
+    wait_for("Home's posters", Duration::from_secs(60), || {
+        episodes.iter().all(|e| poster_of(e).is_some())
+    });
+    let posters_asked = || {
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.path.contains("/Images/Primary"))
+            .count()
+    };
+    let at_home = posters_asked();
+    let bound = app.model().library.model().rows.bound_rows();
+    // A 700 px window shows at most about 20 rows; lists keep more rows bound than that
+    // (and hidden views keep theirs), but only the ones on screen fetch.
+    assert!(
+        at_home <= 40 && at_home < bound,
+        "{at_home} posters fetched for {bound} rows bound"
+    );
     let (rss_home, _) = rss_mib();
 
     // The app pulls after start-up: let that settle so the scroll measures scrolling.
@@ -268,6 +295,21 @@ fn a_large_stored_library_opens_with_home_and_scrolls() {
     assert!(
         around.iter().any(|id| visible(id)),
         "row {rows} ({target_id}) and its neighbours are on screen after the scroll"
+    );
+    // Rows that flew past asked for nothing; the ones the scroll stopped on get posters.
+    wait_for(
+        "the posters where the scroll stopped",
+        Duration::from_secs(60),
+        || around.iter().any(|id| poster_of(id).is_some()),
+    );
+    let after_scroll = posters_asked();
+    println!(
+        "SCALE posters: {at_home} fetched for Home ({bound} rows bound), {after_scroll} after scrolling through {rows} rows"
+    );
+    assert!(
+        after_scroll - at_home < rows / 4,
+        "a fast scroll fetches posters only where it stops: {} for {rows} rows",
+        after_scroll - at_home
     );
     let (rss_end, hwm) = rss_mib();
 

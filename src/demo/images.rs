@@ -7,6 +7,10 @@
 //!   with the token, as Plex's own clients ask for resized thumbnails.
 //!
 //! An item without a poster (none here: every item gets one) would be a 404 on both.
+//!
+//! Injected faults (`fail_next`, `--faults`) do not apply to posters: they are not part of
+//! the sync, and a test that fails "the next N requests" means N sync requests, whatever the
+//! rows on screen fetch meanwhile. Offline still means offline for them too.
 
 use axum::http::Method;
 
@@ -18,6 +22,14 @@ const MAX_SIDE: u32 = 1_000;
 
 /// Width : height of a poster.
 const ASPECT: (u32, u32) = (2, 3);
+
+/// Whether `path` asks for a poster (see the module doc on faults).
+pub(crate) fn is_image_path(path: &str) -> bool {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    matches!(segs.as_slice(), [items, _, images, _]
+        if items.eq_ignore_ascii_case("items") && images.eq_ignore_ascii_case("images"))
+        || path.trim_end_matches('/') == "/photo/:/transcode"
+}
 
 fn query<'a>(req: &'a Req<'_>, name: &str) -> Option<&'a str> {
     req.query

@@ -822,7 +822,11 @@ impl Inner {
                     .collect()
             })
             .unwrap_or_default();
-        let fault = lock(&self.plan).take();
+        let fault = if images::is_image_path(parts.uri.path()) {
+            None
+        } else {
+            lock(&self.plan).take()
+        };
         let seq = self.record(RecordedRequest {
             method: parts.method.to_string(),
             path: parts.uri.path().to_string(),

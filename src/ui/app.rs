@@ -454,6 +454,9 @@ impl SimpleComponent for App {
                     }
                     self.library.emit(LibraryInput::Downloads { rows });
                 }
+                SyncQueueOutput::Poster { item, texture } => {
+                    self.library.emit(LibraryInput::Poster { item, texture })
+                }
                 SyncQueueOutput::Failed { message } => {
                     if self.source.is_none() {
                         self.failure = Some(message);
@@ -481,6 +484,7 @@ impl SimpleComponent for App {
                 LibraryOutput::DownloadControl { item, action } => self
                     .queue
                     .emit(SyncQueueInput::DownloadControl { item, action }),
+                LibraryOutput::Poster { item } => self.queue.emit(SyncQueueInput::Poster { item }),
             },
             AppInput::Status(out) => self.queue.emit(match out {
                 SyncStatusOutput::Retry { item } => SyncQueueInput::Retry { item },

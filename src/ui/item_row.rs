@@ -13,7 +13,7 @@
 //! them ([`RowStore::set_actions`]).
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::{Rc, Weak};
 
 use relm4::gtk;
@@ -35,6 +35,32 @@ pub enum ItemRowOutput {
     Play { item: String },
     /// The download button was pressed.
     Download { item: String },
+    /// A row has shown this item for a moment and has no poster for it: fetch it (once).
+    NeedPoster { item: String },
+}
+
+/// Posters kept decoded in memory (the least recently arrived go first; a row that shows one
+/// of them again asks the worker, which has it on disk).
+const MAX_TEXTURES: usize = 1_000;
+
+/// How long the lists must be still before the posters of the rows on screen are asked for:
+/// rows that fly past in a fast scroll fetch nothing.
+const POSTER_DELAY_MS: u64 = 250;
+
+/// Whether `w` is inside the visible part of the scrolled list it is in (a bound row can be
+/// outside it: lists keep a few rows around the visible ones, and hidden views keep theirs).
+fn on_screen(w: &impl IsA<gtk::Widget>) -> bool {
+    if !w.is_mapped() {
+        return false;
+    }
+    let Some(view) = w.ancestor(gtk::ScrolledWindow::static_type()) else {
+        return true;
+    };
+    let Some(top) = w.compute_point(&view, &gtk::graphene::Point::new(0.0, 0.0)) else {
+        return false;
+    };
+    let (y, h) = (f64::from(top.y()), f64::from(w.height()));
+    y + h > 0.0 && y < f64::from(view.height())
 }
 
 /// Which optional buttons rows show.
@@ -79,6 +105,12 @@ pub struct RowStore {
     sender: relm4::Sender<ItemRowOutput>,
     actions: Cell<RowActions>,
     playing: RefCell<Option<String>>,
+    /// Decoded posters by item, and the order they arrived in.
+    posters: RefCell<(HashMap<String, gtk::gdk::Texture>, VecDeque<String>)>,
+    /// Items whose poster was asked for (and not dropped since).
+    asked: RefCell<HashSet<String>>,
+    /// The pending poster check ([`RowStore::schedule_poster_check`]).
+    poster_timer: RefCell<Option<gtk::glib::SourceId>>,
     me: Weak<RowStore>,
 }
 
@@ -100,6 +132,9 @@ impl RowStore {
             sender,
             actions: Cell::new(RowActions::default()),
             playing: RefCell::new(None),
+            posters: RefCell::default(),
+            asked: RefCell::default(),
+            poster_timer: RefCell::default(),
             me: me.clone(),
         })
     }
@@ -227,6 +262,67 @@ impl RowStore {
         let old = self.playing.replace(id.clone());
         for id in old.into_iter().chain(id) {
             self.redraw(&id);
+        }
+    }
+
+    /// An item's poster arrived: its rows show it.
+    pub fn set_poster(&self, id: &str, texture: gtk::gdk::Texture) {
+        {
+            let (map, order) = &mut *self.posters.borrow_mut();
+            if map.insert(id.to_string(), texture).is_none() {
+                order.push_back(id.to_string());
+            }
+            while order.len() > MAX_TEXTURES {
+                if let Some(old) = order.pop_front() {
+                    map.remove(&old);
+                    self.asked.borrow_mut().remove(&old);
+                }
+            }
+        }
+        self.redraw(id);
+    }
+
+    /// Whether an item's poster is in memory.
+    pub fn has_poster(&self, id: &str) -> bool {
+        self.posters.borrow().0.contains_key(id)
+    }
+
+    /// Check for rows on screen without a poster once the lists have been still for
+    /// [`POSTER_DELAY_MS`] (every bind and every scroll moves the check later: a fast scroll
+    /// fetches nothing for the rows that fly past).
+    pub fn schedule_poster_check(&self) {
+        if let Some(old) = self.poster_timer.borrow_mut().take() {
+            old.remove();
+        }
+        let me = self.me.clone();
+        let id = gtk::glib::timeout_add_local_once(
+            std::time::Duration::from_millis(POSTER_DELAY_MS),
+            move || {
+                if let Some(store) = me.upgrade() {
+                    store.poster_timer.borrow_mut().take();
+                    store.check_posters();
+                }
+            },
+        );
+        *self.poster_timer.borrow_mut() = Some(id);
+    }
+
+    /// Ask once for the poster of every item shown on screen without one.
+    fn check_posters(&self) {
+        let wanted: Vec<String> = self
+            .bound
+            .borrow()
+            .iter()
+            .filter(|(id, rows)| {
+                !self.has_poster(id)
+                    && !self.asked.borrow().contains(*id)
+                    && rows.iter().any(|w| on_screen(&w.poster))
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in wanted {
+            self.asked.borrow_mut().insert(id.clone());
+            self.sender.emit(ItemRowOutput::NeedPoster { item: id });
         }
     }
 
@@ -378,6 +474,8 @@ impl RowStore {
         w.play.set_tooltip_text(Some(&tip));
         w.download.set_visible(playable && actions.download);
         w.badge.render(entry.badge().as_ref());
+        w.poster
+            .set_paintable(self.posters.borrow().0.get(&item.item_id));
     }
 
     fn bind(&self, id: &str, w: &Rc<RowWidgets>) {
@@ -388,6 +486,9 @@ impl RowStore {
             .push(w.clone());
         if let Some(entry) = self.entries.borrow().get(id) {
             self.render(entry, w);
+        }
+        if !self.has_poster(id) {
+            self.schedule_poster_check();
         }
     }
 
@@ -409,6 +510,8 @@ pub struct RowWidgets {
     pub play: gtk::Button,
     /// Download.
     pub download: gtk::Button,
+    /// The poster (empty, on a placeholder card, until it arrives).
+    pub poster: gtk::Picture,
     number: gtk::Label,
     title: gtk::Label,
     context_label: gtk::Label,
@@ -463,6 +566,13 @@ impl RelmListItem for ItemRow {
         download.add_css_class("flat");
         download.set_valign(gtk::Align::Center);
         download.set_tooltip_text(Some(&gettext("Download")));
+        let poster = gtk::Picture::new();
+        poster.set_widget_name("poster");
+        poster.add_css_class("poster");
+        poster.set_size_request(32, 48);
+        poster.set_can_shrink(true);
+        poster.set_content_fit(gtk::ContentFit::Cover);
+        poster.set_valign(gtk::Align::Center);
         let number = gtk::Label::new(None);
         number.add_css_class("dim-label");
         number.add_css_class("episode-number");
@@ -492,6 +602,7 @@ impl RelmListItem for ItemRow {
         watched.set_valign(gtk::Align::Center);
         let open = gtk::Image::from_icon_name("go-next-symbolic");
         open.set_valign(gtk::Align::Center);
+        hbox.append(&poster);
         hbox.append(&play);
         hbox.append(&download);
         hbox.append(&number);
@@ -502,6 +613,7 @@ impl RelmListItem for ItemRow {
         let w = Rc::new(RowWidgets {
             play,
             download,
+            poster,
             number,
             title,
             context_label,

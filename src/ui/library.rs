@@ -168,6 +168,11 @@ pub enum LibraryInput {
     Downloads { rows: Vec<DownloadRow> },
     /// Header action of the open season: download all its episodes.
     DownloadSeason,
+    /// An item's poster arrived.
+    Poster {
+        item: String,
+        texture: gtk::gdk::Texture,
+    },
 }
 
 /// Which list a row belongs to.
@@ -201,6 +206,8 @@ pub enum LibraryOutput {
         item: String,
         action: DownloadAction,
     },
+    /// A row shows this item: its poster is wanted.
+    Poster { item: String },
 }
 
 /// What a row's badge becomes when the account changes state: while the server is unreachable
@@ -221,11 +228,18 @@ fn set_list(view: &mut RowList, ids: &[String], rows: &RowStore, context: bool) 
     view.extend_from_iter(ids.iter().map(|id| rows.row(id, context)));
 }
 
-fn scrolled(child: &impl IsA<gtk::Widget>) -> gtk::ScrolledWindow {
+fn scrolled(child: &impl IsA<gtk::Widget>, rows: &Rc<RowStore>) -> gtk::ScrolledWindow {
     let s = gtk::ScrolledWindow::new();
     s.set_hscrollbar_policy(gtk::PolicyType::Never);
     s.set_vexpand(true);
     s.set_child(Some(child));
+    // Posters are asked for where the list comes to rest.
+    let weak = Rc::downgrade(rows);
+    s.vadjustment().connect_value_changed(move |_| {
+        if let Some(rows) = weak.upgrade() {
+            rows.schedule_poster_check();
+        }
+    });
     s
 }
 
@@ -585,9 +599,9 @@ impl SimpleComponent for Library {
         empty_home.set_wrap(true);
         empty_home.set_margin_top(24);
         home.append(&section_title(&gettext("Continue watching")));
-        home.append(&scrolled(&views.continue_watching.view));
+        home.append(&scrolled(&views.continue_watching.view, &rows));
         home.append(&section_title(&gettext("Next up")));
-        home.append(&scrolled(&views.next_up.view));
+        home.append(&scrolled(&views.next_up.view, &rows));
         home.append(&empty_home);
 
         // Shows.
@@ -634,7 +648,7 @@ impl SimpleComponent for Library {
             &[&mark_series_watched, &mark_series_unwatched],
             &sender,
         ));
-        seasons_page.append(&scrolled(&views.seasons.view));
+        seasons_page.append(&scrolled(&views.seasons.view, &rows));
         let episodes_page = gtk::Box::new(gtk::Orientation::Vertical, 0);
         episodes_page.append(&page_header(
             &season_title,
@@ -645,9 +659,9 @@ impl SimpleComponent for Library {
             ],
             &sender,
         ));
-        episodes_page.append(&scrolled(&views.episodes.view));
+        episodes_page.append(&scrolled(&views.episodes.view, &rows));
         leaflet
-            .append(&scrolled(&views.series.view))
+            .append(&scrolled(&views.series.view, &rows))
             .set_name(Some("series"));
         leaflet.append(&seasons_page).set_name(Some("seasons"));
         leaflet.append(&episodes_page).set_name(Some("episodes"));
@@ -665,7 +679,11 @@ impl SimpleComponent for Library {
         }
         leaflet.add_controller(keys);
         let s = sender.input_sender().clone();
+        let weak = Rc::downgrade(&rows);
         leaflet.connect_visible_child_name_notify(move |l| {
+            if let Some(rows) = weak.upgrade() {
+                rows.schedule_poster_check();
+            }
             if let Some(name) = l.visible_child_name() {
                 s.emit(LibraryInput::PageShown {
                     name: name.to_string(),
@@ -676,6 +694,12 @@ impl SimpleComponent for Library {
         // Movies, search results.
         let stack = adw::ViewStack::new();
         stack.set_vexpand(true);
+        let weak = Rc::downgrade(&rows);
+        stack.connect_visible_child_name_notify(move |_| {
+            if let Some(rows) = weak.upgrade() {
+                rows.schedule_poster_check();
+            }
+        });
         stack
             .add_titled(&home, Some("home"), &gettext("Home"))
             .set_icon_name(Some("user-home-symbolic"));
@@ -684,7 +708,7 @@ impl SimpleComponent for Library {
             .set_icon_name(Some("video-display-symbolic"));
         stack
             .add_titled(
-                &scrolled(&views.movies.view),
+                &scrolled(&views.movies.view, &rows),
                 Some("movies"),
                 &gettext("Movies"),
             )
@@ -703,7 +727,7 @@ impl SimpleComponent for Library {
         let no_results = gtk::Label::new(Some(&gettext("No titles match.")));
         no_results.add_css_class("dim-label");
         no_results.set_margin_top(24);
-        results.append(&scrolled(&views.results.view));
+        results.append(&scrolled(&views.results.view, &rows));
         results.append(&no_results);
         let content = gtk::Stack::new();
         content.set_transition_type(gtk::StackTransitionType::Crossfade);
@@ -834,7 +858,11 @@ impl SimpleComponent for Library {
                 ItemRowOutput::Download { item } => {
                     let _ = sender.output(LibraryOutput::Download { item });
                 }
+                ItemRowOutput::NeedPoster { item } => {
+                    let _ = sender.output(LibraryOutput::Poster { item });
+                }
             },
+            LibraryInput::Poster { item, texture } => self.rows.set_poster(&item, texture),
             LibraryInput::Actions { play, download } => {
                 self.rows.set_actions(RowActions {
                     play,

@@ -6,6 +6,7 @@
 //! becomes one notice.
 
 mod media;
+mod posters;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -122,6 +123,8 @@ pub enum SyncQueueInput {
         item: String,
         action: super::downloads::DownloadAction,
     },
+    /// A row shows this item: fetch its poster (answered with [`SyncQueueOutput::Poster`]).
+    Poster { item: String },
 }
 
 /// What the library shows and who it belongs to.
@@ -208,6 +211,11 @@ pub enum SyncQueueOutput {
         rows: Vec<crate::store::DownloadRow>,
         keep_running: bool,
     },
+    /// An item's poster, decoded off the GTK thread.
+    Poster {
+        item: String,
+        texture: relm4::gtk::gdk::Texture,
+    },
 }
 
 /// The worker's state.
@@ -228,6 +236,8 @@ pub struct SyncQueue {
     play: Option<PlayHandle>,
     /// The running account's download queue.
     downloader: Option<Arc<Downloader>>,
+    /// The running account's posters.
+    posters: Option<posters::Posters>,
 }
 
 impl std::fmt::Debug for SyncQueue {
@@ -267,6 +277,7 @@ impl Worker for SyncQueue {
             data_dir: None,
             play: None,
             downloader: None,
+            posters: None,
         }
     }
 
@@ -330,6 +341,12 @@ impl Worker for SyncQueue {
             }
             SyncQueueInput::Play { item } => {
                 self.play(engine, item, sender.output_sender());
+                return;
+            }
+            SyncQueueInput::Poster { item } => {
+                if let (Some(p), Some(rt)) = (&self.posters, &self.runtime) {
+                    p.request(rt.handle(), item, sender.output_sender());
+                }
                 return;
             }
             SyncQueueInput::Download { item } => {
@@ -845,6 +862,7 @@ impl SyncQueue {
     /// Stop the current engine and its tasks.
     fn stop_engine(&mut self) {
         self.stop_play_and_downloads();
+        self.posters = None;
         self.relay = None;
         if let Some(engine) = self.engine.take() {
             engine.shutdown();
@@ -906,6 +924,9 @@ impl SyncQueue {
             available: crate::player::mpv::find_mpv().is_some(),
         });
         self.start_downloads(&engine, data_dir, sender.output_sender());
+        self.posters = posters::Posters::of(&engine, data_dir)
+            .map_err(|e| tracing::warn!(error = %e, "no posters"))
+            .ok();
         // What is queued from before: every badge and the list, then the counts.
         relay.resync();
         if let Ok(counts) = engine.counts() {
