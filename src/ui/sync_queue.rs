@@ -924,7 +924,9 @@ impl SyncQueue {
             available: crate::player::mpv::find_mpv().is_some(),
         });
         self.start_downloads(&engine, data_dir, sender.output_sender());
-        self.posters = posters::Posters::of(&engine, data_dir)
+        self.posters = self
+            .runtime()
+            .and_then(|rt| posters::Posters::of(rt, &engine, data_dir))
             .map_err(|e| tracing::warn!(error = %e, "no posters"))
             .ok();
         // What is queued from before: every badge and the list, then the counts.
