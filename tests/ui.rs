@@ -784,6 +784,154 @@ fn the_play_button_plays_in_mpv_and_the_row_follows_its_checkpoints() {
     });
 }
 
+/// The offline evening in the app: with the server unreachable, ▶ on an episode that is not
+/// downloaded says so in a toast; a downloaded one plays from its file in mpv, its stop is
+/// queued ("waiting for connection") and reaches the server when it is back.
+#[gtk::test]
+fn offline_the_play_button_plays_a_download_and_its_progress_waits_for_the_server() {
+    fast_mpv();
+    let f = Fixture::start();
+    let ids = f.episode_ids();
+    let (local, streamed) = (ids[3].clone(), ids[4].clone());
+    let runtime = f
+        .app
+        .model()
+        .library
+        .model()
+        .rows
+        .item(&local)
+        .unwrap()
+        .runtime_ms
+        .unwrap();
+    let start = runtime * 3 / 10 / 1000 * 1000;
+    f.app.emit(AppInput::Library(LibraryOutput::Enqueue {
+        item: local.clone(),
+        change: playmark::model::LocalChange::Position { position_ms: start },
+    }));
+    wait_for("synced", || f.state(&local) == Some(ItemSyncState::Synced));
+    f.app.emit(AppInput::Library(LibraryOutput::Download {
+        item: local.clone(),
+    }));
+    let downloaded = || {
+        f.app
+            .model()
+            .library
+            .model()
+            .downloads
+            .model()
+            .rows
+            .iter()
+            .any(|r| r.item_id == local && r.state == playmark::store::DownloadState::Done)
+    };
+    wait_for("the download", downloaded);
+    f.server.set_offline(true);
+
+    play_button(&f, &streamed).emit_clicked();
+    wait_for("the toast", || f.app.model().last_message.is_some());
+    let text = f.app.model().last_message.clone().unwrap();
+    assert!(
+        text.contains("can't be reached") && text.contains("not downloaded"),
+        "{text}"
+    );
+    assert!(f.app.model().playing.is_none());
+
+    let play = play_button(&f, &local);
+    play.emit_clicked();
+    wait_for("mpv playing the file", || f.app.model().playing.is_some());
+    pump_for(Duration::from_millis(1_500));
+    play.emit_clicked();
+    wait_for("mpv gone", || f.app.model().playing.is_none());
+    let stopped = row_position(&f.app, &local);
+    assert!(stopped > start, "{stopped}");
+    wait_for("waiting for the connection", || {
+        f.state(&local) == Some(ItemSyncState::WaitingForConnection)
+    });
+    assert_eq!(f.server.user_data(&local).unwrap().position_ms, start);
+
+    f.server.set_offline(false);
+    // As gio's network monitor says when the connection is back.
+    f.app
+        .model()
+        .queue
+        .emit(playmark::ui::sync_queue::SyncQueueInput::ConnectivityChanged { online: true });
+    wait_for("the stop on the server", || {
+        f.server.user_data(&local).unwrap().position_ms == stopped
+    });
+    wait_for("synced", || f.state(&local) == Some(ItemSyncState::Synced));
+}
+
+/// Closing the window while mpv plays: the app stops mpv and records the stop before it ends
+/// (the checkpoint is in the database; mpv is gone).
+#[gtk::test]
+fn closing_the_window_while_playing_records_the_stop() {
+    use playmark::store::{database_path, Store};
+    fast_mpv();
+    let f = Fixture::start();
+    let id = f.episode_ids()[5].clone();
+    let runtime = f
+        .app
+        .model()
+        .library
+        .model()
+        .rows
+        .item(&id)
+        .unwrap()
+        .runtime_ms
+        .unwrap();
+    let start = runtime * 2 / 10 / 1000 * 1000;
+    f.app.emit(AppInput::Library(LibraryOutput::Enqueue {
+        item: id.clone(),
+        change: playmark::model::LocalChange::Position { position_ms: start },
+    }));
+    wait_for("synced", || f.state(&id) == Some(ItemSyncState::Synced));
+    play_button(&f, &id).emit_clicked();
+    wait_for("mpv playing", || f.app.model().playing.is_some());
+    let pid = f.app.model().playing.clone().unwrap().1.unwrap();
+    pump_for(Duration::from_millis(1_000));
+    let Fixture {
+        app,
+        server: _server,
+        _dir: dir,
+        _rt: rt,
+    } = f;
+    app.widget().close();
+    drop(app);
+    pump();
+    let store = Store::open(&database_path(dir.path())).unwrap();
+    let account = store.account().unwrap().unwrap().id;
+    wait_for("the stop recorded", || {
+        store
+            .item(account, &id)
+            .unwrap()
+            .is_some_and(|i| i.position_ms > start + 20_000)
+    });
+    wait_for("mpv gone", || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "))
+    });
+    drop(rt);
+}
+
+/// Without mpv, ▶ shows greyed out and its tooltip says how to install it.
+#[gtk::test]
+fn without_mpv_the_play_button_is_insensitive_and_says_how_to_install_it() {
+    struct Restore;
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            std::env::remove_var("PLAYMARK_MPV");
+        }
+    }
+    let _restore = Restore;
+    // `PLAYMARK_MPV` names the mpv to run; one that is not there is "not installed".
+    std::env::set_var("PLAYMARK_MPV", "/nonexistent/mpv");
+    let f = Fixture::start();
+    let id = f.episode_ids()[0].clone();
+    let play = play_button(&f, &id);
+    wait_for("▶ shown", || play.is_visible());
+    assert!(!play.is_sensitive());
+    let tip = play.tooltip_text().unwrap().to_string();
+    assert!(tip.contains("sudo apt install mpv"), "{tip}");
+}
+
 /// The row's download button queues the episode; the Downloads view shows its progress (bar,
 /// words, the space used), pause and resume, and its completion: the file on disk holds the
 /// bytes the server serves.

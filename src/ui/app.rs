@@ -72,6 +72,8 @@ pub struct App {
     pub store_trouble: Option<String>,
     /// The item playing in mpv, and mpv's process id.
     pub playing: Option<(String, Option<u32>)>,
+    /// The last message toast (a play or a download that failed).
+    pub last_message: Option<String>,
     /// Closing the window only hides it: downloads are queued and the person asked for them
     /// to go on (read by the close handler).
     pub keep_running: Rc<Cell<bool>>,
@@ -325,6 +327,7 @@ impl SimpleComponent for App {
             failure: None,
             store_trouble: None,
             playing: None,
+            last_message: None,
             keep_running: Rc::new(Cell::new(false)),
             hold: None,
             toast_overlay: toast_overlay.clone(),
@@ -444,6 +447,7 @@ impl SimpleComponent for App {
                     let toast = adw::Toast::new(&gtk::glib::markup_escape_text(&text));
                     toast.set_timeout(8);
                     self.toast_overlay.add_toast(toast);
+                    self.last_message = Some(text);
                 }
                 SyncQueueOutput::Downloads { rows, keep_running } => {
                     let active = super::downloads::any_active(&rows);

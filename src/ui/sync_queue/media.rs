@@ -416,10 +416,12 @@ impl SyncQueue {
     /// Stop the play (its stop is recorded, waiting a few seconds for it) and the downloads
     /// (back to the queue with their `.part` files: they go on at the next start).
     pub(super) fn stop_play_and_downloads(&mut self) {
-        if let Some(p) = self.play.take() {
+        if let Some(p) = self.play.take().filter(|p| !p.task.is_finished()) {
             p.stop();
             if let Some(rt) = &self.runtime {
-                let _ = rt.block_on(tokio::time::timeout(Duration::from_secs(5), p.task));
+                // The timer is made inside the runtime (it needs its clock).
+                let _ = rt
+                    .block_on(async { tokio::time::timeout(Duration::from_secs(5), p.task).await });
             }
         }
         if let Some(d) = self.downloader.take() {
