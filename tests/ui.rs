@@ -1014,6 +1014,12 @@ fn the_downloads_view_shows_progress_and_completion() {
             playmark::download::human_bytes(whole.len() as u64)
         )
     );
+    // The episode's row says it is downloaded (and offers no second download).
+    assert!(!download.is_sensitive());
+    assert_eq!(
+        download.tooltip_text().unwrap(),
+        "Downloaded: plays without a connection"
+    );
 }
 
 /// With `keep_downloading_when_closed` on, closing the window while a download runs only hides

@@ -23,7 +23,7 @@ use relm4::typed_view::list::RelmListItem;
 use super::format::{self, Badge, SYNCED_FADE_MS};
 use super::i18n::gettext;
 use super::sync_badge::BadgeView;
-use crate::store::ItemView;
+use crate::store::{DownloadState, ItemView};
 use crate::sync::ItemSyncState;
 
 /// What a row asks of its owner.
@@ -105,6 +105,8 @@ pub struct RowStore {
     sender: relm4::Sender<ItemRowOutput>,
     actions: Cell<RowActions>,
     playing: RefCell<Option<String>>,
+    /// Where each item's download stands (items without one are absent).
+    downloads: RefCell<HashMap<String, DownloadState>>,
     /// Decoded posters by item, and the order they arrived in.
     posters: RefCell<(HashMap<String, gtk::gdk::Texture>, VecDeque<String>)>,
     /// Items whose poster was asked for (and not dropped since).
@@ -132,6 +134,7 @@ impl RowStore {
             sender,
             actions: Cell::new(RowActions::default()),
             playing: RefCell::new(None),
+            downloads: RefCell::new(HashMap::new()),
             posters: RefCell::default(),
             asked: RefCell::default(),
             poster_timer: RefCell::default(),
@@ -255,6 +258,22 @@ impl RowStore {
     pub fn set_actions(&self, actions: RowActions) {
         self.actions.set(actions);
         self.redraw_all();
+    }
+
+    /// Where the downloads stand: a downloaded item's download button says so (and is off), one
+    /// under way says it is coming.
+    pub fn set_downloads(&self, states: HashMap<String, DownloadState>) {
+        let old = self.downloads.replace(states);
+        let new = self.downloads.borrow().clone();
+        let changed: Vec<String> = old
+            .keys()
+            .chain(new.keys())
+            .filter(|id| old.get(*id) != new.get(*id))
+            .cloned()
+            .collect();
+        for id in changed {
+            self.redraw(&id);
+        }
     }
 
     /// The item the player is playing, if any: its ▶ shows stop.
@@ -473,6 +492,22 @@ impl RowStore {
         w.play.set_icon_name(icon);
         w.play.set_tooltip_text(Some(&tip));
         w.download.set_visible(playable && actions.download);
+        let (icon, tip, can) = match self.downloads.borrow().get(&item.item_id) {
+            Some(DownloadState::Done) => (
+                "object-select-symbolic",
+                gettext("Downloaded: plays without a connection"),
+                false,
+            ),
+            Some(DownloadState::Queued | DownloadState::Downloading) => (
+                "folder-download-symbolic",
+                gettext("Downloading (see Downloads)"),
+                false,
+            ),
+            _ => ("folder-download-symbolic", gettext("Download"), true),
+        };
+        w.download.set_icon_name(icon);
+        w.download.set_tooltip_text(Some(&tip));
+        w.download.set_sensitive(can);
         w.badge.render(entry.badge().as_ref());
         w.poster
             .set_paintable(self.posters.borrow().0.get(&item.item_id));

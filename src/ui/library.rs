@@ -951,6 +951,8 @@ impl SimpleComponent for Library {
             }
             LibraryInput::Playing { item } => self.rows.set_playing(item),
             LibraryInput::Downloads { rows } => {
+                self.rows
+                    .set_downloads(rows.iter().map(|r| (r.item_id.clone(), r.state)).collect());
                 self.downloads.emit(DownloadsInput::Rows { rows });
             }
             LibraryInput::DownloadSeason => {
