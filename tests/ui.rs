@@ -749,7 +749,7 @@ fn the_play_button_plays_in_mpv_and_the_row_follows_its_checkpoints() {
     wait_for("mpv gone", || f.app.model().playing.is_none());
     let stopped = row_position(&f.app, &id);
     assert!(
-        stopped > start + 30_000 && stopped < runtime * 9 / 10,
+        stopped > start + 5_000 && stopped < runtime * 9 / 10,
         "stopped at {stopped} (started at {start} of {runtime})"
     );
     let shown = row_shows(&library, &id).unwrap();
@@ -903,7 +903,7 @@ fn closing_the_window_while_playing_records_the_stop() {
         store
             .item(account, &id)
             .unwrap()
-            .is_some_and(|i| i.position_ms > start + 20_000)
+            .is_some_and(|i| i.position_ms > start + 5_000)
     });
     wait_for("mpv gone", || {
         std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "))
