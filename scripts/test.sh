@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-0}"
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
+# The API docs build without a warning (broken or private links, stray HTML in doc comments).
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked
 # The core (store, sync, backend, CLI) must build without GTK: no UI import can creep in.
 cargo build --locked --no-default-features
 ./scripts/check-potfiles.sh

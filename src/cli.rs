@@ -24,6 +24,8 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 
 mod settings;
+mod tokens;
+pub(crate) use tokens::read_failure as token_read_failure;
 
 use crate::backend::jellyfin::{ClientOptions, DeviceInfo, JellyfinClient};
 use crate::backend::plex::PlexClient;
@@ -476,10 +478,10 @@ async fn run(command: Command, data_dir: &Path) -> Result<u8, Failure> {
             };
             login_plex(data_dir, &server, who).await
         }
-        Command::Accounts { json } => crate::cli_accounts::accounts(data_dir, json),
+        Command::Accounts { json } => crate::cli_accounts::accounts(data_dir, json).await,
         Command::Policy { policy } => set_or_show_policy(data_dir, policy),
         Command::Settings(args) => settings::run(data_dir, args),
-        Command::Logout => logout(data_dir),
+        Command::Logout => logout(data_dir).await,
         Command::Refresh => refresh(data_dir).await,
         Command::Items { json } => items(data_dir, json),
         Command::MarkWatched { ids } => mark(data_dir, &ids, true),
@@ -502,13 +504,13 @@ async fn run(command: Command, data_dir: &Path) -> Result<u8, Failure> {
                 (_, _, true) => Action::Remove,
                 _ => Action::Download,
             };
-            let d = downloader_for(data_dir, action == Action::Download)?;
+            let d = downloader_for(data_dir, action == Action::Download).await?;
             crate::download::cli::download(d, &ids, action)
                 .await
                 .map_err(|(code, message)| Failure { code, message })
         }
         Command::Downloads { json } => {
-            let d = downloader_for(data_dir, false)?;
+            let d = downloader_for(data_dir, false).await?;
             crate::download::cli::list(&d, json)
                 .map_err(|(code, message)| Failure { code, message })
         }
@@ -590,25 +592,25 @@ fn require_account(store: &Store) -> Result<Account, Failure> {
 
 /// The server of the account, with its token and trusted certificate
 /// ([`crate::sign_in::account_client`], the same function the app uses).
-fn server_for(
+async fn server_for(
     data_dir: &Path,
     account: &Account,
     options: ClientOptions,
 ) -> Result<Arc<dyn MediaServer>, Failure> {
     use crate::sign_in::{account_client, AccountClientError};
-    account_client(data_dir, account, options).map_err(|e| match e {
-        AccountClientError::SignedOut => Failure {
-            code: exit::SIGN_IN,
-            message: format!(
-                "Signed out of {}: run `playmark login` again (your queued changes are kept).",
-                account.server_name
-            ),
-        },
-        AccountClientError::Secret(e) => {
-            Failure::usage(format!("cannot read the stored sign-in: {e}"))
-        }
-        AccountClientError::Client(e) => server_failure(&e, &account.base_url),
-    })
+    account_client(data_dir, account, options)
+        .await
+        .map_err(|e| match e {
+            AccountClientError::SignedOut => Failure {
+                code: exit::SIGN_IN,
+                message: format!(
+                    "Signed out of {}: run `playmark login` again (your queued changes are kept).",
+                    account.server_name
+                ),
+            },
+            AccountClientError::Secret(e) => tokens::read_failure(&e),
+            AccountClientError::Client(e) => server_failure(&e, &account.base_url),
+        })
 }
 
 /// What answers at the account's address, without signing in (`/System/Info/Public` or Plex
@@ -679,7 +681,7 @@ async fn login_plex(
             | SignInError::Server(e) => server_failure(&e, server),
             e @ SignInError::UnknownUser { .. } => Failure::usage(e.to_string()),
             SignInError::Store(e) => Failure::from(e),
-            SignInError::Secret(e) => Failure::usage(format!("cannot store the sign-in: {e}")),
+            SignInError::Secret(e) => tokens::save_failure(&e),
         })?;
     println!(
         "Signed in to {} (Plex {}) as {}{}.",
@@ -688,6 +690,7 @@ async fn login_plex(
         signed_in.user_name,
         crate::cli_accounts::account_note(&store, signed_in.account, signed_in.existing)?
     );
+    println!("{}", tokens::saved_note(&signed_in.token_location));
     Ok(exit::OK)
 }
 
@@ -762,7 +765,7 @@ async fn login(
             SignInError::Reach(e) => login_failure(&e, server),
             SignInError::Version(e) | SignInError::Server(e) => login_failure(&e, server),
             SignInError::Store(e) => Failure::from(e),
-            SignInError::Secret(e) => Failure::usage(format!("cannot store the sign-in: {e}")),
+            SignInError::Secret(e) => tokens::save_failure(&e),
             e @ SignInError::UnknownUser { .. } => Failure::usage(e.to_string()),
         }
     })?;
@@ -778,6 +781,7 @@ async fn login(
         signed_in.user_name,
         crate::cli_accounts::account_note(&store, account, signed_in.existing)?
     );
+    println!("{}", tokens::saved_note(&signed_in.token_location));
     Ok(exit::OK)
 }
 
@@ -794,11 +798,10 @@ fn set_or_show_policy(data_dir: &Path, policy: Option<Policy>) -> Result<u8, Fai
     Ok(exit::OK)
 }
 
-fn logout(data_dir: &Path) -> Result<u8, Failure> {
+async fn logout(data_dir: &Path) -> Result<u8, Failure> {
     let store = open_store(data_dir)?;
     let account = require_account(&store)?;
-    secrets::delete_token(data_dir, account.id)
-        .map_err(|e| Failure::usage(format!("cannot remove the sign-in: {e}")))?;
+    tokens::forget(data_dir, &account).await?;
     let pending = store.counts(account.id)?.total();
     println!(
         "Signed out of {}. {pending} queued change(s) kept until you sign in again.",
@@ -1030,7 +1033,7 @@ fn progress(data_dir: &Path, id: &str, position: &str) -> Result<u8, Failure> {
 
 /// The download queue of the chosen account (its own store connection). `online`: with the
 /// account's server client (a download needs it; listing and pausing do not).
-fn downloader_for(
+async fn downloader_for(
     data_dir: &Path,
     online: bool,
 ) -> Result<Arc<crate::download::Downloader>, Failure> {
@@ -1038,7 +1041,7 @@ fn downloader_for(
     let store = open_store(data_dir)?;
     let account = require_account(&store)?;
     let server = if online {
-        Some(server_for(data_dir, &account, ClientOptions::default())?)
+        Some(server_for(data_dir, &account, ClientOptions::default()).await?)
     } else {
         None
     };
@@ -1070,7 +1073,7 @@ async fn engine_for(data_dir: &Path) -> Result<(Engine, Account), Failure> {
     let mut store = open_store(data_dir)?;
     let account = require_account(&store)?;
     // Signed out: said before anything is sent.
-    server_for(data_dir, &account, ClientOptions::default())?;
+    server_for(data_dir, &account, ClientOptions::default()).await?;
     let probe_options = ClientOptions {
         trusted_certificate_pem: trusted_certificate(data_dir, &account)?,
         ..ClientOptions::default()
@@ -1096,7 +1099,11 @@ async fn engine_for(data_dir: &Path) -> Result<(Engine, Account), Failure> {
         ClientOptions::default(),
         EngineConfig::default(),
     )
-    .map_err(|e| Failure::usage(e.to_string()))?;
+    .await
+    .map_err(|e| match e {
+        crate::sign_in::AccountClientError::Secret(e) => tokens::read_failure(&e),
+        e => Failure::usage(e.to_string()),
+    })?;
     Ok((engine, account))
 }
 
@@ -1186,9 +1193,9 @@ async fn status(data_dir: &Path, json: bool) -> Result<u8, Failure> {
         ..ClientOptions::default()
     };
     let answer = probe_account(&account, probe_options).await;
-    let signed_in = secrets::load_token(data_dir, account.id)
-        .ok()
-        .flatten()
+    let signed_in = crate::sign_in::account_token(data_dir, &account)
+        .await
+        .map_err(|e| tokens::read_failure(&e))?
         .is_some();
     // online | offline | sign_in_needed | server_changed: what answers at the address now,
     // else what was last seen (another server stays "changed" while nothing answers).

@@ -11,7 +11,8 @@ use serde_json::json;
 
 use crate::backend::ServerInfo;
 use crate::model::AccountId;
-use crate::store::{secrets, Account, AccountStatus, Store};
+use crate::store::tokens::TokenStore;
+use crate::store::{Account, AccountStatus, Store};
 
 use crate::cli::{exit, Failure};
 
@@ -79,12 +80,20 @@ pub fn state_name(state: AccountStatus) -> &'static str {
 
 /// `playmark accounts [--json]`: id, kind, server, user, state and queued changes of every
 /// account; the current one (what commands use without `--account`) is marked.
-pub(crate) fn accounts(data_dir: &Path, as_json: bool) -> Result<u8, Failure> {
+pub(crate) async fn accounts(data_dir: &Path, as_json: bool) -> Result<u8, Failure> {
     let store = crate::cli::open_store(data_dir)?;
     let current = chosen_account(&store)?.map(|a| a.id);
     let mut rows = Vec::new();
+    // One token store for all of them (its keyring moves any token files in).
+    let tokens = TokenStore::open(data_dir)
+        .await
+        .map_err(|e| crate::cli::token_read_failure(&e))?;
     for a in store.accounts()? {
-        let signed_in = secrets::load_token(data_dir, a.id).ok().flatten().is_some();
+        let signed_in = tokens
+            .load(&a)
+            .await
+            .map_err(|e| crate::cli::token_read_failure(&e))?
+            .is_some();
         let state = if signed_in || a.state == AccountStatus::ServerChanged {
             a.state
         } else {

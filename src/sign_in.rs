@@ -16,6 +16,7 @@ use crate::backend::plex::{PlexClient, PLEX_TV};
 use crate::backend::{ErrorKind, MediaServer, ServerInfo, SyncError};
 use crate::clock::{Clock, SystemClock};
 use crate::model::{AccountId, ServerKind};
+use crate::store::tokens::{SecretError, TokenLocation, TokenStore};
 use crate::store::{secrets, Account, NewAccount, Store, StoreError};
 
 /// A sign-in that worked: the account (now the current one) and the server it is on.
@@ -29,6 +30,8 @@ pub struct SignedIn {
     pub user_name: String,
     /// True when this user on this server had signed in before (its queue is there again).
     pub existing: bool,
+    /// Where the token went: the keyring, or a 0600 file where no Secret Service answers.
+    pub token_location: TokenLocation,
 }
 
 /// Backwards-compatible name of [`SignedIn`] for Plex.
@@ -55,8 +58,9 @@ pub enum SignInError {
     },
     /// The local database failed.
     Store(StoreError),
-    /// The token or certificate could not be written to its private file.
-    Secret(std::io::Error),
+    /// The token could not be stored (a locked keyring included), or the certificate could
+    /// not be written to its private file.
+    Secret(SecretError),
 }
 
 /// Backwards-compatible name of [`SignInError`] for Plex.
@@ -119,8 +123,9 @@ pub fn plex_tv_url() -> String {
 
 /// Sign in to the Jellyfin server at `server` as `user`: check the address, the server
 /// (`/System/Info/Public`) and its version, authenticate, then select or create the account of
-/// (server id, user id), make it current, and store the token and the trusted certificate
-/// (private files under `data_dir`; `certificate` `None` stops trusting an earlier one).
+/// (server id, user id), make it current, and store the token ([`TokenStore`]: the keyring, or
+/// a 0600 file under `data_dir`) and the trusted certificate (a private file; `certificate`
+/// `None` stops trusting an earlier one).
 pub async fn sign_in_jellyfin(
     store: &mut Store,
     data_dir: &Path,
@@ -167,24 +172,25 @@ pub async fn sign_in_jellyfin(
         },
         SystemClock.now(),
     )?;
-    secrets::save_token(data_dir, account, &session.access_token).map_err(SignInError::Secret)?;
+    let token_location = save_token(store, data_dir, account, &session.access_token).await?;
     match &certificate {
         Some(pem) => secrets::save_certificate(data_dir, account, pem),
         None => secrets::delete_certificate(data_dir, account),
     }
-    .map_err(SignInError::Secret)?;
+    .map_err(|e| SignInError::Secret(SecretError::File(e)))?;
     Ok(SignedIn {
         account,
         info,
         user_name: session.user_name,
         existing,
+        token_location,
     })
 }
 
 /// Sign in to the Plex server at `server` with `token`: check the address, ask the server who
 /// it is (`/identity`) and whether it accepts the token (`/library/sections/all`), ask plex.tv
 /// ([`plex_tv_url`]) whose token it is, then select or create the account of (server id, user)
-/// and store the token (a private file, mode 0600, under `data_dir`).
+/// and store the token ([`TokenStore`]: the keyring, or a 0600 file under `data_dir`).
 ///
 /// When plex.tv cannot name the user, `who` decides (see [`PlexUserChoice`]). The token is never
 /// logged; callers must keep it out of argv.
@@ -255,13 +261,31 @@ pub async fn sign_in_plex(
         },
         SystemClock.now(),
     )?;
-    secrets::save_token(data_dir, account, token).map_err(SignInError::Secret)?;
+    let token_location = save_token(store, data_dir, account, token).await?;
     Ok(SignedIn {
         account,
         info,
         user_name,
         existing,
+        token_location,
     })
+}
+
+/// Store the token of the account just signed in ([`TokenStore`]: the keyring, or a 0600 file
+/// where no Secret Service is on the bus).
+async fn save_token(
+    store: &Store,
+    data_dir: &Path,
+    account: AccountId,
+    token: &str,
+) -> Result<TokenLocation, SignInError> {
+    let row = store
+        .account_by_id(account)?
+        .ok_or(SignInError::Store(StoreError::NoAccount))?;
+    let tokens = TokenStore::open(data_dir)
+        .await
+        .map_err(SignInError::Secret)?;
+    tokens.save(&row, token).await.map_err(SignInError::Secret)
 }
 
 /// Why [`account_client`] could not build a client.
@@ -269,8 +293,8 @@ pub async fn sign_in_plex(
 pub enum AccountClientError {
     /// No token stored: the person signed out (the queue is kept).
     SignedOut,
-    /// The token or the trusted certificate could not be read.
-    Secret(std::io::Error),
+    /// The token or the trusted certificate could not be read (a locked keyring included).
+    Secret(SecretError),
     /// The stored address or certificate is not usable.
     Client(SyncError),
 }
@@ -292,20 +316,30 @@ impl std::error::Error for AccountClientError {}
 /// its token and the certificate trusted for it at sign-in (`--trust-certificate`), with this
 /// install's device identity. `options` gives the timeouts; its certificate is replaced by the
 /// account's.
-pub fn account_client(
+pub async fn account_client(
     data_dir: &Path,
     account: &Account,
     options: ClientOptions,
 ) -> Result<Arc<dyn MediaServer>, AccountClientError> {
-    let token = secrets::load_token(data_dir, account.id)
+    let token = account_token(data_dir, account)
+        .await
         .map_err(AccountClientError::Secret)?
         .ok_or(AccountClientError::SignedOut)?;
     let options = ClientOptions {
         trusted_certificate_pem: secrets::load_certificate(data_dir, account.id)
-            .map_err(AccountClientError::Secret)?,
+            .map_err(|e| AccountClientError::Secret(SecretError::File(e)))?,
         ..options
     };
     client_for(account, token, options).map_err(AccountClientError::Client)
+}
+
+/// The stored token of `account` ([`TokenStore::open`] + [`TokenStore::load`]: from the keyring,
+/// moving a token file into it first, or from the file where no Secret Service is on the bus).
+pub async fn account_token(
+    data_dir: &Path,
+    account: &Account,
+) -> Result<Option<String>, SecretError> {
+    TokenStore::open(data_dir).await?.load(account).await
 }
 
 /// The client for a stored `account` with its `token` and exactly these `options` (see
@@ -340,14 +374,14 @@ pub fn client_for(
 /// account's server id, so that another server answering at the account's address gets no
 /// write (the engine checks at every probe and read). An account stored without a server id
 /// (an old database) is not checked.
-pub fn account_engine(
+pub async fn account_engine(
     store: Store,
     data_dir: &Path,
     account: &Account,
     options: ClientOptions,
     config: crate::sync::EngineConfig,
 ) -> Result<crate::sync::Engine, AccountClientError> {
-    let server = account_client(data_dir, account, options)?;
+    let server = account_client(data_dir, account, options).await?;
     let config = crate::sync::EngineConfig {
         expected_server_id: Some(account.server_id.clone()).filter(|id| !id.is_empty()),
         ..config

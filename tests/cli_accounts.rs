@@ -394,6 +394,7 @@ async fn the_account_engine_sends_nothing_to_another_server_after_a_probe() {
     };
     let engine =
         playmark::sign_in::account_engine(store, &data, &account, ClientOptions::default(), config)
+            .await
             .unwrap();
     let mut events = engine.subscribe();
     engine.sync_now().unwrap();

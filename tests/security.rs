@@ -536,7 +536,9 @@ async fn the_account_client_of_the_app_and_cli_uses_the_trusted_certificate() {
 
     let store = playmark::store::Store::open(&playmark::store::database_path(&data)).unwrap();
     let account = store.account().unwrap().unwrap();
-    let client = playmark::account_client(&data, &account, ClientOptions::default()).unwrap();
+    let client = playmark::account_client(&data, &account, ClientOptions::default())
+        .await
+        .unwrap();
     let info = client
         .probe()
         .await
@@ -548,7 +550,8 @@ async fn the_account_client_of_the_app_and_cli_uses_the_trusted_certificate() {
         .expect("signed-in read over TLS");
     assert!(!page.items.is_empty());
     // The same account without its certificate is refused: the certificate is what works.
-    let token = playmark::store::secrets::load_token(&data, account.id)
+    let token = playmark::sign_in::account_token(&data, &account)
+        .await
         .unwrap()
         .unwrap();
     let bare = playmark::sign_in::client_for(&account, token, ClientOptions::default()).unwrap();

@@ -262,7 +262,7 @@ pub fn classify_status(status: u16, retry_after: Option<&str>, body_snippet: &st
     }
 }
 
-/// The first [`SNIPPET_CHARS`] characters of `body`, with line breaks and tabs turned into
+/// The first `SNIPPET_CHARS` characters of `body`, with line breaks and tabs turned into
 /// spaces, other control characters dropped, and runs of spaces collapsed.
 pub fn clean_snippet(body: &str) -> String {
     let mut out = String::new();

@@ -64,13 +64,17 @@ pub fn format_position(ms: i64) -> String {
 pub type Clients = (Arc<dyn MediaServer>, Arc<dyn PlaybackServer>);
 
 /// The account's server twice: for sync and for playback (one HTTP client).
-pub fn playback_clients(
+pub async fn playback_clients(
     data_dir: &Path,
     account: &Account,
     options: ClientOptions,
 ) -> Result<Clients, Failure> {
-    let token = secrets::load_token(data_dir, account.id)
-        .map_err(|e| usage(format!("cannot read the stored sign-in: {e}")))?
+    let token = crate::sign_in::account_token(data_dir, account)
+        .await
+        .map_err(|e| {
+            let f = crate::cli::token_read_failure(&e);
+            (f.code, f.message)
+        })?
         .ok_or((
             exit::SIGN_IN,
             format!(
@@ -337,7 +341,8 @@ pub async fn play(data_dir: &Path, args: PlayArgs) -> Result<u8, Failure> {
             timeout: Duration::from_secs(10),
             ..ClientOptions::default()
         },
-    )?;
+    )
+    .await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let engine = Engine::new(
         store,

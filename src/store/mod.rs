@@ -12,6 +12,7 @@ mod schema;
 pub mod secrets;
 mod send;
 mod settings;
+pub mod tokens;
 mod views;
 
 use std::path::{Path, PathBuf};

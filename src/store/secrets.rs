@@ -1,6 +1,9 @@
-//! Access tokens: a 0600 file in the data directory, never SQL, never argv, never logs.
+//! Private files in the data directory (mode 0600, in a 0700 directory): the token file that
+//! [`super::tokens::TokenStore`] uses where no Secret Service is on the bus, and the certificate
+//! trusted for an account's server. Never SQL, never argv, never logs.
 //!
-//! (The app adds the Secret Service later; this file store is the fallback.)
+//! Callers read and write tokens through [`super::tokens::TokenStore`], which picks the keyring
+//! or these files and migrates files into the keyring.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
@@ -44,12 +47,13 @@ pub fn ensure_private_file(path: &Path) -> io::Result<()> {
     }
 }
 
-fn token_path(data_dir: &Path, account: AccountId) -> PathBuf {
+/// The token file of an account (only where no Secret Service is on the bus).
+pub(crate) fn token_path(data_dir: &Path, account: AccountId) -> PathBuf {
     data_dir.join(format!("token-{account}"))
 }
 
-/// Store an account's token (0600, written to a temp file and renamed).
-pub fn save_token(data_dir: &Path, account: AccountId, token: &str) -> io::Result<()> {
+/// Store an account's token in its file (0600, written to a temp file and renamed).
+pub(crate) fn save_token(data_dir: &Path, account: AccountId, token: &str) -> io::Result<()> {
     ensure_private_dir(data_dir)?;
     let path = token_path(data_dir, account);
     let tmp = path.with_extension("tmp");
@@ -64,8 +68,8 @@ pub fn save_token(data_dir: &Path, account: AccountId, token: &str) -> io::Resul
     fs::rename(&tmp, &path)
 }
 
-/// The token of an account, if one is stored.
-pub fn load_token(data_dir: &Path, account: AccountId) -> io::Result<Option<String>> {
+/// The token in an account's file, if there is one.
+pub(crate) fn load_token(data_dir: &Path, account: AccountId) -> io::Result<Option<String>> {
     match fs::read_to_string(token_path(data_dir, account)) {
         Ok(t) => Ok(Some(t.trim().to_string()).filter(|t| !t.is_empty())),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -73,8 +77,8 @@ pub fn load_token(data_dir: &Path, account: AccountId) -> io::Result<Option<Stri
     }
 }
 
-/// Forget an account's token.
-pub fn delete_token(data_dir: &Path, account: AccountId) -> io::Result<()> {
+/// Remove an account's token file.
+pub(crate) fn delete_token(data_dir: &Path, account: AccountId) -> io::Result<()> {
     match fs::remove_file(token_path(data_dir, account)) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),

@@ -307,7 +307,7 @@ impl RowStore {
     }
 
     /// Check for rows on screen without a poster once the lists have been still for
-    /// [`POSTER_DELAY_MS`] (every bind and every scroll moves the check later: a fast scroll
+    /// `POSTER_DELAY_MS` (every bind and every scroll moves the check later: a fast scroll
     /// fetches nothing for the rows that fly past).
     pub fn schedule_poster_check(&self) {
         if let Some(old) = self.poster_timer.borrow_mut().take() {

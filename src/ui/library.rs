@@ -1,7 +1,7 @@
 //! The library: **Home** (Continue watching, Next up), **Shows** (series → seasons → episodes,
 //! an `AdwLeaflet` with back buttons and keyboard navigation), **Movies**, and search results
 //! (Ctrl+F or type to search). Every list is a virtualised `GtkListView` of the one
-//! [`ItemRow`](super::item_row::ItemRow) component; what rows show lives in one shared
+//! [`ItemRow`] component; what rows show lives in one shared
 //! [`RowStore`], so a badge or watched change shows in every view at once.
 //!
 //! The library never reads the database: Home and search results are item ids computed by the

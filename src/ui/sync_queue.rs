@@ -24,13 +24,12 @@ use crate::download::Downloader;
 use crate::merge::{Decision, Outcome, Side};
 use crate::model::{LocalChange, Millis, ServerKind};
 use crate::sign_in::AccountClientError;
+use crate::store::tokens::{SecretError, TokenStore};
 use media::PlayHandle;
 pub use media::{mpv_args, MPV_ARGS_ENV};
 
 use crate::store::ItemView;
-use crate::store::{
-    database_path, secrets, Counts, NewAccount, OutboxRow, RowState, Store, VIEW_LIMIT,
-};
+use crate::store::{database_path, Counts, NewAccount, OutboxRow, RowState, Store, VIEW_LIMIT};
 use crate::sync::{
     AccountState, Engine, EngineConfig, ItemSyncState, PullSchedule, RunMode, SyncEvent,
     DEFAULT_PAGE_SIZE,
@@ -114,8 +113,8 @@ pub enum SyncQueueInput {
     Home,
     /// Search titles (answered with [`SyncQueueOutput::SearchResults`]).
     Search { query: String },
-    /// Play an item in mpv, or stop it when it plays; ▶ on another item stops the one playing
-    /// first (one play at a time).
+    /// Play an item in mpv (one play at a time: ▶ on the playing item stops it, on another item
+    /// stops the one playing and plays the new one).
     Play { item: String },
     /// Download an episode or movie, or every episode of a season or series.
     Download { item: String },
@@ -802,12 +801,21 @@ impl SyncQueue {
                 (data_dir.clone(), true)
             }
             SyncQueueInit::DataDir { data_dir } => {
-                let has_account = Store::open(&database_path(data_dir))
+                let data_dir = data_dir.clone();
+                let account = Store::open(&database_path(&data_dir))
                     .ok()
-                    .and_then(|s| s.account().ok().flatten())
-                    .is_some_and(|a| secrets::load_token(data_dir, a.id).ok().flatten().is_some());
+                    .and_then(|s| s.account().ok().flatten());
+                let has_account = match account {
+                    // A locked keyring is said, not hidden behind the demo library.
+                    Some(a) => self
+                        .runtime()?
+                        .block_on(crate::sign_in::account_token(&data_dir, &a))
+                        .map_err(|e| secret_failed(&e))?
+                        .is_some(),
+                    None => false,
+                };
                 if has_account {
-                    (data_dir.clone(), false)
+                    (data_dir, false)
                 } else {
                     (data_dir.join("demo"), true)
                 }
@@ -816,7 +824,7 @@ impl SyncQueue {
         if demo {
             self.start_demo(&data_dir, given_server, sender)
         } else {
-            let (engine, name) = account_engine(&data_dir)?;
+            let (engine, name) = account_engine(self.runtime()?, &data_dir)?;
             let source = LibrarySource::Account {
                 server_name: name.clone(),
             };
@@ -916,7 +924,9 @@ impl SyncQueue {
             available: crate::player::mpv::find_mpv().is_some(),
         });
         self.start_downloads(&engine, data_dir, sender.output_sender());
-        self.posters = posters::Posters::of(&engine, data_dir)
+        self.posters = self
+            .runtime()
+            .and_then(|rt| posters::Posters::of(rt, &engine, data_dir))
             .map_err(|e| tracing::warn!(error = %e, "no posters"))
             .ok();
         // What is queued from before: every badge and the list, then the counts.
@@ -959,11 +969,11 @@ impl SyncQueue {
                 SignInError::Version(e) => sign_in_error(&e, SignInStep::Version, url),
                 SignInError::Server(e) => sign_in_error(&e, SignInStep::Credentials, url),
                 SignInError::Store(e) => store_failed(e),
-                SignInError::Secret(e) => secret_failed(e),
+                SignInError::Secret(e) => secret_failed(&e),
                 SignInError::UnknownUser { .. } => unknown_plex_user(),
             })?;
         drop(store);
-        let (engine, name) = account_engine(&data_dir)?;
+        let (engine, name) = account_engine(self.runtime()?, &data_dir)?;
         engine.signed_in();
         self.launch(
             engine,
@@ -1008,10 +1018,10 @@ impl SyncQueue {
                 }
                 SignInError::UnknownUser { .. } => unknown_plex_user(),
                 SignInError::Store(e) => store_failed(e),
-                SignInError::Secret(e) => secret_failed(e),
+                SignInError::Secret(e) => secret_failed(&e),
             })?;
         drop(store);
-        let (engine, name) = account_engine(&data_dir)?;
+        let (engine, name) = account_engine(self.runtime()?, &data_dir)?;
         engine.signed_in();
         self.launch(
             engine,
@@ -1030,11 +1040,15 @@ impl SyncQueue {
         let store = Store::open(&database_path(&data_dir)).map_err(store_failed)?;
         if let Some(account) = store.account().map_err(store_failed)? {
             if account.kind != ServerKind::Demo {
-                secrets::delete_token(&data_dir, account.id).map_err(|e| {
+                let forget = async { TokenStore::open(&data_dir).await?.delete(&account).await };
+                self.runtime()?.block_on(forget).map_err(|e| {
                     tracing::warn!(error = %e, "token not removed");
-                    super::i18n::gettext(
-                        "Could not sign out: the saved sign-in could not be removed from this computer.",
-                    )
+                    match e {
+                        SecretError::Locked => secret_failed(&e),
+                        _ => super::i18n::gettext(
+                            "Could not sign out: the saved sign-in could not be removed from this computer.",
+                        ),
+                    }
                 })?;
             }
         }
@@ -1100,7 +1114,14 @@ async fn demo_engine(data_dir: &Path, url: &str) -> Result<Engine, String> {
             SystemClock.now(),
         )
         .map_err(|e| e.to_string())?;
-    secrets::save_token(data_dir, account, &session.access_token)
+    // The demo's throwaway token stays in a file of the demo folder, never in the keyring.
+    let row = store
+        .account_by_id(account)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "the demo account was not stored".to_string())?;
+    TokenStore::files(data_dir)
+        .save(&row, &session.access_token)
+        .await
         .map_err(|e| format!("cannot store the demo sign-in: {e}"))?;
     let client = client.with_session(session.access_token, session.user_id);
     let config = engine_config(&store);
@@ -1128,15 +1149,23 @@ fn unknown_plex_user() -> String {
 }
 
 /// The account's saved sign-in (token, certificate) could not be read or written.
-fn secret_failed(e: impl std::fmt::Display) -> String {
-    tracing::warn!(error = %e, "sign-in file error");
+fn secret_failed(e: &SecretError) -> String {
+    tracing::warn!(error = %e, "sign-in store error");
+    if let SecretError::Locked = e {
+        return super::i18n::gettext(
+            "The keyring is locked, so Playmark cannot use the saved sign-in. Unlock it (in Passwords and Keys, or by logging in again) and restart Playmark.",
+        );
+    }
     super::i18n::gettext(
         "Playmark could not read or save the sign-in on this computer. Check that its data folder can be written, then sign in again.",
     )
 }
 
 /// The engine of the account signed in under `data_dir` (token from the secret store).
-fn account_engine(data_dir: &Path) -> Result<(Engine, String), String> {
+fn account_engine(
+    runtime: &tokio::runtime::Runtime,
+    data_dir: &Path,
+) -> Result<(Engine, String), String> {
     let store = Store::open(&database_path(data_dir)).map_err(store_failed)?;
     let account = store
         .account()
@@ -1145,20 +1174,26 @@ fn account_engine(data_dir: &Path) -> Result<(Engine, String), String> {
     // The same engine the command line builds: the account's client (kind, address, token,
     // trusted certificate) and its server id checked at every probe.
     let config = engine_config(&store);
-    let engine =
-        crate::sign_in::account_engine(store, data_dir, &account, ClientOptions::default(), config)
-            .map_err(|e| match e {
-                AccountClientError::SignedOut => {
-                    super::i18n::gettext("No account is signed in. Sign in again.")
-                }
-                AccountClientError::Secret(e) => secret_failed(e),
-                AccountClientError::Client(e) => {
-                    tracing::warn!(detail = %e.detail, "stored account not usable");
-                    super::i18n::gettext(
-                "The saved server address or certificate can no longer be used. Sign in again.",
-            )
-                }
-            })?;
+    let engine = runtime
+        .block_on(crate::sign_in::account_engine(
+            store,
+            data_dir,
+            &account,
+            ClientOptions::default(),
+            config,
+        ))
+        .map_err(|e| match e {
+            AccountClientError::SignedOut => {
+                super::i18n::gettext("No account is signed in. Sign in again.")
+            }
+            AccountClientError::Secret(e) => secret_failed(&e),
+            AccountClientError::Client(e) => {
+                tracing::warn!(detail = %e.detail, "stored account not usable");
+                super::i18n::gettext(
+                    "The saved server address or certificate can no longer be used. Sign in again.",
+                )
+            }
+        })?;
     Ok((engine, account.server_name))
 }
 

@@ -60,7 +60,7 @@ pub async fn run(params: &Params, ops: &[Op]) -> Report {
 /// What a seed runs: the server kind and whether the policies are mixed follow from the seed
 /// (even seeds Jellyfin, odd Plex; every fifth pair mixed), so the seed alone replays it.
 pub fn plan(seed: u64, read_before_write: bool, policy: Option<Policy>) -> (Params, Vec<Op>) {
-    let kind = if seed % 2 == 0 {
+    let kind = if seed.is_multiple_of(2) {
         ServerKind::Jellyfin
     } else {
         ServerKind::Plex

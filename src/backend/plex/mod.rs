@@ -4,8 +4,8 @@
 //! per-install `X-Plex-Client-Identifier` and the product headers; signed-in calls add
 //! `X-Plex-Token` as a **header** (marked sensitive), never as a query parameter, so the token
 //! is never in a URL, a log line or an error detail. Failures are classified by the same
-//! functions as Jellyfin's ([`classify_status`] / [`classify_transport`] in
-//! `backend/error.rs`), so both servers produce the same classes and messages.
+//! functions as Jellyfin's ([`classify_status`](crate::backend::error::classify_status) /
+//! [`classify_transport`]), so both servers produce the same classes and messages.
 //!
 //! # Writes, and why each is safe to repeat
 //! Plex has no "set user data" call: the only tools are scrobble (marks watched **and bumps

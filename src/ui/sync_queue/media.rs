@@ -118,6 +118,7 @@ async fn play_one(
             ..ClientOptions::default()
         },
     )
+    .await
     .map_err(fail)?;
     let args = PlayArgs {
         id: item.item_id.clone(),
@@ -232,13 +233,22 @@ async fn forward_downloads(
 
 /// The download queue of the running account: its own store connection (the engine keeps
 /// its own), the account's server client, the download folder setting.
-fn account_downloader(engine: &Engine, data_dir: &Path) -> Result<Arc<Downloader>, String> {
+fn account_downloader(
+    runtime: &tokio::runtime::Runtime,
+    engine: &Engine,
+    data_dir: &Path,
+) -> Result<Arc<Downloader>, String> {
     let mut store = Store::open(&database_path(data_dir)).map_err(store_failed)?;
     let account = store
         .account_by_id(engine.account())
         .map_err(store_failed)?
         .ok_or_else(|| gettext("No account is signed in. Sign in again."))?;
-    let server = crate::sign_in::account_client(data_dir, &account, ClientOptions::default())
+    let server = runtime
+        .block_on(crate::sign_in::account_client(
+            data_dir,
+            &account,
+            ClientOptions::default(),
+        ))
         .map_err(|e| {
             tracing::warn!(error = ?e, "no client for downloads");
             gettext("Downloads need the sign-in, which could not be read. Sign in again.")
@@ -330,16 +340,16 @@ impl SyncQueue {
         data_dir: &Path,
         out: &relm4::Sender<SyncQueueOutput>,
     ) {
-        let d = match account_downloader(engine, data_dir) {
+        let settings_db = database_path(&self.base_dir());
+        let Ok(runtime) = self.runtime() else {
+            return;
+        };
+        let d = match account_downloader(runtime, engine, data_dir) {
             Ok(d) => d,
             Err(text) => {
                 tracing::warn!(%text, "downloads not available");
                 return;
             }
-        };
-        let settings_db = database_path(&self.base_dir());
-        let Ok(runtime) = self.runtime() else {
-            return;
         };
         let run = {
             let d = d.clone();

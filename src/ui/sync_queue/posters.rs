@@ -31,13 +31,22 @@ pub(super) struct Posters {
 
 impl Posters {
     /// The posters of `engine`'s account, cached under `data_dir`.
-    pub(super) fn of(engine: &Engine, data_dir: &Path) -> Result<Posters, String> {
+    pub(super) fn of(
+        runtime: &tokio::runtime::Runtime,
+        engine: &Engine,
+        data_dir: &Path,
+    ) -> Result<Posters, String> {
         let store = Store::open(&database_path(data_dir)).map_err(|e| e.to_string())?;
         let account = store
             .account_by_id(engine.account())
             .map_err(|e| e.to_string())?
             .ok_or_else(|| "no account".to_string())?;
-        let server = crate::sign_in::account_client(data_dir, &account, ClientOptions::default())
+        let server = runtime
+            .block_on(crate::sign_in::account_client(
+                data_dir,
+                &account,
+                ClientOptions::default(),
+            ))
             .map_err(|e| format!("{e:?}"))?;
         Ok(Posters {
             cache: PosterCache::new(data_dir.join("posters"), DEFAULT_CAP_BYTES),
