@@ -20,6 +20,7 @@ use relm4::WorkerController;
 use super::format;
 use super::i18n::{gettext, tr};
 use super::library::{Library, LibraryInput, LibraryOutput};
+use super::preferences::{Preferences, PreferencesInput, PreferencesOutput};
 use super::sign_in::{SignIn, SignInInput, SignInOutput};
 use super::sync_queue::{LibrarySource, SyncQueue, SyncQueueInit, SyncQueueInput, SyncQueueOutput};
 use super::sync_status::{SyncStatus, SyncStatusInput, SyncStatusOutput};
@@ -56,6 +57,8 @@ pub struct App {
     pub status: Controller<SyncStatus>,
     /// The sign-in dialog.
     pub sign_in: Controller<SignIn>,
+    /// The Preferences window (primary menu, Ctrl+,).
+    pub preferences: Controller<Preferences>,
     /// The worker that owns the engine.
     pub queue: WorkerController<SyncQueue>,
     /// Where the library comes from (once loaded).
@@ -111,6 +114,10 @@ pub enum AppInput {
     SignOut,
     /// The window was hidden instead of closed (downloads go on).
     Hidden,
+    /// Open the Preferences window.
+    ShowPreferences,
+    /// From the Preferences window.
+    Preferences(PreferencesOutput),
 }
 
 impl App {
@@ -206,6 +213,11 @@ impl SimpleComponent for App {
                 set_orientation: gtk::Orientation::Vertical,
                 adw::HeaderBar {
                     set_title_widget: Some(&model.library.model().switcher_title),
+                    pack_end = &gtk::MenuButton {
+                        set_icon_name: "open-menu-symbolic",
+                        set_tooltip_text: Some(&gettext("Main menu")),
+                        set_menu_model: Some(&primary_menu()),
+                    },
                     pack_end: model.status.widget(),
                     #[name = "search_button"]
                     pack_end = &gtk::ToggleButton {
@@ -303,6 +315,11 @@ impl SimpleComponent for App {
             .transient_for(&root)
             .launch(())
             .forward(sender.input_sender(), AppInput::SignIn);
+        let preferences = Preferences::builder()
+            .transient_for(&root)
+            .launch(())
+            .forward(sender.input_sender(), AppInput::Preferences);
+        add_preferences_action(&root, &sender);
         let queue = SyncQueue::builder()
             .detach_worker(init.queue)
             .forward(sender.input_sender(), AppInput::Queue);
@@ -319,6 +336,7 @@ impl SimpleComponent for App {
             library,
             status,
             sign_in,
+            preferences,
             queue,
             source: None,
             account: AccountState::Online,
@@ -461,6 +479,12 @@ impl SimpleComponent for App {
                 SyncQueueOutput::Poster { item, texture } => {
                     self.library.emit(LibraryInput::Poster { item, texture })
                 }
+                SyncQueueOutput::Settings { state } => {
+                    self.preferences.emit(PreferencesInput::Load(state))
+                }
+                SyncQueueOutput::SettingRefused { key, message } => self
+                    .preferences
+                    .emit(PreferencesInput::Refused { key, message }),
                 SyncQueueOutput::Failed { message } => {
                     if self.source.is_none() {
                         self.failure = Some(message);
@@ -525,6 +549,38 @@ impl SimpleComponent for App {
             }
             AppInput::SignOut => self.queue.emit(SyncQueueInput::SignOut),
             AppInput::Hidden => self.hold = Some(relm4::main_application().hold()),
+            AppInput::ShowPreferences => {
+                self.queue.emit(SyncQueueInput::LoadSettings);
+                self.preferences.emit(PreferencesInput::Show);
+            }
+            AppInput::Preferences(out) => self.queue.emit(match out {
+                PreferencesOutput::Set { key, value } => SyncQueueInput::SetSetting { key, value },
+                PreferencesOutput::SetPolicy { policy } => SyncQueueInput::SetPolicy { policy },
+            }),
         }
     }
+}
+
+/// The primary menu (header bar): Preferences.
+fn primary_menu() -> gtk::gio::Menu {
+    let menu = gtk::gio::Menu::new();
+    let item = gtk::gio::MenuItem::new(Some(&gettext("_Preferences")), Some("win.preferences"));
+    item.set_attribute_value("accel", Some(&"<Control>comma".to_variant()));
+    menu.append_item(&item);
+    menu
+}
+
+/// `win.preferences` (the menu entry) and its shortcut, Ctrl+, (GNOME's convention).
+fn add_preferences_action(window: &adw::ApplicationWindow, sender: &ComponentSender<App>) {
+    let action = gtk::gio::SimpleAction::new("preferences", None);
+    let input = sender.input_sender().clone();
+    action.connect_activate(move |_, _| input.emit(AppInput::ShowPreferences));
+    window.add_action(&action);
+    let shortcuts = gtk::ShortcutController::new();
+    shortcuts.set_scope(gtk::ShortcutScope::Global);
+    shortcuts.add_shortcut(gtk::Shortcut::new(
+        gtk::ShortcutTrigger::parse_string("<Control>comma"),
+        Some(gtk::NamedAction::new("win.preferences")),
+    ));
+    window.add_controller(shortcuts);
 }

@@ -34,6 +34,7 @@ pub mod format;
 pub mod i18n;
 pub mod item_row;
 pub mod library;
+pub mod preferences;
 pub mod sign_in;
 pub mod sync_badge;
 pub mod sync_queue;

@@ -7,6 +7,7 @@
 
 mod media;
 mod posters;
+mod settings;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -125,6 +126,16 @@ pub enum SyncQueueInput {
     },
     /// A row shows this item: fetch its poster (answered with [`SyncQueueOutput::Poster`]).
     Poster { item: String },
+    /// Send the settings and the running account's policy (`SyncQueueOutput::Settings`).
+    LoadSettings,
+    /// Save a global setting from its text form (validated as `playmark settings KEY VALUE`):
+    /// answered with `Settings` when saved, `SettingRefused` when not.
+    SetSetting {
+        key: crate::store::SettingKey,
+        value: String,
+    },
+    /// Set the running account's conflict policy (answered with `Settings`).
+    SetPolicy { policy: crate::sync::Policy },
 }
 
 /// What the library shows and who it belongs to.
@@ -215,6 +226,15 @@ pub enum SyncQueueOutput {
     Poster {
         item: String,
         texture: relm4::gtk::gdk::Texture,
+    },
+    /// The saved settings and the running account's policy (for the Preferences window).
+    Settings {
+        state: super::preferences::PreferencesState,
+    },
+    /// A setting was not saved: its value is invalid (the store's reason, for the log).
+    SettingRefused {
+        key: crate::store::SettingKey,
+        message: String,
     },
 }
 
@@ -317,6 +337,18 @@ impl Worker for SyncQueue {
                 }
                 return;
             }
+            SyncQueueInput::LoadSettings => {
+                self.send_settings(sender.output_sender());
+                return;
+            }
+            SyncQueueInput::SetSetting { key, value } => {
+                self.set_setting(key, &value, sender.output_sender());
+                return;
+            }
+            SyncQueueInput::SetPolicy { policy } => {
+                self.set_policy(policy, sender.output_sender());
+                return;
+            }
             _ => {}
         }
         let (Some(engine), Some(relay)) = (self.engine.clone(), self.relay.clone()) else {
@@ -361,7 +393,10 @@ impl Worker for SyncQueue {
             | SyncQueueInput::SignIn { .. }
             | SyncQueueInput::SignInPlex { .. }
             | SyncQueueInput::SignOut
-            | SyncQueueInput::Foreground { .. } => Ok(()),
+            | SyncQueueInput::Foreground { .. }
+            | SyncQueueInput::LoadSettings
+            | SyncQueueInput::SetSetting { .. }
+            | SyncQueueInput::SetPolicy { .. } => Ok(()),
             SyncQueueInput::Enqueue { item, change } => {
                 engine.record_change(&item, change).map(|_| {
                     send_item(&engine, sender.output_sender(), &item);

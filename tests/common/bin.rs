@@ -3,6 +3,9 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+/// A session bus address that connects nowhere.
+pub const NO_BUS: &str = "unix:path=/nonexistent/playmark-tests-have-no-session-bus";
+
 /// Run `playmark --data-dir DIR ARGS…` with TRACE logging (so a leaked secret would show), no
 /// stdin, and `PLAYMARK_PASSWORD` set only when `password` is given.
 pub fn run(data_dir: &Path, args: &[&str], password: Option<&str>) -> Output {
@@ -12,6 +15,9 @@ pub fn run(data_dir: &Path, args: &[&str], password: Option<&str>) -> Output {
         .args(args)
         .env("PLAYMARK_LOG", "trace")
         .env_remove("PLAYMARK_DATA_DIR")
+        // No session bus: tokens go to 0600 files, never into the keyring of the person running
+        // the tests (tests/keyring.rs gives its tests a private bus with a keyring).
+        .env("DBUS_SESSION_BUS_ADDRESS", NO_BUS)
         .stdin(Stdio::null());
     match password {
         Some(p) => cmd.env("PLAYMARK_PASSWORD", p),
