@@ -4,54 +4,17 @@
 #![cfg(feature = "gui")]
 #![allow(clippy::unwrap_used)]
 
-use std::time::{Duration, Instant};
+mod common;
 
+use common::gtk::{descendants, named, pump, wait_for};
 use playmark::demo::{DemoConfig, DemoLibrary, DemoServer};
 use playmark::model::{ItemKind, LocalChange};
 use playmark::sync::ItemSyncState;
 use playmark::ui::app::{App, AppInit};
 use playmark::ui::sync_queue::{SyncQueueInit, SyncQueueInput};
 use relm4::gtk;
-use relm4::gtk::glib;
 use relm4::gtk::prelude::*;
 use relm4::prelude::*;
-
-fn pump() {
-    while glib::MainContext::default().iteration(false) {}
-}
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    loop {
-        pump();
-        if cond() {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn descendants(root: &gtk::Widget) -> Vec<gtk::Widget> {
-    let mut out = Vec::new();
-    let mut child = root.first_child();
-    while let Some(c) = child {
-        out.push(c.clone());
-        out.extend(descendants(&c));
-        child = c.next_sibling();
-    }
-    out
-}
-
-fn named(root: &gtk::Widget, name: &str) -> Vec<gtk::Widget> {
-    descendants(root)
-        .into_iter()
-        .filter(|w| w.widget_name() == name)
-        .collect()
-}
 
 struct Fixture {
     _rt: tokio::runtime::Runtime,

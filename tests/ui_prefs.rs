@@ -6,8 +6,11 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+mod common;
+
+use common::gtk::{pump, wait_for};
 use playmark::demo::{DemoConfig, DemoServer};
 use playmark::store::{database_path, SettingKey, Store};
 use playmark::sync::Policy;
@@ -15,28 +18,8 @@ use playmark::ui::app::{App, AppInit};
 use playmark::ui::sync_queue::SyncQueueInit;
 use relm4::adw::prelude::ComboRowExt;
 use relm4::gtk;
-use relm4::gtk::glib;
 use relm4::gtk::prelude::*;
 use relm4::prelude::*;
-
-fn pump() {
-    while glib::MainContext::default().iteration(false) {}
-}
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    loop {
-        pump();
-        if cond() {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 fn settings_cli(data: &Path, key: &str) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_playmark"))

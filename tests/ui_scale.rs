@@ -19,6 +19,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use common::bin::{expect_code, login, run};
+use common::gtk::{descendants, wait_within};
 use playmark::demo::{DemoConfig, DemoLibrary, DemoServer, DEMO_PASSWORD};
 use playmark::model::ItemKind;
 use playmark::ui::app::{App, AppInit};
@@ -34,22 +35,6 @@ fn env(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(default)
-}
-
-fn pump() {
-    while glib::MainContext::default().iteration(false) {}
-}
-
-fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    loop {
-        pump();
-        if cond() {
-            return;
-        }
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 /// `VmRSS` and `VmHWM` of this process, in MiB.
@@ -72,17 +57,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let i = ((sorted.len() - 1) as f64 * p).round() as usize;
     sorted[i]
-}
-
-fn descendants(root: &gtk::Widget) -> Vec<gtk::Widget> {
-    let mut out = Vec::new();
-    let mut child = root.first_child();
-    while let Some(c) = child {
-        out.push(c.clone());
-        out.extend(descendants(&c));
-        child = c.next_sibling();
-    }
-    out
 }
 
 /// Per frame: when it started (the frame clock's `update`) and when its paint ended.
@@ -164,7 +138,7 @@ fn a_large_stored_library_opens_with_home_and_scrolls() {
             f.done.push((now, work));
         });
     }
-    wait_for("the first frame", Duration::from_secs(30), || {
+    wait_within("the first frame", Duration::from_secs(30), || {
         !frames.borrow().done.is_empty()
     });
     let first_frame = frames.borrow().done[0].0 - launched;
@@ -177,13 +151,13 @@ fn a_large_stored_library_opens_with_home_and_scrolls() {
             .iter()
             .any(|w| w.widget_name() == id && w.is_mapped())
     };
-    wait_for("the stored library", Duration::from_secs(60), || {
+    wait_within("the stored library", Duration::from_secs(60), || {
         !lists().movies.is_empty()
     });
     let loaded = launched.elapsed();
     // A row is mapped in the frame that lays it out: the first poll that sees it mapped is
     // within one main-loop pass of that frame.
-    wait_for("Home on screen", Duration::from_secs(60), || {
+    wait_within("Home on screen", Duration::from_secs(60), || {
         episodes.iter().all(|e| visible(e))
     });
     let home_shown = launched.elapsed();
@@ -202,7 +176,7 @@ fn a_large_stored_library_opens_with_home_and_scrolls() {
             .find_map(|w| w.downcast::<gtk::Picture>().ok())
             .and_then(|p| p.paintable())
     };
-    wait_for("Home's posters", Duration::from_secs(60), || {
+    wait_within("Home's posters", Duration::from_secs(60), || {
         episodes.iter().all(|e| poster_of(e).is_some())
     });
     let posters_asked = || {
@@ -226,7 +200,7 @@ fn a_large_stored_library_opens_with_home_and_scrolls() {
     let settle = Instant::now();
     let mut seen = server.requests().len();
     let mut quiet_since = Instant::now();
-    wait_for("the start-up pull", Duration::from_secs(600), || {
+    wait_within("the start-up pull", Duration::from_secs(600), || {
         let now = server.requests().len();
         if now != seen {
             seen = now;
@@ -240,7 +214,7 @@ fn a_large_stored_library_opens_with_home_and_scrolls() {
     app.model().library.emit(LibraryInput::ShowView {
         name: "movies".into(),
     });
-    wait_for("the movies", Duration::from_secs(30), || {
+    wait_within("the movies", Duration::from_secs(30), || {
         lists().movies.len() == movies
     });
     let list = app.model().library.model().views().movies.view.clone();
@@ -249,7 +223,7 @@ fn a_large_stored_library_opens_with_home_and_scrolls() {
         .and_then(|p| p.downcast::<gtk::ScrolledWindow>().ok())
         .expect("the movie list scrolls in a ScrolledWindow");
     let adj = scrolled.vadjustment();
-    wait_for("the movie list laid out", Duration::from_secs(30), || {
+    wait_within("the movie list laid out", Duration::from_secs(30), || {
         list.is_mapped() && adj.upper() > adj.page_size() && adj.page_size() > 0.0
     });
     let target_id = lists().movies[rows].clone();
@@ -283,10 +257,10 @@ fn a_large_stored_library_opens_with_home_and_scrolls() {
             glib::ControlFlow::Continue
         });
     }
-    wait_for("the scroll", Duration::from_secs(600), || *done.borrow());
+    wait_within("the scroll", Duration::from_secs(600), || *done.borrow());
     let scroll_secs = started.elapsed().as_secs_f64();
     let painted = frames.borrow().done.len();
-    wait_for("the last scroll frame", Duration::from_secs(30), || {
+    wait_within("the last scroll frame", Duration::from_secs(30), || {
         frames.borrow().done.len() > painted + 1
     });
     // The rows down there are bound and shown: the target row or one of its neighbours.
@@ -297,7 +271,7 @@ fn a_large_stored_library_opens_with_home_and_scrolls() {
         "row {rows} ({target_id}) and its neighbours are on screen after the scroll"
     );
     // Rows that flew past asked for nothing; the ones the scroll stopped on get posters.
-    wait_for(
+    wait_within(
         "the posters where the scroll stopped",
         Duration::from_secs(60),
         || around.iter().any(|id| poster_of(id).is_some()),

@@ -4,6 +4,8 @@
 
 pub mod bin;
 pub mod contract;
+#[cfg(feature = "gui")]
+pub mod gtk;
 pub mod hostile;
 
 use std::sync::Arc;

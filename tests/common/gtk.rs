@@ -1,0 +1,50 @@
+//! Main-loop and widget-tree helpers for the GTK tests (run under `xvfb-run`).
+
+use std::time::{Duration, Instant};
+
+use relm4::gtk;
+use relm4::gtk::glib;
+use relm4::gtk::prelude::*;
+
+/// Run every pending main-loop event.
+pub fn pump() {
+    while glib::MainContext::default().iteration(false) {}
+}
+
+/// Pump the main loop until `cond` holds; fail after 30 s.
+pub fn wait_for(what: &str, cond: impl FnMut() -> bool) {
+    wait_within(what, Duration::from_secs(30), cond);
+}
+
+/// [`wait_for`] with its own limit.
+pub fn wait_within(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    loop {
+        pump();
+        if cond() {
+            return;
+        }
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Every widget below `root`, depth first.
+pub fn descendants(root: &gtk::Widget) -> Vec<gtk::Widget> {
+    let mut out = Vec::new();
+    let mut child = root.first_child();
+    while let Some(c) = child {
+        out.push(c.clone());
+        out.extend(descendants(&c));
+        child = c.next_sibling();
+    }
+    out
+}
+
+/// The widgets below `root` named `name` (rows are named after their item id).
+pub fn named(root: &gtk::Widget, name: &str) -> Vec<gtk::Widget> {
+    descendants(root)
+        .into_iter()
+        .filter(|w| w.widget_name() == name)
+        .collect()
+}
