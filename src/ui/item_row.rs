@@ -200,6 +200,13 @@ impl RowStore {
         self.redraw(&id);
     }
 
+    /// New local data for some items (Home's rows, which come before the whole library).
+    pub fn put_items(&self, items: Vec<ItemView>) {
+        for item in items {
+            self.set_item(item);
+        }
+    }
+
     /// Change one item's data in place (optimistic updates).
     pub fn update_item(&self, id: &str, f: impl FnOnce(&mut ItemView)) {
         if let Some(e) = self.entries.borrow_mut().get_mut(id) {

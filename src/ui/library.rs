@@ -23,9 +23,6 @@ use crate::model::{ItemKind, LocalChange};
 use crate::store::{DownloadRow, ItemView};
 use crate::sync::{AccountState, ItemSyncState};
 
-/// How children sort under their parent: season number, episode number, id.
-type ChildKey = (Option<i64>, Option<i64>, String);
-
 /// A virtualised list of rows.
 pub type RowList = TypedListView<ItemRow, gtk::NoSelection>;
 
@@ -97,6 +94,72 @@ pub struct ListIds {
     pub results: Vec<String>,
 }
 
+/// How children sort under their parent: season number, episode number, id.
+type ChildKey<'a> = (Option<i64>, Option<i64>, &'a str);
+
+/// The library's lists, computed from every item: series and movies in title order, and each
+/// series' seasons and each season's episodes in season/episode order. The SyncQueue worker
+/// builds it off the GTK thread ([`LibraryIndex::of`] is plain data work, no GTK), so a
+/// 100,000-item library costs the GTK thread no sorting.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LibraryIndex {
+    /// Every series, by title.
+    pub series: Vec<String>,
+    /// Every movie, by title.
+    pub movies: Vec<String>,
+    /// Children by parent id: a series' seasons, a season's episodes.
+    pub children: HashMap<String, Vec<String>>,
+}
+
+impl LibraryIndex {
+    /// Index `items`.
+    pub fn of(items: &[ItemView]) -> LibraryIndex {
+        let mut series: Vec<(String, &str)> = Vec::new();
+        let mut movies: Vec<(String, &str)> = Vec::new();
+        let mut children: HashMap<&str, Vec<ChildKey<'_>>> = HashMap::new();
+        for i in items {
+            match i.kind {
+                ItemKind::Series => series.push((i.name.to_lowercase(), &i.item_id)),
+                ItemKind::Movie => movies.push((i.name.to_lowercase(), &i.item_id)),
+                ItemKind::Season => {
+                    if let Some(p) = i.parent_id.as_ref().or(i.series_id.as_ref()) {
+                        children
+                            .entry(p)
+                            .or_default()
+                            .push((i.season_number, None, &i.item_id));
+                    }
+                }
+                ItemKind::Episode => {
+                    if let Some(p) = i.parent_id.as_ref().or(i.season_id.as_ref()) {
+                        children.entry(p).or_default().push((
+                            i.season_number,
+                            i.episode_number,
+                            &i.item_id,
+                        ));
+                    }
+                }
+            }
+        }
+        series.sort_unstable();
+        movies.sort_unstable();
+        let ids = |v: Vec<(String, &str)>| v.into_iter().map(|(_, id)| id.to_string()).collect();
+        LibraryIndex {
+            series: ids(series),
+            movies: ids(movies),
+            children: children
+                .into_iter()
+                .map(|(parent, mut kids)| {
+                    kids.sort_unstable();
+                    (
+                        parent.to_string(),
+                        kids.into_iter().map(|(_, _, id)| id.to_string()).collect(),
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
 /// The virtualised lists.
 #[derive(Debug)]
 pub struct Views {
@@ -119,8 +182,14 @@ pub struct Views {
 /// Messages to the library.
 #[derive(Debug)]
 pub enum LibraryInput {
-    /// Replace everything.
+    /// Replace everything (the lists are indexed here, on the GTK thread: for small
+    /// libraries and tests; the app sends [`LibraryInput::LoadIndexed`]).
     Load { items: Vec<ItemView> },
+    /// Replace everything, with the lists already indexed off the GTK thread.
+    LoadIndexed {
+        items: Vec<ItemView>,
+        index: LibraryIndex,
+    },
     /// One item's local data changed.
     ItemData { item: ItemView },
     /// One item's sync state changed.
@@ -128,10 +197,12 @@ pub enum LibraryInput {
     /// The account went online / offline: queued badges say whether they wait for the
     /// connection.
     Account { state: AccountState },
-    /// Home's lists, as computed by the worker.
+    /// Home's lists, as computed by the worker, with the data of their items (Home can show
+    /// before the whole library is loaded).
     Home {
         continue_watching: Vec<String>,
         next_up: Vec<String>,
+        items: Vec<ItemView>,
     },
     /// Search results for `query`.
     SearchResults { query: String, items: Vec<String> },
@@ -275,43 +346,12 @@ impl Library {
         )
     }
 
-    /// Index the items: series, seasons per series, episodes per season, movies.
-    fn rebuild(&mut self) {
-        let mut series: Vec<(String, String)> = Vec::new();
-        let mut movies: Vec<(String, String)> = Vec::new();
-        let mut children: HashMap<String, Vec<ChildKey>> = HashMap::new();
-        self.rows.for_each(|i| match i.kind {
-            ItemKind::Series => series.push((i.name.to_lowercase(), i.item_id.clone())),
-            ItemKind::Movie => movies.push((i.name.to_lowercase(), i.item_id.clone())),
-            ItemKind::Season => {
-                if let Some(p) = i.parent_id.clone().or_else(|| i.series_id.clone()) {
-                    children
-                        .entry(p)
-                        .or_default()
-                        .push((i.season_number, None, i.item_id.clone()));
-                }
-            }
-            ItemKind::Episode => {
-                if let Some(p) = i.parent_id.clone().or_else(|| i.season_id.clone()) {
-                    children.entry(p).or_default().push((
-                        i.season_number,
-                        i.episode_number,
-                        i.item_id.clone(),
-                    ));
-                }
-            }
-        });
-        series.sort();
-        movies.sort();
-        self.children = children
-            .into_iter()
-            .map(|(parent, mut kids)| {
-                kids.sort();
-                (parent, kids.into_iter().map(|(_, _, id)| id).collect())
-            })
-            .collect();
-        self.lists.series = series.into_iter().map(|(_, id)| id).collect();
-        self.lists.movies = movies.into_iter().map(|(_, id)| id).collect();
+    /// Show the library's lists from `index` (built off the GTK thread by the worker, or by
+    /// [`LibraryIndex::of`]).
+    fn rebuild(&mut self, index: LibraryIndex) {
+        self.children = index.children;
+        self.lists.series = index.series;
+        self.lists.movies = index.movies;
         set_list(
             &mut self.views.series,
             &self.lists.series,
@@ -797,8 +837,14 @@ impl SimpleComponent for Library {
     fn update(&mut self, message: LibraryInput, sender: ComponentSender<Self>) {
         match message {
             LibraryInput::Load { items } => {
+                let index = LibraryIndex::of(&items);
                 self.rows.load(items);
-                self.rebuild();
+                self.rebuild(index);
+                let _ = sender.output(LibraryOutput::RefreshHome);
+            }
+            LibraryInput::LoadIndexed { items, index } => {
+                self.rows.load(items);
+                self.rebuild(index);
                 let _ = sender.output(LibraryOutput::RefreshHome);
             }
             LibraryInput::ItemData { item } => {
@@ -816,7 +862,9 @@ impl SimpleComponent for Library {
             LibraryInput::Home {
                 continue_watching,
                 next_up,
+                items,
             } => {
+                self.rows.put_items(items);
                 self.lists.continue_watching = continue_watching;
                 self.lists.next_up = next_up;
                 set_list(
