@@ -71,6 +71,8 @@ pub struct Library {
     leaflet: adw::Leaflet,
     children: HashMap<String, Vec<String>>,
     home_pending: bool,
+    /// The current fill of each long list (Series, Movies).
+    fills: [u64; 2],
     /// The Downloads view.
     pub downloads: Controller<Downloads>,
 }
@@ -244,6 +246,14 @@ pub enum LibraryInput {
         item: String,
         texture: gtk::gdk::Texture,
     },
+    /// Fill the next part of a long list (`generation`: the fill it belongs to; a newer fill
+    /// makes it stale).
+    #[doc(hidden)]
+    FillMore {
+        list: LongList,
+        generation: u64,
+        from: usize,
+    },
 }
 
 /// Which list a row belongs to.
@@ -299,6 +309,19 @@ fn set_list(view: &mut RowList, ids: &[String], rows: &RowStore, context: bool) 
     view.extend_from_iter(ids.iter().map(|id| rows.row(id, context)));
 }
 
+/// How many rows a long list gets at a time (Movies, Series): filling 20,000 rows at once
+/// keeps the GTK thread from drawing for ~100 ms; between two parts a frame can be drawn.
+const FILL_CHUNK: usize = 2_000;
+
+/// The lists that can be long, filled part by part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LongList {
+    /// Shows: every series.
+    Series,
+    /// Movies.
+    Movies,
+}
+
 fn scrolled(child: &impl IsA<gtk::Widget>, rows: &Rc<RowStore>) -> gtk::ScrolledWindow {
     let s = gtk::ScrolledWindow::new();
     s.set_hscrollbar_policy(gtk::PolicyType::Never);
@@ -348,22 +371,18 @@ impl Library {
 
     /// Show the library's lists from `index` (built off the GTK thread by the worker, or by
     /// [`LibraryIndex::of`]).
-    fn rebuild(&mut self, index: LibraryIndex) {
+    /// Lists that did not change (a pull that changed progress, not titles) are left alone:
+    /// their rows were redrawn with the new data already.
+    fn rebuild(&mut self, index: LibraryIndex, sender: &ComponentSender<Self>) {
         self.children = index.children;
-        self.lists.series = index.series;
-        self.lists.movies = index.movies;
-        set_list(
-            &mut self.views.series,
-            &self.lists.series,
-            &self.rows,
-            false,
-        );
-        set_list(
-            &mut self.views.movies,
-            &self.lists.movies,
-            &self.rows,
-            false,
-        );
+        if index.series != self.lists.series {
+            self.lists.series = index.series;
+            self.fill_long(LongList::Series, sender);
+        }
+        if index.movies != self.lists.movies {
+            self.lists.movies = index.movies;
+            self.fill_long(LongList::Movies, sender);
+        }
         // Keep the open series and season when they still exist.
         if self
             .open_series
@@ -386,13 +405,62 @@ impl Library {
         self.fill_episodes();
     }
 
+    /// Start filling a long list from its ids: the first part now, the rest when the main
+    /// loop is idle (frames are drawn in between).
+    fn fill_long(&mut self, list: LongList, sender: &ComponentSender<Self>) {
+        let slot = &mut self.fills[list as usize];
+        *slot += 1;
+        let generation = *slot;
+        match list {
+            LongList::Series => self.views.series.clear(),
+            LongList::Movies => self.views.movies.clear(),
+        }
+        self.fill_more(list, generation, 0, sender);
+    }
+
+    fn fill_more(
+        &mut self,
+        list: LongList,
+        generation: u64,
+        from: usize,
+        sender: &ComponentSender<Self>,
+    ) {
+        if self.fills[list as usize] != generation {
+            return;
+        }
+        let (view, ids) = match list {
+            LongList::Series => (&mut self.views.series, &self.lists.series),
+            LongList::Movies => (&mut self.views.movies, &self.lists.movies),
+        };
+        let to = (from + FILL_CHUNK).min(ids.len());
+        view.extend_from_iter(
+            ids[from.min(to)..to]
+                .iter()
+                .map(|id| self.rows.row(id, false)),
+        );
+        if to < ids.len() {
+            let input = sender.input_sender().clone();
+            gtk::glib::idle_add_local_once(move || {
+                input.emit(LibraryInput::FillMore {
+                    list,
+                    generation,
+                    from: to,
+                });
+            });
+        }
+    }
+
     fn fill_seasons(&mut self) {
-        self.lists.seasons = self
+        let seasons = self
             .open_series
             .as_ref()
             .and_then(|s| self.children.get(s))
             .cloned()
             .unwrap_or_default();
+        if seasons == self.lists.seasons && self.views.seasons.len() as usize == seasons.len() {
+            return;
+        }
+        self.lists.seasons = seasons;
         set_list(
             &mut self.views.seasons,
             &self.lists.seasons,
@@ -402,12 +470,16 @@ impl Library {
     }
 
     fn fill_episodes(&mut self) {
-        self.lists.episodes = self
+        let episodes = self
             .open_season
             .as_ref()
             .and_then(|s| self.children.get(s))
             .cloned()
             .unwrap_or_default();
+        if episodes == self.lists.episodes && self.views.episodes.len() as usize == episodes.len() {
+            return;
+        }
+        self.lists.episodes = episodes;
         set_list(
             &mut self.views.episodes,
             &self.lists.episodes,
@@ -814,6 +886,7 @@ impl SimpleComponent for Library {
             leaflet: leaflet.clone(),
             children: HashMap::new(),
             home_pending: false,
+            fills: [0; 2],
             downloads,
         };
         let widgets = LibraryWidgets {
@@ -839,12 +912,12 @@ impl SimpleComponent for Library {
             LibraryInput::Load { items } => {
                 let index = LibraryIndex::of(&items);
                 self.rows.load(items);
-                self.rebuild(index);
+                self.rebuild(index, &sender);
                 let _ = sender.output(LibraryOutput::RefreshHome);
             }
             LibraryInput::LoadIndexed { items, index } => {
                 self.rows.load(items);
-                self.rebuild(index);
+                self.rebuild(index, &sender);
                 let _ = sender.output(LibraryOutput::RefreshHome);
             }
             LibraryInput::ItemData { item } => {
@@ -1003,6 +1076,11 @@ impl SimpleComponent for Library {
                     .set_downloads(rows.iter().map(|r| (r.item_id.clone(), r.state)).collect());
                 self.downloads.emit(DownloadsInput::Rows { rows });
             }
+            LibraryInput::FillMore {
+                list,
+                generation,
+                from,
+            } => self.fill_more(list, generation, from, &sender),
             LibraryInput::DownloadSeason => {
                 if let Some(item) = self.open_season.clone() {
                     let _ = sender.output(LibraryOutput::Download { item });
