@@ -379,7 +379,9 @@ pub fn main() -> ExitCode {
         return window(cli.data_dir.or_else(default_data_dir));
     };
     let data_dir = match cli.data_dir.or_else(default_data_dir) {
-        Some(d) => d,
+        // Absolute from here on: paths stored in the database (downloads) and printed
+        // (`downloads --json`) must not depend on the directory the command ran in.
+        Some(d) => std::path::absolute(&d).unwrap_or(d),
         None => {
             eprintln!("error: no data directory: set --data-dir or PLAYMARK_DATA_DIR");
             return ExitCode::from(exit::USAGE);
