@@ -201,12 +201,18 @@ pub fn format_position(ms: i64) -> String {
     }
 }
 
-/// A state that deliberately goes back: an unwatch (watched → not watched), or a restart (the
-/// position goes back to 0 without the item being marked watched, which also resets it).
+/// A state that deliberately goes back: an unwatch (watched → not watched), or a restart (an
+/// item not watched goes back to position 0).
+///
+/// A watched state is never a restart. "Watched at 0" from "watched at 42:10" is what marking a
+/// watched item watched again leaves (the position is cleared), and it is the same state as a
+/// seek to 0 inside the watched item: the state alone cannot tell them apart, and the app shows
+/// both as "Watched". Counting it as a restart let a second "mark watched" beat another
+/// device's explicit unwatch (simulation seed 8256); to start a watched item over, the person
+/// unwatches it, which is a reset.
 fn is_reset(state: &UserData, from: &UserData) -> bool {
     let unwatch = from.played && !state.played;
-    let marked_watched = state.played && !from.played;
-    let restart = state.position_ms == 0 && from.position_ms > 0 && !marked_watched;
+    let restart = !state.played && state.position_ms == 0 && from.position_ms > 0;
     unwatch || restart
 }
 
@@ -471,6 +477,34 @@ mod tests {
                 policy: Policy::FurthestProgress
             }
         );
+    }
+
+    /// Simulation seed 8256: this device marks a watched item (at 4:00 under the flag) watched
+    /// again while another device unwatched it. "Watched again" clears the position, but it is
+    /// not a restart: the other device's explicit unwatch wins.
+    #[test]
+    fn furthest_progress_a_second_mark_watched_is_no_reset_against_an_unwatch() {
+        let base = UserData {
+            position_ms: 240_000,
+            ..watched(1)
+        };
+        let again = crate::model::apply_change(&base, crate::model::LocalChange::MarkUnwatched, 5);
+        assert!(!again.played, "the other device's unwatch");
+        let mine = crate::model::apply_change(&base, crate::model::LocalChange::MarkWatched, 6);
+        let o = merge(&local(mine, 6), &base, &again, Policy::FurthestProgress, RT);
+        assert!(!o.result.played);
+        assert_eq!(o.result.position_ms, 0);
+        assert_eq!(
+            o.decision,
+            Decision::Conflict {
+                winner: Side::Server,
+                policy: Policy::FurthestProgress
+            }
+        );
+        // The other way round: this device's unwatch beats the other's second "watched".
+        let o = merge(&local(again, 6), &base, &mine, Policy::FurthestProgress, RT);
+        assert!(!o.result.played);
+        assert!(o.push);
     }
 
     #[test]
@@ -783,6 +817,9 @@ mod tests {
                 unwatch in any::<bool>(),
             ) {
                 let base = UserData { position_ms: base_pos, played: base_played, play_count: 1, last_played: Some(1) };
+                // A seek to 0 inside a watched item leaves it watched: not a restart (see
+                // `is_reset`), so the restart case starts from an item not watched.
+                prop_assume!(unwatch || !base_played);
                 let change = if unwatch { LocalChange::MarkUnwatched } else { LocalChange::Position { position_ms: 0 } };
                 let wanted = apply_change(&base, change, 9);
                 let remote = UserData { position_ms: remote_pos, played: remote_played, play_count: 1, last_played: Some(50) };

@@ -18,7 +18,10 @@
 //!     (relative to both) and `c'` is at least as far along (watched beats any position, then
 //!     the larger position; a tie may go either way);
 //!   - *last-writer-wins*: `c'` may win when `c` carries no date (an unwatch) or `c'` was made
-//!     no earlier than `c` on the devices' clocks (1 s of slack: Plex keeps whole seconds).
+//!     no earlier than `c` on the devices' clocks (1 s of slack: Plex keeps whole seconds),
+//!     `c'` an unwatch included: the unwatching device compares the time it made the change
+//!     with the date the server holds (seeds 1360 and 3194: an unwatch made ten minutes after
+//!     another device's seek, by the devices' clocks, replaced it).
 //!     On Plex, watched dates are stamped by the server when the write arrives, so there any
 //!     concurrent change may win;
 //!   - mixed policies: any concurrent change may win.
@@ -147,9 +150,7 @@ fn may_win(policies: &Policies, kind: ServerKind, winner: &Recorded, c: &Recorde
     };
     match policy {
         Policy::PreferLocal | Policy::PreferServer => true,
-        Policy::LastWriterWins => {
-            kind == ServerKind::Plex || !c.dated || (winner.dated && winner.at + 1_000 >= c.at)
-        }
+        Policy::LastWriterWins => kind == ServerKind::Plex || !c.dated || winner.at + 1_000 >= c.at,
         Policy::FurthestProgress => {
             reset_any(winner) || (!reset_both(c) && winner.value.progress() >= c.value.progress())
         }
