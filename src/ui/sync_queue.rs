@@ -1232,6 +1232,14 @@ fn account_engine(
     Ok((engine, account.server_name))
 }
 
+/// Sleeps until `deadline`; with none, never wakes (a `select!` arm that is off).
+async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Turn engine events into worker outputs, gathering failures for [`FAILURE_WINDOW`].
 async fn forward_events(relay: Relay, mut events: tokio::sync::broadcast::Receiver<SyncEvent>) {
     let engine = relay.engine.clone();
@@ -1243,12 +1251,7 @@ async fn forward_events(relay: Relay, mut events: tokio::sync::broadcast::Receiv
         let deadline = burst_until;
         let event = tokio::select! {
             e = events.recv() => e,
-            _ = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending().await,
-                }
-            } => {
+            _ = until(deadline) => {
                 let pending = engine.counts().map(|c| c.total()).unwrap_or(0);
                 for (_, (error, count)) in burst.drain() {
                     // The burst is gathered for a moment; a server that came back meanwhile
