@@ -4,7 +4,11 @@
 #![cfg(feature = "gui")]
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::time::{Duration, Instant};
+
+use common::gtk::{descendants, named, one, pump, wait_for, wait_within};
 
 use playmark::backend::{ErrorKind, SyncError};
 use playmark::demo::{DemoConfig, DemoLibrary, DemoServer, Fault};
@@ -18,53 +22,6 @@ use relm4::gtk;
 use relm4::gtk::glib;
 use relm4::gtk::prelude::*;
 use relm4::prelude::*;
-
-fn pump() {
-    while glib::MainContext::default().iteration(false) {}
-}
-
-/// Pump the main loop until `cond` holds (the engine runs on real time: debounce, probes).
-fn wait_for(what: &str, cond: impl FnMut() -> bool) {
-    wait_within(what, Duration::from_secs(30), cond);
-}
-
-/// [`wait_for`] with its own limit.
-fn wait_within(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    loop {
-        pump();
-        if cond() {
-            return;
-        }
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn descendants(root: &gtk::Widget) -> Vec<gtk::Widget> {
-    let mut out = Vec::new();
-    let mut child = root.first_child();
-    while let Some(c) = child {
-        out.push(c.clone());
-        out.extend(descendants(&c));
-        child = c.next_sibling();
-    }
-    out
-}
-
-fn named(root: &gtk::Widget, name: &str) -> Vec<gtk::Widget> {
-    descendants(root)
-        .into_iter()
-        .filter(|w| w.widget_name() == name)
-        .collect()
-}
-
-fn one<T: IsA<gtk::Widget>>(root: &gtk::Widget) -> T {
-    descendants(root)
-        .into_iter()
-        .find_map(|w| w.downcast::<T>().ok())
-        .expect("widget of that type")
-}
 
 struct Fixture {
     _rt: tokio::runtime::Runtime,

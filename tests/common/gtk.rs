@@ -48,3 +48,11 @@ pub fn named(root: &gtk::Widget, name: &str) -> Vec<gtk::Widget> {
         .filter(|w| w.widget_name() == name)
         .collect()
 }
+
+/// The first widget of type `T` below `root`.
+pub fn one<T: IsA<gtk::Widget>>(root: &gtk::Widget) -> T {
+    descendants(root)
+        .into_iter()
+        .find_map(|w| w.downcast::<T>().ok())
+        .expect("widget of that type")
+}
