@@ -57,7 +57,10 @@ impl SyncQueue {
     ) {
         let saved = self.settings_store().map(|mut s| s.set_setting(key, value));
         match saved {
-            Ok(Ok(_)) => self.send_settings(out),
+            Ok(Ok(_)) => {
+                self.apply_setting(key);
+                self.send_settings(out);
+            }
             Ok(Err(crate::store::StoreError::InvalidSetting(message))) => {
                 let _ = out.send(SyncQueueOutput::SettingRefused { key, message });
             }
@@ -69,6 +72,24 @@ impl SyncQueue {
             Err(text) => {
                 let _ = out.send(SyncQueueOutput::Message { text });
             }
+        }
+    }
+
+    /// A saved setting that the running engine uses: applied at once. (The watched thresholds
+    /// are read at each play; the download folder is used from the next start, while the
+    /// downloads in progress finish where they are.)
+    fn apply_setting(&self, key: SettingKey) {
+        if key != SettingKey::PullIntervalS {
+            return;
+        }
+        let (Some(engine), Ok(store)) = (&self.engine, self.settings_store()) else {
+            return;
+        };
+        match store.settings() {
+            Ok(settings) => engine.set_pull_interval(
+                i64::try_from(settings.pull_interval.as_millis()).unwrap_or(i64::MAX),
+            ),
+            Err(e) => tracing::warn!(error = %e, "settings not read; pull interval kept"),
         }
     }
 
