@@ -35,7 +35,8 @@
 //!    it: coalescing sends nothing for it, by design), owes nothing. So does a change that put
 //!    the server back exactly at another device's base when that device's concurrent change
 //!    is the final value (ABA: with no versions on either server, a state-based merge cannot
-//!    tell "went there and back" from "never moved").
+//!    tell "went there and back" from "never moved"); a watched change is the final value when
+//!    the item ends watched, as above.
 //! 2. **No invented state**: the server's value at the end is the value of some change on the
 //!    item (or the item's initial value when it has none).
 //! 3. **Convergence**: after healing (faults off, partitions healed, time past every backoff)
@@ -195,9 +196,16 @@ pub fn check(w: &World, end: &Ending) -> Vec<String> {
             // merge — neither server keeps versions — so that device's concurrent change,
             // when it is the final value, stands (seeds 176 and 953: watched then unwatched,
             // or seek then unwatch, back to the other device's 0s).
-            let aba = on_item
-                .iter()
-                .any(|o| o.id != c.id && o.value == *fin && o.base == c.value && concurrent(c, o));
+            // "The final value" as shown: a watched one stands when the item ends watched,
+            // whatever position a later seek hid under the flag (seed 5363: d0 restarts an
+            // item at 9:00, d2 marks it watched from its base 0:00 without knowing, and d3
+            // then seeks inside the watched item).
+            let aba = on_item.iter().any(|o| {
+                o.id != c.id
+                    && (o.value == *fin || (o.value.played && fin.played))
+                    && o.base == c.value
+                    && concurrent(c, o)
+            });
             if aba {
                 continue;
             }
