@@ -307,7 +307,12 @@ pub fn merge_on(
     // when it wrote the value the base already held (another device marked watched again what
     // this device had seen watched): it competes with this device's change by date, or an
     // older local change would slip past it (simulation seed 1062).
+    // Only where the server keeps the dates written (Jellyfin): a server that stamps its own
+    // (Plex) gives this device's own write a date of the server's, which is no rewrite by
+    // anyone (simulation seed 5993: a scrobble stamped as it arrived then beat this device's
+    // own later unwatch, made in the same second).
     let remote_rewrote = policy == Policy::LastWriterWins
+        && dates == ServerDates::Kept
         && remote.last_played.is_some()
         && remote.last_played != base.last_played;
     let pos = field(
@@ -320,9 +325,11 @@ pub fn merge_on(
         remote.play_count != base.play_count,
         l.play_count == remote.play_count,
     );
+    // On a server that stamps its own dates, a new date there is no change anyone chose (it is
+    // when a write arrived, ours included); a new play there shows in the play count.
     let last = field(
         l.last_played != base.last_played,
-        remote.last_played != base.last_played,
+        remote.last_played != base.last_played && dates == ServerDates::Kept,
         l.last_played == remote.last_played,
     );
     let any_local = pos.0 || count.0 || last.0;
@@ -587,7 +594,17 @@ mod tests {
         let base = watched(10);
         let local = local(pos(1_405_000, 20), 20);
         let remote = watched(60);
-        let o = merge(&local, &base, &remote, Policy::LastWriterWins, RT);
+        let lww = |local: &LocalSide| {
+            merge_on(
+                ServerDates::Kept,
+                local,
+                &base,
+                &remote,
+                Policy::LastWriterWins,
+                RT,
+            )
+        };
+        let o = lww(&local);
         assert_eq!(o.result, remote);
         assert!(!o.push);
         // A seek newer than the rewrite wins.
@@ -595,7 +612,7 @@ mod tests {
             state: pos(1_405_000, 70),
             changed_at: Some(70),
         };
-        let o = merge(&local_newer, &base, &remote, Policy::LastWriterWins, RT);
+        let o = lww(&local_newer);
         assert_eq!(o.result.position_ms, 1_405_000);
         assert!(o.push);
         // Furthest-progress does not look at dates: the server's progress did not change, so
@@ -603,6 +620,28 @@ mod tests {
         let o = merge(&local, &base, &remote, Policy::FurthestProgress, RT);
         assert_eq!(o.result.position_ms, 1_405_000);
         assert!(o.push);
+    }
+
+    /// Simulation seed 5993 (Plex, last-writer-wins, one device): this device's scrobble was
+    /// stamped by the server when it arrived; this device then unwatched the item in the same
+    /// second. The server's date is its own stamp of our write, not another device's newer
+    /// change: the unwatch is sent, and no conflict is reported.
+    #[test]
+    fn last_writer_wins_our_own_write_stamped_by_the_server_is_no_rewrite() {
+        let base = watched(1_000);
+        let stamped = watched(600_000);
+        let unwatch = local(UserData::default(), 600_000);
+        let o = merge_on(
+            ServerDates::Stamped,
+            &unwatch,
+            &base,
+            &stamped,
+            Policy::LastWriterWins,
+            RT,
+        );
+        assert!(!o.result.played);
+        assert!(o.push);
+        assert_eq!(o.decision, Decision::KeptLocal);
     }
 
     #[test]
