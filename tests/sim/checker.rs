@@ -7,8 +7,9 @@
 //! - A change `c'` **knows** `c` when `c'` was made on the same device after `c`, or when the
 //!   device showed `c`'s value just before making `c'` (it had pulled it, or merged it), `c`
 //!   was made before the device's last contact with the server (a sync, pull or live message)
-//!   and that value was not simply its own last change on the item — and then also everything
-//!   `c` knew. Two changes that do not know each other are **concurrent**.
+//!   and `c`'s device ran its sends (a sync) between making `c` and that contact, and that
+//!   value was not simply its own last change on the item — and then also everything `c`
+//!   knew. Two changes that do not know each other are **concurrent**.
 //! - `c` is **superseded** when another change `c'` knows `c` (the person replaced it,
 //!   knowingly), or when `c'` is concurrent with `c` and the policy's rules let `c'` win:
 //!   - *prefer-local* and *prefer-server*: any concurrent change may win (whichever device
@@ -104,7 +105,7 @@ impl Ending {
 /// down to its own last change on the item when the values agree (a watched flag from another
 /// device is not "known" just because this device had marked it watched too); otherwise to the
 /// changes of other devices with that value, which it can only have had from the server.
-fn knowledge(changes: &[Recorded]) -> Vec<BTreeSet<usize>> {
+fn knowledge(changes: &[Recorded], sends: &[Vec<usize>]) -> Vec<BTreeSet<usize>> {
     let mut knows: Vec<BTreeSet<usize>> = Vec::with_capacity(changes.len());
     for c in changes {
         let mut k = BTreeSet::new();
@@ -123,7 +124,15 @@ fn knowledge(changes: &[Recorded]) -> Vec<BTreeSet<usize>> {
             // Only a change made before the device's last contact with the server can have
             // reached it (seed 184: a device that never synced "showed" the initial 0s, which
             // is not knowing another device's reset to 0s).
-            let reached = |e: &Recorded| c.contact.is_some_and(|at| e.step < at);
+            // And only one its device had sent by then (seed 6465: a season marked watched on
+            // d1 and not yet sent is not what d0 saw when it pulled another device's
+            // "watched").
+            let sent = |e: &Recorded, at: usize| {
+                sends
+                    .get(e.device)
+                    .is_some_and(|steps| steps.iter().any(|&s| e.step < s && s < at))
+            };
+            let reached = |e: &Recorded| c.contact.is_some_and(|at| e.step < at && sent(e, at));
             for e in earlier().filter(|e| e.device != c.device && e.value == c.before && reached(e))
             {
                 k.insert(e.id);
@@ -161,7 +170,7 @@ fn may_win(policies: &Policies, kind: ServerKind, winner: &Recorded, c: &Recorde
 /// Check a finished history. Each violation is one line naming the changes involved.
 pub fn check(w: &World, end: &Ending) -> Vec<String> {
     let changes = &w.recorded;
-    let knows = knowledge(changes);
+    let knows = knowledge(changes, &w.sends);
     let concurrent =
         |a: &Recorded, b: &Recorded| !knows[a.id].contains(&b.id) && !knows[b.id].contains(&a.id);
     let describe = |c: &Recorded| {
