@@ -875,6 +875,7 @@ impl SyncQueue {
     ) -> Result<(), String> {
         reset_demo_dir(data_dir)
             .map_err(|e| format!("cannot reset the demo data in {}: {e}", data_dir.display()))?;
+        self.copy_settings_to(data_dir)?;
         let server = match given_server.or_else(|| self.demo.clone()) {
             Some(server) => server,
             None => self

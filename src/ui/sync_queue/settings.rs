@@ -57,7 +57,8 @@ impl SyncQueue {
     ) {
         let saved = self.settings_store().map(|mut s| s.set_setting(key, value));
         match saved {
-            Ok(Ok(_)) => {
+            Ok(Ok(settings)) => {
+                self.mirror_settings(&settings);
                 self.apply_setting(key);
                 self.send_settings(out);
             }
@@ -73,6 +74,34 @@ impl SyncQueue {
                 let _ = out.send(SyncQueueOutput::Message { text });
             }
         }
+    }
+
+    /// The demo library's engine keeps its own database (reset at every start): it gets the
+    /// person's settings too, so Preferences apply to it (thresholds at the next play).
+    fn mirror_settings(&self, settings: &crate::store::Settings) {
+        let (Some(engine), Some(dir)) = (&self.engine, &self.data_dir) else {
+            return;
+        };
+        if *dir == self.base_dir() {
+            return;
+        }
+        if let Err(e) = engine.with_store(|s| s.replace_settings(settings)) {
+            tracing::warn!(error = %e, "settings not copied to the demo library's database");
+        }
+    }
+
+    /// Copy the person's settings into the database in `dir` (the demo library's), when that
+    /// is not the settings database itself.
+    pub(super) fn copy_settings_to(&self, dir: &Path) -> Result<(), String> {
+        if dir == self.base_dir() {
+            return Ok(());
+        }
+        let settings = self
+            .settings_store()
+            .and_then(|s| s.settings().map_err(store_failed))?;
+        Store::open(&database_path(dir))
+            .and_then(|mut s| s.replace_settings(&settings))
+            .map_err(store_failed)
     }
 
     /// A saved setting that the running engine uses: applied at once. (The watched thresholds
