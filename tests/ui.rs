@@ -1536,7 +1536,7 @@ fn store_trouble_is_one_sentence_until_the_database_works_again() {
     wait_for("the store notice", || notice().is_visible());
     assert_eq!(
         notice().label().as_str(),
-        "Can't write to Playmark's database: another program is holding it locked — your changes are kept"
+        "Can't write to Playmark's database: another program is holding it locked — changes saved before are kept"
     );
     // The row shows what is stored (the change was not), and no raw error reached a toast.
     wait_for("the row back to the stored state", || !f.played(&id));
@@ -1849,4 +1849,49 @@ fn another_server_at_the_address_gets_no_pull_and_the_button_says_why() {
     wait_for("the persisted state", || {
         store.account().unwrap().unwrap().state == AccountStatus::ServerChanged
     });
+}
+
+/// A database that cannot be opened at start (damaged, or written by a newer Playmark) is
+/// said in the window in one sentence, and left as it is — never replaced by the demo library
+/// as if the person were signed out.
+#[gtk::test]
+fn a_database_that_cannot_be_opened_is_said_at_start_not_hidden_behind_the_demo() {
+    let _ = relm4::adw::init();
+    for (what, expected) in [
+        ("damaged", "the file is damaged"),
+        ("newer", "it was written by a newer version of Playmark"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_path_buf();
+        let db = playmark::store::database_path(&data);
+        if what == "damaged" {
+            std::fs::write(&db, vec![0x5a_u8; 8192]).unwrap();
+        } else {
+            playmark::store::Store::open(&db).unwrap();
+            let conn = rusqlite::Connection::open(&db).unwrap();
+            conn.pragma_update(None, "user_version", 99).unwrap();
+        }
+        let before = std::fs::read(&db).unwrap();
+        let app = App::builder()
+            .launch(AppInit {
+                queue: SyncQueueInit::DataDir {
+                    data_dir: data.clone(),
+                },
+                window_state: None,
+            })
+            .detach();
+        app.widget().present();
+        wait_for("the start-up failure", || app.model().failure.is_some());
+        let said = app.model().failure.clone().unwrap();
+        assert!(said.contains(expected), "{what}: {said}");
+        assert!(app.model().source.is_none(), "{what}: no library shown");
+        assert!(!data.join("demo").exists(), "{what}: no demo library");
+        assert_eq!(
+            std::fs::read(&db).unwrap(),
+            before,
+            "{what}: left untouched"
+        );
+        app.widget().close();
+        pump();
+    }
 }

@@ -1448,7 +1448,7 @@ const STORE_RETRY_BASE_MS: i64 = 250;
 const STORE_RETRY_CAP_MS: i64 = 30_000;
 
 /// A person's sentence for a store error ("Can't write to Playmark's database: disk full —
-/// your changes are kept"). English: the engine has no gettext; the UI may word its own.
+/// changes saved before are kept"). English: the engine has no gettext; the UI may word its own.
 pub fn store_trouble_message(e: &StoreError) -> String {
     use rusqlite::ffi::ErrorCode;
     let reason = match e {
@@ -1467,9 +1467,10 @@ pub fn store_trouble_message(e: &StoreError) -> String {
         },
         StoreError::Io { .. } => "the disk reported an error",
         StoreError::Corrupt { .. } => "the file is damaged",
+        StoreError::TooNew { .. } => "it was written by a newer version of Playmark",
         _ => "an unexpected database error",
     };
-    format!("Can't write to Playmark's database: {reason} — your changes are kept")
+    format!("Can't write to Playmark's database: {reason} — changes saved before are kept")
 }
 
 /// What a request task hands back.

@@ -837,9 +837,17 @@ impl SyncQueue {
             }
             SyncQueueInit::DataDir { data_dir } => {
                 let data_dir = data_dir.clone();
-                let account = Store::open(&database_path(&data_dir))
-                    .ok()
-                    .and_then(|s| s.account().ok().flatten());
+                // No database yet: a new user, the demo library. A database that cannot be
+                // opened or read (damaged, from a newer Playmark, a full disk) is said, never
+                // hidden behind the demo library as if the person were signed out.
+                let db = database_path(&data_dir);
+                let account = if db.exists() {
+                    Store::open(&db)
+                        .and_then(|s| s.account())
+                        .map_err(store_failed)?
+                } else {
+                    None
+                };
                 let has_account = match account {
                     // A locked keyring is said, not hidden behind the demo library.
                     Some(a) => self
