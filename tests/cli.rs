@@ -294,3 +294,89 @@ fn demo_server_kind_plex_serves_identity() {
     );
     assert_eq!(code(&bad), 1, "{}", text(&bad));
 }
+
+/// `playmark demo-server` on `port`, started and ready (its first line printed).
+fn spawn_demo_server(port: u16) -> std::process::Child {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_playmark"))
+        .args(["demo-server", "--port", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("Demo Jellyfin server at"), "{first}");
+    child
+}
+
+/// The README's "Try the CLI" walkthrough with the offline path, as a person runs it: the
+/// demo server is a process of its own, killed and started again. Changes made while it is
+/// away stay queued (`sync` exits 4); the restarted server has forgotten its sign-ins (it
+/// keeps them in memory), so `sync` says to sign in (exit 2); after `login` the queue that
+/// survived all of it is delivered, which a second device then sees.
+#[test]
+fn the_readme_walkthrough_survives_a_stopped_and_restarted_demo_server() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("a");
+    let mut server = spawn_demo_server(port);
+    assert_eq!(code(&login(&data, &url, DEMO_PASSWORD)), 0);
+    assert_eq!(code(&run(&data, &["refresh"], None)), 0);
+    let items = run(&data, &["items", "--json"], None);
+    let items: serde_json::Value = serde_json::from_slice(&items.stdout).unwrap();
+    let episode = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "Episode")
+        .unwrap()["item_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(code(&run(&data, &["mark-watched", &episode], None)), 0);
+    assert_eq!(code(&run(&data, &["progress", &episode, "12:34"], None)), 0);
+    let status = text(&run(&data, &["status"], None));
+    assert!(status.contains("1 pending"), "one row per item: {status}");
+    let offline = run(&data, &["sync"], None);
+    assert_eq!(code(&offline), 4, "{}", text(&offline));
+
+    let mut server = spawn_demo_server(port);
+    let signed_out = run(&data, &["sync"], None);
+    assert_eq!(code(&signed_out), 2, "{}", text(&signed_out));
+    assert!(
+        text(&signed_out).contains("Sign in to Playmark Demo again"),
+        "{}",
+        text(&signed_out)
+    );
+    assert_eq!(code(&login(&data, &url, DEMO_PASSWORD)), 0);
+    let synced = run(&data, &["sync", "--wait", "30"], None);
+    assert_eq!(code(&synced), 0, "{}", text(&synced));
+
+    // Another device sees it on the server.
+    let other = dir.path().join("b");
+    assert_eq!(code(&login(&other, &url, DEMO_PASSWORD)), 0);
+    assert_eq!(code(&run(&other, &["refresh"], None)), 0);
+    let seen = run(&other, &["items", "--json"], None);
+    let seen: serde_json::Value = serde_json::from_slice(&seen.stdout).unwrap();
+    let row = seen
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["item_id"] == episode.as_str())
+        .unwrap()
+        .clone();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(row["position_ms"], 754_000, "{row}");
+}
