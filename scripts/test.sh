@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
+# A Rust just installed by rustup is in ~/.cargo/bin, not yet on this shell's PATH.
+[ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-0}"
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
