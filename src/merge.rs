@@ -380,6 +380,16 @@ pub fn merge_on(
         !DesiredState::from_user_data(&result).same_as(&remote) || counted_here || dated_here;
     if !push {
         result = remote;
+    } else if dates == ServerDates::Kept {
+        // A date written never takes the server's back in time. The result is either a change
+        // made after this device saw the server's state (its clock may be behind), or one that
+        // beat the server's by date anyway; writing an older date than the server's would let
+        // a third device's change, older than the one that set the server's date, win the
+        // next comparison (simulation seed 6982: a seek inside a watched item, from a clock
+        // 7 min behind, wrote its date over a newer "watched", and an older seek then won).
+        if let (Some(mine), Some(theirs)) = (result.last_played, remote.last_played) {
+            result.last_played = Some(mine.max(theirs));
+        }
     }
     Outcome {
         push,
@@ -642,6 +652,46 @@ mod tests {
         assert!(!o.result.played);
         assert!(o.push);
         assert_eq!(o.decision, Decision::KeptLocal);
+    }
+
+    /// Simulation seed 6982 (Jellyfin keeps the dates written): this device, its clock behind,
+    /// seeks inside an item another device marked watched later by the clocks, after seeing
+    /// it. The change is written, with the server's date, never an older one.
+    #[test]
+    fn a_date_written_never_goes_back_on_a_server_that_keeps_dates() {
+        let theirs = watched(558_000);
+        let mine = local(
+            UserData {
+                position_ms: 1_000_000,
+                ..watched(-449_000)
+            },
+            -449_000,
+        );
+        for policy in Policy::ALL {
+            let o = merge_on(ServerDates::Kept, &mine, &theirs, &theirs, policy, RT);
+            assert!(o.push, "{policy}");
+            assert_eq!(o.result.position_ms, 1_000_000, "{policy}");
+            assert_eq!(o.result.last_played, Some(558_000), "{policy}");
+        }
+        // A newer date is kept as it is; a server that stamps its own dates is left alone.
+        let later = local(
+            UserData {
+                position_ms: 1_000_000,
+                ..watched(600_000)
+            },
+            600_000,
+        );
+        let o = merge_on(
+            ServerDates::Kept,
+            &later,
+            &theirs,
+            &theirs,
+            Policy::LastWriterWins,
+            RT,
+        );
+        assert_eq!(o.result.last_played, Some(600_000));
+        let o = merge(&mine, &theirs, &theirs, Policy::LastWriterWins, RT);
+        assert_eq!(o.result.last_played, Some(-449_000));
     }
 
     #[test]
