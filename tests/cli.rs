@@ -380,3 +380,62 @@ fn the_readme_walkthrough_survives_a_stopped_and_restarted_demo_server() {
     server.wait().unwrap();
     assert_eq!(row["position_ms"], 754_000, "{row}");
 }
+
+/// A busy server through the CLI: `429 Too Many Requests` with `Retry-After: 2` on the first
+/// write. `sync --wait 30` waits it out — no request reaches the server before the two seconds
+/// are over — and then delivers, exit 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_wait_honours_retry_after_then_delivers() {
+    use playmark::demo::Fault;
+    let server = common::clean_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let episode = server
+        .items()
+        .into_iter()
+        .find(|i| i.kind == ItemKind::Episode)
+        .unwrap()
+        .id;
+    let (url, d) = (server.url(), data.clone());
+    let ep = episode.clone();
+    tokio::task::spawn_blocking(move || {
+        assert_eq!(code(&login(&d, &url, DEMO_PASSWORD)), 0);
+        assert_eq!(code(&playmark(&d, &["refresh"])), 0);
+        assert_eq!(code(&playmark(&d, &["mark-watched", &ep])), 0);
+    })
+    .await
+    .unwrap();
+    let before = server.requests().len();
+    server.fail_next(
+        1,
+        Fault::Status {
+            code: 429,
+            retry_after: Some(2),
+        },
+    );
+    let d = data.clone();
+    let sync = tokio::task::spawn_blocking(move || playmark(&d, &["sync", "--wait", "30"]))
+        .await
+        .unwrap();
+    assert_eq!(code(&sync), 0, "{}", text(&sync));
+    assert!(server.user_data(&episode).unwrap().played);
+    let seen = server.requests().split_off(before);
+    let busy = seen
+        .iter()
+        .position(|r| r.status == 429)
+        .expect("the 429 was answered");
+    let next = seen.get(busy + 1).expect("a request after the 429");
+    let waited = next
+        .at
+        .duration_since(seen[busy].at)
+        .unwrap_or_default()
+        .as_secs_f64();
+    let trail: Vec<String> = seen
+        .iter()
+        .map(|r| format!("{} {} -> {}", r.method, r.path, r.status))
+        .collect();
+    assert!(
+        waited >= 2.0,
+        "next request {waited:.2} s after the 429: {trail:#?}"
+    );
+}

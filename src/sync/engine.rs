@@ -794,6 +794,15 @@ impl Engine {
         })
     }
 
+    /// The server asked for a pause (`429`/`503` with `Retry-After`, seen outside the
+    /// engine, e.g. by the CLI's identity check): no request goes out before `wait` is over.
+    pub fn server_busy_for(&self, wait: std::time::Duration) {
+        let ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+        let until = self.now().saturating_add(ms);
+        let mut st = lock(&self.shared.status);
+        st.throttled_until = st.throttled_until.max(until);
+    }
+
     /// Ask the pull loop ([`Engine::run_pull`]) for a scan now (e.g. after the server came
     /// back, or "Sync now"). Does nothing without a running pull loop.
     pub fn pull_soon(&self) {
