@@ -439,3 +439,79 @@ async fn sync_wait_honours_retry_after_then_delivers() {
         "next request {waited:.2} s after the 429: {trail:#?}"
     );
 }
+
+/// An item deleted on the server while a change to it is queued, through the CLI: `refresh`
+/// marks it removed, the change is not dropped but needs attention ("no longer on the
+/// server", in `status`), `sync` does not send it, and `discard` lets it go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_to_an_item_deleted_on_the_server_needs_attention_not_silence() {
+    let server = common::clean_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let movie = server
+        .items()
+        .into_iter()
+        .find(|i| i.kind == ItemKind::Movie)
+        .unwrap()
+        .id;
+    let (url, d, m) = (server.url(), data.clone(), movie.clone());
+    tokio::task::spawn_blocking(move || {
+        assert_eq!(code(&login(&d, &url, DEMO_PASSWORD)), 0);
+        assert_eq!(code(&playmark(&d, &["refresh"])), 0);
+        // Recorded locally only (`mark-watched` never sends).
+        let mark = playmark(&d, &["mark-watched", &m]);
+        assert_eq!(code(&mark), 0, "{}", text(&mark));
+    })
+    .await
+    .unwrap();
+    server.remove_item(&movie);
+    let d = data.clone();
+    let (status, items) = tokio::task::spawn_blocking(move || {
+        let refresh = playmark(&d, &["refresh"]);
+        assert_eq!(code(&refresh), 0, "{}", text(&refresh));
+        let status = playmark(&d, &["status", "--json"]);
+        assert_eq!(code(&status), 0, "{}", text(&status));
+        let items = playmark(&d, &["items", "--json"]);
+        (status, items)
+    })
+    .await
+    .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(doc["counts"]["needs_attention"], 1, "{doc}");
+    let row = &doc["items"][0];
+    assert_eq!(row["item_id"], movie.as_str(), "{doc}");
+    assert!(
+        row.to_string().contains("no longer on the server"),
+        "the reason in words: {row}"
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&items.stdout).unwrap();
+    assert!(
+        !listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["item_id"] == movie.as_str()),
+        "removed from the library"
+    );
+    let before = server.requests().len();
+    let d = data.clone();
+    let m = movie.clone();
+    tokio::task::spawn_blocking(move || {
+        playmark(&d, &["sync"]);
+        let discard = playmark(&d, &["discard", &m]);
+        assert_eq!(code(&discard), 0, "{}", text(&discard));
+        let status = playmark(&d, &["status", "--json"]);
+        let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+        assert_eq!(doc["counts"]["needs_attention"], 0, "{doc}");
+    })
+    .await
+    .unwrap();
+    assert!(
+        !server
+            .requests()
+            .split_off(before)
+            .iter()
+            .any(|r| r.method == "POST" && r.path.contains(&movie)),
+        "nothing sent for the removed item"
+    );
+}
