@@ -1895,3 +1895,40 @@ fn a_database_that_cannot_be_opened_is_said_at_start_not_hidden_behind_the_demo(
         pump();
     }
 }
+
+/// One play at a time: ▶ on another row while an episode plays stops the first (its stop is
+/// recorded: the row and the server get its position) and then plays the second.
+#[gtk::test]
+fn play_on_another_row_stops_the_first_and_records_its_stop() {
+    if playmark::player::mpv::find_mpv().is_none() {
+        panic!("mpv is not installed (scripts/install-deps.sh installs it)");
+    }
+    fast_mpv();
+    let f = Fixture::start();
+    let ids = f.episode_ids();
+    let (first, second) = (ids[0].clone(), ids[1].clone());
+    play_button(&f, &first).emit_clicked();
+    wait_for("the first playing", || {
+        f.app.model().playing.as_ref().map(|(i, _)| i.as_str()) == Some(first.as_str())
+    });
+    let (_, pid) = f.app.model().playing.clone().unwrap();
+    let pid = pid.unwrap();
+    pump_for(Duration::from_millis(1_500));
+    play_button(&f, &second).emit_clicked();
+    wait_for("the second playing", || {
+        f.app.model().playing.as_ref().map(|(i, _)| i.as_str()) == Some(second.as_str())
+    });
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.contains(") Z ")),
+        "the first mpv ended"
+    );
+    let stopped = row_position(&f.app, &first);
+    assert!(stopped > 0, "the first play's stop is on its row");
+    wait_for("the first stop on the server", || {
+        f.server.user_data(&first).unwrap().position_ms == stopped
+    });
+    play_button(&f, &second).emit_clicked();
+    wait_for("mpv gone", || f.app.model().playing.is_none());
+}
