@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Playmark needs on Debian/Ubuntu, only what is missing.
 set -euo pipefail
-packages=(build-essential pkg-config ca-certificates libgtk-4-dev libadwaita-1-dev xvfb xauth gettext
+packages=(build-essential pkg-config ca-certificates curl libgtk-4-dev libadwaita-1-dev xvfb xauth gettext
   meson ninja-build desktop-file-utils appstream dbus gnome-keyring dbus-x11 libsecret-tools mpv)
 missing=()
 for p in "${packages[@]}"; do
@@ -14,7 +14,34 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq "${missing[@]}"
 fi
-if ! command -v cargo >/dev/null 2>&1; then
-  echo "Rust is missing: install it with your distribution (apt-get install cargo) or rustup, then run again." >&2
+# Rust: Playmark needs the version in Cargo.toml's `rust-version` (newer than most distributions'
+# cargo), with rustfmt and clippy for the test gate. rustup provides them; it is installed into
+# ~/.cargo (no root needed) when there is no Rust or only an older one outside rustup. The
+# scripts that call this one (run.sh, test.sh) then find cargo in ~/.cargo/bin.
+need=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' "$(dirname "$0")/../Cargo.toml")
+[ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+version_ok() {
+  local have
+  have=$(rustc --version 2>/dev/null | awk '{print $2}') || return 1
+  [ -n "$have" ] && [ "$(printf '%s\n%s\n' "$need" "$have" | sort -V | head -1)" = "$need" ]
+}
+if ! command -v cargo >/dev/null 2>&1 || ! version_ok; then
+  if ! command -v rustup >/dev/null 2>&1; then
+    echo "Rust $need or newer is needed; installing rustup into ~/.cargo (https://rustup.rs)." >&2
+    command -v curl >/dev/null 2>&1 || { echo "curl is needed to fetch rustup: apt-get install curl" >&2; exit 1; }
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --no-modify-path
+    . "$HOME/.cargo/env"
+  fi
+  rustup toolchain install stable --profile minimal
+  rustup default stable
+fi
+if command -v rustup >/dev/null 2>&1; then
+  installed=$(rustup component list --installed 2>/dev/null || true)
+  for c in rustfmt clippy; do
+    echo "$installed" | grep -q "^$c" || rustup component add "$c"
+  done
+fi
+if ! version_ok; then
+  echo "Rust $need or newer is needed (found: $(rustc --version 2>/dev/null || echo none))." >&2
   exit 1
 fi

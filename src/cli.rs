@@ -379,7 +379,9 @@ pub fn main() -> ExitCode {
         return window(cli.data_dir.or_else(default_data_dir));
     };
     let data_dir = match cli.data_dir.or_else(default_data_dir) {
-        Some(d) => d,
+        // Absolute from here on: paths stored in the database (downloads) and printed
+        // (`downloads --json`) must not depend on the directory the command ran in.
+        Some(d) => std::path::absolute(&d).unwrap_or(d),
         None => {
             eprintln!("error: no data directory: set --data-dir or PLAYMARK_DATA_DIR");
             return ExitCode::from(exit::USAGE);
@@ -614,27 +616,30 @@ async fn server_for(
 }
 
 /// What answers at the account's address, without signing in (`/System/Info/Public` or Plex
-/// `/identity`): `None` when nothing does.
-async fn probe_account(account: &Account, options: ClientOptions) -> Option<ServerInfo> {
+/// `/identity`), or why nothing does (a busy server's `Retry-After` is in the error).
+async fn probe_account(
+    account: &Account,
+    options: ClientOptions,
+) -> Result<ServerInfo, crate::backend::SyncError> {
     match account.kind {
-        ServerKind::Plex => PlexClient::new(
-            &account.base_url,
-            PlexClient::device(account.device_id.clone()),
-            options,
-        )
-        .ok()?
-        .identity()
-        .await
-        .ok(),
-        ServerKind::Jellyfin | ServerKind::Demo => JellyfinClient::new(
-            &account.base_url,
-            DeviceInfo::playmark(account.device_id.clone()),
-            options,
-        )
-        .ok()?
-        .public_info()
-        .await
-        .ok(),
+        ServerKind::Plex => {
+            PlexClient::new(
+                &account.base_url,
+                PlexClient::device(account.device_id.clone()),
+                options,
+            )?
+            .identity()
+            .await
+        }
+        ServerKind::Jellyfin | ServerKind::Demo => {
+            JellyfinClient::new(
+                &account.base_url,
+                DeviceInfo::playmark(account.device_id.clone()),
+                options,
+            )?
+            .public_info()
+            .await
+        }
     }
 }
 
@@ -1078,7 +1083,9 @@ async fn engine_for(data_dir: &Path) -> Result<(Engine, Account), Failure> {
         trusted_certificate_pem: trusted_certificate(data_dir, &account)?,
         ..ClientOptions::default()
     };
-    if let Some(info) = probe_account(&account, probe_options).await {
+    let probe = probe_account(&account, probe_options).await;
+    if let Ok(info) = &probe {
+        let info = info.clone();
         if !crate::cli_accounts::same_server(&account, &info) {
             store.set_account_state(account.id, AccountStatus::ServerChanged)?;
             let queued = store.counts(account.id)?.total();
@@ -1104,6 +1111,10 @@ async fn engine_for(data_dir: &Path) -> Result<(Engine, Account), Failure> {
         crate::sign_in::AccountClientError::Secret(e) => tokens::read_failure(&e),
         e => Failure::usage(e.to_string()),
     })?;
+    // A busy server answered the check with `Retry-After`: nothing is sent before it is over.
+    if let Some(wait) = probe.err().and_then(|e| e.retry_after) {
+        engine.server_busy_for(wait);
+    }
     Ok((engine, account))
 }
 
@@ -1192,7 +1203,7 @@ async fn status(data_dir: &Path, json: bool) -> Result<u8, Failure> {
         trusted_certificate_pem: trusted_certificate(data_dir, &account)?,
         ..ClientOptions::default()
     };
-    let answer = probe_account(&account, probe_options).await;
+    let answer = probe_account(&account, probe_options).await.ok();
     let signed_in = crate::sign_in::account_token(data_dir, &account)
         .await
         .map_err(|e| tokens::read_failure(&e))?

@@ -201,12 +201,18 @@ pub fn format_position(ms: i64) -> String {
     }
 }
 
-/// A state that deliberately goes back: an unwatch (watched → not watched), or a restart (the
-/// position goes back to 0 without the item being marked watched, which also resets it).
+/// A state that deliberately goes back: an unwatch (watched → not watched), or a restart (an
+/// item not watched goes back to position 0).
+///
+/// A watched state is never a restart. "Watched at 0" from "watched at 42:10" is what marking a
+/// watched item watched again leaves (the position is cleared), and it is the same state as a
+/// seek to 0 inside the watched item: the state alone cannot tell them apart, and the app shows
+/// both as "Watched". Counting it as a restart let a second "mark watched" beat another
+/// device's explicit unwatch (simulation seed 8256); to start a watched item over, the person
+/// unwatches it, which is a reset.
 fn is_reset(state: &UserData, from: &UserData) -> bool {
     let unwatch = from.played && !state.played;
-    let marked_watched = state.played && !from.played;
-    let restart = state.position_ms == 0 && from.position_ms > 0 && !marked_watched;
+    let restart = !state.played && state.position_ms == 0 && from.position_ms > 0;
     unwatch || restart
 }
 
@@ -301,7 +307,12 @@ pub fn merge_on(
     // when it wrote the value the base already held (another device marked watched again what
     // this device had seen watched): it competes with this device's change by date, or an
     // older local change would slip past it (simulation seed 1062).
+    // Only where the server keeps the dates written (Jellyfin): a server that stamps its own
+    // (Plex) gives this device's own write a date of the server's, which is no rewrite by
+    // anyone (simulation seed 5993: a scrobble stamped as it arrived then beat this device's
+    // own later unwatch, made in the same second).
     let remote_rewrote = policy == Policy::LastWriterWins
+        && dates == ServerDates::Kept
         && remote.last_played.is_some()
         && remote.last_played != base.last_played;
     let pos = field(
@@ -314,9 +325,11 @@ pub fn merge_on(
         remote.play_count != base.play_count,
         l.play_count == remote.play_count,
     );
+    // On a server that stamps its own dates, a new date there is no change anyone chose (it is
+    // when a write arrived, ours included); a new play there shows in the play count.
     let last = field(
         l.last_played != base.last_played,
-        remote.last_played != base.last_played,
+        remote.last_played != base.last_played && dates == ServerDates::Kept,
         l.last_played == remote.last_played,
     );
     let any_local = pos.0 || count.0 || last.0;
@@ -367,6 +380,16 @@ pub fn merge_on(
         !DesiredState::from_user_data(&result).same_as(&remote) || counted_here || dated_here;
     if !push {
         result = remote;
+    } else if dates == ServerDates::Kept {
+        // A date written never takes the server's back in time. The result is either a change
+        // made after this device saw the server's state (its clock may be behind), or one that
+        // beat the server's by date anyway; writing an older date than the server's would let
+        // a third device's change, older than the one that set the server's date, win the
+        // next comparison (simulation seed 6982: a seek inside a watched item, from a clock
+        // 7 min behind, wrote its date over a newer "watched", and an older seek then won).
+        if let (Some(mine), Some(theirs)) = (result.last_played, remote.last_played) {
+            result.last_played = Some(mine.max(theirs));
+        }
     }
     Outcome {
         push,
@@ -473,6 +496,34 @@ mod tests {
         );
     }
 
+    /// Simulation seed 8256: this device marks a watched item (at 4:00 under the flag) watched
+    /// again while another device unwatched it. "Watched again" clears the position, but it is
+    /// not a restart: the other device's explicit unwatch wins.
+    #[test]
+    fn furthest_progress_a_second_mark_watched_is_no_reset_against_an_unwatch() {
+        let base = UserData {
+            position_ms: 240_000,
+            ..watched(1)
+        };
+        let again = crate::model::apply_change(&base, crate::model::LocalChange::MarkUnwatched, 5);
+        assert!(!again.played, "the other device's unwatch");
+        let mine = crate::model::apply_change(&base, crate::model::LocalChange::MarkWatched, 6);
+        let o = merge(&local(mine, 6), &base, &again, Policy::FurthestProgress, RT);
+        assert!(!o.result.played);
+        assert_eq!(o.result.position_ms, 0);
+        assert_eq!(
+            o.decision,
+            Decision::Conflict {
+                winner: Side::Server,
+                policy: Policy::FurthestProgress
+            }
+        );
+        // The other way round: this device's unwatch beats the other's second "watched".
+        let o = merge(&local(again, 6), &base, &mine, Policy::FurthestProgress, RT);
+        assert!(!o.result.played);
+        assert!(o.push);
+    }
+
     #[test]
     fn furthest_progress_takes_the_server_watched_flag_as_whole() {
         let base = pos(10_000, 1);
@@ -553,7 +604,17 @@ mod tests {
         let base = watched(10);
         let local = local(pos(1_405_000, 20), 20);
         let remote = watched(60);
-        let o = merge(&local, &base, &remote, Policy::LastWriterWins, RT);
+        let lww = |local: &LocalSide| {
+            merge_on(
+                ServerDates::Kept,
+                local,
+                &base,
+                &remote,
+                Policy::LastWriterWins,
+                RT,
+            )
+        };
+        let o = lww(&local);
         assert_eq!(o.result, remote);
         assert!(!o.push);
         // A seek newer than the rewrite wins.
@@ -561,7 +622,7 @@ mod tests {
             state: pos(1_405_000, 70),
             changed_at: Some(70),
         };
-        let o = merge(&local_newer, &base, &remote, Policy::LastWriterWins, RT);
+        let o = lww(&local_newer);
         assert_eq!(o.result.position_ms, 1_405_000);
         assert!(o.push);
         // Furthest-progress does not look at dates: the server's progress did not change, so
@@ -569,6 +630,68 @@ mod tests {
         let o = merge(&local, &base, &remote, Policy::FurthestProgress, RT);
         assert_eq!(o.result.position_ms, 1_405_000);
         assert!(o.push);
+    }
+
+    /// Simulation seed 5993 (Plex, last-writer-wins, one device): this device's scrobble was
+    /// stamped by the server when it arrived; this device then unwatched the item in the same
+    /// second. The server's date is its own stamp of our write, not another device's newer
+    /// change: the unwatch is sent, and no conflict is reported.
+    #[test]
+    fn last_writer_wins_our_own_write_stamped_by_the_server_is_no_rewrite() {
+        let base = watched(1_000);
+        let stamped = watched(600_000);
+        let unwatch = local(UserData::default(), 600_000);
+        let o = merge_on(
+            ServerDates::Stamped,
+            &unwatch,
+            &base,
+            &stamped,
+            Policy::LastWriterWins,
+            RT,
+        );
+        assert!(!o.result.played);
+        assert!(o.push);
+        assert_eq!(o.decision, Decision::KeptLocal);
+    }
+
+    /// Simulation seed 6982 (Jellyfin keeps the dates written): this device, its clock behind,
+    /// seeks inside an item another device marked watched later by the clocks, after seeing
+    /// it. The change is written, with the server's date, never an older one.
+    #[test]
+    fn a_date_written_never_goes_back_on_a_server_that_keeps_dates() {
+        let theirs = watched(558_000);
+        let mine = local(
+            UserData {
+                position_ms: 1_000_000,
+                ..watched(-449_000)
+            },
+            -449_000,
+        );
+        for policy in Policy::ALL {
+            let o = merge_on(ServerDates::Kept, &mine, &theirs, &theirs, policy, RT);
+            assert!(o.push, "{policy}");
+            assert_eq!(o.result.position_ms, 1_000_000, "{policy}");
+            assert_eq!(o.result.last_played, Some(558_000), "{policy}");
+        }
+        // A newer date is kept as it is; a server that stamps its own dates is left alone.
+        let later = local(
+            UserData {
+                position_ms: 1_000_000,
+                ..watched(600_000)
+            },
+            600_000,
+        );
+        let o = merge_on(
+            ServerDates::Kept,
+            &later,
+            &theirs,
+            &theirs,
+            Policy::LastWriterWins,
+            RT,
+        );
+        assert_eq!(o.result.last_played, Some(600_000));
+        let o = merge(&mine, &theirs, &theirs, Policy::LastWriterWins, RT);
+        assert_eq!(o.result.last_played, Some(-449_000));
     }
 
     #[test]
@@ -783,6 +906,9 @@ mod tests {
                 unwatch in any::<bool>(),
             ) {
                 let base = UserData { position_ms: base_pos, played: base_played, play_count: 1, last_played: Some(1) };
+                // A seek to 0 inside a watched item leaves it watched: not a restart (see
+                // `is_reset`), so the restart case starts from an item not watched.
+                prop_assume!(unwatch || !base_played);
                 let change = if unwatch { LocalChange::MarkUnwatched } else { LocalChange::Position { position_ms: 0 } };
                 let wanted = apply_change(&base, change, 9);
                 let remote = UserData { position_ms: remote_pos, played: remote_played, play_count: 1, last_played: Some(50) };

@@ -37,6 +37,16 @@ impl ServerKind {
             _ => None,
         }
     }
+
+    /// A "mark watched" on a season or series adds a view to every episode, those already
+    /// watched included (Plex: a scrobble on the parent scrobbles each child, and a scrobble
+    /// always bumps `viewCount`). Such a bulk must not go as one parent call while one of its
+    /// episodes is already watched there, or that episode's play count grows by a play nobody
+    /// made (simulation seed 5027). Jellyfin's `/UserPlayedItems` on a parent adds a play only
+    /// to episodes not yet played.
+    pub fn parent_mark_watched_recounts(self) -> bool {
+        self == ServerKind::Plex
+    }
 }
 
 /// What kind of library entry an item is.

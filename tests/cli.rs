@@ -294,3 +294,224 @@ fn demo_server_kind_plex_serves_identity() {
     );
     assert_eq!(code(&bad), 1, "{}", text(&bad));
 }
+
+/// `playmark demo-server` on `port`, started and ready (its first line printed).
+fn spawn_demo_server(port: u16) -> std::process::Child {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_playmark"))
+        .args(["demo-server", "--port", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("Demo Jellyfin server at"), "{first}");
+    child
+}
+
+/// The README's "Try the CLI" walkthrough with the offline path, as a person runs it: the
+/// demo server is a process of its own, killed and started again. Changes made while it is
+/// away stay queued (`sync` exits 4); the restarted server has forgotten its sign-ins (it
+/// keeps them in memory), so `sync` says to sign in (exit 2); after `login` the queue that
+/// survived all of it is delivered, which a second device then sees.
+#[test]
+fn the_readme_walkthrough_survives_a_stopped_and_restarted_demo_server() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("a");
+    let mut server = spawn_demo_server(port);
+    assert_eq!(code(&login(&data, &url, DEMO_PASSWORD)), 0);
+    assert_eq!(code(&run(&data, &["refresh"], None)), 0);
+    let items = run(&data, &["items", "--json"], None);
+    let items: serde_json::Value = serde_json::from_slice(&items.stdout).unwrap();
+    let episode = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "Episode")
+        .unwrap()["item_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(code(&run(&data, &["mark-watched", &episode], None)), 0);
+    assert_eq!(code(&run(&data, &["progress", &episode, "12:34"], None)), 0);
+    let status = text(&run(&data, &["status"], None));
+    assert!(status.contains("1 pending"), "one row per item: {status}");
+    let offline = run(&data, &["sync"], None);
+    assert_eq!(code(&offline), 4, "{}", text(&offline));
+
+    let mut server = spawn_demo_server(port);
+    let signed_out = run(&data, &["sync"], None);
+    assert_eq!(code(&signed_out), 2, "{}", text(&signed_out));
+    assert!(
+        text(&signed_out).contains("Sign in to Playmark Demo again"),
+        "{}",
+        text(&signed_out)
+    );
+    assert_eq!(code(&login(&data, &url, DEMO_PASSWORD)), 0);
+    let synced = run(&data, &["sync", "--wait", "30"], None);
+    assert_eq!(code(&synced), 0, "{}", text(&synced));
+
+    // Another device sees it on the server.
+    let other = dir.path().join("b");
+    assert_eq!(code(&login(&other, &url, DEMO_PASSWORD)), 0);
+    assert_eq!(code(&run(&other, &["refresh"], None)), 0);
+    let seen = run(&other, &["items", "--json"], None);
+    let seen: serde_json::Value = serde_json::from_slice(&seen.stdout).unwrap();
+    let row = seen
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["item_id"] == episode.as_str())
+        .unwrap()
+        .clone();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(row["position_ms"], 754_000, "{row}");
+}
+
+/// A busy server through the CLI: `429 Too Many Requests` with `Retry-After: 2` on the first
+/// write. `sync --wait 30` waits it out — no request reaches the server before the two seconds
+/// are over — and then delivers, exit 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_wait_honours_retry_after_then_delivers() {
+    use playmark::demo::Fault;
+    let server = common::clean_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let episode = server
+        .items()
+        .into_iter()
+        .find(|i| i.kind == ItemKind::Episode)
+        .unwrap()
+        .id;
+    let (url, d) = (server.url(), data.clone());
+    let ep = episode.clone();
+    tokio::task::spawn_blocking(move || {
+        assert_eq!(code(&login(&d, &url, DEMO_PASSWORD)), 0);
+        assert_eq!(code(&playmark(&d, &["refresh"])), 0);
+        assert_eq!(code(&playmark(&d, &["mark-watched", &ep])), 0);
+    })
+    .await
+    .unwrap();
+    let before = server.requests().len();
+    server.fail_next(
+        1,
+        Fault::Status {
+            code: 429,
+            retry_after: Some(2),
+        },
+    );
+    let d = data.clone();
+    let sync = tokio::task::spawn_blocking(move || playmark(&d, &["sync", "--wait", "30"]))
+        .await
+        .unwrap();
+    assert_eq!(code(&sync), 0, "{}", text(&sync));
+    assert!(server.user_data(&episode).unwrap().played);
+    let seen = server.requests().split_off(before);
+    let busy = seen
+        .iter()
+        .position(|r| r.status == 429)
+        .expect("the 429 was answered");
+    let next = seen.get(busy + 1).expect("a request after the 429");
+    let waited = next
+        .at
+        .duration_since(seen[busy].at)
+        .unwrap_or_default()
+        .as_secs_f64();
+    let trail: Vec<String> = seen
+        .iter()
+        .map(|r| format!("{} {} -> {}", r.method, r.path, r.status))
+        .collect();
+    assert!(
+        waited >= 2.0,
+        "next request {waited:.2} s after the 429: {trail:#?}"
+    );
+}
+
+/// An item deleted on the server while a change to it is queued, through the CLI: `refresh`
+/// marks it removed, the change is not dropped but needs attention ("no longer on the
+/// server", in `status`), `sync` does not send it, and `discard` lets it go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_to_an_item_deleted_on_the_server_needs_attention_not_silence() {
+    let server = common::clean_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let movie = server
+        .items()
+        .into_iter()
+        .find(|i| i.kind == ItemKind::Movie)
+        .unwrap()
+        .id;
+    let (url, d, m) = (server.url(), data.clone(), movie.clone());
+    tokio::task::spawn_blocking(move || {
+        assert_eq!(code(&login(&d, &url, DEMO_PASSWORD)), 0);
+        assert_eq!(code(&playmark(&d, &["refresh"])), 0);
+        // Recorded locally only (`mark-watched` never sends).
+        let mark = playmark(&d, &["mark-watched", &m]);
+        assert_eq!(code(&mark), 0, "{}", text(&mark));
+    })
+    .await
+    .unwrap();
+    server.remove_item(&movie);
+    let d = data.clone();
+    let (status, items) = tokio::task::spawn_blocking(move || {
+        let refresh = playmark(&d, &["refresh"]);
+        assert_eq!(code(&refresh), 0, "{}", text(&refresh));
+        let status = playmark(&d, &["status", "--json"]);
+        assert_eq!(code(&status), 0, "{}", text(&status));
+        let items = playmark(&d, &["items", "--json"]);
+        (status, items)
+    })
+    .await
+    .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(doc["counts"]["needs_attention"], 1, "{doc}");
+    let row = &doc["items"][0];
+    assert_eq!(row["item_id"], movie.as_str(), "{doc}");
+    assert!(
+        row.to_string().contains("no longer on the server"),
+        "the reason in words: {row}"
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&items.stdout).unwrap();
+    assert!(
+        !listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["item_id"] == movie.as_str()),
+        "removed from the library"
+    );
+    let before = server.requests().len();
+    let d = data.clone();
+    let m = movie.clone();
+    tokio::task::spawn_blocking(move || {
+        playmark(&d, &["sync"]);
+        let discard = playmark(&d, &["discard", &m]);
+        assert_eq!(code(&discard), 0, "{}", text(&discard));
+        let status = playmark(&d, &["status", "--json"]);
+        let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+        assert_eq!(doc["counts"]["needs_attention"], 0, "{doc}");
+    })
+    .await
+    .unwrap();
+    assert!(
+        !server
+            .requests()
+            .split_off(before)
+            .iter()
+            .any(|r| r.method == "POST" && r.path.contains(&movie)),
+        "nothing sent for the removed item"
+    );
+}

@@ -432,3 +432,50 @@ async fn a_download_killed_with_sigkill_resumes_with_range_after_a_restart() {
     assert!(std::fs::read(&path).unwrap() == whole, "byte-identical");
     assert!(!part_path.exists());
 }
+
+/// `--data-dir` given relative: the paths stored and listed are still absolute, so
+/// `downloads --json` means the same file from any directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relative_data_dir_still_lists_absolute_paths() {
+    let server = common::clean_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let movie = server
+        .items()
+        .into_iter()
+        .find(|i| i.kind == playmark::model::ItemKind::Movie)
+        .unwrap();
+    let url = server.url();
+    let here = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        let cli = |args: &[&str], password: Option<&str>| {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_playmark"));
+            cmd.current_dir(&here)
+                .args(["--data-dir", "rel"])
+                .args(args)
+                .env("DBUS_SESSION_BUS_ADDRESS", bin::NO_BUS)
+                .env_remove("PLAYMARK_DATA_DIR")
+                .stdin(std::process::Stdio::null());
+            match password {
+                Some(p) => cmd.env("PLAYMARK_PASSWORD", p),
+                None => cmd.env_remove("PLAYMARK_PASSWORD"),
+            };
+            cmd.output().unwrap()
+        };
+        let login = ["login", "jellyfin", "--server", &url, "--user", "demo"];
+        bin::expect_code(&cli(&login, Some(playmark::demo::DEMO_PASSWORD)), 0);
+        bin::expect_code(&cli(&["refresh"], None), 0);
+        bin::expect_code(&cli(&["download", &movie.id], None), 0);
+        cli(&["downloads", "--json"], None)
+    })
+    .await
+    .unwrap();
+    bin::expect_code(&out, 0);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let path = rows[0]["path"].as_str().unwrap();
+    assert!(Path::new(path).is_absolute(), "{path}");
+    assert!(
+        Path::new(path).starts_with(dir.path().join("rel")),
+        "{path}"
+    );
+    assert!(Path::new(path).exists());
+}

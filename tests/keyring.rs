@@ -121,6 +121,21 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// What every keyring test starts from: a runtime, a clean demo server, and a data directory
+/// (inside the returned temporary one) that does not exist yet.
+fn start() -> (
+    tokio::runtime::Runtime,
+    playmark::demo::DemoServer,
+    tempfile::TempDir,
+    std::path::PathBuf,
+) {
+    let rt = runtime();
+    let server = rt.block_on(common::clean_server());
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    (rt, server, dir, data)
+}
+
 /// `playmark --data-dir DIR ARGS` with TRACE logs; `bus: false` runs it as over SSH: no session
 /// bus address (and no `XDG_RUNTIME_DIR`, so none is guessed).
 fn cli(data: &Path, args: &[&str], bus: bool) -> Output {
@@ -223,10 +238,7 @@ fn sign_in_stores_the_token_in_the_keyring_and_later_commands_find_it() {
     ) {
         return;
     }
-    let rt = runtime();
-    let server = rt.block_on(common::clean_server());
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let (rt, server, _dir, data) = start();
     let said = login(&data, &server.url(), true);
     assert!(said.contains("Token saved in the keyring."), "{said}");
     assert!(token_files(&data).is_empty(), "{:?}", token_files(&data));
@@ -275,10 +287,7 @@ fn a_token_file_is_moved_into_the_keyring_and_removed() {
     ) {
         return;
     }
-    let rt = runtime();
-    let server = rt.block_on(common::clean_server());
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let (rt, server, _dir, data) = start();
     // Signed in over SSH (no bus): a file, as an older Playmark also left it.
     let said = login(&data, &server.url(), false);
     let account = account(&data);
@@ -309,10 +318,7 @@ fn a_token_file_is_moved_into_the_keyring_and_removed() {
 
 /// The fallback: a 0600 file where no Secret Service is on the bus, said by the CLI.
 fn file_fallback(with_bus: bool) {
-    let rt = runtime();
-    let server = rt.block_on(common::clean_server());
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let (_rt, server, _dir, data) = start();
     let said = login(&data, &server.url(), with_bus);
     let account = account(&data);
     let file = data.join(format!("token-{}", account.id));
@@ -359,10 +365,7 @@ fn a_locked_keyring_is_an_error_never_a_file() {
     if !in_private_session("a_locked_keyring_is_an_error_never_a_file", Bus::Keyring) {
         return;
     }
-    let rt = runtime();
-    let server = rt.block_on(common::clean_server());
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let (rt, server, _dir, data) = start();
     login(&data, &server.url(), true);
     rt.block_on(async {
         let service = Service::new().await.expect("Secret Service");

@@ -467,6 +467,63 @@ async fn in_front_the_app_pulls_every_minute_and_at_once_when_asked() {
         .unwrap();
 }
 
+/// Preferences: a new pull interval reaches the running pull loop at once (no restart) and
+/// starts its schedule afresh; a scan already overdue under it starts at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_pull_interval_applies_to_the_running_loop() {
+    let h = Harness::start(ServerKind::Jellyfin).await;
+    let engine = engine_with(
+        &h,
+        EngineConfig {
+            pull: Some(PullSchedule::default()),
+            ..engine_config()
+        },
+    );
+    let scans = || engine.stats().scans.load(Ordering::Relaxed);
+    let pull = {
+        let e = engine.clone();
+        tokio::spawn(async move { e.run_pull().await })
+    };
+    const MIN: i64 = 60_000;
+    async fn settle(h: &Harness) {
+        until(
+            "the pull loop to sleep",
+            || h.clock.next_sleeper().is_some(),
+            || {},
+        )
+        .await;
+    }
+    until("the first scan", || scans() == 1, || {}).await;
+    settle(&h).await;
+    // Every 2 minutes instead of the default 5.
+    engine.set_pull_interval(2 * MIN);
+    settle(&h).await;
+    h.clock.advance(2 * MIN);
+    until("scan 2 after two minutes", || scans() == 2, || {}).await;
+    settle(&h).await;
+    // Nothing changed on the server: the new interval doubles (4 minutes).
+    h.clock.advance(2 * MIN);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(scans(), 2, "doubled to four minutes");
+    h.clock.advance(2 * MIN);
+    until("scan 3 after four minutes", || scans() == 3, || {}).await;
+    settle(&h).await;
+    // A day: the default 5 minutes (and the doubled 8) no longer pull.
+    engine.set_pull_interval(24 * 60 * MIN);
+    settle(&h).await;
+    h.clock.advance(10 * MIN);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(scans(), 3, "a day means a day");
+    // Back to one minute: ten have passed, so the scan is overdue and starts at once.
+    engine.set_pull_interval(MIN);
+    until("the overdue scan", || scans() == 4, || {}).await;
+    engine.shutdown();
+    tokio::time::timeout(Duration::from_secs(5), pull)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
 /// The app's pull checks who answers first: another server at the account's address gets no
 /// scan (its library would mark every item of ours removed), only the identity request, and
 /// the account goes to `ServerChanged`. The account's own server is scanned as before.

@@ -446,6 +446,34 @@ async fn marking_a_season_adds_no_view_to_an_episode_already_watched(kind: Serve
     h.assert_contract();
 }
 
+/// Simulation seed 5027: another device left an episode watched *with a position under the
+/// flag* (watched, then re-watched part way); this device pulls it and marks the season
+/// watched, so that episode is a member too (its position goes back to 0). On Plex a season
+/// scrobble would add a second view to it: the bulk goes item by item there. Every episode
+/// ends watched with one play.
+async fn marking_a_season_adds_no_view_to_an_episode_watched_with_a_position(kind: ServerKind) {
+    let h = Harness::start(kind).await;
+    let (season, eps) = h.first_season();
+    let rewatching = playmark::model::UserData {
+        position_ms: 42_000,
+        played: true,
+        play_count: 1,
+        last_played: Some(1_700_000_000_000),
+    };
+    h.server.set_user_data(&eps[0].id, rewatching);
+    h.engine.refresh(7).await.unwrap();
+    let outcome = h.engine.record_bulk(&season, true).unwrap();
+    assert_eq!(outcome.queued, eps.len(), "the watched one moves back to 0");
+    assert!(outcome.group_key.is_some(), "every episode is a member");
+    assert_eq!(h.drain_now().await, RunOutcome::Empty);
+    for e in &eps {
+        let data = h.server.user_data(&e.id).unwrap();
+        assert!(data.played, "{}", e.name);
+        assert_eq!(data.play_count, 1, "{}", e.name);
+    }
+    h.assert_contract();
+}
+
 async fn editing_one_episode_breaks_the_group_into_per_item_writes(kind: ServerKind) {
     let h = Harness::start(kind).await;
     let (season, eps) = h.first_season();
@@ -570,6 +598,7 @@ suite!(
         server_errors_and_broken_responses_are_retried_then_delivered,
         marking_a_season_is_one_call_while_the_group_is_intact,
         marking_a_season_adds_no_view_to_an_episode_already_watched,
+        marking_a_season_adds_no_view_to_an_episode_watched_with_a_position,
         editing_one_episode_breaks_the_group_into_per_item_writes,
         refresh_brings_remote_changes_and_the_whole_tree_but_keeps_queued_local_ones,
     ]

@@ -4,7 +4,11 @@
 #![cfg(feature = "gui")]
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::time::{Duration, Instant};
+
+use common::gtk::{descendants, named, one, pump, wait_for, wait_within};
 
 use playmark::backend::{ErrorKind, SyncError};
 use playmark::demo::{DemoConfig, DemoLibrary, DemoServer, Fault};
@@ -18,53 +22,6 @@ use relm4::gtk;
 use relm4::gtk::glib;
 use relm4::gtk::prelude::*;
 use relm4::prelude::*;
-
-fn pump() {
-    while glib::MainContext::default().iteration(false) {}
-}
-
-/// Pump the main loop until `cond` holds (the engine runs on real time: debounce, probes).
-fn wait_for(what: &str, cond: impl FnMut() -> bool) {
-    wait_within(what, Duration::from_secs(30), cond);
-}
-
-/// [`wait_for`] with its own limit.
-fn wait_within(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    loop {
-        pump();
-        if cond() {
-            return;
-        }
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn descendants(root: &gtk::Widget) -> Vec<gtk::Widget> {
-    let mut out = Vec::new();
-    let mut child = root.first_child();
-    while let Some(c) = child {
-        out.push(c.clone());
-        out.extend(descendants(&c));
-        child = c.next_sibling();
-    }
-    out
-}
-
-fn named(root: &gtk::Widget, name: &str) -> Vec<gtk::Widget> {
-    descendants(root)
-        .into_iter()
-        .filter(|w| w.widget_name() == name)
-        .collect()
-}
-
-fn one<T: IsA<gtk::Widget>>(root: &gtk::Widget) -> T {
-    descendants(root)
-        .into_iter()
-        .find_map(|w| w.downcast::<T>().ok())
-        .expect("widget of that type")
-}
 
 struct Fixture {
     _rt: tokio::runtime::Runtime,
@@ -1579,7 +1536,7 @@ fn store_trouble_is_one_sentence_until_the_database_works_again() {
     wait_for("the store notice", || notice().is_visible());
     assert_eq!(
         notice().label().as_str(),
-        "Can't write to Playmark's database: another program is holding it locked — your changes are kept"
+        "Can't write to Playmark's database: another program is holding it locked — changes saved before are kept"
     );
     // The row shows what is stored (the change was not), and no raw error reached a toast.
     wait_for("the row back to the stored state", || !f.played(&id));
@@ -1892,4 +1849,86 @@ fn another_server_at_the_address_gets_no_pull_and_the_button_says_why() {
     wait_for("the persisted state", || {
         store.account().unwrap().unwrap().state == AccountStatus::ServerChanged
     });
+}
+
+/// A database that cannot be opened at start (damaged, or written by a newer Playmark) is
+/// said in the window in one sentence, and left as it is — never replaced by the demo library
+/// as if the person were signed out.
+#[gtk::test]
+fn a_database_that_cannot_be_opened_is_said_at_start_not_hidden_behind_the_demo() {
+    let _ = relm4::adw::init();
+    for (what, expected) in [
+        ("damaged", "the file is damaged"),
+        ("newer", "it was written by a newer version of Playmark"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_path_buf();
+        let db = playmark::store::database_path(&data);
+        if what == "damaged" {
+            std::fs::write(&db, vec![0x5a_u8; 8192]).unwrap();
+        } else {
+            playmark::store::Store::open(&db).unwrap();
+            let conn = rusqlite::Connection::open(&db).unwrap();
+            conn.pragma_update(None, "user_version", 99).unwrap();
+        }
+        let before = std::fs::read(&db).unwrap();
+        let app = App::builder()
+            .launch(AppInit {
+                queue: SyncQueueInit::DataDir {
+                    data_dir: data.clone(),
+                },
+                window_state: None,
+            })
+            .detach();
+        app.widget().present();
+        wait_for("the start-up failure", || app.model().failure.is_some());
+        let said = app.model().failure.clone().unwrap();
+        assert!(said.contains(expected), "{what}: {said}");
+        assert!(app.model().source.is_none(), "{what}: no library shown");
+        assert!(!data.join("demo").exists(), "{what}: no demo library");
+        assert_eq!(
+            std::fs::read(&db).unwrap(),
+            before,
+            "{what}: left untouched"
+        );
+        app.widget().close();
+        pump();
+    }
+}
+
+/// One play at a time: ▶ on another row while an episode plays stops the first (its stop is
+/// recorded: the row and the server get its position) and then plays the second.
+#[gtk::test]
+fn play_on_another_row_stops_the_first_and_records_its_stop() {
+    if playmark::player::mpv::find_mpv().is_none() {
+        panic!("mpv is not installed (scripts/install-deps.sh installs it)");
+    }
+    fast_mpv();
+    let f = Fixture::start();
+    let ids = f.episode_ids();
+    let (first, second) = (ids[0].clone(), ids[1].clone());
+    play_button(&f, &first).emit_clicked();
+    wait_for("the first playing", || {
+        f.app.model().playing.as_ref().map(|(i, _)| i.as_str()) == Some(first.as_str())
+    });
+    let (_, pid) = f.app.model().playing.clone().unwrap();
+    let pid = pid.unwrap();
+    pump_for(Duration::from_millis(1_500));
+    play_button(&f, &second).emit_clicked();
+    wait_for("the second playing", || {
+        f.app.model().playing.as_ref().map(|(i, _)| i.as_str()) == Some(second.as_str())
+    });
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.contains(") Z ")),
+        "the first mpv ended"
+    );
+    let stopped = row_position(&f.app, &first);
+    assert!(stopped > 0, "the first play's stop is on its row");
+    wait_for("the first stop on the server", || {
+        f.server.user_data(&first).unwrap().position_ms == stopped
+    });
+    play_button(&f, &second).emit_clicked();
+    wait_for("mpv gone", || f.app.model().playing.is_none());
 }

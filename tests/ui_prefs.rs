@@ -130,3 +130,54 @@ fn preferences_save_at_once_and_refuse_an_invalid_value() {
     prefs().close();
     pump();
 }
+
+/// A new user's start (no account: the demo library, on its own database in `<data>/demo`,
+/// reset at every start). The person's settings apply to it all the same: those saved before
+/// the start (here with `playmark settings`) are copied in, and a change in Preferences
+/// reaches it at once — the watched thresholds a play reads, the pull interval.
+#[gtk::test]
+fn the_demo_library_uses_the_persons_settings() {
+    let _ = relm4::adw::init();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_path_buf();
+    let set = std::process::Command::new(env!("CARGO_BIN_EXE_playmark"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["settings", "max_resume_pct", "80"])
+        .env_remove("PLAYMARK_LOG")
+        .output()
+        .unwrap();
+    assert!(set.status.success(), "{set:?}");
+    let app = App::builder()
+        .launch(AppInit {
+            queue: SyncQueueInit::DataDir {
+                data_dir: data.clone(),
+            },
+            window_state: None,
+        })
+        .detach();
+    app.widget().present();
+    wait_for("the demo library", || app.model().source.is_some());
+    let demo = || Store::open(&database_path(&data.join("demo"))).unwrap();
+    assert_eq!(demo().settings().unwrap().thresholds.max_resume_pct, 80);
+
+    gtk::prelude::ActionGroupExt::activate_action(app.widget(), "preferences", None);
+    let prefs = || app.model().preferences.model().window.clone();
+    wait_for("the preferences", || {
+        app.model().preferences.model().state().is_some() && prefs().is_visible()
+    });
+    let max = app.model().preferences.model().max_resume_pct.clone();
+    assert_eq!(max.value(), 80.0, "the person's setting, not the default");
+    max.set_value(85.0);
+    wait_for("the threshold in the demo library's database", || {
+        demo().settings().unwrap().thresholds.max_resume_pct == 85
+    });
+    let pull = app.model().preferences.model().pull_interval.clone();
+    pull.set_value(2.0);
+    wait_for("the pull interval in the demo library's database", || {
+        demo().settings().unwrap().pull_interval == Duration::from_secs(120)
+    });
+    assert_eq!(settings_cli(&data, "max_resume_pct"), "85");
+    prefs().close();
+    pump();
+}

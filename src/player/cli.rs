@@ -63,12 +63,9 @@ pub fn format_position(ms: i64) -> String {
 /// One server client seen as both: for sync and for playback (one HTTP client).
 pub type Clients = (Arc<dyn MediaServer>, Arc<dyn PlaybackServer>);
 
-/// The account's server twice: for sync and for playback (one HTTP client).
-pub async fn playback_clients(
-    data_dir: &Path,
-    account: &Account,
-    options: ClientOptions,
-) -> Result<Clients, Failure> {
+/// The account's server twice: for sync and for playback (one HTTP client). Its timeouts are
+/// short (3 s to connect, 10 s a request): a play must not wait long on a server that is away.
+pub async fn playback_clients(data_dir: &Path, account: &Account) -> Result<Clients, Failure> {
     let token = crate::sign_in::account_token(data_dir, account)
         .await
         .map_err(|e| {
@@ -83,9 +80,11 @@ pub async fn playback_clients(
             ),
         ))?;
     let options = ClientOptions {
+        connect_timeout: Duration::from_secs(3),
+        timeout: Duration::from_secs(10),
         trusted_certificate_pem: secrets::load_certificate(data_dir, account.id)
             .map_err(|e| usage(format!("cannot read the trusted certificate: {e}")))?,
-        ..options
+        ..ClientOptions::default()
     };
     let bad = |e: SyncError| usage(format!("{}: {}", account.base_url, e.detail));
     Ok(match account.kind {
@@ -333,16 +332,7 @@ pub async fn play(data_dir: &Path, args: PlayArgs) -> Result<u8, Failure> {
         PlayerError::Failed(m) => usage(m),
     })?;
     let _ = store.device_id();
-    let clients = playback_clients(
-        data_dir,
-        &account,
-        ClientOptions {
-            connect_timeout: Duration::from_secs(3),
-            timeout: Duration::from_secs(10),
-            ..ClientOptions::default()
-        },
-    )
-    .await?;
+    let clients = playback_clients(data_dir, &account).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let engine = Engine::new(
         store,

@@ -256,15 +256,20 @@ pub(super) fn policy_of(tx: &Transaction<'_>, account: AccountId) -> rusqlite::R
 /// Whether the account's server keeps the dates written to it (see [`ServerDates`]). An
 /// account that is gone merges as a server that stamps its own (no date-only writes).
 pub(super) fn dates_of(tx: &Transaction<'_>, account: AccountId) -> rusqlite::Result<ServerDates> {
+    Ok(server_kind_of(tx, account)?.map_or(ServerDates::Stamped, ServerDates::of))
+}
+
+/// The kind of server the account signs in to (`None` for an unknown account or kind).
+pub(super) fn server_kind_of(
+    tx: &Transaction<'_>,
+    account: AccountId,
+) -> rusqlite::Result<Option<crate::model::ServerKind>> {
     let kind: Option<String> = tx
         .query_row("SELECT kind FROM accounts WHERE id = ?1", [account], |r| {
             r.get(0)
         })
         .optional()?;
-    Ok(kind
-        .as_deref()
-        .and_then(crate::model::ServerKind::parse)
-        .map_or(ServerDates::Stamped, ServerDates::of))
+    Ok(kind.as_deref().and_then(crate::model::ServerKind::parse))
 }
 
 /// The account-wide inputs of a merge.

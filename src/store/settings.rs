@@ -269,6 +269,27 @@ impl Store {
         Ok(settings)
     }
 
+    /// Make every setting equal to `settings` (one transaction; refused when they contradict
+    /// each other). The app's demo library keeps its own database, which takes the person's
+    /// settings this way.
+    pub fn replace_settings(&mut self, settings: &Settings) -> Result<()> {
+        check(settings).map_err(StoreError::InvalidSetting)?;
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM settings", [])?;
+        let defaults = Settings::default();
+        for key in SettingKey::ALL {
+            let text = key.value_in(settings);
+            if text != key.value_in(&defaults) {
+                tx.execute(
+                    "INSERT INTO settings (key, value) VALUES (?1, ?2)",
+                    params![key.as_str(), text],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Put one setting back to its default (refused when that contradicts another setting).
     pub fn reset_setting(&mut self, key: SettingKey) -> Result<Settings> {
         let default = key.value_in(&Settings::default());

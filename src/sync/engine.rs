@@ -206,9 +206,12 @@ struct Shared {
     counts_stale: AtomicBool,
     /// The app's window is in front: pull at least this often (ms; 0 = the idle schedule).
     foreground_pull_ms: AtomicI64,
+    /// The idle schedule's shortest interval, when changed since the start
+    /// ([`Engine::set_pull_interval`]; ms, 0 = [`EngineConfig::pull`]'s).
+    pull_interval_ms: AtomicI64,
     /// A scan was asked for ([`Engine::pull_soon`]).
     pull_requested: AtomicBool,
-    /// Wakes the pull loop when either of the two above changes.
+    /// Wakes the pull loop when one of the three above changes.
     pull_notify: Notify,
     /// When the last complete scan finished (any: periodic, manual, a live catch-up); 0 = none.
     last_scan_at: AtomicI64,
@@ -277,6 +280,7 @@ impl Engine {
                 shutdown: AtomicBool::new(false),
                 counts_stale: AtomicBool::new(false),
                 foreground_pull_ms: AtomicI64::new(0),
+                pull_interval_ms: AtomicI64::new(0),
                 pull_requested: AtomicBool::new(false),
                 pull_notify: Notify::new(),
                 last_scan_at: AtomicI64::new(0),
@@ -681,14 +685,18 @@ impl Engine {
     /// backing off while nothing changes on the server. Returns at once when disabled, and on
     /// [`Engine::shutdown`]. Failed scans (offline…) back off the same way. Any finished scan
     /// (a start-up refresh, a live catch-up) restarts the wait; while the app is in front
-    /// ([`Engine::set_foreground_pull`]) the wait is at most the foreground interval, and
+    /// ([`Engine::set_foreground_pull`]) the wait is at most the foreground interval, a new
+    /// idle interval ([`Engine::set_pull_interval`]) applies at once, and
     /// [`Engine::pull_soon`] scans at once.
     pub async fn run_pull(&self) {
-        let Some(schedule) = self.shared.config.pull else {
+        if self.shared.config.pull.is_none() {
             return;
-        };
+        }
         let mut interval: Option<i64> = None;
         loop {
+            let Some(schedule) = self.pull_schedule() else {
+                return;
+            };
             if self.shared.shutdown.load(Ordering::SeqCst) {
                 return;
             }
@@ -711,13 +719,14 @@ impl Engine {
             };
             let attempted_at = if skip { 0 } else { self.now() };
             // The first sleep is the shortest; then it doubles while nothing changes.
-            let next = match interval {
+            let mut next = match interval {
                 None => schedule.interval_ms,
                 Some(prev) => schedule.next_interval(prev, changed),
             };
             interval = Some(next);
-            // Sleep until the next scan is due; a change of the foreground interval or a
-            // `pull_soon` wakes the loop to look again.
+            let mut shortest = schedule.interval_ms;
+            // Sleep until the next scan is due; a change of the foreground or idle interval or
+            // a `pull_soon` wakes the loop to look again.
             loop {
                 let shutdown = self.shared.side_notify.notified();
                 tokio::pin!(shutdown);
@@ -732,6 +741,13 @@ impl Engine {
                 // Any scan counts (a live reconnect's catch-up, "Sync now"), and so does a failed
                 // attempt (no retry storm while offline).
                 let scanned_at = attempted_at.max(self.last_scan().unwrap_or(0));
+                // A new idle interval (Preferences) starts the schedule afresh from it.
+                let now_shortest = self.pull_schedule().map_or(shortest, |s| s.interval_ms);
+                if now_shortest != shortest {
+                    shortest = now_shortest;
+                    next = now_shortest;
+                    interval = Some(next);
+                }
                 let wake = scanned_at + pull_interval(next, self.foreground_pull());
                 if self.shared.pull_requested.load(Ordering::SeqCst) || self.now() >= wake {
                     break;
@@ -752,6 +768,39 @@ impl Engine {
         let ms = interval_ms.map_or(0, |ms| ms.max(1));
         self.shared.foreground_pull_ms.store(ms, Ordering::SeqCst);
         self.shared.pull_notify.notify_one();
+    }
+
+    /// The idle pull schedule's shortest interval changed (the app's Preferences): the
+    /// running pull loop uses it from now on, starting from it again (no restart needed). A
+    /// scan already overdue under the new interval starts at once. Intervals longer than the
+    /// schedule's cap are not doubled.
+    pub fn set_pull_interval(&self, interval_ms: i64) {
+        self.shared
+            .pull_interval_ms
+            .store(interval_ms.max(1), Ordering::SeqCst);
+        self.shared.pull_notify.notify_one();
+    }
+
+    /// The idle pull schedule now: [`EngineConfig::pull`] with the interval of
+    /// [`Engine::set_pull_interval`] when one was set.
+    fn pull_schedule(&self) -> Option<PullSchedule> {
+        let schedule = self.shared.config.pull?;
+        Some(match self.shared.pull_interval_ms.load(Ordering::SeqCst) {
+            0 => schedule,
+            ms => PullSchedule {
+                interval_ms: ms,
+                ..schedule
+            },
+        })
+    }
+
+    /// The server asked for a pause (`429`/`503` with `Retry-After`, seen outside the
+    /// engine, e.g. by the CLI's identity check): no request goes out before `wait` is over.
+    pub fn server_busy_for(&self, wait: std::time::Duration) {
+        let ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+        let until = self.now().saturating_add(ms);
+        let mut st = lock(&self.shared.status);
+        st.throttled_until = st.throttled_until.max(until);
     }
 
     /// Ask the pull loop ([`Engine::run_pull`]) for a scan now (e.g. after the server came
@@ -1408,7 +1457,7 @@ const STORE_RETRY_BASE_MS: i64 = 250;
 const STORE_RETRY_CAP_MS: i64 = 30_000;
 
 /// A person's sentence for a store error ("Can't write to Playmark's database: disk full —
-/// your changes are kept"). English: the engine has no gettext; the UI may word its own.
+/// changes saved before are kept"). English: the engine has no gettext; the UI may word its own.
 pub fn store_trouble_message(e: &StoreError) -> String {
     use rusqlite::ffi::ErrorCode;
     let reason = match e {
@@ -1427,9 +1476,10 @@ pub fn store_trouble_message(e: &StoreError) -> String {
         },
         StoreError::Io { .. } => "the disk reported an error",
         StoreError::Corrupt { .. } => "the file is damaged",
+        StoreError::TooNew { .. } => "it was written by a newer version of Playmark",
         _ => "an unexpected database error",
     };
-    format!("Can't write to Playmark's database: {reason} — your changes are kept")
+    format!("Can't write to Playmark's database: {reason} — changes saved before are kept")
 }
 
 /// What a request task hands back.

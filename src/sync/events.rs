@@ -79,7 +79,8 @@ pub enum SyncEvent {
     /// The local database refused a read or write (locked past the timeout, disk full, …). The
     /// engine keeps running, backs off and retries; nothing recorded is lost. `message` is a
     /// human sentence (English, no gettext here; the UI may word its own from it), e.g. "Can't
-    /// write to Playmark's database: disk full — your changes are kept". Sent once per episode.
+    /// write to Playmark's database: disk full — changes saved before are kept". Sent once per
+    /// episode.
     StoreTrouble { message: String },
     /// The database works again after [`SyncEvent::StoreTrouble`].
     StoreRecovered,

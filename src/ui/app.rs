@@ -226,7 +226,7 @@ impl SimpleComponent for App {
                     },
                     pack_start = &gtk::Button {
                         set_label: &gettext("Sign in…"),
-                        set_tooltip_text: Some(&gettext("Sign in to your Jellyfin server")),
+                        set_tooltip_text: Some(&gettext("Sign in to your Jellyfin or Plex server")),
                         #[watch]
                         set_visible: !matches!(model.source, Some(LibrarySource::Account { .. })),
                         connect_clicked => AppInput::ShowSignIn,

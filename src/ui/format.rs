@@ -302,7 +302,7 @@ pub fn attention_reason(kind: Option<ErrorKind>, detail: &str, server: &str) -> 
 /// or a raw store error: the known reasons are translated, anything else is not shown (the raw
 /// text is in the log).
 pub fn store_trouble(raw: &str) -> String {
-    const REASONS: [&str; 7] = [
+    const REASONS: [&str; 8] = [
         n_("disk full"),
         n_("another program is holding it locked"),
         n_("the file is read-only"),
@@ -310,13 +310,17 @@ pub fn store_trouble(raw: &str) -> String {
         n_("the disk reported an error"),
         n_("the file is damaged"),
         n_("an unexpected database error"),
+        n_("it was written by a newer version of Playmark"),
     ];
-    // SQLite's own words for the common cases, when the raw error is all there is.
-    const SQLITE: [(&str, usize); 4] = [
+    // SQLite's own words for the common cases, and the store's, when the raw error is all
+    // there is.
+    const SQLITE: [(&str, usize); 6] = [
         ("database or disk is full", 0),
         ("database is locked", 1),
         ("database is busy", 1),
         ("readonly database", 2),
+        ("is damaged or not a Playmark database", 5),
+        ("was written by a newer Playmark", 7),
     ];
     let reason = REASONS
         .iter()
@@ -329,7 +333,7 @@ pub fn store_trouble(raw: &str) -> String {
         })
         .map_or_else(|| gettext(REASONS[6]), |i| gettext(REASONS[i]));
     tr(
-        "Can't write to Playmark's database: {reason} — your changes are kept",
+        "Can't write to Playmark's database: {reason} — changes saved before are kept",
         &[("reason", &reason)],
     )
 }
@@ -576,16 +580,18 @@ mod tests {
     #[test]
     fn store_trouble_is_one_sentence_never_the_raw_error() {
         assert_eq!(
-            store_trouble("Can't write to Playmark's database: disk full — your changes are kept"),
-            "Can't write to Playmark's database: disk full — your changes are kept"
+            store_trouble(
+                "Can't write to Playmark's database: disk full — changes saved before are kept"
+            ),
+            "Can't write to Playmark's database: disk full — changes saved before are kept"
         );
         assert_eq!(
             store_trouble("database error: database is locked"),
-            "Can't write to Playmark's database: another program is holding it locked — your changes are kept"
+            "Can't write to Playmark's database: another program is holding it locked — changes saved before are kept"
         );
         let odd = store_trouble("database error: SQL logic error near \"x\"");
         assert!(!odd.contains("SQL"), "{odd}");
-        assert!(odd.ends_with("your changes are kept"));
+        assert!(odd.ends_with("changes saved before are kept"));
     }
 
     #[test]

@@ -248,7 +248,7 @@ impl SimpleComponent for Preferences {
         sync_group.set_title(&gettext("Library"));
         let pull_interval = spin(1.0, 1440.0, 1.0);
         let pull_subtitle = gettext(
-            "Minutes between library pulls while the window is in the back (in front: every minute). Used from the next start.",
+            "Minutes between library pulls while the window is in the back (in front: every minute).",
         );
         let pull_row = action_row(
             &gettext("Check the server for changes every"),

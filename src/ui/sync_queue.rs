@@ -859,9 +859,17 @@ impl SyncQueue {
             }
             SyncQueueInit::DataDir { data_dir } => {
                 let data_dir = data_dir.clone();
-                let account = Store::open(&database_path(&data_dir))
-                    .ok()
-                    .and_then(|s| s.account().ok().flatten());
+                // No database yet: a new user, the demo library. A database that cannot be
+                // opened or read (damaged, from a newer Playmark, a full disk) is said, never
+                // hidden behind the demo library as if the person were signed out.
+                let db = database_path(&data_dir);
+                let account = if db.exists() {
+                    Store::open(&db)
+                        .and_then(|s| s.account())
+                        .map_err(store_failed)?
+                } else {
+                    None
+                };
                 let has_account = match account {
                     // A locked keyring is said, not hidden behind the demo library.
                     Some(a) => self
@@ -897,6 +905,7 @@ impl SyncQueue {
     ) -> Result<(), String> {
         reset_demo_dir(data_dir)
             .map_err(|e| format!("cannot reset the demo data in {}: {e}", data_dir.display()))?;
+        self.copy_settings_to(data_dir)?;
         let server = match given_server.or_else(|| self.demo.clone()) {
             Some(server) => server,
             None => self
@@ -1253,6 +1262,14 @@ fn account_engine(
     Ok((engine, account.server_name))
 }
 
+/// Sleeps until `deadline`; with none, never wakes (a `select!` arm that is off).
+async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Turn engine events into worker outputs, gathering failures for [`FAILURE_WINDOW`].
 async fn forward_events(relay: Relay, mut events: tokio::sync::broadcast::Receiver<SyncEvent>) {
     let engine = relay.engine.clone();
@@ -1264,12 +1281,7 @@ async fn forward_events(relay: Relay, mut events: tokio::sync::broadcast::Receiv
         let deadline = burst_until;
         let event = tokio::select! {
             e = events.recv() => e,
-            _ = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending().await,
-                }
-            } => {
+            _ = until(deadline) => {
                 let pending = engine.counts().map(|c| c.total()).unwrap_or(0);
                 for (_, (error, count)) in burst.drain() {
                     // The burst is gathered for a moment; a server that came back meanwhile

@@ -16,8 +16,15 @@ pub fn wait_for(what: &str, cond: impl FnMut() -> bool) {
     wait_within(what, Duration::from_secs(30), cond);
 }
 
-/// [`wait_for`] with its own limit.
-pub fn wait_within(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+/// [`wait_for`] with its own limit. Polls every 10 ms: a tighter loop keeps the GTK thread
+/// drawing without pause, and on a loaded 2-core machine that starved the app's worker long
+/// enough for `ui::offline_then_back…` to time out (it passed at 10 ms, failed at 2 ms).
+pub fn wait_within(what: &str, limit: Duration, cond: impl FnMut() -> bool) {
+    wait_polling(what, limit, Duration::from_millis(10), cond);
+}
+
+/// [`wait_within`] polling every `poll` (a measurement that wants a finer clock).
+pub fn wait_polling(what: &str, limit: Duration, poll: Duration, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     loop {
         pump();
@@ -25,7 +32,7 @@ pub fn wait_within(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) 
             return;
         }
         assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(poll);
     }
 }
 
@@ -47,4 +54,12 @@ pub fn named(root: &gtk::Widget, name: &str) -> Vec<gtk::Widget> {
         .into_iter()
         .filter(|w| w.widget_name() == name)
         .collect()
+}
+
+/// The first widget of type `T` below `root`.
+pub fn one<T: IsA<gtk::Widget>>(root: &gtk::Widget) -> T {
+    descendants(root)
+        .into_iter()
+        .find_map(|w| w.downcast::<T>().ok())
+        .expect("widget of that type")
 }

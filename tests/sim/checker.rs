@@ -7,8 +7,9 @@
 //! - A change `c'` **knows** `c` when `c'` was made on the same device after `c`, or when the
 //!   device showed `c`'s value just before making `c'` (it had pulled it, or merged it), `c`
 //!   was made before the device's last contact with the server (a sync, pull or live message)
-//!   and that value was not simply its own last change on the item — and then also everything
-//!   `c` knew. Two changes that do not know each other are **concurrent**.
+//!   and `c`'s device ran its sends (a sync) between making `c` and that contact, and that
+//!   value was not simply its own last change on the item — and then also everything `c`
+//!   knew. Two changes that do not know each other are **concurrent**.
 //! - `c` is **superseded** when another change `c'` knows `c` (the person replaced it,
 //!   knowingly), or when `c'` is concurrent with `c` and the policy's rules let `c'` win:
 //!   - *prefer-local* and *prefer-server*: any concurrent change may win (whichever device
@@ -18,7 +19,10 @@
 //!     (relative to both) and `c'` is at least as far along (watched beats any position, then
 //!     the larger position; a tie may go either way);
 //!   - *last-writer-wins*: `c'` may win when `c` carries no date (an unwatch) or `c'` was made
-//!     no earlier than `c` on the devices' clocks (1 s of slack: Plex keeps whole seconds).
+//!     no earlier than `c` on the devices' clocks (1 s of slack: Plex keeps whole seconds),
+//!     `c'` an unwatch included: the unwatching device compares the time it made the change
+//!     with the date the server holds (seeds 1360 and 3194: an unwatch made ten minutes after
+//!     another device's seek, by the devices' clocks, replaced it).
 //!     On Plex, watched dates are stamped by the server when the write arrives, so there any
 //!     concurrent change may win;
 //!   - mixed policies: any concurrent change may win.
@@ -32,7 +36,8 @@
 //!    it: coalescing sends nothing for it, by design), owes nothing. So does a change that put
 //!    the server back exactly at another device's base when that device's concurrent change
 //!    is the final value (ABA: with no versions on either server, a state-based merge cannot
-//!    tell "went there and back" from "never moved").
+//!    tell "went there and back" from "never moved"); a watched change is the final value when
+//!    the item ends watched, as above.
 //! 2. **No invented state**: the server's value at the end is the value of some change on the
 //!    item (or the item's initial value when it has none).
 //! 3. **Convergence**: after healing (faults off, partitions healed, time past every backoff)
@@ -100,7 +105,7 @@ impl Ending {
 /// down to its own last change on the item when the values agree (a watched flag from another
 /// device is not "known" just because this device had marked it watched too); otherwise to the
 /// changes of other devices with that value, which it can only have had from the server.
-fn knowledge(changes: &[Recorded]) -> Vec<BTreeSet<usize>> {
+fn knowledge(changes: &[Recorded], sends: &[Vec<usize>]) -> Vec<BTreeSet<usize>> {
     let mut knows: Vec<BTreeSet<usize>> = Vec::with_capacity(changes.len());
     for c in changes {
         let mut k = BTreeSet::new();
@@ -119,7 +124,15 @@ fn knowledge(changes: &[Recorded]) -> Vec<BTreeSet<usize>> {
             // Only a change made before the device's last contact with the server can have
             // reached it (seed 184: a device that never synced "showed" the initial 0s, which
             // is not knowing another device's reset to 0s).
-            let reached = |e: &Recorded| c.contact.is_some_and(|at| e.step < at);
+            // And only one its device had sent by then (seed 6465: a season marked watched on
+            // d1 and not yet sent is not what d0 saw when it pulled another device's
+            // "watched").
+            let sent = |e: &Recorded, at: usize| {
+                sends
+                    .get(e.device)
+                    .is_some_and(|steps| steps.iter().any(|&s| e.step < s && s < at))
+            };
+            let reached = |e: &Recorded| c.contact.is_some_and(|at| e.step < at && sent(e, at));
             for e in earlier().filter(|e| e.device != c.device && e.value == c.before && reached(e))
             {
                 k.insert(e.id);
@@ -147,9 +160,7 @@ fn may_win(policies: &Policies, kind: ServerKind, winner: &Recorded, c: &Recorde
     };
     match policy {
         Policy::PreferLocal | Policy::PreferServer => true,
-        Policy::LastWriterWins => {
-            kind == ServerKind::Plex || !c.dated || (winner.dated && winner.at + 1_000 >= c.at)
-        }
+        Policy::LastWriterWins => kind == ServerKind::Plex || !c.dated || winner.at + 1_000 >= c.at,
         Policy::FurthestProgress => {
             reset_any(winner) || (!reset_both(c) && winner.value.progress() >= c.value.progress())
         }
@@ -159,7 +170,7 @@ fn may_win(policies: &Policies, kind: ServerKind, winner: &Recorded, c: &Recorde
 /// Check a finished history. Each violation is one line naming the changes involved.
 pub fn check(w: &World, end: &Ending) -> Vec<String> {
     let changes = &w.recorded;
-    let knows = knowledge(changes);
+    let knows = knowledge(changes, &w.sends);
     let concurrent =
         |a: &Recorded, b: &Recorded| !knows[a.id].contains(&b.id) && !knows[b.id].contains(&a.id);
     let describe = |c: &Recorded| {
@@ -194,9 +205,16 @@ pub fn check(w: &World, end: &Ending) -> Vec<String> {
             // merge — neither server keeps versions — so that device's concurrent change,
             // when it is the final value, stands (seeds 176 and 953: watched then unwatched,
             // or seek then unwatch, back to the other device's 0s).
-            let aba = on_item
-                .iter()
-                .any(|o| o.id != c.id && o.value == *fin && o.base == c.value && concurrent(c, o));
+            // "The final value" as shown: a watched one stands when the item ends watched,
+            // whatever position a later seek hid under the flag (seed 5363: d0 restarts an
+            // item at 9:00, d2 marks it watched from its base 0:00 without knowing, and d3
+            // then seeks inside the watched item).
+            let aba = on_item.iter().any(|o| {
+                o.id != c.id
+                    && (o.value == *fin || (o.value.played && fin.played))
+                    && o.base == c.value
+                    && concurrent(c, o)
+            });
             if aba {
                 continue;
             }

@@ -236,6 +236,10 @@ pub struct World {
     /// server's state of the item (a pull; a live message about it; a sync that read it,
     /// i.e. had a change of it queued).
     contact: Vec<Vec<Option<usize>>>,
+    /// Per device: the log positions of the steps that ran its engine's sends (a sync; a crash
+    /// in the middle of a request). A change can reach the server, and so another device, only
+    /// through one of them.
+    pub sends: Vec<Vec<usize>>,
     pub stats: Stats,
 }
 
@@ -316,6 +320,7 @@ impl World {
             holds: VecDeque::new(),
             recorded: Vec::new(),
             contact: Vec::new(),
+            sends: Vec::new(),
             stats: Stats {
                 histories: 1,
                 ..Stats::default()
@@ -718,6 +723,20 @@ impl World {
             Op::Sync { dev, .. } if answered() => Some((dev, queued_before)),
             _ => None,
         };
+        let sent_by = match *op {
+            Op::Sync { dev, .. } => Some(dev),
+            Op::Crash {
+                dev,
+                mid_request: Some(_),
+            } => Some(dev),
+            _ => None,
+        };
+        if let Some(dev) = sent_by {
+            if self.sends.len() <= dev {
+                self.sends.resize(dev + 1, Vec::new());
+            }
+            self.sends[dev].push(self.log.len());
+        }
         if let Some((dev, items)) = contact {
             let at = self.log.len();
             if self.contact.len() <= dev {

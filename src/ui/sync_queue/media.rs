@@ -109,17 +109,7 @@ async fn play_one(
         PlayerError::Failed(m) => tr("mpv could not be started: {reason}", &[("reason", &m)]),
     })?;
     let fail = |f| play_failure(f, &account.server_name, &item.name);
-    let clients = playback_clients(
-        data_dir,
-        &account,
-        ClientOptions {
-            connect_timeout: Duration::from_secs(3),
-            timeout: Duration::from_secs(10),
-            ..ClientOptions::default()
-        },
-    )
-    .await
-    .map_err(fail)?;
+    let clients = playback_clients(data_dir, &account).await.map_err(fail)?;
     let args = PlayArgs {
         id: item.item_id.clone(),
         from_start: false,
@@ -189,12 +179,7 @@ async fn forward_downloads(
         let deadline = due;
         let event = tokio::select! {
             e = events.recv() => e,
-            _ = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending().await,
-                }
-            } => {
+            _ = until(deadline) => {
                 due = None;
                 send_downloads(&d, &out, keep);
                 continue;

@@ -57,7 +57,11 @@ impl SyncQueue {
     ) {
         let saved = self.settings_store().map(|mut s| s.set_setting(key, value));
         match saved {
-            Ok(Ok(_)) => self.send_settings(out),
+            Ok(Ok(settings)) => {
+                self.mirror_settings(&settings);
+                self.apply_setting(key);
+                self.send_settings(out);
+            }
             Ok(Err(crate::store::StoreError::InvalidSetting(message))) => {
                 let _ = out.send(SyncQueueOutput::SettingRefused { key, message });
             }
@@ -69,6 +73,52 @@ impl SyncQueue {
             Err(text) => {
                 let _ = out.send(SyncQueueOutput::Message { text });
             }
+        }
+    }
+
+    /// The demo library's engine keeps its own database (reset at every start): it gets the
+    /// person's settings too, so Preferences apply to it (thresholds at the next play).
+    fn mirror_settings(&self, settings: &crate::store::Settings) {
+        let (Some(engine), Some(dir)) = (&self.engine, &self.data_dir) else {
+            return;
+        };
+        if *dir == self.base_dir() {
+            return;
+        }
+        if let Err(e) = engine.with_store(|s| s.replace_settings(settings)) {
+            tracing::warn!(error = %e, "settings not copied to the demo library's database");
+        }
+    }
+
+    /// Copy the person's settings into the database in `dir` (the demo library's), when that
+    /// is not the settings database itself.
+    pub(super) fn copy_settings_to(&self, dir: &Path) -> Result<(), String> {
+        if dir == self.base_dir() {
+            return Ok(());
+        }
+        let settings = self
+            .settings_store()
+            .and_then(|s| s.settings().map_err(store_failed))?;
+        Store::open(&database_path(dir))
+            .and_then(|mut s| s.replace_settings(&settings))
+            .map_err(store_failed)
+    }
+
+    /// A saved setting that the running engine uses: applied at once. (The watched thresholds
+    /// are read at each play; the download folder is used from the next start, while the
+    /// downloads in progress finish where they are.)
+    fn apply_setting(&self, key: SettingKey) {
+        if key != SettingKey::PullIntervalS {
+            return;
+        }
+        let (Some(engine), Ok(store)) = (&self.engine, self.settings_store()) else {
+            return;
+        };
+        match store.settings() {
+            Ok(settings) => engine.set_pull_interval(
+                i64::try_from(settings.pull_interval.as_millis()).unwrap_or(i64::MAX),
+            ),
+            Err(e) => tracing::warn!(error = %e, "settings not read; pull interval kept"),
         }
     }
 
