@@ -613,6 +613,59 @@ fn sign_in_says_what_is_wrong_then_switches_to_the_server() {
         0o600
     );
     wait_for("library of the server", || f.episode_ids().len() >= 3);
+
+    // Sign out: the token goes, a change still queued stays (for the next sign-in), and the
+    // demo library shows again.
+    // (A busy server holds it: 429 with ten minutes of Retry-After.)
+    let queued = f.episode_ids()[0].clone();
+    f.server.fail_next(
+        1,
+        Fault::Status {
+            code: 429,
+            retry_after: Some(600),
+        },
+    );
+    f.toggle_watched(&queued);
+    wait_for("the change waiting", || {
+        matches!(f.state(&queued), Some(ItemSyncState::Retrying { .. }))
+    });
+    let signed_in_token = {
+        let store =
+            playmark::store::Store::open(&playmark::store::database_path(f._dir.path())).unwrap();
+        let account = store.account().unwrap().unwrap();
+        assert_eq!(account.kind, playmark::model::ServerKind::Jellyfin);
+        f._dir.path().join(format!("token-{}", account.id))
+    };
+    assert!(signed_in_token.exists());
+    let sign_out = descendants(&f.app.widget().clone().upcast())
+        .into_iter()
+        .filter_map(|w| w.downcast::<gtk::Button>().ok())
+        .find(|b| b.label().as_deref() == Some("Sign out") && b.is_visible())
+        .expect("a visible Sign out button");
+    sign_out.emit_clicked();
+    wait_for("the demo library again", || {
+        matches!(
+            f.app.model().source,
+            Some(playmark::ui::sync_queue::LibrarySource::Demo { .. })
+        )
+    });
+    assert!(
+        !signed_in_token.exists(),
+        "the token is forgotten: {signed_in_token:?}"
+    );
+    let store =
+        playmark::store::Store::open(&playmark::store::database_path(f._dir.path())).unwrap();
+    let account = store
+        .accounts()
+        .unwrap()
+        .into_iter()
+        .find(|a| a.kind == playmark::model::ServerKind::Jellyfin)
+        .unwrap();
+    let rows = store.outbox(account.id).unwrap();
+    assert!(
+        rows.iter().any(|r| r.item_id == queued),
+        "the queued change is kept: {rows:?}"
+    );
 }
 
 /// The row's ▶ under the app: a real mpv (headless, fast) started by the worker with the same
