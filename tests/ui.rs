@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::gtk::{descendants, named, one, pump, wait_for, wait_within};
+use common::gtk::{demo_server, descendants, launch, named, one, pump, wait_for, wait_within};
 
 use playmark::backend::{ErrorKind, SyncError};
 use playmark::demo::{DemoConfig, DemoLibrary, DemoServer, Fault};
@@ -32,29 +32,15 @@ struct Fixture {
 
 impl Fixture {
     fn start() -> Fixture {
-        let _ = relm4::adw::init();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let server = rt
-            .block_on(DemoServer::start(DemoConfig {
-                library: DemoLibrary::seeded().without_progress(),
-                ..DemoConfig::default()
-            }))
-            .unwrap();
+        let (rt, server) = demo_server(DemoConfig {
+            library: DemoLibrary::seeded().without_progress(),
+            ..DemoConfig::default()
+        });
         let dir = tempfile::tempdir().unwrap();
-        let app = App::builder()
-            .launch(AppInit {
-                queue: SyncQueueInit::Demo {
-                    data_dir: dir.path().to_path_buf(),
-                    server: Some(server.clone()),
-                },
-                window_state: None,
-            })
-            .detach();
-        app.widget().present();
+        let app = launch(SyncQueueInit::Demo {
+            data_dir: dir.path().to_path_buf(),
+            server: Some(server.clone()),
+        });
         let f = Fixture {
             _rt: rt,
             server,
@@ -1925,15 +1911,9 @@ fn a_database_that_cannot_be_opened_is_said_at_start_not_hidden_behind_the_demo(
             conn.pragma_update(None, "user_version", 99).unwrap();
         }
         let before = std::fs::read(&db).unwrap();
-        let app = App::builder()
-            .launch(AppInit {
-                queue: SyncQueueInit::DataDir {
-                    data_dir: data.clone(),
-                },
-                window_state: None,
-            })
-            .detach();
-        app.widget().present();
+        let app = launch(SyncQueueInit::DataDir {
+            data_dir: data.clone(),
+        });
         wait_for("the start-up failure", || app.model().failure.is_some());
         let said = app.model().failure.clone().unwrap();
         assert!(said.contains(expected), "{what}: {said}");
