@@ -15,17 +15,32 @@ fn playmark(data_dir: &Path, args: &[&str]) -> Output {
     run(data_dir, args, None)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn offline_mark_then_sync_when_back_with_exit_codes_and_no_leaked_token() {
+/// A clean demo server and a data directory (not created yet) inside a temporary one.
+async fn start() -> (
+    playmark::demo::DemoServer,
+    tempfile::TempDir,
+    std::path::PathBuf,
+) {
     let server = common::clean_server().await;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let episode = server
+    (server, dir, data)
+}
+
+/// The id of the server's first item of `kind`.
+fn first(server: &playmark::demo::DemoServer, kind: ItemKind) -> String {
+    server
         .items()
         .into_iter()
-        .find(|i| i.kind == ItemKind::Episode)
+        .find(|i| i.kind == kind)
         .unwrap()
-        .id;
+        .id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_mark_then_sync_when_back_with_exit_codes_and_no_leaked_token() {
+    let (server, _dir, data) = start().await;
+    let episode = first(&server, ItemKind::Episode);
 
     // Not signed in yet → 2.
     assert_eq!(code(&playmark(&data, &["sync"])), 2);
@@ -121,9 +136,7 @@ async fn offline_mark_then_sync_when_back_with_exit_codes_and_no_leaked_token() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn season_id_marks_all_episodes_in_one_call_and_sync_reports_pending_on_404() {
-    let server = common::clean_server().await;
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let (server, _dir, data) = start().await;
     assert_eq!(code(&login(&data, &server.url(), DEMO_PASSWORD)), 0);
     assert_eq!(code(&playmark(&data, &["refresh"])), 0);
     let items = server.items();
@@ -387,15 +400,8 @@ fn the_readme_walkthrough_survives_a_stopped_and_restarted_demo_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_wait_honours_retry_after_then_delivers() {
     use playmark::demo::Fault;
-    let server = common::clean_server().await;
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let episode = server
-        .items()
-        .into_iter()
-        .find(|i| i.kind == ItemKind::Episode)
-        .unwrap()
-        .id;
+    let (server, _dir, data) = start().await;
+    let episode = first(&server, ItemKind::Episode);
     let (url, d) = (server.url(), data.clone());
     let ep = episode.clone();
     tokio::task::spawn_blocking(move || {
@@ -445,15 +451,8 @@ async fn sync_wait_honours_retry_after_then_delivers() {
 /// server", in `status`), `sync` does not send it, and `discard` lets it go.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_to_an_item_deleted_on_the_server_needs_attention_not_silence() {
-    let server = common::clean_server().await;
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let movie = server
-        .items()
-        .into_iter()
-        .find(|i| i.kind == ItemKind::Movie)
-        .unwrap()
-        .id;
+    let (server, _dir, data) = start().await;
+    let movie = first(&server, ItemKind::Movie);
     let (url, d, m) = (server.url(), data.clone(), movie.clone());
     tokio::task::spawn_blocking(move || {
         assert_eq!(code(&login(&d, &url, DEMO_PASSWORD)), 0);

@@ -318,31 +318,38 @@ async fn without_a_socket_the_periodic_pull_brings_changes() {
     pull.await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn periodic_pull_backs_off_while_nothing_changes_and_resets_on_change() {
-    let h = Harness::start(ServerKind::Jellyfin).await;
+/// An engine with the app's default pull schedule, its pull loop running.
+fn pulling_engine(h: &Harness) -> (Engine, tokio::task::JoinHandle<()>) {
     let engine = engine_with(
-        &h,
+        h,
         EngineConfig {
             pull: Some(PullSchedule::default()),
             ..engine_config()
         },
     );
-    let scans = || engine.stats().scans.load(Ordering::Relaxed);
     let pull = {
         let e = engine.clone();
         tokio::spawn(async move { e.run_pull().await })
     };
+    (engine, pull)
+}
+
+/// Wait until the pull loop sleeps (then move time and see whether it scans).
+async fn settle(h: &Harness) {
+    until(
+        "the pull loop to sleep",
+        || h.clock.next_sleeper().is_some(),
+        || {},
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn periodic_pull_backs_off_while_nothing_changes_and_resets_on_change() {
+    let h = Harness::start(ServerKind::Jellyfin).await;
+    let (engine, pull) = pulling_engine(&h);
+    let scans = || engine.stats().scans.load(Ordering::Relaxed);
     const MIN: i64 = 60_000;
-    // Wait until the loop sleeps, then move time and see whether it scans.
-    async fn settle(h: &Harness) {
-        until(
-            "the pull loop to sleep",
-            || h.clock.next_sleeper().is_some(),
-            || {},
-        )
-        .await;
-    }
     until("the first scan", || scans() == 1, || {}).await;
     settle(&h).await;
     // Nothing changed: 5 min → 10 min.
@@ -412,27 +419,9 @@ fn pull_interval_doubles_to_the_cap_and_resets() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_front_the_app_pulls_every_minute_and_at_once_when_asked() {
     let h = Harness::start(ServerKind::Jellyfin).await;
-    let engine = engine_with(
-        &h,
-        EngineConfig {
-            pull: Some(PullSchedule::default()),
-            ..engine_config()
-        },
-    );
+    let (engine, pull) = pulling_engine(&h);
     let scans = || engine.stats().scans.load(Ordering::Relaxed);
-    let pull = {
-        let e = engine.clone();
-        tokio::spawn(async move { e.run_pull().await })
-    };
     const MIN: i64 = 60_000;
-    async fn settle(h: &Harness) {
-        until(
-            "the pull loop to sleep",
-            || h.clock.next_sleeper().is_some(),
-            || {},
-        )
-        .await;
-    }
     until("the first scan", || scans() == 1, || {}).await;
     settle(&h).await;
     // The window comes to the front: one minute instead of the idle five.
@@ -472,27 +461,9 @@ async fn in_front_the_app_pulls_every_minute_and_at_once_when_asked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_pull_interval_applies_to_the_running_loop() {
     let h = Harness::start(ServerKind::Jellyfin).await;
-    let engine = engine_with(
-        &h,
-        EngineConfig {
-            pull: Some(PullSchedule::default()),
-            ..engine_config()
-        },
-    );
+    let (engine, pull) = pulling_engine(&h);
     let scans = || engine.stats().scans.load(Ordering::Relaxed);
-    let pull = {
-        let e = engine.clone();
-        tokio::spawn(async move { e.run_pull().await })
-    };
     const MIN: i64 = 60_000;
-    async fn settle(h: &Harness) {
-        until(
-            "the pull loop to sleep",
-            || h.clock.next_sleeper().is_some(),
-            || {},
-        )
-        .await;
-    }
     until("the first scan", || scans() == 1, || {}).await;
     settle(&h).await;
     // Every 2 minutes instead of the default 5.

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::gtk::{descendants, named, one, pump, wait_for, wait_within};
+use common::gtk::{demo_server, descendants, launch, named, one, pump, wait_for, wait_within};
 
 use playmark::backend::{ErrorKind, SyncError};
 use playmark::demo::{DemoConfig, DemoLibrary, DemoServer, Fault};
@@ -32,29 +32,15 @@ struct Fixture {
 
 impl Fixture {
     fn start() -> Fixture {
-        let _ = relm4::adw::init();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let server = rt
-            .block_on(DemoServer::start(DemoConfig {
-                library: DemoLibrary::seeded().without_progress(),
-                ..DemoConfig::default()
-            }))
-            .unwrap();
+        let (rt, server) = demo_server(DemoConfig {
+            library: DemoLibrary::seeded().without_progress(),
+            ..DemoConfig::default()
+        });
         let dir = tempfile::tempdir().unwrap();
-        let app = App::builder()
-            .launch(AppInit {
-                queue: SyncQueueInit::Demo {
-                    data_dir: dir.path().to_path_buf(),
-                    server: Some(server.clone()),
-                },
-                window_state: None,
-            })
-            .detach();
-        app.widget().present();
+        let app = launch(SyncQueueInit::Demo {
+            data_dir: dir.path().to_path_buf(),
+            server: Some(server.clone()),
+        });
         let f = Fixture {
             _rt: rt,
             server,
@@ -613,6 +599,59 @@ fn sign_in_says_what_is_wrong_then_switches_to_the_server() {
         0o600
     );
     wait_for("library of the server", || f.episode_ids().len() >= 3);
+
+    // Sign out: the token goes, a change still queued stays (for the next sign-in), and the
+    // demo library shows again.
+    // (A busy server holds it: 429 with ten minutes of Retry-After.)
+    let queued = f.episode_ids()[0].clone();
+    f.server.fail_next(
+        1,
+        Fault::Status {
+            code: 429,
+            retry_after: Some(600),
+        },
+    );
+    f.toggle_watched(&queued);
+    wait_for("the change waiting", || {
+        matches!(f.state(&queued), Some(ItemSyncState::Retrying { .. }))
+    });
+    let signed_in_token = {
+        let store =
+            playmark::store::Store::open(&playmark::store::database_path(f._dir.path())).unwrap();
+        let account = store.account().unwrap().unwrap();
+        assert_eq!(account.kind, playmark::model::ServerKind::Jellyfin);
+        f._dir.path().join(format!("token-{}", account.id))
+    };
+    assert!(signed_in_token.exists());
+    let sign_out = descendants(&f.app.widget().clone().upcast())
+        .into_iter()
+        .filter_map(|w| w.downcast::<gtk::Button>().ok())
+        .find(|b| b.label().as_deref() == Some("Sign out") && b.is_visible())
+        .expect("a visible Sign out button");
+    sign_out.emit_clicked();
+    wait_for("the demo library again", || {
+        matches!(
+            f.app.model().source,
+            Some(playmark::ui::sync_queue::LibrarySource::Demo { .. })
+        )
+    });
+    assert!(
+        !signed_in_token.exists(),
+        "the token is forgotten: {signed_in_token:?}"
+    );
+    let store =
+        playmark::store::Store::open(&playmark::store::database_path(f._dir.path())).unwrap();
+    let account = store
+        .accounts()
+        .unwrap()
+        .into_iter()
+        .find(|a| a.kind == playmark::model::ServerKind::Jellyfin)
+        .unwrap();
+    let rows = store.outbox(account.id).unwrap();
+    assert!(
+        rows.iter().any(|r| r.item_id == queued),
+        "the queued change is kept: {rows:?}"
+    );
 }
 
 /// The row's ▶ under the app: a real mpv (headless, fast) started by the worker with the same
@@ -1872,15 +1911,9 @@ fn a_database_that_cannot_be_opened_is_said_at_start_not_hidden_behind_the_demo(
             conn.pragma_update(None, "user_version", 99).unwrap();
         }
         let before = std::fs::read(&db).unwrap();
-        let app = App::builder()
-            .launch(AppInit {
-                queue: SyncQueueInit::DataDir {
-                    data_dir: data.clone(),
-                },
-                window_state: None,
-            })
-            .detach();
-        app.widget().present();
+        let app = launch(SyncQueueInit::DataDir {
+            data_dir: data.clone(),
+        });
         wait_for("the start-up failure", || app.model().failure.is_some());
         let said = app.model().failure.clone().unwrap();
         assert!(said.contains(expected), "{what}: {said}");

@@ -10,11 +10,10 @@ use std::time::Duration;
 
 mod common;
 
-use common::gtk::{pump, wait_for};
-use playmark::demo::{DemoConfig, DemoServer};
+use common::gtk::{demo_server, launch, pump, wait_for};
+use playmark::demo::DemoConfig;
 use playmark::store::{database_path, SettingKey, Store};
 use playmark::sync::Policy;
-use playmark::ui::app::{App, AppInit};
 use playmark::ui::sync_queue::SyncQueueInit;
 use relm4::adw::prelude::ComboRowExt;
 use relm4::gtk;
@@ -35,27 +34,13 @@ fn settings_cli(data: &Path, key: &str) -> String {
 
 #[gtk::test]
 fn preferences_save_at_once_and_refuse_an_invalid_value() {
-    let _ = relm4::adw::init();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = rt
-        .block_on(DemoServer::start(DemoConfig::default()))
-        .unwrap();
+    let (_rt, server) = demo_server(DemoConfig::default());
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_path_buf();
-    let app = App::builder()
-        .launch(AppInit {
-            queue: SyncQueueInit::Demo {
-                data_dir: data.clone(),
-                server: Some(server.clone()),
-            },
-            window_state: None,
-        })
-        .detach();
-    app.widget().present();
+    let app = launch(SyncQueueInit::Demo {
+        data_dir: data.clone(),
+        server: Some(server.clone()),
+    });
     wait_for("the library", || app.model().source.is_some());
 
     // The primary menu's entry.
@@ -137,7 +122,6 @@ fn preferences_save_at_once_and_refuse_an_invalid_value() {
 /// reaches it at once — the watched thresholds a play reads, the pull interval.
 #[gtk::test]
 fn the_demo_library_uses_the_persons_settings() {
-    let _ = relm4::adw::init();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_path_buf();
     let set = std::process::Command::new(env!("CARGO_BIN_EXE_playmark"))
@@ -148,15 +132,9 @@ fn the_demo_library_uses_the_persons_settings() {
         .output()
         .unwrap();
     assert!(set.status.success(), "{set:?}");
-    let app = App::builder()
-        .launch(AppInit {
-            queue: SyncQueueInit::DataDir {
-                data_dir: data.clone(),
-            },
-            window_state: None,
-        })
-        .detach();
-    app.widget().present();
+    let app = launch(SyncQueueInit::DataDir {
+        data_dir: data.clone(),
+    });
     wait_for("the demo library", || app.model().source.is_some());
     let demo = || Store::open(&database_path(&data.join("demo"))).unwrap();
     assert_eq!(demo().settings().unwrap().thresholds.max_resume_pct, 80);

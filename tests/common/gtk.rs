@@ -2,9 +2,13 @@
 
 use std::time::{Duration, Instant};
 
+use playmark::demo::{DemoConfig, DemoServer};
+use playmark::ui::app::{App, AppInit};
+use playmark::ui::sync_queue::SyncQueueInit;
 use relm4::gtk;
 use relm4::gtk::glib;
 use relm4::gtk::prelude::*;
+use relm4::prelude::*;
 
 /// Run every pending main-loop event.
 pub fn pump() {
@@ -62,4 +66,30 @@ pub fn one<T: IsA<gtk::Widget>>(root: &gtk::Widget) -> T {
         .into_iter()
         .find_map(|w| w.downcast::<T>().ok())
         .expect("widget of that type")
+}
+
+/// A demo server with `config`, on a runtime of its own (one worker thread), which must live
+/// as long as the server.
+pub fn demo_server(config: DemoConfig) -> (tokio::runtime::Runtime, DemoServer) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt.block_on(DemoServer::start(config)).unwrap();
+    (rt, server)
+}
+
+/// The app's window on `queue` (no remembered size), presented; libadwaita is initialised
+/// first.
+pub fn launch(queue: SyncQueueInit) -> relm4::Controller<App> {
+    let _ = relm4::adw::init();
+    let app = App::builder()
+        .launch(AppInit {
+            queue,
+            window_state: None,
+        })
+        .detach();
+    app.widget().present();
+    app
 }
