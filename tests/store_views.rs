@@ -106,6 +106,44 @@ fn continue_watching_is_most_recently_played_first_and_drops_finished_items() {
 }
 
 #[test]
+fn items_by_ids_reads_a_views_rows_in_one_query_with_their_progress() {
+    let (_dir, mut store, acc) = setup();
+    change(
+        &mut store,
+        acc,
+        "m1",
+        LocalChange::Position {
+            position_ms: 90_000,
+        },
+        2_000,
+    );
+    let ids: Vec<String> = ["m1", "a/s2e3", "gone", "b"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut got = store.items_by_ids(acc, &ids).unwrap();
+    got.sort_by(|a, b| a.item_id.cmp(&b.item_id));
+    let names: Vec<(&str, &str)> = got
+        .iter()
+        .map(|i| (i.item_id.as_str(), i.name.as_str()))
+        .collect();
+    // Unknown ids are left out; ids that look like JSON or SQL are only ids.
+    assert_eq!(
+        names,
+        [
+            ("a/s2e3", "Signal a23"),
+            ("b", "Orbital Kitchen"),
+            ("m1", "Café Noir")
+        ]
+    );
+    assert_eq!(got[2].position_ms, 90_000);
+    assert!(store.items_by_ids(acc, &[]).unwrap().is_empty());
+    let odd = vec!["\"]\u{0}'); DROP TABLE items; --".to_string()];
+    assert!(store.items_by_ids(acc, &odd).unwrap().is_empty());
+    assert_eq!(store.items_by_ids(acc, &ids).unwrap().len(), 3);
+}
+
+#[test]
 fn next_up_is_the_episode_after_the_last_watched_one() {
     let (_dir, mut store, acc) = setup();
     assert!(

@@ -632,6 +632,19 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    /// The items with these ids (those known), in no particular order: one query for a
+    /// view's rows (Home), never one per row.
+    pub fn items_by_ids(&self, account: AccountId, ids: &[String]) -> Result<Vec<ItemView>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+        let sql = format!("{VIEW_SELECT} AND i.item_id IN (SELECT value FROM json_each(?2))");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![account, ids], read_view)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     /// One item, if known.
     pub fn item(&self, account: AccountId, item_id: &str) -> Result<Option<ItemView>> {
         let sql = format!("{VIEW_SELECT} AND i.item_id = ?2");

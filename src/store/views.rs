@@ -47,21 +47,32 @@ impl Store {
     /// episodes were played most recently come first.
     pub fn next_up(&self, account: AccountId, limit: usize) -> Result<Vec<String>> {
         let mut stmt = self.conn.prepare_cached(
-            "WITH eps AS (
+            // Driven by the watched episodes (play_state rows with played = 1), then only the
+            // episodes of those series (items_by_series): Home waits for this query, and at
+            // 100,000 items a join of every episode with its play state took 94-226 ms.
+            "WITH watched AS MATERIALIZED (
                 SELECT i.item_id, i.series_id,
-                       COALESCE(i.season_number, 0) AS s, COALESCE(i.episode_number, 0) AS e,
-                       COALESCE(p.played, 0) AS played, p.last_played
-                FROM items i
-                LEFT JOIN play_state p ON p.account_id = i.account_id AND p.item_id = i.item_id
-                WHERE i.account_id = ?1 AND i.removed = 0 AND i.kind = 'Episode'
-                  AND i.series_id IS NOT NULL
+                       COALESCE(i.season_number, 0) AS s, COALESCE(i.episode_number, 0) AS e
+                FROM play_state p
+                JOIN items i ON i.account_id = p.account_id AND i.item_id = p.item_id
+                WHERE p.account_id = ?1 AND p.played = 1 AND i.removed = 0
+                  AND i.kind = 'Episode' AND i.series_id IS NOT NULL
              ),
-             last_watched AS (
+             last_watched AS MATERIALIZED (
                 SELECT series_id, s, e FROM (
                     SELECT series_id, s, e,
                            ROW_NUMBER() OVER (PARTITION BY series_id ORDER BY s DESC, e DESC, item_id DESC) AS rn
-                    FROM eps WHERE played = 1
+                    FROM watched
                 ) WHERE rn = 1
+             ),
+             eps AS MATERIALIZED (
+                SELECT i.item_id, i.series_id,
+                       COALESCE(i.season_number, 0) AS s, COALESCE(i.episode_number, 0) AS e,
+                       COALESCE(p.played, 0) AS played, p.last_played
+                FROM last_watched w
+                JOIN items i ON i.account_id = ?1 AND i.series_id = w.series_id
+                LEFT JOIN play_state p ON p.account_id = i.account_id AND p.item_id = i.item_id
+                WHERE i.removed = 0 AND i.kind = 'Episode'
              ),
              recent AS (
                 SELECT series_id, MAX(COALESCE(last_played, 0)) AS at FROM eps GROUP BY series_id

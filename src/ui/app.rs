@@ -389,7 +389,11 @@ impl SimpleComponent for App {
     fn update(&mut self, message: AppInput, sender: ComponentSender<Self>) {
         match message {
             AppInput::Queue(out) => match out {
-                SyncQueueOutput::Library { source, items } => {
+                SyncQueueOutput::Library {
+                    source,
+                    items,
+                    index,
+                } => {
                     self.status.emit(SyncStatusInput::Developer {
                         enabled: matches!(source, LibrarySource::Demo { .. }),
                     });
@@ -398,7 +402,8 @@ impl SimpleComponent for App {
                         .model()
                         .switcher_title
                         .set_subtitle(&self.subtitle());
-                    self.library.emit(LibraryInput::Load { items });
+                    self.library
+                        .emit(LibraryInput::LoadIndexed { items, index });
                 }
                 SyncQueueOutput::ItemData { item } => {
                     self.library.emit(LibraryInput::ItemData { item })
@@ -445,9 +450,11 @@ impl SimpleComponent for App {
                 SyncQueueOutput::Home {
                     continue_watching,
                     next_up,
+                    items,
                 } => self.library.emit(LibraryInput::Home {
                     continue_watching,
                     next_up,
+                    items,
                 }),
                 SyncQueueOutput::SearchResults { query, items } => self
                     .library

@@ -84,6 +84,8 @@ pub struct RowEntry {
     /// Whether the badge shows (the synced check fades).
     pub badge_visible: bool,
     generation: u64,
+    /// The [`RowStore::load`] that last saw it.
+    loaded: u64,
 }
 
 impl RowEntry {
@@ -103,6 +105,8 @@ pub struct RowStore {
     entries: RefCell<HashMap<String, RowEntry>>,
     bound: RefCell<HashMap<String, Vec<Rc<RowWidgets>>>>,
     sender: relm4::Sender<ItemRowOutput>,
+    /// How many times [`RowStore::load`] ran.
+    loads: Cell<u64>,
     actions: Cell<RowActions>,
     playing: RefCell<Option<String>>,
     /// Where each item's download stands (items without one are absent).
@@ -132,6 +136,7 @@ impl RowStore {
             entries: RefCell::new(HashMap::new()),
             bound: RefCell::new(HashMap::new()),
             sender,
+            loads: Cell::new(0),
             actions: Cell::new(RowActions::default()),
             playing: RefCell::new(None),
             downloads: RefCell::new(HashMap::new()),
@@ -151,28 +156,54 @@ impl RowStore {
         }
     }
 
-    /// Replace every item (sync states of items still present are kept).
+    /// Replace every item (sync states of items still present are kept). Entries are updated
+    /// in place: a reload after a pull (100,000 items, a few of them changed) neither rebuilds
+    /// the map nor redraws rows whose item did not change.
     pub fn load(&self, items: Vec<ItemView>) {
-        let mut entries = self.entries.borrow_mut();
-        let mut old = std::mem::take(&mut *entries);
-        for item in items {
-            let (state, badge_visible, generation) = match old.remove(&item.item_id) {
-                Some(e) => (e.state, e.badge_visible, e.generation),
-                None => (None, false, 0),
-            };
-            entries.insert(
-                item.item_id.clone(),
-                RowEntry {
-                    item,
-                    state,
-                    badge_visible,
-                    generation,
-                },
-            );
+        let load = self.loads.get() + 1;
+        self.loads.set(load);
+        let mut changed = Vec::new();
+        let mut kept = 0;
+        {
+            let mut entries = self.entries.borrow_mut();
+            let missing = items.len().saturating_sub(entries.len());
+            entries.reserve(missing);
+            let bound = self.bound.borrow();
+            for item in items {
+                match entries.get_mut(&item.item_id) {
+                    Some(e) => {
+                        kept += 1;
+                        e.loaded = load;
+                        if e.item != item {
+                            if bound.contains_key(&item.item_id) {
+                                changed.push(item.item_id.clone());
+                            }
+                            e.item = item;
+                        }
+                    }
+                    None => {
+                        if bound.contains_key(&item.item_id) {
+                            changed.push(item.item_id.clone());
+                        }
+                        entries.insert(
+                            item.item_id.clone(),
+                            RowEntry {
+                                item,
+                                state: None,
+                                badge_visible: false,
+                                generation: 0,
+                                loaded: load,
+                            },
+                        );
+                    }
+                }
+            }
+            if entries.len() != kept {
+                // Some items are gone (or all are new): drop the entries this load did not see.
+                entries.retain(|_, e| e.loaded == load);
+            }
         }
-        drop(entries);
-        let ids: Vec<String> = self.bound.borrow().keys().cloned().collect();
-        for id in ids {
+        for id in changed {
             self.redraw(&id);
         }
     }
@@ -192,12 +223,20 @@ impl RowStore {
                             state: None,
                             badge_visible: false,
                             generation: 0,
+                            loaded: self.loads.get(),
                         },
                     );
                 }
             }
         }
         self.redraw(&id);
+    }
+
+    /// New local data for some items (Home's rows, which come before the whole library).
+    pub fn put_items(&self, items: Vec<ItemView>) {
+        for item in items {
+            self.set_item(item);
+        }
     }
 
     /// Change one item's data in place (optimistic updates).
@@ -479,35 +518,52 @@ impl RowStore {
         w.play
             .set_visible(playable && (actions.play || actions.player_missing));
         w.play.set_sensitive(actions.play);
-        let (icon, tip) = if actions.player_missing {
-            (
-                "media-playback-start-symbolic",
-                gettext("Playing needs mpv, which is not installed. Install it with your package manager (Debian, Ubuntu: sudo apt install mpv; Fedora: sudo dnf install mpv; Arch: sudo pacman -S mpv), then start Playmark again."),
-            )
+        // Icons and tooltips are set only when they change: a scroll rebinds rows to other
+        // items whose buttons mostly look the same, and setting an icon name again makes GTK
+        // look the icon up again.
+        let play_look = if actions.player_missing {
+            PlayLook::Missing
         } else if playing {
-            ("media-playback-stop-symbolic", gettext("Stop"))
+            PlayLook::Stop
         } else {
-            ("media-playback-start-symbolic", gettext("Play"))
+            PlayLook::Play
         };
-        w.play.set_icon_name(icon);
-        w.play.set_tooltip_text(Some(&tip));
+        if w.play_look.replace(Some(play_look)) != Some(play_look) {
+            let (icon, tip) = match play_look {
+                PlayLook::Missing => (
+                    "media-playback-start-symbolic",
+                    gettext("Playing needs mpv, which is not installed. Install it with your package manager (Debian, Ubuntu: sudo apt install mpv; Fedora: sudo dnf install mpv; Arch: sudo pacman -S mpv), then start Playmark again."),
+                ),
+                PlayLook::Stop => ("media-playback-stop-symbolic", gettext("Stop")),
+                PlayLook::Play => ("media-playback-start-symbolic", gettext("Play")),
+            };
+            w.play.set_icon_name(icon);
+            w.play.set_tooltip_text(Some(&tip));
+        }
         w.download.set_visible(playable && actions.download);
-        let (icon, tip, can) = match self.downloads.borrow().get(&item.item_id) {
-            Some(DownloadState::Done) => (
-                "object-select-symbolic",
-                gettext("Downloaded: plays without a connection"),
-                false,
-            ),
-            Some(DownloadState::Queued | DownloadState::Downloading) => (
-                "folder-download-symbolic",
-                gettext("Downloading (see Downloads)"),
-                false,
-            ),
-            _ => ("folder-download-symbolic", gettext("Download"), true),
+        let download = self.downloads.borrow().get(&item.item_id).copied();
+        let download_look = match download {
+            Some(DownloadState::Done) => DownloadLook::Done,
+            Some(DownloadState::Queued | DownloadState::Downloading) => DownloadLook::Coming,
+            _ => DownloadLook::Offer,
         };
-        w.download.set_icon_name(icon);
-        w.download.set_tooltip_text(Some(&tip));
-        w.download.set_sensitive(can);
+        if w.download_look.replace(Some(download_look)) != Some(download_look) {
+            let (icon, tip) = match download_look {
+                DownloadLook::Done => (
+                    "object-select-symbolic",
+                    gettext("Downloaded: plays without a connection"),
+                ),
+                DownloadLook::Coming => (
+                    "folder-download-symbolic",
+                    gettext("Downloading (see Downloads)"),
+                ),
+                DownloadLook::Offer => ("folder-download-symbolic", gettext("Download")),
+            };
+            w.download.set_icon_name(icon);
+            w.download.set_tooltip_text(Some(&tip));
+            w.download
+                .set_sensitive(download_look == DownloadLook::Offer);
+        }
         w.badge.render(entry.badge().as_ref());
         w.poster
             .set_paintable(self.posters.borrow().0.get(&item.item_id));
@@ -538,6 +594,22 @@ impl RowStore {
     }
 }
 
+/// What the ▶ button shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PlayLook {
+    Missing,
+    Stop,
+    Play,
+}
+
+/// What the download button shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DownloadLook {
+    Done,
+    Coming,
+    Offer,
+}
+
 /// The widgets of one on-screen row (reused for other items as the list scrolls).
 #[derive(Debug)]
 pub struct RowWidgets {
@@ -559,6 +631,8 @@ pub struct RowWidgets {
     open: gtk::Image,
     context: Cell<bool>,
     rendering: Cell<bool>,
+    play_look: Cell<Option<PlayLook>>,
+    download_look: Cell<Option<DownloadLook>>,
     /// The item bound now, and its store.
     current: RefCell<Option<(String, Weak<RowStore>)>>,
 }
@@ -659,6 +733,8 @@ impl RelmListItem for ItemRow {
             open,
             context: Cell::new(false),
             rendering: Cell::new(false),
+            play_look: Cell::new(None),
+            download_look: Cell::new(None),
             current: RefCell::new(None),
         });
         // Handlers look up the bound item when they fire (the widgets are reused).

@@ -23,9 +23,6 @@ use crate::model::{ItemKind, LocalChange};
 use crate::store::{DownloadRow, ItemView};
 use crate::sync::{AccountState, ItemSyncState};
 
-/// How children sort under their parent: season number, episode number, id.
-type ChildKey = (Option<i64>, Option<i64>, String);
-
 /// A virtualised list of rows.
 pub type RowList = TypedListView<ItemRow, gtk::NoSelection>;
 
@@ -74,6 +71,8 @@ pub struct Library {
     leaflet: adw::Leaflet,
     children: HashMap<String, Vec<String>>,
     home_pending: bool,
+    /// The current fill of each long list (Series, Movies).
+    fills: [u64; 2],
     /// The Downloads view.
     pub downloads: Controller<Downloads>,
 }
@@ -95,6 +94,72 @@ pub struct ListIds {
     pub movies: Vec<String>,
     /// Search results.
     pub results: Vec<String>,
+}
+
+/// How children sort under their parent: season number, episode number, id.
+type ChildKey<'a> = (Option<i64>, Option<i64>, &'a str);
+
+/// The library's lists, computed from every item: series and movies in title order, and each
+/// series' seasons and each season's episodes in season/episode order. The SyncQueue worker
+/// builds it off the GTK thread ([`LibraryIndex::of`] is plain data work, no GTK), so a
+/// 100,000-item library costs the GTK thread no sorting.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LibraryIndex {
+    /// Every series, by title.
+    pub series: Vec<String>,
+    /// Every movie, by title.
+    pub movies: Vec<String>,
+    /// Children by parent id: a series' seasons, a season's episodes.
+    pub children: HashMap<String, Vec<String>>,
+}
+
+impl LibraryIndex {
+    /// Index `items`.
+    pub fn of(items: &[ItemView]) -> LibraryIndex {
+        let mut series: Vec<(String, &str)> = Vec::new();
+        let mut movies: Vec<(String, &str)> = Vec::new();
+        let mut children: HashMap<&str, Vec<ChildKey<'_>>> = HashMap::new();
+        for i in items {
+            match i.kind {
+                ItemKind::Series => series.push((i.name.to_lowercase(), &i.item_id)),
+                ItemKind::Movie => movies.push((i.name.to_lowercase(), &i.item_id)),
+                ItemKind::Season => {
+                    if let Some(p) = i.parent_id.as_ref().or(i.series_id.as_ref()) {
+                        children
+                            .entry(p)
+                            .or_default()
+                            .push((i.season_number, None, &i.item_id));
+                    }
+                }
+                ItemKind::Episode => {
+                    if let Some(p) = i.parent_id.as_ref().or(i.season_id.as_ref()) {
+                        children.entry(p).or_default().push((
+                            i.season_number,
+                            i.episode_number,
+                            &i.item_id,
+                        ));
+                    }
+                }
+            }
+        }
+        series.sort_unstable();
+        movies.sort_unstable();
+        let ids = |v: Vec<(String, &str)>| v.into_iter().map(|(_, id)| id.to_string()).collect();
+        LibraryIndex {
+            series: ids(series),
+            movies: ids(movies),
+            children: children
+                .into_iter()
+                .map(|(parent, mut kids)| {
+                    kids.sort_unstable();
+                    (
+                        parent.to_string(),
+                        kids.into_iter().map(|(_, _, id)| id.to_string()).collect(),
+                    )
+                })
+                .collect(),
+        }
+    }
 }
 
 /// The virtualised lists.
@@ -119,8 +184,14 @@ pub struct Views {
 /// Messages to the library.
 #[derive(Debug)]
 pub enum LibraryInput {
-    /// Replace everything.
+    /// Replace everything (the lists are indexed here, on the GTK thread: for small
+    /// libraries and tests; the app sends [`LibraryInput::LoadIndexed`]).
     Load { items: Vec<ItemView> },
+    /// Replace everything, with the lists already indexed off the GTK thread.
+    LoadIndexed {
+        items: Vec<ItemView>,
+        index: LibraryIndex,
+    },
     /// One item's local data changed.
     ItemData { item: ItemView },
     /// One item's sync state changed.
@@ -128,10 +199,12 @@ pub enum LibraryInput {
     /// The account went online / offline: queued badges say whether they wait for the
     /// connection.
     Account { state: AccountState },
-    /// Home's lists, as computed by the worker.
+    /// Home's lists, as computed by the worker, with the data of their items (Home can show
+    /// before the whole library is loaded).
     Home {
         continue_watching: Vec<String>,
         next_up: Vec<String>,
+        items: Vec<ItemView>,
     },
     /// Search results for `query`.
     SearchResults { query: String, items: Vec<String> },
@@ -172,6 +245,14 @@ pub enum LibraryInput {
     Poster {
         item: String,
         texture: gtk::gdk::Texture,
+    },
+    /// Fill the next part of a long list (`generation`: the fill it belongs to; a newer fill
+    /// makes it stale).
+    #[doc(hidden)]
+    FillMore {
+        list: LongList,
+        generation: u64,
+        from: usize,
     },
 }
 
@@ -228,6 +309,19 @@ fn set_list(view: &mut RowList, ids: &[String], rows: &RowStore, context: bool) 
     view.extend_from_iter(ids.iter().map(|id| rows.row(id, context)));
 }
 
+/// How many rows a long list gets at a time (Movies, Series): filling 20,000 rows at once
+/// keeps the GTK thread from drawing for ~100 ms; between two parts a frame can be drawn.
+const FILL_CHUNK: usize = 2_000;
+
+/// The lists that can be long, filled part by part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LongList {
+    /// Shows: every series.
+    Series,
+    /// Movies.
+    Movies,
+}
+
 fn scrolled(child: &impl IsA<gtk::Widget>, rows: &Rc<RowStore>) -> gtk::ScrolledWindow {
     let s = gtk::ScrolledWindow::new();
     s.set_hscrollbar_policy(gtk::PolicyType::Never);
@@ -275,55 +369,20 @@ impl Library {
         )
     }
 
-    /// Index the items: series, seasons per series, episodes per season, movies.
-    fn rebuild(&mut self) {
-        let mut series: Vec<(String, String)> = Vec::new();
-        let mut movies: Vec<(String, String)> = Vec::new();
-        let mut children: HashMap<String, Vec<ChildKey>> = HashMap::new();
-        self.rows.for_each(|i| match i.kind {
-            ItemKind::Series => series.push((i.name.to_lowercase(), i.item_id.clone())),
-            ItemKind::Movie => movies.push((i.name.to_lowercase(), i.item_id.clone())),
-            ItemKind::Season => {
-                if let Some(p) = i.parent_id.clone().or_else(|| i.series_id.clone()) {
-                    children
-                        .entry(p)
-                        .or_default()
-                        .push((i.season_number, None, i.item_id.clone()));
-                }
-            }
-            ItemKind::Episode => {
-                if let Some(p) = i.parent_id.clone().or_else(|| i.season_id.clone()) {
-                    children.entry(p).or_default().push((
-                        i.season_number,
-                        i.episode_number,
-                        i.item_id.clone(),
-                    ));
-                }
-            }
-        });
-        series.sort();
-        movies.sort();
-        self.children = children
-            .into_iter()
-            .map(|(parent, mut kids)| {
-                kids.sort();
-                (parent, kids.into_iter().map(|(_, _, id)| id).collect())
-            })
-            .collect();
-        self.lists.series = series.into_iter().map(|(_, id)| id).collect();
-        self.lists.movies = movies.into_iter().map(|(_, id)| id).collect();
-        set_list(
-            &mut self.views.series,
-            &self.lists.series,
-            &self.rows,
-            false,
-        );
-        set_list(
-            &mut self.views.movies,
-            &self.lists.movies,
-            &self.rows,
-            false,
-        );
+    /// Show the library's lists from `index` (built off the GTK thread by the worker, or by
+    /// [`LibraryIndex::of`]).
+    /// Lists that did not change (a pull that changed progress, not titles) are left alone:
+    /// their rows were redrawn with the new data already.
+    fn rebuild(&mut self, index: LibraryIndex, sender: &ComponentSender<Self>) {
+        self.children = index.children;
+        if index.series != self.lists.series {
+            self.lists.series = index.series;
+            self.fill_long(LongList::Series, sender);
+        }
+        if index.movies != self.lists.movies {
+            self.lists.movies = index.movies;
+            self.fill_long(LongList::Movies, sender);
+        }
         // Keep the open series and season when they still exist.
         if self
             .open_series
@@ -346,13 +405,62 @@ impl Library {
         self.fill_episodes();
     }
 
+    /// Start filling a long list from its ids: the first part now, the rest when the main
+    /// loop is idle (frames are drawn in between).
+    fn fill_long(&mut self, list: LongList, sender: &ComponentSender<Self>) {
+        let slot = &mut self.fills[list as usize];
+        *slot += 1;
+        let generation = *slot;
+        match list {
+            LongList::Series => self.views.series.clear(),
+            LongList::Movies => self.views.movies.clear(),
+        }
+        self.fill_more(list, generation, 0, sender);
+    }
+
+    fn fill_more(
+        &mut self,
+        list: LongList,
+        generation: u64,
+        from: usize,
+        sender: &ComponentSender<Self>,
+    ) {
+        if self.fills[list as usize] != generation {
+            return;
+        }
+        let (view, ids) = match list {
+            LongList::Series => (&mut self.views.series, &self.lists.series),
+            LongList::Movies => (&mut self.views.movies, &self.lists.movies),
+        };
+        let to = (from + FILL_CHUNK).min(ids.len());
+        view.extend_from_iter(
+            ids[from.min(to)..to]
+                .iter()
+                .map(|id| self.rows.row(id, false)),
+        );
+        if to < ids.len() {
+            let input = sender.input_sender().clone();
+            gtk::glib::idle_add_local_once(move || {
+                input.emit(LibraryInput::FillMore {
+                    list,
+                    generation,
+                    from: to,
+                });
+            });
+        }
+    }
+
     fn fill_seasons(&mut self) {
-        self.lists.seasons = self
+        let seasons = self
             .open_series
             .as_ref()
             .and_then(|s| self.children.get(s))
             .cloned()
             .unwrap_or_default();
+        if seasons == self.lists.seasons && self.views.seasons.len() as usize == seasons.len() {
+            return;
+        }
+        self.lists.seasons = seasons;
         set_list(
             &mut self.views.seasons,
             &self.lists.seasons,
@@ -362,12 +470,16 @@ impl Library {
     }
 
     fn fill_episodes(&mut self) {
-        self.lists.episodes = self
+        let episodes = self
             .open_season
             .as_ref()
             .and_then(|s| self.children.get(s))
             .cloned()
             .unwrap_or_default();
+        if episodes == self.lists.episodes && self.views.episodes.len() as usize == episodes.len() {
+            return;
+        }
+        self.lists.episodes = episodes;
         set_list(
             &mut self.views.episodes,
             &self.lists.episodes,
@@ -774,6 +886,7 @@ impl SimpleComponent for Library {
             leaflet: leaflet.clone(),
             children: HashMap::new(),
             home_pending: false,
+            fills: [0; 2],
             downloads,
         };
         let widgets = LibraryWidgets {
@@ -797,8 +910,14 @@ impl SimpleComponent for Library {
     fn update(&mut self, message: LibraryInput, sender: ComponentSender<Self>) {
         match message {
             LibraryInput::Load { items } => {
+                let index = LibraryIndex::of(&items);
                 self.rows.load(items);
-                self.rebuild();
+                self.rebuild(index, &sender);
+                let _ = sender.output(LibraryOutput::RefreshHome);
+            }
+            LibraryInput::LoadIndexed { items, index } => {
+                self.rows.load(items);
+                self.rebuild(index, &sender);
                 let _ = sender.output(LibraryOutput::RefreshHome);
             }
             LibraryInput::ItemData { item } => {
@@ -816,7 +935,9 @@ impl SimpleComponent for Library {
             LibraryInput::Home {
                 continue_watching,
                 next_up,
+                items,
             } => {
+                self.rows.put_items(items);
                 self.lists.continue_watching = continue_watching;
                 self.lists.next_up = next_up;
                 set_list(
@@ -955,6 +1076,11 @@ impl SimpleComponent for Library {
                     .set_downloads(rows.iter().map(|r| (r.item_id.clone(), r.state)).collect());
                 self.downloads.emit(DownloadsInput::Rows { rows });
             }
+            LibraryInput::FillMore {
+                list,
+                generation,
+                from,
+            } => self.fill_more(list, generation, from, &sender),
             LibraryInput::DownloadSeason => {
                 if let Some(item) = self.open_season.clone() {
                     let _ = sender.output(LibraryOutput::Download { item });

@@ -29,6 +29,7 @@ use crate::store::tokens::{SecretError, TokenStore};
 use media::PlayHandle;
 pub use media::{mpv_args, MPV_ARGS_ENV};
 
+use super::library::LibraryIndex;
 use crate::store::ItemView;
 use crate::store::{database_path, Counts, NewAccount, OutboxRow, RowState, Store, VIEW_LIMIT};
 use crate::sync::{
@@ -163,10 +164,13 @@ pub struct AttentionItem {
 /// What the worker reports.
 #[derive(Debug)]
 pub enum SyncQueueOutput {
-    /// The library is loaded (at start and after a refresh).
+    /// The library is loaded (at start and after a refresh). At start, [`SyncQueueOutput::Home`]
+    /// comes first: Home needs only its own rows.
     Library {
         source: LibrarySource,
         items: Vec<ItemView>,
+        /// The lists of `items` (series, movies, children), indexed off the GTK thread.
+        index: LibraryIndex,
     },
     /// The local state of one item changed (after a change, a discard or a sync).
     ItemData { item: ItemView },
@@ -200,10 +204,11 @@ pub enum SyncQueueOutput {
     /// again (`None`).
     StoreTrouble { message: Option<String> },
     /// Home's lists: item ids with a resume position (most recent first) and the next episode
-    /// of each series in progress.
+    /// of each series in progress, with the data of those items (`items`, in no order).
     Home {
         continue_watching: Vec<String>,
         next_up: Vec<String>,
+        items: Vec<ItemView>,
     },
     /// Items whose titles match `query`, best first.
     SearchResults { query: String, items: Vec<String> },
@@ -465,23 +470,40 @@ impl Worker for SyncQueue {
     }
 }
 
-/// Home's lists (one query each, off the GTK thread).
+/// Home's lists and their rows' data (three queries, off the GTK thread).
 fn send_home(engine: &Engine, sender: &relm4::Sender<SyncQueueOutput>) {
     let account = engine.account();
     let lists = engine.with_store(|s| {
-        Ok::<_, crate::store::StoreError>((
-            s.continue_watching(account, VIEW_LIMIT)?,
-            s.next_up(account, VIEW_LIMIT)?,
-        ))
+        let continue_watching = s.continue_watching(account, VIEW_LIMIT)?;
+        let next_up = s.next_up(account, VIEW_LIMIT)?;
+        let ids: Vec<String> = continue_watching.iter().chain(&next_up).cloned().collect();
+        let items = s.items_by_ids(account, &ids)?;
+        Ok::<_, crate::store::StoreError>((continue_watching, next_up, items))
     });
     match lists {
-        Ok((continue_watching, next_up)) => {
+        Ok((continue_watching, next_up, items)) => {
             let _ = sender.send(SyncQueueOutput::Home {
                 continue_watching,
                 next_up,
+                items,
             });
         }
         Err(e) => tracing::warn!(error = %e, "cannot compute Home"),
+    }
+}
+
+/// The whole library of the running account, indexed for the lists (off the GTK thread).
+fn send_library(engine: &Engine, source: LibrarySource, out: &relm4::Sender<SyncQueueOutput>) {
+    match engine.with_store(|s| s.items(engine.account())) {
+        Ok(items) => {
+            let index = LibraryIndex::of(&items);
+            let _ = out.send(SyncQueueOutput::Library {
+                source,
+                items,
+                index,
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the library"),
     }
 }
 
@@ -928,12 +950,16 @@ impl SyncQueue {
     ) -> Result<(), String> {
         self.stop_engine();
         self.data_dir = Some(data_dir.to_path_buf());
+        // Home first: its rows are two queries away, the whole library (100,000 items) is not.
+        send_home(&engine, sender.output_sender());
         let items = engine
             .with_store(|s| s.items(engine.account()))
             .map_err(|e| e.to_string())?;
+        let index = LibraryIndex::of(&items);
         let _ = sender.output(SyncQueueOutput::Library {
             source: source.clone(),
             items,
+            index,
         });
         let out = sender.output_sender().clone();
         let runtime = self.runtime()?;
@@ -944,12 +970,7 @@ impl SyncQueue {
         let refresher = engine.clone();
         let run = runtime.spawn(async move {
             match refresher.pull(DEFAULT_PAGE_SIZE).await {
-                Ok(_) => {
-                    let items = refresher
-                        .with_store(|s| s.items(refresher.account()))
-                        .unwrap_or_default();
-                    let _ = out.send(SyncQueueOutput::Library { source, items });
-                }
+                Ok(_) => send_library(&refresher, source, &out),
                 Err(e) => tracing::warn!(error = %e, "library refresh failed"),
             }
             // Send, pull and listen: the periodic pull counts the refresh above as its first
