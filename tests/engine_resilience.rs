@@ -80,8 +80,8 @@ async fn a_locked_database_mid_run_is_survived_and_nothing_is_lost() {
     };
     assert_eq!(
         message,
-        "Can't write to Playmark's database: another program is holding it locked — your \
-         changes are kept"
+        "Can't write to Playmark's database: another program is holding it locked — changes \
+         saved before are kept"
     );
     assert!(!run.is_finished(), "the run goes on");
     // Still locked: retries fail quietly (one message, not one per retry).
