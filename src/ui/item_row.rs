@@ -84,7 +84,7 @@ pub struct RowEntry {
     /// Whether the badge shows (the synced check fades).
     pub badge_visible: bool,
     generation: u64,
-    /// The [`RowStore::load`] that last saw it.
+    /// The load that last saw it (or the one under way when it was set).
     loaded: u64,
 }
 
@@ -105,8 +105,12 @@ pub struct RowStore {
     entries: RefCell<HashMap<String, RowEntry>>,
     bound: RefCell<HashMap<String, Vec<Rc<RowWidgets>>>>,
     sender: relm4::Sender<ItemRowOutput>,
-    /// How many times [`RowStore::load`] ran.
+    /// How many loads began ([`RowStore::begin_load`]).
     loads: Cell<u64>,
+    /// Sync states of items not loaded yet (kept until the load ends).
+    early_states: RefCell<HashMap<String, ItemSyncState>>,
+    /// A load is under way.
+    loading: Cell<bool>,
     actions: Cell<RowActions>,
     playing: RefCell<Option<String>>,
     /// Where each item's download stands (items without one are absent).
@@ -137,6 +141,8 @@ impl RowStore {
             bound: RefCell::new(HashMap::new()),
             sender,
             loads: Cell::new(0),
+            early_states: RefCell::default(),
+            loading: Cell::new(false),
             actions: Cell::new(RowActions::default()),
             playing: RefCell::new(None),
             downloads: RefCell::new(HashMap::new()),
@@ -160,19 +166,30 @@ impl RowStore {
     /// in place: a reload after a pull (100,000 items, a few of them changed) neither rebuilds
     /// the map nor redraws rows whose item did not change.
     pub fn load(&self, items: Vec<ItemView>) {
+        let load = self.begin_load();
+        self.load_part(load, items);
+        self.finish_load(load);
+    }
+
+    /// Start replacing every item, part by part ([`RowStore::load_part`], then
+    /// [`RowStore::finish_load`]): the GTK thread can draw between parts.
+    pub fn begin_load(&self) -> u64 {
         let load = self.loads.get() + 1;
         self.loads.set(load);
+        self.loading.set(true);
+        load
+    }
+
+    /// Some of the items of load `load`.
+    pub fn load_part(&self, load: u64, items: impl IntoIterator<Item = ItemView>) {
         let mut changed = Vec::new();
-        let mut kept = 0;
         {
             let mut entries = self.entries.borrow_mut();
-            let missing = items.len().saturating_sub(entries.len());
-            entries.reserve(missing);
+            let mut early = self.early_states.borrow_mut();
             let bound = self.bound.borrow();
             for item in items {
                 match entries.get_mut(&item.item_id) {
                     Some(e) => {
-                        kept += 1;
                         e.loaded = load;
                         if e.item != item {
                             if bound.contains_key(&item.item_id) {
@@ -185,12 +202,16 @@ impl RowStore {
                         if bound.contains_key(&item.item_id) {
                             changed.push(item.item_id.clone());
                         }
+                        // A state that came before its item (a load in parts).
+                        let state = early.remove(&item.item_id);
                         entries.insert(
                             item.item_id.clone(),
                             RowEntry {
                                 item,
-                                state: None,
-                                badge_visible: false,
+                                badge_visible: state
+                                    .as_ref()
+                                    .is_some_and(|s| *s != ItemSyncState::Discarded),
+                                state,
                                 generation: 0,
                                 loaded: load,
                             },
@@ -198,13 +219,19 @@ impl RowStore {
                     }
                 }
             }
-            if entries.len() != kept {
-                // Some items are gone (or all are new): drop the entries this load did not see.
-                entries.retain(|_, e| e.loaded == load);
-            }
         }
         for id in changed {
             self.redraw(&id);
+        }
+    }
+
+    /// The end of load `load`: items it did not bring are gone.
+    pub fn finish_load(&self, load: u64) {
+        let mut entries = self.entries.borrow_mut();
+        entries.retain(|_, e| e.loaded >= load);
+        if load == self.loads.get() {
+            self.loading.set(false);
+            self.early_states.borrow_mut().clear();
         }
     }
 
@@ -252,6 +279,10 @@ impl RowStore {
         let generation = {
             let mut entries = self.entries.borrow_mut();
             let Some(e) = entries.get_mut(id) else {
+                // Its item may be in a part of the load under way.
+                if self.loading.get() {
+                    self.early_states.borrow_mut().insert(id.to_string(), state);
+                }
                 return;
             };
             e.generation += 1;
@@ -779,5 +810,60 @@ impl RelmListItem for ItemRow {
         if let Some(store) = self.store.upgrade() {
             store.unbind(&self.id, widgets);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ItemKind;
+
+    fn movie(id: &str, name: &str) -> ItemView {
+        ItemView {
+            item_id: id.into(),
+            kind: ItemKind::Movie,
+            name: name.into(),
+            parent_id: None,
+            series_id: None,
+            season_id: None,
+            series_name: None,
+            season_number: None,
+            episode_number: None,
+            runtime_ms: Some(1_000),
+            position_ms: 0,
+            played: false,
+            play_count: 0,
+            last_played: None,
+            sync_state: None,
+        }
+    }
+
+    #[test]
+    fn a_load_in_parts_keeps_states_that_came_first_and_drops_items_it_did_not_bring() {
+        let (tx, _rx) = relm4::channel::<ItemRowOutput>();
+        let store = RowStore::new(tx);
+        store.load(vec![movie("old", "Old"), movie("a", "A")]);
+        store.set_state("a", ItemSyncState::Queued);
+
+        let load = store.begin_load();
+        store.load_part(load, vec![movie("a", "A again")]);
+        // The state of an item whose part has not come yet is kept for it.
+        store.set_state("b", ItemSyncState::Queued);
+        assert!(store.get("b").is_none());
+        store.load_part(load, vec![movie("b", "B")]);
+        store.finish_load(load);
+
+        assert_eq!(store.len(), 2, "the item the load did not bring is gone");
+        assert!(store.get("old").is_none());
+        let a = store.get("a").unwrap();
+        assert_eq!(a.item.name, "A again");
+        assert_eq!(a.state, Some(ItemSyncState::Queued), "kept across the load");
+        let b = store.get("b").unwrap();
+        assert_eq!(b.state, Some(ItemSyncState::Queued), "the early state");
+        assert!(b.badge_visible);
+        // Once the load is over, a state for an unknown item is not kept for a later one.
+        store.set_state("c", ItemSyncState::Queued);
+        store.load(vec![movie("a", "A"), movie("b", "B"), movie("c", "C")]);
+        assert_eq!(store.get("c").unwrap().state, None);
     }
 }

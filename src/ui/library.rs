@@ -73,6 +73,8 @@ pub struct Library {
     home_pending: bool,
     /// The current fill of each long list (Series, Movies).
     fills: [u64; 2],
+    /// The load under way.
+    pending: Option<PendingLoad>,
     /// The Downloads view.
     pub downloads: Controller<Downloads>,
 }
@@ -187,7 +189,8 @@ pub enum LibraryInput {
     /// Replace everything (the lists are indexed here, on the GTK thread: for small
     /// libraries and tests; the app sends [`LibraryInput::LoadIndexed`]).
     Load { items: Vec<ItemView> },
-    /// Replace everything, with the lists already indexed off the GTK thread.
+    /// Replace everything, with the lists already indexed off the GTK thread. The items go to
+    /// the `RowStore` in parts, at low priority (frames are drawn in between).
     LoadIndexed {
         items: Vec<ItemView>,
         index: LibraryIndex,
@@ -246,6 +249,9 @@ pub enum LibraryInput {
         item: String,
         texture: gtk::gdk::Texture,
     },
+    /// Give the `RowStore` the next part of load `load`.
+    #[doc(hidden)]
+    LoadMore { load: u64 },
     /// Fill the next part of a long list (`generation`: the fill it belongs to; a newer fill
     /// makes it stale).
     #[doc(hidden)]
@@ -312,6 +318,18 @@ fn set_list(view: &mut RowList, ids: &[String], rows: &RowStore, context: bool) 
 /// How many rows a long list gets at a time (Movies, Series): filling 20,000 rows at once
 /// keeps the GTK thread from drawing for ~100 ms; between two parts a frame can be drawn.
 const FILL_CHUNK: usize = 2_000;
+
+/// How many items a load gives the `RowStore` at a time: the first load of 100,000 items
+/// would keep the GTK thread from drawing for ~150 ms at once.
+const LOAD_CHUNK: usize = 20_000;
+
+/// A load under way, part by part ([`LibraryInput::LoadIndexed`]).
+#[derive(Debug)]
+struct PendingLoad {
+    load: u64,
+    items: std::vec::IntoIter<ItemView>,
+    index: LibraryIndex,
+}
 
 /// The lists that can be long, filled part by part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -403,6 +421,33 @@ impl Library {
         }
         self.fill_seasons();
         self.fill_episodes();
+    }
+
+    /// Ask for the next part of load `load` once the main loop has nothing more urgent
+    /// (below redraw priority: a frame due, such as Home's first, is drawn before it).
+    fn schedule_load_more(load: u64, sender: &ComponentSender<Self>) {
+        let input = sender.input_sender().clone();
+        gtk::glib::idle_add_local_full(gtk::glib::Priority::LOW, move || {
+            input.emit(LibraryInput::LoadMore { load });
+            gtk::glib::ControlFlow::Break
+        });
+    }
+
+    fn load_more(&mut self, load: u64, sender: &ComponentSender<Self>) {
+        let Some(pending) = self.pending.as_mut().filter(|p| p.load == load) else {
+            return;
+        };
+        self.rows
+            .load_part(load, pending.items.by_ref().take(LOAD_CHUNK));
+        if pending.items.len() > 0 {
+            Self::schedule_load_more(load, sender);
+            return;
+        }
+        if let Some(done) = self.pending.take() {
+            self.rows.finish_load(load);
+            self.rebuild(done.index, sender);
+            let _ = sender.output(LibraryOutput::RefreshHome);
+        }
     }
 
     /// Start filling a long list from its ids: the first part now, the rest when the main
@@ -887,6 +932,7 @@ impl SimpleComponent for Library {
             children: HashMap::new(),
             home_pending: false,
             fills: [0; 2],
+            pending: None,
             downloads,
         };
         let widgets = LibraryWidgets {
@@ -910,16 +956,23 @@ impl SimpleComponent for Library {
     fn update(&mut self, message: LibraryInput, sender: ComponentSender<Self>) {
         match message {
             LibraryInput::Load { items } => {
+                self.pending = None;
                 let index = LibraryIndex::of(&items);
                 self.rows.load(items);
                 self.rebuild(index, &sender);
                 let _ = sender.output(LibraryOutput::RefreshHome);
             }
             LibraryInput::LoadIndexed { items, index } => {
-                self.rows.load(items);
-                self.rebuild(index, &sender);
-                let _ = sender.output(LibraryOutput::RefreshHome);
+                // In parts, after any frame that is due (Home's, at start).
+                let load = self.rows.begin_load();
+                self.pending = Some(PendingLoad {
+                    load,
+                    items: items.into_iter(),
+                    index,
+                });
+                Self::schedule_load_more(load, &sender);
             }
+            LibraryInput::LoadMore { load } => self.load_more(load, &sender),
             LibraryInput::ItemData { item } => {
                 self.rows.set_item(item);
                 self.schedule_home(&sender);
