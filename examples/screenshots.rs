@@ -212,8 +212,35 @@ fn main() {
     adw::StyleManager::default().set_color_scheme(adw::ColorScheme::ForceDark);
     shoot(&dir, "dark");
 
-    // 6. The Downloads view: one downloaded, one under way, one paused.
     adw::StyleManager::default().set_color_scheme(adw::ColorScheme::Default);
+
+    // 6. Home (Continue watching: the episode at 1:00; Next up), Movies, and a search.
+    for (view, name) in [("home", "home"), ("movies", "movies")] {
+        app.model().library.emit(LibraryInput::ShowView { name: view.into() });
+        pump_for(500);
+        shoot(&dir, name);
+    }
+    app.model().library.emit(LibraryInput::ShowView {
+        name: "shows".into(),
+    });
+    app.model().library.emit(LibraryInput::ToggleSearch);
+    pump_for(200);
+    let root = app.widget().clone().upcast::<gtk::Widget>();
+    let entry = descendants(&root)
+        .into_iter()
+        .find_map(|w| w.downcast::<gtk::SearchEntry>().ok())
+        .expect("the search entry");
+    entry.set_text("th");
+    wait_for("search results", || {
+        !app.model().library.model().lists.results.is_empty()
+    });
+    pump_for(500);
+    shoot(&dir, "search");
+    entry.set_text("");
+    app.model().library.emit(LibraryInput::ToggleSearch);
+    pump_for(200);
+
+    // 7. The Downloads view: one downloaded, one under way, one paused.
     server.clear_faults();
     let download = |id: &str| {
         app.model().queue.emit(SyncQueueInput::Download {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Renders docs/screenshots/*.png (synced, offline-pending, needs-attention, popover, dark) from the
+# Renders docs/screenshots/*.png (synced, offline-pending, needs-attention, popover, dark, home,
+# movies, search, downloads) from the
 # real app on the demo server, under a virtual display with a compositor (for shadows/popovers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
