@@ -216,7 +216,9 @@ fn main() {
 
     // 6. Home (Continue watching: the episode at 1:00; Next up), Movies, and a search.
     for (view, name) in [("home", "home"), ("movies", "movies")] {
-        app.model().library.emit(LibraryInput::ShowView { name: view.into() });
+        app.model()
+            .library
+            .emit(LibraryInput::ShowView { name: view.into() });
         pump_for(500);
         shoot(&dir, name);
     }
