@@ -1085,13 +1085,12 @@ async fn engine_for(data_dir: &Path) -> Result<(Engine, Account), Failure> {
     };
     let probe = probe_account(&account, probe_options).await;
     if let Ok(info) = &probe {
-        let info = info.clone();
-        if !crate::cli_accounts::same_server(&account, &info) {
+        if !crate::cli_accounts::same_server(&account, info) {
             store.set_account_state(account.id, AccountStatus::ServerChanged)?;
             let queued = store.counts(account.id)?.total();
             return Err(Failure {
                 code: exit::SERVER_CHANGED,
-                message: crate::cli_accounts::server_changed_message(&account, Some(&info), queued),
+                message: crate::cli_accounts::server_changed_message(&account, Some(info), queued),
             });
         }
         if account.state == AccountStatus::ServerChanged {

@@ -256,7 +256,12 @@ pub(super) fn policy_of(tx: &Transaction<'_>, account: AccountId) -> rusqlite::R
 /// Whether the account's server keeps the dates written to it (see [`ServerDates`]). An
 /// account that is gone merges as a server that stamps its own (no date-only writes).
 pub(super) fn dates_of(tx: &Transaction<'_>, account: AccountId) -> rusqlite::Result<ServerDates> {
-    Ok(server_kind_of(tx, account)?.map_or(ServerDates::Stamped, ServerDates::of))
+    Ok(dates_for(server_kind_of(tx, account)?))
+}
+
+/// What a server of `kind` does with dates (an unknown kind: as if it stamped its own).
+pub(super) fn dates_for(kind: Option<crate::model::ServerKind>) -> ServerDates {
+    kind.map_or(ServerDates::Stamped, ServerDates::of)
 }
 
 /// The kind of server the account signs in to (`None` for an unknown account or kind).

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::library::{
-    base_of, dates_of, policy_of, record_decision, server_kind_of, worth_showing, write_base,
+    base_of, dates_for, policy_of, record_decision, server_kind_of, worth_showing, write_base,
     write_local, ItemMerge, MergeReport,
 };
 use super::outbox::{delete_row, replace_desired, row_of, Claim, ClaimedRow, RowState};
@@ -224,14 +224,14 @@ impl Store {
     ) -> Result<SendPlan> {
         let tx = self.conn.transaction()?;
         let policy = policy_of(&tx, account)?;
-        let dates = dates_of(&tx, account)?;
+        let kind = server_kind_of(&tx, account)?;
+        let dates = dates_for(kind);
         // Under last-writer-wins on a server that keeps dates, each "watched" carries its own
         // date (see `merge_on`); the season call sets none, so such a bulk goes item by item.
         let group_keeps_dates = !(policy == Policy::LastWriterWins && dates == ServerDates::Kept);
         // Where a parent "mark watched" adds a view to episodes already watched, a bulk with
         // such an episode goes item by item (see `ServerKind::parent_mark_watched_recounts`).
-        let recounts =
-            server_kind_of(&tx, account)?.is_some_and(|k| k.parent_mark_watched_recounts());
+        let recounts = kind.is_some_and(|k| k.parent_mark_watched_recounts());
         let mut plan = SendPlan::default();
         for claim in claims {
             match claim {

@@ -59,7 +59,7 @@ impl SyncQueue {
         match saved {
             Ok(Ok(settings)) => {
                 self.mirror_settings(&settings);
-                self.apply_setting(key);
+                self.apply_setting(key, &settings);
                 self.send_settings(out);
             }
             Ok(Err(crate::store::StoreError::InvalidSetting(message))) => {
@@ -107,18 +107,11 @@ impl SyncQueue {
     /// A saved setting that the running engine uses: applied at once. (The watched thresholds
     /// are read at each play; the download folder is used from the next start, while the
     /// downloads in progress finish where they are.)
-    fn apply_setting(&self, key: SettingKey) {
-        if key != SettingKey::PullIntervalS {
-            return;
-        }
-        let (Some(engine), Ok(store)) = (&self.engine, self.settings_store()) else {
-            return;
-        };
-        match store.settings() {
-            Ok(settings) => engine.set_pull_interval(
+    fn apply_setting(&self, key: SettingKey, settings: &crate::store::Settings) {
+        if let (SettingKey::PullIntervalS, Some(engine)) = (key, &self.engine) {
+            engine.set_pull_interval(
                 i64::try_from(settings.pull_interval.as_millis()).unwrap_or(i64::MAX),
-            ),
-            Err(e) => tracing::warn!(error = %e, "settings not read; pull interval kept"),
+            );
         }
     }
 
