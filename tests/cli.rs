@@ -274,31 +274,15 @@ async fn plex_login_with_token_on_stdin_then_bulk_season_sync() {
 
 #[test]
 fn demo_server_kind_plex_serves_identity() {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_playmark"))
-        .args(["demo-server", "--kind", "plex", "--port", &port.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    assert!(first.starts_with("Demo Plex server at"), "{first}");
+    use std::io::{Read, Write};
+    let port = free_port();
+    let child = DemoServerProcess::start("plex", port);
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.write_all(b"GET /identity HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\nConnection: close\r\n\r\n")
         .unwrap();
     let mut reply = String::new();
     s.read_to_string(&mut reply).unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     assert!(reply.contains("machineIdentifier"), "{reply}");
     let bad = playmark(
@@ -308,22 +292,48 @@ fn demo_server_kind_plex_serves_identity() {
     assert_eq!(code(&bad), 1, "{}", text(&bad));
 }
 
-/// `playmark demo-server` on `port`, started and ready (its first line printed).
-fn spawn_demo_server(port: u16) -> std::process::Child {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_playmark"))
-        .args(["demo-server", "--port", &port.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    assert!(first.starts_with("Demo Jellyfin server at"), "{first}");
-    child
+/// A loopback port nothing listens on (just now).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `playmark demo-server --kind KIND --port PORT` as a process of its own, killed when dropped
+/// (also when a test fails half-way).
+struct DemoServerProcess(std::process::Child);
+
+impl DemoServerProcess {
+    /// Started and ready: its first line ("Demo Jellyfin server at …") printed.
+    fn start(kind: &str, port: u16) -> DemoServerProcess {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_playmark"))
+            .args(["demo-server", "--kind", kind, "--port", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let name = if kind == "plex" { "Plex" } else { "Jellyfin" };
+        assert!(
+            first.starts_with(&format!("Demo {name} server at")),
+            "{first}"
+        );
+        DemoServerProcess(child)
+    }
+}
+
+impl Drop for DemoServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// The README's "Try the CLI" walkthrough with the offline path, as a person runs it: the
@@ -333,15 +343,11 @@ fn spawn_demo_server(port: u16) -> std::process::Child {
 /// survived all of it is delivered, which a second device then sees.
 #[test]
 fn the_readme_walkthrough_survives_a_stopped_and_restarted_demo_server() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("a");
-    let mut server = spawn_demo_server(port);
+    let server = DemoServerProcess::start("jellyfin", port);
     assert_eq!(code(&login(&data, &url, DEMO_PASSWORD)), 0);
     assert_eq!(code(&run(&data, &["refresh"], None)), 0);
     let items = run(&data, &["items", "--json"], None);
@@ -355,8 +361,7 @@ fn the_readme_walkthrough_survives_a_stopped_and_restarted_demo_server() {
         .as_str()
         .unwrap()
         .to_string();
-    server.kill().unwrap();
-    server.wait().unwrap();
+    drop(server);
     assert_eq!(code(&run(&data, &["mark-watched", &episode], None)), 0);
     assert_eq!(code(&run(&data, &["progress", &episode, "12:34"], None)), 0);
     let status = text(&run(&data, &["status"], None));
@@ -364,7 +369,7 @@ fn the_readme_walkthrough_survives_a_stopped_and_restarted_demo_server() {
     let offline = run(&data, &["sync"], None);
     assert_eq!(code(&offline), 4, "{}", text(&offline));
 
-    let mut server = spawn_demo_server(port);
+    let server = DemoServerProcess::start("jellyfin", port);
     let signed_out = run(&data, &["sync"], None);
     assert_eq!(code(&signed_out), 2, "{}", text(&signed_out));
     assert!(
@@ -389,8 +394,7 @@ fn the_readme_walkthrough_survives_a_stopped_and_restarted_demo_server() {
         .find(|i| i["item_id"] == episode.as_str())
         .unwrap()
         .clone();
-    server.kill().unwrap();
-    server.wait().unwrap();
+    drop(server);
     assert_eq!(row["position_ms"], 754_000, "{row}");
 }
 
