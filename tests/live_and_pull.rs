@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::{client_options, engine_config, Harness};
 use playmark::backend::jellyfin::{DeviceInfo, JellyfinClient};
 use playmark::backend::MediaServer;
-use playmark::demo::{DEMO_PASSWORD, DEMO_USER};
+use playmark::demo::{Fault, DEMO_PASSWORD, DEMO_USER};
 use playmark::model::ServerKind;
 use playmark::model::{DesiredState, LocalChange, UserData};
 use playmark::store::{database_path, Store};
@@ -530,4 +530,77 @@ async fn the_pull_scans_no_other_server_at_the_address() {
         known,
         "nothing marked removed"
     );
+}
+
+/// A listing asked for before a write reached the server, answered after the write completed,
+/// describes the server as it was: merged as it stands, it would put the old state back on
+/// screen as "another device's change" (three episodes marked watched offline came back
+/// unwatched in `ui::offline_then_back…`, one run in fifteen). It leaves the item alone; the
+/// next pull agrees with the write.
+async fn a_listing_older_than_a_completed_write_leaves_it_alone(kind: ServerKind) {
+    let h = Harness::start(kind).await;
+    let ep = h.episode(1);
+    let mut events = h.engine.subscribe();
+    // Every answer of the listing is computed on arrival and held on its way; the one that
+    // lists the episodes (Jellyfin: the first; Plex: after the sections, series and seasons)
+    // says the episode is unwatched.
+    h.server.clear_requests();
+    h.server.fail_next(1_000, Fault::HoldAnswer);
+    let pull = {
+        let e = h.engine.clone();
+        tokio::spawn(async move { e.refresh(1_000).await })
+    };
+    loop {
+        h.server.until_held(0).await;
+        let last = h.server.requests().pop().unwrap();
+        let lists_episodes = match kind {
+            ServerKind::Plex => last.query.iter().any(|(k, v)| k == "type" && v == "4"),
+            _ => last.path == "/Items",
+        };
+        if lists_episodes {
+            break;
+        }
+        assert!(h.server.release_held(true));
+    }
+    h.server.clear_faults();
+    h.engine
+        .record_change(&ep, LocalChange::MarkWatched)
+        .unwrap();
+    h.drain_now().await;
+    assert!(h.server.user_data(&ep).unwrap().played, "the write landed");
+    assert!(h.server.release_held(true));
+    let stats = pull.await.unwrap().unwrap();
+    let item = h
+        .engine
+        .with_store(|s| s.item(h.account, &ep))
+        .unwrap()
+        .unwrap();
+    assert!(item.played, "the old listing did not undo the write");
+    assert_eq!(stats.stale, 1, "{stats:?}");
+    let merged_ep = |events: &mut tokio::sync::broadcast::Receiver<SyncEvent>| {
+        std::iter::from_fn(|| events.try_recv().ok())
+            .filter(|e| matches!(e, SyncEvent::Merged { item_id, .. } if *item_id == ep))
+            .count()
+    };
+    assert_eq!(merged_ep(&mut events), 0, "no merge from the old listing");
+    // The next listing is newer than the write: it merges, and agrees.
+    let stats = h.engine.refresh(1_000).await.unwrap();
+    assert_eq!(stats.stale, 0, "{stats:?}");
+    let item = h
+        .engine
+        .with_store(|s| s.item(h.account, &ep))
+        .unwrap()
+        .unwrap();
+    assert!(item.played);
+    assert_eq!(merged_ep(&mut events), 0, "nothing to tell the user");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jellyfin_a_listing_older_than_a_completed_write_leaves_it_alone() {
+    a_listing_older_than_a_completed_write_leaves_it_alone(ServerKind::Jellyfin).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plex_a_listing_older_than_a_completed_write_leaves_it_alone() {
+    a_listing_older_than_a_completed_write_leaves_it_alone(ServerKind::Plex).await;
 }

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use playmark::model::{ItemKind, LocalChange, RemoteItem, ServerKind, UserData};
-use playmark::store::{database_path, NewAccount, Store};
+use playmark::store::{database_path, NewAccount, ReadMark, Store};
 
 fn episode(n: usize, user_data: UserData) -> RemoteItem {
     RemoteItem {
@@ -49,7 +49,11 @@ fn merge_20k_items() {
         let t = Instant::now();
         let mut merges = 0;
         for page in items.chunks(PAGE) {
-            merges += store.merge_remote_items(acc, page, 1).unwrap().merges.len();
+            merges += store
+                .merge_remote_items(acc, page, ReadMark::LATEST, 1)
+                .unwrap()
+                .merges
+                .len();
         }
         let el = t.elapsed();
         println!(

@@ -518,3 +518,65 @@ fn incremental_counts_equal_a_full_count() {
     );
     assert_eq!(counts.total(), 4, "{counts:?}");
 }
+
+/// A listing asked for before a base was recorded (see `ReadMark`) leaves the item alone; one
+/// asked for after it merges. Both ways a base is recorded count: a completed write, and a
+/// failed one whose outcome is unknown (the base becomes uncertain).
+#[test]
+fn a_listing_older_than_the_base_leaves_the_item_alone() {
+    use playmark::backend::ErrorKind;
+    use playmark::store::ReadMark;
+    let (_d, mut store, acc) = setup(2);
+    let mut stale = [episode("e0", "season1", 1), episode("e1", "season1", 2)];
+    stale[0].user_data.position_ms = 1_000;
+    stale[1].user_data.position_ms = 1_000;
+    // A mark taken before anything happened: nothing is newer, both merge.
+    let early = store.read_mark().unwrap();
+    let report = store.merge_remote_items(acc, &stale, early, 1).unwrap();
+    assert_eq!((report.stats.updated_local, report.stats.stale), (2, 0));
+
+    // e0: a write completes after the mark.
+    let before_write = store.read_mark().unwrap();
+    assert!(before_write > early);
+    store
+        .record_change(acc, "e0", LocalChange::MarkWatched, 2, 0)
+        .unwrap();
+    let c = store.claim_due(acc, 2, 8, 60_000).unwrap();
+    let Claim::Item(row) = &c[0] else {
+        panic!("one item")
+    };
+    assert_eq!(
+        store.complete(acc, row, None, 3).unwrap(),
+        CompleteOutcome::Delivered
+    );
+    // e1: a write fails with an unknown outcome after the mark.
+    store
+        .record_change(acc, "e1", LocalChange::MarkWatched, 4, 0)
+        .unwrap();
+    let c = store.claim_due(acc, 4, 8, 60_000).unwrap();
+    store
+        .fail(acc, c[0].rows(), ErrorKind::Transient, "reset", 9_000, 5)
+        .unwrap();
+
+    let report = store
+        .merge_remote_items(acc, &stale, before_write, 6)
+        .unwrap();
+    assert_eq!(report.stats.stale, 2, "{:?}", report.stats);
+    assert!(report.merges.is_empty());
+    let e0 = store.item(acc, "e0").unwrap().unwrap();
+    assert!(e0.played && e0.position_ms == 0, "{e0:?}");
+    assert!(store.outbox_row(acc, "e1").unwrap().unwrap().desired.played);
+    assert!(store.base(acc, "e0").unwrap().unwrap().played);
+
+    // A listing asked for now is newer than both: it merges (the server went back to 1 s for
+    // e0: another device's change).
+    let after = store.read_mark().unwrap();
+    let report = store.merge_remote_items(acc, &stale, after, 7).unwrap();
+    assert_eq!(report.stats.stale, 0, "{:?}", report.stats);
+    assert_eq!(store.base(acc, "e0").unwrap().unwrap().position_ms, 1_000);
+    // `LATEST` skips nothing.
+    let report = store
+        .merge_remote_items(acc, &stale, ReadMark::LATEST, 8)
+        .unwrap();
+    assert_eq!(report.stats.stale, 0);
+}

@@ -39,6 +39,13 @@ pub enum Fault {
     ///
     /// [`DemoServer::release_held`]: super::DemoServer::release_held
     Hold,
+    /// Process the request at once but hold its answer until [`DemoServer::release_held`]
+    /// (released with `apply` the answer goes out; otherwise the connection is reset): an answer
+    /// slow to come back, which describes the server as it was when the request arrived. Like
+    /// [`Fault::Hold`], for tests that drive time themselves.
+    ///
+    /// [`DemoServer::release_held`]: super::DemoServer::release_held
+    HoldAnswer,
 }
 
 impl fmt::Display for Fault {
@@ -56,6 +63,7 @@ impl fmt::Display for Fault {
             Fault::Delay(d) => write!(f, "delay={}ms", d.as_millis()),
             Fault::Html => f.write_str("html"),
             Fault::Hold => f.write_str("hold"),
+            Fault::HoldAnswer => f.write_str("hold-answer"),
         }
     }
 }

@@ -281,21 +281,32 @@ struct Inner {
     next_request: AtomicU64,
     net: Mutex<Net>,
     media: Mutex<media::MediaSettings>,
-    /// Requests answered with [`Fault::Hold`], waiting for [`DemoServer::release_held`].
+    /// Requests held by [`Fault::Hold`] or [`Fault::HoldAnswer`], waiting for
+    /// [`DemoServer::release_held`].
     held: Mutex<Vec<Held>>,
     /// The number of held requests, for waiters.
     held_count: tokio::sync::watch::Sender<usize>,
 }
 
-/// A request held by [`Fault::Hold`]: everything needed to apply it later, and where its
+/// A request held by [`Fault::Hold`] or [`Fault::HoldAnswer`]: what it still needs, and where its
 /// answer goes (nowhere when the client is gone).
 struct Held {
-    parts: axum::http::request::Parts,
-    query: Vec<(String, String)>,
-    raw: Vec<u8>,
-    too_large: bool,
+    work: HeldWork,
     seq: u64,
     reply: tokio::sync::oneshot::Sender<Response<Body>>,
+}
+
+/// What a held request still needs.
+enum HeldWork {
+    /// [`Fault::Hold`]: the request, not yet applied.
+    Unapplied {
+        parts: Box<axum::http::request::Parts>,
+        query: Vec<(String, String)>,
+        raw: Vec<u8>,
+        too_large: bool,
+    },
+    /// [`Fault::HoldAnswer`]: applied when it arrived; only its answer waits.
+    Answered(routes::Reply),
 }
 
 /// Lock, recovering from a poisoned mutex (a panicking test thread must not wedge the server).
@@ -452,12 +463,12 @@ impl DemoServer {
         *lock(&self.inner.latency) = d;
     }
 
-    /// Requests held by [`Fault::Hold`] right now.
+    /// Requests held by [`Fault::Hold`] or [`Fault::HoldAnswer`] right now.
     pub fn held_requests(&self) -> usize {
         lock(&self.inner.held).len()
     }
 
-    /// Wait until more than `n` requests are held by [`Fault::Hold`].
+    /// Wait until more than `n` requests are held by [`Fault::Hold`] or [`Fault::HoldAnswer`].
     pub async fn until_held(&self, n: usize) {
         let mut rx = self.inner.held_count.subscribe();
         // The sender lives as long as the server; an error cannot happen while `self` exists.
@@ -465,8 +476,9 @@ impl DemoServer {
     }
 
     /// Release the oldest held request: `apply` = the server processes it now (its effects land
-    /// although the client may have given up long ago) and answers whoever still listens;
-    /// otherwise it is dropped unprocessed and its connection reset. `false` when none is held.
+    /// although the client may have given up long ago; a [`Fault::HoldAnswer`] request was
+    /// processed when it came) and answers whoever still listens; otherwise its connection is
+    /// reset (a [`Fault::Hold`] request unprocessed). `false` when none is held.
     pub fn release_held(&self, apply: bool) -> bool {
         let next = {
             let mut held = lock(&self.inner.held);
@@ -478,7 +490,15 @@ impl DemoServer {
             return false;
         };
         if apply {
-            let reply = self.inner.route(&h.parts, &h.query, &h.raw, h.too_large);
+            let reply = match h.work {
+                HeldWork::Unapplied {
+                    parts,
+                    query,
+                    raw,
+                    too_large,
+                } => self.inner.route(&parts, &query, &raw, too_large),
+                HeldWork::Answered(reply) => reply,
+            };
             self.inner.set_status(h.seq, reply.status);
             // The client may be gone: nobody to answer is fine.
             let _ = h
@@ -890,18 +910,21 @@ impl Inner {
 
         let (status, response) = match fault {
             Some(Fault::Reset) => return Err(ResetConnection),
-            Some(Fault::Hold) => {
-                let (reply, answer) = tokio::sync::oneshot::channel();
-                {
-                    let mut held = lock(&self.held);
-                    held.push(Held {
-                        parts,
+            Some(fault @ (Fault::Hold | Fault::HoldAnswer)) => {
+                let work = if fault == Fault::Hold {
+                    HeldWork::Unapplied {
+                        parts: Box::new(parts),
                         query,
                         raw,
                         too_large,
-                        seq,
-                        reply,
-                    });
+                    }
+                } else {
+                    HeldWork::Answered(self.route(&parts, &query, &raw, too_large))
+                };
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                {
+                    let mut held = lock(&self.held);
+                    held.push(Held { work, seq, reply });
                     self.held_count.send_replace(held.len());
                 }
                 // Released without being applied: the connection is reset, like a timeout.

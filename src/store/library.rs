@@ -29,6 +29,9 @@ pub struct RefreshStats {
     pub conflicts: usize,
     /// Items a complete scan no longer found (marked removed).
     pub removed: usize,
+    /// Items left alone because the store learned something newer about them while the listing
+    /// was on its way (a write completed; see [`ReadMark`]). The next pull brings them.
+    pub stale: usize,
 }
 
 impl std::ops::AddAssign for RefreshStats {
@@ -40,6 +43,7 @@ impl std::ops::AddAssign for RefreshStats {
         self.adopted += other.adopted;
         self.conflicts += other.conflicts;
         self.removed += other.removed;
+        self.stale += other.stale;
     }
 }
 
@@ -71,6 +75,17 @@ pub(super) fn read_user_data(row: &Row<'_>, first: usize) -> rusqlite::Result<Us
         play_count: row.get(first + 2)?,
         last_played: row.get(first + 3)?,
     })
+}
+
+/// The read-mark stamp of an item's base (see [`ReadMark`]); `None` when it has none.
+fn base_seq_of(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    item: &str,
+) -> rusqlite::Result<Option<i64>> {
+    tx.prepare_cached("SELECT base_seq FROM server_state WHERE account_id = ?1 AND item_id = ?2")?
+        .query_row(params![account, item], |r| r.get(0))
+        .optional()
 }
 
 pub(super) fn base_of(
@@ -108,17 +123,48 @@ pub(super) fn comparable_base(
     })
 }
 
-/// Mark the base of items uncertain (see [`comparable_base`]).
+/// The read-mark counter as it stands (SQL): a base written now is stamped with it. A macro so
+/// that the statements using it stay literals (`concat!`) and are prepared once.
+macro_rules! current_mark {
+    () => {
+        "COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'base_seq'), 0)"
+    };
+}
+
+/// Mark the base of items uncertain (see [`comparable_base`]). Like a new base, this is newer
+/// than any listing asked for before it (see [`ReadMark`]).
 pub(super) fn mark_base_uncertain(
     tx: &Transaction<'_>,
     account: AccountId,
     item: &str,
 ) -> rusqlite::Result<()> {
-    tx.execute(
-        "UPDATE server_state SET uncertain = 1 WHERE account_id = ?1 AND item_id = ?2",
-        params![account, item],
-    )?;
+    tx.prepare_cached(concat!(
+        "UPDATE server_state SET uncertain = 1, base_seq = ",
+        current_mark!(),
+        " WHERE account_id = ?1 AND item_id = ?2"
+    ))?
+    .execute(params![account, item])?;
     Ok(())
+}
+
+/// Where the store stood when a read of the server was sent ([`Store::read_mark`]).
+///
+/// A listing and a write can be under way at the same time (the pull loop and the drain loop
+/// run side by side). A listing asked for before a write reached the server describes the
+/// server before that write; if it is merged after the write's completion recorded the new
+/// base, the merge sees "the server went back to the old state", takes it as another device's
+/// change and puts the old state back on screen (seen in `ui::offline_then_back…`: three
+/// episodes marked watched came back unwatched, "from another device", until the next pull).
+/// So every base is stamped with the counter when it is written, taking a mark moves the
+/// counter on, and a listing leaves alone any item whose base was written at or after its
+/// mark: the store already knows something newer, and the next pull brings the item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ReadMark(i64);
+
+impl ReadMark {
+    /// A read taken now: no base recorded so far is newer (for listings merged as soon as
+    /// they arrive, and for tests).
+    pub const LATEST: ReadMark = ReadMark(i64::MAX);
 }
 
 /// Record what the server holds (seen in a listing or confirmed by a write): a certain base.
@@ -129,14 +175,26 @@ pub(super) fn write_base(
     u: &UserData,
     now: Millis,
 ) -> rusqlite::Result<()> {
-    tx.execute(
-        "INSERT INTO server_state (account_id, item_id, position_ms, played, play_count, last_played, seen_at, uncertain)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)
+    tx.prepare_cached(concat!(
+        "INSERT INTO server_state (account_id, item_id, position_ms, played, play_count,
+                                   last_played, seen_at, uncertain, base_seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ",
+        current_mark!(),
+        ")
          ON CONFLICT (account_id, item_id) DO UPDATE SET position_ms = excluded.position_ms,
            played = excluded.played, play_count = excluded.play_count,
-           last_played = excluded.last_played, seen_at = excluded.seen_at, uncertain = 0",
-        params![account, item, u.position_ms, u.played, u.play_count, u.last_played, now],
-    )?;
+           last_played = excluded.last_played, seen_at = excluded.seen_at, uncertain = 0,
+           base_seq = excluded.base_seq"
+    ))?
+    .execute(params![
+        account,
+        item,
+        u.position_ms,
+        u.played,
+        u.play_count,
+        u.last_played,
+        now
+    ])?;
     Ok(())
 }
 
@@ -283,6 +341,8 @@ struct MergeCtx {
     account: AccountId,
     policy: Policy,
     dates: ServerDates,
+    /// When the merged states were asked for: items with a newer base are left alone.
+    read_at: ReadMark,
     now: Millis,
 }
 
@@ -301,8 +361,15 @@ fn merge_remote_in(
         account,
         policy,
         dates,
+        read_at,
         now,
     } = *ctx;
+    if read_at != ReadMark::LATEST
+        && base_seq_of(tx, account, item)?.is_some_and(|s| s >= read_at.0)
+    {
+        report.stats.stale += 1;
+        return Ok(());
+    }
     let row = outbox::row_of(tx, account, item)?;
     if row.as_ref().is_some_and(|r| r.state == RowState::InFlight) {
         // A send is under way: it read the server and merged before writing, and its
@@ -434,16 +501,38 @@ impl Store {
         items: &[RemoteItem],
         now: Millis,
     ) -> Result<RefreshStats> {
-        Ok(self.merge_remote_items(account, items, now)?.stats)
+        Ok(self
+            .merge_remote_items(account, items, ReadMark::LATEST, now)?
+            .stats)
+    }
+
+    /// Take a mark before asking the server for a listing, and give it to
+    /// [`Store::merge_remote_items`] with the answer: an item whose base was recorded after the
+    /// mark (a write completed meanwhile) is not moved back by the older listing.
+    pub fn read_mark(&mut self) -> Result<ReadMark> {
+        let tx = self.conn.transaction()?;
+        tx.prepare_cached(
+            "INSERT INTO meta (key, value) VALUES ('base_seq', '1')
+             ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+        )?
+        .execute([])?;
+        let mark: i64 = tx
+            .prepare_cached("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'base_seq'")?
+            .query_row([], |r| r.get(0))?;
+        tx.commit()?;
+        Ok(ReadMark(mark))
     }
 
     /// Store one page of a library listing: items are written (and un-removed), and each
     /// playable item's user data goes through the three-way merge under the account's policy.
     /// Items with a pending change are never overwritten: the base moves, the merge decides.
+    /// `read_at` is the [`Store::read_mark`] taken before the listing was asked for: items
+    /// whose base is newer keep their state (counted as [`RefreshStats::stale`]).
     pub fn merge_remote_items(
         &mut self,
         account: AccountId,
         items: &[RemoteItem],
+        read_at: ReadMark,
         now: Millis,
     ) -> Result<MergeReport> {
         let tx = self.conn.transaction()?;
@@ -451,6 +540,7 @@ impl Store {
             account,
             policy: policy_of(&tx, account)?,
             dates: dates_of(&tx, account)?,
+            read_at,
             now,
         };
         let mut report = MergeReport::default();
@@ -501,6 +591,8 @@ impl Store {
             account,
             policy: policy_of(&tx, account)?,
             dates: dates_of(&tx, account)?,
+            // Live updates are merged as they arrive.
+            read_at: ReadMark::LATEST,
             now,
         };
         let mut report = MergeReport::default();

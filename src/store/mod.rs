@@ -23,7 +23,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use crate::model::{AccountId, Millis, ServerKind};
 
 pub use downloads::{DownloadRow, DownloadState, DownloadTarget};
-pub use library::{ItemMerge, ItemView, MergeReport, RefreshStats, REMOVED_DETAIL};
+pub use library::{ItemMerge, ItemView, MergeReport, ReadMark, RefreshStats, REMOVED_DETAIL};
 pub use outbox::{
     BulkOutcome, Claim, ClaimedRow, CompleteOutcome, Counts, OutboxRow, RecordOutcome, RowState,
 };

@@ -14,7 +14,12 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0008_title_search", TITLE_SEARCH),
     ("0009_outbox_counts", OUTBOX_COUNTS),
     ("0010_downloads", DOWNLOADS),
+    ("0011_base_seq", BASE_SEQ),
 ];
+
+/// When each base was written, on the store's read-mark counter (`meta` key `base_seq`, see
+/// `Store::read_mark`): a listing asked for before a base was written cannot overwrite it.
+const BASE_SEQ: &str = "ALTER TABLE server_state ADD COLUMN base_seq INTEGER NOT NULL DEFAULT 0;";
 
 /// Global settings by key (see `store::settings`); a missing row is the default.
 const SETTINGS: &str =

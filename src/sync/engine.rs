@@ -563,6 +563,9 @@ impl Engine {
         let mut seen = HashSet::new();
         let mut first_total = None;
         let complete = loop {
+            // Taken before asking: a write completing while the page is on its way is newer
+            // than the page (see `ReadMark`).
+            let read_at = self.with_store(|s| s.read_mark())?;
             let page = self
                 .shared
                 .server
@@ -582,9 +585,9 @@ impl Engine {
             let first_total = *first_total.get_or_insert(page.total);
             seen.extend(page.items.iter().map(|i| i.id.clone()));
             let now = self.now();
-            report.absorb(
-                self.with_store(|s| s.merge_remote_items(self.shared.account, &page.items, now))?,
-            );
+            report.absorb(self.with_store(|s| {
+                s.merge_remote_items(self.shared.account, &page.items, read_at, now)
+            })?);
             start += n;
             if n == 0 || start >= page.total {
                 // A library that changed size during the scan may have shifted pages: then
@@ -597,12 +600,13 @@ impl Engine {
             // order) is still there when asked for by id.
             let unseen = self.with_store(|s| s.unseen_items(self.shared.account, &seen))?;
             if !unseen.is_empty() {
+                let read_at = self.with_store(|s| s.read_mark())?;
                 let found = self.shared.server.fetch_by_ids(&unseen).await?;
                 seen.extend(found.iter().map(|i| i.id.clone()));
                 let now = self.now();
-                report.absorb(
-                    self.with_store(|s| s.merge_remote_items(self.shared.account, &found, now))?,
-                );
+                report.absorb(self.with_store(|s| {
+                    s.merge_remote_items(self.shared.account, &found, read_at, now)
+                })?);
             }
             let now = self.now();
             let (removed, attention) =
