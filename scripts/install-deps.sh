@@ -2,7 +2,8 @@
 # Installs what building and testing Playmark needs on Debian/Ubuntu, only what is missing.
 set -euo pipefail
 packages=(build-essential pkg-config ca-certificates curl libgtk-4-dev libadwaita-1-dev xvfb xauth gettext
-  meson ninja-build desktop-file-utils appstream dbus gnome-keyring dbus-x11 libsecret-tools mpv)
+  meson ninja-build desktop-file-utils appstream dbus gnome-keyring dbus-x11 libsecret-tools mpv
+  xdotool)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

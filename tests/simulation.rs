@@ -48,7 +48,7 @@ fn print_stats(what: &str, s: &Stats, per_kind: &[(ServerKind, u64)], elapsed: D
     );
     let faults: u64 = s.faults.values().sum();
     println!(
-        "  faults injected: {faults} ({}); crashes: {} ({} mid-request); writes applied after the client gave up: {}; partitions: {}; server restarts: {}; violations: {}",
+        "  faults injected: {faults} ({}); crashes: {} ({} mid-request); writes applied after the client gave up: {}; partitions: {}; server restarts: {}; pulls answered after their device's sends: {} ({} items left alone); violations: {}",
         s.faults
             .iter()
             .map(|(k, v)| format!("{k} {v}"))
@@ -59,6 +59,8 @@ fn print_stats(what: &str, s: &Stats, per_kind: &[(ServerKind, u64)], elapsed: D
         s.late_writes_applied,
         s.partitions,
         s.server_restarts,
+        s.pulls_during_sync,
+        s.stale_left_alone,
         s.violations,
     );
 }
@@ -129,6 +131,7 @@ async fn every_history_keeps_acknowledged_changes_and_converges() {
     assert!(total.crashes_mid_request > 0 && total.crashes > total.crashes_mid_request);
     assert!(total.late_writes_applied > 0);
     assert!(total.partitions > 0 && total.server_restarts > 0);
+    assert!(total.pulls_during_sync > 0 && total.stale_left_alone > 0);
     assert!(per_kind.iter().all(|(_, n)| *n > 0));
 }
 

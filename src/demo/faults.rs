@@ -294,6 +294,10 @@ impl FaultPlan {
         self.next.extend(std::iter::repeat_n(fault, n));
     }
 
+    pub(crate) fn armed(&self) -> usize {
+        self.next.len()
+    }
+
     pub(crate) fn set_random(&mut self, fraction: f64, faults: Vec<Fault>, seed: u64) {
         self.random = if faults.is_empty() || fraction <= 0.0 {
             None

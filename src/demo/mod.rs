@@ -452,6 +452,11 @@ impl DemoServer {
         lock(&self.inner.plan).push_next(n, fault);
     }
 
+    /// Faults queued by [`DemoServer::fail_next`] that no request has met yet.
+    pub fn armed_faults(&self) -> usize {
+        lock(&self.inner.plan).armed()
+    }
+
     /// A random `fraction` (0..1) of requests gets a fault picked uniformly from `faults`,
     /// using a deterministic generator seeded with `seed`. Replaces an earlier fraction.
     pub fn fail_fraction(&self, fraction: f64, faults: Vec<Fault>, seed: u64) {

@@ -49,6 +49,10 @@
 //!    replaced.
 //! 5. **Play counts**: the server's and every device's play count of an item never exceed the
 //!    number of changes in the history that marked it watched.
+//! 6. **No going back after a pull** (judged at each step, `World::check_pulled`): right after
+//!    a device pulled — nothing but its own sends touched the server meanwhile, even when the
+//!    listing's answers came after those sends (`Op::PullDuringSync`) — every item it has no
+//!    queued change for shows the server's value (the position only when not watched).
 
 use std::collections::BTreeSet;
 
@@ -179,7 +183,7 @@ pub fn check(w: &World, end: &Ending) -> Vec<String> {
             c.id, c.device, c.item, c.value, c.step
         )
     };
-    let mut out = Vec::new();
+    let mut out = w.step_violations.clone();
     for (item, (fin, count)) in end.server.iter().enumerate() {
         let on_item: Vec<&Recorded> = changes.iter().filter(|c| c.item == item).collect();
         // 1. Durability.

@@ -118,6 +118,12 @@ pub enum Op {
     Pull {
         dev: usize,
     },
+    /// A pull whose answers are slow: each is computed when its request arrives and held while
+    /// the same device sends what it can, then delivered (the app's pull and drain loops run
+    /// side by side; the listing describes the server before the writes).
+    PullDuringSync {
+        dev: usize,
+    },
     /// A live message about one item reaches the device (Jellyfin).
     Live {
         dev: usize,
@@ -149,6 +155,7 @@ impl fmt::Display for Op {
             Op::Bulk { dev, played } => write!(f, "d{dev} bulk season played={played}"),
             Op::Sync { dev, now } => write!(f, "d{dev} sync{}", if *now { " now" } else { "" }),
             Op::Pull { dev } => write!(f, "d{dev} pull"),
+            Op::PullDuringSync { dev } => write!(f, "d{dev} pull, sending meanwhile"),
             Op::Live { dev, item } => write!(f, "d{dev} live message item {item}"),
             Op::Advance { ms } => write!(f, "advance {ms}ms"),
             Op::Fault(k) => write!(f, "server fault {k:?}"),
@@ -291,7 +298,8 @@ pub fn generate(
                     dev,
                     now: rng.gen_bool(0.4),
                 },
-                51..=59 => Op::Pull { dev },
+                51..=56 => Op::Pull { dev },
+                57..=59 => Op::PullDuringSync { dev },
                 60..=63 => Op::Live {
                     dev,
                     item: rng.gen_range(0..items),

@@ -195,6 +195,10 @@ pub struct Stats {
     pub late_writes_applied: u64,
     pub partitions: u64,
     pub server_restarts: u64,
+    /// Pulls whose answers were held while their device sent (`Op::PullDuringSync`), and
+    /// items such a pull left alone because a write had completed meanwhile.
+    pub pulls_during_sync: u64,
+    pub stale_left_alone: u64,
     pub violations: u64,
 }
 
@@ -211,6 +215,8 @@ impl Stats {
         self.late_writes_applied += o.late_writes_applied;
         self.partitions += o.partitions;
         self.server_restarts += o.server_restarts;
+        self.pulls_during_sync += o.pulls_during_sync;
+        self.stale_left_alone += o.stale_left_alone;
         self.violations += o.violations;
     }
 }
@@ -240,6 +246,8 @@ pub struct World {
     /// in the middle of a request). A change can reach the server, and so another device, only
     /// through one of them.
     pub sends: Vec<Vec<usize>>,
+    /// Invariant 6 (see the checker), judged at the end of each step that pulled.
+    pub step_violations: Vec<String>,
     pub stats: Stats,
 }
 
@@ -321,6 +329,7 @@ impl World {
             recorded: Vec::new(),
             contact: Vec::new(),
             sends: Vec::new(),
+            step_violations: Vec::new(),
             stats: Stats {
                 histories: 1,
                 ..Stats::default()
@@ -478,6 +487,94 @@ impl World {
         }
     }
 
+    /// A pull whose every answer is computed on arrival and held ([`Fault::HoldAnswer`]) while
+    /// the device sends what is due, then delivered: the listing is older than the writes.
+    /// Faults armed before the step hit the pull's first requests, as they would any step's.
+    async fn pull_during_sync(&mut self, d: usize) -> String {
+        if self.server.armed_faults() > 0 || self.server.held_requests() > 0 {
+            // A fault armed for the next request meets the pull as in any step, and a held
+            // timeout needs `drive`'s clock: a plain pull, then the sync.
+            let pulled = self.pull(d).await;
+            let sync = self.sync(d).await;
+            return format!("{pulled}; then {sync}");
+        }
+        let engine = self.devices[d].engine.clone();
+        let held_before = 0;
+        let kind = self.params.kind;
+        // The request whose answer lists the items' user data (Plex: the episodes and movies,
+        // after the sections, series and seasons).
+        let lists_user_data = move |r: &RecordedRequest| match kind {
+            ServerKind::Plex => r
+                .query
+                .iter()
+                .any(|(k, v)| k == "type" && (v == "4" || v == "1")),
+            _ => r.path == "/Items",
+        };
+        self.server.fail_next(1, Fault::HoldAnswer);
+        self.stats.pulls_during_sync += 1;
+        let pull = tokio::spawn(async move { engine.refresh(50).await });
+        let mut sync = String::new();
+        let stuck = tokio::time::sleep(STUCK_AFTER);
+        tokio::pin!(stuck);
+        let out = loop {
+            if pull.is_finished() {
+                break pull.await;
+            }
+            tokio::select! {
+                biased;
+                _ = self.server.until_held(held_before) => {
+                    let listing = self.server.requests().last().is_some_and(&lists_user_data);
+                    if sync.is_empty() && listing {
+                        sync = self.sync(d).await;
+                    }
+                    self.server.fail_next(1, Fault::HoldAnswer);
+                    self.server.release_held(true);
+                }
+                _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+                _ = &mut stuck => {
+                    panic!("a step hung for {STUCK_AFTER:?}:\n{}", self.log.join("\n"));
+                }
+            }
+        };
+        // The hold armed for a request that never came.
+        self.server.clear_faults();
+        let pulled = match out {
+            Ok(Ok(s)) => {
+                self.stats.stale_left_alone += s.stale as u64;
+                format!(
+                    "pulled: adopted {} conflicts {} stale {}",
+                    s.adopted, s.conflicts, s.stale
+                )
+            }
+            Ok(Err(e)) => format!("pull failed: {e}"),
+            Err(e) => format!("pull panicked: {e}"),
+        };
+        if sync.is_empty() {
+            sync = self.sync(d).await;
+        }
+        format!("{pulled}; meanwhile {sync}")
+    }
+
+    /// Invariant 6: right after a pull (nothing else touched the server meanwhile but the
+    /// device's own sends), every item the device has no queued change for shows what the
+    /// server holds: a listing cannot put back a state the server no longer has.
+    fn check_pulled(&mut self, n: usize, d: usize) {
+        for (i, it) in self.items.iter().enumerate() {
+            if self.devices[d].queued(&it.id) {
+                continue;
+            }
+            let server = Value::of(&self.server.user_data(&it.id).unwrap_or_default());
+            let local = self.devices[d].local(&it.id);
+            let same = local.played == server.played
+                && (local.played || local.position_ms == server.position_ms);
+            if !same {
+                self.step_violations.push(format!(
+                    "step {n}: after its pull d{d} shows {local} for item {i}, the server holds {server} (invariant 6)"
+                ));
+            }
+        }
+    }
+
     /// Drop a device's engine (with its store connection) and start a new one on the same file.
     fn restart_device(&mut self, d: usize) {
         let fresh = self.devices[d].start_engine();
@@ -596,6 +693,7 @@ impl World {
                 self.sync(dev).await
             }
             Op::Pull { dev } => self.pull(dev).await,
+            Op::PullDuringSync { dev } => self.pull_during_sync(dev).await,
             Op::Live { dev, item } => {
                 // A live message carries the server's current user data of the item it is
                 // about; it goes through the same merge as a scan.
@@ -714,7 +812,7 @@ impl World {
                 .any(|r| r.status == 200)
         };
         let contact: Option<(usize, Vec<usize>)> = match *op {
-            Op::Pull { dev } if result.starts_with("pulled") => {
+            Op::Pull { dev } | Op::PullDuringSync { dev } if result.starts_with("pulled") => {
                 Some((dev, (0..self.items.len()).collect()))
             }
             Op::Live { dev, item } if result.starts_with("live:") => {
@@ -724,7 +822,7 @@ impl World {
             _ => None,
         };
         let sent_by = match *op {
-            Op::Sync { dev, .. } => Some(dev),
+            Op::Sync { dev, .. } | Op::PullDuringSync { dev } => Some(dev),
             Op::Crash {
                 dev,
                 mid_request: Some(_),
@@ -752,6 +850,11 @@ impl World {
         }
         let line = format!("{n:>3} {op} -> {result}");
         self.log.push(line);
+        if let Op::Pull { dev } | Op::PullDuringSync { dev } = *op {
+            if result.starts_with("pulled") {
+                self.check_pulled(n, dev);
+            }
+        }
         self.release_holds();
         self.note_requests();
     }
