@@ -511,14 +511,7 @@ impl Store {
     /// mark (a write completed meanwhile) is not moved back by the older listing.
     pub fn read_mark(&mut self) -> Result<ReadMark> {
         let tx = self.conn.transaction()?;
-        tx.prepare_cached(
-            "INSERT INTO meta (key, value) VALUES ('base_seq', '1')
-             ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
-        )?
-        .execute([])?;
-        let mark: i64 = tx
-            .prepare_cached("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'base_seq'")?
-            .query_row([], |r| r.get(0))?;
+        let mark = outbox::next_counter(&tx, "base_seq")?;
         tx.commit()?;
         Ok(ReadMark(mark))
     }

@@ -196,15 +196,18 @@ pub(super) fn delete_row(
 /// A new, strictly increasing change sequence number (never reused, even after deletes, so a
 /// late completion can never match a newer row).
 fn next_seq(tx: &Transaction<'_>) -> rusqlite::Result<i64> {
+    next_counter(tx, "change_seq")
+}
+
+/// Move the counter `key` of the `meta` table on by one (from 1 when it has none) and return it.
+pub(super) fn next_counter(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<i64> {
     tx.prepare_cached(
-        "INSERT INTO meta (key, value) VALUES ('change_seq', '1')
+        "INSERT INTO meta (key, value) VALUES (?1, '1')
          ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
     )?
-    .execute([])?;
-    let v: String = tx
-        .prepare_cached("SELECT value FROM meta WHERE key = 'change_seq'")?
-        .query_row([], |r| r.get(0))?;
-    Ok(v.parse().unwrap_or(0))
+    .execute([key])?;
+    tx.prepare_cached("SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
 }
 
 /// A pending row holds at most this many debounce intervals after it was created.
