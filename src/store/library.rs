@@ -77,15 +77,20 @@ pub(super) fn read_user_data(row: &Row<'_>, first: usize) -> rusqlite::Result<Us
     })
 }
 
-/// The read-mark stamp of an item's base (see [`ReadMark`]); `None` when it has none.
-fn base_seq_of(
+/// An item's base with its read-mark stamp (see [`ReadMark`]); `None` when it has none.
+fn base_with_seq(
     tx: &Transaction<'_>,
     account: AccountId,
     item: &str,
-) -> rusqlite::Result<Option<i64>> {
-    tx.prepare_cached("SELECT base_seq FROM server_state WHERE account_id = ?1 AND item_id = ?2")?
-        .query_row(params![account, item], |r| r.get(0))
-        .optional()
+) -> rusqlite::Result<Option<(UserData, i64)>> {
+    tx.prepare_cached(
+        "SELECT position_ms, played, play_count, last_played, base_seq FROM server_state
+         WHERE account_id = ?1 AND item_id = ?2",
+    )?
+    .query_row(params![account, item], |r| {
+        Ok((read_user_data(r, 0)?, r.get(4)?))
+    })
+    .optional()
 }
 
 pub(super) fn base_of(
@@ -364,12 +369,12 @@ fn merge_remote_in(
         read_at,
         now,
     } = *ctx;
-    if read_at != ReadMark::LATEST
-        && base_seq_of(tx, account, item)?.is_some_and(|s| s >= read_at.0)
-    {
+    let known = base_with_seq(tx, account, item)?;
+    if known.is_some_and(|(_, seq)| seq >= read_at.0) {
         report.stats.stale += 1;
         return Ok(());
     }
+    let known_base = known.map(|(base, _)| base);
     let row = outbox::row_of(tx, account, item)?;
     if row.as_ref().is_some_and(|r| r.state == RowState::InFlight) {
         // A send is under way: it read the server and merged before writing, and its
@@ -382,7 +387,6 @@ fn merge_remote_in(
         report.stats.kept_local += 1;
         return Ok(());
     }
-    let known_base = base_of(tx, account, item)?;
     // First sight: no history, so the server's state is the base.
     let base = known_base.unwrap_or(*remote);
     let changed_at: Option<Millis> = tx
