@@ -1975,3 +1975,70 @@ fn play_on_another_row_stops_the_first_and_records_its_stop() {
     play_button(&f, &second).emit_clicked();
     wait_for("mpv gone", || f.app.model().playing.is_none());
 }
+
+/// The demo's developer controls in the sync popover drive the demo server, and the person
+/// sees what they simulate: "Simulate offline" refuses connections until unticked (changes
+/// wait, then arrive), "Next 5 gone (404)" makes the next change need attention.
+#[gtk::test]
+fn the_developer_controls_simulate_trouble_on_the_demo_server() {
+    let f = Fixture::start();
+    let ids: Vec<String> = f.episode_ids().into_iter().take(2).collect();
+    let status = || {
+        f.app
+            .model()
+            .status
+            .widget()
+            .clone()
+            .upcast::<gtk::Widget>()
+    };
+    f.app.model().status.widget().popup();
+    let developer = named(&status(), "developer").pop().unwrap();
+    wait_for("the developer controls", || developer.is_mapped());
+    let offline: gtk::CheckButton = descendants(&developer)
+        .into_iter()
+        .filter_map(|w| w.downcast::<gtk::CheckButton>().ok())
+        .find(|c| c.label().as_deref() == Some("Simulate offline"))
+        .unwrap();
+    let gone: gtk::Button = descendants(&developer)
+        .into_iter()
+        .filter_map(|w| w.downcast::<gtk::Button>().ok())
+        .find(|b| b.label().as_deref() == Some("Next 5 gone (404)"))
+        .unwrap();
+
+    offline.set_active(true);
+    wait_for("the demo server to refuse connections", || {
+        f.server.is_offline()
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    f.toggle_watched(&ids[0]);
+    wait_for("waiting for the connection", || {
+        f.state(&ids[0]) == Some(ItemSyncState::WaitingForConnection)
+    });
+    assert!(!f.server_played(&ids[0]));
+    offline.set_active(false);
+    wait_for("the demo server back", || !f.server.is_offline());
+    // Back at the next probe (backoff with jitter, capped at 60 s).
+    wait_within(
+        "the change reaches the server",
+        Duration::from_secs(90),
+        || f.state(&ids[0]) == Some(ItemSyncState::Synced),
+    );
+    assert!(f.server_played(&ids[0]));
+
+    f.server.clear_requests();
+    gone.emit_clicked();
+    // The worker arms the faults; the next toggle's send meets one of them.
+    wait_for("five failures armed", || f.server.armed_faults() == 5);
+    f.toggle_watched(&ids[1]);
+    wait_for("needs attention", || {
+        matches!(f.state(&ids[1]), Some(ItemSyncState::NeedsAttention { .. }))
+    });
+    assert!(!f.server_played(&ids[1]));
+    let refused = f
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.status == 404)
+        .count();
+    assert!(refused >= 1, "the demo server answered 404");
+}
