@@ -121,6 +121,16 @@ impl Fixture {
         check.set_active(!check.is_active());
     }
 
+    /// The sync status button (with its popover).
+    fn status(&self) -> gtk::Widget {
+        self.app
+            .model()
+            .status
+            .widget()
+            .clone()
+            .upcast::<gtk::Widget>()
+    }
+
     fn server_played(&self, id: &str) -> bool {
         self.server.user_data(id).unwrap().played
     }
@@ -365,13 +375,7 @@ fn offline_then_back_three_episodes_wait_then_reach_the_server() {
 
 /// The Retry and Discard buttons of the popover's needs-attention rows, by row title.
 fn attention_buttons(f: &Fixture) -> Vec<(String, gtk::Button, gtk::Button)> {
-    let status = f
-        .app
-        .model()
-        .status
-        .widget()
-        .clone()
-        .upcast::<gtk::Widget>();
+    let status = f.status();
     named(&status, "retry")
         .into_iter()
         .filter(|w| w.is_mapped())
@@ -460,13 +464,7 @@ fn retry_all_sends_every_change_needing_attention() {
     f.server.clear_faults();
     f.app.model().status.widget().popup();
     pump();
-    let status = f
-        .app
-        .model()
-        .status
-        .widget()
-        .clone()
-        .upcast::<gtk::Widget>();
+    let status = f.status();
     let retry_all: gtk::Button = named(&status, "retry_all")
         .pop()
         .unwrap()
@@ -1610,13 +1608,7 @@ fn number_in(text: &str) -> usize {
 /// What the status button and its popover show: (button label, waiting count, attention count
 /// in the list heading, rows in the list).
 fn status_shown(f: &Fixture) -> (String, usize, usize, usize) {
-    let status = f
-        .app
-        .model()
-        .status
-        .widget()
-        .clone()
-        .upcast::<gtk::Widget>();
+    let status = f.status();
     let label = |name: &str| -> gtk::Label {
         named(&status, name)
             .pop()
@@ -1686,14 +1678,7 @@ fn assert_counts_agree(f: &Fixture, state: &str) {
 fn button_popover_and_list_agree_in_every_state_and_say_it_in_words() {
     let f = Fixture::start();
     let ids = f.episode_ids();
-    let status = || {
-        f.app
-            .model()
-            .status
-            .widget()
-            .clone()
-            .upcast::<gtk::Widget>()
-    };
+    let status = || f.status();
     let button = || status_shown(&f).0;
     // Synced.
     wait_for("up to date", || button() == "Up to date");
@@ -1983,14 +1968,7 @@ fn play_on_another_row_stops_the_first_and_records_its_stop() {
 fn the_developer_controls_simulate_trouble_on_the_demo_server() {
     let f = Fixture::start();
     let ids: Vec<String> = f.episode_ids().into_iter().take(2).collect();
-    let status = || {
-        f.app
-            .model()
-            .status
-            .widget()
-            .clone()
-            .upcast::<gtk::Widget>()
-    };
+    let status = || f.status();
     f.app.model().status.widget().popup();
     let developer = named(&status(), "developer").pop().unwrap();
     wait_for("the developer controls", || developer.is_mapped());
