@@ -1024,6 +1024,16 @@ fn the_downloads_view_shows_progress_and_completion() {
         download.tooltip_text().unwrap(),
         "Downloaded: plays without a connection"
     );
+    // Remove: the entry goes, its file is deleted, the space used goes back to nothing, and the
+    // row offers the download again.
+    let file = row.path.clone();
+    button("download-remove").emit_clicked();
+    wait_for("the entry gone", || named(&library, &entry).is_empty());
+    wait_for("the file deleted", || !std::path::Path::new(&file).exists());
+    wait_for("no space used", || {
+        space.label().as_str() == "Space used: 0 B"
+    });
+    wait_for("the row's download button back", || download.is_sensitive());
 }
 
 /// With `keep_downloading_when_closed` on, closing the window while a download runs only hides
