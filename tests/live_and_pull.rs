@@ -541,9 +541,9 @@ async fn a_listing_older_than_a_completed_write_leaves_it_alone(kind: ServerKind
     let h = Harness::start(kind).await;
     let ep = h.episode(1);
     let mut events = h.engine.subscribe();
-    // Every answer of the listing is computed on arrival and held on its way; the one that
-    // lists the episodes (Jellyfin: the first; Plex: after the sections, series and seasons)
-    // says the episode is unwatched.
+    // Every answer of the listing is computed on arrival and held on its way; the first that
+    // lists items with user data (Jellyfin: the first; Plex: the episodes, after the sections,
+    // series and seasons) says the episode is unwatched.
     h.server.clear_requests();
     h.server.fail_next(1_000, Fault::HoldAnswer);
     let pull = {
@@ -552,12 +552,7 @@ async fn a_listing_older_than_a_completed_write_leaves_it_alone(kind: ServerKind
     };
     loop {
         h.server.until_held(0).await;
-        let last = h.server.requests().pop().unwrap();
-        let lists_episodes = match kind {
-            ServerKind::Plex => last.query.iter().any(|(k, v)| k == "type" && v == "4"),
-            _ => last.path == "/Items",
-        };
-        if lists_episodes {
+        if h.server.requests().pop().unwrap().lists_user_data() {
             break;
         }
         assert!(h.server.release_held(true));

@@ -194,6 +194,12 @@ pub struct RecordedRequest {
 }
 
 impl RecordedRequest {
+    /// Whether this asks for items with their user data: Jellyfin's `GET /Items` (a listing or
+    /// items by id), or a Plex section listing of episodes (`type=4`) or movies (`type=1`).
+    pub fn lists_user_data(&self) -> bool {
+        self.path == "/Items" || matches!(self.query_value("type"), Some("4" | "1"))
+    }
+
     /// The value of a request header (name compared case-insensitively).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

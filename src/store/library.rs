@@ -98,11 +98,7 @@ pub(super) fn base_of(
     account: AccountId,
     item: &str,
 ) -> rusqlite::Result<Option<UserData>> {
-    tx.prepare_cached(
-        "SELECT position_ms, played, play_count, last_played FROM server_state WHERE account_id = ?1 AND item_id = ?2",
-    )?
-    .query_row(params![account, item], |r| read_user_data(r, 0))
-    .optional()
+    Ok(base_with_seq(tx, account, item)?.map(|(base, _)| base))
 }
 
 /// The base to compare a desired state with: `None` when it is uncertain (a request with an

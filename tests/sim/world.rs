@@ -499,38 +499,30 @@ impl World {
             return format!("{pulled}; then {sync}");
         }
         let engine = self.devices[d].engine.clone();
-        let held_before = 0;
-        let kind = self.params.kind;
-        // The request whose answer lists the items' user data (Plex: the episodes and movies,
-        // after the sections, series and seasons).
-        let lists_user_data = move |r: &RecordedRequest| match kind {
-            ServerKind::Plex => r
-                .query
-                .iter()
-                .any(|(k, v)| k == "type" && (v == "4" || v == "1")),
-            _ => r.path == "/Items",
-        };
         self.server.fail_next(1, Fault::HoldAnswer);
         self.stats.pulls_during_sync += 1;
-        let pull = tokio::spawn(async move { engine.refresh(50).await });
+        let mut pull = tokio::spawn(async move { engine.refresh(50).await });
         let mut sync = String::new();
         let stuck = tokio::time::sleep(STUCK_AFTER);
         tokio::pin!(stuck);
         let out = loop {
-            if pull.is_finished() {
-                break pull.await;
-            }
             tokio::select! {
                 biased;
-                _ = self.server.until_held(held_before) => {
-                    let listing = self.server.requests().last().is_some_and(&lists_user_data);
+                out = &mut pull => break out,
+                _ = self.server.until_held(0) => {
+                    // The device sends while the answer listing the items' user data waits
+                    // (Plex: the episodes, after the sections, series and seasons).
+                    let listing = self
+                        .server
+                        .requests()
+                        .last()
+                        .is_some_and(RecordedRequest::lists_user_data);
                     if sync.is_empty() && listing {
                         sync = self.sync(d).await;
                     }
                     self.server.fail_next(1, Fault::HoldAnswer);
                     self.server.release_held(true);
                 }
-                _ = tokio::time::sleep(Duration::from_millis(1)) => {}
                 _ = &mut stuck => {
                     panic!("a step hung for {STUCK_AFTER:?}:\n{}", self.log.join("\n"));
                 }
