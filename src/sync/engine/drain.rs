@@ -1,0 +1,665 @@
+//! The drain loop: claim due rows, read, merge, write; store trouble and retries.
+
+use super::*;
+
+impl Engine {
+    /// Drain the outbox. See [`RunMode`].
+    ///
+    /// Read, merge, write: due rows are claimed in batches (up to [`MAX_READ_IDS`]); one
+    /// batched read learns what the server holds now for the whole batch; each row goes
+    /// through the same pure merge as a pull ([`Store::merge_claims`]); then only the writes
+    /// the merges ask for are sent, at most [`EngineConfig::concurrency`] at once. The next
+    /// batch is claimed and read while the last writes of the previous one are under way.
+    ///
+    /// A store error never ends the loop in [`RunMode::Forever`]: it is reported once
+    /// ([`SyncEvent::StoreTrouble`]), retried with backoff, and [`SyncEvent::StoreRecovered`]
+    /// follows. Nothing is lost meanwhile: a result that could not be stored is kept in memory
+    /// and stored when the database works again (and its rows, still `in_flight`, would be sent
+    /// again after their lease otherwise: writes are idempotent). In [`RunMode::UntilIdle`] a
+    /// store error that lasts past the deadline is returned (the CLI says so).
+    pub async fn run(&self, mode: RunMode) -> Result<RunOutcome, StoreError> {
+        let mut ctx = RunCtx::default();
+        let mut trouble_attempt: u32 = 0;
+        loop {
+            match self.tick(&mut ctx, mode).await {
+                Ok(Some(outcome)) => {
+                    self.store_ok(&mut trouble_attempt);
+                    return Ok(outcome);
+                }
+                Ok(None) => self.store_ok(&mut trouble_attempt),
+                Err(e) => {
+                    trouble_attempt = trouble_attempt.saturating_add(1);
+                    if trouble_attempt == 1 {
+                        let message = store_trouble_message(&e);
+                        tracing::warn!(%message, "store trouble");
+                        self.emit(SyncEvent::StoreTrouble { message });
+                    }
+                    if let RunMode::UntilIdle { deadline } = mode {
+                        if trouble_attempt > 1 && self.now() >= deadline {
+                            return Err(e);
+                        }
+                    }
+                    if self.shared.shutdown.load(Ordering::SeqCst) && ctx.is_idle() {
+                        return Ok(RunOutcome::Stopped);
+                    }
+                    let delay = STORE_RETRY_BASE_MS
+                        .saturating_mul(1 << trouble_attempt.min(8))
+                        .min(STORE_RETRY_CAP_MS);
+                    let wake = self.now() + delay;
+                    // Any wake-up (a new change, Sync now, shutdown) tries again early.
+                    tokio::select! {
+                        _ = self.shared.clock.sleep_until(wake) => {}
+                        _ = self.shared.notify.notified() => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn store_ok(&self, trouble_attempt: &mut u32) {
+        if *trouble_attempt > 0 {
+            *trouble_attempt = 0;
+            tracing::info!("store works again");
+            self.emit(SyncEvent::StoreRecovered);
+        }
+    }
+
+    /// One wake-up of the drain loop. `Ok(Some(_))`: return that.
+    async fn tick(
+        &self,
+        ctx: &mut RunCtx,
+        mode: RunMode,
+    ) -> Result<Option<RunOutcome>, StoreError> {
+        let account = self.shared.account;
+        self.shared.stats.wakeups.fetch_add(1, Ordering::Relaxed);
+        // Results that could not be stored earlier (the store failed) go first.
+        while let Some(done) = ctx.unfinished.pop() {
+            if let Err(e) = self.finish(ctx, &done) {
+                ctx.unfinished.push(done);
+                return Err(e);
+            }
+        }
+        if self.shared.shutdown.load(Ordering::SeqCst) {
+            while let Some(joined) = ctx.inflight.next().await {
+                if let Some(done) = ctx.joined(joined) {
+                    if let Err(e) = self.finish(ctx, &done) {
+                        ctx.unfinished.push(done);
+                        return Err(e);
+                    }
+                }
+            }
+            self.release_ready(ctx)?;
+            return Ok(Some(RunOutcome::Stopped));
+        }
+        let now = self.now();
+        self.with_store(|s| {
+            s.recover_expired_leases(now)?;
+            s.recover_orphaned_leases(now)
+        })?;
+
+        let (state, throttled_until, next_probe_at) = {
+            let st = lock(&self.shared.status);
+            (st.account, st.throttled_until, st.next_probe_at)
+        };
+        if state != AccountState::Online {
+            // Planned writes that have not started wait for the account like any queued row.
+            self.release_ready(ctx)?;
+        }
+        // Only an offline account needs to know whether anything is waiting (to probe).
+        let actionable =
+            state == AccountState::Offline && self.with_store(|s| s.has_sendable(account))?;
+
+        if state == AccountState::Offline
+            && actionable
+            && now >= next_probe_at
+            && ctx.inflight.is_empty()
+        {
+            self.probe().await;
+            return Ok(None);
+        }
+        let concurrency = self.shared.config.concurrency.max(1);
+        if state == AccountState::Online && now >= throttled_until {
+            self.start_writes(ctx);
+            if ctx.ready.is_empty() && !ctx.reading && ctx.writes < concurrency {
+                // The last write of a batch starts after the read and ceil(batch / concurrency)
+                // writes before it: the lease covers them all (a crashed process's leases are
+                // taken back at once anyway, by owner).
+                let rounds = MAX_READ_IDS.div_ceil(concurrency) as i64 + 1;
+                let lease_ms = self.shared.config.lease_ms.saturating_mul(rounds);
+                let claims =
+                    self.with_store(|s| s.claim_due(account, now, MAX_READ_IDS, lease_ms))?;
+                if !claims.is_empty() {
+                    for claim in &claims {
+                        for row in claim.rows() {
+                            self.emit(SyncEvent::ItemState {
+                                item_id: row.item_id.clone(),
+                                state: ItemSyncState::Syncing,
+                            });
+                        }
+                    }
+                    if self.shared.config.read_before_write {
+                        ctx.reading = true;
+                        ctx.inflight
+                            .push(tagged(TaskKind::Read, self.spawn_read(claims)));
+                    } else {
+                        ctx.ready.extend(claims.into_iter().map(unread_write));
+                        self.start_writes(ctx);
+                    }
+                }
+            }
+        }
+
+        let busy = ctx.reading || ctx.writes >= concurrency;
+        let wake_at = match state {
+            // A finished request is what wakes us (no spinning on due rows).
+            AccountState::Online if busy => None,
+            AccountState::Online if !ctx.ready.is_empty() => Some(throttled_until),
+            AccountState::Online => self
+                .with_store(|s| s.next_wakeup(account))?
+                .map(|t| t.max(throttled_until)),
+            AccountState::Offline if actionable => Some(next_probe_at),
+            _ => None,
+        };
+
+        self.emit_counts_if_stale();
+        if let RunMode::UntilIdle { deadline } = mode {
+            let throttled_past = !ctx.ready.is_empty() && throttled_until > deadline;
+            if ctx.inflight.is_empty() && (ctx.ready.is_empty() || throttled_past) {
+                self.release_ready(ctx)?;
+                let counts = self.counts()?;
+                if counts.total() == 0 {
+                    return Ok(Some(RunOutcome::Empty));
+                }
+                let stuck =
+                    counts.pending + counts.failed == 0 || wake_at.is_none_or(|w| w > deadline);
+                if stuck
+                    || matches!(
+                        state,
+                        AccountState::SignInNeeded | AccountState::ServerChanged
+                    )
+                {
+                    return Ok(Some(match state {
+                        AccountState::Offline => RunOutcome::Offline { counts },
+                        AccountState::SignInNeeded => RunOutcome::SignInNeeded { counts },
+                        AccountState::ServerChanged => RunOutcome::ServerChanged { counts },
+                        AccountState::Online => RunOutcome::Pending { counts },
+                    }));
+                }
+            }
+        }
+
+        let sleep = wake_at.map(|t| self.shared.clock.sleep_until(t));
+        tokio::select! {
+            Some(joined) = ctx.inflight.next(), if !ctx.inflight.is_empty() => {
+                if let Some(done) = ctx.joined(joined) {
+                    if let Err(e) = self.finish(ctx, &done) {
+                        ctx.unfinished.push(done);
+                        return Err(e);
+                    }
+                }
+            }
+            _ = self.shared.notify.notified() => {}
+            _ = async { match sleep { Some(s) => s.await, None => std::future::pending().await } } => {}
+        }
+        Ok(None)
+    }
+
+    /// Planned writes that will not start now go back to the queue.
+    fn release_ready(&self, ctx: &mut RunCtx) -> Result<(), StoreError> {
+        if ctx.ready.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<ClaimedRow> = ctx
+            .ready
+            .iter()
+            .flat_map(|w| w.rows().iter().cloned())
+            .collect();
+        let now = self.now();
+        self.with_store(|s| s.release_claims(self.shared.account, &rows, now))?;
+        ctx.ready.clear();
+        let badge = self.queued_badge();
+        for row in rows {
+            self.emit(SyncEvent::ItemState {
+                item_id: row.item_id,
+                state: badge.clone(),
+            });
+        }
+        self.shared.counts_stale.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Start planned writes while there is room.
+    fn start_writes(&self, ctx: &mut RunCtx) {
+        let concurrency = self.shared.config.concurrency.max(1);
+        while ctx.writes < concurrency {
+            let Some(write) = ctx.ready.pop_front() else {
+                break;
+            };
+            ctx.writes += 1;
+            ctx.inflight
+                .push(tagged(TaskKind::Write, self.spawn_write(write)));
+        }
+    }
+
+    fn epoch(&self) -> u64 {
+        lock(&self.shared.status).epoch
+    }
+
+    /// The batched read of a claim, on tokio.
+    fn spawn_read(&self, claims: Vec<Claim>) -> tokio::task::JoinHandle<Done> {
+        self.shared.stats.reads.fetch_add(1, Ordering::Relaxed);
+        let server = self.shared.server.clone();
+        let check_identity = self.shared.config.expected_server_id.is_some();
+        let epoch = self.epoch();
+        tokio::spawn(async move {
+            let ids: Vec<String> = claims
+                .iter()
+                .flat_map(|c| c.rows().iter().map(|r| r.item_id.clone()))
+                .collect();
+            let mut read = ServerRead::default();
+            let mut result = Ok(());
+            for chunk in ids.chunks(MAX_READ_IDS) {
+                match server.read_user_data(chunk).await {
+                    Ok(part) => {
+                        read.server_id = read.server_id.or(part.server_id);
+                        read.items.extend(part.items);
+                    }
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+            // A server whose answers name no server id (Plex) is asked who it is before any
+            // write, when the account must be checked.
+            if result.is_ok() && check_identity && read.server_id.is_none() {
+                match server.probe().await {
+                    Ok(info) => read.server_id = Some(info.server_id),
+                    Err(e) => result = Err(e),
+                }
+            }
+            Done::Read {
+                claims,
+                epoch,
+                result: result.map(|()| read),
+            }
+        })
+    }
+
+    /// One planned write, on tokio. A group write is followed by a read of its members, so
+    /// the base holds what the server set (its own dates and counts), not our guess.
+    fn spawn_write(&self, write: PlannedWrite) -> tokio::task::JoinHandle<Done> {
+        self.shared.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let shared = self.shared.clone();
+        let epoch = self.epoch();
+        tokio::spawn(async move {
+            let server = &shared.server;
+            let result = match &write {
+                PlannedWrite::Item {
+                    row,
+                    current: Some(current),
+                } => server
+                    .write_item(&row.item_id, &row.desired, current)
+                    .await
+                    .map(|after| {
+                        after
+                            .map(|a| vec![(row.item_id.clone(), a)])
+                            .unwrap_or_default()
+                    }),
+                PlannedWrite::Item { row, current: None } => server
+                    .push_item(&row.item_id, &row.desired)
+                    .await
+                    .map(|after| {
+                        after
+                            .map(|a| vec![(row.item_id.clone(), a)])
+                            .unwrap_or_default()
+                    }),
+                PlannedWrite::Group {
+                    parent_id,
+                    played,
+                    rows,
+                    current,
+                    ..
+                } => {
+                    let written = if current.is_empty() {
+                        server.push_group(parent_id, *played).await
+                    } else {
+                        server.write_group(parent_id, *played, current).await
+                    };
+                    match written {
+                        Ok(()) if shared.config.read_before_write => {
+                            shared.stats.reads.fetch_add(1, Ordering::Relaxed);
+                            let ids: Vec<String> = rows.iter().map(|r| r.item_id.clone()).collect();
+                            let mut after = Vec::new();
+                            for chunk in ids.chunks(MAX_READ_IDS) {
+                                match server.read_user_data(chunk).await {
+                                    Ok(read) => after.extend(read.items),
+                                    // The write is done; without the read the base is what
+                                    // we sent.
+                                    Err(e) => {
+                                        tracing::debug!(detail = %e.detail, "read after a group write failed");
+                                        break;
+                                    }
+                                }
+                            }
+                            Ok(after)
+                        }
+                        Ok(()) => Ok(Vec::new()),
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            Done::Write {
+                write,
+                epoch,
+                result,
+            }
+        })
+    }
+
+    /// Store a finished read or write. On a store error nothing was stored (one transaction)
+    /// and the caller keeps `done` to try again.
+    fn finish(&self, ctx: &mut RunCtx, done: &Done) -> Result<(), StoreError> {
+        match done {
+            Done::Read {
+                claims,
+                epoch,
+                result,
+            } => {
+                self.finish_read(ctx, claims, *epoch, result)?;
+                ctx.reading = false;
+            }
+            Done::Write {
+                write,
+                epoch,
+                result,
+            } => {
+                self.finish_write(write, *epoch, result)?;
+                ctx.writes = ctx.writes.saturating_sub(1);
+            }
+        }
+        self.shared.counts_stale.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn finish_read(
+        &self,
+        ctx: &mut RunCtx,
+        claims: &[Claim],
+        epoch: u64,
+        result: &Result<ServerRead, SyncError>,
+    ) -> Result<(), StoreError> {
+        let account = self.shared.account;
+        let now = self.now();
+        let read = match result {
+            Ok(read) => read,
+            Err(error) => {
+                let rows: Vec<ClaimedRow> = claims
+                    .iter()
+                    .flat_map(|c| c.rows().iter().cloned())
+                    .collect();
+                return self.failed(&rows, error.clone(), now, epoch);
+            }
+        };
+        if let Some(id) = read
+            .server_id
+            .as_deref()
+            .filter(|id| self.server_changed(id))
+        {
+            tracing::warn!(
+                server_id = id,
+                "another server answers at the account's address"
+            );
+            self.set_account_from(epoch, AccountState::ServerChanged);
+            let rows: Vec<ClaimedRow> = claims
+                .iter()
+                .flat_map(|c| c.rows().iter().cloned())
+                .collect();
+            self.with_store(|s| s.release_claims(account, &rows, now))?;
+            for row in rows {
+                self.emit(SyncEvent::ItemState {
+                    item_id: row.item_id,
+                    state: ItemSyncState::WaitingForSignIn,
+                });
+            }
+            return Ok(());
+        }
+        self.set_account_from(epoch, AccountState::Online);
+        let remote: HashMap<String, UserData> = read.items.iter().cloned().collect();
+        let plan = self.with_store(|s| s.merge_claims(account, claims, &remote, now))?;
+        self.emit_merges(&plan.report);
+        for item_id in plan.settled {
+            self.emit(SyncEvent::ItemState {
+                item_id,
+                state: ItemSyncState::Synced,
+            });
+        }
+        for item_id in plan.released {
+            self.emit(SyncEvent::ItemState {
+                item_id,
+                state: ItemSyncState::Discarded,
+            });
+        }
+        ctx.ready.extend(plan.writes);
+        self.start_writes(ctx);
+        Ok(())
+    }
+
+    fn finish_write(
+        &self,
+        write: &PlannedWrite,
+        epoch: u64,
+        result: &Result<Vec<(String, UserData)>, SyncError>,
+    ) -> Result<(), StoreError> {
+        let now = self.now();
+        let account = self.shared.account;
+        let after = match result {
+            Ok(after) => after,
+            Err(error) => return self.failed(write.rows(), error.clone(), now, epoch),
+        };
+        let after: HashMap<String, UserData> = after.iter().cloned().collect();
+        let outcomes = match write {
+            PlannedWrite::Item { row, .. } => {
+                vec![self.with_store(|s| {
+                    s.complete(account, row, after.get(&row.item_id).copied(), now)
+                })?]
+            }
+            PlannedWrite::Group {
+                group_key, rows, ..
+            } => self.with_store(|s| s.complete_group(account, group_key, rows, &after, now))?,
+        };
+        self.set_account_from(epoch, AccountState::Online);
+        for (row, outcome) in write.rows().iter().zip(outcomes) {
+            let state = match outcome {
+                CompleteOutcome::Delivered | CompleteOutcome::Gone => ItemSyncState::Synced,
+                CompleteOutcome::Requeued => ItemSyncState::Queued,
+            };
+            self.emit(SyncEvent::ItemState {
+                item_id: row.item_id.clone(),
+                state,
+            });
+        }
+        Ok(())
+    }
+
+    fn failed(
+        &self,
+        rows: &[ClaimedRow],
+        error: SyncError,
+        now: Millis,
+        epoch: u64,
+    ) -> Result<(), StoreError> {
+        let account = self.shared.account;
+        let items: Vec<String> = rows.iter().map(|r| r.item_id.clone()).collect();
+        tracing::warn!(kind = error.kind.as_str(), detail = %error.detail, items = items.len(), "send failed");
+        let mut next_attempt_at = now;
+        let badge = match error.kind {
+            ErrorKind::Offline => {
+                self.set_account_from(epoch, AccountState::Offline);
+                ItemSyncState::WaitingForConnection
+            }
+            ErrorKind::Auth => {
+                self.set_account_from(epoch, AccountState::SignInNeeded);
+                ItemSyncState::WaitingForSignIn
+            }
+            ErrorKind::Transient => {
+                let attempt = rows.iter().map(|r| r.attempts).max().unwrap_or(0) + 1;
+                let retry_after = error
+                    .retry_after
+                    .map(|d| d.as_millis().min(i64::MAX as u128) as i64);
+                let delay = {
+                    let mut rng = lock(&self.shared.rng);
+                    self.shared.config.backoff.next_delay(
+                        attempt.clamp(1, 64) as u32,
+                        &mut *rng,
+                        retry_after,
+                    )
+                };
+                next_attempt_at = now + delay;
+                if let Some(ra) = retry_after {
+                    let mut st = lock(&self.shared.status);
+                    st.throttled_until = st.throttled_until.max(now + ra);
+                }
+                ItemSyncState::Retrying {
+                    attempt,
+                    next_attempt_at,
+                }
+            }
+            ErrorKind::NotFound | ErrorKind::Rejected => ItemSyncState::NeedsAttention {
+                error: error.detail.clone(),
+            },
+        };
+        self.with_store(|s| {
+            s.fail(
+                account,
+                rows,
+                error.kind,
+                &error.detail,
+                next_attempt_at,
+                now,
+            )
+        })?;
+        for item in &items {
+            self.emit(SyncEvent::ItemState {
+                item_id: item.clone(),
+                state: badge.clone(),
+            });
+        }
+        self.emit(SyncEvent::Failure { error, items });
+        Ok(())
+    }
+}
+
+/// First delay after a store error; it doubles up to [`STORE_RETRY_CAP_MS`].
+const STORE_RETRY_BASE_MS: i64 = 250;
+/// Longest delay between tries while the store fails.
+const STORE_RETRY_CAP_MS: i64 = 30_000;
+
+/// A person's sentence for a store error ("Can't write to Playmark's database: disk full —
+/// changes saved before are kept"). English: the engine has no gettext; the UI may word its own.
+pub fn store_trouble_message(e: &StoreError) -> String {
+    use rusqlite::ffi::ErrorCode;
+    let reason = match e {
+        StoreError::Sqlite(e) => match e.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => "disk full",
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                "another program is holding it locked"
+            }
+            Some(ErrorCode::ReadOnly) => "the file is read-only",
+            Some(ErrorCode::PermissionDenied) => "permission denied",
+            Some(ErrorCode::SystemIoFailure | ErrorCode::CannotOpen) => {
+                "the disk reported an error"
+            }
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => "the file is damaged",
+            _ => "an unexpected database error",
+        },
+        StoreError::Io { .. } => "the disk reported an error",
+        StoreError::Corrupt { .. } => "the file is damaged",
+        StoreError::TooNew { .. } => "it was written by a newer version of Playmark",
+        _ => "an unexpected database error",
+    };
+    format!("Can't write to Playmark's database: {reason} — changes saved before are kept")
+}
+
+/// What a request task hands back.
+enum Done {
+    Read {
+        claims: Vec<Claim>,
+        epoch: u64,
+        result: Result<ServerRead, SyncError>,
+    },
+    Write {
+        write: PlannedWrite,
+        epoch: u64,
+        result: Result<Vec<(String, UserData)>, SyncError>,
+    },
+}
+
+/// Which kind of task a joined handle was (known even when the task panicked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TaskKind {
+    Read,
+    Write,
+}
+
+type Joined = (TaskKind, Result<Done, tokio::task::JoinError>);
+type Task = futures::future::BoxFuture<'static, Joined>;
+
+fn tagged(kind: TaskKind, handle: tokio::task::JoinHandle<Done>) -> Task {
+    Box::pin(async move { (kind, handle.await) })
+}
+
+/// The drain loop's work in progress.
+#[derive(Default)]
+struct RunCtx {
+    inflight: FuturesUnordered<Task>,
+    /// A batched read is under way (one at a time).
+    reading: bool,
+    /// Writes under way.
+    writes: usize,
+    /// Planned writes waiting for a free slot.
+    ready: VecDeque<PlannedWrite>,
+    /// Results the store could not take yet.
+    unfinished: Vec<Done>,
+}
+
+impl RunCtx {
+    fn is_idle(&self) -> bool {
+        self.inflight.is_empty() && self.ready.is_empty() && self.unfinished.is_empty()
+    }
+
+    /// A joined task; a panicked one is logged and dropped (its rows keep their lease and
+    /// come back when it expires), and its slot is freed.
+    fn joined(&mut self, (kind, joined): Joined) -> Option<Done> {
+        match joined {
+            Ok(done) => Some(done),
+            Err(e) => {
+                tracing::error!(error = %e, "request task failed");
+                match kind {
+                    TaskKind::Read => self.reading = false,
+                    TaskKind::Write => self.writes = self.writes.saturating_sub(1),
+                }
+                None
+            }
+        }
+    }
+}
+
+/// A claim sent without reading first ([`EngineConfig::read_before_write`] off).
+fn unread_write(claim: Claim) -> PlannedWrite {
+    match claim {
+        Claim::Item(row) => PlannedWrite::Item { row, current: None },
+        Claim::Group {
+            group_key,
+            parent_id,
+            played,
+            rows,
+        } => PlannedWrite::Group {
+            group_key,
+            parent_id,
+            played,
+            rows,
+            current: Vec::new(),
+        },
+    }
+}

@@ -1,0 +1,104 @@
+//! Live updates: the server's push channel, applied through the merge.
+
+use super::*;
+
+impl Engine {
+    /// Apply user data the server pushed (live update) through the same merge as a scan.
+    pub fn apply_live_user_data(
+        &self,
+        updates: &[(String, UserData)],
+    ) -> Result<RefreshStats, StoreError> {
+        let now = self.now();
+        let report =
+            self.with_store(|s| s.merge_remote_user_data(self.shared.account, updates, now))?;
+        self.shared
+            .stats
+            .live_updates
+            .fetch_add(1, Ordering::Relaxed);
+        self.emit_merges(&report);
+        if !report.merges.is_empty() {
+            self.emit_counts();
+        }
+        Ok(report.stats)
+    }
+
+    /// Live updates ([`MediaServer::live_updates`]): keep a connection open and apply each
+    /// change through the merge. On a drop, reconnect with backoff and scan once (changes made
+    /// while disconnected are caught up). Returns at once when the server has no live
+    /// channel (scans then are the only pull), and on [`Engine::shutdown`].
+    pub async fn run_live(&self) {
+        let mut attempt: u32 = 0;
+        let mut connected_before = false;
+        loop {
+            let shutdown = self.shared.side_notify.notified();
+            tokio::pin!(shutdown);
+            // Registered before the flag is checked, so a shutdown in between is not missed.
+            shutdown.as_mut().enable();
+            if self.shared.shutdown.load(Ordering::SeqCst) {
+                return;
+            }
+            let connected = tokio::select! {
+                r = self.shared.server.live_updates() => r,
+                _ = &mut shutdown => return,
+            };
+            match connected {
+                Ok(None) => return,
+                Ok(Some(mut stream)) => {
+                    attempt = 0;
+                    self.shared
+                        .stats
+                        .live_connects
+                        .fetch_add(1, Ordering::Relaxed);
+                    self.emit(SyncEvent::Live { connected: true });
+                    if connected_before {
+                        if let Err(e) = self.pull(DEFAULT_PAGE_SIZE).await {
+                            tracing::debug!(error = %e, "catch-up scan failed");
+                        }
+                    }
+                    connected_before = true;
+                    loop {
+                        let next = tokio::select! {
+                            n = stream.next() => n,
+                            _ = &mut shutdown => return,
+                        };
+                        match next {
+                            // Not from our server: nothing of it is ours to store.
+                            Some(Ok(_)) if self.account_state() == AccountState::ServerChanged => {}
+                            Some(Ok(updates)) => {
+                                if let Err(e) = self.apply_live_user_data(&updates) {
+                                    tracing::warn!(error = %e, "live update not stored");
+                                }
+                            }
+                            Some(Err(e)) => {
+                                tracing::debug!(detail = %e.detail, "live connection lost");
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    self.emit(SyncEvent::Live { connected: false });
+                }
+                Err(e) => {
+                    tracing::debug!(detail = %e.detail, "live connection failed");
+                    if !matches!(e.kind, ErrorKind::Offline | ErrorKind::Transient) {
+                        // No socket here (404, a proxy), or not allowed: retrying soon will
+                        // not help; scans carry on, the socket is tried again at the cap.
+                        attempt = attempt.max(16);
+                    }
+                }
+            }
+            attempt = attempt.saturating_add(1);
+            let delay = {
+                let mut rng = lock(&self.shared.rng);
+                let b = self.shared.config.live_backoff;
+                b.next_delay(attempt.min(64), &mut *rng, None)
+                    .max(b.ceiling(attempt.min(64)) / 4)
+            };
+            let wake = self.now() + delay;
+            tokio::select! {
+                _ = self.shared.clock.sleep_until(wake) => {}
+                _ = &mut shutdown => return,
+            }
+        }
+    }
+}
