@@ -153,6 +153,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Send your value after all where a merge kept the server's over your change (listed by
+    /// `status` for 7 days): it is queued as a new change.
+    UseMine {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
     /// Give up on queued changes (the local state goes back to the server's).
     Discard {
         #[arg(required = true)]
@@ -493,6 +499,7 @@ async fn run(command: Command, data_dir: &Path) -> Result<u8, Failure> {
         Command::Status { json } => status(data_dir, json).await,
         Command::Retry { ids, all } => retry(data_dir, ids, all),
         Command::Discard { ids } => discard(data_dir, &ids),
+        Command::UseMine { ids } => use_mine(data_dir, &ids),
         Command::Download {
             ids,
             pause,
@@ -997,6 +1004,30 @@ fn mark(data_dir: &Path, ids: &[String], played: bool) -> Result<u8, Failure> {
     })
 }
 
+fn use_mine(data_dir: &Path, ids: &[String]) -> Result<u8, Failure> {
+    record(data_dir, |store, account| {
+        let now = SystemClock.now();
+        for id in ids {
+            let name = store
+                .item(account.id, id)?
+                .map(|i| i.name)
+                .ok_or_else(|| Failure::from(StoreError::UnknownItem(id.clone())))?;
+            let Some((state, _)) = store.use_mine(account.id, id, now, 0)? else {
+                return Err(Failure::usage(format!(
+                    "no change of yours to “{name}” was replaced in the last 7 days (see `playmark status`)"
+                )));
+            };
+            let what = if state.played {
+                "watched".to_string()
+            } else {
+                format!("at {}", format_position(state.position_ms))
+            };
+            println!("“{name}”: yours again ({what}).");
+        }
+        Ok(())
+    })
+}
+
 fn progress(data_dir: &Path, id: &str, position: &str) -> Result<u8, Failure> {
     let position_ms = parse_position(position).map_err(Failure::usage)?;
     record(data_dir, |store, account| {
@@ -1227,6 +1258,7 @@ async fn status(data_dir: &Path, json: bool) -> Result<u8, Failure> {
         store.set_account_state(account.id, account_state)?;
     }
     let pending = counts.total();
+    let overridden = store.overridden(account.id, SystemClock.now())?;
     let items: Vec<serde_json::Value> = rows
         .iter()
         .map(|r| {
@@ -1256,6 +1288,7 @@ async fn status(data_dir: &Path, json: bool) -> Result<u8, Failure> {
             "account_state": crate::cli_accounts::state_name(account_state),
             "counts": counts,
             "items": items,
+            "overridden": overridden,
         });
         println!("{doc}");
     } else {
@@ -1296,6 +1329,29 @@ async fn status(data_dir: &Path, json: bool) -> Result<u8, Failure> {
                 "  {} {name} → {what} [{}]{note}",
                 r.item_id,
                 r.state.as_str()
+            );
+        }
+        if !overridden.is_empty() {
+            println!("Kept the server's value over a change of yours (`playmark use-mine ID` sends yours):");
+        }
+        let shown = |p: &store::Progress| {
+            if p.played {
+                "watched".to_string()
+            } else {
+                format_position(p.position_ms)
+            }
+        };
+        for o in &overridden {
+            let name = store
+                .item(account.id, &o.item_id)?
+                .map(|i| i.name)
+                .unwrap_or_else(|| o.item_id.clone());
+            println!(
+                "  {} {name}: kept {}, yours {} — {}",
+                o.item_id,
+                shown(&o.kept),
+                shown(&o.yours),
+                o.why
             );
         }
     }

@@ -16,7 +16,7 @@ use common::{media_server, Harness};
 use playmark::backend::jellyfin::{DeviceInfo, JellyfinClient};
 use playmark::backend::MediaServer;
 use playmark::clock::Clock;
-use playmark::demo::{RecordedRequest, DEMO_PASSWORD, DEMO_USER};
+use playmark::demo::{Fault, RecordedRequest, DEMO_PASSWORD, DEMO_USER};
 use playmark::model::{DesiredState, ItemKind, LocalChange, ServerKind, UserData};
 use playmark::sync::{Policy, RunOutcome, SyncEvent};
 
@@ -388,6 +388,244 @@ async fn last_writer_wins_puts_each_changes_date_on_the_server(kind: ServerKind)
     );
 }
 
+/// Our write of `position_ms` reaches the server, which applies it, and its answer is cut
+/// mid-body (`Fault::Truncated` on the write, not on the read before it): the engine cannot
+/// know it landed. The row is retrying and its outcome is unknown.
+async fn write_lands_answer_lost(h: &Harness, ep: &str, position_ms: i64) {
+    h.clock.advance(1_000);
+    h.engine
+        .record_change(ep, LocalChange::Position { position_ms })
+        .unwrap();
+    // The batched read passes (a zero delay), the write meets the fault.
+    h.server
+        .fail_next(1, Fault::Delay(std::time::Duration::ZERO));
+    h.server.fail_next(1, Fault::Truncated);
+    let outcome = h.drain_now().await;
+    assert!(
+        matches!(outcome, RunOutcome::Pending { .. }),
+        "the write is retrying: {outcome:?}"
+    );
+    assert_eq!(h.server.armed_faults(), 0, "both faults met");
+    assert_eq!(h.server.user_data(ep).unwrap().position_ms, position_ms);
+    assert!(h
+        .engine
+        .with_store(|s| s.has_unknown_outcome(h.account, ep))
+        .unwrap());
+    h.server.clear_requests();
+}
+
+/// Send what is queued now (backoff skipped) and report (ours, server's).
+async fn sync_again(h: &Harness, ep: &str) -> (Shown, Shown) {
+    h.engine.sync_now().unwrap();
+    let result = sync_without_refresh(h, ep).await;
+    assert!(
+        !h.engine
+            .with_store(|s| s.has_unknown_outcome(h.account, ep))
+            .unwrap(),
+        "the outcome is settled"
+    );
+    result
+}
+
+/// Decision table row 1, "the server holds what we sent: ours landed": after the lost answer
+/// the person goes back from 20:00 to 10:00; 10:00 is an ordinary change of theirs and is sent
+/// under every policy (before the sent record, the send-time read took the server's 20:00 for
+/// another device's and furthest-progress kept it: issue 17, "What was seen" 1).
+async fn unknown_outcome_row1_ours_landed(kind: ServerKind) {
+    let ten = (10 * MIN, false);
+    table(
+        kind,
+        [
+            (Policy::LastWriterWins, ten, ten),
+            (Policy::FurthestProgress, ten, ten),
+            (Policy::PreferLocal, ten, ten),
+            (Policy::PreferServer, ten, ten),
+        ],
+        |policy| async move {
+            let (h, ep) = agreed(kind, policy).await;
+            write_lands_answer_lost(&h, &ep, 20 * MIN).await;
+            h.clock.advance(1_000);
+            h.engine
+                .record_change(
+                    &ep,
+                    LocalChange::Position {
+                        position_ms: 10 * MIN,
+                    },
+                )
+                .unwrap();
+            sync_again(&h, &ep).await
+        },
+    )
+    .await;
+}
+
+/// Decision table row 2, "the server holds the old base: ours did not land": the write was
+/// refused before the server processed it (a reset); the person goes back to the old 5:00.
+/// That change equals the base but is queued, not dropped (the outcome was unknown), and the
+/// read settles it with no write: the server keeps 5:00 under every policy. Without a change
+/// back, the retry sends 20:00 again.
+async fn unknown_outcome_row2_did_not_land(kind: ServerKind) {
+    let five = (5 * MIN, false);
+    table(
+        kind,
+        [
+            (Policy::LastWriterWins, five, five),
+            (Policy::FurthestProgress, five, five),
+            (Policy::PreferLocal, five, five),
+            (Policy::PreferServer, five, five),
+        ],
+        |policy| async move {
+            let (h, ep) = agreed(kind, policy).await;
+            h.clock.advance(1_000);
+            h.engine
+                .record_change(
+                    &ep,
+                    LocalChange::Position {
+                        position_ms: 20 * MIN,
+                    },
+                )
+                .unwrap();
+            h.server
+                .fail_next(1, Fault::Delay(std::time::Duration::ZERO));
+            h.server.fail_next(
+                1,
+                Fault::Status {
+                    code: 502,
+                    retry_after: None,
+                },
+            );
+            assert!(matches!(h.drain_now().await, RunOutcome::Pending { .. }));
+            assert_eq!(h.server.user_data(&ep).unwrap().position_ms, 5 * MIN);
+            h.clock.advance(1_000);
+            h.engine
+                .record_change(
+                    &ep,
+                    LocalChange::Position {
+                        position_ms: 5 * MIN,
+                    },
+                )
+                .unwrap();
+            assert!(
+                h.engine
+                    .with_store(|s| s.desired(h.account, &ep))
+                    .unwrap()
+                    .is_some(),
+                "a change back to the base is queued while the outcome is unknown"
+            );
+            h.server.clear_requests();
+            let result = sync_again(&h, &ep).await;
+            // Last-writer-wins on a server that keeps dates writes the newer date of a change
+            // that agrees with the server (see `merge_on`); nothing else writes at all.
+            let dated = policy == Policy::LastWriterWins && kind != ServerKind::Plex;
+            assert_eq!(h.writes().len(), usize::from(dated), "{:?}", h.writes());
+            result
+        },
+    )
+    .await;
+    // Nothing changed by the person after the failure: the retry writes 20:00.
+    let (h, ep) = agreed(kind, Policy::FurthestProgress).await;
+    h.engine
+        .record_change(
+            &ep,
+            LocalChange::Position {
+                position_ms: 20 * MIN,
+            },
+        )
+        .unwrap();
+    h.server
+        .fail_next(1, Fault::Delay(std::time::Duration::ZERO));
+    h.server.fail_next(
+        1,
+        Fault::Status {
+            code: 502,
+            retry_after: None,
+        },
+    );
+    assert!(matches!(h.drain_now().await, RunOutcome::Pending { .. }));
+    h.server.clear_requests();
+    assert_eq!(
+        sync_again(&h, &ep).await,
+        ((20 * MIN, false), (20 * MIN, false))
+    );
+    assert_eq!(h.writes().len(), 1, "{:?}", h.writes());
+}
+
+/// Decision table row 3, "anything else: ours landed, someone changed it after": after our
+/// lost answer (20:00 applied), the other device, having seen 20:00, goes back to 3:00. The
+/// person changed nothing since: under every policy the server's 3:00 is adopted with no write
+/// (before the sent record, the retry wrote 20:00 over it: "What was seen" 2), and the person's
+/// 20:00 is kept for "Use mine".
+async fn unknown_outcome_row3_overwritten_after(kind: ServerKind) {
+    let three = (3 * MIN, false);
+    table(
+        kind,
+        [
+            (Policy::LastWriterWins, three, three),
+            (Policy::FurthestProgress, three, three),
+            (Policy::PreferLocal, three, three),
+            (Policy::PreferServer, three, three),
+        ],
+        |policy| async move {
+            let (h, ep) = agreed(kind, policy).await;
+            write_lands_answer_lost(&h, &ep, 20 * MIN).await;
+            h.clock.advance(1_000);
+            other_device_moves_to(&h, &ep, 3 * MIN).await;
+            h.server.clear_requests();
+            let result = sync_again(&h, &ep).await;
+            assert!(h.writes().is_empty(), "no write: {:?}", h.writes());
+            let kept = h
+                .engine
+                .with_store(|s| s.overridden(h.account, h.clock.now()))
+                .unwrap();
+            assert_eq!(kept.len(), 1, "{kept:?}");
+            assert_eq!(kept[0].item_id, ep);
+            assert_eq!(
+                (kept[0].yours.position_ms, kept[0].kept.position_ms),
+                (20 * MIN, 3 * MIN)
+            );
+            result
+        },
+    )
+    .await;
+}
+
+/// Decision table row 3 when the person changed the item again after sending (20:00, lost
+/// answer, then 25:00) and the other device went to 3:00 meanwhile: an ordinary conflict of
+/// 25:00 against 3:00 over base = 20:00, decided by the policy. Last-writer-wins compares
+/// dates: the person's change is the newer one on Jellyfin (which keeps the dates written);
+/// a Plex timeline moves no date, so the person's dated change wins there too.
+async fn unknown_outcome_row3_then_a_conflict(kind: ServerKind) {
+    let ours = (25 * MIN, false);
+    let theirs = (3 * MIN, false);
+    table(
+        kind,
+        [
+            (Policy::LastWriterWins, ours, ours),
+            (Policy::FurthestProgress, ours, ours),
+            (Policy::PreferLocal, ours, ours),
+            (Policy::PreferServer, theirs, theirs),
+        ],
+        |policy| async move {
+            let (h, ep) = agreed(kind, policy).await;
+            write_lands_answer_lost(&h, &ep, 20 * MIN).await;
+            h.clock.advance(1_000);
+            other_device_moves_to(&h, &ep, 3 * MIN).await;
+            h.clock.advance(1_000);
+            h.engine
+                .record_change(
+                    &ep,
+                    LocalChange::Position {
+                        position_ms: 25 * MIN,
+                    },
+                )
+                .unwrap();
+            h.server.clear_requests();
+            sync_again(&h, &ep).await
+        },
+    )
+    .await;
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod jellyfin {
@@ -415,6 +653,10 @@ suite!(
     season_group_splits_when_merges_differ,
     a_pull_during_our_send_does_not_hide_the_other_devices_progress,
     last_writer_wins_puts_each_changes_date_on_the_server,
+    unknown_outcome_row1_ours_landed,
+    unknown_outcome_row2_did_not_land,
+    unknown_outcome_row3_overwritten_after,
+    unknown_outcome_row3_then_a_conflict,
 );
 
 /// The same lost update through the binary: `login`, `refresh`; the other device moves an

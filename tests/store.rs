@@ -38,6 +38,14 @@ fn folder(id: &str, kind: ItemKind, parent: Option<&str>) -> RemoteItem {
     }
 }
 
+/// A send-time read that found these items at the default state (0:00, not watched).
+fn server_holds(items: &[&str]) -> std::collections::HashMap<String, UserData> {
+    items
+        .iter()
+        .map(|i| (i.to_string(), UserData::default()))
+        .collect()
+}
+
 fn setup(episodes: usize) -> (tempfile::TempDir, Store, i64) {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&database_path(dir.path())).unwrap();
@@ -350,6 +358,11 @@ fn after_a_request_with_unknown_outcome_a_return_to_base_is_still_sent() {
         )
         .unwrap();
     let c = store.claim_due(acc, 2, 8, 60_000).unwrap();
+    // The send-time read found the server at 0 and planned the write of 60 s.
+    let plan = store
+        .merge_claims(acc, &c, &server_holds(&["e0"]), 2)
+        .unwrap();
+    assert_eq!(plan.writes.len(), 1);
     // e.g. a timeout: the server may have applied 60 s.
     store
         .fail(acc, c[0].rows(), ErrorKind::Transient, "timeout", 10, 3)
@@ -554,6 +567,11 @@ fn a_listing_older_than_the_base_leaves_the_item_alone() {
         .record_change(acc, "e1", LocalChange::MarkWatched, 4, 0)
         .unwrap();
     let c = store.claim_due(acc, 4, 8, 60_000).unwrap();
+    // The send-time read found e1 as the listing had it (1 s).
+    let mut read = server_holds(&["e1"]);
+    read.insert("e1".into(), stale[1].user_data);
+    let plan = store.merge_claims(acc, &c, &read, 4).unwrap();
+    assert_eq!(plan.writes.len(), 1);
     store
         .fail(acc, c[0].rows(), ErrorKind::Transient, "reset", 9_000, 5)
         .unwrap();
@@ -579,4 +597,63 @@ fn a_listing_older_than_the_base_leaves_the_item_alone() {
         .merge_remote_items(acc, &stale, ReadMark::LATEST, 8)
         .unwrap();
     assert_eq!(report.stats.stale, 0);
+}
+
+/// Compare-and-set on the lease (issue 17, "What to build" 5): after our lease expired and
+/// another process (a second store on the same file) claimed the row, our late
+/// `release_claims` leaves that claim alone (without the check it went back to pending, to be
+/// sent twice at once).
+#[test]
+fn release_claims_leaves_another_owners_claim_alone() {
+    let (dir, mut ours, acc) = setup(1);
+    ours.record_change(acc, "e0", LocalChange::MarkWatched, 1, 0)
+        .unwrap();
+    let claimed = ours.claim_due(acc, 1, 10, 100).unwrap();
+    assert_eq!(claimed.len(), 1);
+    let rows = claimed[0].rows().to_vec();
+    let mut other = Store::open(&database_path(dir.path())).unwrap();
+    assert_eq!(other.recover_expired_leases(500).unwrap(), 1);
+    assert_eq!(other.claim_due(acc, 500, 10, 100_000).unwrap().len(), 1);
+    ours.release_claims(acc, &rows, 600).unwrap();
+    let row = other.outbox_row(acc, "e0").unwrap().unwrap();
+    assert_eq!(
+        row.state,
+        RowState::InFlight,
+        "still the other process's claim"
+    );
+    // Our own claim is ours to give back.
+    other.release_claims(acc, &rows, 700).unwrap();
+    let row = other.outbox_row(acc, "e0").unwrap().unwrap();
+    assert_eq!(row.state, RowState::Pending);
+}
+
+/// Compare-and-delete in `deliver_report` (issue 17, "What to build" 5): a live report that
+/// carried the row's change does not delete the row while a write of it is in flight (that
+/// write's completion decides); without the check the row vanished under the write.
+#[test]
+fn a_delivered_report_never_deletes_a_row_in_flight() {
+    let (_dir, mut store, acc) = setup(1);
+    let change = LocalChange::Position {
+        position_ms: 60_000,
+    };
+    let (_, outcome) = store.record_change(acc, "e0", change, 1, 0).unwrap();
+    let RecordOutcome::Queued { change_seq } = outcome else {
+        panic!("queued");
+    };
+    assert_eq!(store.claim_due(acc, 1, 10, 100_000).unwrap().len(), 1);
+    store
+        .deliver_report(acc, "e0", change, Some(change_seq), None, 2)
+        .unwrap();
+    let row = store.outbox_row(acc, "e0").unwrap();
+    assert_eq!(row.map(|r| r.state), Some(RowState::InFlight));
+    // Not in flight: the report's delivery completes it.
+    let (_dir, mut store, acc) = setup(1);
+    let (_, outcome) = store.record_change(acc, "e0", change, 1, 0).unwrap();
+    let RecordOutcome::Queued { change_seq } = outcome else {
+        panic!("queued");
+    };
+    store
+        .deliver_report(acc, "e0", change, Some(change_seq), None, 2)
+        .unwrap();
+    assert_eq!(store.outbox_row(acc, "e0").unwrap(), None);
 }

@@ -60,6 +60,9 @@ pub struct SyncError {
     pub status: Option<u16>,
     /// `Retry-After` from the server: no retry before it expires.
     pub retry_after: Option<Duration>,
+    /// The failing request was not the first call of a write made of several (a Plex
+    /// unscrobble then timeline): the calls before it were applied.
+    pub after_first_call: bool,
 }
 
 impl SyncError {
@@ -70,7 +73,28 @@ impl SyncError {
             detail: detail.into(),
             status: None,
             retry_after: None,
+            after_first_call: false,
         }
+    }
+
+    /// The same failure, of a later call of a write made of several.
+    pub fn after_first_call(mut self) -> SyncError {
+        self.after_first_call = true;
+        self
+    }
+
+    /// Whether this failure of a write proves that the server applied nothing of it: the
+    /// connection could not be made, or the server refused the write's first call (a 4xx).
+    /// A timeout, a reset, a truncated answer or a 5xx prove nothing (DESIGN.md invariant 8).
+    pub fn proves_nothing_applied(&self) -> bool {
+        !self.after_first_call
+            && match self.kind {
+                ErrorKind::Offline => true,
+                ErrorKind::Auth | ErrorKind::NotFound | ErrorKind::Rejected => {
+                    self.status.is_some_and(|s| (400..500).contains(&s))
+                }
+                ErrorKind::Transient => false,
+            }
     }
 }
 
@@ -259,6 +283,7 @@ pub fn classify_status(status: u16, retry_after: Option<&str>, body_snippet: &st
         detail,
         status: Some(status),
         retry_after: retry_after.and_then(|v| parse_retry_after(v, chrono::Utc::now())),
+        after_first_call: false,
     }
 }
 

@@ -4,6 +4,7 @@ use rusqlite::{params, OptionalExtension, Row, Transaction};
 use serde::Serialize;
 
 use super::outbox::{self, RowState};
+use super::sent;
 use super::{Result, Store};
 use crate::backend::ErrorKind;
 use crate::merge::{merge_on, Decision, LocalSide, Outcome, Policy, ServerDates};
@@ -101,13 +102,17 @@ pub(super) fn base_of(
     Ok(base_with_seq(tx, account, item)?.map(|(base, _)| base))
 }
 
-/// The base to compare a desired state with: `None` when it is uncertain (a request with an
-/// unknown outcome was sent since it was seen). An item never seen counts as the default state.
+/// The base to compare a desired state with: `None` when it is uncertain (a write whose outcome
+/// is not known was sent since it was seen: invariant 8, `store::sent`; or, in databases from
+/// before that record, the old `uncertain` flag). An item never seen counts as the default state.
 pub(super) fn comparable_base(
     tx: &Transaction<'_>,
     account: AccountId,
     item: &str,
 ) -> rusqlite::Result<Option<UserData>> {
+    if sent::sent_of(tx, account, item)?.is_some() {
+        return Ok(None);
+    }
     let row = tx
         .prepare_cached(
             "SELECT position_ms, played, play_count, last_played, uncertain FROM server_state
@@ -131,22 +136,7 @@ macro_rules! current_mark {
         "COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'base_seq'), 0)"
     };
 }
-
-/// Mark the base of items uncertain (see [`comparable_base`]). Like a new base, this is newer
-/// than any listing asked for before it (see [`ReadMark`]).
-pub(super) fn mark_base_uncertain(
-    tx: &Transaction<'_>,
-    account: AccountId,
-    item: &str,
-) -> rusqlite::Result<()> {
-    tx.prepare_cached(concat!(
-        "UPDATE server_state SET uncertain = 1, base_seq = ",
-        current_mark!(),
-        " WHERE account_id = ?1 AND item_id = ?2"
-    ))?
-    .execute(params![account, item])?;
-    Ok(())
-}
+pub(super) use current_mark;
 
 /// Where the store stood when a read of the server was sent ([`Store::read_mark`]).
 ///
@@ -366,7 +356,9 @@ fn merge_remote_in(
         now,
     } = *ctx;
     let known = base_with_seq(tx, account, item)?;
-    if known.is_some_and(|(_, seq)| seq >= read_at.0) {
+    let sent_stamp = sent::sent_of(tx, account, item)?.map(|s| s.stamp);
+    if known.is_some_and(|(_, seq)| seq >= read_at.0) || sent_stamp.is_some_and(|s| s >= read_at.0)
+    {
         report.stats.stale += 1;
         return Ok(());
     }
@@ -383,8 +375,11 @@ fn merge_remote_in(
         report.stats.kept_local += 1;
         return Ok(());
     }
+    // A write of ours whose outcome is unknown: what the server holds says whether it landed,
+    // and so which base the merge runs over (invariant 8).
+    let (settled_base, _) = sent::settle(tx, account, item, known_base, remote)?;
     // First sight: no history, so the server's state is the base.
-    let base = known_base.unwrap_or(*remote);
+    let base = settled_base.unwrap_or(*remote);
     let changed_at: Option<Millis> = tx
         .query_row(
             "SELECT changed_at FROM play_state WHERE account_id = ?1 AND item_id = ?2",
@@ -404,6 +399,9 @@ fn merge_remote_in(
         },
     };
     let outcome = merge_on(dates, &local, &base, remote, policy, runtime_ms);
+    if row.is_some() {
+        sent::note_merge(tx, account, item, &local.state, &outcome, now)?;
+    }
     // An unchanged item costs reads only (a rescan of a large library writes nothing).
     if known_base != Some(outcome.base) {
         write_base(tx, account, item, &outcome.base, now)?;

@@ -11,6 +11,7 @@ mod playback;
 mod schema;
 pub mod secrets;
 mod send;
+mod sent;
 mod settings;
 pub mod tokens;
 mod views;
@@ -30,6 +31,7 @@ pub use outbox::{
 pub use playback::ReportDelivery;
 pub use schema::MIGRATIONS;
 pub use send::{PlannedWrite, SendPlan};
+pub use sent::{classify, Landed, Overridden, Progress, OVERRIDDEN_KEEP_MS};
 pub use settings::{
     default_download_folder, SettingKey, Settings, WatchedThresholds, MAX_PULL_INTERVAL_S,
     MIN_PULL_INTERVAL_S,

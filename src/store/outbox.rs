@@ -7,9 +7,8 @@
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use serde::Serialize;
 
-use super::library::{
-    base_of, comparable_base, kind_of, local_of, mark_base_uncertain, write_base, write_local,
-};
+use super::library::{base_of, comparable_base, kind_of, local_of, write_base, write_local};
+use super::sent;
 use super::{Result, Store, StoreError};
 use crate::backend::ErrorKind;
 use crate::model::{apply_change, AccountId, DesiredState, LocalChange, Millis, UserData};
@@ -375,6 +374,8 @@ impl Store {
         let current = local_of(&tx, account, item)?.unwrap_or(base);
         let next = apply_change(&current, change, now);
         write_local(&tx, account, item, &next, Some(now))?;
+        // A new decision of the person's: an older "kept the server's value" notice is over.
+        sent::forget_overridden(&tx, account, item)?;
         let outcome = upsert_desired(
             &tx,
             account,
@@ -588,9 +589,10 @@ impl Store {
         let tx = self.conn.transaction()?;
         for sent in sent {
             let item = &sent.item_id;
-            // A transient failure may have happened after the server applied the write.
+            // A transient failure may have come after the server applied the write: its record
+            // (`store::sent`) stays, and a listing asked for before now cannot settle it.
             if kind == ErrorKind::Transient {
-                mark_base_uncertain(&tx, account, item)?;
+                sent::restamp(&tx, account, item)?;
             }
             let Some(row) = row_of(&tx, account, item)? else {
                 continue;
@@ -629,6 +631,18 @@ impl Store {
                (SELECT group_key FROM sync_outbox WHERE group_key IS NOT NULL)",
             [account],
         )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A write carrying these rows failed in a way that proves the server applied nothing of it
+    /// (see `SyncError::proves_nothing_applied`): their sent records are forgotten, so a change
+    /// back to the base is dropped again and the next read is no classification.
+    pub fn nothing_applied(&mut self, account: AccountId, sent: &[ClaimedRow]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for row in sent {
+            sent::clear_sent(&tx, account, &row.item_id, row.change_seq)?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -803,6 +817,8 @@ fn complete_in(
 ) -> rusqlite::Result<CompleteOutcome> {
     let new_base = server_after.unwrap_or_else(|| sent.desired.to_user_data());
     write_base(tx, account, &sent.item_id, &new_base, now)?;
+    // The outcome is known: the server holds what was sent.
+    sent::clear_sent(tx, account, &sent.item_id, sent.change_seq)?;
     let Some(row) = row_of(tx, account, &sent.item_id)? else {
         return Ok(CompleteOutcome::Gone);
     };

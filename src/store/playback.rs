@@ -10,7 +10,8 @@
 use rusqlite::params;
 
 use super::library::{base_of, write_base};
-use super::outbox::{delete_row, row_of};
+use super::outbox::{delete_row, row_of, RowState};
+use super::sent;
 use super::{Result, Store};
 use crate::model::{apply_change, AccountId, LocalChange, Millis, UserData};
 
@@ -53,14 +54,24 @@ impl Store {
         let base = base_of(&tx, account, item)?.unwrap_or_default();
         let new_base = server_now.unwrap_or_else(|| server_effect(&base, change, now));
         write_base(&tx, account, item, &new_base, now)?;
-        let outcome = match row_of(&tx, account, item)? {
+        let row = row_of(&tx, account, item)?;
+        let in_flight = row.as_ref().is_some_and(|r| r.state == RowState::InFlight);
+        if !in_flight {
+            // The report set what the server holds after any earlier write of ours: an earlier
+            // write's unknown outcome no longer matters (while a write is in flight it may
+            // still land after the report, and its record stays).
+            sent::clear_sent(&tx, account, item, i64::MAX)?;
+        }
+        let outcome = match row {
             None => ReportDelivery::NothingQueued,
             Some(row) => {
                 let d = row.desired;
                 let same = d.position_ms == new_base.position_ms
                     && d.played == new_base.played
                     && d.play_count == new_base.play_count;
-                if same && Some(row.change_seq) == change_seq {
+                // Compare-and-delete on `change_seq`, never under a write in flight: that
+                // write's completion compares its own `change_seq` with the row's.
+                if same && Some(row.change_seq) == change_seq && !in_flight {
                     delete_row(&tx, account, item)?;
                     ReportDelivery::Delivered
                 } else {

@@ -15,7 +15,42 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0009_outbox_counts", OUTBOX_COUNTS),
     ("0010_downloads", DOWNLOADS),
     ("0011_base_seq", BASE_SEQ),
+    ("0012_sent_and_overridden", SENT_AND_OVERRIDDEN),
 ];
+
+/// What was sent and whose outcome is not known yet (DESIGN.md invariant 8; see
+/// `store::sent`), beside the base rather than in `sync_outbox` so that dropping, discarding
+/// or completing a row cannot lose it; and the person's values a merge kept the server's
+/// value over (invariant 11; `overridden`, shown with "Use mine" for 7 days).
+const SENT_AND_OVERRIDDEN: &str = r#"
+CREATE TABLE sent_state (
+    account_id  INTEGER NOT NULL,
+    item_id     TEXT NOT NULL,
+    position_ms INTEGER NOT NULL,
+    played      INTEGER NOT NULL,
+    play_count  INTEGER NOT NULL,
+    last_played INTEGER,
+    change_seq  INTEGER NOT NULL,
+    read_date   INTEGER,
+    stamp       INTEGER NOT NULL,
+    sent_at     INTEGER NOT NULL,
+    PRIMARY KEY (account_id, item_id),
+    FOREIGN KEY (account_id, item_id) REFERENCES items (account_id, item_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+
+CREATE TABLE overridden (
+    account_id        INTEGER NOT NULL,
+    item_id           TEXT NOT NULL,
+    decided_at        INTEGER NOT NULL,
+    kept_position_ms  INTEGER NOT NULL,
+    kept_played       INTEGER NOT NULL,
+    yours_position_ms INTEGER NOT NULL,
+    yours_played      INTEGER NOT NULL,
+    why               TEXT NOT NULL,
+    PRIMARY KEY (account_id, item_id),
+    FOREIGN KEY (account_id, item_id) REFERENCES items (account_id, item_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+"#;
 
 /// When each base was written, on the store's read-mark counter (`meta` key `base_seq`, see
 /// `Store::read_mark`): a listing asked for before a base was written cannot overwrite it.

@@ -27,6 +27,7 @@ use super::library::{
     write_local, ItemMerge, MergeReport,
 };
 use super::outbox::{delete_row, replace_desired, row_of, Claim, ClaimedRow, RowState};
+use super::sent;
 use super::{Result, Store};
 use crate::merge::{merge_on, Decision, LocalSide, Policy, ServerDates};
 use crate::model::{AccountId, DesiredState, Millis, UserData};
@@ -125,7 +126,7 @@ fn plan_row(
     (policy, dates): (Policy, ServerDates),
     claimed: &ClaimedRow,
     remote: Option<&UserData>,
-    now: Millis,
+    (read_date, now): (Option<Millis>, Millis),
     report: &mut MergeReport,
 ) -> rusqlite::Result<RowPlan> {
     let item = claimed.item_id.as_str();
@@ -145,6 +146,15 @@ fn plan_row(
     };
     let Some(remote) = remote else {
         // Not listed by the server: nothing to merge with; the write tells (404 → attention).
+        sent::record_sent(
+            tx,
+            account,
+            item,
+            &current.desired,
+            current.change_seq,
+            read_date,
+            now,
+        )?;
         return Ok(RowPlan::Write {
             changed: current.change_seq != claimed.change_seq,
             row: current,
@@ -152,7 +162,10 @@ fn plan_row(
         });
     };
     let known_base = base_of(tx, account, item)?;
-    let base = known_base.unwrap_or(*remote);
+    // A write of ours whose outcome is unknown: this read says whether it landed, and so
+    // which base the merge runs over (invariant 8, `store::sent`).
+    let (settled_base, _) = sent::settle(tx, account, item, known_base, remote)?;
+    let base = settled_base.unwrap_or(*remote);
     let changed_at = changed_at_of(tx, account, item)?;
     let local = LocalSide {
         state: row.desired.to_user_data(),
@@ -166,6 +179,7 @@ fn plan_row(
         policy,
         runtime_of(tx, account, item)?,
     );
+    sent::note_merge(tx, account, item, &local.state, &outcome, now)?;
     // The base is what the server holds now.
     if known_base != Some(*remote) {
         write_base(tx, account, item, remote, now)?;
@@ -193,6 +207,15 @@ fn plan_row(
     }
     let desired = DesiredState::from_user_data(&outcome.result);
     if desired == row.desired {
+        sent::record_sent(
+            tx,
+            account,
+            item,
+            &desired,
+            current.change_seq,
+            read_date,
+            now,
+        )?;
         return Ok(RowPlan::Write {
             changed: current.change_seq != claimed.change_seq,
             row: current,
@@ -201,6 +224,7 @@ fn plan_row(
     }
     let change_seq = replace_desired(tx, account, item, &desired, now)?;
     write_local(tx, account, item, &outcome.result, changed_at)?;
+    sent::record_sent(tx, account, item, &desired, change_seq, read_date, now)?;
     Ok(RowPlan::Write {
         row: ClaimedRow {
             desired,
@@ -220,6 +244,19 @@ impl Store {
         account: AccountId,
         claims: &[Claim],
         remote: &HashMap<String, UserData>,
+        now: Millis,
+    ) -> Result<SendPlan> {
+        self.merge_claims_read(account, claims, remote, None, now)
+    }
+
+    /// [`Store::merge_claims`] with the server's clock when it answered the read (its `Date`
+    /// header), which the classification of an unknown outcome may use (see `store::sent`).
+    pub fn merge_claims_read(
+        &mut self,
+        account: AccountId,
+        claims: &[Claim],
+        remote: &HashMap<String, UserData>,
+        read_date: Option<Millis>,
         now: Millis,
     ) -> Result<SendPlan> {
         let tx = self.conn.transaction()?;
@@ -242,7 +279,7 @@ impl Store {
                         (policy, dates),
                         row,
                         remote.get(&row.item_id),
-                        now,
+                        (read_date, now),
                         &mut plan.report,
                     )? {
                         RowPlan::Released => plan.released.push(row.item_id.clone()),
@@ -263,7 +300,8 @@ impl Store {
                     for row in rows {
                         let current = remote.get(&row.item_id);
                         let rules = (policy, dates);
-                        match plan_row(&tx, account, rules, row, current, now, &mut plan.report)? {
+                        let when = (read_date, now);
+                        match plan_row(&tx, account, rules, row, current, when, &mut plan.report)? {
                             RowPlan::Released => {
                                 intact = false;
                                 plan.released.push(row.item_id.clone());
@@ -332,11 +370,14 @@ impl Store {
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         for r in rows {
+            // Compare-and-set on the lease: a row another process has claimed since (after our
+            // lease expired) is that process's to send, not ours to give back.
             tx.execute(
-                "UPDATE sync_outbox SET state = 'pending', lease_until = NULL, updated_at = ?3,
-                        next_attempt_at = MIN(next_attempt_at, ?3)
-                 WHERE account_id = ?1 AND item_id = ?2 AND state = 'in_flight'",
-                params![account, r.item_id, now],
+                "UPDATE sync_outbox SET state = 'pending', lease_until = NULL, lease_owner = NULL,
+                        updated_at = ?3, next_attempt_at = MIN(next_attempt_at, ?3)
+                 WHERE account_id = ?1 AND item_id = ?2 AND state = 'in_flight'
+                   AND (lease_owner IS NULL OR lease_owner = ?4)",
+                params![account, r.item_id, now, self.lease_owner],
             )?;
         }
         tx.commit()?;

@@ -370,15 +370,17 @@ impl PlexClient {
         duration_ms: Option<i64>,
     ) -> Result<Option<UserData>, SyncError> {
         let (writes, after) = plan_writes(current, desired);
-        for w in writes {
-            match w {
-                PlexWrite::Scrobble => self.scrobble(item_id).await?,
-                PlexWrite::Unscrobble => self.unscrobble(item_id).await?,
+        for (i, w) in writes.into_iter().enumerate() {
+            let done = match w {
+                PlexWrite::Scrobble => self.scrobble(item_id).await,
+                PlexWrite::Unscrobble => self.unscrobble(item_id).await,
                 PlexWrite::SetOffset(ms) => {
                     self.set_offset(item_id, ms, duration_ms, desired.last_played)
-                        .await?
+                        .await
                 }
-            }
+            };
+            // A later call's failure leaves the earlier calls applied.
+            done.map_err(|e| if i > 0 { e.after_first_call() } else { e })?;
         }
         Ok(Some(after))
     }

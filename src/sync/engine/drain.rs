@@ -72,9 +72,16 @@ impl Engine {
     ) -> Result<Option<RunOutcome>, StoreError> {
         let account = self.shared.account;
         self.shared.stats.wakeups.fetch_add(1, Ordering::Relaxed);
-        // Results that could not be stored earlier (the store failed) go first.
+        // Results that could not be stored earlier (the store failed) go first. A read is not
+        // merged late: what the server held then may have changed during the outage, and a write
+        // planned from it would overwrite that. Its rows go back to the queue and are read
+        // again: the oldest read a write is ever based on is its own claim's.
         while let Some(done) = ctx.unfinished.pop() {
-            if let Err(e) = self.finish(ctx, &done) {
+            let stored = match &done {
+                Done::Read { claims, .. } => self.requeue_unread(ctx, claims),
+                Done::Write { .. } => self.finish(ctx, &done),
+            };
+            if let Err(e) = stored {
                 ctx.unfinished.push(done);
                 return Err(e);
             }
@@ -445,6 +452,24 @@ impl Engine {
         Ok(())
     }
 
+    /// The rows of a read whose merge could not be stored: back to the queue, to be read again.
+    fn requeue_unread(&self, ctx: &mut RunCtx, claims: &[Claim]) -> Result<(), StoreError> {
+        let rows: Vec<ClaimedRow> = claims
+            .iter()
+            .flat_map(|c| c.rows().iter().cloned())
+            .collect();
+        let now = self.now();
+        self.with_store(|s| s.release_claims(self.shared.account, &rows, now))?;
+        tracing::debug!(
+            items = rows.len(),
+            "a read that could not be stored is dropped; its rows are read again"
+        );
+        ctx.reading = false;
+        self.shared.counts_stale.store(true, Ordering::Relaxed);
+        self.shared.notify.notify_one();
+        Ok(())
+    }
+
     fn finish_write(
         &self,
         write: &PlannedWrite,
@@ -455,7 +480,13 @@ impl Engine {
         let account = self.shared.account;
         let after = match result {
             Ok(after) => after,
-            Err(error) => return self.failed(write.rows(), error.clone(), now, epoch),
+            Err(error) => {
+                if error.proves_nothing_applied() {
+                    // Nothing of the write reached the server: its outcome is known.
+                    self.with_store(|s| s.nothing_applied(account, write.rows()))?;
+                }
+                return self.failed(write.rows(), error.clone(), now, epoch);
+            }
         };
         let after: HashMap<String, UserData> = after.iter().cloned().collect();
         let outcomes = match write {

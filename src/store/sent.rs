@@ -1,0 +1,466 @@
+//! What was sent, remembered until its outcome is known (DESIGN.md invariant 8), and what a
+//! merge kept over the person's change (invariant 11).
+//!
+//! A write whose answer never comes (a timeout, a reset, a proxy's 502, a crash or an abort while
+//! the server holds it) may or may not have been applied. The transaction that plans a write
+//! stores the server state it predicts (`sent_state`, beside the base, so that dropping,
+//! discarding or completing the outbox row cannot lose it). Only a known outcome clears it: the
+//! write's success, or a failure that proves nothing was applied (the connection was refused
+//! before anything was sent). Until then every merge (the send-time read, a pull's listing, a
+//! live message) first classifies what the server holds, comparing played and position only
+//! (counts and dates are never compared):
+//!
+//! | the server holds            | means                          | the merge runs over base := |
+//! |-----------------------------|--------------------------------|-----------------------------|
+//! | what we sent                | ours landed                    | the server's value          |
+//! | the old base                | ours did not land              | the old base (resend)       |
+//! | the old base, dated after our read | ours landed, then someone went back | what we sent  |
+//! | anything else               | ours landed, someone changed it after | what we sent         |
+//!
+//! With base := what we sent, a person who changed nothing since gets the server's value with no
+//! write, under every policy; a person who changed the item again meets the other device's
+//! change as an ordinary conflict, which the policy decides.
+//!
+//! The oldest read a write may be based on is the batched read of its own claim: a read whose
+//! merge could not be stored is dropped, and its rows are read again.
+
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde::Serialize;
+
+use super::library::current_mark;
+use super::{Result, Store};
+use crate::model::{AccountId, DesiredState, Millis, UserData};
+
+/// A write whose outcome is not known yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Sent {
+    /// The server state the write should leave (that server's rules applied).
+    pub state: UserData,
+    /// The outbox `change_seq` the write carried.
+    pub change_seq: i64,
+    /// The server's own clock (`Date` header) when the claim's read was answered, if known.
+    pub read_date: Option<Millis>,
+    /// The read-mark counter when the write was planned: a listing asked for before it
+    /// describes the server before the write and leaves the item alone (see `ReadMark`).
+    pub stamp: i64,
+}
+
+/// How a server value relates to a write whose outcome was unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Landed {
+    /// The server holds what we sent: our write landed.
+    Ours,
+    /// The server still holds the old base: our write did not land.
+    NotLanded,
+    /// The server holds something else (or the old base, dated after our read): our write
+    /// landed and another device changed the item after it.
+    Overwritten,
+}
+
+/// Played and position, as the server keeps them: positions are compared in whole seconds
+/// (Jellyfin keeps ticks, Plex milliseconds; a player or a proxy may round to the second).
+fn progress(u: &UserData) -> (bool, i64) {
+    (u.played, u.position_ms.max(0) / 1000)
+}
+
+/// Classify what the server holds (`remote`) against what we sent and the base we had.
+/// Dates can only turn "did not land" into "overwritten", never the reverse: a server value
+/// equal to the base but dated after the claim's read was written after our write.
+pub fn classify(
+    sent: &UserData,
+    read_date: Option<Millis>,
+    base: Option<&UserData>,
+    remote: &UserData,
+) -> Landed {
+    if progress(remote) == progress(sent) {
+        return Landed::Ours;
+    }
+    let Some(base) = base else {
+        // No base to compare with: we cannot tell that it did not land.
+        return Landed::Overwritten;
+    };
+    if progress(remote) != progress(base) {
+        return Landed::Overwritten;
+    }
+    match (remote.last_played, read_date) {
+        (Some(written), Some(read)) if written > read && remote.last_played != base.last_played => {
+            Landed::Overwritten
+        }
+        _ => Landed::NotLanded,
+    }
+}
+
+pub(super) fn sent_of(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    item: &str,
+) -> rusqlite::Result<Option<Sent>> {
+    tx.prepare_cached(
+        "SELECT position_ms, played, play_count, last_played, change_seq, read_date, stamp
+         FROM sent_state WHERE account_id = ?1 AND item_id = ?2",
+    )?
+    .query_row(params![account, item], |r| {
+        Ok(Sent {
+            state: super::library::read_user_data(r, 0)?,
+            change_seq: r.get(4)?,
+            read_date: r.get(5)?,
+            stamp: r.get(6)?,
+        })
+    })
+    .optional()
+}
+
+/// Remember that `desired` (carried by `change_seq`) is about to be written. Stamped on the
+/// read-mark counter like a base: older listings leave the item alone.
+pub(super) fn record_sent(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    item: &str,
+    desired: &DesiredState,
+    change_seq: i64,
+    read_date: Option<Millis>,
+    now: Millis,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(concat!(
+        "INSERT INTO sent_state (account_id, item_id, position_ms, played, play_count,
+                                 last_played, change_seq, read_date, stamp, sent_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ",
+        current_mark!(),
+        ", ?9)
+         ON CONFLICT (account_id, item_id) DO UPDATE SET position_ms = excluded.position_ms,
+           played = excluded.played, play_count = excluded.play_count,
+           last_played = excluded.last_played, change_seq = excluded.change_seq,
+           read_date = excluded.read_date, stamp = excluded.stamp, sent_at = excluded.sent_at"
+    ))?
+    .execute(params![
+        account,
+        item,
+        desired.position_ms,
+        desired.played,
+        desired.play_count,
+        desired.last_played,
+        change_seq,
+        read_date,
+        now
+    ])?;
+    Ok(())
+}
+
+/// The outcome of the write carrying `change_seq` (or an earlier one) is known: forget it.
+/// A record of a later write stays.
+pub(super) fn clear_sent(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    item: &str,
+    change_seq: i64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "DELETE FROM sent_state WHERE account_id = ?1 AND item_id = ?2 AND change_seq <= ?3",
+    )?
+    .execute(params![account, item, change_seq])?;
+    Ok(())
+}
+
+/// A write of the item failed without a known outcome just now: a listing asked for before
+/// now may predate the write's arrival on the server, and must not settle it.
+pub(super) fn restamp(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    item: &str,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(concat!(
+        "UPDATE sent_state SET stamp = ",
+        current_mark!(),
+        " WHERE account_id = ?1 AND item_id = ?2"
+    ))?
+    .execute(params![account, item])?;
+    Ok(())
+}
+
+/// Before a merge with `remote` (what the server holds, read after the write was planned):
+/// settle an unknown outcome (see the module docs) and return the base to merge over. The
+/// record is forgotten: the classification is the outcome.
+pub(super) fn settle(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    item: &str,
+    base: Option<UserData>,
+    remote: &UserData,
+) -> rusqlite::Result<(Option<UserData>, Option<Landed>)> {
+    let Some(sent) = sent_of(tx, account, item)? else {
+        return Ok((base, None));
+    };
+    let landed = classify(&sent.state, sent.read_date, base.as_ref(), remote);
+    tx.prepare_cached("DELETE FROM sent_state WHERE account_id = ?1 AND item_id = ?2")?
+        .execute(params![account, item])?;
+    tracing::debug!(
+        item,
+        ?landed,
+        "outcome of an earlier write settled by a read"
+    );
+    let base = match landed {
+        Landed::Ours => Some(*remote),
+        Landed::NotLanded => base,
+        Landed::Overwritten => Some(sent.state),
+    };
+    Ok((base, Some(landed)))
+}
+
+/// How long the person's overridden values are kept for "Use mine".
+pub const OVERRIDDEN_KEEP_MS: Millis = 7 * 24 * 3600 * 1000;
+
+/// A merge kept the server's value over a change of the person's (invariant 11).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Overridden {
+    pub item_id: String,
+    /// What the merge kept (the server's progress).
+    pub kept: Progress,
+    /// What the person had set.
+    pub yours: Progress,
+    /// Why, in English (the merge's summary).
+    pub why: String,
+    /// When the merge decided (ms since the epoch).
+    pub at: Millis,
+}
+
+/// Played and position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    pub played: bool,
+    pub position_ms: i64,
+}
+
+impl Progress {
+    pub fn of(u: &UserData) -> Progress {
+        Progress {
+            played: u.played,
+            position_ms: u.position_ms,
+        }
+    }
+}
+
+/// Remember that a merge kept `kept` over the person's `yours`; a later decision for the item
+/// replaces it.
+pub(super) fn record_overridden(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    item: &str,
+    kept: &UserData,
+    yours: &UserData,
+    why: &str,
+    now: Millis,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO overridden (account_id, item_id, decided_at, kept_position_ms, kept_played,
+                                 yours_position_ms, yours_played, why)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (account_id, item_id) DO UPDATE SET decided_at = excluded.decided_at,
+           kept_position_ms = excluded.kept_position_ms, kept_played = excluded.kept_played,
+           yours_position_ms = excluded.yours_position_ms, yours_played = excluded.yours_played,
+           why = excluded.why",
+    )?
+    .execute(params![
+        account,
+        item,
+        now,
+        kept.position_ms,
+        kept.played,
+        yours.position_ms,
+        yours.played,
+        why
+    ])?;
+    Ok(())
+}
+
+/// After a merge of an item with a change of the person's (`yours`): when the merge kept
+/// something else, remember their value for "Use mine" (invariant 11).
+pub(super) fn note_merge(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    item: &str,
+    yours: &UserData,
+    outcome: &crate::merge::Outcome,
+    now: Millis,
+) -> rusqlite::Result<()> {
+    let kept = &outcome.result;
+    if (kept.played, kept.position_ms) != (yours.played, yours.position_ms) {
+        record_overridden(tx, account, item, kept, yours, &outcome.summary(), now)?;
+    }
+    Ok(())
+}
+
+/// The person made a new change to the item: an older override notice no longer applies.
+pub(super) fn forget_overridden(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    item: &str,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached("DELETE FROM overridden WHERE account_id = ?1 AND item_id = ?2")?
+        .execute(params![account, item])?;
+    Ok(())
+}
+
+impl Store {
+    /// The merges of the last 7 days that kept the server's value over a change of the
+    /// person's, newest first (older ones are forgotten here).
+    pub fn overridden(&mut self, account: AccountId, now: Millis) -> Result<Vec<Overridden>> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "DELETE FROM overridden WHERE account_id = ?1 AND decided_at < ?2",
+            params![account, now.saturating_sub(OVERRIDDEN_KEEP_MS)],
+        )?;
+        let out = {
+            let mut stmt = tx.prepare(
+                "SELECT item_id, decided_at, kept_position_ms, kept_played, yours_position_ms,
+                        yours_played, why
+                 FROM overridden WHERE account_id = ?1 ORDER BY decided_at DESC, item_id",
+            )?;
+            let rows = stmt.query_map([account], |r| {
+                Ok(Overridden {
+                    item_id: r.get(0)?,
+                    at: r.get(1)?,
+                    kept: Progress {
+                        position_ms: r.get(2)?,
+                        played: r.get(3)?,
+                    },
+                    yours: Progress {
+                        position_ms: r.get(4)?,
+                        played: r.get(5)?,
+                    },
+                    why: r.get(6)?,
+                })
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// "Use mine": queue the person's value that a merge kept the server's over, as a new
+    /// change (it is sent, and merged at send time like any change). `None` when no such
+    /// decision of the last 7 days is known for the item.
+    pub fn use_mine(
+        &mut self,
+        account: AccountId,
+        item: &str,
+        now: Millis,
+        debounce_ms: i64,
+    ) -> Result<Option<(UserData, super::RecordOutcome)>> {
+        let Some(entry) = self
+            .overridden(account, now)?
+            .into_iter()
+            .find(|o| o.item_id == item)
+        else {
+            return Ok(None);
+        };
+        let change = if entry.yours.played {
+            crate::model::LocalChange::MarkWatched
+        } else {
+            crate::model::LocalChange::Playback {
+                position_ms: entry.yours.position_ms,
+                watched: false,
+                add_play: false,
+                unwatch: true,
+            }
+        };
+        // Recording the change forgets the decision (`forget_overridden`).
+        Ok(Some(self.record_change(
+            account,
+            item,
+            change,
+            now,
+            debounce_ms,
+        )?))
+    }
+
+    /// Whether a write of the item has an unknown outcome (for tests and `status`).
+    pub fn has_unknown_outcome(&mut self, account: AccountId, item: &str) -> Result<bool> {
+        let tx = self.conn.transaction()?;
+        let sent = sent_of(&tx, account, item)?;
+        tx.commit()?;
+        Ok(sent.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: i64) -> UserData {
+        UserData {
+            position_ms: s * 1000,
+            ..UserData::default()
+        }
+    }
+
+    #[test]
+    fn classify_rows() {
+        let base = at(600);
+        let sent = at(1200);
+        // Row 1: the server holds what we sent (to the second).
+        assert_eq!(classify(&sent, None, Some(&base), &at(1200)), Landed::Ours);
+        let mut close = at(1200);
+        close.position_ms += 400;
+        assert_eq!(classify(&sent, None, Some(&base), &close), Landed::Ours);
+        // Row 2: the old base.
+        assert_eq!(
+            classify(&sent, None, Some(&base), &at(600)),
+            Landed::NotLanded
+        );
+        // Row 3: anything else.
+        assert_eq!(
+            classify(&sent, None, Some(&base), &at(180)),
+            Landed::Overwritten
+        );
+        let watched = UserData {
+            played: true,
+            ..at(0)
+        };
+        assert_eq!(
+            classify(&sent, None, Some(&base), &watched),
+            Landed::Overwritten
+        );
+        // No base: it cannot be shown not to have landed.
+        assert_eq!(classify(&sent, None, None, &at(600)), Landed::Overwritten);
+    }
+
+    #[test]
+    fn a_date_after_the_read_turns_not_landed_into_overwritten_never_the_reverse() {
+        let base = UserData {
+            last_played: Some(1_000),
+            ..at(600)
+        };
+        let sent = at(1200);
+        let later = UserData {
+            last_played: Some(5_000),
+            ..at(600)
+        };
+        assert_eq!(
+            classify(&sent, Some(4_000), Some(&base), &later),
+            Landed::Overwritten
+        );
+        // Dated before the read, or with no read date: it did not land.
+        assert_eq!(
+            classify(&sent, Some(6_000), Some(&base), &later),
+            Landed::NotLanded
+        );
+        assert_eq!(
+            classify(&sent, None, Some(&base), &later),
+            Landed::NotLanded
+        );
+        // The base's own date is no new write.
+        assert_eq!(
+            classify(&sent, Some(500), Some(&base), &base),
+            Landed::NotLanded
+        );
+        // A date never turns "ours" into anything else.
+        let ours_dated = UserData {
+            last_played: Some(9_000),
+            ..at(1200)
+        };
+        assert_eq!(
+            classify(&sent, Some(4_000), Some(&base), &ours_dated),
+            Landed::Ours
+        );
+    }
+}
