@@ -11,6 +11,11 @@
 //!   seed 1 (`PLAYMARK_SIM_FIRST_SEED` to start elsewhere).
 //! - Full run: `PLAYMARK_SIM_HISTORIES=10000 cargo test --release --test simulation -- --nocapture`.
 //! - Replay one seed (printed with every failure): `PLAYMARK_SIM_SEED=… cargo test --test simulation`.
+//! - `PLAYMARK_SIM_WRITE_FAULTS=1`: faults also target writes (the first write, a season
+//!   write), with the kinds where the server applied the write and the answer was lost,
+//!   crashes while a write is held, engines aborted mid-write and two engines on one data
+//!   directory. Off by default until the client remembers what it sent (DESIGN.md,
+//!   invariant 8); `write_targeted_faults_hit_applied_writes` checks the mix in CI meanwhile.
 #![allow(clippy::unwrap_used)]
 
 mod sim;
@@ -48,7 +53,7 @@ fn print_stats(what: &str, s: &Stats, per_kind: &[(ServerKind, u64)], elapsed: D
     );
     let faults: u64 = s.faults.values().sum();
     println!(
-        "  faults injected: {faults} ({}); crashes: {} ({} mid-request); writes applied after the client gave up: {}; partitions: {}; server restarts: {}; pulls answered after their device's sends: {} ({} items left alone); violations: {}",
+        "  faults injected: {faults} ({}); crashes: {} ({} mid-request); held requests (any method) applied after the client gave up: {}; partitions: {}; server restarts: {}; pulls answered after their device's sends: {} ({} items left alone); violations: {}",
         s.faults
             .iter()
             .map(|(k, v)| format!("{k} {v}"))
@@ -63,6 +68,29 @@ fn print_stats(what: &str, s: &Stats, per_kind: &[(ServerKind, u64)], elapsed: D
         s.stale_left_alone,
         s.violations,
     );
+    let fired = fired(s);
+    println!(
+        "  what the faults hit: {fired} fired: {} on reads, {} on writes not applied, {} on writes applied then the answer lost ({:.1} %); crashes while a write was held: {} ({} applied after the kill); engines aborted: {} ({} while a write was held, {} applied after the abort); two engines on one data directory: {}",
+        s.fired_on_reads,
+        s.fired_on_writes_not_applied,
+        s.fired_on_writes_applied_lost,
+        100.0 * s.fired_on_writes_applied_lost as f64 / fired.max(1) as f64,
+        s.crashes_holding_write,
+        s.crashes_holding_write_applied,
+        s.aborts,
+        s.aborts_holding_write,
+        s.aborts_holding_write_applied,
+        s.two_engines,
+    );
+}
+
+/// Faults that fired (crashes and aborts while a write was held included).
+fn fired(s: &Stats) -> u64 {
+    s.fired_on_reads
+        + s.fired_on_writes_not_applied
+        + s.fired_on_writes_applied_lost
+        + s.crashes_holding_write
+        + s.aborts_holding_write
 }
 
 /// Every history the run can afford holds every invariant; a failure prints the shrunk
@@ -133,6 +161,66 @@ async fn every_history_keeps_acknowledged_changes_and_converges() {
     assert!(total.partitions > 0 && total.server_restarts > 0);
     assert!(total.pulls_during_sync > 0 && total.stale_left_alone > 0);
     assert!(per_kind.iter().all(|(_, n)| *n > 0));
+    if sim::write_faults_on() {
+        assert_write_faults_hit_applied_writes(&total);
+    }
+}
+
+/// The write-targeted mix does what it is for: writes are hit after the server applied them
+/// (at least a quarter of the faults that fire), crashes and aborts happen while a write is
+/// held, and two engines share a data directory.
+fn assert_write_faults_hit_applied_writes(total: &Stats) {
+    for name in FaultKind::WRITE_NAMES {
+        assert!(
+            total.faults.get(name).copied().unwrap_or(0) > 0,
+            "no {name} fault in {} histories",
+            total.histories
+        );
+    }
+    assert!(
+        total.fired_on_writes_applied_lost > 0,
+        "no fault hit a write the server applied"
+    );
+    assert!(
+        4 * total.fired_on_writes_applied_lost >= fired(total),
+        "only {} of {} faults that fired hit a write the server applied",
+        total.fired_on_writes_applied_lost,
+        fired(total)
+    );
+    assert!(total.crashes_holding_write_applied > 0 && total.aborts_holding_write > 0);
+    assert!(total.two_engines > 0);
+}
+
+/// The write-targeted fault mix (`PLAYMARK_SIM_WRITE_FAULTS=1`), in CI while it is off for the
+/// main run: the generator still aims at writes. Violations are expected until the client
+/// remembers what it sent (DESIGN.md, invariant 8), so they are printed, not failed on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_targeted_faults_hit_applied_writes() {
+    if replaying().is_some() {
+        return;
+    }
+    let histories: u64 = env("PLAYMARK_SIM_WRITE_FAULT_HISTORIES").unwrap_or(40);
+    let started = Instant::now();
+    let mut total = Stats::default();
+    let mut per_kind = [(ServerKind::Jellyfin, 0u64), (ServerKind::Plex, 0u64)];
+    let mut failing = Vec::new();
+    for seed in 1..=histories {
+        let (params, ops) = sim::plan_with(seed, true, None, true);
+        let report = sim::run(&params, &ops).await;
+        total.absorb(&report.stats);
+        per_kind[usize::from(params.kind == ServerKind::Plex)].1 += 1;
+        if !report.violations.is_empty() {
+            failing.push(seed);
+        }
+    }
+    print_stats(
+        "write-targeted faults",
+        &total,
+        &per_kind,
+        started.elapsed(),
+    );
+    println!("  seeds with violations ({}): {failing:?}", failing.len());
+    assert_write_faults_hit_applied_writes(&total);
 }
 
 /// The same seed gives the same history, byte for byte (its hash), on both servers.

@@ -10,42 +10,79 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 /// A fault the demo server can answer a request with.
+///
+/// Each variant says whether the server **applies** the request (a write changes the server's
+/// state) before the fault takes effect: the difference between "the write failed" and "the
+/// write landed, then the answer was lost", which a client cannot tell apart and must treat
+/// alike (DESIGN.md, invariant 8).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fault {
     /// Answer with this HTTP status (empty body for 401/403, a short text otherwise), with a
-    /// `Retry-After: <seconds>` header when given.
+    /// `Retry-After: <seconds>` header when given. **Not applied**: the request is never
+    /// processed.
     Status {
         /// The HTTP status code.
         code: u16,
         /// Seconds for the `Retry-After` header.
         retry_after: Option<u64>,
     },
-    /// 503 with a `text/html` body, like a Jellyfin server that is still starting.
+    /// 503 with a `text/html` body, like a Jellyfin server that is still starting. **Not
+    /// applied.**
     Starting,
-    /// Close the connection without sending any response.
+    /// Close the connection without sending any response. **Not applied**: the connection
+    /// dies before the request is processed.
     Reset,
+    /// **Applied**, then the connection is closed without a response: the write landed and
+    /// its answer was lost (a proxy or the network dropped it).
+    AppliedReset,
     /// 200 with a `Content-Length` larger than the bytes sent, then close the connection.
+    /// **Applied**: the request is processed and its real answer is cut mid-body (media
+    /// bodies are cut the same way).
     Truncated,
-    /// 200 `application/json` whose body is not valid JSON.
+    /// 200 `application/json` whose body is not valid JSON. **Not applied**: the answer
+    /// replaces the request's processing.
     Malformed,
-    /// Wait this long, then answer normally.
+    /// Wait this long, then answer normally. **Applied** after the wait (a client that gave
+    /// up meanwhile never sees the answer).
     Delay(Duration),
-    /// 200 `text/html` error page (a captive portal or a proxy's error page).
+    /// 200 `text/html` error page (a captive portal or a proxy's error page). **Not
+    /// applied.**
     Html,
-    /// Hold the request, unanswered and not yet applied, until [`DemoServer::release_held`]
-    /// says whether the server applies it (a write that lands after the client gave up) or drops
-    /// it (a request that timed out). For tests that drive time themselves; not in the
-    /// `--faults` grammar (nothing would ever release it).
+    /// Hold the request, unanswered and **not yet applied**, until
+    /// [`DemoServer::release_held`] says whether the server applies it then (a write that
+    /// lands after the client gave up; whoever still listens gets the answer) or drops it
+    /// (never applied; the connection is reset: a request that timed out). For tests that
+    /// drive time themselves; not in the `--faults` grammar (nothing would ever release it).
     ///
     /// [`DemoServer::release_held`]: super::DemoServer::release_held
     Hold,
-    /// Process the request at once but hold its answer until [`DemoServer::release_held`]
-    /// (released with `apply` the answer goes out; otherwise the connection is reset): an answer
-    /// slow to come back, which describes the server as it was when the request arrived. Like
-    /// [`Fault::Hold`], for tests that drive time themselves.
+    /// **Applied at once** (the answer is computed when the request arrives), but the answer
+    /// is held until [`DemoServer::release_held`]: released with `apply` the answer goes out
+    /// (an answer slow to come back, which describes the server as it was when the request
+    /// arrived); otherwise the connection is reset (the write landed, its answer was lost).
+    /// Like [`Fault::Hold`], for tests that drive time themselves.
     ///
     /// [`DemoServer::release_held`]: super::DemoServer::release_held
     HoldAnswer,
+}
+
+impl Fault {
+    /// Whether a request that meets this fault is processed (a write lands) before, or
+    /// instead of, its answer being lost: `Some(true)` applied, `Some(false)` never applied,
+    /// `None` when the test decides on release ([`Fault::Hold`]).
+    pub fn applies(&self) -> Option<bool> {
+        match self {
+            Fault::AppliedReset | Fault::Truncated | Fault::Delay(_) | Fault::HoldAnswer => {
+                Some(true)
+            }
+            Fault::Status { .. }
+            | Fault::Starting
+            | Fault::Reset
+            | Fault::Malformed
+            | Fault::Html => Some(false),
+            Fault::Hold => None,
+        }
+    }
 }
 
 impl fmt::Display for Fault {
@@ -58,6 +95,7 @@ impl fmt::Display for Fault {
             Fault::Status { code, .. } => write!(f, "{code}"),
             Fault::Starting => f.write_str("starting"),
             Fault::Reset => f.write_str("reset"),
+            Fault::AppliedReset => f.write_str("applied-reset"),
             Fault::Truncated => f.write_str("truncated"),
             Fault::Malformed => f.write_str("malformed"),
             Fault::Delay(d) => write!(f, "delay={}ms", d.as_millis()),
@@ -99,14 +137,15 @@ impl Fault {
 impl FromStr for Fault {
     type Err = String;
 
-    /// `CODE`, `CODE:RETRY_AFTER_SECS`, `starting`, `reset`, `truncated`, `malformed`, `html`
-    /// or `delay=DURATION`.
+    /// `CODE`, `CODE:RETRY_AFTER_SECS`, `starting`, `reset`, `applied-reset`, `truncated`,
+    /// `malformed`, `html` or `delay=DURATION`.
     fn from_str(s: &str) -> Result<Fault, String> {
         let s = s.trim();
         let lower = s.to_ascii_lowercase();
         match lower.as_str() {
             "starting" => return Ok(Fault::Starting),
             "reset" => return Ok(Fault::Reset),
+            "applied-reset" => return Ok(Fault::AppliedReset),
             "truncated" => return Ok(Fault::Truncated),
             "malformed" => return Ok(Fault::Malformed),
             "html" => return Ok(Fault::Html),
@@ -125,7 +164,7 @@ impl FromStr for Fault {
         let code: u16 = code.parse().map_err(|_| {
             format!(
                 "unknown fault {s:?}: expected an HTTP status (e.g. 503 or 429:7), starting, \
-                 reset, truncated, malformed, html or delay=DURATION"
+                 reset, applied-reset, truncated, malformed, html or delay=DURATION"
             )
         })?;
         if !(100..=599).contains(&code) {
@@ -190,7 +229,7 @@ pub struct RandomFaults {
 ///                                          malformed (SEED defaults to 0)
 ///         | "next=" N ":" FAULT            the next N requests get FAULT (items queue in order)
 /// FAULT  := CODE [":" RETRY_AFTER_SECS]    e.g. 503, 429:7
-///         | "starting" | "reset" | "truncated" | "malformed" | "html"
+///         | "starting" | "reset" | "applied-reset" | "truncated" | "malformed" | "html"
 ///         | "delay=" DURATION
 /// DURATION := NUMBER ("ms" | "s" | "m")?    bare numbers are milliseconds
 /// ```
@@ -282,20 +321,192 @@ impl FromStr for FaultSpec {
     }
 }
 
+/// How a [`RequestMatch`] rule compares the request's path (as sent, not decoded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathPattern {
+    /// Any path.
+    Any,
+    /// Exactly this path.
+    Exact(String),
+    /// Paths that start with this text, e.g. `/UserItems/`.
+    Prefix(String),
+    /// Paths that contain this text, e.g. `/UserData`.
+    Contains(String),
+}
+
+impl PathPattern {
+    fn matches(&self, path: &str) -> bool {
+        match self {
+            PathPattern::Any => true,
+            PathPattern::Exact(p) => path == p,
+            PathPattern::Prefix(p) => path.starts_with(p.as_str()),
+            PathPattern::Contains(p) => path.contains(p.as_str()),
+        }
+    }
+}
+
+/// One rule of a [`RequestMatch`]: a method (or any), a path pattern and query parameters
+/// that must all be present.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MatchRule {
+    /// Compared case-insensitively; `None`: any method.
+    method: Option<String>,
+    path: PathPattern,
+    /// (name, value) pairs: the name compared case-insensitively, the value (URL-decoded)
+    /// exactly.
+    query: Vec<(String, String)>,
+}
+
+/// Which requests an armed fault waits for ([`super::DemoServer::fail_matching`]): a request
+/// matches when any of the rules matches it; with no rules, every request matches.
+///
+/// ```
+/// use playmark::demo::{PathPattern, RequestMatch};
+/// // The first POST whose path starts with /UserItems/, or any Plex scrobble of item 7.
+/// let m = RequestMatch::request(Some("POST"), PathPattern::Prefix("/UserItems/".into()))
+///     .or(RequestMatch::request(None, PathPattern::Exact("/:/scrobble".into())).with_query("key", "7"));
+/// assert!(m.matches("POST", "/UserItems/abc/UserData", &[]));
+/// assert!(m.matches("GET", "/:/scrobble", &[("key".into(), "7".into())]));
+/// assert!(!m.matches("GET", "/Items", &[]));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RequestMatch {
+    rules: Vec<MatchRule>,
+}
+
+impl RequestMatch {
+    /// Every request.
+    pub fn any() -> RequestMatch {
+        RequestMatch::default()
+    }
+
+    /// Requests with this method (`None`: any) whose path fits `path`.
+    pub fn request(method: Option<&str>, path: PathPattern) -> RequestMatch {
+        RequestMatch {
+            rules: vec![MatchRule {
+                method: method.map(str::to_string),
+                path,
+                query: Vec::new(),
+            }],
+        }
+    }
+
+    /// Also require the query parameter `name` to be `value` (on every rule so far).
+    pub fn with_query(mut self, name: &str, value: &str) -> RequestMatch {
+        for r in &mut self.rules {
+            r.query.push((name.to_string(), value.to_string()));
+        }
+        self
+    }
+
+    /// Requests that match `self` or `other`.
+    pub fn or(mut self, other: RequestMatch) -> RequestMatch {
+        if self.rules.is_empty() || other.rules.is_empty() {
+            // "any" or anything is any.
+            return RequestMatch::any();
+        }
+        self.rules.extend(other.rules);
+        self
+    }
+
+    /// Every call that changes a user's play state, as Playmark's clients send them:
+    /// Jellyfin `POST /UserItems/{id}/UserData` and `POST`/`DELETE /UserPlayedItems/{id}`
+    /// (also the legacy `/Users/{user}/PlayedItems/{id}`), Plex `/:/scrobble`,
+    /// `/:/unscrobble` and `/:/timeline` (any method: real servers take GET, the API document
+    /// asks for PUT/POST). Session reports (`/Sessions/Playing*`) are not included.
+    pub fn user_data_writes() -> RequestMatch {
+        RequestMatch::request(Some("POST"), PathPattern::Contains("/UserData".into()))
+            .or(RequestMatch::request(
+                None,
+                PathPattern::Prefix("/UserPlayedItems/".into()),
+            ))
+            .or(RequestMatch::request(
+                None,
+                PathPattern::Contains("/PlayedItems/".into()),
+            ))
+            .or(RequestMatch::request(
+                None,
+                PathPattern::Exact("/:/scrobble".into()),
+            ))
+            .or(RequestMatch::request(
+                None,
+                PathPattern::Exact("/:/unscrobble".into()),
+            ))
+            .or(RequestMatch::request(
+                None,
+                PathPattern::Exact("/:/timeline".into()),
+            ))
+    }
+
+    /// A call that marks a whole parent (season, series) watched or not watched: Jellyfin
+    /// `/UserPlayedItems/{parent}`, Plex `/:/scrobble` or `/:/unscrobble` with `key={parent}`.
+    pub fn group_writes(parent_id: &str) -> RequestMatch {
+        RequestMatch::request(
+            None,
+            PathPattern::Exact(format!("/UserPlayedItems/{parent_id}")),
+        )
+        .or(
+            RequestMatch::request(None, PathPattern::Exact("/:/scrobble".into()))
+                .or(RequestMatch::request(
+                    None,
+                    PathPattern::Exact("/:/unscrobble".into()),
+                ))
+                .with_query("key", parent_id),
+        )
+    }
+
+    /// Does a request with this method, path (as sent) and query (decoded) match?
+    pub fn matches(&self, method: &str, path: &str, query: &[(String, String)]) -> bool {
+        self.rules.is_empty()
+            || self.rules.iter().any(|r| {
+                r.method
+                    .as_deref()
+                    .is_none_or(|m| m.eq_ignore_ascii_case(method))
+                    && r.path.matches(path)
+                    && r.query.iter().all(|(k, v)| {
+                        query
+                            .iter()
+                            .any(|(qk, qv)| qk.eq_ignore_ascii_case(k) && qv == v)
+                    })
+            })
+    }
+}
+
+/// A fault waiting for its request.
+#[derive(Debug)]
+struct Armed {
+    when: RequestMatch,
+    fault: Fault,
+    id: u64,
+}
+
 /// Which requests get which fault.
 #[derive(Debug, Default)]
 pub(crate) struct FaultPlan {
-    next: VecDeque<Fault>,
+    /// Armed faults, in the order they were armed: a request takes the first one that matches
+    /// it (`fail_next` arms faults that match any request).
+    armed: VecDeque<Armed>,
+    next_id: u64,
     random: Option<(f64, Vec<Fault>, SmallRng)>,
 }
 
 impl FaultPlan {
     pub(crate) fn push_next(&mut self, n: usize, fault: Fault) {
-        self.next.extend(std::iter::repeat_n(fault, n));
+        for _ in 0..n {
+            self.push_matching(RequestMatch::any(), fault.clone());
+        }
+    }
+
+    /// Arm `fault` for the first request matching `when`; returns its id.
+    pub(crate) fn push_matching(&mut self, when: RequestMatch, fault: Fault) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.armed.push_back(Armed { when, fault, id });
+        id
     }
 
     pub(crate) fn armed(&self) -> usize {
-        self.next.len()
+        self.armed.len()
     }
 
     pub(crate) fn set_random(&mut self, fraction: f64, faults: Vec<Fault>, seed: u64) {
@@ -307,19 +518,29 @@ impl FaultPlan {
     }
 
     pub(crate) fn clear(&mut self) {
-        self.next.clear();
+        self.armed.clear();
         self.random = None;
     }
 
-    /// The fault for the request arriving now, if any.
-    pub(crate) fn take(&mut self) -> Option<Fault> {
-        if let Some(f) = self.next.pop_front() {
-            return Some(f);
+    /// The fault for the request arriving now, if any, with the id it was armed under
+    /// (`None` for a random fault).
+    pub(crate) fn take(
+        &mut self,
+        method: &str,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Option<(Fault, Option<u64>)> {
+        if let Some(i) = self
+            .armed
+            .iter()
+            .position(|a| a.when.matches(method, path, query))
+        {
+            return self.armed.remove(i).map(|a| (a.fault, Some(a.id)));
         }
         let (fraction, faults, rng) = self.random.as_mut()?;
         if rng.gen::<f64>() < *fraction {
             let i = rng.gen_range(0..faults.len());
-            faults.get(i).cloned()
+            faults.get(i).cloned().map(|f| (f, None))
         } else {
             None
         }
@@ -417,7 +638,9 @@ mod tests {
         let run = |seed| {
             let mut p = FaultPlan::default();
             p.set_random(0.5, Fault::random_mix(), seed);
-            (0..200).map(|_| p.take()).collect::<Vec<_>>()
+            (0..200)
+                .map(|_| p.take("GET", "/Items", &[]).map(|f| f.0))
+                .collect::<Vec<_>>()
         };
         assert_eq!(run(7), run(7));
         assert_ne!(run(7), run(8));
@@ -427,10 +650,121 @@ mod tests {
         let mut p = FaultPlan::default();
         p.set_random(1.0, vec![Fault::Html], 1);
         p.push_next(2, Fault::Reset);
-        assert_eq!(p.take(), Some(Fault::Reset));
-        assert_eq!(p.take(), Some(Fault::Reset));
-        assert_eq!(p.take(), Some(Fault::Html));
+        let take = |p: &mut FaultPlan| p.take("GET", "/Items", &[]).map(|f| f.0);
+        assert_eq!(take(&mut p), Some(Fault::Reset));
+        assert_eq!(take(&mut p), Some(Fault::Reset));
+        assert_eq!(take(&mut p), Some(Fault::Html));
         p.clear();
-        assert_eq!(p.take(), None);
+        assert_eq!(take(&mut p), None);
+    }
+
+    fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn request_match_compares_method_path_and_query() {
+        let any = RequestMatch::any();
+        assert!(any.matches("GET", "/Items", &[]));
+        assert!(any.matches("DELETE", "/UserPlayedItems/s1", &[]));
+
+        let post = RequestMatch::request(Some("post"), PathPattern::Prefix("/UserItems/".into()));
+        assert!(post.matches("POST", "/UserItems/abc/UserData", &[]));
+        assert!(!post.matches("GET", "/UserItems/abc/UserData", &[]));
+        assert!(!post.matches("POST", "/Items/abc", &[]));
+        let contains = RequestMatch::request(None, PathPattern::Contains("/UserData".into()));
+        assert!(contains.matches("GET", "/UserItems/abc/UserData", &[]));
+        let exact = RequestMatch::request(None, PathPattern::Exact("/:/scrobble".into()));
+        assert!(exact.matches("GET", "/:/scrobble", &[]));
+        assert!(!exact.matches("GET", "/:/scrobble2", &[]));
+
+        let writes = RequestMatch::user_data_writes();
+        for (m, path) in [
+            ("POST", "/UserItems/abc/UserData"),
+            ("POST", "/UserPlayedItems/s1"),
+            ("DELETE", "/UserPlayedItems/s1"),
+            ("POST", "/Users/u1/PlayedItems/i1"),
+            ("GET", "/:/scrobble"),
+            ("PUT", "/:/unscrobble"),
+            ("GET", "/:/timeline"),
+            ("POST", "/:/timeline"),
+        ] {
+            assert!(writes.matches(m, path, &[]), "{m} {path} is a write");
+        }
+        for (m, path) in [
+            ("GET", "/Items"),
+            ("GET", "/UserItems/abc/UserData"),
+            ("GET", "/library/metadata/1,2"),
+            ("GET", "/library/sections/1/all"),
+            ("POST", "/Sessions/Playing/Progress"),
+            ("GET", "/System/Info/Public"),
+            ("GET", "/identity"),
+        ] {
+            assert!(!writes.matches(m, path, &[]), "{m} {path} is no write");
+        }
+
+        let group = RequestMatch::group_writes("s1");
+        assert!(group.matches("POST", "/UserPlayedItems/s1", &[]));
+        assert!(group.matches("DELETE", "/UserPlayedItems/s1", &[]));
+        assert!(!group.matches("POST", "/UserPlayedItems/e1", &[]));
+        assert!(group.matches(
+            "GET",
+            "/:/scrobble",
+            &q(&[("identifier", "x"), ("KEY", "s1")])
+        ));
+        assert!(group.matches("PUT", "/:/unscrobble", &q(&[("key", "s1")])));
+        assert!(!group.matches("GET", "/:/scrobble", &q(&[("key", "e1")])));
+        assert!(!group.matches("GET", "/:/scrobble", &[]));
+        assert!(!group.matches("GET", "/:/timeline", &q(&[("key", "s1")])));
+        assert_eq!(RequestMatch::any().or(group.clone()), RequestMatch::any());
+    }
+
+    #[test]
+    fn a_request_takes_the_first_armed_fault_that_matches_it() {
+        let mut p = FaultPlan::default();
+        let write = p.push_matching(RequestMatch::user_data_writes(), Fault::AppliedReset);
+        p.push_next(1, Fault::Reset);
+        let group = p.push_matching(RequestMatch::group_writes("s1"), Fault::Truncated);
+        assert_eq!(p.armed(), 3);
+        // A read skips the write faults and takes the one for any request.
+        assert_eq!(
+            p.take("GET", "/Items", &[]),
+            Some((Fault::Reset, Some(write + 1)))
+        );
+        assert_eq!(p.take("GET", "/Items", &[]), None);
+        // A group write takes the earliest fault it matches: the one for any write.
+        assert_eq!(
+            p.take("POST", "/UserPlayedItems/s1", &[]),
+            Some((Fault::AppliedReset, Some(write)))
+        );
+        assert_eq!(p.take("POST", "/UserItems/e1/UserData", &[]), None);
+        assert_eq!(
+            p.take("DELETE", "/UserPlayedItems/s1", &[]),
+            Some((Fault::Truncated, Some(group)))
+        );
+        assert_eq!(p.armed(), 0);
+        // Random faults come after armed ones and carry no id.
+        p.set_random(1.0, vec![Fault::Html], 3);
+        p.push_matching(RequestMatch::user_data_writes(), Fault::Reset);
+        assert_eq!(p.take("GET", "/Items", &[]), Some((Fault::Html, None)));
+        assert_eq!(
+            p.take("GET", "/:/scrobble", &[]).map(|f| f.0),
+            Some(Fault::Reset)
+        );
+    }
+
+    #[test]
+    fn each_fault_says_whether_the_request_is_applied() {
+        assert_eq!(Fault::Reset.applies(), Some(false));
+        assert_eq!(Fault::AppliedReset.applies(), Some(true));
+        assert_eq!(Fault::Truncated.applies(), Some(true));
+        assert_eq!(Fault::HoldAnswer.applies(), Some(true));
+        assert_eq!(Fault::Malformed.applies(), Some(false));
+        assert_eq!(Fault::Hold.applies(), None);
+        assert_eq!("applied-reset".parse::<Fault>(), Ok(Fault::AppliedReset));
+        assert_eq!(Fault::AppliedReset.to_string(), "applied-reset");
     }
 }

@@ -43,7 +43,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::AbortHandle;
 
-pub use faults::{Fault, FaultSpec, RandomFaults};
+pub use faults::{Fault, FaultSpec, PathPattern, RandomFaults, RequestMatch};
 
 use crate::clock::{Clock, SystemClock};
 pub use library::DemoLibrary;
@@ -194,6 +194,11 @@ pub struct RecordedRequest {
 }
 
 impl RecordedRequest {
+    /// Whether this call changes the user's play state ([`RequestMatch::user_data_writes`]).
+    pub fn is_user_data_write(&self) -> bool {
+        RequestMatch::user_data_writes().matches(&self.method, &self.path, &self.query)
+    }
+
     /// Whether this asks for items with their user data: Jellyfin's `GET /Items` (a listing or
     /// items by id), or a Plex section listing of episodes (`type=4`) or movies (`type=1`).
     pub fn lists_user_data(&self) -> bool {
@@ -299,6 +304,8 @@ struct Inner {
 struct Held {
     work: HeldWork,
     seq: u64,
+    /// The id of the armed fault that holds it ([`DemoServer::fail_matching`]).
+    armed: Option<u64>,
     reply: tokio::sync::oneshot::Sender<Response<Body>>,
 }
 
@@ -453,12 +460,31 @@ impl DemoServer {
         lock(&self.inner.net).offline
     }
 
-    /// The next `n` requests (of any kind) are answered with `fault`. Calls queue up in order.
+    /// The next `n` requests (of any kind) are answered with `fault`. Calls queue up in order,
+    /// together with [`DemoServer::fail_matching`]'s: a request takes the earliest armed fault
+    /// that matches it.
     pub fn fail_next(&self, n: usize, fault: Fault) {
         lock(&self.inner.plan).push_next(n, fault);
     }
 
-    /// Faults queued by [`DemoServer::fail_next`] that no request has met yet.
+    /// The next request matching `when` (e.g. the first write:
+    /// [`RequestMatch::user_data_writes`]) is answered with `fault`; other requests pass by
+    /// it. Returns the armed fault's id, which [`DemoServer::held_armed`] reports while the
+    /// request it holds waits. Faults armed earlier (here or by [`DemoServer::fail_next`])
+    /// that also match the request go first.
+    pub fn fail_matching(&self, when: RequestMatch, fault: Fault) -> u64 {
+        lock(&self.inner.plan).push_matching(when, fault)
+    }
+
+    /// For each held request, oldest first (the order [`DemoServer::release_held`] releases
+    /// them): the id [`DemoServer::fail_matching`] returned for the fault that holds it
+    /// (`None` when armed by [`DemoServer::fail_next`] or `--faults`).
+    pub fn held_armed(&self) -> Vec<Option<u64>> {
+        lock(&self.inner.held).iter().map(|h| h.armed).collect()
+    }
+
+    /// Faults queued by [`DemoServer::fail_next`] or [`DemoServer::fail_matching`] that no
+    /// request has met yet.
     pub fn armed_faults(&self) -> usize {
         lock(&self.inner.plan).armed()
     }
@@ -853,10 +879,13 @@ impl Inner {
                     .collect()
             })
             .unwrap_or_default();
-        let fault = if images::is_image_path(parts.uri.path()) {
-            None
+        let (fault, armed) = if images::is_image_path(parts.uri.path()) {
+            (None, None)
         } else {
-            lock(&self.plan).take()
+            match lock(&self.plan).take(parts.method.as_str(), parts.uri.path(), &query) {
+                Some((f, id)) => (Some(f), id),
+                None => (None, None),
+            }
         };
         let seq = self.record(RecordedRequest {
             method: parts.method.to_string(),
@@ -921,6 +950,11 @@ impl Inner {
 
         let (status, response) = match fault {
             Some(Fault::Reset) => return Err(ResetConnection),
+            Some(Fault::AppliedReset) => {
+                // The request is processed; its answer never leaves (recorded status 0).
+                let _ = self.route(&parts, &query, &raw, too_large);
+                return Err(ResetConnection);
+            }
             Some(fault @ (Fault::Hold | Fault::HoldAnswer)) => {
                 let work = if fault == Fault::Hold {
                     HeldWork::Unapplied {
@@ -935,7 +969,12 @@ impl Inner {
                 let (reply, answer) = tokio::sync::oneshot::channel();
                 {
                     let mut held = lock(&self.held);
-                    held.push(Held { work, seq, reply });
+                    held.push(Held {
+                        work,
+                        seq,
+                        armed,
+                        reply,
+                    });
                     self.held_count.send_replace(held.len());
                 }
                 // Released without being applied: the connection is reset, like a timeout.

@@ -53,7 +53,28 @@ pub enum Change {
     Unwatched,
 }
 
-/// A server fault armed for the next request the server receives.
+/// Which request an armed fault (or a crash's hold) waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The next request the server receives (most often a sync's batched read).
+    Next,
+    /// The first call that changes play state (`RequestMatch::user_data_writes`).
+    Write,
+    /// The first call on the season as a whole (a bulk sent as one group call).
+    GroupWrite,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Next => Ok(()),
+            Target::Write => f.write_str(" on the first write"),
+            Target::GroupWrite => f.write_str(" on the first season write"),
+        }
+    }
+}
+
+/// A server fault armed for a request the server receives (see [`Target`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultKind {
     Status5xx(u16),
@@ -69,6 +90,11 @@ pub enum FaultKind {
     Timeout,
     /// The server holds the request until the client gave up, then applies it.
     LateWrite,
+    /// The server applies the request, then closes the connection without an answer.
+    AppliedReset,
+    /// The server applies the request at once, but its answer never comes: the client times
+    /// out.
+    AppliedTimeout,
 }
 
 impl FaultKind {
@@ -81,8 +107,13 @@ impl FaultKind {
             FaultKind::TruncatedJson => "truncated JSON",
             FaultKind::Timeout => "timeout",
             FaultKind::LateWrite => "write applied after the client gave up",
+            FaultKind::AppliedReset => "applied, then reset",
+            FaultKind::AppliedTimeout => "applied, then timeout",
         }
     }
+
+    /// The kinds only the write-targeted fault mix (`Params::write_faults`) arms.
+    pub const WRITE_NAMES: [&'static str; 2] = ["applied, then reset", "applied, then timeout"];
 
     pub const NAMES: [&'static str; 7] = [
         "5xx",
@@ -133,16 +164,35 @@ pub enum Op {
     Advance {
         ms: i64,
     },
-    Fault(FaultKind),
+    Fault {
+        kind: FaultKind,
+        target: Target,
+    },
     /// Cut or heal the device's network link.
     Partition {
         dev: usize,
     },
-    /// The device's process dies: at rest, or in the middle of a request (which the server
-    /// then applies, or not), leaving its leases behind; it starts again on the same file.
+    /// The device's process dies: at rest, or in the middle of a request (the next one, or
+    /// its first write: `target`), which the server then applies, or not, after the kill,
+    /// leaving its leases behind; it starts again on the same file.
     Crash {
         dev: usize,
         mid_request: Option<bool>,
+        target: Target,
+    },
+    /// The app switches accounts while its engine's write is held by the server: a new engine
+    /// opens on the same data directory, the old one is shut down and its run task aborted
+    /// (its future dropped, as `SyncQueue::stop_engine` does); the server then applies the
+    /// write, or not.
+    Abort {
+        dev: usize,
+        apply: bool,
+    },
+    /// Two engines on one data directory at once (the app and a CLI `sync`): while the app's
+    /// engine waits on a write the server holds, a second engine on the same file syncs to
+    /// the end; then the server applies and answers the held write.
+    TwoEngines {
+        dev: usize,
     },
     /// The server restarts: open connections and held requests die, it answers 503 once.
     ServerRestart,
@@ -158,12 +208,26 @@ impl fmt::Display for Op {
             Op::PullDuringSync { dev } => write!(f, "d{dev} pull, sending meanwhile"),
             Op::Live { dev, item } => write!(f, "d{dev} live message item {item}"),
             Op::Advance { ms } => write!(f, "advance {ms}ms"),
-            Op::Fault(k) => write!(f, "server fault {k:?}"),
+            Op::Fault { kind, target } => write!(f, "server fault {kind:?}{target}"),
             Op::Partition { dev } => write!(f, "d{dev} partition toggle"),
-            Op::Crash { dev, mid_request } => match mid_request {
+            Op::Crash {
+                dev,
+                mid_request,
+                target,
+            } => match mid_request {
                 None => write!(f, "d{dev} crash"),
-                Some(apply) => write!(f, "d{dev} crash mid-request (server applies: {apply})"),
+                Some(apply) => {
+                    write!(
+                        f,
+                        "d{dev} crash mid-request{target} (server applies: {apply})"
+                    )
+                }
             },
+            Op::Abort { dev, apply } => write!(
+                f,
+                "d{dev} engine aborted mid-write (server applies: {apply})"
+            ),
+            Op::TwoEngines { dev } => write!(f, "d{dev} second engine syncs while a write is held"),
             Op::ServerRestart => write!(f, "server restart"),
         }
     }
@@ -187,6 +251,11 @@ pub struct Params {
     pub skews: Vec<i64>,
     /// The engine reads what the server holds before writing (the fix of the lost update).
     pub read_before_write: bool,
+    /// Faults also target writes (the first write, a season write), with the kinds where the
+    /// server applied the write and the answer was lost, crashes while a write is held,
+    /// engines aborted mid-write and two engines on one data directory
+    /// (`PLAYMARK_SIM_WRITE_FAULTS=1`). Off: the histories of before, draw for draw.
+    pub write_faults: bool,
 }
 
 impl Params {
@@ -223,12 +292,17 @@ impl Params {
             ),
         };
         format!(
-            "seed {} on {}: {} devices, policy {policies}, clock skews {:?} ms, read-before-write {}",
+            "seed {} on {}: {} devices, policy {policies}, clock skews {:?} ms, read-before-write {}{}",
             self.seed,
             self.kind.as_str(),
             self.devices,
             self.skews,
-            self.read_before_write
+            self.read_before_write,
+            if self.write_faults {
+                ", write-targeted faults"
+            } else {
+                ""
+            }
         )
     }
 }
@@ -240,6 +314,7 @@ pub fn generate(
     kind: ServerKind,
     mixed: bool,
     read_before_write: bool,
+    write_faults: bool,
 ) -> (Params, Vec<Op>) {
     let mut rng = StdRng::seed_from_u64(seed);
     let devices = rng.gen_range(2..=4);
@@ -271,6 +346,7 @@ pub fn generate(
         policies,
         skews,
         read_before_write,
+        write_faults,
     };
     let steps = rng.gen_range(40..=60);
     let items = 6;
@@ -309,30 +385,96 @@ pub fn generate(
                         .get(rng.gen_range(0..6))
                         .unwrap_or(&1_000),
                 },
-                76..=88 => Op::Fault(match rng.gen_range(0..8) {
-                    0 => FaultKind::Status5xx(500),
-                    1 => FaultKind::Status5xx(503),
-                    2 => FaultKind::TooMany(rng.gen_range(1..=120)),
-                    3 => FaultKind::Reset,
-                    4 => FaultKind::ResetMidBody,
-                    5 => FaultKind::TruncatedJson,
-                    6 => FaultKind::Timeout,
-                    _ => FaultKind::LateWrite,
-                }),
+                76..=88 => {
+                    let kind = match rng.gen_range(0..8) {
+                        0 => FaultKind::Status5xx(500),
+                        1 => FaultKind::Status5xx(503),
+                        2 => FaultKind::TooMany(rng.gen_range(1..=120)),
+                        3 => FaultKind::Reset,
+                        4 => FaultKind::ResetMidBody,
+                        5 => FaultKind::TruncatedJson,
+                        6 => FaultKind::Timeout,
+                        _ => FaultKind::LateWrite,
+                    };
+                    if write_faults {
+                        write_fault(&mut rng, kind)
+                    } else {
+                        Op::Fault {
+                            kind,
+                            target: Target::Next,
+                        }
+                    }
+                }
                 89..=92 => Op::Partition { dev },
-                93..=97 => Op::Crash {
-                    dev,
-                    mid_request: match rng.gen_range(0..3) {
+                93..=97 => {
+                    let mid_request = match rng.gen_range(0..3) {
                         0 => None,
                         1 => Some(false),
                         _ => Some(true),
-                    },
-                },
+                    };
+                    if write_faults {
+                        // Half the crashes hit a held write; a few are account switches
+                        // (the run aborted) or a second engine syncing beside a held write.
+                        match rng.gen_range(0..10) {
+                            0 | 1 => Op::Abort {
+                                dev,
+                                apply: rng.gen_bool(0.5),
+                            },
+                            2 | 3 => Op::TwoEngines { dev },
+                            4..=7 => Op::Crash {
+                                dev,
+                                mid_request: Some(mid_request.unwrap_or(true)),
+                                target: Target::Write,
+                            },
+                            _ => Op::Crash {
+                                dev,
+                                mid_request,
+                                target: Target::Next,
+                            },
+                        }
+                    } else {
+                        Op::Crash {
+                            dev,
+                            mid_request,
+                            target: Target::Next,
+                        }
+                    }
+                }
                 _ => Op::ServerRestart,
             }
         })
         .collect();
     (params, ops)
+}
+
+/// The write-targeted fault mix: a quarter of the faults stay on the next request (`kind` as
+/// drawn); the others wait for the first write (or, one in four, the first season write) and
+/// are, two times in three, a kind where the server applied the write and the answer was lost.
+fn write_fault(rng: &mut StdRng, kind: FaultKind) -> Op {
+    match rng.gen_range(0..4) {
+        0 => Op::Fault {
+            kind,
+            target: Target::Next,
+        },
+        _ => {
+            let target = if rng.gen_range(0..4) == 0 {
+                Target::GroupWrite
+            } else {
+                Target::Write
+            };
+            let kind = if rng.gen_range(0..3) == 0 {
+                kind
+            } else {
+                match rng.gen_range(0..4) {
+                    0 => FaultKind::ResetMidBody,
+                    1 => FaultKind::LateWrite,
+                    2 => FaultKind::AppliedReset,
+                    _ => FaultKind::AppliedTimeout,
+                }
+            };
+            Op::Fault { kind, target }
+        }
+    }
 }
 
 /// A change a device reported as recorded.

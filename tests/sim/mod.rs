@@ -57,16 +57,34 @@ pub async fn run(params: &Params, ops: &[Op]) -> Report {
     }
 }
 
+/// Whether `PLAYMARK_SIM_WRITE_FAULTS=1` asks for the write-targeted fault mix
+/// ([`Params::write_faults`]). Off by default until the client remembers what it sent
+/// (DESIGN.md, invariant 8): with it on, the simulation finds violations.
+pub fn write_faults_on() -> bool {
+    std::env::var("PLAYMARK_SIM_WRITE_FAULTS").is_ok_and(|v| v.trim() == "1")
+}
+
 /// What a seed runs: the server kind and whether the policies are mixed follow from the seed
-/// (even seeds Jellyfin, odd Plex; every fifth pair mixed), so the seed alone replays it.
+/// (even seeds Jellyfin, odd Plex; every fifth pair mixed), so the seed alone replays it. The
+/// write-targeted fault mix follows `PLAYMARK_SIM_WRITE_FAULTS` ([`write_faults_on`]).
 pub fn plan(seed: u64, read_before_write: bool, policy: Option<Policy>) -> (Params, Vec<Op>) {
+    plan_with(seed, read_before_write, policy, write_faults_on())
+}
+
+/// [`plan`] with the write-targeted fault mix on or off.
+pub fn plan_with(
+    seed: u64,
+    read_before_write: bool,
+    policy: Option<Policy>,
+    write_faults: bool,
+) -> (Params, Vec<Op>) {
     let kind = if seed.is_multiple_of(2) {
         ServerKind::Jellyfin
     } else {
         ServerKind::Plex
     };
     let mixed = policy.is_none() && seed % 10 >= 8;
-    let (mut params, ops) = history::generate(seed, kind, mixed, read_before_write);
+    let (mut params, ops) = history::generate(seed, kind, mixed, read_before_write, write_faults);
     if let Some(p) = policy {
         params.policies = Policies::One(p);
     }
@@ -81,6 +99,9 @@ pub fn replay_command(params: &Params) -> String {
     }
     if let Policies::One(p) = &params.policies {
         env.push_str(&format!(" PLAYMARK_SIM_POLICY={p}"));
+    }
+    if params.write_faults {
+        env.push_str(" PLAYMARK_SIM_WRITE_FAULTS=1");
     }
     format!("{env} cargo test --test simulation -- --nocapture")
 }

@@ -1,7 +1,7 @@
 //! The simulated world: one demo server, K devices (each a real engine with its own SQLite file
 //! and skewed fake clock), one global fake clock, and the step executor.
 
-use std::collections::VecDeque;
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use playmark::backend::plex::PlexClient;
 use playmark::backend::{LiveUpdates, MediaServer, ServerInfo, SyncError};
 use playmark::clock::{BoxFuture, Clock, FakeClock};
 use playmark::demo::{
-    DemoClock, DemoConfig, DemoKind, DemoLibrary, DemoServer, Fault, RecordedRequest,
+    DemoClock, DemoConfig, DemoKind, DemoLibrary, DemoServer, Fault, RecordedRequest, RequestMatch,
     DEMO_PASSWORD, DEMO_PLEX_TOKEN, DEMO_USER,
 };
 use playmark::model::{
@@ -22,7 +22,7 @@ use playmark::model::{
 use playmark::store::{database_path, NewAccount, Store};
 use playmark::sync::{Engine, EngineConfig, RunMode, RunOutcome};
 
-use super::history::{Change, FaultKind, Op, Params, Recorded, Value};
+use super::history::{Change, FaultKind, Op, Params, Recorded, Target, Value};
 
 /// Simulation time at the start of every history (2023-11-14T22:13:20Z).
 pub const T0: Millis = 1_700_000_000_000;
@@ -192,7 +192,26 @@ pub struct Stats {
     pub faults: std::collections::BTreeMap<&'static str, u64>,
     pub crashes: u64,
     pub crashes_mid_request: u64,
+    /// Held requests (of any method: mostly reads) the server applied after the client gave
+    /// up.
     pub late_writes_applied: u64,
+    /// What the faults that fired hit: a read (or a probe), a write the server did not apply,
+    /// a write the server applied whose answer was lost (reset, timeout, truncated body).
+    pub fired_on_reads: u64,
+    pub fired_on_writes_not_applied: u64,
+    pub fired_on_writes_applied_lost: u64,
+    /// Crashes mid-request while the server held a write, and how many of those writes the
+    /// server applied after the kill.
+    pub crashes_holding_write: u64,
+    pub crashes_holding_write_applied: u64,
+    /// Engines aborted (account switch) while the server held a write, and how many of those
+    /// writes it applied after the abort.
+    pub aborts: u64,
+    pub aborts_holding_write: u64,
+    pub aborts_holding_write_applied: u64,
+    /// Second engines on a device's data directory that synced while its first engine's write
+    /// was held.
+    pub two_engines: u64,
     pub partitions: u64,
     pub server_restarts: u64,
     /// Pulls whose answers were held while their device sent (`Op::PullDuringSync`), and
@@ -213,6 +232,15 @@ impl Stats {
         self.crashes += o.crashes;
         self.crashes_mid_request += o.crashes_mid_request;
         self.late_writes_applied += o.late_writes_applied;
+        self.fired_on_reads += o.fired_on_reads;
+        self.fired_on_writes_not_applied += o.fired_on_writes_not_applied;
+        self.fired_on_writes_applied_lost += o.fired_on_writes_applied_lost;
+        self.crashes_holding_write += o.crashes_holding_write;
+        self.crashes_holding_write_applied += o.crashes_holding_write_applied;
+        self.aborts += o.aborts;
+        self.aborts_holding_write += o.aborts_holding_write;
+        self.aborts_holding_write_applied += o.aborts_holding_write_applied;
+        self.two_engines += o.two_engines;
         self.partitions += o.partitions;
         self.server_restarts += o.server_restarts;
         self.pulls_during_sync += o.pulls_during_sync;
@@ -232,8 +260,14 @@ pub struct World {
     /// The season the bulk actions act on, and its episodes (indices into `items`).
     pub season: String,
     pub season_items: Vec<usize>,
-    /// For each `Fault::Hold` armed and not yet released, in order: apply it when released?
-    holds: VecDeque<bool>,
+    /// For each `Fault::Hold` armed (by its id) and not yet released: apply it when released?
+    decisions: HashMap<u64, bool>,
+    /// The step's own held answers (a pull during a sync, the first engine's write beside a
+    /// second engine): no faults, not counted.
+    own_holds: bool,
+    /// The request a crash or an abort in this step happened in (index into the step's
+    /// requests), and whether it was an abort.
+    killed_in: Option<(usize, bool)>,
     /// The recorded history (text, hashed for determinism).
     pub log: Vec<String>,
     /// Every change a device reported as recorded.
@@ -325,7 +359,9 @@ impl World {
             items,
             season,
             season_items,
-            holds: VecDeque::new(),
+            decisions: HashMap::new(),
+            own_holds: false,
+            killed_in: None,
             recorded: Vec::new(),
             contact: Vec::new(),
             sends: Vec::new(),
@@ -451,8 +487,10 @@ impl World {
     /// Requests held at the end of a step are released as they were armed: applied (the write
     /// lands after the client gave up) or dropped.
     fn release_holds(&mut self) {
-        while self.server.held_requests() > 0 {
-            let apply = self.holds.pop_front().unwrap_or(false);
+        while let Some(armed) = self.server.held_armed().first().copied() {
+            let apply = armed
+                .and_then(|id| self.decisions.remove(&id))
+                .unwrap_or(false);
             if self.server.release_held(apply) && apply {
                 self.stats.late_writes_applied += 1;
                 self.note("    (held request applied after the client gave up)".into());
@@ -460,11 +498,64 @@ impl World {
         }
     }
 
-    fn arm(&mut self, fault: Fault, hold_apply: Option<bool>) {
+    /// Arm `fault` for the request `target` names; a `Fault::Hold` is released at the end of
+    /// the step as `hold_apply` says. Returns the armed fault's id.
+    fn arm(&mut self, fault: Fault, hold_apply: Option<bool>, target: Target) -> u64 {
+        let when = match target {
+            Target::Next => RequestMatch::any(),
+            Target::Write => RequestMatch::user_data_writes(),
+            Target::GroupWrite => RequestMatch::group_writes(&self.season),
+        };
+        let id = self.server.fail_matching(when, fault);
         if let Some(apply) = hold_apply {
-            self.holds.push_back(apply);
+            self.decisions.insert(id, apply);
         }
-        self.server.fail_next(1, fault);
+        id
+    }
+
+    /// The newest request the server holds right now (index into the step's requests).
+    fn newest_held(&self) -> Option<usize> {
+        self.server.requests().iter().rposition(|r| {
+            r.status == 0 && matches!(r.fault.as_deref(), Some("hold" | "hold-answer"))
+        })
+    }
+
+    /// Count what the faults that fired in this step hit (after its holds were released).
+    fn count_fired(&mut self, from: usize) {
+        let reqs = self.server.requests();
+        let killed = self.killed_in.take();
+        if std::mem::take(&mut self.own_holds) {
+            return;
+        }
+        for (i, r) in reqs.iter().enumerate().skip(from) {
+            let Some(fault) = r.fault.as_deref() else {
+                continue;
+            };
+            let applied = match fault {
+                "truncated" | "applied-reset" | "hold-answer" => true,
+                // Released with `apply` (status set) or not (status 0).
+                "hold" => r.status != 0,
+                f if f.starts_with("delay") => true,
+                _ => false,
+            };
+            let write = r.is_user_data_write();
+            match killed {
+                Some((k, abort)) if k == i => {
+                    if !write {
+                        self.stats.fired_on_reads += 1;
+                    } else if abort {
+                        self.stats.aborts_holding_write += 1;
+                        self.stats.aborts_holding_write_applied += u64::from(applied);
+                    } else {
+                        self.stats.crashes_holding_write += 1;
+                        self.stats.crashes_holding_write_applied += u64::from(applied);
+                    }
+                }
+                _ if !write => self.stats.fired_on_reads += 1,
+                _ if applied => self.stats.fired_on_writes_applied_lost += 1,
+                _ => self.stats.fired_on_writes_not_applied += 1,
+            }
+        }
     }
 
     async fn sync(&mut self, d: usize) -> String {
@@ -501,6 +592,7 @@ impl World {
         let engine = self.devices[d].engine.clone();
         self.server.fail_next(1, Fault::HoldAnswer);
         self.stats.pulls_during_sync += 1;
+        self.own_holds = true;
         let mut pull = tokio::spawn(async move { engine.refresh(50).await });
         let mut sync = String::new();
         let stuck = tokio::time::sleep(STUCK_AFTER);
@@ -545,6 +637,91 @@ impl World {
             sync = self.sync(d).await;
         }
         format!("{pulled}; meanwhile {sync}")
+    }
+
+    /// The app switches accounts while the device's engine waits on a write the server holds:
+    /// a new engine opens on the same data directory, then the old one is shut down and its
+    /// run task aborted (`SyncQueue::stop_engine`); the write is applied (or not) at the end
+    /// of the step, after the abort.
+    async fn abort_mid_write(&mut self, d: usize, apply: bool) -> String {
+        self.stats.aborts += 1;
+        let held = self.server.held_requests();
+        self.arm(Fault::Hold, Some(apply), Target::Write);
+        let engine = self.devices[d].engine.clone();
+        // What is queued is due now (past the debounce and any backoff).
+        let _ = engine.sync_now();
+        let deadline = self.devices[d].clock.now();
+        let mut task =
+            tokio::spawn(async move { engine.run(RunMode::UntilIdle { deadline }).await });
+        let (text, running) = tokio::select! {
+            biased;
+            _ = self.server.until_held(held) => {
+                self.killed_in = self.newest_held().map(|i| (i, true));
+                ("aborted mid-request".to_string(), true)
+            }
+            out = &mut task => (match out {
+                Ok(Ok(o)) => format!("no request to abort ({})", outcome_text(&o)),
+                Ok(Err(e)) => format!("no request to abort ({e})"),
+                Err(e) => format!("run panicked: {e}"),
+            }, false),
+        };
+        // The new engine opens before the old one stops, as in `SyncQueue::launch`.
+        let fresh = self.devices[d].start_engine();
+        self.devices[d].engine.shutdown();
+        if running {
+            task.abort();
+            let _ = task.await;
+        }
+        self.devices[d].engine = fresh;
+        text
+    }
+
+    /// A second engine on the device's data directory (a CLI `sync` beside the app) syncs to
+    /// the end while the first engine's write is held; then the server applies and answers
+    /// it and the first engine finishes. Only on a quiet server (no fault armed or held), so
+    /// the first engine's request cannot time out meanwhile.
+    async fn two_engines(&mut self, d: usize) -> String {
+        if self.server.armed_faults() > 0 || self.server.held_requests() > 0 {
+            return format!("server not quiet: a plain sync: {}", self.sync(d).await);
+        }
+        let id = self
+            .server
+            .fail_matching(RequestMatch::user_data_writes(), Fault::Hold);
+        let engine = self.devices[d].engine.clone();
+        let _ = engine.sync_now();
+        let deadline = self.devices[d].clock.now();
+        let run = engine.run(RunMode::UntilIdle { deadline });
+        tokio::pin!(run);
+        let first = tokio::select! {
+            biased;
+            _ = self.server.until_held(0) => None,
+            out = &mut run => Some(out),
+        };
+        if let Some(out) = first {
+            self.server.clear_faults();
+            return match out {
+                Ok(o) => format!("no write to hold: {}", outcome_text(&o)),
+                Err(e) => format!("no write to hold: store error: {e}"),
+            };
+        }
+        self.stats.two_engines += 1;
+        self.own_holds = true;
+        debug_assert_eq!(self.server.held_armed(), vec![Some(id)]);
+        let second = self.devices[d].start_engine();
+        let now = self.devices[d].clock.now();
+        let out2 = second.run(RunMode::UntilIdle { deadline: now }).await;
+        drop(second);
+        self.server.release_held(true);
+        let out1 = self.drive(&mut run).await;
+        let text = |o: Result<RunOutcome, _>| match o {
+            Ok(o) => outcome_text(&o),
+            Err(e) => format!("store error: {e}"),
+        };
+        format!(
+            "second engine: {}; first engine: {}",
+            text(out2),
+            text(out1)
+        )
     }
 
     /// Invariant 6: right after a pull (nothing else touched the server meanwhile but the
@@ -631,7 +808,7 @@ impl World {
         // sent something (it reads before it writes).
         let requests_before = self.server.requests().len();
         let queued_before: Vec<usize> = match *op {
-            Op::Sync { dev, .. } => (0..self.items.len())
+            Op::Sync { dev, .. } | Op::TwoEngines { dev } => (0..self.items.len())
                 .filter(|&i| self.devices[dev].queued(&self.items[i].id))
                 .collect(),
             _ => Vec::new(),
@@ -706,7 +883,7 @@ impl World {
                 self.clock.advance(ms);
                 format!("now T0+{}ms", self.clock.now() - T0)
             }
-            Op::Fault(kind) => {
+            Op::Fault { kind, target } => {
                 *self.stats.faults.entry(kind.name()).or_default() += 1;
                 let (fault, hold) = match kind {
                     FaultKind::Status5xx(code) => (
@@ -728,8 +905,11 @@ impl World {
                     FaultKind::TruncatedJson => (Fault::Malformed, None),
                     FaultKind::Timeout => (Fault::Hold, Some(false)),
                     FaultKind::LateWrite => (Fault::Hold, Some(true)),
+                    FaultKind::AppliedReset => (Fault::AppliedReset, None),
+                    // Applied on arrival; the held answer is dropped at the end of the step.
+                    FaultKind::AppliedTimeout => (Fault::HoldAnswer, Some(false)),
                 };
-                self.arm(fault, hold);
+                self.arm(fault, hold, target);
                 "armed".to_string()
             }
             Op::Partition { dev } => {
@@ -744,14 +924,22 @@ impl World {
                     "healed".to_string()
                 }
             }
-            Op::Crash { dev, mid_request } => {
+            Op::Crash {
+                dev,
+                mid_request,
+                target,
+            } => {
                 self.stats.crashes += 1;
                 let text = match mid_request {
                     None => "crashed while idle".to_string(),
                     Some(apply) => {
                         let held = self.server.held_requests();
-                        self.arm(Fault::Hold, Some(apply));
+                        self.arm(Fault::Hold, Some(apply), target);
                         let engine = self.devices[dev].engine.clone();
+                        if target != Target::Next {
+                            // Aimed at a write: what is queued is due now.
+                            let _ = engine.sync_now();
+                        }
                         let deadline = self.devices[dev].clock.now();
                         let run = engine.run(RunMode::UntilIdle { deadline });
                         let crashed = tokio::select! {
@@ -764,6 +952,7 @@ impl World {
                         };
                         let text = match crashed {
                             Ok(()) => {
+                                self.killed_in = self.newest_held().map(|i| (i, false));
                                 self.stats.crashes_mid_request += 1;
                                 "crashed mid-request".to_string()
                             }
@@ -777,11 +966,15 @@ impl World {
                 self.restart_device(dev);
                 text
             }
+            Op::Abort { dev, apply } => self.abort_mid_write(dev, apply).await,
+            Op::TwoEngines { dev } => self.two_engines(dev).await,
             Op::ServerRestart => {
                 self.stats.server_restarts += 1;
                 // Held requests die with the process.
-                while self.server.held_requests() > 0 {
-                    self.holds.pop_front();
+                while let Some(armed) = self.server.held_armed().first().copied() {
+                    if let Some(id) = armed {
+                        self.decisions.remove(&id);
+                    }
                     self.server.release_held(false);
                 }
                 self.server.set_offline(true);
@@ -810,14 +1003,20 @@ impl World {
             Op::Live { dev, item } if result.starts_with("live:") => {
                 Some((dev, vec![item % self.items.len()]))
             }
-            Op::Sync { dev, .. } if answered() => Some((dev, queued_before)),
+            Op::Sync { dev, .. } | Op::TwoEngines { dev } if answered() => {
+                Some((dev, queued_before))
+            }
             _ => None,
         };
         let sent_by = match *op {
-            Op::Sync { dev, .. } | Op::PullDuringSync { dev } => Some(dev),
+            Op::Sync { dev, .. }
+            | Op::PullDuringSync { dev }
+            | Op::TwoEngines { dev }
+            | Op::Abort { dev, .. } => Some(dev),
             Op::Crash {
                 dev,
                 mid_request: Some(_),
+                ..
             } => Some(dev),
             _ => None,
         };
@@ -848,6 +1047,7 @@ impl World {
             }
         }
         self.release_holds();
+        self.count_fired(requests_before);
         self.note_requests();
     }
 
@@ -859,7 +1059,7 @@ impl World {
         while self.server.held_requests() > 0 {
             self.server.release_held(false);
         }
-        self.holds.clear();
+        self.decisions.clear();
         for d in &self.devices {
             d.link.partitioned.store(false, Ordering::SeqCst);
         }
