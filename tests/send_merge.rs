@@ -718,3 +718,216 @@ async fn cli_progress_then_sync_keeps_the_other_devices_progress() {
     let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(doc["counts"]["pending"], 0, "{doc}");
 }
+
+/// Issue 17's cases 1–3 through the binary, on both demo servers: the server applies our
+/// write and the answer never comes.
+mod cli_unknown_outcome {
+    use std::path::Path;
+    use std::process::{Command, Output, Stdio};
+
+    use super::common::bin::{expect_code, text, NO_BUS};
+    use super::MIN;
+    use playmark::demo::{
+        DemoServer, Fault, RequestMatch, DEMO_PASSWORD, DEMO_PLEX_TOKEN, DEMO_USER,
+    };
+    use playmark::model::{ItemKind, UserData};
+
+    fn command(data: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_playmark"));
+        cmd.arg("--data-dir")
+            .arg(data)
+            .args(args)
+            .env_remove("PLAYMARK_DATA_DIR")
+            .env("DBUS_SESSION_BUS_ADDRESS", NO_BUS)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(data: &Path, args: &[&str]) -> Output {
+        command(data, args).output().unwrap()
+    }
+
+    /// A demo server of `kind`, signed in and refreshed; the first episode is at 5:00.
+    async fn signed_in(kind: &str) -> (DemoServer, tempfile::TempDir, std::path::PathBuf, String) {
+        let config = super::common::clean_config();
+        let server = match kind {
+            "plex" => DemoServer::start_plex(config).await.unwrap(),
+            _ => DemoServer::start(config).await.unwrap(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let url = server.url();
+        let login = match kind {
+            "plex" => command(&data, &["login", "plex", "--server", &url])
+                .env("PLAYMARK_TOKEN", DEMO_PLEX_TOKEN)
+                .output()
+                .unwrap(),
+            _ => command(
+                &data,
+                &["login", "jellyfin", "--server", &url, "--user", DEMO_USER],
+            )
+            .env("PLAYMARK_PASSWORD", DEMO_PASSWORD)
+            .output()
+            .unwrap(),
+        };
+        expect_code(&login, 0);
+        let ep = server
+            .items()
+            .into_iter()
+            .find(|i| i.kind == ItemKind::Episode)
+            .unwrap()
+            .id;
+        server.set_user_data(
+            &ep,
+            UserData {
+                position_ms: 5 * MIN,
+                ..UserData::default()
+            },
+        );
+        expect_code(&run(&data, &["refresh"]), 0);
+        (server, dir, data, ep)
+    }
+
+    /// `progress EP 20:00`, then a `sync` whose write the server applies and whose answer is
+    /// cut mid-body: exit 3, retrying; the server holds 20:00.
+    fn lost_answer(server: &DemoServer, data: &Path, ep: &str) {
+        expect_code(&run(data, &["progress", ep, "20:00"]), 0);
+        server.fail_matching(RequestMatch::user_data_writes(), Fault::Truncated);
+        let sync = run(data, &["sync"]);
+        let out = expect_code(&sync, 3);
+        assert!(out.contains("retrying"), "{out}");
+        assert_eq!(server.armed_faults(), 0, "the write met the fault");
+        assert_eq!(server.user_data(ep).unwrap().position_ms, 20 * MIN);
+    }
+
+    /// Our position of `ep` in `items --json`.
+    fn ours(data: &Path, ep: &str) -> (i64, bool) {
+        let items = run(data, &["items", "--json"]);
+        let doc: serde_json::Value = serde_json::from_slice(&items.stdout).unwrap();
+        let item = doc
+            .as_array()
+            .or_else(|| doc["items"].as_array())
+            .unwrap()
+            .iter()
+            .find(|i| i["item_id"] == ep)
+            .unwrap()
+            .clone();
+        (
+            item["position_ms"].as_i64().unwrap(),
+            item["played"].as_bool().unwrap(),
+        )
+    }
+
+    fn server_at(server: &DemoServer, ep: &str) -> (i64, bool) {
+        let u = server.user_data(ep).unwrap();
+        (u.position_ms, u.played)
+    }
+
+    /// Case 1: the person's last change (back to 10:00) reaches the server; before the sent
+    /// record, `sync --wait` said "All changes are on …" and both sides kept 20:00.
+    async fn last_change_after_a_lost_answer_is_sent(kind: &str) {
+        let (server, _dir, data, ep) = signed_in(kind).await;
+        lost_answer(&server, &data, &ep);
+        expect_code(&run(&data, &["progress", &ep, "10:00"]), 0);
+        expect_code(&run(&data, &["sync", "--wait", "20"]), 0);
+        assert_eq!(server_at(&server, &ep), (10 * MIN, false), "{kind}");
+        assert_eq!(ours(&data, &ep), (10 * MIN, false), "{kind}");
+    }
+
+    /// Case 2: another device, having seen our 20:00, goes back to 3:00; our retry does not
+    /// write 20:00 over it. The person's 20:00 is listed by `status` and `use-mine` sends it.
+    async fn applied_write_is_not_replayed_over_a_later_change(kind: &str) {
+        let (server, _dir, data, ep) = signed_in(kind).await;
+        lost_answer(&server, &data, &ep);
+        server.set_user_data(
+            &ep,
+            UserData {
+                position_ms: 3 * MIN,
+                ..UserData::default()
+            },
+        );
+        expect_code(&run(&data, &["sync", "--wait", "20"]), 0);
+        assert_eq!(server_at(&server, &ep), (3 * MIN, false), "{kind}");
+        assert_eq!(ours(&data, &ep), (3 * MIN, false), "{kind}");
+        let status = run(&data, &["status", "--json"]);
+        let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+        let kept = &doc["overridden"][0];
+        assert_eq!(kept["item_id"], ep.as_str(), "{doc}");
+        assert_eq!(kept["yours"]["position_ms"], 20 * MIN, "{doc}");
+        assert_eq!(kept["kept"]["position_ms"], 3 * MIN, "{doc}");
+        assert!(kept["why"].as_str().is_some_and(|w| !w.is_empty()), "{doc}");
+        assert!(kept["at"].as_i64().is_some(), "{doc}");
+        let human = text(&run(&data, &["status"]));
+        assert!(human.contains("use-mine"), "{human}");
+        expect_code(&run(&data, &["use-mine", &ep]), 0);
+        expect_code(&run(&data, &["sync", "--wait", "20"]), 0);
+        assert_eq!(server_at(&server, &ep), (20 * MIN, false), "{kind}");
+        // Used: no longer listed, and a second use-mine says so.
+        expect_code(&run(&data, &["use-mine", &ep]), 1);
+    }
+
+    /// Case 3: the sync is killed while the server holds our write, which it then applies;
+    /// offline, the person goes back to the old 5:00. The change equals the base but is
+    /// queued, not dropped, and reaches the server when it is back.
+    async fn change_back_after_a_kill_mid_write_is_sent(kind: &str) {
+        let (server, _dir, data, ep) = signed_in(kind).await;
+        expect_code(&run(&data, &["progress", &ep, "20:00"]), 0);
+        server.fail_matching(RequestMatch::user_data_writes(), Fault::Hold);
+        let mut child = command(&data, &["sync"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while server.held_requests() == 0 {
+            assert!(std::time::Instant::now() < deadline, "the write never came");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            server.release_held(true),
+            "the server applies the held write"
+        );
+        assert_eq!(server_at(&server, &ep), (20 * MIN, false));
+        server.set_offline(true);
+        expect_code(&run(&data, &["progress", &ep, "5:00"]), 0);
+        let status = run(&data, &["status", "--json"]);
+        let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+        // Queued, not dropped (still marked in flight: the killed process's claim is taken
+        // back by the next run).
+        assert_eq!(doc["items"][0]["item_id"], ep.as_str(), "{doc}");
+        assert_eq!(doc["items"][0]["desired"]["position_ms"], 5 * MIN, "{doc}");
+        server.set_offline(false);
+        expect_code(&run(&data, &["sync", "--wait", "20"]), 0);
+        assert_eq!(server_at(&server, &ep), (5 * MIN, false), "{kind}");
+        assert_eq!(ours(&data, &ep), (5 * MIN, false), "{kind}");
+    }
+
+    macro_rules! both {
+        ($($name:ident),*) => {
+            mod jellyfin {
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $name() {
+                        super::$name("jellyfin").await;
+                    }
+                )*
+            }
+            mod plex {
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $name() {
+                        super::$name("plex").await;
+                    }
+                )*
+            }
+        };
+    }
+
+    both!(
+        last_change_after_a_lost_answer_is_sent,
+        applied_write_is_not_replayed_over_a_later_change,
+        change_back_after_a_kill_mid_write_is_sent
+    );
+}
