@@ -204,6 +204,7 @@ async fn write_targeted_faults_hit_applied_writes() {
     let mut total = Stats::default();
     let mut per_kind = [(ServerKind::Jellyfin, 0u64), (ServerKind::Plex, 0u64)];
     let mut failing = Vec::new();
+    let mut first_failure = None;
     for seed in 1..=histories {
         let (params, ops) = sim::plan_with(seed, true, None, true);
         let report = sim::run(&params, &ops).await;
@@ -211,6 +212,7 @@ async fn write_targeted_faults_hit_applied_writes() {
         per_kind[usize::from(params.kind == ServerKind::Plex)].1 += 1;
         if !report.violations.is_empty() {
             failing.push(seed);
+            first_failure.get_or_insert((seed, report.violations.clone()));
         }
     }
     print_stats(
@@ -221,6 +223,15 @@ async fn write_targeted_faults_hit_applied_writes() {
     );
     println!("  seeds with violations ({}): {failing:?}", failing.len());
     assert_write_faults_hit_applied_writes(&total);
+    // With the client remembering what it sent (invariant 8), the write-targeted histories of
+    // the CI run hold every invariant (seed 23 broke without it). Larger runs still find the
+    // known gaps listed in docs/RELIABILITY.md (seeds above 100).
+    if let Some((seed, violations)) = first_failure {
+        panic!(
+            "write-targeted faults: violations in seeds {failing:?}; seed {seed}: {violations:#?}\n\
+             replay: PLAYMARK_SIM_SEED={seed} PLAYMARK_SIM_WRITE_FAULTS=1 cargo test --test simulation -- --nocapture"
+        );
+    }
 }
 
 /// The same seed gives the same history, byte for byte (its hash), on both servers.

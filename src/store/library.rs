@@ -377,7 +377,7 @@ fn merge_remote_in(
     }
     // A write of ours whose outcome is unknown: what the server holds says whether it landed,
     // and so which base the merge runs over (invariant 8).
-    let (settled_base, _) = sent::settle(tx, account, item, known_base, remote)?;
+    let (settled_base, landed) = sent::settle(tx, account, item, known_base, remote)?;
     // First sight: no history, so the server's state is the base.
     let base = settled_base.unwrap_or(*remote);
     let changed_at: Option<Millis> = tx
@@ -400,7 +400,7 @@ fn merge_remote_in(
     };
     let outcome = merge_on(dates, &local, &base, remote, policy, runtime_ms);
     if row.is_some() {
-        sent::note_merge(tx, account, item, &local.state, &outcome, now)?;
+        sent::note_merge(tx, account, item, &local.state, &outcome, landed, now)?;
     }
     // An unchanged item costs reads only (a rescan of a large library writes nothing).
     if known_base != Some(outcome.base) {

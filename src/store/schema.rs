@@ -47,6 +47,7 @@ CREATE TABLE overridden (
     yours_position_ms INTEGER NOT NULL,
     yours_played      INTEGER NOT NULL,
     why               TEXT NOT NULL,
+    unknown_outcome   INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (account_id, item_id),
     FOREIGN KEY (account_id, item_id) REFERENCES items (account_id, item_id) ON DELETE CASCADE
 ) WITHOUT ROWID;

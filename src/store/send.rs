@@ -164,7 +164,7 @@ fn plan_row(
     let known_base = base_of(tx, account, item)?;
     // A write of ours whose outcome is unknown: this read says whether it landed, and so
     // which base the merge runs over (invariant 8, `store::sent`).
-    let (settled_base, _) = sent::settle(tx, account, item, known_base, remote)?;
+    let (settled_base, landed) = sent::settle(tx, account, item, known_base, remote)?;
     let base = settled_base.unwrap_or(*remote);
     let changed_at = changed_at_of(tx, account, item)?;
     let local = LocalSide {
@@ -179,7 +179,7 @@ fn plan_row(
         policy,
         runtime_of(tx, account, item)?,
     );
-    sent::note_merge(tx, account, item, &local.state, &outcome, now)?;
+    sent::note_merge(tx, account, item, &local.state, &outcome, landed, now)?;
     // The base is what the server holds now.
     if known_base != Some(*remote) {
         write_base(tx, account, item, remote, now)?;

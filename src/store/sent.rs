@@ -219,6 +219,10 @@ pub struct Overridden {
     pub yours: Progress,
     /// Why, in English (the merge's summary).
     pub why: String,
+    /// The person's value lost because a read after a write of theirs with an unknown outcome
+    /// found another value (decision table, last row): ours is taken to have landed and been
+    /// changed after, which cannot be told from "ours never landed".
+    pub after_unknown_outcome: bool,
     /// When the merge decided (ms since the epoch).
     pub at: Millis,
 }
@@ -241,23 +245,25 @@ impl Progress {
 
 /// Remember that a merge kept `kept` over the person's `yours`; a later decision for the item
 /// replaces it.
-pub(super) fn record_overridden(
+#[allow(clippy::too_many_arguments)]
+fn record_overridden(
     tx: &Transaction<'_>,
     account: AccountId,
     item: &str,
     kept: &UserData,
     yours: &UserData,
     why: &str,
+    after_unknown: bool,
     now: Millis,
 ) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO overridden (account_id, item_id, decided_at, kept_position_ms, kept_played,
-                                 yours_position_ms, yours_played, why)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                                 yours_position_ms, yours_played, why, unknown_outcome)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (account_id, item_id) DO UPDATE SET decided_at = excluded.decided_at,
            kept_position_ms = excluded.kept_position_ms, kept_played = excluded.kept_played,
            yours_position_ms = excluded.yours_position_ms, yours_played = excluded.yours_played,
-           why = excluded.why",
+           why = excluded.why, unknown_outcome = excluded.unknown_outcome",
     )?
     .execute(params![
         account,
@@ -267,26 +273,48 @@ pub(super) fn record_overridden(
         kept.played,
         yours.position_ms,
         yours.played,
-        why
+        why,
+        after_unknown
     ])?;
     Ok(())
 }
 
 /// After a merge of an item with a change of the person's (`yours`): when the merge kept
-/// something else, remember their value for "Use mine" (invariant 11).
+/// something else, remember their value for "Use mine" (invariant 11). `landed` is how the
+/// read settled an unknown outcome, if there was one: after "overwritten" the person's value
+/// lost to a change made after theirs reached the server, and the reason says so.
 pub(super) fn note_merge(
     tx: &Transaction<'_>,
     account: AccountId,
     item: &str,
     yours: &UserData,
     outcome: &crate::merge::Outcome,
+    landed: Option<Landed>,
     now: Millis,
 ) -> rusqlite::Result<()> {
     let kept = &outcome.result;
-    if (kept.played, kept.position_ms) != (yours.played, yours.position_ms) {
-        record_overridden(tx, account, item, kept, yours, &outcome.summary(), now)?;
+    if (kept.played, kept.position_ms) == (yours.played, yours.position_ms) {
+        return Ok(());
     }
-    Ok(())
+    let after_unknown = landed == Some(Landed::Overwritten);
+    let why = if after_unknown {
+        let at = |u: &UserData| {
+            if u.played {
+                "watched".to_string()
+            } else {
+                crate::merge::format_position(u.position_ms)
+            }
+        };
+        format!(
+            "another device set {} after your {} reached the server — kept {}",
+            at(kept),
+            at(yours),
+            at(kept)
+        )
+    } else {
+        outcome.summary()
+    };
+    record_overridden(tx, account, item, kept, yours, &why, after_unknown, now)
 }
 
 /// The person made a new change to the item: an older override notice no longer applies.
@@ -312,7 +340,7 @@ impl Store {
         let out = {
             let mut stmt = tx.prepare(
                 "SELECT item_id, decided_at, kept_position_ms, kept_played, yours_position_ms,
-                        yours_played, why
+                        yours_played, why, unknown_outcome
                  FROM overridden WHERE account_id = ?1 ORDER BY decided_at DESC, item_id",
             )?;
             let rows = stmt.query_map([account], |r| {
@@ -328,6 +356,7 @@ impl Store {
                         played: r.get(5)?,
                     },
                     why: r.get(6)?,
+                    after_unknown_outcome: r.get(7)?,
                 })
             })?;
             rows.collect::<rusqlite::Result<Vec<_>>>()?

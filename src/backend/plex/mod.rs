@@ -136,6 +136,25 @@ fn plex_header(name: &'static str, value: &str) -> Result<(HeaderName, HeaderVal
     Ok((HeaderName::from_static(name), v))
 }
 
+/// A Plex write answers 200 with an empty body (or a `MediaContainer`, as XML or JSON). Any
+/// other body — an HTML page or a cut-off JSON from a proxy or captive portal — is not Plex's
+/// answer, so nothing says the write was applied: an unexpected response (transient), whose
+/// outcome the engine treats as unknown (invariant 8), never a delivery.
+fn check_write_answer(body: &[u8]) -> Result<(), SyncError> {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty()
+        || serde_json::from_str::<serde_json::Value>(text).is_ok()
+        || text.starts_with("<?xml")
+        || text.starts_with("<MediaContainer")
+    {
+        return Ok(());
+    }
+    Err(SyncError::unexpected_response(
+        "the answer to a write is not a Plex answer",
+    ))
+}
+
 impl PlexClient {
     /// A client for the server at `base_url` (checked by [`validate_base_url`]), not yet
     /// signed in. `device.device_id` becomes the stable `X-Plex-Client-Identifier`.
@@ -293,8 +312,8 @@ impl PlexClient {
             "/:/scrobble",
             &[("identifier", LIBRARY_IDENTIFIER), ("key", id)],
         )?;
-        self.execute(self.verbs.scrobble(), url, true).await?;
-        Ok(())
+        let body = self.execute(self.verbs.scrobble(), url, true).await?;
+        check_write_answer(&body)
     }
 
     /// `/:/unscrobble?identifier=…&key=id`: count 0, offset cleared. Absolute: safe to repeat.
@@ -303,8 +322,8 @@ impl PlexClient {
             "/:/unscrobble",
             &[("identifier", LIBRARY_IDENTIFIER), ("key", id)],
         )?;
-        self.execute(self.verbs.scrobble(), url, true).await?;
-        Ok(())
+        let body = self.execute(self.verbs.scrobble(), url, true).await?;
+        check_write_answer(&body)
     }
 
     /// `/:/timeline?state=paused&offline=1&updated=…&time=…`: sets the offset to `position_ms`.
@@ -334,7 +353,8 @@ impl PlexClient {
             query.push(("updated", u));
         }
         let url = self.url("/:/timeline", &query)?;
-        self.execute(self.verbs.timeline(), url, true).await?;
+        let body = self.execute(self.verbs.timeline(), url, true).await?;
+        check_write_answer(&body)?;
         Ok(())
     }
 

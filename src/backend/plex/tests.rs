@@ -242,3 +242,30 @@ async fn season_scrobble_is_skipped_when_already_watched() {
     c.push_group(&season, false).await.unwrap();
     assert!(!s.user_data(&season).unwrap().played);
 }
+
+/// A write answered 200 with a body that is not Plex's (a proxy's HTML page, a cut-off JSON)
+/// was not applied by the server: it is an unexpected, transient failure, never a delivery
+/// (simulation seeds 33 and 139 lost a change this way).
+#[tokio::test]
+async fn a_write_answered_with_a_body_that_is_not_plexs_is_no_delivery() {
+    let server = server().await;
+    let c = client(&server);
+    let ep = first_episode(&server);
+    for fault in [Fault::Malformed, Fault::Html] {
+        server.fail_next(1, fault.clone());
+        let err = c.push_item(&ep, &want(0, true)).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Transient, "{fault:?}: {err:?}");
+        assert!(
+            !server.user_data(&ep).unwrap().played,
+            "{fault:?}: not applied"
+        );
+    }
+    // The real answers pass.
+    c.push_item(&ep, &want(0, true)).await.unwrap();
+    assert!(server.user_data(&ep).unwrap().played);
+    c.push_item(&ep, &want(60_000, false)).await.unwrap();
+    assert!(check_write_answer(b"").is_ok());
+    assert!(check_write_answer(b"<?xml version=\"1.0\"?><MediaContainer size=\"0\"/>").is_ok());
+    assert!(check_write_answer(b"{\"MediaContainer\":{}}").is_ok());
+    assert!(check_write_answer(b"<!DOCTYPE html><html></html>").is_err());
+}
