@@ -410,6 +410,42 @@ impl Engine {
         Ok(n)
     }
 
+    /// "Use mine": queue the person's value again where a merge kept the server's over it
+    /// (see [`Store::overridden`]). Returns the new local state, or `None` when no such
+    /// decision of the last 7 days is known for the item.
+    pub fn use_mine(&self, item: &str) -> Result<Option<UserData>, StoreError> {
+        let now = self.now();
+        let done = self.with_store(|s| {
+            s.use_mine(
+                self.shared.account,
+                item,
+                now,
+                self.shared.config.debounce_ms,
+            )
+        })?;
+        let Some((state, outcome)) = done else {
+            return Ok(None);
+        };
+        let badge = match outcome {
+            RecordOutcome::Queued { .. } => self.queued_badge(),
+            RecordOutcome::Dropped => ItemSyncState::Discarded,
+        };
+        self.emit(SyncEvent::ItemState {
+            item_id: item.to_string(),
+            state: badge,
+        });
+        self.emit_counts();
+        self.shared.notify.notify_one();
+        Ok(Some(state))
+    }
+
+    /// The merges of the last 7 days that kept the server's value over a change of the
+    /// person's, newest first ([`Store::overridden`]).
+    pub fn overridden(&self) -> Result<Vec<crate::store::Overridden>, StoreError> {
+        let now = self.now();
+        self.with_store(|s| s.overridden(self.shared.account, now))
+    }
+
     /// Drop queued changes; the local state goes back to the server's.
     pub fn discard(&self, items: &[String]) -> Result<usize, StoreError> {
         let now = self.now();
