@@ -168,9 +168,12 @@ impl MediaServer for RacingServer {
         item_id: &str,
         desired: &DesiredState,
         current: &UserData,
+        runtime_ms: Option<i64>,
     ) -> Result<Option<UserData>, SyncError> {
         self.gate(item_id).await?;
-        self.inner.write_item(item_id, desired, current).await
+        self.inner
+            .write_item(item_id, desired, current, runtime_ms)
+            .await
     }
     async fn push_group(&self, parent_id: &str, played: bool) -> Result<(), SyncError> {
         self.inner.push_group(parent_id, played).await

@@ -74,14 +74,17 @@ pub trait MediaServer: Send + Sync {
 
     /// Write one item's desired state when the engine has just read `current` from the server
     /// (a client that must plan its calls from the server's state, Plex, uses it instead of a
-    /// read of its own). The default is [`MediaServer::push_item`].
+    /// read of its own). `runtime_ms` is the item's length as the library listed it (Plex
+    /// ignores a position write without its `duration`). The default is
+    /// [`MediaServer::push_item`].
     async fn write_item(
         &self,
         item_id: &str,
         desired: &DesiredState,
         current: &UserData,
+        runtime_ms: Option<i64>,
     ) -> Result<Option<UserData>, SyncError> {
-        let _ = current;
+        let _ = (current, runtime_ms);
         self.push_item(item_id, desired).await
     }
 

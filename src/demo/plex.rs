@@ -584,6 +584,12 @@ fn timeline(state: &mut State, req: &Req<'_>) -> R<Reply> {
         super::sessions::plex_timeline(state, session, client, &id, playback, time);
         return Ok(container(req, json!({ "size": 0 })));
     }
+    // A real Plex server leaves the resume point alone on a timeline without `duration`
+    // (reported by client projects that talk to real servers; docs/SERVERS.md): so does the
+    // demo, or a client that forgets it would pass here and lose positions there.
+    if param(req, "duration").is_none() {
+        return Ok(container(req, json!({ "size": 0 })));
+    }
     let completed = playback == "stopped"
         && duration.is_some_and(|d| d > 0 && time as f64 >= d as f64 * WATCHED_THRESHOLD);
     let now = state.now();
@@ -671,12 +677,22 @@ mod tests {
                 ("ratingKey".to_string(), ep.id.clone()),
                 ("state".to_string(), state.to_string()),
                 ("time".to_string(), time.to_string()),
+                ("duration".to_string(), runtime.to_string()),
             ]
         };
         let send = |s: &mut State, q: Vec<(String, String)>| {
             let q: Vec<(&str, &str)> = q.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             call(s, Method::POST, "/:/timeline", &q).status
         };
+        // Without `duration` a real server leaves the resume point alone, and so does the demo.
+        let mut bare = t(60_000, "paused");
+        bare.pop();
+        assert_eq!(send(&mut s, bare), 200);
+        assert_eq!(s.stored(&ep.id).position_ticks, 0);
+        let mut bare = t(runtime * 95 / 100, "stopped");
+        bare.pop();
+        assert_eq!(send(&mut s, bare), 200);
+        assert_eq!(s.stored(&ep.id).play_count, 0);
         assert_eq!(send(&mut s, t(60_000, "paused")), 200);
         assert_eq!(s.stored(&ep.id).position_ticks / TICKS_PER_MS, 60_000);
         assert_eq!(send(&mut s, t(0, "paused")), 200);

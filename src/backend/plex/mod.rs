@@ -546,14 +546,24 @@ impl MediaServer for PlexClient {
             .await
     }
 
-    /// The engine has just read the item (`current`): plan from it, no read of our own.
+    /// The engine has just read the item (`current`): plan from it, no read of our own. A
+    /// position goes out with the item's `duration` (`runtime_ms`): a real Plex server leaves
+    /// the resume point alone on a timeline without it (docs/SERVERS.md). Without a known
+    /// runtime the item is read first for its `duration`.
     async fn write_item(
         &self,
         item_id: &str,
         desired: &DesiredState,
         current: &UserData,
+        runtime_ms: Option<i64>,
     ) -> Result<Option<UserData>, SyncError> {
-        self.apply_plan(item_id, desired, current, None).await
+        match runtime_ms.filter(|d| *d > 0) {
+            Some(duration) => {
+                self.apply_plan(item_id, desired, current, Some(duration))
+                    .await
+            }
+            None => self.push_item(item_id, desired).await,
+        }
     }
 
     /// The engine has just read the children and knows one needs the change: one call on

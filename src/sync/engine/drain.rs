@@ -299,6 +299,15 @@ impl Engine {
         self.shared.stats.requests.fetch_add(1, Ordering::Relaxed);
         let shared = self.shared.clone();
         let epoch = self.epoch();
+        // The item's length as the library listed it (a Plex position write needs it).
+        let runtime_ms = match &write {
+            PlannedWrite::Item { row, .. } => self
+                .with_store(|s| s.item(self.shared.account, &row.item_id))
+                .ok()
+                .flatten()
+                .and_then(|i| i.runtime_ms),
+            PlannedWrite::Group { .. } => None,
+        };
         tokio::spawn(async move {
             let server = &shared.server;
             let result = match &write {
@@ -306,7 +315,7 @@ impl Engine {
                     row,
                     current: Some(current),
                 } => server
-                    .write_item(&row.item_id, &row.desired, current)
+                    .write_item(&row.item_id, &row.desired, current, runtime_ms)
                     .await
                     .map(|after| {
                         after
