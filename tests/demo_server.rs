@@ -957,3 +957,195 @@ async fn go_offline_works_on_a_current_thread_runtime() {
     let raw = tokio::net::TcpStream::connect(("127.0.0.1", port)).await;
     assert!(raw.is_err());
 }
+
+/// `GET /Items?ParentId=…` as a real Jellyfin answers it: a season lists its episodes, a
+/// series its seasons; `Recursive=true&IncludeItemTypes=Episode` lists every episode under a
+/// series. An episode added at run time (another device's library scan) is listed too, with
+/// its user data.
+#[tokio::test]
+async fn items_by_parent_honour_recursive_and_types_and_see_added_episodes() {
+    let s = server(DemoLibrary::seeded()).await;
+    let c = client();
+    let token = login(&c, &s, "dev-1").await;
+    let items = s.items();
+    let season = items.iter().find(|i| i.kind == ItemKind::Season).unwrap();
+    let series = season.parent_id.clone().unwrap();
+    let ids = |v: &Value| -> Vec<String> {
+        v["Items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["Id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let kinds = |v: &Value| -> HashSet<String> {
+        v["Items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["Type"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let user = s.user_id();
+    let listing = |parent: &str, extra: &str| {
+        format!("/Items?userId={user}&ParentId={parent}&EnableUserData=true&Fields=ParentId{extra}")
+    };
+    let episodes_of = |parent: &str| -> Vec<String> {
+        let mut v: Vec<String> = s
+            .items()
+            .iter()
+            .filter(|i| {
+                i.kind == ItemKind::Episode
+                    && (i.season_id.as_deref() == Some(parent)
+                        || i.series_id.as_deref() == Some(parent))
+            })
+            .map(|i| i.id.clone())
+            .collect();
+        v.sort();
+        v
+    };
+
+    let (st, v) = call(&c, &s, &token, Method::GET, &listing(&season.id, ""), None).await;
+    assert_eq!(st, 200);
+    let mut got = ids(&v);
+    got.sort();
+    assert_eq!(got, episodes_of(&season.id));
+
+    let (_, v) = call(&c, &s, &token, Method::GET, &listing(&series, ""), None).await;
+    assert_eq!(kinds(&v), HashSet::from(["Season".to_string()]));
+
+    let recursive = "&Recursive=true&IncludeItemTypes=Episode";
+    let (_, v) = call(
+        &c,
+        &s,
+        &token,
+        Method::GET,
+        &listing(&series, recursive),
+        None,
+    )
+    .await;
+    assert_eq!(kinds(&v), HashSet::from(["Episode".to_string()]));
+    let mut got = ids(&v);
+    got.sort();
+    assert!(got.len() > episodes_of(&season.id).len());
+    assert_eq!(got, episodes_of(&series));
+
+    let twenty = UserData {
+        position_ms: 20 * 60_000,
+        ..UserData::default()
+    };
+    let added = s
+        .add_episode(&season.id, "Late Arrival", 45 * 60_000, twenty)
+        .unwrap();
+    assert_eq!(s.user_data(&added).unwrap(), twenty);
+    assert!(s.add_episode(&series, "Not a season", 1, twenty).is_none());
+    for (parent, extra) in [(season.id.as_str(), ""), (series.as_str(), recursive)] {
+        let (_, v) = call(&c, &s, &token, Method::GET, &listing(parent, extra), None).await;
+        let found = v["Items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["Id"] == added.as_str())
+            .unwrap_or_else(|| panic!("{parent}: {v}"));
+        assert_eq!(found["ParentId"], season.id.as_str());
+        assert_eq!(found["Type"], "Episode");
+        assert_eq!(
+            found["UserData"]["PlaybackPositionTicks"],
+            20_i64 * 60_000 * 10_000
+        );
+    }
+    // The added episode is one of the season's children for a call on the season.
+    let (st, _) = call(
+        &c,
+        &s,
+        &token,
+        Method::POST,
+        &format!("/UserPlayedItems/{}?userId={user}", season.id),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert!(s.user_data(&added).unwrap().played);
+}
+
+/// Plex `GET /library/metadata/{id}/allLeaves`: the episodes of a season or a whole show,
+/// with user data, including one added at run time; an unknown id is 404, and the other
+/// verbs 405 as on the rest of `/library`.
+#[tokio::test]
+async fn plex_all_leaves_lists_the_episodes_of_a_season_or_show() {
+    use playmark::demo::DEMO_PLEX_TOKEN;
+    let s = DemoServer::start(DemoConfig {
+        library: DemoLibrary::seeded(),
+        ..DemoConfig::plex()
+    })
+    .await
+    .unwrap();
+    let c = client();
+    let get = |path: String, method: Method| {
+        c.request(method, format!("{}{path}", s.url()))
+            .header("X-Plex-Token", DEMO_PLEX_TOKEN)
+            .header("X-Plex-Client-Identifier", "dev-1")
+            .header("Accept", "application/json")
+            .send()
+    };
+    let items = s.items();
+    let season = items.iter().find(|i| i.kind == ItemKind::Season).unwrap();
+    let show = season.parent_id.clone().unwrap();
+    let keys = |v: &Value| -> Vec<String> {
+        v["MediaContainer"]["Metadata"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["ratingKey"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let episodes_of = |parent: &str| -> Vec<String> {
+        s.items()
+            .iter()
+            .filter(|i| {
+                i.kind == ItemKind::Episode
+                    && (i.season_id.as_deref() == Some(parent)
+                        || i.series_id.as_deref() == Some(parent))
+            })
+            .map(|i| i.id.clone())
+            .collect()
+    };
+    let watched = UserData {
+        played: true,
+        play_count: 1,
+        last_played: Some(1_700_000_000_000),
+        ..UserData::default()
+    };
+    let added = s
+        .add_episode(&season.id, "Late Arrival", 45 * 60_000, watched)
+        .unwrap();
+    assert!(added.parse::<u64>().is_ok(), "a ratingKey: {added}");
+    for parent in [season.id.as_str(), show.as_str()] {
+        let r = get(format!("/library/metadata/{parent}/allLeaves"), Method::GET)
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{parent}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(keys(&v), episodes_of(parent), "{parent}");
+        let leaf = v["MediaContainer"]["Metadata"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["ratingKey"] == added.as_str())
+            .unwrap();
+        assert_eq!(leaf["type"], "episode");
+        assert_eq!(leaf["viewCount"], 1);
+        assert_eq!(leaf["parentRatingKey"], season.id.as_str());
+    }
+    let r = get("/library/metadata/999999/allLeaves".into(), Method::GET)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = get(
+        format!("/library/metadata/{}/allLeaves", season.id),
+        Method::PUT,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 405);
+}

@@ -187,6 +187,9 @@ impl MediaServer for RacingServer {
     async fn read_user_data(&self, ids: &[String]) -> Result<ServerRead, SyncError> {
         self.inner.read_user_data(ids).await
     }
+    async fn read_children(&self, parent_id: &str) -> Result<Option<ServerRead>, SyncError> {
+        self.inner.read_children(parent_id).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

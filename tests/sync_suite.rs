@@ -12,7 +12,7 @@ use common::Harness;
 use playmark::backend::ErrorKind;
 use playmark::clock::Clock;
 use playmark::demo::Fault;
-use playmark::model::{LocalChange, ServerKind};
+use playmark::model::{ItemKind, LocalChange, ServerKind};
 use playmark::store::RowState;
 use playmark::sync::{AccountState, RunOutcome};
 
@@ -401,18 +401,205 @@ async fn server_errors_and_broken_responses_are_retried_then_delivered(kind: Ser
     h.assert_contract();
 }
 
+/// Whether a recorded request lists `parent`'s episodes (Jellyfin `GET /Items?parentId=…`
+/// recursive to episodes, Plex `GET /library/metadata/{parent}/allLeaves`).
+fn is_children_listing(
+    kind: ServerKind,
+    r: &playmark::demo::RecordedRequest,
+    parent: &str,
+) -> bool {
+    r.method == "GET"
+        && match kind {
+            ServerKind::Plex => r.path == format!("/library/metadata/{parent}/allLeaves"),
+            ServerKind::Jellyfin | ServerKind::Demo => {
+                r.path == "/Items"
+                    && r.query_value("parentId") == Some(parent)
+                    && r.query_value("recursive") == Some("true")
+                    && r.query_value("includeItemTypes") == Some("Episode")
+                    && r.query_value("enableUserData") == Some("true")
+            }
+        }
+}
+
+/// An intact group is one call on the parent, and its read is the parent's listing, which
+/// serves as the members' read too: the listing, the call, the read of what the call set
+/// (and on Plex, whose answers name no server, `/identity`) — nothing else.
 async fn marking_a_season_is_one_call_while_the_group_is_intact(kind: ServerKind) {
     let h = Harness::start(kind).await;
     let (season, eps) = h.first_season();
     assert!(eps.len() >= 3);
     let outcome = h.engine.record_bulk(&season, true).unwrap();
     assert_eq!(outcome.queued, eps.len());
+    h.server.clear_requests();
     assert_eq!(h.drain_now().await, RunOutcome::Empty);
     let writes = h.writes();
     assert_eq!(writes.len(), 1, "{writes:?}");
     assert!(h.is_bulk_write(&writes[0], &season, true), "{writes:?}");
     for e in &eps {
         assert!(h.server.user_data(&e.id).unwrap().played);
+    }
+    let requests: Vec<_> = h
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path != "/identity")
+        .collect();
+    let shown: Vec<String> = requests
+        .iter()
+        .map(|r| format!("{} {}?{:?}", r.method, r.path, r.query))
+        .collect();
+    assert_eq!(requests.len(), 3, "{shown:#?}");
+    assert!(
+        is_children_listing(kind, &requests[0], &season),
+        "{shown:#?}"
+    );
+    assert!(h.is_bulk_write(&requests[1], &season, true), "{shown:#?}");
+    h.assert_contract();
+}
+
+/// A series is one call too: its listing is every episode of every season (recursive).
+async fn marking_a_series_is_one_call_over_its_listed_episodes(kind: ServerKind) {
+    let h = Harness::start(kind).await;
+    let items = h.server.items();
+    let series = items
+        .iter()
+        .find(|i| i.kind == ItemKind::Series)
+        .unwrap()
+        .id
+        .clone();
+    let eps: Vec<_> = items
+        .iter()
+        .filter(|i| i.kind == ItemKind::Episode && i.series_id.as_deref() == Some(&series))
+        .collect();
+    let outcome = h.engine.record_bulk(&series, true).unwrap();
+    assert!(outcome.group_key.is_some(), "{outcome:?}");
+    h.server.clear_requests();
+    assert_eq!(h.drain_now().await, RunOutcome::Empty);
+    let writes = h.writes();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert!(h.is_bulk_write(&writes[0], &series, true), "{writes:?}");
+    assert!(h
+        .server
+        .requests()
+        .iter()
+        .any(|r| is_children_listing(kind, r, &series)));
+    assert!(eps.len() >= 6);
+    for e in eps {
+        let data = h.server.user_data(&e.id).unwrap();
+        assert!(data.played && data.play_count == 1, "{} {data:?}", e.name);
+    }
+    h.assert_contract();
+}
+
+/// Issue 17, "What was seen" 4: an episode added on the server after our last refresh, that
+/// another device has already started (Jellyfin: 20:00) or watched (Plex: one view). Marking
+/// the season watched here must not touch it: the season's listing, read in the same claim,
+/// names a child that is not a member, so the members go item by item and it gets no write
+/// (invariant 9).
+async fn marking_a_season_leaves_an_episode_added_on_the_server_alone(kind: ServerKind) {
+    let h = Harness::start(kind).await;
+    let (season, eps) = h.first_season();
+    let outcome = h.engine.record_bulk(&season, true).unwrap();
+    assert!(
+        outcome.group_key.is_some(),
+        "every known episode is a member"
+    );
+    let other_device = match kind {
+        ServerKind::Plex => playmark::model::UserData {
+            position_ms: 0,
+            played: true,
+            play_count: 1,
+            last_played: Some(1_700_000_000_000),
+        },
+        ServerKind::Jellyfin | ServerKind::Demo => playmark::model::UserData {
+            position_ms: 20 * 60_000,
+            last_played: Some(1_700_000_000_000),
+            ..Default::default()
+        },
+    };
+    let added = h
+        .server
+        .add_episode(&season, "Late Arrival", 45 * 60_000, other_device)
+        .unwrap();
+    h.server.clear_requests();
+    assert_eq!(h.drain_now().await, RunOutcome::Empty);
+    let writes = h.writes();
+    assert!(
+        !writes.iter().any(|w| h.is_bulk_write(w, &season, true)),
+        "no call on the season: {writes:?}"
+    );
+    assert!(
+        writes
+            .iter()
+            .all(|w| h.write_target(w).as_deref() != Some(added.as_str())),
+        "no write to the added episode: {writes:?}"
+    );
+    let data = h.server.user_data(&added).unwrap();
+    match kind {
+        ServerKind::Plex => {
+            assert!(data.played);
+            assert_eq!(data.play_count, 1, "still one view: {data:?}");
+        }
+        ServerKind::Jellyfin | ServerKind::Demo => {
+            assert!(!data.played, "{data:?}");
+            assert_eq!(data.position_ms, 20 * 60_000, "keeps 20:00: {data:?}");
+        }
+    }
+    for e in &eps {
+        let data = h.server.user_data(&e.id).unwrap();
+        assert!(data.played, "{}", e.name);
+        assert_eq!(data.play_count, 1, "{}", e.name);
+    }
+    // One listing of the season in the claim, no other read of the members before the writes.
+    let requests = h.server.requests();
+    let listings = requests
+        .iter()
+        .filter(|r| is_children_listing(kind, r, &season))
+        .count();
+    assert_eq!(listings, 1, "{requests:?}");
+    h.assert_contract();
+}
+
+/// The same with "mark unwatched": Jellyfin's `DELETE /UserPlayedItems/{season}` (and Plex's
+/// unscrobble) would reset the added episode's 20:00 to 0.
+async fn unmarking_a_season_keeps_an_added_episodes_progress(kind: ServerKind) {
+    let h = Harness::start(kind).await;
+    let (season, eps) = h.first_season();
+    h.server.set_user_data(
+        &season,
+        playmark::model::UserData {
+            played: true,
+            play_count: 1,
+            last_played: Some(1_700_000_000_000),
+            ..Default::default()
+        },
+    );
+    h.engine.refresh(50).await.unwrap();
+    let outcome = h.engine.record_bulk(&season, false).unwrap();
+    assert!(
+        outcome.group_key.is_some(),
+        "every known episode is a member"
+    );
+    let twenty = playmark::model::UserData {
+        position_ms: 20 * 60_000,
+        last_played: Some(1_700_000_000_000),
+        ..Default::default()
+    };
+    let added = h
+        .server
+        .add_episode(&season, "Late Arrival", 45 * 60_000, twenty)
+        .unwrap();
+    h.server.clear_requests();
+    assert_eq!(h.drain_now().await, RunOutcome::Empty);
+    let writes = h.writes();
+    assert!(
+        !writes.iter().any(|w| h.is_bulk_write(w, &season, false)),
+        "no call on the season: {writes:?}"
+    );
+    let data = h.server.user_data(&added).unwrap();
+    assert_eq!(data.position_ms, 20 * 60_000, "keeps 20:00: {data:?}");
+    for e in &eps {
+        assert!(!h.server.user_data(&e.id).unwrap().played, "{}", e.name);
     }
     h.assert_contract();
 }
@@ -597,6 +784,9 @@ suite!(
         item_gone_from_server_needs_attention_then_discard,
         server_errors_and_broken_responses_are_retried_then_delivered,
         marking_a_season_is_one_call_while_the_group_is_intact,
+        marking_a_series_is_one_call_over_its_listed_episodes,
+        marking_a_season_leaves_an_episode_added_on_the_server_alone,
+        unmarking_a_season_keeps_an_added_episodes_progress,
         marking_a_season_adds_no_view_to_an_episode_already_watched,
         marking_a_season_adds_no_view_to_an_episode_watched_with_a_position,
         editing_one_episode_breaks_the_group_into_per_item_writes,

@@ -72,6 +72,17 @@ pub trait MediaServer: Send + Sync {
         })
     }
 
+    /// The playable children of a season or series (every episode of every season) as the
+    /// server lists them now, with user data: one request (Jellyfin `GET /Items?parentId=…&
+    /// recursive=true&includeItemTypes=Episode`, Plex `GET /library/metadata/{id}/allLeaves`).
+    /// The engine reads them in the claim of a group, so a call on the parent is sent only over
+    /// children it has just read (DESIGN.md invariant 9); their user data serves as the read of
+    /// the members. `Ok(None)`: this server cannot list them, and the group goes item by item.
+    async fn read_children(&self, parent_id: &str) -> Result<Option<ServerRead>, SyncError> {
+        let _ = parent_id;
+        Ok(None)
+    }
+
     /// Write one item's desired state when the engine has just read `current` from the server
     /// (a client that must plan its calls from the server's state, Plex, uses it instead of a
     /// read of its own). `runtime_ms` is the item's length as the library listed it (Plex

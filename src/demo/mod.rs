@@ -676,6 +676,25 @@ impl DemoServer {
         }
     }
 
+    /// Add an episode at the end of a season, as a library scan on the server that found a
+    /// new file would (another device may then set its user data: `data`). Returns the new
+    /// item's id (a `ratingKey` on Plex); `None` when `season_id` is not a season.
+    pub fn add_episode(
+        &self,
+        season_id: &str,
+        name: &str,
+        runtime_ms: i64,
+        data: crate::model::UserData,
+    ) -> Option<String> {
+        let id = self.inner.normalize_id(season_id)?;
+        let (data, numeric) = match self.inner.kind {
+            DemoKind::Jellyfin => (data, false),
+            DemoKind::Plex => (plex::stored_user_data(data), true),
+        };
+        let mut state = lock(&self.inner.state);
+        state.add_episode(&id, name, runtime_ms, &data, numeric)
+    }
+
     /// Snapshot of the library in server order, with the demo user's data (for Plex as
     /// [`DemoServer::user_data`] reports it: `lastViewedAt` has whole seconds).
     pub fn items(&self) -> Vec<crate::model::RemoteItem> {

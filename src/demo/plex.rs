@@ -262,6 +262,7 @@ fn handle_inner(state: &mut State, req: &Req<'_>) -> R<Reply> {
         ["library", "sections"] | ["library", "sections", "all"] if get => Ok(sections(req)),
         ["library", "sections", section, "all"] if get => listing(state, req, section),
         ["library", "metadata", ids] if get => metadata(state, req, ids),
+        ["library", "metadata", id, "allLeaves"] if get => all_leaves(state, req, id),
         [":", "scrobble"] if get || req.method == Method::PUT => {
             let id = scrobble_target(state, req)?;
             scrobble(state, &id);
@@ -405,6 +406,32 @@ fn metadata(state: &State, req: &Req<'_>, ids: &str) -> R<Reply> {
             "size": found.len(),
             "allowSync": state.downloads_allowed,
             "Metadata": found,
+        }),
+    ))
+}
+
+/// `GET /library/metadata/{id}/allLeaves`: the playable items under a show or season (an
+/// episode or movie lists itself), in library order, with their user data.
+fn all_leaves(state: &State, req: &Req<'_>, id: &str) -> R<Reply> {
+    let Some(parent) = state.get(id.trim()) else {
+        return Err(not_found());
+    };
+    let leaves: Vec<Value> = state
+        .playable_targets(&parent.id)
+        .iter()
+        .filter_map(|id| state.get(id))
+        .map(|i| metadata_dto(state, i))
+        .collect();
+    Ok(container(
+        req,
+        json!({
+            "size": leaves.len(),
+            "totalSize": leaves.len(),
+            "offset": 0,
+            "allowSync": state.downloads_allowed,
+            "key": parent.id,
+            "title1": parent.name,
+            "Metadata": leaves,
         }),
     ))
 }

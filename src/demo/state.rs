@@ -251,6 +251,72 @@ impl State {
         }
     }
 
+    /// Add an episode at the end of `season_id` (as a library scan that found a new file):
+    /// `numeric_ids` gives it the next Plex-style `ratingKey`, otherwise a GUID. Its user data
+    /// is `data`. `None` when `season_id` is not a season.
+    pub(crate) fn add_episode(
+        &mut self,
+        season_id: &str,
+        name: &str,
+        runtime_ms: i64,
+        data: &UserData,
+        numeric_ids: bool,
+    ) -> Option<String> {
+        let season = self.get(season_id)?.clone();
+        if season.kind != crate::model::ItemKind::Season {
+            return None;
+        }
+        let siblings = self.children(season_id);
+        let number = siblings.len() as i64 + 1;
+        let id = if numeric_ids {
+            let max = self
+                .items
+                .iter()
+                .filter_map(|i| i.id.parse::<u64>().ok())
+                .max()
+                .unwrap_or(1000);
+            (max + 1).to_string()
+        } else {
+            let mut n = number;
+            loop {
+                let id = stable_id(&format!("added/{season_id}/{n}"));
+                if self.get(&id).is_none() {
+                    break id;
+                }
+                n += 1;
+            }
+        };
+        let series_name = season.series_name.clone().unwrap_or_default();
+        let sn = season.season_number.unwrap_or(1);
+        let item = LibItem {
+            id: id.clone(),
+            kind: crate::model::ItemKind::Episode,
+            name: name.to_string(),
+            sort_name: format!("{sn:03} - {number:04} - {}", name.to_lowercase()),
+            parent_id: Some(season.id.clone()),
+            series_id: season.series_id.clone(),
+            series_name: season.series_name.clone(),
+            season_id: Some(season.id.clone()),
+            season_name: Some(season.name.clone()),
+            season_number: Some(sn),
+            episode_number: Some(number),
+            runtime_ms: Some(runtime_ms),
+            year: season.year,
+            path: format!("{}/{series_name} S{sn:02}E{number:02}.mkv", season.path),
+        };
+        // Tree order: after the season's last episode (or the season itself).
+        let at = siblings
+            .iter()
+            .copied()
+            .max()
+            .or_else(|| self.position(season_id))
+            .map_or(self.items.len(), |i| i + 1);
+        self.items.insert(at, item);
+        self.data.insert(id.clone(), Stored::from_model(data));
+        self.reindex();
+        Some(id)
+    }
+
     /// Remove an item and everything under it.
     pub(crate) fn remove_item(&mut self, id: &str) {
         if self.get(id).is_none() {

@@ -10,15 +10,17 @@
 //!   row's desired state (and the local state) the merged result.
 //!
 //! A bulk group stays one call on the parent only while every member's merge still asks for
-//! exactly the group's state; otherwise it splits into per-item writes of what each merge
-//! decided.
+//! exactly the group's state and the parent's children on the server, listed in the same
+//! claim's read, are exactly its members (invariant 9); otherwise it splits into per-item
+//! writes of what each merge decided, and a child the listing found beyond the members gets
+//! none.
 //!
 //! The window that remains is one round trip: another device's write that lands on the
 //! server between our read and our write is overwritten. It is as small as a client can make it
 //! with these APIs (neither Jellyfin nor Plex offers a conditional write), and the other
 //! device's change is not lost from its own device: its next send reads ours and merges again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
@@ -259,6 +261,35 @@ impl Store {
         read_date: Option<Millis>,
         now: Millis,
     ) -> Result<SendPlan> {
+        self.merge_claims_listed_at(account, claims, remote, &HashMap::new(), read_date, now)
+    }
+
+    /// [`Store::merge_claims`] with, for each claimed group (by key), the children its
+    /// parent's listing on the server named in this claim's read. A group is sent as one call
+    /// on the parent only when that listing is exactly its members (DESIGN.md invariant 9);
+    /// a group without a listing goes item by item.
+    pub fn merge_claims_listed(
+        &mut self,
+        account: AccountId,
+        claims: &[Claim],
+        remote: &HashMap<String, UserData>,
+        listed: &HashMap<String, HashSet<String>>,
+        now: Millis,
+    ) -> Result<SendPlan> {
+        self.merge_claims_listed_at(account, claims, remote, listed, None, now)
+    }
+
+    /// [`Store::merge_claims_listed`] with the server's clock when it answered the read (see
+    /// [`Store::merge_claims_read`]).
+    pub fn merge_claims_listed_at(
+        &mut self,
+        account: AccountId,
+        claims: &[Claim],
+        remote: &HashMap<String, UserData>,
+        listed: &HashMap<String, HashSet<String>>,
+        read_date: Option<Millis>,
+        now: Millis,
+    ) -> Result<SendPlan> {
         let tx = self.conn.transaction()?;
         let policy = policy_of(&tx, account)?;
         let kind = server_kind_of(&tx, account)?;
@@ -323,7 +354,17 @@ impl Store {
                             }
                         }
                     }
-                    if intact && writes.len() >= 2 && (group_keeps_dates || !*played) {
+                    // Invariant 9: the call on the parent touches only children read in this
+                    // claim, so the server's children must be exactly the members.
+                    let listed_exactly = listed.get(group_key).is_some_and(|children| {
+                        children.len() == rows.len()
+                            && rows.iter().all(|r| children.contains(&r.item_id))
+                    });
+                    if intact
+                        && listed_exactly
+                        && writes.len() >= 2
+                        && (group_keeps_dates || !*played)
+                    {
                         let current = writes
                             .iter()
                             .filter_map(|(r, c)| c.map(|c| (r.item_id.clone(), c)))

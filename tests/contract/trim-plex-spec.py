@@ -29,6 +29,7 @@ KEEP = {
     "/library/sections/all": ["get"],
     "/library/sections/{sectionId}/all": ["get"],
     "/library/metadata/{ids}": ["get"],
+    "/library/metadata/{ids}/allLeaves": ["get"],
     "/:/scrobble": ["put"],
     "/:/unscrobble": ["put"],
     "/:/timeline": ["post"],

@@ -417,6 +417,34 @@ impl MediaServer for JellyfinClient {
         Ok(read)
     }
 
+    /// `GET /Items?parentId=…&recursive=true&includeItemTypes=Episode` with user data: a
+    /// season's episodes, or every episode of a series (a non-recursive listing of a series
+    /// gives its seasons).
+    async fn read_children(&self, parent_id: &str) -> Result<Option<ServerRead>, SyncError> {
+        let user = self.require_user()?;
+        let url = self.url(
+            "/Items",
+            &[
+                ("userId", user),
+                ("parentId", parent_id),
+                ("recursive", "true"),
+                ("includeItemTypes", "Episode"),
+                ("enableUserData", "true"),
+                ("enableImages", "false"),
+                ("fields", ITEM_FIELDS),
+            ],
+        )?;
+        let body = self.execute(Method::GET, url, None, true).await?;
+        Ok(Some(ServerRead {
+            server_id: dto::first_server_id(&body),
+            items: parse_items_page(&body, 0)?
+                .items
+                .into_iter()
+                .map(|i| (i.id, i.user_data))
+                .collect(),
+        }))
+    }
+
     async fn live_updates(&self) -> Result<Option<crate::backend::LiveUpdates>, SyncError> {
         live::connect(self).await.map(Some)
     }

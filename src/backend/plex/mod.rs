@@ -594,6 +594,31 @@ impl MediaServer for PlexClient {
         })
     }
 
+    /// `GET /library/metadata/{id}/allLeaves`: the episodes of a season or of a whole show. A
+    /// parent the server no longer has (404) has no children there: its members are then read
+    /// (and written) one by one, and each finds out on its own.
+    async fn read_children(&self, parent_id: &str) -> Result<Option<ServerRead>, SyncError> {
+        let key = path_segment(parent_id)?;
+        let url = self.url(&format!("/library/metadata/{key}/allLeaves"), &[])?;
+        let body = match self.execute(Method::GET, url, true).await {
+            Ok(body) => body,
+            Err(e) if e.kind == crate::backend::ErrorKind::NotFound => {
+                return Ok(Some(ServerRead::default()))
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(Some(ServerRead {
+            server_id: None,
+            items: parse_json::<Envelope<Listing>>(&body)?
+                .media_container
+                .metadata
+                .into_iter()
+                .filter_map(Metadata::into_remote_item)
+                .map(|i| (i.id, i.user_data))
+                .collect(),
+        }))
+    }
+
     async fn push_group(&self, parent_id: &str, played: bool) -> Result<(), SyncError> {
         if played {
             // Skip when every episode is already watched: a replay must not add a view to

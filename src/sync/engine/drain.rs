@@ -259,13 +259,51 @@ impl Engine {
         let check_identity = self.shared.config.expected_server_id.is_some();
         let epoch = self.epoch();
         tokio::spawn(async move {
-            let ids: Vec<String> = claims
-                .iter()
-                .flat_map(|c| c.rows().iter().map(|r| r.item_id.clone()))
-                .collect();
             let mut read = ServerRead::default();
             let mut result = Ok(());
-            for chunk in ids.chunks(MAX_READ_IDS) {
+            // A group's read is the listing of its parent's children (invariant 9): what it
+            // lists is what a call on the parent would touch, and it reads the members too.
+            let mut listed: HashMap<String, HashSet<String>> = HashMap::new();
+            for claim in &claims {
+                let Claim::Group {
+                    group_key,
+                    parent_id,
+                    ..
+                } = claim
+                else {
+                    continue;
+                };
+                match server.read_children(parent_id).await {
+                    Ok(Some(part)) => {
+                        read.server_id = read.server_id.or(part.server_id);
+                        listed.insert(
+                            group_key.clone(),
+                            part.items.iter().map(|(id, _)| id.clone()).collect(),
+                        );
+                        read.items.extend(part.items);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+            let ids: Vec<String> = claims
+                .iter()
+                .flat_map(|c| {
+                    let known = match c {
+                        Claim::Group { group_key, .. } => listed.get(group_key),
+                        Claim::Item(_) => None,
+                    };
+                    c.rows()
+                        .iter()
+                        .filter(move |r| known.is_none_or(|k| !k.contains(&r.item_id)))
+                        .map(|r| r.item_id.clone())
+                })
+                .collect();
+            let chunks = if result.is_ok() { ids.len() } else { 0 };
+            for chunk in ids[..chunks].chunks(MAX_READ_IDS) {
                 match server.read_user_data(chunk).await {
                     Ok(part) => {
                         read.server_id = read.server_id.or(part.server_id);
@@ -288,7 +326,7 @@ impl Engine {
             Done::Read {
                 claims,
                 epoch,
-                result: result.map(|()| read),
+                result: result.map(|()| (read, listed)),
             }
         })
     }
@@ -403,12 +441,12 @@ impl Engine {
         ctx: &mut RunCtx,
         claims: &[Claim],
         epoch: u64,
-        result: &Result<ServerRead, SyncError>,
+        result: &Result<(ServerRead, Listed), SyncError>,
     ) -> Result<(), StoreError> {
         let account = self.shared.account;
         let now = self.now();
-        let read = match result {
-            Ok(read) => read,
+        let (read, listed) = match result {
+            Ok((read, listed)) => (read, listed),
             Err(error) => {
                 let rows: Vec<ClaimedRow> = claims
                     .iter()
@@ -442,7 +480,8 @@ impl Engine {
         }
         self.set_account_from(epoch, AccountState::Online);
         let remote: HashMap<String, UserData> = read.items.iter().cloned().collect();
-        let plan = self.with_store(|s| s.merge_claims(account, claims, &remote, now))?;
+        let plan =
+            self.with_store(|s| s.merge_claims_listed(account, claims, &remote, listed, now))?;
         self.emit_merges(&plan.report);
         for item_id in plan.settled {
             self.emit(SyncEvent::ItemState {
@@ -626,7 +665,9 @@ enum Done {
     Read {
         claims: Vec<Claim>,
         epoch: u64,
-        result: Result<ServerRead, SyncError>,
+        /// What the server holds, and for each group (by key) the children its parent's
+        /// listing named.
+        result: Result<(ServerRead, Listed), SyncError>,
     },
     Write {
         write: PlannedWrite,
@@ -634,6 +675,9 @@ enum Done {
         result: Result<Vec<(String, UserData)>, SyncError>,
     },
 }
+
+/// The children a parent's listing named, by group key.
+type Listed = HashMap<String, HashSet<String>>;
 
 /// Which kind of task a joined handle was (known even when the task panicked).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
