@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use playmark::backend::jellyfin::{ClientOptions, DeviceInfo, JellyfinClient};
 use playmark::backend::plex::PlexClient;
-use playmark::backend::{LiveUpdates, MediaServer, ServerInfo, SyncError};
+use playmark::backend::{LiveUpdates, MediaServer, ServerInfo, ServerRead, SyncError};
 use playmark::clock::{BoxFuture, Clock, FakeClock};
 use playmark::demo::{
     DemoClock, DemoConfig, DemoKind, DemoLibrary, DemoServer, Fault, RecordedRequest, RequestMatch,
@@ -107,6 +107,31 @@ impl MediaServer for SimClient {
 
     async fn fetch_by_ids(&self, ids: &[String]) -> Result<Vec<RemoteItem>, SyncError> {
         self.call(self.inner.fetch_by_ids(ids)).await
+    }
+
+    async fn read_children(&self, parent_id: &str) -> Result<Option<ServerRead>, SyncError> {
+        self.call(self.inner.read_children(parent_id)).await
+    }
+
+    async fn write_item(
+        &self,
+        item_id: &str,
+        desired: &DesiredState,
+        current: &UserData,
+        runtime_ms: Option<i64>,
+    ) -> Result<Option<UserData>, SyncError> {
+        self.call(self.inner.write_item(item_id, desired, current, runtime_ms))
+            .await
+    }
+
+    async fn write_group(
+        &self,
+        parent_id: &str,
+        played: bool,
+        current: &[(String, UserData)],
+    ) -> Result<(), SyncError> {
+        self.call(self.inner.write_group(parent_id, played, current))
+            .await
     }
 
     async fn live_updates(&self) -> Result<Option<LiveUpdates>, SyncError> {
