@@ -626,6 +626,46 @@ async fn unknown_outcome_row3_then_a_conflict(kind: ServerKind) {
     .await;
 }
 
+/// Decision table, the dated row (Jellyfin, which keeps the `LastPlayedDate` a client writes):
+/// after our lost answer (20:00 applied), the other device plays from 5:00 again and reports
+/// 5:00 — the old base's position, but dated after the server's clock at our read (its `Date`
+/// header). Ours landed and someone went back: under every policy the server's 5:00 is taken
+/// with no write. Without the date, the read would count as "did not land" and write 20:00
+/// over the other device's 5:00.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_outcome_dated_row_back_to_the_base_after_our_read() {
+    let kind = ServerKind::Jellyfin;
+    let five = (5 * MIN, false);
+    table(
+        kind,
+        [
+            (Policy::LastWriterWins, five, five),
+            (Policy::FurthestProgress, five, five),
+            (Policy::PreferLocal, five, five),
+            (Policy::PreferServer, five, five),
+        ],
+        |policy| async move {
+            let (h, ep) = agreed(kind, policy).await;
+            write_lands_answer_lost(&h, &ep, 20 * MIN).await;
+            // The demo server's clock is the wall clock: the other device's report is later
+            // than the `Date` of our read.
+            tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+            let desired = DesiredState {
+                position_ms: 5 * MIN,
+                played: false,
+                play_count: 0,
+                last_played: Some(chrono::Utc::now().timestamp_millis()),
+            };
+            other_device(&h).push_item(&ep, &desired).await.unwrap();
+            h.server.clear_requests();
+            let result = sync_again(&h, &ep).await;
+            assert!(h.writes().is_empty(), "no write: {:?}", h.writes());
+            result
+        },
+    )
+    .await;
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod jellyfin {

@@ -33,6 +33,10 @@ pub struct ServerRead {
     /// The user data of the asked-for items the server still has. An id that is missing here is
     /// not on the server (or not visible to this user).
     pub items: Vec<(String, UserData)>,
+    /// The server's clock when it answered (its `Date` header; the earliest, over several
+    /// requests), when it said: the decision table of an unknown outcome compares the server's
+    /// own dates with it (`store::sent`).
+    pub date: Option<crate::model::Millis>,
 }
 
 /// Most ids one batched read asks for (one request; URLs stay short).
@@ -69,6 +73,7 @@ pub trait MediaServer: Send + Sync {
         Ok(ServerRead {
             server_id: None,
             items: items.into_iter().map(|i| (i.id, i.user_data)).collect(),
+            date: None,
         })
     }
 

@@ -160,6 +160,25 @@ pub(crate) async fn execute(
     read_capped(response, max_body_bytes).await
 }
 
+/// [`execute`], also returning the server's clock when it answered (its `Date` header, RFC
+/// 9110), in ms since the epoch; `None` when absent or unreadable.
+pub(crate) async fn execute_dated(
+    request: reqwest::RequestBuilder,
+    max_body_bytes: usize,
+) -> Result<(Vec<u8>, Option<crate::model::Millis>), SyncError> {
+    let response = request.send().await.map_err(|e| classify_transport(&e))?;
+    if !response.status().is_success() {
+        return Err(error_from_response(response).await);
+    }
+    let date = response
+        .headers()
+        .get(reqwest::header::DATE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
+        .map(|d| d.timestamp_millis());
+    Ok((read_capped(response, max_body_bytes).await?, date))
+}
+
 pub(crate) async fn read_capped(mut response: Response, max: usize) -> Result<Vec<u8>, SyncError> {
     if response
         .content_length()

@@ -798,7 +798,19 @@ impl Inner {
             let svc_inner = inner.clone();
             let svc = service_fn(move |req| {
                 let inner = svc_inner.clone();
-                async move { inner.handle(req).await }
+                async move {
+                    let mut answer = inner.clone().handle(req).await;
+                    if let Ok(response) = &mut answer {
+                        // Like any HTTP server, the demo says what time it is (RFC 9110 `Date`),
+                        // on its own clock: the one it stamps last-played dates with.
+                        let now = lock(&inner.state).now();
+                        let date = now.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+                        if let Ok(v) = HeaderValue::from_str(&date) {
+                            response.headers_mut().insert(header::DATE, v);
+                        }
+                    }
+                    answer
+                }
             });
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc)

@@ -25,7 +25,7 @@ use reqwest::Method;
 use url::Url;
 
 use crate::backend::error::classify_transport;
-use crate::backend::transport::{execute, same_origin, trusted_certificate};
+use crate::backend::transport::{execute_dated, same_origin, trusted_certificate};
 use crate::backend::{MediaServer, ServerInfo, ServerRead, SyncError};
 
 // The request path both clients share lives in `backend/transport.rs`; re-exported here for the
@@ -313,6 +313,17 @@ impl JellyfinClient {
         body: Option<serde_json::Value>,
         with_token: bool,
     ) -> Result<Vec<u8>, SyncError> {
+        Ok(self.execute_dated(method, url, body, with_token).await?.0)
+    }
+
+    /// [`JellyfinClient::execute`] with the server's clock when it answered (`Date`).
+    async fn execute_dated(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<serde_json::Value>,
+        with_token: bool,
+    ) -> Result<(Vec<u8>, Option<crate::model::Millis>), SyncError> {
         tracing::debug!(method = %method, path = url.path(), "jellyfin request");
         let auth = if with_token {
             self.auth_session
@@ -325,7 +336,7 @@ impl JellyfinClient {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        execute(request, self.max_body_bytes)
+        execute_dated(request, self.max_body_bytes)
             .await
             .map_err(|e| self.scrub(e))
     }
@@ -404,7 +415,8 @@ impl MediaServer for JellyfinClient {
                     ("fields", ITEM_FIELDS),
                 ],
             )?;
-            let body = self.execute(Method::GET, url, None, true).await?;
+            let (body, date) = self.execute_dated(Method::GET, url, None, true).await?;
+            read.date = read.date.or(date);
             read.server_id = read.server_id.or_else(|| dto::first_server_id(&body));
             read.items.extend(
                 parse_items_page(&body, 0)?
@@ -434,8 +446,9 @@ impl MediaServer for JellyfinClient {
                 ("fields", ITEM_FIELDS),
             ],
         )?;
-        let body = self.execute(Method::GET, url, None, true).await?;
+        let (body, date) = self.execute_dated(Method::GET, url, None, true).await?;
         Ok(Some(ServerRead {
+            date,
             server_id: dto::first_server_id(&body),
             items: parse_items_page(&body, 0)?
                 .items

@@ -62,8 +62,8 @@ use url::Url;
 
 use crate::backend::error::classify_transport;
 use crate::backend::transport::{
-    execute, host_name, parse_json, same_origin, validate_base_url, ClientOptions, DeviceInfo,
-    MAX_REDIRECTS,
+    execute, execute_dated, host_name, parse_json, same_origin, validate_base_url, ClientOptions,
+    DeviceInfo, MAX_REDIRECTS,
 };
 use crate::backend::{MediaServer, ServerInfo, ServerRead, SyncError};
 use crate::model::{DesiredState, ItemsPage, RemoteItem, ServerKind, UserData};
@@ -421,6 +421,16 @@ impl PlexClient {
         url: Url,
         with_token: bool,
     ) -> Result<Vec<u8>, SyncError> {
+        Ok(self.execute_dated(method, url, with_token).await?.0)
+    }
+
+    /// [`PlexClient::execute`] with the server's clock when it answered (`Date`).
+    async fn execute_dated(
+        &self,
+        method: Method,
+        url: Url,
+        with_token: bool,
+    ) -> Result<(Vec<u8>, Option<crate::model::Millis>), SyncError> {
         tracing::debug!(method = %method, path = url.path(), "plex request");
         let mut request = self.http.request(method, url);
         if with_token {
@@ -430,7 +440,7 @@ impl PlexClient {
                 .ok_or_else(|| SyncError::auth("not signed in"))?;
             request = request.header(TOKEN_HEADER, token);
         }
-        execute(request, self.max_body_bytes)
+        execute_dated(request, self.max_body_bytes)
             .await
             .map_err(|e| self.scrub(e))
     }
@@ -587,10 +597,11 @@ impl MediaServer for PlexClient {
     /// `GET /library/metadata/{ids}` (see [`MediaServer::fetch_by_ids`]). Plex names no server
     /// id in these answers; the engine asks `/identity` when it must check.
     async fn read_user_data(&self, ids: &[String]) -> Result<ServerRead, SyncError> {
-        let items = self.fetch_by_ids(ids).await?;
+        let (items, date) = self.fetch_by_ids_dated(ids).await?;
         Ok(ServerRead {
             server_id: None,
             items: items.into_iter().map(|i| (i.id, i.user_data)).collect(),
+            date,
         })
     }
 
@@ -600,14 +611,15 @@ impl MediaServer for PlexClient {
     async fn read_children(&self, parent_id: &str) -> Result<Option<ServerRead>, SyncError> {
         let key = path_segment(parent_id)?;
         let url = self.url(&format!("/library/metadata/{key}/allLeaves"), &[])?;
-        let body = match self.execute(Method::GET, url, true).await {
-            Ok(body) => body,
+        let (body, date) = match self.execute_dated(Method::GET, url, true).await {
+            Ok(answer) => answer,
             Err(e) if e.kind == crate::backend::ErrorKind::NotFound => {
                 return Ok(Some(ServerRead::default()))
             }
             Err(e) => return Err(e),
         };
         Ok(Some(ServerRead {
+            date,
             server_id: None,
             items: parse_json::<Envelope<Listing>>(&body)?
                 .media_container
@@ -675,7 +687,18 @@ impl MediaServer for PlexClient {
     /// ones the server still has. A 404 means none of that request's ids is left; any other
     /// failure is returned, so an unconfirmed item is never taken as removed.
     async fn fetch_by_ids(&self, ids: &[String]) -> Result<Vec<RemoteItem>, SyncError> {
+        Ok(self.fetch_by_ids_dated(ids).await?.0)
+    }
+}
+
+impl PlexClient {
+    /// [`MediaServer::fetch_by_ids`] with the server's clock at the first answer (`Date`).
+    async fn fetch_by_ids_dated(
+        &self,
+        ids: &[String],
+    ) -> Result<(Vec<RemoteItem>, Option<crate::model::Millis>), SyncError> {
         let mut found = Vec::new();
+        let mut first_date = None;
         for chunk in ids.chunks(50) {
             let keys = chunk
                 .iter()
@@ -683,8 +706,11 @@ impl MediaServer for PlexClient {
                 .collect::<Result<Vec<_>, _>>()?
                 .join(",");
             let url = self.url(&format!("/library/metadata/{keys}"), &[])?;
-            let body = match self.execute(Method::GET, url, true).await {
-                Ok(body) => body,
+            let body = match self.execute_dated(Method::GET, url, true).await {
+                Ok((body, date)) => {
+                    first_date = first_date.or(date);
+                    body
+                }
                 Err(e) if e.kind == crate::backend::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             };
@@ -697,7 +723,7 @@ impl MediaServer for PlexClient {
                     .filter_map(Metadata::into_remote_item),
             );
         }
-        Ok(found)
+        Ok((found, first_date))
     }
 }
 

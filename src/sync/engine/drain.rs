@@ -276,6 +276,7 @@ impl Engine {
                 match server.read_children(parent_id).await {
                     Ok(Some(part)) => {
                         read.server_id = read.server_id.or(part.server_id);
+                        read.date = read.date.or(part.date);
                         listed.insert(
                             group_key.clone(),
                             part.items.iter().map(|(id, _)| id.clone()).collect(),
@@ -307,6 +308,8 @@ impl Engine {
                 match server.read_user_data(chunk).await {
                     Ok(part) => {
                         read.server_id = read.server_id.or(part.server_id);
+                        // The earliest answer's time: the claim's read is as old as that.
+                        read.date = read.date.or(part.date);
                         read.items.extend(part.items);
                     }
                     Err(e) => {
@@ -480,8 +483,9 @@ impl Engine {
         }
         self.set_account_from(epoch, AccountState::Online);
         let remote: HashMap<String, UserData> = read.items.iter().cloned().collect();
-        let plan =
-            self.with_store(|s| s.merge_claims_listed(account, claims, &remote, listed, now))?;
+        let plan = self.with_store(|s| {
+            s.merge_claims_listed_at(account, claims, &remote, listed, read.date, now)
+        })?;
         self.emit_merges(&plan.report);
         for item_id in plan.settled {
             self.emit(SyncEvent::ItemState {
