@@ -2,7 +2,8 @@
 //! - a store error mid-run (the database locked by another connection past the busy timeout)
 //!   never ends `Engine::run`: one `StoreTrouble` message, retries on the clock, then
 //!   `StoreRecovered`, and every change still reaches the server;
-//! - a success that finishes after a concurrent 401 does not put the account back online.
+//! - a success that finishes after a concurrent 401 does not put the account back online;
+//! - a read whose merge could not be stored is read again, never merged late (issue 17 case 5).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -246,4 +247,91 @@ async fn a_success_finishing_after_a_401_does_not_put_the_account_back_online() 
         assert_eq!(h.drain_now().await, RunOutcome::Empty);
         assert_eq!(h.server.user_data(&b).unwrap().position_ms, 3 * MIN);
     }
+}
+
+/// Issue 17 case 5: a read whose merge could not be stored (the database locked) is not kept
+/// and merged after the outage — another device's change made meanwhile would be overwritten
+/// by a write planned from it. The rows are read again: the oldest read a write is ever based
+/// on is its own claim's. Here the read of our 8:00 sees the episode unwatched; while its
+/// merge fails, another device marks it watched; after the outage the server must still say
+/// watched (furthest-progress: watched beats 8:00). Before the fix the old read was merged and
+/// `Played=false, 8:00` written over the other device's "watched".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_that_could_not_be_stored_is_read_again_not_merged_late() {
+    use playmark::demo::{Fault, PathPattern, RequestMatch};
+    let h = Harness::start(ServerKind::Jellyfin).await;
+    let a = h.episode(0);
+    h.engine
+        .with_store(|s| s.set_busy_timeout(Duration::from_millis(50)))
+        .unwrap();
+    h.engine
+        .record_change(
+            &a,
+            LocalChange::Position {
+                position_ms: 8 * MIN,
+            },
+        )
+        .unwrap();
+    // The batched read is answered as the server is now, but the answer waits.
+    h.server.fail_matching(
+        RequestMatch::request(Some("GET"), PathPattern::Exact("/Items".into()))
+            .with_query("ids", &a),
+        Fault::HoldAnswer,
+    );
+    let mut events = h.engine.subscribe();
+    let engine = h.engine.clone();
+    let run = tokio::spawn(async move { engine.run(RunMode::Forever).await });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while h.server.held_requests() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the read comes");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Another program holds the database while the answer arrives: its merge cannot be stored.
+    let other = rusqlite::Connection::open(database_path(h.dir.path())).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    assert!(h.server.release_held(true));
+    wait_for(&h, &mut events, "StoreTrouble", |e| {
+        matches!(e, SyncEvent::StoreTrouble { .. })
+    })
+    .await;
+    // Meanwhile another device marks the episode watched.
+    h.server.set_user_data(
+        &a,
+        UserData {
+            position_ms: 0,
+            played: true,
+            play_count: 1,
+            last_played: Some(playmark::clock::Clock::now(&h.clock)),
+        },
+    );
+    other.execute_batch("COMMIT").unwrap();
+    wait_for(&h, &mut events, "StoreRecovered", |e| {
+        matches!(e, SyncEvent::StoreRecovered)
+    })
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while h.engine.counts().unwrap().total() > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "queue drains");
+        if let Some(at) = h.clock.next_sleeper() {
+            let now = playmark::clock::Clock::now(&h.clock);
+            if at > now {
+                h.clock.advance(at - now);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let on_server = h.server.user_data(&a).unwrap();
+    assert!(
+        on_server.played,
+        "the other device's watched stands: {on_server:?}"
+    );
+    let reads = h
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/Items" && r.query_value("ids") == Some(a.as_str()))
+        .count();
+    assert_eq!(reads, 2, "the item was read again after the outage");
+    h.engine.shutdown();
+    assert_eq!(run.await.unwrap().unwrap(), RunOutcome::Stopped);
 }
