@@ -335,3 +335,132 @@ async fn a_read_that_could_not_be_stored_is_read_again_not_merged_late() {
     h.engine.shutdown();
     assert_eq!(run.await.unwrap().unwrap(), RunOutcome::Stopped);
 }
+
+type Messages = tokio::sync::mpsc::UnboundedReceiver<Vec<(String, UserData)>>;
+
+/// The real client, with a live channel whose messages the test writes (a message computed by
+/// the server before our write landed, delivered after its answer).
+struct ScriptedLive {
+    inner: Arc<dyn MediaServer>,
+    messages: std::sync::Mutex<Option<Messages>>,
+}
+
+#[async_trait]
+impl MediaServer for ScriptedLive {
+    fn kind(&self) -> ServerKind {
+        self.inner.kind()
+    }
+    async fn probe(&self) -> Result<ServerInfo, SyncError> {
+        self.inner.probe().await
+    }
+    async fn push_item(
+        &self,
+        item_id: &str,
+        desired: &DesiredState,
+    ) -> Result<Option<UserData>, SyncError> {
+        self.inner.push_item(item_id, desired).await
+    }
+    async fn push_group(&self, parent_id: &str, played: bool) -> Result<(), SyncError> {
+        self.inner.push_group(parent_id, played).await
+    }
+    async fn fetch_items(&self, start: u64, limit: u64) -> Result<ItemsPage, SyncError> {
+        self.inner.fetch_items(start, limit).await
+    }
+    async fn fetch_by_ids(&self, ids: &[String]) -> Result<Vec<RemoteItem>, SyncError> {
+        self.inner.fetch_by_ids(ids).await
+    }
+    async fn read_user_data(&self, ids: &[String]) -> Result<ServerRead, SyncError> {
+        self.inner.read_user_data(ids).await
+    }
+    async fn live_updates(&self) -> Result<Option<playmark::backend::LiveUpdates>, SyncError> {
+        use futures::StreamExt;
+        let Some(rx) = self.messages.lock().unwrap().take() else {
+            return Ok(None);
+        };
+        Ok(Some(tokio_stream_from(rx).map(Ok).boxed()))
+    }
+}
+
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<T>,
+) -> futures::stream::BoxStream<'static, T> {
+    use futures::StreamExt;
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
+}
+
+/// Issue 17, "What was seen" 6, first suspicion — proved and fixed: a live message computed
+/// before our write landed but delivered after its answer carried the old state. Merged as it
+/// came (`ReadMark::LATEST`), it moved our item back to 5:00 and called it "another device's",
+/// until the next pull. The live loop now takes a message as a hint and reads the items it
+/// names (one request), with a read mark: the item shows what the server holds, 20:00.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_live_message_does_not_move_our_item_back() {
+    let mut h = Harness::start(ServerKind::Jellyfin).await;
+    let a = h.episode(0);
+    let five = UserData {
+        position_ms: 5 * MIN,
+        ..UserData::default()
+    };
+    h.server.set_user_data(&a, five);
+    h.engine.refresh(50).await.unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let device_id = h.engine.with_store(|s| s.device_id().unwrap());
+    let scripted = Arc::new(ScriptedLive {
+        inner: media_server(
+            ServerKind::Jellyfin,
+            &h.server.url(),
+            &device_id,
+            &h.token,
+            &h.user_id,
+        ),
+        messages: std::sync::Mutex::new(Some(rx)),
+    });
+    let store = playmark::store::Store::open(&database_path(h.dir.path())).unwrap();
+    h.engine = playmark::sync::Engine::new(
+        store,
+        h.account,
+        scripted,
+        Arc::new(h.clock.clone()),
+        common::engine_config(),
+    );
+    let engine = h.engine.clone();
+    let live = tokio::spawn(async move { engine.run_live().await });
+    h.engine
+        .record_change(
+            &a,
+            LocalChange::Position {
+                position_ms: 20 * MIN,
+            },
+        )
+        .unwrap();
+    assert_eq!(h.drain_now().await, RunOutcome::Empty);
+    assert_eq!(h.server.user_data(&a).unwrap().position_ms, 20 * MIN);
+    // The message the server computed before our write: 5:00.
+    tx.send(vec![(a.clone(), five)]).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while h
+        .engine
+        .stats()
+        .live_updates
+        .load(std::sync::atomic::Ordering::SeqCst)
+        == 0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the message is taken in"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let shown = h
+        .engine
+        .with_store(|s| s.item(h.account, &a))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        shown.position_ms,
+        20 * MIN,
+        "not moved back by a stale message"
+    );
+    h.engine.shutdown();
+    live.await.unwrap();
+}

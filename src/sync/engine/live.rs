@@ -3,7 +3,9 @@
 use super::*;
 
 impl Engine {
-    /// Apply user data the server pushed (live update) through the same merge as a scan.
+    /// Apply user data the server pushed (live update) through the same merge as a scan, as
+    /// the message says it (the simulation and tests; the live loop reads the items first, see
+    /// [`Engine::apply_live_hint`]).
     pub fn apply_live_user_data(
         &self,
         updates: &[(String, UserData)],
@@ -22,8 +24,50 @@ impl Engine {
         Ok(report.stats)
     }
 
+    /// A live message as the app's live loop takes it: a hint, not news. Its values may be
+    /// older than what the store knows — computed by the server before one of our writes
+    /// landed, delivered after that write's answer (two connections, no order between them),
+    /// and applied as they are it would move the item back and call our own value "another
+    /// device's". So the playable items it names that are known here are read by id, with a
+    /// read mark taken first, and merged like a listing: a write of ours completing meanwhile
+    /// is newer and its item is left alone (see `ReadMark`). One request per message (Jellyfin
+    /// sends at most one per 500 ms, debounced). A failed read changes nothing: the next pull
+    /// catches up.
+    pub async fn apply_live_hint(
+        &self,
+        updates: &[(String, UserData)],
+    ) -> Result<RefreshStats, EngineError> {
+        let account = self.shared.account;
+        let named: Vec<String> = updates.iter().map(|(id, _)| id.clone()).collect();
+        let ids: Vec<String> = self
+            .with_store(|s| s.items_by_ids(account, &named))?
+            .into_iter()
+            .filter(|i| i.kind.is_playable())
+            .map(|i| i.item_id)
+            .collect();
+        if ids.is_empty() {
+            return Ok(RefreshStats::default());
+        }
+        let read_at = self.with_store(|s| s.read_mark())?;
+        let mut found = Vec::new();
+        for chunk in ids.chunks(MAX_READ_IDS) {
+            found.extend(self.shared.server.fetch_by_ids(chunk).await?);
+        }
+        let now = self.now();
+        let report = self.with_store(|s| s.merge_remote_items(account, &found, read_at, now))?;
+        self.shared
+            .stats
+            .live_updates
+            .fetch_add(1, Ordering::Relaxed);
+        self.emit_merges(&report);
+        if !report.merges.is_empty() {
+            self.emit_counts();
+        }
+        Ok(report.stats)
+    }
+
     /// Live updates ([`MediaServer::live_updates`]): keep a connection open and apply each
-    /// change through the merge. On a drop, reconnect with backoff and scan once (changes made
+    /// change through the merge ([`Engine::apply_live_hint`]). On a drop, reconnect with backoff and scan once (changes made
     /// while disconnected are caught up). Returns at once when the server has no live
     /// channel (scans then are the only pull), and on [`Engine::shutdown`].
     pub async fn run_live(&self) {
@@ -65,8 +109,8 @@ impl Engine {
                             // Not from our server: nothing of it is ours to store.
                             Some(Ok(_)) if self.account_state() == AccountState::ServerChanged => {}
                             Some(Ok(updates)) => {
-                                if let Err(e) = self.apply_live_user_data(&updates) {
-                                    tracing::warn!(error = %e, "live update not stored");
+                                if let Err(e) = self.apply_live_hint(&updates).await {
+                                    tracing::warn!(error = %e, "live update not applied");
                                 }
                             }
                             Some(Err(e)) => {
