@@ -2030,3 +2030,122 @@ fn the_developer_controls_simulate_trouble_on_the_demo_server() {
         .count();
     assert!(refused >= 1, "the demo server answered 404");
 }
+
+/// The visible override notice of an item's on-screen row ("Another device set …"), if any.
+fn overridden_notice(library: &gtk::Widget, id: &str) -> Option<String> {
+    let row = named(library, id).pop()?;
+    let notice = named(&row, "overridden").pop()?;
+    if !notice.is_visible() {
+        return None;
+    }
+    let label = named(&notice, "overridden-notice")
+        .pop()?
+        .downcast::<gtk::Label>()
+        .ok()?;
+    Some(label.label().to_string())
+}
+
+/// Issue 17, the app half of invariant 11 ("nothing dropped silently"): this device moves an
+/// episode to 5:00 while the server is down; meanwhile another device sets 12:00 there. When
+/// the server is back, the send reads it and the default policy (furthest progress) keeps
+/// 12:00. The row says so in words built from the numbers, a toast says it too, and a real
+/// click on the row's Use mine sends 5:00 after all: the notice goes, the row shows the queued
+/// badge, and the server ends up holding the person's value.
+#[gtk::test]
+fn a_merge_that_keeps_another_devices_progress_says_so_and_use_mine_sends_yours() {
+    use playmark::ui::sync_queue::DevFault;
+    use playmark::ui::sync_status::SyncStatusOutput;
+    let f = Fixture::start();
+    let ids = f.episode_ids();
+    let id = ids[0].clone();
+    let library = library_widget(&f.app);
+    f.server.set_offline(true);
+    // Let the engine's client see its keep-alive connection close (see the offline test).
+    std::thread::sleep(Duration::from_millis(50));
+    f.app.emit(AppInput::Library(LibraryOutput::Enqueue {
+        item: id.clone(),
+        change: playmark::model::LocalChange::Position {
+            position_ms: 5 * MIN,
+        },
+    }));
+    wait_for("the change to wait for the server", || {
+        f.state(&id) == Some(ItemSyncState::WaitingForConnection)
+    });
+    assert_eq!(row_position(&f.app, &id), 5 * MIN);
+    // Another device, meanwhile, on the server itself: further along, so it wins.
+    f.server.set_user_data(
+        &id,
+        playmark::model::UserData {
+            position_ms: 12 * MIN,
+            played: false,
+            play_count: 0,
+            last_played: Some(chrono::Utc::now().timestamp_millis()),
+        },
+    );
+    assert_eq!(overridden_notice(&library, &id), None);
+    // The server is back (the developer controls: the engine probes at once).
+    f.app.emit(AppInput::Status(SyncStatusOutput::Simulate {
+        fault: DevFault::Offline { offline: false },
+    }));
+    let expected = "Another device set 12:00 while you set 5:00 — kept 12:00";
+    wait_within("the notice on the row", Duration::from_secs(90), || {
+        overridden_notice(&library, &id).as_deref() == Some(expected)
+    });
+    assert_eq!(
+        row_position(&f.app, &id),
+        12 * MIN,
+        "the row shows what was kept"
+    );
+    assert_eq!(f.server.user_data(&id).unwrap().position_ms, 12 * MIN);
+    // The toast says it too, with the item's title, and offers Use mine.
+    let (toast, title) = {
+        let model = f.app.model();
+        let active = model.overridden_toast.as_ref().expect("the override toast");
+        assert_eq!(active.items, std::slice::from_ref(&id));
+        let o = model.overridden.iter().find(|o| o.item_id == id).unwrap();
+        (active.toast.clone(), o.title.clone())
+    };
+    assert_eq!(
+        toast.title().unwrap().as_str(),
+        glib::markup_escape_text(&format!("{title}: {expected}")).as_str()
+    );
+    assert_eq!(toast.button_label().as_deref(), Some("Use mine"));
+    // Use mine on the row: a click on its button.
+    let row = f.row_widget(&id);
+    let button = named(&row, "use-mine")
+        .pop()
+        .expect("the Use mine button")
+        .downcast::<gtk::Button>()
+        .unwrap();
+    assert!(button.is_visible() && button.is_sensitive());
+    assert_eq!(button.label().as_deref(), Some("Use mine"));
+    button.emit_clicked();
+    pump();
+    assert_eq!(
+        overridden_notice(&library, &id),
+        None,
+        "the notice goes at once"
+    );
+    // The engine debounces 500 ms before sending: the row shows the queued change first.
+    wait_for("the queued badge", || {
+        f.state(&id) == Some(ItemSyncState::Queued)
+    });
+    assert_eq!(
+        row_position(&f.app, &id),
+        5 * MIN,
+        "the row shows yours again"
+    );
+    wait_for("the person's value on the server", || {
+        f.server.user_data(&id).unwrap().position_ms == 5 * MIN
+    });
+    wait_for("synced", || f.state(&id) == Some(ItemSyncState::Synced));
+    // The notice stays gone (the store forgot it), and so does the toast.
+    for _ in 0..60 {
+        pump();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(overridden_notice(&library, &id), None);
+    assert!(f.app.model().overridden.is_empty());
+    assert!(f.app.model().overridden_toast.is_none());
+    assert_eq!(f.server.user_data(&id).unwrap().position_ms, 5 * MIN);
+}

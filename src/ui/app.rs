@@ -22,7 +22,9 @@ use super::i18n::{gettext, tr};
 use super::library::{Library, LibraryInput, LibraryOutput};
 use super::preferences::{Preferences, PreferencesInput, PreferencesOutput};
 use super::sign_in::{SignIn, SignInInput, SignInOutput};
-use super::sync_queue::{LibrarySource, SyncQueue, SyncQueueInit, SyncQueueInput, SyncQueueOutput};
+use super::sync_queue::{
+    LibrarySource, OverriddenItem, SyncQueue, SyncQueueInit, SyncQueueInput, SyncQueueOutput,
+};
 use super::sync_status::{SyncStatus, SyncStatusInput, SyncStatusOutput};
 use super::window_state::WindowState;
 use crate::backend::error::Action;
@@ -49,6 +51,26 @@ pub struct ActiveToast {
     pub action: Action,
 }
 
+/// The toast saying that merges kept another device's progress over the person's (DESIGN.md
+/// invariant 11), kept so notices that arrive while it is up update it instead of stacking.
+///
+/// One item: the toast says what happened to it (the row's sentence, with its title) and its
+/// button is that item's Use mine. Several items: one toast counts them ("Kept another
+/// device's progress for N episodes") and its button, "Use mine for all", sends the person's
+/// value again for every item the toast counts. We chose that over opening a list: the toast
+/// says plainly what the button does to all of them, each row keeps its own notice and Use mine
+/// (for 7 days) for a choice item by item, and ignoring the toast loses nothing. Items whose
+/// notice went meanwhile (Use mine on the row, a new change) leave the toast's count.
+#[derive(Debug)]
+pub struct OverriddenToast {
+    /// The toast.
+    pub toast: adw::Toast,
+    /// The items it counts.
+    pub items: Vec<String>,
+    /// Which override toast it is (a late "dismissed" of an earlier one must not forget it).
+    pub serial: usize,
+}
+
 /// The window's model.
 pub struct App {
     /// The library view.
@@ -69,6 +91,10 @@ pub struct App {
     pub toasts: HashMap<&'static str, ActiveToast>,
     /// Toasts shown since start (a burst must count once).
     pub toasts_shown: usize,
+    /// The override notices (the worker's whole list).
+    pub overridden: Vec<OverriddenItem>,
+    /// The override toast on screen.
+    pub overridden_toast: Option<OverriddenToast>,
     /// A start-up failure, shown instead of the library.
     pub failure: Option<String>,
     /// Playmark's database fails: the one sentence shown until it works again.
@@ -106,6 +132,10 @@ pub enum AppInput {
     ToastAction { kind: ErrorKind },
     /// A toast went away.
     ToastDismissed { kind: ErrorKind },
+    /// The override toast's button (Use mine) was clicked.
+    OverriddenToastAction,
+    /// The override toast `serial` went away.
+    OverriddenToastDismissed { serial: usize },
     /// Open the sign-in dialog.
     ShowSignIn,
     /// From the sign-in dialog.
@@ -175,6 +205,76 @@ impl App {
                 action,
             },
         );
+    }
+}
+
+impl App {
+    /// New override notices: the rows show them all; the new ones are announced by the
+    /// override toast (see [`OverriddenToast`]).
+    fn show_overridden(
+        &mut self,
+        items: Vec<OverriddenItem>,
+        new: Vec<String>,
+        sender: &ComponentSender<Self>,
+    ) {
+        self.library.emit(LibraryInput::Overridden {
+            items: items.clone(),
+        });
+        self.overridden = items;
+        let present = |id: &String| self.overridden.iter().any(|o| &o.item_id == id);
+        let mut counted: Vec<String> = self
+            .overridden_toast
+            .as_ref()
+            .map(|t| t.items.iter().filter(|id| present(id)).cloned().collect())
+            .unwrap_or_default();
+        for id in new {
+            if present(&id) && !counted.contains(&id) {
+                counted.push(id);
+            }
+        }
+        if counted.is_empty() {
+            if let Some(t) = self.overridden_toast.take() {
+                t.toast.dismiss();
+            }
+            return;
+        }
+        let notice = (counted.len() == 1)
+            .then(|| self.overridden.iter().find(|o| o.item_id == counted[0]))
+            .flatten()
+            .map(|o| {
+                (
+                    o.title.clone(),
+                    format::overridden_notice(o.kept, o.yours, o.after_unknown_outcome),
+                )
+            });
+        let title = format::overridden_toast(
+            notice.as_ref().map(|(t, n)| (t.as_str(), n.as_str())),
+            counted.len(),
+        );
+        // AdwToast titles are markup: escape the item's title (server text).
+        let title = gtk::glib::markup_escape_text(&title).to_string();
+        let label = format::overridden_toast_action(counted.len());
+        if let Some(active) = &mut self.overridden_toast {
+            active.toast.set_title(&title);
+            active.toast.set_button_label(Some(&label));
+            active.items = counted;
+            return;
+        }
+        let toast = adw::Toast::new(&title);
+        toast.set_timeout(10);
+        toast.set_button_label(Some(&label));
+        let s = sender.input_sender().clone();
+        toast.connect_button_clicked(move |_| s.emit(AppInput::OverriddenToastAction));
+        let serial = self.toasts_shown;
+        let s = sender.input_sender().clone();
+        toast.connect_dismissed(move |_| s.emit(AppInput::OverriddenToastDismissed { serial }));
+        self.toast_overlay.add_toast(toast.clone());
+        self.toasts_shown += 1;
+        self.overridden_toast = Some(OverriddenToast {
+            toast,
+            items: counted,
+            serial,
+        });
     }
 }
 
@@ -342,6 +442,8 @@ impl SimpleComponent for App {
             account: AccountState::Online,
             toasts: HashMap::new(),
             toasts_shown: 0,
+            overridden: Vec::new(),
+            overridden_toast: None,
             failure: None,
             store_trouble: None,
             playing: None,
@@ -489,6 +591,9 @@ impl SimpleComponent for App {
                 SyncQueueOutput::Settings { state } => {
                     self.preferences.emit(PreferencesInput::Load(state))
                 }
+                SyncQueueOutput::Overridden { items, new } => {
+                    self.show_overridden(items, new, &sender)
+                }
                 SyncQueueOutput::SettingRefused { key, message } => self
                     .preferences
                     .emit(PreferencesInput::Refused { key, message }),
@@ -520,6 +625,9 @@ impl SimpleComponent for App {
                     .queue
                     .emit(SyncQueueInput::DownloadControl { item, action }),
                 LibraryOutput::Poster { item } => self.queue.emit(SyncQueueInput::Poster { item }),
+                LibraryOutput::UseMine { item } => self
+                    .queue
+                    .emit(SyncQueueInput::UseMine { items: vec![item] }),
             },
             AppInput::Status(out) => self.queue.emit(match out {
                 SyncStatusOutput::Retry { item } => SyncQueueInput::Retry { item },
@@ -540,6 +648,16 @@ impl SimpleComponent for App {
             }
             AppInput::ToastDismissed { kind } => {
                 self.toasts.remove(kind.as_str());
+            }
+            AppInput::OverriddenToastAction => {
+                if let Some(t) = self.overridden_toast.take() {
+                    self.queue.emit(SyncQueueInput::UseMine { items: t.items });
+                }
+            }
+            AppInput::OverriddenToastDismissed { serial } => {
+                if self.overridden_toast.as_ref().map(|t| t.serial) == Some(serial) {
+                    self.overridden_toast = None;
+                }
             }
             AppInput::ShowSignIn => self.sign_in.emit(SignInInput::Show),
             AppInput::SignIn(SignInOutput::SignIn {

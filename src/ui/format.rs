@@ -412,6 +412,74 @@ pub fn failure_toast(
     (title, message.action)
 }
 
+/// What a progress reads as in the override notices: "watched" or a position ("20:00").
+pub fn progress_word(played: bool, position_ms: i64) -> String {
+    if played {
+        gettext("watched")
+    } else {
+        clock_time(position_ms)
+    }
+}
+
+/// The sentence a row shows when a merge kept another device's progress (`kept`) over the
+/// person's (`yours`), built from the numbers (never from the engine's English reason).
+/// `after_unknown_outcome`: the person's write may have reached the server and been changed
+/// after it there, so the sentence says so.
+pub fn overridden_notice(
+    kept: crate::store::Progress,
+    yours: crate::store::Progress,
+    after_unknown_outcome: bool,
+) -> String {
+    let kept = progress_word(kept.played, kept.position_ms);
+    let yours = progress_word(yours.played, yours.position_ms);
+    let args = [("kept", kept.as_str()), ("yours", yours.as_str())];
+    if after_unknown_outcome {
+        tr(
+            "Another device set {kept} after your {yours} reached the server — kept {kept}",
+            &args,
+        )
+    } else {
+        tr(
+            "Another device set {kept} while you set {yours} — kept {kept}",
+            &args,
+        )
+    }
+}
+
+/// The tooltip of a row's Use mine button.
+pub fn use_mine_tooltip(yours: crate::store::Progress) -> String {
+    tr(
+        "Send your {yours} to the server instead",
+        &[("yours", &progress_word(yours.played, yours.position_ms))],
+    )
+}
+
+/// The toast for override notices that arrived together: one item says what happened to it
+/// (its title is server text: escape before it reaches markup), several are counted.
+pub fn overridden_toast(first: Option<(&str, &str)>, count: usize) -> String {
+    match first {
+        Some((title, notice)) if count == 1 => {
+            tr("{title}: {notice}", &[("title", title), ("notice", notice)])
+        }
+        _ => ntr(
+            "Kept another device's progress for {count} episode",
+            "Kept another device's progress for {count} episodes",
+            count,
+            &[],
+        ),
+    }
+}
+
+/// The button of the override toast: one item's "Use mine", or Use mine for every item it
+/// counts.
+pub fn overridden_toast_action(count: usize) -> String {
+    if count == 1 {
+        gettext("Use mine")
+    } else {
+        gettext("Use mine for all")
+    }
+}
+
 /// Label of a toast's action button.
 pub fn action_label(action: Action) -> Option<String> {
     match action {
@@ -439,6 +507,32 @@ pub fn last_sync_text(at: Option<Millis>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn override_notices_are_built_from_the_numbers() {
+        use crate::store::Progress;
+        let at = |s: i64| Progress {
+            played: false,
+            position_ms: s * 1000,
+        };
+        let watched = Progress {
+            played: true,
+            position_ms: 0,
+        };
+        assert_eq!(
+            overridden_notice(at(180), at(1200), false),
+            "Another device set 3:00 while you set 20:00 — kept 3:00"
+        );
+        assert_eq!(
+            overridden_notice(watched, at(1200), true),
+            "Another device set watched after your 20:00 reached the server — kept watched"
+        );
+        assert_eq!(overridden_toast(Some(("Pilot", "x")), 1), "Pilot: x");
+        assert_eq!(
+            overridden_toast(Some(("Pilot", "x")), 3),
+            "Kept another device's progress for 3 episodes"
+        );
+    }
 
     #[test]
     fn every_state_has_its_own_icon_class_and_label() {

@@ -23,6 +23,7 @@ use relm4::typed_view::list::RelmListItem;
 use super::format::{self, Badge, SYNCED_FADE_MS};
 use super::i18n::gettext;
 use super::sync_badge::BadgeView;
+use super::sync_queue::OverriddenItem;
 use crate::store::{DownloadState, ItemView};
 use crate::sync::ItemSyncState;
 
@@ -37,6 +38,8 @@ pub enum ItemRowOutput {
     Download { item: String },
     /// A row has shown this item for a moment and has no poster for it: fetch it (once).
     NeedPoster { item: String },
+    /// "Use mine" on a row whose notice says a merge kept another device's progress.
+    UseMine { item: String },
 }
 
 /// Posters kept decoded in memory (the least recently arrived go first; a row that shows one
@@ -121,6 +124,9 @@ pub struct RowStore {
     asked: RefCell<HashSet<String>>,
     /// The pending poster check ([`RowStore::schedule_poster_check`]).
     poster_timer: RefCell<Option<gtk::glib::SourceId>>,
+    /// Items where a merge kept another device's progress over the person's: their rows say so
+    /// and offer Use mine (kept apart from the entries: it outlives reloads).
+    overridden: RefCell<HashMap<String, OverriddenItem>>,
     me: Weak<RowStore>,
 }
 
@@ -149,6 +155,7 @@ impl RowStore {
             posters: RefCell::default(),
             asked: RefCell::default(),
             poster_timer: RefCell::default(),
+            overridden: RefCell::default(),
             me: me.clone(),
         })
     }
@@ -317,6 +324,40 @@ impl RowStore {
             e.badge_visible = false;
         }
         self.redraw(id);
+    }
+
+    /// Every override notice (the worker's whole list): rows whose notice came, changed or
+    /// went are redrawn.
+    pub fn set_overridden(&self, items: Vec<OverriddenItem>) {
+        let new: HashMap<String, OverriddenItem> =
+            items.into_iter().map(|o| (o.item_id.clone(), o)).collect();
+        let old = self.overridden.replace(new);
+        let changed: Vec<String> = {
+            let new = self.overridden.borrow();
+            old.keys()
+                .chain(new.keys())
+                .filter(|id| old.get(*id) != new.get(*id))
+                .cloned()
+                .collect()
+        };
+        for id in changed {
+            self.redraw(&id);
+        }
+    }
+
+    /// An item's override notice, if it has one.
+    pub fn overridden(&self, id: &str) -> Option<OverriddenItem> {
+        self.overridden.borrow().get(id).cloned()
+    }
+
+    /// Use mine was pressed: the notice goes at once (the worker's next list confirms it).
+    fn use_mine(&self, id: &str) {
+        if self.overridden.borrow_mut().remove(id).is_some() {
+            self.redraw(id);
+            self.sender.emit(ItemRowOutput::UseMine {
+                item: id.to_string(),
+            });
+        }
     }
 
     /// Which optional buttons rows show (▶, download).
@@ -596,6 +637,20 @@ impl RowStore {
                 .set_sensitive(download_look == DownloadLook::Offer);
         }
         w.badge.render(entry.badge().as_ref());
+        match self.overridden.borrow().get(&item.item_id) {
+            Some(o) => {
+                // Plain text (a label without markup): nothing from the server is parsed.
+                w.notice.set_label(&format::overridden_notice(
+                    o.kept,
+                    o.yours,
+                    o.after_unknown_outcome,
+                ));
+                w.use_mine
+                    .set_tooltip_text(Some(&format::use_mine_tooltip(o.yours)));
+                w.notice_box.set_visible(true);
+            }
+            None => w.notice_box.set_visible(false),
+        }
         w.poster
             .set_paintable(self.posters.borrow().0.get(&item.item_id));
     }
@@ -655,6 +710,12 @@ pub struct RowWidgets {
     context_label: gtk::Label,
     resume: gtk::Label,
     progress: gtk::ProgressBar,
+    /// The override notice and its Use mine button (hidden without a notice).
+    notice_box: gtk::Box,
+    /// The override notice's sentence.
+    pub notice: gtk::Label,
+    /// Use mine.
+    pub use_mine: gtk::Button,
     /// The sync badge.
     pub badge: BadgeView,
     /// The watched toggle.
@@ -733,10 +794,28 @@ impl RelmListItem for ItemRow {
         resume.add_css_class("dim-label");
         resume.add_css_class("caption");
         let progress = gtk::ProgressBar::new();
+        let notice_box = gtk::Box::new(gtk::Orientation::Horizontal, 8);
+        notice_box.set_widget_name("overridden");
+        notice_box.set_visible(false);
+        let notice = gtk::Label::new(None);
+        notice.set_widget_name("overridden-notice");
+        notice.set_use_markup(false);
+        notice.set_xalign(0.0);
+        notice.set_wrap(true);
+        notice.set_hexpand(true);
+        notice.add_css_class("caption");
+        // The button's label is its accessible name.
+        let use_mine = gtk::Button::with_label(&gettext("Use mine"));
+        use_mine.set_widget_name("use-mine");
+        use_mine.set_valign(gtk::Align::Center);
+        use_mine.add_css_class("pill");
+        notice_box.append(&notice);
+        notice_box.append(&use_mine);
         text.append(&context_label);
         text.append(&title);
         text.append(&resume);
         text.append(&progress);
+        text.append(&notice_box);
         let badge = BadgeView::new();
         let watched = gtk::CheckButton::with_label(&gettext("Watched"));
         watched.set_valign(gtk::Align::Center);
@@ -759,6 +838,9 @@ impl RelmListItem for ItemRow {
             context_label,
             resume,
             progress,
+            notice_box,
+            notice,
+            use_mine,
             badge,
             watched,
             open,
@@ -783,6 +865,12 @@ impl RelmListItem for ItemRow {
         w.play.connect_clicked(move |_| {
             if let Some((item, store)) = weak.upgrade().and_then(|w| w.current()) {
                 store.sender.emit(ItemRowOutput::Play { item });
+            }
+        });
+        let weak = Rc::downgrade(&w);
+        w.use_mine.connect_clicked(move |_| {
+            if let Some((item, store)) = weak.upgrade().and_then(|w| w.current()) {
+                store.use_mine(&item);
             }
         });
         let weak = Rc::downgrade(&w);

@@ -199,6 +199,10 @@ pub enum LibraryInput {
     ItemData { item: ItemView },
     /// One item's sync state changed.
     ItemState { item: String, state: ItemSyncState },
+    /// Every override notice (rows say what a merge kept and offer Use mine).
+    Overridden {
+        items: Vec<super::sync_queue::OverriddenItem>,
+    },
     /// The account went online / offline: queued badges say whether they wait for the
     /// connection.
     Account { state: AccountState },
@@ -295,6 +299,8 @@ pub enum LibraryOutput {
     },
     /// A row shows this item: its poster is wanted.
     Poster { item: String },
+    /// Use mine on a row: send the person's value again.
+    UseMine { item: String },
 }
 
 /// What a row's badge becomes when the account changes state: while the server is unreachable
@@ -978,6 +984,7 @@ impl SimpleComponent for Library {
                 self.schedule_home(&sender);
             }
             LibraryInput::ItemState { item, state } => self.rows.set_state(&item, state),
+            LibraryInput::Overridden { items } => self.rows.set_overridden(items),
             LibraryInput::Account { state } => {
                 for (item, current) in self.rows.states() {
                     if let Some(new) = account_badge(&current, state) {
@@ -1034,6 +1041,9 @@ impl SimpleComponent for Library {
                 }
                 ItemRowOutput::NeedPoster { item } => {
                     let _ = sender.output(LibraryOutput::Poster { item });
+                }
+                ItemRowOutput::UseMine { item } => {
+                    let _ = sender.output(LibraryOutput::UseMine { item });
                 }
             },
             LibraryInput::Poster { item, texture } => self.rows.set_poster(&item, texture),

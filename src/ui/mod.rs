@@ -12,14 +12,15 @@
 //! │   └── Sign in… / Sign out → SignIn dialog  sign_in.rs
 //! │       (StackSwitcher: Jellyfin user + password | Plex token)
 //! ├── demo notice, offline notice
-//! └── AdwToastOverlay (coalesced failure toasts)
+//! └── AdwToastOverlay (coalesced failure toasts; one toast for override notices, Use mine)
 //!     └── Library                                   library.rs
 //!         ├── GtkSearchBar → search results (FTS5 in the worker)
 //!         ├── AdwViewStack: Home (Continue watching, Next up) | Shows (AdwLeaflet:
 //!         │   series → seasons → episodes) | Movies
 //!         ├── AdwViewSwitcherBar (narrow windows)
 //!         └── every list: GtkListView of ItemRow (virtualised; data in one RowStore)
-//!             item_row.rs, with the SyncBadge drawing of sync_badge.rs
+//!             item_row.rs, with the SyncBadge drawing of sync_badge.rs and the override
+//!             notice ("Another device set 12:00 while you set 5:00 — kept 12:00", Use mine)
 //! SyncQueue (relm4 Worker thread + tokio runtime; owns the Engine)  sync_queue.rs
 //! ```
 //!

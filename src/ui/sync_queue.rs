@@ -40,6 +40,10 @@ use crate::sync::{
 /// How long failures are gathered into one notice.
 const FAILURE_WINDOW: Duration = Duration::from_millis(400);
 
+/// How long merges are gathered before the override notices are read again (a pull that
+/// decides many items reads them once, and their toast is one).
+const OVERRIDDEN_WINDOW: Duration = Duration::from_millis(300);
+
 /// How often the library is pulled while the window is in front (the engine's idle schedule,
 /// 5 to 60 minutes, applies otherwise).
 pub const FOREGROUND_PULL_MS: i64 = 60_000;
@@ -137,6 +141,25 @@ pub enum SyncQueueInput {
     },
     /// Set the running account's conflict policy (answered with `Settings`).
     SetPolicy { policy: crate::sync::Policy },
+    /// "Use mine": queue the person's value again for items where a merge kept another
+    /// device's (`Engine::use_mine`); their notices go.
+    UseMine { items: Vec<String> },
+}
+
+/// A merge kept another device's progress over a change of the person's (DESIGN.md
+/// invariant 11): what the item's row and the toast say, and what Use mine sends again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverriddenItem {
+    /// Item id.
+    pub item_id: String,
+    /// Display title ("S01E03 · Title"; server text, never markup).
+    pub title: String,
+    /// What the merge kept (the server's).
+    pub kept: crate::store::Progress,
+    /// What the person had set.
+    pub yours: crate::store::Progress,
+    /// The person's write may have reached the server and been changed there after it.
+    pub after_unknown_outcome: bool,
 }
 
 /// What the library shows and who it belongs to.
@@ -240,6 +263,12 @@ pub enum SyncQueueOutput {
     SettingRefused {
         key: crate::store::SettingKey,
         message: String,
+    },
+    /// Every override notice of the last 7 days (the whole list, sent when it changes), and
+    /// the items among them that are new since the last list and should be announced (a toast).
+    Overridden {
+        items: Vec<OverriddenItem>,
+        new: Vec<String>,
     },
 }
 
@@ -394,6 +423,20 @@ impl Worker for SyncQueue {
                 self.download_control(&item, action, sender.output_sender());
                 return;
             }
+            SyncQueueInput::UseMine { items } => {
+                let mut result = Ok(());
+                for item in &items {
+                    match engine.use_mine(item) {
+                        Ok(_) => send_item(&engine, sender.output_sender(), item),
+                        Err(e) => {
+                            result = Err(e);
+                            break;
+                        }
+                    }
+                }
+                relay.overridden(false);
+                result
+            }
             SyncQueueInput::Start
             | SyncQueueInput::SignIn { .. }
             | SyncQueueInput::SignInPlex { .. }
@@ -405,6 +448,10 @@ impl Worker for SyncQueue {
             SyncQueueInput::Enqueue { item, change } => {
                 engine.record_change(&item, change).map(|_| {
                     send_item(&engine, sender.output_sender(), &item);
+                    // A new change of the person's replaces an override notice of the item.
+                    if relay.shown().overridden.contains_key(&item) {
+                        relay.overridden(false);
+                    }
                 })
             }
             SyncQueueInput::EnqueueBulk { parent, played } => {
@@ -422,6 +469,9 @@ impl Worker for SyncQueue {
                         if let Some(state) = state {
                             relay.item_state(id, state);
                         }
+                    }
+                    if !relay.shown().overridden.is_empty() {
+                        relay.overridden(false);
                     }
                 })
             }
@@ -575,6 +625,8 @@ struct Shown {
     attention: HashSet<String>,
     /// The store-trouble sentence shown, per source (the engine's loop, the worker's writes).
     trouble: [Option<String>; 2],
+    /// Override notices shown: item → when the merge decided.
+    overridden: HashMap<String, Millis>,
 }
 
 /// Who ran into the store trouble: the engine's loop or a write of the worker.
@@ -780,6 +832,65 @@ impl Relay {
             after
         };
         let _ = self.out.send(SyncQueueOutput::StoreTrouble { message });
+    }
+
+    /// Read the override notices again and send them when they changed; with `announce`, the
+    /// ones not shown before are marked new (the app toasts them). A notice already shown is not
+    /// announced again (a re-read after a change, or at start, only updates the rows).
+    fn overridden(&self, announce: bool) {
+        let entries = match self.engine.overridden() {
+            Ok(entries) => entries,
+            Err(e) => {
+                tracing::warn!(error = %e, "override notices not read");
+                return;
+            }
+        };
+        let now: HashMap<String, Millis> =
+            entries.iter().map(|o| (o.item_id.clone(), o.at)).collect();
+        let new: Vec<String> = {
+            let mut shown = self.shown();
+            if shown.overridden == now {
+                return;
+            }
+            let new = entries
+                .iter()
+                .filter(|o| announce && shown.overridden.get(&o.item_id) != Some(&o.at))
+                .map(|o| o.item_id.clone())
+                .collect();
+            shown.overridden = now;
+            new
+        };
+        let account = self.engine.account();
+        let ids: Vec<String> = entries.iter().map(|o| o.item_id.clone()).collect();
+        let views = self
+            .engine
+            .with_store(|s| s.items_by_ids(account, &ids))
+            .unwrap_or_default();
+        let items = entries
+            .into_iter()
+            .map(|o| {
+                let title = views
+                    .iter()
+                    .find(|v| v.item_id == o.item_id)
+                    .map(|i| {
+                        let code = super::format::episode_code(i.season_number, i.episode_number);
+                        if code.is_empty() {
+                            i.name.clone()
+                        } else {
+                            format!("{code} · {}", i.name)
+                        }
+                    })
+                    .unwrap_or_else(|| o.item_id.clone());
+                OverriddenItem {
+                    item_id: o.item_id,
+                    title,
+                    kept: o.kept,
+                    yours: o.yours,
+                    after_unknown_outcome: o.after_unknown_outcome,
+                }
+            })
+            .collect();
+        let _ = self.out.send(SyncQueueOutput::Overridden { items, new });
     }
 
     /// New counts: the list is repaired first if it disagrees, so the popover's header, its
@@ -994,8 +1105,10 @@ impl SyncQueue {
             .and_then(|rt| posters::Posters::of(rt, &engine, data_dir))
             .map_err(|e| tracing::warn!(error = %e, "no posters"))
             .ok();
-        // What is queued from before: every badge and the list, then the counts.
+        // What is queued from before: every badge and the list, then the counts; the override
+        // notices of the last 7 days go to their rows (not toasted again).
         relay.resync();
+        relay.overridden(false);
         if let Ok(counts) = engine.counts() {
             relay.counts(counts);
         }
@@ -1276,11 +1389,17 @@ async fn forward_events(relay: Relay, mut events: tokio::sync::broadcast::Receiv
     let out = relay.out.clone();
     let mut burst: HashMap<&'static str, (SyncError, usize)> = HashMap::new();
     let mut burst_until: Option<tokio::time::Instant> = None;
+    let mut overridden_until: Option<tokio::time::Instant> = None;
     let mut account = engine.account_state();
     loop {
         let deadline = burst_until;
         let event = tokio::select! {
             e = events.recv() => e,
+            _ = until(overridden_until) => {
+                overridden_until = None;
+                relay.overridden(true);
+                continue;
+            }
             _ = until(deadline) => {
                 let pending = engine.counts().map(|c| c.total()).unwrap_or(0);
                 for (_, (error, count)) in burst.drain() {
@@ -1316,6 +1435,11 @@ async fn forward_events(relay: Relay, mut events: tokio::sync::broadcast::Receiv
             }
             Ok(SyncEvent::Merged { item_id, outcome }) => {
                 send_item(&engine, &out, &item_id);
+                // It may have kept another device's value over the person's: the notices are
+                // read again once the merges of the moment are done.
+                if overridden_until.is_none() {
+                    overridden_until = Some(tokio::time::Instant::now() + OVERRIDDEN_WINDOW);
+                }
                 match merged_badge(&outcome) {
                     Some(state) => relay.item_state(item_id, state),
                     // A merge that left nothing to send (the server already holds it) empties
@@ -1361,6 +1485,7 @@ async fn forward_events(relay: Relay, mut events: tokio::sync::broadcast::Receiv
                     let _ = out.send(SyncQueueOutput::ItemData { item });
                 }
                 relay.resync();
+                relay.overridden(true);
                 if let Ok(counts) = engine.counts() {
                     relay.counts(counts);
                 }
