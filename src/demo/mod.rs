@@ -1028,6 +1028,7 @@ impl Inner {
                         .to_vec(),
                 ),
             ),
+            Some(Fault::Ignored) => (200, respond(200, None, Vec::new())),
             Some(Fault::Html) => (
                 200,
                 respond(
