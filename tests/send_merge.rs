@@ -134,7 +134,17 @@ async fn we_then_other_device(kind: ServerKind) {
     table(
         kind,
         [
-            (Policy::LastWriterWins, (12 * MIN, false), (8 * MIN, false)),
+            // A Plex server that dates progress (`lastViewedAt` on every timeline, issue 18)
+            // shows the other device's later write: the last writer is found as on Jellyfin.
+            (
+                Policy::LastWriterWins,
+                (12 * MIN, false),
+                if common::clean_config().plex.last_viewed_on_progress {
+                    (12 * MIN, false)
+                } else {
+                    (8 * MIN, false)
+                },
+            ),
             (
                 Policy::FurthestProgress,
                 (12 * MIN, false),

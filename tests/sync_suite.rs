@@ -793,3 +793,179 @@ suite!(
         refresh_brings_remote_changes_and_the_whole_tree_but_keeps_queued_local_ones,
     ]
 );
+
+/// Plex only (DESIGN.md invariant 10): a Plex write's answer carries no state, so a claim's
+/// Plex writes are verified by one read of what the server holds.
+mod plex_verify {
+    use super::*;
+    use playmark::demo::{PathPattern, RequestMatch};
+
+    fn metadata_reads(h: &Harness) -> usize {
+        h.server
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.starts_with("/library/metadata/"))
+            .count()
+    }
+
+    fn playable(h: &Harness, n: usize) -> Vec<String> {
+        let mut items: Vec<_> = h
+            .server
+            .items()
+            .into_iter()
+            .filter(|i| i.kind.is_playable() && i.runtime_ms.is_some_and(|r| r > 20 * 60_000))
+            .map(|i| i.id)
+            .collect();
+        items.sort();
+        assert!(items.len() >= n, "{} playable items", items.len());
+        items.truncate(n);
+        items
+    }
+
+    /// A sync of `n` position changes: the claim's read, `n` timelines, one verify read.
+    async fn one_verify_read_per_claim(n: usize) {
+        let h = Harness::start(ServerKind::Plex).await;
+        let items = playable(&h, n);
+        for (i, item) in items.iter().enumerate() {
+            h.engine
+                .record_change(
+                    item,
+                    LocalChange::Position {
+                        position_ms: 61_000 + i as i64 * 1_000,
+                    },
+                )
+                .unwrap();
+        }
+        h.server.clear_requests();
+        assert_eq!(h.drain_now().await, RunOutcome::Empty);
+        let requests = h.server.requests();
+        let shown: Vec<String> = requests
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
+        eprintln!("{n} item(s): {} requests: {shown:#?}", requests.len());
+        assert_eq!(h.writes().len(), n, "{shown:#?}");
+        assert_eq!(
+            metadata_reads(&h),
+            2,
+            "the claim's read and one verify: {shown:#?}"
+        );
+        let last_read = requests
+            .iter()
+            .rposition(|r| r.path.starts_with("/library/metadata/"))
+            .unwrap();
+        let last_write = requests.iter().rposition(|r| h.writes().contains(r));
+        assert!(
+            last_write < Some(last_read),
+            "verified after the writes: {shown:#?}"
+        );
+        assert_eq!(
+            h.engine
+                .stats()
+                .verifies
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+        for (i, item) in items.iter().enumerate() {
+            let want = 61_000 + i as i64 * 1_000;
+            assert_eq!(h.server.user_data(item).unwrap().position_ms, want);
+            let base = h.engine.with_store(|s| s.base(h.account, item)).unwrap();
+            assert_eq!(base.unwrap().position_ms, want);
+            assert!(!h
+                .engine
+                .with_store(|s| s.has_unknown_outcome(h.account, item))
+                .unwrap());
+        }
+        h.assert_contract();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sync_of_one_item_is_verified_by_one_read() {
+        one_verify_read_per_claim(1).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sync_of_ten_items_is_verified_by_one_read() {
+        one_verify_read_per_claim(10).await;
+    }
+
+    /// The server answers the timeline with 200 and does nothing: the row needs attention
+    /// with a clear message, and the base is not moved to the value the server does not hold.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_plex_ignores_needs_attention_and_keeps_the_base() {
+        let h = Harness::start(ServerKind::Plex).await;
+        let ep = h.episode(1);
+        let before = h.server.user_data(&ep).unwrap();
+        h.server
+            .fail_matching(RequestMatch::user_data_writes(), Fault::Ignored);
+        h.engine
+            .record_change(
+                &ep,
+                LocalChange::Position {
+                    position_ms: 754_000,
+                },
+            )
+            .unwrap();
+        h.drain_now().await;
+        assert_eq!(h.writes().len(), 1);
+        assert_eq!(h.server.user_data(&ep).unwrap(), before, "ignored");
+        let r = row(&h, &ep).expect("the change is kept");
+        assert_eq!(r.state, RowState::NeedsAttention);
+        assert_eq!(
+            r.error_detail.as_deref(),
+            Some("Plex did not apply the new resume point")
+        );
+        let base = h.engine.with_store(|s| s.base(h.account, &ep)).unwrap();
+        assert_ne!(base.map(|b| b.position_ms), Some(754_000), "{base:?}");
+        assert_eq!(base.map(|b| b.position_ms), Some(before.position_ms));
+    }
+
+    /// The verify read fails: the write's outcome stays unknown (its sent record is kept) and
+    /// the row is retried; the next read finds ours and completes it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_verify_read_keeps_the_sent_record() {
+        let h = Harness::start(ServerKind::Plex).await;
+        let ep = h.episode(1);
+        let reads = RequestMatch::request(
+            Some("GET"),
+            PathPattern::Prefix("/library/metadata/".into()),
+        );
+        // The claim's read passes; the next read (the verify) gets a 500.
+        h.server
+            .fail_matching(reads.clone(), Fault::Delay(Duration::ZERO));
+        h.server.fail_matching(
+            reads,
+            Fault::Status {
+                code: 500,
+                retry_after: None,
+            },
+        );
+        h.engine
+            .record_change(
+                &ep,
+                LocalChange::Position {
+                    position_ms: 754_000,
+                },
+            )
+            .unwrap();
+        h.drain_now().await;
+        assert_eq!(h.server.armed_faults(), 0, "both reads were sent");
+        assert_eq!(h.server.user_data(&ep).unwrap().position_ms, 754_000);
+        assert!(h
+            .engine
+            .with_store(|s| s.has_unknown_outcome(h.account, &ep))
+            .unwrap());
+        let r = row(&h, &ep).expect("retried");
+        assert_eq!(r.state, RowState::Failed);
+        // Later, the next read settles it as ours: no second write.
+        h.clock.advance(3_600_000);
+        assert_eq!(h.drain_now().await, RunOutcome::Empty);
+        assert_eq!(h.writes().len(), 1, "ours landed: not sent again");
+        assert!(!h
+            .engine
+            .with_store(|s| s.has_unknown_outcome(h.account, &ep))
+            .unwrap());
+        let base = h.engine.with_store(|s| s.base(h.account, &ep)).unwrap();
+        assert_eq!(base.map(|b| b.position_ms), Some(754_000));
+    }
+}

@@ -64,6 +64,10 @@ pub enum Fault {
     ///
     /// [`DemoServer::release_held`]: super::DemoServer::release_held
     HoldAnswer,
+    /// 200 with an empty body, and **not applied**: the server accepts the call and does
+    /// nothing, as a real Plex server does with a timeline it does not take (docs/SERVERS.md).
+    /// A client learns it only by reading the item again (DESIGN.md invariant 10).
+    Ignored,
 }
 
 impl Fault {
@@ -79,7 +83,8 @@ impl Fault {
             | Fault::Starting
             | Fault::Reset
             | Fault::Malformed
-            | Fault::Html => Some(false),
+            | Fault::Html
+            | Fault::Ignored => Some(false),
             Fault::Hold => None,
         }
     }
@@ -102,6 +107,7 @@ impl fmt::Display for Fault {
             Fault::Html => f.write_str("html"),
             Fault::Hold => f.write_str("hold"),
             Fault::HoldAnswer => f.write_str("hold-answer"),
+            Fault::Ignored => f.write_str("ignored"),
         }
     }
 }
@@ -138,7 +144,7 @@ impl FromStr for Fault {
     type Err = String;
 
     /// `CODE`, `CODE:RETRY_AFTER_SECS`, `starting`, `reset`, `applied-reset`, `truncated`,
-    /// `malformed`, `html` or `delay=DURATION`.
+    /// `malformed`, `html`, `ignored` or `delay=DURATION`.
     fn from_str(s: &str) -> Result<Fault, String> {
         let s = s.trim();
         let lower = s.to_ascii_lowercase();
@@ -149,6 +155,7 @@ impl FromStr for Fault {
             "truncated" => return Ok(Fault::Truncated),
             "malformed" => return Ok(Fault::Malformed),
             "html" => return Ok(Fault::Html),
+            "ignored" => return Ok(Fault::Ignored),
             _ => {}
         }
         if let Some(d) = lower

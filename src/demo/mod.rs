@@ -21,6 +21,7 @@ mod library;
 mod live;
 mod media;
 mod plex;
+pub use plex::PlexRules;
 mod routes;
 mod sessions;
 mod state;
@@ -123,6 +124,8 @@ pub struct DemoConfig {
     pub latency: Duration,
     /// The clock the server stamps dates with (last played, sign-in dates).
     pub clock: DemoClock,
+    /// A Plex server's own rules (played threshold, `lastViewedAt` on progress).
+    pub plex: plex::PlexRules,
 }
 
 /// The clock of a [`DemoServer`]: the wall clock by default, a fake one in simulations (so the
@@ -152,6 +155,7 @@ impl Default for DemoConfig {
             faults: None,
             latency: Duration::ZERO,
             clock: DemoClock::default(),
+            plex: plex::PlexRules::default(),
         }
     }
 }
@@ -363,6 +367,7 @@ impl DemoServer {
             }
         };
         state.clock = config.clock.0.clone();
+        state.plex = config.plex;
         let inner = Arc::new(Inner {
             kind: config.kind,
             port,
@@ -1040,6 +1045,7 @@ impl Inner {
                         .to_vec(),
                 ),
             ),
+            Some(Fault::Ignored) => (200, respond(200, None, Vec::new())),
             Some(Fault::Html) => (
                 200,
                 respond(

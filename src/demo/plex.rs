@@ -11,7 +11,7 @@
 //!   and clears the offset. On a season or show they apply to every episode under it.
 //! - `GET|POST /:/timeline` (`ratingKey`/`key`, `state`, `time`, optional `duration`,
 //!   `offline`, `updated`): `playing`/`paused`/`buffering` set the offset; `stopped` at or past
-//!   90 % of the duration counts a completed view (the server's watched threshold: count + 1,
+//!   the server's played threshold ([`PlexRules`], 90 % by default) of the duration counts a completed view (count + 1,
 //!   offset cleared, `lastViewedAt` set), below it sets the offset. A `time` of 0 does not reset
 //!   the offset (the documented `/:/progress` quirk, assumed for the timeline too: clients must
 //!   use unscrobble to clear a position).
@@ -64,8 +64,26 @@ const TYPE_MOVIE: i64 = 1;
 const TYPE_SHOW: i64 = 2;
 const TYPE_SEASON: i64 = 3;
 const TYPE_EPISODE: i64 = 4;
-/// Fraction of the duration at which a `stopped` timeline counts as a completed view.
-const WATCHED_THRESHOLD: f64 = 0.9;
+/// A Plex server's own rules, as demo settings ([`super::DemoConfig::plex`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlexRules {
+    /// The server's "video played threshold" (Settings → Library; 90 % by default): a
+    /// `stopped` timeline at or past this percentage of the duration counts a completed view.
+    pub played_threshold_pct: u8,
+    /// Every timeline that moves the offset also stamps `lastViewedAt` (reported by client
+    /// projects for real servers, not verified: docs/SERVERS.md). Off (the default): only a
+    /// completed view stamps it, as `specs/plex-ops.md` says.
+    pub last_viewed_on_progress: bool,
+}
+
+impl Default for PlexRules {
+    fn default() -> PlexRules {
+        PlexRules {
+            played_threshold_pct: 90,
+            last_viewed_on_progress: false,
+        }
+    }
+}
 /// `addedAt` / `updatedAt` of every demo item (2023-11-14).
 const ADDED_AT: i64 = 1_700_000_000;
 
@@ -617,8 +635,12 @@ fn timeline(state: &mut State, req: &Req<'_>) -> R<Reply> {
     if param(req, "duration").is_none() {
         return Ok(container(req, json!({ "size": 0 })));
     }
+    let rules = state.plex;
     let completed = playback == "stopped"
-        && duration.is_some_and(|d| d > 0 && time as f64 >= d as f64 * WATCHED_THRESHOLD);
+        && duration.is_some_and(|d| {
+            d > 0
+                && i128::from(time) * 100 >= i128::from(d) * i128::from(rules.played_threshold_pct)
+        });
     let now = state.now();
     let s = state.stored_mut(&id);
     if completed {
@@ -628,6 +650,9 @@ fn timeline(state: &mut State, req: &Req<'_>) -> R<Reply> {
         s.last_played = Some(updated.unwrap_or(now));
     } else if time > 0 {
         s.position_ticks = time.saturating_mul(TICKS_PER_MS);
+        if rules.last_viewed_on_progress {
+            s.last_played = Some(updated.unwrap_or(now));
+        }
     }
     Ok(container(req, json!({ "size": 0 })))
 }
@@ -730,6 +755,56 @@ mod tests {
         let st = s.stored(&ep.id);
         assert_eq!((st.play_count, st.position_ticks), (1, 0));
         assert_eq!(send(&mut s, t(10, "rewinding")), 400);
+    }
+
+    fn timeline(s: &mut State, id: &str, time: i64, duration: i64, playback: &str) {
+        let (time, duration) = (time.to_string(), duration.to_string());
+        let q = [
+            ("ratingKey", id),
+            ("state", playback),
+            ("time", time.as_str()),
+            ("duration", duration.as_str()),
+        ];
+        assert_eq!(call(s, Method::POST, "/:/timeline", &q).status, 200);
+    }
+
+    #[test]
+    fn the_played_threshold_is_the_servers_setting() {
+        for (pct, at, counted) in [
+            (90, 89, false),
+            (90, 90, true),
+            (80, 80, true),
+            (80, 79, false),
+        ] {
+            let mut s = state();
+            s.plex.played_threshold_pct = pct;
+            let ep = first(&s, ItemKind::Episode);
+            let runtime = ep.runtime_ms.unwrap();
+            timeline(&mut s, &ep.id, runtime * at / 100, runtime, "stopped");
+            let st = s.stored(&ep.id);
+            assert_eq!(st.played, counted, "{pct} % threshold, stopped at {at} %");
+            assert_eq!(st.play_count, i64::from(counted));
+        }
+    }
+
+    #[test]
+    fn last_viewed_at_on_progress_is_a_setting() {
+        // Default: only a completed view stamps `lastViewedAt`.
+        let mut s = state();
+        let ep = first(&s, ItemKind::Episode);
+        let runtime = ep.runtime_ms.unwrap();
+        timeline(&mut s, &ep.id, 60_000, runtime, "paused");
+        assert_eq!(s.stored(&ep.id).last_played, None);
+        timeline(&mut s, &ep.id, runtime, runtime, "stopped");
+        assert!(s.stored(&ep.id).last_played.is_some());
+        // The other behaviour: every timeline that moves the offset stamps it.
+        let mut s = state();
+        s.plex.last_viewed_on_progress = true;
+        timeline(&mut s, &ep.id, 60_000, runtime, "paused");
+        let st = s.stored(&ep.id);
+        assert_eq!(st.position_ticks / TICKS_PER_MS, 60_000);
+        assert!(st.last_played.is_some());
+        assert!(!st.played);
     }
 
     #[test]

@@ -77,6 +77,8 @@ pub(crate) struct State {
     pub version: String,
     /// Where the server's dates come from (the wall clock, or a simulation's fake clock).
     pub clock: Arc<dyn Clock>,
+    /// The Plex kind's server rules.
+    pub plex: super::plex::PlexRules,
     /// The demo user may download media (Jellyfin's `EnableContentDownloading` policy, Plex's
     /// "Allow Downloads" sharing setting).
     pub downloads_allowed: bool,
@@ -102,6 +104,7 @@ impl State {
             user_id: stable_id("user/demo"),
             version,
             clock: Arc::new(SystemClock),
+            plex: Default::default(),
             downloads_allowed: true,
             sessions: Default::default(),
         };

@@ -27,6 +27,7 @@ pub use downloads::{DownloadRow, DownloadState, DownloadTarget};
 pub use library::{ItemMerge, ItemView, MergeReport, ReadMark, RefreshStats, REMOVED_DETAIL};
 pub use outbox::{
     BulkOutcome, Claim, ClaimedRow, CompleteOutcome, Counts, OutboxRow, RecordOutcome, RowState,
+    Verified,
 };
 pub use playback::ReportDelivery;
 pub use schema::MIGRATIONS;

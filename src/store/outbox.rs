@@ -547,6 +547,45 @@ impl Store {
         Ok(outcome)
     }
 
+    /// The read after a Plex write (DESIGN.md invariant 10: a Plex write's answer carries no
+    /// state) found `remote` for the item the write should have left at `expected`. Compared
+    /// like [`sent::classify`] (played and position, to the second):
+    /// - the server holds what was expected → the write completes, `remote` is the base;
+    /// - it still holds the old base → [`Verified::NotApplied`]: nothing is stored (the caller
+    ///   marks the row needs-attention; the base stays, and so does the sent record, so a late
+    ///   arrival is still recognised as ours);
+    /// - anything else (the server applied its own rules, or another device wrote since) →
+    ///   [`Verified::Settling`]: the row goes back to the queue with its sent record, and the
+    ///   next read settles it like any unknown outcome (silently, under every policy).
+    pub fn verify_write(
+        &mut self,
+        account: AccountId,
+        sent: &ClaimedRow,
+        expected: &UserData,
+        remote: &UserData,
+        now: Millis,
+    ) -> Result<Verified> {
+        let tx = self.conn.transaction()?;
+        let base = base_of(&tx, account, &sent.item_id)?;
+        let verified = match sent::classify(expected, None, base.as_ref(), remote) {
+            sent::Landed::Ours => {
+                Verified::Delivered(complete_in(&tx, account, sent, Some(*remote), now)?)
+            }
+            sent::Landed::NotLanded => Verified::NotApplied,
+            sent::Landed::Overwritten => {
+                tx.execute(
+                    "UPDATE sync_outbox SET state = 'pending', lease_until = NULL, lease_owner = NULL,
+                            updated_at = ?3, next_attempt_at = MIN(next_attempt_at, ?3)
+                     WHERE account_id = ?1 AND item_id = ?2 AND state = 'in_flight'",
+                    params![account, sent.item_id, now],
+                )?;
+                Verified::Settling
+            }
+        };
+        tx.commit()?;
+        Ok(verified)
+    }
+
     /// Complete every row of a group sent as one call, in one transaction. `server_after`: what
     /// a read after the write found (the server's own dates and counts); a row missing there
     /// gets what was sent as its base.
@@ -806,6 +845,17 @@ impl Store {
         }
         Ok(counts)
     }
+}
+
+/// What the read after a write found ([`Store::verify_write`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// The server holds what the write should have left: completed.
+    Delivered(CompleteOutcome),
+    /// The server still holds the old base: the write was ignored.
+    NotApplied,
+    /// The server holds something else: back to the queue, the next read settles it.
+    Settling,
 }
 
 fn complete_in(

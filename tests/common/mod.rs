@@ -38,9 +38,18 @@ pub struct Harness {
 
 /// The demo library with no progress: every item unwatched at 0, so each test states what it
 /// changes.
+///
+/// `PLAYMARK_TEST_PLEX_LAST_VIEWED_ON_PROGRESS=1` runs the Plex cases against a server that
+/// stamps `lastViewedAt` on every timeline (issue 18: reported of real servers, not verified):
+/// the client must be right under both behaviours.
 pub fn clean_config() -> DemoConfig {
     DemoConfig {
         library: DemoLibrary::seeded().without_progress(),
+        plex: playmark::demo::PlexRules {
+            last_viewed_on_progress: std::env::var_os("PLAYMARK_TEST_PLEX_LAST_VIEWED_ON_PROGRESS")
+                .is_some_and(|v| v != "0"),
+            ..Default::default()
+        },
         ..DemoConfig::default()
     }
 }

@@ -79,7 +79,7 @@ impl Engine {
         while let Some(done) = ctx.unfinished.pop() {
             let stored = match &done {
                 Done::Read { claims, .. } => self.requeue_unread(ctx, claims),
-                Done::Write { .. } => self.finish(ctx, &done),
+                Done::Write { .. } | Done::Verify { .. } => self.finish(ctx, &done),
             };
             if let Err(e) = stored {
                 ctx.unfinished.push(done);
@@ -87,6 +87,9 @@ impl Engine {
             }
         }
         if self.shared.shutdown.load(Ordering::SeqCst) {
+            // Writes not started are given back first: a claim's writes that did finish are
+            // then verified (their read is awaited here like any request under way).
+            self.release_ready(ctx)?;
             while let Some(joined) = ctx.inflight.next().await {
                 if let Some(done) = ctx.joined(joined) {
                     if let Err(e) = self.finish(ctx, &done) {
@@ -94,8 +97,9 @@ impl Engine {
                         return Err(e);
                     }
                 }
+                self.release_ready(ctx)?;
+                self.verify_ready(ctx);
             }
-            self.release_ready(ctx)?;
             return Ok(Some(RunOutcome::Stopped));
         }
         let now = self.now();
@@ -131,7 +135,8 @@ impl Engine {
                 // The last write of a batch starts after the read and ceil(batch / concurrency)
                 // writes before it: the lease covers them all (a crashed process's leases are
                 // taken back at once anyway, by owner).
-                let rounds = MAX_READ_IDS.div_ceil(concurrency) as i64 + 1;
+                // One more round for the read that verifies a claim's Plex writes.
+                let rounds = MAX_READ_IDS.div_ceil(concurrency) as i64 + 2;
                 let lease_ms = self.shared.config.lease_ms.saturating_mul(rounds);
                 let claims =
                     self.with_store(|s| s.claim_due(account, now, MAX_READ_IDS, lease_ms))?;
@@ -149,7 +154,8 @@ impl Engine {
                         ctx.inflight
                             .push(tagged(TaskKind::Read, self.spawn_read(claims)));
                     } else {
-                        ctx.ready.extend(claims.into_iter().map(unread_write));
+                        let writes = claims.into_iter().map(unread_write).collect();
+                        self.queue_writes(ctx, writes);
                         self.start_writes(ctx);
                     }
                 }
@@ -173,6 +179,11 @@ impl Engine {
             let throttled_past = !ctx.ready.is_empty() && throttled_until > deadline;
             if ctx.inflight.is_empty() && (ctx.ready.is_empty() || throttled_past) {
                 self.release_ready(ctx)?;
+                if !ctx.inflight.is_empty() {
+                    // Writes given back let their claim's finished writes be verified: wait
+                    // for that read.
+                    return Ok(None);
+                }
                 let counts = self.counts()?;
                 if counts.total() == 0 {
                     return Ok(Some(RunOutcome::Empty));
@@ -204,6 +215,7 @@ impl Engine {
                         return Err(e);
                     }
                 }
+                self.verify_ready(ctx);
             }
             _ = self.shared.notify.notified() => {}
             _ = async { match sleep { Some(s) => s.await, None => std::future::pending().await } } => {}
@@ -223,7 +235,11 @@ impl Engine {
             .collect();
         let now = self.now();
         self.with_store(|s| s.release_claims(self.shared.account, &rows, now))?;
+        for row in &rows {
+            ctx.leave_batch(&row.item_id);
+        }
         ctx.ready.clear();
+        self.verify_ready(ctx);
         let badge = self.queued_badge();
         for row in rows {
             self.emit(SyncEvent::ItemState {
@@ -243,8 +259,12 @@ impl Engine {
                 break;
             };
             ctx.writes += 1;
+            let batch = match &write {
+                PlannedWrite::Item { row, .. } => ctx.batch_of.get(&row.item_id).copied(),
+                PlannedWrite::Group { .. } => None,
+            };
             ctx.inflight
-                .push(tagged(TaskKind::Write, self.spawn_write(write)));
+                .push(tagged(TaskKind::Write(batch), self.spawn_write(write)));
         }
     }
 
@@ -431,9 +451,14 @@ impl Engine {
                 epoch,
                 result,
             } => {
-                self.finish_write(write, *epoch, result)?;
+                self.finish_write(ctx, write, *epoch, result)?;
                 ctx.writes = ctx.writes.saturating_sub(1);
             }
+            Done::Verify {
+                written,
+                epoch,
+                result,
+            } => self.finish_verify(written, *epoch, result)?,
         }
         self.shared.counts_stale.store(true, Ordering::Relaxed);
         Ok(())
@@ -499,7 +524,7 @@ impl Engine {
                 state: ItemSyncState::Discarded,
             });
         }
-        ctx.ready.extend(plan.writes);
+        self.queue_writes(ctx, plan.writes);
         self.start_writes(ctx);
         Ok(())
     }
@@ -524,12 +549,28 @@ impl Engine {
 
     fn finish_write(
         &self,
+        ctx: &mut RunCtx,
         write: &PlannedWrite,
         epoch: u64,
         result: &Result<Vec<(String, UserData)>, SyncError>,
     ) -> Result<(), StoreError> {
         let now = self.now();
         let account = self.shared.account;
+        // A Plex item write's answer carries no state (invariant 10): what it should have left
+        // waits for the read that verifies the claim's writes together.
+        if let (PlannedWrite::Item { row, .. }, Ok(after)) = (write, result) {
+            if let Some(batch) = ctx.leave_batch(&row.item_id) {
+                if let Some((_, expected)) = after.iter().find(|(id, _)| *id == row.item_id) {
+                    if let Some(b) = ctx.batches.get_mut(&batch) {
+                        b.written.push((row.clone(), *expected));
+                        b.epoch = b.epoch.max(epoch);
+                        return Ok(());
+                    }
+                }
+            }
+        } else if let PlannedWrite::Item { row, .. } = write {
+            ctx.leave_batch(&row.item_id);
+        }
         let after = match result {
             Ok(after) => after,
             Err(error) => {
@@ -562,6 +603,167 @@ impl Engine {
                 state,
             });
         }
+        Ok(())
+    }
+
+    /// Queue a claim's planned writes. On Plex (whose write answers carry no state) the
+    /// claim's item writes form one batch, verified by one read when the last of them is done
+    /// (DESIGN.md invariant 10).
+    fn queue_writes(&self, ctx: &mut RunCtx, writes: Vec<PlannedWrite>) {
+        if self.shared.server.kind() == ServerKind::Plex {
+            let items: Vec<String> = writes
+                .iter()
+                .filter_map(|w| match w {
+                    PlannedWrite::Item { row, .. } => Some(row.item_id.clone()),
+                    PlannedWrite::Group { .. } => None,
+                })
+                .collect();
+            if !items.is_empty() {
+                ctx.next_batch += 1;
+                let id = ctx.next_batch;
+                ctx.batches.insert(
+                    id,
+                    VerifyBatch {
+                        pending: items.len(),
+                        written: Vec::new(),
+                        epoch: self.epoch(),
+                    },
+                );
+                for item in items {
+                    ctx.batch_of.insert(item, id);
+                }
+            }
+        }
+        ctx.ready.extend(writes);
+    }
+
+    /// Send the verifying read of every batch whose writes have all finished.
+    fn verify_ready(&self, ctx: &mut RunCtx) {
+        let done: Vec<u64> = ctx
+            .batches
+            .iter()
+            .filter(|(_, b)| b.pending == 0)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in done {
+            let Some(batch) = ctx.batches.remove(&id) else {
+                continue;
+            };
+            if !batch.written.is_empty() {
+                ctx.inflight.push(tagged(
+                    TaskKind::Verify,
+                    self.spawn_verify(batch.written, batch.epoch),
+                ));
+            }
+        }
+    }
+
+    /// The read that verifies a claim's Plex writes: `GET /library/metadata/{ids}` for all of
+    /// them at once (a claim holds at most [`MAX_READ_IDS`] rows: one request).
+    fn spawn_verify(
+        &self,
+        written: Vec<(ClaimedRow, UserData)>,
+        epoch: u64,
+    ) -> tokio::task::JoinHandle<Done> {
+        self.shared.stats.verifies.fetch_add(1, Ordering::Relaxed);
+        let server = self.shared.server.clone();
+        tokio::spawn(async move {
+            let ids: Vec<String> = written.iter().map(|(r, _)| r.item_id.clone()).collect();
+            let mut read = ServerRead::default();
+            let mut result = Ok(());
+            for chunk in ids.chunks(MAX_READ_IDS) {
+                match server.read_user_data(chunk).await {
+                    Ok(part) => read.items.extend(part.items),
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+            Done::Verify {
+                written,
+                epoch,
+                result: result.map(|()| read),
+            }
+        })
+    }
+
+    /// The verifying read's answer: each write completes when the server holds what it should
+    /// have left, is a needs-attention when the server still holds the old base (the base is
+    /// not moved to a value the server does not hold), and goes back to the queue otherwise
+    /// (the next read settles it). A failed read leaves the outcome unknown: the sent records
+    /// stay and the rows are retried like after a transient failure.
+    fn finish_verify(
+        &self,
+        written: &[(ClaimedRow, UserData)],
+        epoch: u64,
+        result: &Result<ServerRead, SyncError>,
+    ) -> Result<(), StoreError> {
+        let now = self.now();
+        let account = self.shared.account;
+        let rows: Vec<ClaimedRow> = written.iter().map(|(r, _)| r.clone()).collect();
+        let read = match result {
+            Ok(read) => read,
+            Err(e) => {
+                let mut error = e.clone();
+                if matches!(error.kind, ErrorKind::NotFound | ErrorKind::Rejected) {
+                    error.kind = ErrorKind::Transient;
+                }
+                error.detail = format!("could not check what Plex did: {}", error.detail);
+                return self.failed(&rows, error, now, epoch);
+            }
+        };
+        let remote: HashMap<&str, &UserData> =
+            read.items.iter().map(|(id, u)| (id.as_str(), u)).collect();
+        let mut unread = Vec::new();
+        let mut ignored: Vec<(ClaimedRow, &'static str)> = Vec::new();
+        for (row, expected) in written {
+            let Some(remote) = remote.get(row.item_id.as_str()) else {
+                unread.push(row.clone());
+                continue;
+            };
+            let verified =
+                self.with_store(|s| s.verify_write(account, row, expected, remote, now))?;
+            let state = match verified {
+                Verified::Delivered(CompleteOutcome::Delivered | CompleteOutcome::Gone) => {
+                    ItemSyncState::Synced
+                }
+                Verified::Delivered(CompleteOutcome::Requeued) | Verified::Settling => {
+                    ItemSyncState::Queued
+                }
+                Verified::NotApplied => {
+                    let what = if expected.played != remote.played {
+                        if expected.played {
+                            "Plex did not apply the change to watched"
+                        } else {
+                            "Plex did not apply the change to not watched"
+                        }
+                    } else {
+                        "Plex did not apply the new resume point"
+                    };
+                    ignored.push((row.clone(), what));
+                    continue;
+                }
+            };
+            self.emit(SyncEvent::ItemState {
+                item_id: row.item_id.clone(),
+                state,
+            });
+        }
+        if !unread.is_empty() {
+            let error = SyncError::transient("Plex did not list the item when asked what it did");
+            self.failed(&unread, error, now, epoch)?;
+        }
+        for (row, what) in ignored {
+            self.failed(
+                std::slice::from_ref(&row),
+                SyncError::rejected(what),
+                now,
+                epoch,
+            )?;
+        }
+        self.set_account_from(epoch, AccountState::Online);
+        self.shared.notify.notify_one();
         Ok(())
     }
 
@@ -678,6 +880,12 @@ enum Done {
         epoch: u64,
         result: Result<Vec<(String, UserData)>, SyncError>,
     },
+    /// The read after a claim's Plex writes: each row with the state its write should have left.
+    Verify {
+        written: Vec<(ClaimedRow, UserData)>,
+        epoch: u64,
+        result: Result<ServerRead, SyncError>,
+    },
 }
 
 /// The children a parent's listing named, by group key.
@@ -687,7 +895,9 @@ type Listed = HashMap<String, HashSet<String>>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TaskKind {
     Read,
-    Write,
+    /// A write, with the verify batch of its claim (Plex).
+    Write(Option<u64>),
+    Verify,
 }
 
 type Joined = (TaskKind, Result<Done, tokio::task::JoinError>);
@@ -709,11 +919,35 @@ struct RunCtx {
     ready: VecDeque<PlannedWrite>,
     /// Results the store could not take yet.
     unfinished: Vec<Done>,
+    /// Plex write batches (one per claim) waiting for their writes before their verify read.
+    batches: HashMap<u64, VerifyBatch>,
+    /// The batch of each queued or running Plex item write, by item id.
+    batch_of: HashMap<String, u64>,
+    next_batch: u64,
+}
+
+/// A claim's Plex item writes, verified together by one read when the last one is done.
+struct VerifyBatch {
+    /// Writes not finished yet.
+    pending: usize,
+    /// Finished writes with the state each should have left.
+    written: Vec<(ClaimedRow, UserData)>,
+    epoch: u64,
 }
 
 impl RunCtx {
     fn is_idle(&self) -> bool {
         self.inflight.is_empty() && self.ready.is_empty() && self.unfinished.is_empty()
+    }
+
+    /// A write of `item` finished or was given back: it leaves its batch (the batch is
+    /// returned).
+    fn leave_batch(&mut self, item: &str) -> Option<u64> {
+        let id = self.batch_of.remove(item)?;
+        if let Some(b) = self.batches.get_mut(&id) {
+            b.pending = b.pending.saturating_sub(1);
+        }
+        Some(id)
     }
 
     /// A joined task; a panicked one is logged and dropped (its rows keep their lease and
@@ -725,7 +959,15 @@ impl RunCtx {
                 tracing::error!(error = %e, "request task failed");
                 match kind {
                     TaskKind::Read => self.reading = false,
-                    TaskKind::Write => self.writes = self.writes.saturating_sub(1),
+                    TaskKind::Write(batch) => {
+                        self.writes = self.writes.saturating_sub(1);
+                        // Its claim's other writes are still verified; this row comes back
+                        // when its lease expires (its sent record kept).
+                        if let Some(b) = batch.and_then(|id| self.batches.get_mut(&id)) {
+                            b.pending = b.pending.saturating_sub(1);
+                        }
+                    }
+                    TaskKind::Verify => {}
                 }
                 None
             }

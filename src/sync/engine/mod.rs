@@ -23,10 +23,10 @@ use super::backoff::Backoff;
 use super::events::{AccountState, ItemSyncState, SyncEvent};
 use crate::backend::{ErrorKind, MediaServer, ServerRead, SyncError, MAX_READ_IDS};
 use crate::clock::Clock;
-use crate::model::{AccountId, LocalChange, Millis, UserData};
+use crate::model::{AccountId, LocalChange, Millis, ServerKind, UserData};
 use crate::store::{
     BulkOutcome, Claim, ClaimedRow, CompleteOutcome, Counts, MergeReport, PlannedWrite,
-    RecordOutcome, RefreshStats, Store, StoreError, REMOVED_DETAIL,
+    RecordOutcome, RefreshStats, Store, StoreError, Verified, REMOVED_DETAIL,
 };
 
 /// Tunables. The defaults are what the app and the CLI use.
@@ -167,6 +167,9 @@ pub struct EngineStats {
     pub requests: AtomicU64,
     /// Batched reads sent (before writes, and after a group write).
     pub reads: AtomicU64,
+    /// Reads after a claim's Plex writes that verify them (DESIGN.md invariant 10): one per
+    /// claim whose Plex item writes succeeded.
+    pub verifies: AtomicU64,
     /// Reachability probes sent.
     pub probes: AtomicU64,
     /// Scheduler loop iterations (each is a wake-up).
