@@ -651,7 +651,8 @@ impl DemoServer {
     }
 
     /// Who is playing what now, from live session reports: (item id, position ms, paused) per
-    /// playing device.
+    /// playing device. On Jellyfin the position is the session clock's (advanced since the
+    /// last report on the demo's clock) and sessions silent too long are stopped first.
     pub fn now_playing(&self) -> Vec<(String, i64, bool)> {
         let mut state = lock(&self.inner.state);
         self.inner.catch_up(&mut state);

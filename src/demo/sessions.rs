@@ -162,9 +162,10 @@ fn jellyfin_inner(state: &mut State, req: &Req<'_>, which: &str) -> Result<Reply
     let runtime = item.runtime_ms;
     match which {
         "start" => {
+            let date = state.now();
             let s = state.stored_mut(&id);
             s.play_count += 1;
-            s.last_played = Some(Utc::now());
+            s.last_played = Some(date);
             s.played = false;
             state.sessions.reported(
                 &session.device_id,
