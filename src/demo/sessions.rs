@@ -8,8 +8,9 @@
 //! - progress and stopped with `PositionTicks`: `UserDataManager.UpdatePlayState` — the
 //!   watched thresholds (`crate::player::thresholds`, the server's defaults): under 5 % the
 //!   position becomes 0, past 90 % or in the last second (or any point past 5 % of an item
-//!   under 300 s) the item becomes played with position 0, else the position is stored; the
-//!   watched flag is otherwise left alone;
+//!   under 300 s) the item becomes played with position 0, else the position is stored; an
+//!   item without a runtime becomes played with position 0 whatever the position; the
+//!   watched flag is otherwise left alone; progress saves are not announced on the socket;
 //! - stopped without `PositionTicks`: `PlayCount + 1`, played, position 0;
 //! - `Failed: true` changes nothing; a negative position is a 400.
 //!
