@@ -1149,3 +1149,279 @@ async fn plex_all_leaves_lists_the_episodes_of_a_season_or_show() {
     .unwrap();
     assert_eq!(r.status(), 405);
 }
+
+// ---- Jellyfin's rules for sessions and live messages (docs/SERVERS.md) ----
+
+const MIN: i64 = 60_000;
+const TICKS: i64 = 10_000;
+
+/// A Jellyfin demo server on a fake clock, signed in; its clock.
+async fn clocked_server() -> (DemoServer, playmark::clock::FakeClock, String) {
+    let clock = playmark::clock::FakeClock::new(1_700_000_000_000);
+    let s = DemoServer::start(DemoConfig {
+        library: DemoLibrary::seeded().without_progress(),
+        clock: playmark::demo::DemoClock(std::sync::Arc::new(clock.clone())),
+        ..DemoConfig::default()
+    })
+    .await
+    .unwrap();
+    let token = login(&client(), &s, "dev-1").await;
+    (s, clock, token)
+}
+
+/// An episode of at least 40 minutes.
+fn long_episode(s: &DemoServer) -> playmark::model::RemoteItem {
+    s.items()
+        .into_iter()
+        .find(|i| i.kind == ItemKind::Episode && i.runtime_ms.unwrap_or(0) >= 40 * MIN)
+        .unwrap()
+}
+
+async fn report(s: &DemoServer, token: &str, which: &str, id: &str, at_ms: i64, paused: bool) {
+    let path = match which {
+        "start" => "/Sessions/Playing".to_string(),
+        other => format!("/Sessions/Playing/{other}"),
+    };
+    let (status, _) = call(
+        &client(),
+        s,
+        token,
+        Method::POST,
+        &path,
+        Some(json!({"ItemId": id, "PositionTicks": at_ms * TICKS, "IsPaused": paused})),
+    )
+    .await;
+    assert_eq!(status, 204, "{which}");
+}
+
+/// `SessionInfo.StartAutomaticProgress`: a playing session advances one second per second of
+/// the server's clock, from the last report; paused it stays; the user data keeps the last
+/// reported position (automatic progress saves nothing).
+#[tokio::test]
+async fn jellyfin_session_position_advances_with_the_servers_clock() {
+    let (s, clock, token) = clocked_server().await;
+    let ep = long_episode(&s);
+    report(&s, &token, "start", &ep.id, 10 * MIN, false).await;
+    report(&s, &token, "Progress", &ep.id, 20 * MIN, false).await;
+    clock.advance(90_500);
+    assert_eq!(
+        s.now_playing(),
+        vec![(ep.id.clone(), 20 * MIN + 90_000, false)]
+    );
+    assert_eq!(s.user_data(&ep.id).unwrap().position_ms, 20 * MIN);
+    // Paused: the session stays where it was reported.
+    report(&s, &token, "Progress", &ep.id, 21 * MIN, true).await;
+    clock.advance(MIN);
+    assert_eq!(s.now_playing(), vec![(ep.id.clone(), 21 * MIN, true)]);
+    // Never to the runtime.
+    let runtime = ep.runtime_ms.unwrap();
+    report(&s, &token, "Progress", &ep.id, runtime - 3_500, false).await;
+    clock.advance(MIN);
+    assert_eq!(s.now_playing(), vec![(ep.id.clone(), runtime - 500, false)]);
+}
+
+/// `SessionManager.CheckForIdlePlayback`: every 5 minutes (from the first report) the server
+/// stops the sessions silent for more than 5 minutes, at their advanced position, through the
+/// stop rules: here 20:00 + 10 minutes.
+#[tokio::test]
+async fn jellyfin_a_silent_session_is_stopped_at_its_advanced_position() {
+    let (s, clock, token) = clocked_server().await;
+    let ep = long_episode(&s);
+    report(&s, &token, "start", &ep.id, 20 * MIN, false).await;
+    report(&s, &token, "Progress", &ep.id, 20 * MIN, false).await;
+    let plays = s.user_data(&ep.id).unwrap().play_count;
+    // At the first tick (5:00) the session has been silent exactly 5 minutes: not more.
+    clock.advance(5 * MIN);
+    assert_eq!(s.now_playing().len(), 1);
+    // At the second tick it is stopped, 10 minutes on.
+    clock.advance(5 * MIN);
+    assert!(s.now_playing().is_empty());
+    let u = s.user_data(&ep.id).unwrap();
+    assert_eq!(
+        (u.position_ms, u.played, u.play_count),
+        (30 * MIN, false, plays)
+    );
+}
+
+/// The idle stop goes through the 90 % rule: a session left playing near the end becomes
+/// watched with position 0 (the stop adds no play: it has a position).
+#[tokio::test]
+async fn jellyfin_an_idle_session_past_90_percent_becomes_watched() {
+    let (s, clock, token) = clocked_server().await;
+    let ep = long_episode(&s);
+    let runtime = ep.runtime_ms.unwrap();
+    let at = runtime * 85 / 100;
+    report(&s, &token, "start", &ep.id, at, false).await;
+    let plays = s.user_data(&ep.id).unwrap().play_count;
+    // Laptop suspended: no report for 12 minutes.
+    clock.advance(12 * MIN);
+    let u = s.user_data(&ep.id).unwrap();
+    assert_eq!((u.position_ms, u.played, u.play_count), (0, true, plays));
+    assert!(s.now_playing().is_empty());
+    // A report in time keeps it alive: a new session reporting every 4 minutes never ends.
+    report(&s, &token, "start", &ep.id, 10 * MIN, false).await;
+    for _ in 0..5 {
+        clock.advance(4 * MIN);
+        report(&s, &token, "Progress", &ep.id, 10 * MIN, false).await;
+    }
+    assert_eq!(s.now_playing().len(), 1);
+}
+
+/// A live socket on the demo server.
+async fn socket(
+    s: &DemoServer,
+    token: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("{}/socket", s.url().replace("http://", "ws://"))
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("Authorization", auth(token).parse().unwrap());
+    let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    ws
+}
+
+/// The next `UserDataChanged` within `wait`, with when it came.
+async fn next_change(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    wait: Duration,
+) -> Option<(Value, std::time::Instant)> {
+    use futures::StreamExt;
+    tokio::time::timeout(wait, async {
+        while let Some(Ok(m)) = ws.next().await {
+            if let Ok(text) = m.to_text() {
+                let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+                if v["MessageType"] == "UserDataChanged" {
+                    return Some((v, std::time::Instant::now()));
+                }
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+fn listed(v: &Value) -> Vec<String> {
+    v["Data"]["UserDataList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["ItemId"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// `UserDataChangeNotifier`: a progress save is not announced; a stop is, 500 ms later, with
+/// the parent season; changes 300 ms apart restart the timer and arrive as one message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jellyfin_user_data_changed_skips_progress_is_debounced_and_lists_parents() {
+    let (s, _clock, token) = clocked_server().await;
+    let mut ws = socket(&s, &token).await;
+    let eps: Vec<_> = s
+        .items()
+        .into_iter()
+        .filter(|i| i.kind == ItemKind::Episode && i.runtime_ms.unwrap_or(0) >= 40 * MIN)
+        .take(2)
+        .collect();
+    let (a, b) = (&eps[0], &eps[1]);
+    // Start (announced) and let it go out.
+    report(&s, &token, "start", &a.id, 0, false).await;
+    let (v, _) = next_change(&mut ws, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(listed(&v), vec![a.id.clone(), a.parent_id.clone().unwrap()]);
+    // Progress: saved, not announced.
+    report(&s, &token, "Progress", &a.id, 20 * MIN, false).await;
+    assert_eq!(s.user_data(&a.id).unwrap().position_ms, 20 * MIN);
+    assert!(next_change(&mut ws, Duration::from_millis(1_500))
+        .await
+        .is_none());
+    // Stop: announced after the debounce, with the stored position.
+    let sent = std::time::Instant::now();
+    report(&s, &token, "Stopped", &a.id, 21 * MIN, false).await;
+    let (v, at) = next_change(&mut ws, Duration::from_secs(5)).await.unwrap();
+    assert!(at - sent >= Duration::from_millis(500), "{:?}", at - sent);
+    assert_eq!(listed(&v), vec![a.id.clone(), a.parent_id.clone().unwrap()]);
+    assert_eq!(
+        v["Data"]["UserDataList"][0]["PlaybackPositionTicks"],
+        21 * MIN * TICKS
+    );
+    // Two changes 300 ms apart: one message, 500 ms after the second.
+    let c = client();
+    call(
+        &c,
+        &s,
+        &token,
+        Method::POST,
+        &format!("/UserPlayedItems/{}", a.id),
+        None,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = std::time::Instant::now();
+    call(
+        &c,
+        &s,
+        &token,
+        Method::POST,
+        &format!("/UserPlayedItems/{}", b.id),
+        None,
+    )
+    .await;
+    let (v, at) = next_change(&mut ws, Duration::from_secs(5)).await.unwrap();
+    assert!(
+        at - second >= Duration::from_millis(500),
+        "{:?}",
+        at - second
+    );
+    let ids = listed(&v);
+    assert!(ids.contains(&a.id) && ids.contains(&b.id), "{ids:?}");
+    assert!(ids.contains(a.parent_id.as_ref().unwrap()), "{ids:?}");
+    assert!(next_change(&mut ws, Duration::from_millis(800))
+        .await
+        .is_none());
+}
+
+/// `Folder.FillUserDataDtoValues`: a season with no episodes reports `Played: true`; a
+/// folder's `LastPlayedDate` is its own (null), not its latest episode's.
+#[tokio::test]
+async fn jellyfin_empty_seasons_are_played_and_folders_keep_their_own_last_played() {
+    let s = server(DemoLibrary::seeded().without_progress()).await;
+    let c = client();
+    let token = login(&c, &s, "dev-1").await;
+    let items = s.items();
+    let season = first(&s, ItemKind::Season);
+    let eps: Vec<_> = items
+        .iter()
+        .filter(|i| i.parent_id.as_deref() == Some(season.id.as_str()))
+        .collect();
+    call(
+        &c,
+        &s,
+        &token,
+        Method::POST,
+        &format!(
+            "/UserPlayedItems/{}?datePlayed=2024-01-02T03:04:05.000Z",
+            eps[0].id
+        ),
+        None,
+    )
+    .await;
+    let path = format!("/Items?ids={}&enableUserData=true", season.id);
+    let (st, v) = call(&c, &s, &token, Method::GET, &path, None).await;
+    assert_eq!(st, 200);
+    let d = v["Items"][0]["UserData"].clone();
+    assert_eq!(d["Played"], false);
+    assert!(d.get("LastPlayedDate").is_none_or(Value::is_null), "{d}");
+    assert_eq!(s.user_data(&season.id).unwrap().last_played, None);
+    for e in &eps {
+        s.remove_item(&e.id);
+    }
+    let (_, v) = call(&c, &s, &token, Method::GET, &path, None).await;
+    let d = v["Items"][0]["UserData"].clone();
+    assert_eq!(d["Played"], true, "{d}");
+    assert_eq!(d["UnplayedItemCount"], 0);
+    assert!(s.user_data(&season.id).unwrap().played);
+}

@@ -70,7 +70,7 @@ fn engine_with(h: &Harness, config: EngineConfig) -> Engine {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_change_on_the_server_reaches_the_store_within_a_second_without_a_scan() {
+async fn a_change_on_the_server_reaches_the_store_within_seconds_without_a_scan() {
     let h = Harness::start(ServerKind::Jellyfin).await;
     let ep = h.episode(2);
     let mut events = h.engine.subscribe();
@@ -100,8 +100,11 @@ async fn a_change_on_the_server_reaches_the_store_within_a_second_without_a_scan
     let latency = written.elapsed();
     println!("live update latency: {latency:?}");
     assert!(
-        latency < Duration::from_secs(1),
-        "the issue's bound: {latency:?}"
+        // A real Jellyfin announces a change 500 ms after the last one (its debounce, which
+        // the demo follows), then the engine reads the item by id: two seconds leave room for
+        // a loaded machine without hiding a scan (asserted below) or a missed message.
+        latency < Duration::from_secs(2),
+        "another device's change within seconds: {latency:?}"
     );
     // No scan: the engine did not list the library, and the base moved with it. The message
     // is a hint: the item it names is read by id, once (`Engine::apply_live_hint`).
@@ -607,4 +610,95 @@ async fn jellyfin_a_listing_older_than_a_completed_write_leaves_it_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plex_a_listing_older_than_a_completed_write_leaves_it_alone() {
     a_listing_older_than_a_completed_write_leaves_it_alone(ServerKind::Plex).await;
+}
+
+/// Issue 18, "Live updates, honestly": another device playing on Jellyfin. Its progress
+/// reports are saved but never announced (`UserDataChangeNotifier` drops `PlaybackProgress`),
+/// so its position while it plays arrives at the next pull; its stop and its watched change
+/// arrive over the socket after the server's 500 ms debounce.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_devices_progress_comes_at_the_pull_its_stop_and_watched_over_the_socket() {
+    use playmark::backend::session::{PlaybackServer, ReportKind, SessionReport};
+    let h = Harness::start(ServerKind::Jellyfin).await;
+    let ep = h.episode(6);
+    let runtime = h
+        .server
+        .items()
+        .into_iter()
+        .find(|i| i.id == ep)
+        .unwrap()
+        .runtime_ms
+        .unwrap();
+    let at = |pct: i64| runtime * pct / 100 / 1_000 * 1_000;
+    let live = {
+        let e = h.engine.clone();
+        tokio::spawn(async move { e.run_live().await })
+    };
+    until("the socket", || h.server.live_connections() == 1, || {}).await;
+    let other = other_device(&h).await;
+    let report = |kind, position_ms| SessionReport {
+        kind,
+        item_id: ep.clone(),
+        position_ms,
+        duration_ms: Some(runtime),
+        paused: false,
+        play_session_id: "other-play".into(),
+    };
+    // The start is announced (500 ms later, with the user data as it is then: a progress
+    // saved before that would ride along, as on the real server), so let it arrive first.
+    let updates = || h.engine.stats().live_updates.load(Ordering::Relaxed);
+    let before = updates();
+    other.report(&report(ReportKind::Start, 0)).await.unwrap();
+    until("the start over the socket", || updates() > before, || {}).await;
+    other
+        .report(&report(ReportKind::Progress, at(30)))
+        .await
+        .unwrap();
+    assert_eq!(h.server.user_data(&ep).unwrap().position_ms, at(30));
+    // Not over the socket: nothing arrives while it plays.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(position(&h, &ep), 0);
+    // The next pull brings it.
+    h.engine.refresh(1_000).await.unwrap();
+    assert_eq!(position(&h, &ep), at(30));
+    // The stop comes over the socket, after the debounce, within seconds.
+    other
+        .report(&report(ReportKind::Stopped, at(40)))
+        .await
+        .unwrap();
+    let stopped = Instant::now();
+    until(
+        "the stop over the socket",
+        || position(&h, &ep) == at(40),
+        || {},
+    )
+    .await;
+    assert!(stopped.elapsed() >= Duration::from_millis(500));
+    // So does a watched change.
+    other
+        .push_item(
+            &ep,
+            &DesiredState {
+                position_ms: 0,
+                played: true,
+                play_count: 2,
+                last_played: Some(1_700_000_100_000),
+            },
+        )
+        .await
+        .unwrap();
+    until(
+        "the watched change over the socket",
+        || {
+            h.engine
+                .with_store(|s| s.item(h.account, &ep))
+                .unwrap()
+                .unwrap()
+                .played
+        },
+        || {},
+    )
+    .await;
+    h.engine.shutdown();
+    live.await.unwrap();
 }

@@ -2149,3 +2149,113 @@ fn a_merge_that_keeps_another_devices_progress_says_so_and_use_mine_sends_yours(
     assert!(f.app.model().overridden_toast.is_none());
     assert_eq!(f.server.user_data(&id).unwrap().position_ms, 5 * MIN);
 }
+
+/// Issue 18, "Live updates, honestly", measured in the app against the demo server's real
+/// Jellyfin rules: another device *playing* an episode. Its progress reports are saved but
+/// never announced, so its position while it plays is not on the row after a while; the next
+/// pull ("Sync now" here, every minute while the window is in front) brings it. Its stop and
+/// then its watched change come over the socket, each after the server's 500 ms debounce.
+#[gtk::test]
+fn another_devices_playing_position_comes_at_the_pull_its_stop_over_the_socket() {
+    use playmark::backend::session::{PlaybackServer, ReportKind, SessionReport};
+    use playmark::backend::MediaServer;
+    let f = Fixture::start();
+    let c = f.episode_ids()[2].clone();
+    let library = library_widget(&f.app);
+    wait_for("the live socket", || f.server.live_connections() == 1);
+    let before = row_shows(&library, &c).unwrap();
+    assert_eq!((before.resume.as_deref(), before.watched), (None, false));
+    let runtime_min = f
+        .server
+        .items()
+        .into_iter()
+        .find(|i| i.id == c)
+        .unwrap()
+        .runtime_ms
+        .unwrap()
+        / MIN;
+    let (playing, stopped) = (runtime_min * 3 / 10, runtime_min * 5 / 10);
+    let other = other_jellyfin_device(&f._rt, &f.server);
+    let report = |kind, position_ms| SessionReport {
+        kind,
+        item_id: c.clone(),
+        position_ms,
+        duration_ms: Some(runtime_min * MIN),
+        paused: false,
+        play_session_id: "another-play".into(),
+    };
+    f._rt
+        .block_on(other.report(&report(ReportKind::Start, 0)))
+        .unwrap();
+    // Let the start's announcement (500 ms later) go out before the progress.
+    pump_for(Duration::from_millis(1_200));
+    f._rt
+        .block_on(other.report(&report(ReportKind::Progress, playing * MIN)))
+        .unwrap();
+    assert_eq!(f.server.user_data(&c).unwrap().position_ms, playing * MIN);
+    pump_for(Duration::from_millis(2_000));
+    assert_eq!(
+        row_shows(&library, &c).unwrap().resume,
+        None,
+        "a progress save is not announced"
+    );
+    // The next pull brings it.
+    let status = f
+        .app
+        .model()
+        .status
+        .widget()
+        .clone()
+        .upcast::<gtk::Widget>();
+    let sync_now: gtk::Button = named(&status, "sync_now")
+        .pop()
+        .unwrap()
+        .downcast()
+        .unwrap();
+    let asked = Instant::now();
+    sync_now.emit_clicked();
+    let resume = |m: i64| Some(format!("Resume from {m}:00"));
+    wait_for("the playing position at the pull", || {
+        row_shows(&library, &c).unwrap().resume == resume(playing)
+    });
+    println!(
+        "LATENCY jellyfin pull: another device's playing position on its row {:?} after \"Sync now\"",
+        asked.elapsed()
+    );
+    // The stop comes over the socket, no scan needed.
+    pump_for(Duration::from_millis(300));
+    f.server.clear_requests();
+    f._rt
+        .block_on(other.report(&report(ReportKind::Stopped, stopped * MIN)))
+        .unwrap();
+    let sent = Instant::now();
+    wait_for("the stop over the socket", || {
+        row_shows(&library, &c).unwrap().resume == resume(stopped)
+    });
+    let took = sent.elapsed();
+    println!("LATENCY jellyfin live socket: another device's stop on its row after {took:?}");
+    assert!(took >= Duration::from_millis(500), "{took:?}");
+    let watched = playmark::model::DesiredState {
+        position_ms: 0,
+        played: true,
+        play_count: 2,
+        last_played: Some(chrono::Utc::now().timestamp_millis()),
+    };
+    f._rt.block_on(other.push_item(&c, &watched)).unwrap();
+    let sent = Instant::now();
+    wait_for("the watched change over the socket", || {
+        row_shows(&library, &c).unwrap().watched
+    });
+    let took = sent.elapsed();
+    println!(
+        "LATENCY jellyfin live socket: another device's watched change on its row after {took:?}"
+    );
+    assert!(took >= Duration::from_millis(500), "{took:?}");
+    // No scan: a message is a hint, and only the item it names is read (by id).
+    assert!(
+        f.server.requests().iter().all(|r| r.path != "/Items"
+            || (r.query_value("startIndex").is_none() && r.query_value("ids") == Some(c.as_str()))),
+        "{:?}",
+        f.server.requests()
+    );
+}

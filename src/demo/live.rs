@@ -1,12 +1,19 @@
 //! The demo server's WebSocket (`/socket`), as Jellyfin's: after the upgrade it sends
-//! `ForceKeepAlive`, then a `UserDataChanged` message whenever user data changes through the
-//! API (or through [`super::DemoServer::set_user_data`], the "other device").
+//! `ForceKeepAlive`, then `UserDataChanged` messages for user data changed through the API (or
+//! through [`super::DemoServer::set_user_data`], the "other device").
+//!
+//! Jellyfin's `UserDataChangeNotifier` (`docs/SERVERS.md`, "UserDataChanged"): progress saves
+//! (`PlaybackProgress`) are not announced; other saves start a 500 ms timer that each further
+//! change restarts; when it fires one message lists every item saved meanwhile and each one's
+//! parent (`GetOwner() ?? GetParent()`: an episode's season), with the user data as it is then.
+//! The Plex demo keeps one immediate message per change.
 //!
 //! The upgrade is done on the demo server's own hyper connection (`hyper::upgrade`) and the
 //! frames by tokio-tungstenite, the crate the client uses too (axum's `ws` would bring a second
 //! tungstenite version and needs axum's router, which this server does not use).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Request, Response, StatusCode};
@@ -14,22 +21,137 @@ use futures::{SinkExt, StreamExt};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, Notify};
+use tokio::task::AbortHandle;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use super::state::State;
-use super::{lock, routes, Inner};
+use super::{lock, routes, sessions, DemoKind, Inner};
+
+/// Jellyfin's `UserDataChangeNotifier.UpdateDuration`.
+pub(super) const DEBOUNCE: Duration = Duration::from_millis(500);
+
+/// The server's own timers: the `UserDataChanged` debounce and the idle-session check.
+#[derive(Default)]
+pub(super) struct Timers {
+    me: OnceLock<Weak<Inner>>,
+    debounce: Mutex<Option<AbortHandle>>,
+    idle: Mutex<Option<AbortHandle>>,
+    /// Wakes the idle check when a report may have moved its next deadline.
+    wake: Arc<Notify>,
+}
+
+impl Timers {
+    /// Stop both timers (the server is going away).
+    pub(super) fn stop(&self) {
+        for slot in [&self.debounce, &self.idle] {
+            if let Some(task) = lock(slot).take() {
+                task.abort();
+            }
+        }
+    }
+}
+
+impl Inner {
+    /// Start the server's own timers (once, after `Arc::new`).
+    pub(super) fn start_timers(self: &Arc<Self>) {
+        let _ = self.timers.me.set(Arc::downgrade(self));
+        if self.kind != DemoKind::Jellyfin {
+            return;
+        }
+        let me = Arc::downgrade(self);
+        let wake = self.timers.wake.clone();
+        let task = self.runtime.spawn(async move {
+            loop {
+                let Some((deadline, clock)) = me.upgrade().map(|inner| {
+                    let state = lock(&inner.state);
+                    (state.sessions.next_tick(), state.clock.clone())
+                }) else {
+                    return;
+                };
+                match deadline {
+                    Some(d) => tokio::select! {
+                        _ = clock.sleep_until(d) => {}
+                        _ = wake.notified() => {}
+                    },
+                    None => wake.notified().await,
+                }
+                let Some(inner) = me.upgrade() else {
+                    return;
+                };
+                let mut state = lock(&inner.state);
+                inner.catch_up(&mut state);
+            }
+        });
+        *lock(&self.timers.idle) = Some(task.abort_handle());
+    }
+
+    /// Bring the sessions up to now on the demo's clock (Jellyfin's idle check), announcing
+    /// what it stopped. Call with the state locked, before answering from it.
+    pub(super) fn catch_up(&self, state: &mut State) {
+        if self.kind == DemoKind::Jellyfin && sessions::expire_idle(state) {
+            self.publish(state);
+        }
+    }
+
+    /// Announce what changed in `state`: Plex at once, Jellyfin after its debounce (restarted
+    /// by every new change; progress saves are not changes here).
+    pub(super) fn publish(&self, state: &mut State) {
+        if self.kind != DemoKind::Jellyfin {
+            if let Some(message) = changes_message(state) {
+                // No socket open is fine.
+                let _ = self.live.send(message.into());
+            }
+            return;
+        }
+        self.timers.wake.notify_one();
+        if !state.take_fresh() {
+            return;
+        }
+        let Some(me) = self.timers.me.get().cloned() else {
+            return;
+        };
+        let mut slot = lock(&self.timers.debounce);
+        if let Some(old) = slot.take() {
+            old.abort();
+        }
+        let task = self.runtime.spawn(async move {
+            tokio::time::sleep(DEBOUNCE).await;
+            let Some(inner) = me.upgrade() else {
+                return;
+            };
+            let message = changes_message(&mut lock(&inner.state));
+            if let Some(message) = message {
+                let _ = inner.live.send(message.into());
+            }
+        });
+        *slot = Some(task.abort_handle());
+    }
+}
 
 /// Seconds announced in `ForceKeepAlive` (Jellyfin sends 60).
 const KEEP_ALIVE_SECONDS: u64 = 60;
 
 /// The `UserDataChanged` message for the items changed since the last call, if any.
+/// On Jellyfin each item is followed by its parent (`UserDataChangeNotifier`: "Go up one level
+/// for indicators"), each id once.
 pub(super) fn changes_message(state: &mut State) -> Option<String> {
-    let list: Vec<Value> = state
-        .take_changed()
+    let mut ids = state.take_changed();
+    if state.jellyfin_rules {
+        let mut seen = std::collections::HashSet::new();
+        ids = ids
+            .iter()
+            .flat_map(|id| {
+                let parent = state.get(id).and_then(|i| i.parent_id.clone());
+                std::iter::once(id.clone()).chain(parent)
+            })
+            .filter(|id| seen.insert(id.clone()))
+            .collect();
+    }
+    let list: Vec<Value> = ids
         .iter()
         .map(|id| routes::user_data_dto(state, id))
         .filter(|v| !v.is_null())

@@ -247,6 +247,7 @@ struct Guard(Arc<Inner>);
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        self.0.timers.stop();
         self.0.go_offline(true);
     }
 }
@@ -301,6 +302,8 @@ struct Inner {
     held: Mutex<Vec<Held>>,
     /// The number of held requests, for waiters.
     held_count: tokio::sync::watch::Sender<usize>,
+    /// The server's own timers (`live.rs`).
+    timers: live::Timers,
 }
 
 /// A request held by [`Fault::Hold`] or [`Fault::HoldAnswer`]: what it still needs, and where its
@@ -368,6 +371,7 @@ impl DemoServer {
         };
         state.clock = config.clock.0.clone();
         state.plex = config.plex;
+        state.jellyfin_rules = config.kind == DemoKind::Jellyfin;
         let inner = Arc::new(Inner {
             kind: config.kind,
             port,
@@ -382,7 +386,9 @@ impl DemoServer {
             media: Mutex::new(media::MediaSettings::default()),
             held: Mutex::new(Vec::new()),
             held_count: tokio::sync::watch::channel(0).0,
+            timers: live::Timers::default(),
         });
+        inner.start_timers();
         inner.install_listener(listener);
         let server = DemoServer {
             _guard: Arc::new(Guard(inner.clone())),
@@ -626,7 +632,9 @@ impl DemoServer {
     /// aggregate: played when every episode is, last played = latest of the episodes.
     pub fn user_data(&self, item_id: &str) -> Option<crate::model::UserData> {
         let id = self.inner.normalize_id(item_id)?;
-        let data = lock(&self.inner.state).user_data(&id)?;
+        let mut state = lock(&self.inner.state);
+        self.inner.catch_up(&mut state);
+        let data = state.user_data(&id)?;
         Some(match self.inner.kind {
             DemoKind::Jellyfin => data,
             DemoKind::Plex => plex::reported_user_data(data),
@@ -648,9 +656,12 @@ impl DemoServer {
     }
 
     /// Who is playing what now, from live session reports: (item id, position ms, paused) per
-    /// playing device.
+    /// playing device. On Jellyfin the position is the session clock's (advanced since the
+    /// last report on the demo's clock) and sessions silent too long are stopped first.
     pub fn now_playing(&self) -> Vec<(String, i64, bool)> {
-        lock(&self.inner.state).sessions.now_playing()
+        let mut state = lock(&self.inner.state);
+        self.inner.catch_up(&mut state);
+        state.sessions.now_playing(state.clock.now())
     }
 
     /// Close every open WebSocket (clients see the connection drop; HTTP is unaffected).
@@ -703,7 +714,11 @@ impl DemoServer {
     /// Snapshot of the library in server order, with the demo user's data (for Plex as
     /// [`DemoServer::user_data`] reports it: `lastViewedAt` has whole seconds).
     pub fn items(&self) -> Vec<crate::model::RemoteItem> {
-        let mut items = lock(&self.inner.state).remote_items();
+        let mut items = {
+            let mut state = lock(&self.inner.state);
+            self.inner.catch_up(&mut state);
+            state.remote_items()
+        };
         if self.inner.kind == DemoKind::Plex {
             for i in &mut items {
                 i.user_data = plex::reported_user_data(i.user_data);
@@ -841,14 +856,6 @@ impl Inner {
     fn set_status(&self, seq: u64, status: u16) {
         if let Some((_, r)) = lock(&self.log).iter_mut().rev().find(|(s, _)| *s == seq) {
             r.status = status;
-        }
-    }
-
-    /// Send a `UserDataChanged` message to every open WebSocket for what changed in `state`.
-    fn publish(&self, state: &mut State) {
-        if let Some(message) = live::changes_message(state) {
-            // No socket open is fine.
-            let _ = self.live.send(message.into());
         }
     }
 
@@ -1157,6 +1164,7 @@ impl Inner {
             local_address: format!("http://127.0.0.1:{}", self.port),
         };
         let mut state = lock(&self.state);
+        self.catch_up(&mut state);
         let reply = match self.kind {
             DemoKind::Jellyfin => routes::handle(&mut state, &req),
             DemoKind::Plex => plex::handle(&mut state, &req),

@@ -72,6 +72,12 @@ pub(crate) struct State {
     /// Items whose user data changed since the last [`State::take_changed`] (for the
     /// WebSocket's `UserDataChanged`).
     changed: Vec<String>,
+    /// A change was recorded since the last [`State::take_fresh`] (Jellyfin's debounce
+    /// restarts on it).
+    fresh: bool,
+    /// Jellyfin's folder rules (`Folder.FillUserDataDtoValues`: a folder with no unplayed
+    /// episode is played, even with none; its last played date is its own); `false` for Plex.
+    pub(crate) jellyfin_rules: bool,
     pub server_id: String,
     pub user_id: String,
     pub version: String,
@@ -100,6 +106,8 @@ impl State {
             data,
             tokens: HashMap::new(),
             changed: Vec::new(),
+            fresh: false,
+            jellyfin_rules: true,
             server_id: stable_id("server"),
             user_id: stable_id("user/demo"),
             version,
@@ -132,6 +140,12 @@ impl State {
         Utc.timestamp_millis_opt(self.clock.now())
             .single()
             .unwrap_or_else(Utc::now)
+    }
+
+    /// The library, to change in unit tests.
+    #[cfg(test)]
+    pub(crate) fn items_mut(&mut self) -> &mut Vec<LibItem> {
+        &mut self.items
     }
 
     pub(crate) fn items(&self) -> &[LibItem] {
@@ -189,7 +203,19 @@ impl State {
 
     pub(crate) fn stored_mut(&mut self, id: &str) -> &mut Stored {
         self.changed.push(id.to_string());
+        self.fresh = true;
         self.data.entry(id.to_string()).or_default()
+    }
+
+    /// An item's user data for a save that is not announced (Jellyfin's
+    /// `UserDataSaveReason.PlaybackProgress`, dropped by `UserDataChangeNotifier`).
+    pub(crate) fn stored_mut_quiet(&mut self, id: &str) -> &mut Stored {
+        self.data.entry(id.to_string()).or_default()
+    }
+
+    /// Whether a change was recorded since the last call.
+    pub(crate) fn take_fresh(&mut self) -> bool {
+        std::mem::take(&mut self.fresh)
     }
 
     /// The items whose user data changed since the last call, each once, in order.
@@ -223,9 +249,15 @@ impl State {
             }
             last = last.max(s.last_played);
         }
-        stored.played = !targets.is_empty() && unplayed == 0;
+        if self.jellyfin_rules {
+            // `Folder.FillUserDataDtoValues`: `Played = UnplayedItemCount == 0` (an empty
+            // season is played); `LastPlayedDate` is the folder's own user data.
+            stored.played = unplayed == 0;
+        } else {
+            stored.played = !targets.is_empty() && unplayed == 0;
+            stored.last_played = last;
+        }
         stored.position_ticks = 0;
-        stored.last_played = last;
         Some(Reported {
             stored,
             folder: Some((unplayed, targets.len())),
@@ -250,6 +282,7 @@ impl State {
             s.likes = keep.likes;
             s.rating = keep.rating;
             self.changed.push(t.clone());
+            self.fresh = true;
             self.data.insert(t, s);
         }
     }
