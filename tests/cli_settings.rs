@@ -25,6 +25,7 @@ fn settings_are_listed_set_refused_and_reset() {
     assert_eq!(all["min_resume_pct"], 5);
     assert_eq!(all["max_resume_pct"], 90);
     assert_eq!(all["min_resume_duration_s"], 300);
+    assert_eq!(all["plex_played_pct"], 90);
     assert_eq!(all["pull_interval_s"], 300);
     assert_eq!(all["download_folder"], Value::Null);
     assert_eq!(all["keep_downloading_when_closed"], false);
@@ -38,6 +39,16 @@ fn settings_are_listed_set_refused_and_reset() {
         listing.contains(&format!("{}", data.join("downloads").display())),
         "{listing}"
     );
+
+    // Plex's threshold: its own key, from 1 to 100.
+    expect_code(&run(&data, &["settings", "plex_played_pct", "0"], None), 1);
+    expect_code(&run(&data, &["settings", "plex_played_pct", "80"], None), 0);
+    assert_eq!(json(&data)["plex_played_pct"], 80);
+    expect_code(
+        &run(&data, &["settings", "plex_played_pct", "--reset"], None),
+        0,
+    );
+    assert_eq!(json(&data)["plex_played_pct"], 90);
 
     // Set, then read back by the CLI and by the typed store API the player reads.
     expect_code(&run(&data, &["settings", "max_resume_pct", "95"], None), 0);

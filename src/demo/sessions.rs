@@ -243,7 +243,14 @@ pub(crate) fn plex_timeline(
 ) {
     let counted = state.sessions.counted(session, id);
     let runtime = state.get(id).and_then(|i| i.runtime_ms);
-    let verdict = Thresholds::default().classify(time_ms, runtime);
+    // The server's played threshold decides, as on the timeline without a session (no
+    // minimum, no rule for short items: docs/SERVERS.md P3).
+    let rule = Thresholds {
+        min_resume_pct: 0.0,
+        max_resume_pct: f64::from(state.plex.played_threshold_pct),
+        min_resume_duration_s: 0,
+    };
+    let verdict = rule.classify(time_ms, runtime);
     let s = state.stored_mut(id);
     match verdict {
         Verdict::Resume(p) => s.position_ticks = p.saturating_mul(TICKS_PER_MS),

@@ -184,16 +184,14 @@ pub struct Started {
     pub online: bool,
 }
 
-/// The watched thresholds to play with: the person's (`playmark settings`); an unreadable
-/// setting falls back to the defaults rather than refusing to play.
+/// The watched thresholds to play with: the person's (`playmark settings`), those of the
+/// account's kind of server ([`Thresholds::for_server`]); an unreadable setting falls back to
+/// the defaults rather than refusing to play.
 pub fn session_config(engine: &Engine) -> SessionConfig {
+    let kind = engine.server_kind();
     SessionConfig {
         thresholds: match engine.with_store(|s| s.settings()) {
-            Ok(s) => Thresholds {
-                min_resume_pct: f64::from(s.thresholds.min_resume_pct),
-                max_resume_pct: f64::from(s.thresholds.max_resume_pct),
-                min_resume_duration_s: i64::from(s.thresholds.min_resume_duration_s),
-            },
+            Ok(s) => Thresholds::for_server(kind, &s.thresholds),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the settings; default thresholds");
                 Thresholds::default()

@@ -33,6 +33,31 @@ impl Default for Thresholds {
     }
 }
 
+impl Thresholds {
+    /// The rules of the server the item is on: Jellyfin's three settings for Jellyfin; for
+    /// Plex its one rule — past the server's played threshold (`plex_played_pct`, default 90)
+    /// counts a view, any other position is a resume point (Plex has no minimum and no rule
+    /// for short items). The item's row then predicts what the server will do; a read that
+    /// says otherwise settles it silently (the merge).
+    pub fn for_server(
+        kind: crate::model::ServerKind,
+        settings: &crate::store::WatchedThresholds,
+    ) -> Thresholds {
+        match kind {
+            crate::model::ServerKind::Plex => Thresholds {
+                min_resume_pct: 0.0,
+                max_resume_pct: f64::from(settings.plex_played_pct),
+                min_resume_duration_s: 0,
+            },
+            crate::model::ServerKind::Jellyfin | crate::model::ServerKind::Demo => Thresholds {
+                min_resume_pct: f64::from(settings.min_resume_pct),
+                max_resume_pct: f64::from(settings.max_resume_pct),
+                min_resume_duration_s: i64::from(settings.min_resume_duration_s),
+            },
+        }
+    }
+}
+
 /// What a position means for the item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -81,6 +106,33 @@ impl Thresholds {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn plex_items_follow_the_servers_played_threshold_only() {
+        use crate::model::ServerKind;
+        let mut settings = crate::store::WatchedThresholds::default();
+        let rt = Some(60 * 60_000);
+        let plex = Thresholds::for_server(ServerKind::Plex, &settings);
+        // No minimum: 1 % is a resume point (Jellyfin keeps none under 5 %).
+        assert_eq!(plex.classify(36_000, rt), Verdict::Resume(36_000));
+        let jellyfin = Thresholds::for_server(ServerKind::Jellyfin, &settings);
+        assert_eq!(jellyfin.classify(36_000, rt), Verdict::NoResume);
+        // No rule for short items: a 4-minute item at a minute resumes on Plex.
+        assert_eq!(
+            plex.classify(60_000, Some(4 * 60_000)),
+            Verdict::Resume(60_000)
+        );
+        assert_eq!(
+            jellyfin.classify(60_000, Some(4 * 60_000)),
+            Verdict::Watched
+        );
+        // The server's threshold, as set.
+        assert_eq!(plex.classify(55 * 60_000, rt), Verdict::Watched);
+        settings.plex_played_pct = 95;
+        let plex = Thresholds::for_server(ServerKind::Plex, &settings);
+        assert_eq!(plex.classify(55 * 60_000, rt), Verdict::Resume(55 * 60_000));
+        assert_eq!(plex.classify(58 * 60_000, rt), Verdict::Watched);
+    }
     use super::*;
 
     const HOUR: i64 = 3_600_000;

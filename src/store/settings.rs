@@ -24,6 +24,10 @@ pub struct WatchedThresholds {
     pub max_resume_pct: u8,
     /// Items shorter than this many seconds are watched once started (default 300).
     pub min_resume_duration_s: u32,
+    /// Plex's one rule, for Plex accounts: playing past this percentage counts a view (the
+    /// server's "video played threshold", an admin setting; default 90). The three above are
+    /// Jellyfin's and apply to Jellyfin accounts.
+    pub plex_played_pct: u8,
 }
 
 impl Default for WatchedThresholds {
@@ -32,6 +36,7 @@ impl Default for WatchedThresholds {
             min_resume_pct: 5,
             max_resume_pct: 90,
             min_resume_duration_s: 300,
+            plex_played_pct: 90,
         }
     }
 }
@@ -89,17 +94,19 @@ pub enum SettingKey {
     MinResumePct,
     MaxResumePct,
     MinResumeDurationS,
+    PlexPlayedPct,
     DownloadFolder,
     KeepDownloadingWhenClosed,
 }
 
 impl SettingKey {
     /// Every key, in the order `playmark settings` lists them.
-    pub const ALL: [SettingKey; 6] = [
+    pub const ALL: [SettingKey; 7] = [
         SettingKey::PullIntervalS,
         SettingKey::MinResumePct,
         SettingKey::MaxResumePct,
         SettingKey::MinResumeDurationS,
+        SettingKey::PlexPlayedPct,
         SettingKey::DownloadFolder,
         SettingKey::KeepDownloadingWhenClosed,
     ];
@@ -110,6 +117,7 @@ impl SettingKey {
             SettingKey::MinResumePct => "min_resume_pct",
             SettingKey::MaxResumePct => "max_resume_pct",
             SettingKey::MinResumeDurationS => "min_resume_duration_s",
+            SettingKey::PlexPlayedPct => "plex_played_pct",
             SettingKey::DownloadFolder => "download_folder",
             SettingKey::KeepDownloadingWhenClosed => "keep_downloading_when_closed",
         }
@@ -130,6 +138,9 @@ impl SettingKey {
             SettingKey::MinResumeDurationS => {
                 "items shorter than this many seconds are watched once started"
             }
+            SettingKey::PlexPlayedPct => {
+                "Plex accounts: playing past this % marks the item watched (the server's video played threshold)"
+            }
             SettingKey::DownloadFolder => {
                 "folder for offline copies (default: downloads/ in the data directory)"
             }
@@ -146,6 +157,7 @@ impl SettingKey {
             SettingKey::MinResumePct => settings.thresholds.min_resume_pct.to_string(),
             SettingKey::MaxResumePct => settings.thresholds.max_resume_pct.to_string(),
             SettingKey::MinResumeDurationS => settings.thresholds.min_resume_duration_s.to_string(),
+            SettingKey::PlexPlayedPct => settings.thresholds.plex_played_pct.to_string(),
             SettingKey::DownloadFolder => settings
                 .download_folder
                 .as_ref()
@@ -179,6 +191,7 @@ impl SettingKey {
             SettingKey::MinResumeDurationS => {
                 settings.thresholds.min_resume_duration_s = int(0, 24 * 60 * 60)? as u32
             }
+            SettingKey::PlexPlayedPct => settings.thresholds.plex_played_pct = int(1, 100)? as u8,
             SettingKey::DownloadFolder => {
                 if value.is_empty() {
                     settings.download_folder = None;

@@ -69,6 +69,7 @@ pub struct Preferences {
     pub max_resume_pct: gtk::SpinButton,
     /// Items shorter than this many seconds are watched once started.
     pub min_resume_duration: gtk::SpinButton,
+    pub plex_played_pct: gtk::SpinButton,
     /// The download folder (empty: the default).
     pub download_folder: adw::EntryRow,
     /// Keep downloading after the window is closed.
@@ -144,6 +145,8 @@ impl Preferences {
             .set_value(f64::from(s.thresholds.max_resume_pct));
         self.min_resume_duration
             .set_value(f64::from(s.thresholds.min_resume_duration_s));
+        self.plex_played_pct
+            .set_value(f64::from(s.thresholds.plex_played_pct));
         let folder = SettingKey::DownloadFolder.value_in(s);
         if self.download_folder.text().as_str() != folder {
             self.download_folder.set_text(&folder);
@@ -281,9 +284,19 @@ impl SimpleComponent for Preferences {
             &duration_subtitle,
             &min_resume_duration,
         );
+        let plex_played_pct = spin(1.0, 100.0, 1.0);
+        let plex_subtitle = gettext(
+            "Plex accounts, percent: playing later counts as watched. Set it to your server's “Video played threshold” (90 % unless changed). The three above are Jellyfin's.",
+        );
+        let plex_row = action_row(
+            &gettext("Watched after, on Plex"),
+            &plex_subtitle,
+            &plex_played_pct,
+        );
         watched_group.add(&min_row);
         watched_group.add(&max_row);
         watched_group.add(&duration_row);
+        watched_group.add(&plex_row);
         page.add(&watched_group);
 
         // Downloads
@@ -324,6 +337,7 @@ impl SimpleComponent for Preferences {
             (SettingKey::MinResumePct, &min_resume_pct),
             (SettingKey::MaxResumePct, &max_resume_pct),
             (SettingKey::MinResumeDurationS, &min_resume_duration),
+            (SettingKey::PlexPlayedPct, &plex_played_pct),
         ] {
             let send = changed(key);
             spin.connect_value_changed(move |s| {
@@ -374,6 +388,11 @@ impl SimpleComponent for Preferences {
                 duration_subtitle,
             ),
             (
+                SettingKey::PlexPlayedPct,
+                plex_row.upcast::<adw::PreferencesRow>(),
+                plex_subtitle,
+            ),
+            (
                 SettingKey::DownloadFolder,
                 download_folder.clone().upcast::<adw::PreferencesRow>(),
                 String::new(),
@@ -391,6 +410,7 @@ impl SimpleComponent for Preferences {
             min_resume_pct,
             max_resume_pct,
             min_resume_duration,
+            plex_played_pct,
             download_folder,
             keep_downloading,
             rows,

@@ -290,6 +290,11 @@ impl Engine {
         self.shared.account
     }
 
+    /// The kind of server the account is on.
+    pub fn server_kind(&self) -> crate::model::ServerKind {
+        self.shared.server.kind()
+    }
+
     /// Events from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<SyncEvent> {
         self.shared.events.subscribe()
