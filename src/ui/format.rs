@@ -734,60 +734,13 @@ mod tests {
     }
 }
 
-/// The step of signing in that failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignInStep {
-    /// Checking the address.
-    Address,
-    /// Reaching the server (`/System/Info/Public`).
-    Reach,
-    /// The server's version.
-    Version,
-    /// User name and password.
-    Credentials,
-    /// A Plex server: reaching it (`/identity`) and checking the token.
-    Token,
-}
+pub use crate::sign_in::SignInStep;
 
-/// A clear sentence for a failed sign-in (wrong URL, wrong password, unsupported version, TLS).
-/// `detail` parts are the backend's classified detail, never a raw error dump.
+/// A clear sentence for a failed sign-in (wrong URL, wrong password, a server of another kind,
+/// unsupported version, TLS): [`crate::sign_in::sign_in_message`] through gettext, the same
+/// words `playmark login` prints.
 pub fn sign_in_error(error: &SyncError, step: SignInStep, url: &str) -> String {
-    let detail = error.detail.as_str();
-    match (step, error.kind) {
-        (SignInStep::Address, _) => tr(
-            "That server address doesn't look right: {detail}",
-            &[("detail", detail)],
-        ),
-        (_, ErrorKind::Rejected) if detail.contains("certificate") => tr(
-            "The server's security certificate is not trusted ({detail}). Use a certificate your system trusts, or check the address.",
-            &[("detail", detail)],
-        ),
-        (SignInStep::Reach | SignInStep::Token, ErrorKind::Offline) => tr(
-            "Can't reach a server at {url}. Check the address and your connection.",
-            &[("url", url)],
-        ),
-        (SignInStep::Version, _) => tr(
-            "This server is not supported: {detail}",
-            &[("detail", detail)],
-        ),
-        (SignInStep::Credentials, ErrorKind::Auth) => gettext("Wrong user name or password."),
-        (SignInStep::Token, ErrorKind::Auth) => gettext(
-            "The server refused this token. Check that you copied all of it, and that it belongs to this server.",
-        ),
-        (SignInStep::Token, ErrorKind::NotFound) => tr(
-            "No Plex server answers at {url}. Check the address.",
-            &[("url", url)],
-        ),
-        (_, ErrorKind::Transient) => tr(
-            "The server had trouble ({detail}). Try again in a moment.",
-            &[("detail", detail)],
-        ),
-        (_, ErrorKind::NotFound) => tr(
-            "No Jellyfin server answers at {url}. Check the address.",
-            &[("url", url)],
-        ),
-        _ => tr("Sign-in failed: {detail}", &[("detail", detail)]),
-    }
+    crate::sign_in::sign_in_message(error, step, url, |t| gettext(t))
 }
 
 #[cfg(test)]
@@ -818,7 +771,7 @@ mod sign_in_tests {
             .starts_with("Can't reach a server at https://media.local"));
         let missing = SyncError::new(ErrorKind::NotFound, "no /identity");
         assert!(sign_in_error(&missing, SignInStep::Token, url)
-            .starts_with("No Plex server answers at https://media.local"));
+            .starts_with("The server at https://media.local is not a Plex server."));
         let bad = SyncError::rejected("the server address \"x\" has no scheme");
         assert!(sign_in_error(&bad, SignInStep::Address, url).starts_with("That server address"));
     }
