@@ -225,7 +225,21 @@ pub async fn play_with(
     let online = match server.probe().await {
         Ok(_) => true,
         Err(e) if matches!(e.kind, ErrorKind::Offline | ErrorKind::Transient) => false,
-        Err(e) => return Err(usage(format!("{name}: {}", e.detail))),
+        Err(e) if e.kind == ErrorKind::Auth => {
+            return Err((
+                exit::SIGN_IN,
+                format!("{name} refused the sign-in: run `playmark login` again."),
+            ))
+        }
+        Err(e) => {
+            return Err(usage(crate::cli::with_detail(
+                format!(
+                    "{name} did not answer as expected: “{}” was not played.",
+                    item.name
+                ),
+                &e.detail,
+            )))
+        }
     };
     let media = match (&local, online) {
         (Some(path), _) => MediaSource::file(path),
@@ -244,9 +258,22 @@ pub async fn play_with(
                     exit::SIGN_IN,
                     format!("{name} refused the sign-in: run `playmark login` again."),
                 ),
+                ErrorKind::NotFound => (
+                    exit::FAILED,
+                    crate::cli::with_detail(
+                        format!("Cannot play “{}”: it is no longer on {name}.", item.name),
+                        &e.detail,
+                    ),
+                ),
                 _ => (
                     exit::FAILED,
-                    format!("Cannot play “{}”: {}", item.name, e.detail),
+                    crate::cli::with_detail(
+                        format!(
+                            "Cannot play “{}”: {name} did not offer it for playing.",
+                            item.name
+                        ),
+                        &e.detail,
+                    ),
                 ),
             })?,
         (None, false) => {
