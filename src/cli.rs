@@ -335,6 +335,19 @@ fn capitalize(s: &str) -> String {
     }
 }
 
+/// `-v/--verbose`: a failure's raw detail is printed under its sentence.
+static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `sentence`, and with `-v` the raw detail (never a token) on a second line. The first line a
+/// person reads is always the sentence.
+pub(crate) fn with_detail(sentence: String, detail: &str) -> String {
+    if VERBOSE.load(std::sync::atomic::Ordering::Relaxed) && !detail.is_empty() {
+        format!("{sentence}\n  ({detail})")
+    } else {
+        sentence
+    }
+}
+
 fn server_failure(e: &SyncError, server: &str) -> Failure {
     let msg = e.message(server, 0);
     let code = match e.kind {
@@ -344,23 +357,38 @@ fn server_failure(e: &SyncError, server: &str) -> Failure {
     };
     Failure {
         code,
-        message: format!("{}\n  ({})", msg.title, msg.detail),
+        message: with_detail(msg.title, &msg.detail),
     }
 }
 
-/// A failure while signing in. Unreachable (exit 4) and wrong credentials (exit 2) are worded
-/// as usual; anything else (unsupported server version, a redirect elsewhere, an untrusted
-/// certificate, a broken answer) is about the sign-in, not a queued change, so the generic
-/// "retrying automatically" title would be wrong.
-fn login_failure(e: &SyncError, server: &str) -> Failure {
-    match e.kind {
-        ErrorKind::Offline | ErrorKind::Auth => server_failure(e, server),
-        _ if e.detail.contains("certificate is not trusted") => Failure::usage(format!(
-            "Cannot sign in to {server}: {}.\nIf this server uses a self-signed certificate, \
-             sign in with --trust-certificate FILE (the server's certificate, PEM).",
-            e.detail
-        )),
-        _ => Failure::usage(format!("Cannot sign in to {server}: {}.", e.detail)),
+/// A failed sign-in, in the words of the app's sign-in dialog
+/// ([`crate::sign_in::sign_in_message`], one classification for both): unreachable exits 4,
+/// refused credentials 2, anything else (another kind of server, an unsupported version, an
+/// untrusted certificate) 1.
+fn login_failure(e: crate::sign_in::SignInError, server: &str, plex: bool) -> Failure {
+    use crate::sign_in::{sign_in_message, SignInError, SignInStep};
+    let Some((step, error)) = e.step(plex) else {
+        return match e {
+            SignInError::Store(e) => Failure::from(e),
+            SignInError::Secret(e) => tokens::save_failure(&e),
+            e => Failure::usage(e.to_string()),
+        };
+    };
+    let mut sentence = sign_in_message(error, step, server, |t| t.to_string());
+    if error.kind == ErrorKind::Rejected && error.detail.contains("certificate is not trusted") {
+        sentence.push_str(
+            "\nIf this server uses a self-signed certificate, sign in with \
+             --trust-certificate FILE (the server's certificate, PEM).",
+        );
+    }
+    let code = match (step, error.kind) {
+        (_, ErrorKind::Offline) => exit::UNREACHABLE,
+        (SignInStep::Credentials | SignInStep::Token, ErrorKind::Auth) => exit::SIGN_IN,
+        _ => exit::USAGE,
+    };
+    Failure {
+        code,
+        message: with_detail(sentence, &error.detail),
     }
 }
 
@@ -378,6 +406,7 @@ pub fn main() -> ExitCode {
         }
     };
     init_tracing(cli.verbose);
+    VERBOSE.store(cli.verbose, std::sync::atomic::Ordering::Relaxed);
     if let Some(id) = cli.account {
         crate::cli_accounts::select(id);
     }
@@ -567,10 +596,13 @@ pub(crate) fn open_store(data_dir: &Path) -> Result<Store, Failure> {
         }
         match writable_probe(data_dir) {
             Err(io) if cannot_open || matches!(e, StoreError::Io { .. }) => {
-                Failure::usage(format!(
-                    "The data directory {} is not writable ({io}): Playmark keeps its database \
-                 there. Make it writable, or choose another with --data-dir.",
-                    data_dir.display()
+                Failure::usage(with_detail(
+                    format!(
+                        "The data directory {} is not writable: Playmark keeps its database \
+                         there. Make it writable, or choose another with --data-dir.",
+                        data_dir.display()
+                    ),
+                    &format!("{io}; {e}"),
                 ))
             }
             _ => Failure::from(e),
@@ -658,7 +690,21 @@ fn read_token() -> Result<String, Failure> {
         Err(_) => {
             let mut stdin = std::io::stdin();
             if stdin.is_terminal() {
-                eprint!("Plex token (input is not hidden; prefer piping it): ");
+                // Typed at a terminal: not echoed.
+                return rpassword::prompt_password("Plex token: ")
+                    .map_err(|e| {
+                        Failure::usage(format!("cannot read the token from the terminal: {e}"))
+                    })
+                    .and_then(|t| {
+                        let t = t.trim().to_string();
+                        if t.is_empty() {
+                            Err(Failure::usage(
+                                "no Plex token: type it, pipe it on stdin or set PLAYMARK_TOKEN",
+                            ))
+                        } else {
+                            Ok(t)
+                        }
+                    });
             }
             let mut buf = String::new();
             stdin
@@ -681,20 +727,12 @@ async fn login_plex(
     server: &str,
     who: crate::sign_in::PlexUserChoice,
 ) -> Result<u8, Failure> {
-    use crate::sign_in::{sign_in_plex, SignInError};
+    use crate::sign_in::sign_in_plex;
     let token = read_token()?;
     let mut store = open_store(data_dir)?;
     let signed_in = sign_in_plex(&mut store, data_dir, server, &token, who)
         .await
-        .map_err(|e| match e {
-            SignInError::Address(e)
-            | SignInError::Reach(e)
-            | SignInError::Version(e)
-            | SignInError::Server(e) => server_failure(&e, server),
-            e @ SignInError::UnknownUser { .. } => Failure::usage(e.to_string()),
-            SignInError::Store(e) => Failure::from(e),
-            SignInError::Secret(e) => tokens::save_failure(&e),
-        })?;
+        .map_err(|e| login_failure(e, server, true))?;
     println!(
         "Signed in to {} (Plex {}) as {}{}.",
         signed_in.info.server_name,
@@ -718,7 +756,10 @@ fn read_password() -> Result<String, Failure> {
     }
     let mut stdin = std::io::stdin();
     if stdin.is_terminal() {
-        eprint!("Password (input is not hidden; prefer piping it): ");
+        // Typed at a terminal: not echoed.
+        return rpassword::prompt_password("Password: ").map_err(|e| {
+            Failure::usage(format!("cannot read the password from the terminal: {e}"))
+        });
     }
     let mut buf = String::new();
     stdin
@@ -770,17 +811,7 @@ async fn login(
         certificate,
     )
     .await
-    .map_err(|e| {
-        use crate::sign_in::SignInError;
-        match e {
-            SignInError::Address(e) => Failure::usage(format!("Cannot sign in: {}.", e.detail)),
-            SignInError::Reach(e) => login_failure(&e, server),
-            SignInError::Version(e) | SignInError::Server(e) => login_failure(&e, server),
-            SignInError::Store(e) => Failure::from(e),
-            SignInError::Secret(e) => tokens::save_failure(&e),
-            e @ SignInError::UnknownUser { .. } => Failure::usage(e.to_string()),
-        }
-    })?;
+    .map_err(|e| login_failure(e, server, false))?;
     let account = signed_in.account;
     if let Some(p) = policy {
         store.set_policy(account, p)?;
@@ -816,8 +847,9 @@ async fn logout(data_dir: &Path) -> Result<u8, Failure> {
     tokens::forget(data_dir, &account).await?;
     let pending = store.counts(account.id)?.total();
     println!(
-        "Signed out of {}. {pending} queued change(s) kept until you sign in again.",
-        account.server_name
+        "Signed out of {}. {} kept until you sign in again.",
+        account.server_name,
+        crate::words::count(pending, "queued change", "queued changes")
     );
     Ok(exit::OK)
 }
@@ -827,12 +859,73 @@ async fn logout(data_dir: &Path) -> Result<u8, Failure> {
 fn refresh_failure(e: &SyncError, server: &str) -> Failure {
     match e.kind {
         ErrorKind::Offline | ErrorKind::Auth => server_failure(e, server),
-        _ => Failure::usage(format!(
-            "Could not fetch the library from {server}: {}.\nNothing was lost: queued changes \
-             are kept. Try `playmark refresh` again later.",
-            e.detail
-        )),
+        _ => {
+            // What went wrong in a few words; the raw detail (a body, an error chain) only
+            // with -v.
+            let why = if let Some(status) = e.status {
+                let reason = reqwest::StatusCode::from_u16(status)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .map(|r| format!(" {r}"))
+                    .unwrap_or_default();
+                format!("it answered HTTP {status}{reason}")
+            } else if let Some(rest) = e.detail.strip_prefix("unexpected response from server: ") {
+                match rest.split(" (").next() {
+                    // The engine's own words about the listing ("… ignored paging").
+                    Some(words) if words.starts_with("the library listing") => words.to_string(),
+                    _ => "its answer was not a library listing".to_string(),
+                }
+            } else {
+                // Playmark's own words ("the server ignored paging …", "request timed out"),
+                // without the address and error chain after them.
+                e.detail
+                    .split(" (")
+                    .next()
+                    .unwrap_or(&e.detail)
+                    .trim_end_matches('.')
+                    .to_string()
+            };
+            Failure::usage(with_detail(
+                format!(
+                    "Could not fetch the library from {server}: {why}.\nNothing was lost: \
+                     queued changes are kept. Try `playmark refresh` again later."
+                ),
+                &e.detail,
+            ))
+        }
     }
+}
+
+/// The first line of `refresh`: what really changed here, not how many items were looked at.
+fn refresh_summary(stats: &crate::store::RefreshStats, server: &str) -> String {
+    let mut parts = Vec::new();
+    if stats.new_local > 0 {
+        parts.push(format!("{} new", stats.new_local));
+    }
+    if stats.changed_local > 0 {
+        parts.push(format!("{} updated", stats.changed_local));
+    }
+    if stats.already_on_server > 0 {
+        parts.push(format!(
+            "{} already there",
+            crate::words::count(stats.already_on_server, "change", "changes")
+        ));
+    }
+    if stats.kept_local > 0 {
+        parts.push(format!(
+            "{} with your queued changes kept",
+            crate::words::count(stats.kept_local, "item", "items")
+        ));
+    }
+    let what = if parts.is_empty() {
+        "nothing changed".to_string()
+    } else {
+        parts.join(", ")
+    };
+    format!(
+        "Fetched {} from {server}: {what}.",
+        crate::words::count(stats.seen, "item", "items")
+    )
 }
 
 async fn refresh(data_dir: &Path) -> Result<u8, Failure> {
@@ -849,18 +942,29 @@ async fn refresh(data_dir: &Path) -> Result<u8, Failure> {
                 message: crate::cli_accounts::server_changed_message(&account, None, 0),
             },
         })?;
-    println!(
-        "Fetched {} items from {}: {} updated, {} with local changes kept.",
-        stats.seen, account.server_name, stats.updated_local, stats.kept_local
-    );
+    println!("{}", refresh_summary(&stats, &account.server_name));
     if stats.adopted + stats.conflicts + stats.removed > 0 {
-        println!(
-            "{} changed on another device, {} conflict(s) decided by {}, {} no longer on the server.",
-            stats.adopted,
-            stats.conflicts,
-            engine.with_store(|s| s.policy(account.id))?,
-            stats.removed
-        );
+        let policy = engine.with_store(|s| s.policy(account.id))?;
+        let mut parts = Vec::new();
+        if stats.adopted > 0 {
+            parts.push(format!(
+                "{} on another device",
+                crate::words::count(stats.adopted, "item changed", "items changed")
+            ));
+        }
+        if stats.conflicts > 0 {
+            parts.push(format!(
+                "{} decided by {policy}",
+                crate::words::count(stats.conflicts, "conflict", "conflicts")
+            ));
+        }
+        if stats.removed > 0 {
+            parts.push(format!(
+                "{} no longer on the server",
+                crate::words::count(stats.removed, "item", "items")
+            ));
+        }
+        println!("{}.", capitalize(&parts.join(", ")));
     }
     Ok(exit::OK)
 }
@@ -962,10 +1066,19 @@ fn record(
     let mut store = open_store(data_dir).map_err(not_recorded)?;
     let account = require_account(&store).map_err(not_recorded)?;
     f(&mut store, &account).map_err(not_recorded)?;
-    let counts = store.counts(account.id)?;
+    let queued = store.counts(account.id)?.total();
+    if queued == 0 {
+        println!("Nothing to send: {} already has this.", account.server_name);
+        return Ok(exit::OK);
+    }
     println!(
-        "{} change(s) queued; run `playmark sync` to send now.",
-        counts.total()
+        "{}",
+        crate::words::nfill(
+            "{count} change queued; run `playmark sync` to send it now.",
+            "{count} changes queued; run `playmark sync` to send them now.",
+            queued,
+            &[],
+        )
     );
     Ok(exit::OK)
 }
@@ -989,8 +1102,8 @@ fn mark(data_dir: &Path, ids: &[String], played: bool) -> Result<u8, Failure> {
             } else {
                 let outcome = store.record_bulk(account.id, id, played, now, 0)?;
                 println!(
-                    "Marked {} episode(s) of “{}” {word}{}.",
-                    outcome.queued + outcome.dropped,
+                    "Marked {} of “{}” {word}{}.",
+                    crate::words::count(outcome.queued + outcome.dropped, "episode", "episodes"),
                     item.name,
                     if outcome.group_key.is_some() {
                         " (one server call)"
@@ -1176,15 +1289,19 @@ async fn sync(data_dir: &Path, wait: Option<f64>) -> Result<u8, Failure> {
     engine.with_store(|s| s.set_account_state(account.id, seen))?;
     Ok(match outcome {
         RunOutcome::Empty | RunOutcome::Stopped => {
-            println!("All changes are on {server} ({delivered} request(s) sent).");
+            println!(
+                "All changes are on {server} ({} sent).",
+                crate::words::count(delivered as usize, "request", "requests")
+            );
             exit::OK
         }
         RunOutcome::Pending { counts } => {
             println!(
-                "{} change(s) not yet on {server}: {} retrying, {} need attention (see `playmark status`).",
-                counts.total(),
+                "{} on {server}: {} retrying, {} {} attention (see `playmark status`).",
+                crate::words::count(counts.total(), "change not yet", "changes not yet"),
                 counts.failed + counts.pending,
-                counts.needs_attention
+                counts.needs_attention,
+                crate::words::agree(counts.needs_attention, "needs", "need")
             );
             exit::PENDING
         }
@@ -1196,9 +1313,9 @@ async fn sync(data_dir: &Path, wait: Option<f64>) -> Result<u8, Failure> {
         RunOutcome::SignInNeeded { counts } => {
             let e = SyncError::new(ErrorKind::Auth, "401");
             println!(
-                "{} ({} change(s) kept)",
+                "{} ({} kept)",
                 e.message(server, counts.total()).title,
-                counts.total()
+                crate::words::count(counts.total(), "change", "changes")
             );
             exit::SIGN_IN
         }
@@ -1306,8 +1423,12 @@ async fn status(data_dir: &Path, json: bool) -> Result<u8, Failure> {
             if signed_in { "" } else { ", signed out" }
         );
         println!(
-            "{} pending, {} sending, {} retrying, {} need attention",
-            counts.pending, counts.in_flight, counts.failed, counts.needs_attention
+            "{} pending, {} sending, {} retrying, {} {} attention",
+            counts.pending,
+            counts.in_flight,
+            counts.failed,
+            counts.needs_attention,
+            crate::words::agree(counts.needs_attention, "needs", "need")
         );
         for (r, v) in rows.iter().zip(&items) {
             let name = store
@@ -1369,7 +1490,19 @@ fn retry(data_dir: &Path, ids: Vec<String>, all: bool) -> Result<u8, Failure> {
         if all { None } else { Some(&ids) },
         SystemClock.now(),
     )?;
-    println!("{n} change(s) will be retried; run `playmark sync` to send now.");
+    if n == 0 {
+        println!("Nothing to retry: no change is waiting for a retry.");
+        return Ok(exit::OK);
+    }
+    println!(
+        "{}",
+        crate::words::nfill(
+            "{count} change will be retried; run `playmark sync` to send it now.",
+            "{count} changes will be retried; run `playmark sync` to send them now.",
+            n,
+            &[],
+        )
+    );
     Ok(exit::OK)
 }
 
@@ -1377,7 +1510,19 @@ fn discard(data_dir: &Path, ids: &[String]) -> Result<u8, Failure> {
     let mut store = open_store(data_dir)?;
     let account = require_account(&store)?;
     let n = store.discard(account.id, ids, SystemClock.now())?;
-    println!("Discarded {n} change(s); those items show the server's state again.");
+    if n == 0 {
+        println!("Nothing to discard: no change of those items is queued.");
+        return Ok(exit::OK);
+    }
+    println!(
+        "{}",
+        crate::words::nfill(
+            "Discarded {count} change; that item shows the server's state again.",
+            "Discarded {count} changes; those items show the server's state again.",
+            n,
+            &[],
+        )
+    );
     Ok(exit::OK)
 }
 

@@ -69,7 +69,8 @@ pub(crate) fn account_note(
     }
     let queued = store.counts(account)?.total();
     Ok(format!(
-        " (account {account}; {queued} queued change(s) of this account)"
+        " (account {account}; {} of this account)",
+        crate::words::count(queued, "queued change", "queued changes")
     ))
 }
 
@@ -160,9 +161,14 @@ pub fn server_changed_message(
         None => String::new(),
     };
     format!(
-        "Another server{who} now answers at {}, not {}: nothing was sent to it. {queued} \
-         change(s) of account {} are kept. Sign in there to use it as a new account, or \
+        "Another server{who} now answers at {}, not {}: nothing was sent to it. {} of account \
+         {} {} kept. Sign in there to use it as a new account, or \
          `playmark --account {} discard ID…` the old changes.",
-        account.base_url, account.server_name, account.id, account.id
+        account.base_url,
+        account.server_name,
+        crate::words::count(queued, "change", "changes"),
+        account.id,
+        crate::words::agree(queued, "is", "are"),
+        account.id
     )
 }

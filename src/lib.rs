@@ -21,4 +21,5 @@ pub mod store;
 pub mod sync;
 #[cfg(feature = "gui")]
 pub mod ui;
+pub mod words;
 pub use sign_in::account_client;

@@ -11,6 +11,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::backend::error::{fill, n_};
 use crate::backend::jellyfin::{ClientOptions, DeviceInfo, JellyfinClient};
 use crate::backend::plex::{PlexClient, PLEX_TV};
 use crate::backend::{ErrorKind, MediaServer, ServerInfo, SyncError};
@@ -65,6 +66,122 @@ pub enum SignInError {
 
 /// Backwards-compatible name of [`SignInError`] for Plex.
 pub type PlexSignInError = SignInError;
+
+/// The step of signing in that failed (it decides the words, see [`sign_in_message`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInStep {
+    /// Checking the address.
+    Address,
+    /// Reaching the Jellyfin server (`/System/Info/Public`).
+    Reach,
+    /// The server's version.
+    Version,
+    /// User name and password.
+    Credentials,
+    /// A Plex server: reaching it (`/identity`) and checking the token.
+    Token,
+}
+
+impl SignInError {
+    /// The step this failure belongs to (`plex`: a Plex sign-in, whose server and token are
+    /// checked in one step), or None for the failures that are not the server's (store,
+    /// secret, unknown Plex user).
+    pub fn step(&self, plex: bool) -> Option<(SignInStep, &SyncError)> {
+        Some(match self {
+            SignInError::Address(e) => (SignInStep::Address, e),
+            SignInError::Reach(e) | SignInError::Version(e) | SignInError::Server(e) if plex => {
+                (SignInStep::Token, e)
+            }
+            SignInError::Reach(e) => (SignInStep::Reach, e),
+            SignInError::Version(e) => (SignInStep::Version, e),
+            SignInError::Server(e) => (SignInStep::Credentials, e),
+            _ => return None,
+        })
+    }
+}
+
+/// A clear sentence for a failed sign-in (wrong address, wrong password, a server that is not
+/// the kind asked for, unsupported version, TLS): the one wording of the app's sign-in dialog
+/// and of `playmark login`. `detail` parts are the backend's classified detail, never a raw
+/// body. The templates are marked with [`n_`]; `translate` is gettext in the app and the
+/// identity on the command line.
+pub fn sign_in_message(
+    error: &SyncError,
+    step: SignInStep,
+    url: &str,
+    translate: impl Fn(&str) -> String,
+) -> String {
+    let detail = error.detail.as_str();
+    let tr = |template: &str, args: &[(&str, &str)]| fill(&translate(template), args);
+    // A 2xx whose body is not the API's (an HTML page, a directory listing).
+    let foreign_body = error.kind == ErrorKind::Transient
+        && error.status.is_none()
+        && detail.starts_with("unexpected response from server");
+    match (step, error.kind) {
+        (SignInStep::Address, _) => tr(
+            n_("That server address doesn't look right: {detail}"),
+            &[("detail", detail)],
+        ),
+        (_, ErrorKind::Rejected) if detail.contains("certificate") => tr(
+            n_("The server's security certificate is not trusted ({detail}). Use a certificate your system trusts, or check the address."),
+            &[("detail", detail)],
+        ),
+        (SignInStep::Reach | SignInStep::Token, ErrorKind::Offline) => tr(
+            n_("Can't reach a server at {url}. Check the address and your connection."),
+            &[("url", url)],
+        ),
+        (SignInStep::Version, _) => tr(
+            n_("This server is not supported: {detail}"),
+            &[("detail", detail)],
+        ),
+        (SignInStep::Credentials, ErrorKind::Auth) => translate(n_("Wrong user name or password.")),
+        (SignInStep::Token, ErrorKind::Auth) => translate(n_(
+            "The server refused this token. Check that you copied all of it, and that it belongs to this server.",
+        )),
+        // Something answers, but not as Plex does (`/identity` is missing or is not Plex's).
+        (SignInStep::Token, ErrorKind::NotFound | ErrorKind::Rejected) => tr(
+            n_("The server at {url} is not a Plex server. Check the address and the server type."),
+            &[("url", url)],
+        ),
+        (SignInStep::Token, _) if foreign_body => tr(
+            n_("The server at {url} is not a Plex server. Check the address and the server type."),
+            &[("url", url)],
+        ),
+        // Something answers, but not as Jellyfin does: its public information is missing,
+        // needs a sign-in (Plex answers 401), or is not Jellyfin's.
+        (SignInStep::Reach, ErrorKind::NotFound | ErrorKind::Auth | ErrorKind::Rejected) => tr(
+            n_("The server at {url} is not a Jellyfin server. Check the address and the server type."),
+            &[("url", url)],
+        ),
+        (SignInStep::Reach, _) if foreign_body => tr(
+            n_("The server at {url} is not a Jellyfin server. Check the address and the server type."),
+            &[("url", url)],
+        ),
+        (_, ErrorKind::Transient) => tr(
+            n_("The server had trouble ({detail}). Try again in a moment."),
+            &[("detail", &short_detail(error))],
+        ),
+        (_, ErrorKind::NotFound) => tr(
+            n_("The server at {url} is not a Jellyfin server. Check the address and the server type."),
+            &[("url", url)],
+        ),
+        _ => tr(
+            n_("Sign-in failed: {detail}"),
+            &[("detail", &short_detail(error))],
+        ),
+    }
+}
+
+/// The detail without a response body: "HTTP 500 Internal Server Error", not the page after it.
+fn short_detail(error: &SyncError) -> String {
+    match error.status {
+        Some(_) => error
+            .detail
+            .split_once(": ")
+            .map_or(error.detail.clone(), |(head, _)| head.to_string()),
+        None => error.detail.clone(),
+    }
+}
 
 impl std::fmt::Display for SignInError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

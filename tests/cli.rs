@@ -518,3 +518,281 @@ async fn a_change_to_an_item_deleted_on_the_server_needs_attention_not_silence()
         "nothing sent for the removed item"
     );
 }
+
+/// stdout of a run that must succeed, as text.
+fn stdout_ok(o: &Output) -> String {
+    assert_eq!(code(o), 0, "{}", text(o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Issue 20, item 4: the counts are true and read as words. `refresh` says what changed (not
+/// "56 updated" every time), and no sentence says "change(s)" or "0 change(s) queued".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_are_true_and_use_real_plural_forms() {
+    let (server, _dir, data) = start().await;
+    let episodes: Vec<String> = server
+        .items()
+        .into_iter()
+        .filter(|i| i.kind == ItemKind::Episode)
+        .map(|i| i.id)
+        .collect();
+    let total = server.items().len();
+    assert_eq!(code(&login(&data, &server.url(), DEMO_PASSWORD)), 0);
+    let mut all = String::new();
+
+    let first = stdout_ok(&playmark(&data, &["refresh"]));
+    assert!(
+        first.starts_with(&format!("Fetched {total} items from Playmark Demo: ")),
+        "{first}"
+    );
+    all += &first;
+    // Nothing changed on the server: the second refresh says so.
+    let again = stdout_ok(&playmark(&data, &["refresh"]));
+    assert_eq!(
+        again,
+        format!("Fetched {total} items from Playmark Demo: nothing changed.\n")
+    );
+    // Another device watches one episode: one item updated, in the singular.
+    server.set_user_data(
+        &episodes[0],
+        playmark::model::UserData {
+            position_ms: 0,
+            played: true,
+            play_count: 1,
+            last_played: Some(1_700_000_000_000),
+        },
+    );
+    let one = stdout_ok(&playmark(&data, &["refresh"]));
+    assert_eq!(
+        one,
+        format!(
+            "Fetched {total} items from Playmark Demo: 1 updated.\n\
+             1 item changed on another device.\n"
+        )
+    );
+
+    // One change queued, in the singular; two in the plural.
+    let marked = stdout_ok(&playmark(&data, &["mark-watched", &episodes[1]]));
+    assert!(
+        marked.ends_with("\n1 change queued; run `playmark sync` to send it now.\n"),
+        "{marked}"
+    );
+    all += &marked;
+    let two = stdout_ok(&playmark(&data, &["progress", &episodes[2], "1:00"]));
+    assert!(
+        two.ends_with("\n2 changes queued; run `playmark sync` to send them now.\n"),
+        "{two}"
+    );
+    // Back to what the server has: nothing queued for it, and not "1 change(s) queued".
+    let back = stdout_ok(&playmark(&data, &["mark-unwatched", &episodes[1]]));
+    assert!(
+        back.ends_with("\n1 change queued; run `playmark sync` to send it now.\n"),
+        "{back}"
+    );
+    let none = stdout_ok(&playmark(&data, &["progress", &episodes[2], "0"]));
+    assert!(
+        none.ends_with("\nNothing to send: Playmark Demo already has this.\n"),
+        "{none}"
+    );
+    all += &back;
+    all += &none;
+    all += &stdout_ok(&playmark(&data, &["retry", "--all"]));
+    all += &stdout_ok(&playmark(&data, &["discard", &episodes[3]]));
+    all += &stdout_ok(&playmark(&data, &["status"]));
+    all += &stdout_ok(&playmark(&data, &["logout"]));
+    assert!(!all.contains("(s)"), "{all}");
+    assert!(all.contains("0 need attention"), "{all}");
+    assert!(all.contains("Nothing to retry"), "{all}");
+    assert!(all.contains("Nothing to discard"), "{all}");
+    assert!(
+        all.contains("Signed out of Playmark Demo. 0 queued changes kept"),
+        "{all}"
+    );
+}
+
+/// `playmark --data-dir DIR ARGS…` as a person runs it: no logging asked for, no stdin, the
+/// given environment (password, token).
+fn plain(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_playmark"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("PLAYMARK_LOG")
+        .env_remove("PLAYMARK_PASSWORD")
+        .env_remove("PLAYMARK_TOKEN")
+        .env_remove("PLAYMARK_DATA_DIR")
+        .env("DBUS_SESSION_BUS_ADDRESS", common::bin::NO_BUS)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// The exit code and stderr of a failed run, which must print nothing on stdout.
+fn failed(o: &Output) -> (i32, String) {
+    assert!(o.stdout.is_empty(), "{}", text(o));
+    (code(o), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// A plain HTTP file server (`python3 -m http.server`) on a free port, stopped when dropped.
+struct FileServer(std::process::Child, String);
+
+impl FileServer {
+    fn start(dir: &Path) -> FileServer {
+        let port = free_port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .arg("--directory")
+            .arg(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "http.server started");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        FileServer(child, format!("http://127.0.0.1:{port}"))
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Issue 20, item 5: what `login` and `refresh` print when they fail is one sentence a person
+/// can read (the app's sign-in words), with the documented exit code; the raw detail only with
+/// `-v`. Before: "Sign in to … again — your changes are kept" for a wrong password, a raw HTML
+/// page for a file server, raw 401 HTML at a Plex server, "This item is no longer on …" for Plex
+/// at a Jellyfin server, and "tcp connect error: Connection refused (os error 111)".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_and_an_offline_refresh_are_one_readable_sentence() {
+    use playmark::demo::{DemoServer, DEMO_PLEX_TOKEN};
+    let (jellyfin, dir, data) = start().await;
+    let plex = DemoServer::start_plex(common::clean_config())
+        .await
+        .unwrap();
+    let www = dir.path().join("www");
+    std::fs::create_dir(&www).unwrap();
+    std::fs::write(www.join("index.html"), "<html><body>files</body></html>").unwrap();
+    let files = FileServer::start(&www);
+    let jf = |url: &str, password: &str| {
+        plain(
+            &data,
+            &["login", "jellyfin", "--server", url, "--user", "demo"],
+            &[("PLAYMARK_PASSWORD", password)],
+        )
+    };
+    let px = |url: &str, token: &str| {
+        plain(
+            &data,
+            &["login", "plex", "--server", url],
+            &[("PLAYMARK_TOKEN", token)],
+        )
+    };
+
+    // Wrong password: exit 2, and it says so.
+    assert_eq!(
+        failed(&jf(&jellyfin.url(), "not-the-password")),
+        (2, "Wrong user name or password.\n".to_string())
+    );
+    // A plain file server: not a Jellyfin server (no HTML), and not a Plex server.
+    let not = |url: &str, kind: &str| {
+        format!(
+            "The server at {url} is not a {kind} server. Check the address and the server type.\n"
+        )
+    };
+    let (c, err) = failed(&jf(&files.1, DEMO_PASSWORD));
+    assert_eq!((c, err.as_str()), (1, not(&files.1, "Jellyfin").as_str()));
+    let (c, err) = failed(&px(&files.1, DEMO_PLEX_TOKEN));
+    assert_eq!((c, err.as_str()), (1, not(&files.1, "Plex").as_str()));
+    // Each kind of demo server, signed in to as the other kind.
+    let (c, err) = failed(&jf(&plex.url(), DEMO_PASSWORD));
+    assert_eq!(
+        (c, err.as_str()),
+        (1, not(&plex.url(), "Jellyfin").as_str())
+    );
+    let (c, err) = failed(&px(&jellyfin.url(), DEMO_PLEX_TOKEN));
+    assert_eq!(
+        (c, err.as_str()),
+        (1, not(&jellyfin.url(), "Plex").as_str())
+    );
+    // With -v the raw detail follows, on a line of its own.
+    let verbose = plain(
+        &data,
+        &[
+            "-v", "login", "jellyfin", "--server", &files.1, "--user", "demo",
+        ],
+        &[("PLAYMARK_PASSWORD", DEMO_PASSWORD)],
+    );
+    assert!(
+        text(&verbose).contains(&format!(
+            "{}  (HTTP 404 Not Found",
+            not(&files.1, "Jellyfin")
+        )),
+        "{}",
+        text(&verbose)
+    );
+
+    // Refresh with the server gone: one sentence, exit 4.
+    assert_eq!(code(&jf(&jellyfin.url(), DEMO_PASSWORD)), 0);
+    jellyfin.go_offline().await;
+    assert_eq!(
+        failed(&plain(&data, &["refresh"], &[])),
+        (4, "Playmark Demo can't be reached\n".to_string())
+    );
+}
+
+/// Issue 20, item 5: the password typed at a terminal is not echoed. `login` runs on a
+/// pseudo-terminal (util-linux `script`); what is typed there must not come back out of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_password_typed_at_a_terminal_is_not_echoed() {
+    use std::io::Write;
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: no `script` to give the command a terminal");
+        return;
+    }
+    let (server, _dir, data) = start().await;
+    let command = format!(
+        "{} --data-dir {} login jellyfin --server {} --user demo",
+        env!("CARGO_BIN_EXE_playmark"),
+        data.display(),
+        server.url()
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env_remove("PLAYMARK_LOG")
+            .env_remove("PLAYMARK_PASSWORD")
+            .env("DBUS_SESSION_BUS_ADDRESS", common::bin::NO_BUS)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        // Typed once the prompt is up; the terminal stays open until the command is done.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        stdin.write_all(b"typed-secret-demo\n").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(3000));
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let all = text(&out);
+    assert!(all.contains("Password:"), "{all}");
+    assert!(all.contains("Wrong user name or password."), "{all}");
+    assert!(!all.contains("typed-secret-demo"), "echoed: {all}");
+}

@@ -66,7 +66,7 @@ async fn a_then_b_then_a_again_acts_as_a() {
     assert_eq!(status_b["counts"]["pending"], 0, "{status_b}");
 
     let again = expect_code(&login(&data, &a_server.url(), DEMO_PASSWORD), 0);
-    assert!(again.contains("1 queued change(s)"), "{again}");
+    assert!(again.contains("1 queued change of this account"), "{again}");
     let status = json(&playmark(&data, &["status", "--json"]));
     assert_eq!(status["account"], a, "{status}");
     assert_eq!(
@@ -158,7 +158,7 @@ async fn plex_tokens_are_accounts_of_the_users_behind_them() {
         &login_plex(&data, &url, &url, DEMO_PLEX_OWNER_TOKEN_2, &[]),
         0,
     );
-    assert!(out.contains("1 queued change(s)"), "{out}");
+    assert!(out.contains("1 queued change of this account"), "{out}");
     assert_eq!(current(), owner);
 
     // Another user: another account, with nothing queued.

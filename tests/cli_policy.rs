@@ -63,10 +63,7 @@ async fn policy_is_set_at_login_shown_changed_and_applied() {
         },
     );
     let out = ok(run(&data, &["refresh"], None));
-    assert!(
-        out.contains("1 conflict(s) decided by prefer-server"),
-        "{out}"
-    );
+    assert!(out.contains("1 conflict decided by prefer-server"), "{out}");
     let items: serde_json::Value = serde_json::from_str(&String::from_utf8_lossy(
         &run(&data, &["items", "--json"], None).stdout,
     ))

@@ -485,6 +485,18 @@ async fn cli_plays_a_download_offline_and_the_play_reaches_the_server_when_it_is
         !server_data_played(&server, &ep.id),
         "offline: nothing reached the server"
     );
+    // The last words are true: the play is queued, not "on Playmark Demo" (issue 20, item 4).
+    let last = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        last.ends_with(
+            ": watched; 1 change queued, sent when Playmark Demo is reachable (`playmark sync`)."
+        ),
+        "{text}"
+    );
     let status = bin::run(dir.path(), &["status", "--json"], None);
     let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert!(

@@ -59,17 +59,26 @@ pub async fn download(
     match action {
         Action::Pause => {
             let n = downloader.pause(ids).map_err(store_err)?;
-            println!("{n} download(s) paused.");
+            println!(
+                "{} paused.",
+                crate::words::count(n, "download", "downloads")
+            );
             return Ok(OK);
         }
         Action::Remove => {
             let n = downloader.remove(ids).map_err(store_err)?;
-            println!("{n} download(s) removed (files deleted).");
+            println!(
+                "{} removed (files deleted).",
+                crate::words::count(n, "download", "downloads")
+            );
             return Ok(OK);
         }
         Action::Resume => {
             let n = downloader.resume(ids).map_err(store_err)?;
-            println!("{n} download(s) queued again.");
+            println!(
+                "{} queued again.",
+                crate::words::count(n, "download", "downloads")
+            );
             return Ok(OK);
         }
         Action::Download => {}

@@ -21,7 +21,7 @@ use crate::backend::session::PlaybackServer;
 use crate::backend::{ErrorKind, MediaServer, SyncError};
 use crate::clock::{Clock, SystemClock};
 use crate::model::ServerKind;
-use crate::store::{self, secrets, Account, ItemView, Store};
+use crate::store::{secrets, Account, ItemView, Store};
 use crate::sync::checkpoint::PlaybackEvent;
 use crate::sync::{Engine, EngineConfig, RunMode, RunOutcome};
 
@@ -223,7 +223,21 @@ pub async fn play_with(
     let online = match server.probe().await {
         Ok(_) => true,
         Err(e) if matches!(e.kind, ErrorKind::Offline | ErrorKind::Transient) => false,
-        Err(e) => return Err(usage(format!("{name}: {}", e.detail))),
+        Err(e) if e.kind == ErrorKind::Auth => {
+            return Err((
+                exit::SIGN_IN,
+                format!("{name} refused the sign-in: run `playmark login` again."),
+            ))
+        }
+        Err(e) => {
+            return Err(usage(crate::cli::with_detail(
+                format!(
+                    "{name} did not answer as expected: “{}” was not played.",
+                    item.name
+                ),
+                &e.detail,
+            )))
+        }
     };
     let media = match (&local, online) {
         (Some(path), _) => MediaSource::file(path),
@@ -242,9 +256,22 @@ pub async fn play_with(
                     exit::SIGN_IN,
                     format!("{name} refused the sign-in: run `playmark login` again."),
                 ),
+                ErrorKind::NotFound => (
+                    exit::FAILED,
+                    crate::cli::with_detail(
+                        format!("Cannot play “{}”: it is no longer on {name}.", item.name),
+                        &e.detail,
+                    ),
+                ),
                 _ => (
                     exit::FAILED,
-                    format!("Cannot play “{}”: {}", item.name, e.detail),
+                    crate::cli::with_detail(
+                        format!(
+                            "Cannot play “{}”: {name} did not offer it for playing.",
+                            item.name
+                        ),
+                        &e.detail,
+                    ),
                 ),
             })?,
         (None, false) => {
@@ -300,8 +327,8 @@ pub async fn play_with(
 
 /// `playmark play`.
 pub async fn play(data_dir: &Path, args: PlayArgs) -> Result<u8, Failure> {
-    let mut store = Store::open(&store::database_path(data_dir))
-        .map_err(|e| usage(format!("Cannot open the Playmark database: {e}")))?;
+    // The CLI's words for a data folder that is not writable, a damaged database, a full disk.
+    let mut store = crate::cli::open_store(data_dir).map_err(|f| (f.code, f.message))?;
     let account = store.account().map_err(|e| usage(e.to_string()))?.ok_or((
         exit::SIGN_IN,
         "Not signed in: run `playmark login jellyfin --server URL --user NAME` or \
@@ -396,15 +423,25 @@ pub async fn play(data_dir: &Path, args: PlayArgs) -> Result<u8, Failure> {
         Some(_) => "no resume point".to_string(),
         None => "nothing played".to_string(),
     };
+    // What is still queued decides the words, not how the run ended: after `shutdown` above
+    // the run can end "stopped" with the change still waiting (an offline play of a download).
+    let queued = engine.counts().map(|c| c.total()).unwrap_or(0);
     match outcome {
-        RunOutcome::Empty | RunOutcome::Stopped => println!("“{}”: {state}; on {name}.", item.name),
+        RunOutcome::Empty | RunOutcome::Stopped if queued == 0 => {
+            println!("“{}”: {state}; on {name}.", item.name)
+        }
+        RunOutcome::Empty | RunOutcome::Stopped => println!(
+            "“{}”: {state}; {}, sent when {name} is reachable (`playmark sync`).",
+            item.name,
+            crate::words::count(queued, "change queued", "changes queued")
+        ),
         RunOutcome::Offline { counts }
         | RunOutcome::Pending { counts }
         | RunOutcome::SignInNeeded { counts }
         | RunOutcome::ServerChanged { counts } => println!(
-            "“{}”: {state}; {} change(s) queued, sent when {name} is reachable (`playmark sync`).",
+            "“{}”: {state}; {}, sent when {name} is reachable (`playmark sync`).",
             item.name,
-            counts.total()
+            crate::words::count(counts.total(), "change queued", "changes queued")
         ),
     }
     Ok(exit::OK)

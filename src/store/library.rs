@@ -22,6 +22,11 @@ pub struct RefreshStats {
     pub updated_local: usize,
     /// Items with a pending change: only the base moved.
     pub kept_local: usize,
+    /// Of `updated_local`: items whose local state was there and now reads differently (what
+    /// the person sees changed). `updated_local` counts every item without a queued change.
+    pub changed_local: usize,
+    /// Of `updated_local`: items that had no local state before (first seen).
+    pub new_local: usize,
     /// Pending changes dropped because the server already holds the desired state.
     pub already_on_server: usize,
     /// Server changes applied locally (no conflict).
@@ -40,6 +45,8 @@ impl std::ops::AddAssign for RefreshStats {
         self.seen += other.seen;
         self.updated_local += other.updated_local;
         self.kept_local += other.kept_local;
+        self.changed_local += other.changed_local;
+        self.new_local += other.new_local;
         self.already_on_server += other.already_on_server;
         self.adopted += other.adopted;
         self.conflicts += other.conflicts;
@@ -409,8 +416,16 @@ fn merge_remote_in(
     match (&row, outcome.push) {
         (None, _) => {
             // Nothing queued: what the user sees becomes the server's state.
-            if local_of(tx, account, item)? != Some(outcome.result) {
-                write_local(tx, account, item, &outcome.result, None)?;
+            match local_of(tx, account, item)? {
+                Some(before) if before == outcome.result => {}
+                before => {
+                    write_local(tx, account, item, &outcome.result, None)?;
+                    if before.is_some() {
+                        report.stats.changed_local += 1;
+                    } else {
+                        report.stats.new_local += 1;
+                    }
+                }
             }
             report.stats.updated_local += 1;
         }

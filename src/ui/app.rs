@@ -29,7 +29,7 @@ use super::sync_status::{SyncStatus, SyncStatusInput, SyncStatusOutput};
 use super::window_state::WindowState;
 use crate::backend::error::Action;
 use crate::backend::ErrorKind;
-use crate::sync::AccountState;
+use crate::sync::{AccountState, ItemSyncState};
 
 /// How the window starts.
 #[derive(Debug, Clone)]
@@ -45,10 +45,17 @@ pub struct AppInit {
 pub struct ActiveToast {
     /// The toast.
     pub toast: adw::Toast,
-    /// Changes it counts.
+    /// The items whose changes it counts (each once, however often it failed).
+    pub items: std::collections::BTreeSet<String>,
+    /// Changes it counts: `items.len()`.
     pub count: usize,
     /// Its action.
     pub action: Action,
+    /// What failed, on which server, with how many changes pending: to word it again when its
+    /// count changes.
+    pub error: crate::backend::SyncError,
+    pub server: String,
+    pub pending: usize,
 }
 
 /// The toast saying that merges kept another device's progress over the person's (DESIGN.md
@@ -167,19 +174,29 @@ impl App {
     fn show_failure_toast(
         &mut self,
         error: crate::backend::SyncError,
-        count: usize,
+        new_items: Vec<String>,
         pending: usize,
         server: &str,
         sender: &ComponentSender<Self>,
     ) {
         let kind = error.kind;
-        let count = self.toasts.get(kind.as_str()).map_or(0, |t| t.count) + count;
+        let mut items = self
+            .toasts
+            .get(kind.as_str())
+            .map(|t| t.items.clone())
+            .unwrap_or_default();
+        items.extend(new_items);
+        let count = items.len();
         let (title, action) = format::failure_toast(&error, server, count, pending);
         // AdwToast titles are markup in libadwaita 1.2: escape server-provided text.
         let title = gtk::glib::markup_escape_text(&title).to_string();
         if let Some(active) = self.toasts.get_mut(kind.as_str()) {
             active.toast.set_title(&title);
+            active.items = items;
             active.count = count;
+            active.error = error;
+            active.server = server.to_string();
+            active.pending = pending;
             return;
         }
         let toast = adw::Toast::new(&title);
@@ -201,10 +218,40 @@ impl App {
             kind.as_str(),
             ActiveToast {
                 toast,
+                items,
                 count,
                 action,
+                error,
+                server: server.to_string(),
+                pending,
             },
         );
+    }
+
+    /// `item`'s change is settled (delivered or discarded): no failure toast counts it any
+    /// more; one that counted nothing else goes away.
+    fn settle_in_toasts(&mut self, item: &str) {
+        let mut gone = Vec::new();
+        for (kind, active) in self.toasts.iter_mut() {
+            if !active.items.remove(item) {
+                continue;
+            }
+            active.count = active.items.len();
+            if active.items.is_empty() {
+                gone.push(*kind);
+                continue;
+            }
+            let (title, _) =
+                format::failure_toast(&active.error, &active.server, active.count, active.pending);
+            active
+                .toast
+                .set_title(&gtk::glib::markup_escape_text(&title));
+        }
+        for kind in gone {
+            if let Some(active) = self.toasts.remove(kind) {
+                active.toast.dismiss();
+            }
+        }
     }
 }
 
@@ -511,6 +558,9 @@ impl SimpleComponent for App {
                     self.library.emit(LibraryInput::ItemData { item })
                 }
                 SyncQueueOutput::ItemState { item, state } => {
+                    if matches!(state, ItemSyncState::Synced | ItemSyncState::Discarded) {
+                        self.settle_in_toasts(&item);
+                    }
                     self.library.emit(LibraryInput::ItemState { item, state })
                 }
                 SyncQueueOutput::Counts { counts } => {
@@ -542,10 +592,10 @@ impl SimpleComponent for App {
                 SyncQueueOutput::Synced { at } => self.status.emit(SyncStatusInput::Synced { at }),
                 SyncQueueOutput::Notice {
                     error,
-                    count,
+                    items,
                     pending,
                     server,
-                } => self.show_failure_toast(error, count, pending, &server, &sender),
+                } => self.show_failure_toast(error, items, pending, &server, &sender),
                 SyncQueueOutput::SignInFinished { error } => {
                     self.sign_in.emit(SignInInput::Finished { error });
                 }

@@ -201,7 +201,11 @@ pub fn status_view(counts: &Counts, account: AccountState) -> StatusView {
             &[],
         )
     });
-    let queued_line = if queued == 0 {
+    let queued_line = if queued == 0 && attention > 0 {
+        // The changes below wait for the person, not for the server: "nothing waiting" above
+        // "2 changes need attention" would contradict them.
+        gettext("Nothing else waiting to be sent")
+    } else if queued == 0 {
         gettext("Nothing waiting to be sent")
     } else {
         ntr(
@@ -399,10 +403,25 @@ pub fn failure_toast(
     pending: usize,
 ) -> (String, Action) {
     let message = error.message_translated(server, pending, |t| gettext(t));
+    let server_arg = [("server", server)];
     let title = match error.kind {
         // The offline wording already counts the waiting changes.
         ErrorKind::Offline | ErrorKind::Auth => message.title,
-        _ => ntr(
+        // The reason agrees with the count ("its item" / "their items"), not a singular
+        // sentence after a plural count.
+        ErrorKind::NotFound => ntr(
+            "{count} change couldn't be saved: its item is no longer on {server}",
+            "{count} changes couldn't be saved: their items are no longer on {server}",
+            count,
+            &server_arg,
+        ),
+        ErrorKind::Rejected => ntr(
+            "{count} change couldn't be saved: {server} refused it",
+            "{count} changes couldn't be saved: {server} refused them",
+            count,
+            &server_arg,
+        ),
+        ErrorKind::Transient => ntr(
             "{count} change couldn't be saved: {reason}",
             "{count} changes couldn't be saved: {reason}",
             count,
@@ -650,6 +669,16 @@ mod tests {
         let v = status_view(&Counts::default(), AccountState::Online);
         assert_eq!(v.queued, "Nothing waiting to be sent");
         assert_eq!(v.attention_heading, None);
+        let only_attention = Counts {
+            needs_attention: 2,
+            ..Counts::default()
+        };
+        let v = status_view(&only_attention, AccountState::Online);
+        assert_eq!(v.queued, "Nothing else waiting to be sent");
+        assert_eq!(
+            v.attention_heading.as_deref(),
+            Some("2 changes need attention")
+        );
         let v = status_view(&c, AccountState::Offline);
         assert!(v.account_line.unwrap().starts_with("Offline"));
     }
@@ -722,8 +751,18 @@ mod tests {
         let (title, action) = failure_toast(&e, "Demo", 12, 12);
         assert_eq!(
             title,
-            "12 changes couldn't be saved: This item is no longer on Demo"
+            "12 changes couldn't be saved: their items are no longer on Demo"
         );
+        let (title, _) = failure_toast(&e, "Demo", 1, 1);
+        assert_eq!(
+            title,
+            "1 change couldn't be saved: its item is no longer on Demo"
+        );
+        let refused = SyncError::rejected("HTTP 400");
+        let (title, _) = failure_toast(&refused, "Demo", 2, 2);
+        assert_eq!(title, "2 changes couldn't be saved: Demo refused them");
+        let (title, _) = failure_toast(&refused, "Demo", 1, 1);
+        assert_eq!(title, "1 change couldn't be saved: Demo refused it");
         assert_eq!(action, Action::Discard);
         let (title, action) = failure_toast(&SyncError::offline("refused"), "Demo", 3, 3);
         assert_eq!(
@@ -734,60 +773,13 @@ mod tests {
     }
 }
 
-/// The step of signing in that failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignInStep {
-    /// Checking the address.
-    Address,
-    /// Reaching the server (`/System/Info/Public`).
-    Reach,
-    /// The server's version.
-    Version,
-    /// User name and password.
-    Credentials,
-    /// A Plex server: reaching it (`/identity`) and checking the token.
-    Token,
-}
+pub use crate::sign_in::SignInStep;
 
-/// A clear sentence for a failed sign-in (wrong URL, wrong password, unsupported version, TLS).
-/// `detail` parts are the backend's classified detail, never a raw error dump.
+/// A clear sentence for a failed sign-in (wrong URL, wrong password, a server of another kind,
+/// unsupported version, TLS): [`crate::sign_in::sign_in_message`] through gettext, the same
+/// words `playmark login` prints.
 pub fn sign_in_error(error: &SyncError, step: SignInStep, url: &str) -> String {
-    let detail = error.detail.as_str();
-    match (step, error.kind) {
-        (SignInStep::Address, _) => tr(
-            "That server address doesn't look right: {detail}",
-            &[("detail", detail)],
-        ),
-        (_, ErrorKind::Rejected) if detail.contains("certificate") => tr(
-            "The server's security certificate is not trusted ({detail}). Use a certificate your system trusts, or check the address.",
-            &[("detail", detail)],
-        ),
-        (SignInStep::Reach | SignInStep::Token, ErrorKind::Offline) => tr(
-            "Can't reach a server at {url}. Check the address and your connection.",
-            &[("url", url)],
-        ),
-        (SignInStep::Version, _) => tr(
-            "This server is not supported: {detail}",
-            &[("detail", detail)],
-        ),
-        (SignInStep::Credentials, ErrorKind::Auth) => gettext("Wrong user name or password."),
-        (SignInStep::Token, ErrorKind::Auth) => gettext(
-            "The server refused this token. Check that you copied all of it, and that it belongs to this server.",
-        ),
-        (SignInStep::Token, ErrorKind::NotFound) => tr(
-            "No Plex server answers at {url}. Check the address.",
-            &[("url", url)],
-        ),
-        (_, ErrorKind::Transient) => tr(
-            "The server had trouble ({detail}). Try again in a moment.",
-            &[("detail", detail)],
-        ),
-        (_, ErrorKind::NotFound) => tr(
-            "No Jellyfin server answers at {url}. Check the address.",
-            &[("url", url)],
-        ),
-        _ => tr("Sign-in failed: {detail}", &[("detail", detail)]),
-    }
+    crate::sign_in::sign_in_message(error, step, url, |t| gettext(t))
 }
 
 #[cfg(test)]
@@ -818,7 +810,7 @@ mod sign_in_tests {
             .starts_with("Can't reach a server at https://media.local"));
         let missing = SyncError::new(ErrorKind::NotFound, "no /identity");
         assert!(sign_in_error(&missing, SignInStep::Token, url)
-            .starts_with("No Plex server answers at https://media.local"));
+            .starts_with("The server at https://media.local is not a Plex server."));
         let bad = SyncError::rejected("the server address \"x\" has no scheme");
         assert!(sign_in_error(&bad, SignInStep::Address, url).starts_with("That server address"));
     }

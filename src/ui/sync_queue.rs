@@ -208,10 +208,11 @@ pub enum SyncQueueOutput {
     AccountState { state: AccountState },
     /// A change reached the server at `at`.
     Synced { at: Millis },
-    /// `count` changes failed with `error` (a burst, gathered into one).
+    /// The changes of `items` failed with `error` (a burst, gathered into one; each item once,
+    /// however often it failed, and only while its change is still queued).
     Notice {
         error: SyncError,
-        count: usize,
+        items: Vec<String>,
         pending: usize,
         server: String,
     },
@@ -1387,7 +1388,8 @@ async fn until(deadline: Option<tokio::time::Instant>) {
 async fn forward_events(relay: Relay, mut events: tokio::sync::broadcast::Receiver<SyncEvent>) {
     let engine = relay.engine.clone();
     let out = relay.out.clone();
-    let mut burst: HashMap<&'static str, (SyncError, usize)> = HashMap::new();
+    let mut burst: HashMap<&'static str, (SyncError, std::collections::BTreeSet<String>)> =
+        HashMap::new();
     let mut burst_until: Option<tokio::time::Instant> = None;
     let mut overridden_until: Option<tokio::time::Instant> = None;
     let mut account = engine.account_state();
@@ -1402,7 +1404,8 @@ async fn forward_events(relay: Relay, mut events: tokio::sync::broadcast::Receiv
             }
             _ = until(deadline) => {
                 let pending = engine.counts().map(|c| c.total()).unwrap_or(0);
-                for (_, (error, count)) in burst.drain() {
+                let account_id = engine.account();
+                for (_, (error, items)) in burst.drain() {
                     // The burst is gathered for a moment; a server that came back meanwhile
                     // makes its "can't be reached" notice stale.
                     if error.kind == ErrorKind::Offline
@@ -1410,9 +1413,22 @@ async fn forward_events(relay: Relay, mut events: tokio::sync::broadcast::Receiv
                     {
                         continue;
                     }
+                    // A change discarded or delivered meanwhile is no longer one that "couldn't
+                    // be saved".
+                    let items: Vec<String> = items
+                        .into_iter()
+                        .filter(|id| {
+                            engine.with_store(|s| {
+                                s.outbox_row(account_id, id).map_or(true, |r| r.is_some())
+                            })
+                        })
+                        .collect();
+                    if items.is_empty() {
+                        continue;
+                    }
                     let _ = out.send(SyncQueueOutput::Notice {
                         error,
-                        count,
+                        items,
                         pending,
                         server: relay.server.clone(),
                     });
@@ -1470,8 +1486,10 @@ async fn forward_events(relay: Relay, mut events: tokio::sync::broadcast::Receiv
             }
             Ok(SyncEvent::StoreRecovered) => relay.store_trouble(Trouble::Engine, None),
             Ok(SyncEvent::Failure { error, items }) => {
-                let entry = burst.entry(error.kind.as_str()).or_insert((error, 0));
-                entry.1 += items.len();
+                let entry = burst
+                    .entry(error.kind.as_str())
+                    .or_insert_with(|| (error, Default::default()));
+                entry.1.extend(items);
                 if burst_until.is_none() {
                     burst_until = Some(tokio::time::Instant::now() + FAILURE_WINDOW);
                 }
