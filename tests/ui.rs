@@ -1824,14 +1824,17 @@ fn button_popover_and_list_agree_in_every_state_and_say_it_in_words() {
         f.server.live_connections() == 1 && listings >= 2
     });
     assert_counts_agree(&f, "back online");
-    // Two changes the server refuses.
-    f.server.fail_next(
-        2,
-        Fault::Status {
-            code: 404,
-            retry_after: None,
-        },
-    );
+    // Two changes the server refuses: the faults wait for the two writes (a live message's
+    // by-id read of an earlier change may come in between).
+    for _ in 0..2 {
+        f.server.fail_matching(
+            playmark::demo::RequestMatch::user_data_writes(),
+            Fault::Status {
+                code: 404,
+                retry_after: None,
+            },
+        );
+    }
     for id in &ids[3..5] {
         f.toggle_watched(id);
     }
