@@ -954,6 +954,53 @@ mod cli_unknown_outcome {
         assert_eq!(ours(&data, &ep), (5 * MIN, false), "{kind}");
     }
 
+    /// Case 4: a season marked watched, then an episode added on the server by another
+    /// device (at 20:00 on Jellyfin; watched with one view on Plex) before our `sync`: the
+    /// season call would change an episode we never read. The sync lists the season's children
+    /// first and, finding one not in the group, writes the known episodes one by one: the new
+    /// episode keeps what the other device set.
+    async fn a_season_call_never_touches_an_episode_we_did_not_read(kind: &str) {
+        let (server, _dir, data, ep) = signed_in(kind).await;
+        let season = server
+            .items()
+            .into_iter()
+            .find(|i| i.id == ep)
+            .and_then(|i| i.season_id)
+            .unwrap();
+        let known: Vec<String> = server
+            .items()
+            .into_iter()
+            .filter(|i| i.season_id.as_deref() == Some(season.as_str()))
+            .map(|i| i.id)
+            .collect();
+        expect_code(&run(&data, &["mark-watched", &season]), 0);
+        let theirs = if kind == "plex" {
+            UserData {
+                played: true,
+                play_count: 1,
+                ..UserData::default()
+            }
+        } else {
+            UserData {
+                position_ms: 20 * MIN,
+                ..UserData::default()
+            }
+        };
+        let added = server
+            .add_episode(&season, "Added elsewhere", 30 * MIN, theirs)
+            .unwrap();
+        expect_code(&run(&data, &["sync", "--wait", "20"]), 0);
+        let after = server.user_data(&added).unwrap();
+        assert_eq!(
+            (after.position_ms, after.played, after.play_count),
+            (theirs.position_ms, theirs.played, theirs.play_count),
+            "{kind}: the episode we never read keeps the other device's state"
+        );
+        for id in &known {
+            assert!(server.user_data(id).unwrap().played, "{kind}: {id} watched");
+        }
+    }
+
     macro_rules! both {
         ($($name:ident),*) => {
             mod jellyfin {
@@ -978,6 +1025,7 @@ mod cli_unknown_outcome {
     both!(
         last_change_after_a_lost_answer_is_sent,
         applied_write_is_not_replayed_over_a_later_change,
-        change_back_after_a_kill_mid_write_is_sent
+        change_back_after_a_kill_mid_write_is_sent,
+        a_season_call_never_touches_an_episode_we_did_not_read
     );
 }
