@@ -286,7 +286,7 @@ impl SimpleComponent for Preferences {
         );
         let plex_played_pct = spin(1.0, 100.0, 1.0);
         let plex_subtitle = gettext(
-            "Plex accounts, percent: playing later counts as watched. Set it to your server's “Video played threshold” (90 % unless changed). The three above are Jellyfin's.",
+            "Plex accounts, percent: playing later counts as watched. Set it to your server's “Video played threshold” (by default 90 %). The three above are Jellyfin's.",
         );
         let plex_row = action_row(
             &gettext("Watched after, on Plex"),
