@@ -398,30 +398,54 @@ async fn last_writer_wins_puts_each_changes_date_on_the_server(kind: ServerKind)
     );
 }
 
-/// Our write of `position_ms` reaches the server, which applies it, and its answer is cut
-/// mid-body (`Fault::Truncated` on the write, not on the read before it): the engine cannot
-/// know it landed. The row is retrying and its outcome is unknown.
-async fn write_lands_answer_lost(h: &Harness, ep: &str, position_ms: i64) {
+/// The same result under every policy, on both servers.
+fn every_policy(both: Shown) -> [Row; 4] {
+    Policy::ALL.map(|p| (p, both, both))
+}
+
+/// The person moves `ep` to `position_ms` a second later.
+fn move_to(h: &Harness, ep: &str, position_ms: i64) {
     h.clock.advance(1_000);
     h.engine
         .record_change(ep, LocalChange::Position { position_ms })
         .unwrap();
-    // The batched read passes (a zero delay), the write meets the fault.
+}
+
+/// Our write of `position_ms` meets `fault` (armed on the write, not on the read before it):
+/// the engine cannot know whether it landed. The row is retrying and its outcome is unknown.
+async fn write_meets(h: &Harness, ep: &str, position_ms: i64, fault: Fault) {
+    move_to(h, ep, position_ms);
     h.server
-        .fail_next(1, Fault::Delay(std::time::Duration::ZERO));
-    h.server.fail_next(1, Fault::Truncated);
+        .fail_matching(playmark::demo::RequestMatch::user_data_writes(), fault);
     let outcome = h.drain_now().await;
     assert!(
         matches!(outcome, RunOutcome::Pending { .. }),
         "the write is retrying: {outcome:?}"
     );
-    assert_eq!(h.server.armed_faults(), 0, "both faults met");
-    assert_eq!(h.server.user_data(ep).unwrap().position_ms, position_ms);
+    assert_eq!(h.server.armed_faults(), 0, "the write met the fault");
     assert!(h
         .engine
         .with_store(|s| s.has_unknown_outcome(h.account, ep))
         .unwrap());
     h.server.clear_requests();
+}
+
+/// Our write of `position_ms` reaches the server, which applies it, and its answer is cut
+/// mid-body (`Fault::Truncated`).
+async fn write_lands_answer_lost(h: &Harness, ep: &str, position_ms: i64) {
+    write_meets(h, ep, position_ms, Fault::Truncated).await;
+    assert_eq!(h.server.user_data(ep).unwrap().position_ms, position_ms);
+}
+
+/// Our write of `position_ms` is answered 502 by a proxy before the server saw it.
+async fn write_refused_unapplied(h: &Harness, ep: &str, position_ms: i64) {
+    let before = h.server.user_data(ep).unwrap().position_ms;
+    let refused = Fault::Status {
+        code: 502,
+        retry_after: None,
+    };
+    write_meets(h, ep, position_ms, refused).await;
+    assert_eq!(h.server.user_data(ep).unwrap().position_ms, before);
 }
 
 /// Send what is queued now (backoff skipped) and report (ours, server's).
@@ -443,29 +467,12 @@ async fn sync_again(h: &Harness, ep: &str) -> (Shown, Shown) {
 /// another device's and furthest-progress kept it: issue 17, "What was seen" 1).
 async fn unknown_outcome_row1_ours_landed(kind: ServerKind) {
     let ten = (10 * MIN, false);
-    table(
-        kind,
-        [
-            (Policy::LastWriterWins, ten, ten),
-            (Policy::FurthestProgress, ten, ten),
-            (Policy::PreferLocal, ten, ten),
-            (Policy::PreferServer, ten, ten),
-        ],
-        |policy| async move {
-            let (h, ep) = agreed(kind, policy).await;
-            write_lands_answer_lost(&h, &ep, 20 * MIN).await;
-            h.clock.advance(1_000);
-            h.engine
-                .record_change(
-                    &ep,
-                    LocalChange::Position {
-                        position_ms: 10 * MIN,
-                    },
-                )
-                .unwrap();
-            sync_again(&h, &ep).await
-        },
-    )
+    table(kind, every_policy(ten), |policy| async move {
+        let (h, ep) = agreed(kind, policy).await;
+        write_lands_answer_lost(&h, &ep, 20 * MIN).await;
+        move_to(&h, &ep, 10 * MIN);
+        sync_again(&h, &ep).await
+    })
     .await;
 }
 
@@ -476,83 +483,29 @@ async fn unknown_outcome_row1_ours_landed(kind: ServerKind) {
 /// back, the retry sends 20:00 again.
 async fn unknown_outcome_row2_did_not_land(kind: ServerKind) {
     let five = (5 * MIN, false);
-    table(
-        kind,
-        [
-            (Policy::LastWriterWins, five, five),
-            (Policy::FurthestProgress, five, five),
-            (Policy::PreferLocal, five, five),
-            (Policy::PreferServer, five, five),
-        ],
-        |policy| async move {
-            let (h, ep) = agreed(kind, policy).await;
-            h.clock.advance(1_000);
+    table(kind, every_policy(five), |policy| async move {
+        let (h, ep) = agreed(kind, policy).await;
+        write_refused_unapplied(&h, &ep, 20 * MIN).await;
+        move_to(&h, &ep, 5 * MIN);
+        assert!(
             h.engine
-                .record_change(
-                    &ep,
-                    LocalChange::Position {
-                        position_ms: 20 * MIN,
-                    },
-                )
-                .unwrap();
-            h.server
-                .fail_next(1, Fault::Delay(std::time::Duration::ZERO));
-            h.server.fail_next(
-                1,
-                Fault::Status {
-                    code: 502,
-                    retry_after: None,
-                },
-            );
-            assert!(matches!(h.drain_now().await, RunOutcome::Pending { .. }));
-            assert_eq!(h.server.user_data(&ep).unwrap().position_ms, 5 * MIN);
-            h.clock.advance(1_000);
-            h.engine
-                .record_change(
-                    &ep,
-                    LocalChange::Position {
-                        position_ms: 5 * MIN,
-                    },
-                )
-                .unwrap();
-            assert!(
-                h.engine
-                    .with_store(|s| s.desired(h.account, &ep))
-                    .unwrap()
-                    .is_some(),
-                "a change back to the base is queued while the outcome is unknown"
-            );
-            h.server.clear_requests();
-            let result = sync_again(&h, &ep).await;
-            // Last-writer-wins on a server that keeps dates writes the newer date of a change
-            // that agrees with the server (see `merge_on`); nothing else writes at all.
-            let dated = policy == Policy::LastWriterWins && kind != ServerKind::Plex;
-            assert_eq!(h.writes().len(), usize::from(dated), "{:?}", h.writes());
-            result
-        },
-    )
+                .with_store(|s| s.desired(h.account, &ep))
+                .unwrap()
+                .is_some(),
+            "a change back to the base is queued while the outcome is unknown"
+        );
+        h.server.clear_requests();
+        let result = sync_again(&h, &ep).await;
+        // Last-writer-wins on a server that keeps dates writes the newer date of a change
+        // that agrees with the server (see `merge_on`); nothing else writes at all.
+        let dated = policy == Policy::LastWriterWins && kind != ServerKind::Plex;
+        assert_eq!(h.writes().len(), usize::from(dated), "{:?}", h.writes());
+        result
+    })
     .await;
     // Nothing changed by the person after the failure: the retry writes 20:00.
     let (h, ep) = agreed(kind, Policy::FurthestProgress).await;
-    h.engine
-        .record_change(
-            &ep,
-            LocalChange::Position {
-                position_ms: 20 * MIN,
-            },
-        )
-        .unwrap();
-    h.server
-        .fail_next(1, Fault::Delay(std::time::Duration::ZERO));
-    h.server.fail_next(
-        1,
-        Fault::Status {
-            code: 502,
-            retry_after: None,
-        },
-    );
-    assert!(matches!(h.drain_now().await, RunOutcome::Pending { .. }));
-    h.server.clear_requests();
+    write_refused_unapplied(&h, &ep, 20 * MIN).await;
     assert_eq!(
         sync_again(&h, &ep).await,
         ((20 * MIN, false), (20 * MIN, false))
@@ -567,35 +520,26 @@ async fn unknown_outcome_row2_did_not_land(kind: ServerKind) {
 /// 20:00 is kept for "Use mine".
 async fn unknown_outcome_row3_overwritten_after(kind: ServerKind) {
     let three = (3 * MIN, false);
-    table(
-        kind,
-        [
-            (Policy::LastWriterWins, three, three),
-            (Policy::FurthestProgress, three, three),
-            (Policy::PreferLocal, three, three),
-            (Policy::PreferServer, three, three),
-        ],
-        |policy| async move {
-            let (h, ep) = agreed(kind, policy).await;
-            write_lands_answer_lost(&h, &ep, 20 * MIN).await;
-            h.clock.advance(1_000);
-            other_device_moves_to(&h, &ep, 3 * MIN).await;
-            h.server.clear_requests();
-            let result = sync_again(&h, &ep).await;
-            assert!(h.writes().is_empty(), "no write: {:?}", h.writes());
-            let kept = h
-                .engine
-                .with_store(|s| s.overridden(h.account, h.clock.now()))
-                .unwrap();
-            assert_eq!(kept.len(), 1, "{kept:?}");
-            assert_eq!(kept[0].item_id, ep);
-            assert_eq!(
-                (kept[0].yours.position_ms, kept[0].kept.position_ms),
-                (20 * MIN, 3 * MIN)
-            );
-            result
-        },
-    )
+    table(kind, every_policy(three), |policy| async move {
+        let (h, ep) = agreed(kind, policy).await;
+        write_lands_answer_lost(&h, &ep, 20 * MIN).await;
+        h.clock.advance(1_000);
+        other_device_moves_to(&h, &ep, 3 * MIN).await;
+        h.server.clear_requests();
+        let result = sync_again(&h, &ep).await;
+        assert!(h.writes().is_empty(), "no write: {:?}", h.writes());
+        let kept = h
+            .engine
+            .with_store(|s| s.overridden(h.account, h.clock.now()))
+            .unwrap();
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert_eq!(kept[0].item_id, ep);
+        assert_eq!(
+            (kept[0].yours.position_ms, kept[0].kept.position_ms),
+            (20 * MIN, 3 * MIN)
+        );
+        result
+    })
     .await;
 }
 
@@ -620,15 +564,7 @@ async fn unknown_outcome_row3_then_a_conflict(kind: ServerKind) {
             write_lands_answer_lost(&h, &ep, 20 * MIN).await;
             h.clock.advance(1_000);
             other_device_moves_to(&h, &ep, 3 * MIN).await;
-            h.clock.advance(1_000);
-            h.engine
-                .record_change(
-                    &ep,
-                    LocalChange::Position {
-                        position_ms: 25 * MIN,
-                    },
-                )
-                .unwrap();
+            move_to(&h, &ep, 25 * MIN);
             h.server.clear_requests();
             sync_again(&h, &ep).await
         },
@@ -646,33 +582,24 @@ async fn unknown_outcome_row3_then_a_conflict(kind: ServerKind) {
 async fn unknown_outcome_dated_row_back_to_the_base_after_our_read() {
     let kind = ServerKind::Jellyfin;
     let five = (5 * MIN, false);
-    table(
-        kind,
-        [
-            (Policy::LastWriterWins, five, five),
-            (Policy::FurthestProgress, five, five),
-            (Policy::PreferLocal, five, five),
-            (Policy::PreferServer, five, five),
-        ],
-        |policy| async move {
-            let (h, ep) = agreed(kind, policy).await;
-            write_lands_answer_lost(&h, &ep, 20 * MIN).await;
-            // The demo server's clock is the wall clock: the other device's report is later
-            // than the `Date` of our read.
-            tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
-            let desired = DesiredState {
-                position_ms: 5 * MIN,
-                played: false,
-                play_count: 0,
-                last_played: Some(chrono::Utc::now().timestamp_millis()),
-            };
-            other_device(&h).push_item(&ep, &desired).await.unwrap();
-            h.server.clear_requests();
-            let result = sync_again(&h, &ep).await;
-            assert!(h.writes().is_empty(), "no write: {:?}", h.writes());
-            result
-        },
-    )
+    table(kind, every_policy(five), |policy| async move {
+        let (h, ep) = agreed(kind, policy).await;
+        write_lands_answer_lost(&h, &ep, 20 * MIN).await;
+        // The demo server's clock is the wall clock: the other device's report is later
+        // than the `Date` of our read.
+        tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+        let desired = DesiredState {
+            position_ms: 5 * MIN,
+            played: false,
+            play_count: 0,
+            last_played: Some(chrono::Utc::now().timestamp_millis()),
+        };
+        other_device(&h).push_item(&ep, &desired).await.unwrap();
+        h.server.clear_requests();
+        let result = sync_again(&h, &ep).await;
+        assert!(h.writes().is_empty(), "no write: {:?}", h.writes());
+        result
+    })
     .await;
 }
 

@@ -13,15 +13,20 @@ impl Engine {
         let now = self.now();
         let report =
             self.with_store(|s| s.merge_remote_user_data(self.shared.account, updates, now))?;
+        Ok(self.live_merged(&report))
+    }
+
+    /// A live message was merged: count it and tell the listeners.
+    fn live_merged(&self, report: &MergeReport) -> RefreshStats {
         self.shared
             .stats
             .live_updates
             .fetch_add(1, Ordering::Relaxed);
-        self.emit_merges(&report);
+        self.emit_merges(report);
         if !report.merges.is_empty() {
             self.emit_counts();
         }
-        Ok(report.stats)
+        report.stats
     }
 
     /// A live message as the app's live loop takes it: a hint, not news. Its values may be
@@ -55,15 +60,7 @@ impl Engine {
         }
         let now = self.now();
         let report = self.with_store(|s| s.merge_remote_items(account, &found, read_at, now))?;
-        self.shared
-            .stats
-            .live_updates
-            .fetch_add(1, Ordering::Relaxed);
-        self.emit_merges(&report);
-        if !report.merges.is_empty() {
-            self.emit_counts();
-        }
-        Ok(report.stats)
+        Ok(self.live_merged(&report))
     }
 
     /// Live updates ([`MediaServer::live_updates`]): keep a connection open and apply each

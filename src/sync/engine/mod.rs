@@ -359,6 +359,12 @@ impl Engine {
                 self.shared.config.debounce_ms,
             )
         })?;
+        self.recorded(item, outcome);
+        Ok(state)
+    }
+
+    /// A local change was recorded: its badge, the counts, and the drain loop woken.
+    fn recorded(&self, item: &str, outcome: RecordOutcome) {
         let badge = match outcome {
             RecordOutcome::Queued { .. } => self.queued_badge(),
             RecordOutcome::Dropped => ItemSyncState::Discarded,
@@ -369,7 +375,6 @@ impl Engine {
         });
         self.emit_counts();
         self.shared.notify.notify_one();
-        Ok(state)
     }
 
     /// Mark a season or series watched / not watched (one call on the parent while intact).
@@ -434,16 +439,7 @@ impl Engine {
         let Some((state, outcome)) = done else {
             return Ok(None);
         };
-        let badge = match outcome {
-            RecordOutcome::Queued { .. } => self.queued_badge(),
-            RecordOutcome::Dropped => ItemSyncState::Discarded,
-        };
-        self.emit(SyncEvent::ItemState {
-            item_id: item.to_string(),
-            state: badge,
-        });
-        self.emit_counts();
-        self.shared.notify.notify_one();
+        self.recorded(item, outcome);
         Ok(Some(state))
     }
 
