@@ -82,6 +82,12 @@ fn print_stats(what: &str, s: &Stats, per_kind: &[(ServerKind, u64)], elapsed: D
         s.aborts_holding_write_applied,
         s.two_engines,
     );
+    if s.store_locks + s.stale_live + s.offline_plays > 0 {
+        println!(
+            "  databases locked by another program during a sync: {} ({} ran into the lock); delayed live messages: {} ({} older than the server by then; {} items adopted); plays while offline: {}",
+            s.store_locks, s.store_locks_hit, s.stale_live, s.stale_live_outdated, s.stale_live_adopted, s.offline_plays,
+        );
+    }
 }
 
 /// Faults that fired (crashes and aborts while a write was held included).
