@@ -196,6 +196,47 @@ pub enum Op {
     },
     /// The server restarts: open connections and held requests die, it answers 503 once.
     ServerRestart,
+    /// Another program holds the device's database (`BEGIN EXCLUSIVE`, the engine's busy
+    /// timeout short) from the point `at` names while the device syncs; the lock is released
+    /// once the sync ran into it (its `StoreTrouble`), and the sync goes on.
+    StoreLocked {
+        dev: usize,
+        at: LockAt,
+    },
+    /// A live message computed `back` steps ago (the server's user data of the item then)
+    /// reaches the device now: delayed, out of order with everything since. Delivered as the
+    /// app's live loop takes it (`Engine::apply_live_hint`: the item is read again), or as it
+    /// says it with `PLAYMARK_SIM_LIVE_AS_SENT=1` (`Engine::apply_live_user_data`).
+    StaleLive {
+        dev: usize,
+        item: usize,
+        back: usize,
+    },
+    /// The device plays an item while cut off from the server (it partitions, unless it is
+    /// already): `checkpoints` player checkpoints (`LocalChange::Playback`, 15 s of play
+    /// apart, from where the device shows the item), the last one at the end (`finish`: the
+    /// item watched) or not; then the link comes back and the device syncs. What a play
+    /// records follows the server (src/player/session.rs): Jellyfin counts the play and
+    /// un-watches the item at the first checkpoint, Plex counts it when it is finished.
+    OfflinePlay {
+        dev: usize,
+        item: usize,
+        checkpoints: u8,
+        finish: bool,
+    },
+}
+
+/// Where another program takes the database lock in [`Op::StoreLocked`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockAt {
+    /// Before the sync starts: its first transaction fails.
+    Start,
+    /// While the answer of its read (what the server holds for the batch) is on its way: the
+    /// transaction that merges the read and plans the writes fails.
+    Read,
+    /// While the answer of its first write is on its way (the server applied it): the
+    /// transaction that records the outcome fails.
+    Write,
 }
 
 impl fmt::Display for Op {
@@ -229,6 +270,23 @@ impl fmt::Display for Op {
             ),
             Op::TwoEngines { dev } => write!(f, "d{dev} second engine syncs while a write is held"),
             Op::ServerRestart => write!(f, "server restart"),
+            Op::StoreLocked { dev, at } => {
+                write!(f, "d{dev} database locked by another program at {at:?}")
+            }
+            Op::OfflinePlay {
+                dev,
+                item,
+                checkpoints,
+                finish,
+            } => write!(
+                f,
+                "d{dev} plays item {item} offline, {checkpoints} checkpoints{}",
+                if *finish { ", to the end" } else { "" }
+            ),
+            Op::StaleLive { dev, item, back } => write!(
+                f,
+                "d{dev} live message item {item}, computed {back} steps ago"
+            ),
         }
     }
 }
@@ -256,6 +314,10 @@ pub struct Params {
     /// engines aborted mid-write and two engines on one data directory
     /// (`PLAYMARK_SIM_WRITE_FAULTS=1`). Off: the histories of before, draw for draw.
     pub write_faults: bool,
+    /// Delayed live messages ([`Op::StaleLive`]) are merged as they say it
+    /// (`Engine::apply_live_user_data`), not read again (`PLAYMARK_SIM_LIVE_AS_SENT=1`): the
+    /// variant that shows why the app's live loop reads again.
+    pub live_as_sent: bool,
 }
 
 impl Params {
@@ -303,7 +365,11 @@ impl Params {
             } else {
                 ""
             }
-        )
+        ) + if self.live_as_sent {
+            ", delayed live messages merged as sent"
+        } else {
+            ""
+        }
     }
 }
 
@@ -347,6 +413,7 @@ pub fn generate(
         skews,
         read_before_write,
         write_faults,
+        live_as_sent: false,
     };
     let steps = rng.gen_range(40..=60);
     let items = 6;
@@ -444,7 +511,43 @@ pub fn generate(
             }
         })
         .collect();
+    let ops = if write_faults {
+        with_extra_steps(seed, devices, items, ops)
+    } else {
+        ops
+    };
     (params, ops)
+}
+
+/// The steps only the write-targeted mix has beside its faults (a locked database, a delayed
+/// live message, a play while offline), drawn from their own generator and inserted among the steps drawn above, so
+/// those stay as they were.
+fn with_extra_steps(seed: u64, devices: usize, items: usize, mut ops: Vec<Op>) -> Vec<Op> {
+    let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5354_4550);
+    let extra = rng.gen_range(3..=8);
+    for _ in 0..extra {
+        let at = rng.gen_range(0..=ops.len());
+        let dev = rng.gen_range(0..devices);
+        let op = match rng.gen_range(0..3) {
+            0 => Op::StoreLocked {
+                dev,
+                at: [LockAt::Start, LockAt::Read, LockAt::Write][rng.gen_range(0..3)],
+            },
+            1 => Op::StaleLive {
+                dev,
+                item: rng.gen_range(0..items),
+                back: rng.gen_range(1..=12),
+            },
+            _ => Op::OfflinePlay {
+                dev,
+                item: rng.gen_range(0..items),
+                checkpoints: rng.gen_range(1..=4),
+                finish: rng.gen_bool(0.4),
+            },
+        };
+        ops.insert(at, op);
+    }
+    ops
 }
 
 /// The write-targeted fault mix: a quarter of the faults stay on the next request (`kind` as
@@ -499,7 +602,9 @@ pub struct Recorded {
     pub contact: Option<usize>,
     /// It carries a last-played date (an unwatch does not).
     pub dated: bool,
-    /// It marked the item watched (a completed play).
+    /// It counts a play: it marked the item watched (a completed play), or it is the player's
+    /// checkpoint that counts the play (`LocalChange::Playback { add_play: true, .. }`:
+    /// Jellyfin at the start of a play, Plex when it is finished).
     pub watched: bool,
 }
 

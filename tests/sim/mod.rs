@@ -64,6 +64,12 @@ pub fn write_faults_on() -> bool {
     std::env::var("PLAYMARK_SIM_WRITE_FAULTS").is_ok_and(|v| v.trim() == "1")
 }
 
+/// Whether `PLAYMARK_SIM_LIVE_AS_SENT=1` asks for delayed live messages merged as they say it
+/// ([`Params::live_as_sent`]).
+pub fn live_as_sent_on() -> bool {
+    std::env::var("PLAYMARK_SIM_LIVE_AS_SENT").is_ok_and(|v| v.trim() == "1")
+}
+
 /// What a seed runs: the server kind and whether the policies are mixed follow from the seed
 /// (even seeds Jellyfin, odd Plex; every fifth pair mixed), so the seed alone replays it. The
 /// write-targeted fault mix follows `PLAYMARK_SIM_WRITE_FAULTS` ([`write_faults_on`]).
@@ -88,6 +94,7 @@ pub fn plan_with(
     if let Some(p) = policy {
         params.policies = Policies::One(p);
     }
+    params.live_as_sent = live_as_sent_on();
     (params, ops)
 }
 
@@ -102,6 +109,9 @@ pub fn replay_command(params: &Params) -> String {
     }
     if params.write_faults {
         env.push_str(" PLAYMARK_SIM_WRITE_FAULTS=1");
+    }
+    if params.live_as_sent {
+        env.push_str(" PLAYMARK_SIM_LIVE_AS_SENT=1");
     }
     format!("{env} cargo test --test simulation -- --nocapture")
 }

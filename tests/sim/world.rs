@@ -13,16 +13,16 @@ use playmark::backend::plex::PlexClient;
 use playmark::backend::{LiveUpdates, MediaServer, ServerInfo, ServerRead, SyncError};
 use playmark::clock::{BoxFuture, Clock, FakeClock};
 use playmark::demo::{
-    DemoClock, DemoConfig, DemoKind, DemoLibrary, DemoServer, Fault, RecordedRequest, RequestMatch,
-    DEMO_PASSWORD, DEMO_PLEX_TOKEN, DEMO_USER,
+    DemoClock, DemoConfig, DemoKind, DemoLibrary, DemoServer, Fault, PathPattern, RecordedRequest,
+    RequestMatch, DEMO_PASSWORD, DEMO_PLEX_TOKEN, DEMO_USER,
 };
 use playmark::model::{
     DesiredState, ItemKind, ItemsPage, LocalChange, Millis, RemoteItem, ServerKind, UserData,
 };
 use playmark::store::{database_path, NewAccount, Store};
-use playmark::sync::{Engine, EngineConfig, RunMode, RunOutcome};
+use playmark::sync::{Engine, EngineConfig, RunMode, RunOutcome, SyncEvent};
 
-use super::history::{Change, FaultKind, Op, Params, Recorded, Target, Value};
+use super::history::{Change, FaultKind, LockAt, Op, Params, Recorded, Target, Value};
 
 /// Simulation time at the start of every history (2023-11-14T22:13:20Z).
 pub const T0: Millis = 1_700_000_000_000;
@@ -243,6 +243,17 @@ pub struct Stats {
     /// items such a pull left alone because a write had completed meanwhile.
     pub pulls_during_sync: u64,
     pub stale_left_alone: u64,
+    /// Syncs run against a database another program held locked (`Op::StoreLocked`), and how
+    /// many of them ran into the lock (a store error the engine had to survive).
+    pub store_locks: u64,
+    pub store_locks_hit: u64,
+    /// Delayed live messages delivered (`Op::StaleLive`), how many were older than the
+    /// server's state when delivered, and how many items their merges adopted.
+    pub stale_live: u64,
+    pub stale_live_outdated: u64,
+    pub stale_live_adopted: u64,
+    /// Items played while offline (`Op::OfflinePlay`).
+    pub offline_plays: u64,
     pub violations: u64,
 }
 
@@ -270,6 +281,12 @@ impl Stats {
         self.server_restarts += o.server_restarts;
         self.pulls_during_sync += o.pulls_during_sync;
         self.stale_left_alone += o.stale_left_alone;
+        self.store_locks += o.store_locks;
+        self.store_locks_hit += o.store_locks_hit;
+        self.stale_live += o.stale_live;
+        self.stale_live_outdated += o.stale_live_outdated;
+        self.stale_live_adopted += o.stale_live_adopted;
+        self.offline_plays += o.offline_plays;
         self.violations += o.violations;
     }
 }
@@ -307,6 +324,9 @@ pub struct World {
     pub sends: Vec<Vec<usize>>,
     /// Invariant 6 (see the checker), judged at the end of each step that pulled.
     pub step_violations: Vec<String>,
+    /// The server's user data of every item at the end of each step (write-targeted mix only):
+    /// what a live message computed then would say ([`Op::StaleLive`]).
+    snapshots: Vec<Vec<UserData>>,
     pub stats: Stats,
 }
 
@@ -375,7 +395,16 @@ impl World {
             .map(|(n, _)| n)
             .collect();
         server.clear_requests();
+        let snapshots = if params.write_faults {
+            vec![items
+                .iter()
+                .map(|i| server.user_data(&i.id).unwrap_or_default())
+                .collect()]
+        } else {
+            Vec::new()
+        };
         World {
+            snapshots,
             log: vec![params.describe()],
             params,
             clock,
@@ -749,6 +778,224 @@ impl World {
         )
     }
 
+    /// Another program holds the device's database while it syncs (`Op::StoreLocked`): the
+    /// engine's busy timeout is made short, the lock taken at the point `at` names (a read's or
+    /// a write's answer is held meanwhile, so the lock is in place when it arrives), and
+    /// released once the engine reported the trouble; a "sync now" then wakes its retry, and
+    /// the sync runs to its end. Off a quiet server (a fault armed or a request held) the lock
+    /// is taken at the start.
+    async fn store_locked(&mut self, d: usize, at: LockAt) -> String {
+        self.stats.store_locks += 1;
+        let engine = self.devices[d].engine.clone();
+        if let Err(e) = engine.with_store(|s| s.set_busy_timeout(Duration::from_millis(20))) {
+            return format!("busy timeout not set: {e}");
+        }
+        let quiet = self.server.armed_faults() == 0 && self.server.held_requests() == 0;
+        let at = if quiet { at } else { LockAt::Start };
+        let other = rusqlite::Connection::open(database_path(self.devices[d].dir.path()))
+            .expect("a second connection opens");
+        let mut events = engine.subscribe();
+        let _ = engine.sync_now();
+        let deadline = self.devices[d].clock.now();
+        let mut waiting = match at {
+            LockAt::Start => {
+                other
+                    .execute_batch("BEGIN EXCLUSIVE")
+                    .expect("the lock is taken");
+                false
+            }
+            LockAt::Read => {
+                let reads = RequestMatch::request(Some("GET"), PathPattern::Exact("/Items".into()))
+                    .or(RequestMatch::request(
+                        Some("GET"),
+                        PathPattern::Prefix("/library/metadata/".into()),
+                    ));
+                self.server.fail_matching(reads, Fault::HoldAnswer);
+                self.own_holds = true;
+                true
+            }
+            LockAt::Write => {
+                self.server
+                    .fail_matching(RequestMatch::user_data_writes(), Fault::HoldAnswer);
+                self.own_holds = true;
+                true
+            }
+        };
+        let mut locked = at == LockAt::Start;
+        let mut hit = false;
+        let run = engine.run(RunMode::UntilIdle { deadline });
+        tokio::pin!(run);
+        let stuck = tokio::time::sleep(STUCK_AFTER);
+        tokio::pin!(stuck);
+        let out = loop {
+            // Our own hold is the only one on a quiet server: wait for it from 0, or a request
+            // held before this line would never be seen.
+            let held = if waiting {
+                0
+            } else {
+                self.server.held_requests()
+            };
+            tokio::select! {
+                biased;
+                out = &mut run => break out,
+                ev = events.recv() => {
+                    if locked && matches!(ev, Ok(SyncEvent::StoreTrouble { .. })) {
+                        hit = true;
+                        locked = false;
+                        other.execute_batch("COMMIT").expect("the lock is released");
+                        // Wakes the engine's retry (it sleeps on the fake clock otherwise).
+                        let _ = engine.sync_now();
+                    }
+                }
+                _ = self.server.until_held(held) => {
+                    if waiting {
+                        // Our held answer: the lock goes in place, then the answer arrives.
+                        waiting = false;
+                        other
+                            .execute_batch("BEGIN EXCLUSIVE")
+                            .expect("the lock is taken");
+                        locked = true;
+                        self.server.release_held(true);
+                    } else {
+                        self.clock.advance(TIMEOUT_MS);
+                    }
+                }
+                _ = &mut stuck => {
+                    panic!("a step hung for {STUCK_AFTER:?}:\n{}", self.log.join("\n"));
+                }
+            }
+        };
+        // A run that failed twice in one go (a wake-up was pending: no wait between its
+        // attempts) ended before its trouble was seen here.
+        while let Ok(ev) = events.try_recv() {
+            hit |= locked && matches!(ev, SyncEvent::StoreTrouble { .. });
+        }
+        if locked {
+            other.execute_batch("COMMIT").expect("the lock is released");
+        }
+        if waiting {
+            // The hold armed for a request that never came (the server was quiet before).
+            self.server.clear_faults();
+        }
+        let _ = engine.with_store(|s| s.set_busy_timeout(playmark::store::BUSY_TIMEOUT));
+        self.stats.store_locks_hit += u64::from(hit);
+        let text = match out {
+            Ok(o) => outcome_text(&o),
+            Err(e) => format!("store error: {e}"),
+        };
+        if hit {
+            format!("ran into the lock at {at:?}, then {text}")
+        } else {
+            format!("never ran into the lock: {text}")
+        }
+    }
+
+    /// A live message computed `back` steps ago reaches the device (`Op::StaleLive`; Jellyfin
+    /// only, Plex has no live channel).
+    async fn stale_live(&mut self, d: usize, item: usize, back: usize) -> String {
+        if self.params.kind == ServerKind::Plex {
+            return "no live channel".to_string();
+        }
+        let item = item % self.items.len();
+        let id = self.items[item].id.clone();
+        let from = self.snapshots.len().saturating_sub(back);
+        let Some(said) = self.snapshots.get(from).map(|s| s[item]) else {
+            return "no message".to_string();
+        };
+        self.stats.stale_live += 1;
+        let now = self.server.user_data(&id).unwrap_or_default();
+        if Value::of(&now) != Value::of(&said) {
+            self.stats.stale_live_outdated += 1;
+        }
+        let says = format!("it says {}", Value::of(&said));
+        if self.params.live_as_sent {
+            return match self.devices[d].engine.apply_live_user_data(&[(id, said)]) {
+                Ok(s) => {
+                    self.stats.stale_live_adopted += s.adopted as u64;
+                    format!(
+                        "live, as sent ({says}): adopted {} conflicts {}",
+                        s.adopted, s.conflicts
+                    )
+                }
+                Err(e) => format!("live failed: {e}"),
+            };
+        }
+        let engine = self.devices[d].engine.clone();
+        let hint = vec![(id, said)];
+        match self
+            .drive(async move { engine.apply_live_hint(&hint).await })
+            .await
+        {
+            Ok(s) => {
+                self.stats.stale_live_adopted += s.adopted as u64;
+                format!(
+                    "live, read again ({says}): adopted {} conflicts {} stale {}",
+                    s.adopted, s.conflicts, s.stale
+                )
+            }
+            Err(e) => format!("live failed: {e}"),
+        }
+    }
+
+    /// The device plays an item while cut off from the server (`Op::OfflinePlay`), then the
+    /// link comes back and it syncs.
+    async fn offline_play(
+        &mut self,
+        d: usize,
+        item: usize,
+        checkpoints: u8,
+        finish: bool,
+    ) -> String {
+        self.stats.offline_plays += 1;
+        let item = item % self.items.len();
+        let id = self.items[item].id.clone();
+        let rt = self.items[item].runtime_ms.unwrap_or(1_800_000);
+        let link = self.devices[d].link.clone();
+        let was_cut = link.partitioned.swap(true, Ordering::SeqCst);
+        let shown = self.devices[d].local(&id);
+        let mut position = if shown.played { 0 } else { shown.position_ms };
+        let jellyfin = self.params.kind != ServerKind::Plex;
+        let mut texts = Vec::new();
+        let mut counted = false;
+        for k in 0..checkpoints {
+            let first = k == 0;
+            let last = k + 1 == checkpoints;
+            // 15 s of play per checkpoint; past 90 % of the runtime (the players' default
+            // threshold, both servers) or at the end it is watched.
+            self.clock.advance(15_000);
+            position = (position + 15_000).min(rt - 1000);
+            let watched = (last && finish) || position >= rt * 9 / 10;
+            let (add_play, unwatch) = if jellyfin {
+                (first, first)
+            } else {
+                (watched && !counted, false)
+            };
+            counted |= watched;
+            let change = LocalChange::Playback {
+                position_ms: if watched { 0 } else { position },
+                watched,
+                add_play,
+                unwatch,
+            };
+            texts.push(self.record(d, item, change));
+        }
+        if !was_cut {
+            link.partitioned.store(false, Ordering::SeqCst);
+            self.devices[d].engine.connectivity_changed(true);
+        }
+        let _ = self.devices[d].engine.sync_now();
+        let sync = self.sync(d).await;
+        format!(
+            "{}; back online{}: {sync}",
+            texts.join(", "),
+            if was_cut {
+                " (no: it was cut before)"
+            } else {
+                ""
+            }
+        )
+    }
+
     /// Invariant 6: right after a pull (nothing else touched the server meanwhile but the
     /// device's own sends), every item the device has no queued change for shows what the
     /// server holds: a listing cannot put back a state the server no longer has.
@@ -789,6 +1036,12 @@ impl World {
                 };
                 let dated = state.last_played.is_some();
                 self.push_recorded(d, item, value, (before, base), at, dated);
+                if let LocalChange::Playback { add_play, .. } = change {
+                    // The play counted is the checkpoint that adds it, not the flag.
+                    if let Some(r) = self.recorded.last_mut() {
+                        r.watched = add_play;
+                    }
+                }
                 format!("recorded {value}")
             }
             Err(e) => format!("not recorded: {e}"),
@@ -833,7 +1086,8 @@ impl World {
         // sent something (it reads before it writes).
         let requests_before = self.server.requests().len();
         let queued_before: Vec<usize> = match *op {
-            Op::Sync { dev, .. } | Op::TwoEngines { dev } => (0..self.items.len())
+            Op::Sync { dev, .. } | Op::TwoEngines { dev } | Op::StoreLocked { dev, .. } => (0
+                ..self.items.len())
                 .filter(|&i| self.devices[dev].queued(&self.items[i].id))
                 .collect(),
             _ => Vec::new(),
@@ -993,6 +1247,14 @@ impl World {
             }
             Op::Abort { dev, apply } => self.abort_mid_write(dev, apply).await,
             Op::TwoEngines { dev } => self.two_engines(dev).await,
+            Op::StoreLocked { dev, at } => self.store_locked(dev, at).await,
+            Op::StaleLive { dev, item, back } => self.stale_live(dev, item, back).await,
+            Op::OfflinePlay {
+                dev,
+                item,
+                checkpoints,
+                finish,
+            } => self.offline_play(dev, item, checkpoints, finish).await,
             Op::ServerRestart => {
                 self.stats.server_restarts += 1;
                 // Held requests die with the process.
@@ -1028,7 +1290,16 @@ impl World {
             Op::Live { dev, item } if result.starts_with("live:") => {
                 Some((dev, vec![item % self.items.len()]))
             }
-            Op::Sync { dev, .. } | Op::TwoEngines { dev } if answered() => {
+            // Read again: it shows the server's state now (merged as sent it does not).
+            Op::StaleLive { dev, item, .. } if result.starts_with("live, read again") => {
+                Some((dev, vec![item % self.items.len()]))
+            }
+            Op::Sync { dev, .. }
+            | Op::TwoEngines { dev }
+            | Op::StoreLocked { dev, .. }
+            | Op::OfflinePlay { dev, .. }
+                if answered() =>
+            {
                 Some((dev, queued_before))
             }
             _ => None,
@@ -1037,6 +1308,8 @@ impl World {
             Op::Sync { dev, .. }
             | Op::PullDuringSync { dev }
             | Op::TwoEngines { dev }
+            | Op::StoreLocked { dev, .. }
+            | Op::OfflinePlay { dev, .. }
             | Op::Abort { dev, .. } => Some(dev),
             Op::Crash {
                 dev,
@@ -1074,6 +1347,14 @@ impl World {
         self.release_holds();
         self.count_fired(requests_before);
         self.note_requests();
+        if self.params.write_faults {
+            let now = self
+                .items
+                .iter()
+                .map(|i| self.server.user_data(&i.id).unwrap_or_default())
+                .collect();
+            self.snapshots.push(now);
+        }
     }
 
     /// Heal everything, then let every device pull, sync and pull again (twice round), so all
