@@ -248,39 +248,15 @@ impl Store {
         remote: &HashMap<String, UserData>,
         now: Millis,
     ) -> Result<SendPlan> {
-        self.merge_claims_read(account, claims, remote, None, now)
+        self.merge_claims_listed_at(account, claims, remote, &HashMap::new(), None, now)
     }
 
-    /// [`Store::merge_claims`] with the server's clock when it answered the read (its `Date`
-    /// header), which the classification of an unknown outcome may use (see `store::sent`).
-    pub fn merge_claims_read(
-        &mut self,
-        account: AccountId,
-        claims: &[Claim],
-        remote: &HashMap<String, UserData>,
-        read_date: Option<Millis>,
-        now: Millis,
-    ) -> Result<SendPlan> {
-        self.merge_claims_listed_at(account, claims, remote, &HashMap::new(), read_date, now)
-    }
-
-    /// [`Store::merge_claims`] with, for each claimed group (by key), the children its
-    /// parent's listing on the server named in this claim's read. A group is sent as one call
-    /// on the parent only when that listing is exactly its members (DESIGN.md invariant 9);
-    /// a group without a listing goes item by item.
-    pub fn merge_claims_listed(
-        &mut self,
-        account: AccountId,
-        claims: &[Claim],
-        remote: &HashMap<String, UserData>,
-        listed: &HashMap<String, HashSet<String>>,
-        now: Millis,
-    ) -> Result<SendPlan> {
-        self.merge_claims_listed_at(account, claims, remote, listed, None, now)
-    }
-
-    /// [`Store::merge_claims_listed`] with the server's clock when it answered the read (see
-    /// [`Store::merge_claims_read`]).
+    /// [`Store::merge_claims`] with what the engine's read also learned: for each claimed group
+    /// (by key), the children its parent's listing on the server named in this claim's read (a
+    /// group is sent as one call on the parent only when that listing is exactly its members,
+    /// DESIGN.md invariant 9; a group without a listing goes item by item), and the server's
+    /// clock when it answered the read (its `Date` header), which the classification of an
+    /// unknown outcome may use (see `store::sent`).
     pub fn merge_claims_listed_at(
         &mut self,
         account: AccountId,
