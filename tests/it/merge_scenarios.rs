@@ -10,7 +10,7 @@
 //! differ, the README explains why.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

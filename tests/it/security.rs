@@ -3,7 +3,7 @@
 //! corrupt it or lose a change they reported as recorded.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

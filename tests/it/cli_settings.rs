@@ -2,7 +2,7 @@
 //! per-account `policy` key against the demo server on loopback.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::bin::{expect_code, run};
 use playmark::demo::DEMO_PASSWORD;

@@ -3,7 +3,7 @@
 //! panic; failures must be the documented error kinds; a token inside a broken sign-in answer
 //! never reaches the error text.
 //!
-//! Bounded so it runs in seconds in CI (`cargo test --test fuzz_parsers`); for a longer local
+//! Bounded so it runs in seconds in CI (`cargo test --test it fuzz_parsers::`); for a longer local
 //! run set `PROPTEST_CASES`, e.g. `PROPTEST_CASES=200000 cargo test --release --test
 //! fuzz_parsers`.
 #![allow(clippy::unwrap_used)]

@@ -3,7 +3,7 @@
 //! gets a test that it rejects a request or response breaking it, for the right reason.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -6,7 +6,7 @@
 //! directory; plays start near the end and run at `--speed=50` so each test takes seconds.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -4,7 +4,7 @@
 //! pipe and a routine offline `sync` is one sentence.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

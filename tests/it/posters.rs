@@ -3,7 +3,7 @@
 //! once.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::{media_server, Harness};
 use playmark::model::ServerKind;

@@ -4,7 +4,7 @@
 //! that each request fits that server's OpenAPI document.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -696,7 +696,7 @@ async fn refresh_brings_remote_changes_and_the_whole_tree_but_keeps_queued_local
 ) {
     let h = Harness::start(kind).await;
     // Under prefer-local a queued change survives any remote one (the other policies are the
-    // merge scenario table's business: tests/merge_scenarios.rs).
+    // merge scenario table's business: tests/it/merge_scenarios.rs).
     h.engine
         .with_store(|s| s.set_policy(h.account, playmark::sync::Policy::PreferLocal))
         .unwrap();

@@ -1,10 +1,10 @@
-//! The library views under a real display (`xvfb-run -a cargo test --test ui_library`): Home,
+//! The library views under a real display (`xvfb-run -a cargo test --test gui ui_library::`): Home,
 //! Shows, Movies and search, with the real SyncQueue worker, a real SQLite file and the demo
 //! server over loopback. `#[gtk::test]` runs every test on one GTK thread.
 #![cfg(feature = "gui")]
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::gtk::{descendants, named, pump, wait_for};
 use playmark::demo::{DemoConfig, DemoLibrary, DemoServer};

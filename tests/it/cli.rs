@@ -1,7 +1,7 @@
 //! The `playmark` binary end to end: real processes, a real data dir, the demo server on loopback.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

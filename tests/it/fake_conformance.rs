@@ -2,7 +2,7 @@
 //! drift from the real API that our client is written against.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::contract::Spec;
 use playmark::demo::{DemoConfig, DemoServer, DEMO_PASSWORD, DEMO_USER};

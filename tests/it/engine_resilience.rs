@@ -6,7 +6,7 @@
 //! - a read whose merge could not be stored is read again, never merged late (issue 17 case 5).
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

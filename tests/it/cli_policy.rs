@@ -2,7 +2,7 @@
 //! dir, the demo server on loopback.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::bin::{run, text};
 use std::process::Output;

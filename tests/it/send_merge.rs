@@ -7,7 +7,7 @@
 //! the request log must show the batched read before any write.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -10,7 +10,7 @@
 //! them) these tests fail when `CI` is set, and are skipped with a message otherwise.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -30,6 +30,15 @@ enum Bus {
     Keyring,
     /// A session bus where nothing owns or can activate `org.freedesktop.secrets`.
     NoSecretService,
+}
+
+/// The test's name as the test binary knows it: its module path without the crate's name
+/// (`keyring::NAME` in the `it` binary).
+fn test_path(test: &str) -> String {
+    match module_path!().split_once("::") {
+        Some((_, module)) => format!("{module}::{test}"),
+        None => test.to_owned(),
+    }
 }
 
 fn tool_exists(name: &str) -> bool {
@@ -76,7 +85,12 @@ fn in_private_session(test: &str, bus: Bus) -> bool {
     let out = cmd
         .args(["--", "sh", "-c", script, "sh"])
         .arg(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            &test_path(test),
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD, test)
         .env("HOME", home.path())
         .env("XDG_DATA_HOME", home.path().join("data"))

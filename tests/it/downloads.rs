@@ -4,7 +4,7 @@
 #![cfg(feature = "demo")]
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 #![cfg(feature = "gui")]
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -33,7 +33,7 @@ struct Fixture {
 impl Fixture {
     fn start() -> Fixture {
         // The engine's log on stderr, for a failure that needs it:
-        // `PLAYMARK_TEST_TRACE=1 RUST_LOG=playmark=debug xvfb-run -a cargo test --test ui …`.
+        // `PLAYMARK_TEST_TRACE=1 RUST_LOG=playmark=debug xvfb-run -a cargo test --test gui ui:: …`.
         if std::env::var_os("PLAYMARK_TEST_TRACE").is_some() {
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -1334,7 +1334,7 @@ fn plex_sign_in_refuses_a_wrong_token_then_switches_to_the_plex_server() {
         f._rt.block_on(tokens.load(&account)).unwrap().as_deref(),
         Some(playmark::demo::DEMO_PLEX_TOKEN)
     );
-    // Where no Secret Service is on this process's bus (as in CI; tests/keyring.rs has one),
+    // Where no Secret Service is on this process's bus (as in CI; tests/it/keyring.rs has one),
     // the token is in a 0600 file.
     if let TokenLocation::File(path) = tokens.location(&account) {
         let mode = std::fs::metadata(path).unwrap().permissions().mode();

@@ -2,7 +2,7 @@
 //! loopback (real HTTP, real WebSocket, real SQLite; the engine's timers on a fake clock).
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! The Preferences window under a real display (`xvfb-run -a cargo test --test ui_prefs`):
+//! The Preferences window under a real display (`xvfb-run -a cargo test --test gui ui_prefs::`):
 //! opened through its window action (the primary menu's entry, Ctrl+,), its rows changed as a
 //! person would, and the result read back from the database and from `playmark settings` — the
 //! real worker saves it, with the CLI's validation.
@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-mod common;
+use crate::common;
 
 use common::gtk::{demo_server, launch, pump, wait_for};
 use playmark::demo::DemoConfig;

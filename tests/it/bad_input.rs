@@ -5,7 +5,7 @@
 //! directory. See docs/RELIABILITY.md for the table of cases.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! client sends and rejects each kind of mistake, and the trimmed document is up to date.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::contract::PlexSpec;
 use playmark::demo::RecordedRequest;
