@@ -859,7 +859,7 @@ fn the_play_button_plays_in_mpv_and_the_row_follows_its_checkpoints() {
         Some(
             format!(
                 "Resume from {}",
-                playmark::player::cli::format_position(stopped)
+                playmark::player::position::format(stopped)
             )
             .as_str()
         ),

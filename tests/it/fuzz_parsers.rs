@@ -17,7 +17,7 @@ use playmark::backend::jellyfin::dto::{
 use playmark::backend::jellyfin::validate_base_url;
 use playmark::backend::transport::plaintext_warning;
 use playmark::backend::ErrorKind;
-use playmark::cli::parse_position;
+use playmark::player::position::parse as parse_position;
 
 /// Cases per property: the default unless `PROPTEST_CASES` says otherwise.
 fn config(default_cases: u32) -> ProptestConfig {

@@ -9,16 +9,20 @@
 //! No GTK here and no printing: callers word the errors for their audience.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use crate::backend::error::{fill, n_};
 use crate::backend::jellyfin::{ClientOptions, DeviceInfo, JellyfinClient};
 use crate::backend::plex::{PlexClient, PLEX_TV};
-use crate::backend::{ErrorKind, MediaServer, ServerInfo, SyncError};
+use crate::backend::{ErrorKind, ServerInfo, SyncError};
 use crate::clock::{Clock, SystemClock};
 use crate::model::{AccountId, ServerKind};
 use crate::store::tokens::{SecretError, TokenLocation, TokenStore};
 use crate::store::{secrets, Account, NewAccount, Store, StoreError};
+
+// Moved to the session module; the old paths stay for callers not yet moved.
+pub use super::session::{
+    account_client, account_engine, account_status, account_token, client_for, AccountClientError,
+};
 
 /// A sign-in that worked: the account (now the current one) and the server it is on.
 #[derive(Debug, Clone)]
@@ -403,123 +407,4 @@ async fn save_token(
         .await
         .map_err(SignInError::Secret)?;
     tokens.save(&row, token).await.map_err(SignInError::Secret)
-}
-
-/// Why [`account_client`] could not build a client.
-#[derive(Debug)]
-pub enum AccountClientError {
-    /// No token stored: the person signed out (the queue is kept).
-    SignedOut,
-    /// The token or the trusted certificate could not be read (a locked keyring included).
-    Secret(SecretError),
-    /// The stored address or certificate is not usable.
-    Client(SyncError),
-}
-
-impl std::fmt::Display for AccountClientError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AccountClientError::SignedOut => f.write_str("signed out"),
-            AccountClientError::Secret(e) => write!(f, "cannot read the stored sign-in: {e}"),
-            AccountClientError::Client(e) => f.write_str(&e.detail),
-        }
-    }
-}
-
-impl std::error::Error for AccountClientError {}
-
-/// THE client of a signed-in `account`, used by the command line and the app alike: its kind
-/// (a [`PlexClient`] for Plex, a [`JellyfinClient`] for Jellyfin and the demo), its address,
-/// its token and the certificate trusted for it at sign-in (`--trust-certificate`), with this
-/// install's device identity. `options` gives the timeouts; its certificate is replaced by the
-/// account's.
-pub async fn account_client(
-    data_dir: &Path,
-    account: &Account,
-    options: ClientOptions,
-) -> Result<Arc<dyn MediaServer>, AccountClientError> {
-    let token = account_token(data_dir, account)
-        .await
-        .map_err(AccountClientError::Secret)?
-        .ok_or(AccountClientError::SignedOut)?;
-    let options = ClientOptions {
-        trusted_certificate_pem: secrets::load_certificate(data_dir, account.id)
-            .map_err(|e| AccountClientError::Secret(SecretError::File(e)))?,
-        ..options
-    };
-    client_for(account, token, options).map_err(AccountClientError::Client)
-}
-
-/// The stored token of `account` ([`TokenStore::open`] + [`TokenStore::load`]: from the keyring,
-/// moving a token file into it first, or from the file where no Secret Service is on the bus).
-pub async fn account_token(
-    data_dir: &Path,
-    account: &Account,
-) -> Result<Option<String>, SecretError> {
-    TokenStore::open(data_dir).await?.load(account).await
-}
-
-/// The client for a stored `account` with its `token` and exactly these `options` (see
-/// [`account_client`], which also loads the token and the trusted certificate).
-pub fn client_for(
-    account: &Account,
-    token: String,
-    options: ClientOptions,
-) -> Result<Arc<dyn MediaServer>, SyncError> {
-    Ok(match account.kind {
-        ServerKind::Plex => Arc::new(
-            PlexClient::new(
-                &account.base_url,
-                PlexClient::device(account.device_id.clone()),
-                options,
-            )?
-            .with_token(token),
-        ),
-        ServerKind::Jellyfin | ServerKind::Demo => Arc::new(
-            JellyfinClient::new(
-                &account.base_url,
-                DeviceInfo::playmark(account.device_id.clone()),
-                options,
-            )?
-            .with_session(token, account.user_id.clone()),
-        ),
-    })
-}
-
-/// THE engine of a signed-in `account` (CLI and app): its client from [`account_client`] and
-/// `config` with [`EngineConfig::expected_server_id`](crate::sync::EngineConfig) set to the
-/// account's server id, so that another server answering at the account's address gets no
-/// write (the engine checks at every probe and read). An account stored without a server id
-/// (an old database) is not checked.
-pub async fn account_engine(
-    store: Store,
-    data_dir: &Path,
-    account: &Account,
-    options: ClientOptions,
-    config: crate::sync::EngineConfig,
-) -> Result<crate::sync::Engine, AccountClientError> {
-    let server = account_client(data_dir, account, options).await?;
-    let config = crate::sync::EngineConfig {
-        expected_server_id: Some(account.server_id.clone()).filter(|id| !id.is_empty()),
-        ..config
-    };
-    Ok(crate::sync::Engine::new(
-        store,
-        account.id,
-        server,
-        Arc::new(SystemClock),
-        config,
-    ))
-}
-
-/// The persisted form of the engine's account state (see `Store::set_account_state`).
-pub fn account_status(state: crate::sync::AccountState) -> crate::store::AccountStatus {
-    use crate::store::AccountStatus;
-    use crate::sync::AccountState;
-    match state {
-        AccountState::Online => AccountStatus::Online,
-        AccountState::Offline => AccountStatus::Offline,
-        AccountState::SignInNeeded => AccountStatus::SignInNeeded,
-        AccountState::ServerChanged => AccountStatus::ServerChanged,
-    }
 }

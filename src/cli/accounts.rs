@@ -14,7 +14,7 @@ use crate::model::AccountId;
 use crate::store::tokens::TokenStore;
 use crate::store::{Account, AccountStatus, Store};
 
-use crate::cli::{exit, Failure};
+use super::{exit, Failure};
 
 /// Set once stdout's reader went away (`playmark items | head -1`): later lines are dropped.
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);

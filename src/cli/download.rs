@@ -4,7 +4,7 @@
 // A closed stdout (`playmark downloads | head -1`) ends the output quietly.
 macro_rules! println {
     ($($arg:tt)*) => {
-        $crate::cli_accounts::line(format_args!($($arg)*))
+        $crate::cli::accounts::line(format_args!($($arg)*))
     };
 }
 
@@ -15,13 +15,10 @@ use std::sync::Arc;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use super::{human_bytes, DownloadEvent, Downloader};
+use crate::download::{human_bytes, DownloadEvent, Downloader};
 use crate::store::{DownloadRow, DownloadState};
 
-/// Exit codes (the lead-approved set in `src/cli.rs`).
-const OK: u8 = 0;
-const USAGE: u8 = 1;
-const FAILED: u8 = 3;
+use super::exit::{FAILED, OK, USAGE};
 
 /// What `playmark download` does with its ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
