@@ -162,7 +162,8 @@ fn next_up_is_the_episode_after_the_last_watched_one() {
         store.next_up(acc, VIEW_LIMIT).unwrap(),
         ["b/s1e2", "a/s2e1"]
     );
-    // A half-watched next episode is still next up.
+    // A half-watched next episode is on Continue watching, and only there: an item is on Home
+    // once (issue 20: the same episode stood in both lists).
     change(
         &mut store,
         acc,
@@ -170,9 +171,10 @@ fn next_up_is_the_episode_after_the_last_watched_one() {
         LocalChange::Position { position_ms: 5_000 },
         4_000,
     );
+    assert_eq!(store.next_up(acc, VIEW_LIMIT).unwrap(), ["a/s2e1"]);
     assert_eq!(
-        store.next_up(acc, VIEW_LIMIT).unwrap(),
-        ["b/s1e2", "a/s2e1"]
+        store.continue_watching(acc, VIEW_LIMIT).unwrap(),
+        ["b/s1e2"]
     );
     // A finished series has nothing next.
     change(&mut store, acc, "b/s1e3", LocalChange::MarkWatched, 5_000);
@@ -217,4 +219,32 @@ fn search_matches_prefixes_folds_accents_and_follows_refreshes() {
     assert!(search(&store, "cafe").is_empty(), "old title gone");
     assert_eq!(search(&store, "creme brul"), ["m1"]);
     assert!(search(&store, "tram").is_empty(), "removed item not found");
+}
+
+/// A series' episodes come together in season and episode order, whatever their titles' lengths
+/// (issue 20: bm25 per episode scattered them: S02E05…E08, then S01E06, S02E02).
+#[test]
+fn search_keeps_a_series_episodes_together_in_season_and_episode_order() {
+    let (_dir, mut store, acc) = setup();
+    let titles = [
+        (1, 1, "Storm"),
+        (
+            1,
+            2,
+            "The storm before the long quiet night over the harbour",
+        ),
+        (1, 3, "Storm again"),
+        (2, 1, "A storm at sea, far from any coast or lighthouse"),
+        (2, 2, "Storm"),
+    ];
+    let mut items = library();
+    items.push(remote("c", ItemKind::Series, "Weather Watch"));
+    for (s, e, name) in titles {
+        items.push(episode("c", s, e, name));
+    }
+    store.apply_remote_items(acc, &items, 10).unwrap();
+    assert_eq!(
+        store.search(acc, "storm", VIEW_LIMIT).unwrap(),
+        ["c/s1e1", "c/s1e2", "c/s1e3", "c/s2e1", "c/s2e2"]
+    );
 }
