@@ -437,6 +437,18 @@ impl RowStore {
         *self.poster_timer.borrow_mut() = Some(id);
     }
 
+    /// Forget which posters were asked for and are still missing (a fetch that failed while the
+    /// server was unreachable never answers), then check the rows on screen again: after a
+    /// reconnection their posters come.
+    pub fn posters_again(&self) {
+        let posters = self.posters.borrow();
+        self.asked
+            .borrow_mut()
+            .retain(|id| posters.0.contains_key(id));
+        drop(posters);
+        self.schedule_poster_check();
+    }
+
     /// Ask once for the poster of every item shown on screen without one.
     fn check_posters(&self) {
         let wanted: Vec<String> = self
