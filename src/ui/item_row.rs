@@ -582,7 +582,11 @@ impl RowStore {
         };
         w.context_label.set_visible(context.is_some());
         w.context_label.set_label(context.unwrap_or_default());
-        match format::resume_text(item.position_ms, item.played).filter(|_| playable) {
+        let line = match item.unwatched.filter(|_| !playable) {
+            Some(n) => Some(format::unwatched_text(n)),
+            None => format::resume_text(item.position_ms, item.played).filter(|_| playable),
+        };
+        match line {
             Some(t) => {
                 w.resume.set_label(&t);
                 w.resume.set_visible(true);
@@ -935,6 +939,7 @@ mod tests {
             play_count: 0,
             last_played: None,
             sync_state: None,
+            unwatched: None,
         }
     }
 

@@ -499,3 +499,53 @@ fn posters_that_failed_offline_come_after_reconnecting() {
         || poster_of(&movie).is_some(),
     );
 }
+
+/// Series and season rows say how many episodes are left unwatched, and follow a change made
+/// on an episode (issue 20 item 12).
+#[gtk::test]
+fn series_and_season_rows_count_unwatched_episodes_as_changes_arrive() {
+    let f = Fixture::start();
+    let line = |list: &str, id: &str| -> Vec<String> {
+        descendants(&f.row_in(list, id))
+            .into_iter()
+            .filter_map(|w| w.downcast::<gtk::Label>().ok())
+            .filter(|l| l.is_visible())
+            .map(|l| l.label().to_string())
+            .filter(|t| t.contains("unwatched") || t == "All watched")
+            .collect()
+    };
+    let unwatched_on_server = |pick: &dyn Fn(&playmark::model::RemoteItem) -> bool| {
+        f.server
+            .items()
+            .into_iter()
+            .filter(|i| i.kind == ItemKind::Episode && pick(i) && !i.user_data.played)
+            .count()
+    };
+    f.show("shows");
+    let series = f.lists().series[2].clone();
+    let in_series = unwatched_on_server(&|i| i.series_id.as_deref() == Some(series.as_str()));
+    assert!(in_series > 1);
+    assert_eq!(
+        line("series-list", &series),
+        [format!("{in_series} unwatched episodes")]
+    );
+    f.activate("series-list", 2);
+    let season = f.lists().seasons[1].clone();
+    let in_season = unwatched_on_server(&|i| i.season_id.as_deref() == Some(season.as_str()));
+    assert_eq!(
+        line("season-list", &season),
+        [format!("{in_season} unwatched episodes")]
+    );
+    f.activate("season-list", 1);
+    let episode = f.lists().episodes[0].clone();
+    assert!(!f.played(&episode));
+    f.toggle_watched("episode-list", &episode);
+    f.click_visible("back");
+    wait_for("the season's count follows", || {
+        line("season-list", &season) == [format!("{} unwatched episodes", in_season - 1)]
+    });
+    f.click_visible("back");
+    wait_for("the series' count follows", || {
+        line("series-list", &series) == [format!("{} unwatched episodes", in_series - 1)]
+    });
+}
