@@ -256,6 +256,58 @@ pub fn check(w: &World, end: &Ending) -> Vec<String> {
             if aba {
                 continue;
             }
+            // ABA, then the device that could not see it went on (seed 320, Jellyfin,
+            // furthest-progress): d1's season unwatch put item 2 back at d0's base (0s, no
+            // date: Jellyfin clears it); d0's concurrent seek to 320s, sent after it, found
+            // "nothing moved" and was written — the ABA above — and d0's later "watched",
+            // made over its own 320s, is the final value. A device's later changes stand on
+            // its ABA write like on any change of its own. Only when that device sent after
+            // `c`'s device had sent `c` (it wrote over `c`, not `c` over it).
+            let first_send = |d: usize, step: usize| {
+                w.sends
+                    .get(d)
+                    .and_then(|s| s.iter().copied().find(|&at| at > step))
+            };
+            let sent_after =
+                |o: &Recorded| match (first_send(o.device, o.step), first_send(c.device, c.step)) {
+                    (Some(theirs), Some(ours)) => theirs > ours,
+                    _ => false,
+                };
+            let shows_final = |x: &Recorded| x.value == *fin || (x.value.played && fin.played);
+            let aba_then_on = on_item.iter().any(|o| {
+                o.id != c.id
+                    && o.device != c.device
+                    && o.base == c.value
+                    && concurrent(c, o)
+                    && sent_after(o)
+                    && on_item
+                        .iter()
+                        .any(|f| f.device == o.device && f.id > o.id && shows_final(f))
+            });
+            if aba_then_on {
+                continue;
+            }
+            // ABA after an unknown outcome (seed 279, Plex): d1's "watched" was applied and
+            // its answer lost; d0 pulled it and unwatched, back to d1's base; d1's retry read
+            // its base — "did not land", the decision table's second row — and sent "watched"
+            // again. The server then holds exactly what it would hold had d1's write never
+            // landed (an unwatch clears the date on both servers, and neither keeps
+            // versions), and in that world resending is the only way d1's change survives:
+            // no client can tell the two apart, so one of the two changes must give. Only
+            // for a device whose write of the item the server applied while the answer was
+            // lost (`World::answer_lost`).
+            let aba_after_unknown = on_item.iter().any(|o| {
+                o.id != c.id
+                    && o.device != c.device
+                    && o.base == c.value
+                    && shows_final(o)
+                    && w.answer_lost
+                        .get(o.device)
+                        .is_some_and(|s| s.contains(&item))
+            });
+            if aba_after_unknown {
+                continue;
+            }
             let superseded = on_item.iter().any(|o| {
                 o.id != c.id
                     && (knows[o.id].contains(&c.id)

@@ -239,6 +239,28 @@ pub enum LockAt {
     Write,
 }
 
+impl Op {
+    /// The device the step acts on, if it acts on one.
+    pub fn device(&self) -> Option<usize> {
+        match *self {
+            Op::Change { dev, .. }
+            | Op::Bulk { dev, .. }
+            | Op::Sync { dev, .. }
+            | Op::Pull { dev }
+            | Op::PullDuringSync { dev }
+            | Op::Live { dev, .. }
+            | Op::Partition { dev }
+            | Op::Crash { dev, .. }
+            | Op::Abort { dev, .. }
+            | Op::TwoEngines { dev }
+            | Op::StoreLocked { dev, .. }
+            | Op::StaleLive { dev, .. }
+            | Op::OfflinePlay { dev, .. } => Some(dev),
+            Op::Advance { .. } | Op::Fault { .. } | Op::ServerRestart => None,
+        }
+    }
+}
+
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
