@@ -174,12 +174,12 @@ fn knowledge(changes: &[Recorded], sends: &[Vec<usize>]) -> Vec<BTreeSet<usize>>
     knows
 }
 
-fn reset_any(c: &Recorded) -> bool {
-    c.is_reset(&c.before) || c.is_reset(&c.base)
+fn reset_any(c: &Recorded, kind: ServerKind) -> bool {
+    c.is_reset(&c.before, kind) || c.is_reset(&c.base, kind)
 }
 
-fn reset_both(c: &Recorded) -> bool {
-    c.is_reset(&c.before) && c.is_reset(&c.base)
+fn reset_both(c: &Recorded, kind: ServerKind) -> bool {
+    c.is_reset(&c.before, kind) && c.is_reset(&c.base, kind)
 }
 
 /// May the concurrent change `winner` win over `c` under the history's rules?
@@ -192,7 +192,8 @@ fn may_win(policies: &Policies, kind: ServerKind, winner: &Recorded, c: &Recorde
         Policy::PreferLocal | Policy::PreferServer => true,
         Policy::LastWriterWins => kind == ServerKind::Plex || !c.dated || winner.at + 1_000 >= c.at,
         Policy::FurthestProgress => {
-            reset_any(winner) || (!reset_both(c) && winner.value.progress() >= c.value.progress())
+            reset_any(winner, kind)
+                || (!reset_both(c, kind) && winner.value.progress() >= c.value.progress())
         }
     }
 }
@@ -341,7 +342,10 @@ pub fn check(w: &World, end: &Ending) -> Vec<String> {
             _ => false,
         };
         if promised {
-            for r in on_item.iter().filter(|r| reset_both(r) && r.value != *fin) {
+            for r in on_item
+                .iter()
+                .filter(|r| reset_both(r, w.params.kind) && r.value != *fin)
+            {
                 let winners: Vec<&&Recorded> = on_item.iter().filter(|c| c.value == *fin).collect();
                 if !winners.is_empty() && winners.iter().all(|c| knows[r.id].contains(&c.id)) {
                     out.push(format!(
