@@ -14,8 +14,9 @@
 //! - `PLAYMARK_SIM_WRITE_FAULTS=1`: faults also target writes (the first write, a season
 //!   write), with the kinds where the server applied the write and the answer was lost,
 //!   crashes while a write is held, engines aborted mid-write and two engines on one data
-//!   directory. Off by default until the client remembers what it sent (DESIGN.md,
-//!   invariant 8); `write_targeted_faults_hit_applied_writes` checks the mix in CI meanwhile.
+//!   directory. Off by default (the default mix keeps its histories and hashes);
+//!   `write_targeted_faults_hit_applied_writes` runs the mix in CI, and the full run with it
+//!   on is in docs/RELIABILITY.md.
 #![allow(clippy::unwrap_used)]
 
 mod sim;
@@ -198,8 +199,8 @@ fn assert_write_faults_hit_applied_writes(total: &Stats) {
 }
 
 /// The write-targeted fault mix (`PLAYMARK_SIM_WRITE_FAULTS=1`), in CI while it is off for the
-/// main run: the generator still aims at writes. Violations are expected until the client
-/// remembers what it sent (DESIGN.md, invariant 8), so they are printed, not failed on.
+/// main run: the generator aims at writes, and every history holds every invariant (the
+/// failing seeds are printed, then the test fails).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_targeted_faults_hit_applied_writes() {
     if replaying().is_some() {
@@ -230,8 +231,8 @@ async fn write_targeted_faults_hit_applied_writes() {
     println!("  seeds with violations ({}): {failing:?}", failing.len());
     assert_write_faults_hit_applied_writes(&total);
     // With the client remembering what it sent (invariant 8), the write-targeted histories of
-    // the CI run hold every invariant (seed 23 broke without it). Larger runs still find the
-    // known gaps listed in docs/RELIABILITY.md (seeds above 100).
+    // the CI run hold every invariant (seed 23 broke without it); so do larger runs since the
+    // fixes listed in docs/RELIABILITY.md ("The last write-targeted seeds").
     if let Some((seed, violations)) = first_failure {
         panic!(
             "write-targeted faults: violations in seeds {failing:?}; seed {seed}: {violations:#?}\n\

@@ -15,7 +15,8 @@
 //!   - *prefer-local* and *prefer-server*: any concurrent change may win (whichever device
 //!     sends last, resp. first);
 //!   - *furthest-progress*: `c'` may win when it is an explicit reset (an unwatch, or a restart
-//!     to 0, relative to what its device showed or to its base), or when `c` is not a reset
+//!     to 0, relative to what its device showed or to its base; a Jellyfin play started over a
+//!     watched item, dated, is no unwatch: `merge::is_play_over_watched`), or when `c` is not a reset
 //!     (relative to both) and `c'` is at least as far along (watched beats any position, then
 //!     the larger position; a tie may go either way);
 //!   - *last-writer-wins*: `c'` may win when `c` carries no date (an unwatch) or `c'` was made
