@@ -606,6 +606,8 @@ struct FakePlayer {
     recorded: tokio::sync::mpsc::UnboundedReceiver<Recorded>,
     position_ms: i64,
     run: tokio::task::JoinHandle<Summary>,
+    /// The server is reachable: each checkpoint's reports are awaited.
+    online: bool,
 }
 
 struct FakeControl;
@@ -654,18 +656,22 @@ impl FakePlayer {
             recorded,
             position_ms: start_ms,
             run,
+            online: true,
         };
         p.send(h, PlayerEvent::Restarted(Some(start_ms))).await;
         p
     }
 
-    /// Send one event that makes a checkpoint; wait until its reports are delivered.
+    /// Send one event that makes a checkpoint; wait until its reports are delivered (online).
     async fn send(&mut self, h: &Harness, event: PlayerEvent) -> Recorded {
         self.events.send(event).unwrap();
         let r = tokio::time::timeout(Duration::from_secs(10), self.recorded.recv())
             .await
             .expect("a checkpoint")
             .expect("the session runs");
+        if !self.online {
+            return r;
+        }
         // Delivered: the report completed the checkpoint's outbox row (nothing else sends it:
         // the engine's drain loop does not run here).
         tokio::time::timeout(Duration::from_secs(10), async {
@@ -872,4 +878,47 @@ async fn a_suspend_the_server_ends_as_watched_is_unwatched_by_the_start_again() 
         2 * MIN,
     )
     .await;
+}
+
+/// Awake without a network (Wi-Fi comes back after the play): the start again cannot reach
+/// the server, the play's checkpoints queue, and the outbox delivers them once the server is
+/// back, over the server's idle stop at 29:00: the server ends with 25:00, and nothing is
+/// taken for another device's change (the send-time read meets what our own session left).
+#[tokio::test]
+async fn a_suspend_that_wakes_offline_ends_with_the_persons_position_once_back() {
+    let h = Harness::start_one_clock(ServerKind::Jellyfin).await;
+    let (item, runtime) = episode(&h, 0);
+    let mut events = h.engine.subscribe();
+    let mut p = FakePlayer::start(&h, &item, runtime, 19 * MIN).await;
+    p.play(&h, MIN).await;
+    p.suspend(&h, 10 * MIN);
+    assert_eq!(server_data(&h, &item).position_ms, 29 * MIN);
+    h.server.go_offline().await;
+    p.online = false;
+    let again = p.resume(&h, 5_000).await;
+    assert!(again.checkpoint.restarted_after_ms.is_some());
+    p.play(&h, 285_000).await;
+    let summary = p.stop_at(&h, 25 * MIN).await;
+    assert!(summary.reports_failed >= 1);
+    assert_eq!(h.engine.counts().unwrap().total(), 1, "queued");
+    h.server.set_offline(false);
+    h.clock.advance(1_000);
+    h.engine.connectivity_changed(true);
+    h.drain_now().await;
+    assert_eq!(h.engine.counts().unwrap().total(), 0);
+    let server = server_data(&h, &item);
+    assert_eq!(
+        (server.position_ms, server.played, server.play_count),
+        (25 * MIN, false, 2),
+        "{server:?}"
+    );
+    let mine = local(&h, &item);
+    assert_eq!(
+        (mine.position_ms, mine.played, mine.play_count),
+        (25 * MIN, false, 2)
+    );
+    assert_eq!(another_device(&mut events, &item), Vec::<String>::new());
+    assert!(h.engine.overridden().unwrap().is_empty());
+    let stats = h.engine.refresh(200).await.unwrap();
+    assert_eq!((stats.adopted, stats.conflicts), (0, 0), "{stats:?}");
 }

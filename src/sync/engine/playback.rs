@@ -14,9 +14,18 @@ pub type ServerEffect = Arc<dyn Fn(i64) -> (bool, i64) + Send + Sync>;
 /// in whole seconds from its receipt of a report, and positions are compared in seconds.
 pub const SESSION_SLACK_MS: i64 = 5_000;
 
-/// One play of ours that is running, as the server's session may have seen it.
+/// How long after its last report a silent session is stopped at the latest (docs/SERVERS.md
+/// J2: the idle timer fires every 5 minutes and stops sessions silent for more than 5): the
+/// server's session clock never takes a session further than this from its last report.
+pub const SESSION_ADVANCES_AT_MOST_MS: i64 = 10 * 60_000;
+
+/// One play of ours, as the server's session may have seen it: while it runs, and after it
+/// ended with a change of it still queued (the outbox's send-time read meets what the session
+/// left on the server).
 pub(super) struct OpenPlay {
     id: u64,
+    /// The play ended ([`OpenPlayGuard`] dropped) with a change of it still queued.
+    ended: bool,
     effect: ServerEffect,
     /// The last report the server accepted: (position ms, whether the server's session clock
     /// advances from it (playing on Jellyfin), when it was sent on the engine's clock).
@@ -41,7 +50,7 @@ impl OpenPlay {
             return false;
         };
         let to = if advances {
-            from.saturating_add((now - at).max(0))
+            from.saturating_add((now - at).clamp(0, SESSION_ADVANCES_AT_MOST_MS))
                 .saturating_add(SESSION_SLACK_MS)
         } else {
             from
@@ -60,7 +69,8 @@ impl OpenPlay {
     }
 }
 
-/// A play of ours registered with the engine; dropping it ends the registration.
+/// A play of ours registered with the engine; dropping it ends the play (the registration
+/// stays while a change of the play is queued, see [`Engine::open_play`]).
 #[must_use = "the play is known to the engine only while this lives"]
 pub struct OpenPlayGuard {
     engine: Engine,
@@ -78,9 +88,14 @@ impl std::fmt::Debug for OpenPlayGuard {
 
 impl Drop for OpenPlayGuard {
     fn drop(&mut self) {
+        let queued = self.engine.queued(&self.item);
         let mut open = lock(&self.engine.shared.open_plays);
-        if open.plays.get(&self.item).is_some_and(|p| p.id == self.id) {
-            open.plays.remove(&self.item);
+        if let Some(p) = open.plays.get_mut(&self.item).filter(|p| p.id == self.id) {
+            if queued && p.check_in.is_some() {
+                p.ended = true;
+            } else {
+                open.plays.remove(&self.item);
+            }
         }
     }
 }
@@ -162,6 +177,12 @@ impl Engine {
     /// player's next report puts the person's position there (after a long silence through a
     /// new start, `crate::player::session::SESSION_RESTART_AFTER_MS`). A value the session
     /// cannot explain goes through the merge as before.
+    ///
+    /// A play that ends with a change of it still queued (its reports failed: offline on
+    /// waking) stays known until the outbox's send-time read meets it: what the session left
+    /// on the server then becomes the base ([`Store::take_session_base`]), so the merge sends
+    /// the person's change instead of deciding a conflict with ourselves. Known in memory only:
+    /// after a restart of Playmark the queued change merges as any.
     pub fn open_play(&self, item: &str, effect: ServerEffect) -> OpenPlayGuard {
         let mut open = lock(&self.shared.open_plays);
         open.next_id += 1;
@@ -170,6 +191,7 @@ impl Engine {
             item.to_string(),
             OpenPlay {
                 id,
+                ended: false,
                 effect,
                 check_in: None,
             },
@@ -191,16 +213,83 @@ impl Engine {
         }
     }
 
+    /// Whether a change of `item` is queued (a store failure counts as queued: the
+    /// registration then stays, bounded by [`SESSION_ADVANCES_AT_MOST_MS`]).
+    fn queued(&self, item: &str) -> bool {
+        self.with_store(|s| s.outbox_row(self.shared.account, item))
+            .map_or(true, |row| row.is_some())
+    }
+
+    /// Forget the ended plays whose queued change is gone (delivered or discarded).
+    fn forget_ended_plays(&self) {
+        let ended: Vec<String> = lock(&self.shared.open_plays)
+            .plays
+            .iter()
+            .filter(|(_, p)| p.ended)
+            .map(|(item, _)| item.clone())
+            .collect();
+        for item in ended {
+            if !self.queued(&item) {
+                let mut open = lock(&self.shared.open_plays);
+                if open.plays.get(&item).is_some_and(|p| p.ended) {
+                    open.plays.remove(&item);
+                }
+            }
+        }
+    }
+
+    /// The send-time read (`remote`) of claimed rows: where it holds what a play of ours left
+    /// there by itself, that becomes the base before the merge (our own session's doing, not
+    /// another device's), and an ended play is forgotten.
+    pub(super) fn rebase_our_sessions(
+        &self,
+        remote: &HashMap<String, UserData>,
+    ) -> Result<(), StoreError> {
+        if lock(&self.shared.open_plays).plays.is_empty() {
+            return Ok(());
+        }
+        let now = self.now();
+        let ours: Vec<(String, UserData)> = {
+            let mut open = lock(&self.shared.open_plays);
+            let ours: Vec<(String, UserData)> = open
+                .plays
+                .iter()
+                .filter_map(|(item, p)| {
+                    let u = remote.get(item)?;
+                    p.explains((u.played, u.position_ms), now)
+                        .then(|| (item.clone(), *u))
+                })
+                .collect();
+            for (item, _) in &ours {
+                if open.plays.get(item).is_some_and(|p| p.ended) {
+                    open.plays.remove(item);
+                }
+            }
+            ours
+        };
+        for (item, u) in &ours {
+            tracing::debug!(
+                item,
+                position_ms = u.position_ms,
+                played = u.played,
+                "the server's value is our play session's: it becomes the base"
+            );
+            self.with_store(|s| s.take_session_base(self.shared.account, item, u, now))?;
+        }
+        Ok(())
+    }
+
     /// Of `updates` (item, what the server holds), those our open plays do not explain.
     pub(super) fn not_our_sessions<T>(
         &self,
         updates: Vec<T>,
         of: impl Fn(&T) -> (&str, &UserData),
     ) -> Vec<T> {
-        let open = lock(&self.shared.open_plays);
-        if open.plays.is_empty() {
+        if lock(&self.shared.open_plays).plays.is_empty() {
             return updates;
         }
+        self.forget_ended_plays();
+        let open = lock(&self.shared.open_plays);
         let now = self.now();
         updates
             .into_iter()
@@ -246,6 +335,7 @@ mod tests {
                 }
             }),
             check_in,
+            ended: false,
         }
     }
 
@@ -264,6 +354,10 @@ mod tests {
         for remote in [(false, 31 * MIN), (false, 19 * MIN), (true, 0), (false, 0)] {
             assert!(!p.explains(remote, now), "{remote:?}");
         }
+        // The server stops a silent session 10 minutes after its last report at the latest:
+        // an hour later nothing beyond 30:00 is ours.
+        assert!(p.explains((false, 30 * MIN), 60 * MIN));
+        assert!(!p.explains((false, 40 * MIN), 60 * MIN));
         // Near the end the advanced session passes 90 %: watched, position 0 is ours.
         let near = play(Some((38 * MIN, true, 0)));
         assert!(near.explains((true, 0), 3 * MIN));
