@@ -21,14 +21,15 @@ use super::format;
 use super::i18n::{gettext, tr};
 use super::library::{Library, LibraryInput, LibraryOutput};
 use super::preferences::{Preferences, PreferencesInput, PreferencesOutput};
-use super::sign_in::{SignIn, SignInInput, SignInOutput};
+use super::sign_in::{SignIn, SignInInput, SignInKind, SignInOutput};
 use super::sync_queue::{
     LibrarySource, OverriddenItem, SyncQueue, SyncQueueInit, SyncQueueInput, SyncQueueOutput,
 };
-use super::sync_status::{SyncStatus, SyncStatusInput, SyncStatusOutput};
+use super::sync_status::{needs_sign_in, SyncStatus, SyncStatusInput, SyncStatusOutput};
 use super::window_state::WindowState;
 use crate::backend::error::Action;
 use crate::backend::ErrorKind;
+use crate::model::ServerKind;
 use crate::sync::{AccountState, ItemSyncState};
 
 /// How the window starts.
@@ -163,10 +164,28 @@ impl App {
         self.hold.is_some()
     }
 
+    /// Open the sign-in dialog: for the signed-in account when it needs a new sign-in (its
+    /// address and user filled in), else empty.
+    fn show_sign_in(&self) {
+        match &self.source {
+            Some(LibrarySource::Account { again, .. }) if needs_sign_in(self.account) => {
+                self.sign_in.emit(SignInInput::ShowFor {
+                    kind: match again.kind {
+                        ServerKind::Plex => SignInKind::Plex,
+                        ServerKind::Jellyfin | ServerKind::Demo => SignInKind::Jellyfin,
+                    },
+                    url: again.url.clone(),
+                    user: again.user.clone(),
+                })
+            }
+            _ => self.sign_in.emit(SignInInput::Show),
+        }
+    }
+
     fn subtitle(&self) -> String {
         match &self.source {
             Some(LibrarySource::Demo { .. }) => gettext("Demo library"),
-            Some(LibrarySource::Account { server_name }) => server_name.clone(),
+            Some(LibrarySource::Account { server_name, .. }) => server_name.clone(),
             None => gettext("Loading…"),
         }
     }
@@ -374,14 +393,18 @@ impl SimpleComponent for App {
                     pack_start = &gtk::Button {
                         set_label: &gettext("Sign in…"),
                         set_tooltip_text: Some(&gettext("Sign in to your Jellyfin or Plex server")),
+                        // Also while the account needs a new sign-in.
                         #[watch]
-                        set_visible: !matches!(model.source, Some(LibrarySource::Account { .. })),
+                        set_visible: model.failure.is_none()
+                            && (!matches!(model.source, Some(LibrarySource::Account { .. }))
+                                || needs_sign_in(model.account)),
                         connect_clicked => AppInput::ShowSignIn,
                     },
                     pack_start = &gtk::Button {
                         set_label: &gettext("Sign out"),
                         #[watch]
-                        set_visible: matches!(model.source, Some(LibrarySource::Account { .. })),
+                        set_visible: model.failure.is_none()
+                            && matches!(model.source, Some(LibrarySource::Account { .. })),
                         connect_clicked => AppInput::SignOut,
                     },
                 },
@@ -538,6 +561,17 @@ impl SimpleComponent for App {
     fn update(&mut self, message: AppInput, sender: ComponentSender<Self>) {
         match message {
             AppInput::Queue(out) => match out {
+                SyncQueueOutput::Launched { state } => {
+                    // Nothing shown for the engine before holds: its badges, its toasts.
+                    self.library.emit(LibraryInput::ClearStates);
+                    for (_, active) in self.toasts.drain() {
+                        active.toast.dismiss();
+                    }
+                    self.show_overridden(Vec::new(), Vec::new(), &sender);
+                    self.account = state;
+                    self.status.emit(SyncStatusInput::Account { state });
+                    self.library.emit(LibraryInput::Account { state });
+                }
                 SyncQueueOutput::Library {
                     source,
                     items,
@@ -679,20 +713,28 @@ impl SimpleComponent for App {
                     .queue
                     .emit(SyncQueueInput::UseMine { items: vec![item] }),
             },
-            AppInput::Status(out) => self.queue.emit(match out {
-                SyncStatusOutput::Retry { item } => SyncQueueInput::Retry { item },
-                SyncStatusOutput::Discard { item } => SyncQueueInput::Discard { item },
-                SyncStatusOutput::RetryAll => SyncQueueInput::RetryAll,
-                SyncStatusOutput::SyncNow => SyncQueueInput::SyncNow,
-                SyncStatusOutput::Simulate { fault } => SyncQueueInput::Simulate { fault },
-            }),
+            AppInput::Status(out) => {
+                let input = match out {
+                    SyncStatusOutput::SignIn => {
+                        self.status.widget().popdown();
+                        self.show_sign_in();
+                        return;
+                    }
+                    SyncStatusOutput::Retry { item } => SyncQueueInput::Retry { item },
+                    SyncStatusOutput::Discard { item } => SyncQueueInput::Discard { item },
+                    SyncStatusOutput::RetryAll => SyncQueueInput::RetryAll,
+                    SyncStatusOutput::SyncNow => SyncQueueInput::SyncNow,
+                    SyncStatusOutput::Simulate { fault } => SyncQueueInput::Simulate { fault },
+                };
+                self.queue.emit(input);
+            }
             AppInput::ToastAction { kind } => {
                 let action = self.toasts.remove(kind.as_str()).map(|t| t.action);
                 match action {
                     Some(Action::Retry) => self.queue.emit(SyncQueueInput::RetryAll),
                     // Details: the status popover lists each change with Retry / Discard.
                     Some(Action::Discard) => self.status.widget().popup(),
-                    Some(Action::SignIn) => self.sign_in.emit(SignInInput::Show),
+                    Some(Action::SignIn) => self.show_sign_in(),
                     Some(Action::None) | None => {}
                 }
             }
@@ -709,7 +751,7 @@ impl SimpleComponent for App {
                     self.overridden_toast = None;
                 }
             }
-            AppInput::ShowSignIn => self.sign_in.emit(SignInInput::Show),
+            AppInput::ShowSignIn => self.show_sign_in(),
             AppInput::SignIn(SignInOutput::SignIn {
                 url,
                 user,

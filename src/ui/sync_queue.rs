@@ -168,7 +168,20 @@ pub enum LibrarySource {
     /// The bundled demo server on loopback.
     Demo { url: String },
     /// A signed-in server.
-    Account { server_name: String },
+    Account {
+        server_name: String,
+        /// What signing in to it again needs (the dialog is filled in with it).
+        again: SignInAgain,
+    },
+}
+
+/// The account a new sign-in is for: its kind of server, address and user name (for the
+/// sign-in dialog; the password or token is asked again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInAgain {
+    pub kind: ServerKind,
+    pub url: String,
+    pub user: String,
 }
 
 /// One change that needs the user (for the status popover).
@@ -187,6 +200,10 @@ pub struct AttentionItem {
 /// What the worker reports.
 #[derive(Debug)]
 pub enum SyncQueueOutput {
+    /// A new engine runs (at start, after a sign-in or a sign-out): nothing shown for the one
+    /// before holds any more (badges, toasts, the account's state). `state` is the new
+    /// engine's account state now; its badges and list follow.
+    Launched { state: AccountState },
     /// The library is loaded (at start and after a refresh). At start, [`SyncQueueOutput::Home`]
     /// comes first: Home needs only its own rows.
     Library {
@@ -1001,11 +1018,8 @@ impl SyncQueue {
         if demo {
             self.start_demo(&data_dir, given_server, sender)
         } else {
-            let (engine, name) = account_engine(self.runtime()?, &data_dir)?;
-            let source = LibrarySource::Account {
-                server_name: name.clone(),
-            };
-            self.launch(engine, &data_dir, source, name, sender)
+            let (engine, source) = account_engine(self.runtime()?, &data_dir)?;
+            self.launch(engine, &data_dir, source, sender)
         }
     }
 
@@ -1028,13 +1042,7 @@ impl SyncQueue {
         let url = server.url();
         let engine = self.runtime()?.block_on(demo_engine(data_dir, &url))?;
         self.demo = Some(server);
-        self.launch(
-            engine,
-            data_dir,
-            LibrarySource::Demo { url },
-            "Demo".to_string(),
-            sender,
-        )
+        self.launch(engine, data_dir, LibrarySource::Demo { url }, sender)
     }
 
     /// Stop the current engine and its tasks.
@@ -1057,11 +1065,19 @@ impl SyncQueue {
         engine: Engine,
         data_dir: &Path,
         source: LibrarySource,
-        server_name: String,
         sender: &ComponentSender<Self>,
     ) -> Result<(), String> {
         self.stop_engine();
+        let server_name = match &source {
+            LibrarySource::Demo { .. } => "Demo".to_string(),
+            LibrarySource::Account { server_name, .. } => server_name.clone(),
+        };
         self.data_dir = Some(data_dir.to_path_buf());
+        // The account state shown is the engine's own, never one left from the engine before
+        // (an engine that starts signed in sends no event for it).
+        let _ = sender.output(SyncQueueOutput::Launched {
+            state: engine.account_state(),
+        });
         // Home first: its rows are two queries away, the whole library (100,000 items) is not.
         send_home(&engine, sender.output_sender());
         let items = engine
@@ -1152,17 +1168,9 @@ impl SyncQueue {
                 SignInError::UnknownUser { .. } => unknown_plex_user(),
             })?;
         drop(store);
-        let (engine, name) = account_engine(self.runtime()?, &data_dir)?;
+        let (engine, source) = account_engine(self.runtime()?, &data_dir)?;
         engine.signed_in();
-        self.launch(
-            engine,
-            &data_dir,
-            LibrarySource::Account {
-                server_name: name.clone(),
-            },
-            name,
-            sender,
-        )
+        self.launch(engine, &data_dir, source, sender)
     }
 
     /// Sign in to a Plex server with a server token (the same steps as `playmark login plex`),
@@ -1200,17 +1208,9 @@ impl SyncQueue {
                 SignInError::Secret(e) => secret_failed(&e),
             })?;
         drop(store);
-        let (engine, name) = account_engine(self.runtime()?, &data_dir)?;
+        let (engine, source) = account_engine(self.runtime()?, &data_dir)?;
         engine.signed_in();
-        self.launch(
-            engine,
-            &data_dir,
-            LibrarySource::Account {
-                server_name: name.clone(),
-            },
-            name,
-            sender,
-        )
+        self.launch(engine, &data_dir, source, sender)
     }
 
     /// Forget the token of the signed-in account and show the demo library again.
@@ -1344,7 +1344,7 @@ fn secret_failed(e: &SecretError) -> String {
 fn account_engine(
     runtime: &tokio::runtime::Runtime,
     data_dir: &Path,
-) -> Result<(Engine, String), String> {
+) -> Result<(Engine, LibrarySource), String> {
     let store = Store::open(&database_path(data_dir)).map_err(store_failed)?;
     let account = store
         .account()
@@ -1373,7 +1373,15 @@ fn account_engine(
                 )
             }
         })?;
-    Ok((engine, account.server_name))
+    let source = LibrarySource::Account {
+        again: SignInAgain {
+            kind: account.kind,
+            url: account.base_url,
+            user: account.user_name,
+        },
+        server_name: account.server_name,
+    };
+    Ok((engine, source))
 }
 
 /// Sleeps until `deadline`; with none, never wakes (a `select!` arm that is off).

@@ -1,0 +1,200 @@
+//! States a person could not get out of, and words that were not true (issue 20, items 1, 3
+//! and 4), under a real display (`xvfb-run -a cargo test --test ui_dead_ends`): the app with
+//! its real worker, a real SQLite file and demo servers over loopback, driven by real clicks
+//! and key presses (`xdotool`).
+#![cfg(feature = "gui")]
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::gtk::{demo_server, descendants, launch, named, pump, wait_for};
+use common::xinput::{click, type_into};
+use playmark::demo::{DemoConfig, DemoLibrary, DemoServer};
+use playmark::sync::ItemSyncState;
+use playmark::ui::app::App;
+use playmark::ui::library::LibraryInput;
+use playmark::ui::sync_queue::{LibrarySource, SyncQueueInit, SyncQueueInput};
+use relm4::gtk;
+use relm4::gtk::prelude::*;
+use relm4::prelude::*;
+
+fn seeded() -> DemoConfig {
+    DemoConfig {
+        library: DemoLibrary::seeded().without_progress(),
+        ..DemoConfig::default()
+    }
+}
+
+fn window(app: &relm4::Controller<App>) -> gtk::Widget {
+    app.widget().clone().upcast()
+}
+
+/// The visible button labelled `label` below `root`.
+fn button(root: &gtk::Widget, label: &str) -> Option<gtk::Button> {
+    descendants(root)
+        .into_iter()
+        .filter_map(|w| w.downcast::<gtk::Button>().ok())
+        .find(|b| b.label().as_deref() == Some(label) && b.is_mapped())
+}
+
+/// What the header's sync button says.
+fn status_label(app: &relm4::Controller<App>) -> String {
+    let status = app.model().status.widget().clone().upcast::<gtk::Widget>();
+    let label: gtk::Label = named(&status, "label").pop().unwrap().downcast().unwrap();
+    label.label().to_string()
+}
+
+/// Episode ids of the first season of the first series (opened when no season is open).
+fn episode_ids(app: &relm4::Controller<App>) -> Vec<String> {
+    let lists = || app.model().library.model().lists.clone();
+    if lists().episodes.is_empty() {
+        if let Some(id) = lists().series.first().cloned() {
+            app.model().library.emit(LibraryInput::OpenSeries { id });
+            pump();
+        }
+        if let Some(id) = lists().seasons.first().cloned() {
+            app.model().library.emit(LibraryInput::OpenSeason { id });
+            pump();
+        }
+    }
+    lists().episodes
+}
+
+fn state(app: &relm4::Controller<App>, id: &str) -> Option<ItemSyncState> {
+    app.model()
+        .library
+        .model()
+        .rows
+        .get(id)
+        .and_then(|r| r.state)
+}
+
+/// Click the Watched check of `id`'s row.
+fn click_watched(app: &relm4::Controller<App>, id: &str) {
+    let library = app.model().library.widget().clone().upcast::<gtk::Widget>();
+    let row = || named(&library, id).into_iter().find(|w| w.is_mapped());
+    wait_for("the row on screen", || row().is_some());
+    let check = descendants(&row().unwrap())
+        .into_iter()
+        .find_map(|w| w.downcast::<gtk::CheckButton>().ok())
+        .unwrap();
+    let before = check.is_active();
+    click(&check);
+    wait_for("the check toggled", || check.is_active() != before);
+}
+
+/// Fill the sign-in dialog's empty fields by clicking them and typing, then click Sign in.
+fn sign_in_through_dialog(app: &relm4::Controller<App>, url: Option<&str>) {
+    let dialog = app.model().sign_in.widget().clone();
+    wait_for("the sign-in dialog", || dialog.is_visible());
+    let root = dialog.clone().upcast::<gtk::Widget>();
+    let field = |name: &str| named(&root, name).pop().unwrap();
+    if let Some(url) = url {
+        click(&field("url"));
+        type_into(&dialog, url);
+        click(&field("user"));
+        type_into(&dialog, "demo");
+    }
+    click(&field("password"));
+    type_into(&dialog, "demo");
+    click(&button(&root, "Sign in").unwrap());
+    wait_for("the dialog closed", || !dialog.is_visible());
+}
+
+/// Issue 20, item 1: the server forgets the sign-in while a change waits. The popover offers
+/// Sign in (the dialog filled in for the account); once signed in the button follows the
+/// engine ("Up to date"), and after Sign out the demo library shows no badge of the account.
+#[gtk::test]
+fn sign_in_needed_offers_sign_in_and_ends_when_signed_in_again() {
+    let (_demo_rt, demo) = demo_server(seeded());
+    // The person's server (`playmark demo-server --port N`).
+    let (_rt, server): (_, DemoServer) = demo_server(seeded());
+    let dir = tempfile::tempdir().unwrap();
+    let app = launch(SyncQueueInit::Demo {
+        data_dir: dir.path().to_path_buf(),
+        server: Some(demo.clone()),
+    });
+    app.widget().set_default_size(1000, 760);
+    wait_for("the demo library", || {
+        matches!(app.model().source, Some(LibrarySource::Demo { .. }))
+    });
+    click(&button(&window(&app), "Sign in…").unwrap());
+    sign_in_through_dialog(&app, Some(&server.url()));
+    wait_for("signed in", || {
+        matches!(app.model().source, Some(LibrarySource::Account { .. }))
+    });
+    wait_for("the server's library", || episode_ids(&app).len() >= 3);
+    let ids = episode_ids(&app);
+
+    // The server stops; a change waits for it; it comes back having forgotten the sign-in.
+    server.set_offline(true);
+    click_watched(&app, &ids[0]);
+    wait_for("offline", || status_label(&app) == "Offline");
+    server.revoke_tokens();
+    server.set_offline(false);
+    // (The network monitor's hint: the engine probes at once instead of after its backoff.)
+    app.model()
+        .queue
+        .emit(SyncQueueInput::ConnectivityChanged { online: true });
+    wait_for("sign in needed", || status_label(&app) == "Sign in needed");
+    assert_eq!(state(&app, &ids[0]), Some(ItemSyncState::WaitingForSignIn));
+
+    // The popover says "sign in again" and has the button for it.
+    let status = app.model().status.widget().clone();
+    click(&status);
+    let popover = status.popover().unwrap();
+    wait_for("the popover", || popover.is_mapped());
+    let sign_in = named(&popover.clone().upcast(), "sign_in")
+        .pop()
+        .expect("a Sign in button in the popover");
+    wait_for("the Sign in button shown", || sign_in.is_mapped());
+    click(&sign_in);
+    let dialog = app.model().sign_in.widget().clone().upcast::<gtk::Widget>();
+    wait_for("the sign-in dialog", || dialog.is_visible());
+    assert!(!popover.is_visible(), "the popover closed");
+    let text = |name: &str| -> String {
+        named(&dialog, name)
+            .pop()
+            .unwrap()
+            .downcast::<gtk::Entry>()
+            .unwrap()
+            .text()
+            .to_string()
+    };
+    assert_eq!(text("url"), server.url(), "filled in for the account");
+    assert_eq!(text("user"), "demo");
+    sign_in_through_dialog(&app, None);
+
+    // The change is delivered, and the button says what is true.
+    wait_for("the change delivered", || {
+        server.user_data(&ids[0]).unwrap().played
+    });
+    wait_for("up to date", || status_label(&app) == "Up to date");
+
+    // Once more the server forgets the sign-in, a change waits, and the person signs out:
+    // the demo library shows none of the account's badges.
+    server.revoke_tokens();
+    click_watched(&app, &ids[1]);
+    wait_for("sign in needed again", || {
+        state(&app, &ids[1]) == Some(ItemSyncState::WaitingForSignIn)
+    });
+    click(&button(&window(&app), "Sign out").unwrap());
+    wait_for("the demo library again", || {
+        matches!(app.model().source, Some(LibrarySource::Demo { .. }))
+    });
+    wait_for("the demo's episodes", || episode_ids(&app).len() >= 3);
+    pump();
+    let keys: Vec<String> = app
+        .model()
+        .library
+        .model()
+        .rows
+        .states()
+        .into_iter()
+        .filter(|(_, s)| *s == ItemSyncState::WaitingForSignIn)
+        .map(|(id, _)| id)
+        .collect();
+    assert!(keys.is_empty(), "the old account's badges: {keys:?}");
+    assert_eq!(status_label(&app), "Up to date");
+    assert!(button(&window(&app), "Sign in…").is_some());
+}
