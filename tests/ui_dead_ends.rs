@@ -198,3 +198,184 @@ fn sign_in_needed_offers_sign_in_and_ends_when_signed_in_again() {
     assert_eq!(status_label(&app), "Up to date");
     assert!(button(&window(&app), "Sign in…").is_some());
 }
+
+/// The failure page's button (`None`: not shown).
+fn recover_button(app: &relm4::Controller<App>) -> Option<gtk::Button> {
+    named(&window(app), "recover")
+        .into_iter()
+        .filter_map(|w| w.downcast::<gtk::Button>().ok())
+        .find(|b| b.is_mapped())
+}
+
+/// While there is no database the window shows no sync state and no Sign in.
+fn assert_no_sync_state(app: &relm4::Controller<App>, what: &str) {
+    assert!(
+        !app.model().status.widget().is_visible(),
+        "{what}: the sync button says {:?}",
+        status_label(app)
+    );
+    assert!(
+        button(&window(app), "Sign in…").is_none(),
+        "{what}: Sign in offered"
+    );
+    assert!(app.model().source.is_none(), "{what}: no library");
+}
+
+/// Issue 20, item 3: a damaged database is a way out, not a dead end. The app offers what
+/// `playmark reset-database` does: the file is set aside (renamed, never deleted) and the app
+/// starts empty, on the demo library.
+#[gtk::test]
+fn a_damaged_database_is_set_aside_and_the_app_starts_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_path_buf();
+    let db = playmark::store::database_path(&data);
+    let damaged = vec![0x5a_u8; 8192];
+    std::fs::write(&db, &damaged).unwrap();
+    let app = launch(SyncQueueInit::DataDir {
+        data_dir: data.clone(),
+    });
+    app.widget().set_default_size(1000, 760);
+    wait_for("the failure page", || recover_button(&app).is_some());
+    let said = app.model().failure.clone().unwrap();
+    assert!(said.contains("the file is damaged"), "{said}");
+    assert!(
+        said.contains(&db.display().to_string()),
+        "names the file: {said}"
+    );
+    assert_eq!(
+        recover_button(&app).unwrap().label().as_deref(),
+        Some("Set Aside and Start Empty")
+    );
+    assert_no_sync_state(&app, "damaged");
+
+    click(&recover_button(&app).unwrap());
+    wait_for("the demo library", || {
+        matches!(app.model().source, Some(LibrarySource::Demo { .. }))
+    });
+    assert!(app.model().failure.is_none());
+    assert!(app.model().status.widget().is_visible());
+    wait_for("the demo's episodes", || episode_ids(&app).len() >= 3);
+    // The damaged file is still there, renamed, byte for byte; a fresh database took its place.
+    let aside: Vec<std::path::PathBuf> = std::fs::read_dir(&data)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("playmark.db.corrupt-")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(std::fs::read(&aside[0]).unwrap(), damaged);
+    let fresh = playmark::store::Store::open(&db).unwrap();
+    assert_eq!(fresh.integrity_check().unwrap(), "ok");
+    app.widget().close();
+    pump();
+}
+
+/// Makes `dir` refuse writes, for root too: `chattr +i` (an immutable directory: no file can
+/// be created in it, whoever asks; needs CAP_LINUX_IMMUTABLE and a file system with the
+/// flag), else mode 0500 when not root. Undone on drop.
+struct Immutable(std::path::PathBuf, &'static str);
+
+impl Immutable {
+    fn make(dir: &std::path::Path) -> Option<Immutable> {
+        use std::os::unix::fs::PermissionsExt;
+        let chattr = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        let how = if chattr {
+            "chattr +i"
+        } else {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o500)).unwrap();
+            "mode 0500"
+        };
+        let guard = Immutable(dir.to_path_buf(), how);
+        // Check that writes really fail (root ignores permission bits).
+        std::fs::write(dir.join("probe"), b"x")
+            .is_err()
+            .then_some(guard)
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o700));
+        let _ = std::fs::remove_file(self.0.join("probe"));
+    }
+}
+
+/// Issue 20, item 3: a data folder Playmark cannot write to is said plainly (which folder, and
+/// that Playmark needs to write there), with Try Again; no sync state meanwhile.
+///
+/// Two folders that refuse writes even to root: one whose parent is a regular file (it cannot
+/// be created: ENOTDIR, on every machine), and an existing database's folder made immutable
+/// with `chattr +i` (where the machine allows it; mode 0500 for other users).
+#[gtk::test]
+fn a_data_folder_that_cannot_be_written_is_said_with_try_again() {
+    let dir = tempfile::tempdir().unwrap();
+    // A folder under a regular file.
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"not a folder").unwrap();
+    let data = file.join("playmark");
+    let app = launch(SyncQueueInit::DataDir {
+        data_dir: data.clone(),
+    });
+    app.widget().set_default_size(1000, 760);
+    wait_for("the failure page", || recover_button(&app).is_some());
+    let said = app.model().failure.clone().unwrap();
+    assert_eq!(
+        said,
+        format!(
+            "Playmark can't write to its data folder, {}. It keeps your library and the changes waiting to be sent there, so it needs to write to that folder: make it writable (or free space on its disk), then try again.",
+            data.display()
+        )
+    );
+    assert_eq!(
+        recover_button(&app).unwrap().label().as_deref(),
+        Some("Try Again")
+    );
+    assert_no_sync_state(&app, "folder under a file");
+    // The person fixes it and tries again.
+    std::fs::remove_file(&file).unwrap();
+    click(&recover_button(&app).unwrap());
+    wait_for("the demo library", || {
+        matches!(app.model().source, Some(LibrarySource::Demo { .. }))
+    });
+    assert!(app.model().status.widget().is_visible());
+    app.widget().close();
+    pump();
+
+    // The issue's case: a database in a folder that became read-only.
+    let ro = dir.path().join("ro");
+    playmark::store::Store::open(&playmark::store::database_path(&ro)).unwrap();
+    let Some(guard) = Immutable::make(&ro) else {
+        eprintln!("SKIPPED the immutable folder: this machine cannot make one");
+        return;
+    };
+    let app = launch(SyncQueueInit::DataDir {
+        data_dir: ro.clone(),
+    });
+    wait_for("the failure page", || recover_button(&app).is_some());
+    let said = app.model().failure.clone().unwrap();
+    assert!(
+        said.starts_with(&format!(
+            "Playmark can't write to its data folder, {}.",
+            ro.display()
+        )),
+        "{}: {said}",
+        guard.1
+    );
+    assert_no_sync_state(&app, guard.1);
+    app.widget().close();
+    pump();
+}

@@ -23,7 +23,8 @@ use super::library::{Library, LibraryInput, LibraryOutput};
 use super::preferences::{Preferences, PreferencesInput, PreferencesOutput};
 use super::sign_in::{SignIn, SignInInput, SignInKind, SignInOutput};
 use super::sync_queue::{
-    LibrarySource, OverriddenItem, SyncQueue, SyncQueueInit, SyncQueueInput, SyncQueueOutput,
+    LibrarySource, OverriddenItem, Recovery, SyncQueue, SyncQueueInit, SyncQueueInput,
+    SyncQueueOutput,
 };
 use super::sync_status::{needs_sign_in, SyncStatus, SyncStatusInput, SyncStatusOutput};
 use super::window_state::WindowState;
@@ -105,6 +106,10 @@ pub struct App {
     pub overridden_toast: Option<OverriddenToast>,
     /// A start-up failure, shown instead of the library.
     pub failure: Option<String>,
+    /// The way out the failure page offers (no database to work with).
+    pub recovery: Option<Recovery>,
+    /// The way out was taken; the worker is at it.
+    pub recovering: bool,
     /// Playmark's database fails: the one sentence shown until it works again.
     pub store_trouble: Option<String>,
     /// The item playing in mpv, and mpv's process id.
@@ -154,6 +159,8 @@ pub enum AppInput {
     Hidden,
     /// Open the Preferences window.
     ShowPreferences,
+    /// The failure page's button: set the database aside, or try again.
+    Recover,
     /// From the Preferences window.
     Preferences(PreferencesOutput),
 }
@@ -453,6 +460,23 @@ impl SimpleComponent for App {
                             set_title: &gettext("Playmark could not start"),
                             #[watch]
                             set_description: Some(&gtk::glib::markup_escape_text(message)),
+                            #[wrap(Some)]
+                            set_child = &gtk::Button {
+                                set_widget_name: "recover",
+                                set_halign: gtk::Align::Center,
+                                add_css_class: "pill",
+                                add_css_class: "suggested-action",
+                                #[watch]
+                                set_visible: model.recovery.is_some(),
+                                #[watch]
+                                set_sensitive: !model.recovering,
+                                #[watch]
+                                set_label: &match model.recovery {
+                                    Some(Recovery::SetAside) => gettext("Set Aside and Start Empty"),
+                                    _ => gettext("Try Again"),
+                                },
+                                connect_clicked => AppInput::Recover,
+                            },
                         }
                     } else {
                         gtk::Box {
@@ -515,6 +539,8 @@ impl SimpleComponent for App {
             overridden: Vec::new(),
             overridden_toast: None,
             failure: None,
+            recovery: None,
+            recovering: false,
             store_trouble: None,
             playing: None,
             last_message: None,
@@ -528,6 +554,8 @@ impl SimpleComponent for App {
         model.library.widget().set_vexpand(true);
         let toast_overlay = &toast_overlay;
         let widgets = view_output!();
+        // The sync button shows once an engine runs: before, there is no sync state to show.
+        model.status.widget().set_visible(false);
         // In front, the library is pulled every minute; in the back, on the engine's idle
         // schedule.
         let hints = model.queue.sender().clone();
@@ -562,6 +590,11 @@ impl SimpleComponent for App {
         match message {
             AppInput::Queue(out) => match out {
                 SyncQueueOutput::Launched { state } => {
+                    // An engine runs: whatever stopped the start is over.
+                    self.failure = None;
+                    self.recovery = None;
+                    self.recovering = false;
+                    self.status.widget().set_visible(true);
                     // Nothing shown for the engine before holds: its badges, its toasts.
                     self.library.emit(LibraryInput::ClearStates);
                     for (_, active) in self.toasts.drain() {
@@ -681,9 +714,19 @@ impl SimpleComponent for App {
                 SyncQueueOutput::SettingRefused { key, message } => self
                     .preferences
                     .emit(PreferencesInput::Refused { key, message }),
+                SyncQueueOutput::NoDatabase { message, recovery } => {
+                    self.failure = Some(message);
+                    self.recovery = Some(recovery);
+                    self.recovering = false;
+                    // No database, no sync state: nothing to say "Up to date" about.
+                    self.status.widget().set_visible(false);
+                }
                 SyncQueueOutput::Failed { message } => {
-                    if self.source.is_none() {
+                    self.recovering = false;
+                    if self.source.is_none() || self.recovery.is_some() {
+                        self.recovery = None;
                         self.failure = Some(message);
+                        self.status.widget().set_visible(false);
                     } else {
                         let toast = adw::Toast::new(&gtk::glib::markup_escape_text(&message));
                         self.toast_overlay.add_toast(toast);
@@ -766,6 +809,13 @@ impl SimpleComponent for App {
             }
             AppInput::SignOut => self.queue.emit(SyncQueueInput::SignOut),
             AppInput::Hidden => self.hold = Some(relm4::main_application().hold()),
+            AppInput::Recover => {
+                self.recovering = true;
+                self.queue.emit(match self.recovery {
+                    Some(Recovery::SetAside) => SyncQueueInput::ResetDatabase,
+                    _ => SyncQueueInput::Start,
+                });
+            }
             AppInput::ShowPreferences => {
                 self.queue.emit(SyncQueueInput::LoadSettings);
                 self.preferences.emit(PreferencesInput::Show);
