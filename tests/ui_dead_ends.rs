@@ -379,3 +379,58 @@ fn a_data_folder_that_cannot_be_written_is_said_with_try_again() {
     app.widget().close();
     pump();
 }
+
+/// Issue 20, item 4: the header never says "Up to date" while the server is down, even with
+/// nothing queued: "Sync now" (its pull fails) and a play that fails find out, and the button
+/// says "Offline" until the server answers again.
+#[gtk::test]
+fn the_header_says_offline_when_sync_now_or_a_play_finds_the_server_down() {
+    std::env::set_var(
+        playmark::ui::sync_queue::MPV_ARGS_ENV,
+        "--vo=null --ao=null",
+    );
+    let (_rt, server) = demo_server(seeded());
+    let dir = tempfile::tempdir().unwrap();
+    let app = launch(SyncQueueInit::Demo {
+        data_dir: dir.path().to_path_buf(),
+        server: Some(server.clone()),
+    });
+    app.widget().set_default_size(1000, 760);
+    wait_for("the library", || episode_ids(&app).len() >= 3);
+    wait_for("up to date", || status_label(&app) == "Up to date");
+
+    // Nothing queued, the server down, Sync now.
+    server.set_offline(true);
+    let status = app.model().status.widget().clone();
+    click(&status);
+    let popover = status.popover().unwrap();
+    wait_for("the popover", || popover.is_mapped());
+    click(&named(&popover.clone().upcast(), "sync_now").pop().unwrap());
+    wait_for("offline after Sync now", || status_label(&app) == "Offline");
+    status.popdown();
+    // Back: the probe finds it.
+    server.set_offline(false);
+    wait_for("up to date again", || status_label(&app) == "Up to date");
+
+    // A play that fails because the server is down.
+    if playmark::player::mpv::find_mpv().is_none() {
+        panic!("mpv is not installed (scripts/install-deps.sh installs it)");
+    }
+    server.set_offline(true);
+    let id = episode_ids(&app)[0].clone();
+    let library = app.model().library.widget().clone().upcast::<gtk::Widget>();
+    let play = || {
+        named(&library, &id)
+            .into_iter()
+            .find(|w| w.is_mapped())
+            .and_then(|row| named(&row, "play").pop())
+    };
+    wait_for("the play button", || {
+        play().is_some_and(|p| p.is_sensitive())
+    });
+    click(&play().unwrap());
+    wait_for("the play failed", || app.model().last_message.is_some());
+    wait_for("offline after the failed play", || {
+        status_label(&app) == "Offline"
+    });
+}
