@@ -483,6 +483,20 @@ impl RowStore {
         self.entries.borrow().get(id).map(|e| e.item.clone())
     }
 
+    /// Forget every sync state (another account's engine runs now: its badges follow).
+    pub fn clear_states(&self) {
+        {
+            let mut entries = self.entries.borrow_mut();
+            for e in entries.values_mut() {
+                e.generation += 1;
+                e.state = None;
+                e.badge_visible = false;
+            }
+            self.early_states.borrow_mut().clear();
+        }
+        self.redraw_all();
+    }
+
     /// Every item's sync state (for account-wide badge changes).
     pub fn states(&self) -> Vec<(String, ItemSyncState)> {
         self.entries

@@ -119,9 +119,12 @@ impl Engine {
             // Planned writes that have not started wait for the account like any queued row.
             self.release_ready(ctx)?;
         }
-        // Only an offline account needs to know whether anything is waiting (to probe).
-        let actionable =
-            state == AccountState::Offline && self.with_store(|s| s.has_sendable(account))?;
+        // Only an offline account needs to know whether anything is waiting (to probe). With
+        // a pull loop (the app) it probes with nothing waiting too: a pull found the server
+        // unreachable, and only a probe says when it is back.
+        let actionable = state == AccountState::Offline
+            && (self.shared.config.pull.is_some()
+                || self.with_store(|s| s.has_sendable(account))?);
 
         if state == AccountState::Offline
             && actionable

@@ -159,7 +159,10 @@ impl Engine {
                 false
             } else {
                 self.shared.pull_requested.store(false, Ordering::SeqCst);
-                match self.pull(schedule.page_size).await {
+                let epoch = lock(&self.shared.status).epoch;
+                let result = self.pull(schedule.page_size).await;
+                self.pull_reached(epoch, &result);
+                match result {
                     Ok(stats) => stats.adopted + stats.conflicts + stats.removed > 0,
                     Err(e) => {
                         tracing::debug!(error = %e, "periodic pull failed");
@@ -209,6 +212,22 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// What a pull sent at `epoch` says about the account, like any request: a server that
+    /// cannot be reached makes it offline (the probe takes over: nothing says "Up to date" while
+    /// the server is down, even with nothing queued), a refused sign-in asks for a new one, and
+    /// an answer brings an offline account back.
+    fn pull_reached(&self, epoch: u64, result: &Result<RefreshStats, EngineError>) {
+        let state = match result {
+            Ok(_) if self.account_state() == AccountState::Offline => AccountState::Online,
+            Err(EngineError::Server(e)) if e.kind == ErrorKind::Offline => AccountState::Offline,
+            Err(EngineError::Server(e)) if e.kind == ErrorKind::Auth => AccountState::SignInNeeded,
+            _ => return,
+        };
+        self.set_account_from(epoch, state);
+        // The drain loop probes (offline) or sends what waits (online).
+        self.shared.notify.notify_one();
     }
 
     /// The app's window came to the front (`Some(interval)`: pull at least that often) or went
