@@ -158,6 +158,13 @@ pub enum AppInput {
 }
 
 impl App {
+    /// Open the sign-in dialog, and ask the worker where the token would be kept (the dialog
+    /// says it).
+    fn show_sign_in(&self) {
+        self.queue.emit(SyncQueueInput::TokenStorage);
+        self.sign_in.emit(SignInInput::Show);
+    }
+
     /// The window is hidden and the app held open while downloads go on.
     pub fn held(&self) -> bool {
         self.hold.is_some()
@@ -363,7 +370,7 @@ impl SimpleComponent for App {
                     pack_end = &gtk::MenuButton {
                         set_icon_name: "open-menu-symbolic",
                         set_tooltip_text: Some(&gettext("Main menu")),
-                        set_menu_model: Some(&primary_menu()),
+                        set_menu_model: Some(&super::app_menu::primary_menu()),
                     },
                     pack_end: model.status.widget(),
                     #[name = "search_button"]
@@ -466,7 +473,8 @@ impl SimpleComponent for App {
             .transient_for(&root)
             .launch(())
             .forward(sender.input_sender(), AppInput::Preferences);
-        add_preferences_action(&root, &sender);
+        let input = sender.input_sender().clone();
+        super::app_menu::install(&root, move || input.emit(AppInput::ShowPreferences));
         let queue = SyncQueue::builder()
             .detach_worker(init.queue)
             .forward(sender.input_sender(), AppInput::Queue);
@@ -599,6 +607,9 @@ impl SimpleComponent for App {
                 SyncQueueOutput::SignInFinished { error } => {
                     self.sign_in.emit(SignInInput::Finished { error });
                 }
+                SyncQueueOutput::TokenStorage { storage } => {
+                    self.sign_in.emit(SignInInput::TokenStorage(storage));
+                }
                 SyncQueueOutput::Home {
                     continue_watching,
                     next_up,
@@ -692,7 +703,7 @@ impl SimpleComponent for App {
                     Some(Action::Retry) => self.queue.emit(SyncQueueInput::RetryAll),
                     // Details: the status popover lists each change with Retry / Discard.
                     Some(Action::Discard) => self.status.widget().popup(),
-                    Some(Action::SignIn) => self.sign_in.emit(SignInInput::Show),
+                    Some(Action::SignIn) => self.show_sign_in(),
                     Some(Action::None) | None => {}
                 }
             }
@@ -709,7 +720,7 @@ impl SimpleComponent for App {
                     self.overridden_toast = None;
                 }
             }
-            AppInput::ShowSignIn => self.sign_in.emit(SignInInput::Show),
+            AppInput::ShowSignIn => self.show_sign_in(),
             AppInput::SignIn(SignInOutput::SignIn {
                 url,
                 user,
@@ -734,28 +745,4 @@ impl SimpleComponent for App {
             }),
         }
     }
-}
-
-/// The primary menu (header bar): Preferences.
-fn primary_menu() -> gtk::gio::Menu {
-    let menu = gtk::gio::Menu::new();
-    let item = gtk::gio::MenuItem::new(Some(&gettext("_Preferences")), Some("win.preferences"));
-    item.set_attribute_value("accel", Some(&"<Control>comma".to_variant()));
-    menu.append_item(&item);
-    menu
-}
-
-/// `win.preferences` (the menu entry) and its shortcut, Ctrl+, (GNOME's convention).
-fn add_preferences_action(window: &adw::ApplicationWindow, sender: &ComponentSender<App>) {
-    let action = gtk::gio::SimpleAction::new("preferences", None);
-    let input = sender.input_sender().clone();
-    action.connect_activate(move |_, _| input.emit(AppInput::ShowPreferences));
-    window.add_action(&action);
-    let shortcuts = gtk::ShortcutController::new();
-    shortcuts.set_scope(gtk::ShortcutScope::Global);
-    shortcuts.add_shortcut(gtk::Shortcut::new(
-        gtk::ShortcutTrigger::parse_string("<Control>comma"),
-        Some(gtk::NamedAction::new("win.preferences")),
-    ));
-    window.add_controller(shortcuts);
 }

@@ -7,6 +7,8 @@ pub mod contract;
 #[cfg(feature = "gui")]
 pub mod gtk;
 pub mod hostile;
+#[cfg(feature = "gui")]
+pub mod xdo;
 
 use std::sync::Arc;
 use std::time::Duration;
