@@ -478,6 +478,15 @@ impl DemoServer {
         lock(&self.inner.plan).push_next(n, fault);
     }
 
+    /// The next `n` requests (of any kind) are answered with `fault`, **instead of** what
+    /// earlier [`DemoServer::fail_next`] calls (or `--faults next=`) left armed: "next 5 fail
+    /// with 500" after two of "next 5 gone (404)" were used means five 500s, not three 404s
+    /// first. Faults armed by [`DemoServer::fail_matching`] stay. The app's developer controls
+    /// arm faults this way.
+    pub fn replace_next(&self, n: usize, fault: Fault) {
+        lock(&self.inner.plan).replace_next(n, fault);
+    }
+
     /// The next request matching `when` (e.g. the first write:
     /// [`RequestMatch::user_data_writes`]) is answered with `fault`; other requests pass by
     /// it. Returns the armed fault's id, which [`DemoServer::held_armed`] reports while the

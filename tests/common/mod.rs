@@ -8,6 +8,7 @@ pub mod contract;
 pub mod gtk;
 pub mod hostile;
 #[cfg(feature = "gui")]
+pub mod xdo;
 pub mod xinput;
 
 use std::sync::Arc;
