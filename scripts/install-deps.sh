@@ -46,7 +46,7 @@ if ! version_ok; then
   echo "Rust $need or newer is needed (found: $(rustc --version 2>/dev/null || echo none))." >&2
   exit 1
 fi
-# The real client libraries the tests run against the demo servers (tests/real_clients.rs):
+# The real client libraries the tests run against the demo servers (tests/it/real_clients.rs):
 # a virtualenv in tests/python/.venv with the exact versions of tests/python/requirements.txt,
 # made again only when that file changed (a copy of it in the virtualenv says what is there).
 root="$(cd "$(dirname "$0")/.." && pwd)"

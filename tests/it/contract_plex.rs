@@ -224,7 +224,7 @@ async fn the_fake_answers_fit_the_document() {
     assert_eq!(problems.len(), 2, "{problems:?}");
 }
 
-/// What python-plexapi browses with (tests/real_clients.rs): every `Metadata` of a show's and a
+/// What python-plexapi browses with (tests/it/real_clients.rs): every `Metadata` of a show's and a
 /// season's children, On Deck, continue watching (the hub and its items) and the sessions fits
 /// the document's `Metadata`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,7 +29,7 @@ const KEPT_OPERATIONS: &[(&str, &[&str])] = &[
     ("/Sessions/Playing", &["post"]),
     ("/Sessions/Playing/Progress", &["post"]),
     ("/Sessions/Playing/Stopped", &["post"]),
-    // What general client libraries call (tests/real_clients.rs, docs/SERVERS.md).
+    // What general client libraries call (tests/it/real_clients.rs, docs/SERVERS.md).
     ("/Users/{userId}", &["get"]),
     ("/Shows/NextUp", &["get"]),
     ("/UserItems/Resume", &["get"]),

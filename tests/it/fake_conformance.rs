@@ -158,7 +158,7 @@ async fn every_response_of_the_fake_fits_the_spec() {
     spec.assert_response("GET", &path, st, body.as_ref());
 }
 
-/// The endpoints general client libraries call (tests/real_clients.rs): requests as they send
+/// The endpoints general client libraries call (tests/it/real_clients.rs): requests as they send
 /// them and the fake's answers fit the document.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_client_libraries_call_fits_the_spec() {

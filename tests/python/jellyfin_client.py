@@ -1,4 +1,4 @@
-"""jellyfin-apiclient-python against the Jellyfin demo server (run by tests/real_clients.rs).
+"""jellyfin-apiclient-python against the Jellyfin demo server (run by tests/it/real_clients.rs).
 
 Usage: JELLYFIN_PASSWORD=... jellyfin_client.py BASE_URL USER
 Prints one JSON object with what the library saw; any error ends the script non-zero with

@@ -1,4 +1,4 @@
-"""python-plexapi against the Plex demo server (run by tests/real_clients.rs).
+"""python-plexapi against the Plex demo server (run by tests/it/real_clients.rs).
 
 Usage: PLEX_TOKEN=... plex_client.py BASE_URL
 Prints one JSON object with what the library saw; any error ends the script non-zero with
