@@ -349,6 +349,28 @@ where
     }
 }
 
+/// A real database file in a new temporary directory with one Jellyfin account (at an address
+/// where nothing listens) and nothing else: (the directory, the store, the account's id).
+pub fn store_with_account() -> (tempfile::TempDir, Store, i64) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&database_path(dir.path())).unwrap();
+    let acc = store
+        .upsert_account(
+            &NewAccount {
+                kind: ServerKind::Jellyfin,
+                base_url: "http://127.0.0.1:1",
+                server_id: "s",
+                server_name: "Test",
+                user_id: "u",
+                user_name: "demo",
+                device_id: "d",
+            },
+            0,
+        )
+        .unwrap();
+    (dir, store, acc)
+}
+
 /// One module per server kind, each with one `#[tokio::test]` per scenario:
 /// `kind_suite!([jellyfin => Jellyfin, plex => Plex] [scenario_a, scenario_b])` runs
 /// `scenario_a(ServerKind::Jellyfin)` as `jellyfin::scenario_a`, and so on.

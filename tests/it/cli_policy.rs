@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use common::bin::{run, text};
+use common::bin::{login_args, run, text};
 use std::process::Output;
 
 use playmark::demo::DEMO_PASSWORD;
@@ -29,16 +29,7 @@ async fn policy_is_set_at_login_shown_changed_and_applied() {
 
     let out = ok(run(
         &data,
-        &[
-            "login",
-            "jellyfin",
-            "--server",
-            &server.url(),
-            "--user",
-            "demo",
-            "--policy",
-            "prefer-server",
-        ],
+        &login_args(&server.url(), &["--policy", "prefer-server"]),
         Some(DEMO_PASSWORD),
     ));
     assert!(out.contains("Conflict policy: prefer-server"), "{out}");
@@ -81,14 +72,7 @@ async fn policy_is_set_at_login_shown_changed_and_applied() {
     assert!(ok(run(&data, &["policy", "last-writer-wins"], None)).contains("last-writer-wins"));
     ok(run(
         &data,
-        &[
-            "login",
-            "jellyfin",
-            "--server",
-            &server.url(),
-            "--user",
-            "demo",
-        ],
+        &login_args(&server.url(), &[]),
         Some(DEMO_PASSWORD),
     ));
     assert!(ok(run(&data, &["policy"], None)).contains("last-writer-wins"));

@@ -1,10 +1,8 @@
 //! Store invariants on a real SQLite file.
 #![allow(clippy::unwrap_used)]
 
-use playmark::model::{ItemKind, LocalChange, RemoteItem, ServerKind, UserData};
-use playmark::store::{
-    database_path, Claim, CompleteOutcome, NewAccount, RecordOutcome, RowState, Store,
-};
+use playmark::model::{ItemKind, LocalChange, RemoteItem, UserData};
+use playmark::store::{database_path, Claim, CompleteOutcome, RecordOutcome, RowState, Store};
 
 fn episode(id: &str, season: &str, n: i64) -> RemoteItem {
     RemoteItem {
@@ -47,22 +45,7 @@ fn server_holds(items: &[&str]) -> std::collections::HashMap<String, UserData> {
 }
 
 fn setup(episodes: usize) -> (tempfile::TempDir, Store, i64) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&database_path(dir.path())).unwrap();
-    let acc = store
-        .upsert_account(
-            &NewAccount {
-                kind: ServerKind::Jellyfin,
-                base_url: "http://127.0.0.1:1",
-                server_id: "s",
-                server_name: "Test",
-                user_id: "u",
-                user_name: "demo",
-                device_id: "d",
-            },
-            0,
-        )
-        .unwrap();
+    let (dir, mut store, acc) = crate::common::store_with_account();
     let mut items = vec![
         folder("series", ItemKind::Series, None),
         folder("season1", ItemKind::Season, Some("series")),
