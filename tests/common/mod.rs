@@ -349,6 +349,16 @@ where
     }
 }
 
+/// The id of the first episode `server` lists.
+pub fn first_episode(server: &DemoServer) -> String {
+    server
+        .items()
+        .into_iter()
+        .find(|i| i.kind == ItemKind::Episode)
+        .expect("an episode")
+        .id
+}
+
 /// A real database file in a new temporary directory with one Jellyfin account (at an address
 /// where nothing listens) and nothing else: (the directory, the store, the account's id).
 pub fn store_with_account() -> (tempfile::TempDir, Store, i64) {

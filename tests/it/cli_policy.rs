@@ -8,7 +8,7 @@ use common::bin::{login_args, run, text};
 use std::process::Output;
 
 use playmark::demo::DEMO_PASSWORD;
-use playmark::model::{ItemKind, UserData};
+use playmark::model::UserData;
 
 fn ok(o: Output) -> String {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -20,12 +20,7 @@ async fn policy_is_set_at_login_shown_changed_and_applied() {
     let server = common::clean_server().await;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let ep = server
-        .items()
-        .into_iter()
-        .find(|i| i.kind == ItemKind::Episode)
-        .unwrap()
-        .id;
+    let ep = common::first_episode(&server);
 
     let out = ok(run(
         &data,

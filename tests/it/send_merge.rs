@@ -17,7 +17,7 @@ use playmark::backend::jellyfin::{DeviceInfo, JellyfinClient};
 use playmark::backend::MediaServer;
 use playmark::clock::Clock;
 use playmark::demo::{Fault, RecordedRequest, DEMO_PASSWORD, DEMO_USER};
-use playmark::model::{DesiredState, ItemKind, ServerKind, UserData};
+use playmark::model::{DesiredState, ServerKind, UserData};
 use playmark::sync::{Policy, RunOutcome, SyncEvent};
 
 const MIN: i64 = 60_000;
@@ -592,12 +592,7 @@ async fn cli_progress_then_sync_keeps_the_other_devices_progress() {
     let server = common::clean_server().await;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let ep = server
-        .items()
-        .into_iter()
-        .find(|i| i.kind == ItemKind::Episode)
-        .unwrap()
-        .id;
+    let ep = common::first_episode(&server);
     expect_code(&login(&data, &server.url(), DEMO_PASSWORD), 0);
     expect_code(&run(&data, &["refresh"], None), 0);
 
@@ -655,7 +650,7 @@ mod cli_unknown_outcome {
     use playmark::demo::{
         DemoServer, Fault, RequestMatch, DEMO_PASSWORD, DEMO_PLEX_TOKEN, DEMO_USER,
     };
-    use playmark::model::{ItemKind, UserData};
+    use playmark::model::UserData;
 
     fn command(data: &Path, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_playmark"));
@@ -696,12 +691,7 @@ mod cli_unknown_outcome {
             .unwrap(),
         };
         expect_code(&login, 0);
-        let ep = server
-            .items()
-            .into_iter()
-            .find(|i| i.kind == ItemKind::Episode)
-            .unwrap()
-            .id;
+        let ep = super::common::first_episode(&server);
         server.set_user_data(
             &ep,
             UserData {
