@@ -53,6 +53,13 @@ pub struct SignIn {
 pub enum SignInInput {
     /// Open it.
     Show,
+    /// Open it to sign in to this account again: its kind, address and user name filled
+    /// in (the password or token is asked).
+    ShowFor {
+        kind: SignInKind,
+        url: String,
+        user: String,
+    },
     /// Close it.
     Hide,
     /// The switcher chose another kind of server.
@@ -83,6 +90,8 @@ pub struct SignInFields {
     user: gtk::Entry,
     password: gtk::PasswordEntry,
     token: gtk::PasswordEntry,
+    /// The stack of the two kinds' pages (set once the view is built).
+    kinds: Option<gtk::Stack>,
 }
 
 #[relm4::component(pub)]
@@ -204,6 +213,7 @@ impl SimpleComponent for SignIn {
             user: gtk::Entry::new(),
             password: gtk::PasswordEntry::new(),
             token: gtk::PasswordEntry::new(),
+            kinds: None,
         };
         let (url_entry, user_entry, password_entry, token_entry) = (
             fields.url.clone(),
@@ -211,7 +221,7 @@ impl SimpleComponent for SignIn {
             fields.password.clone(),
             fields.token.clone(),
         );
-        let model = SignIn {
+        let mut model = SignIn {
             kind: SignInKind::Jellyfin,
             visible: false,
             busy: false,
@@ -221,6 +231,7 @@ impl SimpleComponent for SignIn {
         let (url_entry, user_entry, password_entry, token_entry) =
             (&url_entry, &user_entry, &password_entry, &token_entry);
         let widgets = view_output!();
+        model.fields.kinds = Some(widgets.kind_stack.clone());
         ComponentParts { model, widgets }
     }
 
@@ -229,6 +240,23 @@ impl SimpleComponent for SignIn {
             SignInInput::Show => {
                 self.visible = true;
                 self.error = None;
+            }
+            SignInInput::ShowFor { kind, url, user } => {
+                self.kind = kind;
+                if let Some(stack) = &self.fields.kinds {
+                    stack.set_visible_child_name(kind.page_name());
+                }
+                self.fields.url.set_text(&url);
+                self.fields.user.set_text(&user);
+                self.fields.password.set_text("");
+                self.fields.token.set_text("");
+                self.visible = true;
+                self.error = None;
+                // What is left to type is the secret.
+                match kind {
+                    SignInKind::Jellyfin => self.fields.password.grab_focus(),
+                    SignInKind::Plex => self.fields.token.grab_focus(),
+                };
             }
             SignInInput::Hide => self.visible = false,
             SignInInput::Choose(kind) => {

@@ -59,6 +59,8 @@ pub enum SyncStatusInput {
     RetryAll,
     /// Sync now clicked.
     SyncNow,
+    /// Sign in clicked (the account needs a new sign-in).
+    SignIn,
     /// A developer control.
     Simulate { fault: DevFault },
 }
@@ -74,6 +76,8 @@ pub enum SyncStatusOutput {
     RetryAll,
     /// Send everything now.
     SyncNow,
+    /// Open the sign-in dialog for the account (it needs a new sign-in).
+    SignIn,
     /// Inject a fault into the demo server.
     Simulate { fault: DevFault },
 }
@@ -177,6 +181,14 @@ impl RelmListItem for AttentionRow {
     }
 }
 
+/// The account sends nothing until the person signs in again.
+pub fn needs_sign_in(account: AccountState) -> bool {
+    matches!(
+        account,
+        AccountState::SignInNeeded | AccountState::ServerChanged
+    )
+}
+
 impl SyncStatus {
     /// What the button and the popover say: one view of one set of counts, whose
     /// needs-attention number is the length of the list shown.
@@ -250,6 +262,17 @@ impl SimpleComponent for SyncStatus {
                         set_label: model.view().account_line.as_deref().unwrap_or_default(),
                         #[watch]
                         set_visible: model.view().account_line.is_some(),
+                    },
+                    // The account line says "sign in again": the way to do it is right below.
+                    #[name = "sign_in"]
+                    gtk::Button {
+                        set_widget_name: "sign_in",
+                        set_label: &gettext("Sign in…"),
+                        set_halign: gtk::Align::Start,
+                        add_css_class: "suggested-action",
+                        #[watch]
+                        set_visible: needs_sign_in(model.account),
+                        connect_clicked => SyncStatusInput::SignIn,
                     },
                     #[name = "attention_heading"]
                     gtk::Label {
@@ -406,6 +429,9 @@ impl SimpleComponent for SyncStatus {
             }
             SyncStatusInput::SyncNow => {
                 let _ = sender.output(SyncStatusOutput::SyncNow);
+            }
+            SyncStatusInput::SignIn => {
+                let _ = sender.output(SyncStatusOutput::SignIn);
             }
             SyncStatusInput::Simulate { fault } => {
                 if let DevFault::Offline { offline } = fault {

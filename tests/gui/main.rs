@@ -9,6 +9,7 @@
 mod common;
 
 mod ui;
+mod ui_dead_ends;
 mod ui_library;
 mod ui_prefs;
 mod ui_scale;

@@ -42,6 +42,7 @@ fn item(id: &str, kind: ItemKind, parent: Option<&str>, n: i64) -> ItemView {
         play_count: 0,
         last_played: None,
         sync_state: None,
+        unwatched: None,
     }
 }
 

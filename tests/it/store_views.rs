@@ -233,3 +233,33 @@ fn search_keeps_a_series_episodes_together_in_season_and_episode_order() {
         ["c/s1e1", "c/s1e2", "c/s1e3", "c/s2e1", "c/s2e2"]
     );
 }
+
+/// A series' and a season's rows count their unwatched episodes, following every change
+/// (issue 20 item 12); episodes and movies have no count.
+#[test]
+fn series_and_seasons_count_their_unwatched_episodes() {
+    let (_dir, mut store, acc) = setup();
+    let unwatched = |store: &Store, id: &str| store.item(acc, id).unwrap().unwrap().unwatched;
+    assert_eq!(unwatched(&store, "a"), Some(6));
+    assert_eq!(unwatched(&store, "a/s1"), Some(3));
+    assert_eq!(unwatched(&store, "a/s1e1"), None);
+    assert_eq!(unwatched(&store, "m1"), None);
+    change(&mut store, acc, "a/s1e1", LocalChange::MarkWatched, 1_000);
+    change(&mut store, acc, "a/s2e3", LocalChange::MarkWatched, 2_000);
+    assert_eq!(unwatched(&store, "a"), Some(4));
+    assert_eq!(unwatched(&store, "a/s1"), Some(2));
+    assert_eq!(unwatched(&store, "a/s2"), Some(2));
+    // A position is not watched; unwatching counts again.
+    let pos = LocalChange::Position {
+        position_ms: 60_000,
+    };
+    change(&mut store, acc, "a/s1e2", pos, 3_000);
+    change(&mut store, acc, "a/s1e1", LocalChange::MarkUnwatched, 4_000);
+    assert_eq!(unwatched(&store, "a/s1"), Some(3));
+    // The same through the views' one query.
+    let views = store
+        .items_by_ids(acc, &["a".to_string(), "b/s1".to_string()])
+        .unwrap();
+    let count = |id: &str| views.iter().find(|v| v.item_id == id).unwrap().unwatched;
+    assert_eq!((count("a"), count("b/s1")), (Some(5), Some(3)));
+}
