@@ -17,7 +17,7 @@ use playmark::backend::jellyfin::{DeviceInfo, JellyfinClient};
 use playmark::backend::MediaServer;
 use playmark::clock::Clock;
 use playmark::demo::{Fault, RecordedRequest, DEMO_PASSWORD, DEMO_USER};
-use playmark::model::{DesiredState, ServerKind, UserData};
+use playmark::model::{DesiredState, LocalChange, ServerKind, UserData};
 use playmark::sync::{Policy, RunOutcome, SyncEvent};
 
 const MIN: i64 = 60_000;
