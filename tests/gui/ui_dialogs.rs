@@ -32,6 +32,9 @@ struct Fixture {
 
 impl Fixture {
     fn start() -> Fixture {
+        // Windows left by earlier tests of this binary go: without a window manager every
+        // window sits at the top left, and a click must land on this test's.
+        close_all_windows();
         let (rt, server) = demo_server(DemoConfig {
             library: DemoLibrary::seeded().without_progress(),
             ..DemoConfig::default()
@@ -42,6 +45,9 @@ impl Fixture {
             server: Some(server.clone()),
         });
         wait_for("the library", || app.model().source.is_some());
+        // A title of its own, to find its X window for key presses.
+        app.widget()
+            .set_title(Some(&format!("Playmark (test {})", std::process::id())));
         Fixture {
             _rt: rt,
             server,
@@ -78,23 +84,27 @@ impl Drop for Fixture {
     /// The test's windows go (a later test's clicks must not land on them: without a window
     /// manager they all sit at the top left of the screen).
     fn drop(&mut self) {
-        // An open popover holds the pointer: close them first.
-        for window in gtk::Window::list_toplevels() {
-            for popover in descendants(&window)
-                .into_iter()
-                .filter_map(|w| w.downcast::<gtk::Popover>().ok())
-            {
-                popover.popdown();
-            }
-        }
-        pump();
-        for window in gtk::Window::list_toplevels() {
-            if let Ok(window) = window.downcast::<gtk::Window>() {
-                window.destroy();
-            }
-        }
-        pump();
+        close_all_windows();
     }
+}
+
+/// Close every popover (an open one holds the pointer) and destroy every window.
+fn close_all_windows() {
+    for window in gtk::Window::list_toplevels() {
+        for popover in descendants(&window)
+            .into_iter()
+            .filter_map(|w| w.downcast::<gtk::Popover>().ok())
+        {
+            popover.popdown();
+        }
+    }
+    pump();
+    for window in gtk::Window::list_toplevels() {
+        if let Ok(window) = window.downcast::<gtk::Window>() {
+            window.destroy();
+        }
+    }
+    pump();
 }
 
 fn button_in(root: &gtk::Widget, label: &str) -> gtk::Button {
@@ -221,6 +231,14 @@ fn the_sign_in_dialog_fits_closes_on_escape_and_signs_in_on_enter() {
 /// Set in the child process: the name of the test to run for real.
 const CHILD: &str = "PLAYMARK_UI_KEYRING_TEST";
 
+/// The test's name as the test binary knows it (`ui_dialogs::NAME` in the `gui` binary).
+fn test_path(test: &str) -> String {
+    match module_path!().split_once("::") {
+        Some((_, module)) => format!("{module}::{test}"),
+        None => test.to_owned(),
+    }
+}
+
 /// True in the child (run the test's body); in the parent, run this test binary's `test` in a
 /// child on its own session bus with an unlocked gnome-keyring (as `tests/keyring.rs` does),
 /// on the same X display, check that it passed, and return false.
@@ -237,7 +255,12 @@ fn in_keyring_session(test: &str) -> bool {
         )
         .arg("sh")
         .arg(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            &test_path(test),
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD, test)
         .env("HOME", home.path())
         .env("XDG_DATA_HOME", home.path().join("data"))
