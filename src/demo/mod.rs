@@ -16,11 +16,15 @@
 #![warn(missing_docs)]
 
 mod faults;
+mod home;
 mod images;
+mod jellyfin_home;
 mod library;
 mod live;
 mod media;
 mod plex;
+mod plex_browse;
+mod plex_xml;
 pub use plex::PlexRules;
 mod routes;
 mod sessions;

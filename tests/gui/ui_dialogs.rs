@@ -228,6 +228,15 @@ fn the_sign_in_dialog_fits_closes_on_escape_and_signs_in_on_enter() {
     );
 }
 
+/// The test's name as the test binary knows it: its module path without the crate's name
+/// (`ui_dialogs::NAME` in the `gui` binary).
+fn test_path(test: &str) -> String {
+    match module_path!().split_once("::") {
+        Some((_, module)) => format!("{module}::{test}"),
+        None => test.to_owned(),
+    }
+}
+
 /// Set in the child process: the name of the test to run for real.
 const CHILD: &str = "PLAYMARK_UI_KEYRING_TEST";
 
