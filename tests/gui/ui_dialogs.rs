@@ -240,14 +240,6 @@ fn test_path(test: &str) -> String {
 /// Set in the child process: the name of the test to run for real.
 const CHILD: &str = "PLAYMARK_UI_KEYRING_TEST";
 
-/// The test's name as the test binary knows it (`ui_dialogs::NAME` in the `gui` binary).
-fn test_path(test: &str) -> String {
-    match module_path!().split_once("::") {
-        Some((_, module)) => format!("{module}::{test}"),
-        None => test.to_owned(),
-    }
-}
-
 /// True in the child (run the test's body); in the parent, run this test binary's `test` in a
 /// child on its own session bus with an unlocked gnome-keyring (as `tests/keyring.rs` does),
 /// on the same X display, check that it passed, and return false.
