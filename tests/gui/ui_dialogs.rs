@@ -479,7 +479,17 @@ fn the_download_folder_is_chosen_in_a_folder_chooser() {
     chooser
         .set_current_folder(Some(&gtk::gio::File::for_path(folder.path())))
         .unwrap();
-    pump();
+    // The chooser moves to the folder as it loads it; "Select" takes the folder it is in.
+    wait_for("the chooser in the folder", || {
+        chooser
+            .current_folder()
+            .and_then(|f| f.path())
+            .is_some_and(|p| p == folder.path())
+            && chooser
+                .file()
+                .and_then(|f| f.path())
+                .is_some_and(|p| p == folder.path())
+    });
     chooser.response(gtk::ResponseType::Accept);
     let chosen = folder.path().to_string_lossy().to_string();
     let row = f.app.model().preferences.model().download_folder.clone();
