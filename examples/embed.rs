@@ -22,6 +22,8 @@ struct Player {
     badges: HashMap<String, Controller<SyncBadge>>,
 }
 
+// One message at a time through a channel: boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Msg {
     Queue(SyncQueueOutput),

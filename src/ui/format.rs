@@ -377,6 +377,20 @@ pub fn episode_code(season: Option<i64>, episode: Option<i64>) -> String {
     }
 }
 
+/// A series' or season's row: "3 unwatched episodes", or "All watched" when none is left.
+pub fn unwatched_text(unwatched: i64) -> String {
+    if unwatched > 0 {
+        ntr(
+            "{count} unwatched episode",
+            "{count} unwatched episodes",
+            usize::try_from(unwatched).unwrap_or(usize::MAX),
+            &[],
+        )
+    } else {
+        gettext("All watched")
+    }
+}
+
 /// "Resume from 12:34", or `None` when there is nothing to resume.
 pub fn resume_text(position_ms: i64, played: bool) -> Option<String> {
     (position_ms > 0 && !played)

@@ -437,6 +437,18 @@ impl RowStore {
         *self.poster_timer.borrow_mut() = Some(id);
     }
 
+    /// Forget which posters were asked for and are still missing (a fetch that failed while the
+    /// server was unreachable never answers), then check the rows on screen again: after a
+    /// reconnection their posters come.
+    pub fn posters_again(&self) {
+        let posters = self.posters.borrow();
+        self.asked
+            .borrow_mut()
+            .retain(|id| posters.0.contains_key(id));
+        drop(posters);
+        self.schedule_poster_check();
+    }
+
     /// Ask once for the poster of every item shown on screen without one.
     fn check_posters(&self) {
         let wanted: Vec<String> = self
@@ -584,7 +596,11 @@ impl RowStore {
         };
         w.context_label.set_visible(context.is_some());
         w.context_label.set_label(context.unwrap_or_default());
-        match format::resume_text(item.position_ms, item.played).filter(|_| playable) {
+        let line = match item.unwatched.filter(|_| !playable) {
+            Some(n) => Some(format::unwatched_text(n)),
+            None => format::resume_text(item.position_ms, item.played).filter(|_| playable),
+        };
+        match line {
             Some(t) => {
                 w.resume.set_label(&t);
                 w.resume.set_visible(true);
@@ -937,6 +953,7 @@ mod tests {
             play_count: 0,
             last_played: None,
             sync_state: None,
+            unwatched: None,
         }
     }
 

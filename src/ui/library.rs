@@ -994,6 +994,11 @@ impl SimpleComponent for Library {
                         self.rows.set_state(&item, new);
                     }
                 }
+                // Back online: the posters that could not be fetched meanwhile are asked for
+                // again (those of the rows on screen).
+                if state == AccountState::Online {
+                    self.rows.posters_again();
+                }
             }
             LibraryInput::Home {
                 continue_watching,

@@ -644,7 +644,20 @@ fn queued_state(engine: &Engine, row: Option<RowState>) -> Option<ItemSyncState>
 fn send_item(engine: &Engine, sender: &relm4::Sender<SyncQueueOutput>, item: &str) {
     let account = engine.account();
     if let Ok(Some(view)) = engine.with_store(|s| s.item(account, item)) {
+        // An episode's season and series count its watched state: their rows follow.
+        let parents: Vec<String> = [view.season_id.clone(), view.series_id.clone()]
+            .into_iter()
+            .flatten()
+            .filter(|_| view.kind == crate::model::ItemKind::Episode)
+            .collect();
         let _ = sender.send(SyncQueueOutput::ItemData { item: view });
+        if !parents.is_empty() {
+            if let Ok(views) = engine.with_store(|s| s.items_by_ids(account, &parents)) {
+                for view in views {
+                    let _ = sender.send(SyncQueueOutput::ItemData { item: view });
+                }
+            }
+        }
     }
 }
 

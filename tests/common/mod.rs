@@ -26,7 +26,7 @@ use playmark::store::{database_path, NewAccount, Store};
 use playmark::sync::{Engine, EngineConfig, RunMode, RunOutcome};
 
 /// A demo server of one kind (Jellyfin or Plex), a signed-in account in a real database file,
-/// and an engine on a fake clock. Every scenario of `tests/sync_suite.rs` runs on both kinds.
+/// and an engine on a fake clock. Every scenario of `tests/it/sync_suite.rs` runs on both kinds.
 pub struct Harness {
     pub kind: ServerKind,
     pub server: DemoServer,
