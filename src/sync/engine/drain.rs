@@ -353,6 +353,8 @@ impl Engine {
         }
         self.set_account_from(epoch, AccountState::Online);
         let remote: HashMap<String, UserData> = read.items.iter().cloned().collect();
+        // What a play of ours left on the server by itself is the base (`open_play`).
+        self.rebase_our_sessions(&remote)?;
         let plan = self.with_store(|s| {
             s.merge_claims_listed_at(account, claims, &remote, listed, read.date, now)
         })?;
