@@ -638,6 +638,11 @@ async fn demo_server(
             println!("Demo Plex server at {}", server.url());
             // The demo token is public (a constant of the demo server), not a secret.
             println!("Token: {DEMO_PLEX_TOKEN}");
+            // Sign-in asks plex.tv whose token it is: this server answers for its tokens.
+            println!(
+                "It stands in for plex.tv too: export PLAYMARK_PLEX_TV_URL={} before `playmark login plex`, so the demo token never goes to the real plex.tv.",
+                server.url()
+            );
         }
     }
     println!("Press Ctrl+C to stop.");

@@ -101,7 +101,7 @@ fn describe(r: &Recorded, min_resume_pct: f64) -> String {
         Verdict::Resume(p) => format!("resume at {}", format_position(p)),
     };
     if let Some(gap) = c.restarted_after_ms {
-        // Docs: SESSION_RESTART_AFTER_MS (the server may have ended the silent session).
+        // The server may have ended the silent session (`session::SESSION_RESTART_AFTER_MS`).
         return format!(
             "Recorded {what} (started again at {}: no report for {} min, the server may have \
              ended the session).",

@@ -182,8 +182,10 @@ impl App {
     }
 
     /// Open the sign-in dialog: for the signed-in account when it needs a new sign-in (its
-    /// address and user filled in), else empty.
+    /// address and user filled in), else empty; and ask the worker where the token would be
+    /// kept (the dialog says it).
     fn show_sign_in(&self) {
+        self.queue.emit(SyncQueueInput::TokenStorage);
         match &self.source {
             Some(LibrarySource::Account { again, .. }) if needs_sign_in(self.account) => {
                 self.sign_in.emit(SignInInput::ShowFor {
@@ -399,7 +401,7 @@ impl SimpleComponent for App {
                     pack_end = &gtk::MenuButton {
                         set_icon_name: "open-menu-symbolic",
                         set_tooltip_text: Some(&gettext("Main menu")),
-                        set_menu_model: Some(&primary_menu()),
+                        set_menu_model: Some(&super::app_menu::primary_menu()),
                     },
                     pack_end: model.status.widget(),
                     #[name = "search_button"]
@@ -525,7 +527,8 @@ impl SimpleComponent for App {
             .transient_for(&root)
             .launch(())
             .forward(sender.input_sender(), AppInput::Preferences);
-        add_preferences_action(&root, &sender);
+        let input = sender.input_sender().clone();
+        super::app_menu::install(&root, move || input.emit(AppInput::ShowPreferences));
         let queue = SyncQueue::builder()
             .detach_worker(init.queue)
             .forward(sender.input_sender(), AppInput::Queue);
@@ -677,6 +680,9 @@ impl SimpleComponent for App {
                 } => self.show_failure_toast(error, items, pending, &server, &sender),
                 SyncQueueOutput::SignInFinished { error } => {
                     self.sign_in.emit(SignInInput::Finished { error });
+                }
+                SyncQueueOutput::TokenStorage { storage } => {
+                    self.sign_in.emit(SignInInput::TokenStorage(storage));
                 }
                 SyncQueueOutput::Home {
                     continue_watching,
@@ -838,28 +844,4 @@ impl SimpleComponent for App {
             }),
         }
     }
-}
-
-/// The primary menu (header bar): Preferences.
-fn primary_menu() -> gtk::gio::Menu {
-    let menu = gtk::gio::Menu::new();
-    let item = gtk::gio::MenuItem::new(Some(&gettext("_Preferences")), Some("win.preferences"));
-    item.set_attribute_value("accel", Some(&"<Control>comma".to_variant()));
-    menu.append_item(&item);
-    menu
-}
-
-/// `win.preferences` (the menu entry) and its shortcut, Ctrl+, (GNOME's convention).
-fn add_preferences_action(window: &adw::ApplicationWindow, sender: &ComponentSender<App>) {
-    let action = gtk::gio::SimpleAction::new("preferences", None);
-    let input = sender.input_sender().clone();
-    action.connect_activate(move |_, _| input.emit(AppInput::ShowPreferences));
-    window.add_action(&action);
-    let shortcuts = gtk::ShortcutController::new();
-    shortcuts.set_scope(gtk::ShortcutScope::Global);
-    shortcuts.add_shortcut(gtk::Shortcut::new(
-        gtk::ShortcutTrigger::parse_string("<Control>comma"),
-        Some(gtk::NamedAction::new("win.preferences")),
-    ));
-    window.add_controller(shortcuts);
 }

@@ -825,7 +825,7 @@ mod sign_in_tests {
         let missing = SyncError::new(ErrorKind::NotFound, "no /identity");
         assert!(sign_in_error(&missing, SignInStep::Token, url)
             .starts_with("The server at https://media.local is not a Plex server."));
-        let bad = SyncError::rejected("the server address \"x\" has no scheme");
+        let bad = SyncError::rejected("add http:// or https:// to the start of \"x\"");
         assert!(sign_in_error(&bad, SignInStep::Address, url).starts_with("That server address"));
     }
 }

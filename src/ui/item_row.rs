@@ -642,7 +642,7 @@ impl RowStore {
             w.play.set_icon_name(icon);
             w.play.set_tooltip_text(Some(&tip));
         }
-        w.download.set_visible(playable && actions.download);
+        w.download_slot.set_visible(playable && actions.download);
         let download = self.downloads.borrow().get(&item.item_id).copied();
         let download_look = match download {
             Some(DownloadState::Done) => DownloadLook::Done,
@@ -650,19 +650,14 @@ impl RowStore {
             _ => DownloadLook::Offer,
         };
         if w.download_look.replace(Some(download_look)) != Some(download_look) {
-            let (icon, tip) = match download_look {
-                DownloadLook::Done => (
-                    "object-select-symbolic",
-                    gettext("Downloaded: plays without a connection"),
-                ),
-                DownloadLook::Coming => (
-                    "folder-download-symbolic",
-                    gettext("Downloading (see Downloads)"),
-                ),
-                DownloadLook::Offer => ("folder-download-symbolic", gettext("Download")),
+            // A download that is done or under way is a marker (a dim icon, not a button):
+            // there is nothing to press.
+            let page = match download_look {
+                DownloadLook::Done => "downloaded",
+                DownloadLook::Coming => "downloading",
+                DownloadLook::Offer => "offer",
             };
-            w.download.set_icon_name(icon);
-            w.download.set_tooltip_text(Some(&tip));
+            w.download_slot.set_visible_child_name(page);
             w.download
                 .set_sensitive(download_look == DownloadLook::Offer);
         }
@@ -718,6 +713,23 @@ enum PlayLook {
     Play,
 }
 
+/// The marker in place of the download button: a dim icon named `name` whose tooltip and
+/// accessible label are `text`.
+fn download_marker(name: &str, icon: &str, text: &str) -> gtk::Box {
+    let marker = super::a11y::labelled_box(text).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "marker without an accessible label");
+        gtk::Box::new(gtk::Orientation::Horizontal, 0)
+    });
+    marker.set_widget_name(name);
+    marker.set_tooltip_text(Some(text));
+    marker.set_halign(gtk::Align::Center);
+    marker.set_valign(gtk::Align::Center);
+    let image = gtk::Image::from_icon_name(icon);
+    image.add_css_class("dim-label");
+    marker.append(&image);
+    marker
+}
+
 /// What the download button shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DownloadLook {
@@ -733,6 +745,9 @@ pub struct RowWidgets {
     pub play: gtk::Button,
     /// Download.
     pub download: gtk::Button,
+    /// The download button, or in its place (same width) the marker of a download that is done
+    /// ("downloaded") or under way ("downloading"): a dim icon with a tooltip, not a button.
+    pub download_slot: gtk::Stack,
     /// The poster (empty, on a placeholder card, until it arrives).
     pub poster: gtk::Picture,
     number: gtk::Label,
@@ -797,6 +812,26 @@ impl RelmListItem for ItemRow {
         download.add_css_class("flat");
         download.set_valign(gtk::Align::Center);
         download.set_tooltip_text(Some(&gettext("Download")));
+        let download_slot = gtk::Stack::new();
+        download_slot.set_widget_name("download-slot");
+        download_slot.set_valign(gtk::Align::Center);
+        download_slot.add_named(&download, Some("offer"));
+        download_slot.add_named(
+            &download_marker(
+                "downloaded",
+                "object-select-symbolic",
+                &gettext("Downloaded: plays without a connection"),
+            ),
+            Some("downloaded"),
+        );
+        download_slot.add_named(
+            &download_marker(
+                "downloading",
+                "folder-download-symbolic",
+                &gettext("Downloading (see Downloads)"),
+            ),
+            Some("downloading"),
+        );
         let poster = gtk::Picture::new();
         poster.set_widget_name("poster");
         poster.add_css_class("poster");
@@ -853,7 +888,7 @@ impl RelmListItem for ItemRow {
         open.set_valign(gtk::Align::Center);
         hbox.append(&poster);
         hbox.append(&play);
-        hbox.append(&download);
+        hbox.append(&download_slot);
         hbox.append(&number);
         hbox.append(&text);
         hbox.append(&badge.root);
@@ -862,6 +897,7 @@ impl RelmListItem for ItemRow {
         let w = Rc::new(RowWidgets {
             play,
             download,
+            download_slot,
             poster,
             number,
             title,

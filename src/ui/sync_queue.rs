@@ -133,6 +133,8 @@ pub enum SyncQueueInput {
     ConnectivityChanged { online: bool },
     /// Developer menu (demo only).
     Simulate { fault: DevFault },
+    /// Say where the token of a sign-in would be kept ([`SyncQueueOutput::TokenStorage`]).
+    TokenStorage,
     /// Sign in to a Jellyfin server; on success the library switches to it.
     SignIn {
         url: String,
@@ -270,6 +272,10 @@ pub enum SyncQueueOutput {
     NoDatabase { message: String, recovery: Recovery },
     /// A sign-in finished: `None` = signed in, else what went wrong, in words.
     SignInFinished { error: Option<String> },
+    /// Where the token store keeps a sign-in's token now (the keyring or a file).
+    TokenStorage {
+        storage: super::sign_in::TokenStorage,
+    },
     /// One change now needs attention (or its reason changed): add it to the list.
     AttentionAdded { item: AttentionItem },
     /// One change no longer needs attention: take it off the list.
@@ -422,6 +428,24 @@ impl Worker for SyncQueue {
                 let _ = sender.output(SyncQueueOutput::SignInFinished { error });
                 return;
             }
+            SyncQueueInput::TokenStorage => {
+                use super::sign_in::TokenStorage;
+                let keyring = self
+                    .runtime()
+                    .map(|rt| rt.block_on(crate::store::tokens::keyring_on_bus()));
+                match keyring {
+                    Ok(keyring) => {
+                        let storage = if keyring {
+                            TokenStorage::Keyring
+                        } else {
+                            TokenStorage::File
+                        };
+                        let _ = sender.output(SyncQueueOutput::TokenStorage { storage });
+                    }
+                    Err(message) => tracing::warn!(%message, "token storage unknown"),
+                }
+                return;
+            }
             SyncQueueInput::SignOut => {
                 if let Err(message) = self.sign_out(&sender) {
                     let _ = sender.output(SyncQueueOutput::Failed { message });
@@ -504,6 +528,7 @@ impl Worker for SyncQueue {
             SyncQueueInput::Start
             | SyncQueueInput::ResetDatabase
             | SyncQueueInput::SignIn { .. }
+            | SyncQueueInput::TokenStorage
             | SyncQueueInput::SignInPlex { .. }
             | SyncQueueInput::SignOut
             | SyncQueueInput::Foreground { .. }
@@ -1001,7 +1026,8 @@ impl SyncQueue {
         let Some(demo) = &self.demo else { return };
         match fault {
             DevFault::Offline { offline } => demo.set_offline(offline),
-            DevFault::FailNext { count, status } => demo.fail_next(
+            // Replaces what an earlier button left armed (404s after "fail (500)" were wrong).
+            DevFault::FailNext { count, status } => demo.replace_next(
                 count,
                 Fault::Status {
                     code: status,

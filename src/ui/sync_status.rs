@@ -9,7 +9,7 @@ use relm4::prelude::*;
 use relm4::typed_view::list::{RelmListItem, TypedListView};
 
 use super::format;
-use super::i18n::gettext;
+use super::i18n::{gettext, ntr};
 use super::sync_queue::{AttentionItem, DevFault};
 use crate::model::Millis;
 use crate::store::Counts;
@@ -30,6 +30,35 @@ pub struct SyncStatus {
     pub developer: bool,
     /// The developer "offline" switch.
     pub simulate_offline: bool,
+    /// What the last developer control did to the demo server, in words (shown under them).
+    pub simulated: Option<String>,
+}
+
+/// What a developer control does to the demo server, in words (the popover says it at once:
+/// the faults themselves show only when a change meets them).
+pub fn simulated_text(fault: DevFault) -> String {
+    match fault {
+        DevFault::Offline { offline: true } => {
+            gettext("The demo server now refuses connections, as a server that is down.")
+        }
+        DevFault::Offline { offline: false } => gettext("The demo server answers again."),
+        DevFault::FailNext { count, status: 404 } => ntr(
+            "The next request to the demo server fails with 404 (gone).",
+            "The next {count} requests to the demo server fail with 404 (gone).",
+            count,
+            &[],
+        ),
+        DevFault::FailNext { count, status } => ntr(
+            "The next request to the demo server fails with {status} (server error).",
+            "The next {count} requests to the demo server fail with {status} (server error).",
+            count,
+            &[("status", &status.to_string())],
+        ),
+        DevFault::Random { fraction } if fraction > 0.0 => {
+            gettext("About 3 in 10 requests to the demo server now fail at random.")
+        }
+        DevFault::Random { .. } => gettext("The demo server no longer fails at random."),
+    }
 }
 
 /// Messages to the status button.
@@ -358,17 +387,30 @@ impl SimpleComponent for SyncStatus {
                             set_spacing: 6,
                             set_homogeneous: true,
                             gtk::Button {
+                                set_widget_name: "dev-fail-500",
                                 set_label: &gettext("Next 5 fail (500)"),
                                 connect_clicked => SyncStatusInput::Simulate {
                                     fault: DevFault::FailNext { count: 5, status: 500 },
                                 },
                             },
                             gtk::Button {
+                                set_widget_name: "dev-gone-404",
                                 set_label: &gettext("Next 5 gone (404)"),
                                 connect_clicked => SyncStatusInput::Simulate {
                                     fault: DevFault::FailNext { count: 5, status: 404 },
                                 },
                             },
+                        },
+                        gtk::Label {
+                            set_widget_name: "dev-simulated",
+                            set_xalign: 0.0,
+                            set_wrap: true,
+                            set_max_width_chars: 40,
+                            add_css_class: "caption",
+                            #[watch]
+                            set_visible: model.simulated.is_some(),
+                            #[watch]
+                            set_label: model.simulated.as_deref().unwrap_or_default(),
                         },
                     },
                 },
@@ -384,6 +426,7 @@ impl SimpleComponent for SyncStatus {
             attention: TypedListView::new(),
             developer: false,
             simulate_offline: false,
+            simulated: None,
         };
         let attention_view = &model.attention.view;
         let widgets = view_output!();
@@ -437,6 +480,7 @@ impl SimpleComponent for SyncStatus {
                 if let DevFault::Offline { offline } = fault {
                     self.simulate_offline = offline;
                 }
+                self.simulated = Some(simulated_text(fault));
                 let _ = sender.output(SyncStatusOutput::Simulate { fault });
             }
         }

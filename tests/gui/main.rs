@@ -10,6 +10,7 @@ mod common;
 
 mod ui;
 mod ui_dead_ends;
+mod ui_dialogs;
 mod ui_library;
 mod ui_prefs;
 mod ui_scale;
