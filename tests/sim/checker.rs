@@ -175,12 +175,17 @@ fn knowledge(changes: &[Recorded], sends: &[Vec<usize>]) -> Vec<BTreeSet<usize>>
     knows
 }
 
-fn reset_any(c: &Recorded, kind: ServerKind) -> bool {
-    c.is_reset(&c.before, kind) || c.is_reset(&c.base, kind)
+/// `c` went back as the winner of a conflict may have been seen: another device's merge takes a
+/// play over a watched item for a reset (see `Recorded::is_play_over_watched`).
+fn reset_any(c: &Recorded) -> bool {
+    c.is_reset(&c.before) || c.is_reset(&c.base)
 }
 
+/// `c` went back as its own device's merge sees it: a play over a watched item is progress
+/// there, not a reset.
 fn reset_both(c: &Recorded, kind: ServerKind) -> bool {
-    c.is_reset(&c.before, kind) && c.is_reset(&c.base, kind)
+    let own = |from| c.is_reset(from) && !c.is_play_over_watched(from, kind);
+    own(&c.before) && own(&c.base)
 }
 
 /// May the concurrent change `winner` win over `c` under the history's rules?
@@ -193,7 +198,7 @@ fn may_win(policies: &Policies, kind: ServerKind, winner: &Recorded, c: &Recorde
         Policy::PreferLocal | Policy::PreferServer => true,
         Policy::LastWriterWins => kind == ServerKind::Plex || !c.dated || winner.at + 1_000 >= c.at,
         Policy::FurthestProgress => {
-            reset_any(winner, kind)
+            reset_any(winner)
                 || (!reset_both(c, kind) && winner.value.progress() >= c.value.progress())
         }
     }
