@@ -351,6 +351,54 @@ async fn the_minimal_histories_of_issue_17_hold_every_invariant() {
                 },
             ],
         ),
+        // Seed 770 (Jellyfin, furthest-progress): seed 320's case, where the ABA device's
+        // first sync after its change failed (a 500) and its write came at a later one.
+        (
+            770,
+            vec![
+                change(1, 3, Change::Position { permille: 869 }),
+                Op::Fault {
+                    kind: FaultKind::Status5xx(500),
+                    target: Target::Next,
+                },
+                change(2, 3, Change::Position { permille: 4 }),
+                Op::OfflinePlay {
+                    dev: 1,
+                    item: 0,
+                    checkpoints: 2,
+                    finish: false,
+                },
+                Op::OfflinePlay {
+                    dev: 0,
+                    item: 5,
+                    checkpoints: 2,
+                    finish: false,
+                },
+                Op::Sync { dev: 2, now: false },
+                Op::Bulk {
+                    dev: 2,
+                    played: false,
+                },
+                Op::Sync { dev: 2, now: true },
+                Op::Sync { dev: 1, now: false },
+                change(1, 3, Change::Position { permille: 960 }),
+            ],
+        ),
+        // Seed 3106 (Jellyfin, furthest-progress): seed 279's case, judged by invariant 4.
+        (
+            3106,
+            vec![
+                change(2, 2, Change::Position { permille: 418 }),
+                Op::Advance { ms: 30_000 },
+                fault(FaultKind::ResetMidBody),
+                Op::Sync { dev: 2, now: false },
+                Op::Pull { dev: 1 },
+                Op::Bulk {
+                    dev: 1,
+                    played: false,
+                },
+            ],
+        ),
         (
             279,
             vec![

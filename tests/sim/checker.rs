@@ -275,11 +275,16 @@ pub fn check(w: &World, end: &Ending) -> Vec<String> {
                     .get(d)
                     .and_then(|s| s.iter().copied().find(|&at| at > step))
             };
-            let sent_after =
-                |o: &Recorded| match (first_send(o.device, o.step), first_send(c.device, c.step)) {
-                    (Some(theirs), Some(ours)) => theirs > ours,
-                    _ => false,
-                };
+            // `o`'s device ran its sends after `c`'s device first did after making `c` (a
+            // send step may fail before it writes: seed 770, where d1's first sync after its
+            // change met a 500 and its write came at a later sync).
+            let sent_after = |o: &Recorded| match first_send(c.device, c.step) {
+                Some(ours) => w
+                    .sends
+                    .get(o.device)
+                    .is_some_and(|s| s.iter().any(|&at| at > ours && at > o.step)),
+                None => false,
+            };
             let shows_final = |x: &Recorded| x.value == *fin || (x.value.played && fin.played);
             let aba_then_on = on_item.iter().any(|o| {
                 o.id != c.id
@@ -353,7 +358,19 @@ pub fn check(w: &World, end: &Ending) -> Vec<String> {
                 .filter(|r| reset_both(r, w.params.kind) && r.value != *fin)
             {
                 let winners: Vec<&&Recorded> = on_item.iter().filter(|c| c.value == *fin).collect();
-                if !winners.is_empty() && winners.iter().all(|c| knows[r.id].contains(&c.id)) {
+                // The ABA after an unknown outcome (durability, above): the winner's write was
+                // applied with its answer lost, `r` put the server back at the winner's base,
+                // and the winner's retry cannot tell that from "never landed" (seed 3106).
+                let aba_after_unknown = winners.iter().any(|c| {
+                    c.base == r.value
+                        && w.answer_lost
+                            .get(c.device)
+                            .is_some_and(|s| s.contains(&item))
+                });
+                if !winners.is_empty()
+                    && !aba_after_unknown
+                    && winners.iter().all(|c| knows[r.id].contains(&c.id))
+                {
                     out.push(format!(
                         "resurrection: {} was undone by the stale state {fin} of {}",
                         describe(r),
