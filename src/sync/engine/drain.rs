@@ -119,9 +119,12 @@ impl Engine {
             // Planned writes that have not started wait for the account like any queued row.
             self.release_ready(ctx)?;
         }
-        // Only an offline account needs to know whether anything is waiting (to probe).
-        let actionable =
-            state == AccountState::Offline && self.with_store(|s| s.has_sendable(account))?;
+        // Only an offline account needs to know whether anything is waiting (to probe). With
+        // a pull loop (the app) it probes with nothing waiting too: a pull found the server
+        // unreachable, and only a probe says when it is back.
+        let actionable = state == AccountState::Offline
+            && (self.shared.config.pull.is_some()
+                || self.with_store(|s| s.has_sendable(account))?);
 
         if state == AccountState::Offline
             && actionable
@@ -350,6 +353,8 @@ impl Engine {
         }
         self.set_account_from(epoch, AccountState::Online);
         let remote: HashMap<String, UserData> = read.items.iter().cloned().collect();
+        // What a play of ours left on the server by itself is the base (`open_play`).
+        self.rebase_our_sessions(&remote)?;
         let plan = self.with_store(|s| {
             s.merge_claims_listed_at(account, claims, &remote, listed, read.date, now)
         })?;
