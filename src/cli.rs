@@ -1296,10 +1296,17 @@ async fn sync(data_dir: &Path, wait: Option<f64>) -> Result<u8, Failure> {
             exit::OK
         }
         RunOutcome::Pending { counts } => {
+            // Held: a bulk change the app offers to undo, sent when the person is done.
+            let held = engine.with_store(|s| s.held(account.id, SystemClock.now()))?;
+            let held_words = if held > 0 {
+                format!("{held} held for Undo in the app, ")
+            } else {
+                String::new()
+            };
             println!(
-                "{} on {server}: {} retrying, {} {} attention (see `playmark status`).",
+                "{} on {server}: {held_words}{} retrying, {} {} attention (see `playmark status`).",
                 crate::words::count(counts.total(), "change not yet", "changes not yet"),
-                counts.failed + counts.pending,
+                (counts.failed + counts.pending).saturating_sub(held),
                 counts.needs_attention,
                 crate::words::agree(counts.needs_attention, "needs", "need")
             );
@@ -1375,7 +1382,10 @@ async fn status(data_dir: &Path, json: bool) -> Result<u8, Failure> {
         store.set_account_state(account.id, account_state)?;
     }
     let pending = counts.total();
-    let overridden = store.overridden(account.id, SystemClock.now())?;
+    let now = SystemClock.now();
+    let overridden = store.overridden(account.id, now)?;
+    // Rows held back while the app offers Undo for a bulk change (`store::hold`).
+    let held = store.held(account.id, now)?;
     let items: Vec<serde_json::Value> = rows
         .iter()
         .map(|r| {
@@ -1393,6 +1403,7 @@ async fn status(data_dir: &Path, json: bool) -> Result<u8, Failure> {
                 "error_message": message,
                 "error_detail": r.error_detail,
                 "desired": {"position_ms": r.desired.position_ms, "played": r.desired.played},
+                "hold_until": r.hold_until.filter(|_| r.held_at(now)),
             })
         })
         .collect();
@@ -1404,6 +1415,7 @@ async fn status(data_dir: &Path, json: bool) -> Result<u8, Failure> {
             "online": online,
             "account_state": crate::cli_accounts::state_name(account_state),
             "counts": counts,
+            "held": held,
             "items": items,
             "overridden": overridden,
         });
@@ -1423,8 +1435,13 @@ async fn status(data_dir: &Path, json: bool) -> Result<u8, Failure> {
             if signed_in { "" } else { ", signed out" }
         );
         println!(
-            "{} pending, {} sending, {} retrying, {} {} attention",
+            "{} pending{}, {} sending, {} retrying, {} {} attention",
             counts.pending,
+            if held > 0 {
+                format!(" ({held} held for Undo in the app)")
+            } else {
+                String::new()
+            },
             counts.in_flight,
             counts.failed,
             counts.needs_attention,
@@ -1446,8 +1463,13 @@ async fn status(data_dir: &Path, json: bool) -> Result<u8, Failure> {
                 .as_str()
                 .map(|m| format!(" — {m}"))
                 .unwrap_or_default();
+            let held = if r.held_at(now) {
+                ", held for Undo"
+            } else {
+                ""
+            };
             println!(
-                "  {} {name} → {what} [{}]{note}",
+                "  {} {name} → {what} [{}{held}]{note}",
                 r.item_id,
                 r.state.as_str()
             );
