@@ -310,6 +310,24 @@ fn a_notice_coming_or_going_does_not_move_what_is_under_the_pointer() {
     let mark = f.named_in_library("mark_season_watched");
     let (back_top, mark_top) = (f.top(&back), f.top(&mark));
     let at = f.centre(&back);
+    // Every notice, and the strip with none (a signed-in account online, the demo library
+    // before it loads), is one line of the same height.
+    let window = f.app.widget().clone().upcast::<gtk::Widget>();
+    let heights: Vec<(String, i32)> =
+        ["no_notice", "demo_notice", "offline_notice", "store_notice"]
+            .into_iter()
+            .map(|name| {
+                let label = named(&window, name).pop().unwrap();
+                (
+                    name.to_string(),
+                    label.measure(gtk::Orientation::Vertical, 300).1,
+                )
+            })
+            .collect();
+    assert!(
+        heights.iter().all(|(_, h)| *h == heights[0].1 && *h > 0),
+        "{heights:?}"
+    );
     let states = [
         SyncQueueOutput::AccountState {
             state: AccountState::Offline,

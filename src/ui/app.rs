@@ -458,6 +458,7 @@ impl SimpleComponent for App {
                     set_orientation: gtk::Orientation::Vertical,
                     #[name = "no_notice"]
                     gtk::Label {
+                        set_widget_name: "no_notice",
                         add_css_class: "no-notice",
                         set_single_line_mode: true,
                         // One line of text's height, like the notices (an empty label has it too).
