@@ -132,7 +132,7 @@ fn main() {
         "movie {} ({} min), played {minutes} min from {} at --speed={speed}",
         movie.name,
         runtime / 60_000,
-        playmark::player::cli::format_position(start_s * 1000)
+        playmark::player::position::format(start_s * 1000)
     );
     println!("{}", stdout.trim());
     println!("wall {:.1} s", wall.as_secs_f64());

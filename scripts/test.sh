@@ -14,7 +14,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked
 cargo build --locked --no-default-features
 ./scripts/check-potfiles.sh
 # The GTK tests need a display: a virtual one. No session bus: on a desktop the tests would
-# otherwise store their test tokens in the keyring of whoever runs them (tests/keyring.rs
+# otherwise store their test tokens in the keyring of whoever runs them (tests/it/keyring.rs
 # starts a private bus with its own keyring for the tests that need one).
 DBUS_SESSION_BUS_ADDRESS="unix:path=/nonexistent/playmark-tests-have-no-session-bus" \
   xvfb-run -a cargo test --locked

@@ -3,11 +3,11 @@
 //! Layers (see DESIGN.md): `store` (SQLite), `sync` (engine), `backend` (server clients),
 //! `demo` (bundled test server), `cli`. None of them imports GTK.
 
+pub mod account;
 pub mod backend;
 #[cfg(feature = "demo")]
 pub mod bench;
 pub mod cli;
-pub mod cli_accounts;
 pub mod clock;
 #[cfg(feature = "demo")]
 pub mod demo;
@@ -16,10 +16,10 @@ pub mod merge;
 pub mod model;
 pub mod player;
 pub mod posters;
-pub mod sign_in;
 pub mod store;
 pub mod sync;
 #[cfg(feature = "gui")]
 pub mod ui;
 pub mod words;
-pub use sign_in::account_client;
+pub use account::session::account_client;
+pub use account::sign_in;

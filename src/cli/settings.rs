@@ -73,7 +73,7 @@ fn shown(key: SettingKey, settings: &Settings, data_dir: &Path) -> String {
 
 fn list(store: &mut Store, as_json: bool) -> Result<u8, Failure> {
     let settings = store.settings()?;
-    let account = crate::cli_accounts::chosen_account(store)?;
+    let account = crate::cli::accounts::chosen_account(store)?;
     if as_json {
         let mut out = Map::new();
         for key in SettingKey::ALL {

@@ -18,8 +18,6 @@
 //! A full disk (before starting, or `ENOSPC` while writing) fails the download with a clear
 //! message; the `.part` keeps only bytes that were written completely.
 
-pub mod cli;
-
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;

@@ -5,8 +5,9 @@
 //! Another player (GStreamer in the window, VLC) is one more [`Player`]: the session, the
 //! engine and the servers do not change.
 
-pub mod cli;
 pub mod mpv;
+pub mod play;
+pub mod position;
 pub mod session;
 pub mod thresholds;
 

@@ -16,7 +16,7 @@ pub fn run(data_dir: &Path, args: &[&str], password: Option<&str>) -> Output {
         .env("PLAYMARK_LOG", "trace")
         .env_remove("PLAYMARK_DATA_DIR")
         // No session bus: tokens go to 0600 files, never into the keyring of the person running
-        // the tests (tests/keyring.rs gives its tests a private bus with a keyring).
+        // the tests (tests/it/keyring.rs gives its tests a private bus with a keyring).
         .env("DBUS_SESSION_BUS_ADDRESS", NO_BUS)
         .stdin(Stdio::null());
     match password {

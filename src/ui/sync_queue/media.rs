@@ -1,5 +1,5 @@
 //! The worker's player and download queue: ▶ plays through mpv with the same play path as
-//! `playmark play` ([`crate::player::cli::play_with`]), and the download button, "Download
+//! `playmark play` ([`crate::player::play::play_with`]), and the download button, "Download
 //! season" and the Downloads view drive the same persisted queue as `playmark download`
 //! ([`crate::download::Downloader`]). Both run on the worker's tokio runtime; the UI gets plain
 //! data back ([`SyncQueueOutput::Playing`], [`SyncQueueOutput::Downloads`],
@@ -14,9 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::*;
 use crate::download::{DownloadConfig, DownloadEvent, Downloader};
-use crate::player::cli::{exit, play_with, playback_clients, start_position, PlayArgs};
 use crate::player::mpv::MpvPlayer;
-use crate::player::{PlaybackControl, PlayerError};
+use crate::player::play::{play_with, playback_clients, start_position, PlayArgs, PlayError};
+use crate::player::PlaybackControl;
 use crate::store::DownloadRow;
 use crate::ui::downloads::DownloadAction;
 use crate::ui::i18n::{gettext, tr};
@@ -60,20 +60,41 @@ impl PlayHandle {
     }
 }
 
-/// The sentence for a play that failed (`playmark play`'s exit code and message).
-fn play_failure((code, message): crate::player::cli::Failure, server: &str, title: &str) -> String {
-    match code {
-        exit::UNREACHABLE => tr(
+/// The sentence for a play that failed, chosen from the failure's type.
+fn play_failure(e: PlayError, server: &str, title: &str) -> String {
+    match e {
+        PlayError::Unreachable => tr(
             "{server} can't be reached and “{title}” is not downloaded. Download it while online to watch it offline.",
             &[("server", server), ("title", title)],
         ),
-        exit::SIGN_IN => tr(
+        PlayError::SignedOut | PlayError::SignInRefused => tr(
             "{server} did not accept the sign-in. Sign in again to play “{title}”.",
             &[("server", server), ("title", title)],
         ),
-        _ => {
-            tracing::warn!(%message, "play failed");
-            tr("“{title}” could not be played: {reason}", &[("title", title), ("reason", &message)])
+        PlayError::PlayerMissing(_) => player_missing(),
+        PlayError::PlayerFailed(m) => tr("mpv could not be started: {reason}", &[("reason", &m)]),
+        PlayError::NotOnServer(_) => tr(
+            "“{title}” is no longer on {server}.",
+            &[("server", server), ("title", title)],
+        ),
+        PlayError::NotOffered(_) => tr(
+            "{server} did not offer “{title}” for playing.",
+            &[("server", server), ("title", title)],
+        ),
+        PlayError::BadAnswer(_) => tr(
+            "{server} did not answer as expected: “{title}” was not played.",
+            &[("server", server), ("title", title)],
+        ),
+        PlayError::NothingPlayed(reason) => tr(
+            "mpv could not play “{title}”: {reason}",
+            &[("title", title), ("reason", &reason)],
+        ),
+        e => {
+            tracing::warn!(error = %e, "play failed");
+            tr(
+                "“{title}” could not be played: {reason}",
+                &[("title", title), ("reason", &e.to_string())],
+            )
         }
     }
 }
@@ -104,11 +125,8 @@ async fn play_one(
     let (Some(account), Some(item)) = (account, item) else {
         return Err(gettext("This item is no longer in the library."));
     };
-    let player = MpvPlayer::find(mpv_args(), true).map_err(|e| match e {
-        PlayerError::Missing => player_missing(),
-        PlayerError::Failed(m) => tr("mpv could not be started: {reason}", &[("reason", &m)]),
-    })?;
-    let fail = |f| play_failure(f, &account.server_name, &item.name);
+    let fail = |e| play_failure(e, &account.server_name, &item.name);
+    let player = MpvPlayer::find(mpv_args(), true).map_err(|e| fail(e.into()))?;
     let clients = playback_clients(data_dir, &account).await.map_err(fail)?;
     let args = PlayArgs {
         id: item.item_id.clone(),
@@ -302,6 +320,8 @@ impl SyncQueue {
                 });
                 if let Err(text) = result {
                     let _ = out.send(SyncQueueOutput::Message { text });
+                    // The server may be down: a pull finds out, and the header says so.
+                    engine.pull_soon();
                 }
                 send_item(&engine, &out, &item);
                 // What the live reports did not deliver goes through the outbox now.
