@@ -211,10 +211,17 @@ pub(super) async fn sync(data_dir: &Path, wait: Option<f64>) -> Result<u8, Failu
             exit::OK
         }
         RunOutcome::Pending { counts } => {
+            // Held: a bulk change the app offers to undo, sent when the person is done.
+            let held = engine.with_store(|s| s.held(account.id, SystemClock.now()))?;
+            let held_words = if held > 0 {
+                format!("{held} held for Undo in the app, ")
+            } else {
+                String::new()
+            };
             println!(
-                "{} on {server}: {} retrying, {} {} attention (see `playmark status`).",
+                "{} on {server}: {held_words}{} retrying, {} {} attention (see `playmark status`).",
                 crate::words::count(counts.total(), "change not yet", "changes not yet"),
-                counts.failed + counts.pending,
+                (counts.failed + counts.pending).saturating_sub(held),
                 counts.needs_attention,
                 crate::words::agree(counts.needs_attention, "needs", "need")
             );
@@ -290,7 +297,10 @@ pub(super) async fn status(data_dir: &Path, json: bool) -> Result<u8, Failure> {
         store.set_account_state(account.id, account_state)?;
     }
     let pending = counts.total();
-    let overridden = store.overridden(account.id, SystemClock.now())?;
+    let now = SystemClock.now();
+    let overridden = store.overridden(account.id, now)?;
+    // Rows held back while the app offers Undo for a bulk change (`store::hold`).
+    let held = store.held(account.id, now)?;
     let items: Vec<serde_json::Value> = rows
         .iter()
         .map(|r| {
@@ -308,6 +318,7 @@ pub(super) async fn status(data_dir: &Path, json: bool) -> Result<u8, Failure> {
                 "error_message": message,
                 "error_detail": r.error_detail,
                 "desired": {"position_ms": r.desired.position_ms, "played": r.desired.played},
+                "hold_until": r.hold_until.filter(|_| r.held_at(now)),
             })
         })
         .collect();
@@ -319,6 +330,7 @@ pub(super) async fn status(data_dir: &Path, json: bool) -> Result<u8, Failure> {
             "online": online,
             "account_state": crate::cli::accounts::state_name(account_state),
             "counts": counts,
+            "held": held,
             "items": items,
             "overridden": overridden,
         });
@@ -338,8 +350,13 @@ pub(super) async fn status(data_dir: &Path, json: bool) -> Result<u8, Failure> {
             if signed_in { "" } else { ", signed out" }
         );
         println!(
-            "{} pending, {} sending, {} retrying, {} {} attention",
+            "{} pending{}, {} sending, {} retrying, {} {} attention",
             counts.pending,
+            if held > 0 {
+                format!(" ({held} held for Undo in the app)")
+            } else {
+                String::new()
+            },
             counts.in_flight,
             counts.failed,
             counts.needs_attention,
@@ -361,8 +378,13 @@ pub(super) async fn status(data_dir: &Path, json: bool) -> Result<u8, Failure> {
                 .as_str()
                 .map(|m| format!(" — {m}"))
                 .unwrap_or_default();
+            let held = if r.held_at(now) {
+                ", held for Undo"
+            } else {
+                ""
+            };
             println!(
-                "  {} {name} → {what} [{}]{note}",
+                "  {} {name} → {what} [{}{held}]{note}",
                 r.item_id,
                 r.state.as_str()
             );

@@ -4,6 +4,7 @@
 //! CLI's `status`) may open their own. No GTK, no HTTP here.
 
 mod downloads;
+mod hold;
 pub mod lease;
 mod library;
 mod outbox;
@@ -24,6 +25,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use crate::model::{AccountId, Millis, ServerKind};
 
 pub use downloads::{DownloadRow, DownloadState, DownloadTarget};
+pub use hold::{HeldBatch, HeldItem, UndoOutcome, UNDO_HOLD_MS};
 pub use library::{ItemMerge, ItemView, MergeReport, ReadMark, RefreshStats, REMOVED_DETAIL};
 pub use outbox::{
     BulkOutcome, Claim, ClaimedRow, CompleteOutcome, Counts, OutboxRow, RecordOutcome, RowState,

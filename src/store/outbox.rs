@@ -64,6 +64,16 @@ pub struct OutboxRow {
     pub group_key: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// Not sent before this time: a bulk change the app offers to undo (see `store::hold`).
+    /// A time in the past is no hold.
+    pub hold_until: Option<Millis>,
+}
+
+impl OutboxRow {
+    /// Is the row held back (not sent) at `now`?
+    pub fn held_at(&self, now: Millis) -> bool {
+        self.hold_until.is_some_and(|h| h > now)
+    }
 }
 
 /// What recording a local change did to the queue.
@@ -142,7 +152,8 @@ impl Counts {
 }
 
 const ROW_SELECT: &str = "SELECT account_id, item_id, position_ms, played, play_count, last_played, change_seq, state,
-        attempts, next_attempt_at, lease_until, error_kind, error_detail, group_key, created_at, updated_at
+        attempts, next_attempt_at, lease_until, error_kind, error_detail, group_key, created_at, updated_at,
+        hold_until
      FROM sync_outbox";
 
 fn read_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
@@ -167,6 +178,7 @@ fn read_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
         group_key: r.get(13)?,
         created_at: r.get(14)?,
         updated_at: r.get(15)?,
+        hold_until: r.get(16)?,
     })
 }
 
@@ -252,9 +264,10 @@ pub(super) fn replace_desired(
 }
 
 /// Upsert the desired state of one item (invariant 2: coalescing is structural). Any edit takes
-/// the row out of its bulk group (the group is then no longer intact). A change back to a
-/// *certain* base drops the row; after a request with an unknown outcome the row is kept and sent.
-fn upsert_desired(
+/// the row out of its bulk group (the group is then no longer intact) and ends its hold (a new
+/// change is not the held bulk change: see `store::hold`). A change back to a *certain* base
+/// drops the row; after a request with an unknown outcome the row is kept and sent.
+pub(super) fn upsert_desired(
     tx: &Transaction<'_>,
     account: AccountId,
     item: &str,
@@ -312,7 +325,7 @@ fn upsert_desired(
             tx.prepare_cached(
                 "UPDATE sync_outbox SET position_ms = ?3, played = ?4, play_count = ?5, last_played = ?6,
                         change_seq = ?7, state = ?8, attempts = ?9, next_attempt_at = ?10, group_key = NULL,
-                        error_kind = CASE WHEN ?11 THEN NULL ELSE error_kind END,
+                        hold_until = NULL, error_kind = CASE WHEN ?11 THEN NULL ELSE error_kind END,
                         error_detail = CASE WHEN ?11 THEN NULL ELSE error_detail END,
                         updated_at = ?12
                  WHERE account_id = ?1 AND item_id = ?2",
@@ -400,75 +413,123 @@ impl Store {
         debounce_ms: i64,
     ) -> Result<BulkOutcome> {
         let tx = self.conn.transaction()?;
-        if kind_of(&tx, account, parent)?.is_none() {
-            return Err(StoreError::UnknownItem(parent.to_string()));
-        }
-        let children = playable_children(&tx, account, parent)?;
-        if children.is_empty() {
-            return Err(StoreError::NoChildren(parent.to_string()));
-        }
-        let group_key = format!("{account}:{parent}:{}", next_seq(&tx)?);
-        let change = if played {
-            LocalChange::MarkWatched
-        } else {
-            LocalChange::MarkUnwatched
-        };
-        let mut outcome = BulkOutcome {
-            queued: 0,
-            dropped: 0,
-            group_key: None,
-        };
-        let mut members = Vec::new();
-        for child in &children {
-            let base = base_of(&tx, account, child)?.unwrap_or_default();
-            let current = local_of(&tx, account, child)?.unwrap_or(base);
-            let next = apply_change(&current, change, now);
-            write_local(&tx, account, child, &next, Some(now))?;
-            let in_flight =
-                row_of(&tx, account, child)?.is_some_and(|r| r.state == RowState::InFlight);
-            match upsert_desired(
-                &tx,
-                account,
-                child,
-                &DesiredState::from_user_data(&next),
-                now,
-                debounce_ms,
-            )? {
-                RecordOutcome::Queued { .. } => {
-                    outcome.queued += 1;
-                    // A row already in flight is being sent on its own; it cannot join the group.
-                    if !in_flight {
-                        members.push(child.clone());
-                    }
+        let (outcome, _) = record_bulk_in(&tx, account, parent, played, now, debounce_ms)?;
+        tx.commit()?;
+        Ok(outcome)
+    }
+}
+
+/// What a bulk action did to one child: its local state before and after, and what happened
+/// to its outbox row (for an undo, see `store::hold`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct BulkChild {
+    pub item_id: String,
+    pub before: UserData,
+    pub before_changed_at: Option<Millis>,
+    pub after: UserData,
+    pub outcome: RecordOutcome,
+}
+
+/// [`Store::record_bulk`] inside the caller's transaction.
+pub(super) fn record_bulk_in(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    parent: &str,
+    played: bool,
+    now: Millis,
+    debounce_ms: i64,
+) -> Result<(BulkOutcome, Vec<BulkChild>)> {
+    if kind_of(tx, account, parent)?.is_none() {
+        return Err(StoreError::UnknownItem(parent.to_string()));
+    }
+    let children = playable_children(tx, account, parent)?;
+    if children.is_empty() {
+        return Err(StoreError::NoChildren(parent.to_string()));
+    }
+    let group_key = format!("{account}:{parent}:{}", next_seq(tx)?);
+    let change = if played {
+        LocalChange::MarkWatched
+    } else {
+        LocalChange::MarkUnwatched
+    };
+    let mut outcome = BulkOutcome {
+        queued: 0,
+        dropped: 0,
+        group_key: None,
+    };
+    let mut members = Vec::new();
+    let mut done = Vec::with_capacity(children.len());
+    for child in &children {
+        let base = base_of(tx, account, child)?.unwrap_or_default();
+        let current = local_of(tx, account, child)?.unwrap_or(base);
+        let before_changed_at = changed_at_of(tx, account, child)?;
+        let next = apply_change(&current, change, now);
+        write_local(tx, account, child, &next, Some(now))?;
+        let in_flight = row_of(tx, account, child)?.is_some_and(|r| r.state == RowState::InFlight);
+        let recorded = upsert_desired(
+            tx,
+            account,
+            child,
+            &DesiredState::from_user_data(&next),
+            now,
+            debounce_ms,
+        )?;
+        done.push(BulkChild {
+            item_id: child.clone(),
+            before: current,
+            before_changed_at,
+            after: next,
+            outcome: recorded,
+        });
+        match recorded {
+            RecordOutcome::Queued { .. } => {
+                outcome.queued += 1;
+                // A row already in flight is being sent on its own; it cannot join the group.
+                if !in_flight {
+                    members.push(child.clone());
                 }
-                RecordOutcome::Dropped => outcome.dropped += 1,
             }
+            RecordOutcome::Dropped => outcome.dropped += 1,
         }
-        // One call on the parent changes every child on the server. That is only the change
-        // asked for when every child is a member: a child left out (already in that state
-        // here, or in flight on its own) would be written again, and on Plex each scrobble
-        // adds a view to it. Otherwise each queued child goes on its own.
-        if members.len() >= 2 && members.len() == children.len() {
-            tx.execute(
+    }
+    // One call on the parent changes every child on the server. That is only the change
+    // asked for when every child is a member: a child left out (already in that state
+    // here, or in flight on its own) would be written again, and on Plex each scrobble
+    // adds a view to it. Otherwise each queued child goes on its own.
+    if members.len() >= 2 && members.len() == children.len() {
+        tx.execute(
                 "INSERT INTO sync_groups (group_key, account_id, parent_id, played, member_count, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![group_key, account, parent, played, members.len() as i64, now],
             )?;
-            for m in &members {
-                tx.execute(
-                    "UPDATE sync_outbox SET group_key = ?3 WHERE account_id = ?1 AND item_id = ?2",
-                    params![account, m, group_key],
-                )?;
-            }
-            outcome.group_key = Some(group_key);
+        for m in &members {
+            tx.execute(
+                "UPDATE sync_outbox SET group_key = ?3 WHERE account_id = ?1 AND item_id = ?2",
+                params![account, m, group_key],
+            )?;
         }
-        tx.commit()?;
-        Ok(outcome)
+        outcome.group_key = Some(group_key);
     }
+    Ok((outcome, done))
+}
 
-    /// Take due rows (pending or failed, `next_attempt_at <= now`) for sending: mark them
-    /// `in_flight` with a lease. An intact group is claimed whole as one [`Claim::Group`]; a
-    /// broken one is dissolved into per-item claims.
+/// When the person last changed the item here (`play_state.changed_at`).
+fn changed_at_of(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    item: &str,
+) -> rusqlite::Result<Option<Millis>> {
+    Ok(tx
+        .prepare_cached("SELECT changed_at FROM play_state WHERE account_id = ?1 AND item_id = ?2")?
+        .query_row(params![account, item], |r| r.get::<_, Option<Millis>>(0))
+        .optional()?
+        .flatten())
+}
+
+impl Store {
+    /// Take due rows (pending or failed, `next_attempt_at <= now`, not held: `hold_until`
+    /// unset or past) for sending: mark them `in_flight` with a lease. An intact group is
+    /// claimed whole as one [`Claim::Group`]; a broken one is dissolved into per-item claims.
     pub fn claim_due(
         &mut self,
         account: AccountId,
@@ -481,9 +542,11 @@ impl Store {
             // One indexed range per state (an `IN` over both would sort the whole due set).
             let mut stmt = tx.prepare(&format!(
                 "SELECT * FROM ({ROW_SELECT} WHERE account_id = ?1 AND state = 'pending' AND next_attempt_at <= ?2
+                                 AND (hold_until IS NULL OR hold_until <= ?2)
                                  ORDER BY next_attempt_at, item_id LIMIT ?3)
                  UNION ALL
                  SELECT * FROM ({ROW_SELECT} WHERE account_id = ?1 AND state = 'failed' AND next_attempt_at <= ?2
+                                 AND (hold_until IS NULL OR hold_until <= ?2)
                                  ORDER BY next_attempt_at, item_id LIMIT ?3)
                  ORDER BY next_attempt_at, item_id LIMIT ?3"
             ))?;
@@ -522,7 +585,8 @@ impl Store {
             };
             for r in rows {
                 tx.execute(
-                    "UPDATE sync_outbox SET state = 'in_flight', lease_until = ?3, lease_owner = ?5, updated_at = ?4
+                    "UPDATE sync_outbox SET state = 'in_flight', lease_until = ?3, lease_owner = ?5, updated_at = ?4,
+                            hold_until = NULL
                      WHERE account_id = ?1 AND item_id = ?2",
                     params![account, r.item_id, now + lease_ms, now, self.lease_owner],
                 )?;
@@ -717,17 +781,25 @@ impl Store {
         Ok(n)
     }
 
-    /// When the engine next has something to do for this account: the earliest due row or the
-    /// earliest lease to expire. `None` when the queue holds nothing actionable.
+    /// When the engine next has something to do for this account: the earliest due row (a
+    /// held row when its hold ends) or the earliest lease to expire. `None` when the queue
+    /// holds nothing actionable.
     pub fn next_wakeup(&self, account: AccountId) -> Result<Option<Millis>> {
         Ok(self.conn.query_row(
-            // Three index look-ups (first row of each range), not a scan of the queue.
+            // Index look-ups (first row of each range; the held rows through their partial
+            // index), not a scan of the queue.
             "SELECT MIN(t) FROM (
                SELECT * FROM (SELECT next_attempt_at AS t FROM sync_outbox
-                              WHERE account_id = ?1 AND state = 'pending' ORDER BY next_attempt_at LIMIT 1)
+                              WHERE account_id = ?1 AND state = 'pending' AND hold_until IS NULL
+                              ORDER BY next_attempt_at LIMIT 1)
                UNION ALL
                SELECT * FROM (SELECT next_attempt_at FROM sync_outbox
-                              WHERE account_id = ?1 AND state = 'failed' ORDER BY next_attempt_at LIMIT 1)
+                              WHERE account_id = ?1 AND state = 'failed' AND hold_until IS NULL
+                              ORDER BY next_attempt_at LIMIT 1)
+               UNION ALL
+               SELECT MIN(MAX(next_attempt_at, hold_until)) FROM sync_outbox
+                              WHERE account_id = ?1 AND hold_until IS NOT NULL
+                                AND state IN ('pending', 'failed')
                UNION ALL
                SELECT * FROM (SELECT lease_until FROM sync_outbox INDEXED BY outbox_in_flight
                               WHERE state = 'in_flight' AND account_id = ?1 ORDER BY lease_until LIMIT 1))",
@@ -737,7 +809,7 @@ impl Store {
     }
 
     /// Retry now: rows that failed or need attention (all, or the given items) go back to
-    /// `pending`, due immediately, attempts reset.
+    /// `pending`, due immediately, attempts reset. A held row stays held (`store::hold`).
     pub fn retry(
         &mut self,
         account: AccountId,
@@ -747,7 +819,8 @@ impl Store {
         let tx = self.conn.transaction()?;
         let sql = "UPDATE sync_outbox SET state = 'pending', attempts = 0, next_attempt_at = ?2,
                           error_kind = NULL, error_detail = NULL, updated_at = ?2
-                   WHERE account_id = ?1 AND state != 'in_flight'";
+                   WHERE account_id = ?1 AND state != 'in_flight'
+                     AND (hold_until IS NULL OR hold_until <= ?2)";
         let n = match items {
             None => tx.execute(sql, params![account, now])?,
             Some(items) => {
@@ -917,6 +990,7 @@ fn claim_group_if_intact(
         && members.iter().all(|m| {
             matches!(m.state, RowState::Pending | RowState::Failed)
                 && m.next_attempt_at <= now
+                && !m.held_at(now)
                 && m.desired.played == played
                 && m.desired.position_ms == 0
         });

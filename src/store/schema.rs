@@ -16,7 +16,16 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0010_downloads", DOWNLOADS),
     ("0011_base_seq", BASE_SEQ),
     ("0012_sent_and_overridden", SENT_AND_OVERRIDDEN),
+    ("0013_outbox_hold", OUTBOX_HOLD),
 ];
+
+/// A row held back until `hold_until` (epoch ms) is not sent before then: a bulk change the
+/// app offers to undo (see `store::hold`). A timestamp, not a flag, so a hold whose app was
+/// killed ends by itself. The partial index keeps the held rows one look-up away.
+const OUTBOX_HOLD: &str = r#"
+ALTER TABLE sync_outbox ADD COLUMN hold_until INTEGER;
+CREATE INDEX outbox_held ON sync_outbox (account_id, hold_until) WHERE hold_until IS NOT NULL;
+"#;
 
 /// What was sent and whose outcome is not known yet (DESIGN.md invariant 8; see
 /// `store::sent`), beside the base rather than in `sync_outbox` so that dropping, discarding

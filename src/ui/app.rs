@@ -104,6 +104,9 @@ pub struct App {
     pub overridden: Vec<OverriddenItem>,
     /// The override toast on screen.
     pub overridden_toast: Option<OverriddenToast>,
+    /// The Undo toast of the held bulk change on screen, by its batch number (one at a time:
+    /// a newer bulk change replaces it, and its change is then sent).
+    pub undo_toast: Option<(u64, adw::Toast)>,
     /// A start-up failure, shown instead of the library.
     pub failure: Option<String>,
     /// The way out the failure page offers (no database to work with).
@@ -149,6 +152,10 @@ pub enum AppInput {
     OverriddenToastAction,
     /// The override toast `serial` went away.
     OverriddenToastDismissed { serial: usize },
+    /// The Undo toast of held bulk change `batch`: its button was clicked.
+    Undo { batch: u64 },
+    /// The Undo toast of held bulk change `batch` went away (clicked, timed out or replaced).
+    UndoDismissed { batch: u64 },
     /// Open the sign-in dialog.
     ShowSignIn,
     /// From the sign-in dialog.
@@ -165,7 +172,43 @@ pub enum AppInput {
     Preferences(PreferencesOutput),
 }
 
+/// The notice the strip under the header bar shows (one at a time, the most pressing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// Nothing to say: the strip's space stays reserved.
+    None,
+    /// The demo library is shown.
+    Demo,
+    /// The server can't be reached.
+    Offline,
+    /// Playmark's database fails.
+    Store,
+}
+
 impl App {
+    /// The notice shown now.
+    pub fn notice(&self) -> Notice {
+        if self.store_trouble.is_some() {
+            Notice::Store
+        } else if self.account == AccountState::Offline {
+            Notice::Offline
+        } else if matches!(self.source, Some(LibrarySource::Demo { .. })) {
+            Notice::Demo
+        } else {
+            Notice::None
+        }
+    }
+
+    fn demo_notice_text(&self) -> String {
+        match &self.source {
+            Some(LibrarySource::Demo { url }) => tr(
+                "Demo library: a test server running on this computer ({url}). Changes go to it, not to your media server. Use the sync button's developer controls to simulate trouble.",
+                &[("url", url)],
+            ),
+            _ => String::new(),
+        }
+    }
+
     /// The window is hidden and the app held open while downloads go on.
     pub fn held(&self) -> bool {
         self.hold.is_some()
@@ -294,6 +337,26 @@ impl App {
 }
 
 impl App {
+    /// A bulk change is held: offer its Undo (see `undo_toast`). An Undo toast still up goes
+    /// first (its change is sent).
+    fn show_undo_toast(&mut self, batch: u64, toast: adw::Toast, sender: &ComponentSender<Self>) {
+        self.dismiss_undo_toast();
+        let s = sender.input_sender().clone();
+        toast.connect_button_clicked(move |_| s.emit(AppInput::Undo { batch }));
+        let s = sender.input_sender().clone();
+        toast.connect_dismissed(move |_| s.emit(AppInput::UndoDismissed { batch }));
+        self.toast_overlay.add_toast(toast.clone());
+        self.toasts_shown += 1;
+        self.undo_toast = Some((batch, toast));
+    }
+
+    /// Take the Undo toast away (its dismissed handler ends the hold).
+    fn dismiss_undo_toast(&mut self) {
+        if let Some((_, toast)) = self.undo_toast.take() {
+            toast.dismiss();
+        }
+    }
+
     /// New override notices: the rows show them all; the new ones are announced by the
     /// override toast (see [`OverriddenToast`]).
     fn show_overridden(
@@ -429,41 +492,64 @@ impl SimpleComponent for App {
                         connect_clicked => AppInput::SignOut,
                     },
                 },
-                #[name = "demo_notice"]
-                gtk::Label {
-                    add_css_class: "demo-notice",
-                    set_wrap: true,
-                    set_xalign: 0.0,
-                    #[watch]
-                    set_visible: matches!(model.source, Some(LibrarySource::Demo { .. })),
-                    #[watch]
-                    set_label: &match &model.source {
-                        Some(LibrarySource::Demo { url }) => tr(
-                            "Demo library: a test server running on this computer ({url}). Changes go to it, not to your media server. Use the sync button's developer controls to simulate trouble.",
-                            &[("url", url)],
-                        ),
-                        _ => String::new(),
+                // The notice strip: one line whose space is always reserved, so a notice that
+                // comes or goes never moves the content under the pointer (AdwBanner, which
+                // animates its height, needs libadwaita 1.3). One notice at a time, the most
+                // pressing; an ellipsized one shows whole in its tooltip.
+                #[name = "notices"]
+                gtk::Box {
+                    set_widget_name: "notices",
+                    set_orientation: gtk::Orientation::Vertical,
+                    #[name = "no_notice"]
+                    gtk::Label {
+                        set_widget_name: "no_notice",
+                        add_css_class: "no-notice",
+                        set_single_line_mode: true,
+                        // One line of text's height, like the notices (an empty label has it too).
+                        set_label: "",
+                        #[watch]
+                        set_visible: model.notice() == Notice::None,
                     },
-                },
-                #[name = "offline_notice"]
-                gtk::Label {
-                    add_css_class: "offline-notice",
-                    set_wrap: true,
-                    set_xalign: 0.0,
-                    set_label: &gettext("Offline — your changes are kept and will be sent when the server is back."),
-                    #[watch]
-                    set_visible: model.account == AccountState::Offline,
-                },
-                #[name = "store_notice"]
-                gtk::Label {
-                    set_widget_name: "store_notice",
-                    add_css_class: "offline-notice",
-                    set_wrap: true,
-                    set_xalign: 0.0,
-                    #[watch]
-                    set_label: model.store_trouble.as_deref().unwrap_or_default(),
-                    #[watch]
-                    set_visible: model.store_trouble.is_some(),
+                    #[name = "demo_notice"]
+                    gtk::Label {
+                        set_widget_name: "demo_notice",
+                        add_css_class: "demo-notice",
+                        set_single_line_mode: true,
+                        set_ellipsize: gtk::pango::EllipsizeMode::End,
+                        set_xalign: 0.0,
+                        #[watch]
+                        set_visible: model.notice() == Notice::Demo,
+                        #[watch]
+                        set_label: &model.demo_notice_text(),
+                        #[watch]
+                        set_tooltip_text: Some(&model.demo_notice_text()),
+                    },
+                    #[name = "offline_notice"]
+                    gtk::Label {
+                        set_widget_name: "offline_notice",
+                        add_css_class: "offline-notice",
+                        set_single_line_mode: true,
+                        set_ellipsize: gtk::pango::EllipsizeMode::End,
+                        set_xalign: 0.0,
+                        set_label: &gettext("Offline — your changes are kept and will be sent when the server is back."),
+                        set_tooltip_text: Some(&gettext("Offline — your changes are kept and will be sent when the server is back.")),
+                        #[watch]
+                        set_visible: model.notice() == Notice::Offline,
+                    },
+                    #[name = "store_notice"]
+                    gtk::Label {
+                        set_widget_name: "store_notice",
+                        add_css_class: "offline-notice",
+                        set_single_line_mode: true,
+                        set_ellipsize: gtk::pango::EllipsizeMode::End,
+                        set_xalign: 0.0,
+                        #[watch]
+                        set_label: model.store_trouble.as_deref().unwrap_or_default(),
+                        #[watch]
+                        set_tooltip_text: model.store_trouble.as_deref(),
+                        #[watch]
+                        set_visible: model.notice() == Notice::Store,
+                    },
                 },
                 #[local_ref]
                 toast_overlay -> adw::ToastOverlay {
@@ -553,6 +639,7 @@ impl SimpleComponent for App {
             toasts_shown: 0,
             overridden: Vec::new(),
             overridden_toast: None,
+            undo_toast: None,
             failure: None,
             recovery: None,
             recovering: false,
@@ -729,6 +816,27 @@ impl SimpleComponent for App {
                 SyncQueueOutput::Overridden { items, new } => {
                     self.show_overridden(items, new, &sender)
                 }
+                SyncQueueOutput::BulkHeld {
+                    batch,
+                    name,
+                    series,
+                    count,
+                    played,
+                } => {
+                    let name = match series {
+                        Some(series) => super::undo_toast::season_name(&series, &name),
+                        None => name,
+                    };
+                    let toast = super::undo_toast::new(&name, count, played);
+                    self.show_undo_toast(batch, toast, &sender);
+                }
+                SyncQueueOutput::UndoTooLate { .. } => {
+                    let text = super::undo_toast::too_late();
+                    let toast = adw::Toast::new(&gtk::glib::markup_escape_text(&text));
+                    toast.set_timeout(8);
+                    self.toast_overlay.add_toast(toast);
+                    self.last_message = Some(text);
+                }
                 SyncQueueOutput::SettingRefused { key, message } => self
                     .preferences
                     .emit(PreferencesInput::Refused { key, message }),
@@ -775,6 +883,11 @@ impl SimpleComponent for App {
                     .emit(SyncQueueInput::UseMine { items: vec![item] }),
             },
             AppInput::Status(out) => {
+                if matches!(out, SyncStatusOutput::SyncNow) {
+                    // The person asked for a send: held bulk changes go too, so their Undo
+                    // is no longer offered.
+                    self.dismiss_undo_toast();
+                }
                 let input = match out {
                     SyncStatusOutput::SignIn => {
                         self.status.widget().popdown();
@@ -811,6 +924,19 @@ impl SimpleComponent for App {
                 if self.overridden_toast.as_ref().map(|t| t.serial) == Some(serial) {
                     self.overridden_toast = None;
                 }
+            }
+            AppInput::Undo { batch } => {
+                if self.undo_toast.as_ref().map(|(b, _)| *b) == Some(batch) {
+                    self.undo_toast = None;
+                }
+                self.queue.emit(SyncQueueInput::Undo { batch });
+            }
+            AppInput::UndoDismissed { batch } => {
+                if self.undo_toast.as_ref().map(|(b, _)| *b) == Some(batch) {
+                    self.undo_toast = None;
+                }
+                // After an Undo the batch is gone and this does nothing.
+                self.queue.emit(SyncQueueInput::ReleaseHold { batch });
             }
             AppInput::ShowSignIn => self.show_sign_in(),
             AppInput::SignIn(SignInOutput::SignIn {

@@ -12,8 +12,10 @@
 //! │       └── needs-attention list (gtk::ListView, virtualised) with Retry / Discard
 //! │   └── Sign in… / Sign out → SignIn dialog  sign_in.rs
 //! │       (StackSwitcher: Jellyfin user + password | Plex token)
-//! ├── demo notice, offline notice
-//! └── AdwToastOverlay (coalesced failure toasts; one toast for override notices, Use mine)
+//! ├── notice strip: demo / offline / database notice, one line of fixed height (its space is
+//! │   reserved, so a notice that comes or goes never moves what is under the pointer)
+//! └── AdwToastOverlay (coalesced failure toasts; one toast for override notices, Use mine;
+//!     the Undo toast of a bulk change                undo_toast.rs)
 //!     └── Library                                   library.rs
 //!         ├── GtkSearchBar → search results (FTS5 in the worker)
 //!         ├── AdwViewStack: Home (Continue watching, Next up) | Shows (AdwLeaflet:
@@ -42,6 +44,7 @@ pub mod sign_in;
 pub mod sync_badge;
 pub mod sync_queue;
 pub mod sync_status;
+pub mod undo_toast;
 pub mod window_state;
 
 use std::path::PathBuf;

@@ -8,6 +8,7 @@
 mod media;
 mod posters;
 mod settings;
+mod undo;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -119,8 +120,14 @@ pub enum SyncQueueInput {
     ResetDatabase,
     /// Record a local change for `item` (durable, then queued).
     Enqueue { item: String, change: LocalChange },
-    /// Mark every episode under `parent` (season or series) watched or not.
+    /// Mark every episode under `parent` (season or series) watched or not: recorded at once,
+    /// held (not sent) while its Undo is offered ([`SyncQueueOutput::BulkHeld`]).
     EnqueueBulk { parent: String, played: bool },
+    /// Take back the held bulk change `batch` (its Undo button): answered with
+    /// [`SyncQueueOutput::UndoTooLate`] when some of it may have been sent.
+    Undo { batch: u64 },
+    /// The Undo of the held bulk change `batch` is no longer offered: send it now.
+    ReleaseHold { batch: u64 },
     /// Retry one failed or needs-attention change now.
     Retry { item: String },
     /// Retry every failed or needs-attention change now.
@@ -321,6 +328,20 @@ pub enum SyncQueueOutput {
         key: crate::store::SettingKey,
         message: String,
     },
+    /// A bulk change was recorded and is held while its Undo is offered: `count` episodes of
+    /// a series or season (`name`, server text; a season's `series` too) marked watched or not.
+    /// The hold ends by itself after `store::UNDO_HOLD_MS`; the UI ends it earlier with
+    /// [`SyncQueueInput::ReleaseHold`] or takes the change back with [`SyncQueueInput::Undo`].
+    BulkHeld {
+        batch: u64,
+        name: String,
+        series: Option<String>,
+        count: usize,
+        played: bool,
+    },
+    /// An Undo came too late: some change of the batch was sent or is being sent; nothing was
+    /// taken back.
+    UndoTooLate { batch: u64 },
     /// Every override notice of the last 7 days (the whole list, sent when it changes), and
     /// the items among them that are new since the last list and should be announced (a toast).
     Overridden {
@@ -349,6 +370,8 @@ pub struct SyncQueue {
     downloader: Option<Arc<Downloader>>,
     /// The running account's posters.
     posters: Option<posters::Posters>,
+    /// Bulk changes held while their Undo is offered, by batch number.
+    held: undo::HeldBatches,
 }
 
 impl std::fmt::Debug for SyncQueue {
@@ -389,6 +412,7 @@ impl Worker for SyncQueue {
             play: None,
             downloader: None,
             posters: None,
+            held: undo::HeldBatches::default(),
         }
     }
 
@@ -545,7 +569,8 @@ impl Worker for SyncQueue {
                 })
             }
             SyncQueueInput::EnqueueBulk { parent, played } => {
-                engine.record_bulk(&parent, played).map(|_| {
+                engine.record_bulk_held(&parent, played).map(|batch| {
+                    self.held.announce(&engine, batch, sender.output_sender());
                     let account = engine.account();
                     let items = engine.with_store(|s| s.items(account)).unwrap_or_default();
                     let under = |id: &Option<String>| id.as_deref() == Some(parent.as_str());
@@ -582,8 +607,17 @@ impl Worker for SyncQueue {
                     send_item(&engine, sender.output_sender(), &item);
                 })
             }
-            // Both directions: send what is queued, then bring what other devices changed.
-            SyncQueueInput::SyncNow => engine.sync_now().map(|_| engine.pull_soon()),
+            SyncQueueInput::Undo { batch } => {
+                self.held.undo(&engine, batch, sender.output_sender())
+            }
+            SyncQueueInput::ReleaseHold { batch } => self.held.release(&engine, batch),
+            // Both directions: send what is queued (held bulk changes too: the person asked for
+            // a send), then bring what other devices changed.
+            SyncQueueInput::SyncNow => self
+                .held
+                .release_all(&engine)
+                .and_then(|_| engine.sync_now())
+                .map(|_| engine.pull_soon()),
             SyncQueueInput::ConnectivityChanged { online } => {
                 engine.connectivity_changed(online);
                 Ok(())

@@ -159,10 +159,14 @@ fn shows_series_then_season_then_episodes_and_back() {
         f.app.model().library.widgets().season_title.label(),
         "The Lighthouse Keepers — Season 2"
     );
-    // The season's bulk action is one server call for all of it.
+    // The season's bulk action is one server call for all of it, sent when its Undo toast
+    // goes (here dismissed at once; `tests/ui_undo.rs` tests the hold and Undo).
     f.server.clear_requests();
     f.click_visible("mark_season_watched");
     assert!(episodes.iter().all(|id| f.played(id)), "optimistic");
+    wait_for("the Undo toast", || f.app.model().undo_toast.is_some());
+    let toast = f.app.model().undo_toast.as_ref().unwrap().1.clone();
+    toast.dismiss();
     wait_for("the season watched on the server", || {
         episodes
             .iter()

@@ -34,3 +34,4 @@ mod send_merge;
 mod store;
 mod store_views;
 mod sync_suite;
+mod undo;

@@ -14,6 +14,7 @@ use rand::SeedableRng;
 use tokio::sync::{broadcast, Notify};
 
 mod drain;
+mod hold;
 mod live;
 mod playback;
 mod probe;

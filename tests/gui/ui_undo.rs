@@ -1,0 +1,378 @@
+//! Undo of a bulk change and a layout that stays put, under a real display with real pointer
+//! clicks (`xdotool`, XTEST, as the X server delivers a person's clicks): the app with the real
+//! SyncQueue worker, a real SQLite file and the demo server over loopback (issue 20, item 2).
+#![cfg(feature = "gui")]
+#![allow(clippy::unwrap_used)]
+
+use crate::common;
+
+use std::time::{Duration, Instant};
+
+use common::gtk::{demo_server, descendants, launch, named, pump, wait_for};
+use playmark::demo::{DemoConfig, DemoLibrary, DemoServer};
+use playmark::model::UserData;
+use playmark::store::{database_path, Store};
+use playmark::sync::AccountState;
+use playmark::ui::app::{App, AppInput};
+use playmark::ui::library::LibraryInput;
+use playmark::ui::sync_queue::{SyncQueueInit, SyncQueueOutput};
+use relm4::gtk;
+use relm4::gtk::prelude::*;
+use relm4::prelude::*;
+
+struct Fixture {
+    _rt: tokio::runtime::Runtime,
+    server: DemoServer,
+    dir: tempfile::TempDir,
+    app: relm4::Controller<App>,
+    /// The X window of the app (for xdotool).
+    window: String,
+}
+
+/// A resume point at 22:00 and a watched episode: the history a bulk change would erase.
+const RESUME_MS: i64 = 22 * 60_000;
+
+impl Fixture {
+    /// The app on a demo server where the first season's first episode is at 22:00 and its
+    /// second is watched, showing that season's episodes.
+    fn start() -> Fixture {
+        let (rt, server) = demo_server(DemoConfig {
+            library: DemoLibrary::seeded().without_progress(),
+            ..DemoConfig::default()
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let app = launch(SyncQueueInit::Demo {
+            data_dir: dir.path().to_path_buf(),
+            server: Some(server.clone()),
+        });
+        app.widget().set_default_size(900, 700);
+        // Unique per window: earlier tests' windows may still exist in this one process.
+        static WINDOWS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = WINDOWS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let title = format!("playmark-undo-test-{}-{n}", std::process::id());
+        app.widget().set_title(Some(&title));
+        let mut f = Fixture {
+            _rt: rt,
+            server,
+            dir,
+            app,
+            window: String::new(),
+        };
+        wait_for("the library", || !f.lists().series.is_empty());
+        let eps = f.open_first_season();
+        f.server.set_user_data(
+            &eps[0],
+            UserData {
+                position_ms: RESUME_MS,
+                ..UserData::default()
+            },
+        );
+        f.server.set_user_data(
+            &eps[1],
+            UserData {
+                played: true,
+                play_count: 1,
+                last_played: Some(1_700_000_000_000),
+                ..UserData::default()
+            },
+        );
+        // The app learns them as from another device (Sync now pulls).
+        f.sync_now();
+        wait_for("the history on the rows", || {
+            f.row(&eps[0]).position_ms == RESUME_MS && f.row(&eps[1]).played
+        });
+        f.server.clear_requests();
+        wait_for("the X window", || {
+            let out = std::process::Command::new("xdotool")
+                .args(["search", "--name", &title])
+                .output()
+                .expect("xdotool runs (scripts/install-deps.sh installs it)");
+            f.window = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            !f.window.is_empty()
+        });
+        f
+    }
+
+    fn lists(&self) -> playmark::ui::library::ListIds {
+        self.app.model().library.model().lists.clone()
+    }
+
+    fn row(&self, id: &str) -> playmark::store::ItemView {
+        self.app.model().library.model().rows.item(id).unwrap()
+    }
+
+    fn open_first_season(&self) -> Vec<String> {
+        let stack = self.app.model().library.widgets().stack.clone();
+        stack.set_visible_child_name("shows");
+        let id = self.lists().series[0].clone();
+        self.app
+            .model()
+            .library
+            .emit(LibraryInput::OpenSeries { id });
+        pump();
+        let id = self.lists().seasons[0].clone();
+        self.app
+            .model()
+            .library
+            .emit(LibraryInput::OpenSeason { id });
+        wait_for("the episodes", || self.lists().episodes.len() >= 3);
+        self.lists().episodes
+    }
+
+    /// "Sync now" (both directions), as the status popover's button asks for it.
+    fn sync_now(&self) {
+        self.app.emit(AppInput::Status(
+            playmark::ui::sync_status::SyncStatusOutput::SyncNow,
+        ));
+        pump();
+    }
+
+    /// The mapped widget named `name` in the library.
+    fn named_in_library(&self, name: &str) -> gtk::Widget {
+        let root = self
+            .app
+            .model()
+            .library
+            .widget()
+            .clone()
+            .upcast::<gtk::Widget>();
+        named(&root, name)
+            .into_iter()
+            .find(|w| w.is_mapped())
+            .unwrap_or_else(|| panic!("{name} on screen"))
+    }
+
+    /// Where the centre of `w` is in the X window (the surface), in pixels.
+    fn centre(&self, w: &gtk::Widget) -> (i32, i32) {
+        let window = self.app.widget().clone().upcast::<gtk::Widget>();
+        let p = w
+            .compute_point(
+                &window,
+                &gtk::graphene::Point::new(w.width() as f32 / 2.0, w.height() as f32 / 2.0),
+            )
+            .expect("the widget is in the window");
+        let (dx, dy) = self.app.widget().surface_transform();
+        ((p.x() as f64 + dx) as i32, (p.y() as f64 + dy) as i32)
+    }
+
+    /// The top edge of `w` in the window.
+    fn top(&self, w: &gtk::Widget) -> f32 {
+        let window = self.app.widget().clone().upcast::<gtk::Widget>();
+        w.compute_point(&window, &gtk::graphene::Point::new(0.0, 0.0))
+            .unwrap()
+            .y()
+    }
+
+    /// A real click (pointer move, button 1 down and up) at window position `at`.
+    fn click_at(&self, at: (i32, i32)) {
+        let mut child = std::process::Command::new("xdotool")
+            .args(["mousemove", "--window", &self.window, "--sync"])
+            .arg(at.0.to_string())
+            .arg(at.1.to_string())
+            .args(["click", "1"])
+            .spawn()
+            .expect("xdotool runs");
+        let mut status = None;
+        wait_for("xdotool click", || {
+            status = child.try_wait().unwrap();
+            status.is_some()
+        });
+        assert!(status.unwrap().success());
+        pump();
+    }
+
+    fn click(&self, w: &gtk::Widget) {
+        self.click_at(self.centre(w));
+    }
+
+    /// The Undo toast's button, once it is on screen.
+    fn undo_button(&self) -> gtk::Button {
+        let window = self.app.widget().clone().upcast::<gtk::Widget>();
+        let find = || {
+            descendants(&window)
+                .into_iter()
+                .filter(|w| w.is_mapped())
+                .filter_map(|w| w.downcast::<gtk::Button>().ok())
+                .find(|b| b.label().as_deref() == Some("Undo"))
+        };
+        wait_for("the Undo toast", || find().is_some());
+        let button = find().unwrap();
+        // The toast slides in: wait until it stands still before clicking it.
+        let mut last = self.centre(button.upcast_ref());
+        wait_for("the toast in place", || {
+            std::thread::sleep(Duration::from_millis(50));
+            pump();
+            let now = self.centre(button.upcast_ref());
+            std::mem::replace(&mut last, now) == now
+        });
+        button
+    }
+
+    fn writes(&self) -> usize {
+        self.server
+            .requests()
+            .iter()
+            .filter(|r| r.is_user_data_write())
+            .count()
+    }
+
+    /// Keep the app running for `d` (the worker and engine go on).
+    fn run_for(&self, d: Duration) {
+        let end = Instant::now() + d;
+        while Instant::now() < end {
+            pump();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+#[gtk::test]
+fn undo_of_mark_season_watched_puts_every_row_back_and_sends_nothing() {
+    let f = Fixture::start();
+    let eps = f.lists().episodes;
+    let before: Vec<(i64, bool)> = eps
+        .iter()
+        .map(|id| (f.row(id).position_ms, f.row(id).played))
+        .collect();
+    assert_eq!(before[0], (RESUME_MS, false));
+    assert!(before[1].1);
+
+    f.click(&f.named_in_library("mark_season_watched"));
+    wait_for("every row watched at once", || {
+        eps.iter().all(|id| f.row(id).played)
+    });
+    let undo = f.undo_button();
+    // Held while the toast is up: nothing went, even past the debounce.
+    f.run_for(Duration::from_millis(1_500));
+    assert_eq!(f.writes(), 0, "{:?}", f.server.requests());
+
+    f.click(undo.upcast_ref());
+    wait_for("every row back as it was", || {
+        eps.iter()
+            .map(|id| (f.row(id).position_ms, f.row(id).played))
+            .collect::<Vec<_>>()
+            == before
+    });
+    wait_for("the toast gone", || f.app.model().undo_toast.is_none());
+    // Nothing is queued (each item is back at the server's value), so nothing will ever go.
+    let store = Store::open(&database_path(f.dir.path())).unwrap();
+    let account = store.account().unwrap().unwrap().id;
+    assert!(store.outbox(account).unwrap().is_empty());
+    f.run_for(Duration::from_millis(1_500));
+    assert_eq!(f.writes(), 0, "{:?}", f.server.requests());
+    assert_eq!(f.server.user_data(&eps[0]).unwrap().position_ms, RESUME_MS);
+    assert!(f.server.user_data(&eps[1]).unwrap().played);
+    assert!(!f.server.user_data(&eps[2]).unwrap().played);
+}
+
+#[gtk::test]
+fn a_bulk_change_is_sent_once_its_undo_toast_goes() {
+    let f = Fixture::start();
+    let eps = f.lists().episodes;
+    f.click(&f.named_in_library("mark_season_watched"));
+    f.undo_button();
+    f.run_for(Duration::from_millis(1_500));
+    assert_eq!(f.writes(), 0);
+    assert!(eps
+        .iter()
+        .all(|id| !f.server.user_data(id).unwrap().played || id == &eps[1]));
+    // The toast goes by itself (its timeout): the change is sent then, well inside the hold.
+    let shown = Instant::now();
+    wait_for("the season watched on the server", || {
+        eps.iter().all(|id| f.server.user_data(id).unwrap().played)
+    });
+    assert!(
+        shown.elapsed()
+            < Duration::from_secs(playmark::ui::undo_toast::UNDO_TOAST_SECONDS as u64 + 5),
+        "sent {:?} after the toast",
+        shown.elapsed()
+    );
+    assert!(f.app.model().undo_toast.is_none());
+
+    // Sync now ends a hold at once (and takes its Undo away).
+    f.server.clear_requests();
+    f.click(&f.named_in_library("mark_season_unwatched"));
+    f.undo_button();
+    f.sync_now();
+    wait_for("the season unwatched on the server", || {
+        eps.iter().all(|id| !f.server.user_data(id).unwrap().played)
+    });
+    assert!(f.app.model().undo_toast.is_none());
+}
+
+/// A notice coming (offline, the database in trouble) or going never moves the content: a
+/// click where Back was still lands on Back, not on "Mark season watched" below it.
+#[gtk::test]
+fn a_notice_coming_or_going_does_not_move_what_is_under_the_pointer() {
+    let f = Fixture::start();
+    let back = f.named_in_library("back");
+    let mark = f.named_in_library("mark_season_watched");
+    let (back_top, mark_top) = (f.top(&back), f.top(&mark));
+    let at = f.centre(&back);
+    // Every notice, and the strip with none (a signed-in account online, the demo library
+    // before it loads), is one line of the same height.
+    let window = f.app.widget().clone().upcast::<gtk::Widget>();
+    let heights: Vec<(String, i32)> =
+        ["no_notice", "demo_notice", "offline_notice", "store_notice"]
+            .into_iter()
+            .map(|name| {
+                // A hidden widget measures 0: show each for a moment.
+                let label = named(&window, name).pop().unwrap();
+                let shown = label.is_visible();
+                label.set_visible(true);
+                let height = label.measure(gtk::Orientation::Vertical, 300).1;
+                label.set_visible(shown);
+                (name.to_string(), height)
+            })
+            .collect();
+    assert!(
+        heights.iter().all(|(_, h)| *h == heights[0].1 && *h > 0),
+        "{heights:?}"
+    );
+    let states = [
+        SyncQueueOutput::AccountState {
+            state: AccountState::Offline,
+        },
+        SyncQueueOutput::StoreTrouble {
+            message: Some("Can't write to Playmark's database: the disk is full".into()),
+        },
+        SyncQueueOutput::StoreTrouble { message: None },
+        SyncQueueOutput::AccountState {
+            state: AccountState::Online,
+        },
+    ];
+    for state in states {
+        let what = format!("{state:?}");
+        f.app.emit(AppInput::Queue(state));
+        pump();
+        f.run_for(Duration::from_millis(100));
+        assert_eq!(
+            (f.top(&back), f.top(&mark)),
+            (back_top, mark_top),
+            "moved by {what}"
+        );
+    }
+    // Offline again, then a click where Back was: back to the seasons, nothing marked.
+    f.app.emit(AppInput::Queue(SyncQueueOutput::AccountState {
+        state: AccountState::Offline,
+    }));
+    pump();
+    let offline: gtk::Label = named(&f.app.widget().clone().upcast(), "offline_notice")
+        .pop()
+        .unwrap()
+        .downcast()
+        .unwrap();
+    assert!(offline.is_visible() && offline.is_mapped());
+    f.click_at(at);
+    wait_for("back to the seasons", || {
+        f.app.model().library.model().page == playmark::ui::library::ShowsPage::Seasons
+    });
+    assert!(
+        f.app.model().undo_toast.is_none(),
+        "the click marked the season"
+    );
+}
