@@ -9,6 +9,7 @@ use playmark::store::{database_path, NewAccount, ReadMark, Store};
 
 fn episode(n: usize, user_data: UserData) -> RemoteItem {
     RemoteItem {
+        provider_ids: Vec::new(),
         id: format!("e{n:06}"),
         kind: ItemKind::Episode,
         name: format!("Episode {n}"),

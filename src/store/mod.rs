@@ -594,6 +594,7 @@ mod tests {
             .unwrap();
         let items: Vec<RemoteItem> = (0..2000)
             .map(|n| RemoteItem {
+                provider_ids: Vec::new(),
                 id: format!("movie-{n:05}"),
                 kind: ItemKind::Movie,
                 name: format!("Movie {n}"),

@@ -16,7 +16,22 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0010_downloads", DOWNLOADS),
     ("0011_base_seq", BASE_SEQ),
     ("0012_sent_and_overridden", SENT_AND_OVERRIDDEN),
+    ("0013_provider_ids", PROVIDER_IDS),
 ];
+
+/// The ids other databases give an item (IMDb, TMDB, TVDB: `model::ProviderId`), as its
+/// server lists them, for matching items between servers (`mirror::matching`). Written by
+/// every listing that carries them. Idempotent (`IF NOT EXISTS`).
+const PROVIDER_IDS: &str = r#"
+CREATE TABLE IF NOT EXISTS item_provider_ids (
+    account_id INTEGER NOT NULL,
+    item_id    TEXT NOT NULL,
+    provider   TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    PRIMARY KEY (account_id, item_id, provider, value),
+    FOREIGN KEY (account_id, item_id) REFERENCES items (account_id, item_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+"#;
 
 /// What was sent and whose outcome is not known yet (DESIGN.md invariant 8; see
 /// `store::sent`), beside the base rather than in `sync_outbox` so that dropping, discarding

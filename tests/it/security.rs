@@ -313,6 +313,7 @@ fn two_connections_recording_at_once_never_fail_busy() {
         .unwrap();
     let items: Vec<playmark::model::RemoteItem> = (0..600)
         .map(|n| playmark::model::RemoteItem {
+            provider_ids: Vec::new(),
             id: format!("movie-{n}"),
             kind: ItemKind::Movie,
             name: format!("Movie {n}"),
