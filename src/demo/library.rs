@@ -360,9 +360,14 @@ impl LibItem {
 
 /// The invented provider ids of an item with this (Jellyfin-form) id and kind.
 pub(crate) fn invented_ids(id: &str, kind: ItemKind) -> Vec<ProviderId> {
+    // FNV-1a, 64 bit, of "id:salt": its low digits differ between neighbouring ids.
     let n = |salt: usize| {
-        let hex = id.get(salt * 7..salt * 7 + 7).unwrap_or("0");
-        u64::from_str_radix(hex, 16).unwrap_or(0) % 9_000_000 + 100_000
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in format!("{id}:{salt}").bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x100000001b3);
+        }
+        h % 9_000_000 + 100_000
     };
     let providers: &[Provider] = match kind {
         ItemKind::Series => &[Provider::Imdb, Provider::Tmdb, Provider::Tvdb],

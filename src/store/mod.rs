@@ -6,6 +6,7 @@
 mod downloads;
 pub mod lease;
 mod library;
+mod mirror;
 mod outbox;
 mod playback;
 mod schema;
@@ -25,6 +26,7 @@ use crate::model::{AccountId, Millis, ServerKind};
 
 pub use downloads::{DownloadRow, DownloadState, DownloadTarget};
 pub use library::{ItemMerge, ItemView, MergeReport, ReadMark, RefreshStats, REMOVED_DETAIL};
+pub use mirror::{MirrorGroupRow, MirrorPassRecord, MirrorTitleRecord, MirrorTitleRow};
 pub use outbox::{
     BulkOutcome, Claim, ClaimedRow, CompleteOutcome, Counts, OutboxRow, RecordOutcome, RowState,
     Verified,
