@@ -236,7 +236,7 @@ pub async fn run_pass(
         .map(|m| (m.account.id, m.account.server_name.clone()))
         .collect();
     let read: HashMap<AccountId, bool> = members.iter().map(|m| (m.account.id, m.read)).collect();
-    let mut writes: Vec<Write> = Vec::new();
+    let mut writes: Vec<(String, Write)> = Vec::new();
     for title in &matching.titles {
         let key = title.key();
         let known = stored.get(&key);
@@ -293,6 +293,7 @@ pub async fn run_pass(
             report.pending += 1;
         }
         report.not_kept.extend(outcome.not_kept.iter().cloned());
+        writes.extend(outcome.writes.iter().map(|w| (key.clone(), w.clone())));
         record.titles.push(MirrorTitleRecord {
             key,
             agreed: outcome
@@ -308,12 +309,11 @@ pub async fn run_pass(
                 })
                 .collect(),
         });
-        writes.extend(outcome.writes);
     }
     record.decisions = report.not_kept.clone();
 
     // 4. Queue (or, dry, only report) the writes.
-    for w in &writes {
+    for (_, w) in &writes {
         let label = views
             .get(&(w.account, w.item_id.clone()))
             .map(label)
@@ -369,6 +369,26 @@ pub async fn run_pass(
             };
             report.undelivered += left;
         }
+        // A delivered write is confirmed (the engine read it back: its result is the
+        // account's base now): that side's base becomes what its server holds, so a change
+        // made there before the next pass is not mistaken for a side that lags behind.
+        let mut confirmed = MirrorPassRecord::default();
+        for (key, w) in &writes {
+            let settled = !store.unsettled_items(w.account)?.contains(&w.item_id);
+            let base = store.base(w.account, &w.item_id)?;
+            if let Some(base) = base.filter(|b| settled && WatchState::of(b).same(&w.to)) {
+                confirmed.titles.push(MirrorTitleRecord {
+                    key: key.clone(),
+                    agreed: None,
+                    bases: vec![(
+                        w.account,
+                        w.item_id.clone(),
+                        progress_of(&WatchState::of(&base)),
+                    )],
+                });
+            }
+        }
+        store.save_mirror_bases(group, &confirmed)?;
     }
     Ok(report)
 }

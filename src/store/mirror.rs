@@ -176,28 +176,7 @@ impl Store {
         now: Millis,
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
-        for t in &pass.titles {
-            if let Some((agreed, at)) = &t.agreed {
-                tx.execute(
-                    "INSERT INTO mirror_titles (group_id, title_key, played, position_ms, agreed_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (group_id, title_key) DO UPDATE SET played = excluded.played,
-                       position_ms = excluded.position_ms, agreed_at = excluded.agreed_at",
-                    params![group, t.key, agreed.played, agreed.position_ms, at],
-                )?;
-            }
-            for (account, item, base) in &t.bases {
-                tx.execute(
-                    "INSERT INTO mirror_bases (group_id, title_key, account_id, item_id, played, position_ms)
-                     SELECT ?1, ?2, ?3, ?4, ?5, ?6
-                     WHERE EXISTS (SELECT 1 FROM mirror_titles WHERE group_id = ?1 AND title_key = ?2)
-                     ON CONFLICT (group_id, title_key, account_id) DO UPDATE SET
-                       item_id = excluded.item_id, played = excluded.played,
-                       position_ms = excluded.position_ms",
-                    params![group, t.key, account, item, base.played, base.position_ms],
-                )?;
-            }
-        }
+        write_titles(&tx, group, &pass.titles)?;
         tx.execute("DELETE FROM mirror_health WHERE group_id = ?1", [group])?;
         for (seq, (kind, reason, items)) in pass.health.iter().enumerate() {
             tx.execute(
@@ -215,6 +194,15 @@ impl Store {
             "UPDATE mirror_groups SET last_run_at = ?2, last_run = ?3, last_errors = ?4 WHERE id = ?1",
             params![group, now, pass.summary_json, pass.errors_json],
         )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Store only the titles' agreed states and bases of `pass` (a write confirmed after the
+    /// pass was stored).
+    pub fn save_mirror_bases(&mut self, group: i64, pass: &MirrorPassRecord) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        write_titles(&tx, group, &pass.titles)?;
         tx.commit()?;
         Ok(())
     }
@@ -247,4 +235,34 @@ impl Store {
         let rows = stmt.query_map([account], |r| r.get::<_, String>(0))?;
         Ok(rows.collect::<rusqlite::Result<HashSet<_>>>()?)
     }
+}
+
+fn write_titles(
+    tx: &rusqlite::Transaction<'_>,
+    group: i64,
+    titles: &[MirrorTitleRecord],
+) -> rusqlite::Result<()> {
+    for t in titles {
+        if let Some((agreed, at)) = &t.agreed {
+            tx.execute(
+                "INSERT INTO mirror_titles (group_id, title_key, played, position_ms, agreed_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (group_id, title_key) DO UPDATE SET played = excluded.played,
+                       position_ms = excluded.position_ms, agreed_at = excluded.agreed_at",
+                params![group, t.key, agreed.played, agreed.position_ms, at],
+            )?;
+        }
+        for (account, item, base) in &t.bases {
+            tx.execute(
+                    "INSERT INTO mirror_bases (group_id, title_key, account_id, item_id, played, position_ms)
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6
+                     WHERE EXISTS (SELECT 1 FROM mirror_titles WHERE group_id = ?1 AND title_key = ?2)
+                     ON CONFLICT (group_id, title_key, account_id) DO UPDATE SET
+                       item_id = excluded.item_id, played = excluded.played,
+                       position_ms = excluded.position_ms",
+                    params![group, t.key, account, item, base.played, base.position_ms],
+                )?;
+        }
+    }
+    Ok(())
 }
