@@ -22,6 +22,8 @@ struct Player {
     badges: HashMap<String, Controller<SyncBadge>>,
 }
 
+// One message at a time through a channel: boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Msg {
     Queue(SyncQueueOutput),
@@ -121,7 +123,9 @@ impl SimpleComponent for Player {
             Msg::Queue(out) => self.status.emit(match out {
                 SyncQueueOutput::Counts { counts } => SyncStatusInput::Counts { counts },
                 SyncQueueOutput::Attention { items } => SyncStatusInput::Attention { items },
-                SyncQueueOutput::AccountState { state } => SyncStatusInput::Account { state },
+                SyncQueueOutput::AccountState { state } | SyncQueueOutput::Launched { state } => {
+                    SyncStatusInput::Account { state }
+                }
                 SyncQueueOutput::Synced { at } => SyncStatusInput::Synced { at },
                 _ => return,
             }),
@@ -131,6 +135,8 @@ impl SimpleComponent for Player {
                 SyncStatusOutput::RetryAll => SyncQueueInput::RetryAll,
                 SyncStatusOutput::SyncNow => SyncQueueInput::SyncNow,
                 SyncStatusOutput::Simulate { fault } => SyncQueueInput::Simulate { fault },
+                // The demo account signs itself in.
+                SyncStatusOutput::SignIn => return,
             }),
         }
     }

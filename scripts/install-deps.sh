@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(build-essential pkg-config ca-certificates curl libgtk-4-dev libadwaita-1-dev xvfb xauth gettext
   meson ninja-build desktop-file-utils appstream dbus gnome-keyring dbus-x11 libsecret-tools mpv
-  xdotool)
+  xdotool python3 python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -45,4 +45,20 @@ fi
 if ! version_ok; then
   echo "Rust $need or newer is needed (found: $(rustc --version 2>/dev/null || echo none))." >&2
   exit 1
+fi
+# The real client libraries the tests run against the demo servers (tests/it/real_clients.rs):
+# a virtualenv in tests/python/.venv with the exact versions of tests/python/requirements.txt,
+# made again only when that file changed (a copy of it in the virtualenv says what is there).
+root="$(cd "$(dirname "$0")/.." && pwd)"
+venv="$root/tests/python/.venv"
+requirements="$root/tests/python/requirements.txt"
+if [ ! -x "$venv/bin/python" ] || ! cmp -s "$requirements" "$venv/requirements.txt"; then
+  echo "Making the real-client virtualenv in tests/python/.venv." >&2
+  rm -rf "$venv"
+  python=python3
+  [ -x /usr/bin/python3 ] && python=/usr/bin/python3
+  "$python" -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
+    --require-virtualenv -r "$requirements"
+  cp "$requirements" "$venv/requirements.txt"
 fi

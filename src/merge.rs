@@ -216,6 +216,16 @@ pub fn is_reset(state: &UserData, from: &UserData) -> bool {
     unwatch || restart
 }
 
+/// A play started over a watched item, not an unwatch anyone chose: on a server that keeps the
+/// dates written (Jellyfin), the playback start un-watches the item and dates it
+/// (`LocalChange::Playback { unwatch: true }` records the same offline), while "mark unwatched"
+/// clears the date. Under furthest-progress it is progress (a position), not a reset (issue 17:
+/// an offline play of a watched item beat another device's later "watched" as an "explicit
+/// unwatch").
+fn is_play_over_watched(dates: ServerDates, state: &UserData, from: &UserData) -> bool {
+    dates == ServerDates::Kept && from.played && !state.played && state.last_played.is_some()
+}
+
 /// Order of progress: watched beats any position, then the larger position.
 pub fn progress(u: &UserData) -> (bool, i64) {
     (u.played, u.position_ms)
@@ -235,7 +245,12 @@ fn clamp(u: UserData, runtime_ms: Option<i64>) -> UserData {
 }
 
 /// Who wins a conflict under `policy`.
-fn winner(policy: Policy, local: &LocalSide, base: &UserData, remote: &UserData) -> Side {
+fn winner(
+    (policy, dates): (Policy, ServerDates),
+    local: &LocalSide,
+    base: &UserData,
+    remote: &UserData,
+) -> Side {
     match policy {
         Policy::PreferLocal => Side::Local,
         Policy::PreferServer => Side::Server,
@@ -245,8 +260,9 @@ fn winner(policy: Policy, local: &LocalSide, base: &UserData, remote: &UserData)
             _ => Side::Server,
         },
         Policy::FurthestProgress => {
-            let local_reset = is_reset(&local.state, base);
-            let remote_reset = is_reset(remote, base);
+            let reset = |u: &UserData| is_reset(u, base) && !is_play_over_watched(dates, u, base);
+            let local_reset = reset(&local.state);
+            let remote_reset = reset(remote);
             match (local_reset, remote_reset) {
                 (true, false) => Side::Local,
                 (false, true) => Side::Server,
@@ -315,6 +331,17 @@ pub fn merge_on(
         && dates == ServerDates::Kept
         && remote.last_played.is_some()
         && remote.last_played != base.last_played;
+    // Under furthest-progress, while this device plays an item it had seen watched
+    // (`is_play_over_watched`), a new date on the server's "watched" is another device's play
+    // of it to the end (Jellyfin dates the start of a play): it competes with this device's
+    // play as progress, and watched is further along. Without it the server "had not changed"
+    // and our play's un-watch was written over the other device's later "watched".
+    let remote_replayed = policy == Policy::FurthestProgress
+        && is_play_over_watched(dates, l, &base)
+        && remote.played
+        && remote.last_played.is_some()
+        && remote.last_played != base.last_played;
+    let remote_rewrote = remote_rewrote || remote_replayed;
     let pos = field(
         prog(l) != prog(&base),
         prog(&remote) != prog(&base) || remote_rewrote,
@@ -336,7 +363,7 @@ pub fn merge_on(
     let any_remote = pos.1 || count.1 || last.1;
     let any_conflict = pos.2 || count.2 || last.2;
 
-    let win = any_conflict.then(|| winner(policy, &local, &base, &remote));
+    let win = any_conflict.then(|| winner((policy, dates), &local, &base, &remote));
     // One field: the winner's value on a conflict, else whichever side changed it.
     fn pick<T>(f: (bool, bool, bool), win: Option<Side>, lv: T, rv: T) -> T {
         match (f, win) {

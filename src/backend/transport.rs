@@ -94,9 +94,10 @@ pub fn validate_base_url(input: &str) -> Result<String, SyncError> {
         )));
     }
     if !input.contains("://") {
+        // Plain words: "scheme" is jargon, and the example must not suggest https only (a
+        // server on the local network often speaks http).
         return Err(SyncError::rejected(format!(
-            "the server address \"{input}\" has no scheme: add http:// or https:// \
-             (for example https://{input})"
+            "add http:// or https:// to the start of \"{input}\""
         )));
     }
     let url = Url::parse(input).map_err(|e| {

@@ -164,20 +164,20 @@ pub async fn download(
     let mut failed = false;
     for r in rows.iter().filter(|r| wanted.contains(&r.item_id)) {
         match r.state {
-            DownloadState::Done => println!("✓ {} → {}", r.name, r.path),
+            DownloadState::Done => println!("✓ {} → {}", r.display_title(), r.path),
             DownloadState::Failed => {
                 failed = true;
                 println!(
                     "✗ {}: {}",
-                    r.name,
+                    r.display_title(),
                     r.error.as_deref().unwrap_or("the download failed")
                 );
             }
-            DownloadState::Paused => println!("‖ {}: paused", r.name),
+            DownloadState::Paused => println!("‖ {}: paused", r.display_title()),
             DownloadState::Queued | DownloadState::Downloading => {
                 println!(
                     "… {}: still queued ({} of {})",
-                    r.name,
+                    r.display_title(),
                     human_bytes(r.bytes),
                     r.total_bytes.map(human_bytes).unwrap_or_else(|| "?".into())
                 )
@@ -231,7 +231,14 @@ pub fn list(downloader: &Downloader, json: bool) -> Result<u8, (u8, String)> {
             (DownloadState::Failed, Some(e)) => format!("failed: {e}"),
             (s, _) => s.as_str().to_string(),
         };
-        println!("{}  {}  {}  {}  {}", r.item_id, r.name, state, size, r.path);
+        println!(
+            "{}  {}  {}  {}  {}",
+            r.item_id,
+            r.display_title(),
+            state,
+            size,
+            r.path
+        );
     }
     println!("Space used: {}", human_bytes(used));
     Ok(OK)

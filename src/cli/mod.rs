@@ -459,7 +459,7 @@ pub(crate) fn open_store(data_dir: &Path) -> Result<Store, Failure> {
                 ));
             }
         }
-        match writable_probe(data_dir) {
+        match store::writable_probe(data_dir) {
             Err(io) if cannot_open || matches!(e, StoreError::Io { .. }) => {
                 Failure::usage(with_detail(
                     format!(
@@ -473,17 +473,6 @@ pub(crate) fn open_store(data_dir: &Path) -> Result<Store, Failure> {
             _ => Failure::from(e),
         }
     })
-}
-
-/// Can a file be created in `dir`? (Root ignores permission bits, so asking the file system
-/// is the only reliable check; the probe file is removed again.)
-fn writable_probe(dir: &Path) -> std::io::Result<()> {
-    let probe = dir.join(format!(".playmark-write-test-{}", std::process::id()));
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)?;
-    std::fs::remove_file(&probe)
 }
 
 /// The account the command works on: `--account ID`, else the last signed in.
@@ -583,41 +572,29 @@ async fn downloader_for(
 
 fn reset_database(data_dir: &Path) -> Result<u8, Failure> {
     let path = store::database_path(data_dir);
-    if !path.exists() {
-        println!(
-            "There is no database at {}: nothing to reset.",
-            path.display()
-        );
-        return Ok(exit::OK);
-    }
-    let reason = match Store::open(&path) {
-        Ok(store) => match store.integrity_check() {
-            Ok(result) if result == "ok" => {
-                return Err(Failure::usage(format!(
-                    "The database {} is healthy: nothing was changed.",
-                    path.display()
-                )))
-            }
-            Ok(result) => format!("integrity check: {result}"),
-            Err(e) if e.is_corrupt() => e.to_string(),
-            Err(e) => return Err(Failure::from(e)),
-        },
-        Err(StoreError::Corrupt { detail, .. }) => format!("damaged: {detail}"),
-        Err(StoreError::TooNew { found, known, .. }) => {
-            format!("written by a newer Playmark: schema {found}, this version knows {known}")
+    match store::reset_database(&path, SystemClock.now())? {
+        store::ResetOutcome::Missing => {
+            println!(
+                "There is no database at {}: nothing to reset.",
+                path.display()
+            );
+            Ok(exit::OK)
         }
-        Err(e) if e.is_corrupt() => e.to_string(),
-        Err(e) => return Err(Failure::from(e)),
-    };
-    let moved = store::set_aside(&path, SystemClock.now())?;
-    open_store(data_dir)?;
-    println!(
-        "The database could not be used ({reason}).\n\
-         It was moved to {} (kept, not deleted); changes still queued in it were not sent.\n\
-         Playmark now has an empty database: run `playmark login` and `playmark refresh`.",
-        moved.display()
-    );
-    Ok(exit::OK)
+        store::ResetOutcome::Healthy => Err(Failure::usage(format!(
+            "The database {} is healthy: nothing was changed.",
+            path.display()
+        ))),
+        store::ResetOutcome::SetAside { reason, moved } => {
+            open_store(data_dir)?;
+            println!(
+                "The database could not be used ({reason}).\n\
+                 It was moved to {} (kept, not deleted); changes still queued in it were not sent.\n\
+                 Playmark now has an empty database: run `playmark login` and `playmark refresh`.",
+                moved.display()
+            );
+            Ok(exit::OK)
+        }
+    }
 }
 
 #[cfg(feature = "demo")]
@@ -669,6 +646,11 @@ async fn demo_server(
             println!("Demo Plex server at {}", server.url());
             // The demo token is public (a constant of the demo server), not a secret.
             println!("Token: {DEMO_PLEX_TOKEN}");
+            // Sign-in asks plex.tv whose token it is: this server answers for its tokens.
+            println!(
+                "It stands in for plex.tv too: export PLAYMARK_PLEX_TV_URL={} before `playmark login plex`, so the demo token never goes to the real plex.tv.",
+                server.url()
+            );
         }
     }
     println!("Press Ctrl+C to stop.");

@@ -100,6 +100,15 @@ fn describe(r: &Recorded, min_resume_pct: f64) -> String {
         ),
         Verdict::Resume(p) => format!("resume at {}", format_position(p)),
     };
+    if let Some(gap) = c.restarted_after_ms {
+        // The server may have ended the silent session (`session::SESSION_RESTART_AFTER_MS`).
+        return format!(
+            "Recorded {what} (started again at {}: no report for {} min, the server may have \
+             ended the session).",
+            format_position(c.position_ms),
+            gap / 60_000
+        );
+    }
     let why = match c.event {
         PlaybackEvent::Tick
             if r.checkpoint.reports.len() > 1

@@ -504,6 +504,14 @@ impl FaultPlan {
         }
     }
 
+    /// Drop the faults armed for any request (by [`FaultPlan::push_next`]) that no request met
+    /// yet, then arm `n` of `fault`: the new count replaces the leftover one. Faults armed for
+    /// particular requests ([`FaultPlan::push_matching`]) stay.
+    pub(crate) fn replace_next(&mut self, n: usize, fault: Fault) {
+        self.armed.retain(|a| a.when != RequestMatch::any());
+        self.push_next(n, fault);
+    }
+
     /// Arm `fault` for the first request matching `when`; returns its id.
     pub(crate) fn push_matching(&mut self, when: RequestMatch, fault: Fault) -> u64 {
         self.next_id += 1;

@@ -16,11 +16,15 @@
 #![warn(missing_docs)]
 
 mod faults;
+mod home;
 mod images;
+mod jellyfin_home;
 mod library;
 mod live;
 mod media;
 mod plex;
+mod plex_browse;
+mod plex_xml;
 pub use plex::PlexRules;
 mod routes;
 mod sessions;
@@ -476,6 +480,15 @@ impl DemoServer {
     /// that matches it.
     pub fn fail_next(&self, n: usize, fault: Fault) {
         lock(&self.inner.plan).push_next(n, fault);
+    }
+
+    /// The next `n` requests (of any kind) are answered with `fault`, **instead of** what
+    /// earlier [`DemoServer::fail_next`] calls (or `--faults next=`) left armed: "next 5 fail
+    /// with 500" after two of "next 5 gone (404)" were used means five 500s, not three 404s
+    /// first. Faults armed by [`DemoServer::fail_matching`] stay. The app's developer controls
+    /// arm faults this way.
+    pub fn replace_next(&self, n: usize, fault: Fault) {
+        lock(&self.inner.plan).replace_next(n, fault);
     }
 
     /// The next request matching `when` (e.g. the first write:

@@ -4,7 +4,8 @@
 //! - `GET /identity` (no token): `MediaContainer{machineIdentifier, version, claimed}`.
 //! - `GET /library/sections/all`: section 1 "TV Shows" (`show`), section 2 "Movies" (`movie`).
 //! - `GET /library/sections/{id}/all?type=N`: paged by `X-Plex-Container-Start/Size` (query or
-//!   header); `type` 2 shows, 3 seasons, 4 episodes (TV section), 1 movies.
+//!   header); `type` 2 shows, 3 seasons, 4 episodes (TV section), 1 movies; `title` filters by
+//!   substring, case-insensitively.
 //! - `GET /library/metadata/{ids}`: comma-separated ratingKeys.
 //! - `GET|PUT /:/scrobble` and `/:/unscrobble` (`identifier` + `key`): scrobble bumps
 //!   `viewCount` by one on every call and clears the offset; unscrobble sets the count to 0
@@ -18,7 +19,9 @@
 //!
 //! Every call except `/identity` needs a known `X-Plex-Token` (401 otherwise) and an
 //! `X-Plex-Client-Identifier` (400 otherwise), as header or query parameter. JSON is returned
-//! only with `Accept: application/json`; otherwise a minimal XML document, as the real server.
+//! only with `Accept: application/json`; otherwise the same container as XML, Plex's default
+//! (`plex_xml.rs`). The endpoints a general client browses with (`/`, `/library`, children,
+//! On Deck, continue watching, sessions) are in `plex_browse.rs`.
 //! `viewOffset`, `viewCount` and `lastViewedAt` are left out when there is none, as the real
 //! server does. Positions are milliseconds, dates epoch seconds.
 
@@ -167,7 +170,7 @@ pub(crate) fn reported_user_data(mut data: UserData) -> UserData {
     data
 }
 
-type R<T> = Result<T, Reply>;
+pub(super) type R<T> = Result<T, Reply>;
 
 fn reply(status: u16, content_type: Option<&'static str>, body: Vec<u8>) -> Reply {
     Reply {
@@ -177,7 +180,7 @@ fn reply(status: u16, content_type: Option<&'static str>, body: Vec<u8>) -> Repl
     }
 }
 
-fn html_error(status: u16, title: &str) -> Reply {
+pub(super) fn html_error(status: u16, title: &str) -> Reply {
     reply(
         status,
         Some("text/html"),
@@ -186,16 +189,16 @@ fn html_error(status: u16, title: &str) -> Reply {
     )
 }
 
-fn bad_request(detail: &str) -> Reply {
+pub(super) fn bad_request(detail: &str) -> Reply {
     html_error(400, &format!("Bad Request: {detail}"))
 }
 
-fn not_found() -> Reply {
+pub(super) fn not_found() -> Reply {
     html_error(404, "Not Found")
 }
 
 /// A request parameter: the query first, then (for `X-Plex-*`) the header.
-fn param<'a>(req: &'a Req<'_>, name: &str) -> Option<&'a str> {
+pub(super) fn param<'a>(req: &'a Req<'_>, name: &str) -> Option<&'a str> {
     req.query
         .iter()
         .find(|(k, _)| k == name)
@@ -207,7 +210,7 @@ fn param<'a>(req: &'a Req<'_>, name: &str) -> Option<&'a str> {
         })
 }
 
-fn int_param(req: &Req<'_>, name: &str) -> R<Option<i64>> {
+pub(super) fn int_param(req: &Req<'_>, name: &str) -> R<Option<i64>> {
     match param(req, name) {
         None => Ok(None),
         Some(v) => v
@@ -218,8 +221,9 @@ fn int_param(req: &Req<'_>, name: &str) -> R<Option<i64>> {
     }
 }
 
-/// A JSON `MediaContainer` reply, or a minimal XML one unless the client asked for JSON.
-fn container(req: &Req<'_>, body: Value) -> Reply {
+/// A `MediaContainer` reply: JSON when the client asked for it (`Accept: application/json`),
+/// else XML, Plex's default (`plex_xml.rs`).
+pub(super) fn container(req: &Req<'_>, body: Value) -> Reply {
     let wants_json = req
         .headers
         .get_all(axum::http::header::ACCEPT)
@@ -233,14 +237,10 @@ fn container(req: &Req<'_>, body: Value) -> Reply {
             json!({ "MediaContainer": body }).to_string().into_bytes(),
         )
     } else {
-        let size = body.get("size").and_then(Value::as_i64).unwrap_or(0);
         reply(
             200,
             Some("text/xml;charset=utf-8"),
-            format!(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<MediaContainer size=\"{size}\"/>\n"
-            )
-            .into_bytes(),
+            super::plex_xml::media_container(&body).into_bytes(),
         )
     }
 }
@@ -275,6 +275,9 @@ fn handle_inner(state: &mut State, req: &Req<'_>) -> R<Reply> {
         return Ok(plex_tv_user(state, req));
     }
     check_access(state, req)?;
+    if let Some(reply) = super::plex_browse::handle(state, req, path)? {
+        return Ok(reply);
+    }
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
         ["library", "sections"] | ["library", "sections", "all"] if get => Ok(sections(req)),
@@ -376,10 +379,18 @@ fn listing(state: &State, req: &Req<'_>, section: &str) -> R<Reply> {
     if start < 0 || size.is_some_and(|s| s < 0) {
         return Err(bad_request("negative container start or size"));
     }
+    // `title=` filters on the title, case-insensitively, by substring (Plex's string filter,
+    // what python-plexapi's `section.search(title=…)` sends).
+    let title_filter = param(req, "title").map(str::to_lowercase);
     let matching: Vec<&LibItem> = state
         .items()
         .iter()
         .filter(|i| plex_type(i.kind).1 == wanted)
+        .filter(|i| {
+            title_filter
+                .as_ref()
+                .is_none_or(|t| i.name.to_lowercase().contains(t))
+        })
         .collect();
     let total = matching.len();
     let start = usize::try_from(start).unwrap_or(usize::MAX);
@@ -467,7 +478,7 @@ fn with_guids(req: &Req<'_>, mut dto: Value, item: &LibItem) -> Value {
     dto
 }
 
-fn metadata_dto(state: &State, item: &LibItem) -> Value {
+pub(super) fn metadata_dto(state: &State, item: &LibItem) -> Value {
     let (kind, _) = plex_type(item.kind);
     let section = section_of(item.kind);
     let mut m = Map::new();
@@ -475,7 +486,14 @@ fn metadata_dto(state: &State, item: &LibItem) -> Value {
         m.insert(k.to_string(), v);
     };
     put("ratingKey", json!(item.id));
-    put("key", json!(format!("/library/metadata/{}", item.id)));
+    // A show's or season's details key lists its children, as on a real server (python-plexapi
+    // strips the `/children` again: "FIX_BUG_50").
+    let key = if item.kind.is_playable() {
+        format!("/library/metadata/{}", item.id)
+    } else {
+        format!("/library/metadata/{}/children", item.id)
+    };
+    put("key", json!(key));
     put("guid", json!(format!("plex://{kind}/{}", item.id)));
     put("type", json!(kind));
     put("title", json!(item.name));

@@ -39,7 +39,7 @@ const PROBLEM: &str = "application/problem+json; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
 
 impl Reply {
-    fn json(v: &Value) -> Reply {
+    pub(crate) fn json(v: &Value) -> Reply {
         Reply {
             status: 200,
             content_type: Some(JSON),
@@ -47,7 +47,7 @@ impl Reply {
         }
     }
 
-    fn empty(status: u16) -> Reply {
+    pub(crate) fn empty(status: u16) -> Reply {
         Reply {
             status,
             content_type: None,
@@ -97,7 +97,7 @@ impl Reply {
     }
 }
 
-type R<T> = Result<T, Reply>;
+pub(crate) type R<T> = Result<T, Reply>;
 
 // ---------------------------------------------------------------------------------------------
 // Small parsers
@@ -211,10 +211,10 @@ pub(crate) fn parse_date(s: &str) -> Option<DateTime<Utc>> {
 }
 
 /// Case-insensitive query access; repeated keys and comma lists are both accepted for lists.
-struct Query<'a>(&'a [(String, String)]);
+pub(crate) struct Query<'a>(pub(crate) &'a [(String, String)]);
 
 impl Query<'_> {
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -222,7 +222,7 @@ impl Query<'_> {
             .filter(|v| !v.is_empty())
     }
 
-    fn list(&self, name: &str) -> Vec<String> {
+    pub(crate) fn list(&self, name: &str) -> Vec<String> {
         self.0
             .iter()
             .filter(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -233,7 +233,7 @@ impl Query<'_> {
             .collect()
     }
 
-    fn bool(&self, name: &str) -> R<Option<bool>> {
+    pub(crate) fn bool(&self, name: &str) -> R<Option<bool>> {
         match self.get(name) {
             None => Ok(None),
             Some(v) if v.eq_ignore_ascii_case("true") => Ok(Some(true)),
@@ -244,7 +244,7 @@ impl Query<'_> {
         }
     }
 
-    fn int(&self, name: &str) -> R<Option<usize>> {
+    pub(crate) fn int(&self, name: &str) -> R<Option<usize>> {
         match self.get(name) {
             None => Ok(None),
             Some(v) => v
@@ -257,7 +257,7 @@ impl Query<'_> {
         }
     }
 
-    fn id(&self, name: &str) -> R<Option<String>> {
+    pub(crate) fn id(&self, name: &str) -> R<Option<String>> {
         match self.get(name) {
             None => Ok(None),
             Some(v) => normalize_id(v).map(Some).ok_or_else(|| {
@@ -276,18 +276,46 @@ enum Route {
     Authenticate,
     Logout,
     Me,
-    Items { user: Option<String> },
-    Item { id: String, user: Option<String> },
-    UserData { id: String, user: Option<String> },
-    Played { id: String, user: Option<String> },
+    Items {
+        user: Option<String>,
+    },
+    Item {
+        id: String,
+        user: Option<String>,
+    },
+    UserData {
+        id: String,
+        user: Option<String>,
+    },
+    Played {
+        id: String,
+        user: Option<String>,
+    },
+    /// `GET /Users/{userId}`.
+    User {
+        id: String,
+    },
+    /// `GET /Shows/NextUp`.
+    NextUp,
+    /// `GET /UserItems/Resume` (legacy `/Users/{userId}/Items/Resume`).
+    Resume {
+        user: Option<String>,
+    },
+    /// `GET /Sessions`.
+    Sessions,
 }
 
 impl Route {
     fn methods(&self) -> &'static [Method] {
         match self {
-            Route::PublicInfo | Route::SystemInfo | Route::Me | Route::Items { .. } => {
-                &[Method::GET]
-            }
+            Route::PublicInfo
+            | Route::SystemInfo
+            | Route::Me
+            | Route::Items { .. }
+            | Route::User { .. }
+            | Route::NextUp
+            | Route::Resume { .. }
+            | Route::Sessions => &[Method::GET],
             Route::Item { .. } => &[Method::GET],
             Route::Authenticate | Route::Logout => &[Method::POST],
             Route::UserData { .. } => &[Method::GET, Method::POST],
@@ -307,6 +335,10 @@ fn route(path: &str) -> Option<Route> {
         ["users", "authenticatebyname"] => Route::Authenticate,
         ["sessions", "logout"] => Route::Logout,
         ["users", "me"] => Route::Me,
+        ["users", _] => Route::User { id: seg(1) },
+        ["shows", "nextup"] => Route::NextUp,
+        ["useritems", "resume"] => Route::Resume { user: None },
+        ["sessions"] => Route::Sessions,
         ["items"] => Route::Items { user: None },
         ["items", _] => Route::Item {
             id: seg(1),
@@ -322,6 +354,7 @@ fn route(path: &str) -> Option<Route> {
         },
         // Legacy routes, hidden from the spec but still served by 10.9 – 12.0.
         ["users", _, "items"] => Route::Items { user: Some(seg(1)) },
+        ["users", _, "items", "resume"] => Route::Resume { user: Some(seg(1)) },
         ["users", _, "items", _] => Route::Item {
             id: seg(3),
             user: Some(seg(1)),
@@ -392,6 +425,19 @@ fn handle_inner(state: &mut State, req: &Req<'_>) -> R<Reply> {
             Ok(Reply::empty(204))
         }
         Route::Me => Ok(Reply::json(&user_dto(state))),
+        Route::User { id } => {
+            let id = path_id(&id)?;
+            if id != state.user_id {
+                return Err(Reply::problem(404, "Not Found", Some("User not found")));
+            }
+            Ok(Reply::json(&user_dto(state)))
+        }
+        Route::NextUp => super::jellyfin_home::next_up(state, &session, &q),
+        Route::Resume { user } => {
+            resolve_user(&session, user.as_deref(), &q)?;
+            super::jellyfin_home::resume(state, &q)
+        }
+        Route::Sessions => super::jellyfin_home::sessions(state, &session, &q),
         Route::Items { user } => {
             resolve_user(&session, user.as_deref(), &q)?;
             get_items(state, &q)
@@ -434,14 +480,14 @@ fn handle_inner(state: &mut State, req: &Req<'_>) -> R<Reply> {
     }
 }
 
-fn path_id(raw: &str) -> R<String> {
+pub(crate) fn path_id(raw: &str) -> R<String> {
     normalize_id(&url_decode(raw))
         .ok_or_else(|| Reply::bad_request(&format!("The value '{raw}' is not valid.")))
 }
 
 /// `RequestHelpers.GetUserId`: no (or the empty) user id means the token's user; another
 /// user needs an administrator, which the demo user is not.
-fn resolve_user(session: &Session, path_user: Option<&str>, q: &Query<'_>) -> R<()> {
+pub(crate) fn resolve_user(session: &Session, path_user: Option<&str>, q: &Query<'_>) -> R<()> {
     let given = match path_user {
         Some(p) => Some(path_id(p)?),
         None => q.id("userId")?,
@@ -497,7 +543,7 @@ fn public_info(state: &State, req: &Req<'_>) -> Value {
     })
 }
 
-fn user_dto(state: &State) -> Value {
+pub(crate) fn user_dto(state: &State) -> Value {
     let mut v = json!({
         "Name": DEMO_USER,
         "ServerId": state.server_id,
@@ -620,37 +666,7 @@ fn authenticate(state: &mut State, req: &Req<'_>, auth: &HashMap<String, String>
         .tokens
         .retain(|_, s| !(s.user_id == session.user_id && s.device_id == session.device_id));
     let token = uuid::Uuid::new_v4().simple().to_string();
-    let now = format_date(&state.now());
-    let session_dto = json!({
-        "PlayState": {
-            "CanSeek": false, "IsPaused": false, "IsMuted": false,
-            "RepeatMode": "RepeatNone", "PlaybackOrder": "Default"
-        },
-        "AdditionalUsers": [],
-        "Capabilities": {
-            "PlayableMediaTypes": [], "SupportedCommands": [],
-            "SupportsMediaControl": false, "SupportsPersistentIdentifier": true
-        },
-        "RemoteEndPoint": "127.0.0.1",
-        "PlayableMediaTypes": [],
-        "Id": super::library::stable_id(&format!("session/{}", session.device_id)),
-        "UserId": session.user_id,
-        "UserName": DEMO_USER,
-        "Client": session.client,
-        "LastActivityDate": now,
-        "LastPlaybackCheckIn": "0001-01-01T00:00:00.0000000Z",
-        "DeviceName": session.device,
-        "DeviceId": session.device_id,
-        "ApplicationVersion": session.version,
-        "IsActive": true,
-        "SupportsMediaControl": false,
-        "SupportsRemoteControl": false,
-        "NowPlayingQueue": [],
-        "NowPlayingQueueFullItems": [],
-        "HasCustomDeviceName": false,
-        "ServerId": state.server_id,
-        "SupportedCommands": []
-    });
+    let session_dto = super::jellyfin_home::session_dto(state, &session, None);
     state.tokens.insert(token.clone(), session);
     Ok(Reply::json(&json!({
         "User": user_dto(state),
@@ -773,14 +789,23 @@ fn user_data_value(r: &Reported, id: &str) -> Value {
     Value::Object(m)
 }
 
-struct DtoOptions {
+pub(crate) struct DtoOptions {
     user_data: bool,
     images: bool,
     fields: HashSet<String>,
 }
 
 impl DtoOptions {
-    fn from_query(q: &Query<'_>) -> R<DtoOptions> {
+    /// What a request with no options gets: user data and images, no extra fields.
+    pub(crate) fn defaults() -> DtoOptions {
+        DtoOptions {
+            user_data: true,
+            images: true,
+            fields: HashSet::new(),
+        }
+    }
+
+    pub(crate) fn from_query(q: &Query<'_>) -> R<DtoOptions> {
         Ok(DtoOptions {
             user_data: q.bool("enableUserData")?.unwrap_or(true),
             images: q.bool("enableImages")?.unwrap_or(true),
@@ -797,7 +822,7 @@ impl DtoOptions {
     }
 }
 
-fn item_dto(state: &State, item: &LibItem, opts: &DtoOptions) -> Value {
+pub(crate) fn item_dto(state: &State, item: &LibItem, opts: &DtoOptions) -> Value {
     let mut m = Map::new();
     let mut put = |k: &str, v: Value| {
         m.insert(k.to_string(), v);

@@ -409,6 +409,17 @@ impl Sessions {
         v.sort();
         v
     }
+
+    /// (device id, item, position ms, paused) of every device playing at `now`, by device.
+    pub(crate) fn by_device(&self, now: i64) -> Vec<(String, String, i64, bool)> {
+        let mut v: Vec<_> = self
+            .now
+            .iter()
+            .map(|(d, p)| (d.clone(), p.item.clone(), p.position_at(now), p.paused))
+            .collect();
+        v.sort();
+        v
+    }
 }
 
 #[cfg(test)]

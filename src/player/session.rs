@@ -7,6 +7,16 @@
 //! un-watches; Plex counts a view once per session when finished), so a delivered report leaves
 //! the base equal to the server and no phantom change appears at the next pull.
 //!
+//! A session that stays silent too long on a Jellyfin server starts again: the server advances
+//! a playing session by itself and, with no report for 5 minutes, stops it at that advanced
+//! position (docs/SERVERS.md J1, J2) — after a laptop's suspend it may say 30:00 or "watched"
+//! for a person who stopped at 20:00. So the first checkpoint after more than
+//! [`SESSION_RESTART_AFTER_MS`] without a report of a playing (not paused) session carries a
+//! new start ([`Checkpoint::restarted_after_ms`]), and with it the start's own effects (a play
+//! added, un-watched), then the position the person really reached. While the play runs the
+//! engine knows what the server's session may have done to the item
+//! ([`Engine::open_play`]): a pull that sees it takes it for ours, never another device's.
+//!
 //! [`run`] drives it: each checkpoint is recorded through the engine (play state + outbox row,
 //! one transaction, held a little so the outbox does not send it while the report is under
 //! way), then reported live on a separate task (mpv's events never wait for the network). A
@@ -31,6 +41,22 @@ use crate::sync::Engine;
 /// How long a checkpoint's outbox row waits for its live report before the outbox may send it.
 pub const REPORT_HOLD_MS: i64 = 20_000;
 
+/// A playing session that has not reported for longer than this starts again on the server at
+/// its next checkpoint (a new start report: Jellyfin adds a play and un-watches).
+///
+/// Jellyfin stops a session whose last report is more than 5 minutes old, at the position its
+/// session clock advanced to (docs/SERVERS.md J2); a progress report after that is taken as a
+/// check-in of a session it re-creates, and never un-watches (`UpdatePlayState`), so only a
+/// new start undoes an idle stop past 90 %. The server answers no error that would tell (it
+/// accepts a progress report for a session it stopped: `RequestHelpers.GetSession` creates
+/// one), so the gap is the only sign. 4 minutes, a minute under the server's 5: the gap is
+/// measured between our checkpoints, the server's from its receipt of the last report, and a
+/// start too many costs one play on the count, a start too few can leave the item "watched".
+/// Measured on the session's [`Clock`], the wall clock in the app: Linux's monotonic clock
+/// stops during a suspend, the wall clock (and the server's) runs on. Only Jellyfin: Plex's
+/// sessions are not known to advance or end by themselves (docs/SERVERS.md).
+pub const SESSION_RESTART_AFTER_MS: i64 = 4 * 60_000;
+
 /// A checkpoint the session decided to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
@@ -48,6 +74,9 @@ pub struct Checkpoint {
     pub paused: bool,
     /// The last checkpoint of the play.
     pub last: bool,
+    /// It starts the server's session again, this long (ms) after the last checkpoint (see
+    /// [`SESSION_RESTART_AFTER_MS`]).
+    pub restarted_after_ms: Option<i64>,
 }
 
 /// The pure state of one play.
@@ -68,6 +97,11 @@ pub struct SessionCore {
     /// Plex: a view was counted in this session.
     counted: bool,
     ended: bool,
+    /// The live reports reach a server (the session may start again after a silence).
+    live: bool,
+    /// When the last checkpoint was made, and whether the session was playing (not paused)
+    /// then: the server's session clock advances from it.
+    last_checkpoint: Option<(Millis, bool)>,
 }
 
 impl SessionCore {
@@ -95,7 +129,16 @@ impl SessionCore {
             recorded_any: false,
             counted: false,
             ended: false,
+            live: true,
+            last_checkpoint: None,
         }
+    }
+
+    /// Whether the live reports reach a server (default `true`): a play without one (offline)
+    /// has no server session to start again.
+    pub fn with_live_reports(mut self, live: bool) -> SessionCore {
+        self.live = live;
+        self
     }
 
     /// The last position the player reported.
@@ -200,8 +243,18 @@ impl SessionCore {
             Verdict::NoResume | Verdict::Watched => 0,
         };
         let jellyfin = self.kind != ServerKind::Plex;
+        // A silence the server may have ended the session in (it advanced a playing one): the
+        // session starts again, as the first time.
+        let restarted_after_ms = match self.last_checkpoint {
+            Some((at, true)) if jellyfin && self.live && now - at > SESSION_RESTART_AFTER_MS => {
+                Some(now - at)
+            }
+            _ => None,
+        };
+        self.last_checkpoint = Some((now, !self.paused));
+        let start = first || restarted_after_ms.is_some();
         let (add_play, unwatch) = if jellyfin {
-            (first, first)
+            (start, start)
         } else {
             (watched && !self.counted, false)
         };
@@ -209,7 +262,7 @@ impl SessionCore {
             self.counted = true;
         }
         let last = event == PlaybackEvent::Stop;
-        let reports = match (first, last, jellyfin) {
+        let reports = match (start, last, jellyfin) {
             (true, true, true) => vec![ReportKind::Start, ReportKind::Stopped],
             (true, false, true) => vec![ReportKind::Start, ReportKind::Progress],
             (true, false, false) => vec![ReportKind::Start],
@@ -229,6 +282,7 @@ impl SessionCore {
             reports,
             paused: self.paused,
             last,
+            restarted_after_ms,
         }
     }
 
@@ -320,14 +374,28 @@ pub async fn run(
         target.start_ms,
         config.thresholds,
         config.interval_ms,
-    );
+    )
+    .with_live_reports(reporter.is_some());
     let play_session_id = uuid::Uuid::new_v4().simple().to_string();
+    // Until the play ends, what its server session does by itself is ours (a pull that sees
+    // it leaves the item to the player).
+    let (thresholds, runtime) = (config.thresholds, target.runtime_ms);
+    let _open = engine.open_play(
+        &target.item_id,
+        Arc::new(move |p| match thresholds.classify(p, runtime) {
+            Verdict::Watched => (true, 0),
+            Verdict::NoResume => (false, 0),
+            Verdict::Resume(p) => (false, p),
+        }),
+    );
     let (to_reporter, queue) = mpsc::unbounded_channel::<Carried>();
     let reporting = reporter.map(|server| {
         tokio::spawn(report_loop(
             engine.clone(),
+            clock.clone(),
             server,
             target.item_id.clone(),
+            target.kind != ServerKind::Plex,
             queue,
         ))
     });
@@ -393,11 +461,15 @@ struct Carried {
     read_back: bool,
 }
 
-/// Send each checkpoint's reports in order; deliver or hand over to the outbox.
+/// Send each checkpoint's reports in order; deliver or hand over to the outbox. Each accepted
+/// report is the server session's check-in (`advancing`: a Jellyfin session clock runs from a
+/// playing one).
 async fn report_loop(
     engine: Engine,
+    clock: Arc<dyn Clock>,
     server: Arc<dyn PlaybackServer>,
     item: String,
+    advancing: bool,
     mut queue: mpsc::UnboundedReceiver<Carried>,
 ) -> (usize, usize) {
     let (mut sent, mut failed) = (0, 0);
@@ -412,8 +484,14 @@ async fn report_loop(
         let mut ok = !offline;
         if !offline {
             for report in &reports {
+                let sent_at = clock.now();
                 match server.report(report).await {
-                    Ok(()) => sent += 1,
+                    Ok(()) => {
+                        sent += 1;
+                        let advances =
+                            advancing && !report.paused && report.kind != ReportKind::Stopped;
+                        engine.play_checked_in(&item, report.position_ms, advances, sent_at);
+                    }
                     Err(e) => {
                         failed += 1;
                         ok = false;
@@ -573,6 +651,62 @@ mod tests {
         assert_eq!(cps.len(), 2);
         assert_eq!(cps[1].verdict, Verdict::Resume(722_000));
         assert!(cps[1].last);
+    }
+
+    /// More than [`SESSION_RESTART_AFTER_MS`] without a checkpoint while playing: the next
+    /// one starts the Jellyfin session again (a play added, un-watched, like the first). Not
+    /// after exactly that long, not after a pause (the server's session did not advance), not
+    /// on Plex, not offline.
+    #[test]
+    fn a_silence_longer_than_the_servers_timeout_starts_the_session_again() {
+        use PlayerEvent::*;
+        let gap = SESSION_RESTART_AFTER_MS;
+        let after = |kind: ServerKind, live: bool, pause: bool, silence: i64| {
+            let mut c = core(kind).with_live_reports(live);
+            let first = c.on_event(&Restarted(None), 0).unwrap();
+            assert_eq!(first.restarted_after_ms, None);
+            let mut last = 0;
+            if pause {
+                last = 1_000;
+                c.on_event(&Paused(true), last).unwrap();
+                assert_eq!(c.on_event(&Paused(false), last + silence), None);
+            }
+            c.on_event(&Position(800_000), last + silence).unwrap()
+        };
+        let again = after(ServerKind::Jellyfin, true, false, gap + 1);
+        assert_eq!(again.restarted_after_ms, Some(gap + 1));
+        assert_eq!(again.reports, vec![ReportKind::Start, ReportKind::Progress]);
+        assert_eq!(
+            again.change,
+            LocalChange::Playback {
+                position_ms: 800_000,
+                watched: false,
+                add_play: true,
+                unwatch: true
+            }
+        );
+        let on = after(ServerKind::Jellyfin, true, false, gap);
+        assert_eq!(
+            (on.restarted_after_ms, on.reports),
+            (None, vec![ReportKind::Progress])
+        );
+        for (kind, live, pause) in [
+            (ServerKind::Jellyfin, true, true),
+            (ServerKind::Plex, true, false),
+            (ServerKind::Jellyfin, false, false),
+        ] {
+            let c = after(kind, live, pause, 10 * gap);
+            assert_eq!(
+                c.restarted_after_ms, None,
+                "{kind:?} live {live} paused {pause}"
+            );
+            assert!(!c.reports.contains(&ReportKind::Start));
+        }
+        // The stop after a silence starts again too: start, then stopped.
+        let mut c = core(ServerKind::Jellyfin);
+        c.on_event(&Restarted(None), 0).unwrap();
+        let end = c.on_event(&Ended(EndReason::Quit), gap + 2).unwrap();
+        assert_eq!(end.reports, vec![ReportKind::Start, ReportKind::Stopped]);
     }
 
     #[test]

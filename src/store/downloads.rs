@@ -68,10 +68,38 @@ pub struct DownloadRow {
     /// Stable error class (`forbidden`, `disk_full`, `offline`, …).
     pub error_kind: Option<String>,
     pub updated_at: Millis,
+    /// The episode's series, season and number (none for a movie), for its title.
+    pub series_name: Option<String>,
+    pub season_number: Option<i64>,
+    pub episode_number: Option<i64>,
+}
+
+impl DownloadRow {
+    /// What a person recognises the download by: "Series · S01E02 · Title" for an episode
+    /// (the parts the server gave), the title alone for a movie.
+    pub fn display_title(&self) -> String {
+        let code = match (self.season_number, self.episode_number) {
+            (Some(s), Some(e)) => Some(format!("S{s:02}E{e:02}")),
+            (None, Some(e)) => Some(format!("E{e:02}")),
+            _ => None,
+        };
+        let parts: Vec<&str> = [self.series_name.as_deref(), code.as_deref()]
+            .into_iter()
+            .flatten()
+            .chain([self.name.as_str()])
+            .collect();
+        parts.join(" · ")
+    }
 }
 
 const COLUMNS: &str = "d.item_id, COALESCE(i.name, d.item_id), d.state, d.bytes, d.total_bytes, \
-                       d.path, d.attempts, d.next_attempt_at, d.error, d.error_kind, d.updated_at";
+                       d.path, d.attempts, d.next_attempt_at, d.error, d.error_kind, d.updated_at, \
+                       i.series_name, i.season_number, i.episode_number";
+
+/// Downloads in the order a person expects them: as queued, and within one queueing (a season,
+/// a series) by series, season and episode, not by id.
+const ORDER: &str = "d.created_at, i.series_name, i.season_number, i.episode_number, \
+                     COALESCE(i.name, d.item_id), d.item_id";
 
 fn read_row(r: &Row<'_>) -> rusqlite::Result<DownloadRow> {
     let state: String = r.get(2)?;
@@ -87,6 +115,9 @@ fn read_row(r: &Row<'_>) -> rusqlite::Result<DownloadRow> {
         error: r.get(8)?,
         error_kind: r.get(9)?,
         updated_at: r.get(10)?,
+        series_name: r.get(11)?,
+        season_number: r.get(12)?,
+        episode_number: r.get(13)?,
     })
 }
 
@@ -175,7 +206,7 @@ impl Store {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT {COLUMNS} FROM downloads d
              LEFT JOIN items i ON i.account_id = d.account_id AND i.item_id = d.item_id
-             WHERE d.account_id = ?1 ORDER BY d.created_at, d.item_id"
+             WHERE d.account_id = ?1 ORDER BY {ORDER}"
         ))?;
         let rows = stmt.query_map([account], read_row)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -209,11 +240,12 @@ impl Store {
         self.recover_download_leases(now)?;
         let tx = self.conn.transaction()?;
         let ids: Vec<String> = {
-            let mut stmt = tx.prepare(
-                "SELECT item_id FROM downloads
-                 WHERE account_id = ?1 AND state = 'queued' AND next_attempt_at <= ?2
-                 ORDER BY created_at, item_id LIMIT ?3",
-            )?;
+            let mut stmt = tx.prepare(&format!(
+                "SELECT d.item_id FROM downloads d
+                 LEFT JOIN items i ON i.account_id = d.account_id AND i.item_id = d.item_id
+                 WHERE d.account_id = ?1 AND d.state = 'queued' AND d.next_attempt_at <= ?2
+                 ORDER BY {ORDER} LIMIT ?3"
+            ))?;
             let rows = stmt.query_map(params![account, now, limit as i64], |r| r.get(0))?;
             rows.collect::<rusqlite::Result<Vec<_>>>()?
         };

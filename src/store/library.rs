@@ -74,6 +74,9 @@ pub struct ItemView {
     pub last_played: Option<Millis>,
     /// Outbox state, when a change is still to be sent.
     pub sync_state: Option<RowState>,
+    /// A series or season: how many of its episodes are not watched (local state, pending
+    /// changes included). `None` for episodes and movies.
+    pub unwatched: Option<i64>,
 }
 
 pub(super) fn read_user_data(row: &Row<'_>, first: usize) -> rusqlite::Result<UserData> {
@@ -243,7 +246,17 @@ pub(super) fn kind_of(
 
 const VIEW_SELECT: &str = "SELECT i.item_id, i.kind, i.name, i.parent_id, i.series_id, i.season_id, i.series_name,
         i.season_number, i.episode_number, i.runtime_ms,
-        COALESCE(p.position_ms, 0), COALESCE(p.played, 0), COALESCE(p.play_count, 0), p.last_played, o.state
+        COALESCE(p.position_ms, 0), COALESCE(p.played, 0), COALESCE(p.play_count, 0), p.last_played, o.state,
+        CASE i.kind
+          WHEN 'Series' THEN (SELECT COUNT(*) FROM items e
+             LEFT JOIN play_state ep ON ep.account_id = e.account_id AND ep.item_id = e.item_id
+             WHERE e.account_id = i.account_id AND e.series_id = i.item_id AND e.kind = 'Episode'
+               AND e.removed = 0 AND COALESCE(ep.played, 0) = 0)
+          WHEN 'Season' THEN (SELECT COUNT(*) FROM items e
+             LEFT JOIN play_state ep ON ep.account_id = e.account_id AND ep.item_id = e.item_id
+             WHERE e.account_id = i.account_id AND e.season_id = i.item_id AND e.kind = 'Episode'
+               AND e.removed = 0 AND COALESCE(ep.played, 0) = 0)
+        END
      FROM items i
      LEFT JOIN play_state p ON p.account_id = i.account_id AND p.item_id = i.item_id
      LEFT JOIN sync_outbox o ON o.account_id = i.account_id AND o.item_id = i.item_id
@@ -268,6 +281,7 @@ fn read_view(r: &Row<'_>) -> rusqlite::Result<ItemView> {
         play_count: r.get(12)?,
         last_played: r.get(13)?,
         sync_state: state.as_deref().and_then(RowState::parse),
+        unwatched: r.get(15)?,
     })
 }
 

@@ -220,6 +220,56 @@ pub fn set_aside(path: &Path, now: Millis) -> Result<PathBuf> {
     Ok(target)
 }
 
+/// What [`reset_database`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResetOutcome {
+    /// There is no database at the path: nothing to do.
+    Missing,
+    /// The database opens and passes its integrity check: left as it is.
+    Healthy,
+    /// It could not be used (`reason`, in English, for the log and the CLI) and was moved to
+    /// `moved` with [`set_aside`] (kept, not deleted).
+    SetAside { reason: String, moved: PathBuf },
+}
+
+/// Set the database at `path` aside when Playmark cannot use it (damaged, or written by a
+/// newer Playmark): `playmark reset-database` and the app's "Set Aside and Start Empty". A
+/// healthy database is left as it is, and so is one that fails for another reason (a locked
+/// file, a folder that cannot be written): that error is returned. The caller then opens a
+/// fresh database at `path`.
+pub fn reset_database(path: &Path, now: Millis) -> Result<ResetOutcome> {
+    if !path.exists() {
+        return Ok(ResetOutcome::Missing);
+    }
+    let reason = match Store::open(path) {
+        Ok(store) => match store.integrity_check() {
+            Ok(result) if result == "ok" => return Ok(ResetOutcome::Healthy),
+            Ok(result) => format!("integrity check: {result}"),
+            Err(e) if e.is_corrupt() => e.to_string(),
+            Err(e) => return Err(e),
+        },
+        Err(StoreError::Corrupt { detail, .. }) => format!("damaged: {detail}"),
+        Err(StoreError::TooNew { found, known, .. }) => {
+            format!("written by a newer Playmark: schema {found}, this version knows {known}")
+        }
+        Err(e) if e.is_corrupt() => e.to_string(),
+        Err(e) => return Err(e),
+    };
+    let moved = set_aside(path, now)?;
+    Ok(ResetOutcome::SetAside { reason, moved })
+}
+
+/// Can a file be created in `dir`? Root ignores permission bits, so asking the file system is
+/// the only reliable check (the probe file is removed again).
+pub fn writable_probe(dir: &Path) -> std::io::Result<()> {
+    let probe = dir.join(format!(".playmark-write-test-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)?;
+    std::fs::remove_file(&probe)
+}
+
 /// A connection to the Playmark database.
 pub struct Store {
     conn: Connection,

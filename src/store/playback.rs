@@ -89,6 +89,23 @@ impl Store {
         Ok((new_base, outcome))
     }
 
+    /// The server holds `server` for `item` because one of our own play sessions left it there
+    /// by itself (Jellyfin's session clock and idle stop, `Engine::open_play`): it becomes the
+    /// base, so the merge that follows meets it as ours, not as another device's change. The
+    /// local state and any queued change are left alone.
+    pub fn take_session_base(
+        &mut self,
+        account: AccountId,
+        item: &str,
+        server: &UserData,
+        now: Millis,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        write_base(&tx, account, item, server, now)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Make one item's queued change due now (a live report for it failed: the outbox takes
     /// over at once instead of after the hold).
     pub fn make_item_due(&mut self, account: AccountId, item: &str, now: Millis) -> Result<bool> {

@@ -82,8 +82,13 @@ pub fn classify(
     if progress(remote) != progress(base) {
         return Landed::Overwritten;
     }
+    // The `Date` header is whole seconds, cut down: a date written after our read (in the
+    // same second, too) is at least the header's. A date that the base (what our claim's read
+    // saw) does not hold was set after that read.
     match (remote.last_played, read_date) {
-        (Some(written), Some(read)) if written > read && remote.last_played != base.last_played => {
+        (Some(written), Some(read))
+            if written >= read && remote.last_played != base.last_played =>
+        {
             Landed::Overwritten
         }
         _ => Landed::NotLanded,
@@ -480,6 +485,29 @@ mod tests {
         // The base's own date is no new write.
         assert_eq!(
             classify(&sent, Some(500), Some(&base), &base),
+            Landed::NotLanded
+        );
+        // The `Date` header is whole seconds: a date written in the same second as our read
+        // was answered (after it) equals the header and is still "after our read" (seed 320:
+        // another device's season "watched", dated 4 000 on a clock that moved in whole
+        // seconds, was taken for "ours did not land" and our unwatch was sent over it).
+        let same_second = UserData {
+            played: true,
+            last_played: Some(4_000),
+            ..at(0)
+        };
+        let watched_base = UserData {
+            played: true,
+            last_played: Some(1_000),
+            ..at(0)
+        };
+        assert_eq!(
+            classify(&at(0), Some(4_000), Some(&watched_base), &same_second),
+            Landed::Overwritten
+        );
+        // A date written before the read was seen by it: the base holds it.
+        assert_eq!(
+            classify(&at(0), Some(4_000), Some(&same_second), &same_second),
             Landed::NotLanded
         );
         // A date never turns "ours" into anything else.

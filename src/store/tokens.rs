@@ -202,6 +202,13 @@ impl TokenStore {
     }
 }
 
+/// Whether tokens signed in now go to the keyring (`true`: a Secret Service is on the session
+/// bus) or to token files (`false`): what [`TokenStore::open`] decides, for callers that say it
+/// before a sign-in (the app's sign-in dialog). The demo account always uses a file.
+pub async fn keyring_on_bus() -> bool {
+    secret_service_on_bus().await
+}
+
 /// Is a Secret Service on the session bus: a bus to connect to, and `org.freedesktop.secrets`
 /// owned or activatable there?
 async fn secret_service_on_bus() -> bool {

@@ -44,7 +44,8 @@ impl Store {
     /// *Next up*: for each series in progress, the first unwatched episode after the last
     /// watched one in season/episode order (not simply the first unwatched: a person who
     /// skipped the pilot still gets the episode after the one they watched last). Series whose
-    /// episodes were played most recently come first.
+    /// episodes were played most recently come first. An episode already started is on
+    /// *Continue watching*, so its series has no *Next up* entry: an item is on Home once.
     pub fn next_up(&self, account: AccountId, limit: usize) -> Result<Vec<String>> {
         let mut stmt = self.conn.prepare_cached(
             // Driven by the watched episodes (play_state rows with played = 1), then only the
@@ -68,7 +69,8 @@ impl Store {
              eps AS MATERIALIZED (
                 SELECT i.item_id, i.series_id,
                        COALESCE(i.season_number, 0) AS s, COALESCE(i.episode_number, 0) AS e,
-                       COALESCE(p.played, 0) AS played, p.last_played
+                       COALESCE(p.played, 0) AS played, COALESCE(p.position_ms, 0) AS pos,
+                       p.last_played
                 FROM last_watched w
                 JOIN items i ON i.account_id = ?1 AND i.series_id = w.series_id
                 LEFT JOIN play_state p ON p.account_id = i.account_id AND p.item_id = i.item_id
@@ -78,13 +80,13 @@ impl Store {
                 SELECT series_id, MAX(COALESCE(last_played, 0)) AS at FROM eps GROUP BY series_id
              ),
              candidates AS (
-                SELECT eps.item_id, eps.series_id,
+                SELECT eps.item_id, eps.series_id, eps.pos,
                        ROW_NUMBER() OVER (PARTITION BY eps.series_id ORDER BY eps.s, eps.e, eps.item_id) AS rn
                 FROM eps JOIN last_watched w ON w.series_id = eps.series_id
                 WHERE eps.played = 0 AND (eps.s, eps.e) > (w.s, w.e)
              )
              SELECT c.item_id FROM candidates c JOIN recent r ON r.series_id = c.series_id
-             WHERE c.rn = 1
+             WHERE c.rn = 1 AND c.pos = 0
              ORDER BY r.at DESC, c.series_id
              LIMIT ?2",
         )?;
@@ -93,20 +95,32 @@ impl Store {
     }
 
     /// Items whose title (or series title) matches every word of `text` as a prefix, accents
-    /// folded (`cafe` finds "Café"): series, episodes and movies, best match first.
+    /// folded (`cafe` finds "Café"): series, then movies, then episodes; best match first, a
+    /// series' episodes together in season and episode order.
     pub fn search(&self, account: AccountId, text: &str, limit: usize) -> Result<Vec<String>> {
         let Some(query) = fts_query(text) else {
             return Ok(Vec::new());
         };
         let mut stmt = self.conn.prepare_cached(
-            "SELECT i.item_id FROM items_fts f
-             JOIN item_search s ON s.id = f.rowid
-             JOIN items i ON i.account_id = s.account_id AND i.item_id = s.item_id
-             WHERE items_fts MATCH ?2 AND s.account_id = ?1 AND i.removed = 0
-               AND i.kind IN ('Series', 'Episode', 'Movie')
-             ORDER BY CASE i.kind WHEN 'Series' THEN 0 WHEN 'Movie' THEN 1 ELSE 2 END,
-                      bm25(items_fts, 10.0, 1.0), i.series_name, i.season_number,
-                      i.episode_number, i.name, i.item_id
+            // A series' episodes stay together in season/episode order: they rank by the best
+            // match among them (an episode's own bm25 differs with its title's length, which
+            // scattered S02E05 before S01E06 before S02E02).
+            "WITH hits AS MATERIALIZED (
+                SELECT i.item_id, i.kind, i.series_id, i.series_name, i.season_number,
+                       i.episode_number, i.name, bm25(items_fts, 10.0, 1.0) AS rank
+                FROM items_fts f
+                JOIN item_search s ON s.id = f.rowid
+                JOIN items i ON i.account_id = s.account_id AND i.item_id = s.item_id
+                WHERE items_fts MATCH ?2 AND s.account_id = ?1 AND i.removed = 0
+                  AND i.kind IN ('Series', 'Episode', 'Movie')
+             ),
+             grouped AS (
+                SELECT *, MIN(rank) OVER (PARTITION BY COALESCE(series_id, item_id)) AS group_rank
+                FROM hits
+             )
+             SELECT item_id FROM grouped
+             ORDER BY CASE kind WHEN 'Series' THEN 0 WHEN 'Movie' THEN 1 ELSE 2 END,
+                      group_rank, series_name, season_number, episode_number, name, item_id
              LIMIT ?3",
         )?;
         let rows = stmt.query_map(params![account, query, limit as i64], |r| r.get(0))?;

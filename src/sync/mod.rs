@@ -10,8 +10,8 @@ pub use crate::merge;
 
 pub use backoff::Backoff;
 pub use engine::{
-    Engine, EngineConfig, EngineError, EngineStats, PullSchedule, RunMode, RunOutcome,
-    DEFAULT_PAGE_SIZE,
+    Engine, EngineConfig, EngineError, EngineStats, OpenPlayGuard, PullSchedule, RunMode,
+    RunOutcome, ServerEffect, DEFAULT_PAGE_SIZE, SESSION_SLACK_MS,
 };
 pub use events::{AccountState, ItemSyncState, SyncEvent};
 pub use merge::{merge, Decision, LocalSide, Outcome, Policy, Side};

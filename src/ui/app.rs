@@ -21,14 +21,16 @@ use super::format;
 use super::i18n::{gettext, tr};
 use super::library::{Library, LibraryInput, LibraryOutput};
 use super::preferences::{Preferences, PreferencesInput, PreferencesOutput};
-use super::sign_in::{SignIn, SignInInput, SignInOutput};
+use super::sign_in::{SignIn, SignInInput, SignInKind, SignInOutput};
 use super::sync_queue::{
-    LibrarySource, OverriddenItem, SyncQueue, SyncQueueInit, SyncQueueInput, SyncQueueOutput,
+    LibrarySource, OverriddenItem, Recovery, SyncQueue, SyncQueueInit, SyncQueueInput,
+    SyncQueueOutput,
 };
-use super::sync_status::{SyncStatus, SyncStatusInput, SyncStatusOutput};
+use super::sync_status::{needs_sign_in, SyncStatus, SyncStatusInput, SyncStatusOutput};
 use super::window_state::WindowState;
 use crate::backend::error::Action;
 use crate::backend::ErrorKind;
+use crate::model::ServerKind;
 use crate::sync::{AccountState, ItemSyncState};
 
 /// How the window starts.
@@ -104,6 +106,10 @@ pub struct App {
     pub overridden_toast: Option<OverriddenToast>,
     /// A start-up failure, shown instead of the library.
     pub failure: Option<String>,
+    /// The way out the failure page offers (no database to work with).
+    pub recovery: Option<Recovery>,
+    /// The way out was taken; the worker is at it.
+    pub recovering: bool,
     /// Playmark's database fails: the one sentence shown until it works again.
     pub store_trouble: Option<String>,
     /// The item playing in mpv, and mpv's process id.
@@ -153,6 +159,8 @@ pub enum AppInput {
     Hidden,
     /// Open the Preferences window.
     ShowPreferences,
+    /// The failure page's button: set the database aside, or try again.
+    Recover,
     /// From the Preferences window.
     Preferences(PreferencesOutput),
 }
@@ -163,10 +171,30 @@ impl App {
         self.hold.is_some()
     }
 
+    /// Open the sign-in dialog: for the signed-in account when it needs a new sign-in (its
+    /// address and user filled in), else empty; and ask the worker where the token would be
+    /// kept (the dialog says it).
+    fn show_sign_in(&self) {
+        self.queue.emit(SyncQueueInput::TokenStorage);
+        match &self.source {
+            Some(LibrarySource::Account { again, .. }) if needs_sign_in(self.account) => {
+                self.sign_in.emit(SignInInput::ShowFor {
+                    kind: match again.kind {
+                        ServerKind::Plex => SignInKind::Plex,
+                        ServerKind::Jellyfin | ServerKind::Demo => SignInKind::Jellyfin,
+                    },
+                    url: again.url.clone(),
+                    user: again.user.clone(),
+                })
+            }
+            _ => self.sign_in.emit(SignInInput::Show),
+        }
+    }
+
     fn subtitle(&self) -> String {
         match &self.source {
             Some(LibrarySource::Demo { .. }) => gettext("Demo library"),
-            Some(LibrarySource::Account { server_name }) => server_name.clone(),
+            Some(LibrarySource::Account { server_name, .. }) => server_name.clone(),
             None => gettext("Loading…"),
         }
     }
@@ -363,7 +391,7 @@ impl SimpleComponent for App {
                     pack_end = &gtk::MenuButton {
                         set_icon_name: "open-menu-symbolic",
                         set_tooltip_text: Some(&gettext("Main menu")),
-                        set_menu_model: Some(&primary_menu()),
+                        set_menu_model: Some(&super::app_menu::primary_menu()),
                     },
                     pack_end: model.status.widget(),
                     #[name = "search_button"]
@@ -374,14 +402,18 @@ impl SimpleComponent for App {
                     pack_start = &gtk::Button {
                         set_label: &gettext("Sign in…"),
                         set_tooltip_text: Some(&gettext("Sign in to your Jellyfin or Plex server")),
+                        // Also while the account needs a new sign-in.
                         #[watch]
-                        set_visible: !matches!(model.source, Some(LibrarySource::Account { .. })),
+                        set_visible: model.failure.is_none()
+                            && (!matches!(model.source, Some(LibrarySource::Account { .. }))
+                                || needs_sign_in(model.account)),
                         connect_clicked => AppInput::ShowSignIn,
                     },
                     pack_start = &gtk::Button {
                         set_label: &gettext("Sign out"),
                         #[watch]
-                        set_visible: matches!(model.source, Some(LibrarySource::Account { .. })),
+                        set_visible: model.failure.is_none()
+                            && matches!(model.source, Some(LibrarySource::Account { .. })),
                         connect_clicked => AppInput::SignOut,
                     },
                 },
@@ -430,6 +462,23 @@ impl SimpleComponent for App {
                             set_title: &gettext("Playmark could not start"),
                             #[watch]
                             set_description: Some(&gtk::glib::markup_escape_text(message)),
+                            #[wrap(Some)]
+                            set_child = &gtk::Button {
+                                set_widget_name: "recover",
+                                set_halign: gtk::Align::Center,
+                                add_css_class: "pill",
+                                add_css_class: "suggested-action",
+                                #[watch]
+                                set_visible: model.recovery.is_some(),
+                                #[watch]
+                                set_sensitive: !model.recovering,
+                                #[watch]
+                                set_label: &match model.recovery {
+                                    Some(Recovery::SetAside) => gettext("Set Aside and Start Empty"),
+                                    _ => gettext("Try Again"),
+                                },
+                                connect_clicked => AppInput::Recover,
+                            },
                         }
                     } else {
                         gtk::Box {
@@ -466,7 +515,8 @@ impl SimpleComponent for App {
             .transient_for(&root)
             .launch(())
             .forward(sender.input_sender(), AppInput::Preferences);
-        add_preferences_action(&root, &sender);
+        let input = sender.input_sender().clone();
+        super::app_menu::install(&root, move || input.emit(AppInput::ShowPreferences));
         let queue = SyncQueue::builder()
             .detach_worker(init.queue)
             .forward(sender.input_sender(), AppInput::Queue);
@@ -492,6 +542,8 @@ impl SimpleComponent for App {
             overridden: Vec::new(),
             overridden_toast: None,
             failure: None,
+            recovery: None,
+            recovering: false,
             store_trouble: None,
             playing: None,
             last_message: None,
@@ -505,6 +557,8 @@ impl SimpleComponent for App {
         model.library.widget().set_vexpand(true);
         let toast_overlay = &toast_overlay;
         let widgets = view_output!();
+        // The sync button shows once an engine runs: before, there is no sync state to show.
+        model.status.widget().set_visible(false);
         // In front, the library is pulled every minute; in the back, on the engine's idle
         // schedule.
         let hints = model.queue.sender().clone();
@@ -538,6 +592,22 @@ impl SimpleComponent for App {
     fn update(&mut self, message: AppInput, sender: ComponentSender<Self>) {
         match message {
             AppInput::Queue(out) => match out {
+                SyncQueueOutput::Launched { state } => {
+                    // An engine runs: whatever stopped the start is over.
+                    self.failure = None;
+                    self.recovery = None;
+                    self.recovering = false;
+                    self.status.widget().set_visible(true);
+                    // Nothing shown for the engine before holds: its badges, its toasts.
+                    self.library.emit(LibraryInput::ClearStates);
+                    for (_, active) in self.toasts.drain() {
+                        active.toast.dismiss();
+                    }
+                    self.show_overridden(Vec::new(), Vec::new(), &sender);
+                    self.account = state;
+                    self.status.emit(SyncStatusInput::Account { state });
+                    self.library.emit(LibraryInput::Account { state });
+                }
                 SyncQueueOutput::Library {
                     source,
                     items,
@@ -599,6 +669,9 @@ impl SimpleComponent for App {
                 SyncQueueOutput::SignInFinished { error } => {
                     self.sign_in.emit(SignInInput::Finished { error });
                 }
+                SyncQueueOutput::TokenStorage { storage } => {
+                    self.sign_in.emit(SignInInput::TokenStorage(storage));
+                }
                 SyncQueueOutput::Home {
                     continue_watching,
                     next_up,
@@ -647,9 +720,19 @@ impl SimpleComponent for App {
                 SyncQueueOutput::SettingRefused { key, message } => self
                     .preferences
                     .emit(PreferencesInput::Refused { key, message }),
+                SyncQueueOutput::NoDatabase { message, recovery } => {
+                    self.failure = Some(message);
+                    self.recovery = Some(recovery);
+                    self.recovering = false;
+                    // No database, no sync state: nothing to say "Up to date" about.
+                    self.status.widget().set_visible(false);
+                }
                 SyncQueueOutput::Failed { message } => {
-                    if self.source.is_none() {
+                    self.recovering = false;
+                    if self.source.is_none() || self.recovery.is_some() {
+                        self.recovery = None;
                         self.failure = Some(message);
+                        self.status.widget().set_visible(false);
                     } else {
                         let toast = adw::Toast::new(&gtk::glib::markup_escape_text(&message));
                         self.toast_overlay.add_toast(toast);
@@ -679,20 +762,28 @@ impl SimpleComponent for App {
                     .queue
                     .emit(SyncQueueInput::UseMine { items: vec![item] }),
             },
-            AppInput::Status(out) => self.queue.emit(match out {
-                SyncStatusOutput::Retry { item } => SyncQueueInput::Retry { item },
-                SyncStatusOutput::Discard { item } => SyncQueueInput::Discard { item },
-                SyncStatusOutput::RetryAll => SyncQueueInput::RetryAll,
-                SyncStatusOutput::SyncNow => SyncQueueInput::SyncNow,
-                SyncStatusOutput::Simulate { fault } => SyncQueueInput::Simulate { fault },
-            }),
+            AppInput::Status(out) => {
+                let input = match out {
+                    SyncStatusOutput::SignIn => {
+                        self.status.widget().popdown();
+                        self.show_sign_in();
+                        return;
+                    }
+                    SyncStatusOutput::Retry { item } => SyncQueueInput::Retry { item },
+                    SyncStatusOutput::Discard { item } => SyncQueueInput::Discard { item },
+                    SyncStatusOutput::RetryAll => SyncQueueInput::RetryAll,
+                    SyncStatusOutput::SyncNow => SyncQueueInput::SyncNow,
+                    SyncStatusOutput::Simulate { fault } => SyncQueueInput::Simulate { fault },
+                };
+                self.queue.emit(input);
+            }
             AppInput::ToastAction { kind } => {
                 let action = self.toasts.remove(kind.as_str()).map(|t| t.action);
                 match action {
                     Some(Action::Retry) => self.queue.emit(SyncQueueInput::RetryAll),
                     // Details: the status popover lists each change with Retry / Discard.
                     Some(Action::Discard) => self.status.widget().popup(),
-                    Some(Action::SignIn) => self.sign_in.emit(SignInInput::Show),
+                    Some(Action::SignIn) => self.show_sign_in(),
                     Some(Action::None) | None => {}
                 }
             }
@@ -709,7 +800,7 @@ impl SimpleComponent for App {
                     self.overridden_toast = None;
                 }
             }
-            AppInput::ShowSignIn => self.sign_in.emit(SignInInput::Show),
+            AppInput::ShowSignIn => self.show_sign_in(),
             AppInput::SignIn(SignInOutput::SignIn {
                 url,
                 user,
@@ -724,6 +815,13 @@ impl SimpleComponent for App {
             }
             AppInput::SignOut => self.queue.emit(SyncQueueInput::SignOut),
             AppInput::Hidden => self.hold = Some(relm4::main_application().hold()),
+            AppInput::Recover => {
+                self.recovering = true;
+                self.queue.emit(match self.recovery {
+                    Some(Recovery::SetAside) => SyncQueueInput::ResetDatabase,
+                    _ => SyncQueueInput::Start,
+                });
+            }
             AppInput::ShowPreferences => {
                 self.queue.emit(SyncQueueInput::LoadSettings);
                 self.preferences.emit(PreferencesInput::Show);
@@ -734,28 +832,4 @@ impl SimpleComponent for App {
             }),
         }
     }
-}
-
-/// The primary menu (header bar): Preferences.
-fn primary_menu() -> gtk::gio::Menu {
-    let menu = gtk::gio::Menu::new();
-    let item = gtk::gio::MenuItem::new(Some(&gettext("_Preferences")), Some("win.preferences"));
-    item.set_attribute_value("accel", Some(&"<Control>comma".to_variant()));
-    menu.append_item(&item);
-    menu
-}
-
-/// `win.preferences` (the menu entry) and its shortcut, Ctrl+, (GNOME's convention).
-fn add_preferences_action(window: &adw::ApplicationWindow, sender: &ComponentSender<App>) {
-    let action = gtk::gio::SimpleAction::new("preferences", None);
-    let input = sender.input_sender().clone();
-    action.connect_activate(move |_, _| input.emit(AppInput::ShowPreferences));
-    window.add_action(&action);
-    let shortcuts = gtk::ShortcutController::new();
-    shortcuts.set_scope(gtk::ShortcutScope::Global);
-    shortcuts.add_shortcut(gtk::Shortcut::new(
-        gtk::ShortcutTrigger::parse_string("<Control>comma"),
-        Some(gtk::NamedAction::new("win.preferences")),
-    ));
-    window.add_controller(shortcuts);
 }

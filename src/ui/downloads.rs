@@ -211,7 +211,7 @@ impl Downloads {
             if e.root.parent().is_none() {
                 list.insert(&e.root, i32::try_from(i).unwrap_or(-1));
             }
-            e.title.set_label(&row.name);
+            e.title.set_label(&row.display_title());
             e.state.set_label(&state_text(row));
             e.progress.set_fraction(fraction(row));
             let running = matches!(
@@ -331,6 +331,9 @@ mod tests {
             error: None,
             error_kind: None,
             updated_at: 0,
+            series_name: None,
+            season_number: None,
+            episode_number: None,
         }
     }
 

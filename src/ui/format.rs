@@ -377,6 +377,20 @@ pub fn episode_code(season: Option<i64>, episode: Option<i64>) -> String {
     }
 }
 
+/// A series' or season's row: "3 unwatched episodes", or "All watched" when none is left.
+pub fn unwatched_text(unwatched: i64) -> String {
+    if unwatched > 0 {
+        ntr(
+            "{count} unwatched episode",
+            "{count} unwatched episodes",
+            usize::try_from(unwatched).unwrap_or(usize::MAX),
+            &[],
+        )
+    } else {
+        gettext("All watched")
+    }
+}
+
 /// "Resume from 12:34", or `None` when there is nothing to resume.
 pub fn resume_text(position_ms: i64, played: bool) -> Option<String> {
     (position_ms > 0 && !played)
@@ -811,7 +825,7 @@ mod sign_in_tests {
         let missing = SyncError::new(ErrorKind::NotFound, "no /identity");
         assert!(sign_in_error(&missing, SignInStep::Token, url)
             .starts_with("The server at https://media.local is not a Plex server."));
-        let bad = SyncError::rejected("the server address \"x\" has no scheme");
+        let bad = SyncError::rejected("add http:// or https:// to the start of \"x\"");
         assert!(sign_in_error(&bad, SignInStep::Address, url).starts_with("That server address"));
     }
 }

@@ -437,6 +437,18 @@ impl RowStore {
         *self.poster_timer.borrow_mut() = Some(id);
     }
 
+    /// Forget which posters were asked for and are still missing (a fetch that failed while the
+    /// server was unreachable never answers), then check the rows on screen again: after a
+    /// reconnection their posters come.
+    pub fn posters_again(&self) {
+        let posters = self.posters.borrow();
+        self.asked
+            .borrow_mut()
+            .retain(|id| posters.0.contains_key(id));
+        drop(posters);
+        self.schedule_poster_check();
+    }
+
     /// Ask once for the poster of every item shown on screen without one.
     fn check_posters(&self) {
         let wanted: Vec<String> = self
@@ -469,6 +481,20 @@ impl RowStore {
     /// A copy of one item's data.
     pub fn item(&self, id: &str) -> Option<ItemView> {
         self.entries.borrow().get(id).map(|e| e.item.clone())
+    }
+
+    /// Forget every sync state (another account's engine runs now: its badges follow).
+    pub fn clear_states(&self) {
+        {
+            let mut entries = self.entries.borrow_mut();
+            for e in entries.values_mut() {
+                e.generation += 1;
+                e.state = None;
+                e.badge_visible = false;
+            }
+            self.early_states.borrow_mut().clear();
+        }
+        self.redraw_all();
     }
 
     /// Every item's sync state (for account-wide badge changes).
@@ -570,7 +596,11 @@ impl RowStore {
         };
         w.context_label.set_visible(context.is_some());
         w.context_label.set_label(context.unwrap_or_default());
-        match format::resume_text(item.position_ms, item.played).filter(|_| playable) {
+        let line = match item.unwatched.filter(|_| !playable) {
+            Some(n) => Some(format::unwatched_text(n)),
+            None => format::resume_text(item.position_ms, item.played).filter(|_| playable),
+        };
+        match line {
             Some(t) => {
                 w.resume.set_label(&t);
                 w.resume.set_visible(true);
@@ -612,7 +642,7 @@ impl RowStore {
             w.play.set_icon_name(icon);
             w.play.set_tooltip_text(Some(&tip));
         }
-        w.download.set_visible(playable && actions.download);
+        w.download_slot.set_visible(playable && actions.download);
         let download = self.downloads.borrow().get(&item.item_id).copied();
         let download_look = match download {
             Some(DownloadState::Done) => DownloadLook::Done,
@@ -620,19 +650,14 @@ impl RowStore {
             _ => DownloadLook::Offer,
         };
         if w.download_look.replace(Some(download_look)) != Some(download_look) {
-            let (icon, tip) = match download_look {
-                DownloadLook::Done => (
-                    "object-select-symbolic",
-                    gettext("Downloaded: plays without a connection"),
-                ),
-                DownloadLook::Coming => (
-                    "folder-download-symbolic",
-                    gettext("Downloading (see Downloads)"),
-                ),
-                DownloadLook::Offer => ("folder-download-symbolic", gettext("Download")),
+            // A download that is done or under way is a marker (a dim icon, not a button):
+            // there is nothing to press.
+            let page = match download_look {
+                DownloadLook::Done => "downloaded",
+                DownloadLook::Coming => "downloading",
+                DownloadLook::Offer => "offer",
             };
-            w.download.set_icon_name(icon);
-            w.download.set_tooltip_text(Some(&tip));
+            w.download_slot.set_visible_child_name(page);
             w.download
                 .set_sensitive(download_look == DownloadLook::Offer);
         }
@@ -688,6 +713,23 @@ enum PlayLook {
     Play,
 }
 
+/// The marker in place of the download button: a dim icon named `name` whose tooltip and
+/// accessible label are `text`.
+fn download_marker(name: &str, icon: &str, text: &str) -> gtk::Box {
+    let marker = super::a11y::labelled_box(text).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "marker without an accessible label");
+        gtk::Box::new(gtk::Orientation::Horizontal, 0)
+    });
+    marker.set_widget_name(name);
+    marker.set_tooltip_text(Some(text));
+    marker.set_halign(gtk::Align::Center);
+    marker.set_valign(gtk::Align::Center);
+    let image = gtk::Image::from_icon_name(icon);
+    image.add_css_class("dim-label");
+    marker.append(&image);
+    marker
+}
+
 /// What the download button shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DownloadLook {
@@ -703,6 +745,9 @@ pub struct RowWidgets {
     pub play: gtk::Button,
     /// Download.
     pub download: gtk::Button,
+    /// The download button, or in its place (same width) the marker of a download that is done
+    /// ("downloaded") or under way ("downloading"): a dim icon with a tooltip, not a button.
+    pub download_slot: gtk::Stack,
     /// The poster (empty, on a placeholder card, until it arrives).
     pub poster: gtk::Picture,
     number: gtk::Label,
@@ -767,6 +812,26 @@ impl RelmListItem for ItemRow {
         download.add_css_class("flat");
         download.set_valign(gtk::Align::Center);
         download.set_tooltip_text(Some(&gettext("Download")));
+        let download_slot = gtk::Stack::new();
+        download_slot.set_widget_name("download-slot");
+        download_slot.set_valign(gtk::Align::Center);
+        download_slot.add_named(&download, Some("offer"));
+        download_slot.add_named(
+            &download_marker(
+                "downloaded",
+                "object-select-symbolic",
+                &gettext("Downloaded: plays without a connection"),
+            ),
+            Some("downloaded"),
+        );
+        download_slot.add_named(
+            &download_marker(
+                "downloading",
+                "folder-download-symbolic",
+                &gettext("Downloading (see Downloads)"),
+            ),
+            Some("downloading"),
+        );
         let poster = gtk::Picture::new();
         poster.set_widget_name("poster");
         poster.add_css_class("poster");
@@ -823,7 +888,7 @@ impl RelmListItem for ItemRow {
         open.set_valign(gtk::Align::Center);
         hbox.append(&poster);
         hbox.append(&play);
-        hbox.append(&download);
+        hbox.append(&download_slot);
         hbox.append(&number);
         hbox.append(&text);
         hbox.append(&badge.root);
@@ -832,6 +897,7 @@ impl RelmListItem for ItemRow {
         let w = Rc::new(RowWidgets {
             play,
             download,
+            download_slot,
             poster,
             number,
             title,
@@ -923,6 +989,7 @@ mod tests {
             play_count: 0,
             last_played: None,
             sync_state: None,
+            unwatched: None,
         }
     }
 

@@ -203,6 +203,8 @@ pub enum LibraryInput {
     Overridden {
         items: Vec<super::sync_queue::OverriddenItem>,
     },
+    /// Another engine runs (a sign-in or a sign-out): no badge of the one before stays.
+    ClearStates,
     /// The account went online / offline: queued badges say whether they wait for the
     /// connection.
     Account { state: AccountState },
@@ -985,11 +987,17 @@ impl SimpleComponent for Library {
             }
             LibraryInput::ItemState { item, state } => self.rows.set_state(&item, state),
             LibraryInput::Overridden { items } => self.rows.set_overridden(items),
+            LibraryInput::ClearStates => self.rows.clear_states(),
             LibraryInput::Account { state } => {
                 for (item, current) in self.rows.states() {
                     if let Some(new) = account_badge(&current, state) {
                         self.rows.set_state(&item, new);
                     }
+                }
+                // Back online: the posters that could not be fetched meanwhile are asked for
+                // again (those of the rows on screen).
+                if state == AccountState::Online {
+                    self.rows.posters_again();
                 }
             }
             LibraryInput::Home {

@@ -7,6 +7,7 @@
 //! ├── AdwHeaderBar
 //! │   ├── AdwViewSwitcherTitle (Home | Shows | Movies; subtitle "Demo library" / server)
 //! │   ├── search toggle (Ctrl+F)
+//! │   ├── primary menu: Preferences, Keyboard Shortcuts, About   app_menu.rs
 //! │   └── SyncStatus (MenuButton + popover)      sync_status.rs
 //! │       └── needs-attention list (gtk::ListView, virtualised) with Retry / Discard
 //! │   └── Sign in… / Sign out → SignIn dialog  sign_in.rs
@@ -30,6 +31,7 @@
 
 pub mod a11y;
 pub mod app;
+pub mod app_menu;
 pub mod downloads;
 pub mod format;
 pub mod i18n;

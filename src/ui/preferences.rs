@@ -1,7 +1,9 @@
 //! The Preferences window (`AdwPreferencesWindow`, from the primary menu or Ctrl+,): the
 //! settings of `playmark settings` — the conflict policy of the running account, the pull
 //! interval, the watched thresholds, the download folder and whether downloads go on after the
-//! window is closed.
+//! window is closed. The download folder is typed, or chosen with the folder button (a
+//! `GtkFileChooserNative` in select-folder mode: the portal's chooser where there is one;
+//! `GtkFileDialog` needs GTK 4.10).
 //!
 //! Values apply at once (no Apply button): each change goes to the
 //! [`SyncQueue`](super::sync_queue::SyncQueue) worker ([`PreferencesOutput`]), which saves it
@@ -44,6 +46,10 @@ pub enum PreferencesInput {
     Changed { key: SettingKey, value: String },
     /// The policy row changed (from the widgets).
     PolicyChanged { index: u32 },
+    /// The download folder's button: open the folder chooser.
+    ChooseFolder,
+    /// The folder chooser answered (`None`: cancelled).
+    FolderChosen(Option<std::path::PathBuf>),
 }
 
 /// What the window asks the worker to save.
@@ -74,6 +80,10 @@ pub struct Preferences {
     pub download_folder: adw::EntryRow,
     /// Keep downloading after the window is closed.
     pub keep_downloading: gtk::Switch,
+    /// The download folder's "Choose a folder" button.
+    pub choose_folder: gtk::Button,
+    /// The folder chooser while it is open (kept alive until it answers).
+    pub folder_chooser: Option<gtk::FileChooserNative>,
     rows: Vec<(SettingKey, adw::PreferencesRow, String)>,
     policy_group: adw::PreferencesGroup,
     /// Set while values are put into the widgets, so that is not taken for a change.
@@ -170,6 +180,38 @@ impl Preferences {
         }
         self.loading.set(false);
         self.state = Some(state);
+    }
+}
+
+impl Preferences {
+    /// Open the folder chooser on the folder shown (if it exists); its answer comes back as
+    /// [`PreferencesInput::FolderChosen`].
+    fn choose_folder(&mut self, sender: &ComponentSender<Self>) {
+        if let Some(open) = &self.folder_chooser {
+            open.show();
+            return;
+        }
+        let chooser = gtk::FileChooserNative::new(
+            Some(&gettext("Download folder")),
+            Some(&self.window),
+            gtk::FileChooserAction::SelectFolder,
+            Some(&gettext("_Select")),
+            Some(&gettext("_Cancel")),
+        );
+        chooser.set_modal(true);
+        let shown = std::path::PathBuf::from(self.download_folder.text().trim());
+        if shown.is_absolute() && shown.is_dir() {
+            let _ = chooser.set_current_folder(Some(&gtk::gio::File::for_path(&shown)));
+        }
+        let sender = sender.clone();
+        chooser.connect_response(move |chooser, response| {
+            let folder = (response == gtk::ResponseType::Accept)
+                .then(|| chooser.file().and_then(|f| f.path()))
+                .flatten();
+            sender.input(PreferencesInput::FolderChosen(folder));
+        });
+        chooser.show();
+        self.folder_chooser = Some(chooser);
     }
 }
 
@@ -308,6 +350,16 @@ impl SimpleComponent for Preferences {
         let download_folder = adw::EntryRow::new();
         download_folder.set_title(&gettext("Download folder"));
         download_folder.set_show_apply_button(true);
+        let choose_folder = gtk::Button::from_icon_name("folder-open-symbolic");
+        choose_folder.set_widget_name("choose-folder");
+        choose_folder.set_valign(gtk::Align::Center);
+        choose_folder.add_css_class("flat");
+        choose_folder.set_tooltip_text(Some(&gettext("Choose a folder…")));
+        download_folder.add_suffix(&choose_folder);
+        {
+            let sender = sender.clone();
+            choose_folder.connect_clicked(move |_| sender.input(PreferencesInput::ChooseFolder));
+        }
         let keep_downloading = gtk::Switch::new();
         keep_downloading.set_valign(gtk::Align::Center);
         let keep_subtitle =
@@ -413,6 +465,8 @@ impl SimpleComponent for Preferences {
             plex_played_pct,
             download_folder,
             keep_downloading,
+            choose_folder,
+            folder_chooser: None,
             rows,
             policy_group,
             loading,
@@ -440,6 +494,17 @@ impl SimpleComponent for Preferences {
                 } else {
                     let _ = sender.output(PreferencesOutput::Set { key, value });
                 }
+            }
+            PreferencesInput::ChooseFolder => self.choose_folder(&sender),
+            PreferencesInput::FolderChosen(folder) => {
+                self.folder_chooser = None;
+                let Some(folder) = folder else { return };
+                let value = folder.to_string_lossy().to_string();
+                self.download_folder.set_text(&value);
+                sender.input(PreferencesInput::Changed {
+                    key: SettingKey::DownloadFolder,
+                    value,
+                });
             }
             PreferencesInput::PolicyChanged { index } => {
                 let Some(policy) = Policy::ALL.get(index as usize).copied() else {

@@ -62,6 +62,32 @@ pub enum SyncQueueInit {
     },
 }
 
+/// The way out when there is no database to work with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// The database is damaged or from a newer Playmark: set it aside and start empty
+    /// ([`SyncQueueInput::ResetDatabase`]).
+    SetAside,
+    /// Something outside the file (a folder that cannot be written, a lock): fix it, then try
+    /// again ([`SyncQueueInput::Start`]).
+    TryAgain,
+}
+
+/// Why the worker did not start.
+#[derive(Debug)]
+enum StartError {
+    /// A sentence for the user.
+    Said(String),
+    /// No database to work with.
+    NoDatabase { message: String, recovery: Recovery },
+}
+
+impl From<String> for StartError {
+    fn from(message: String) -> StartError {
+        StartError::Said(message)
+    }
+}
+
 /// A fault the developer menu injects into the demo server.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum DevFault {
@@ -85,8 +111,12 @@ impl std::fmt::Debug for Password {
 /// Requests to the worker.
 #[derive(Debug)]
 pub enum SyncQueueInput {
-    /// Open the store, sign in (or start the demo), refresh, and run the engine.
+    /// Open the store, sign in (or start the demo), refresh, and run the engine. Also "Try
+    /// Again" after [`SyncQueueOutput::NoDatabase`].
     Start,
+    /// Set the unusable database aside (renamed, never deleted: `playmark reset-database`)
+    /// and start with an empty one.
+    ResetDatabase,
     /// Record a local change for `item` (durable, then queued).
     Enqueue { item: String, change: LocalChange },
     /// Mark every episode under `parent` (season or series) watched or not.
@@ -103,6 +133,8 @@ pub enum SyncQueueInput {
     ConnectivityChanged { online: bool },
     /// Developer menu (demo only).
     Simulate { fault: DevFault },
+    /// Say where the token of a sign-in would be kept ([`SyncQueueOutput::TokenStorage`]).
+    TokenStorage,
     /// Sign in to a Jellyfin server; on success the library switches to it.
     SignIn {
         url: String,
@@ -168,7 +200,20 @@ pub enum LibrarySource {
     /// The bundled demo server on loopback.
     Demo { url: String },
     /// A signed-in server.
-    Account { server_name: String },
+    Account {
+        server_name: String,
+        /// What signing in to it again needs (the dialog is filled in with it).
+        again: SignInAgain,
+    },
+}
+
+/// The account a new sign-in is for: its kind of server, address and user name (for the
+/// sign-in dialog; the password or token is asked again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInAgain {
+    pub kind: ServerKind,
+    pub url: String,
+    pub user: String,
 }
 
 /// One change that needs the user (for the status popover).
@@ -187,6 +232,10 @@ pub struct AttentionItem {
 /// What the worker reports.
 #[derive(Debug)]
 pub enum SyncQueueOutput {
+    /// A new engine runs (at start, after a sign-in or a sign-out): nothing shown for the one
+    /// before holds any more (badges, toasts, the account's state). `state` is the new
+    /// engine's account state now; its badges and list follow.
+    Launched { state: AccountState },
     /// The library is loaded (at start and after a refresh). At start, [`SyncQueueOutput::Home`]
     /// comes first: Home needs only its own rows.
     Library {
@@ -218,8 +267,15 @@ pub enum SyncQueueOutput {
     },
     /// Start-up failed (the message is for the user).
     Failed { message: String },
+    /// There is no database to work with (the message says why, in words): no engine runs
+    /// until `recovery` is done.
+    NoDatabase { message: String, recovery: Recovery },
     /// A sign-in finished: `None` = signed in, else what went wrong, in words.
     SignInFinished { error: Option<String> },
+    /// Where the token store keeps a sign-in's token now (the keyring or a file).
+    TokenStorage {
+        storage: super::sign_in::TokenStorage,
+    },
     /// One change now needs attention (or its reason changed): add it to the list.
     AttentionAdded { item: AttentionItem },
     /// One change no longer needs attention: take it off the list.
@@ -339,9 +395,22 @@ impl Worker for SyncQueue {
     fn update(&mut self, message: SyncQueueInput, sender: ComponentSender<Self>) {
         match message {
             SyncQueueInput::Start => {
-                if let Err(message) = self.start(&sender) {
-                    tracing::error!(%message, "start-up failed");
-                    let _ = sender.output(SyncQueueOutput::Failed { message });
+                self.start_or_say(&sender);
+                return;
+            }
+            SyncQueueInput::ResetDatabase => {
+                let path = database_path(&self.base_dir());
+                match crate::store::reset_database(&path, SystemClock.now()) {
+                    Ok(outcome) => {
+                        tracing::warn!(?outcome, "database reset");
+                        self.start_or_say(&sender);
+                    }
+                    Err(e) => {
+                        let _ = sender.output(SyncQueueOutput::NoDatabase {
+                            message: store_failed(e),
+                            recovery: Recovery::TryAgain,
+                        });
+                    }
                 }
                 return;
             }
@@ -357,6 +426,24 @@ impl Worker for SyncQueue {
             SyncQueueInput::SignInPlex { url, token } => {
                 let error = self.sign_in_plex(&url, &token, &sender).err();
                 let _ = sender.output(SyncQueueOutput::SignInFinished { error });
+                return;
+            }
+            SyncQueueInput::TokenStorage => {
+                use super::sign_in::TokenStorage;
+                let keyring = self
+                    .runtime()
+                    .map(|rt| rt.block_on(crate::store::tokens::keyring_on_bus()));
+                match keyring {
+                    Ok(keyring) => {
+                        let storage = if keyring {
+                            TokenStorage::Keyring
+                        } else {
+                            TokenStorage::File
+                        };
+                        let _ = sender.output(SyncQueueOutput::TokenStorage { storage });
+                    }
+                    Err(message) => tracing::warn!(%message, "token storage unknown"),
+                }
                 return;
             }
             SyncQueueInput::SignOut => {
@@ -439,7 +526,9 @@ impl Worker for SyncQueue {
                 result
             }
             SyncQueueInput::Start
+            | SyncQueueInput::ResetDatabase
             | SyncQueueInput::SignIn { .. }
+            | SyncQueueInput::TokenStorage
             | SyncQueueInput::SignInPlex { .. }
             | SyncQueueInput::SignOut
             | SyncQueueInput::Foreground { .. }
@@ -580,7 +669,20 @@ fn queued_state(engine: &Engine, row: Option<RowState>) -> Option<ItemSyncState>
 fn send_item(engine: &Engine, sender: &relm4::Sender<SyncQueueOutput>, item: &str) {
     let account = engine.account();
     if let Ok(Some(view)) = engine.with_store(|s| s.item(account, item)) {
+        // An episode's season and series count its watched state: their rows follow.
+        let parents: Vec<String> = [view.season_id.clone(), view.series_id.clone()]
+            .into_iter()
+            .flatten()
+            .filter(|_| view.kind == crate::model::ItemKind::Episode)
+            .collect();
         let _ = sender.send(SyncQueueOutput::ItemData { item: view });
+        if !parents.is_empty() {
+            if let Ok(views) = engine.with_store(|s| s.items_by_ids(account, &parents)) {
+                for view in views {
+                    let _ = sender.send(SyncQueueOutput::ItemData { item: view });
+                }
+            }
+        }
     }
 }
 
@@ -924,7 +1026,8 @@ impl SyncQueue {
         let Some(demo) = &self.demo else { return };
         match fault {
             DevFault::Offline { offline } => demo.set_offline(offline),
-            DevFault::FailNext { count, status } => demo.fail_next(
+            // Replaces what an earlier button left armed (404s after "fail (500)" were wrong).
+            DevFault::FailNext { count, status } => demo.replace_next(
                 count,
                 Fault::Status {
                     code: status,
@@ -962,7 +1065,38 @@ impl SyncQueue {
         }
     }
 
-    fn start(&mut self, sender: &ComponentSender<Self>) -> Result<(), String> {
+    /// [`SyncQueue::start`], saying what stopped it.
+    fn start_or_say(&mut self, sender: &ComponentSender<Self>) {
+        match self.start(sender) {
+            Ok(()) => {}
+            Err(StartError::Said(message)) => {
+                tracing::error!(%message, "start-up failed");
+                let _ = sender.output(SyncQueueOutput::Failed { message });
+            }
+            Err(StartError::NoDatabase { message, recovery }) => {
+                tracing::error!(%message, ?recovery, "no database");
+                let _ = sender.output(SyncQueueOutput::NoDatabase { message, recovery });
+            }
+        }
+    }
+
+    fn start(&mut self, sender: &ComponentSender<Self>) -> Result<(), StartError> {
+        // Playmark writes its database, tokens and settings in its data folder: one that
+        // cannot be written is said as such (root ignores permission bits, so the folder is
+        // asked by writing to it).
+        let base = self.base_dir();
+        if let Err(e) =
+            std::fs::create_dir_all(&base).and_then(|()| crate::store::writable_probe(&base))
+        {
+            tracing::warn!(error = %e, folder = %base.display(), "data folder not writable");
+            return Err(StartError::NoDatabase {
+                message: super::i18n::tr(
+                    "Playmark can't write to its data folder, {folder}. It keeps your library and the changes waiting to be sent there, so it needs to write to that folder: make it writable (or free space on its disk), then try again.",
+                    &[("folder", &base.display().to_string())],
+                ),
+                recovery: Recovery::TryAgain,
+            });
+        }
         let mut given_server = None;
         let (data_dir, demo) = match &self.init {
             SyncQueueInit::Demo { data_dir, server } => {
@@ -978,7 +1112,7 @@ impl SyncQueue {
                 let account = if db.exists() {
                     Store::open(&db)
                         .and_then(|s| s.account())
-                        .map_err(store_failed)?
+                        .map_err(|e| unusable_database(&db, e))?
                 } else {
                     None
                 };
@@ -999,13 +1133,10 @@ impl SyncQueue {
             }
         };
         if demo {
-            self.start_demo(&data_dir, given_server, sender)
+            Ok(self.start_demo(&data_dir, given_server, sender)?)
         } else {
-            let (engine, name) = account_engine(self.runtime()?, &data_dir)?;
-            let source = LibrarySource::Account {
-                server_name: name.clone(),
-            };
-            self.launch(engine, &data_dir, source, name, sender)
+            let (engine, source) = account_engine(self.runtime()?, &data_dir)?;
+            Ok(self.launch(engine, &data_dir, source, sender)?)
         }
     }
 
@@ -1028,13 +1159,7 @@ impl SyncQueue {
         let url = server.url();
         let engine = self.runtime()?.block_on(demo_engine(data_dir, &url))?;
         self.demo = Some(server);
-        self.launch(
-            engine,
-            data_dir,
-            LibrarySource::Demo { url },
-            "Demo".to_string(),
-            sender,
-        )
+        self.launch(engine, data_dir, LibrarySource::Demo { url }, sender)
     }
 
     /// Stop the current engine and its tasks.
@@ -1057,11 +1182,19 @@ impl SyncQueue {
         engine: Engine,
         data_dir: &Path,
         source: LibrarySource,
-        server_name: String,
         sender: &ComponentSender<Self>,
     ) -> Result<(), String> {
         self.stop_engine();
+        let server_name = match &source {
+            LibrarySource::Demo { .. } => "Demo".to_string(),
+            LibrarySource::Account { server_name, .. } => server_name.clone(),
+        };
         self.data_dir = Some(data_dir.to_path_buf());
+        // The account state shown is the engine's own, never one left from the engine before
+        // (an engine that starts signed in sends no event for it).
+        let _ = sender.output(SyncQueueOutput::Launched {
+            state: engine.account_state(),
+        });
         // Home first: its rows are two queries away, the whole library (100,000 items) is not.
         send_home(&engine, sender.output_sender());
         let items = engine
@@ -1152,17 +1285,9 @@ impl SyncQueue {
                 SignInError::UnknownUser { .. } => unknown_plex_user(),
             })?;
         drop(store);
-        let (engine, name) = account_engine(self.runtime()?, &data_dir)?;
+        let (engine, source) = account_engine(self.runtime()?, &data_dir)?;
         engine.signed_in();
-        self.launch(
-            engine,
-            &data_dir,
-            LibrarySource::Account {
-                server_name: name.clone(),
-            },
-            name,
-            sender,
-        )
+        self.launch(engine, &data_dir, source, sender)
     }
 
     /// Sign in to a Plex server with a server token (the same steps as `playmark login plex`),
@@ -1200,17 +1325,9 @@ impl SyncQueue {
                 SignInError::Secret(e) => secret_failed(&e),
             })?;
         drop(store);
-        let (engine, name) = account_engine(self.runtime()?, &data_dir)?;
+        let (engine, source) = account_engine(self.runtime()?, &data_dir)?;
         engine.signed_in();
-        self.launch(
-            engine,
-            &data_dir,
-            LibrarySource::Account {
-                server_name: name.clone(),
-            },
-            name,
-            sender,
-        )
+        self.launch(engine, &data_dir, source, sender)
     }
 
     /// Forget the token of the signed-in account and show the demo library again.
@@ -1320,6 +1437,32 @@ fn store_failed(e: impl std::fmt::Display) -> String {
     super::format::store_trouble(&e.to_string())
 }
 
+/// The database at `db` cannot be opened: damaged or from a newer Playmark (set aside and
+/// start empty), or in trouble for another reason (said; try again).
+fn unusable_database(db: &Path, e: crate::store::StoreError) -> StartError {
+    use super::i18n::{gettext, tr};
+    tracing::warn!(error = %e, "database not usable");
+    let reason = match &e {
+        crate::store::StoreError::TooNew { .. } => {
+            gettext("it was written by a newer version of Playmark")
+        }
+        e if e.is_corrupt() => gettext("the file is damaged"),
+        _ => {
+            return StartError::NoDatabase {
+                message: store_failed(e),
+                recovery: Recovery::TryAgain,
+            }
+        }
+    };
+    StartError::NoDatabase {
+        message: tr(
+            "Playmark can't use its database, {file}: {reason}. Playmark can set the file aside (renamed, never deleted) and start with an empty database; changes still waiting in it will not be sent, and you sign in again.",
+            &[("file", &db.display().to_string()), ("reason", &reason)],
+        ),
+        recovery: Recovery::SetAside,
+    }
+}
+
 /// A Plex token whose user cannot be established, on a server that already has an account.
 fn unknown_plex_user() -> String {
     super::i18n::gettext(
@@ -1344,7 +1487,7 @@ fn secret_failed(e: &SecretError) -> String {
 fn account_engine(
     runtime: &tokio::runtime::Runtime,
     data_dir: &Path,
-) -> Result<(Engine, String), String> {
+) -> Result<(Engine, LibrarySource), String> {
     let store = Store::open(&database_path(data_dir)).map_err(store_failed)?;
     let account = store
         .account()
@@ -1373,7 +1516,15 @@ fn account_engine(
                 )
             }
         })?;
-    Ok((engine, account.server_name))
+    let source = LibrarySource::Account {
+        again: SignInAgain {
+            kind: account.kind,
+            url: account.base_url,
+            user: account.user_name,
+        },
+        server_name: account.server_name,
+    };
+    Ok((engine, source))
 }
 
 /// Sleeps until `deadline`; with none, never wakes (a `select!` arm that is off).

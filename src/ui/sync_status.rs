@@ -9,7 +9,7 @@ use relm4::prelude::*;
 use relm4::typed_view::list::{RelmListItem, TypedListView};
 
 use super::format;
-use super::i18n::gettext;
+use super::i18n::{gettext, ntr};
 use super::sync_queue::{AttentionItem, DevFault};
 use crate::model::Millis;
 use crate::store::Counts;
@@ -30,6 +30,35 @@ pub struct SyncStatus {
     pub developer: bool,
     /// The developer "offline" switch.
     pub simulate_offline: bool,
+    /// What the last developer control did to the demo server, in words (shown under them).
+    pub simulated: Option<String>,
+}
+
+/// What a developer control does to the demo server, in words (the popover says it at once:
+/// the faults themselves show only when a change meets them).
+pub fn simulated_text(fault: DevFault) -> String {
+    match fault {
+        DevFault::Offline { offline: true } => {
+            gettext("The demo server now refuses connections, as a server that is down.")
+        }
+        DevFault::Offline { offline: false } => gettext("The demo server answers again."),
+        DevFault::FailNext { count, status: 404 } => ntr(
+            "The next request to the demo server fails with 404 (gone).",
+            "The next {count} requests to the demo server fail with 404 (gone).",
+            count,
+            &[],
+        ),
+        DevFault::FailNext { count, status } => ntr(
+            "The next request to the demo server fails with {status} (server error).",
+            "The next {count} requests to the demo server fail with {status} (server error).",
+            count,
+            &[("status", &status.to_string())],
+        ),
+        DevFault::Random { fraction } if fraction > 0.0 => {
+            gettext("About 3 in 10 requests to the demo server now fail at random.")
+        }
+        DevFault::Random { .. } => gettext("The demo server no longer fails at random."),
+    }
 }
 
 /// Messages to the status button.
@@ -59,6 +88,8 @@ pub enum SyncStatusInput {
     RetryAll,
     /// Sync now clicked.
     SyncNow,
+    /// Sign in clicked (the account needs a new sign-in).
+    SignIn,
     /// A developer control.
     Simulate { fault: DevFault },
 }
@@ -74,6 +105,8 @@ pub enum SyncStatusOutput {
     RetryAll,
     /// Send everything now.
     SyncNow,
+    /// Open the sign-in dialog for the account (it needs a new sign-in).
+    SignIn,
     /// Inject a fault into the demo server.
     Simulate { fault: DevFault },
 }
@@ -177,6 +210,14 @@ impl RelmListItem for AttentionRow {
     }
 }
 
+/// The account sends nothing until the person signs in again.
+pub fn needs_sign_in(account: AccountState) -> bool {
+    matches!(
+        account,
+        AccountState::SignInNeeded | AccountState::ServerChanged
+    )
+}
+
 impl SyncStatus {
     /// What the button and the popover say: one view of one set of counts, whose
     /// needs-attention number is the length of the list shown.
@@ -250,6 +291,17 @@ impl SimpleComponent for SyncStatus {
                         set_label: model.view().account_line.as_deref().unwrap_or_default(),
                         #[watch]
                         set_visible: model.view().account_line.is_some(),
+                    },
+                    // The account line says "sign in again": the way to do it is right below.
+                    #[name = "sign_in"]
+                    gtk::Button {
+                        set_widget_name: "sign_in",
+                        set_label: &gettext("Sign in…"),
+                        set_halign: gtk::Align::Start,
+                        add_css_class: "suggested-action",
+                        #[watch]
+                        set_visible: needs_sign_in(model.account),
+                        connect_clicked => SyncStatusInput::SignIn,
                     },
                     #[name = "attention_heading"]
                     gtk::Label {
@@ -335,17 +387,30 @@ impl SimpleComponent for SyncStatus {
                             set_spacing: 6,
                             set_homogeneous: true,
                             gtk::Button {
+                                set_widget_name: "dev-fail-500",
                                 set_label: &gettext("Next 5 fail (500)"),
                                 connect_clicked => SyncStatusInput::Simulate {
                                     fault: DevFault::FailNext { count: 5, status: 500 },
                                 },
                             },
                             gtk::Button {
+                                set_widget_name: "dev-gone-404",
                                 set_label: &gettext("Next 5 gone (404)"),
                                 connect_clicked => SyncStatusInput::Simulate {
                                     fault: DevFault::FailNext { count: 5, status: 404 },
                                 },
                             },
+                        },
+                        gtk::Label {
+                            set_widget_name: "dev-simulated",
+                            set_xalign: 0.0,
+                            set_wrap: true,
+                            set_max_width_chars: 40,
+                            add_css_class: "caption",
+                            #[watch]
+                            set_visible: model.simulated.is_some(),
+                            #[watch]
+                            set_label: model.simulated.as_deref().unwrap_or_default(),
                         },
                     },
                 },
@@ -361,6 +426,7 @@ impl SimpleComponent for SyncStatus {
             attention: TypedListView::new(),
             developer: false,
             simulate_offline: false,
+            simulated: None,
         };
         let attention_view = &model.attention.view;
         let widgets = view_output!();
@@ -407,10 +473,14 @@ impl SimpleComponent for SyncStatus {
             SyncStatusInput::SyncNow => {
                 let _ = sender.output(SyncStatusOutput::SyncNow);
             }
+            SyncStatusInput::SignIn => {
+                let _ = sender.output(SyncStatusOutput::SignIn);
+            }
             SyncStatusInput::Simulate { fault } => {
                 if let DevFault::Offline { offline } = fault {
                     self.simulate_offline = offline;
                 }
+                self.simulated = Some(simulated_text(fault));
                 let _ = sender.output(SyncStatusOutput::Simulate { fault });
             }
         }

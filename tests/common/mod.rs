@@ -7,6 +7,9 @@ pub mod contract;
 #[cfg(feature = "gui")]
 pub mod gtk;
 pub mod hostile;
+#[cfg(feature = "gui")]
+pub mod xdo;
+pub mod xinput;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,6 +96,28 @@ impl Harness {
         options: ClientOptions,
         engine_config: EngineConfig,
     ) -> Harness {
+        let clock = FakeClock::new(1_700_000_000_000);
+        Harness::start_on(kind, config, options, engine_config, clock).await
+    }
+
+    /// The clean library with the server and the engine on one fake clock: the server's
+    /// session clock and idle timer (docs/SERVERS.md J1, J2) run on the time the test moves.
+    pub async fn start_one_clock(kind: ServerKind) -> Harness {
+        let clock = FakeClock::new(1_700_000_000_000);
+        let config = DemoConfig {
+            clock: playmark::demo::DemoClock(Arc::new(clock.clone())),
+            ..clean_config()
+        };
+        Harness::start_on(kind, config, client_options(), engine_config(), clock).await
+    }
+
+    async fn start_on(
+        kind: ServerKind,
+        config: DemoConfig,
+        options: ClientOptions,
+        engine_config: EngineConfig,
+        clock: FakeClock,
+    ) -> Harness {
         let config = DemoConfig {
             kind: demo_kind(kind),
             ..config
@@ -140,7 +165,6 @@ impl Harness {
                 0,
             )
             .unwrap();
-        let clock = FakeClock::new(1_700_000_000_000);
         let client = media_server_with(kind, &server.url(), &device_id, &token, &user_id, options);
         let engine = Engine::new(
             store,

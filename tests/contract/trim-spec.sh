@@ -31,7 +31,11 @@ KEEP='{
   "/Videos/{itemId}/stream":       ["get", "head"],
   "/Sessions/Playing":             ["post"],
   "/Sessions/Playing/Progress":    ["post"],
-  "/Sessions/Playing/Stopped":     ["post"]
+  "/Sessions/Playing/Stopped":     ["post"],
+  "/Users/{userId}":               ["get"],
+  "/Shows/NextUp":                 ["get"],
+  "/UserItems/Resume":             ["get"],
+  "/Sessions":                     ["get"]
 }'
 
 sha=$(sha256sum "$src" | cut -d' ' -f1)

@@ -9,6 +9,8 @@
 mod common;
 
 mod ui;
+mod ui_dead_ends;
+mod ui_dialogs;
 mod ui_library;
 mod ui_prefs;
 mod ui_scale;

@@ -153,6 +153,7 @@ fn item(id: &str, kind: ItemKind, parent: Option<&str>, n: i64) -> ItemView {
         play_count: 0,
         last_played: None,
         sync_state: None,
+        unwatched: None,
     }
 }
 
@@ -1115,11 +1116,39 @@ fn the_downloads_view_shows_progress_and_completion() {
             playmark::download::human_bytes(whole.len() as u64)
         )
     );
-    // The episode's row says it is downloaded (and offers no second download).
-    assert!(!download.is_sensitive());
+    // The episode's row says it is downloaded (and offers no second download): in the download
+    // button's place, a dim icon that is not a button (a disabled button looked pressable).
+    f.app.model().library.emit(LibraryInput::ShowView {
+        name: "shows".into(),
+    });
+    let slot: gtk::Stack = named(&f.row_widget(&id), "download-slot")
+        .pop()
+        .unwrap()
+        .downcast()
+        .unwrap();
+    assert_eq!(slot.visible_child_name().as_deref(), Some("downloaded"));
+    let marker = slot.visible_child().unwrap();
+    wait_for("the row on screen", || marker.is_mapped());
+    assert!(!download.is_mapped());
+    assert!(
+        !descendants(&marker)
+            .iter()
+            .chain(std::iter::once(&marker))
+            .any(|w| w.is::<gtk::Button>()),
+        "the marker is no button"
+    );
     assert_eq!(
-        download.tooltip_text().unwrap(),
+        marker.tooltip_text().unwrap(),
         "Downloaded: plays without a connection"
+    );
+    let icon: gtk::Image = one(&marker);
+    assert!(icon.has_css_class("dim-label"));
+    // It takes the button's place, no wider (the columns do not move).
+    let (_, button_width, _, _) = download.measure(gtk::Orientation::Horizontal, -1);
+    assert_eq!(
+        slot.width(),
+        button_width,
+        "the marker is as wide as the button"
     );
     // Remove: the entry goes, its file is deleted, the space used goes back to nothing, and the
     // row offers the download again.
@@ -1130,7 +1159,9 @@ fn the_downloads_view_shows_progress_and_completion() {
     wait_for("no space used", || {
         space.label().as_str() == "Space used: 0 B"
     });
-    wait_for("the row's download button back", || download.is_sensitive());
+    wait_for("the row's download button back", || {
+        download.is_sensitive() && download.is_mapped()
+    });
 }
 
 /// With `keep_downloading_when_closed` on, closing the window while a download runs only hides
@@ -1310,7 +1341,8 @@ fn plex_sign_in_refuses_a_wrong_token_then_switches_to_the_plex_server() {
     ));
 
     token.set_text(playmark::demo::DEMO_PLEX_TOKEN);
-    token.emit_activate();
+    // Enter in the token field (its text's "activate" signs in through the default button).
+    one::<gtk::Text>(token.upcast_ref()).emit_activate();
     wait_for("signed in", || {
         matches!(
             f.app.model().source,

@@ -458,3 +458,94 @@ fn the_keyboard_goes_back_and_searches() {
             && !f.lists().results.is_empty()
     });
 }
+
+/// Posters that could not be fetched while the server was unreachable come once it is back
+/// (issue 20 item 7: they never came, even after reconnecting and scrolling).
+#[gtk::test]
+fn posters_that_failed_offline_come_after_reconnecting() {
+    let f = Fixture::start();
+    // Offline before the Movies page is first shown: its rows ask for posters that cannot come.
+    f.server.set_offline(true);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    f.show("movies");
+    let movie = f.lists().movies[0].clone();
+    // A change to send: the engine finds the server unreachable.
+    f.toggle_watched("movie-list", &movie);
+    wait_for("offline", || {
+        f.app.model().account == playmark::sync::AccountState::Offline
+    });
+    let root: gtk::Widget = f.app.widget().clone().upcast();
+    let poster_of = |id: &str| {
+        descendants(&root)
+            .into_iter()
+            .filter(|w| w.widget_name() == id && w.is_mapped())
+            .flat_map(|row| descendants(&row))
+            .find_map(|w| w.downcast::<gtk::Picture>().ok())
+            .and_then(|p| p.paintable())
+    };
+    // The rows on screen asked for their posters meanwhile (the check runs once the list is
+    // still); none came.
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(1_500);
+    while std::time::Instant::now() < until {
+        pump();
+    }
+    assert!(poster_of(&movie).is_none(), "no poster while offline");
+    f.server.set_offline(false);
+    // The app's next probe finds the server (backing off up to a minute), and the posters of
+    // the rows on screen are asked for again.
+    common::gtk::wait_within(
+        "the poster after reconnecting",
+        std::time::Duration::from_secs(90),
+        || poster_of(&movie).is_some(),
+    );
+}
+
+/// Series and season rows say how many episodes are left unwatched, and follow a change made
+/// on an episode (issue 20 item 12).
+#[gtk::test]
+fn series_and_season_rows_count_unwatched_episodes_as_changes_arrive() {
+    let f = Fixture::start();
+    let line = |list: &str, id: &str| -> Vec<String> {
+        descendants(&f.row_in(list, id))
+            .into_iter()
+            .filter_map(|w| w.downcast::<gtk::Label>().ok())
+            .filter(|l| l.is_visible())
+            .map(|l| l.label().to_string())
+            .filter(|t| t.contains("unwatched") || t == "All watched")
+            .collect()
+    };
+    let unwatched_on_server = |pick: &dyn Fn(&playmark::model::RemoteItem) -> bool| {
+        f.server
+            .items()
+            .into_iter()
+            .filter(|i| i.kind == ItemKind::Episode && pick(i) && !i.user_data.played)
+            .count()
+    };
+    f.show("shows");
+    let series = f.lists().series[2].clone();
+    let in_series = unwatched_on_server(&|i| i.series_id.as_deref() == Some(series.as_str()));
+    assert!(in_series > 1);
+    assert_eq!(
+        line("series-list", &series),
+        [format!("{in_series} unwatched episodes")]
+    );
+    f.activate("series-list", 2);
+    let season = f.lists().seasons[1].clone();
+    let in_season = unwatched_on_server(&|i| i.season_id.as_deref() == Some(season.as_str()));
+    assert_eq!(
+        line("season-list", &season),
+        [format!("{in_season} unwatched episodes")]
+    );
+    f.activate("season-list", 1);
+    let episode = f.lists().episodes[0].clone();
+    assert!(!f.played(&episode));
+    f.toggle_watched("episode-list", &episode);
+    f.click_visible("back");
+    wait_for("the season's count follows", || {
+        line("season-list", &season) == [format!("{} unwatched episodes", in_season - 1)]
+    });
+    f.click_visible("back");
+    wait_for("the series' count follows", || {
+        line("series-list", &series) == [format!("{} unwatched episodes", in_series - 1)]
+    });
+}

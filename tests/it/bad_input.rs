@@ -395,9 +395,13 @@ async fn bad_addresses_unreachable_hosts_and_wrong_passwords_are_explained() {
         (
             "127.0.0.1:8096",
             1,
-            "has no scheme: add http:// or https://",
+            "add http:// or https:// to the start of \"127.0.0.1:8096\"",
         ),
-        ("media.local", 1, "(for example https://media.local)"),
+        (
+            "media.local",
+            1,
+            "add http:// or https:// to the start of \"media.local\"",
+        ),
         ("http://media local:8096", 1, "contains spaces"),
         ("ftp://127.0.0.1", 1, "must start with http:// or https://"),
         (

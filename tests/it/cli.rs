@@ -796,3 +796,111 @@ async fn the_password_typed_at_a_terminal_is_not_echoed() {
     assert!(all.contains("Wrong user name or password."), "{all}");
     assert!(!all.contains("typed-secret-demo"), "echoed: {all}");
 }
+
+/// An address without `http://` or `https://` gets one plain line that says what to type, for
+/// Jellyfin and Plex alike (the app's sign-in dialog shows the same sentence), and exit 1.
+#[test]
+fn an_address_without_http_says_to_add_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // As a person runs it: no log filter (the stderr is the message alone).
+    let login = |args: &[&str], secret: (&str, &str)| {
+        Command::new(env!("CARGO_BIN_EXE_playmark"))
+            .arg("--data-dir")
+            .arg(&data)
+            .args(args)
+            .env_remove("PLAYMARK_LOG")
+            .env_remove("RUST_LOG")
+            .env("DBUS_SESSION_BUS_ADDRESS", common::bin::NO_BUS)
+            .env(secret.0, secret.1)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let jellyfin = login(
+        &[
+            "login",
+            "jellyfin",
+            "--server",
+            "media.local",
+            "--user",
+            "demo",
+        ],
+        ("PLAYMARK_PASSWORD", DEMO_PASSWORD),
+    );
+    let plex = login(
+        &["login", "plex", "--server", "192.168.1.5:32400"],
+        ("PLAYMARK_TOKEN", "some-token"),
+    );
+    for (out, address) in [(&jellyfin, "media.local"), (&plex, "192.168.1.5:32400")] {
+        assert_eq!(code(out), 1, "{}", text(out));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!(
+                "That server address doesn't look right: add http:// or https:// to the start of \"{address}\"\n"
+            ),
+        );
+        assert!(out.stdout.is_empty(), "{}", text(out));
+    }
+}
+
+/// The README's Plex walkthrough, as a person runs it: `demo-server --kind plex` says how to
+/// make it stand in for plex.tv, and `login plex` with that `PLAYMARK_PLEX_TV_URL` learns the
+/// token's user from the demo server (a verified user, not an "unverified" one): the demo
+/// token is never sent to the real plex.tv.
+#[test]
+fn the_readme_plex_walkthrough_asks_the_demo_server_not_plex_tv() {
+    use std::io::{BufRead, BufReader};
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_playmark"))
+        .args(["demo-server", "--kind", "plex", "--port", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let server = DemoServerProcess(child);
+    let mut printed = String::new();
+    while !printed.contains("Press Ctrl+C") {
+        assert_ne!(stdout.read_line(&mut printed).unwrap(), 0, "{printed}");
+    }
+    let url = format!("http://127.0.0.1:{port}");
+    assert!(
+        printed.contains(&format!("export PLAYMARK_PLEX_TV_URL={url} ")),
+        "{printed}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let login = {
+        use std::io::Write;
+        let mut login = Command::new(env!("CARGO_BIN_EXE_playmark"))
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["login", "plex", "--server", &url])
+            .env("PLAYMARK_PLEX_TV_URL", &url)
+            .env("DBUS_SESSION_BUS_ADDRESS", common::bin::NO_BUS)
+            .env_remove("PLAYMARK_TOKEN")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        login
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"playmark-demo-plex-token\n")
+            .unwrap();
+        login.wait_with_output().unwrap()
+    };
+    assert_eq!(code(&login), 0, "{}", text(&login));
+    let accounts = playmark(&data, &["accounts", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&accounts.stdout).unwrap();
+    let user_id = list[0]["user_id"].as_str().unwrap().to_string();
+    assert!(
+        user_id.starts_with("plex.tv:") && !user_id.contains("unverified"),
+        "the demo server named the token's user: {list}"
+    );
+    drop(server);
+}

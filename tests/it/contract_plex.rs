@@ -223,3 +223,66 @@ async fn the_fake_answers_fit_the_document() {
     let problems = spec.check_metadata(&bad).unwrap_err();
     assert_eq!(problems.len(), 2, "{problems:?}");
 }
+
+/// What python-plexapi browses with (tests/it/real_clients.rs): every `Metadata` of a show's and a
+/// season's children, On Deck, continue watching (the hub and its items) and the sessions fits
+/// the document's `Metadata`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsing_answers_fit_the_document() {
+    use playmark::demo::{DemoConfig, DemoServer, DEMO_PLEX_TOKEN};
+    use playmark::model::ItemKind;
+    let spec = PlexSpec::load();
+    let server = DemoServer::start_plex(DemoConfig::plex()).await.unwrap();
+    let http = reqwest::Client::new();
+    let items = server.items();
+    let episode = items
+        .iter()
+        .find(|i| i.kind == ItemKind::Episode && !i.user_data.played)
+        .unwrap();
+    // A player reports it playing: a session for /status/sessions.
+    let r = http
+        .post(format!(
+            "{}/:/timeline?ratingKey={id}&key=/library/metadata/{id}&state=playing&time=60000&duration={d}",
+            server.url(),
+            id = episode.id,
+            d = episode.runtime_ms.unwrap()
+        ))
+        .header("X-Plex-Client-Identifier", "contract-player")
+        .header("X-Plex-Session-Identifier", "contract-session")
+        .header("X-Plex-Token", DEMO_PLEX_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let show = items.iter().find(|i| i.kind == ItemKind::Series).unwrap();
+    let season = items.iter().find(|i| i.kind == ItemKind::Season).unwrap();
+    for (path, pointer) in [
+        (format!("/library/metadata/{}/children", show.id), ""),
+        (format!("/library/metadata/{}/children", season.id), ""),
+        ("/library/onDeck".to_string(), ""),
+        ("/library/sections/1/onDeck".to_string(), ""),
+        ("/hubs/continueWatching".to_string(), "/Hub/0"),
+        ("/hubs/continueWatching/items".to_string(), ""),
+        ("/status/sessions".to_string(), ""),
+    ] {
+        let r = http
+            .get(format!("{}{path}", server.url()))
+            .header("Accept", "application/json")
+            .header("X-Plex-Client-Identifier", "contract-test")
+            .header("X-Plex-Token", DEMO_PLEX_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        let body: serde_json::Value = r.json().await.unwrap();
+        let list = body["MediaContainer"]
+            .pointer(&format!("{pointer}/Metadata"))
+            .and_then(serde_json::Value::as_array)
+            .unwrap_or_else(|| panic!("{path}: no Metadata"));
+        assert!(!list.is_empty(), "{path}");
+        for m in list {
+            spec.check_metadata(m)
+                .unwrap_or_else(|e| panic!("{path}: {m}: {e:?}"));
+        }
+    }
+}

@@ -1477,3 +1477,38 @@ async fn both_demo_servers_list_provider_ids_and_the_store_keeps_them() {
     assert!(b["/None/None/Northern Static"].is_empty());
     assert!(a.values().filter(|v| v.is_empty()).count() == 0);
 }
+
+/// `replace_next` arms a new count of one fault instead of what `fail_next` left armed: after
+/// one of five 404s was used, five 500s are the next five answers (not four 404s first), then
+/// the server answers normally. A fault armed for particular requests stays.
+#[tokio::test]
+async fn replace_next_drops_the_leftover_count_of_another_fault() {
+    use playmark::demo::{PathPattern, RequestMatch};
+    let s = server(DemoLibrary::seeded()).await;
+    let c = client();
+    let status = || async {
+        c.get(format!("{}/System/Info/Public", s.url()))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    let fault = |code| Fault::Status {
+        code,
+        retry_after: None,
+    };
+    s.fail_next(5, fault(404));
+    assert_eq!(status().await, StatusCode::NOT_FOUND);
+    // A fault for one kind of request, armed meanwhile: not a leftover of `fail_next`.
+    s.fail_matching(
+        RequestMatch::request(Some("POST"), PathPattern::Prefix("/Sessions/".into())),
+        fault(503),
+    );
+    s.replace_next(5, fault(500));
+    assert_eq!(s.armed_faults(), 6, "five 500s and the POST's 503");
+    for _ in 0..5 {
+        assert_eq!(status().await, StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    assert_eq!(status().await, StatusCode::OK);
+    assert_eq!(s.armed_faults(), 1, "the POST's 503 stays armed");
+}

@@ -479,3 +479,58 @@ async fn a_relative_data_dir_still_lists_absolute_paths() {
     );
     assert!(Path::new(path).exists());
 }
+
+/// `playmark download SEASON` lists the season's episodes in episode order, each with its
+/// series and number (issue 20: the ids' order, and only the episode's title).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seasons_download_lists_its_episodes_in_order_with_series_and_number() {
+    let server = common::clean_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    bin::expect_code(&bin::login(dir.path(), &server.url(), "demo"), 0);
+    bin::expect_code(&bin::run(dir.path(), &["refresh"], None), 0);
+    let items = server.items();
+    // The season with the most episodes, so that an order by id is unlikely to be right.
+    let season = items
+        .iter()
+        .filter(|i| i.kind == playmark::model::ItemKind::Season)
+        .max_by_key(|s| {
+            items
+                .iter()
+                .filter(|e| e.parent_id.as_deref() == Some(s.id.as_str()))
+                .count()
+        })
+        .unwrap();
+    let mut episodes: Vec<_> = items
+        .iter()
+        .filter(|e| e.parent_id.as_deref() == Some(season.id.as_str()))
+        .collect();
+    assert!(episodes.len() >= 3, "a season of {}", episodes.len());
+    episodes.sort_by_key(|e| e.episode_number);
+    let data = dir.path().to_path_buf();
+    let id = season.id.clone();
+    let out = tokio::task::spawn_blocking(move || bin::run(&data, &["download", &id], None))
+        .await
+        .unwrap();
+    bin::expect_code(&out, 0);
+    let text = bin::text(&out);
+    let done: Vec<&str> = text.lines().filter(|l| l.starts_with('✓')).collect();
+    let expected: Vec<String> = episodes
+        .iter()
+        .map(|e| {
+            format!(
+                "✓ {} · S{:02}E{:02} · {} → ",
+                e.series_name.as_deref().unwrap(),
+                e.season_number.unwrap(),
+                e.episode_number.unwrap(),
+                e.name
+            )
+        })
+        .collect();
+    assert_eq!(done.len(), expected.len(), "{text}");
+    for (line, want) in done.iter().zip(&expected) {
+        assert!(
+            line.starts_with(want.as_str()),
+            "{line:?} should start {want:?}\n{text}"
+        );
+    }
+}

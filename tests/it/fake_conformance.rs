@@ -157,3 +157,72 @@ async fn every_response_of_the_fake_fits_the_spec() {
     assert_eq!(st, 404);
     spec.assert_response("GET", &path, st, body.as_ref());
 }
+
+/// The endpoints general client libraries call (tests/it/real_clients.rs): requests as they send
+/// them and the fake's answers fit the document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_client_libraries_call_fits_the_spec() {
+    let spec = Spec::jellyfin();
+    let server = DemoServer::start(DemoConfig::default()).await.unwrap();
+    let c = reqwest::Client::new();
+    let base = server.url();
+    use reqwest::Method;
+    let device = AUTH.replace("conf-1", "conf-2");
+    let (_, body) = call(
+        &c,
+        Method::POST,
+        format!("{base}/Users/AuthenticateByName"),
+        &device,
+        Some(json!({"Username": DEMO_USER, "Pw": DEMO_PASSWORD})),
+    )
+    .await;
+    let token = body.unwrap()["AccessToken"].as_str().unwrap().to_string();
+    let auth = format!(r#"{device}, Token="{token}""#);
+    let user = server.user_id();
+    let episode = server
+        .items()
+        .into_iter()
+        .find(|i| i.kind == ItemKind::Episode && !i.user_data.played)
+        .unwrap()
+        .id;
+    let (st, _) = call(
+        &c,
+        Method::POST,
+        format!("{base}/Sessions/Playing"),
+        &auth,
+        Some(json!({"ItemId": episode, "PositionTicks": 600_000_000_i64})),
+    )
+    .await;
+    assert_eq!(st, 204);
+
+    let missing = "0123456789abcdef0123456789abcdef";
+    for (target, listed) in [
+        (format!("/Users/{user}"), None),
+        (format!("/Users/{missing}"), None),
+        (
+            format!("/Shows/NextUp?userId={user}&limit=20&enableResumable=true&enableUserData=true"),
+            Some("Items"),
+        ),
+        (
+            format!("/UserItems/Resume?userId={user}&limit=10&includeItemTypes=Episode,Movie&mediaTypes=Video"),
+            Some("Items"),
+        ),
+        ("/Sessions".to_string(), Some("")),
+        (
+            "/Sessions?deviceId=conf-2&activeWithinSeconds=960".to_string(),
+            Some(""),
+        ),
+        (format!("/Sessions?controllableByUserId={user}"), None),
+    ] {
+        spec.assert_request("GET", &target, None);
+        let (st, body) = call(&c, Method::GET, format!("{base}{target}"), &auth, None).await;
+        let path = target.split('?').next().unwrap();
+        spec.assert_response("GET", path, st, body.as_ref());
+        // Lists that must not be empty here, so their items were checked too.
+        match listed {
+            Some("") => assert!(!body.unwrap().as_array().unwrap().is_empty(), "{target}"),
+            Some(key) => assert!(!body.unwrap()[key].as_array().unwrap().is_empty(), "{target}"),
+            None => {}
+        }
+    }
+}

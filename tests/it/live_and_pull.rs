@@ -702,3 +702,57 @@ async fn another_devices_progress_comes_at_the_pull_its_stop_and_watched_over_th
     h.engine.shutdown();
     live.await.unwrap();
 }
+
+/// Issue 20, item 4: a pull that cannot reach the server makes the account offline (the app's
+/// button said "Up to date" while the server was down and nothing was queued); with nothing
+/// queued the probe still takes over and brings it back online once the server answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_that_cannot_reach_the_server_makes_the_account_offline_until_it_answers() {
+    use playmark::sync::{AccountState, RunMode};
+    let h = Harness::start(ServerKind::Jellyfin).await;
+    let (engine, pull) = pulling_engine(&h);
+    let run = {
+        let e = engine.clone();
+        tokio::spawn(async move { e.run(RunMode::Forever).await })
+    };
+    until(
+        "the first scan",
+        || engine.stats().scans.load(Ordering::Relaxed) == 1,
+        || {},
+    )
+    .await;
+    settle(&h).await;
+    assert_eq!(engine.account_state(), AccountState::Online);
+    h.server.go_offline().await;
+    engine.pull_soon();
+    until(
+        "offline",
+        || engine.account_state() == AccountState::Offline,
+        || {},
+    )
+    .await;
+    assert_eq!(engine.counts().unwrap().total(), 0, "nothing queued");
+    // Back: the probe (within its first minute of backoff) finds it, with nothing queued.
+    h.server.set_offline(false);
+    let probes = engine.stats().probes.load(Ordering::Relaxed);
+    until(
+        "online again",
+        || engine.account_state() == AccountState::Online,
+        || h.clock.advance(1_000),
+    )
+    .await;
+    assert!(
+        engine.stats().probes.load(Ordering::Relaxed) > probes,
+        "the probe found it"
+    );
+    engine.shutdown();
+    tokio::time::timeout(Duration::from_secs(5), pull)
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}

@@ -29,6 +29,7 @@ mod live_and_pull;
 mod merge_scenarios;
 mod player;
 mod posters;
+mod real_clients;
 mod security;
 mod send_merge;
 mod store;

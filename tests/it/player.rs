@@ -592,3 +592,333 @@ async fn cli_play_uses_the_watched_thresholds_from_settings() {
     let changed = first_line(&episodes[1]);
     assert!(changed.starts_with("Recorded watched"), "{changed}");
 }
+
+// ---- A fake player on the server's clock: sessions that survive a suspend (issue 18, item 4) ----
+
+const MIN: i64 = 60_000;
+
+/// A player the test drives, on the clock the demo server and the engine share. Each step
+/// moves the clock and then reports the position, as mpv would at that moment; the steps are
+/// the ones that make a checkpoint (every 15 s of play, the stop), each awaited until its live
+/// reports are delivered, so the session reads the time the step set.
+struct FakePlayer {
+    events: tokio::sync::mpsc::UnboundedSender<PlayerEvent>,
+    recorded: tokio::sync::mpsc::UnboundedReceiver<Recorded>,
+    position_ms: i64,
+    run: tokio::task::JoinHandle<Summary>,
+    /// The server is reachable: each checkpoint's reports are awaited.
+    online: bool,
+}
+
+struct FakeControl;
+
+impl playmark::player::PlaybackControl for FakeControl {
+    fn stop(&self) {}
+    fn set_paused(&self, _: bool) {}
+    fn seek(&self, _: i64) {}
+    fn pid(&self) -> Option<u32> {
+        None
+    }
+}
+
+impl FakePlayer {
+    /// Start playing `item` at `start_ms`: playback begins at once (the first checkpoint).
+    async fn start(h: &Harness, item: &str, runtime_ms: i64, start_ms: i64) -> FakePlayer {
+        let (events, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (to_test, recorded) = tokio::sync::mpsc::unbounded_channel();
+        let playback = playmark::player::Playback {
+            events: rx,
+            control: Arc::new(FakeControl),
+        };
+        let target = Target {
+            item_id: item.to_string(),
+            kind: h.kind,
+            runtime_ms: Some(runtime_ms),
+            start_ms,
+        };
+        let (engine, clock, server) = (h.engine.clone(), h.clock.clone(), reporter(h));
+        let run = tokio::spawn(async move {
+            session::run(
+                &engine,
+                Arc::new(clock),
+                Some(server),
+                playback,
+                &target,
+                &SessionConfig::default(),
+                move |r| {
+                    let _ = to_test.send(r.clone());
+                },
+            )
+            .await
+        });
+        let mut p = FakePlayer {
+            events,
+            recorded,
+            position_ms: start_ms,
+            run,
+            online: true,
+        };
+        p.send(h, PlayerEvent::Restarted(Some(start_ms))).await;
+        p
+    }
+
+    /// Send one event that makes a checkpoint; wait until its reports are delivered (online).
+    async fn send(&mut self, h: &Harness, event: PlayerEvent) -> Recorded {
+        self.events.send(event).unwrap();
+        let r = tokio::time::timeout(Duration::from_secs(10), self.recorded.recv())
+            .await
+            .expect("a checkpoint")
+            .expect("the session runs");
+        if !self.online {
+            return r;
+        }
+        // Delivered: the report completed the checkpoint's outbox row (nothing else sends it:
+        // the engine's drain loop does not run here).
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while h.engine.counts().unwrap().total() > 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the live reports are delivered");
+        r
+    }
+
+    /// Play on for `ms` (a multiple of 15 s): one checkpoint every 15 s.
+    async fn play(&mut self, h: &Harness, ms: i64) {
+        assert_eq!(ms % 15_000, 0);
+        for _ in 0..ms / 15_000 {
+            h.clock.advance(15_000);
+            self.position_ms += 15_000;
+            let r = self.send(h, PlayerEvent::Position(self.position_ms)).await;
+            assert_eq!(r.checkpoint.event, PlaybackEvent::Tick);
+        }
+    }
+
+    /// The laptop sleeps `ms`: time passes, the player says nothing and does not move.
+    fn suspend(&self, h: &Harness, ms: i64) {
+        h.clock.advance(ms);
+    }
+
+    /// Awake: the player's first position, `ms` of play later (the first checkpoint after
+    /// the gap).
+    async fn resume(&mut self, h: &Harness, ms: i64) -> Recorded {
+        h.clock.advance(ms);
+        self.position_ms += ms;
+        self.send(h, PlayerEvent::Position(self.position_ms)).await
+    }
+
+    /// Play on to `at_ms` and quit there.
+    async fn stop_at(self, h: &Harness, at_ms: i64) -> Summary {
+        h.clock.advance(at_ms - self.position_ms);
+        self.events.send(PlayerEvent::Position(at_ms)).unwrap();
+        self.events
+            .send(PlayerEvent::Ended(EndReason::Quit))
+            .unwrap();
+        drop(self.events);
+        tokio::time::timeout(Duration::from_secs(10), self.run)
+            .await
+            .expect("the play ends")
+            .unwrap()
+    }
+}
+
+/// Starts (`/Sessions/Playing`) the server received.
+fn starts(h: &Harness) -> usize {
+    h.writes()
+        .iter()
+        .filter(|r| r.path == "/Sessions/Playing")
+        .count()
+}
+
+/// A merge that took the server's value as another device's: any `Merged` event for `item`
+/// that adopted or kept the server's value.
+fn another_device(
+    events: &mut tokio::sync::broadcast::Receiver<playmark::sync::SyncEvent>,
+    item: &str,
+) -> Vec<String> {
+    use playmark::merge::{Decision, Side};
+    let mut found = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        if let playmark::sync::SyncEvent::Merged { item_id, outcome } = e {
+            let theirs = matches!(
+                outcome.decision,
+                Decision::AdoptedServer
+                    | Decision::Conflict {
+                        winner: Side::Server,
+                        ..
+                    }
+            );
+            if item_id == item && theirs {
+                found.push(outcome.summary());
+            }
+        }
+    }
+    found
+}
+
+fn local(h: &Harness, item: &str) -> UserData {
+    let i = h
+        .engine
+        .with_store(|s| s.item(h.account, item).unwrap().unwrap());
+    UserData {
+        position_ms: i.position_ms,
+        played: i.played,
+        play_count: i.play_count,
+        last_played: None,
+    }
+}
+
+/// Play from `start_ms` for a minute, suspend 10 minutes (the server stops the session at
+/// its advanced position, J2: `idle` is what it then holds), pull on waking, resume and stop
+/// `resume_to_ms` after the suspend point. The server ends with the position reached,
+/// unwatched, two plays (the start and the start again: Jellyfin's start adds a play and
+/// un-watches), and nothing was taken for another device's change.
+async fn suspend_and_resume(
+    start_ms: impl Fn(i64) -> i64,
+    idle: impl Fn(i64, &UserData),
+    resume_to_ms: i64,
+) {
+    let h = Harness::start_one_clock(ServerKind::Jellyfin).await;
+    let (item, runtime) = episode(&h, 0);
+    assert!(runtime >= 40 * MIN, "a long episode");
+    let start_ms = start_ms(runtime);
+    let mut events = h.engine.subscribe();
+    let mut p = FakePlayer::start(&h, &item, runtime, start_ms).await;
+    p.play(&h, MIN).await;
+    let reached = start_ms + MIN;
+    assert_eq!(h.server.now_playing(), vec![(item.clone(), reached, false)]);
+    assert_eq!(server_data(&h, &item).position_ms, reached);
+
+    p.suspend(&h, 10 * MIN);
+    // The server's idle timer stopped the silent session (at its second tick, 9 minutes after
+    // the last report) at the position its session clock had reached.
+    assert!(h.server.now_playing().is_empty());
+    idle(reached + 9 * MIN, &server_data(&h, &item));
+    // The app's pull runs on waking, before the player's first report: the server's value is
+    // what our own open session explains, not another device's change.
+    let stats = h.engine.refresh(200).await.unwrap();
+    assert_eq!((stats.adopted, stats.conflicts), (0, 0), "{stats:?}");
+    assert_eq!(local(&h, &item).position_ms, reached, "the row stays put");
+    // The same through the live path: the stop's UserDataChanged names the item, read by id.
+    let stats = h
+        .engine
+        .apply_live_hint(&[(item.clone(), server_data(&h, &item))])
+        .await
+        .unwrap();
+    assert_eq!((stats.adopted, stats.conflicts), (0, 0), "{stats:?}");
+
+    // Awake 5 s later: the session starts again where the person is.
+    let again = p.resume(&h, 5_000).await;
+    assert_eq!(
+        again.checkpoint.reports,
+        vec![
+            playmark::backend::session::ReportKind::Start,
+            playmark::backend::session::ReportKind::Progress
+        ]
+    );
+    assert_eq!(starts(&h), 2);
+    assert_eq!(
+        h.server.now_playing(),
+        vec![(item.clone(), reached + 5_000, false)]
+    );
+    p.play(&h, (resume_to_ms - 5_000) / 15_000 * 15_000).await;
+    let end = reached + resume_to_ms;
+    let summary = p.stop_at(&h, end).await;
+    assert_eq!(summary.reports_failed, 0);
+    assert_eq!(summary.end, EndReason::Quit);
+
+    let server = server_data(&h, &item);
+    assert_eq!(
+        (server.position_ms, server.played, server.play_count),
+        (end, false, 2),
+        "{server:?}"
+    );
+    assert!(h.server.now_playing().is_empty());
+    let mine = local(&h, &item);
+    assert_eq!(
+        (mine.position_ms, mine.played, mine.play_count),
+        (end, false, 2)
+    );
+    assert_eq!(h.engine.counts().unwrap().total(), 0);
+    // No "another device" notice: no merge took the server's value, nothing overridden.
+    let stats = h.engine.refresh(200).await.unwrap();
+    assert_eq!((stats.adopted, stats.conflicts), (0, 0), "{stats:?}");
+    assert_eq!(another_device(&mut events, &item), Vec::<String>::new());
+    assert!(h.engine.overridden().unwrap().is_empty());
+    h.assert_contract();
+}
+
+/// The issue's case: to 20:00, 10 minutes asleep (the server stops the session at 29:00),
+/// awake, stop at 25:00 → the server holds 25:00, unwatched, 2 plays.
+#[tokio::test]
+async fn a_suspend_longer_than_the_servers_timeout_starts_the_session_again() {
+    suspend_and_resume(
+        |_| 19 * MIN,
+        |advanced, u| {
+            assert_eq!((u.position_ms, u.played), (advanced, false), "{u:?}");
+        },
+        5 * MIN,
+    )
+    .await;
+}
+
+/// Asleep near the end: the server's idle stop passes 90 % and marks the episode watched
+/// (position 0); a progress report would never un-watch it (`UpdatePlayState`), the start
+/// again does: the server ends unwatched where the person stopped.
+#[tokio::test]
+async fn a_suspend_the_server_ends_as_watched_is_unwatched_by_the_start_again() {
+    // 5 minutes before 90 % when the suspend begins: the server's 9 minutes pass it, the
+    // person's 2 minutes after waking do not.
+    suspend_and_resume(
+        |runtime| (runtime * 9 / 10 - 6 * MIN) / 1000 * 1000,
+        |_, u| {
+            assert_eq!((u.position_ms, u.played), (0, true), "{u:?}");
+        },
+        2 * MIN,
+    )
+    .await;
+}
+
+/// Awake without a network (Wi-Fi comes back after the play): the start again cannot reach
+/// the server, the play's checkpoints queue, and the outbox delivers them once the server is
+/// back, over the server's idle stop at 29:00: the server ends with 25:00, and nothing is
+/// taken for another device's change (the send-time read meets what our own session left).
+#[tokio::test]
+async fn a_suspend_that_wakes_offline_ends_with_the_persons_position_once_back() {
+    let h = Harness::start_one_clock(ServerKind::Jellyfin).await;
+    let (item, runtime) = episode(&h, 0);
+    let mut events = h.engine.subscribe();
+    let mut p = FakePlayer::start(&h, &item, runtime, 19 * MIN).await;
+    p.play(&h, MIN).await;
+    p.suspend(&h, 10 * MIN);
+    assert_eq!(server_data(&h, &item).position_ms, 29 * MIN);
+    h.server.go_offline().await;
+    p.online = false;
+    let again = p.resume(&h, 5_000).await;
+    assert!(again.checkpoint.restarted_after_ms.is_some());
+    p.play(&h, 285_000).await;
+    let summary = p.stop_at(&h, 25 * MIN).await;
+    assert!(summary.reports_failed >= 1);
+    assert_eq!(h.engine.counts().unwrap().total(), 1, "queued");
+    h.server.set_offline(false);
+    h.clock.advance(1_000);
+    h.engine.connectivity_changed(true);
+    h.drain_now().await;
+    assert_eq!(h.engine.counts().unwrap().total(), 0);
+    let server = server_data(&h, &item);
+    assert_eq!(
+        (server.position_ms, server.played, server.play_count),
+        (25 * MIN, false, 2),
+        "{server:?}"
+    );
+    let mine = local(&h, &item);
+    assert_eq!(
+        (mine.position_ms, mine.played, mine.play_count),
+        (25 * MIN, false, 2)
+    );
+    assert_eq!(another_device(&mut events, &item), Vec::<String>::new());
+    assert!(h.engine.overridden().unwrap().is_empty());
+    let stats = h.engine.refresh(200).await.unwrap();
+    assert_eq!((stats.adopted, stats.conflicts), (0, 0), "{stats:?}");
+}

@@ -603,6 +603,73 @@ async fn unknown_outcome_dated_row_back_to_the_base_after_our_read() {
     .await;
 }
 
+/// Issue 17's suspicion, proven and fixed: this device plays a Jellyfin episode it had seen
+/// watched (while offline: the player's first checkpoint records what Jellyfin's playback
+/// start does — un-watched, a position, dated, one more play); meanwhile another device plays
+/// it to its end again (still watched, a new `LastPlayedDate`). Under furthest-progress the
+/// play's un-watch counted as an explicit unwatch, and the server as unchanged (same played and
+/// position), so our 0:15 was written over the other device's later "watched". A play is no
+/// unwatch the person chose: the other device's finished play is a change, watched is further
+/// along, and our play is kept for "Use mine".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_play_of_a_watched_item_does_not_unwatch_another_devices_later_rewatch() {
+    let h = Harness::start(ServerKind::Jellyfin).await;
+    h.engine
+        .with_store(|s| s.set_policy(h.account, Policy::FurthestProgress))
+        .unwrap();
+    let ep = h.episode(0);
+    let watched_at = h.clock.now() - 60 * MIN;
+    h.server.set_user_data(
+        &ep,
+        UserData {
+            position_ms: 0,
+            played: true,
+            play_count: 1,
+            last_played: Some(watched_at),
+        },
+    );
+    h.engine.refresh(50).await.unwrap();
+    h.clock.advance(MIN);
+    h.engine
+        .record_change(
+            &ep,
+            LocalChange::Playback {
+                position_ms: 15_000,
+                watched: false,
+                add_play: true,
+                unwatch: true,
+            },
+        )
+        .unwrap();
+    // Ten minutes later the other device finishes its own play of the episode.
+    h.clock.advance(10 * MIN);
+    let rewatched = DesiredState {
+        position_ms: 0,
+        played: true,
+        play_count: 2,
+        last_played: Some(h.clock.now()),
+    };
+    other_device(&h).push_item(&ep, &rewatched).await.unwrap();
+    h.server.clear_requests();
+    h.engine.sync_now().unwrap();
+    let (ours, server) = sync_without_refresh(&h, &ep).await;
+    assert!(
+        server.1,
+        "the other device's later watched stands: {server:?}"
+    );
+    assert_eq!(ours, server);
+    assert!(h.writes().is_empty(), "no write: {:?}", h.writes());
+    let kept = h
+        .engine
+        .with_store(|s| s.overridden(h.account, h.clock.now()))
+        .unwrap();
+    assert!(
+        kept.iter()
+            .any(|o| o.item_id == ep && o.yours.position_ms == 15_000 && !o.yours.played),
+        "our play is listed for Use mine: {kept:?}"
+    );
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod jellyfin {

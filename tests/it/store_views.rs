@@ -164,7 +164,8 @@ fn next_up_is_the_episode_after_the_last_watched_one() {
         store.next_up(acc, VIEW_LIMIT).unwrap(),
         ["b/s1e2", "a/s2e1"]
     );
-    // A half-watched next episode is still next up.
+    // A half-watched next episode is on Continue watching, and only there: an item is on Home
+    // once (issue 20: the same episode stood in both lists).
     change(
         &mut store,
         acc,
@@ -172,9 +173,10 @@ fn next_up_is_the_episode_after_the_last_watched_one() {
         LocalChange::Position { position_ms: 5_000 },
         4_000,
     );
+    assert_eq!(store.next_up(acc, VIEW_LIMIT).unwrap(), ["a/s2e1"]);
     assert_eq!(
-        store.next_up(acc, VIEW_LIMIT).unwrap(),
-        ["b/s1e2", "a/s2e1"]
+        store.continue_watching(acc, VIEW_LIMIT).unwrap(),
+        ["b/s1e2"]
     );
     // A finished series has nothing next.
     change(&mut store, acc, "b/s1e3", LocalChange::MarkWatched, 5_000);
@@ -219,4 +221,62 @@ fn search_matches_prefixes_folds_accents_and_follows_refreshes() {
     assert!(search(&store, "cafe").is_empty(), "old title gone");
     assert_eq!(search(&store, "creme brul"), ["m1"]);
     assert!(search(&store, "tram").is_empty(), "removed item not found");
+}
+
+/// A series' episodes come together in season and episode order, whatever their titles' lengths
+/// (issue 20: bm25 per episode scattered them: S02E05…E08, then S01E06, S02E02).
+#[test]
+fn search_keeps_a_series_episodes_together_in_season_and_episode_order() {
+    let (_dir, mut store, acc) = setup();
+    let titles = [
+        (1, 1, "Storm"),
+        (
+            1,
+            2,
+            "The storm before the long quiet night over the harbour",
+        ),
+        (1, 3, "Storm again"),
+        (2, 1, "A storm at sea, far from any coast or lighthouse"),
+        (2, 2, "Storm"),
+    ];
+    let mut items = library();
+    items.push(remote("c", ItemKind::Series, "Weather Watch"));
+    for (s, e, name) in titles {
+        items.push(episode("c", s, e, name));
+    }
+    store.apply_remote_items(acc, &items, 10).unwrap();
+    assert_eq!(
+        store.search(acc, "storm", VIEW_LIMIT).unwrap(),
+        ["c/s1e1", "c/s1e2", "c/s1e3", "c/s2e1", "c/s2e2"]
+    );
+}
+
+/// A series' and a season's rows count their unwatched episodes, following every change
+/// (issue 20 item 12); episodes and movies have no count.
+#[test]
+fn series_and_seasons_count_their_unwatched_episodes() {
+    let (_dir, mut store, acc) = setup();
+    let unwatched = |store: &Store, id: &str| store.item(acc, id).unwrap().unwrap().unwatched;
+    assert_eq!(unwatched(&store, "a"), Some(6));
+    assert_eq!(unwatched(&store, "a/s1"), Some(3));
+    assert_eq!(unwatched(&store, "a/s1e1"), None);
+    assert_eq!(unwatched(&store, "m1"), None);
+    change(&mut store, acc, "a/s1e1", LocalChange::MarkWatched, 1_000);
+    change(&mut store, acc, "a/s2e3", LocalChange::MarkWatched, 2_000);
+    assert_eq!(unwatched(&store, "a"), Some(4));
+    assert_eq!(unwatched(&store, "a/s1"), Some(2));
+    assert_eq!(unwatched(&store, "a/s2"), Some(2));
+    // A position is not watched; unwatching counts again.
+    let pos = LocalChange::Position {
+        position_ms: 60_000,
+    };
+    change(&mut store, acc, "a/s1e2", pos, 3_000);
+    change(&mut store, acc, "a/s1e1", LocalChange::MarkUnwatched, 4_000);
+    assert_eq!(unwatched(&store, "a/s1"), Some(3));
+    // The same through the views' one query.
+    let views = store
+        .items_by_ids(acc, &["a".to_string(), "b/s1".to_string()])
+        .unwrap();
+    let count = |id: &str| views.iter().find(|v| v.item_id == id).unwrap().unwatched;
+    assert_eq!((count("a"), count("b/s1")), (Some(5), Some(3)));
 }

@@ -15,7 +15,8 @@
 //!   - *prefer-local* and *prefer-server*: any concurrent change may win (whichever device
 //!     sends last, resp. first);
 //!   - *furthest-progress*: `c'` may win when it is an explicit reset (an unwatch, or a restart
-//!     to 0, relative to what its device showed or to its base), or when `c` is not a reset
+//!     to 0, relative to what its device showed or to its base; a Jellyfin play started over a
+//!     watched item, dated, is no unwatch: `merge::is_play_over_watched`), or when `c` is not a reset
 //!     (relative to both) and `c'` is at least as far along (watched beats any position, then
 //!     the larger position; a tie may go either way);
 //!   - *last-writer-wins*: `c'` may win when `c` carries no date (an unwatch) or `c'` was made
@@ -174,12 +175,12 @@ fn knowledge(changes: &[Recorded], sends: &[Vec<usize>]) -> Vec<BTreeSet<usize>>
     knows
 }
 
-fn reset_any(c: &Recorded) -> bool {
-    c.is_reset(&c.before) || c.is_reset(&c.base)
+fn reset_any(c: &Recorded, kind: ServerKind) -> bool {
+    c.is_reset(&c.before, kind) || c.is_reset(&c.base, kind)
 }
 
-fn reset_both(c: &Recorded) -> bool {
-    c.is_reset(&c.before) && c.is_reset(&c.base)
+fn reset_both(c: &Recorded, kind: ServerKind) -> bool {
+    c.is_reset(&c.before, kind) && c.is_reset(&c.base, kind)
 }
 
 /// May the concurrent change `winner` win over `c` under the history's rules?
@@ -192,7 +193,8 @@ fn may_win(policies: &Policies, kind: ServerKind, winner: &Recorded, c: &Recorde
         Policy::PreferLocal | Policy::PreferServer => true,
         Policy::LastWriterWins => kind == ServerKind::Plex || !c.dated || winner.at + 1_000 >= c.at,
         Policy::FurthestProgress => {
-            reset_any(winner) || (!reset_both(c) && winner.value.progress() >= c.value.progress())
+            reset_any(winner, kind)
+                || (!reset_both(c, kind) && winner.value.progress() >= c.value.progress())
         }
     }
 }
@@ -256,6 +258,58 @@ pub fn check(w: &World, end: &Ending) -> Vec<String> {
             if aba {
                 continue;
             }
+            // ABA, then the device that could not see it went on (seed 320, Jellyfin,
+            // furthest-progress): d1's season unwatch put item 2 back at d0's base (0s, no
+            // date: Jellyfin clears it); d0's concurrent seek to 320s, sent after it, found
+            // "nothing moved" and was written — the ABA above — and d0's later "watched",
+            // made over its own 320s, is the final value. A device's later changes stand on
+            // its ABA write like on any change of its own. Only when that device sent after
+            // `c`'s device had sent `c` (it wrote over `c`, not `c` over it).
+            let first_send = |d: usize, step: usize| {
+                w.sends
+                    .get(d)
+                    .and_then(|s| s.iter().copied().find(|&at| at > step))
+            };
+            let sent_after =
+                |o: &Recorded| match (first_send(o.device, o.step), first_send(c.device, c.step)) {
+                    (Some(theirs), Some(ours)) => theirs > ours,
+                    _ => false,
+                };
+            let shows_final = |x: &Recorded| x.value == *fin || (x.value.played && fin.played);
+            let aba_then_on = on_item.iter().any(|o| {
+                o.id != c.id
+                    && o.device != c.device
+                    && o.base == c.value
+                    && concurrent(c, o)
+                    && sent_after(o)
+                    && on_item
+                        .iter()
+                        .any(|f| f.device == o.device && f.id > o.id && shows_final(f))
+            });
+            if aba_then_on {
+                continue;
+            }
+            // ABA after an unknown outcome (seed 279, Plex): d1's "watched" was applied and
+            // its answer lost; d0 pulled it and unwatched, back to d1's base; d1's retry read
+            // its base — "did not land", the decision table's second row — and sent "watched"
+            // again. The server then holds exactly what it would hold had d1's write never
+            // landed (an unwatch clears the date on both servers, and neither keeps
+            // versions), and in that world resending is the only way d1's change survives:
+            // no client can tell the two apart, so one of the two changes must give. Only
+            // for a device whose write of the item the server applied while the answer was
+            // lost (`World::answer_lost`).
+            let aba_after_unknown = on_item.iter().any(|o| {
+                o.id != c.id
+                    && o.device != c.device
+                    && o.base == c.value
+                    && shows_final(o)
+                    && w.answer_lost
+                        .get(o.device)
+                        .is_some_and(|s| s.contains(&item))
+            });
+            if aba_after_unknown {
+                continue;
+            }
             let superseded = on_item.iter().any(|o| {
                 o.id != c.id
                     && (knows[o.id].contains(&c.id)
@@ -289,7 +343,10 @@ pub fn check(w: &World, end: &Ending) -> Vec<String> {
             _ => false,
         };
         if promised {
-            for r in on_item.iter().filter(|r| reset_both(r) && r.value != *fin) {
+            for r in on_item
+                .iter()
+                .filter(|r| reset_both(r, w.params.kind) && r.value != *fin)
+            {
                 let winners: Vec<&&Recorded> = on_item.iter().filter(|c| c.value == *fin).collect();
                 if !winners.is_empty() && winners.iter().all(|c| knows[r.id].contains(&c.id)) {
                     out.push(format!(

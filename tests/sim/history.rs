@@ -239,6 +239,28 @@ pub enum LockAt {
     Write,
 }
 
+impl Op {
+    /// The device the step acts on, if it acts on one.
+    pub fn device(&self) -> Option<usize> {
+        match *self {
+            Op::Change { dev, .. }
+            | Op::Bulk { dev, .. }
+            | Op::Sync { dev, .. }
+            | Op::Pull { dev }
+            | Op::PullDuringSync { dev }
+            | Op::Live { dev, .. }
+            | Op::Partition { dev }
+            | Op::Crash { dev, .. }
+            | Op::Abort { dev, .. }
+            | Op::TwoEngines { dev }
+            | Op::StoreLocked { dev, .. }
+            | Op::StaleLive { dev, .. }
+            | Op::OfflinePlay { dev, .. } => Some(dev),
+            Op::Advance { .. } | Op::Fault { .. } | Op::ServerRestart => None,
+        }
+    }
+}
+
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -611,8 +633,11 @@ pub struct Recorded {
 impl Recorded {
     /// An explicit unwatch or restart: the item goes back, relative to what the device showed
     /// and to its base.
-    pub fn is_reset(&self, from: &Value) -> bool {
-        let unwatch = from.played && !self.value.played;
+    /// A play started over a watched item on Jellyfin (its start un-watches the item and dates
+    /// it) is progress, not an unwatch the person chose (`merge::is_play_over_watched`).
+    pub fn is_reset(&self, from: &Value, kind: ServerKind) -> bool {
+        let play = kind != ServerKind::Plex && self.dated && from.played && !self.value.played;
+        let unwatch = from.played && !self.value.played && !play;
         let restart = !self.value.played && self.value.position_ms == 0 && from.position_ms > 0;
         unwatch || restart
     }

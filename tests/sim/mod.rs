@@ -58,8 +58,8 @@ pub async fn run(params: &Params, ops: &[Op]) -> Report {
 }
 
 /// Whether `PLAYMARK_SIM_WRITE_FAULTS=1` asks for the write-targeted fault mix
-/// ([`Params::write_faults`]). Off by default until the client remembers what it sent
-/// (DESIGN.md, invariant 8): with it on, the simulation finds violations.
+/// ([`Params::write_faults`]). Off by default, so the default histories (and their hashes)
+/// stay as they were.
 pub fn write_faults_on() -> bool {
     std::env::var("PLAYMARK_SIM_WRITE_FAULTS").is_ok_and(|v| v.trim() == "1")
 }

@@ -1,7 +1,7 @@
 //! The simulated world: one demo server, K devices (each a real engine with its own SQLite file
 //! and skewed fake clock), one global fake clock, and the step executor.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -322,6 +322,11 @@ pub struct World {
     /// in the middle of a request). A change can reach the server, and so another device, only
     /// through one of them.
     pub sends: Vec<Vec<usize>>,
+    /// Per device: the items a write of its engine was applied to by the server while the
+    /// answer was lost (a reset or cut-off answer after the write was applied, a timeout
+    /// the server applied later, a crash or an abort while the server held it). Its engine
+    /// cannot know whether that write landed (the checker's "ABA after an unknown outcome").
+    pub answer_lost: Vec<BTreeSet<usize>>,
     /// Invariant 6 (see the checker), judged at the end of each step that pulled.
     pub step_violations: Vec<String>,
     /// The server's user data of every item at the end of each step (write-targeted mix only):
@@ -419,6 +424,7 @@ impl World {
             recorded: Vec::new(),
             contact: Vec::new(),
             sends: Vec::new(),
+            answer_lost: Vec::new(),
             step_violations: Vec::new(),
             stats: Stats {
                 histories: 1,
@@ -575,7 +581,7 @@ impl World {
     }
 
     /// Count what the faults that fired in this step hit (after its holds were released).
-    fn count_fired(&mut self, from: usize) {
+    fn count_fired(&mut self, from: usize, dev: Option<usize>) {
         let reqs = self.server.requests();
         let killed = self.killed_in.take();
         if std::mem::take(&mut self.own_holds) {
@@ -593,6 +599,15 @@ impl World {
                 _ => false,
             };
             let write = r.is_user_data_write();
+            if write && applied {
+                if let Some(d) = dev {
+                    let items = self.items_written_by(r);
+                    if self.answer_lost.len() <= d {
+                        self.answer_lost.resize(d + 1, BTreeSet::new());
+                    }
+                    self.answer_lost[d].extend(items);
+                }
+            }
             match killed {
                 Some((k, abort)) if k == i => {
                     if !write {
@@ -610,6 +625,23 @@ impl World {
                 _ => self.stats.fired_on_writes_not_applied += 1,
             }
         }
+    }
+
+    /// The items a user-data write names: by id in its path or a query value (Plex `key`,
+    /// `ratingKey`, `/library/metadata/{id}`), or the season's episodes for a write on it.
+    fn items_written_by(&self, r: &playmark::demo::RecordedRequest) -> Vec<usize> {
+        let names = |id: &str| {
+            r.path.split('/').any(|seg| seg == id)
+                || r.query
+                    .iter()
+                    .any(|(_, v)| v == id || v.ends_with(&format!("/{id}")))
+        };
+        if names(&self.season) {
+            return self.season_items.clone();
+        }
+        (0..self.items.len())
+            .filter(|&i| names(&self.items[i].id))
+            .collect()
     }
 
     async fn sync(&mut self, d: usize) -> String {
@@ -1345,7 +1377,7 @@ impl World {
             }
         }
         self.release_holds();
-        self.count_fired(requests_before);
+        self.count_fired(requests_before, op.device());
         self.note_requests();
         if self.params.write_faults {
             let now = self

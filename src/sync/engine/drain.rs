@@ -119,9 +119,12 @@ impl Engine {
             // Planned writes that have not started wait for the account like any queued row.
             self.release_ready(ctx)?;
         }
-        // Only an offline account needs to know whether anything is waiting (to probe).
-        let actionable =
-            state == AccountState::Offline && self.with_store(|s| s.has_sendable(account))?;
+        // Only an offline account needs to know whether anything is waiting (to probe). With
+        // a pull loop (the app) it probes with nothing waiting too: a pull found the server
+        // unreachable, and only a probe says when it is back.
+        let actionable = state == AccountState::Offline
+            && (self.shared.config.pull.is_some()
+                || self.with_store(|s| s.has_sendable(account))?);
 
         if state == AccountState::Offline
             && actionable
@@ -290,9 +293,10 @@ impl Engine {
             Done::Write {
                 write,
                 epoch,
+                started,
                 result,
             } => {
-                self.finish_write(ctx, write, *epoch, result)?;
+                self.finish_write(ctx, write, (*epoch, *started), result)?;
                 ctx.writes = ctx.writes.saturating_sub(1);
             }
             Done::Verify {
@@ -349,6 +353,8 @@ impl Engine {
         }
         self.set_account_from(epoch, AccountState::Online);
         let remote: HashMap<String, UserData> = read.items.iter().cloned().collect();
+        // What a play of ours left on the server by itself is the base (`open_play`).
+        self.rebase_our_sessions(&remote)?;
         let plan = self.with_store(|s| {
             s.merge_claims_listed_at(account, claims, &remote, listed, read.date, now)
         })?;
@@ -392,7 +398,7 @@ impl Engine {
         &self,
         ctx: &mut RunCtx,
         write: &PlannedWrite,
-        epoch: u64,
+        (epoch, started): (u64, Millis),
         result: &Result<Vec<(String, UserData)>, SyncError>,
     ) -> Result<(), StoreError> {
         let now = self.now();
@@ -418,8 +424,23 @@ impl Engine {
                 if error.proves_nothing_applied() {
                     // Nothing of the write reached the server: its outcome is known.
                     self.with_store(|s| s.nothing_applied(account, write.rows()))?;
+                    return self.failed(write.rows(), error.clone(), now, epoch);
                 }
-                return self.failed(write.rows(), error.clone(), now, epoch);
+                // The server may still be working on a write we stopped waiting for (a
+                // timeout: it had the request all that time) and apply it later. Read again
+                // only after twice as long as we waited, so that such a late write has landed
+                // and the read says "ours landed" instead of "did not land": resending then
+                // would count a second view on Plex (a scrobble is not idempotent) or put an
+                // older value of ours over a newer one. A reset or a cut-off answer came
+                // quickly and costs next to nothing here.
+                let waited = now.saturating_sub(started).max(0);
+                let not_before = now.saturating_add(waited.saturating_mul(LATE_WRITE_FACTOR));
+                return self.failed_not_before(
+                    write.rows(),
+                    error.clone(),
+                    (now, not_before),
+                    epoch,
+                );
             }
         };
         let after: HashMap<String, UserData> = after.iter().cloned().collect();
@@ -454,6 +475,17 @@ impl Engine {
         now: Millis,
         epoch: u64,
     ) -> Result<(), StoreError> {
+        self.failed_not_before(rows, error, (now, now), epoch)
+    }
+
+    /// [`Engine::failed`], retrying a transient failure no earlier than `not_before`.
+    fn failed_not_before(
+        &self,
+        rows: &[ClaimedRow],
+        error: SyncError,
+        (now, not_before): (Millis, Millis),
+        epoch: u64,
+    ) -> Result<(), StoreError> {
         let account = self.shared.account;
         let items: Vec<String> = rows.iter().map(|r| r.item_id.clone()).collect();
         tracing::warn!(kind = error.kind.as_str(), detail = %error.detail, items = items.len(), "send failed");
@@ -480,7 +512,7 @@ impl Engine {
                         retry_after,
                     )
                 };
-                next_attempt_at = now + delay;
+                next_attempt_at = (now + delay).max(not_before);
                 if let Some(ra) = retry_after {
                     let mut st = lock(&self.shared.status);
                     st.throttled_until = st.throttled_until.max(now + ra);
@@ -514,6 +546,10 @@ impl Engine {
         Ok(())
     }
 }
+
+/// After a write whose outcome is unknown, the item is read and written again no earlier than
+/// this many times as long as the failed write was waited for (see `finish_write`).
+const LATE_WRITE_FACTOR: i64 = 2;
 
 /// First delay after a store error; it doubles up to [`STORE_RETRY_CAP_MS`].
 const STORE_RETRY_BASE_MS: i64 = 250;
@@ -558,6 +594,8 @@ enum Done {
     Write {
         write: PlannedWrite,
         epoch: u64,
+        /// When the write was started (the engine's clock).
+        started: Millis,
         result: Result<Vec<(String, UserData)>, SyncError>,
     },
     /// The read after a claim's Plex writes: each row with the state its write should have left.

@@ -10,9 +10,10 @@ impl Engine {
         &self,
         updates: &[(String, UserData)],
     ) -> Result<RefreshStats, StoreError> {
+        let updates = self.not_our_sessions(updates.to_vec(), |(id, u)| (id, u));
         let now = self.now();
         let report =
-            self.with_store(|s| s.merge_remote_user_data(self.shared.account, updates, now))?;
+            self.with_store(|s| s.merge_remote_user_data(self.shared.account, &updates, now))?;
         Ok(self.live_merged(&report))
     }
 
@@ -58,6 +59,7 @@ impl Engine {
         for chunk in ids.chunks(MAX_READ_IDS) {
             found.extend(self.shared.server.fetch_by_ids(chunk).await?);
         }
+        let found = self.not_our_sessions(found, |i| (&i.id, &i.user_data));
         let now = self.now();
         let report = self.with_store(|s| s.merge_remote_items(account, &found, read_at, now))?;
         Ok(self.live_merged(&report))

@@ -19,6 +19,8 @@ mod playback;
 mod probe;
 mod pull;
 
+pub use playback::{OpenPlayGuard, ServerEffect, SESSION_SLACK_MS};
+
 use super::backoff::Backoff;
 use super::events::{AccountState, ItemSyncState, SyncEvent};
 use crate::backend::{ErrorKind, MediaServer, ServerRead, SyncError, MAX_READ_IDS};
@@ -222,6 +224,8 @@ struct Shared {
     pull_notify: Notify,
     /// When the last complete scan finished (any: periodic, manual, a live catch-up); 0 = none.
     last_scan_at: AtomicI64,
+    /// Plays of ours that are running ([`Engine::open_play`]).
+    open_plays: Mutex<playback::OpenPlays>,
 }
 
 /// A handle on the engine of one account. Cheap to clone.
@@ -282,6 +286,7 @@ impl Engine {
                 pull_requested: AtomicBool::new(false),
                 pull_notify: Notify::new(),
                 last_scan_at: AtomicI64::new(0),
+                open_plays: Mutex::new(playback::OpenPlays::default()),
             }),
         }
     }

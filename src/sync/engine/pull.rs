@@ -23,39 +23,42 @@ impl Engine {
         let mut report = MergeReport::default();
         let mut seen = HashSet::new();
         let mut first_total = None;
-        let complete = loop {
-            // Taken before asking: a write completing while the page is on its way is newer
-            // than the page (see `ReadMark`).
-            let read_at = self.with_store(|s| s.read_mark())?;
-            let page = self
-                .shared
-                .server
-                .fetch_items(start, page_size.max(1))
-                .await?;
-            // A server that ignores `startIndex` would hand out the same page forever.
-            if page.start != start {
-                return Err(EngineError::Server(SyncError::unexpected_response(
-                    format!(
+        let complete =
+            loop {
+                // Taken before asking: a write completing while the page is on its way is newer
+                // than the page (see `ReadMark`).
+                let read_at = self.with_store(|s| s.read_mark())?;
+                let page = self
+                    .shared
+                    .server
+                    .fetch_items(start, page_size.max(1))
+                    .await?;
+                // A server that ignores `startIndex` would hand out the same page forever.
+                if page.start != start {
+                    return Err(EngineError::Server(SyncError::unexpected_response(
+                        format!(
                         "the library listing ignored paging (asked for items from {start}, got \
                      items from {})",
                         page.start
                     ),
-                )));
-            }
-            let n = page.items.len() as u64;
-            let first_total = *first_total.get_or_insert(page.total);
-            seen.extend(page.items.iter().map(|i| i.id.clone()));
-            let now = self.now();
-            report.absorb(self.with_store(|s| {
-                s.merge_remote_items(self.shared.account, &page.items, read_at, now)
-            })?);
-            start += n;
-            if n == 0 || start >= page.total {
-                // A library that changed size during the scan may have shifted pages: then
-                // absence proves nothing and no item is marked removed.
-                break start >= page.total && page.total == first_total;
-            }
-        };
+                    )));
+                }
+                let n = page.items.len() as u64;
+                let first_total = *first_total.get_or_insert(page.total);
+                seen.extend(page.items.iter().map(|i| i.id.clone()));
+                // What our own running plays' server sessions did is theirs (`open_play`).
+                let items = self.not_our_sessions(page.items, |i| (&i.id, &i.user_data));
+                let now = self.now();
+                report.absorb(self.with_store(|s| {
+                    s.merge_remote_items(self.shared.account, &items, read_at, now)
+                })?);
+                start += n;
+                if n == 0 || start >= page.total {
+                    // A library that changed size during the scan may have shifted pages: then
+                    // absence proves nothing and no item is marked removed.
+                    break start >= page.total && page.total == first_total;
+                }
+            };
         if complete {
             // Confirm before removing: an item a scan skipped (pages shifting under the sort
             // order) is still there when asked for by id.
@@ -64,6 +67,7 @@ impl Engine {
                 let read_at = self.with_store(|s| s.read_mark())?;
                 let found = self.shared.server.fetch_by_ids(&unseen).await?;
                 seen.extend(found.iter().map(|i| i.id.clone()));
+                let found = self.not_our_sessions(found, |i| (&i.id, &i.user_data));
                 let now = self.now();
                 report.absorb(self.with_store(|s| {
                     s.merge_remote_items(self.shared.account, &found, read_at, now)
@@ -155,7 +159,10 @@ impl Engine {
                 false
             } else {
                 self.shared.pull_requested.store(false, Ordering::SeqCst);
-                match self.pull(schedule.page_size).await {
+                let epoch = lock(&self.shared.status).epoch;
+                let result = self.pull(schedule.page_size).await;
+                self.pull_reached(epoch, &result);
+                match result {
                     Ok(stats) => stats.adopted + stats.conflicts + stats.removed > 0,
                     Err(e) => {
                         tracing::debug!(error = %e, "periodic pull failed");
@@ -205,6 +212,22 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// What a pull sent at `epoch` says about the account, like any request: a server that
+    /// cannot be reached makes it offline (the probe takes over: nothing says "Up to date" while
+    /// the server is down, even with nothing queued), a refused sign-in asks for a new one, and
+    /// an answer brings an offline account back.
+    fn pull_reached(&self, epoch: u64, result: &Result<RefreshStats, EngineError>) {
+        let state = match result {
+            Ok(_) if self.account_state() == AccountState::Offline => AccountState::Online,
+            Err(EngineError::Server(e)) if e.kind == ErrorKind::Offline => AccountState::Offline,
+            Err(EngineError::Server(e)) if e.kind == ErrorKind::Auth => AccountState::SignInNeeded,
+            _ => return,
+        };
+        self.set_account_from(epoch, state);
+        // The drain loop probes (offline) or sends what waits (online).
+        self.shared.notify.notify_one();
     }
 
     /// The app's window came to the front (`Some(interval)`: pull at least that often) or went

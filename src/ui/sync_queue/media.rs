@@ -320,6 +320,8 @@ impl SyncQueue {
                 });
                 if let Err(text) = result {
                     let _ = out.send(SyncQueueOutput::Message { text });
+                    // The server may be down: a pull finds out, and the header says so.
+                    engine.pull_soon();
                 }
                 send_item(&engine, &out, &item);
                 // What the live reports did not deliver goes through the outbox now.

@@ -90,6 +90,7 @@ impl Engine {
         self.shared.stats.requests.fetch_add(1, Ordering::Relaxed);
         let shared = self.shared.clone();
         let epoch = self.epoch();
+        let started = self.now();
         // The item's length as the library listed it (a Plex position write needs it).
         let runtime_ms = match &write {
             PlannedWrite::Item { row, .. } => self
@@ -159,6 +160,7 @@ impl Engine {
             Done::Write {
                 write,
                 epoch,
+                started,
                 result,
             }
         })
