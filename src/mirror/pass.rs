@@ -300,9 +300,13 @@ pub async fn run_pass(
                 .agreed
                 .filter(|_| outcome.agreed_changed)
                 .map(|a| (progress_of(&a), now)),
+            // Only bases that moved: a quiet pass stores nothing per title.
             bases: outcome
                 .bases
                 .iter()
+                .filter(|(account, base)| {
+                    known.and_then(|k| k.bases.get(account)) != Some(&progress_of(base))
+                })
                 .filter_map(|(account, base)| {
                     let item = title.items.iter().find(|(a, _)| a == account)?;
                     Some((*account, item.1.clone(), progress_of(base)))

@@ -242,26 +242,33 @@ fn write_titles(
     group: i64,
     titles: &[MirrorTitleRecord],
 ) -> rusqlite::Result<()> {
+    let mut agreed_stmt = tx.prepare_cached(
+        "INSERT INTO mirror_titles (group_id, title_key, played, position_ms, agreed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (group_id, title_key) DO UPDATE SET played = excluded.played,
+           position_ms = excluded.position_ms, agreed_at = excluded.agreed_at",
+    )?;
+    let mut base_stmt = tx.prepare_cached(
+        "INSERT INTO mirror_bases (group_id, title_key, account_id, item_id, played, position_ms)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6
+         WHERE EXISTS (SELECT 1 FROM mirror_titles WHERE group_id = ?1 AND title_key = ?2)
+         ON CONFLICT (group_id, title_key, account_id) DO UPDATE SET
+           item_id = excluded.item_id, played = excluded.played,
+           position_ms = excluded.position_ms",
+    )?;
     for t in titles {
         if let Some((agreed, at)) = &t.agreed {
-            tx.execute(
-                "INSERT INTO mirror_titles (group_id, title_key, played, position_ms, agreed_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (group_id, title_key) DO UPDATE SET played = excluded.played,
-                       position_ms = excluded.position_ms, agreed_at = excluded.agreed_at",
-                params![group, t.key, agreed.played, agreed.position_ms, at],
-            )?;
+            agreed_stmt.execute(params![group, t.key, agreed.played, agreed.position_ms, at])?;
         }
         for (account, item, base) in &t.bases {
-            tx.execute(
-                    "INSERT INTO mirror_bases (group_id, title_key, account_id, item_id, played, position_ms)
-                     SELECT ?1, ?2, ?3, ?4, ?5, ?6
-                     WHERE EXISTS (SELECT 1 FROM mirror_titles WHERE group_id = ?1 AND title_key = ?2)
-                     ON CONFLICT (group_id, title_key, account_id) DO UPDATE SET
-                       item_id = excluded.item_id, played = excluded.played,
-                       position_ms = excluded.position_ms",
-                    params![group, t.key, account, item, base.played, base.position_ms],
-                )?;
+            base_stmt.execute(params![
+                group,
+                t.key,
+                account,
+                item,
+                base.played,
+                base.position_ms
+            ])?;
         }
     }
     Ok(())
