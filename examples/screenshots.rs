@@ -276,6 +276,59 @@ fn main() {
     });
     pump_for(500);
     shoot(&dir, "downloads");
+
+    // 8. The server forgot the sign-in while a change waits: the popover says so and offers
+    // Sign in.
+    server.set_media_rate(None);
+    for id in &ids[1..3] {
+        app.model().queue.emit(SyncQueueInput::DownloadControl {
+            item: id.clone(),
+            action: DownloadAction::Remove,
+        });
+    }
+    app.model().library.emit(LibraryInput::ShowView {
+        name: "shows".into(),
+    });
+    pump_for(300);
+    server.revoke_tokens();
+    toggle(&ids[3]);
+    wait_for("sign in needed", || {
+        state(&ids[3]) == Some(ItemSyncState::WaitingForSignIn)
+    });
+    app.model().status.widget().popup();
+    shoot(&dir, "sign-in-needed");
+    app.model().status.widget().popdown();
     drop(app);
+
+    // 9. No database to work with: a damaged file (Set Aside and Start Empty) and a data folder
+    // that cannot be written (Try Again).
+    let damaged = tempfile::tempdir().unwrap();
+    std::fs::write(
+        playmark::store::database_path(damaged.path()),
+        vec![0x5a_u8; 8192],
+    )
+    .unwrap();
+    let unwritable = tempfile::tempdir().unwrap();
+    std::fs::write(unwritable.path().join("file"), b"not a folder").unwrap();
+    for (data_dir, name) in [
+        (damaged.path().to_path_buf(), "damaged-database"),
+        (
+            unwritable.path().join("file").join("playmark"),
+            "folder-not-writable",
+        ),
+    ] {
+        let app = App::builder()
+            .launch(AppInit {
+                queue: SyncQueueInit::DataDir { data_dir },
+                window_state: None,
+            })
+            .detach();
+        app.widget().set_default_size(1000, 680);
+        app.widget().present();
+        wait_for(name, || app.model().failure.is_some());
+        shoot(&dir, name);
+        app.widget().close();
+        pump_for(100);
+    }
     drop(rt);
 }

@@ -216,12 +216,13 @@ pub fn is_reset(state: &UserData, from: &UserData) -> bool {
     unwatch || restart
 }
 
-/// A play started over a watched item, not an unwatch anyone chose: on a server that keeps the
-/// dates written (Jellyfin), the playback start un-watches the item and dates it
-/// (`LocalChange::Playback { unwatch: true }` records the same offline), while "mark unwatched"
-/// clears the date. Under furthest-progress it is progress (a position), not a reset (issue 17:
-/// an offline play of a watched item beat another device's later "watched" as an "explicit
-/// unwatch").
+/// This device's play started over a watched item, not an unwatch the person chose: on a
+/// server that keeps the dates written (Jellyfin), the playback start un-watches the item and
+/// dates it (`LocalChange::Playback { unwatch: true }` records the same offline), while "mark
+/// unwatched" leaves the local state undated. Under furthest-progress it is progress (a
+/// position), not a reset (issue 17: an offline play of a watched item beat another device's
+/// later "watched" as an "explicit unwatch"). Local states only: on the server an item
+/// un-watched through the user-data endpoint keeps its date.
 fn is_play_over_watched(dates: ServerDates, state: &UserData, from: &UserData) -> bool {
     dates == ServerDates::Kept && from.played && !state.played && state.last_played.is_some()
 }
@@ -260,9 +261,12 @@ fn winner(
             _ => Side::Server,
         },
         Policy::FurthestProgress => {
-            let reset = |u: &UserData| is_reset(u, base) && !is_play_over_watched(dates, u, base);
-            let local_reset = reset(&local.state);
-            let remote_reset = reset(remote);
+            // Only this device's own play is known to be one: the server's state of an item
+            // un-watched through `POST /UserItems/{id}/UserData` keeps its date too, and is an
+            // unwatch someone chose (simulation seed 5106).
+            let local_reset =
+                is_reset(&local.state, base) && !is_play_over_watched(dates, &local.state, base);
+            let remote_reset = is_reset(remote, base);
             match (local_reset, remote_reset) {
                 (true, false) => Side::Local,
                 (false, true) => Side::Server,

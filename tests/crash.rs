@@ -98,20 +98,10 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         assert_eq!(store.integrity_check().unwrap(), "ok");
     }
 
-    let login = cmd(
-        &data,
-        &[
-            "login",
-            "jellyfin",
-            "--server",
-            &server.url(),
-            "--user",
-            "demo",
-        ],
-    )
-    .env("PLAYMARK_PASSWORD", DEMO_PASSWORD)
-    .status()
-    .unwrap();
+    let login = cmd(&data, &common::bin::login_args(&server.url(), &[]))
+        .env("PLAYMARK_PASSWORD", DEMO_PASSWORD)
+        .status()
+        .unwrap();
     assert!(login.success());
     assert!(cmd(&data, &["refresh"]).status().unwrap().success());
     let episodes: Vec<(String, i64)> = server

@@ -2,10 +2,12 @@
 //! into a real SQLite file. Run: `cargo test --test merge_bench -- --ignored --nocapture`.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::time::Instant;
 
-use playmark::model::{ItemKind, LocalChange, RemoteItem, ServerKind, UserData};
-use playmark::store::{database_path, NewAccount, ReadMark, Store};
+use playmark::model::{ItemKind, LocalChange, RemoteItem, UserData};
+use playmark::store::{ReadMark, Store};
 
 fn episode(n: usize, user_data: UserData) -> RemoteItem {
     RemoteItem {
@@ -29,22 +31,7 @@ fn episode(n: usize, user_data: UserData) -> RemoteItem {
 fn merge_20k_items() {
     const N: usize = 20_000;
     const PAGE: usize = 200;
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&database_path(dir.path())).unwrap();
-    let acc = store
-        .upsert_account(
-            &NewAccount {
-                kind: ServerKind::Jellyfin,
-                base_url: "http://127.0.0.1:1",
-                server_id: "s",
-                server_name: "Bench",
-                user_id: "u",
-                user_name: "u",
-                device_id: "d",
-            },
-            0,
-        )
-        .unwrap();
+    let (_dir, mut store, acc) = common::store_with_account();
     let first: Vec<RemoteItem> = (0..N).map(|n| episode(n, UserData::default())).collect();
     // As the engine's pull does: a read mark taken before each page (one counter write, and
     // one more lookup per item in the merge).

@@ -600,6 +600,29 @@ mod tests {
     }
 
     #[test]
+    fn reset_sets_aside_only_a_database_that_cannot_be_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = database_path(dir.path());
+        let now = 1_700_000_000_000;
+        assert_eq!(reset_database(&path, now).unwrap(), ResetOutcome::Missing);
+        drop(Store::open(&path).unwrap());
+        assert_eq!(reset_database(&path, now).unwrap(), ResetOutcome::Healthy);
+        assert!(path.exists(), "a healthy database is left alone");
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, vec![0x5a_u8; 8192]).unwrap();
+        match reset_database(&path, now).unwrap() {
+            ResetOutcome::SetAside { moved, .. } => {
+                assert_eq!(std::fs::read(&moved).unwrap(), vec![0x5a_u8; 8192]);
+                assert!(!path.exists());
+            }
+            other => panic!("expected SetAside, got {other:?}"),
+        }
+        // A folder that cannot be written is found by writing to it, for root too.
+        assert!(writable_probe(dir.path()).is_ok());
+        assert!(writable_probe(&dir.path().join("playmark.db.missing")).is_err());
+    }
+
+    #[test]
     fn set_aside_moves_the_files_and_never_overwrites() {
         let dir = tempfile::tempdir().unwrap();
         let path = database_path(dir.path());

@@ -171,6 +171,16 @@ impl App {
         self.hold.is_some()
     }
 
+    /// Show what only a running engine has (the sync button, the library's views), or hide it
+    /// while there is none (no database, a start-up failure).
+    fn show_engine_state(&self, running: bool) {
+        self.status.widget().set_visible(running);
+        self.library
+            .model()
+            .switcher_title
+            .set_view_switcher_enabled(running);
+    }
+
     /// Open the sign-in dialog: for the signed-in account when it needs a new sign-in (its
     /// address and user filled in), else empty; and ask the worker where the token would be
     /// kept (the dialog says it).
@@ -398,6 +408,8 @@ impl SimpleComponent for App {
                     pack_end = &gtk::ToggleButton {
                         set_icon_name: "system-search-symbolic",
                         set_tooltip_text: Some(&gettext("Search (Ctrl+F)")),
+                        #[watch]
+                        set_visible: model.failure.is_none(),
                     },
                     pack_start = &gtk::Button {
                         set_label: &gettext("Sign in…"),
@@ -597,7 +609,7 @@ impl SimpleComponent for App {
                     self.failure = None;
                     self.recovery = None;
                     self.recovering = false;
-                    self.status.widget().set_visible(true);
+                    self.show_engine_state(true);
                     // Nothing shown for the engine before holds: its badges, its toasts.
                     self.library.emit(LibraryInput::ClearStates);
                     for (_, active) in self.toasts.drain() {
@@ -725,14 +737,14 @@ impl SimpleComponent for App {
                     self.recovery = Some(recovery);
                     self.recovering = false;
                     // No database, no sync state: nothing to say "Up to date" about.
-                    self.status.widget().set_visible(false);
+                    self.show_engine_state(false);
                 }
                 SyncQueueOutput::Failed { message } => {
                     self.recovering = false;
                     if self.source.is_none() || self.recovery.is_some() {
                         self.recovery = None;
                         self.failure = Some(message);
-                        self.status.widget().set_visible(false);
+                        self.show_engine_state(false);
                     } else {
                         let toast = adw::Toast::new(&gtk::glib::markup_escape_text(&message));
                         self.toast_overlay.add_toast(toast);

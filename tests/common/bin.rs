@@ -28,11 +28,14 @@ pub fn run(data_dir: &Path, args: &[&str], password: Option<&str>) -> Output {
 
 /// `playmark login jellyfin --server URL --user demo` with `password`.
 pub fn login(data_dir: &Path, url: &str, password: &str) -> Output {
-    run(
-        data_dir,
-        &["login", "jellyfin", "--server", url, "--user", "demo"],
-        Some(password),
-    )
+    run(data_dir, &login_args(url, &[]), Some(password))
+}
+
+/// The arguments of `playmark login jellyfin --server URL --user demo`, then `extra`.
+pub fn login_args<'a>(url: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["login", "jellyfin", "--server", url, "--user", "demo"];
+    args.extend_from_slice(extra);
+    args
 }
 
 /// The exit code (the binary is never killed by a signal in these tests).

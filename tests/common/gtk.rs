@@ -2,8 +2,11 @@
 
 use std::time::{Duration, Instant};
 
-use playmark::demo::{DemoConfig, DemoServer};
+use playmark::demo::{DemoConfig, DemoLibrary, DemoServer};
+use playmark::store::ItemView;
+use playmark::sync::ItemSyncState;
 use playmark::ui::app::{App, AppInit};
+use playmark::ui::library::{LibraryInput, ListIds};
 use playmark::ui::sync_queue::SyncQueueInit;
 use relm4::gtk;
 use relm4::gtk::glib;
@@ -83,6 +86,11 @@ pub fn demo_server(config: DemoConfig) -> (tokio::runtime::Runtime, DemoServer) 
 /// The app's window on `queue` (no remembered size), presented; libadwaita is initialised
 /// first.
 pub fn launch(queue: SyncQueueInit) -> relm4::Controller<App> {
+    launch_sized(queue, None)
+}
+
+/// [`launch`], the window given a default `size` (width, height) before it is presented.
+pub fn launch_sized(queue: SyncQueueInit, size: Option<(i32, i32)>) -> relm4::Controller<App> {
     let _ = relm4::adw::init();
     let app = App::builder()
         .launch(AppInit {
@@ -90,6 +98,144 @@ pub fn launch(queue: SyncQueueInit) -> relm4::Controller<App> {
             window_state: None,
         })
         .detach();
+    if let Some((width, height)) = size {
+        app.widget().set_default_size(width, height);
+    }
     app.widget().present();
     app
+}
+
+/// The app on the demo server (its own runtime) with a fresh data directory: the GTK tests'
+/// one fixture.
+pub struct Fixture {
+    /// The server's runtime (lives as long as the server).
+    pub _rt: tokio::runtime::Runtime,
+    pub server: DemoServer,
+    /// The app's data directory.
+    pub _dir: tempfile::TempDir,
+    pub app: relm4::Controller<App>,
+}
+
+impl Fixture {
+    /// The seeded library with no progress; returns once the open season lists three episodes.
+    pub fn start() -> Fixture {
+        // The engine's log on stderr, for a failure that needs it:
+        // `PLAYMARK_TEST_TRACE=1 RUST_LOG=playmark=debug xvfb-run -a cargo test --test gui ui:: …`.
+        if std::env::var_os("PLAYMARK_TEST_TRACE").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_writer(std::io::stderr)
+                .try_init();
+        }
+        let f = Fixture::launch(DemoLibrary::seeded().without_progress(), None);
+        wait_for("the library", || f.episode_ids().len() >= 3);
+        f
+    }
+
+    /// The demo server on `library` and the app's window (of default `size`, if given) on it,
+    /// without waiting for the library.
+    pub fn launch(library: DemoLibrary, size: Option<(i32, i32)>) -> Fixture {
+        let (rt, server) = demo_server(DemoConfig {
+            library,
+            ..DemoConfig::default()
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let app = launch_sized(
+            SyncQueueInit::Demo {
+                data_dir: dir.path().to_path_buf(),
+                server: Some(server.clone()),
+            },
+            size,
+        );
+        Fixture {
+            _rt: rt,
+            server,
+            _dir: dir,
+            app,
+        }
+    }
+
+    /// The library's lists (ids in screen order).
+    pub fn lists(&self) -> ListIds {
+        self.app.model().library.model().lists.clone()
+    }
+
+    /// Episode ids of the open season (Shows → first series → first season, opened when no
+    /// season is open), in screen order.
+    pub fn episode_ids(&self) -> Vec<String> {
+        // No model borrow is held across a pump (the components update in it).
+        if self.lists().episodes.is_empty() {
+            if let Some(id) = self.lists().series.first().cloned() {
+                self.app
+                    .model()
+                    .library
+                    .emit(LibraryInput::OpenSeries { id });
+                pump();
+            }
+            if let Some(id) = self.lists().seasons.first().cloned() {
+                self.app
+                    .model()
+                    .library
+                    .emit(LibraryInput::OpenSeason { id });
+                pump();
+            }
+        }
+        self.lists().episodes
+    }
+
+    /// The library view's widget.
+    pub fn library_widget(&self) -> gtk::Widget {
+        self.app
+            .model()
+            .library
+            .widget()
+            .clone()
+            .upcast::<gtk::Widget>()
+    }
+
+    /// The row widget of item `id` (waits until it is on screen).
+    pub fn row_widget(&self, id: &str) -> gtk::Widget {
+        let library = self.library_widget();
+        wait_for("the row on screen", || !named(&library, id).is_empty());
+        named(&library, id).pop().expect("row by item id")
+    }
+
+    /// What the library shows of item `id`.
+    pub fn item(&self, id: &str) -> ItemView {
+        self.app.model().library.model().rows.item(id).unwrap()
+    }
+
+    pub fn state(&self, id: &str) -> Option<ItemSyncState> {
+        self.app
+            .model()
+            .library
+            .model()
+            .rows
+            .get(id)
+            .and_then(|r| r.state)
+    }
+
+    pub fn played(&self, id: &str) -> bool {
+        self.item(id).played
+    }
+
+    /// Click the watched check of item `id`'s row.
+    pub fn toggle_watched(&self, id: &str) {
+        let check: gtk::CheckButton = one(&self.row_widget(id));
+        check.set_active(!check.is_active());
+    }
+
+    /// The sync status button (with its popover).
+    pub fn status(&self) -> gtk::Widget {
+        self.app
+            .model()
+            .status
+            .widget()
+            .clone()
+            .upcast::<gtk::Widget>()
+    }
+
+    pub fn server_played(&self, id: &str) -> bool {
+        self.server.user_data(id).unwrap().played
+    }
 }

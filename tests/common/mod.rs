@@ -22,9 +22,9 @@ use playmark::demo::{
     DemoConfig, DemoKind, DemoLibrary, DemoServer, RecordedRequest, DEMO_PASSWORD, DEMO_PLEX_TOKEN,
     DEMO_USER,
 };
-use playmark::model::{ItemKind, RemoteItem, ServerKind};
+use playmark::model::{ItemKind, LocalChange, RemoteItem, ServerKind, UserData};
 use playmark::store::{database_path, NewAccount, Store};
-use playmark::sync::{Engine, EngineConfig, RunMode, RunOutcome};
+use playmark::sync::{Engine, EngineConfig, Policy, RunMode, RunOutcome};
 
 /// A demo server of one kind (Jellyfin or Plex), a signed-in account in a real database file,
 /// and an engine on a fake clock. Every scenario of `tests/it/sync_suite.rs` runs on both kinds.
@@ -243,6 +243,13 @@ impl Harness {
         self.first_season().1[n].id.clone()
     }
 
+    /// Records, as the player would, that `item` now stands at `position_ms`.
+    pub fn record_position(&self, item: &str, position_ms: i64) -> UserData {
+        self.engine
+            .record_change(item, LocalChange::Position { position_ms })
+            .expect("store ok")
+    }
+
     /// Write requests (the ones that change user data) received by the server: Jellyfin's
     /// non-GET calls, Plex's `/:/scrobble`, `/:/unscrobble` and `/:/timeline` (whatever verb).
     pub fn writes(&self) -> Vec<RecordedRequest> {
@@ -340,6 +347,82 @@ impl Harness {
             }
         }
     }
+}
+
+/// What one side shows of an item: (position, watched).
+pub type Shown = (i64, bool);
+
+/// One row of a policy table: a policy and the result expected on Jellyfin, then on Plex.
+pub type PolicyRow = (Policy, Shown, Shown);
+
+/// Run `scenario` on `kind` under each policy of `rows` and check it ends, on this device and
+/// on the server, at the state expected for that kind.
+pub async fn policy_table<F, Fut>(kind: ServerKind, rows: [PolicyRow; 4], scenario: F)
+where
+    F: Fn(Policy) -> Fut,
+    Fut: std::future::Future<Output = (Shown, Shown)>,
+{
+    for (policy, jellyfin, plex) in rows {
+        let want = match kind {
+            ServerKind::Plex => plex,
+            ServerKind::Jellyfin | ServerKind::Demo => jellyfin,
+        };
+        let (ours, server) = scenario(policy).await;
+        assert_eq!(ours, want, "{kind:?} {policy}: this device");
+        assert_eq!(server, want, "{kind:?} {policy}: server");
+    }
+}
+
+/// The id of the first episode `server` lists.
+pub fn first_episode(server: &DemoServer) -> String {
+    server
+        .items()
+        .into_iter()
+        .find(|i| i.kind == ItemKind::Episode)
+        .expect("an episode")
+        .id
+}
+
+/// A real database file in a new temporary directory with one Jellyfin account (at an address
+/// where nothing listens) and nothing else: (the directory, the store, the account's id).
+pub fn store_with_account() -> (tempfile::TempDir, Store, i64) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&database_path(dir.path())).unwrap();
+    let acc = store
+        .upsert_account(
+            &NewAccount {
+                kind: ServerKind::Jellyfin,
+                base_url: "http://127.0.0.1:1",
+                server_id: "s",
+                server_name: "Test",
+                user_id: "u",
+                user_name: "demo",
+                device_id: "d",
+            },
+            0,
+        )
+        .unwrap();
+    (dir, store, acc)
+}
+
+/// One module per server kind, each with one `#[tokio::test]` per scenario:
+/// `kind_suite!([jellyfin => Jellyfin, plex => Plex] [scenario_a, scenario_b])` runs
+/// `scenario_a(ServerKind::Jellyfin)` as `jellyfin::scenario_a`, and so on.
+#[macro_export]
+macro_rules! kind_suite {
+    ([$($module:ident => $kind:ident),* $(,)?] $names:tt) => {
+        $( $crate::kind_suite!(@kind $module $kind $names); )*
+    };
+    (@kind $module:ident $kind:ident [$($name:ident),* $(,)?]) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(playmark::model::ServerKind::$kind).await;
+                }
+            )*
+        }
+    };
 }
 
 /// The demo server kind for a server kind (`Demo` accounts are Jellyfin-compatible).

@@ -8,7 +8,9 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::gtk::{demo_server, descendants, launch, named, one, pump, wait_for, wait_within};
+use common::gtk::{
+    demo_server, descendants, launch, named, one, pump, wait_for, wait_within, Fixture,
+};
 
 use playmark::backend::{ErrorKind, SyncError};
 use playmark::demo::{DemoConfig, DemoLibrary, DemoServer, Fault};
@@ -22,119 +24,6 @@ use relm4::gtk;
 use relm4::gtk::glib;
 use relm4::gtk::prelude::*;
 use relm4::prelude::*;
-
-struct Fixture {
-    _rt: tokio::runtime::Runtime,
-    server: DemoServer,
-    _dir: tempfile::TempDir,
-    app: relm4::Controller<App>,
-}
-
-impl Fixture {
-    fn start() -> Fixture {
-        // The engine's log on stderr, for a failure that needs it:
-        // `PLAYMARK_TEST_TRACE=1 RUST_LOG=playmark=debug xvfb-run -a cargo test --test gui ui:: …`.
-        if std::env::var_os("PLAYMARK_TEST_TRACE").is_some() {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-                .with_writer(std::io::stderr)
-                .try_init();
-        }
-        let (rt, server) = demo_server(DemoConfig {
-            library: DemoLibrary::seeded().without_progress(),
-            ..DemoConfig::default()
-        });
-        let dir = tempfile::tempdir().unwrap();
-        let app = launch(SyncQueueInit::Demo {
-            data_dir: dir.path().to_path_buf(),
-            server: Some(server.clone()),
-        });
-        let f = Fixture {
-            _rt: rt,
-            server,
-            _dir: dir,
-            app,
-        };
-        wait_for("the library", || f.episode_ids().len() >= 3);
-        f
-    }
-
-    /// Episode ids of the open season (Shows → first series → first season, opened when no
-    /// season is open), in screen order.
-    fn episode_ids(&self) -> Vec<String> {
-        // No model borrow is held across a pump (the components update in it).
-        let lists = || self.app.model().library.model().lists.clone();
-        if lists().episodes.is_empty() {
-            if let Some(id) = lists().series.first().cloned() {
-                self.app
-                    .model()
-                    .library
-                    .emit(LibraryInput::OpenSeries { id });
-                pump();
-            }
-            if let Some(id) = lists().seasons.first().cloned() {
-                self.app
-                    .model()
-                    .library
-                    .emit(LibraryInput::OpenSeason { id });
-                pump();
-            }
-        }
-        lists().episodes
-    }
-
-    fn row_widget(&self, id: &str) -> gtk::Widget {
-        let library = self
-            .app
-            .model()
-            .library
-            .widget()
-            .clone()
-            .upcast::<gtk::Widget>();
-        wait_for("the row on screen", || !named(&library, id).is_empty());
-        named(&library, id).pop().expect("row by item id")
-    }
-
-    fn state(&self, id: &str) -> Option<ItemSyncState> {
-        self.app
-            .model()
-            .library
-            .model()
-            .rows
-            .get(id)
-            .and_then(|r| r.state)
-    }
-
-    fn played(&self, id: &str) -> bool {
-        self.app
-            .model()
-            .library
-            .model()
-            .rows
-            .item(id)
-            .unwrap()
-            .played
-    }
-
-    fn toggle_watched(&self, id: &str) {
-        let check: gtk::CheckButton = one(&self.row_widget(id));
-        check.set_active(!check.is_active());
-    }
-
-    /// The sync status button (with its popover).
-    fn status(&self) -> gtk::Widget {
-        self.app
-            .model()
-            .status
-            .widget()
-            .clone()
-            .upcast::<gtk::Widget>()
-    }
-
-    fn server_played(&self, id: &str) -> bool {
-        self.server.user_data(id).unwrap().played
-    }
-}
 
 fn item(id: &str, kind: ItemKind, parent: Option<&str>, n: i64) -> ItemView {
     ItemView {
@@ -173,6 +62,17 @@ fn library_window(items: Vec<ItemView>, season: &str) -> (relm4::Controller<Libr
     (library, window)
 }
 
+/// [`library_window`] on one season with one episode, `ep1`.
+fn one_episode_window() -> (relm4::Controller<Library>, gtk::Window) {
+    library_window(
+        vec![
+            item("season", ItemKind::Season, None, 1),
+            item("ep1", ItemKind::Episode, Some("season"), 1),
+        ],
+        "season",
+    )
+}
+
 fn row_in(library: &relm4::Controller<Library>, id: &str) -> gtk::Widget {
     let root = library.widget().clone().upcast::<gtk::Widget>();
     wait_for("the row on screen", || !named(&root, id).is_empty());
@@ -181,13 +81,7 @@ fn row_in(library: &relm4::Controller<Library>, id: &str) -> gtk::Widget {
 
 #[gtk::test]
 fn each_badge_state_renders_for_an_item_state_message() {
-    let (library, _window) = library_window(
-        vec![
-            item("season", ItemKind::Season, None, 1),
-            item("ep1", ItemKind::Episode, Some("season"), 1),
-        ],
-        "season",
-    );
+    let (library, _window) = one_episode_window();
     let row = row_in(&library, "ep1");
     // The badge container is rebuilt when its accessible label changes: look it up each time.
     let badge = || {
@@ -275,13 +169,7 @@ fn each_badge_state_renders_for_an_item_state_message() {
 
 #[gtk::test]
 fn synced_check_fades_after_three_seconds() {
-    let (library, _window) = library_window(
-        vec![
-            item("season", ItemKind::Season, None, 1),
-            item("ep1", ItemKind::Episode, Some("season"), 1),
-        ],
-        "season",
-    );
+    let (library, _window) = one_episode_window();
     let row = row_in(&library, "ep1");
     library.emit(LibraryInput::ItemState {
         item: "ep1".into(),
@@ -642,30 +530,39 @@ fn a_failure_burst_is_one_toast_whose_button_works() {
     wait_for("details popover", || popover.is_visible());
 }
 
-#[gtk::test]
-fn sign_in_says_what_is_wrong_then_switches_to_the_server() {
-    use std::os::unix::fs::PermissionsExt;
-    let f = Fixture::start();
+/// Open the sign-in dialog the way the menu does; returns its widget.
+fn show_sign_in(f: &Fixture) -> gtk::Widget {
     f.app.emit(AppInput::ShowSignIn);
     pump();
-    let dialog = f
-        .app
+    f.app
         .model()
         .sign_in
         .widget()
         .clone()
-        .upcast::<gtk::Widget>();
+        .upcast::<gtk::Widget>()
+}
+
+/// The dialog's "Sign in" button.
+fn sign_in_button(dialog: &gtk::Widget) -> gtk::Button {
+    descendants(dialog)
+        .into_iter()
+        .filter_map(|w| w.downcast::<gtk::Button>().ok())
+        .find(|b| b.label().as_deref() == Some("Sign in"))
+        .unwrap()
+}
+
+#[gtk::test]
+fn sign_in_says_what_is_wrong_then_switches_to_the_server() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::start();
+    let dialog = show_sign_in(&f);
     assert!(dialog.is_visible());
     let entries: Vec<gtk::Entry> = descendants(&dialog)
         .into_iter()
         .filter_map(|w| w.downcast::<gtk::Entry>().ok())
         .collect();
     let password: gtk::PasswordEntry = one(&dialog);
-    let button = descendants(&dialog)
-        .into_iter()
-        .filter_map(|w| w.downcast::<gtk::Button>().ok())
-        .find(|b| b.label().as_deref() == Some("Sign in"))
-        .unwrap();
+    let button = sign_in_button(&dialog);
     let error = || f.app.model().sign_in.model().error.clone();
 
     entries[0].set_text("media.local");
@@ -799,16 +696,7 @@ fn the_play_button_plays_in_mpv_and_the_row_follows_its_checkpoints() {
     fast_mpv();
     let f = Fixture::start();
     let id = f.episode_ids()[0].clone();
-    let runtime = f
-        .app
-        .model()
-        .library
-        .model()
-        .rows
-        .item(&id)
-        .unwrap()
-        .runtime_ms
-        .unwrap();
+    let runtime = f.item(&id).runtime_ms.unwrap();
     // A resume point at 60 %, synced first.
     let start = runtime * 6 / 10 / 1000 * 1000;
     f.app.emit(AppInput::Library(LibraryOutput::Enqueue {
@@ -895,16 +783,7 @@ fn offline_the_play_button_plays_a_download_and_its_progress_waits_for_the_serve
     let f = Fixture::start();
     let ids = f.episode_ids();
     let (local, streamed) = (ids[3].clone(), ids[4].clone());
-    let runtime = f
-        .app
-        .model()
-        .library
-        .model()
-        .rows
-        .item(&local)
-        .unwrap()
-        .runtime_ms
-        .unwrap();
+    let runtime = f.item(&local).runtime_ms.unwrap();
     let start = runtime * 3 / 10 / 1000 * 1000;
     f.app.emit(AppInput::Library(LibraryOutput::Enqueue {
         item: local.clone(),
@@ -970,16 +849,7 @@ fn closing_the_window_while_playing_records_the_stop() {
     fast_mpv();
     let f = Fixture::start();
     let id = f.episode_ids()[5].clone();
-    let runtime = f
-        .app
-        .model()
-        .library
-        .model()
-        .rows
-        .item(&id)
-        .unwrap()
-        .runtime_ms
-        .unwrap();
+    let runtime = f.item(&id).runtime_ms.unwrap();
     let start = runtime * 2 / 10 / 1000 * 1000;
     f.app.emit(AppInput::Library(LibraryOutput::Enqueue {
         item: id.clone(),
@@ -1203,14 +1073,7 @@ fn closing_the_window_keeps_downloading_only_when_asked() {
 #[gtk::test]
 fn window_size_is_remembered() {
     let _ = relm4::adw::init();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = rt
-        .block_on(DemoServer::start(DemoConfig::default()))
-        .unwrap();
+    let (_rt, server) = demo_server(DemoConfig::default());
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("window-state");
     std::fs::write(&state, "900 600 0\n").unwrap();
@@ -1249,15 +1112,7 @@ fn plex_sign_in_refuses_a_wrong_token_then_switches_to_the_plex_server() {
         .block_on(DemoServer::start(DemoConfig::plex()))
         .unwrap();
     let jellyfin_ids = f.episode_ids();
-    f.app.emit(AppInput::ShowSignIn);
-    pump();
-    let dialog = f
-        .app
-        .model()
-        .sign_in
-        .widget()
-        .clone()
-        .upcast::<gtk::Widget>();
+    let dialog = show_sign_in(&f);
     assert!(dialog.is_visible());
     // Choose Plex the way a person does: the switcher's second button.
     let switcher: gtk::StackSwitcher = one(&dialog);
@@ -1287,11 +1142,7 @@ fn plex_sign_in_refuses_a_wrong_token_then_switches_to_the_plex_server() {
         .clone()
         .downcast::<gtk::PasswordEntry>()
         .unwrap();
-    let button = descendants(&dialog)
-        .into_iter()
-        .filter_map(|w| w.downcast::<gtk::Button>().ok())
-        .find(|b| b.label().as_deref() == Some("Sign in"))
-        .unwrap();
+    let button = sign_in_button(&dialog);
     let error = || f.app.model().sign_in.model().error.clone();
 
     // Nothing listens there.
@@ -1463,6 +1314,11 @@ fn row_shows(library: &gtk::Widget, id: &str) -> Option<RowShows> {
     })
 }
 
+/// The status popover's "Sync now" button.
+fn sync_now_button(status: &gtk::Widget) -> gtk::Button {
+    named(status, "sync_now").pop().unwrap().downcast().unwrap()
+}
+
 fn library_widget(app: &relm4::Controller<App>) -> gtk::Widget {
     app.model().library.widget().clone().upcast::<gtk::Widget>()
 }
@@ -1560,17 +1416,10 @@ fn another_devices_change_on_plex_reaches_its_row_at_the_next_pull() {
     use playmark::backend::MediaServer;
     use playmark::store::{database_path, Store};
     let _ = relm4::adw::init();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let plex = rt
-        .block_on(DemoServer::start(DemoConfig {
-            library: DemoLibrary::seeded().without_progress(),
-            ..DemoConfig::plex()
-        }))
-        .unwrap();
+    let (rt, plex) = demo_server(DemoConfig {
+        library: DemoLibrary::seeded().without_progress(),
+        ..DemoConfig::plex()
+    });
     let dir = tempfile::tempdir().unwrap();
     let account = {
         let mut store = Store::open(&database_path(dir.path())).unwrap();
@@ -1584,15 +1433,9 @@ fn another_devices_change_on_plex_reaches_its_row_at_the_next_pull() {
         .unwrap();
         store.account().unwrap().unwrap().id
     };
-    let app = App::builder()
-        .launch(AppInit {
-            queue: SyncQueueInit::DataDir {
-                data_dir: dir.path().to_path_buf(),
-            },
-            window_state: None,
-        })
-        .detach();
-    app.widget().present();
+    let app = launch(SyncQueueInit::DataDir {
+        data_dir: dir.path().to_path_buf(),
+    });
     let library = library_widget(&app);
     let rows = || -> Vec<String> {
         let lists = || app.model().library.model().lists.clone();
@@ -1656,11 +1499,7 @@ fn another_devices_change_on_plex_reaches_its_row_at_the_next_pull() {
 
     // The next pull: "Sync now" in the status popover pulls as well as sends.
     let status = app.model().status.widget().clone().upcast::<gtk::Widget>();
-    let sync_now: gtk::Button = named(&status, "sync_now")
-        .pop()
-        .unwrap()
-        .downcast()
-        .unwrap();
+    let sync_now = sync_now_button(&status);
     let asked = Instant::now();
     sync_now.emit_clicked();
     wait_for("another device's change on the row", || {
@@ -1946,17 +1785,10 @@ fn button_popover_and_list_agree_in_every_state_and_say_it_in_words() {
 fn another_server_at_the_address_gets_no_pull_and_the_button_says_why() {
     use playmark::store::{database_path, AccountStatus, Store};
     let _ = relm4::adw::init();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = rt
-        .block_on(DemoServer::start(DemoConfig {
-            library: DemoLibrary::seeded().without_progress(),
-            ..DemoConfig::default()
-        }))
-        .unwrap();
+    let (rt, server) = demo_server(DemoConfig {
+        library: DemoLibrary::seeded().without_progress(),
+        ..DemoConfig::default()
+    });
     let dir = tempfile::tempdir().unwrap();
     {
         let mut store = Store::open(&database_path(dir.path())).unwrap();
@@ -1970,15 +1802,9 @@ fn another_server_at_the_address_gets_no_pull_and_the_button_says_why() {
         ))
         .unwrap();
     }
-    let app = App::builder()
-        .launch(AppInit {
-            queue: SyncQueueInit::DataDir {
-                data_dir: dir.path().to_path_buf(),
-            },
-            window_state: None,
-        })
-        .detach();
-    app.widget().present();
+    let app = launch(SyncQueueInit::DataDir {
+        data_dir: dir.path().to_path_buf(),
+    });
     let items = || app.model().library.model().lists.clone();
     wait_for("the library", || !items().series.is_empty());
     let before = items();
@@ -1996,11 +1822,7 @@ fn another_server_at_the_address_gets_no_pull_and_the_button_says_why() {
 
     server.set_server_id("feedfacefeedfacefeedfacefeedface");
     server.clear_requests();
-    let sync_now: gtk::Button = named(&status, "sync_now")
-        .pop()
-        .unwrap()
-        .downcast()
-        .unwrap();
+    let sync_now = sync_now_button(&status);
     sync_now.emit_clicked();
     wait_for("the button to say why", || {
         button_label() == "Server changed"
@@ -2334,18 +2156,8 @@ fn another_devices_playing_position_comes_at_the_pull_its_stop_over_the_socket()
         "a progress save is not announced"
     );
     // The next pull brings it.
-    let status = f
-        .app
-        .model()
-        .status
-        .widget()
-        .clone()
-        .upcast::<gtk::Widget>();
-    let sync_now: gtk::Button = named(&status, "sync_now")
-        .pop()
-        .unwrap()
-        .downcast()
-        .unwrap();
+    let status = f.status();
+    let sync_now = sync_now_button(&status);
     let asked = Instant::now();
     sync_now.emit_clicked();
     let resume = |m: i64| Some(format!("Resume from {m}:00"));

@@ -32,6 +32,9 @@ struct Fixture {
 
 impl Fixture {
     fn start() -> Fixture {
+        // Windows left by earlier tests of this binary go: without a window manager every
+        // window sits at the top left, and a click must land on this test's.
+        close_all_windows();
         let (rt, server) = demo_server(DemoConfig {
             library: DemoLibrary::seeded().without_progress(),
             ..DemoConfig::default()
@@ -42,6 +45,9 @@ impl Fixture {
             server: Some(server.clone()),
         });
         wait_for("the library", || app.model().source.is_some());
+        // A title of its own, to find its X window for key presses.
+        app.widget()
+            .set_title(Some(&format!("Playmark (test {})", std::process::id())));
         Fixture {
             _rt: rt,
             server,
@@ -78,23 +84,27 @@ impl Drop for Fixture {
     /// The test's windows go (a later test's clicks must not land on them: without a window
     /// manager they all sit at the top left of the screen).
     fn drop(&mut self) {
-        // An open popover holds the pointer: close them first.
-        for window in gtk::Window::list_toplevels() {
-            for popover in descendants(&window)
-                .into_iter()
-                .filter_map(|w| w.downcast::<gtk::Popover>().ok())
-            {
-                popover.popdown();
-            }
-        }
-        pump();
-        for window in gtk::Window::list_toplevels() {
-            if let Ok(window) = window.downcast::<gtk::Window>() {
-                window.destroy();
-            }
-        }
-        pump();
+        close_all_windows();
     }
+}
+
+/// Close every popover (an open one holds the pointer) and destroy every window.
+fn close_all_windows() {
+    for window in gtk::Window::list_toplevels() {
+        for popover in descendants(&window)
+            .into_iter()
+            .filter_map(|w| w.downcast::<gtk::Popover>().ok())
+        {
+            popover.popdown();
+        }
+    }
+    pump();
+    for window in gtk::Window::list_toplevels() {
+        if let Ok(window) = window.downcast::<gtk::Window>() {
+            window.destroy();
+        }
+    }
+    pump();
 }
 
 fn button_in(root: &gtk::Widget, label: &str) -> gtk::Button {
@@ -469,7 +479,17 @@ fn the_download_folder_is_chosen_in_a_folder_chooser() {
     chooser
         .set_current_folder(Some(&gtk::gio::File::for_path(folder.path())))
         .unwrap();
-    pump();
+    // The chooser moves to the folder as it loads it; "Select" takes the folder it is in.
+    wait_for("the chooser in the folder", || {
+        chooser
+            .current_folder()
+            .and_then(|f| f.path())
+            .is_some_and(|p| p == folder.path())
+            && chooser
+                .file()
+                .and_then(|f| f.path())
+                .is_some_and(|p| p == folder.path())
+    });
     chooser.response(gtk::ResponseType::Accept);
     let chosen = folder.path().to_string_lossy().to_string();
     let row = f.app.model().preferences.model().download_folder.clone();

@@ -7,20 +7,22 @@
 use crate::common;
 
 use common::gtk::{descendants, named, pump, wait_for};
-use playmark::demo::{DemoConfig, DemoLibrary, DemoServer};
+use playmark::demo::DemoLibrary;
 use playmark::model::{ItemKind, LocalChange};
 use playmark::sync::ItemSyncState;
-use playmark::ui::app::{App, AppInit};
-use playmark::ui::sync_queue::{SyncQueueInit, SyncQueueInput};
+use playmark::ui::sync_queue::SyncQueueInput;
 use relm4::gtk;
 use relm4::gtk::prelude::*;
 use relm4::prelude::*;
 
-struct Fixture {
-    _rt: tokio::runtime::Runtime,
-    server: DemoServer,
-    _dir: tempfile::TempDir,
-    app: relm4::Controller<App>,
+/// The GTK tests' fixture, with this file's helpers (rows found by list).
+struct Fixture(common::gtk::Fixture);
+
+impl std::ops::Deref for Fixture {
+    type Target = common::gtk::Fixture;
+    fn deref(&self) -> &common::gtk::Fixture {
+        &self.0
+    }
 }
 
 impl Fixture {
@@ -29,80 +31,20 @@ impl Fixture {
     }
 
     fn with(library: DemoLibrary) -> Fixture {
-        let _ = relm4::adw::init();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let server = rt
-            .block_on(DemoServer::start(DemoConfig {
-                library,
-                ..DemoConfig::default()
-            }))
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let app = App::builder()
-            .launch(AppInit {
-                queue: SyncQueueInit::Demo {
-                    data_dir: dir.path().to_path_buf(),
-                    server: Some(server.clone()),
-                },
-                window_state: None,
-            })
-            .detach();
-        app.widget().set_default_size(900, 700);
-        app.widget().present();
-        let f = Fixture {
-            _rt: rt,
-            server,
-            _dir: dir,
-            app,
-        };
+        let f = Fixture(common::gtk::Fixture::launch(library, Some((900, 700))));
         wait_for("the library", || {
             !f.lists().series.is_empty() || !f.lists().movies.is_empty()
         });
         f
     }
 
-    fn lists(&self) -> playmark::ui::library::ListIds {
-        self.app.model().library.model().lists.clone()
-    }
-
     fn name(&self, id: &str) -> String {
-        self.app.model().library.model().rows.item(id).unwrap().name
-    }
-
-    fn state(&self, id: &str) -> Option<ItemSyncState> {
-        self.app
-            .model()
-            .library
-            .model()
-            .rows
-            .get(id)
-            .and_then(|r| r.state)
-    }
-
-    fn played(&self, id: &str) -> bool {
-        self.app
-            .model()
-            .library
-            .model()
-            .rows
-            .item(id)
-            .unwrap()
-            .played
+        self.item(id).name
     }
 
     /// The widget of `list` (a GtkListView by name) showing item `id`.
     fn row_in(&self, list: &str, id: &str) -> gtk::Widget {
-        let root = self
-            .app
-            .model()
-            .library
-            .widget()
-            .clone()
-            .upcast::<gtk::Widget>();
+        let root = self.library_widget();
         let find = || {
             named(&root, list)
                 .into_iter()
@@ -123,13 +65,7 @@ impl Fixture {
 
     /// Activate row `position` of a list the way Enter or a click does.
     fn activate(&self, list: &str, position: u32) {
-        let root = self
-            .app
-            .model()
-            .library
-            .widget()
-            .clone()
-            .upcast::<gtk::Widget>();
+        let root = self.library_widget();
         let view = named(&root, list).pop().unwrap();
         view.activate_action("list.activate-item", Some(&position.to_variant()))
             .unwrap();
@@ -148,13 +84,7 @@ impl Fixture {
     }
 
     fn click_visible(&self, name: &str) {
-        let root = self
-            .app
-            .model()
-            .library
-            .widget()
-            .clone()
-            .upcast::<gtk::Widget>();
+        let root = self.library_widget();
         let button = named(&root, name)
             .into_iter()
             .find(|w| w.is_mapped())

@@ -4,11 +4,11 @@
 
 use crate::common;
 
-use common::bin::{run, text};
+use common::bin::{login_args, run, text};
 use std::process::Output;
 
 use playmark::demo::DEMO_PASSWORD;
-use playmark::model::{ItemKind, UserData};
+use playmark::model::UserData;
 
 fn ok(o: Output) -> String {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -20,25 +20,11 @@ async fn policy_is_set_at_login_shown_changed_and_applied() {
     let server = common::clean_server().await;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let ep = server
-        .items()
-        .into_iter()
-        .find(|i| i.kind == ItemKind::Episode)
-        .unwrap()
-        .id;
+    let ep = common::first_episode(&server);
 
     let out = ok(run(
         &data,
-        &[
-            "login",
-            "jellyfin",
-            "--server",
-            &server.url(),
-            "--user",
-            "demo",
-            "--policy",
-            "prefer-server",
-        ],
+        &login_args(&server.url(), &["--policy", "prefer-server"]),
         Some(DEMO_PASSWORD),
     ));
     assert!(out.contains("Conflict policy: prefer-server"), "{out}");
@@ -81,14 +67,7 @@ async fn policy_is_set_at_login_shown_changed_and_applied() {
     assert!(ok(run(&data, &["policy", "last-writer-wins"], None)).contains("last-writer-wins"));
     ok(run(
         &data,
-        &[
-            "login",
-            "jellyfin",
-            "--server",
-            &server.url(),
-            "--user",
-            "demo",
-        ],
+        &login_args(&server.url(), &[]),
         Some(DEMO_PASSWORD),
     ));
     assert!(ok(run(&data, &["policy"], None)).contains("last-writer-wins"));

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use common::contract::{PlexSpec, Spec};
 use playmark::demo::{DemoConfig, DemoServer, Fault, DEMO_PASSWORD, DEMO_PLEX_TOKEN, DEMO_USER};
 use playmark::model::ItemKind;
-use reqwest::{Client, StatusCode};
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 
 const AUTH: &str =
@@ -24,17 +24,23 @@ fn client() -> Client {
 }
 
 async fn login(c: &Client, s: &DemoServer) -> String {
-    let v: Value = c
-        .post(format!("{}/Users/AuthenticateByName", s.url()))
-        .header("Authorization", AUTH)
-        .json(&json!({"Username": DEMO_USER, "Pw": DEMO_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = send_json(
+        c.post(format!("{}/Users/AuthenticateByName", s.url()))
+            .header("Authorization", AUTH)
+            .json(&json!({"Username": DEMO_USER, "Pw": DEMO_PASSWORD})),
+    )
+    .await;
     format!("{AUTH}, Token=\"{}\"", v["AccessToken"].as_str().unwrap())
+}
+
+/// Sends `request` and returns the answer (a transport error fails the test).
+async fn send(request: RequestBuilder) -> Response {
+    request.send().await.unwrap()
+}
+
+/// Sends `request` and returns its JSON body.
+async fn send_json(request: RequestBuilder) -> Value {
+    send(request).await.json().await.unwrap()
 }
 
 fn first(s: &DemoServer, kind: ItemKind) -> playmark::model::RemoteItem {
@@ -51,15 +57,11 @@ async fn jellyfin_download_and_stream_serve_the_runtime_with_ranges() {
     let whole = s.media_bytes(&ep.id).unwrap();
 
     // The item DTO announces the size and the runtime of the media.
-    let item: Value = c
-        .get(format!("{}/Items/{}", s.url(), ep.id))
-        .header("Authorization", &auth)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let item: Value = send_json(
+        c.get(format!("{}/Items/{}", s.url(), ep.id))
+            .header("Authorization", &auth),
+    )
+    .await;
     spec.assert_response("GET", &format!("/Items/{}", ep.id), 200, Some(&item));
     let source = &item["MediaSources"][0];
     assert_eq!(source["Size"].as_u64(), Some(whole.len() as u64));
@@ -78,12 +80,7 @@ async fn jellyfin_download_and_stream_serve_the_runtime_with_ranges() {
     let r = c.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 401);
     spec.assert_response("GET", &format!("/Items/{}/Download", ep.id), 401, None);
-    let r = c
-        .get(&url)
-        .header("Authorization", &auth)
-        .send()
-        .await
-        .unwrap();
+    let r = send(c.get(&url).header("Authorization", &auth)).await;
     assert_eq!(r.status(), 200);
     spec.assert_response("GET", &format!("/Items/{}/Download", ep.id), 200, None);
     assert_eq!(r.headers()["accept-ranges"], "bytes");
@@ -106,13 +103,12 @@ async fn jellyfin_download_and_stream_serve_the_runtime_with_ranges() {
         (&format!("bytes={}-", len / 2) as &str, len / 2, len - 1),
         ("bytes=-100", len - 100, len - 1),
     ] {
-        let r = c
-            .get(&url)
-            .header("Authorization", &auth)
-            .header("Range", range)
-            .send()
-            .await
-            .unwrap();
+        let r = send(
+            c.get(&url)
+                .header("Authorization", &auth)
+                .header("Range", range),
+        )
+        .await;
         assert_eq!(r.status(), 206, "{range}");
         assert_eq!(
             r.headers()["content-range"],
@@ -121,13 +117,12 @@ async fn jellyfin_download_and_stream_serve_the_runtime_with_ranges() {
         assert_eq!(r.content_length(), Some((b - a + 1) as u64));
         assert_eq!(r.bytes().await.unwrap(), whole[a..=b], "{range}");
     }
-    let r = c
-        .get(&url)
-        .header("Authorization", &auth)
-        .header("Range", format!("bytes={len}-"))
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        c.get(&url)
+            .header("Authorization", &auth)
+            .header("Range", format!("bytes={len}-")),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(
         r.headers()["content-range"],
@@ -148,36 +143,29 @@ async fn jellyfin_download_and_stream_serve_the_runtime_with_ranges() {
         r.headers()["content-length"],
         whole.len().to_string().as_str()
     );
-    let r = c
-        .get(&stream)
-        .header("Range", "bytes=5000-5999")
-        .send()
-        .await
-        .unwrap();
+    let r = send(c.get(&stream).header("Range", "bytes=5000-5999")).await;
     assert_eq!(r.status(), 206);
     assert_eq!(r.bytes().await.unwrap(), whole[5000..6000]);
 
     // Folders have no media; unknown ids are 404.
     let season = first(&s, ItemKind::Season);
     for id in [season.id.as_str(), "00000000000000000000000000000001"] {
-        let r = c
-            .get(format!("{}/Items/{id}/Download", s.url()))
-            .header("Authorization", &auth)
-            .send()
-            .await
-            .unwrap();
+        let r = send(
+            c.get(format!("{}/Items/{id}/Download", s.url()))
+                .header("Authorization", &auth),
+        )
+        .await;
         assert_eq!(r.status(), 404);
     }
 
     // A proxy that strips ranges: 200 with everything.
     s.set_media_ranges(false);
-    let r = c
-        .get(&url)
-        .header("Authorization", &auth)
-        .header("Range", "bytes=100-")
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        c.get(&url)
+            .header("Authorization", &auth)
+            .header("Range", "bytes=100-"),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.bytes().await.unwrap().len(), whole.len());
 }
@@ -193,12 +181,7 @@ async fn media_faults_cut_fail_and_slow_the_body() {
 
     // Reset in the middle of the body: the announced length, about half of it delivered.
     s.fail_next(1, Fault::Truncated);
-    let mut r = c
-        .get(&url)
-        .header("Authorization", &auth)
-        .send()
-        .await
-        .unwrap();
+    let mut r = send(c.get(&url).header("Authorization", &auth)).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.content_length(), Some(len as u64));
     let mut got = 0usize;
@@ -216,24 +199,18 @@ async fn media_faults_cut_fail_and_slow_the_body() {
 
     // A cut range request is cut in the middle of the range.
     s.fail_next(1, Fault::Truncated);
-    let r = c
-        .get(&url)
-        .header("Authorization", &auth)
-        .header("Range", format!("bytes={}-", len - 1000))
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        c.get(&url)
+            .header("Authorization", &auth)
+            .header("Range", format!("bytes={}-", len - 1000)),
+    )
+    .await;
     assert_eq!(r.status(), 206);
     assert!(r.bytes().await.is_err());
 
     // 5xx and a reset before any byte.
     s.fail_next(1, "503".parse().unwrap());
-    let r = c
-        .get(&url)
-        .header("Authorization", &auth)
-        .send()
-        .await
-        .unwrap();
+    let r = send(c.get(&url).header("Authorization", &auth)).await;
     assert_eq!(r.status(), 503);
     s.fail_next(1, Fault::Reset);
     assert!(c
@@ -246,13 +223,12 @@ async fn media_faults_cut_fail_and_slow_the_body() {
     // Slow: 200 kB/s for 60 kB takes about 0.3 s.
     s.set_media_rate(Some(200_000));
     let t = Instant::now();
-    let r = c
-        .get(&url)
-        .header("Authorization", &auth)
-        .header("Range", "bytes=0-59999")
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        c.get(&url)
+            .header("Authorization", &auth)
+            .header("Range", "bytes=0-59999"),
+    )
+    .await;
     assert_eq!(r.bytes().await.unwrap().len(), 60_000);
     let took = t.elapsed();
     assert!(took >= Duration::from_millis(250), "{took:?}");
@@ -278,56 +254,42 @@ async fn a_server_that_forbids_downloads_still_streams() {
     let auth = login(&c, &s).await;
     let ep = first(&s, ItemKind::Episode);
     s.set_downloads_allowed(false);
-    let r = c
-        .get(format!("{}/Items/{}/Download", s.url(), ep.id))
-        .header("Authorization", &auth)
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        c.get(format!("{}/Items/{}/Download", s.url(), ep.id))
+            .header("Authorization", &auth),
+    )
+    .await;
     assert_eq!(r.status(), 403);
     spec.assert_response("GET", &format!("/Items/{}/Download", ep.id), 403, None);
     assert!(r.bytes().await.unwrap().is_empty());
-    let me: Value = c
-        .get(format!("{}/Users/Me", s.url()))
-        .header("Authorization", &auth)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = send_json(
+        c.get(format!("{}/Users/Me", s.url()))
+            .header("Authorization", &auth),
+    )
+    .await;
     assert_eq!(me["Policy"]["EnableContentDownloading"], false);
-    let r = c
-        .get(format!("{}/Videos/{}/stream?static=true", s.url(), ep.id))
-        .send()
-        .await
-        .unwrap();
+    let r = send(c.get(format!("{}/Videos/{}/stream?static=true", s.url(), ep.id))).await;
     assert_eq!(r.status(), 200);
     s.set_downloads_allowed(true);
-    let r = c
-        .get(format!("{}/Items/{}/Download", s.url(), ep.id))
-        .header("Authorization", &auth)
-        .header("Range", "bytes=0-9")
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        c.get(format!("{}/Items/{}/Download", s.url(), ep.id))
+            .header("Authorization", &auth)
+            .header("Range", "bytes=0-9"),
+    )
+    .await;
     assert_eq!(r.status(), 206);
 
     // Plex: download=1 gets "server owner has forbidden download"; playback still works.
     let p = DemoServer::start_plex(DemoConfig::plex()).await.unwrap();
     let plex_spec = PlexSpec::load();
     let movie = first(&p, ItemKind::Movie);
-    let meta: Value = c
-        .get(format!("{}/library/metadata/{}", p.url(), movie.id))
-        .header("X-Plex-Token", DEMO_PLEX_TOKEN)
-        .header("X-Plex-Client-Identifier", "media-tests")
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let meta: Value = send_json(
+        c.get(format!("{}/library/metadata/{}", p.url(), movie.id))
+            .header("X-Plex-Token", DEMO_PLEX_TOKEN)
+            .header("X-Plex-Client-Identifier", "media-tests")
+            .header("Accept", "application/json"),
+    )
+    .await;
     let m = &meta["MediaContainer"]["Metadata"][0];
     plex_spec.check_metadata(m).unwrap();
     let part = &m["Media"][0]["Part"][0];

@@ -14,7 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use common::{media_server, Harness};
 use playmark::backend::{MediaServer, ServerInfo, ServerRead, SyncError};
-use playmark::model::{DesiredState, ItemsPage, LocalChange, RemoteItem, ServerKind, UserData};
+use playmark::model::{DesiredState, ItemsPage, RemoteItem, ServerKind, UserData};
 use playmark::store::database_path;
 use playmark::sync::{AccountState, RunMode, RunOutcome, SyncEvent};
 use tokio::sync::broadcast::error::TryRecvError;
@@ -40,12 +40,28 @@ async fn wait_for(
             Err(TryRecvError::Empty) => {}
         }
         assert!(tokio::time::Instant::now() < deadline, "no {what}");
-        if let Some(at) = h.clock.next_sleeper() {
-            let now = playmark::clock::Clock::now(&h.clock);
-            if at > now {
-                h.clock.advance(at - now);
-            }
+        wake_next_sleeper(h);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Moves the fake clock to the engine's next timer, when that lies ahead.
+fn wake_next_sleeper(h: &Harness) {
+    if let Some(at) = h.clock.next_sleeper() {
+        let now = playmark::clock::Clock::now(&h.clock);
+        if at > now {
+            h.clock.advance(at - now);
         }
+    }
+}
+
+/// Wait (real time, bounded) until the queue is empty, advancing the fake clock as
+/// [`wait_for`] does.
+async fn wait_until_drained(h: &Harness) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while h.engine.counts().unwrap().total() > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "queue drains");
+        wake_next_sleeper(h);
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -57,14 +73,7 @@ async fn a_locked_database_mid_run_is_survived_and_nothing_is_lost() {
     h.engine
         .with_store(|s| s.set_busy_timeout(Duration::from_millis(50)))
         .unwrap();
-    h.engine
-        .record_change(
-            &a,
-            LocalChange::Position {
-                position_ms: 7 * MIN,
-            },
-        )
-        .unwrap();
+    h.record_position(&a, 7 * MIN);
     // Another program takes the write lock and keeps it past the busy timeout.
     let other = rusqlite::Connection::open(database_path(h.dir.path())).unwrap();
     other.execute_batch("BEGIN EXCLUSIVE").unwrap();
@@ -99,25 +108,8 @@ async fn a_locked_database_mid_run_is_survived_and_nothing_is_lost() {
     })
     .await;
     // A change recorded after the trouble goes out too.
-    h.engine
-        .record_change(
-            &b,
-            LocalChange::Position {
-                position_ms: 9 * MIN,
-            },
-        )
-        .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while h.engine.counts().unwrap().total() > 0 {
-        assert!(tokio::time::Instant::now() < deadline, "queue drains");
-        if let Some(at) = h.clock.next_sleeper() {
-            let now = playmark::clock::Clock::now(&h.clock);
-            if at > now {
-                h.clock.advance(at - now);
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    h.record_position(&b, 9 * MIN);
+    wait_until_drained(&h).await;
     assert_eq!(h.server.user_data(&a).unwrap().position_ms, 7 * MIN);
     assert_eq!(h.server.user_data(&b).unwrap().position_ms, 9 * MIN);
     h.engine.shutdown();
@@ -225,14 +217,7 @@ async fn a_success_finishing_after_a_401_does_not_put_the_account_back_online() 
             }
         });
         for ep in [&a, &b] {
-            h.engine
-                .record_change(
-                    ep,
-                    LocalChange::Position {
-                        position_ms: 3 * MIN,
-                    },
-                )
-                .unwrap();
+            h.record_position(ep, 3 * MIN);
         }
         // Both writes go out in one batch; b's 401 is taken in first, a's success after it.
         let outcome = h.drain_now().await;
@@ -264,14 +249,7 @@ async fn a_read_that_could_not_be_stored_is_read_again_not_merged_late() {
     h.engine
         .with_store(|s| s.set_busy_timeout(Duration::from_millis(50)))
         .unwrap();
-    h.engine
-        .record_change(
-            &a,
-            LocalChange::Position {
-                position_ms: 8 * MIN,
-            },
-        )
-        .unwrap();
+    h.record_position(&a, 8 * MIN);
     // The batched read is answered as the server is now, but the answer waits.
     h.server.fail_matching(
         RequestMatch::request(Some("GET"), PathPattern::Exact("/Items".into()))
@@ -309,17 +287,7 @@ async fn a_read_that_could_not_be_stored_is_read_again_not_merged_late() {
         matches!(e, SyncEvent::StoreRecovered)
     })
     .await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while h.engine.counts().unwrap().total() > 0 {
-        assert!(tokio::time::Instant::now() < deadline, "queue drains");
-        if let Some(at) = h.clock.next_sleeper() {
-            let now = playmark::clock::Clock::now(&h.clock);
-            if at > now {
-                h.clock.advance(at - now);
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_until_drained(&h).await;
     let on_server = h.server.user_data(&a).unwrap();
     assert!(
         on_server.played,
@@ -425,14 +393,7 @@ async fn a_stale_live_message_does_not_move_our_item_back() {
     );
     let engine = h.engine.clone();
     let live = tokio::spawn(async move { engine.run_live().await });
-    h.engine
-        .record_change(
-            &a,
-            LocalChange::Position {
-                position_ms: 20 * MIN,
-            },
-        )
-        .unwrap();
+    h.record_position(&a, 20 * MIN);
     assert_eq!(h.drain_now().await, RunOutcome::Empty);
     assert_eq!(h.server.user_data(&a).unwrap().position_ms, 20 * MIN);
     // The message the server computed before our write: 5:00.

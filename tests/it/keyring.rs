@@ -392,18 +392,7 @@ fn a_locked_keyring_is_an_error_never_a_file() {
     assert!(status.contains("keyring is locked"), "{status}");
     let again = common::bin::expect_code(&cli(&data, &["sync"], true), 2);
     assert!(again.contains("keyring is locked"), "{again}");
-    let login = cli(
-        &data,
-        &[
-            "login",
-            "jellyfin",
-            "--server",
-            &server.url(),
-            "--user",
-            "demo",
-        ],
-        true,
-    );
+    let login = cli(&data, &common::bin::login_args(&server.url(), &[]), true);
     let said = common::bin::expect_code(&login, 1);
     assert!(said.contains("keyring is locked"), "{said}");
     assert!(

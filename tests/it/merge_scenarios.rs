@@ -11,10 +11,11 @@
 #![allow(clippy::unwrap_used)]
 
 use crate::common;
+use crate::kind_suite as suite;
 
 use std::sync::Arc;
 
-use common::Harness;
+use common::{policy_table as table, Harness, Shown};
 use playmark::backend::{MediaServer, SyncError};
 use playmark::clock::Clock;
 use playmark::model::{LocalChange, Millis, RemoteItem, ServerKind, UserData};
@@ -22,12 +23,6 @@ use playmark::store::{RowState, REMOVED_DETAIL};
 use playmark::sync::{Decision, Policy, RunOutcome, Side, SyncEvent};
 
 const MIN: i64 = 60_000;
-
-/// What one side shows: (position, watched).
-type Shown = (i64, bool);
-
-/// One row of a scenario's table: a policy and the result on Jellyfin, then on Plex.
-type Row = (Policy, Shown, Shown);
 
 fn at(position_ms: i64, last_played: Millis) -> UserData {
     UserData {
@@ -132,24 +127,6 @@ async fn pull_push(h: &Harness, ep: &str) -> (Shown, Shown) {
     )
 }
 
-/// Run `scenario` on `kind` under each policy and check it ends, on both sides, at the state
-/// expected for that kind.
-async fn table<F, Fut>(kind: ServerKind, expected: [Row; 4], scenario: F)
-where
-    F: Fn(Policy) -> Fut,
-    Fut: std::future::Future<Output = (Shown, Shown)>,
-{
-    for (policy, jellyfin, plex) in expected {
-        let want = match kind {
-            ServerKind::Plex => plex,
-            ServerKind::Jellyfin | ServerKind::Demo => jellyfin,
-        };
-        let (ours, server) = scenario(policy).await;
-        assert_eq!(ours, want, "{kind:?} {policy}: this device");
-        assert_eq!(server, want, "{kind:?} {policy}: server");
-    }
-}
-
 async fn other_device_advances_we_are_idle_we_adopt_it(kind: ServerKind) {
     table(
         kind,
@@ -192,14 +169,7 @@ async fn we_advance_offline_other_device_idle_ours_reaches_the_server(kind: Serv
         |policy| async move {
             let (h, ep) = agreed(kind, policy, started(kind, 5 * MIN)).await;
             h.server.go_offline().await;
-            h.engine
-                .record_change(
-                    &ep,
-                    LocalChange::Position {
-                        position_ms: 8 * MIN,
-                    },
-                )
-                .unwrap();
+            h.record_position(&ep, 8 * MIN);
             assert!(matches!(h.drain_now().await, RunOutcome::Offline { .. }));
             h.server.set_offline(false);
             h.engine.connectivity_changed(true);
@@ -226,14 +196,7 @@ async fn both_advance_other_device_later_and_further(kind: ServerKind) {
         ],
         |policy| async move {
             let (h, ep) = agreed(kind, policy, started(kind, 5 * MIN)).await;
-            h.engine
-                .record_change(
-                    &ep,
-                    LocalChange::Position {
-                        position_ms: 8 * MIN,
-                    },
-                )
-                .unwrap();
+            h.record_position(&ep, 8 * MIN);
             h.clock.advance(60_000);
             other_device_moves_to(&h, &ep, 12 * MIN);
             pull_push(&h, &ep).await
@@ -260,14 +223,7 @@ async fn both_advance_we_are_later_but_behind(kind: ServerKind) {
             let (h, ep) = agreed(kind, policy, started(kind, 5 * MIN)).await;
             other_device_moves_to(&h, &ep, 12 * MIN);
             h.clock.advance(3_600_000);
-            h.engine
-                .record_change(
-                    &ep,
-                    LocalChange::Position {
-                        position_ms: 8 * MIN,
-                    },
-                )
-                .unwrap();
+            h.record_position(&ep, 8 * MIN);
             let result = pull_push(&h, &ep).await;
             let (_, decision, summary) = h
                 .engine
@@ -327,9 +283,7 @@ async fn we_rewind_to_zero_to_rewatch(kind: ServerKind) {
             let (h, ep) = agreed(kind, policy, started(kind, 15 * MIN)).await;
             other_device_moves_to(&h, &ep, 16 * MIN);
             h.clock.advance(60_000);
-            h.engine
-                .record_change(&ep, LocalChange::Position { position_ms: 0 })
-                .unwrap();
+            h.record_position(&ep, 0);
             pull_push(&h, &ep).await
         },
     )
@@ -349,14 +303,7 @@ async fn server_marks_watched_while_we_hold_a_position(kind: ServerKind) {
         ],
         |policy| async move {
             let (h, ep) = agreed(kind, policy, started(kind, 5 * MIN)).await;
-            h.engine
-                .record_change(
-                    &ep,
-                    LocalChange::Position {
-                        position_ms: 8 * MIN,
-                    },
-                )
-                .unwrap();
+            h.record_position(&ep, 8 * MIN);
             h.clock.advance(60_000);
             h.server.set_user_data(&ep, watched(h.clock.now()));
             let mut events = h.engine.subscribe();
@@ -388,14 +335,7 @@ async fn item_deleted_on_the_server(kind: ServerKind) {
         let (h, ep) = agreed(kind, policy, started(kind, 5 * MIN)).await;
         let idle = h.episode(1);
         h.server.go_offline().await;
-        h.engine
-            .record_change(
-                &ep,
-                LocalChange::Position {
-                    position_ms: 8 * MIN,
-                },
-            )
-            .unwrap();
+        h.record_position(&ep, 8 * MIN);
         h.server.set_offline(false);
         h.server.remove_item(&ep);
         h.server.remove_item(&idle);
@@ -480,23 +420,6 @@ async fn an_item_skipped_by_a_scan_is_confirmed_not_removed(kind: ServerKind) {
     let item = engine.with_store(|s| s.item(h.account, &ep)).unwrap();
     assert_eq!(item.map(|i| i.position_ms), Some(7 * MIN));
     h.assert_contract();
-}
-
-/// One module per server kind, each with one `#[tokio::test]` per scenario.
-macro_rules! suite {
-    ([$($module:ident => $kind:ident),* $(,)?] $names:tt) => {
-        $( suite!(@kind $module $kind $names); )*
-    };
-    (@kind $module:ident $kind:ident [$($name:ident),* $(,)?]) => {
-        mod $module {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(playmark::model::ServerKind::$kind).await;
-                }
-            )*
-        }
-    };
 }
 
 suite!(

@@ -8,7 +8,7 @@ use crate::common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use common::bin::{code, expect_code, login, run, text};
+use common::bin::{code, expect_code, login, login_args, run, text};
 use playmark::demo::{Fault, DEMO_PASSWORD};
 use playmark::model::ItemKind;
 
@@ -293,24 +293,9 @@ async fn two_processes_on_one_data_dir_lose_nothing_and_keep_the_database_sound(
 #[test]
 fn two_connections_recording_at_once_never_fail_busy() {
     use playmark::model::LocalChange;
-    use playmark::store::{database_path, NewAccount, Store};
-    let dir = tempfile::tempdir().unwrap();
+    use playmark::store::{database_path, Store};
+    let (dir, mut store, account) = common::store_with_account();
     let path = database_path(dir.path());
-    let mut store = Store::open(&path).unwrap();
-    let account = store
-        .upsert_account(
-            &NewAccount {
-                kind: playmark::model::ServerKind::Jellyfin,
-                base_url: "http://127.0.0.1:1",
-                server_id: "s",
-                server_name: "Test",
-                user_id: "u",
-                user_name: "demo",
-                device_id: "d",
-            },
-            0,
-        )
-        .unwrap();
     let items: Vec<playmark::model::RemoteItem> = (0..600)
         .map(|n| playmark::model::RemoteItem {
             provider_ids: Vec::new(),
@@ -443,16 +428,7 @@ async fn tls_is_verified_and_a_self_signed_server_needs_its_certificate_trusted_
         let file = fixtures.join(file);
         run(
             &data,
-            &[
-                "login",
-                "jellyfin",
-                "--server",
-                &url,
-                "--user",
-                "demo",
-                "--trust-certificate",
-                file.to_str().unwrap(),
-            ],
+            &login_args(&url, &["--trust-certificate", file.to_str().unwrap()]),
             Some(DEMO_PASSWORD),
         )
     };
@@ -493,16 +469,13 @@ async fn tls_is_verified_and_a_self_signed_server_needs_its_certificate_trusted_
     let out = expect_code(
         &run(
             &data,
-            &[
-                "login",
-                "jellyfin",
-                "--server",
+            &login_args(
                 &server.url(),
-                "--user",
-                "demo",
-                "--trust-certificate",
-                fixtures.join("cert.pem").to_str().unwrap(),
-            ],
+                &[
+                    "--trust-certificate",
+                    fixtures.join("cert.pem").to_str().unwrap(),
+                ],
+            ),
             Some(DEMO_PASSWORD),
         ),
         1,
@@ -523,16 +496,7 @@ async fn the_account_client_of_the_app_and_cli_uses_the_trusted_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let cert = fixtures.join("cert.pem");
-    let args = [
-        "login",
-        "jellyfin",
-        "--server",
-        &url,
-        "--user",
-        "demo",
-        "--trust-certificate",
-        cert.to_str().unwrap(),
-    ];
+    let args = login_args(&url, &["--trust-certificate", cert.to_str().unwrap()]);
     expect_code(&run(&data, &args, Some(DEMO_PASSWORD)), 0);
 
     let store = playmark::store::Store::open(&playmark::store::database_path(&data)).unwrap();

@@ -12,18 +12,15 @@ use crate::common;
 use std::sync::Arc;
 
 use common::bin::{expect_code, login, run};
-use common::{media_server, Harness};
+use common::{media_server, policy_table as table, Harness, PolicyRow as Row, Shown};
 use playmark::backend::jellyfin::{DeviceInfo, JellyfinClient};
 use playmark::backend::MediaServer;
 use playmark::clock::Clock;
 use playmark::demo::{Fault, RecordedRequest, DEMO_PASSWORD, DEMO_USER};
-use playmark::model::{DesiredState, ItemKind, LocalChange, ServerKind, UserData};
+use playmark::model::{DesiredState, LocalChange, ServerKind, UserData};
 use playmark::sync::{Policy, RunOutcome, SyncEvent};
 
 const MIN: i64 = 60_000;
-
-/// (position, watched).
-type Shown = (i64, bool);
 
 /// The other device: a client of its own (another device id) on the same account.
 fn other_device(h: &Harness) -> Arc<dyn MediaServer> {
@@ -110,25 +107,6 @@ async fn sync_without_refresh(h: &Harness, ep: &str) -> (Shown, Shown) {
     )
 }
 
-/// Expected per policy: (policy, Jellyfin result, Plex result).
-type Row = (Policy, Shown, Shown);
-
-async fn table<F, Fut>(kind: ServerKind, rows: [Row; 4], scenario: F)
-where
-    F: Fn(Policy) -> Fut,
-    Fut: std::future::Future<Output = (Shown, Shown)>,
-{
-    for (policy, jellyfin, plex) in rows {
-        let want = match kind {
-            ServerKind::Plex => plex,
-            ServerKind::Jellyfin | ServerKind::Demo => jellyfin,
-        };
-        let (ours, server) = scenario(policy).await;
-        assert_eq!(server, want, "{kind:?} {policy}: server");
-        assert_eq!(ours, want, "{kind:?} {policy}: this device");
-    }
-}
-
 /// README row "we move to 8:00, then the other device to 12:00" — we never pulled the 12:00.
 async fn we_then_other_device(kind: ServerKind) {
     table(
@@ -156,14 +134,7 @@ async fn we_then_other_device(kind: ServerKind) {
         |policy| async move {
             let (h, ep) = agreed(kind, policy).await;
             h.clock.advance(1_000);
-            h.engine
-                .record_change(
-                    &ep,
-                    LocalChange::Position {
-                        position_ms: 8 * MIN,
-                    },
-                )
-                .unwrap();
+            h.record_position(&ep, 8 * MIN);
             h.clock.advance(1_000);
             other_device_moves_to(&h, &ep, 12 * MIN).await;
             h.server.clear_requests();
@@ -193,14 +164,7 @@ async fn other_device_then_we_an_hour_later(kind: ServerKind) {
             h.clock.advance(1_000);
             other_device_moves_to(&h, &ep, 12 * MIN).await;
             h.clock.advance(60 * MIN);
-            h.engine
-                .record_change(
-                    &ep,
-                    LocalChange::Position {
-                        position_ms: 8 * MIN,
-                    },
-                )
-                .unwrap();
+            h.record_position(&ep, 8 * MIN);
             h.server.clear_requests();
             let mut events = h.engine.subscribe();
             let result = sync_without_refresh(&h, &ep).await;
@@ -267,14 +231,7 @@ async fn season_group_splits_when_merges_differ(kind: ServerKind) {
 async fn a_pull_during_our_send_does_not_hide_the_other_devices_progress(kind: ServerKind) {
     let (h, ep) = agreed(kind, Policy::FurthestProgress).await;
     h.clock.advance(1_000);
-    h.engine
-        .record_change(
-            &ep,
-            LocalChange::Position {
-                position_ms: 7 * MIN,
-            },
-        )
-        .unwrap();
+    h.record_position(&ep, 7 * MIN);
     h.clock.advance(60_000);
     let now = h.clock.now();
     let claims = h
@@ -363,14 +320,7 @@ async fn last_writer_wins_puts_each_changes_date_on_the_server(kind: ServerKind)
     let ep = &eps[2].id;
     h.engine.refresh(50).await.unwrap();
     h.clock.advance(1_000);
-    h.engine
-        .record_change(
-            ep,
-            LocalChange::Position {
-                position_ms: 12 * MIN,
-            },
-        )
-        .unwrap();
+    h.record_position(ep, 12 * MIN);
     h.clock.advance(1_000);
     other_device(&h)
         .push_item(ep, &watched_then(h.clock.now()))
@@ -406,9 +356,7 @@ fn every_policy(both: Shown) -> [Row; 4] {
 /// The person moves `ep` to `position_ms` a second later.
 fn move_to(h: &Harness, ep: &str, position_ms: i64) {
     h.clock.advance(1_000);
-    h.engine
-        .record_change(ep, LocalChange::Position { position_ms })
-        .unwrap();
+    h.record_position(ep, position_ms);
 }
 
 /// Our write of `position_ms` meets `fault` (armed on the write, not on the read before it):
@@ -711,12 +659,7 @@ async fn cli_progress_then_sync_keeps_the_other_devices_progress() {
     let server = common::clean_server().await;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let ep = server
-        .items()
-        .into_iter()
-        .find(|i| i.kind == ItemKind::Episode)
-        .unwrap()
-        .id;
+    let ep = common::first_episode(&server);
     expect_code(&login(&data, &server.url(), DEMO_PASSWORD), 0);
     expect_code(&run(&data, &["refresh"], None), 0);
 
@@ -774,7 +717,7 @@ mod cli_unknown_outcome {
     use playmark::demo::{
         DemoServer, Fault, RequestMatch, DEMO_PASSWORD, DEMO_PLEX_TOKEN, DEMO_USER,
     };
-    use playmark::model::{ItemKind, UserData};
+    use playmark::model::UserData;
 
     fn command(data: &Path, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_playmark"));
@@ -815,12 +758,7 @@ mod cli_unknown_outcome {
             .unwrap(),
         };
         expect_code(&login, 0);
-        let ep = server
-            .items()
-            .into_iter()
-            .find(|i| i.kind == ItemKind::Episode)
-            .unwrap()
-            .id;
+        let ep = super::common::first_episode(&server);
         server.set_user_data(
             &ep,
             UserData {

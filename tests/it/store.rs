@@ -1,10 +1,8 @@
 //! Store invariants on a real SQLite file.
 #![allow(clippy::unwrap_used)]
 
-use playmark::model::{ItemKind, LocalChange, RemoteItem, ServerKind, UserData};
-use playmark::store::{
-    database_path, Claim, CompleteOutcome, NewAccount, RecordOutcome, RowState, Store,
-};
+use playmark::model::{ItemKind, LocalChange, RemoteItem, UserData};
+use playmark::store::{database_path, Claim, CompleteOutcome, RecordOutcome, RowState, Store};
 
 fn episode(id: &str, season: &str, n: i64) -> RemoteItem {
     RemoteItem {
@@ -48,23 +46,21 @@ fn server_holds(items: &[&str]) -> std::collections::HashMap<String, UserData> {
         .collect()
 }
 
+/// Records that `item` now stands at `position_ms`, at time `at` (no debounce).
+fn record_position(
+    store: &mut Store,
+    acc: i64,
+    item: &str,
+    position_ms: i64,
+    at: i64,
+) -> (UserData, RecordOutcome) {
+    store
+        .record_change(acc, item, LocalChange::Position { position_ms }, at, 0)
+        .unwrap()
+}
+
 fn setup(episodes: usize) -> (tempfile::TempDir, Store, i64) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&database_path(dir.path())).unwrap();
-    let acc = store
-        .upsert_account(
-            &NewAccount {
-                kind: ServerKind::Jellyfin,
-                base_url: "http://127.0.0.1:1",
-                server_id: "s",
-                server_name: "Test",
-                user_id: "u",
-                user_name: "demo",
-                device_id: "d",
-            },
-            0,
-        )
-        .unwrap();
+    let (dir, mut store, acc) = crate::common::store_with_account();
     let mut items = vec![
         folder("series", ItemKind::Series, None),
         folder("season1", ItemKind::Season, Some("series")),
@@ -80,17 +76,7 @@ fn setup(episodes: usize) -> (tempfile::TempDir, Store, i64) {
 fn hundred_position_updates_coalesce_into_one_row_with_last_value() {
     let (_d, mut store, acc) = setup(1);
     for i in 1..=100 {
-        store
-            .record_change(
-                acc,
-                "e0",
-                LocalChange::Position {
-                    position_ms: i * 1000,
-                },
-                i,
-                0,
-            )
-            .unwrap();
+        record_position(&mut store, acc, "e0", i * 1000, i);
     }
     let rows = store.outbox(acc).unwrap();
     assert_eq!(rows.len(), 1);
@@ -137,15 +123,7 @@ fn compare_and_delete_keeps_a_change_made_in_flight() {
     let Claim::Item(sent) = &claims[0] else {
         panic!("expected item claim")
     };
-    store
-        .record_change(
-            acc,
-            "e0",
-            LocalChange::Position { position_ms: 2000 },
-            11,
-            0,
-        )
-        .unwrap();
+    record_position(&mut store, acc, "e0", 2000, 11);
     assert_eq!(
         store.complete(acc, sent, None, 12).unwrap(),
         CompleteOutcome::Requeued
@@ -218,15 +196,7 @@ fn intact_bulk_group_is_claimed_as_one_and_edit_breaks_it() {
 
     let (_d2, mut store, acc) = setup(5);
     store.record_bulk(acc, "season1", true, 1, 0).unwrap();
-    store
-        .record_change(
-            acc,
-            "e2",
-            LocalChange::Position { position_ms: 5_000 },
-            2,
-            0,
-        )
-        .unwrap();
+    record_position(&mut store, acc, "e2", 5_000, 2);
     let claims = store.claim_due(acc, 3, 100, 60_000).unwrap();
     assert_eq!(claims.len(), 5);
     assert!(claims.iter().all(|c| matches!(c, Claim::Item(_))));
@@ -235,15 +205,7 @@ fn intact_bulk_group_is_claimed_as_one_and_edit_breaks_it() {
 #[test]
 fn discard_restores_the_server_state() {
     let (_d, mut store, acc) = setup(1);
-    store
-        .record_change(
-            acc,
-            "e0",
-            LocalChange::Position { position_ms: 9_000 },
-            1,
-            0,
-        )
-        .unwrap();
+    record_position(&mut store, acc, "e0", 9_000, 1);
     assert_eq!(store.discard(acc, &["e0".to_string()], 2).unwrap(), 1);
     assert!(store.outbox(acc).unwrap().is_empty());
     assert_eq!(store.item(acc, "e0").unwrap().unwrap().position_ms, 0);
@@ -252,15 +214,7 @@ fn discard_restores_the_server_state() {
 #[test]
 fn refresh_never_overwrites_a_pending_change() {
     let (_d, mut store, acc) = setup(1);
-    store
-        .record_change(
-            acc,
-            "e0",
-            LocalChange::Position { position_ms: 9_000 },
-            1,
-            0,
-        )
-        .unwrap();
+    record_position(&mut store, acc, "e0", 9_000, 1);
     let mut remote = episode("e0", "season1", 1);
     remote.user_data.position_ms = 4_000;
     let stats = store.apply_remote_items(acc, &[remote.clone()], 5).unwrap();
@@ -348,17 +302,7 @@ fn lease_of_a_dead_process_is_recovered_at_once_a_live_one_is_not() {
 fn after_a_request_with_unknown_outcome_a_return_to_base_is_still_sent() {
     use playmark::backend::ErrorKind;
     let (_d, mut store, acc) = setup(1);
-    store
-        .record_change(
-            acc,
-            "e0",
-            LocalChange::Position {
-                position_ms: 60_000,
-            },
-            1,
-            0,
-        )
-        .unwrap();
+    record_position(&mut store, acc, "e0", 60_000, 1);
     let c = store.claim_due(acc, 2, 8, 60_000).unwrap();
     // The send-time read found the server at 0 and planned the write of 60 s.
     let plan = store
@@ -430,29 +374,9 @@ fn debounce_is_trailing_within_its_hold_limit() {
 fn a_newer_change_does_not_inherit_an_old_requests_failure() {
     use playmark::backend::ErrorKind;
     let (_d, mut store, acc) = setup(1);
-    store
-        .record_change(
-            acc,
-            "e0",
-            LocalChange::Position {
-                position_ms: 10_000,
-            },
-            1,
-            0,
-        )
-        .unwrap();
+    record_position(&mut store, acc, "e0", 10_000, 1);
     let claimed = store.claim_due(acc, 1, 8, 60_000).unwrap();
-    store
-        .record_change(
-            acc,
-            "e0",
-            LocalChange::Position {
-                position_ms: 20_000,
-            },
-            2,
-            0,
-        )
-        .unwrap();
+    record_position(&mut store, acc, "e0", 20_000, 2);
     store
         .fail(acc, claimed[0].rows(), ErrorKind::NotFound, "404", 0, 3)
         .unwrap();
@@ -469,17 +393,7 @@ fn a_newer_change_does_not_inherit_an_old_requests_failure() {
 #[test]
 fn a_discard_racing_a_send_is_not_undone_by_the_completion() {
     let (_d, mut store, acc) = setup(1);
-    store
-        .record_change(
-            acc,
-            "e0",
-            LocalChange::Position {
-                position_ms: 10_000,
-            },
-            1,
-            0,
-        )
-        .unwrap();
+    record_position(&mut store, acc, "e0", 10_000, 1);
     let claimed = store.claim_due(acc, 1, 8, 60_000).unwrap();
     let sent = claimed[0].rows()[0].clone();
     assert_eq!(store.discard(acc, &["e0".to_string()], 2).unwrap(), 1);

@@ -3,8 +3,8 @@
 //! accents folded, kept in step with refreshes and removals).
 #![allow(clippy::unwrap_used)]
 
-use playmark::model::{ItemKind, LocalChange, RemoteItem, ServerKind, UserData};
-use playmark::store::{database_path, NewAccount, Store, VIEW_LIMIT};
+use playmark::model::{ItemKind, LocalChange, RemoteItem, UserData};
+use playmark::store::{Store, VIEW_LIMIT};
 
 fn remote(id: &str, kind: ItemKind, name: &str) -> RemoteItem {
     RemoteItem {
@@ -61,22 +61,7 @@ fn library() -> Vec<RemoteItem> {
 }
 
 fn setup() -> (tempfile::TempDir, Store, i64) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&database_path(dir.path())).unwrap();
-    let acc = store
-        .upsert_account(
-            &NewAccount {
-                kind: ServerKind::Jellyfin,
-                base_url: "http://127.0.0.1:1",
-                server_id: "s",
-                server_name: "Test",
-                user_id: "u",
-                user_name: "demo",
-                device_id: "d",
-            },
-            0,
-        )
-        .unwrap();
+    let (dir, mut store, acc) = crate::common::store_with_account();
     store.apply_remote_items(acc, &library(), 0).unwrap();
     (dir, store, acc)
 }

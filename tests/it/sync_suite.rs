@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use crate::common;
+use crate::kind_suite as suite;
 
 use std::time::Duration;
 
@@ -60,14 +61,7 @@ async fn connectivity_hint_flushes_without_waiting_for_the_probe_timer(kind: Ser
     let h = Harness::start(kind).await;
     let ep = h.episode(1);
     h.server.go_offline().await;
-    h.engine
-        .record_change(
-            &ep,
-            LocalChange::Position {
-                position_ms: 61_000,
-            },
-        )
-        .unwrap();
+    h.record_position(&ep, 61_000);
     assert!(matches!(h.drain_now().await, RunOutcome::Offline { .. }));
     h.server.set_offline(false);
     h.engine.connectivity_changed(true);
@@ -78,14 +72,7 @@ async fn connectivity_hint_flushes_without_waiting_for_the_probe_timer(kind: Ser
 async fn queue_survives_a_restart(kind: ServerKind) {
     let mut h = Harness::start(kind).await;
     let ep = h.episode(2);
-    h.engine
-        .record_change(
-            &ep,
-            LocalChange::Position {
-                position_ms: 754_200,
-            },
-        )
-        .unwrap();
+    h.record_position(&ep, 754_200);
     h.restart_engine();
     assert_eq!(h.drain_now().await, RunOutcome::Empty);
     assert_eq!(h.server.user_data(&ep).unwrap().position_ms, 754_200);
@@ -97,14 +84,7 @@ async fn hundred_position_updates_make_one_write_with_the_last_value(kind: Serve
     let h = Harness::start(kind).await;
     let ep = h.episode(0);
     for i in 1..=100 {
-        h.engine
-            .record_change(
-                &ep,
-                LocalChange::Position {
-                    position_ms: i * 10_000,
-                },
-            )
-            .unwrap();
+        h.record_position(&ep, i * 10_000);
     }
     assert_eq!(h.drain_now().await, RunOutcome::Empty);
     let writes = h.writes();
@@ -128,17 +108,8 @@ async fn toggles_coalesce_and_a_return_to_base_sends_nothing(kind: ServerKind) {
         .record_change(&a, LocalChange::MarkWatched)
         .unwrap();
     let base = h.server.user_data(&b).unwrap().position_ms;
-    h.engine
-        .record_change(
-            &b,
-            LocalChange::Position {
-                position_ms: base + 30_000,
-            },
-        )
-        .unwrap();
-    h.engine
-        .record_change(&b, LocalChange::Position { position_ms: base })
-        .unwrap();
+    h.record_position(&b, base + 30_000);
+    h.record_position(&b, base);
     assert_eq!(h.drain_now().await, RunOutcome::Empty);
     let writes = h.writes();
     assert_eq!(writes.len(), 1, "{writes:?}");
@@ -149,14 +120,7 @@ async fn toggles_coalesce_and_a_return_to_base_sends_nothing(kind: ServerKind) {
 async fn change_made_while_in_flight_is_delivered_afterwards(kind: ServerKind) {
     let h = Harness::start(kind).await;
     let ep = h.episode(0);
-    h.engine
-        .record_change(
-            &ep,
-            LocalChange::Position {
-                position_ms: 10_000,
-            },
-        )
-        .unwrap();
+    h.record_position(&ep, 10_000);
     // The read before the write and the write itself are slow.
     h.server
         .fail_next(2, Fault::Delay(Duration::from_millis(400)));
@@ -175,14 +139,7 @@ async fn change_made_while_in_flight_is_delivered_afterwards(kind: ServerKind) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(row(&h, &ep).unwrap().state, RowState::InFlight);
-    h.engine
-        .record_change(
-            &ep,
-            LocalChange::Position {
-                position_ms: 20_000,
-            },
-        )
-        .unwrap();
+    h.record_position(&ep, 20_000);
     assert_eq!(drain.await.unwrap().unwrap(), RunOutcome::Empty);
     assert_eq!(h.writes().len(), 2);
     assert_eq!(h.server.user_data(&ep).unwrap().position_ms, 20_000);
@@ -332,9 +289,7 @@ async fn unauthorized_pauses_the_account_and_keeps_the_queue(kind: ServerKind) {
 async fn item_gone_from_server_needs_attention_then_discard(kind: ServerKind) {
     let h = Harness::start(kind).await;
     let ep = h.episode(0);
-    h.engine
-        .record_change(&ep, LocalChange::Position { position_ms: 5_000 })
-        .unwrap();
+    h.record_position(&ep, 5_000);
     h.server.remove_item(&ep);
     assert!(matches!(h.drain_now().await, RunOutcome::Pending { .. }));
     let r = row(&h, &ep).unwrap();
@@ -372,14 +327,7 @@ async fn server_errors_and_broken_responses_are_retried_then_delivered(kind: Ser
         let ep = h.episode(n);
         let label = format!("{fault:?}");
         h.server.fail_next(1, fault);
-        h.engine
-            .record_change(
-                &ep,
-                LocalChange::Position {
-                    position_ms: 1_000 * (n as i64 + 1),
-                },
-            )
-            .unwrap();
+        h.record_position(&ep, 1_000 * (n as i64 + 1));
         assert!(
             matches!(h.drain_now().await, RunOutcome::Pending { .. }),
             "{label}"
@@ -665,14 +613,7 @@ async fn editing_one_episode_breaks_the_group_into_per_item_writes(kind: ServerK
     let h = Harness::start(kind).await;
     let (season, eps) = h.first_season();
     h.engine.record_bulk(&season, true).unwrap();
-    h.engine
-        .record_change(
-            &eps[0].id,
-            LocalChange::Position {
-                position_ms: 42_000,
-            },
-        )
-        .unwrap();
+    h.record_position(&eps[0].id, 42_000);
     assert_eq!(h.drain_now().await, RunOutcome::Empty);
     // Per-item writes, one or more per episode (Plex: scrobble, then the timeline for the
     // edited one), never the season.
@@ -707,14 +648,7 @@ async fn refresh_brings_remote_changes_and_the_whole_tree_but_keeps_queued_local
         ..Default::default()
     };
     h.server.set_user_data(&a, remote_a);
-    h.engine
-        .record_change(
-            &b,
-            LocalChange::Position {
-                position_ms: 42_000,
-            },
-        )
-        .unwrap();
+    h.record_position(&b, 42_000);
     h.server.set_user_data(
         &b,
         playmark::model::UserData {
@@ -749,23 +683,6 @@ async fn refresh_brings_remote_changes_and_the_whole_tree_but_keeps_queued_local
         );
     }
     h.assert_contract();
-}
-
-/// One module per server kind, each with one `#[tokio::test]` per scenario.
-macro_rules! suite {
-    ([$($module:ident => $kind:ident),* $(,)?] $names:tt) => {
-        $( suite!(@kind $module $kind $names); )*
-    };
-    (@kind $module:ident $kind:ident [$($name:ident),* $(,)?]) => {
-        mod $module {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(playmark::model::ServerKind::$kind).await;
-                }
-            )*
-        }
-    };
 }
 
 suite!(
@@ -827,14 +744,7 @@ mod plex_verify {
         let h = Harness::start(ServerKind::Plex).await;
         let items = playable(&h, n);
         for (i, item) in items.iter().enumerate() {
-            h.engine
-                .record_change(
-                    item,
-                    LocalChange::Position {
-                        position_ms: 61_000 + i as i64 * 1_000,
-                    },
-                )
-                .unwrap();
+            h.record_position(item, 61_000 + i as i64 * 1_000);
         }
         h.server.clear_requests();
         assert_eq!(h.drain_now().await, RunOutcome::Empty);
@@ -898,14 +808,7 @@ mod plex_verify {
         let before = h.server.user_data(&ep).unwrap();
         h.server
             .fail_matching(RequestMatch::user_data_writes(), Fault::Ignored);
-        h.engine
-            .record_change(
-                &ep,
-                LocalChange::Position {
-                    position_ms: 754_000,
-                },
-            )
-            .unwrap();
+        h.record_position(&ep, 754_000);
         h.drain_now().await;
         assert_eq!(h.writes().len(), 1);
         assert_eq!(h.server.user_data(&ep).unwrap(), before, "ignored");
@@ -940,14 +843,7 @@ mod plex_verify {
                 retry_after: None,
             },
         );
-        h.engine
-            .record_change(
-                &ep,
-                LocalChange::Position {
-                    position_ms: 754_000,
-                },
-            )
-            .unwrap();
+        h.record_position(&ep, 754_000);
         h.drain_now().await;
         assert_eq!(h.server.armed_faults(), 0, "both reads were sent");
         assert_eq!(h.server.user_data(&ep).unwrap().position_ms, 754_000);

@@ -175,12 +175,17 @@ fn knowledge(changes: &[Recorded], sends: &[Vec<usize>]) -> Vec<BTreeSet<usize>>
     knows
 }
 
-fn reset_any(c: &Recorded, kind: ServerKind) -> bool {
-    c.is_reset(&c.before, kind) || c.is_reset(&c.base, kind)
+/// `c` went back as the winner of a conflict may have been seen: another device's merge takes a
+/// play over a watched item for a reset (see `Recorded::is_play_over_watched`).
+fn reset_any(c: &Recorded) -> bool {
+    c.is_reset(&c.before) || c.is_reset(&c.base)
 }
 
+/// `c` went back as its own device's merge sees it: a play over a watched item is progress
+/// there, not a reset.
 fn reset_both(c: &Recorded, kind: ServerKind) -> bool {
-    c.is_reset(&c.before, kind) && c.is_reset(&c.base, kind)
+    let own = |from| c.is_reset(from) && !c.is_play_over_watched(from, kind);
+    own(&c.before) && own(&c.base)
 }
 
 /// May the concurrent change `winner` win over `c` under the history's rules?
@@ -193,7 +198,7 @@ fn may_win(policies: &Policies, kind: ServerKind, winner: &Recorded, c: &Recorde
         Policy::PreferLocal | Policy::PreferServer => true,
         Policy::LastWriterWins => kind == ServerKind::Plex || !c.dated || winner.at + 1_000 >= c.at,
         Policy::FurthestProgress => {
-            reset_any(winner, kind)
+            reset_any(winner)
                 || (!reset_both(c, kind) && winner.value.progress() >= c.value.progress())
         }
     }
@@ -270,11 +275,16 @@ pub fn check(w: &World, end: &Ending) -> Vec<String> {
                     .get(d)
                     .and_then(|s| s.iter().copied().find(|&at| at > step))
             };
-            let sent_after =
-                |o: &Recorded| match (first_send(o.device, o.step), first_send(c.device, c.step)) {
-                    (Some(theirs), Some(ours)) => theirs > ours,
-                    _ => false,
-                };
+            // `o`'s device ran its sends after `c`'s device first did after making `c` (a
+            // send step may fail before it writes: seed 770, where d1's first sync after its
+            // change met a 500 and its write came at a later sync).
+            let sent_after = |o: &Recorded| match first_send(c.device, c.step) {
+                Some(ours) => w
+                    .sends
+                    .get(o.device)
+                    .is_some_and(|s| s.iter().any(|&at| at > ours && at > o.step)),
+                None => false,
+            };
             let shows_final = |x: &Recorded| x.value == *fin || (x.value.played && fin.played);
             let aba_then_on = on_item.iter().any(|o| {
                 o.id != c.id
@@ -348,7 +358,19 @@ pub fn check(w: &World, end: &Ending) -> Vec<String> {
                 .filter(|r| reset_both(r, w.params.kind) && r.value != *fin)
             {
                 let winners: Vec<&&Recorded> = on_item.iter().filter(|c| c.value == *fin).collect();
-                if !winners.is_empty() && winners.iter().all(|c| knows[r.id].contains(&c.id)) {
+                // The ABA after an unknown outcome (durability, above): the winner's write was
+                // applied with its answer lost, `r` put the server back at the winner's base,
+                // and the winner's retry cannot tell that from "never landed" (seed 3106).
+                let aba_after_unknown = winners.iter().any(|c| {
+                    c.base == r.value
+                        && w.answer_lost
+                            .get(c.device)
+                            .is_some_and(|s| s.contains(&item))
+                });
+                if !winners.is_empty()
+                    && !aba_after_unknown
+                    && winners.iter().all(|c| knows[r.id].contains(&c.id))
+                {
                     out.push(format!(
                         "resurrection: {} was undone by the stale state {fin} of {}",
                         describe(r),

@@ -634,10 +634,16 @@ impl Recorded {
     /// An explicit unwatch or restart: the item goes back, relative to what the device showed
     /// and to its base.
     /// A play started over a watched item on Jellyfin (its start un-watches the item and dates
-    /// it) is progress, not an unwatch the person chose (`merge::is_play_over_watched`).
-    pub fn is_reset(&self, from: &Value, kind: ServerKind) -> bool {
-        let play = kind != ServerKind::Plex && self.dated && from.played && !self.value.played;
-        let unwatch = from.played && !self.value.played && !play;
+    /// it): its own device's merge takes it for progress, not an unwatch the person chose
+    /// (`merge::is_play_over_watched`); another device's merge sees only the server's state,
+    /// which an unwatch through the user-data endpoint leaves dated too, and takes it for a
+    /// reset.
+    pub fn is_play_over_watched(&self, from: &Value, kind: ServerKind) -> bool {
+        kind != ServerKind::Plex && self.dated && from.played && !self.value.played
+    }
+
+    pub fn is_reset(&self, from: &Value) -> bool {
+        let unwatch = from.played && !self.value.played;
         let restart = !self.value.played && self.value.position_ms == 0 && from.position_ms > 0;
         unwatch || restart
     }
