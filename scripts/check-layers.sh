@@ -2,7 +2,7 @@
 # The layers of DESIGN.md, checked on the source text (run by scripts/test.sh):
 # - only src/cli/ and src/main.rs may name `crate::cli` (or `playmark::cli`): the CLI is the top
 #   of its front end, nothing below it calls back into it;
-# - the core (store, sync, backend, account) names neither `ui` nor `cli`;
+# - the core (store, sync, backend, account, mirror) names neither `ui` nor `cli`;
 # - no file under src/cli/, src/account/, src/ui/ or src/sync/ is over 800 lines.
 # Prints every offending line and exits 1 when there is one.
 set -uo pipefail
@@ -18,7 +18,7 @@ while IFS= read -r hit; do
   say "imports the CLI from outside src/cli/: $hit"
 done < <(grep -rnE "$cli_ref" src --include='*.rs' | grep -vE '^src/(cli/|main\.rs:)')
 
-for layer in store sync backend account; do
+for layer in store sync backend account mirror; do
   [ -d "src/$layer" ] || continue
   while IFS= read -r hit; do
     say "the core layer '$layer' imports a front end: $hit"

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod demo;
 pub mod download;
 pub mod merge;
+pub mod mirror;
 pub mod model;
 pub mod player;
 pub mod posters;

@@ -210,7 +210,7 @@ pub fn format_position(ms: i64) -> String {
 /// both as "Watched". Counting it as a restart let a second "mark watched" beat another
 /// device's explicit unwatch (simulation seed 8256); to start a watched item over, the person
 /// unwatches it, which is a reset.
-fn is_reset(state: &UserData, from: &UserData) -> bool {
+pub fn is_reset(state: &UserData, from: &UserData) -> bool {
     let unwatch = from.played && !state.played;
     let restart = !state.played && state.position_ms == 0 && from.position_ms > 0;
     unwatch || restart
@@ -228,7 +228,7 @@ fn is_play_over_watched(dates: ServerDates, state: &UserData, from: &UserData) -
 }
 
 /// Order of progress: watched beats any position, then the larger position.
-fn progress(u: &UserData) -> (bool, i64) {
+pub fn progress(u: &UserData) -> (bool, i64) {
     (u.played, u.position_ms)
 }
 

@@ -110,6 +110,89 @@ pub struct RemoteItem {
     pub episode_number: Option<i64>,
     pub runtime_ms: Option<i64>,
     pub user_data: UserData,
+    /// The ids other databases give this item (IMDb, TMDB, TVDB), as the server lists them;
+    /// empty when it lists none (or was not asked: Jellyfin `Fields=ProviderIds`, Plex
+    /// `includeGuids=1`).
+    #[serde(default)]
+    pub provider_ids: Vec<ProviderId>,
+}
+
+/// A database that names titles: the ids Jellyfin (`ProviderIds`) and Plex (`Guid`) carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Imdb,
+    Tmdb,
+    Tvdb,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Imdb => "imdb",
+            Provider::Tmdb => "tmdb",
+            Provider::Tvdb => "tvdb",
+        }
+    }
+
+    /// `imdb`, `tmdb`, `tvdb` in any case (Jellyfin's keys are `Imdb`, `Tmdb`, `Tvdb`), plus
+    /// the names legacy Plex agents use (`themoviedb`, `thetvdb`).
+    pub fn parse(s: &str) -> Option<Provider> {
+        match s.to_ascii_lowercase().as_str() {
+            "imdb" => Some(Provider::Imdb),
+            "tmdb" | "themoviedb" => Some(Provider::Tmdb),
+            "tvdb" | "thetvdb" => Some(Provider::Tvdb),
+            _ => None,
+        }
+    }
+}
+
+/// One id of a title in one provider's database. Ids are compared **with** their provider:
+/// `tmdb:65` is not `tvdb:65`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ProviderId {
+    pub provider: Provider,
+    pub value: String,
+}
+
+impl ProviderId {
+    /// An id, trimmed; `None` when the value is empty.
+    pub fn new(provider: Provider, value: &str) -> Option<ProviderId> {
+        let value = value.trim();
+        (!value.is_empty()).then(|| ProviderId {
+            provider,
+            value: value.to_string(),
+        })
+    }
+
+    /// `tmdb:65` (the form [`std::fmt::Display`] writes).
+    pub fn parse(s: &str) -> Option<ProviderId> {
+        let (p, v) = s.split_once(':')?;
+        ProviderId::new(Provider::parse(p)?, v)
+    }
+
+    /// A Plex guid: `imdb://tt0959621`, `tmdb://65`, `tvdb://349232`, or a legacy agent's
+    /// `com.plexapp.agents.thetvdb://81189/1/3?lang=en` (the first path segment is the id;
+    /// an episode's legacy guid names the series, season and episode, so it is not an id of
+    /// the episode itself and is refused). `plex://…` and unknown agents give `None`.
+    pub fn from_plex_guid(guid: &str) -> Option<ProviderId> {
+        let (scheme, rest) = guid.split_once("://")?;
+        let name = scheme.strip_prefix("com.plexapp.agents.").unwrap_or(scheme);
+        let provider = Provider::parse(name)?;
+        let rest = rest.split(['?', '#']).next().unwrap_or_default();
+        let mut parts = rest.split('/');
+        let id = parts.next().unwrap_or_default();
+        if parts.next().is_some() {
+            return None;
+        }
+        ProviderId::new(provider, id)
+    }
+}
+
+impl std::fmt::Display for ProviderId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.provider.as_str(), self.value)
+    }
 }
 
 /// One page of a library listing.
@@ -349,5 +432,31 @@ mod tests {
         };
         assert!(d.same_as(&base));
         assert!(!DesiredState { played: true, ..d }.same_as(&base));
+    }
+
+    #[test]
+    fn provider_ids_keep_their_provider_and_read_plex_guids() {
+        let tmdb = ProviderId::parse("tmdb:65");
+        assert!(tmdb.is_some());
+        assert_ne!(tmdb, ProviderId::parse("tvdb:65"));
+        assert_eq!(ProviderId::parse("Tvdb:65"), ProviderId::parse("tvdb:65"));
+        assert_eq!(ProviderId::parse("tmdb:"), None);
+        assert_eq!(ProviderId::parse("anidb:1"), None);
+        let g = |s: &str| ProviderId::from_plex_guid(s).map(|p| p.to_string());
+        assert_eq!(g("imdb://tt0959621").as_deref(), Some("imdb:tt0959621"));
+        assert_eq!(g("tmdb://65").as_deref(), Some("tmdb:65"));
+        assert_eq!(g("tvdb://349232").as_deref(), Some("tvdb:349232"));
+        assert_eq!(
+            g("com.plexapp.agents.thetvdb://81189?lang=en").as_deref(),
+            Some("tvdb:81189")
+        );
+        assert_eq!(
+            g("com.plexapp.agents.imdb://tt0111161?lang=en").as_deref(),
+            Some("imdb:tt0111161")
+        );
+        // A legacy episode guid names the series and the numbers, not the episode.
+        assert_eq!(g("com.plexapp.agents.thetvdb://81189/1/3?lang=en"), None);
+        assert_eq!(g("plex://movie/5d776825880197001ec967c8"), None);
+        assert_eq!(g("local://12"), None);
     }
 }

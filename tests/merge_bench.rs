@@ -11,6 +11,7 @@ use playmark::store::{ReadMark, Store};
 
 fn episode(n: usize, user_data: UserData) -> RemoteItem {
     RemoteItem {
+        provider_ids: Vec::new(),
         id: format!("e{n:06}"),
         kind: ItemKind::Episode,
         name: format!("Episode {n}"),

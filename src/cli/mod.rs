@@ -28,6 +28,7 @@ mod download;
 mod failure;
 mod library;
 mod login;
+mod mirror;
 mod play;
 mod queue;
 mod settings;
@@ -182,6 +183,12 @@ enum Command {
         /// Options for mpv after `--`, e.g. `-- --vo=null --ao=null --speed=50`.
         #[arg(last = true, value_name = "MPV_ARGS")]
         mpv_args: Vec<String>,
+    },
+    /// Keep one person's accounts on several servers in step: watched, unwatched and resume
+    /// points, both ways (see the README, "Mirror").
+    Mirror {
+        #[command(subcommand)]
+        command: mirror::MirrorCommand,
     },
     /// Move a damaged database (or one from a newer Playmark) aside and start an empty one.
     /// The old file is renamed to `playmark.db.corrupt-<time>`, never deleted; a healthy
@@ -412,6 +419,7 @@ async fn run(command: Command, data_dir: &Path) -> Result<u8, Failure> {
             download::list(&d, json).map_err(|(code, message)| Failure { code, message })
         }
         Command::ResetDatabase => reset_database(data_dir),
+        Command::Mirror { command } => mirror::run(data_dir, command).await,
         Command::Play {
             id,
             from_start,

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::model::{ItemKind, RemoteItem, UserData};
+use crate::model::{ItemKind, Provider, ProviderId, RemoteItem, UserData};
 
 /// 100-ns ticks per millisecond (Jellyfin's `RunTimeTicks` unit).
 pub(crate) const TICKS_PER_MS: i64 = 10_000;
@@ -46,6 +46,9 @@ pub(crate) struct LibItem {
     pub year: Option<i64>,
     /// Path of the (imaginary) media file or folder.
     pub path: String,
+    /// IMDb/TMDB/TVDB ids (invented, stable): series and episodes carry TVDB and IMDb ids,
+    /// series and movies TMDB ids; seasons none.
+    pub provider_ids: Vec<ProviderId>,
 }
 
 /// A library for the demo server: a tree of series → seasons → episodes plus movies.
@@ -229,6 +232,80 @@ impl DemoLibrary {
         DemoLibrary::generated(series, 4, 24, movies)
     }
 
+    /// The same library without the item with this id (and without its children): a title
+    /// one server has and another has not (mirror tests).
+    pub fn without_item(mut self, id: &str) -> DemoLibrary {
+        self.items.retain(|i| {
+            i.id != id
+                && i.parent_id.as_deref() != Some(id)
+                && i.series_id.as_deref() != Some(id)
+                && i.season_id.as_deref() != Some(id)
+        });
+        let ids: std::collections::HashSet<&str> =
+            self.items.iter().map(|i| i.id.as_str()).collect();
+        self.initial.retain(|k, _| ids.contains(k.as_str()));
+        self
+    }
+
+    /// The same library with these provider ids (`tmdb:65`, …; unknown forms are skipped) on
+    /// the item with this id (mirror tests: duplicated or conflicting ids).
+    pub fn with_provider_ids(mut self, id: &str, ids: &[&str]) -> DemoLibrary {
+        if let Some(item) = self.items.iter_mut().find(|i| i.id == id) {
+            item.provider_ids = ids.iter().filter_map(|s| ProviderId::parse(s)).collect();
+            item.provider_ids.sort();
+        }
+        self
+    }
+
+    /// The provider ids of the item with this id (empty when unknown).
+    pub fn provider_ids_of(&self, id: &str) -> Vec<ProviderId> {
+        self.items
+            .iter()
+            .find(|i| i.id == id)
+            .map(|i| i.provider_ids.clone())
+            .unwrap_or_default()
+    }
+
+    /// What the demo Plex lists differently from the demo Jellyfin, so that a mirror of the two
+    /// has a health list to show (README, "Mirror"): the movie "Northern Static" has no ids on
+    /// Plex (unmatched on both sides); "Paper Cities" S2E9 carries S2E8's ids on Plex (two
+    /// candidates: ambiguous); "Orbital Kitchen" S3E6 has another IMDb id on Plex (the ids
+    /// disagree: ambiguous); "Orbital Kitchen" S1E2 has no ids of its own on Plex (matched by
+    /// its series' ids and its numbers). A library without these titles is left as it is.
+    pub(crate) fn with_plex_quirks(mut self) -> DemoLibrary {
+        let find = |lib: &DemoLibrary, series: Option<&str>, name: &str, s: i64, e: i64| {
+            lib.items.iter().position(|i| match series {
+                Some(series) => {
+                    i.kind == ItemKind::Episode
+                        && i.series_name.as_deref() == Some(series)
+                        && i.season_number == Some(s)
+                        && i.episode_number == Some(e)
+                }
+                None => i.kind == ItemKind::Movie && i.name == name,
+            })
+        };
+        if let Some(m) = find(&self, None, "Northern Static", 0, 0) {
+            self.items[m].provider_ids.clear();
+        }
+        if let (Some(e8), Some(e9)) = (
+            find(&self, Some("Paper Cities"), "", 2, 8),
+            find(&self, Some("Paper Cities"), "", 2, 9),
+        ) {
+            self.items[e9].provider_ids = self.items[e8].provider_ids.clone();
+        }
+        if let Some(e) = find(&self, Some("Orbital Kitchen"), "", 3, 6) {
+            for p in &mut self.items[e].provider_ids {
+                if p.provider == Provider::Imdb {
+                    p.value = "tt9999901".to_string();
+                }
+            }
+        }
+        if let Some(e) = find(&self, Some("Orbital Kitchen"), "", 1, 2) {
+            self.items[e].provider_ids.clear();
+        }
+        self
+    }
+
     /// The same library with every item unplayed (no pre-seeded progress).
     pub fn without_progress(mut self) -> DemoLibrary {
         self.initial.clear();
@@ -276,8 +353,39 @@ impl LibItem {
             episode_number: self.episode_number,
             runtime_ms: self.runtime_ms,
             user_data,
+            provider_ids: self.provider_ids.clone(),
         }
     }
+}
+
+/// The invented provider ids of an item with this (Jellyfin-form) id and kind.
+pub(crate) fn invented_ids(id: &str, kind: ItemKind) -> Vec<ProviderId> {
+    // FNV-1a, 64 bit, of "id:salt": its low digits differ between neighbouring ids.
+    let n = |salt: usize| {
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in format!("{id}:{salt}").bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x100000001b3);
+        }
+        h % 9_000_000 + 100_000
+    };
+    let providers: &[Provider] = match kind {
+        ItemKind::Series => &[Provider::Imdb, Provider::Tmdb, Provider::Tvdb],
+        ItemKind::Episode => &[Provider::Imdb, Provider::Tvdb],
+        ItemKind::Movie => &[Provider::Imdb, Provider::Tmdb],
+        ItemKind::Season => &[],
+    };
+    providers
+        .iter()
+        .enumerate()
+        .filter_map(|(salt, p)| {
+            let value = match p {
+                Provider::Imdb => format!("tt{:07}", n(salt)),
+                _ => n(salt).to_string(),
+            };
+            ProviderId::new(*p, &value)
+        })
+        .collect()
 }
 
 /// A season being built: what its episodes inherit.
@@ -314,6 +422,7 @@ impl Builder {
             runtime_ms: None,
             year: Some(year),
             path: format!("/media/shows/{name}"),
+            provider_ids: Vec::new(),
         });
         id
     }
@@ -342,6 +451,7 @@ impl Builder {
             runtime_ms: None,
             year: Some(year),
             path: path.clone(),
+            provider_ids: Vec::new(),
         });
         SeasonRef {
             id,
@@ -377,6 +487,7 @@ impl Builder {
                 "{}/{} S{:02}E{number:02}.mkv",
                 season.path, season.series_name, season.number
             ),
+            provider_ids: Vec::new(),
         });
     }
 
@@ -396,10 +507,14 @@ impl Builder {
             runtime_ms: Some(runtime),
             year: Some(year),
             path: format!("/media/movies/{name} ({year})/{name}.mkv"),
+            provider_ids: Vec::new(),
         });
     }
 
-    fn finish(self) -> DemoLibrary {
+    fn finish(mut self) -> DemoLibrary {
+        for i in &mut self.items {
+            i.provider_ids = invented_ids(&i.id, i.kind);
+        }
         DemoLibrary {
             items: self.items,
             initial: HashMap::new(),

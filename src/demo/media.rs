@@ -495,6 +495,7 @@ mod tests {
 
     fn media(runtime_ms: i64) -> Media {
         let item = LibItem {
+            provider_ids: Vec::new(),
             id: "x".into(),
             kind: ItemKind::Movie,
             name: "M".into(),

@@ -93,7 +93,7 @@ const ADDED_AT: i64 = 1_700_000_000;
 /// The server state for a Plex demo server: the library re-keyed with numeric ratingKeys, the
 /// owner's account id "1", and [`DEMO_PLEX_TOKEN`] accepted.
 pub(crate) fn new_state(library: DemoLibrary, version: String) -> State {
-    let library = library.with_rating_keys();
+    let library = library.with_plex_quirks().with_rating_keys();
     let mut normalized = library.clone();
     normalized.initial = library
         .initial
@@ -399,7 +399,7 @@ fn listing(state: &State, req: &Req<'_>, section: &str) -> R<Reply> {
         .into_iter()
         .skip(start)
         .take(size)
-        .map(|i| metadata_dto(state, i))
+        .map(|i| with_guids(req, metadata_dto(state, i), i))
         .collect();
     let title = if section == TV_SECTION {
         "TV Shows"
@@ -424,7 +424,7 @@ fn metadata(state: &State, req: &Req<'_>, ids: &str) -> R<Reply> {
     let found: Vec<Value> = ids
         .split(',')
         .filter_map(|id| state.get(id.trim()))
-        .map(|i| metadata_dto(state, i))
+        .map(|i| with_guids(req, metadata_dto(state, i), i))
         .collect();
     if found.is_empty() {
         return Err(not_found());
@@ -449,7 +449,7 @@ fn all_leaves(state: &State, req: &Req<'_>, id: &str) -> R<Reply> {
         .playable_targets(&parent.id)
         .iter()
         .filter_map(|id| state.get(id))
-        .map(|i| metadata_dto(state, i))
+        .map(|i| with_guids(req, metadata_dto(state, i), i))
         .collect();
     Ok(container(
         req,
@@ -463,6 +463,19 @@ fn all_leaves(state: &State, req: &Req<'_>, id: &str) -> R<Reply> {
             "Metadata": leaves,
         }),
     ))
+}
+
+/// `includeGuids=1` adds the `Guid` array (`imdb://…`, `tmdb://…`, `tvdb://…`).
+fn with_guids(req: &Req<'_>, mut dto: Value, item: &LibItem) -> Value {
+    if param(req, "includeGuids") == Some("1") {
+        let guids: Vec<Value> = item
+            .provider_ids
+            .iter()
+            .map(|p| json!({ "id": format!("{}://{}", p.provider.as_str(), p.value) }))
+            .collect();
+        dto["Guid"] = json!(guids);
+    }
+    dto
 }
 
 pub(super) fn metadata_dto(state: &State, item: &LibItem) -> Value {

@@ -847,7 +847,19 @@ pub(crate) fn item_dto(state: &State, item: &LibItem, opts: &DtoOptions) -> Valu
         put("Path", json!(item.path));
     }
     if opts.has("ProviderIds") {
-        put("ProviderIds", json!({}));
+        let ids: Map<String, Value> = item
+            .provider_ids
+            .iter()
+            .map(|p| {
+                let key = match p.provider {
+                    crate::model::Provider::Imdb => "Imdb",
+                    crate::model::Provider::Tmdb => "Tmdb",
+                    crate::model::Provider::Tvdb => "Tvdb",
+                };
+                (key.to_string(), json!(p.value))
+            })
+            .collect();
+        put("ProviderIds", Value::Object(ids));
     }
     if let Some(rt) = item.runtime_ms {
         put("RunTimeTicks", json!(rt * super::library::TICKS_PER_MS));

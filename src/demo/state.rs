@@ -339,6 +339,10 @@ impl State {
             runtime_ms: Some(runtime_ms),
             year: season.year,
             path: format!("{}/{series_name} S{sn:02}E{number:02}.mkv", season.path),
+            provider_ids: super::library::invented_ids(
+                &stable_id(&format!("added/{id}")),
+                crate::model::ItemKind::Episode,
+            ),
         };
         // Tree order: after the season's last episode (or the season itself).
         let at = siblings

@@ -494,6 +494,30 @@ pub(super) fn worth_showing(
         || (prog(remote) != prog(base) && prog(remote) != prog(&outcome.result))
 }
 
+/// Keep the provider ids a listing gave for `it`. A listing without any (a read that did not
+/// ask for them) leaves those already known.
+fn write_provider_ids(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    it: &RemoteItem,
+) -> rusqlite::Result<()> {
+    if it.provider_ids.is_empty() {
+        return Ok(());
+    }
+    tx.execute(
+        "DELETE FROM item_provider_ids WHERE account_id = ?1 AND item_id = ?2",
+        params![account, it.id],
+    )?;
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO item_provider_ids (account_id, item_id, provider, value)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for p in &it.provider_ids {
+        insert.execute(params![account, it.id, p.provider.as_str(), p.value])?;
+    }
+    Ok(())
+}
+
 /// Remember the last merge decision of an item (shown by `status` and the UI).
 pub(super) fn record_decision(
     tx: &Transaction<'_>,
@@ -588,6 +612,7 @@ impl Store {
                     it.runtime_ms
                 ],
             )?;
+            write_provider_ids(&tx, account, it)?;
             if !it.kind.is_playable() {
                 continue;
             }
@@ -777,6 +802,38 @@ impl Store {
         let base = base_of(&tx, account, item_id)?;
         tx.commit()?;
         Ok(base)
+    }
+
+    /// The provider ids of every (non-removed) item of an account, by item id (items without
+    /// any are left out).
+    pub fn provider_ids(
+        &self,
+        account: AccountId,
+    ) -> Result<std::collections::HashMap<String, Vec<crate::model::ProviderId>>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT p.item_id, p.provider, p.value FROM item_provider_ids p
+             JOIN items i ON i.account_id = p.account_id AND i.item_id = p.item_id
+             WHERE p.account_id = ?1 AND i.removed = 0
+             ORDER BY p.item_id, p.provider, p.value",
+        )?;
+        let rows = stmt.query_map([account], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out: std::collections::HashMap<String, Vec<crate::model::ProviderId>> =
+            std::collections::HashMap::new();
+        for row in rows {
+            let (item, provider, value) = row?;
+            if let Some(id) = crate::model::Provider::parse(&provider)
+                .and_then(|p| crate::model::ProviderId::new(p, &value))
+            {
+                out.entry(item).or_default().push(id);
+            }
+        }
+        Ok(out)
     }
 
     /// The desired state of a pending change, if any.

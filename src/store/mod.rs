@@ -7,6 +7,7 @@ mod downloads;
 mod hold;
 pub mod lease;
 mod library;
+mod mirror;
 mod outbox;
 mod playback;
 mod schema;
@@ -27,6 +28,7 @@ use crate::model::{AccountId, Millis, ServerKind};
 pub use downloads::{DownloadRow, DownloadState, DownloadTarget};
 pub use hold::{HeldBatch, HeldItem, UndoOutcome, UNDO_HOLD_MS};
 pub use library::{ItemMerge, ItemView, MergeReport, ReadMark, RefreshStats, REMOVED_DETAIL};
+pub use mirror::{MirrorGroupRow, MirrorPassRecord, MirrorTitleRecord, MirrorTitleRow};
 pub use outbox::{
     BulkOutcome, Claim, ClaimedRow, CompleteOutcome, Counts, OutboxRow, RecordOutcome, RowState,
     Verified,
@@ -669,6 +671,7 @@ mod tests {
             .unwrap();
         let items: Vec<RemoteItem> = (0..2000)
             .map(|n| RemoteItem {
+                provider_ids: Vec::new(),
                 id: format!("movie-{n:05}"),
                 kind: ItemKind::Movie,
                 name: format!("Movie {n}"),

@@ -17,6 +17,8 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0011_base_seq", BASE_SEQ),
     ("0012_sent_and_overridden", SENT_AND_OVERRIDDEN),
     ("0013_outbox_hold", OUTBOX_HOLD),
+    ("0014_provider_ids", PROVIDER_IDS),
+    ("0015_mirror", MIRROR),
 ];
 
 /// A row held back until `hold_until` (epoch ms) is not sent before then: a bulk change the
@@ -25,6 +27,72 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
 const OUTBOX_HOLD: &str = r#"
 ALTER TABLE sync_outbox ADD COLUMN hold_until INTEGER;
 CREATE INDEX outbox_held ON sync_outbox (account_id, hold_until) WHERE hold_until IS NOT NULL;
+"#;
+
+/// Mirror groups (issue 21, `store::mirror`): their accounts, policy and first-pass mode; per
+/// matched title the agreed state and per side the base (the server value last confirmed equal
+/// to it); the health list of the last pass; what a pass did not keep. Idempotent.
+const MIRROR: &str = r#"
+CREATE TABLE IF NOT EXISTS mirror_groups (
+    id          INTEGER PRIMARY KEY,
+    policy      TEXT NOT NULL DEFAULT 'furthest-progress',
+    first_pass  TEXT NOT NULL DEFAULT 'agree-only',
+    created_at  INTEGER NOT NULL,
+    last_run_at INTEGER,
+    last_run    TEXT,
+    last_errors TEXT
+);
+CREATE TABLE IF NOT EXISTS mirror_members (
+    group_id   INTEGER NOT NULL REFERENCES mirror_groups (id) ON DELETE CASCADE,
+    account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    PRIMARY KEY (group_id, account_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mirror_titles (
+    group_id    INTEGER NOT NULL REFERENCES mirror_groups (id) ON DELETE CASCADE,
+    title_key   TEXT NOT NULL,
+    played      INTEGER NOT NULL,
+    position_ms INTEGER NOT NULL,
+    agreed_at   INTEGER NOT NULL,
+    PRIMARY KEY (group_id, title_key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mirror_bases (
+    group_id    INTEGER NOT NULL,
+    title_key   TEXT NOT NULL,
+    account_id  INTEGER NOT NULL,
+    item_id     TEXT NOT NULL,
+    played      INTEGER NOT NULL,
+    position_ms INTEGER NOT NULL,
+    PRIMARY KEY (group_id, title_key, account_id),
+    FOREIGN KEY (group_id, title_key) REFERENCES mirror_titles (group_id, title_key) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mirror_health (
+    group_id INTEGER NOT NULL REFERENCES mirror_groups (id) ON DELETE CASCADE,
+    seq      INTEGER NOT NULL,
+    kind     TEXT NOT NULL,
+    reason   TEXT NOT NULL,
+    items    TEXT NOT NULL,
+    PRIMARY KEY (group_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mirror_decisions (
+    id         INTEGER PRIMARY KEY,
+    group_id   INTEGER NOT NULL REFERENCES mirror_groups (id) ON DELETE CASCADE,
+    decided_at INTEGER NOT NULL,
+    summary    TEXT NOT NULL
+);
+"#;
+
+/// The ids other databases give an item (IMDb, TMDB, TVDB: `model::ProviderId`), as its
+/// server lists them, for matching items between servers (`mirror::matching`). Written by
+/// every listing that carries them. Idempotent (`IF NOT EXISTS`).
+const PROVIDER_IDS: &str = r#"
+CREATE TABLE IF NOT EXISTS item_provider_ids (
+    account_id INTEGER NOT NULL,
+    item_id    TEXT NOT NULL,
+    provider   TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    PRIMARY KEY (account_id, item_id, provider, value),
+    FOREIGN KEY (account_id, item_id) REFERENCES items (account_id, item_id) ON DELETE CASCADE
+) WITHOUT ROWID;
 "#;
 
 /// What was sent and whose outcome is not known yet (DESIGN.md invariant 8; see

@@ -1426,6 +1426,58 @@ async fn jellyfin_empty_seasons_are_played_and_folders_keep_their_own_last_playe
     assert!(s.user_data(&season.id).unwrap().played);
 }
 
+/// Both demo servers list the same provider ids for the same titles (Jellyfin
+/// `Fields=ProviderIds`, Plex `includeGuids=1`), except the few the demo Plex lists
+/// differently on purpose (`DemoLibrary::with_plex_quirks`), and the clients keep them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_demo_servers_list_provider_ids_and_the_store_keeps_them() {
+    use crate::common::Harness;
+    use playmark::model::ServerKind;
+    let jf = Harness::start(ServerKind::Jellyfin).await;
+    let plex = Harness::start(ServerKind::Plex).await;
+    let by_title = |h: &Harness| {
+        let ids = h.engine.with_store(|s| s.provider_ids(h.account)).unwrap();
+        let items = h.engine.with_store(|s| s.items(h.account)).unwrap();
+        items
+            .into_iter()
+            .filter(|i| i.kind.is_playable() || i.kind == ItemKind::Series)
+            .map(|i| {
+                let key = format!(
+                    "{}/{:?}/{:?}/{}",
+                    i.series_name.clone().unwrap_or_default(),
+                    i.season_number,
+                    i.episode_number,
+                    i.name
+                );
+                let ids: Vec<String> = ids
+                    .get(&i.item_id)
+                    .map(|v| v.iter().map(|p| p.to_string()).collect())
+                    .unwrap_or_default();
+                (key, ids)
+            })
+            .collect::<std::collections::BTreeMap<String, Vec<String>>>()
+    };
+    let (a, b) = (by_title(&jf), by_title(&plex));
+    assert_eq!(a.len(), b.len());
+    let harbor = "/None/None/A Quiet Harbor";
+    assert_eq!(a[harbor].len(), 2, "{:?}", a[harbor]);
+    assert!(a[harbor].iter().any(|i| i.starts_with("tmdb:")));
+    assert_eq!(a[harbor], b[harbor]);
+    let differ: Vec<&String> = a.keys().filter(|k| a[*k] != b[*k]).collect();
+    assert_eq!(
+        differ,
+        [
+            "/None/None/Northern Static",
+            "Orbital Kitchen/Some(1)/Some(2)/Last Orders",
+            "Orbital Kitchen/Some(3)/Some(6)/The Second Door",
+            "Paper Cities/Some(2)/Some(9)/Borrowed Light",
+        ],
+        "only the deliberate differences"
+    );
+    assert!(b["/None/None/Northern Static"].is_empty());
+    assert!(a.values().filter(|v| v.is_empty()).count() == 0);
+}
+
 /// `replace_next` arms a new count of one fault instead of what `fail_next` left armed: after
 /// one of five 404s was used, five 500s are the next five answers (not four 404s first), then
 /// the server answers normally. A fault armed for particular requests stays.

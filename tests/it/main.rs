@@ -13,6 +13,7 @@ mod common;
 mod bad_input;
 mod cli;
 mod cli_accounts;
+mod cli_mirror;
 mod cli_policy;
 mod cli_settings;
 mod contract_plex;

@@ -298,6 +298,7 @@ fn two_connections_recording_at_once_never_fail_busy() {
     let path = database_path(dir.path());
     let items: Vec<playmark::model::RemoteItem> = (0..600)
         .map(|n| playmark::model::RemoteItem {
+            provider_ids: Vec::new(),
             id: format!("movie-{n}"),
             kind: ItemKind::Movie,
             name: format!("Movie {n}"),

@@ -6,6 +6,7 @@ use playmark::store::{database_path, Claim, CompleteOutcome, RecordOutcome, RowS
 
 fn episode(id: &str, season: &str, n: i64) -> RemoteItem {
     RemoteItem {
+        provider_ids: Vec::new(),
         id: id.into(),
         kind: ItemKind::Episode,
         name: format!("Episode {n}"),
@@ -22,6 +23,7 @@ fn episode(id: &str, season: &str, n: i64) -> RemoteItem {
 
 fn folder(id: &str, kind: ItemKind, parent: Option<&str>) -> RemoteItem {
     RemoteItem {
+        provider_ids: Vec::new(),
         id: id.into(),
         kind,
         name: id.into(),
@@ -570,4 +572,35 @@ fn a_delivered_report_never_deletes_a_row_in_flight() {
         .deliver_report(acc, "e0", change, Some(change_seq), None, 2)
         .unwrap();
     assert_eq!(store.outbox_row(acc, "e0").unwrap(), None);
+}
+
+/// Provider ids are kept per item with their provider; a listing without any keeps those
+/// known; a listing with others replaces them.
+#[test]
+fn provider_ids_are_kept_from_listings() {
+    use playmark::model::ProviderId;
+    let (_dir, mut store, acc) = setup(2);
+    let ids = |v: &[&str]| -> Vec<ProviderId> {
+        v.iter().map(|s| ProviderId::parse(s).unwrap()).collect()
+    };
+    let mut e0 = episode("e0", "season1", 1);
+    e0.provider_ids = ids(&["imdb:tt1", "tvdb:65"]);
+    store.apply_remote_items(acc, &[e0.clone()], 1).unwrap();
+    let known = store.provider_ids(acc).unwrap();
+    assert_eq!(known.get("e0"), Some(&ids(&["imdb:tt1", "tvdb:65"])));
+    assert_eq!(known.get("e1"), None);
+    // A read that did not ask for ids leaves them.
+    store
+        .apply_remote_items(acc, &[episode("e0", "season1", 1)], 2)
+        .unwrap();
+    assert_eq!(
+        store.provider_ids(acc).unwrap().get("e0"),
+        Some(&ids(&["imdb:tt1", "tvdb:65"]))
+    );
+    e0.provider_ids = ids(&["tmdb:65"]);
+    store.apply_remote_items(acc, &[e0], 3).unwrap();
+    assert_eq!(
+        store.provider_ids(acc).unwrap().get("e0"),
+        Some(&ids(&["tmdb:65"]))
+    );
 }

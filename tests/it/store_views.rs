@@ -8,6 +8,7 @@ use playmark::store::{Store, VIEW_LIMIT};
 
 fn remote(id: &str, kind: ItemKind, name: &str) -> RemoteItem {
     RemoteItem {
+        provider_ids: Vec::new(),
         id: id.into(),
         kind,
         name: name.into(),
@@ -25,6 +26,7 @@ fn remote(id: &str, kind: ItemKind, name: &str) -> RemoteItem {
 fn episode(series: &str, season: i64, n: i64, name: &str) -> RemoteItem {
     let season_id = format!("{series}/s{season}");
     RemoteItem {
+        provider_ids: Vec::new(),
         parent_id: Some(season_id.clone()),
         series_id: Some(series.into()),
         season_id: Some(season_id),

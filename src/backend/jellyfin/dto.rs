@@ -195,6 +195,26 @@ pub struct BaseItemDto {
     pub run_time_ticks: Option<i64>,
     /// The requesting user's data for this item.
     pub user_data: UserItemDataDto,
+    /// `{"Imdb": "tt…", "Tmdb": "65", "Tvdb": "…"}` (needs `fields=ProviderIds`); other
+    /// providers and empty or non-string values are ignored.
+    #[serde(default)]
+    pub provider_ids: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// The ids of a Jellyfin `ProviderIds` map Playmark knows, sorted.
+pub fn provider_ids_of(
+    map: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> Vec<crate::model::ProviderId> {
+    let mut ids: Vec<crate::model::ProviderId> = map
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| {
+            crate::model::ProviderId::new(crate::model::Provider::parse(k)?, v.as_str()?)
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
 impl BaseItemDto {
@@ -231,6 +251,7 @@ impl BaseItemDto {
             episode_number,
             runtime_ms: self.run_time_ticks.map(ticks_to_ms),
             user_data,
+            provider_ids: provider_ids_of(self.provider_ids.as_ref()),
         })
     }
 }
@@ -407,6 +428,21 @@ mod tests {
     }
 
     #[test]
+    fn provider_ids_are_read_with_their_provider() {
+        let mut e = episode();
+        e["ProviderIds"] = serde_json::json!({
+            "Tvdb": "349232", "Imdb": "tt0959621", "Tmdb": null, "AniDb": "5", "TvRage": ""
+        });
+        let p = parse_items_page(&page(serde_json::json!([e])), 0).unwrap();
+        let ids: Vec<String> = p.items[0]
+            .provider_ids
+            .iter()
+            .map(|i| i.to_string())
+            .collect();
+        assert_eq!(ids, ["imdb:tt0959621", "tvdb:349232"]);
+    }
+
+    #[test]
     fn items_page_parses_episode() {
         let p = parse_items_page(&page(serde_json::json!([episode()])), 0).unwrap();
         assert_eq!(p.total, 40);
@@ -414,6 +450,7 @@ mod tests {
         assert_eq!(
             p.items,
             vec![RemoteItem {
+                provider_ids: Vec::new(),
                 id: "e1".into(),
                 kind: ItemKind::Episode,
                 name: "Pilot".into(),

@@ -43,8 +43,8 @@ pub const MIN_VERSION: (u32, u32) = (10, 9);
 
 /// `fields=` for library listings: the smallest valid set. Everything else Playmark reads
 /// (`SeriesId`, `SeasonId`, `SeriesName`, index numbers, `RunTimeTicks`, `UserData`) is in the
-/// default output; `ParentId` is not.
-pub const ITEM_FIELDS: &str = "ParentId";
+/// default output; `ParentId` and `ProviderIds` (the ids a mirror matches by) are not.
+pub const ITEM_FIELDS: &str = "ParentId,ProviderIds";
 
 /// Item types a library listing asks for.
 pub const ITEM_TYPES: &str = "Series,Season,Episode,Movie";

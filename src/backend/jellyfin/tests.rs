@@ -310,7 +310,7 @@ async fn fetch_items_query_and_parse() {
         ("includeItemTypes", "Series,Season,Episode,Movie"),
         ("enableUserData", "true"),
         ("enableImages", "false"),
-        ("fields", "ParentId"),
+        ("fields", "ParentId,ProviderIds"),
         ("startIndex", "100"),
         ("limit", "50"),
         ("enableTotalRecordCount", "true"),

@@ -52,6 +52,14 @@ impl Identity {
     }
 }
 
+/// One entry of a `Guid` array.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GuidEntry {
+    /// `imdb://…`, `tmdb://…` or `tvdb://…`.
+    #[serde(default)]
+    pub id: String,
+}
+
 /// `GET /library/sections/all`.
 #[derive(Debug, Deserialize)]
 pub struct Sections {
@@ -119,6 +127,13 @@ pub struct Metadata {
     pub view_offset: Option<i64>,
     /// Completed views.
     pub view_count: Option<i64>,
+    /// The item's own guid: `plex://…` for the modern agents; a legacy agent's id, e.g.
+    /// `com.plexapp.agents.thetvdb://81189?lang=en`.
+    #[serde(default)]
+    pub guid: Option<String>,
+    /// `[{"id": "imdb://tt…"}, {"id": "tmdb://65"}, …]` (needs `includeGuids=1`).
+    #[serde(rename = "Guid", default)]
+    pub guids: Vec<GuidEntry>,
     /// Epoch seconds of the last completed view.
     pub last_viewed_at: Option<i64>,
     /// Episodes under a season or show.
@@ -193,10 +208,27 @@ impl Metadata {
         }
     }
 
+    /// The ids of the `Guid` array, or, where it has none, of a legacy agent's `guid`; sorted.
+    pub fn provider_ids(&self) -> Vec<crate::model::ProviderId> {
+        use crate::model::ProviderId;
+        let mut ids: Vec<ProviderId> = self
+            .guids
+            .iter()
+            .filter_map(|g| ProviderId::from_plex_guid(&g.id))
+            .collect();
+        if ids.is_empty() {
+            ids.extend(self.guid.as_deref().and_then(ProviderId::from_plex_guid));
+        }
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
     /// As a library entry; `None` for non-video types.
     pub fn into_remote_item(self) -> Option<RemoteItem> {
         let kind = self.item_kind()?;
         let user_data = self.to_user_data();
+        let provider_ids = self.provider_ids();
         let (parent_id, series_id, season_id, series_name, season_number, episode_number) =
             match kind {
                 ItemKind::Episode => (
@@ -233,6 +265,7 @@ impl Metadata {
                 None
             },
             user_data,
+            provider_ids,
         })
     }
 }
@@ -266,6 +299,37 @@ mod tests {
                 last_played: Some(1_700_000_000_000)
             }
         );
+    }
+
+    #[test]
+    fn guids_become_provider_ids_and_a_legacy_guid_counts_where_there_are_none() {
+        let m: Metadata = serde_json::from_str(
+            r#"{"ratingKey":"7","type":"movie","title":"M","guid":"plex://movie/5d77",
+                "Guid":[{"id":"imdb://tt0111161"},{"id":"tmdb://278"},{"id":"local://1"}]}"#,
+        )
+        .unwrap();
+        let ids: Vec<String> = m
+            .into_remote_item()
+            .unwrap()
+            .provider_ids
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(ids, ["imdb:tt0111161", "tmdb:278"]);
+        let legacy: Metadata = serde_json::from_str(
+            r#"{"ratingKey":"8","type":"show","title":"S",
+                "guid":"com.plexapp.agents.thetvdb://81189?lang=en"}"#,
+        )
+        .unwrap();
+        let ids: Vec<String> = legacy
+            .provider_ids()
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(ids, ["tvdb:81189"]);
+        let none: Metadata =
+            serde_json::from_str(r#"{"ratingKey":"9","type":"movie","title":"N"}"#).unwrap();
+        assert!(none.provider_ids().is_empty());
     }
 
     #[test]

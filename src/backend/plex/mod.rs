@@ -373,6 +373,7 @@ impl PlexClient {
             &path,
             &[
                 ("type", kind),
+                ("includeGuids", "1"),
                 ("X-Plex-Container-Start", &start_s),
                 ("X-Plex-Container-Size", &size_s),
             ],
