@@ -1,0 +1,352 @@
+//! Starting, switching and stopping the account the worker runs: the demo library, a
+//! signed-in account, sign-in and sign-out.
+
+use super::*;
+
+/// Remove the demo's previous database and token: the demo server starts from its seeded
+/// library every time, so local state from an earlier run would not match it.
+pub(super) fn reset_demo_dir(dir: &Path) -> std::io::Result<()> {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("playmark.db") || name.starts_with("token-") {
+                std::fs::remove_file(entry.path())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl SyncQueue {
+    pub(super) fn simulate(&self, fault: DevFault) {
+        let Some(demo) = &self.demo else { return };
+        match fault {
+            DevFault::Offline { offline } => demo.set_offline(offline),
+            // Replaces what an earlier button left armed (404s after "fail (500)" were wrong).
+            DevFault::FailNext { count, status } => demo.replace_next(
+                count,
+                Fault::Status {
+                    code: status,
+                    retry_after: None,
+                },
+            ),
+            DevFault::Random { fraction } if fraction > 0.0 => {
+                demo.fail_fraction(fraction, Fault::random_mix(), rand::random())
+            }
+            DevFault::Random { .. } => demo.clear_faults(),
+        }
+    }
+
+    pub(super) fn runtime(&mut self) -> Result<&tokio::runtime::Runtime, String> {
+        if self.runtime.is_none() {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("playmark-sync")
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the sync runtime: {e}"))?;
+            self.runtime = Some(runtime);
+        }
+        self.runtime
+            .as_ref()
+            .ok_or_else(|| "no sync runtime".to_string())
+    }
+
+    /// The data directory of real accounts.
+    pub(super) fn base_dir(&self) -> PathBuf {
+        match &self.init {
+            SyncQueueInit::Demo { data_dir, .. } | SyncQueueInit::DataDir { data_dir } => {
+                data_dir.clone()
+            }
+        }
+    }
+
+    /// [`SyncQueue::start`], saying what stopped it.
+    pub(super) fn start_or_say(&mut self, sender: &ComponentSender<Self>) {
+        match self.start(sender) {
+            Ok(()) => {}
+            Err(StartError::Said(message)) => {
+                tracing::error!(%message, "start-up failed");
+                let _ = sender.output(SyncQueueOutput::Failed { message });
+            }
+            Err(StartError::NoDatabase { message, recovery }) => {
+                tracing::error!(%message, ?recovery, "no database");
+                let _ = sender.output(SyncQueueOutput::NoDatabase { message, recovery });
+            }
+        }
+    }
+
+    pub(super) fn start(&mut self, sender: &ComponentSender<Self>) -> Result<(), StartError> {
+        // Playmark writes its database, tokens and settings in its data folder: one that
+        // cannot be written is said as such (root ignores permission bits, so the folder is
+        // asked by writing to it).
+        let base = self.base_dir();
+        if let Err(e) =
+            std::fs::create_dir_all(&base).and_then(|()| crate::store::writable_probe(&base))
+        {
+            tracing::warn!(error = %e, folder = %base.display(), "data folder not writable");
+            return Err(StartError::NoDatabase {
+                message: crate::ui::i18n::tr(
+                    "Playmark can't write to its data folder, {folder}. It keeps your library and the changes waiting to be sent there, so it needs to write to that folder: make it writable (or free space on its disk), then try again.",
+                    &[("folder", &base.display().to_string())],
+                ),
+                recovery: Recovery::TryAgain,
+            });
+        }
+        let mut given_server = None;
+        let (data_dir, demo) = match &self.init {
+            SyncQueueInit::Demo { data_dir, server } => {
+                given_server = server.clone();
+                (data_dir.clone(), true)
+            }
+            SyncQueueInit::DataDir { data_dir } => {
+                let data_dir = data_dir.clone();
+                // No database yet: a new user, the demo library. A database that cannot be
+                // opened or read (damaged, from a newer Playmark, a full disk) is said, never
+                // hidden behind the demo library as if the person were signed out.
+                let db = database_path(&data_dir);
+                let account = if db.exists() {
+                    Store::open(&db)
+                        .and_then(|s| s.account())
+                        .map_err(|e| unusable_database(&db, e))?
+                } else {
+                    None
+                };
+                let has_account = match account {
+                    // A locked keyring is said, not hidden behind the demo library.
+                    Some(a) => self
+                        .runtime()?
+                        .block_on(crate::sign_in::account_token(&data_dir, &a))
+                        .map_err(|e| secret_failed(&e))?
+                        .is_some(),
+                    None => false,
+                };
+                if has_account {
+                    (data_dir, false)
+                } else {
+                    (data_dir.join("demo"), true)
+                }
+            }
+        };
+        if demo {
+            Ok(self.start_demo(&data_dir, given_server, sender)?)
+        } else {
+            let (engine, source) = account_engine(self.runtime()?, &data_dir)?;
+            Ok(self.launch(engine, &data_dir, source, sender)?)
+        }
+    }
+
+    pub(super) fn start_demo(
+        &mut self,
+        data_dir: &Path,
+        given_server: Option<DemoServer>,
+        sender: &ComponentSender<Self>,
+    ) -> Result<(), String> {
+        reset_demo_dir(data_dir)
+            .map_err(|e| format!("cannot reset the demo data in {}: {e}", data_dir.display()))?;
+        self.copy_settings_to(data_dir)?;
+        let server = match given_server.or_else(|| self.demo.clone()) {
+            Some(server) => server,
+            None => self
+                .runtime()?
+                .block_on(DemoServer::start(DemoConfig::default()))
+                .map_err(|e| format!("cannot start the demo server: {e}"))?,
+        };
+        let url = server.url();
+        let engine = self.runtime()?.block_on(demo_engine(data_dir, &url))?;
+        self.demo = Some(server);
+        self.launch(engine, data_dir, LibrarySource::Demo { url }, sender)
+    }
+
+    /// Stop the current engine and its tasks.
+    pub(super) fn stop_engine(&mut self) {
+        self.stop_play_and_downloads();
+        self.posters = None;
+        self.relay = None;
+        if let Some(engine) = self.engine.take() {
+            engine.shutdown();
+        }
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+    }
+
+    /// Run `engine`: show what is stored at once, refresh from the server in the background,
+    /// forward its events.
+    pub(super) fn launch(
+        &mut self,
+        engine: Engine,
+        data_dir: &Path,
+        source: LibrarySource,
+        sender: &ComponentSender<Self>,
+    ) -> Result<(), String> {
+        self.stop_engine();
+        let server_name = match &source {
+            LibrarySource::Demo { .. } => "Demo".to_string(),
+            LibrarySource::Account { server_name, .. } => server_name.clone(),
+        };
+        self.data_dir = Some(data_dir.to_path_buf());
+        // The account state shown is the engine's own, never one left from the engine before
+        // (an engine that starts signed in sends no event for it).
+        let _ = sender.output(SyncQueueOutput::Launched {
+            state: engine.account_state(),
+        });
+        // Home first: its rows are two queries away, the whole library (100,000 items) is not.
+        send_home(&engine, sender.output_sender());
+        let items = engine
+            .with_store(|s| s.items(engine.account()))
+            .map_err(|e| e.to_string())?;
+        let index = LibraryIndex::of(&items);
+        let _ = sender.output(SyncQueueOutput::Library {
+            source: source.clone(),
+            items,
+            index,
+        });
+        let out = sender.output_sender().clone();
+        let runtime = self.runtime()?;
+        let relay = Relay::new(engine.clone(), out.clone(), server_name);
+        // Subscribed before anything runs, so no event is missed.
+        let events = engine.subscribe();
+        let forward = runtime.spawn(forward_events(relay.clone(), events));
+        let refresher = engine.clone();
+        let run = runtime.spawn(async move {
+            match refresher.pull(DEFAULT_PAGE_SIZE).await {
+                Ok(_) => send_library(&refresher, source, &out),
+                Err(e) => tracing::warn!(error = %e, "library refresh failed"),
+            }
+            // Send, pull and listen: the periodic pull counts the refresh above as its first
+            // scan; the live socket (Jellyfin) brings other devices' changes within seconds.
+            let (sent, (), ()) = tokio::join!(
+                refresher.run(RunMode::Forever),
+                refresher.run_pull(),
+                refresher.run_live(),
+            );
+            if let Err(e) = sent {
+                tracing::error!(error = %e, "sync engine stopped");
+            }
+        });
+        self.tasks = vec![forward, run];
+        let _ = sender.output(SyncQueueOutput::Player {
+            available: crate::player::mpv::find_mpv().is_some(),
+        });
+        self.start_downloads(&engine, data_dir, sender.output_sender());
+        self.posters = self
+            .runtime()
+            .and_then(|rt| posters::Posters::of(rt, &engine, data_dir))
+            .map_err(|e| tracing::warn!(error = %e, "no posters"))
+            .ok();
+        // What is queued from before: every badge and the list, then the counts; the override
+        // notices of the last 7 days go to their rows (not toasted again).
+        relay.resync();
+        relay.overridden(false);
+        if let Ok(counts) = engine.counts() {
+            relay.counts(counts);
+        }
+        self.relay = Some(relay);
+        engine.set_foreground_pull(foreground_pull(self.foreground));
+        self.engine = Some(engine);
+        Ok(())
+    }
+
+    /// Sign in (address check, version check, credentials), store the account and its token,
+    /// and switch to it. The error is a sentence for the user.
+    pub(super) fn sign_in(
+        &mut self,
+        url: &str,
+        user: &str,
+        password: &Password,
+        sender: &ComponentSender<Self>,
+    ) -> Result<(), String> {
+        use crate::sign_in::{sign_in_jellyfin, SignInError};
+        use crate::ui::format::{sign_in_error, SignInStep};
+        let data_dir = self.base_dir();
+        let mut store = Store::open(&database_path(&data_dir)).map_err(store_failed)?;
+        let runtime = self.runtime()?;
+        runtime
+            .block_on(sign_in_jellyfin(
+                &mut store,
+                &data_dir,
+                url,
+                user,
+                &password.0,
+                None,
+            ))
+            .map_err(|e| match e {
+                SignInError::Address(e) => sign_in_error(&e, SignInStep::Address, url),
+                SignInError::Reach(e) => sign_in_error(&e, SignInStep::Reach, url),
+                SignInError::Version(e) => sign_in_error(&e, SignInStep::Version, url),
+                SignInError::Server(e) => sign_in_error(&e, SignInStep::Credentials, url),
+                SignInError::Store(e) => store_failed(e),
+                SignInError::Secret(e) => secret_failed(&e),
+                SignInError::UnknownUser { .. } => unknown_plex_user(),
+            })?;
+        drop(store);
+        let (engine, source) = account_engine(self.runtime()?, &data_dir)?;
+        engine.signed_in();
+        self.launch(engine, &data_dir, source, sender)
+    }
+
+    /// Sign in to a Plex server with a server token (the same steps as `playmark login plex`),
+    /// and switch to it. The error is a sentence for the user.
+    pub(super) fn sign_in_plex(
+        &mut self,
+        url: &str,
+        token: &Password,
+        sender: &ComponentSender<Self>,
+    ) -> Result<(), String> {
+        use crate::sign_in::{sign_in_plex, PlexUserChoice, SignInError};
+        use crate::ui::format::{sign_in_error, SignInStep};
+        let token = token.0.trim();
+        if token.is_empty() {
+            return Err(crate::ui::i18n::gettext("Enter the server's Plex token."));
+        }
+        let data_dir = self.base_dir();
+        let mut store = Store::open(&database_path(&data_dir)).map_err(store_failed)?;
+        let runtime = self.runtime()?;
+        runtime
+            .block_on(sign_in_plex(
+                &mut store,
+                &data_dir,
+                url,
+                token,
+                PlexUserChoice::Ask,
+            ))
+            .map_err(|e| match e {
+                SignInError::Address(e) => sign_in_error(&e, SignInStep::Address, url),
+                SignInError::Server(e) | SignInError::Reach(e) | SignInError::Version(e) => {
+                    sign_in_error(&e, SignInStep::Token, url)
+                }
+                SignInError::UnknownUser { .. } => unknown_plex_user(),
+                SignInError::Store(e) => store_failed(e),
+                SignInError::Secret(e) => secret_failed(&e),
+            })?;
+        drop(store);
+        let (engine, source) = account_engine(self.runtime()?, &data_dir)?;
+        engine.signed_in();
+        self.launch(engine, &data_dir, source, sender)
+    }
+
+    /// Forget the token of the signed-in account and show the demo library again.
+    pub(super) fn sign_out(&mut self, sender: &ComponentSender<Self>) -> Result<(), String> {
+        let data_dir = self.base_dir();
+        let store = Store::open(&database_path(&data_dir)).map_err(store_failed)?;
+        if let Some(account) = store.account().map_err(store_failed)? {
+            if account.kind != ServerKind::Demo {
+                let forget = async { TokenStore::open(&data_dir).await?.delete(&account).await };
+                self.runtime()?.block_on(forget).map_err(|e| {
+                    tracing::warn!(error = %e, "token not removed");
+                    match e {
+                        SecretError::Locked => secret_failed(&e),
+                        _ => crate::ui::i18n::gettext(
+                            "Could not sign out: the saved sign-in could not be removed from this computer.",
+                        ),
+                    }
+                })?;
+            }
+        }
+        drop(store);
+        self.stop_engine();
+        self.start_demo(&data_dir.join("demo"), None, sender)
+    }
+}
