@@ -13,6 +13,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked
 # The core (store, sync, backend, CLI) must build without GTK: no UI import can creep in.
 cargo build --locked --no-default-features
 ./scripts/check-potfiles.sh
+# The layers of DESIGN.md (no CLI imports outside src/cli/, no front end in the core) and no file
+# over 800 lines under src/cli, account, ui or sync.
+./scripts/check-layers.sh
 # The GTK tests need a display: a virtual one. No session bus: on a desktop the tests would
 # otherwise store their test tokens in the keyring of whoever runs them (tests/it/keyring.rs
 # starts a private bus with its own keyring for the tests that need one).

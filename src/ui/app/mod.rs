@@ -18,20 +18,22 @@ use relm4::prelude::*;
 use relm4::WorkerController;
 
 use super::format;
-use super::i18n::{gettext, tr};
-use super::library::{Library, LibraryInput, LibraryOutput};
-use super::preferences::{Preferences, PreferencesInput, PreferencesOutput};
-use super::sign_in::{SignIn, SignInInput, SignInKind, SignInOutput};
-use super::sync_queue::{
-    LibrarySource, OverriddenItem, Recovery, SyncQueue, SyncQueueInit, SyncQueueInput,
-    SyncQueueOutput,
-};
-use super::sync_status::{needs_sign_in, SyncStatus, SyncStatusInput, SyncStatusOutput};
-use super::window_state::WindowState;
 use crate::backend::error::Action;
 use crate::backend::ErrorKind;
 use crate::model::ServerKind;
 use crate::sync::{AccountState, ItemSyncState};
+use crate::ui::i18n::{gettext, tr};
+use crate::ui::library::{Library, LibraryInput, LibraryOutput};
+use crate::ui::preferences::{Preferences, PreferencesInput, PreferencesOutput};
+use crate::ui::sign_in::{SignIn, SignInInput, SignInKind, SignInOutput};
+use crate::ui::sync_queue::{
+    LibrarySource, OverriddenItem, Recovery, SyncQueue, SyncQueueInit, SyncQueueInput,
+    SyncQueueOutput,
+};
+use crate::ui::sync_status::{needs_sign_in, SyncStatus, SyncStatusInput, SyncStatusOutput};
+use crate::ui::window_state::WindowState;
+
+mod helpers;
 
 /// How the window starts.
 #[derive(Debug, Clone)]
@@ -185,247 +187,6 @@ pub enum Notice {
     Store,
 }
 
-impl App {
-    /// The notice shown now.
-    pub fn notice(&self) -> Notice {
-        if self.store_trouble.is_some() {
-            Notice::Store
-        } else if self.account == AccountState::Offline {
-            Notice::Offline
-        } else if matches!(self.source, Some(LibrarySource::Demo { .. })) {
-            Notice::Demo
-        } else {
-            Notice::None
-        }
-    }
-
-    fn demo_notice_text(&self) -> String {
-        match &self.source {
-            Some(LibrarySource::Demo { url }) => tr(
-                "Demo library: a test server running on this computer ({url}). Changes go to it, not to your media server. Use the sync button's developer controls to simulate trouble.",
-                &[("url", url)],
-            ),
-            _ => String::new(),
-        }
-    }
-
-    /// The window is hidden and the app held open while downloads go on.
-    pub fn held(&self) -> bool {
-        self.hold.is_some()
-    }
-
-    /// Show what only a running engine has (the sync button, the library's views), or hide it
-    /// while there is none (no database, a start-up failure).
-    fn show_engine_state(&self, running: bool) {
-        self.status.widget().set_visible(running);
-        self.library
-            .model()
-            .switcher_title
-            .set_view_switcher_enabled(running);
-    }
-
-    /// Open the sign-in dialog: for the signed-in account when it needs a new sign-in (its
-    /// address and user filled in), else empty; and ask the worker where the token would be
-    /// kept (the dialog says it).
-    fn show_sign_in(&self) {
-        self.queue.emit(SyncQueueInput::TokenStorage);
-        match &self.source {
-            Some(LibrarySource::Account { again, .. }) if needs_sign_in(self.account) => {
-                self.sign_in.emit(SignInInput::ShowFor {
-                    kind: match again.kind {
-                        ServerKind::Plex => SignInKind::Plex,
-                        ServerKind::Jellyfin | ServerKind::Demo => SignInKind::Jellyfin,
-                    },
-                    url: again.url.clone(),
-                    user: again.user.clone(),
-                })
-            }
-            _ => self.sign_in.emit(SignInInput::Show),
-        }
-    }
-
-    fn subtitle(&self) -> String {
-        match &self.source {
-            Some(LibrarySource::Demo { .. }) => gettext("Demo library"),
-            Some(LibrarySource::Account { server_name, .. }) => server_name.clone(),
-            None => gettext("Loading…"),
-        }
-    }
-
-    fn show_failure_toast(
-        &mut self,
-        error: crate::backend::SyncError,
-        new_items: Vec<String>,
-        pending: usize,
-        server: &str,
-        sender: &ComponentSender<Self>,
-    ) {
-        let kind = error.kind;
-        let mut items = self
-            .toasts
-            .get(kind.as_str())
-            .map(|t| t.items.clone())
-            .unwrap_or_default();
-        items.extend(new_items);
-        let count = items.len();
-        let (title, action) = format::failure_toast(&error, server, count, pending);
-        // AdwToast titles are markup in libadwaita 1.2: escape server-provided text.
-        let title = gtk::glib::markup_escape_text(&title).to_string();
-        if let Some(active) = self.toasts.get_mut(kind.as_str()) {
-            active.toast.set_title(&title);
-            active.items = items;
-            active.count = count;
-            active.error = error;
-            active.server = server.to_string();
-            active.pending = pending;
-            return;
-        }
-        let toast = adw::Toast::new(&title);
-        toast.set_timeout(8);
-        if let Some(label) = format::action_label(action) {
-            toast.set_button_label(Some(&label));
-            let s = sender.input_sender().clone();
-            toast.connect_button_clicked(move |_| {
-                s.emit(AppInput::ToastAction { kind });
-            });
-        }
-        let s = sender.input_sender().clone();
-        toast.connect_dismissed(move |_| {
-            s.emit(AppInput::ToastDismissed { kind });
-        });
-        self.toast_overlay.add_toast(toast.clone());
-        self.toasts_shown += 1;
-        self.toasts.insert(
-            kind.as_str(),
-            ActiveToast {
-                toast,
-                items,
-                count,
-                action,
-                error,
-                server: server.to_string(),
-                pending,
-            },
-        );
-    }
-
-    /// `item`'s change is settled (delivered or discarded): no failure toast counts it any
-    /// more; one that counted nothing else goes away.
-    fn settle_in_toasts(&mut self, item: &str) {
-        let mut gone = Vec::new();
-        for (kind, active) in self.toasts.iter_mut() {
-            if !active.items.remove(item) {
-                continue;
-            }
-            active.count = active.items.len();
-            if active.items.is_empty() {
-                gone.push(*kind);
-                continue;
-            }
-            let (title, _) =
-                format::failure_toast(&active.error, &active.server, active.count, active.pending);
-            active
-                .toast
-                .set_title(&gtk::glib::markup_escape_text(&title));
-        }
-        for kind in gone {
-            if let Some(active) = self.toasts.remove(kind) {
-                active.toast.dismiss();
-            }
-        }
-    }
-}
-
-impl App {
-    /// A bulk change is held: offer its Undo (see `undo_toast`). An Undo toast still up goes
-    /// first (its change is sent).
-    fn show_undo_toast(&mut self, batch: u64, toast: adw::Toast, sender: &ComponentSender<Self>) {
-        self.dismiss_undo_toast();
-        let s = sender.input_sender().clone();
-        toast.connect_button_clicked(move |_| s.emit(AppInput::Undo { batch }));
-        let s = sender.input_sender().clone();
-        toast.connect_dismissed(move |_| s.emit(AppInput::UndoDismissed { batch }));
-        self.toast_overlay.add_toast(toast.clone());
-        self.toasts_shown += 1;
-        self.undo_toast = Some((batch, toast));
-    }
-
-    /// Take the Undo toast away (its dismissed handler ends the hold).
-    fn dismiss_undo_toast(&mut self) {
-        if let Some((_, toast)) = self.undo_toast.take() {
-            toast.dismiss();
-        }
-    }
-
-    /// New override notices: the rows show them all; the new ones are announced by the
-    /// override toast (see [`OverriddenToast`]).
-    fn show_overridden(
-        &mut self,
-        items: Vec<OverriddenItem>,
-        new: Vec<String>,
-        sender: &ComponentSender<Self>,
-    ) {
-        self.library.emit(LibraryInput::Overridden {
-            items: items.clone(),
-        });
-        self.overridden = items;
-        let present = |id: &String| self.overridden.iter().any(|o| &o.item_id == id);
-        let mut counted: Vec<String> = self
-            .overridden_toast
-            .as_ref()
-            .map(|t| t.items.iter().filter(|id| present(id)).cloned().collect())
-            .unwrap_or_default();
-        for id in new {
-            if present(&id) && !counted.contains(&id) {
-                counted.push(id);
-            }
-        }
-        if counted.is_empty() {
-            if let Some(t) = self.overridden_toast.take() {
-                t.toast.dismiss();
-            }
-            return;
-        }
-        let notice = (counted.len() == 1)
-            .then(|| self.overridden.iter().find(|o| o.item_id == counted[0]))
-            .flatten()
-            .map(|o| {
-                (
-                    o.title.clone(),
-                    format::overridden_notice(o.kept, o.yours, o.after_unknown_outcome),
-                )
-            });
-        let title = format::overridden_toast(
-            notice.as_ref().map(|(t, n)| (t.as_str(), n.as_str())),
-            counted.len(),
-        );
-        // AdwToast titles are markup: escape the item's title (server text).
-        let title = gtk::glib::markup_escape_text(&title).to_string();
-        let label = format::overridden_toast_action(counted.len());
-        if let Some(active) = &mut self.overridden_toast {
-            active.toast.set_title(&title);
-            active.toast.set_button_label(Some(&label));
-            active.items = counted;
-            return;
-        }
-        let toast = adw::Toast::new(&title);
-        toast.set_timeout(10);
-        toast.set_button_label(Some(&label));
-        let s = sender.input_sender().clone();
-        toast.connect_button_clicked(move |_| s.emit(AppInput::OverriddenToastAction));
-        let serial = self.toasts_shown;
-        let s = sender.input_sender().clone();
-        toast.connect_dismissed(move |_| s.emit(AppInput::OverriddenToastDismissed { serial }));
-        self.toast_overlay.add_toast(toast.clone());
-        self.toasts_shown += 1;
-        self.overridden_toast = Some(OverriddenToast {
-            toast,
-            items: counted,
-            serial,
-        });
-    }
-}
-
 #[relm4::component(pub)]
 impl SimpleComponent for App {
     type Init = AppInit;
@@ -464,7 +225,7 @@ impl SimpleComponent for App {
                     pack_end = &gtk::MenuButton {
                         set_icon_name: "open-menu-symbolic",
                         set_tooltip_text: Some(&gettext("Main menu")),
-                        set_menu_model: Some(&super::app_menu::primary_menu()),
+                        set_menu_model: Some(&crate::ui::app_menu::primary_menu()),
                     },
                     pack_end: model.status.widget(),
                     #[name = "search_button"]
@@ -614,7 +375,7 @@ impl SimpleComponent for App {
             .launch(())
             .forward(sender.input_sender(), AppInput::Preferences);
         let input = sender.input_sender().clone();
-        super::app_menu::install(&root, move || input.emit(AppInput::ShowPreferences));
+        crate::ui::app_menu::install(&root, move || input.emit(AppInput::ShowPreferences));
         let queue = SyncQueue::builder()
             .detach_worker(init.queue)
             .forward(sender.input_sender(), AppInput::Queue);
@@ -799,7 +560,7 @@ impl SimpleComponent for App {
                     self.last_message = Some(text);
                 }
                 SyncQueueOutput::Downloads { rows, keep_running } => {
-                    let active = super::downloads::any_active(&rows);
+                    let active = crate::ui::downloads::any_active(&rows);
                     self.keep_running.set(keep_running && active);
                     if !active && self.hold.take().is_some() {
                         // The window is hidden and the queue is done: now the app ends.
@@ -824,14 +585,14 @@ impl SimpleComponent for App {
                     played,
                 } => {
                     let name = match series {
-                        Some(series) => super::undo_toast::season_name(&series, &name),
+                        Some(series) => crate::ui::undo_toast::season_name(&series, &name),
                         None => name,
                     };
-                    let toast = super::undo_toast::new(&name, count, played);
+                    let toast = crate::ui::undo_toast::new(&name, count, played);
                     self.show_undo_toast(batch, toast, &sender);
                 }
                 SyncQueueOutput::UndoTooLate { .. } => {
-                    let text = super::undo_toast::too_late();
+                    let text = crate::ui::undo_toast::too_late();
                     let toast = adw::Toast::new(&gtk::glib::markup_escape_text(&text));
                     toast.set_timeout(8);
                     self.toast_overlay.add_toast(toast);

@@ -16,12 +16,18 @@ use relm4::gtk;
 use relm4::prelude::*;
 use relm4::typed_view::list::TypedListView;
 
-use super::downloads::{DownloadAction, Downloads, DownloadsInput, DownloadsOutput};
-use super::i18n::{gettext, tr};
-use super::item_row::{ItemRow, ItemRowOutput, RowActions, RowStore};
 use crate::model::{ItemKind, LocalChange};
 use crate::store::{DownloadRow, ItemView};
 use crate::sync::{AccountState, ItemSyncState};
+use crate::ui::downloads::{DownloadAction, Downloads, DownloadsInput, DownloadsOutput};
+use crate::ui::i18n::{gettext, tr};
+use crate::ui::item_row::{ItemRow, ItemRowOutput, RowActions, RowStore};
+
+mod build;
+mod index;
+mod lists;
+use build::*;
+pub use index::LibraryIndex;
 
 /// A virtualised list of rows.
 pub type RowList = TypedListView<ItemRow, gtk::NoSelection>;
@@ -101,69 +107,6 @@ pub struct ListIds {
 /// How children sort under their parent: season number, episode number, id.
 type ChildKey<'a> = (Option<i64>, Option<i64>, &'a str);
 
-/// The library's lists, computed from every item: series and movies in title order, and each
-/// series' seasons and each season's episodes in season/episode order. The SyncQueue worker
-/// builds it off the GTK thread ([`LibraryIndex::of`] is plain data work, no GTK), so a
-/// 100,000-item library costs the GTK thread no sorting.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LibraryIndex {
-    /// Every series, by title.
-    pub series: Vec<String>,
-    /// Every movie, by title.
-    pub movies: Vec<String>,
-    /// Children by parent id: a series' seasons, a season's episodes.
-    pub children: HashMap<String, Vec<String>>,
-}
-
-impl LibraryIndex {
-    /// Index `items`.
-    pub fn of(items: &[ItemView]) -> LibraryIndex {
-        let mut series: Vec<(String, &str)> = Vec::new();
-        let mut movies: Vec<(String, &str)> = Vec::new();
-        let mut children: HashMap<&str, Vec<ChildKey<'_>>> = HashMap::new();
-        for i in items {
-            match i.kind {
-                ItemKind::Series => series.push((i.name.to_lowercase(), &i.item_id)),
-                ItemKind::Movie => movies.push((i.name.to_lowercase(), &i.item_id)),
-                ItemKind::Season => {
-                    if let Some(p) = i.parent_id.as_ref().or(i.series_id.as_ref()) {
-                        children
-                            .entry(p)
-                            .or_default()
-                            .push((i.season_number, None, &i.item_id));
-                    }
-                }
-                ItemKind::Episode => {
-                    if let Some(p) = i.parent_id.as_ref().or(i.season_id.as_ref()) {
-                        children.entry(p).or_default().push((
-                            i.season_number,
-                            i.episode_number,
-                            &i.item_id,
-                        ));
-                    }
-                }
-            }
-        }
-        series.sort_unstable();
-        movies.sort_unstable();
-        let ids = |v: Vec<(String, &str)>| v.into_iter().map(|(_, id)| id.to_string()).collect();
-        LibraryIndex {
-            series: ids(series),
-            movies: ids(movies),
-            children: children
-                .into_iter()
-                .map(|(parent, mut kids)| {
-                    kids.sort_unstable();
-                    (
-                        parent.to_string(),
-                        kids.into_iter().map(|(_, _, id)| id.to_string()).collect(),
-                    )
-                })
-                .collect(),
-        }
-    }
-}
-
 /// The virtualised lists.
 #[derive(Debug)]
 pub struct Views {
@@ -201,7 +144,7 @@ pub enum LibraryInput {
     ItemState { item: String, state: ItemSyncState },
     /// Every override notice (rows say what a merge kept and offer Use mine).
     Overridden {
-        items: Vec<super::sync_queue::OverriddenItem>,
+        items: Vec<crate::ui::sync_queue::OverriddenItem>,
     },
     /// Another engine runs (a sign-in or a sign-out): no badge of the one before stays.
     ClearStates,
@@ -318,298 +261,6 @@ pub fn account_badge(current: &ItemSyncState, account: AccountState) -> Option<I
     }
 }
 
-fn set_list(view: &mut RowList, ids: &[String], rows: &RowStore, context: bool) {
-    view.clear();
-    view.extend_from_iter(ids.iter().map(|id| rows.row(id, context)));
-}
-
-/// How many rows a long list gets at a time (Movies, Series): filling 20,000 rows at once
-/// keeps the GTK thread from drawing for ~100 ms; between two parts a frame can be drawn.
-const FILL_CHUNK: usize = 2_000;
-
-/// How many items a load gives the `RowStore` at a time: the first load of 100,000 items
-/// would keep the GTK thread from drawing for ~150 ms at once.
-const LOAD_CHUNK: usize = 20_000;
-
-/// A load under way, part by part ([`LibraryInput::LoadIndexed`]).
-#[derive(Debug)]
-struct PendingLoad {
-    load: u64,
-    items: std::vec::IntoIter<ItemView>,
-    index: LibraryIndex,
-}
-
-/// The lists that can be long, filled part by part.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LongList {
-    /// Shows: every series.
-    Series,
-    /// Movies.
-    Movies,
-}
-
-fn scrolled(child: &impl IsA<gtk::Widget>, rows: &Rc<RowStore>) -> gtk::ScrolledWindow {
-    let s = gtk::ScrolledWindow::new();
-    s.set_hscrollbar_policy(gtk::PolicyType::Never);
-    s.set_vexpand(true);
-    s.set_child(Some(child));
-    // Posters are asked for where the list comes to rest.
-    let weak = Rc::downgrade(rows);
-    s.vadjustment().connect_value_changed(move |_| {
-        if let Some(rows) = weak.upgrade() {
-            rows.schedule_poster_check();
-        }
-    });
-    s
-}
-
-fn list_view(view: &RowList, name: &str) {
-    view.view.set_widget_name(name);
-    view.view.add_css_class("rich-list");
-}
-
-impl Library {
-    /// The item ids of each list.
-    pub fn lists(&self) -> &ListIds {
-        &self.lists
-    }
-
-    /// The virtualised lists.
-    pub fn views(&self) -> &Views {
-        &self.views
-    }
-
-    fn title_of(&self, id: Option<&String>) -> String {
-        id.and_then(|id| self.rows.item(id))
-            .map(|i| i.name)
-            .unwrap_or_default()
-    }
-
-    /// The title of the open season's page ("Series — Season 1").
-    pub fn season_title(&self) -> String {
-        let series = self.title_of(self.open_series.as_ref());
-        let season = self.title_of(self.open_season.as_ref());
-        tr(
-            "{series} — {season}",
-            &[("series", &series), ("season", &season)],
-        )
-    }
-
-    /// Show the library's lists from `index` (built off the GTK thread by the worker, or by
-    /// [`LibraryIndex::of`]).
-    /// Lists that did not change (a pull that changed progress, not titles) are left alone:
-    /// their rows were redrawn with the new data already.
-    fn rebuild(&mut self, index: LibraryIndex, sender: &ComponentSender<Self>) {
-        self.children = index.children;
-        if index.series != self.lists.series {
-            self.lists.series = index.series;
-            self.fill_long(LongList::Series, sender);
-        }
-        if index.movies != self.lists.movies {
-            self.lists.movies = index.movies;
-            self.fill_long(LongList::Movies, sender);
-        }
-        // Keep the open series and season when they still exist.
-        if self
-            .open_series
-            .as_ref()
-            .and_then(|s| self.rows.item(s))
-            .is_none()
-        {
-            self.open_series = None;
-            self.open_season = None;
-        }
-        if self
-            .open_season
-            .as_ref()
-            .and_then(|s| self.rows.item(s))
-            .is_none()
-        {
-            self.open_season = None;
-        }
-        self.fill_seasons();
-        self.fill_episodes();
-    }
-
-    /// Ask for the next part of load `load` once the main loop has nothing more urgent
-    /// (below redraw priority: a frame due, such as Home's first, is drawn before it).
-    fn schedule_load_more(load: u64, sender: &ComponentSender<Self>) {
-        let input = sender.input_sender().clone();
-        gtk::glib::idle_add_local_full(gtk::glib::Priority::LOW, move || {
-            input.emit(LibraryInput::LoadMore { load });
-            gtk::glib::ControlFlow::Break
-        });
-    }
-
-    fn load_more(&mut self, load: u64, sender: &ComponentSender<Self>) {
-        let Some(pending) = self.pending.as_mut().filter(|p| p.load == load) else {
-            return;
-        };
-        self.rows
-            .load_part(load, pending.items.by_ref().take(LOAD_CHUNK));
-        if pending.items.len() > 0 {
-            Self::schedule_load_more(load, sender);
-            return;
-        }
-        if let Some(done) = self.pending.take() {
-            self.rows.finish_load(load);
-            self.rebuild(done.index, sender);
-            let _ = sender.output(LibraryOutput::RefreshHome);
-        }
-    }
-
-    /// Start filling a long list from its ids: the first part now, the rest when the main
-    /// loop is idle (frames are drawn in between).
-    fn fill_long(&mut self, list: LongList, sender: &ComponentSender<Self>) {
-        let slot = &mut self.fills[list as usize];
-        *slot += 1;
-        let generation = *slot;
-        match list {
-            LongList::Series => self.views.series.clear(),
-            LongList::Movies => self.views.movies.clear(),
-        }
-        self.fill_more(list, generation, 0, sender);
-    }
-
-    fn fill_more(
-        &mut self,
-        list: LongList,
-        generation: u64,
-        from: usize,
-        sender: &ComponentSender<Self>,
-    ) {
-        if self.fills[list as usize] != generation {
-            return;
-        }
-        let (view, ids) = match list {
-            LongList::Series => (&mut self.views.series, &self.lists.series),
-            LongList::Movies => (&mut self.views.movies, &self.lists.movies),
-        };
-        let to = (from + FILL_CHUNK).min(ids.len());
-        view.extend_from_iter(
-            ids[from.min(to)..to]
-                .iter()
-                .map(|id| self.rows.row(id, false)),
-        );
-        if to < ids.len() {
-            let input = sender.input_sender().clone();
-            gtk::glib::idle_add_local_once(move || {
-                input.emit(LibraryInput::FillMore {
-                    list,
-                    generation,
-                    from: to,
-                });
-            });
-        }
-    }
-
-    fn fill_seasons(&mut self) {
-        let seasons = self
-            .open_series
-            .as_ref()
-            .and_then(|s| self.children.get(s))
-            .cloned()
-            .unwrap_or_default();
-        if seasons == self.lists.seasons && self.views.seasons.len() as usize == seasons.len() {
-            return;
-        }
-        self.lists.seasons = seasons;
-        set_list(
-            &mut self.views.seasons,
-            &self.lists.seasons,
-            &self.rows,
-            false,
-        );
-    }
-
-    fn fill_episodes(&mut self) {
-        let episodes = self
-            .open_season
-            .as_ref()
-            .and_then(|s| self.children.get(s))
-            .cloned()
-            .unwrap_or_default();
-        if episodes == self.lists.episodes && self.views.episodes.len() as usize == episodes.len() {
-            return;
-        }
-        self.lists.episodes = episodes;
-        set_list(
-            &mut self.views.episodes,
-            &self.lists.episodes,
-            &self.rows,
-            false,
-        );
-    }
-
-    fn show_page(&mut self, page: ShowsPage) {
-        self.page = page;
-        self.leaflet.set_visible_child_name(page.name());
-    }
-
-    fn open_series(&mut self, id: String) {
-        self.open_series = Some(id);
-        self.open_season = None;
-        self.fill_seasons();
-        self.fill_episodes();
-        self.stack.set_visible_child_name("shows");
-        self.show_page(ShowsPage::Seasons);
-        self.views.seasons.view.grab_focus();
-    }
-
-    fn open_season(&mut self, id: String) {
-        if self.open_series.is_none() {
-            self.open_series = self
-                .rows
-                .item(&id)
-                .and_then(|s| s.parent_id.or(s.series_id));
-            self.fill_seasons();
-        }
-        self.open_season = Some(id);
-        self.fill_episodes();
-        self.stack.set_visible_child_name("shows");
-        self.show_page(ShowsPage::Episodes);
-        self.views.episodes.view.grab_focus();
-    }
-
-    fn schedule_home(&mut self, sender: &ComponentSender<Self>) {
-        if self.home_pending {
-            return;
-        }
-        self.home_pending = true;
-        // Changes come in bursts (a bulk action, a pull): ask once for all of them.
-        let input = sender.input_sender().clone();
-        gtk::glib::timeout_add_local_once(std::time::Duration::from_millis(250), move || {
-            input.emit(LibraryInput::HomeDue);
-        });
-    }
-
-    fn mark_all(&mut self, parent: String, played: bool, sender: &ComponentSender<Self>) {
-        // Optimistic: every playable item under it shows the new state at once.
-        let mut ids = Vec::new();
-        let mut stack = vec![parent.clone()];
-        while let Some(p) = stack.pop() {
-            for c in self.children.get(&p).into_iter().flatten() {
-                ids.push(c.clone());
-                stack.push(c.clone());
-            }
-        }
-        for id in ids {
-            self.rows.update_item(&id, |i| {
-                if i.kind.is_playable() {
-                    i.played = played;
-                    i.position_ms = 0;
-                }
-            });
-        }
-        let _ = sender.output(LibraryOutput::EnqueueBulk { parent, played });
-    }
-
-    /// Someone downloads items (the download buttons show).
-    fn rows_download(&self) -> bool {
-        self.rows.actions().download
-    }
-}
-
 /// Named widgets of the library.
 #[derive(Debug)]
 pub struct LibraryWidgets {
@@ -637,46 +288,6 @@ pub struct LibraryWidgets {
     pub download_season: gtk::Button,
     empty_home: gtk::Label,
     no_results: gtk::Label,
-}
-
-fn page_header(
-    title: &gtk::Label,
-    buttons: &[&gtk::Button],
-    sender: &ComponentSender<Library>,
-) -> gtk::Box {
-    let header = gtk::Box::new(gtk::Orientation::Vertical, 6);
-    header.set_margin_start(12);
-    header.set_margin_end(12);
-    header.set_margin_top(12);
-    header.set_margin_bottom(6);
-    let top = gtk::Box::new(gtk::Orientation::Horizontal, 6);
-    let back = gtk::Button::from_icon_name("go-previous-symbolic");
-    back.set_widget_name("back");
-    back.set_tooltip_text(Some(&gettext("Back")));
-    let s = sender.input_sender().clone();
-    back.connect_clicked(move |_| s.emit(LibraryInput::Back));
-    title.add_css_class("title-3");
-    title.set_hexpand(true);
-    title.set_xalign(0.0);
-    title.set_ellipsize(gtk::pango::EllipsizeMode::End);
-    top.append(&back);
-    top.append(title);
-    let actions = gtk::Box::new(gtk::Orientation::Horizontal, 6);
-    for b in buttons {
-        actions.append(*b);
-    }
-    header.append(&top);
-    header.append(&actions);
-    header
-}
-
-fn section_title(text: &str) -> gtk::Label {
-    let l = gtk::Label::new(Some(text));
-    l.add_css_class("heading");
-    l.set_xalign(0.0);
-    l.set_margin_start(12);
-    l.set_margin_top(12);
-    l
 }
 
 impl SimpleComponent for Library {
@@ -1183,32 +794,4 @@ impl SimpleComponent for Library {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn offline_turns_queued_and_retrying_into_waiting_and_back() {
-        let retrying = ItemSyncState::Retrying {
-            attempt: 1,
-            next_attempt_at: 0,
-        };
-        assert_eq!(
-            account_badge(&retrying, AccountState::Offline),
-            Some(ItemSyncState::WaitingForConnection)
-        );
-        assert_eq!(
-            account_badge(&ItemSyncState::Queued, AccountState::Offline),
-            Some(ItemSyncState::WaitingForConnection)
-        );
-        assert_eq!(
-            account_badge(&ItemSyncState::WaitingForConnection, AccountState::Online),
-            Some(ItemSyncState::Queued)
-        );
-        assert_eq!(
-            account_badge(&ItemSyncState::Synced, AccountState::Offline),
-            None
-        );
-        let attention = ItemSyncState::NeedsAttention { error: "x".into() };
-        assert_eq!(account_badge(&attention, AccountState::Offline), None);
-    }
-}
+mod tests;

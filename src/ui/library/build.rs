@@ -1,0 +1,93 @@
+//! Building blocks of the library's widgets and lists.
+
+use super::*;
+
+pub(super) fn set_list(view: &mut RowList, ids: &[String], rows: &RowStore, context: bool) {
+    view.clear();
+    view.extend_from_iter(ids.iter().map(|id| rows.row(id, context)));
+}
+
+/// How many rows a long list gets at a time (Movies, Series): filling 20,000 rows at once
+/// keeps the GTK thread from drawing for ~100 ms; between two parts a frame can be drawn.
+pub(super) const FILL_CHUNK: usize = 2_000;
+
+/// How many items a load gives the `RowStore` at a time: the first load of 100,000 items
+/// would keep the GTK thread from drawing for ~150 ms at once.
+pub(super) const LOAD_CHUNK: usize = 20_000;
+
+/// A load under way, part by part ([`LibraryInput::LoadIndexed`]).
+#[derive(Debug)]
+pub(super) struct PendingLoad {
+    pub(super) load: u64,
+    pub(super) items: std::vec::IntoIter<ItemView>,
+    pub(super) index: LibraryIndex,
+}
+
+/// The lists that can be long, filled part by part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LongList {
+    /// Shows: every series.
+    Series,
+    /// Movies.
+    Movies,
+}
+
+pub(super) fn scrolled(child: &impl IsA<gtk::Widget>, rows: &Rc<RowStore>) -> gtk::ScrolledWindow {
+    let s = gtk::ScrolledWindow::new();
+    s.set_hscrollbar_policy(gtk::PolicyType::Never);
+    s.set_vexpand(true);
+    s.set_child(Some(child));
+    // Posters are asked for where the list comes to rest.
+    let weak = Rc::downgrade(rows);
+    s.vadjustment().connect_value_changed(move |_| {
+        if let Some(rows) = weak.upgrade() {
+            rows.schedule_poster_check();
+        }
+    });
+    s
+}
+
+pub(super) fn list_view(view: &RowList, name: &str) {
+    view.view.set_widget_name(name);
+    view.view.add_css_class("rich-list");
+}
+
+pub(super) fn page_header(
+    title: &gtk::Label,
+    buttons: &[&gtk::Button],
+    sender: &ComponentSender<Library>,
+) -> gtk::Box {
+    let header = gtk::Box::new(gtk::Orientation::Vertical, 6);
+    header.set_margin_start(12);
+    header.set_margin_end(12);
+    header.set_margin_top(12);
+    header.set_margin_bottom(6);
+    let top = gtk::Box::new(gtk::Orientation::Horizontal, 6);
+    let back = gtk::Button::from_icon_name("go-previous-symbolic");
+    back.set_widget_name("back");
+    back.set_tooltip_text(Some(&gettext("Back")));
+    let s = sender.input_sender().clone();
+    back.connect_clicked(move |_| s.emit(LibraryInput::Back));
+    title.add_css_class("title-3");
+    title.set_hexpand(true);
+    title.set_xalign(0.0);
+    title.set_ellipsize(gtk::pango::EllipsizeMode::End);
+    top.append(&back);
+    top.append(title);
+    let actions = gtk::Box::new(gtk::Orientation::Horizontal, 6);
+    for b in buttons {
+        actions.append(*b);
+    }
+    header.append(&top);
+    header.append(&actions);
+    header
+}
+
+pub(super) fn section_title(text: &str) -> gtk::Label {
+    let l = gtk::Label::new(Some(text));
+    l.add_css_class("heading");
+    l.set_xalign(0.0);
+    l.set_margin_start(12);
+    l.set_margin_top(12);
+    l
+}
