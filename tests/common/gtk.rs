@@ -239,3 +239,22 @@ impl Fixture {
         self.server.user_data(id).unwrap().played
     }
 }
+
+/// Close every popover (an open one holds the pointer) and destroy every window.
+pub fn close_all_windows() {
+    for window in gtk::Window::list_toplevels() {
+        for popover in descendants(&window)
+            .into_iter()
+            .filter_map(|w| w.downcast::<gtk::Popover>().ok())
+        {
+            popover.popdown();
+        }
+    }
+    pump();
+    for window in gtk::Window::list_toplevels() {
+        if let Ok(window) = window.downcast::<gtk::Window>() {
+            window.destroy();
+        }
+    }
+    pump();
+}

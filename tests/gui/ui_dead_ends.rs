@@ -106,6 +106,8 @@ fn sign_in_through_dialog(app: &relm4::Controller<App>, url: Option<&str>) {
 /// engine ("Up to date"), and after Sign out the demo library shows no badge of the account.
 #[gtk::test]
 fn sign_in_needed_offers_sign_in_and_ends_when_signed_in_again() {
+    // Windows and popovers left by the tests before this one would catch its clicks.
+    common::gtk::close_all_windows();
     let (_demo_rt, demo) = demo_server(seeded());
     // The person's server (`playmark demo-server --port N`).
     let (_rt, server): (_, DemoServer) = demo_server(seeded());
@@ -226,6 +228,8 @@ fn assert_no_sync_state(app: &relm4::Controller<App>, what: &str) {
 /// starts empty, on the demo library.
 #[gtk::test]
 fn a_damaged_database_is_set_aside_and_the_app_starts_empty() {
+    // Windows and popovers left by the tests before this one would catch its clicks.
+    common::gtk::close_all_windows();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_path_buf();
     let db = playmark::store::database_path(&data);
@@ -322,6 +326,8 @@ impl Drop for Immutable {
 /// with `chattr +i` (where the machine allows it; mode 0500 for other users).
 #[gtk::test]
 fn a_data_folder_that_cannot_be_written_is_said_with_try_again() {
+    // Windows and popovers left by the tests before this one would catch its clicks.
+    common::gtk::close_all_windows();
     let dir = tempfile::tempdir().unwrap();
     // A folder under a regular file.
     let file = dir.path().join("file");
@@ -385,6 +391,8 @@ fn a_data_folder_that_cannot_be_written_is_said_with_try_again() {
 /// says "Offline" until the server answers again.
 #[gtk::test]
 fn the_header_says_offline_when_sync_now_or_a_play_finds_the_server_down() {
+    // Windows and popovers left by the tests before this one would catch its clicks.
+    common::gtk::close_all_windows();
     std::env::set_var(
         playmark::ui::sync_queue::MPV_ARGS_ENV,
         "--vo=null --ao=null",

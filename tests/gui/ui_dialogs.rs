@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 use crate::common;
+use common::gtk::close_all_windows;
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -86,25 +87,6 @@ impl Drop for Fixture {
     fn drop(&mut self) {
         close_all_windows();
     }
-}
-
-/// Close every popover (an open one holds the pointer) and destroy every window.
-fn close_all_windows() {
-    for window in gtk::Window::list_toplevels() {
-        for popover in descendants(&window)
-            .into_iter()
-            .filter_map(|w| w.downcast::<gtk::Popover>().ok())
-        {
-            popover.popdown();
-        }
-    }
-    pump();
-    for window in gtk::Window::list_toplevels() {
-        if let Ok(window) = window.downcast::<gtk::Window>() {
-            window.destroy();
-        }
-    }
-    pump();
 }
 
 fn button_in(root: &gtk::Widget, label: &str) -> gtk::Button {
