@@ -483,3 +483,44 @@ fn series_and_season_rows_count_unwatched_episodes_as_changes_arrive() {
         line("series-list", &series) == [format!("{} unwatched episodes", in_series - 1)]
     });
 }
+
+/// An empty Home section says what will appear there in one line instead of a blank box, and
+/// its list takes the space once something is in it (issue 20 item 9).
+#[gtk::test]
+fn an_empty_home_section_says_what_will_appear_there() {
+    let f = Fixture::start();
+    f.show("home");
+    let root: gtk::Widget = f.app.model().library.widget().clone().upcast();
+    let label = |name: &str| {
+        named(&root, name)
+            .pop()
+            .unwrap()
+            .downcast::<gtk::Label>()
+            .unwrap()
+    };
+    let list_shown = |name: &str| named(&root, name).iter().any(|w| w.is_mapped());
+    wait_for("the empty Continue watching said", || {
+        label("continue-empty").is_mapped()
+    });
+    assert!(label("continue-empty")
+        .label()
+        .starts_with("Nothing in progress"));
+    assert!(!list_shown("continue-watching"), "no blank box");
+    let episode = {
+        f.show("shows");
+        f.activate("series-list", 0);
+        f.activate("season-list", 0);
+        f.lists().episodes[1].clone()
+    };
+    f.app.model().queue.emit(SyncQueueInput::Enqueue {
+        item: episode.clone(),
+        change: LocalChange::Position {
+            position_ms: 60_000,
+        },
+    });
+    f.show("home");
+    wait_for("the episode on Home", || {
+        f.lists().continue_watching == [episode.clone()] && list_shown("continue-watching")
+    });
+    assert!(!label("continue-empty").is_visible());
+}

@@ -77,6 +77,9 @@ pub struct Library {
     leaflet: adw::Leaflet,
     children: HashMap<String, Vec<String>>,
     home_pending: bool,
+    /// Home's lists have arrived once: before, an empty list is not yet known to be empty (no
+    /// "Nothing in progress" flashes at start).
+    home_loaded: bool,
     /// The current fill of each long list (Series, Movies).
     fills: [u64; 2],
     /// The load under way.
@@ -286,7 +289,10 @@ pub struct LibraryWidgets {
     pub mark_series_unwatched: gtk::Button,
     /// Download the open season.
     pub download_season: gtk::Button,
-    empty_home: gtk::Label,
+    continue_empty: gtk::Label,
+    next_empty: gtk::Label,
+    continue_scroller: gtk::ScrolledWindow,
+    next_scroller: gtk::ScrolledWindow,
     no_results: gtk::Label,
 }
 
@@ -368,17 +374,37 @@ impl SimpleComponent for Library {
 
         // Home.
         let home = gtk::Box::new(gtk::Orientation::Vertical, 0);
-        let empty_home = gtk::Label::new(Some(&gettext(
-            "Nothing in progress. Start an episode or a movie and it shows here.",
-        )));
-        empty_home.add_css_class("dim-label");
-        empty_home.set_wrap(true);
-        empty_home.set_margin_top(24);
+        // An empty section says what will appear there, in a line, instead of a blank box.
+        let placeholder = |text: String, name: &str| {
+            let label = gtk::Label::new(Some(&text));
+            label.set_widget_name(name);
+            label.add_css_class("dim-label");
+            label.set_wrap(true);
+            label.set_xalign(0.0);
+            label.set_margin_start(12);
+            label.set_margin_end(12);
+            label.set_margin_bottom(12);
+            label.set_visible(false);
+            label
+        };
+        let continue_empty = placeholder(
+            gettext("Nothing in progress. An episode or a movie you start shows here, to pick up where you left off."),
+            "continue-empty",
+        );
+        let next_empty = placeholder(
+            gettext("When you watch an episode of a series, the next one shows here."),
+            "next-empty",
+        );
+        let continue_scroller = scrolled(&views.continue_watching.view, &rows);
+        let next_scroller = scrolled(&views.next_up.view, &rows);
+        continue_scroller.set_visible(false);
+        next_scroller.set_visible(false);
         home.append(&section_title(&gettext("Continue watching")));
-        home.append(&scrolled(&views.continue_watching.view, &rows));
+        home.append(&continue_empty);
+        home.append(&continue_scroller);
         home.append(&section_title(&gettext("Next up")));
-        home.append(&scrolled(&views.next_up.view, &rows));
-        home.append(&empty_home);
+        home.append(&next_empty);
+        home.append(&next_scroller);
 
         // Shows.
         let series_title = gtk::Label::new(None);
@@ -550,6 +576,7 @@ impl SimpleComponent for Library {
             leaflet: leaflet.clone(),
             children: HashMap::new(),
             home_pending: false,
+            home_loaded: false,
             fills: [0; 2],
             pending: None,
             downloads,
@@ -566,7 +593,10 @@ impl SimpleComponent for Library {
             mark_series_watched,
             mark_series_unwatched,
             download_season,
-            empty_home,
+            continue_empty,
+            next_empty,
+            continue_scroller,
+            next_scroller,
             no_results,
         };
         ComponentParts { model, widgets }
@@ -616,6 +646,7 @@ impl SimpleComponent for Library {
                 next_up,
                 items,
             } => {
+                self.home_loaded = true;
                 self.rows.put_items(items);
                 self.lists.continue_watching = continue_watching;
                 self.lists.next_up = next_up;
@@ -777,8 +808,13 @@ impl SimpleComponent for Library {
             .set_visible_child_name(if searching { "search" } else { "views" });
         w.no_results
             .set_visible(searching && self.lists.results.is_empty());
-        w.empty_home
-            .set_visible(self.lists.continue_watching.is_empty() && self.lists.next_up.is_empty());
+        let in_progress = !self.lists.continue_watching.is_empty();
+        let next = !self.lists.next_up.is_empty();
+        w.continue_scroller.set_visible(in_progress);
+        w.continue_empty
+            .set_visible(self.home_loaded && !in_progress);
+        w.next_scroller.set_visible(next);
+        w.next_empty.set_visible(self.home_loaded && !next);
         w.series_title
             .set_label(&self.title_of(self.open_series.as_ref()));
         w.season_title.set_label(&self.season_title());
