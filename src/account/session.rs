@@ -37,6 +37,9 @@ impl std::fmt::Display for SessionError {
 
 impl std::error::Error for SessionError {}
 
+/// One server client seen as both: for sync and for playback (one HTTP client).
+pub type Clients = (Arc<dyn MediaServer>, Arc<dyn PlaybackServer>);
+
 /// The name this error had before the account layer (kept for callers not yet renamed).
 pub type AccountClientError = SessionError;
 
@@ -50,16 +53,7 @@ pub async fn account_client(
     account: &Account,
     options: ClientOptions,
 ) -> Result<Arc<dyn MediaServer>, SessionError> {
-    let token = account_token(data_dir, account)
-        .await
-        .map_err(SessionError::Secret)?
-        .ok_or(SessionError::SignedOut)?;
-    let options = ClientOptions {
-        trusted_certificate_pem: secrets::load_certificate(data_dir, account.id)
-            .map_err(|e| SessionError::Secret(SecretError::File(e)))?,
-        ..options
-    };
-    client_for(account, token, options).map_err(SessionError::Client)
+    Ok(account_playback_client(data_dir, account, options).await?.0)
 }
 
 /// The client of a signed-in `account` seen as both a [`MediaServer`] (for sync) and a
@@ -69,7 +63,7 @@ pub async fn account_playback_client(
     data_dir: &Path,
     account: &Account,
     options: ClientOptions,
-) -> Result<(Arc<dyn MediaServer>, Arc<dyn PlaybackServer>), SessionError> {
+) -> Result<Clients, SessionError> {
     let token = account_token(data_dir, account)
         .await
         .map_err(SessionError::Secret)?
@@ -79,32 +73,7 @@ pub async fn account_playback_client(
             .map_err(|e| SessionError::Secret(SecretError::File(e)))?,
         ..options
     };
-    Ok(match account.kind {
-        ServerKind::Plex => {
-            let c = Arc::new(
-                PlexClient::new(
-                    &account.base_url,
-                    PlexClient::device(account.device_id.clone()),
-                    options,
-                )
-                .map_err(SessionError::Client)?
-                .with_token(token),
-            );
-            (c.clone(), c)
-        }
-        ServerKind::Jellyfin | ServerKind::Demo => {
-            let c = Arc::new(
-                JellyfinClient::new(
-                    &account.base_url,
-                    DeviceInfo::playmark(account.device_id.clone()),
-                    options,
-                )
-                .map_err(SessionError::Client)?
-                .with_session(token, account.user_id.clone()),
-            );
-            (c.clone(), c)
-        }
-    })
+    playback_client_for(account, token, options).map_err(SessionError::Client)
 }
 
 /// The stored token of `account` ([`TokenStore::open`] + [`TokenStore::load`]: from the keyring,
@@ -123,23 +92,38 @@ pub fn client_for(
     token: String,
     options: ClientOptions,
 ) -> Result<Arc<dyn MediaServer>, SyncError> {
+    Ok(playback_client_for(account, token, options)?.0)
+}
+
+/// The one client of `account` (its kind, address, token and `options`), as both views.
+fn playback_client_for(
+    account: &Account,
+    token: String,
+    options: ClientOptions,
+) -> Result<Clients, SyncError> {
     Ok(match account.kind {
-        ServerKind::Plex => Arc::new(
-            PlexClient::new(
-                &account.base_url,
-                PlexClient::device(account.device_id.clone()),
-                options,
-            )?
-            .with_token(token),
-        ),
-        ServerKind::Jellyfin | ServerKind::Demo => Arc::new(
-            JellyfinClient::new(
-                &account.base_url,
-                DeviceInfo::playmark(account.device_id.clone()),
-                options,
-            )?
-            .with_session(token, account.user_id.clone()),
-        ),
+        ServerKind::Plex => {
+            let c = Arc::new(
+                PlexClient::new(
+                    &account.base_url,
+                    PlexClient::device(account.device_id.clone()),
+                    options,
+                )?
+                .with_token(token),
+            );
+            (c.clone(), c)
+        }
+        ServerKind::Jellyfin | ServerKind::Demo => {
+            let c = Arc::new(
+                JellyfinClient::new(
+                    &account.base_url,
+                    DeviceInfo::playmark(account.device_id.clone()),
+                    options,
+                )?
+                .with_session(token, account.user_id.clone()),
+            );
+            (c.clone(), c)
+        }
     })
 }
 

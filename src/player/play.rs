@@ -12,8 +12,7 @@ use super::session::{self, Recorded, SessionConfig, Target};
 use super::thresholds::Thresholds;
 use super::{EndReason, MediaSource, PlaybackControl, Player, PlayerError};
 use crate::backend::jellyfin::ClientOptions;
-use crate::backend::session::PlaybackServer;
-use crate::backend::{ErrorKind, MediaServer};
+use crate::backend::ErrorKind;
 use crate::clock::{Clock, SystemClock};
 use crate::store::tokens::SecretError;
 use crate::store::{Account, ItemView, Store};
@@ -82,8 +81,7 @@ pub struct PlayArgs {
     pub mpv_args: Vec<String>,
 }
 
-/// One server client seen as both: for sync and for playback (one HTTP client).
-pub type Clients = (Arc<dyn MediaServer>, Arc<dyn PlaybackServer>);
+pub use crate::account::session::Clients;
 
 /// The account's server twice: for sync and for playback (one HTTP client). Its timeouts are
 /// short (3 s to connect, 10 s a request): a play must not wait long on a server that is away.
