@@ -13,5 +13,4 @@ mod ui_dead_ends;
 mod ui_dialogs;
 mod ui_library;
 mod ui_prefs;
-mod ui_scale;
 mod ui_undo;

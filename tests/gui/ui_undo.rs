@@ -232,6 +232,8 @@ impl Fixture {
 
 #[gtk::test]
 fn undo_of_mark_season_watched_puts_every_row_back_and_sends_nothing() {
+    // Windows and popovers left by the tests before this one would catch its clicks.
+    common::gtk::close_all_windows();
     let f = Fixture::start();
     let eps = f.lists().episodes;
     let before: Vec<(i64, bool)> = eps
@@ -271,6 +273,8 @@ fn undo_of_mark_season_watched_puts_every_row_back_and_sends_nothing() {
 
 #[gtk::test]
 fn a_bulk_change_is_sent_once_its_undo_toast_goes() {
+    // Windows and popovers left by the tests before this one would catch its clicks.
+    common::gtk::close_all_windows();
     let f = Fixture::start();
     let eps = f.lists().episodes;
     f.click(&f.named_in_library("mark_season_watched"));
@@ -308,6 +312,8 @@ fn a_bulk_change_is_sent_once_its_undo_toast_goes() {
 /// click where Back was still lands on Back, not on "Mark season watched" below it.
 #[gtk::test]
 fn a_notice_coming_or_going_does_not_move_what_is_under_the_pointer() {
+    // Windows and popovers left by the tests before this one would catch its clicks.
+    common::gtk::close_all_windows();
     let f = Fixture::start();
     let back = f.named_in_library("back");
     let mark = f.named_in_library("mark_season_watched");

@@ -3,8 +3,9 @@
 //! `cargo test --test it store::` or `cargo test --test it cli_accounts::`.
 //!
 //! The long or timing-sensitive suites stay binaries of their own so their timing is not shared
-//! with hundreds of threads on two cores: `simulation`, `soak`, `crash` and the benches
-//! (`merge_bench`, `refresh_bench`, `bench_smoke`). Everything under a display is `tests/gui/`.
+//! with hundreds of threads on two cores: `simulation`, `soak`, `crash`, `ui_scale` (a large library
+//! under a display: its app keeps working after the test) and the benches (`merge_bench`,
+//! `refresh_bench`, `bench_smoke`). Everything under a display is `tests/gui/`.
 #![allow(clippy::unwrap_used)]
 
 #[path = "../common/mod.rs"]

@@ -11,11 +11,11 @@
 //! rows a frame (default 2: about 120 rows, some 8,000 px, a second at 60 Hz, a fast fling)
 //! goes back up through `PLAYMARK_SCALE_SLOW_ROWS` rows (default 600). The measurement in
 //! `docs/PERFORMANCE.md`:
-//! `PLAYMARK_SCALE_ITEMS=100000 xvfb-run -a cargo test --release --test gui ui_scale:: -- --nocapture`.
+//! `PLAYMARK_SCALE_ITEMS=100000 xvfb-run -a cargo test --release --test ui_scale -- --nocapture`.
 #![cfg(feature = "gui")]
 #![allow(clippy::unwrap_used)]
 
-use crate::common;
+mod common;
 
 use std::cell::RefCell;
 use std::rc::Rc;
