@@ -91,3 +91,51 @@ pub(super) fn section_title(text: &str) -> gtk::Label {
     l.set_margin_top(12);
     l
 }
+
+/// The page of the Shows leaflet on top.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShowsPage {
+    /// Every series.
+    Series,
+    /// The seasons of the open series.
+    Seasons,
+    /// The episodes of the open season.
+    Episodes,
+}
+
+impl ShowsPage {
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            ShowsPage::Series => "series",
+            ShowsPage::Seasons => "seasons",
+            ShowsPage::Episodes => "episodes",
+        }
+    }
+}
+
+/// What a row's badge becomes when the account changes state: while the server is unreachable
+/// every queued or retrying change waits for the connection (the engine does not retry it until
+/// then); when it is back, they are queued again. `None`: unchanged.
+pub fn account_badge(current: &ItemSyncState, account: AccountState) -> Option<ItemSyncState> {
+    match (current, account) {
+        (ItemSyncState::Queued | ItemSyncState::Retrying { .. }, AccountState::Offline) => {
+            Some(ItemSyncState::WaitingForConnection)
+        }
+        (ItemSyncState::WaitingForConnection, AccountState::Online) => Some(ItemSyncState::Queued),
+        _ => None,
+    }
+}
+
+/// A line in place of an empty list, saying what will appear there (hidden until then).
+pub(super) fn placeholder(text: String, name: &str) -> gtk::Label {
+    let label = gtk::Label::new(Some(&text));
+    label.set_widget_name(name);
+    label.add_css_class("dim-label");
+    label.set_wrap(true);
+    label.set_xalign(0.0);
+    label.set_margin_start(12);
+    label.set_margin_end(12);
+    label.set_margin_bottom(12);
+    label.set_visible(false);
+    label
+}

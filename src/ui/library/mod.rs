@@ -27,31 +27,11 @@ mod build;
 mod index;
 mod lists;
 use build::*;
+pub use build::{account_badge, ShowsPage};
 pub use index::LibraryIndex;
 
 /// A virtualised list of rows.
 pub type RowList = TypedListView<ItemRow, gtk::NoSelection>;
-
-/// The page of the Shows leaflet on top.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ShowsPage {
-    /// Every series.
-    Series,
-    /// The seasons of the open series.
-    Seasons,
-    /// The episodes of the open season.
-    Episodes,
-}
-
-impl ShowsPage {
-    fn name(self) -> &'static str {
-        match self {
-            ShowsPage::Series => "series",
-            ShowsPage::Seasons => "seasons",
-            ShowsPage::Episodes => "episodes",
-        }
-    }
-}
 
 /// The library's model.
 #[derive(Debug)]
@@ -251,19 +231,6 @@ pub enum LibraryOutput {
     UseMine { item: String },
 }
 
-/// What a row's badge becomes when the account changes state: while the server is unreachable
-/// every queued or retrying change waits for the connection (the engine does not retry it until
-/// then); when it is back, they are queued again. `None`: unchanged.
-pub fn account_badge(current: &ItemSyncState, account: AccountState) -> Option<ItemSyncState> {
-    match (current, account) {
-        (ItemSyncState::Queued | ItemSyncState::Retrying { .. }, AccountState::Offline) => {
-            Some(ItemSyncState::WaitingForConnection)
-        }
-        (ItemSyncState::WaitingForConnection, AccountState::Online) => Some(ItemSyncState::Queued),
-        _ => None,
-    }
-}
-
 /// Named widgets of the library.
 #[derive(Debug)]
 pub struct LibraryWidgets {
@@ -375,18 +342,6 @@ impl SimpleComponent for Library {
         // Home.
         let home = gtk::Box::new(gtk::Orientation::Vertical, 0);
         // An empty section says what will appear there, in a line, instead of a blank box.
-        let placeholder = |text: String, name: &str| {
-            let label = gtk::Label::new(Some(&text));
-            label.set_widget_name(name);
-            label.add_css_class("dim-label");
-            label.set_wrap(true);
-            label.set_xalign(0.0);
-            label.set_margin_start(12);
-            label.set_margin_end(12);
-            label.set_margin_bottom(12);
-            label.set_visible(false);
-            label
-        };
         let continue_empty = placeholder(
             gettext("Nothing in progress. An episode or a movie you start shows here, to pick up where you left off."),
             "continue-empty",
