@@ -40,9 +40,6 @@ impl std::error::Error for SessionError {}
 /// One server client seen as both: for sync and for playback (one HTTP client).
 pub type Clients = (Arc<dyn MediaServer>, Arc<dyn PlaybackServer>);
 
-/// The name this error had before the account layer (kept for callers not yet renamed).
-pub type AccountClientError = SessionError;
-
 /// THE client of a signed-in `account`, used by the command line and the app alike: its kind
 /// (a [`PlexClient`] for Plex, a [`JellyfinClient`] for Jellyfin and the demo), its address,
 /// its token and the certificate trusted for it at sign-in (`--trust-certificate`), with this

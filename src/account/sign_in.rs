@@ -1,6 +1,6 @@
-//! Accounts: signing in (shared by the command line and the app's sign-in dialog, so both
-//! select and store an account the same way) and building a signed-in account's client
-//! ([`account_client`], the one place that does it, certificate included).
+//! Signing in, shared by the command line and the app's sign-in dialog, so both select and
+//! store an account the same way. A signed-in account's client is built in one place,
+//! [`super::session::account_client`] (certificate included).
 //!
 //! An account is one user on one server, keyed by (kind, server id, user id) — never by the
 //! address (see `Store::upsert_account`). Signing in selects that account, or creates it, and
@@ -18,11 +18,6 @@ use crate::clock::{Clock, SystemClock};
 use crate::model::{AccountId, ServerKind};
 use crate::store::tokens::{SecretError, TokenLocation, TokenStore};
 use crate::store::{secrets, Account, NewAccount, Store, StoreError};
-
-// Moved to the session module; the old paths stay for callers not yet moved.
-pub use super::session::{
-    account_client, account_engine, account_status, account_token, client_for, AccountClientError,
-};
 
 /// A sign-in that worked: the account (now the current one) and the server it is on.
 #[derive(Debug, Clone)]

@@ -486,25 +486,25 @@ fn require_account(store: &Store) -> Result<Account, Failure> {
 }
 
 /// The server of the account, with its token and trusted certificate
-/// ([`crate::sign_in::account_client`], the same function the app uses).
+/// ([`crate::account::session::account_client`], the same function the app uses).
 async fn server_for(
     data_dir: &Path,
     account: &Account,
     options: ClientOptions,
 ) -> Result<Arc<dyn MediaServer>, Failure> {
-    use crate::sign_in::{account_client, AccountClientError};
+    use crate::account::session::{account_client, SessionError};
     account_client(data_dir, account, options)
         .await
         .map_err(|e| match e {
-            AccountClientError::SignedOut => Failure {
+            SessionError::SignedOut => Failure {
                 code: exit::SIGN_IN,
                 message: format!(
                     "Signed out of {}: run `playmark login` again (your queued changes are kept).",
                     account.server_name
                 ),
             },
-            AccountClientError::Secret(e) => tokens::read_failure(&e),
-            AccountClientError::Client(e) => server_failure(&e, &account.base_url),
+            SessionError::Secret(e) => tokens::read_failure(&e),
+            SessionError::Client(e) => server_failure(&e, &account.base_url),
         })
 }
 

@@ -157,7 +157,7 @@ pub(super) async fn engine_for(data_dir: &Path) -> Result<(Engine, Account), Fai
             store.set_account_state(account.id, AccountStatus::Online)?;
         }
     }
-    let engine = crate::sign_in::account_engine(
+    let engine = crate::account::session::account_engine(
         store,
         data_dir,
         &account,
@@ -166,7 +166,7 @@ pub(super) async fn engine_for(data_dir: &Path) -> Result<(Engine, Account), Fai
     )
     .await
     .map_err(|e| match e {
-        crate::sign_in::AccountClientError::Secret(e) => tokens::read_failure(&e),
+        crate::account::SessionError::Secret(e) => tokens::read_failure(&e),
         e => Failure::usage(e.to_string()),
     })?;
     // A busy server answered the check with `Retry-After`: nothing is sent before it is over.
@@ -273,7 +273,7 @@ pub(super) async fn status(data_dir: &Path, json: bool) -> Result<u8, Failure> {
         ..ClientOptions::default()
     };
     let answer = probe_account(&account, probe_options).await.ok();
-    let signed_in = crate::sign_in::account_token(data_dir, &account)
+    let signed_in = crate::account::session::account_token(data_dir, &account)
         .await
         .map_err(|e| tokens::read_failure(&e))?
         .is_some();

@@ -363,7 +363,7 @@ async fn closed_pipe_and_offline_sync_are_quiet() {
     assert!(!out.stderr.is_empty(), "{}", text(&out));
 }
 
-/// The engine CLI and app build for an account (`playmark::sign_in::account_engine`) knows the
+/// The engine CLI and app build for an account (`playmark::account::session::account_engine`) knows the
 /// account's server id: while it runs, the server goes away and another one comes up at the
 /// same address; the engine's probe finds the other id and the run ends in `ServerChanged`
 /// with no write sent.
@@ -392,10 +392,15 @@ async fn the_account_engine_sends_nothing_to_another_server_after_a_probe() {
         },
         ..EngineConfig::default()
     };
-    let engine =
-        playmark::sign_in::account_engine(store, &data, &account, ClientOptions::default(), config)
-            .await
-            .unwrap();
+    let engine = playmark::account::session::account_engine(
+        store,
+        &data,
+        &account,
+        ClientOptions::default(),
+        config,
+    )
+    .await
+    .unwrap();
     let mut events = engine.subscribe();
     engine.sync_now().unwrap();
     let runner = engine.clone();

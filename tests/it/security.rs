@@ -515,11 +515,12 @@ async fn the_account_client_of_the_app_and_cli_uses_the_trusted_certificate() {
         .expect("signed-in read over TLS");
     assert!(!page.items.is_empty());
     // The same account without its certificate is refused: the certificate is what works.
-    let token = playmark::sign_in::account_token(&data, &account)
+    let token = playmark::account::session::account_token(&data, &account)
         .await
         .unwrap()
         .unwrap();
-    let bare = playmark::sign_in::client_for(&account, token, ClientOptions::default()).unwrap();
+    let bare =
+        playmark::account::session::client_for(&account, token, ClientOptions::default()).unwrap();
     let e = bare.probe().await.unwrap_err();
     assert!(e.detail.contains("certificate"), "{e:?}");
 }

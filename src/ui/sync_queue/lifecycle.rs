@@ -117,7 +117,7 @@ impl SyncQueue {
                     // A locked keyring is said, not hidden behind the demo library.
                     Some(a) => self
                         .runtime()?
-                        .block_on(crate::sign_in::account_token(&data_dir, &a))
+                        .block_on(crate::account::session::account_token(&data_dir, &a))
                         .map_err(|e| secret_failed(&e))?
                         .is_some(),
                     None => false,

@@ -247,7 +247,7 @@ fn account_downloader(
         .map_err(store_failed)?
         .ok_or_else(|| gettext("No account is signed in. Sign in again."))?;
     let server = runtime
-        .block_on(crate::sign_in::account_client(
+        .block_on(crate::account::session::account_client(
             data_dir,
             &account,
             ClientOptions::default(),

@@ -23,6 +23,7 @@ use std::time::Duration;
 use relm4::{ComponentSender, Worker};
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::account::SessionError;
 use crate::backend::jellyfin::{ClientOptions, DeviceInfo, JellyfinClient};
 use crate::backend::{ErrorKind, SyncError};
 use crate::clock::{Clock, SystemClock};
@@ -30,7 +31,6 @@ use crate::demo::{DemoConfig, DemoServer, Fault, DEMO_PASSWORD, DEMO_USER};
 use crate::download::Downloader;
 use crate::merge::{Decision, Outcome, Side};
 use crate::model::{LocalChange, Millis, ServerKind};
-use crate::sign_in::AccountClientError;
 use crate::store::tokens::{SecretError, TokenStore};
 use media::PlayHandle;
 pub use media::{mpv_args, MPV_ARGS_ENV};

@@ -42,7 +42,7 @@ impl Posters {
             .map_err(|e| e.to_string())?
             .ok_or_else(|| "no account".to_string())?;
         let server = runtime
-            .block_on(crate::sign_in::account_client(
+            .block_on(crate::account::session::account_client(
                 data_dir,
                 &account,
                 ClientOptions::default(),

@@ -396,7 +396,7 @@ pub(super) async fn forward_events(
                 }
                 account = state;
                 // Persisted, so `playmark status` / `accounts` know it too.
-                let status = crate::sign_in::account_status(state);
+                let status = crate::account::session::account_status(state);
                 let id = engine.account();
                 if let Err(e) = engine.with_store(|s| s.set_account_state(id, status)) {
                     tracing::warn!(error = %e, "account state not persisted");

@@ -145,7 +145,7 @@ pub(super) fn account_engine(
     // trusted certificate) and its server id checked at every probe.
     let config = engine_config(&store);
     let engine = runtime
-        .block_on(crate::sign_in::account_engine(
+        .block_on(crate::account::session::account_engine(
             store,
             data_dir,
             &account,
@@ -153,11 +153,11 @@ pub(super) fn account_engine(
             config,
         ))
         .map_err(|e| match e {
-            AccountClientError::SignedOut => {
+            SessionError::SignedOut => {
                 crate::ui::i18n::gettext("No account is signed in. Sign in again.")
             }
-            AccountClientError::Secret(e) => secret_failed(&e),
-            AccountClientError::Client(e) => {
+            SessionError::Secret(e) => secret_failed(&e),
+            SessionError::Client(e) => {
                 tracing::warn!(detail = %e.detail, "stored account not usable");
                 crate::ui::i18n::gettext(
                     "The saved server address or certificate can no longer be used. Sign in again.",
