@@ -449,12 +449,24 @@ fn the_download_folder_is_chosen_in_a_folder_chooser() {
     let choose = named(&prefs.clone().upcast(), "choose-folder")
         .pop()
         .expect("a folder button on the download folder's row");
-    // The page is taller than the window.
-    xdo::scroll_into_view(&choose);
-    xdo::click(&choose);
-    wait_for("the folder chooser", || {
-        toplevel::<gtk::FileChooserDialog>().is_some()
-    });
+    // The page is taller than the window. On a loaded machine a click can land before the
+    // scroll has moved the button (CI saw the chooser never open): the click is tried again,
+    // three times at most, each given 10 s.
+    let mut opened = false;
+    for _ in 0..3 {
+        xdo::scroll_into_view(&choose);
+        xdo::click(&choose);
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < until && toplevel::<gtk::FileChooserDialog>().is_none() {
+            common::gtk::pump();
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        if toplevel::<gtk::FileChooserDialog>().is_some() {
+            opened = true;
+            break;
+        }
+    }
+    assert!(opened, "the folder chooser did not open after three clicks");
     let chooser = toplevel::<gtk::FileChooserDialog>().unwrap();
     assert_eq!(chooser.action(), gtk::FileChooserAction::SelectFolder);
     let folder = tempfile::tempdir().unwrap();
