@@ -14,3 +14,4 @@ mod ui_dialogs;
 mod ui_library;
 mod ui_prefs;
 mod ui_undo;
+mod ui_worker;

@@ -32,6 +32,7 @@ use crate::download::Downloader;
 use crate::merge::{Decision, Outcome, Side};
 use crate::model::{LocalChange, Millis, ServerKind};
 use crate::store::tokens::{SecretError, TokenStore};
+pub use lifecycle::Finished;
 use media::PlayHandle;
 pub use media::{mpv_args, MPV_ARGS_ENV};
 
@@ -188,6 +189,9 @@ pub enum SyncQueueInput {
     /// "Use mine": queue the person's value again for items where a merge kept another
     /// device's (`Engine::use_mine`); their notices go.
     UseMine { items: Vec<String> },
+    /// A network step the worker ran as a task of its runtime (a sign-in, a sign-out) is
+    /// done: sent by the worker to itself, never by the app.
+    Finished(Finished),
 }
 
 /// A merge kept another device's progress over a change of the person's (DESIGN.md
@@ -377,6 +381,10 @@ pub struct SyncQueue {
     posters: Option<posters::Posters>,
     /// Bulk changes held while their Undo is offered, by batch number.
     held: undo::HeldBatches,
+    /// A sign-out stopped the account's engine and the demo's is on its way: what needs an
+    /// engine waits in `waiting` for it.
+    switching: bool,
+    waiting: Vec<SyncQueueInput>,
 }
 
 impl std::fmt::Debug for SyncQueue {
@@ -418,6 +426,8 @@ impl Worker for SyncQueue {
             downloader: None,
             posters: None,
             held: undo::HeldBatches::default(),
+            switching: false,
+            waiting: Vec::new(),
         }
     }
 
@@ -448,30 +458,38 @@ impl Worker for SyncQueue {
                 user,
                 password,
             } => {
-                let error = self.sign_in(&url, &user, &password, &sender).err();
-                let _ = sender.output(SyncQueueOutput::SignInFinished { error });
+                // A task: the worker goes on answering while the server is asked.
+                if let Err(error) = self.sign_in(url, user, password, &sender) {
+                    let error = Some(error);
+                    let _ = sender.output(SyncQueueOutput::SignInFinished { error });
+                }
                 return;
             }
             SyncQueueInput::SignInPlex { url, token } => {
-                let error = self.sign_in_plex(&url, &token, &sender).err();
-                let _ = sender.output(SyncQueueOutput::SignInFinished { error });
+                if let Err(error) = self.sign_in_plex(url, token, &sender) {
+                    let error = Some(error);
+                    let _ = sender.output(SyncQueueOutput::SignInFinished { error });
+                }
+                return;
+            }
+            SyncQueueInput::Finished(Finished(step)) => {
+                self.finished(step, &sender);
                 return;
             }
             SyncQueueInput::TokenStorage => {
                 use super::sign_in::TokenStorage;
-                let keyring = self
-                    .runtime()
-                    .map(|rt| rt.block_on(crate::store::tokens::keyring_on_bus()));
-                match keyring {
-                    Ok(keyring) => {
-                        let storage = if keyring {
-                            TokenStorage::Keyring
-                        } else {
-                            TokenStorage::File
-                        };
-                        let _ = sender.output(SyncQueueOutput::TokenStorage { storage });
-                    }
-                    Err(message) => tracing::warn!(%message, "token storage unknown"),
+                // Asking the bus for a keyring can take a while: a task answers.
+                let out = sender.output_sender().clone();
+                let ask = async move {
+                    let storage = if crate::store::tokens::keyring_on_bus().await {
+                        TokenStorage::Keyring
+                    } else {
+                        TokenStorage::File
+                    };
+                    let _ = out.send(SyncQueueOutput::TokenStorage { storage });
+                };
+                if let Err(message) = self.runtime().map(|rt| rt.spawn(ask)) {
+                    tracing::warn!(%message, "token storage unknown");
                 }
                 return;
             }
@@ -503,7 +521,11 @@ impl Worker for SyncQueue {
             _ => {}
         }
         let (Some(engine), Some(relay)) = (self.engine.clone(), self.relay.clone()) else {
-            tracing::warn!(?message, "not started yet");
+            if self.switching {
+                self.waiting.push(message);
+            } else {
+                tracing::warn!(?message, "not started yet");
+            }
             return;
         };
         // The item a failed store write leaves showing a change that was not stored.
@@ -559,6 +581,7 @@ impl Worker for SyncQueue {
             | SyncQueueInput::SignIn { .. }
             | SyncQueueInput::TokenStorage
             | SyncQueueInput::SignInPlex { .. }
+            | SyncQueueInput::Finished(_)
             | SyncQueueInput::SignOut
             | SyncQueueInput::Foreground { .. }
             | SyncQueueInput::LoadSettings
