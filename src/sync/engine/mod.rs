@@ -400,14 +400,9 @@ impl Engine {
         Ok(outcome)
     }
 
+    /// The badge of a change waiting to be sent now ([`ItemSyncState::for_row`]).
     fn queued_badge(&self) -> ItemSyncState {
-        match self.account_state() {
-            AccountState::Online => ItemSyncState::Queued,
-            AccountState::Offline => ItemSyncState::WaitingForConnection,
-            AccountState::SignInNeeded | AccountState::ServerChanged => {
-                ItemSyncState::WaitingForSignIn
-            }
-        }
+        ItemSyncState::waiting(self.account_state())
     }
 
     /// Retry failed / needs-attention rows now (all when `items` is `None`).

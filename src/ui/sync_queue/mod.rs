@@ -606,7 +606,8 @@ impl Worker for SyncQueue {
                         i.kind.is_playable()
                             && (under(&i.parent_id) || under(&i.season_id) || under(&i.series_id))
                     }) {
-                        let state = queued_state(&engine, item.sync_state);
+                        let account = engine.account_state();
+                        let state = item.sync_state.map(|_| ItemSyncState::waiting(account));
                         let id = item.item_id.clone();
                         let _ = sender.output(SyncQueueOutput::ItemData { item });
                         if let Some(state) = state {
@@ -719,15 +720,6 @@ fn send_search(engine: &Engine, sender: &relm4::Sender<SyncQueueOutput>, query: 
     }
 }
 
-/// The badge for an item that has a queued row (after a bulk action).
-fn queued_state(engine: &Engine, row: Option<RowState>) -> Option<ItemSyncState> {
-    row.map(|_| match engine.account_state() {
-        AccountState::Online => ItemSyncState::Queued,
-        AccountState::Offline => ItemSyncState::WaitingForConnection,
-        AccountState::SignInNeeded | AccountState::ServerChanged => ItemSyncState::WaitingForSignIn,
-    })
-}
-
 fn send_item(engine: &Engine, sender: &relm4::Sender<SyncQueueOutput>, item: &str) {
     let account = engine.account();
     if let Ok(Some(view)) = engine.with_store(|s| s.item(account, item)) {
@@ -759,25 +751,6 @@ fn is_open(state: &ItemSyncState) -> bool {
             | ItemSyncState::Retrying { .. }
             | ItemSyncState::NeedsAttention { .. }
     )
-}
-
-/// The badge an outbox row deserves (after missed events, a retry, a merge).
-fn row_badge(row: &OutboxRow, account: AccountState) -> ItemSyncState {
-    match (row.state, account) {
-        (RowState::NeedsAttention, _) => ItemSyncState::NeedsAttention {
-            error: row.error_detail.clone().unwrap_or_default(),
-        },
-        (RowState::InFlight, _) => ItemSyncState::Syncing,
-        (RowState::Failed, AccountState::Online) => ItemSyncState::Retrying {
-            attempt: row.attempts,
-            next_attempt_at: row.next_attempt_at,
-        },
-        (_, AccountState::Online) => ItemSyncState::Queued,
-        (_, AccountState::Offline) => ItemSyncState::WaitingForConnection,
-        (_, AccountState::SignInNeeded | AccountState::ServerChanged) => {
-            ItemSyncState::WaitingForSignIn
-        }
-    }
 }
 
 #[cfg(test)]

@@ -138,7 +138,7 @@ impl Relay {
                 .flatten();
             let shown = self.shown().open.get(item).cloned();
             let badge = match row {
-                Some(row) => row_badge(&row, state),
+                Some(row) => ItemSyncState::for_row(&row, state),
                 // Left the outbox (delivered, or emptied by a merge): the server holds it.
                 None if shown.as_ref().is_some_and(is_open) => ItemSyncState::Synced,
                 None => continue,
@@ -182,7 +182,7 @@ impl Relay {
                 }
             }
             for row in &rows {
-                let mut badge = row_badge(row, state);
+                let mut badge = ItemSyncState::for_row(row, state);
                 if let ItemSyncState::NeedsAttention { error } = &mut badge {
                     if let Some(e) = entries.iter().find(|e| e.item_id == row.item_id) {
                         error.clone_from(&e.reason);
