@@ -1,5 +1,6 @@
 //! Real clicks and key presses, as the X server delivers them (`xdotool`, XTEST), for the GTK
-//! tests under Xvfb (no window manager: a window is focused before its keys are sent).
+//! tests under Xvfb (no window manager: a window is focused before its keys are sent). The one
+//! set of them: every GUI test that clicks or types goes through this module.
 //! `scripts/install-deps.sh` installs xdotool.
 
 use relm4::gtk;
@@ -70,12 +71,18 @@ pub fn type_text(window: &impl IsA<gtk::Window>, text: &str) {
     xdotool(&["windowfocus", "--sync", &id, "type", "--delay", "30", text]);
 }
 
+/// The title to find `window` by: its own, or (a window without one) a unique one set now.
 fn window_title(window: &impl IsA<gtk::Window>) -> String {
-    window
-        .as_ref()
-        .title()
-        .map(|t| t.to_string())
-        .expect("a window with a title")
+    static SERIAL: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let window = window.as_ref();
+    if let Some(title) = window.title().filter(|t| !t.is_empty()) {
+        return title.to_string();
+    }
+    let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let title = format!("playmark-test-{}-{serial}", std::process::id());
+    window.set_title(Some(&title));
+    pump();
+    title
 }
 
 /// Where the X window `id` is on the screen.
