@@ -619,18 +619,9 @@ impl Worker for SyncQueue {
                     }
                 })
             }
-            // Retrying sends no per-item event from the engine: the badges and the list follow
-            // the rows (queued again, off the list).
-            SyncQueueInput::Retry { item } => {
-                let items = [item];
-                engine
-                    .retry(Some(&items))
-                    .map(|_| relay.resync_items(&items))
-            }
-            SyncQueueInput::RetryAll => {
-                let items = relay.open_items();
-                engine.retry(None).map(|_| relay.resync_items(&items))
-            }
+            // The engine badges the retried changes (queued, off the list).
+            SyncQueueInput::Retry { item } => engine.retry(Some(&[item])).map(|_| ()),
+            SyncQueueInput::RetryAll => engine.retry(None).map(|_| ()),
             SyncQueueInput::Discard { item } => {
                 engine.discard(std::slice::from_ref(&item)).map(|_| {
                     send_item(&engine, sender.output_sender(), &item);

@@ -52,11 +52,6 @@ impl Relay {
         self.shown.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Items whose change is still under way.
-    pub(super) fn open_items(&self) -> Vec<String> {
-        self.shown().open.keys().cloned().collect()
-    }
-
     /// The list entry of a row that needs attention.
     pub(super) fn attention_item(&self, store: &mut Store, row: &OutboxRow) -> AttentionItem {
         let account = self.engine.account();
@@ -126,7 +121,7 @@ impl Relay {
     }
 
     /// Make the badges of `items` and their places on the needs-attention list match their
-    /// outbox rows (after a retry, or a merge that may have emptied a row).
+    /// outbox rows (after a merge that may have emptied a row).
     pub(super) fn resync_items(&self, items: &[String]) {
         let account = self.engine.account();
         let state = self.engine.account_state();
