@@ -407,16 +407,18 @@ impl SyncQueue {
         if no_groups || self.mirrors.periodic.is_some() {
             return;
         }
-        let interval = config
-            .pull
-            .map(|p| p.interval_ms)
-            .unwrap_or(PullSchedule::default().interval_ms);
-        let interval = Duration::from_millis(u64::try_from(interval).unwrap_or(1).max(1_000));
         let input = sender.input_sender().clone();
         self.mirrors.periodic = Some(rt.spawn(async move {
             loop {
                 input.emit(SyncQueueInput::Mirror(MirrorRequest::Periodic));
-                tokio::time::sleep(interval).await;
+                // The pull interval as saved now (Preferences may have changed it).
+                let interval = Store::open(&database_path(&base))
+                    .map(|s| engine_config(&s))
+                    .ok()
+                    .and_then(|c| c.pull)
+                    .map_or(PullSchedule::default().interval_ms, |p| p.interval_ms);
+                let interval = u64::try_from(interval).unwrap_or(1).max(1_000);
+                tokio::time::sleep(Duration::from_millis(interval)).await;
             }
         }));
     }
