@@ -413,3 +413,98 @@ fn group_widget(g: &MirrorGroupView) -> adw::PreferencesGroup {
     group.add(&health);
     group
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mirror::matching::{match_items, Candidate, HealthKind};
+    use crate::model::{AccountId, ItemKind, ProviderId};
+
+    fn item(account: AccountId, id: &str, kind: ItemKind, own: &[&str]) -> Candidate {
+        Candidate {
+            account,
+            item_id: id.into(),
+            kind,
+            label: id.into(),
+            ids: own.iter().filter_map(|s| ProviderId::parse(s)).collect(),
+            series_ids: Vec::new(),
+            season: None,
+            episode: None,
+        }
+    }
+
+    fn episode(account: AccountId, id: &str, own: &[&str], series: &[&str], s: i64) -> Candidate {
+        Candidate {
+            series_ids: series.iter().filter_map(|s| ProviderId::parse(s)).collect(),
+            season: Some(s),
+            episode: Some(2),
+            ..item(account, id, ItemKind::Episode, own)
+        }
+    }
+
+    /// The page's words for the first health entry matching makes of `candidates`.
+    fn words(candidates: &[Candidate]) -> String {
+        let m = match_items(candidates);
+        assert!(m.titles.is_empty() && !m.health.is_empty(), "{m:?}");
+        let h = &m.health[0];
+        health_reason(&MirrorHealth {
+            kind: match h.kind {
+                HealthKind::Unmatched => MirrorHealthKind::Unmatched,
+                HealthKind::Ambiguous => MirrorHealthKind::Ambiguous,
+            },
+            reason: h.reason.clone(),
+            items: Vec::new(),
+        })
+    }
+
+    /// Every reason the matching gives has its own sentence (none falls to the generic one):
+    /// the page follows the core's wording.
+    #[test]
+    fn every_matching_reason_has_its_own_words() {
+        let generic_ambiguous = gettext("It matches more than one item: nothing is written.");
+        let said = [
+            words(&[item(1, "a", ItemKind::Movie, &[])]),
+            words(&[
+                item(1, "a", ItemKind::Movie, &["tmdb:1"]),
+                item(2, "b", ItemKind::Movie, &["tmdb:2"]),
+            ]),
+            words(&[
+                item(1, "a", ItemKind::Movie, &["tmdb:65"]),
+                item(2, "b", ItemKind::Movie, &["tmdb:65"]),
+                item(2, "c", ItemKind::Movie, &["tmdb:65"]),
+            ]),
+            words(&[
+                item(1, "a", ItemKind::Movie, &["tmdb:65", "imdb:tt1"]),
+                item(2, "b", ItemKind::Movie, &["tmdb:65", "imdb:tt2"]),
+            ]),
+            words(&[
+                item(1, "a", ItemKind::Movie, &["tmdb:65"]),
+                item(2, "b", ItemKind::Episode, &["tmdb:65"]),
+            ]),
+            words(&[
+                episode(1, "a", &[], &["tvdb:100", "imdb:tt5"], 1),
+                episode(2, "b", &[], &["tvdb:100", "imdb:tt6"], 1),
+            ]),
+            words(&[
+                episode(1, "a", &["tvdb:1"], &["tvdb:100"], 1),
+                episode(2, "b", &[], &["tvdb:100"], 1),
+                episode(3, "c", &["tvdb:1"], &["tvdb:100"], 2),
+            ]),
+        ];
+        let distinct: std::collections::BTreeSet<&String> = said.iter().collect();
+        assert_eq!(distinct.len(), said.len(), "{said:#?}");
+        assert!(!said.contains(&generic_ambiguous), "{said:#?}");
+        assert!(said[6].contains("anime"), "{}", said[6]);
+        let waiting = |reason: &str| {
+            health_reason(&MirrorHealth {
+                kind: MirrorHealthKind::FirstPass,
+                reason: reason.into(),
+                items: Vec::new(),
+            })
+        };
+        assert_ne!(
+            waiting("first pass waits for Plex (not read in this pass)"),
+            waiting("first pass: the servers differ (Plex watched, Jellyfin not watched)")
+        );
+    }
+}

@@ -131,6 +131,9 @@ impl Mirrors {
 
 /// The groups and their status, read from the database of `data_dir`.
 fn read_status(data_dir: &Path) -> Result<Vec<MirrorGroupView>, crate::store::StoreError> {
+    if !database_path(data_dir).exists() {
+        return Ok(Vec::new());
+    }
     let store = Store::open(&database_path(data_dir))?;
     let mut out = Vec::new();
     for g in store.mirror_groups()? {
@@ -321,6 +324,10 @@ impl SyncQueue {
     /// `playmark mirror` while the app runs).
     pub(super) fn follow_mirrors(&mut self, sender: &ComponentSender<Self>) {
         let base = self.base_dir();
+        // No database yet (a new user on the demo library): no group, and none is made here.
+        if !database_path(&base).exists() {
+            return;
+        }
         let read = Store::open(&database_path(&base)).and_then(|s| {
             let groups = s.mirror_groups()?;
             let mut accounts = Vec::new();
