@@ -3,8 +3,9 @@
 //! processes' worth of state: the demo Plex shares one play state between its tokens), both
 //! signed in and grouped with the real `playmark` binary; the app opened on that data folder
 //! runs the group's first pass by itself, its Preferences' Mirror page shows the figures of
-//! `playmark mirror status` and the health list, and "Run now" carries a change made on the
-//! Jellyfin server to the Plex server.
+//! `playmark mirror status` and the health list, and "Run now" carries a change made in the app
+//! (on Jellyfin) to the Plex server, and one made on the Plex server back to Jellyfin and to the
+//! library on screen.
 #![cfg(feature = "gui")]
 #![allow(clippy::unwrap_used)]
 
@@ -15,9 +16,12 @@ use std::time::Duration;
 use crate::common;
 
 use common::bin::{expect_code, login, run, NO_BUS};
-use common::gtk::{close_all_windows, descendants, launch, pump, wait_for, wait_within};
+use common::gtk::{
+    close_all_windows, descendants, launch, named, one, pump, wait_for, wait_within,
+};
 use playmark::demo::{DemoServer, DEMO_PASSWORD, DEMO_PLEX_TOKEN};
 use playmark::model::{ItemKind, UserData};
+use playmark::ui::library::LibraryInput;
 use playmark::ui::sync_queue::mirror::MirrorHealthKind;
 use playmark::ui::sync_queue::SyncQueueInit;
 use relm4::adw::prelude::PreferencesWindowExt;
@@ -75,7 +79,7 @@ fn page_text(page: &gtk::Widget) -> String {
 }
 
 #[gtk::test]
-fn the_mirror_page_shows_the_group_and_run_now_carries_a_change_to_plex() {
+fn the_mirror_page_shows_the_group_and_run_now_carries_changes_both_ways() {
     close_all_windows();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -88,9 +92,10 @@ fn the_mirror_page_shows_the_group_and_run_now_carries_a_change_to_plex() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    expect_code(&login(&data, &jf.url(), DEMO_PASSWORD), 0);
     expect_code(&login_plex(&data, &plex.url()), 0);
-    // Jellyfin = account 1, Plex = account 2; the group is made, never run from the CLI.
+    expect_code(&login(&data, &jf.url(), DEMO_PASSWORD), 0);
+    // Plex = account 1, Jellyfin = account 2 (signed in last: the library shows it); the
+    // group is made, never run from the CLI.
     expect_code(&run(&data, &["mirror", "add", "1", "2"], None), 0);
 
     let app = launch(SyncQueueInit::DataDir {
@@ -165,24 +170,42 @@ fn the_mirror_page_shows_the_group_and_run_now_carries_a_change_to_plex() {
         "the reason in words: {words}"
     );
 
-    // Watched on the Jellyfin server, then Run now: the Plex server has it watched.
+    // Watched in the app (its library shows Jellyfin): the app sends it to the Jellyfin
+    // server; then Run now carries it to the Plex server.
+    prefs().close();
+    pump();
     let (j, x) = (
         episode(&jf, "Paper Cities", 1, 3),
         episode(&plex, "Paper Cities", 1, 3),
     );
     assert!(!plex.user_data(&x).unwrap().played);
-    jf.set_user_data(
-        &j,
-        UserData {
-            position_ms: 0,
-            played: true,
-            play_count: 1,
-            last_played: Some(1_765_000_000_000),
-        },
-    );
-    let button = app.model().preferences.model().mirror.run_now.clone();
-    wait_for("Run now can be clicked", || button.is_sensitive());
-    button.emit_clicked();
+    let on_jf = jf.items().into_iter().find(|i| i.id == j).unwrap();
+    let (series, season) = (on_jf.series_id.unwrap(), on_jf.season_id.unwrap());
+    app.model()
+        .library
+        .emit(LibraryInput::OpenSeries { id: series });
+    pump();
+    app.model()
+        .library
+        .emit(LibraryInput::OpenSeason { id: season });
+    let library = app.model().library.widget().clone().upcast::<gtk::Widget>();
+    wait_for("the episode's row", || !named(&library, &j).is_empty());
+    let check: gtk::CheckButton = one(&named(&library, &j).pop().unwrap());
+    assert!(!check.is_active());
+    check.set_active(true);
+    wait_for("watched on the Jellyfin server (sent by the app)", || {
+        jf.user_data(&j).is_some_and(|u| u.played)
+    });
+    gtk::prelude::ActionGroupExt::activate_action(app.widget(), "preferences", None);
+    wait_for("the preferences again", || prefs().is_visible());
+    let run_now = || {
+        let button = app.model().preferences.model().mirror.run_now.clone();
+        wait_for("Run now can be clicked", || {
+            button.is_sensitive() && !app.model().preferences.model().mirror.running()
+        });
+        button.emit_clicked();
+    };
+    run_now();
     wait_within(
         "watched on the Plex server",
         Duration::from_secs(60),
@@ -195,13 +218,34 @@ fn the_mirror_page_shows_the_group_and_run_now_carries_a_change_to_plex() {
             && result.is_visible()
             && result.text().starts_with("Done")
     });
-    // The library shows Plex (the account signed in last): what crossed shows there too.
-    wait_within("watched in the library", Duration::from_secs(30), || {
+
+    // Watched on the Plex server, then Run now: the Jellyfin server has it, and the library
+    // (Jellyfin) shows it.
+    let (j4, x4) = (
+        episode(&jf, "Paper Cities", 1, 4),
+        episode(&plex, "Paper Cities", 1, 4),
+    );
+    plex.set_user_data(
+        &x4,
+        UserData {
+            position_ms: 0,
+            played: true,
+            play_count: 1,
+            last_played: Some(1_765_000_000_000),
+        },
+    );
+    run_now();
+    wait_within(
+        "watched on the Jellyfin server",
+        Duration::from_secs(60),
+        || jf.user_data(&j4).is_some_and(|u| u.played),
+    );
+    wait_for("watched in the library", || {
         app.model()
             .library
             .model()
             .rows
-            .item(&x)
+            .item(&j4)
             .is_some_and(|i| i.played)
     });
     prefs().close();
