@@ -295,9 +295,11 @@ impl SyncQueue {
                 send_status(&self.base_dir(), running, sender.output_sender());
             }
             MirrorRequest::RunNow | MirrorRequest::Periodic => {
-                self.follow_mirrors(sender);
+                let any = self.follow_mirrors(sender);
                 let running = self.mirrors.running.load(Ordering::SeqCst);
-                if request == MirrorRequest::Periodic && running {
+                // The periodic pass skips a turn while one runs, or with no group (all
+                // removed while the app runs).
+                if request == MirrorRequest::Periodic && (running || !any) {
                     return;
                 }
                 let task = run_passes(
@@ -321,12 +323,12 @@ impl SyncQueue {
     /// whose engine runs already), stop those of accounts no longer in a group, and run the
     /// passes: one now when they were not running, then every pull interval. Called after an
     /// engine starts (`launch`) and by the periodic passes (groups made or removed with
-    /// `playmark mirror` while the app runs).
-    pub(super) fn follow_mirrors(&mut self, sender: &ComponentSender<Self>) {
+    /// `playmark mirror` while the app runs). Says whether a group exists.
+    pub(super) fn follow_mirrors(&mut self, sender: &ComponentSender<Self>) -> bool {
         let base = self.base_dir();
         // No database yet (a new user on the demo library): no group, and none is made here.
         if !database_path(&base).exists() {
-            return;
+            return false;
         }
         let read = Store::open(&database_path(&base)).and_then(|s| {
             let groups = s.mirror_groups()?;
@@ -347,7 +349,7 @@ impl SyncQueue {
             Ok(read) => read,
             Err(e) => {
                 tracing::warn!(error = %e, "mirror groups not read");
-                return;
+                return false;
             }
         };
         let shown = self.shown_engine().map(|e| e.account());
@@ -370,7 +372,7 @@ impl SyncQueue {
             }
         }
         let Ok(rt) = self.runtime().map(|rt| rt.handle().clone()) else {
-            return;
+            return !no_groups;
         };
         for account in accounts.iter().filter(|a| wanted.contains(&a.id)) {
             if self.mirrors.engines.contains_key(&account.id) {
@@ -412,7 +414,7 @@ impl SyncQueue {
                 .insert(account.id, (engine, vec![task]));
         }
         if no_groups || self.mirrors.periodic.is_some() {
-            return;
+            return !no_groups;
         }
         let input = sender.input_sender().clone();
         self.mirrors.periodic = Some(rt.spawn(async move {
@@ -428,5 +430,6 @@ impl SyncQueue {
                 tokio::time::sleep(Duration::from_millis(interval)).await;
             }
         }));
+        true
     }
 }
