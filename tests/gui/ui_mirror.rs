@@ -248,6 +248,46 @@ fn the_mirror_page_shows_the_group_and_run_now_carries_changes_both_ways() {
             .item(&j4)
             .is_some_and(|i| i.played)
     });
+
+    // The Plex server down for a pass: the page lists the error, the change waits in Plex's
+    // queue, and the app's engine for Plex (a member the library does not show) delivers it
+    // once the server is back — no second Run now.
+    let (j5, x5) = (
+        episode(&jf, "Paper Cities", 1, 5),
+        episode(&plex, "Paper Cities", 1, 5),
+    );
+    jf.set_user_data(
+        &j5,
+        UserData {
+            position_ms: 0,
+            played: true,
+            play_count: 1,
+            last_played: Some(1_765_000_000_000),
+        },
+    );
+    plex.set_offline(true);
+    run_now();
+    wait_within("the pass with Plex down", Duration::from_secs(60), || {
+        let app = app.model();
+        let prefs = app.preferences.model();
+        !prefs.mirror.running()
+            && prefs
+                .mirror
+                .groups()
+                .is_some_and(|g| !g[0].errors.is_empty() && g[0].queued > 0)
+    });
+    let error = app.model().preferences.model().mirror.groups().unwrap()[0].errors[0].clone();
+    assert!(error.contains("Plex Media Server"), "{error}");
+    let words = page_text(page.upcast_ref());
+    assert!(words.contains(&error), "the error on the page: {words}");
+    assert!(!plex.user_data(&x5).unwrap().played);
+    plex.set_offline(false);
+    wait_within(
+        "delivered to Plex by the app's engine for it",
+        Duration::from_secs(90),
+        || plex.user_data(&x5).is_some_and(|u| u.played),
+    );
+    assert_eq!(plex.user_data(&x5).unwrap().play_count, 1, "one view");
     prefs().close();
     pump();
     close_all_windows();

@@ -229,6 +229,7 @@ async fn run_passes(
     lock: Arc<tokio::sync::Mutex<()>>,
     running: Arc<AtomicBool>,
     shown: Option<Engine>,
+    members: Vec<Engine>,
     out: relm4::Sender<SyncQueueOutput>,
 ) {
     let _one = lock.lock().await;
@@ -262,9 +263,19 @@ async fn run_passes(
         }
         Err(e) => summary.failed = Some(e.to_string()),
     }
-    if let Some(engine) = shown {
+    if let Some(engine) = &shown {
         for (_, item) in written.iter().filter(|(a, _)| *a == engine.account()) {
-            send_item(&engine, &out, item);
+            send_item(engine, &out, item);
+        }
+    }
+    // What the pass could not deliver (a server down) is this process's engines' to send:
+    // they are woken (their own store did not see the rows come), and one offline probes
+    // with its backoff until its server is back.
+    if summary.undelivered > 0 {
+        for engine in members.iter().chain(shown.iter()) {
+            if let Err(e) = engine.sync_now() {
+                tracing::warn!(account = engine.account(), error = %e, "mirror engine not woken");
+            }
         }
     }
     running.store(false, Ordering::SeqCst);
@@ -307,6 +318,11 @@ impl SyncQueue {
                     self.mirrors.lock.clone(),
                     self.mirrors.running.clone(),
                     self.shown_engine(),
+                    self.mirrors
+                        .engines
+                        .values()
+                        .map(|(e, _)| e.clone())
+                        .collect(),
                     sender.output_sender().clone(),
                 );
                 match self.runtime() {
