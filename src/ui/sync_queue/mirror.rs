@@ -115,6 +115,13 @@ pub(super) struct Mirrors {
 }
 
 impl Mirrors {
+    /// A network hint for the members' engines too (see `Engine::connectivity_changed`).
+    pub(super) fn connectivity_changed(&self, online: bool) {
+        for (engine, _) in self.engines.values() {
+            engine.connectivity_changed(online);
+        }
+    }
+
     /// Stop every member engine and the periodic passes.
     pub(super) fn stop(&mut self) {
         for (_, (engine, tasks)) in self.engines.drain() {

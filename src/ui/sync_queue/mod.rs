@@ -639,6 +639,7 @@ impl Worker for SyncQueue {
                 .map(|_| engine.pull_soon()),
             SyncQueueInput::ConnectivityChanged { online } => {
                 engine.connectivity_changed(online);
+                self.mirrors.connectivity_changed(online);
                 Ok(())
             }
             SyncQueueInput::Simulate { fault } => {
