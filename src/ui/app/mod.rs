@@ -577,6 +577,9 @@ impl SimpleComponent for App {
                 SyncQueueOutput::Settings { state } => {
                     self.preferences.emit(PreferencesInput::Load(state))
                 }
+                SyncQueueOutput::Mirror(report) => {
+                    self.preferences.emit(PreferencesInput::Mirror(report))
+                }
                 SyncQueueOutput::Overridden { items, new } => {
                     self.show_overridden(items, new, &sender)
                 }
@@ -731,6 +734,7 @@ impl SimpleComponent for App {
             AppInput::Preferences(out) => self.queue.emit(match out {
                 PreferencesOutput::Set { key, value } => SyncQueueInput::SetSetting { key, value },
                 PreferencesOutput::SetPolicy { policy } => SyncQueueInput::SetPolicy { policy },
+                PreferencesOutput::Mirror(request) => SyncQueueInput::Mirror(request),
             }),
         }
     }

@@ -7,6 +7,7 @@
 
 mod lifecycle;
 mod media;
+pub mod mirror;
 mod posters;
 mod relay;
 mod session;
@@ -192,6 +193,8 @@ pub enum SyncQueueInput {
     /// A network step the worker ran as a task of its runtime (a sign-in, a sign-out) is
     /// done: sent by the worker to itself, never by the app.
     Finished(Finished),
+    /// The Mirror page (status, Run now): answered with [`SyncQueueOutput::Mirror`].
+    Mirror(mirror::MirrorRequest),
 }
 
 /// A merge kept another device's progress over a change of the person's (DESIGN.md
@@ -357,6 +360,8 @@ pub enum SyncQueueOutput {
         items: Vec<OverriddenItem>,
         new: Vec<String>,
     },
+    /// For the Mirror page: the mirror groups' status, a pass started or finished.
+    Mirror(mirror::MirrorReport),
 }
 
 /// The worker's state.
@@ -385,6 +390,8 @@ pub struct SyncQueue {
     /// engine waits in `waiting` for it.
     switching: bool,
     waiting: Vec<SyncQueueInput>,
+    /// The mirror groups' engines and passes.
+    mirrors: mirror::Mirrors,
 }
 
 impl std::fmt::Debug for SyncQueue {
@@ -398,6 +405,7 @@ impl std::fmt::Debug for SyncQueue {
 impl Drop for SyncQueue {
     fn drop(&mut self) {
         self.stop_play_and_downloads();
+        self.mirrors.stop();
         if let Some(engine) = &self.engine {
             engine.shutdown();
         }
@@ -428,6 +436,7 @@ impl Worker for SyncQueue {
             held: undo::HeldBatches::default(),
             switching: false,
             waiting: Vec::new(),
+            mirrors: mirror::Mirrors::default(),
         }
     }
 
@@ -518,6 +527,10 @@ impl Worker for SyncQueue {
                 self.set_policy(policy, sender.output_sender());
                 return;
             }
+            SyncQueueInput::Mirror(request) => {
+                self.mirror_request(request, &sender);
+                return;
+            }
             _ => {}
         }
         let (Some(engine), Some(relay)) = (self.engine.clone(), self.relay.clone()) else {
@@ -586,7 +599,8 @@ impl Worker for SyncQueue {
             | SyncQueueInput::Foreground { .. }
             | SyncQueueInput::LoadSettings
             | SyncQueueInput::SetSetting { .. }
-            | SyncQueueInput::SetPolicy { .. } => Ok(()),
+            | SyncQueueInput::SetPolicy { .. }
+            | SyncQueueInput::Mirror(_) => Ok(()),
             SyncQueueInput::Enqueue { item, change } => {
                 engine.record_change(&item, change).map(|_| {
                     send_item(&engine, sender.output_sender(), &item);
@@ -640,6 +654,7 @@ impl Worker for SyncQueue {
                 .map(|_| engine.pull_soon()),
             SyncQueueInput::ConnectivityChanged { online } => {
                 engine.connectivity_changed(online);
+                self.mirrors.connectivity_changed(online);
                 Ok(())
             }
             SyncQueueInput::Simulate { fault } => {
