@@ -399,6 +399,57 @@ async fn the_minimal_histories_of_issue_17_hold_every_invariant() {
                 },
             ],
         ),
+        // Seed 717 (Plex): three scrobbles held in a row (a late write and two crashes whose
+        // holds found no request of their own), the clock moved a timeout each time; the first
+        // one's retry was due before the server applied it, read the episode unwatched and
+        // scrobbled again (two views). Fixed in the engine: a write held now defers every item
+        // whose outcome is still unknown (`Store::defer_unknown_outcomes`).
+        (
+            717,
+            vec![
+                fault(FaultKind::LateWrite),
+                Op::Crash {
+                    dev: 2,
+                    mid_request: Some(true),
+                    target: Target::Write,
+                },
+                Op::Crash {
+                    dev: 2,
+                    mid_request: Some(true),
+                    target: Target::Write,
+                },
+                Op::Bulk {
+                    dev: 1,
+                    played: true,
+                },
+                change(1, 2, Change::Position { permille: 668 }),
+                Op::Sync { dev: 1, now: true },
+            ],
+        ),
+        // Seed 351 (Plex): d0's "watched at 0" over the server's watched item with an offset
+        // is unscrobble + scrobble; the unscrobble was held and applied late, and the next
+        // read found "unwatched at 0", which no one chose, and kept it as another device's
+        // change. Fixed in the classification: a state our write of several calls passes
+        // through is a part of ours (`Landed::Partly`), and the rest is sent again.
+        (
+            351,
+            vec![
+                change(1, 1, Change::Watched),
+                change(1, 1, Change::Position { permille: 299 }),
+                Op::Sync { dev: 1, now: true },
+                Op::Crash {
+                    dev: 1,
+                    mid_request: Some(true),
+                    target: Target::Write,
+                },
+                Op::OfflinePlay {
+                    dev: 0,
+                    item: 1,
+                    checkpoints: 2,
+                    finish: true,
+                },
+            ],
+        ),
         (
             279,
             vec![

@@ -584,12 +584,12 @@ impl Store {
                 Claim::Group { rows, .. } => rows.as_slice(),
             };
             for r in rows {
-                tx.execute(
+                tx.prepare_cached(
                     "UPDATE sync_outbox SET state = 'in_flight', lease_until = ?3, lease_owner = ?5, updated_at = ?4,
                             hold_until = NULL
                      WHERE account_id = ?1 AND item_id = ?2",
-                    params![account, r.item_id, now + lease_ms, now, self.lease_owner],
-                )?;
+                )?
+                .execute(params![account, r.item_id, now + lease_ms, now, self.lease_owner])?;
             }
         }
         tx.commit()?;
@@ -636,7 +636,7 @@ impl Store {
                 Verified::Delivered(complete_in(&tx, account, sent, Some(*remote), now)?)
             }
             sent::Landed::NotLanded => Verified::NotApplied,
-            sent::Landed::Overwritten => {
+            sent::Landed::Overwritten | sent::Landed::Partly => {
                 tx.execute(
                     "UPDATE sync_outbox SET state = 'pending', lease_until = NULL, lease_owner = NULL,
                             updated_at = ?3, next_attempt_at = MIN(next_attempt_at, ?3)
