@@ -752,18 +752,20 @@ impl Store {
 
     /// Return `in_flight` rows whose lease has expired to `pending` (crash recovery).
     pub fn recover_expired_leases(&mut self, now: Millis) -> Result<usize> {
-        Ok(self.conn.execute(
-            "UPDATE sync_outbox SET state = 'pending', lease_until = NULL, updated_at = ?1
-             WHERE state = 'in_flight' AND lease_until <= ?1",
-            [now],
-        )?)
+        Ok(self
+            .conn
+            .prepare_cached(
+                "UPDATE sync_outbox SET state = 'pending', lease_until = NULL, updated_at = ?1
+                 WHERE state = 'in_flight' AND lease_until <= ?1",
+            )?
+            .execute([now])?)
     }
 
     /// Return `in_flight` rows held by processes that no longer run (a crashed CLI or app) to
     /// `pending` at once, without waiting for their lease to expire.
     pub fn recover_orphaned_leases(&mut self, now: Millis) -> Result<usize> {
         let owners: Vec<String> = {
-            let mut stmt = self.conn.prepare(
+            let mut stmt = self.conn.prepare_cached(
                 "SELECT DISTINCT lease_owner FROM sync_outbox
                  WHERE state = 'in_flight' AND lease_owner IS NOT NULL AND lease_owner != ?1",
             )?;

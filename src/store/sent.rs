@@ -15,6 +15,7 @@
 //! | what we sent                | ours landed                    | the server's value          |
 //! | the old base                | ours did not land              | the old base (resend)       |
 //! | the old base, dated after our read | ours landed, then someone went back | what we sent  |
+//! | Plex: a state between our calls | a part of ours landed       | the server's value (resend) |
 //! | anything else               | ours landed, someone changed it after | what we sent         |
 //!
 //! With base := what we sent, a person who changed nothing since gets the server's value with no
