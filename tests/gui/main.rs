@@ -12,5 +12,6 @@ mod ui;
 mod ui_dead_ends;
 mod ui_dialogs;
 mod ui_library;
+mod ui_mirror;
 mod ui_prefs;
 mod ui_undo;
