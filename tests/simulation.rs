@@ -399,6 +399,108 @@ async fn the_minimal_histories_of_issue_17_hold_every_invariant() {
                 },
             ],
         ),
+        // Seed 717 (Plex): three scrobbles held in a row (a late write and two crashes whose
+        // holds found no request of their own), the clock moved a timeout each time; the first
+        // one's retry was due before the server applied it, read the episode unwatched and
+        // scrobbled again (two views). Fixed in the engine: a write held now defers every item
+        // whose outcome is still unknown (`Store::defer_unknown_outcomes`).
+        (
+            717,
+            vec![
+                fault(FaultKind::LateWrite),
+                Op::Crash {
+                    dev: 2,
+                    mid_request: Some(true),
+                    target: Target::Write,
+                },
+                Op::Crash {
+                    dev: 2,
+                    mid_request: Some(true),
+                    target: Target::Write,
+                },
+                Op::Bulk {
+                    dev: 1,
+                    played: true,
+                },
+                change(1, 2, Change::Position { permille: 668 }),
+                Op::Sync { dev: 1, now: true },
+            ],
+        ),
+        // Seed 351 (Plex): d0's "watched at 0" over the server's watched item with an offset
+        // is unscrobble + scrobble; the unscrobble was held and applied late, and the next
+        // read found "unwatched at 0", which no one chose, and kept it as another device's
+        // change. Fixed in the classification: a state our write of several calls passes
+        // through is a part of ours (`Landed::Partly`), and the rest is sent again.
+        (
+            351,
+            vec![
+                change(1, 1, Change::Watched),
+                change(1, 1, Change::Position { permille: 299 }),
+                Op::Sync { dev: 1, now: true },
+                Op::Crash {
+                    dev: 1,
+                    mid_request: Some(true),
+                    target: Target::Write,
+                },
+                Op::OfflinePlay {
+                    dev: 0,
+                    item: 1,
+                    checkpoints: 2,
+                    finish: true,
+                },
+            ],
+        ),
+        // Seed 6316 (Jellyfin, prefer-local): d1's sync failed at its read (503 "starting"),
+        // and the checker took d0, which then pulled the initial 0s, to know d1's unwatch to
+        // 0s. A sync the server answered nothing of is no send.
+        (
+            6316,
+            vec![
+                fault(FaultKind::Status5xx(500)),
+                change(1, 2, Change::Position { permille: 248 }),
+                Op::StoreLocked {
+                    dev: 1,
+                    at: LockAt::Start,
+                },
+                Op::Sync { dev: 1, now: false },
+                Op::Advance { ms: 600_000 },
+                Op::Bulk {
+                    dev: 1,
+                    played: false,
+                },
+                Op::ServerRestart,
+                Op::Sync { dev: 1, now: false },
+                Op::PullDuringSync { dev: 0 },
+                change(0, 2, Change::Position { permille: 87 }),
+            ],
+        ),
+        // Seed 1060 (Jellyfin, furthest-progress): d2's ABA write (7s over d1's restart to
+        // 0s, d2's base) hid the restart, and d3's "watched" then beat 7s. The checker excuses
+        // the restart ("ABA, then a third device's change beat the ABA write").
+        (
+            1060,
+            vec![
+                change(1, 1, Change::Position { permille: 854 }),
+                Op::OfflinePlay {
+                    dev: 1,
+                    item: 3,
+                    checkpoints: 2,
+                    finish: true,
+                },
+                Op::Fault {
+                    kind: FaultKind::TooMany(60),
+                    target: Target::Next,
+                },
+                change(2, 1, Change::Position { permille: 6 }),
+                Op::Sync { dev: 2, now: true },
+                Op::PullDuringSync { dev: 3 },
+                change(1, 1, Change::Unwatched),
+                Op::Bulk {
+                    dev: 3,
+                    played: true,
+                },
+            ],
+        ),
         (
             279,
             vec![

@@ -584,12 +584,12 @@ impl Store {
                 Claim::Group { rows, .. } => rows.as_slice(),
             };
             for r in rows {
-                tx.execute(
+                tx.prepare_cached(
                     "UPDATE sync_outbox SET state = 'in_flight', lease_until = ?3, lease_owner = ?5, updated_at = ?4,
                             hold_until = NULL
                      WHERE account_id = ?1 AND item_id = ?2",
-                    params![account, r.item_id, now + lease_ms, now, self.lease_owner],
-                )?;
+                )?
+                .execute(params![account, r.item_id, now + lease_ms, now, self.lease_owner])?;
             }
         }
         tx.commit()?;
@@ -636,7 +636,7 @@ impl Store {
                 Verified::Delivered(complete_in(&tx, account, sent, Some(*remote), now)?)
             }
             sent::Landed::NotLanded => Verified::NotApplied,
-            sent::Landed::Overwritten => {
+            sent::Landed::Overwritten | sent::Landed::Partly => {
                 tx.execute(
                     "UPDATE sync_outbox SET state = 'pending', lease_until = NULL, lease_owner = NULL,
                             updated_at = ?3, next_attempt_at = MIN(next_attempt_at, ?3)
@@ -752,18 +752,20 @@ impl Store {
 
     /// Return `in_flight` rows whose lease has expired to `pending` (crash recovery).
     pub fn recover_expired_leases(&mut self, now: Millis) -> Result<usize> {
-        Ok(self.conn.execute(
-            "UPDATE sync_outbox SET state = 'pending', lease_until = NULL, updated_at = ?1
-             WHERE state = 'in_flight' AND lease_until <= ?1",
-            [now],
-        )?)
+        Ok(self
+            .conn
+            .prepare_cached(
+                "UPDATE sync_outbox SET state = 'pending', lease_until = NULL, updated_at = ?1
+                 WHERE state = 'in_flight' AND lease_until <= ?1",
+            )?
+            .execute([now])?)
     }
 
     /// Return `in_flight` rows held by processes that no longer run (a crashed CLI or app) to
     /// `pending` at once, without waiting for their lease to expire.
     pub fn recover_orphaned_leases(&mut self, now: Millis) -> Result<usize> {
         let owners: Vec<String> = {
-            let mut stmt = self.conn.prepare(
+            let mut stmt = self.conn.prepare_cached(
                 "SELECT DISTINCT lease_owner FROM sync_outbox
                  WHERE state = 'in_flight' AND lease_owner IS NOT NULL AND lease_owner != ?1",
             )?;

@@ -96,11 +96,8 @@ fn runtime_of(
     item: &str,
 ) -> rusqlite::Result<Option<i64>> {
     Ok(tx
-        .query_row(
-            "SELECT runtime_ms FROM items WHERE account_id = ?1 AND item_id = ?2",
-            params![account, item],
-            |r| r.get::<_, Option<i64>>(0),
-        )
+        .prepare_cached("SELECT runtime_ms FROM items WHERE account_id = ?1 AND item_id = ?2")?
+        .query_row(params![account, item], |r| r.get::<_, Option<i64>>(0))
         .optional()?
         .flatten())
 }
@@ -111,11 +108,8 @@ fn changed_at_of(
     item: &str,
 ) -> rusqlite::Result<Option<Millis>> {
     Ok(tx
-        .query_row(
-            "SELECT changed_at FROM play_state WHERE account_id = ?1 AND item_id = ?2",
-            params![account, item],
-            |r| r.get::<_, Option<Millis>>(0),
-        )
+        .prepare_cached("SELECT changed_at FROM play_state WHERE account_id = ?1 AND item_id = ?2")?
+        .query_row(params![account, item], |r| r.get::<_, Option<Millis>>(0))
         .optional()?
         .flatten())
 }

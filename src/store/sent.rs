@@ -15,6 +15,7 @@
 //! | what we sent                | ours landed                    | the server's value          |
 //! | the old base                | ours did not land              | the old base (resend)       |
 //! | the old base, dated after our read | ours landed, then someone went back | what we sent  |
+//! | Plex: a state between our calls | a part of ours landed       | the server's value (resend) |
 //! | anything else               | ours landed, someone changed it after | what we sent         |
 //!
 //! With base := what we sent, a person who changed nothing since gets the server's value with no
@@ -55,6 +56,10 @@ pub enum Landed {
     /// The server holds something else (or the old base, dated after our read): our write
     /// landed and another device changed the item after it.
     Overwritten,
+    /// Plex: the server holds a state our write of several calls passes through (unwatched at
+    /// 0 after the unscrobble of an unscrobble + scrobble): a part of it landed, the rest
+    /// never came. The merge runs over that state as the base, so the rest is sent again.
+    Partly,
 }
 
 /// Played and position, as the server keeps them: positions are compared in whole seconds
@@ -93,6 +98,38 @@ pub fn classify(
         }
         _ => Landed::NotLanded,
     }
+}
+
+/// Plex only (its writes are several calls; Jellyfin's are one): `remote` is neither the base
+/// nor what we sent but a state our write passes through from the base (see
+/// [`crate::backend::plex::intermediate_states`]). Such a state may also be another device's
+/// change (an unwatch is the same unscrobble); no client can tell the two apart on a server
+/// without versions, and taking it for ours resends the rest of our write instead of leaving a
+/// state no one chose (docs/RELIABILITY.md, "The last write-targeted seeds").
+fn partly_landed(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    sent: &UserData,
+    base: Option<&UserData>,
+    remote: &UserData,
+) -> rusqlite::Result<bool> {
+    let Some(base) = base else {
+        return Ok(false);
+    };
+    if progress(remote) == progress(sent) || progress(remote) == progress(base) {
+        return Ok(false);
+    }
+    let kind: Option<String> = tx
+        .prepare_cached("SELECT kind FROM accounts WHERE id = ?1")?
+        .query_row([account], |r| r.get(0))
+        .optional()?;
+    if kind.as_deref() != Some("plex") {
+        return Ok(false);
+    }
+    let desired = DesiredState::from_user_data(sent);
+    Ok(crate::backend::plex::intermediate_states(base, &desired)
+        .iter()
+        .any(|s| progress(s) == progress(remote)))
 }
 
 pub(super) fn sent_of(
@@ -195,7 +232,11 @@ pub(super) fn settle(
     let Some(sent) = sent_of(tx, account, item)? else {
         return Ok((base, None));
     };
-    let landed = classify(&sent.state, sent.read_date, base.as_ref(), remote);
+    let landed = if partly_landed(tx, account, &sent.state, base.as_ref(), remote)? {
+        Landed::Partly
+    } else {
+        classify(&sent.state, sent.read_date, base.as_ref(), remote)
+    };
     tx.prepare_cached("DELETE FROM sent_state WHERE account_id = ?1 AND item_id = ?2")?
         .execute(params![account, item])?;
     tracing::debug!(
@@ -204,7 +245,7 @@ pub(super) fn settle(
         "outcome of an earlier write settled by a read"
     );
     let base = match landed {
-        Landed::Ours => Some(*remote),
+        Landed::Ours | Landed::Partly => Some(*remote),
         Landed::NotLanded => base,
         Landed::Overwritten => Some(sent.state),
     };
@@ -405,6 +446,28 @@ impl Store {
             now,
             debounce_ms,
         )?))
+    }
+
+    /// A write failed just now with an unknown outcome, and the engine reads its item again no
+    /// earlier than `not_before` (a server that held it may apply it late). Every other item
+    /// whose write's outcome is still unknown and that waits for its retry waits at least as
+    /// long: a server that is holding our requests now may still hold an earlier one, which
+    /// a read before it lands would take for "did not land" (a second scrobble on Plex).
+    /// Returns how many rows were deferred.
+    pub fn defer_unknown_outcomes(
+        &mut self,
+        account: AccountId,
+        not_before: Millis,
+    ) -> Result<usize> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE sync_outbox SET next_attempt_at = ?2
+             WHERE account_id = ?1 AND state = 'failed' AND next_attempt_at < ?2
+               AND item_id IN (SELECT item_id FROM sent_state WHERE account_id = ?1)",
+            )?
+            .execute(params![account, not_before])?;
+        Ok(n)
     }
 
     /// Whether a write of the item has an unknown outcome (for tests and `status`).

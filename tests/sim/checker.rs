@@ -299,6 +299,54 @@ pub fn check(w: &World, end: &Ending) -> Vec<String> {
             if aba_then_on {
                 continue;
             }
+            // ABA, then a third device's change beat the ABA write (seed 1060, Jellyfin,
+            // furthest-progress): d1 restarted item 1 at 0s (from 1113s) and sent it; d2,
+            // whose base was 0s (it never saw 1113s), found the server at its base — "nothing
+            // moved", the ABA above — and wrote its seek to 7s over d1's restart; d3, which had
+            // pulled 1113s and marked the season watched, then met 7s: a move back to 7s is no
+            // reset, and watched is further along, so watched is the final value. From `o`'s
+            // write on, the server holds `o`'s value and no device can see that `c` was ever
+            // there (neither server keeps versions; a restart and an unwatch leave no date on
+            // Jellyfin): every later merge judges `o`, not `c`. So `c` gives way to a final
+            // change `f` that was concurrent with `c`, was sent after `o` was, and the policy
+            // lets beat `o` (or that knew `o`).
+            // The first send of device `d` after log position `after`: a step's, else one of
+            // the two heal rounds (every device syncs in order, round 0 then round 1).
+            let heal = usize::MAX / 2;
+            let n_dev = w.devices.len();
+            let next_send = |d: usize, after: usize| -> Option<usize> {
+                w.sends
+                    .get(d)
+                    .and_then(|s| s.iter().copied().find(|&at| at > after))
+                    .or_else(|| {
+                        [heal + d, heal + n_dev + d]
+                            .into_iter()
+                            .find(|&at| at > after)
+                    })
+            };
+            let aba_then_beaten = on_item.iter().any(|o| {
+                o.id != c.id
+                    && o.device != c.device
+                    && o.base == c.value
+                    && concurrent(c, o)
+                    && next_send(c.device, c.step)
+                        .and_then(|ours| next_send(o.device, ours.max(o.step)))
+                        .is_some_and(|theirs| {
+                            on_item.iter().any(|f| {
+                                f.id != c.id
+                                    && f.id != o.id
+                                    && f.device != c.device
+                                    && shows_final(f)
+                                    && concurrent(c, f)
+                                    && next_send(f.device, theirs.max(f.step)).is_some()
+                                    && (knows[f.id].contains(&o.id)
+                                        || may_win(&w.params.policies, w.params.kind, f, o))
+                            })
+                        })
+            });
+            if aba_then_beaten {
+                continue;
+            }
             // ABA after an unknown outcome (seed 279, Plex): d1's "watched" was applied and
             // its answer lost; d0 pulled it and unwatched, back to d1's base; d1's retry read
             // its base — "did not land", the decision table's second row — and sent "watched"

@@ -1337,8 +1337,12 @@ impl World {
             _ => None,
         };
         let sent_by = match *op {
-            Op::Sync { dev, .. }
-            | Op::PullDuringSync { dev }
+            // A sync the server answered nothing of (its read met a 500, a 503 "starting", a
+            // 429, a reset) wrote nothing: no change reached the server through it (seed
+            // 6316: d1's sync failed at its read, and d0, which then pulled the initial 0s,
+            // was taken to know d1's unwatch to 0s).
+            Op::Sync { dev, .. } if answered() => Some(dev),
+            Op::PullDuringSync { dev }
             | Op::TwoEngines { dev }
             | Op::StoreLocked { dev, .. }
             | Op::OfflinePlay { dev, .. }

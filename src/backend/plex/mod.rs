@@ -512,6 +512,30 @@ pub fn plan_writes(current: &UserData, desired: &DesiredState) -> (Vec<PlexWrite
     (writes, after)
 }
 
+/// The states the server passes through while the calls [`plan_writes`] plans from `current`
+/// are applied one by one, the last call's excepted: where a write of several calls whose
+/// answer was lost may have stopped (an unscrobble applied, the scrobble or the timeline after
+/// it never sent). The classification of an unknown outcome (`store::sent`) takes such a state
+/// for a part of our own write, not for another device's change.
+pub fn intermediate_states(current: &UserData, desired: &DesiredState) -> Vec<UserData> {
+    let (writes, _) = plan_writes(current, desired);
+    let mut state = *current;
+    let mut out = Vec::new();
+    for w in writes.iter().take(writes.len().saturating_sub(1)) {
+        match w {
+            PlexWrite::Unscrobble => state = UserData::default(),
+            PlexWrite::Scrobble => {
+                state.played = true;
+                state.play_count += 1;
+                state.position_ms = 0;
+            }
+            PlexWrite::SetOffset(ms) => state.position_ms = *ms,
+        }
+        out.push(state);
+    }
+    out
+}
+
 #[async_trait]
 impl MediaServer for PlexClient {
     async fn download_source(

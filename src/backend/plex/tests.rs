@@ -269,3 +269,35 @@ async fn a_write_answered_with_a_body_that_is_not_plexs_is_no_delivery() {
     assert!(check_write_answer(b"{\"MediaContainer\":{}}").is_ok());
     assert!(check_write_answer(b"<!DOCTYPE html><html></html>").is_err());
 }
+
+/// Where a write of several calls may stop when its answer is lost: after the unscrobble of
+/// unscrobble + scrobble (watched with an offset → watched at 0) or of unscrobble + timeline,
+/// after the scrobble of scrobble + timeline; a write of one call has no such state.
+#[test]
+fn the_states_a_write_of_several_calls_passes_through() {
+    let watched_at = |s: i64| UserData {
+        played: true,
+        position_ms: s * 1000,
+        play_count: 1,
+        ..UserData::default()
+    };
+    let wanted = |s: i64, played: bool| DesiredState {
+        position_ms: s * 1000,
+        played,
+        play_count: 0,
+        last_played: None,
+    };
+    let progress = |v: Vec<UserData>| -> Vec<(bool, i64)> {
+        v.iter().map(|u| (u.played, u.position_ms)).collect()
+    };
+    let plan = |from: &UserData, to: &DesiredState| progress(super::intermediate_states(from, to));
+    assert_eq!(plan(&watched_at(300), &wanted(0, true)), vec![(false, 0)]);
+    assert_eq!(plan(&watched_at(0), &wanted(120, false)), vec![(false, 0)]);
+    assert_eq!(
+        plan(&UserData::default(), &wanted(120, true)),
+        vec![(true, 0)]
+    );
+    assert!(plan(&UserData::default(), &wanted(0, true)).is_empty());
+    assert!(plan(&watched_at(0), &wanted(0, false)).is_empty());
+    assert!(plan(&UserData::default(), &wanted(120, false)).is_empty());
+}
