@@ -15,6 +15,10 @@ use crate::model::Millis;
 use crate::store::Counts;
 use crate::sync::AccountState;
 
+/// The width of the status button's label, in characters (the longest English state,
+/// "2 need attention" fits, longer ones are shortened).
+const STATUS_LABEL_CHARS: i32 = 16;
+
 /// The status button's model.
 #[derive(Debug)]
 pub struct SyncStatus {
@@ -263,6 +267,13 @@ impl SimpleComponent for SyncStatus {
                 #[name = "label"]
                 gtk::Label {
                     set_widget_name: "label",
+                    // One width whatever it says ("Up to date", "Offline · 2 need
+                    // attention"): a label that grows and shrinks with the sync state moved
+                    // the view switcher beside it, or pushed it out of the header. The
+                    // tooltip says the whole sentence.
+                    set_width_chars: STATUS_LABEL_CHARS,
+                    set_max_width_chars: STATUS_LABEL_CHARS,
+                    set_ellipsize: gtk::pango::EllipsizeMode::End,
                     #[watch]
                     set_label: &model.view().label,
                 },
