@@ -28,6 +28,8 @@ pub struct SyncStatus {
     pub account: AccountState,
     /// Last successful sync.
     pub last_sync: Option<Millis>,
+    /// Pending rows held while their Undo toast is up (not waiting to be sent).
+    pub held: usize,
     /// Changes needing attention (virtualised list).
     pub attention: TypedListView<AttentionRow, gtk::NoSelection>,
     /// Show the developer controls (demo library only).
@@ -72,6 +74,8 @@ pub enum SyncStatusInput {
     Counts { counts: Counts },
     /// New account state.
     Account { state: AccountState },
+    /// How many pending rows are held while their Undo is offered.
+    Held { rows: usize },
     /// The whole needs-attention list (at start, and after the worker caught up).
     Attention { items: Vec<AttentionItem> },
     /// One change needs attention (added, or its reason changed).
@@ -230,7 +234,7 @@ impl SyncStatus {
             needs_attention: self.attention.len() as usize,
             ..self.counts
         };
-        format::status_view(&counts, self.account)
+        format::status_view_held(&counts, self.account, self.held)
     }
 
     /// Where the change of `item` sits in the list.
@@ -434,6 +438,7 @@ impl SimpleComponent for SyncStatus {
             counts: Counts::default(),
             account: AccountState::Online,
             last_sync: None,
+            held: 0,
             attention: TypedListView::new(),
             developer: false,
             simulate_offline: false,
@@ -448,6 +453,7 @@ impl SimpleComponent for SyncStatus {
         match message {
             SyncStatusInput::Counts { counts } => self.counts = counts,
             SyncStatusInput::Account { state } => self.account = state,
+            SyncStatusInput::Held { rows } => self.held = rows,
             SyncStatusInput::Synced { at } => self.last_sync = Some(at),
             SyncStatusInput::Developer { enabled } => self.developer = enabled,
             SyncStatusInput::Attention { items } => {

@@ -139,3 +139,44 @@ pub(super) fn placeholder(text: String, name: &str) -> gtk::Label {
     label.set_visible(false);
     label
 }
+
+/// Logs (target `playmark::ui::slow`, debug level) a message handler of the GTK thread that
+/// took longer than a frame at 60 Hz may: what keeps frames from being drawn, by message.
+pub(crate) struct SlowUpdate {
+    started: std::time::Instant,
+    what: String,
+}
+
+impl SlowUpdate {
+    /// Start timing the handling of `message` (its `Debug` text, cut short: formatting stops
+    /// after 60 characters, so a message of 100,000 items costs nothing to name).
+    pub(crate) fn start(message: &impl std::fmt::Debug) -> SlowUpdate {
+        struct Short(String);
+        impl std::fmt::Write for Short {
+            fn write_str(&mut self, s: &str) -> std::fmt::Result {
+                for c in s.chars() {
+                    if self.0.len() >= 60 {
+                        return Err(std::fmt::Error);
+                    }
+                    self.0.push(c);
+                }
+                Ok(())
+            }
+        }
+        let mut what = Short(String::new());
+        let _ = std::fmt::write(&mut what, format_args!("{message:?}"));
+        SlowUpdate {
+            started: std::time::Instant::now(),
+            what: what.0,
+        }
+    }
+}
+
+impl Drop for SlowUpdate {
+    fn drop(&mut self) {
+        let ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        if ms > 16.0 {
+            tracing::debug!(target: "playmark::ui::slow", ms, what = %self.what, "slow GTK-thread update");
+        }
+    }
+}

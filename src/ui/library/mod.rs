@@ -26,6 +26,7 @@ use crate::ui::item_row::{ItemRow, ItemRowOutput, RowActions, RowStore};
 mod build;
 mod index;
 mod lists;
+pub(crate) use build::SlowUpdate;
 use build::*;
 pub use build::{account_badge, ShowsPage};
 pub use index::LibraryIndex;
@@ -558,6 +559,7 @@ impl SimpleComponent for Library {
     }
 
     fn update(&mut self, message: LibraryInput, sender: ComponentSender<Self>) {
+        let _slow = build::SlowUpdate::start(&message);
         match message {
             LibraryInput::Load { items } => {
                 self.pending = None;
