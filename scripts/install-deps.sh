@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building and testing Playmark needs on Debian/Ubuntu, only what is missing.
 set -euo pipefail
+# gdb: the GTK tests' watchdog (tests/common/gtk.rs) prints every thread's stack when a test hangs.
 packages=(build-essential pkg-config ca-certificates curl libgtk-4-dev libadwaita-1-dev xvfb xauth gettext
   meson ninja-build desktop-file-utils appstream dbus gnome-keyring dbus-x11 libsecret-tools mpv
-  xdotool python3 python3-venv)
+  xdotool python3 python3-venv gdb)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -50,6 +50,8 @@ pub enum PreferencesInput {
     ChooseFolder,
     /// The folder chooser answered (`None`: cancelled).
     FolderChosen(Option<std::path::PathBuf>),
+    /// For the Mirror page.
+    Mirror(super::sync_queue::mirror::MirrorReport),
 }
 
 /// What the window asks the worker to save.
@@ -59,6 +61,8 @@ pub enum PreferencesOutput {
     Set { key: SettingKey, value: String },
     /// Set the running account's conflict policy.
     SetPolicy { policy: Policy },
+    /// A request of the Mirror page (its status on open, Run now).
+    Mirror(super::sync_queue::mirror::MirrorRequest),
 }
 
 /// The window and its rows (public so tests can drive them).
@@ -84,6 +88,8 @@ pub struct Preferences {
     pub choose_folder: gtk::Button,
     /// The folder chooser while it is open (kept alive until it answers).
     pub folder_chooser: Option<gtk::FileChooserNative>,
+    /// The Mirror page.
+    pub mirror: super::mirror_page::MirrorPage,
     rows: Vec<(SettingKey, adw::PreferencesRow, String)>,
     policy_group: adw::PreferencesGroup,
     /// Set while values are put into the widgets, so that is not taken for a change.
@@ -276,6 +282,8 @@ impl SimpleComponent for Preferences {
     fn init(_init: (), window: Self::Root, sender: ComponentSender<Self>) -> ComponentParts<Self> {
         let loading = Rc::new(Cell::new(false));
         let page = adw::PreferencesPage::new();
+        page.set_title(&gettext("General"));
+        page.set_icon_name(Some("preferences-system-symbolic"));
 
         // Sync
         let policy_group = adw::PreferencesGroup::new();
@@ -373,6 +381,14 @@ impl SimpleComponent for Preferences {
         downloads_group.add(&keep_row);
         page.add(&downloads_group);
         window.add(&page);
+        let mirror = {
+            use super::sync_queue::mirror::MirrorRequest;
+            let sender = sender.clone();
+            super::mirror_page::MirrorPage::new(move || {
+                let _ = sender.output(PreferencesOutput::Mirror(MirrorRequest::RunNow));
+            })
+        };
+        window.add(&mirror.page);
 
         // Every change goes out at once (not while values are loaded).
         let changed = |key: SettingKey| {
@@ -467,6 +483,7 @@ impl SimpleComponent for Preferences {
             keep_downloading,
             choose_folder,
             folder_chooser: None,
+            mirror,
             rows,
             policy_group,
             loading,
@@ -477,7 +494,12 @@ impl SimpleComponent for Preferences {
 
     fn update(&mut self, message: PreferencesInput, sender: ComponentSender<Self>) {
         match message {
-            PreferencesInput::Show => self.window.present(),
+            PreferencesInput::Show => {
+                use super::sync_queue::mirror::MirrorRequest;
+                let _ = sender.output(PreferencesOutput::Mirror(MirrorRequest::Status));
+                self.window.present()
+            }
+            PreferencesInput::Mirror(report) => self.mirror.show(report),
             PreferencesInput::Load(state) => self.load(state),
             PreferencesInput::Refused { key, message } => {
                 tracing::info!(key = key.as_str(), %message, "setting refused");

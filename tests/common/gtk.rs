@@ -1,5 +1,6 @@
 //! Main-loop and widget-tree helpers for the GTK tests (run under `xvfb-run`).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use playmark::demo::{DemoConfig, DemoLibrary, DemoServer};
@@ -13,9 +14,58 @@ use relm4::gtk::glib;
 use relm4::gtk::prelude::*;
 use relm4::prelude::*;
 
-/// Run every pending main-loop event.
+/// Run every pending main-loop event. A main loop that never goes idle (a source that is always
+/// ready) fails the test after 20 s instead of spinning forever, and [`watchdog`] ends the whole
+/// binary when no `pump` completes for [`WATCHDOG_LIMIT`] (a call blocked without a time limit):
+/// a CI run that hung on such a test once used its whole 90 minutes.
 pub fn pump() {
-    while glib::MainContext::default().iteration(false) {}
+    watchdog();
+    let start = Instant::now();
+    while glib::MainContext::default().iteration(false) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the main loop never went idle for 20 s (a source that is always ready)"
+        );
+    }
+    LAST_PUMP.store(now_ms(), Ordering::Relaxed);
+}
+
+/// How long the GTK tests may go without a completed [`pump`] before [`watchdog`] ends them.
+pub const WATCHDOG_LIMIT: Duration = Duration::from_secs(150);
+
+static LAST_PUMP: AtomicU64 = AtomicU64::new(0);
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Starts (once) a thread that, when no [`pump`] has completed for [`WATCHDOG_LIMIT`], prints
+/// every thread's stack (with `gdb`, when installed) and aborts the test binary: a hang becomes a
+/// failure with the place it hung, not a CI run that runs out of time.
+pub fn watchdog() {
+    static START: std::sync::Once = std::sync::Once::new();
+    START.call_once(|| {
+        LAST_PUMP.store(now_ms(), Ordering::Relaxed);
+        std::thread::spawn(|| loop {
+            std::thread::sleep(Duration::from_secs(5));
+            let idle = now_ms().saturating_sub(LAST_PUMP.load(Ordering::Relaxed));
+            if idle > WATCHDOG_LIMIT.as_millis() as u64 {
+                eprintln!(
+                    "WATCHDOG: no main-loop pump for {} s: a GTK test is blocked; stacks follow",
+                    idle / 1000
+                );
+                let _ = std::process::Command::new("gdb")
+                    .args(["-p", &std::process::id().to_string(), "-batch"])
+                    .args(["-ex", "thread apply all bt 40"])
+                    .stdout(std::process::Stdio::inherit())
+                    .stderr(std::process::Stdio::inherit())
+                    .status();
+                std::process::abort();
+            }
+        });
+    });
 }
 
 /// Pump the main loop until `cond` holds; fail after 30 s.

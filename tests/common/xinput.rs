@@ -102,7 +102,17 @@ pub fn click(widget: &impl IsA<gtk::Widget>) {
     wait_for("the widget drawn", || {
         widget.is_mapped() && widget.width() > 0
     });
-    let (x, y) = screen_point(widget);
+    // Where it is after the next layout: a state change just made (a header button shown or
+    // hidden) moves it only at the next frame, and a click computed from the old layout lands
+    // on its neighbour. Twice the same place 50 ms apart, as a person aims at a still target.
+    let mut at = screen_point(widget);
+    wait_for("the widget standing still", || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        pump();
+        let now = screen_point(widget);
+        std::mem::replace(&mut at, now) == now
+    });
+    let (x, y) = at;
     xdotool(&["mousemove", "--sync", &x.to_string(), &y.to_string()]);
     xdotool(&["click", "1"]);
 }

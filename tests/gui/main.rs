@@ -13,5 +13,6 @@ mod ui_dead_ends;
 mod ui_dialogs;
 mod ui_layout;
 mod ui_library;
+mod ui_mirror;
 mod ui_prefs;
 mod ui_undo;

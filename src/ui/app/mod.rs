@@ -235,6 +235,16 @@ impl SimpleComponent for App {
                         #[watch]
                         set_visible: model.failure.is_none(),
                     },
+                    // Sign out first: "Sign in…" appearing beside it when the server wants a
+                    // new sign-in must not move Sign out from under the pointer (a click aimed
+                    // at Sign out landed on "Sign in…" when it came first).
+                    pack_start = &gtk::Button {
+                        set_label: &gettext("Sign out"),
+                        #[watch]
+                        set_visible: model.failure.is_none()
+                            && matches!(model.source, Some(LibrarySource::Account { .. })),
+                        connect_clicked => AppInput::SignOut,
+                    },
                     pack_start = &gtk::Button {
                         set_label: &gettext("Sign in…"),
                         set_tooltip_text: Some(&gettext("Sign in to your Jellyfin or Plex server")),
@@ -244,13 +254,6 @@ impl SimpleComponent for App {
                             && (!matches!(model.source, Some(LibrarySource::Account { .. }))
                                 || needs_sign_in(model.account)),
                         connect_clicked => AppInput::ShowSignIn,
-                    },
-                    pack_start = &gtk::Button {
-                        set_label: &gettext("Sign out"),
-                        #[watch]
-                        set_visible: model.failure.is_none()
-                            && matches!(model.source, Some(LibrarySource::Account { .. })),
-                        connect_clicked => AppInput::SignOut,
                     },
                 },
                 // The notice strip: one line whose space is always reserved, so a notice that
@@ -575,6 +578,9 @@ impl SimpleComponent for App {
                 SyncQueueOutput::Settings { state } => {
                     self.preferences.emit(PreferencesInput::Load(state))
                 }
+                SyncQueueOutput::Mirror(report) => {
+                    self.preferences.emit(PreferencesInput::Mirror(report))
+                }
                 SyncQueueOutput::Overridden { items, new } => {
                     self.show_overridden(items, new, &sender)
                 }
@@ -733,6 +739,7 @@ impl SimpleComponent for App {
             AppInput::Preferences(out) => self.queue.emit(match out {
                 PreferencesOutput::Set { key, value } => SyncQueueInput::SetSetting { key, value },
                 PreferencesOutput::SetPolicy { policy } => SyncQueueInput::SetPolicy { policy },
+                PreferencesOutput::Mirror(request) => SyncQueueInput::Mirror(request),
             }),
         }
     }

@@ -246,6 +246,7 @@ impl SyncQueue {
         self.relay = Some(relay);
         engine.set_foreground_pull(foreground_pull(self.foreground));
         self.engine = Some(engine);
+        self.follow_mirrors(sender);
         Ok(())
     }
 

@@ -7,6 +7,7 @@
 
 mod lifecycle;
 mod media;
+pub mod mirror;
 mod posters;
 mod relay;
 mod session;
@@ -188,6 +189,8 @@ pub enum SyncQueueInput {
     /// "Use mine": queue the person's value again for items where a merge kept another
     /// device's (`Engine::use_mine`); their notices go.
     UseMine { items: Vec<String> },
+    /// The Mirror page (status, Run now): answered with [`SyncQueueOutput::Mirror`].
+    Mirror(mirror::MirrorRequest),
 }
 
 /// A merge kept another device's progress over a change of the person's (DESIGN.md
@@ -355,6 +358,8 @@ pub enum SyncQueueOutput {
         items: Vec<OverriddenItem>,
         new: Vec<String>,
     },
+    /// For the Mirror page: the mirror groups' status, a pass started or finished.
+    Mirror(mirror::MirrorReport),
 }
 
 /// The worker's state.
@@ -379,6 +384,8 @@ pub struct SyncQueue {
     posters: Option<posters::Posters>,
     /// Bulk changes held while their Undo is offered, by batch number.
     held: undo::HeldBatches,
+    /// The mirror groups' engines and passes.
+    mirrors: mirror::Mirrors,
 }
 
 impl std::fmt::Debug for SyncQueue {
@@ -392,6 +399,7 @@ impl std::fmt::Debug for SyncQueue {
 impl Drop for SyncQueue {
     fn drop(&mut self) {
         self.stop_play_and_downloads();
+        self.mirrors.stop();
         if let Some(engine) = &self.engine {
             engine.shutdown();
         }
@@ -420,6 +428,7 @@ impl Worker for SyncQueue {
             downloader: None,
             posters: None,
             held: undo::HeldBatches::default(),
+            mirrors: mirror::Mirrors::default(),
         }
     }
 
@@ -502,6 +511,10 @@ impl Worker for SyncQueue {
                 self.set_policy(policy, sender.output_sender());
                 return;
             }
+            SyncQueueInput::Mirror(request) => {
+                self.mirror_request(request, &sender);
+                return;
+            }
             _ => {}
         }
         let (Some(engine), Some(relay)) = (self.engine.clone(), self.relay.clone()) else {
@@ -565,7 +578,8 @@ impl Worker for SyncQueue {
             | SyncQueueInput::Foreground { .. }
             | SyncQueueInput::LoadSettings
             | SyncQueueInput::SetSetting { .. }
-            | SyncQueueInput::SetPolicy { .. } => Ok(()),
+            | SyncQueueInput::SetPolicy { .. }
+            | SyncQueueInput::Mirror(_) => Ok(()),
             SyncQueueInput::Enqueue { item, change } => {
                 engine.record_change(&item, change).map(|_| {
                     send_item(&engine, sender.output_sender(), &item);
@@ -627,6 +641,7 @@ impl Worker for SyncQueue {
                 .map(|_| engine.pull_soon()),
             SyncQueueInput::ConnectivityChanged { online } => {
                 engine.connectivity_changed(online);
+                self.mirrors.connectivity_changed(online);
                 Ok(())
             }
             SyncQueueInput::Simulate { fault } => {
