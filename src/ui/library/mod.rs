@@ -576,7 +576,7 @@ impl SimpleComponent for Library {
                     items: items.into_iter(),
                     index,
                 });
-                Self::schedule_load_more(load, &sender);
+                self.schedule_load_more(load, &sender);
             }
             LibraryInput::LoadMore { load } => self.load_more(load, &sender),
             LibraryInput::ItemData { item } => {
