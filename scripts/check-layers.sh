@@ -3,7 +3,9 @@
 # - only src/cli/ and src/main.rs may name `crate::cli` (or `playmark::cli`): the CLI is the top
 #   of its front end, nothing below it calls back into it;
 # - the core (store, sync, backend, account, mirror) names neither `ui` nor `cli`;
-# - no file under src/cli/, src/account/, src/ui/ or src/sync/ is over 800 lines.
+# - no file under src/cli/, src/account/, src/ui/ or src/sync/ is over 800 lines;
+# - in the store, the outbox does not import the library, and the bases and local state
+#   (store/state.rs) import neither: library -> outbox -> state, no circle.
 # Prints every offending line and exits 1 when there is one.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -32,4 +34,11 @@ for dir in cli account ui sync; do
     [ "$n" -gt 800 ] && say "$f has $n lines (at most 800 under src/$dir/)"
   done < <(find "src/$dir" -name '*.rs')
 done
+store_ref() { echo "super::(\\{[^}]*\\b)?$1\\b|store::$1\\b"; }
+while IFS= read -r hit; do
+  say "the outbox imports the library (it reads bases and local state from store/state.rs): $hit"
+done < <(grep -nE "$(store_ref library)" src/store/outbox.rs)
+while IFS= read -r hit; do
+  say "store/state.rs imports another store module: $hit"
+done < <(grep -nE "$(store_ref library)|$(store_ref outbox)|$(store_ref sent)" src/store/state.rs)
 exit $bad

@@ -67,3 +67,24 @@ async fn table_and_json_carry_every_figure() {
     );
     assert_eq!(json["latency_ms"], 1);
 }
+
+/// Scenario 9 at smoke sizes: the initial mirror writes exactly the pairs that differ, the
+/// quiet pass reads only the listings, and a live change crosses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirror_writes_only_the_pairs_that_differ() {
+    let options = Options {
+        sizes: Sizes::smoke(),
+        latency: Duration::from_millis(1),
+        only: vec![Scenario::Mirror],
+    };
+    let report = run(&options).await.unwrap();
+    let f = &report.figures;
+    let writes = figure(f, "9", "initial: writes");
+    assert_eq!(Some(writes.ours), writes.minimum);
+    assert!(writes.ours > 0.0);
+    assert!(writes.ours <= options.sizes.mirror_differ as f64);
+    let quiet = figure(f, "9", "steady-state pass: requests");
+    assert!(quiet.ours >= quiet.minimum.unwrap(), "{quiet:?}");
+    assert!(quiet.ours <= 3.0 * quiet.minimum.unwrap(), "{quiet:?}");
+    assert!(figure(f, "9", "live Jellyfin → Plex: median").ours > 0.0);
+}

@@ -7,6 +7,7 @@
 //! the code from rotting (and checks that every change reached the server).
 
 mod fixture;
+mod mirror;
 mod scenarios;
 pub mod sys;
 
@@ -37,11 +38,13 @@ pub enum Scenario {
     Idle,
     /// 8. Start-up, status and a full pull on a big library.
     Scale,
+    /// 9. Mirror a Jellyfin and a Plex: initial pass, steady-state pass, live latency.
+    Mirror,
 }
 
 impl Scenario {
     /// Every scenario, in order.
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 9] = [
         Scenario::Playback,
         Scenario::Binge,
         Scenario::Indecision,
@@ -50,6 +53,7 @@ impl Scenario {
         Scenario::Enqueue,
         Scenario::Idle,
         Scenario::Scale,
+        Scenario::Mirror,
     ];
 }
 
@@ -81,6 +85,12 @@ pub struct Sizes {
     pub scale_pending: usize,
     /// Items in the paged full pull.
     pub pull_items: usize,
+    /// Items of each mirrored library (`--library-size`).
+    pub mirror_items: usize,
+    /// Pairs whose state differs before the initial mirror.
+    pub mirror_differ: usize,
+    /// Watched changes timed from Jellyfin to Plex through the live socket.
+    pub mirror_live_samples: usize,
 }
 
 fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -104,6 +114,9 @@ impl Sizes {
             scale_library: (400, 5, 48, 1_600),
             scale_pending: 10_000,
             pull_items: 10_000,
+            mirror_items: 10_000,
+            mirror_differ: 1_000,
+            mirror_live_samples: 9,
         }
     }
 
@@ -122,6 +135,9 @@ impl Sizes {
             scale_library: (5, 2, 10, 10),
             scale_pending: 50,
             pull_items: 450,
+            mirror_items: 300,
+            mirror_differ: 20,
+            mirror_live_samples: 2,
         }
     }
 }
@@ -236,6 +252,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
             Scenario::Enqueue => scenarios::enqueue(s, l).await,
             Scenario::Idle => scenarios::idle(s, l).await,
             Scenario::Scale => scenarios::scale(s, l).await,
+            Scenario::Mirror => mirror::mirror(s, l).await,
         };
         let found = result.map_err(|e| e.context(format!("scenario {scenario:?}")))?;
         tracing::info!(?scenario, secs = t.elapsed().as_secs_f64(), "scenario done");

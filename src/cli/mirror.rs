@@ -53,6 +53,15 @@ pub(super) enum MirrorCommand {
         #[arg(long)]
         no_sync: bool,
     },
+    /// Keep mirroring: a pass when a member's live socket reports a change (Jellyfin) and at
+    /// every interval; Ctrl-C ends it.
+    Watch {
+        /// One group (default: all).
+        id: Option<i64>,
+        /// A pass at least this often, in seconds.
+        #[arg(long, default_value_t = 900, value_name = "SECONDS")]
+        interval: u64,
+    },
 }
 
 fn parse_first_pass(words: &[String], members: &[i64]) -> Result<FirstPass, Failure> {
@@ -120,7 +129,67 @@ pub(super) async fn run(data_dir: &Path, command: MirrorCommand) -> Result<u8, F
             first_pass,
             no_sync,
         } => run_groups(data_dir, id, dry_run, first_pass, no_sync).await,
+        MirrorCommand::Watch { id, interval } => watch(data_dir, id, interval).await,
     }
+}
+
+async fn watch(data_dir: &Path, only: Option<i64>, interval: u64) -> Result<u8, Failure> {
+    use crate::mirror::watch::{Trigger, WatchOptions};
+    let store = open_store(data_dir)?;
+    let groups: Vec<_> = store
+        .mirror_groups()?
+        .into_iter()
+        .filter(|g| only.is_none_or(|id| id == g.id))
+        .collect();
+    if groups.is_empty() {
+        return Err(Failure::usage(match only {
+            Some(id) => format!("no mirror group {id} (see `playmark mirror list`)"),
+            None => "No mirror groups: `playmark mirror add ACCOUNT ACCOUNT` makes one.".into(),
+        }));
+    }
+    let ids: Vec<i64> = groups.iter().map(|g| g.id).collect();
+    let members: std::collections::HashMap<i64, Vec<i64>> =
+        groups.iter().map(|g| (g.id, g.members.clone())).collect();
+    println!(
+        "Watching {} (a pass on every live change, and every {interval} s); Ctrl-C ends it.",
+        crate::words::count(ids.len(), "mirror group", "mirror groups")
+    );
+    let engines = crate::mirror::pass::SignedInEngines {
+        data_dir: data_dir.to_path_buf(),
+    };
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    crate::mirror::watch::watch(
+        &store::database_path(data_dir),
+        &ids,
+        WatchOptions {
+            interval: Duration::from_secs(interval.max(1)),
+            ..WatchOptions::default()
+        },
+        Arc::new(SystemClock),
+        &engines,
+        stop,
+        |trigger, group, result| {
+            let why = match trigger {
+                Trigger::Start => "start",
+                Trigger::Live => "live change",
+                Trigger::Interval => "interval",
+            };
+            println!("Pass ({why}):");
+            match result {
+                Ok(r) => print_report(&store, &r, members.get(&group).map_or(&[], |m| m)),
+                Err(e) => println!("Error: {e}"),
+            }
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        PassError::Store(e) => Failure::from(e),
+        e => Failure::usage(e.to_string()),
+    })?;
+    println!("Stopped.");
+    Ok(exit::OK)
 }
 
 fn add(

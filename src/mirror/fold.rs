@@ -140,7 +140,8 @@ pub struct SideInput {
     /// The server value last confirmed equal to the agreed state.
     pub base: Option<WatchState>,
     /// A change of this account to this item is queued or its outcome unknown: its value is
-    /// not read as a change, and nothing more is queued to it until it settles.
+    /// not read as a change, and nothing more is queued to it until it settles, unless the
+    /// agreed state changes meanwhile (then the new one replaces what is queued).
     pub unsettled: bool,
 }
 
@@ -169,12 +170,13 @@ pub struct TitleOutcome {
     pub waiting: Option<String>,
 }
 
-/// Does `a` win over `b` under furthest-progress, from `agreed`?
-fn further(a: &WatchState, b: &WatchState, agreed: &WatchState) -> bool {
-    let from = agreed.user_data();
+/// Does `a` (changed from `from_a`) win over `b` (changed from `from_b`) under
+/// furthest-progress? Each is a reset or not from what its side held before it (merge.rs's
+/// three-way rule).
+fn further(a: &WatchState, from_a: &WatchState, b: &WatchState, from_b: &WatchState) -> bool {
     let (ra, rb) = (
-        crate::merge::is_reset(&a.user_data(), &from),
-        crate::merge::is_reset(&b.user_data(), &from),
+        crate::merge::is_reset(&a.user_data(), &from_a.user_data()),
+        crate::merge::is_reset(&b.user_data(), &from_b.user_data()),
     );
     match (ra, rb) {
         (true, false) => true,
@@ -183,21 +185,25 @@ fn further(a: &WatchState, b: &WatchState, agreed: &WatchState) -> bool {
     }
 }
 
-/// A change of one side: its value and when it was made.
+/// A change of one side: its value, what it changed from and when it was made. `side` is
+/// `None` for the agreed state itself when it competes with a change made by a side that never
+/// held it.
 struct Change<'a> {
-    side: &'a SideInput,
+    side: Option<&'a SideInput>,
     value: WatchState,
+    from: WatchState,
     at: Millis,
 }
 
-fn fold(agreed: &WatchState, changes: &[Change<'_>], policy: MirrorPolicy) -> WatchState {
+fn fold(changes: &[Change<'_>], policy: MirrorPolicy) -> WatchState {
     let mut best = &changes[0];
+    let account = |c: &Change<'_>| c.side.map(|s| s.account);
     for c in &changes[1..] {
         let wins = match policy {
-            MirrorPolicy::Prefer(a) if c.side.account == a => true,
-            MirrorPolicy::Prefer(a) if best.side.account == a => false,
+            MirrorPolicy::Prefer(a) if account(c) == Some(a) => true,
+            MirrorPolicy::Prefer(a) if account(best) == Some(a) => false,
             MirrorPolicy::LastWriterWins if c.at != best.at => c.at > best.at,
-            _ => further(&c.value, &best.value, agreed),
+            _ => further(&c.value, &c.from, &best.value, &best.from),
         };
         if wins {
             best = c;
@@ -229,29 +235,54 @@ pub fn decide(
         if cur.same(&agreed) {
             continue;
         }
-        if s.base.is_some_and(|b| !cur.same(&b)) {
+        if let Some(b) = s.base.filter(|b| !cur.same(b)) {
             let at = s.last_played.filter(|d| *d > agreed_at).unwrap_or(now);
             changes.push(Change {
-                side: s,
+                side: Some(s),
                 value: cur,
+                from: b,
                 at,
             });
         }
     }
+    // A side that changed without ever holding the agreed state (the write carrying it was
+    // still on its way, or merged away): its change was made concurrently with the change the
+    // agreed state carries, not after it, so the agreed state competes with it by the policy
+    // rather than losing to it as an older value (mirror simulation, seed 5: a position set
+    // on Jellyfin beat Plex's earlier "watched" as if it were an unwatch of it).
+    if let Some(from) = changes
+        .iter()
+        .map(|c| c.from)
+        .find(|from| !from.same(&agreed))
+    {
+        changes.insert(
+            0,
+            Change {
+                side: None,
+                value: agreed,
+                from,
+                at: agreed_at,
+            },
+        );
+    }
     let next = if changes.is_empty() {
         agreed
     } else {
-        fold(&agreed, &changes, policy)
+        fold(&changes, policy)
     };
     let winner = changes.iter().find(|c| c.value.same(&next));
+    let name = |c: &Change<'_>| match c.side {
+        Some(s) => format!("{}'s", s.name),
+        None => "the agreed".to_string(),
+    };
     for c in &changes {
         if !c.value.same(&next) {
             if let Some(w) = winner {
                 out.not_kept.push(format!(
-                    "Kept {}'s {} over {}'s {}",
-                    w.side.name,
+                    "Kept {} {} over {} {}",
+                    name(w),
                     next.describe(),
-                    c.side.name,
+                    name(c),
                     c.value.describe()
                 ));
             }
@@ -268,6 +299,17 @@ pub fn decide(
 fn settle(sides: &[SideInput], target: &WatchState, out: &mut TitleOutcome, changed: bool) {
     for s in sides {
         if s.unsettled {
+            // What is queued there carries an agreed state this pass replaced: queue the new
+            // one (the outbox coalesces it with the queued change), or the old one lands later
+            // and looks like a change of that side (mirror simulation, seed 7).
+            if changed && s.base.is_some() {
+                out.writes.push(Write {
+                    account: s.account,
+                    item_id: s.item_id.clone(),
+                    from: None,
+                    to: *target,
+                });
+            }
             continue;
         }
         match s.current {
@@ -468,7 +510,36 @@ mod tests {
     }
 
     #[test]
-    fn an_unsettled_side_is_neither_read_nor_written() {
+    fn a_change_made_without_the_agreed_state_competes_with_it() {
+        // Plex's "watched" is agreed, its write to Jellyfin never landed (Jellyfin's base is
+        // still "not watched"), then Jellyfin moved to 7:00: concurrent with "watched", which
+        // is further; 7:00 is not an unwatch of a state Jellyfin never held.
+        let o = run(
+            WATCHED,
+            &[side(1, at(420), at(0)), side(2, WATCHED, WATCHED)],
+            MirrorPolicy::FurthestProgress,
+        );
+        assert_eq!(o.agreed, Some(WATCHED));
+        assert_eq!(targets(&o), [(1, WATCHED)]);
+        assert_eq!(o.not_kept, ["Kept the agreed watched over S1's 7:00"]);
+        // An explicit unwatch there is still respected, and a side that held the agreed state
+        // changes it as before.
+        let o = run(
+            at(600),
+            &[side(1, at(0), at(300)), side(2, at(600), at(600))],
+            MirrorPolicy::FurthestProgress,
+        );
+        assert_eq!(o.agreed, Some(at(0)));
+        let o = run(
+            WATCHED,
+            &[side(1, at(420), WATCHED), side(2, WATCHED, WATCHED)],
+            MirrorPolicy::FurthestProgress,
+        );
+        assert_eq!(o.agreed, Some(at(420)));
+    }
+
+    #[test]
+    fn an_unsettled_side_is_not_read_and_gets_only_a_new_agreed_state() {
         let mut b = side(2, at(900), at(60));
         b.unsettled = true;
         let o = run(
@@ -483,7 +554,10 @@ mod tests {
             &[side(1, WATCHED, at(60)), b],
             MirrorPolicy::FurthestProgress,
         );
-        assert!(o.writes.is_empty(), "{o:?}");
+        // The agreed state moved on while a write to side 2 is queued: the new state is
+        // queued to it too (coalesced there), so the old one never lands on its own.
+        assert_eq!(targets(&o), [(2, WATCHED)], "{o:?}");
+        assert_eq!(o.writes[0].from, None);
         assert_eq!(o.agreed, Some(WATCHED));
     }
 

@@ -5,7 +5,9 @@
 //! - [`fold`]: per title, the changes since each side's base folded by the group's policy.
 //! - [`pass`]: one pass of a group: refresh every member through its engine, match, fold, and
 //!   queue the writes as ordinary local changes of each account (its outbox delivers them).
+//! - [`watch`]: passes when a live socket reports a change and at every pull interval.
 
 pub mod fold;
 pub mod matching;
 pub mod pass;
+pub mod watch;

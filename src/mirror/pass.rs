@@ -115,8 +115,58 @@ pub async fn run_pass(
     options: PassOptions,
     clock: Arc<dyn Clock>,
 ) -> Result<PassReport, PassError> {
-    let db = store::database_path(data_dir);
-    let mut store = Store::open(&db)?;
+    let engines = SignedInEngines {
+        data_dir: data_dir.to_path_buf(),
+    };
+    run_pass_with(
+        &store::database_path(data_dir),
+        group,
+        options,
+        clock,
+        &engines,
+    )
+    .await
+}
+
+/// Builds the engine a pass reads and writes a member through.
+#[async_trait::async_trait]
+pub trait MemberEngines: Send + Sync {
+    /// An engine of `account` over a store of its own on `db` (`Err`: why it could not be
+    /// built; the member is then not read in this pass).
+    async fn engine(&self, db: &Path, account: &Account) -> Result<Engine, String>;
+}
+
+/// The members' engines as `playmark` signs them in: their stored sign-ins, the system clock.
+pub struct SignedInEngines {
+    pub data_dir: std::path::PathBuf,
+}
+
+#[async_trait::async_trait]
+impl MemberEngines for SignedInEngines {
+    async fn engine(&self, db: &Path, account: &Account) -> Result<Engine, String> {
+        let store = Store::open(db).map_err(|e| e.to_string())?;
+        crate::account::session::account_engine(
+            store,
+            &self.data_dir,
+            account,
+            ClientOptions::default(),
+            EngineConfig::default(),
+        )
+        .await
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// [`run_pass`] with the members' engines built by `engines` (the simulation's engines run
+/// behind its faults and partitions, on its fake clock).
+pub async fn run_pass_with(
+    db: &Path,
+    group: i64,
+    options: PassOptions,
+    clock: Arc<dyn Clock>,
+    engines: &dyn MemberEngines,
+) -> Result<PassReport, PassError> {
+    let mut store = Store::open(db)?;
     let row: MirrorGroupRow = store
         .mirror_groups()?
         .into_iter()
@@ -147,16 +197,7 @@ pub async fn run_pass(
             engine: None,
             read: false,
         };
-        let engine_store = Store::open(&db)?;
-        match crate::account::session::account_engine(
-            engine_store,
-            data_dir,
-            &m.account,
-            ClientOptions::default(),
-            EngineConfig::default(),
-        )
-        .await
-        {
+        match engines.engine(db, &m.account).await {
             Ok(engine) => {
                 match engine.refresh(DEFAULT_PAGE_SIZE).await {
                     Ok(_) => m.read = true,
@@ -375,21 +416,46 @@ pub async fn run_pass(
         }
         // A delivered write is confirmed (the engine read it back: its result is the
         // account's base now): that side's base becomes what its server holds, so a change
-        // made there before the next pass is not mistaken for a side that lags behind.
+        // made there before the next pass is not mistaken for a side that lags behind. Not
+        // only this pass's writes: one queued by an earlier pass (`--no-sync`, or settled only
+        // after its pass) is confirmed by the first pass that finds it delivered (mirror
+        // simulation, seed 4: otherwise a side that then goes back to its old base, a restart
+        // or an unwatch, looks as if it lagged and is overwritten).
+        let titles = store.mirror_titles(group)?;
         let mut confirmed = MirrorPassRecord::default();
-        for (key, w) in &writes {
-            let settled = !store.unsettled_items(w.account)?.contains(&w.item_id);
-            let base = store.base(w.account, &w.item_id)?;
-            if let Some(base) = base.filter(|b| settled && WatchState::of(b).same(&w.to)) {
-                confirmed.titles.push(MirrorTitleRecord {
-                    key: key.clone(),
-                    agreed: None,
-                    bases: vec![(
-                        w.account,
-                        w.item_id.clone(),
-                        progress_of(&WatchState::of(&base)),
-                    )],
-                });
+        let mut settled_of: HashMap<AccountId, std::collections::HashSet<String>> = HashMap::new();
+        for m in &members {
+            settled_of.insert(m.account.id, store.unsettled_items(m.account.id)?);
+        }
+        for title in &matching.titles {
+            let key = title.key();
+            let Some(row) = titles.get(&key) else {
+                continue;
+            };
+            let agreed = watch_of(&row.agreed);
+            for (account, item) in &title.items {
+                if row
+                    .bases
+                    .get(account)
+                    .map(watch_of)
+                    .is_some_and(|b| b.same(&agreed))
+                {
+                    continue;
+                }
+                let Some(unsettled) = settled_of.get(account) else {
+                    continue;
+                };
+                if unsettled.contains(item) {
+                    continue;
+                }
+                let base = store.base(*account, item)?;
+                if let Some(base) = base.filter(|b| WatchState::of(b).same(&agreed)) {
+                    confirmed.titles.push(MirrorTitleRecord {
+                        key: key.clone(),
+                        agreed: None,
+                        bases: vec![(*account, item.clone(), progress_of(&WatchState::of(&base)))],
+                    });
+                }
             }
         }
         store.save_mirror_bases(group, &confirmed)?;

@@ -14,8 +14,8 @@
 
 use rusqlite::{params, Transaction};
 
-use super::library::{local_of, write_local};
 use super::outbox::{record_bulk_in, row_of, upsert_desired, RecordOutcome, RowState};
+use super::state::{local_of, write_local};
 use super::{BulkOutcome, Result, Store};
 use crate::model::{AccountId, DesiredState, Millis, UserData};
 

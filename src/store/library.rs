@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::outbox::{self, RowState};
 use super::sent;
+use super::state::{base_of, base_with_seq, local_of, write_base, write_local};
 use super::{Result, Store};
 use crate::backend::ErrorKind;
 use crate::merge::{merge_on, Decision, LocalSide, Outcome, Policy, ServerDates};
@@ -79,75 +80,6 @@ pub struct ItemView {
     pub unwatched: Option<i64>,
 }
 
-pub(super) fn read_user_data(row: &Row<'_>, first: usize) -> rusqlite::Result<UserData> {
-    Ok(UserData {
-        position_ms: row.get(first)?,
-        played: row.get(first + 1)?,
-        play_count: row.get(first + 2)?,
-        last_played: row.get(first + 3)?,
-    })
-}
-
-/// An item's base with its read-mark stamp (see [`ReadMark`]); `None` when it has none.
-fn base_with_seq(
-    tx: &Transaction<'_>,
-    account: AccountId,
-    item: &str,
-) -> rusqlite::Result<Option<(UserData, i64)>> {
-    tx.prepare_cached(
-        "SELECT position_ms, played, play_count, last_played, base_seq FROM server_state
-         WHERE account_id = ?1 AND item_id = ?2",
-    )?
-    .query_row(params![account, item], |r| {
-        Ok((read_user_data(r, 0)?, r.get(4)?))
-    })
-    .optional()
-}
-
-pub(super) fn base_of(
-    tx: &Transaction<'_>,
-    account: AccountId,
-    item: &str,
-) -> rusqlite::Result<Option<UserData>> {
-    Ok(base_with_seq(tx, account, item)?.map(|(base, _)| base))
-}
-
-/// The base to compare a desired state with: `None` when it is uncertain (a write whose outcome
-/// is not known was sent since it was seen: invariant 8, `store::sent`; or, in databases from
-/// before that record, the old `uncertain` flag). An item never seen counts as the default state.
-pub(super) fn comparable_base(
-    tx: &Transaction<'_>,
-    account: AccountId,
-    item: &str,
-) -> rusqlite::Result<Option<UserData>> {
-    if sent::sent_of(tx, account, item)?.is_some() {
-        return Ok(None);
-    }
-    let row = tx
-        .prepare_cached(
-            "SELECT position_ms, played, play_count, last_played, uncertain FROM server_state
-             WHERE account_id = ?1 AND item_id = ?2",
-        )?
-        .query_row(params![account, item], |r| {
-            Ok((read_user_data(r, 0)?, r.get::<_, bool>(4)?))
-        })
-        .optional()?;
-    Ok(match row {
-        None => Some(UserData::default()),
-        Some((_, true)) => None,
-        Some((base, false)) => Some(base),
-    })
-}
-
-/// The read-mark counter as it stands (SQL): a base written now is stamped with it. A macro so
-/// that the statements using it stay literals (`concat!`) and are prepared once.
-macro_rules! current_mark {
-    () => {
-        "COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'base_seq'), 0)"
-    };
-}
-pub(super) use current_mark;
-
 /// Where the store stood when a read of the server was sent ([`Store::read_mark`]).
 ///
 /// A listing and a write can be under way at the same time (the pull loop and the drain loop
@@ -166,82 +98,6 @@ impl ReadMark {
     /// A read taken now: no base recorded so far is newer (for listings merged as soon as
     /// they arrive, and for tests).
     pub const LATEST: ReadMark = ReadMark(i64::MAX);
-}
-
-/// Record what the server holds (seen in a listing or confirmed by a write): a certain base.
-pub(super) fn write_base(
-    tx: &Transaction<'_>,
-    account: AccountId,
-    item: &str,
-    u: &UserData,
-    now: Millis,
-) -> rusqlite::Result<()> {
-    tx.prepare_cached(concat!(
-        "INSERT INTO server_state (account_id, item_id, position_ms, played, play_count,
-                                   last_played, seen_at, uncertain, base_seq)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ",
-        current_mark!(),
-        ")
-         ON CONFLICT (account_id, item_id) DO UPDATE SET position_ms = excluded.position_ms,
-           played = excluded.played, play_count = excluded.play_count,
-           last_played = excluded.last_played, seen_at = excluded.seen_at, uncertain = 0,
-           base_seq = excluded.base_seq"
-    ))?
-    .execute(params![
-        account,
-        item,
-        u.position_ms,
-        u.played,
-        u.play_count,
-        u.last_played,
-        now
-    ])?;
-    Ok(())
-}
-
-pub(super) fn local_of(
-    tx: &Transaction<'_>,
-    account: AccountId,
-    item: &str,
-) -> rusqlite::Result<Option<UserData>> {
-    tx.prepare_cached(
-        "SELECT position_ms, played, play_count, last_played FROM play_state WHERE account_id = ?1 AND item_id = ?2",
-    )?
-    .query_row(params![account, item], |r| read_user_data(r, 0))
-    .optional()
-}
-
-pub(super) fn write_local(
-    tx: &Transaction<'_>,
-    account: AccountId,
-    item: &str,
-    u: &UserData,
-    changed_at: Option<Millis>,
-) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO play_state (account_id, item_id, position_ms, played, play_count, last_played, changed_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT (account_id, item_id) DO UPDATE SET position_ms = excluded.position_ms,
-           played = excluded.played, play_count = excluded.play_count,
-           last_played = excluded.last_played, changed_at = excluded.changed_at",
-    )?
-    .execute(params![account, item, u.position_ms, u.played, u.play_count, u.last_played, changed_at])?;
-    Ok(())
-}
-
-/// The kind of an item known locally (None if unknown or removed).
-pub(super) fn kind_of(
-    tx: &Transaction<'_>,
-    account: AccountId,
-    item: &str,
-) -> rusqlite::Result<Option<ItemKind>> {
-    let kind: Option<String> = tx
-        .prepare_cached(
-            "SELECT kind FROM items WHERE account_id = ?1 AND item_id = ?2 AND removed = 0",
-        )?
-        .query_row(params![account, item], |r| r.get(0))
-        .optional()?;
-    Ok(kind.and_then(|k| ItemKind::parse(&k)))
 }
 
 const VIEW_SELECT: &str = "SELECT i.item_id, i.kind, i.name, i.parent_id, i.series_id, i.season_id, i.series_name,

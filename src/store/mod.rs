@@ -15,6 +15,7 @@ pub mod secrets;
 mod send;
 mod sent;
 mod settings;
+mod state;
 pub mod tokens;
 mod views;
 

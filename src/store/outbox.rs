@@ -7,8 +7,8 @@
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use serde::Serialize;
 
-use super::library::{base_of, comparable_base, kind_of, local_of, write_base, write_local};
 use super::sent;
+use super::state::{base_of, kind_of, local_of, read_user_data, write_base, write_local};
 use super::{Result, Store, StoreError};
 use crate::backend::ErrorKind;
 use crate::model::{apply_change, AccountId, DesiredState, LocalChange, Millis, UserData};
@@ -1032,4 +1032,31 @@ impl Store {
             params![account, now],
         )?)
     }
+}
+
+/// The base to compare a desired state with: `None` when it is uncertain (a write whose outcome
+/// is not known was sent since it was seen: invariant 8, `store::sent`; or, in databases from
+/// before that record, the old `uncertain` flag). An item never seen counts as the default state.
+fn comparable_base(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    item: &str,
+) -> rusqlite::Result<Option<UserData>> {
+    if sent::sent_of(tx, account, item)?.is_some() {
+        return Ok(None);
+    }
+    let row = tx
+        .prepare_cached(
+            "SELECT position_ms, played, play_count, last_played, uncertain FROM server_state
+             WHERE account_id = ?1 AND item_id = ?2",
+        )?
+        .query_row(params![account, item], |r| {
+            Ok((read_user_data(r, 0)?, r.get::<_, bool>(4)?))
+        })
+        .optional()?;
+    Ok(match row {
+        None => Some(UserData::default()),
+        Some((_, true)) => None,
+        Some((base, false)) => Some(base),
+    })
 }

@@ -9,9 +9,9 @@
 
 use rusqlite::params;
 
-use super::library::{base_of, write_base};
 use super::outbox::{delete_row, row_of, RowState};
 use super::sent;
+use super::state::{base_of, write_base};
 use super::{Result, Store};
 use crate::model::{apply_change, AccountId, LocalChange, Millis, UserData};
 

@@ -25,11 +25,11 @@ use std::collections::{HashMap, HashSet};
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::library::{
-    base_of, dates_for, policy_of, record_decision, server_kind_of, worth_showing, write_base,
-    write_local, ItemMerge, MergeReport,
+    dates_for, policy_of, record_decision, server_kind_of, worth_showing, ItemMerge, MergeReport,
 };
 use super::outbox::{delete_row, replace_desired, row_of, Claim, ClaimedRow, RowState};
 use super::sent;
+use super::state::{base_of, write_base, write_local};
 use super::{Result, Store};
 use crate::merge::{merge_on, Decision, LocalSide, Policy, ServerDates};
 use crate::model::{AccountId, DesiredState, Millis, UserData};

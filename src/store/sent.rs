@@ -27,7 +27,7 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
-use super::library::current_mark;
+use super::state::current_mark;
 use super::{Result, Store};
 use crate::model::{AccountId, DesiredState, Millis, UserData};
 
@@ -106,7 +106,7 @@ pub(super) fn sent_of(
     )?
     .query_row(params![account, item], |r| {
         Ok(Sent {
-            state: super::library::read_user_data(r, 0)?,
+            state: super::state::read_user_data(r, 0)?,
             change_seq: r.get(4)?,
             read_date: r.get(5)?,
             stamp: r.get(6)?,

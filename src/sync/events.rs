@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::backend::SyncError;
 use crate::merge::Outcome;
 use crate::model::Millis;
-use crate::store::Counts;
+use crate::store::{Counts, OutboxRow, RowState};
 
 /// Where one item's change stands, as a badge would show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -38,6 +38,38 @@ pub enum ItemSyncState {
         position_ms: i64,
         played: bool,
     },
+}
+
+impl ItemSyncState {
+    /// THE badge of an item whose change has the outbox row `row` while the account is
+    /// `account`: the engine (a change just recorded or released: [`ItemSyncState::waiting`]),
+    /// the app's worker (after a retry, a bulk change, missed events) and everything else that
+    /// shows a row's state derive it here.
+    pub fn for_row(row: &OutboxRow, account: AccountState) -> ItemSyncState {
+        match (row.state, account) {
+            (RowState::NeedsAttention, _) => ItemSyncState::NeedsAttention {
+                error: row.error_detail.clone().unwrap_or_default(),
+            },
+            (RowState::InFlight, _) => ItemSyncState::Syncing,
+            (RowState::Failed, AccountState::Online) => ItemSyncState::Retrying {
+                attempt: row.attempts,
+                next_attempt_at: row.next_attempt_at,
+            },
+            (RowState::Pending | RowState::Failed, _) => ItemSyncState::waiting(account),
+        }
+    }
+
+    /// The badge of a change waiting to be sent (a pending row of [`ItemSyncState::for_row`])
+    /// while the account is `account`.
+    pub fn waiting(account: AccountState) -> ItemSyncState {
+        match account {
+            AccountState::Online => ItemSyncState::Queued,
+            AccountState::Offline => ItemSyncState::WaitingForConnection,
+            AccountState::SignInNeeded | AccountState::ServerChanged => {
+                ItemSyncState::WaitingForSignIn
+            }
+        }
+    }
 }
 
 /// The account as a whole.

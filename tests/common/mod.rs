@@ -9,7 +9,6 @@ pub mod gtk;
 pub mod hostile;
 #[cfg(feature = "gui")]
 pub mod xdo;
-pub mod xinput;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -16,3 +16,4 @@ mod ui_library;
 mod ui_mirror;
 mod ui_prefs;
 mod ui_undo;
+mod ui_worker;

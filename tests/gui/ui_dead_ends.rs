@@ -8,7 +8,7 @@
 use crate::common;
 
 use common::gtk::{demo_server, descendants, launch, named, pump, wait_for};
-use common::xinput::{click, type_into};
+use common::xdo::{click, type_text};
 use playmark::demo::{DemoConfig, DemoLibrary, DemoServer};
 use playmark::sync::ItemSyncState;
 use playmark::ui::app::App;
@@ -91,12 +91,12 @@ fn sign_in_through_dialog(app: &relm4::Controller<App>, url: Option<&str>) {
     let field = |name: &str| named(&root, name).pop().unwrap();
     if let Some(url) = url {
         click(&field("url"));
-        type_into(&dialog, url);
+        type_text(&dialog, url);
         click(&field("user"));
-        type_into(&dialog, "demo");
+        type_text(&dialog, "demo");
     }
     click(&field("password"));
-    type_into(&dialog, "demo");
+    type_text(&dialog, "demo");
     click(&button(&root, "Sign in").unwrap());
     wait_for("the dialog closed", || !dialog.is_visible());
 }

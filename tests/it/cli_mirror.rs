@@ -188,6 +188,31 @@ async fn a_resume_point_back_crosses() {
     assert_eq!(p.plex.user_data(&x).unwrap().position_ms, 300_000);
 }
 
+/// The mirror's own write to Plex, queued by one pass and delivered by a later one (queued
+/// with `--no-sync` here; in the simulation a write that settled only after the pass), is that
+/// side's base from then on: when Plex then goes back to what it held before the write (a
+/// restart), that is a change and it crosses to Jellyfin; it is not mistaken for Plex lagging
+/// behind and overwritten (mirror simulation, seed 4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn going_back_to_the_value_before_our_write_is_a_change() {
+    let p = pair(&[]).await;
+    let (j, x) = p.both("Orbital Kitchen", 2, 4);
+    p.jf.set_user_data(&j, at(900));
+    p.mirror(&["run", "--no-sync"], 0);
+    assert_eq!(p.plex.user_data(&x).unwrap().position_ms, 0);
+    let out = p.mirror(&["run"], 0);
+    assert!(out.contains("Nothing to write"), "{out}");
+    assert_eq!(p.plex.user_data(&x).unwrap().position_ms, 900_000);
+    p.plex.set_user_data(&x, UserData::default());
+    let out = p.mirror(&["run"], 0);
+    assert_eq!(
+        p.plex.user_data(&x).unwrap().position_ms,
+        0,
+        "Plex's restart was overwritten: {out}"
+    );
+    assert_eq!(p.jf.user_data(&j).unwrap().position_ms, 0, "{out}");
+}
+
 /// Both sides changed: furthest-progress keeps the further on both, and says what it did not
 /// keep; a group preferring Jellyfin keeps Jellyfin's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -336,4 +361,97 @@ async fn dry_run_writes_nothing_and_first_pass_modes() {
         !p.jf.user_data(&j2).unwrap().played,
         "from Plex: unwatched on Jellyfin"
     );
+}
+
+/// `playmark mirror watch`: a watched change on Jellyfin, reported by its live socket, crosses
+/// to Plex within seconds (the pull interval is an hour here, so only the socket can have
+/// triggered the pass); Ctrl-C ends it with exit 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_passes_on_a_live_change_and_stops_on_ctrl_c() {
+    use std::io::BufRead;
+    use std::time::{Duration, Instant};
+    let p = pair(&[]).await;
+    let (j, x) = p.both("Paper Cities", 1, 5);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_playmark"))
+        .arg("--data-dir")
+        .arg(&p.data)
+        .args(["mirror", "watch", "--interval", "3600"])
+        .env("DBUS_SESSION_BUS_ADDRESS", NO_BUS)
+        .env_remove("PLAYMARK_DATA_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let mut wait_line = |want: &str, limit: Duration| {
+        let until = Instant::now() + limit;
+        while Instant::now() < until {
+            if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
+                let hit = l.contains(want);
+                seen.push(l);
+                if hit {
+                    return true;
+                }
+            }
+        }
+        false
+    };
+    let kill = |child: &mut std::process::Child| {
+        let _ = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+    };
+    if !wait_line("Nothing to write", Duration::from_secs(30)) {
+        kill(&mut child);
+        panic!("no first pass: {seen:?}");
+    }
+    let until = Instant::now() + Duration::from_secs(10);
+    while p.jf.live_connections() == 0 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(p.jf.live_connections() > 0, "no live socket: {seen:?}");
+    let started = Instant::now();
+    p.jf.set_user_data(&j, watched());
+    let until = started + Duration::from_secs(15);
+    while !p.plex.user_data(&x).unwrap().played && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let crossed = p.plex.user_data(&x).unwrap().played;
+    let latency = started.elapsed();
+    kill(&mut child);
+    let until = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    while let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+        seen.push(l);
+    }
+    let out = seen.join("\n");
+    assert!(crossed, "watched did not cross within 15 s: {out}");
+    assert!(latency < Duration::from_secs(10), "{latency:?}: {out}");
+    assert!(out.contains("Pass (live change)"), "{out}");
+    assert!(out.contains("not watched → watched"), "{out}");
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{out}");
+    assert!(out.contains("Stopped."), "{out}");
+    assert_eq!(p.plex.user_data(&x).unwrap().play_count, 1);
 }

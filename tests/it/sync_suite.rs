@@ -711,6 +711,27 @@ suite!(
     ]
 );
 
+/// Retrying a change that needs attention publishes its badge (queued) as an event: the
+/// app's worker shows it from the engine, without re-reading the outbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_publishes_the_retried_changes_badge() {
+    let h = Harness::start(ServerKind::Jellyfin).await;
+    let (ep, other) = (h.episode(0), h.episode(1));
+    h.record_position(&ep, 5_000);
+    h.server.remove_item(&ep);
+    h.drain_now().await;
+    assert_eq!(row(&h, &ep).unwrap().state, RowState::NeedsAttention);
+    let mut events = h.engine.subscribe();
+    assert_eq!(h.engine.retry(Some(&[ep.clone(), other])).unwrap(), 1);
+    let mut states = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let playmark::sync::SyncEvent::ItemState { item_id, state } = event {
+            states.push((item_id, state));
+        }
+    }
+    assert_eq!(states, [(ep, playmark::sync::ItemSyncState::Queued)]);
+}
+
 /// Plex only (DESIGN.md invariant 10): a Plex write's answer carries no state, so a claim's
 /// Plex writes are verified by one read of what the server holds.
 mod plex_verify {

@@ -8,6 +8,7 @@
 
 pub mod checker;
 pub mod history;
+pub mod mirror;
 pub mod world;
 
 use std::time::{Duration, Instant};

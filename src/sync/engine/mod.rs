@@ -400,20 +400,45 @@ impl Engine {
         Ok(outcome)
     }
 
+    /// The badge of a change waiting to be sent now ([`ItemSyncState::for_row`]).
     fn queued_badge(&self) -> ItemSyncState {
-        match self.account_state() {
-            AccountState::Online => ItemSyncState::Queued,
-            AccountState::Offline => ItemSyncState::WaitingForConnection,
-            AccountState::SignInNeeded | AccountState::ServerChanged => {
-                ItemSyncState::WaitingForSignIn
-            }
-        }
+        ItemSyncState::waiting(self.account_state())
     }
 
     /// Retry failed / needs-attention rows now (all when `items` is `None`).
+    /// Each retried change that was failed or needed attention gets its badge again (an
+    /// `ItemState` event, [`ItemSyncState::for_row`]): queued, off the needs-attention list.
     pub fn retry(&self, items: Option<&[String]>) -> Result<usize, StoreError> {
         let now = self.now();
-        let n = self.with_store(|s| s.retry(self.shared.account, items, now))?;
+        let account = self.shared.account;
+        let (n, rows) = self.with_store(|s| {
+            let waiting = |r: &crate::store::OutboxRow| {
+                matches!(
+                    r.state,
+                    crate::store::RowState::Failed | crate::store::RowState::NeedsAttention
+                ) && items.is_none_or(|items| items.contains(&r.item_id))
+            };
+            let before: Vec<String> = s
+                .outbox(account)?
+                .into_iter()
+                .filter(waiting)
+                .map(|r| r.item_id)
+                .collect();
+            let n = s.retry(account, items, now)?;
+            let after: Vec<crate::store::OutboxRow> = s
+                .outbox(account)?
+                .into_iter()
+                .filter(|r| before.contains(&r.item_id))
+                .collect();
+            Ok::<_, StoreError>((n, after))
+        })?;
+        let state = self.account_state();
+        for row in &rows {
+            self.emit(SyncEvent::ItemState {
+                item_id: row.item_id.clone(),
+                state: ItemSyncState::for_row(row, state),
+            });
+        }
         self.wake_probe(now);
         self.emit_counts();
         self.shared.notify.notify_one();

@@ -132,7 +132,7 @@ impl SyncQueue {
         if demo {
             Ok(self.start_demo(&data_dir, given_server, sender)?)
         } else {
-            let (engine, source) = account_engine(self.runtime()?, &data_dir)?;
+            let (engine, source) = self.runtime()?.block_on(account_engine(&data_dir))?;
             Ok(self.launch(engine, &data_dir, source, sender)?)
         }
     }
@@ -143,20 +143,19 @@ impl SyncQueue {
         given_server: Option<DemoServer>,
         sender: &ComponentSender<Self>,
     ) -> Result<(), String> {
-        reset_demo_dir(data_dir)
-            .map_err(|e| format!("cannot reset the demo data in {}: {e}", data_dir.display()))?;
-        self.copy_settings_to(data_dir)?;
-        let server = match given_server.or_else(|| self.demo.clone()) {
-            Some(server) => server,
-            None => self
-                .runtime()?
-                .block_on(DemoServer::start(DemoConfig::default()))
-                .map_err(|e| format!("cannot start the demo server: {e}"))?,
-        };
+        self.prepare_demo(data_dir)?;
+        let server = given_server.or_else(|| self.demo.clone());
+        let (engine, server) = self.runtime()?.block_on(build_demo(data_dir, server))?;
         let url = server.url();
-        let engine = self.runtime()?.block_on(demo_engine(data_dir, &url))?;
         self.demo = Some(server);
         self.launch(engine, data_dir, LibrarySource::Demo { url }, sender)
+    }
+
+    /// The demo's folder from its seeded start, with the person's settings.
+    fn prepare_demo(&self, data_dir: &Path) -> Result<(), String> {
+        reset_demo_dir(data_dir)
+            .map_err(|e| format!("cannot reset the demo data in {}: {e}", data_dir.display()))?;
+        self.copy_settings_to(data_dir)
     }
 
     /// Stop the current engine and its tasks.
@@ -250,104 +249,237 @@ impl SyncQueue {
         Ok(())
     }
 
+    /// Run `work` as a task of the worker's runtime: its result comes back to the worker as
+    /// [`SyncQueueInput::Finished`], so the worker goes on answering meanwhile (it never waits
+    /// on the network).
+    ///
+    /// The step runs on a blocking thread of the runtime, which drives its future: the store
+    /// it holds across the server's answers is not `Sync`.
+    fn spawn_step<F>(
+        &mut self,
+        sender: &ComponentSender<Self>,
+        work: impl FnOnce() -> F + Send + 'static,
+    ) -> Result<(), String>
+    where
+        F: std::future::Future<Output = Step>,
+    {
+        let input = sender.input_sender().clone();
+        let runtime = self.runtime()?;
+        let handle = runtime.handle().clone();
+        runtime.spawn_blocking(move || {
+            let step = handle.block_on(work());
+            let _ = input.send(SyncQueueInput::Finished(Finished(step)));
+        });
+        Ok(())
+    }
+
+    /// A step spawned by [`SyncQueue::spawn_step`] is done.
+    pub(super) fn finished(&mut self, step: Step, sender: &ComponentSender<Self>) {
+        match step {
+            Step::SignIn(result) => {
+                let error = match result {
+                    Ok(Switch {
+                        engine,
+                        source,
+                        data_dir,
+                    }) => {
+                        engine.signed_in();
+                        self.launch(engine, &data_dir, source, sender).err()
+                    }
+                    Err(error) => Some(error),
+                };
+                let _ = sender.output(SyncQueueOutput::SignInFinished { error });
+            }
+            Step::TokenForgotten(result) => {
+                if let Err(message) = result.and_then(|()| self.switch_to_demo(sender)) {
+                    let _ = sender.output(SyncQueueOutput::Failed { message });
+                }
+            }
+            Step::Demo(result) => {
+                self.switching = false;
+                let launched = result.and_then(|(engine, server, data_dir)| {
+                    let url = server.url();
+                    self.demo = Some(server);
+                    self.launch(engine, &data_dir, LibrarySource::Demo { url }, sender)
+                });
+                if let Err(message) = launched {
+                    let _ = sender.output(SyncQueueOutput::Failed { message });
+                }
+                // What came while the engines switched goes to the new one, in order.
+                for message in std::mem::take(&mut self.waiting) {
+                    self.update(message, sender.clone());
+                }
+            }
+        }
+    }
+
     /// Sign in (address check, version check, credentials), store the account and its token,
-    /// and switch to it. The error is a sentence for the user.
+    /// and switch to it, as a task ([`SyncQueueOutput::SignInFinished`] says how it went; the
+    /// error is a sentence for the user).
     pub(super) fn sign_in(
         &mut self,
-        url: &str,
-        user: &str,
-        password: &Password,
+        url: String,
+        user: String,
+        password: Password,
         sender: &ComponentSender<Self>,
     ) -> Result<(), String> {
         use crate::sign_in::{sign_in_jellyfin, SignInError};
         use crate::ui::format::{sign_in_error, SignInStep};
         let data_dir = self.base_dir();
-        let mut store = Store::open(&database_path(&data_dir)).map_err(store_failed)?;
-        let runtime = self.runtime()?;
-        runtime
-            .block_on(sign_in_jellyfin(
-                &mut store,
-                &data_dir,
-                url,
-                user,
-                &password.0,
-                None,
-            ))
-            .map_err(|e| match e {
-                SignInError::Address(e) => sign_in_error(&e, SignInStep::Address, url),
-                SignInError::Reach(e) => sign_in_error(&e, SignInStep::Reach, url),
-                SignInError::Version(e) => sign_in_error(&e, SignInStep::Version, url),
-                SignInError::Server(e) => sign_in_error(&e, SignInStep::Credentials, url),
-                SignInError::Store(e) => store_failed(e),
-                SignInError::Secret(e) => secret_failed(&e),
-                SignInError::UnknownUser { .. } => unknown_plex_user(),
-            })?;
-        drop(store);
-        let (engine, source) = account_engine(self.runtime()?, &data_dir)?;
-        engine.signed_in();
-        self.launch(engine, &data_dir, source, sender)
+        let work = move || async move {
+            let mut store = Store::open(&database_path(&data_dir)).map_err(store_failed)?;
+            sign_in_jellyfin(&mut store, &data_dir, &url, &user, &password.0, None)
+                .await
+                .map_err(|e| match e {
+                    SignInError::Address(e) => sign_in_error(&e, SignInStep::Address, &url),
+                    SignInError::Reach(e) => sign_in_error(&e, SignInStep::Reach, &url),
+                    SignInError::Version(e) => sign_in_error(&e, SignInStep::Version, &url),
+                    SignInError::Server(e) => sign_in_error(&e, SignInStep::Credentials, &url),
+                    SignInError::Store(e) => store_failed(e),
+                    SignInError::Secret(e) => secret_failed(&e),
+                    SignInError::UnknownUser { .. } => unknown_plex_user(),
+                })?;
+            drop(store);
+            Switch::to_account(data_dir).await
+        };
+        self.spawn_step(sender, move || async move { Step::SignIn(work().await) })
     }
 
     /// Sign in to a Plex server with a server token (the same steps as `playmark login plex`),
-    /// and switch to it. The error is a sentence for the user.
+    /// and switch to it, as a task like [`SyncQueue::sign_in`].
     pub(super) fn sign_in_plex(
         &mut self,
-        url: &str,
-        token: &Password,
+        url: String,
+        token: Password,
         sender: &ComponentSender<Self>,
     ) -> Result<(), String> {
         use crate::sign_in::{sign_in_plex, PlexUserChoice, SignInError};
         use crate::ui::format::{sign_in_error, SignInStep};
-        let token = token.0.trim();
+        let token = token.0.trim().to_string();
         if token.is_empty() {
             return Err(crate::ui::i18n::gettext("Enter the server's Plex token."));
         }
         let data_dir = self.base_dir();
-        let mut store = Store::open(&database_path(&data_dir)).map_err(store_failed)?;
-        let runtime = self.runtime()?;
-        runtime
-            .block_on(sign_in_plex(
-                &mut store,
-                &data_dir,
-                url,
-                token,
-                PlexUserChoice::Ask,
-            ))
-            .map_err(|e| match e {
-                SignInError::Address(e) => sign_in_error(&e, SignInStep::Address, url),
-                SignInError::Server(e) | SignInError::Reach(e) | SignInError::Version(e) => {
-                    sign_in_error(&e, SignInStep::Token, url)
-                }
-                SignInError::UnknownUser { .. } => unknown_plex_user(),
-                SignInError::Store(e) => store_failed(e),
-                SignInError::Secret(e) => secret_failed(&e),
-            })?;
-        drop(store);
-        let (engine, source) = account_engine(self.runtime()?, &data_dir)?;
-        engine.signed_in();
-        self.launch(engine, &data_dir, source, sender)
+        let work = move || async move {
+            let mut store = Store::open(&database_path(&data_dir)).map_err(store_failed)?;
+            sign_in_plex(&mut store, &data_dir, &url, &token, PlexUserChoice::Ask)
+                .await
+                .map_err(|e| match e {
+                    SignInError::Address(e) => sign_in_error(&e, SignInStep::Address, &url),
+                    SignInError::Server(e) | SignInError::Reach(e) | SignInError::Version(e) => {
+                        sign_in_error(&e, SignInStep::Token, &url)
+                    }
+                    SignInError::UnknownUser { .. } => unknown_plex_user(),
+                    SignInError::Store(e) => store_failed(e),
+                    SignInError::Secret(e) => secret_failed(&e),
+                })?;
+            drop(store);
+            Switch::to_account(data_dir).await
+        };
+        self.spawn_step(sender, move || async move { Step::SignIn(work().await) })
     }
 
-    /// Forget the token of the signed-in account and show the demo library again.
+    /// Forget the token of the signed-in account (a task: the keyring is a bus call away) and
+    /// show the demo library again.
     pub(super) fn sign_out(&mut self, sender: &ComponentSender<Self>) -> Result<(), String> {
         let data_dir = self.base_dir();
         let store = Store::open(&database_path(&data_dir)).map_err(store_failed)?;
-        if let Some(account) = store.account().map_err(store_failed)? {
-            if account.kind != ServerKind::Demo {
-                let forget = async { TokenStore::open(&data_dir).await?.delete(&account).await };
-                self.runtime()?.block_on(forget).map_err(|e| {
-                    tracing::warn!(error = %e, "token not removed");
-                    match e {
-                        SecretError::Locked => secret_failed(&e),
-                        _ => crate::ui::i18n::gettext(
-                            "Could not sign out: the saved sign-in could not be removed from this computer.",
-                        ),
-                    }
-                })?;
-            }
-        }
+        let account = store.account().map_err(store_failed)?;
         drop(store);
+        let Some(account) = account.filter(|a| a.kind != ServerKind::Demo) else {
+            return self.switch_to_demo(sender);
+        };
+        let forget = move || async move {
+            let forgotten = async { TokenStore::open(&data_dir).await?.delete(&account).await };
+            forgotten.await.map_err(|e| {
+                tracing::warn!(error = %e, "token not removed");
+                match e {
+                    SecretError::Locked => secret_failed(&e),
+                    _ => crate::ui::i18n::gettext(
+                        "Could not sign out: the saved sign-in could not be removed from this computer.",
+                    ),
+                }
+            })
+        };
+        self.spawn_step(sender, move || async move {
+            Step::TokenForgotten(forget().await)
+        })
+    }
+
+    /// Stop the running engine and start the demo's (its sign-in a task; what comes meanwhile
+    /// waits for it, as it waited behind the switch before).
+    fn switch_to_demo(&mut self, sender: &ComponentSender<Self>) -> Result<(), String> {
         self.stop_engine();
-        self.start_demo(&data_dir.join("demo"), None, sender)
+        let data_dir = self.base_dir().join("demo");
+        self.prepare_demo(&data_dir)?;
+        let server = self.demo.clone();
+        self.spawn_step(sender, move || async move {
+            Step::Demo(
+                build_demo(&data_dir, server)
+                    .await
+                    .map(|(engine, server)| (engine, server, data_dir)),
+            )
+        })?;
+        self.switching = true;
+        Ok(())
+    }
+}
+
+/// The demo server (`server`, or one started now) and its engine on `data_dir`.
+async fn build_demo(
+    data_dir: &Path,
+    server: Option<DemoServer>,
+) -> Result<(Engine, DemoServer), String> {
+    let server = match server {
+        Some(server) => server,
+        None => DemoServer::start(DemoConfig::default())
+            .await
+            .map_err(|e| format!("cannot start the demo server: {e}"))?,
+    };
+    let engine = demo_engine(data_dir, &server.url()).await?;
+    Ok((engine, server))
+}
+
+/// An account's engine, ready to run.
+pub(super) struct Switch {
+    engine: Engine,
+    source: LibrarySource,
+    data_dir: PathBuf,
+}
+
+impl Switch {
+    /// The engine of the account signed in under `data_dir`.
+    async fn to_account(data_dir: PathBuf) -> Result<Switch, String> {
+        let (engine, source) = account_engine(&data_dir).await?;
+        Ok(Switch {
+            engine,
+            source,
+            data_dir,
+        })
+    }
+}
+
+/// A network step of the worker, done (see [`SyncQueue::spawn_step`]).
+pub(super) enum Step {
+    /// A sign-in, and the engine of its account.
+    SignIn(Result<Switch, String>),
+    /// The token of a sign-out was forgotten (or not).
+    TokenForgotten(Result<(), String>),
+    /// The demo's engine after a sign-out.
+    Demo(Result<(Engine, DemoServer, PathBuf), String>),
+}
+
+/// A network step of the worker, done: sent by the worker to itself
+/// ([`SyncQueueInput::Finished`]); nothing else makes one.
+pub struct Finished(pub(super) Step);
+
+impl std::fmt::Debug for Finished {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let step = match &self.0 {
+            Step::SignIn(r) => ("SignIn", r.is_ok()),
+            Step::TokenForgotten(r) => ("TokenForgotten", r.is_ok()),
+            Step::Demo(r) => ("Demo", r.is_ok()),
+        };
+        f.debug_tuple("Finished").field(&step).finish()
     }
 }

@@ -33,6 +33,7 @@ use crate::download::Downloader;
 use crate::merge::{Decision, Outcome, Side};
 use crate::model::{LocalChange, Millis, ServerKind};
 use crate::store::tokens::{SecretError, TokenStore};
+pub use lifecycle::Finished;
 use media::PlayHandle;
 pub use media::{mpv_args, MPV_ARGS_ENV};
 
@@ -189,6 +190,9 @@ pub enum SyncQueueInput {
     /// "Use mine": queue the person's value again for items where a merge kept another
     /// device's (`Engine::use_mine`); their notices go.
     UseMine { items: Vec<String> },
+    /// A network step the worker ran as a task of its runtime (a sign-in, a sign-out) is
+    /// done: sent by the worker to itself, never by the app.
+    Finished(Finished),
     /// The Mirror page (status, Run now): answered with [`SyncQueueOutput::Mirror`].
     Mirror(mirror::MirrorRequest),
 }
@@ -384,6 +388,10 @@ pub struct SyncQueue {
     posters: Option<posters::Posters>,
     /// Bulk changes held while their Undo is offered, by batch number.
     held: undo::HeldBatches,
+    /// A sign-out stopped the account's engine and the demo's is on its way: what needs an
+    /// engine waits in `waiting` for it.
+    switching: bool,
+    waiting: Vec<SyncQueueInput>,
     /// The mirror groups' engines and passes.
     mirrors: mirror::Mirrors,
 }
@@ -428,6 +436,8 @@ impl Worker for SyncQueue {
             downloader: None,
             posters: None,
             held: undo::HeldBatches::default(),
+            switching: false,
+            waiting: Vec::new(),
             mirrors: mirror::Mirrors::default(),
         }
     }
@@ -459,30 +469,38 @@ impl Worker for SyncQueue {
                 user,
                 password,
             } => {
-                let error = self.sign_in(&url, &user, &password, &sender).err();
-                let _ = sender.output(SyncQueueOutput::SignInFinished { error });
+                // A task: the worker goes on answering while the server is asked.
+                if let Err(error) = self.sign_in(url, user, password, &sender) {
+                    let error = Some(error);
+                    let _ = sender.output(SyncQueueOutput::SignInFinished { error });
+                }
                 return;
             }
             SyncQueueInput::SignInPlex { url, token } => {
-                let error = self.sign_in_plex(&url, &token, &sender).err();
-                let _ = sender.output(SyncQueueOutput::SignInFinished { error });
+                if let Err(error) = self.sign_in_plex(url, token, &sender) {
+                    let error = Some(error);
+                    let _ = sender.output(SyncQueueOutput::SignInFinished { error });
+                }
+                return;
+            }
+            SyncQueueInput::Finished(Finished(step)) => {
+                self.finished(step, &sender);
                 return;
             }
             SyncQueueInput::TokenStorage => {
                 use super::sign_in::TokenStorage;
-                let keyring = self
-                    .runtime()
-                    .map(|rt| rt.block_on(crate::store::tokens::keyring_on_bus()));
-                match keyring {
-                    Ok(keyring) => {
-                        let storage = if keyring {
-                            TokenStorage::Keyring
-                        } else {
-                            TokenStorage::File
-                        };
-                        let _ = sender.output(SyncQueueOutput::TokenStorage { storage });
-                    }
-                    Err(message) => tracing::warn!(%message, "token storage unknown"),
+                // Asking the bus for a keyring can take a while: a task answers.
+                let out = sender.output_sender().clone();
+                let ask = async move {
+                    let storage = if crate::store::tokens::keyring_on_bus().await {
+                        TokenStorage::Keyring
+                    } else {
+                        TokenStorage::File
+                    };
+                    let _ = out.send(SyncQueueOutput::TokenStorage { storage });
+                };
+                if let Err(message) = self.runtime().map(|rt| rt.spawn(ask)) {
+                    tracing::warn!(%message, "token storage unknown");
                 }
                 return;
             }
@@ -518,7 +536,11 @@ impl Worker for SyncQueue {
             _ => {}
         }
         let (Some(engine), Some(relay)) = (self.engine.clone(), self.relay.clone()) else {
-            tracing::warn!(?message, "not started yet");
+            if self.switching {
+                self.waiting.push(message);
+            } else {
+                tracing::warn!(?message, "not started yet");
+            }
             return;
         };
         // The item a failed store write leaves showing a change that was not stored.
@@ -574,6 +596,7 @@ impl Worker for SyncQueue {
             | SyncQueueInput::SignIn { .. }
             | SyncQueueInput::TokenStorage
             | SyncQueueInput::SignInPlex { .. }
+            | SyncQueueInput::Finished(_)
             | SyncQueueInput::SignOut
             | SyncQueueInput::Foreground { .. }
             | SyncQueueInput::LoadSettings
@@ -599,7 +622,8 @@ impl Worker for SyncQueue {
                         i.kind.is_playable()
                             && (under(&i.parent_id) || under(&i.season_id) || under(&i.series_id))
                     }) {
-                        let state = queued_state(&engine, item.sync_state);
+                        let account = engine.account_state();
+                        let state = item.sync_state.map(|_| ItemSyncState::waiting(account));
                         let id = item.item_id.clone();
                         let _ = sender.output(SyncQueueOutput::ItemData { item });
                         if let Some(state) = state {
@@ -611,18 +635,9 @@ impl Worker for SyncQueue {
                     }
                 })
             }
-            // Retrying sends no per-item event from the engine: the badges and the list follow
-            // the rows (queued again, off the list).
-            SyncQueueInput::Retry { item } => {
-                let items = [item];
-                engine
-                    .retry(Some(&items))
-                    .map(|_| relay.resync_items(&items))
-            }
-            SyncQueueInput::RetryAll => {
-                let items = relay.open_items();
-                engine.retry(None).map(|_| relay.resync_items(&items))
-            }
+            // The engine badges the retried changes (queued, off the list).
+            SyncQueueInput::Retry { item } => engine.retry(Some(&[item])).map(|_| ()),
+            SyncQueueInput::RetryAll => engine.retry(None).map(|_| ()),
             SyncQueueInput::Discard { item } => {
                 engine.discard(std::slice::from_ref(&item)).map(|_| {
                     send_item(&engine, sender.output_sender(), &item);
@@ -713,15 +728,6 @@ fn send_search(engine: &Engine, sender: &relm4::Sender<SyncQueueOutput>, query: 
     }
 }
 
-/// The badge for an item that has a queued row (after a bulk action).
-fn queued_state(engine: &Engine, row: Option<RowState>) -> Option<ItemSyncState> {
-    row.map(|_| match engine.account_state() {
-        AccountState::Online => ItemSyncState::Queued,
-        AccountState::Offline => ItemSyncState::WaitingForConnection,
-        AccountState::SignInNeeded | AccountState::ServerChanged => ItemSyncState::WaitingForSignIn,
-    })
-}
-
 fn send_item(engine: &Engine, sender: &relm4::Sender<SyncQueueOutput>, item: &str) {
     let account = engine.account();
     if let Ok(Some(view)) = engine.with_store(|s| s.item(account, item)) {
@@ -753,25 +759,6 @@ fn is_open(state: &ItemSyncState) -> bool {
             | ItemSyncState::Retrying { .. }
             | ItemSyncState::NeedsAttention { .. }
     )
-}
-
-/// The badge an outbox row deserves (after missed events, a retry, a merge).
-fn row_badge(row: &OutboxRow, account: AccountState) -> ItemSyncState {
-    match (row.state, account) {
-        (RowState::NeedsAttention, _) => ItemSyncState::NeedsAttention {
-            error: row.error_detail.clone().unwrap_or_default(),
-        },
-        (RowState::InFlight, _) => ItemSyncState::Syncing,
-        (RowState::Failed, AccountState::Online) => ItemSyncState::Retrying {
-            attempt: row.attempts,
-            next_attempt_at: row.next_attempt_at,
-        },
-        (_, AccountState::Online) => ItemSyncState::Queued,
-        (_, AccountState::Offline) => ItemSyncState::WaitingForConnection,
-        (_, AccountState::SignInNeeded | AccountState::ServerChanged) => {
-            ItemSyncState::WaitingForSignIn
-        }
-    }
 }
 
 #[cfg(test)]

@@ -52,11 +52,6 @@ impl Relay {
         self.shown.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Items whose change is still under way.
-    pub(super) fn open_items(&self) -> Vec<String> {
-        self.shown().open.keys().cloned().collect()
-    }
-
     /// The list entry of a row that needs attention.
     pub(super) fn attention_item(&self, store: &mut Store, row: &OutboxRow) -> AttentionItem {
         let account = self.engine.account();
@@ -126,7 +121,7 @@ impl Relay {
     }
 
     /// Make the badges of `items` and their places on the needs-attention list match their
-    /// outbox rows (after a retry, or a merge that may have emptied a row).
+    /// outbox rows (after a merge that may have emptied a row).
     pub(super) fn resync_items(&self, items: &[String]) {
         let account = self.engine.account();
         let state = self.engine.account_state();
@@ -138,7 +133,7 @@ impl Relay {
                 .flatten();
             let shown = self.shown().open.get(item).cloned();
             let badge = match row {
-                Some(row) => row_badge(&row, state),
+                Some(row) => ItemSyncState::for_row(&row, state),
                 // Left the outbox (delivered, or emptied by a merge): the server holds it.
                 None if shown.as_ref().is_some_and(is_open) => ItemSyncState::Synced,
                 None => continue,
@@ -182,7 +177,7 @@ impl Relay {
                 }
             }
             for row in &rows {
-                let mut badge = row_badge(row, state);
+                let mut badge = ItemSyncState::for_row(row, state);
                 if let ItemSyncState::NeedsAttention { error } = &mut badge {
                     if let Some(e) = entries.iter().find(|e| e.item_id == row.item_id) {
                         error.clone_from(&e.reason);

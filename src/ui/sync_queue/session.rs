@@ -132,10 +132,7 @@ pub(super) fn secret_failed(e: &SecretError) -> String {
 }
 
 /// The engine of the account signed in under `data_dir` (token from the secret store).
-pub(super) fn account_engine(
-    runtime: &tokio::runtime::Runtime,
-    data_dir: &Path,
-) -> Result<(Engine, LibrarySource), String> {
+pub(super) async fn account_engine(data_dir: &Path) -> Result<(Engine, LibrarySource), String> {
     let store = Store::open(&database_path(data_dir)).map_err(store_failed)?;
     let account = store
         .account()
@@ -144,26 +141,26 @@ pub(super) fn account_engine(
     // The same engine the command line builds: the account's client (kind, address, token,
     // trusted certificate) and its server id checked at every probe.
     let config = engine_config(&store);
-    let engine = runtime
-        .block_on(crate::account::session::account_engine(
-            store,
-            data_dir,
-            &account,
-            ClientOptions::default(),
-            config,
-        ))
-        .map_err(|e| match e {
-            SessionError::SignedOut => {
-                crate::ui::i18n::gettext("No account is signed in. Sign in again.")
-            }
-            SessionError::Secret(e) => secret_failed(&e),
-            SessionError::Client(e) => {
-                tracing::warn!(detail = %e.detail, "stored account not usable");
-                crate::ui::i18n::gettext(
-                    "The saved server address or certificate can no longer be used. Sign in again.",
-                )
-            }
-        })?;
+    let engine = crate::account::session::account_engine(
+        store,
+        data_dir,
+        &account,
+        ClientOptions::default(),
+        config,
+    )
+    .await
+    .map_err(|e| match e {
+        SessionError::SignedOut => {
+            crate::ui::i18n::gettext("No account is signed in. Sign in again.")
+        }
+        SessionError::Secret(e) => secret_failed(&e),
+        SessionError::Client(e) => {
+            tracing::warn!(detail = %e.detail, "stored account not usable");
+            crate::ui::i18n::gettext(
+                "The saved server address or certificate can no longer be used. Sign in again.",
+            )
+        }
+    })?;
     let source = LibrarySource::Account {
         again: SignInAgain {
             kind: account.kind,
