@@ -222,9 +222,35 @@ fn main() {
         pump_for(500);
         shoot(&dir, name);
     }
+    // 7. Shows: the series with how many episodes are left unwatched (issue 20).
     app.model().library.emit(LibraryInput::ShowView {
         name: "shows".into(),
     });
+    pump_for(500);
+    shoot(&dir, "series-unwatched");
+    // 8. A bulk change and its Undo toast (the change is held, not sent, while it is up).
+    let series = app.model().library.model().lists.series[0].clone();
+    app.model()
+        .library
+        .emit(LibraryInput::OpenSeries { id: series });
+    pump_for(200);
+    let season = app.model().library.model().lists.seasons[0].clone();
+    app.model()
+        .library
+        .emit(LibraryInput::OpenSeason { id: season });
+    pump_for(300);
+    app.model()
+        .library
+        .widgets()
+        .mark_season_watched
+        .emit_clicked();
+    wait_for("the Undo toast", || app.model().undo_toast.is_some());
+    shoot(&dir, "undo-toast");
+    let batch = app.model().undo_toast.as_ref().map(|(b, _)| *b);
+    if let Some(batch) = batch {
+        app.emit(playmark::ui::app::AppInput::Undo { batch });
+    }
+    pump_for(300);
     app.model().library.emit(LibraryInput::ToggleSearch);
     pump_for(200);
     let root = app.widget().clone().upcast::<gtk::Widget>();

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Renders docs/screenshots/*.png (synced, offline-pending, needs-attention, popover, dark, home,
-# movies, search, downloads, sign-in-needed, damaged-database, folder-not-writable) from the
+# movies, series-unwatched, undo-toast, search, downloads, sign-in-needed, damaged-database,
+# folder-not-writable) from the
 # real app on the demo server, under a virtual display with a compositor (for shadows/popovers).
 set -euo pipefail
 cd "$(dirname "$0")/.."

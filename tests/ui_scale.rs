@@ -187,8 +187,32 @@ fn scroll(
     (f.done[start..end].to_vec(), secs)
 }
 
+/// The longest gap between two ticks of the GTK thread's 5 ms timer in `from..=until` (the
+/// thread could draw no frame in it), and how many gaps were over 50 ms.
+fn stalls(ticks: &[Instant], from: Instant, until: Instant) -> (Duration, usize) {
+    let mut prev = from;
+    let (mut worst, mut over) = (Duration::ZERO, 0);
+    for t in ticks.iter().filter(|t| **t >= from && **t <= until) {
+        let gap = t.saturating_duration_since(prev);
+        worst = worst.max(gap);
+        if gap > Duration::from_millis(50) {
+            over += 1;
+        }
+        prev = *t;
+    }
+    (worst, over)
+}
+
 #[gtk::test]
 fn a_large_stored_library_opens_with_home_and_scrolls() {
+    // What keeps the GTK thread busy, by message: `PLAYMARK_TEST_TRACE=1
+    // RUST_LOG=playmark::ui::slow=debug` (handlers over 16 ms).
+    if std::env::var_os("PLAYMARK_TEST_TRACE").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let items = env("PLAYMARK_SCALE_ITEMS", 5_000);
     let library = DemoLibrary::sized(items);
     let all = library.items();
@@ -337,15 +361,7 @@ fn a_large_stored_library_opens_with_home_and_scrolls() {
     wait_within("half a second", Duration::from_secs(5), || {
         Instant::now() >= until
     });
-    ticker.remove();
-    let stall = ticks
-        .borrow()
-        .iter()
-        .filter(|t| **t >= from && **t <= until)
-        .fold((from, Duration::ZERO), |(prev, worst), t| {
-            (*t, worst.max(t.saturating_duration_since(prev)))
-        })
-        .1;
+    let stall = stalls(&ticks.borrow(), from, until);
     assert!(
         episodes
             .iter()
@@ -398,6 +414,10 @@ fn a_large_stored_library_opens_with_home_and_scrolls() {
         quiet_since.elapsed() > Duration::from_secs(2)
     });
     let pull_took = settle.elapsed().saturating_sub(Duration::from_secs(2));
+    // The pull ends with the whole library sent again (a reload): the GTK thread's stalls
+    // from the open until the pull settled.
+    ticker.remove();
+    let pull_stall = stalls(&ticks.borrow(), until, Instant::now());
 
     // Movies, then a scripted scroll through `rows` rows, 25 rows a frame.
     app.model().library.emit(LibraryInput::ShowView {
@@ -452,13 +472,29 @@ fn a_large_stored_library_opens_with_home_and_scrolls() {
     let (rss_end, hwm) = rss_mib();
 
     println!(
-        "SCALE open: first frame {:.0} ms after launch; stored library listed {:.0} ms; Home's rows on screen {:.0} ms after launch ({:.0} ms after the first frame); longest GTK-thread stall after the first frame {:.0} ms; start-up pull {:.1} s",
+        "SCALE open: first frame {:.0} ms after launch; stored library listed {:.0} ms; Home's rows on screen {:.0} ms after launch ({:.0} ms after the first frame); longest GTK-thread stall after the first frame {:.0} ms, {} stalls over 50 ms; start-up pull {:.1} s, longest stall during it and its reload {:.0} ms, {} over 50 ms",
         first_frame.as_secs_f64() * 1000.0,
         loaded.as_secs_f64() * 1000.0,
         home_shown.as_secs_f64() * 1000.0,
         (home_shown.saturating_sub(first_frame)).as_secs_f64() * 1000.0,
-        stall.as_secs_f64() * 1000.0,
+        stall.0.as_secs_f64() * 1000.0,
+        stall.1,
         pull_took.as_secs_f64(),
+        pull_stall.0.as_secs_f64() * 1000.0,
+        pull_stall.1,
+    );
+    let over = |frames: &[Frame]| {
+        frames
+            .windows(2)
+            .filter(|w| w[1].at - w[0].at > Duration::from_millis(50))
+            .count()
+    };
+    println!(
+        "SCALE frames over 50 ms apart: {} of {} in the fast scroll, {} of {} in the scroll back",
+        over(&fast),
+        fast.len(),
+        over(&slow),
+        slow.len()
     );
     println!(
         "SCALE scroll: {rows} rows at 25 a frame (row {rows} = {target_id}) in {scroll_secs:.2} s, {} frames; {}",

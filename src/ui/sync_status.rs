@@ -15,6 +15,10 @@ use crate::model::Millis;
 use crate::store::Counts;
 use crate::sync::AccountState;
 
+/// The width of the status button's label, in characters (the longest English state,
+/// "2 need attention" fits, longer ones are shortened).
+const STATUS_LABEL_CHARS: i32 = 16;
+
 /// The status button's model.
 #[derive(Debug)]
 pub struct SyncStatus {
@@ -24,6 +28,8 @@ pub struct SyncStatus {
     pub account: AccountState,
     /// Last successful sync.
     pub last_sync: Option<Millis>,
+    /// Pending rows held while their Undo toast is up (not waiting to be sent).
+    pub held: usize,
     /// Changes needing attention (virtualised list).
     pub attention: TypedListView<AttentionRow, gtk::NoSelection>,
     /// Show the developer controls (demo library only).
@@ -68,6 +74,8 @@ pub enum SyncStatusInput {
     Counts { counts: Counts },
     /// New account state.
     Account { state: AccountState },
+    /// How many pending rows are held while their Undo is offered.
+    Held { rows: usize },
     /// The whole needs-attention list (at start, and after the worker caught up).
     Attention { items: Vec<AttentionItem> },
     /// One change needs attention (added, or its reason changed).
@@ -226,7 +234,7 @@ impl SyncStatus {
             needs_attention: self.attention.len() as usize,
             ..self.counts
         };
-        format::status_view(&counts, self.account)
+        format::status_view_held(&counts, self.account, self.held)
     }
 
     /// Where the change of `item` sits in the list.
@@ -263,6 +271,13 @@ impl SimpleComponent for SyncStatus {
                 #[name = "label"]
                 gtk::Label {
                     set_widget_name: "label",
+                    // One width whatever it says ("Up to date", "Offline · 2 need
+                    // attention"): a label that grows and shrinks with the sync state moved
+                    // the view switcher beside it, or pushed it out of the header. The
+                    // tooltip says the whole sentence.
+                    set_width_chars: STATUS_LABEL_CHARS,
+                    set_max_width_chars: STATUS_LABEL_CHARS,
+                    set_ellipsize: gtk::pango::EllipsizeMode::End,
                     #[watch]
                     set_label: &model.view().label,
                 },
@@ -423,6 +438,7 @@ impl SimpleComponent for SyncStatus {
             counts: Counts::default(),
             account: AccountState::Online,
             last_sync: None,
+            held: 0,
             attention: TypedListView::new(),
             developer: false,
             simulate_offline: false,
@@ -437,6 +453,7 @@ impl SimpleComponent for SyncStatus {
         match message {
             SyncStatusInput::Counts { counts } => self.counts = counts,
             SyncStatusInput::Account { state } => self.account = state,
+            SyncStatusInput::Held { rows } => self.held = rows,
             SyncStatusInput::Synced { at } => self.last_sync = Some(at),
             SyncStatusInput::Developer { enabled } => self.developer = enabled,
             SyncStatusInput::Attention { items } => {

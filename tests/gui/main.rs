@@ -11,6 +11,7 @@ mod common;
 mod ui;
 mod ui_dead_ends;
 mod ui_dialogs;
+mod ui_layout;
 mod ui_library;
 mod ui_mirror;
 mod ui_prefs;

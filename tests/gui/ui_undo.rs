@@ -422,3 +422,53 @@ fn a_notice_coming_or_going_does_not_move_what_is_under_the_pointer() {
         "the click marked the season"
     );
 }
+
+/// The sync button's words for `f`'s status: its label and the popover's pending line.
+fn status_words(f: &Fixture) -> (String, String) {
+    let status = f
+        .app
+        .model()
+        .status
+        .widget()
+        .clone()
+        .upcast::<gtk::Widget>();
+    let text = |name: &str| {
+        named(&status, name)
+            .pop()
+            .and_then(|w| w.downcast::<gtk::Label>().ok())
+            .map(|l| l.label().to_string())
+            .unwrap_or_default()
+    };
+    (text("label"), text("pending"))
+}
+
+/// Rows held under an Undo toast are not waiting to be sent: the sync button does not say
+/// "Syncing 7" or "7 changes waiting to be sent" for them (issue 20).
+#[gtk::test]
+fn held_changes_are_not_counted_as_waiting_to_be_sent() {
+    common::gtk::close_all_windows();
+    let f = Fixture::start();
+    let eps = f.lists().episodes;
+    wait_for("Up to date", || status_words(&f).0 == "Up to date");
+    f.click(&f.named_in_library("mark_season_watched"));
+    wait_for("every row watched at once", || {
+        eps.iter().all(|id| f.row(id).played)
+    });
+    let undo = f.undo_button();
+    // Every episode but the watched one changed: that many rows are held.
+    let held = eps.len() - 1;
+    let expected = (
+        format!("{held} held for Undo"),
+        format!("{held} changes are held while their Undo is offered"),
+    );
+    wait_for("the held rows counted as held", || {
+        status_words(&f) == expected
+    });
+    f.run_for(Duration::from_millis(1_000));
+    assert_eq!(status_words(&f), expected, "still held, nothing sent");
+    assert_eq!(f.writes(), 0);
+    f.click(undo.upcast_ref());
+    wait_for("Up to date again after the Undo", || {
+        status_words(&f).0 == "Up to date"
+    });
+}

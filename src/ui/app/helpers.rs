@@ -177,6 +177,14 @@ impl App {
         if let Some((_, toast)) = self.undo_toast.take() {
             toast.dismiss();
         }
+        self.set_held(0);
+    }
+
+    /// The sync button counts `rows` pending rows as held for the Undo on screen, not as
+    /// waiting to be sent (only one Undo toast is up at a time: a newer one releases the
+    /// older batch).
+    pub(super) fn set_held(&self, rows: usize) {
+        self.status.emit(SyncStatusInput::Held { rows });
     }
 
     /// New override notices: the rows show them all; the new ones are announced by the

@@ -453,6 +453,7 @@ impl SimpleComponent for App {
     }
 
     fn update(&mut self, message: AppInput, sender: ComponentSender<Self>) {
+        let _slow = crate::ui::library::SlowUpdate::start(&message);
         match message {
             AppInput::Queue(out) => match out {
                 SyncQueueOutput::Launched { state } => {
@@ -589,6 +590,7 @@ impl SimpleComponent for App {
                     series,
                     count,
                     played,
+                    held,
                 } => {
                     let name = match series {
                         Some(series) => crate::ui::undo_toast::season_name(&series, &name),
@@ -596,6 +598,7 @@ impl SimpleComponent for App {
                     };
                     let toast = crate::ui::undo_toast::new(&name, count, played);
                     self.show_undo_toast(batch, toast, &sender);
+                    self.set_held(held);
                 }
                 SyncQueueOutput::UndoTooLate { .. } => {
                     let text = crate::ui::undo_toast::too_late();
@@ -695,12 +698,14 @@ impl SimpleComponent for App {
             AppInput::Undo { batch } => {
                 if self.undo_toast.as_ref().map(|(b, _)| *b) == Some(batch) {
                     self.undo_toast = None;
+                    self.set_held(0);
                 }
                 self.queue.emit(SyncQueueInput::Undo { batch });
             }
             AppInput::UndoDismissed { batch } => {
                 if self.undo_toast.as_ref().map(|(b, _)| *b) == Some(batch) {
                     self.undo_toast = None;
+                    self.set_held(0);
                 }
                 // After an Undo the batch is gone and this does nothing.
                 self.queue.emit(SyncQueueInput::ReleaseHold { batch });

@@ -191,6 +191,17 @@ pub fn queued_count(counts: &Counts) -> usize {
 /// The status button and popover for `counts` and the account's state. `counts.needs_attention`
 /// is the length of the list the popover shows.
 pub fn status_view(counts: &Counts, account: AccountState) -> StatusView {
+    status_view_held(counts, account, 0)
+}
+
+/// [`status_view`] where `held` of the pending rows are held while their Undo is offered
+/// (`store::hold`): they are not waiting to be sent, and the button does not say they are.
+pub fn status_view_held(counts: &Counts, account: AccountState, held: usize) -> StatusView {
+    let held = held.min(counts.pending);
+    let counts = &Counts {
+        pending: counts.pending - held,
+        ..*counts
+    };
     let queued = queued_count(counts);
     let attention = counts.needs_attention;
     let attention_text = (attention > 0).then(|| {
@@ -249,10 +260,26 @@ pub fn status_view(counts: &Counts, account: AccountState) -> StatusView {
             "playmark-sync-symbolic",
             ntr("Syncing {count}", "Syncing {count}", queued, &[]),
         ),
+        (None, None) if held > 0 => (
+            "edit-undo-symbolic",
+            ntr("{count} held for Undo", "{count} held for Undo", held, &[]),
+        ),
         (None, None) => ("emblem-ok-symbolic", gettext("Up to date")),
+    };
+    let held_line = ntr(
+        "{count} change is held while its Undo is offered",
+        "{count} changes are held while their Undo is offered",
+        held,
+        &[],
+    );
+    let queued_line = if queued == 0 && attention == 0 && held > 0 {
+        held_line.clone()
+    } else {
+        queued_line
     };
     let mut tooltip = match &account_state {
         Some((_, _, sentence)) => sentence.clone(),
+        None if queued == 0 && attention == 0 && held > 0 => held_line,
         None if queued == 0 && attention == 0 => gettext("Every change is on the server"),
         None => queued_line.clone(),
     };

@@ -159,6 +159,29 @@ fn button_header_and_list_heading_count_the_same_changes() {
 }
 
 #[test]
+fn held_rows_are_not_waiting_to_be_sent() {
+    let held = Counts {
+        pending: 7,
+        ..Counts::default()
+    };
+    let v = status_view_held(&held, AccountState::Online, 7);
+    assert_eq!(v.label, "7 held for Undo");
+    assert_eq!(v.queued, "7 changes are held while their Undo is offered");
+    assert_eq!(v.tooltip, v.queued);
+    // One more change, not held: that one is waiting.
+    let more = Counts {
+        pending: 8,
+        ..Counts::default()
+    };
+    let v = status_view_held(&more, AccountState::Online, 7);
+    assert_eq!(v.label, "Syncing 1");
+    assert_eq!(v.queued, "1 change waiting to be sent");
+    // The hold ended before the counts came: never fewer than nothing.
+    let v = status_view_held(&Counts::default(), AccountState::Online, 7);
+    assert_eq!(v.label, "Up to date");
+}
+
+#[test]
 fn attention_reasons_are_sentences_not_server_text() {
     let raw = "HTTP 404 Not Found: {\"error\":\"gone\"}";
     assert_eq!(

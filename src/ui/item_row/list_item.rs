@@ -53,13 +53,26 @@ impl RelmListItem for ItemRow {
             ),
             Some("downloading"),
         );
+        // The poster's place is one fixed size in every row, with or without its picture:
+        // a placeholder card of 32 × 48 px is the overlay's main child (its only measured
+        // one), and the picture covers it as an overlay, which is allocated that size and
+        // never asked for its own (a 2:3 poster would widen a taller row, and a poster that
+        // arrives would push the row's columns aside).
+        let poster_frame = gtk::Overlay::new();
+        poster_frame.set_widget_name("poster");
+        poster_frame.set_valign(gtk::Align::Center);
+        poster_frame.set_overflow(gtk::Overflow::Hidden);
+        poster_frame.add_css_class("poster");
+        let placeholder = gtk::Box::new(gtk::Orientation::Vertical, 0);
+        placeholder.set_size_request(POSTER_WIDTH, POSTER_HEIGHT);
+        poster_frame.set_child(Some(&placeholder));
         let poster = gtk::Picture::new();
-        poster.set_widget_name("poster");
-        poster.add_css_class("poster");
-        poster.set_size_request(32, 48);
+        poster.set_widget_name("poster-image");
         poster.set_can_shrink(true);
         poster.set_content_fit(gtk::ContentFit::Cover);
-        poster.set_valign(gtk::Align::Center);
+        poster_frame.add_overlay(&poster);
+        poster_frame.set_measure_overlay(&poster, false);
+        poster_frame.set_clip_overlay(&poster, true);
         let number = gtk::Label::new(None);
         number.add_css_class("dim-label");
         number.add_css_class("episode-number");
@@ -107,7 +120,7 @@ impl RelmListItem for ItemRow {
         watched.set_valign(gtk::Align::Center);
         let open = gtk::Image::from_icon_name("go-next-symbolic");
         open.set_valign(gtk::Align::Center);
-        hbox.append(&poster);
+        hbox.append(&poster_frame);
         hbox.append(&play);
         hbox.append(&download_slot);
         hbox.append(&number);

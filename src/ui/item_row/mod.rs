@@ -45,6 +45,10 @@ pub enum ItemRowOutput {
     UseMine { item: String },
 }
 
+/// The size of a row's poster (every row, with or without its picture), in px.
+const POSTER_WIDTH: i32 = 32;
+const POSTER_HEIGHT: i32 = 48;
+
 /// Posters kept decoded in memory (the least recently arrived go first; a row that shows one
 /// of them again asks the worker, which has it on disk).
 const MAX_TEXTURES: usize = 1_000;

@@ -11,9 +11,15 @@ pub(super) fn set_list(view: &mut RowList, ids: &[String], rows: &RowStore, cont
 /// keeps the GTK thread from drawing for ~100 ms; between two parts a frame can be drawn.
 pub(super) const FILL_CHUNK: usize = 2_000;
 
-/// How many items a load gives the `RowStore` at a time: the first load of 100,000 items
-/// would keep the GTK thread from drawing for ~150 ms at once.
-pub(super) const LOAD_CHUNK: usize = 20_000;
+/// How many items a load gives the `RowStore` at a time, one part a frame: a first load of
+/// 20,000 items at once took 233 ms of the GTK thread (release, loaded 2-core machine).
+pub(super) const LOAD_CHUNK: usize = 2_500;
+
+/// The first rows of a long list, which GTK builds widgets for (bound even while the list is
+/// hidden), go in parts of [`FIRST_CHUNK`] a frame: 2,000 rows at once took 1.17 s for two
+/// lists (about 3 ms a row's widgets) at 20,000 items.
+pub(super) const FIRST_ROWS: usize = 250;
+pub(super) const FIRST_CHUNK: usize = 10;
 
 /// A load under way, part by part ([`LibraryInput::LoadIndexed`]).
 #[derive(Debug)]
@@ -138,4 +144,45 @@ pub(super) fn placeholder(text: String, name: &str) -> gtk::Label {
     label.set_margin_bottom(12);
     label.set_visible(false);
     label
+}
+
+/// Logs (target `playmark::ui::slow`, debug level) a message handler of the GTK thread that
+/// took longer than a frame at 60 Hz may: what keeps frames from being drawn, by message.
+pub(crate) struct SlowUpdate {
+    started: std::time::Instant,
+    what: String,
+}
+
+impl SlowUpdate {
+    /// Start timing the handling of `message` (its `Debug` text, cut short: formatting stops
+    /// after 60 characters, so a message of 100,000 items costs nothing to name).
+    pub(crate) fn start(message: &impl std::fmt::Debug) -> SlowUpdate {
+        struct Short(String);
+        impl std::fmt::Write for Short {
+            fn write_str(&mut self, s: &str) -> std::fmt::Result {
+                for c in s.chars() {
+                    if self.0.len() >= 60 {
+                        return Err(std::fmt::Error);
+                    }
+                    self.0.push(c);
+                }
+                Ok(())
+            }
+        }
+        let mut what = Short(String::new());
+        let _ = std::fmt::write(&mut what, format_args!("{message:?}"));
+        SlowUpdate {
+            started: std::time::Instant::now(),
+            what: what.0,
+        }
+    }
+}
+
+impl Drop for SlowUpdate {
+    fn drop(&mut self) {
+        let ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        if ms > 16.0 {
+            tracing::debug!(target: "playmark::ui::slow", ms, what = %self.what, "slow GTK-thread update");
+        }
+    }
 }

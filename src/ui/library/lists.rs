@@ -68,10 +68,19 @@ impl Library {
 
     /// Ask for the next part of load `load` once the main loop has nothing more urgent
     /// (below redraw priority: a frame due, such as Home's first, is drawn before it).
-    pub(super) fn schedule_load_more(load: u64, sender: &ComponentSender<Self>) {
+    pub(super) fn schedule_load_more(&self, load: u64, sender: &ComponentSender<Self>) {
         let input = sender.input_sender().clone();
+        self.when_idle(move || input.emit(LibraryInput::LoadMore { load }));
+    }
+
+    /// Run `f` once the main loop has nothing more urgent (below redraw priority: a frame
+    /// that is due is drawn before it). One part of a long job each time.
+    pub(super) fn when_idle(&self, f: impl FnOnce() + 'static) {
+        let f = std::cell::Cell::new(Some(f));
         gtk::glib::idle_add_local_full(gtk::glib::Priority::LOW, move || {
-            input.emit(LibraryInput::LoadMore { load });
+            if let Some(f) = f.take() {
+                f();
+            }
             gtk::glib::ControlFlow::Break
         });
     }
@@ -83,7 +92,7 @@ impl Library {
         self.rows
             .load_part(load, pending.items.by_ref().take(LOAD_CHUNK));
         if pending.items.len() > 0 {
-            Self::schedule_load_more(load, sender);
+            self.schedule_load_more(load, sender);
             return;
         }
         if let Some(done) = self.pending.take() {
@@ -120,7 +129,14 @@ impl Library {
             LongList::Series => (&mut self.views.series, &self.lists.series),
             LongList::Movies => (&mut self.views.movies, &self.lists.movies),
         };
-        let to = (from + FILL_CHUNK).min(ids.len());
+        // The first rows of a list make GTK build a row's widgets each (it keeps up to ~200
+        // rows bound, on screen or not): a few at a time; after them, rows are data only.
+        let chunk = if from < FIRST_ROWS {
+            FIRST_CHUNK
+        } else {
+            FILL_CHUNK
+        };
+        let to = (from + chunk).min(ids.len());
         view.extend_from_iter(
             ids[from.min(to)..to]
                 .iter()
@@ -128,7 +144,7 @@ impl Library {
         );
         if to < ids.len() {
             let input = sender.input_sender().clone();
-            gtk::glib::idle_add_local_once(move || {
+            self.when_idle(move || {
                 input.emit(LibraryInput::FillMore {
                     list,
                     generation,

@@ -26,6 +26,7 @@ use crate::ui::item_row::{ItemRow, ItemRowOutput, RowActions, RowStore};
 mod build;
 mod index;
 mod lists;
+pub(crate) use build::SlowUpdate;
 use build::*;
 pub use build::{account_badge, ShowsPage};
 pub use index::LibraryIndex;
@@ -558,6 +559,7 @@ impl SimpleComponent for Library {
     }
 
     fn update(&mut self, message: LibraryInput, sender: ComponentSender<Self>) {
+        let _slow = build::SlowUpdate::start(&message);
         match message {
             LibraryInput::Load { items } => {
                 self.pending = None;
@@ -574,7 +576,7 @@ impl SimpleComponent for Library {
                     items: items.into_iter(),
                     index,
                 });
-                Self::schedule_load_more(load, &sender);
+                self.schedule_load_more(load, &sender);
             }
             LibraryInput::LoadMore { load } => self.load_more(load, &sender),
             LibraryInput::ItemData { item } => {

@@ -350,6 +350,8 @@ pub enum SyncQueueOutput {
         series: Option<String>,
         count: usize,
         played: bool,
+        /// Outbox rows held (items the change brought back to the server's state have none).
+        held: usize,
     },
     /// An Undo came too late: some change of the batch was sent or is being sent; nothing was
     /// taken back.

@@ -41,6 +41,11 @@ impl HeldBatches {
             series,
             count: batch.items.len(),
             played: batch.played,
+            held: batch
+                .items
+                .iter()
+                .filter(|i| i.change_seq.is_some())
+                .count(),
         });
         self.batches.insert(number, batch);
     }
