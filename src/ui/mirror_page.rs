@@ -1,7 +1,7 @@
 //! The Mirror page of Preferences (issue 21; README "Mirror in the app"): the mirror groups
 //! (members and policy), each group's status — the figures of `playmark mirror status` — its
 //! health list (what is not mirrored and why, in words) and "Run now", which asks the worker
-//! for a pass ([`MirrorRequest::RunNow`]) and shows it running, then its result. Groups are
+//! for a pass ([`MirrorRequest::RunNow`](super::sync_queue::mirror::MirrorRequest::RunNow)) and shows it running, then its result. Groups are
 //! made and removed with `playmark mirror add/remove` (the page says so).
 //!
 //! The page never touches the database or a server: everything comes from the
