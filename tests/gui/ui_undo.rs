@@ -201,17 +201,28 @@ impl Fixture {
                 .filter_map(|w| w.downcast::<gtk::Button>().ok())
                 .find(|b| b.label().as_deref() == Some("Undo"))
         };
-        wait_for("the Undo toast", || find().is_some());
-        let button = find().unwrap();
-        // The toast slides in: wait until it stands still before clicking it.
-        let mut last = self.centre(button.upcast_ref());
-        wait_for("the toast in place", || {
+        // The toast slides in: wait until it stands still before clicking it. Found afresh each
+        // time: a toast going away while a newer one comes (a CI run lost the first button
+        // from the window mid-wait) leaves the newer one's button.
+        let place = |b: &gtk::Button| {
+            let window = self.app.widget().clone().upcast::<gtk::Widget>();
+            b.compute_point(&window, &gtk::graphene::Point::new(0.0, 0.0))
+                .map(|p| (p.x() as i32, p.y() as i32))
+        };
+        let mut last: Option<(gtk::Button, (i32, i32))> = None;
+        let mut button = None;
+        wait_for("the Undo toast in place", || {
             std::thread::sleep(Duration::from_millis(50));
             pump();
-            let now = self.centre(button.upcast_ref());
-            std::mem::replace(&mut last, now) == now
+            let now = find().and_then(|b| place(&b).map(|at| (b, at)));
+            let still = matches!((&last, &now), (Some(a), Some(b)) if a == b);
+            if still {
+                button = now.as_ref().map(|(b, _)| b.clone());
+            }
+            last = now;
+            still
         });
-        button
+        button.expect("the Undo button")
     }
 
     /// The window focused and the pointer on its title, away from any toast.
