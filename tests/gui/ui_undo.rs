@@ -354,8 +354,15 @@ fn a_notice_coming_or_going_does_not_move_what_is_under_the_pointer() {
     let f = Fixture::start();
     let back = f.named_in_library("back");
     let mark = f.named_in_library("mark_season_watched");
+    // Where Back stands once the page's slide-in is over (a CI run took its place mid-slide:
+    // the same height, another x, and the click missed it).
+    let mut at = f.centre(&back);
+    wait_for("Back standing still", || {
+        f.run_for(Duration::from_millis(50));
+        let now = f.centre(&back);
+        std::mem::replace(&mut at, now) == now
+    });
     let (back_top, mark_top) = (f.top(&back), f.top(&mark));
-    let at = f.centre(&back);
     // Every notice, and the strip with none (a signed-in account online, the demo library
     // before it loads), is one line of the same height.
     let window = f.app.widget().clone().upcast::<gtk::Widget>();
@@ -415,6 +422,16 @@ fn a_notice_coming_or_going_does_not_move_what_is_under_the_pointer() {
     // season watched", the Undo toast checked below would be up).
     let on_seasons =
         || f.app.model().library.model().page == playmark::ui::library::ShowsPage::Seasons;
+    // Notices move nothing vertically (asserted above for every state). Back's x is taken
+    // again once it stands still: a CI run's click at the x measured at the start missed it
+    // while its y had not moved (the window still settling its width, not a notice).
+    let start_y = at.1;
+    wait_for("Back standing still", || {
+        f.run_for(Duration::from_millis(50));
+        let now = f.centre(&back);
+        std::mem::replace(&mut at, now) == now
+    });
+    assert_eq!(at.1, start_y, "a notice moved Back");
     for _ in 0..3 {
         // From elsewhere: `mousemove --sync` waits for a move that would never come.
         f.look_away();
