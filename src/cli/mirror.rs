@@ -133,9 +133,11 @@ pub(super) async fn run(data_dir: &Path, command: MirrorCommand) -> Result<u8, F
     }
 }
 
-async fn watch(data_dir: &Path, only: Option<i64>, interval: u64) -> Result<u8, Failure> {
-    use crate::mirror::watch::{Trigger, WatchOptions};
-    let store = open_store(data_dir)?;
+/// The mirror groups a command acts on: group `only`, or every group; none is a usage error.
+fn selected_groups(
+    store: &crate::store::Store,
+    only: Option<i64>,
+) -> Result<Vec<crate::store::MirrorGroupRow>, Failure> {
     let groups: Vec<_> = store
         .mirror_groups()?
         .into_iter()
@@ -147,6 +149,13 @@ async fn watch(data_dir: &Path, only: Option<i64>, interval: u64) -> Result<u8, 
             None => "No mirror groups: `playmark mirror add ACCOUNT ACCOUNT` makes one.".into(),
         }));
     }
+    Ok(groups)
+}
+
+async fn watch(data_dir: &Path, only: Option<i64>, interval: u64) -> Result<u8, Failure> {
+    use crate::mirror::watch::{Trigger, WatchOptions};
+    let store = open_store(data_dir)?;
+    let groups = selected_groups(&store, only)?;
     let ids: Vec<i64> = groups.iter().map(|g| g.id).collect();
     let members: std::collections::HashMap<i64, Vec<i64>> =
         groups.iter().map(|g| (g.id, g.members.clone())).collect();
@@ -482,17 +491,7 @@ async fn run_groups(
     no_sync: bool,
 ) -> Result<u8, Failure> {
     let store = open_store(data_dir)?;
-    let groups: Vec<_> = store
-        .mirror_groups()?
-        .into_iter()
-        .filter(|g| only.is_none_or(|id| id == g.id))
-        .collect();
-    if groups.is_empty() {
-        return Err(Failure::usage(match only {
-            Some(id) => format!("no mirror group {id} (see `playmark mirror list`)"),
-            None => "No mirror groups: `playmark mirror add ACCOUNT ACCOUNT` makes one.".into(),
-        }));
-    }
+    let groups = selected_groups(&store, only)?;
     let mut code = exit::OK;
     for g in &groups {
         let first_pass = match &first_pass {
