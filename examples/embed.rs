@@ -6,8 +6,8 @@
 
 use playmark::model::LocalChange;
 use playmark::ui::sync_badge::{SyncBadge, SyncBadgeInput};
-use playmark::ui::sync_queue::{SyncQueue, SyncQueueInit, SyncQueueInput, SyncQueueOutput};
 use playmark::ui::sync_status::{SyncStatus, SyncStatusInput, SyncStatusOutput};
+use playmark::ui::worker::{SyncQueue, SyncQueueInit, SyncQueueInput, SyncQueueOutput};
 use relm4::adw;
 use relm4::adw::prelude::*;
 use relm4::gtk;

@@ -1,11 +1,11 @@
 //! The Mirror page of Preferences (issue 21; README "Mirror in the app"): the mirror groups
 //! (members and policy), each group's status — the figures of `playmark mirror status` — its
 //! health list (what is not mirrored and why, in words) and "Run now", which asks the worker
-//! for a pass ([`MirrorRequest::RunNow`](super::sync_queue::mirror::MirrorRequest::RunNow)) and shows it running, then its result. Groups are
+//! for a pass ([`MirrorRequest::RunNow`](super::worker::mirror::MirrorRequest::RunNow)) and shows it running, then its result. Groups are
 //! made and removed with `playmark mirror add/remove` (the page says so).
 //!
 //! The page never touches the database or a server: everything comes from the
-//! [`SyncQueue`](super::sync_queue::SyncQueue) worker as [`MirrorReport`]s. Server text
+//! [`SyncQueue`](super::worker::SyncQueue) worker as [`MirrorReport`]s. Server text
 //! (server, user and item names, errors) is shown in plain labels or rows with markup off.
 
 use relm4::adw;
@@ -13,7 +13,7 @@ use relm4::adw::prelude::*;
 use relm4::gtk;
 
 use super::i18n::{gettext, ntr, tr};
-use super::sync_queue::mirror::{
+use super::worker::mirror::{
     MirrorGroupView, MirrorHealth, MirrorHealthKind, MirrorReport, MirrorRunSummary,
 };
 use crate::mirror::fold::{FirstPass, MirrorPolicy};

@@ -4,7 +4,7 @@
 //!
 //! [`BadgeView`] is the drawing, shared by every library row; [`SyncBadge`] is the same badge
 //! as a standalone relm4 component for other players to embed: give it the
-//! [`ItemSyncState`]s the [`SyncQueue`](super::sync_queue::SyncQueue) worker reports for an item
+//! [`ItemSyncState`]s the [`SyncQueue`](super::worker::SyncQueue) worker reports for an item
 //! and it shows them, fading the "synced" check after [`SYNCED_FADE_MS`].
 //!
 //! ```no_run

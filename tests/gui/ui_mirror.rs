@@ -22,8 +22,8 @@ use common::gtk::{
 use playmark::demo::{DemoServer, DEMO_PASSWORD, DEMO_PLEX_TOKEN};
 use playmark::model::{ItemKind, UserData};
 use playmark::ui::library::LibraryInput;
-use playmark::ui::sync_queue::mirror::MirrorHealthKind;
-use playmark::ui::sync_queue::SyncQueueInit;
+use playmark::ui::worker::mirror::MirrorHealthKind;
+use playmark::ui::worker::SyncQueueInit;
 use relm4::adw::prelude::PreferencesWindowExt;
 use relm4::gtk;
 use relm4::gtk::prelude::*;

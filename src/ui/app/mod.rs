@@ -26,12 +26,12 @@ use crate::ui::i18n::{gettext, tr};
 use crate::ui::library::{Library, LibraryInput, LibraryOutput};
 use crate::ui::preferences::{Preferences, PreferencesInput, PreferencesOutput};
 use crate::ui::sign_in::{SignIn, SignInInput, SignInKind, SignInOutput};
-use crate::ui::sync_queue::{
+use crate::ui::sync_status::{needs_sign_in, SyncStatus, SyncStatusInput, SyncStatusOutput};
+use crate::ui::window_state::WindowState;
+use crate::ui::worker::{
     LibrarySource, OverriddenItem, Recovery, SyncQueue, SyncQueueInit, SyncQueueInput,
     SyncQueueOutput,
 };
-use crate::ui::sync_status::{needs_sign_in, SyncStatus, SyncStatusInput, SyncStatusOutput};
-use crate::ui::window_state::WindowState;
 
 mod helpers;
 

@@ -23,7 +23,7 @@ use relm4::typed_view::list::RelmListItem;
 use super::format::{self, Badge, SYNCED_FADE_MS};
 use super::i18n::gettext;
 use super::sync_badge::BadgeView;
-use super::sync_queue::OverriddenItem;
+use super::worker::OverriddenItem;
 use crate::store::{DownloadState, ItemView};
 use crate::sync::ItemSyncState;
 
