@@ -55,6 +55,22 @@ pub fn new(name: &str, count: usize, played: bool) -> adw::Toast {
     toast
 }
 
+/// The Undo toast of "Use mine for all": the person's values of `count` items go out after
+/// all (an Undo puts the override notices back).
+pub fn use_mine(count: usize) -> adw::Toast {
+    let text = ntr(
+        "Your progress will be sent for {count} episode",
+        "Your progress will be sent for {count} episodes",
+        count,
+        &[],
+    );
+    let toast = adw::Toast::new(&gtk::glib::markup_escape_text(&text));
+    toast.set_priority(adw::ToastPriority::High);
+    toast.set_timeout(UNDO_TOAST_SECONDS);
+    toast.set_button_label(Some(&gettext("Undo")));
+    toast
+}
+
 /// What the person reads when Undo came too late.
 pub fn too_late() -> String {
     gettext("Too late to undo: these changes were sent or are being sent")

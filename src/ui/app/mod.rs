@@ -600,6 +600,11 @@ impl SimpleComponent for App {
                     self.show_undo_toast(batch, toast, &sender);
                     self.set_held(held);
                 }
+                SyncQueueOutput::UseMineHeld { batch, count, held } => {
+                    let toast = crate::ui::undo_toast::use_mine(count);
+                    self.show_undo_toast(batch, toast, &sender);
+                    self.set_held(held);
+                }
                 SyncQueueOutput::UndoTooLate { .. } => {
                     let text = crate::ui::undo_toast::too_late();
                     let toast = adw::Toast::new(&gtk::glib::markup_escape_text(&text));
