@@ -1440,20 +1440,7 @@ fn another_devices_change_on_plex_reaches_its_row_at_the_next_pull() {
         data_dir: dir.path().to_path_buf(),
     });
     let library = library_widget(&app);
-    let rows = || -> Vec<String> {
-        let lists = || app.model().library.model().lists.clone();
-        if lists().episodes.is_empty() {
-            if let Some(id) = lists().series.first().cloned() {
-                app.model().library.emit(LibraryInput::OpenSeries { id });
-                pump();
-            }
-            if let Some(id) = lists().seasons.first().cloned() {
-                app.model().library.emit(LibraryInput::OpenSeason { id });
-                pump();
-            }
-        }
-        lists().episodes
-    };
+    let rows = || common::gtk::episode_ids(&app);
     wait_for("the Plex library", || rows().len() >= 3);
     let (b, c) = (rows()[1].clone(), rows()[2].clone());
     wait_for("the rows on screen", || {

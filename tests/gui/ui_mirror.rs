@@ -9,18 +9,16 @@
 #![cfg(feature = "gui")]
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use crate::common;
 
-use common::bin::{expect_code, login, run, NO_BUS};
+use common::bin::{expect_code, login, login_plex, run};
 use common::gtk::{
     close_all_windows, descendants, launch, named, one, pump, wait_for, wait_within,
 };
 use playmark::demo::{DemoServer, DEMO_PASSWORD, DEMO_PLEX_TOKEN};
-use playmark::model::{ItemKind, UserData};
+use playmark::model::UserData;
 use playmark::ui::library::LibraryInput;
 use playmark::ui::worker::mirror::MirrorHealthKind;
 use playmark::ui::worker::SyncQueueInit;
@@ -29,43 +27,7 @@ use relm4::gtk;
 use relm4::gtk::prelude::*;
 use relm4::prelude::*;
 
-fn login_plex(data: &Path, url: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_playmark"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(["login", "plex", "--server", url])
-        .env("PLAYMARK_PLEX_TV_URL", url)
-        .env("DBUS_SESSION_BUS_ADDRESS", NO_BUS)
-        .env_remove("PLAYMARK_TOKEN")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{DEMO_PLEX_TOKEN}\n").as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-/// The id of an episode (series, season, episode) on `server`.
-fn episode(server: &DemoServer, series: &str, s: i64, e: i64) -> String {
-    server
-        .items()
-        .into_iter()
-        .find(|i| {
-            i.kind == ItemKind::Episode
-                && i.series_name.as_deref() == Some(series)
-                && i.season_number == Some(s)
-                && i.episode_number == Some(e)
-        })
-        .unwrap()
-        .id
-}
+use common::episode_id as episode;
 
 /// Every label's text on the page (what a person reads there).
 fn page_text(page: &gtk::Widget) -> String {
@@ -92,7 +54,10 @@ fn the_mirror_page_shows_the_group_and_run_now_carries_changes_both_ways() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    expect_code(&login_plex(&data, &plex.url()), 0);
+    expect_code(
+        &login_plex(&data, &plex.url(), &plex.url(), DEMO_PLEX_TOKEN, &[]),
+        0,
+    );
     expect_code(&login(&data, &jf.url(), DEMO_PASSWORD), 0);
     // Plex = account 1, Jellyfin = account 2 (signed in last: the library shows it); the
     // group is made, never run from the CLI.
