@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::common;
 
-use common::bin::{expect_code, login, login_plex, run};
+use common::bin::{expect_code, login, run};
 use common::gtk::{
     close_all_windows, descendants, launch, named, one, pump, wait_for, wait_within,
 };
@@ -28,6 +28,11 @@ use relm4::gtk::prelude::*;
 use relm4::prelude::*;
 
 use common::episode_id as episode;
+
+/// `playmark login plex` on the demo Plex server (which plays plex.tv too) with its token.
+fn login_plex(data: &std::path::Path, url: &str) -> std::process::Output {
+    common::bin::login_plex(data, url, url, DEMO_PLEX_TOKEN, &[])
+}
 
 /// Every label's text on the page (what a person reads there).
 fn page_text(page: &gtk::Widget) -> String {
@@ -54,10 +59,7 @@ fn the_mirror_page_shows_the_group_and_run_now_carries_changes_both_ways() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    expect_code(
-        &login_plex(&data, &plex.url(), &plex.url(), DEMO_PLEX_TOKEN, &[]),
-        0,
-    );
+    expect_code(&login_plex(&data, &plex.url()), 0);
     expect_code(&login(&data, &jf.url(), DEMO_PASSWORD), 0);
     // Plex = account 1, Jellyfin = account 2 (signed in last: the library shows it); the
     // group is made, never run from the CLI.
