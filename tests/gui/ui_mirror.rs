@@ -9,6 +9,8 @@
 #![cfg(feature = "gui")]
 #![allow(clippy::unwrap_used)]
 
+use std::path::Path;
+use std::process::Output;
 use std::time::Duration;
 
 use crate::common;
@@ -30,7 +32,7 @@ use relm4::prelude::*;
 use common::episode_id as episode;
 
 /// `playmark login plex` on the demo Plex server (which plays plex.tv too) with its token.
-fn login_plex(data: &std::path::Path, url: &str) -> std::process::Output {
+fn login_plex(data: &Path, url: &str) -> Output {
     common::bin::login_plex(data, url, url, DEMO_PLEX_TOKEN, &[])
 }
 
