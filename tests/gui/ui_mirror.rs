@@ -355,8 +355,10 @@ fn cli_groups(data: &Path) -> serde_json::Value {
 
 /// A demo Jellyfin, a second demo Jellyfin and a demo Plex (three servers, three play
 /// states), all signed in: Plex = 1, the second Jellyfin = 2, Jellyfin = 3 (the library's).
-/// A group is made, and removed, with real clicks on the Mirror page, as `playmark mirror
-/// list` sees it; removing asks first, and Cancel keeps the group.
+/// A group of all three is made, and removed, with real clicks on the Mirror page, as
+/// `playmark mirror list` sees it; the app starts an engine for the member the library does
+/// not show (its live socket to the second Jellyfin opens) and stops it when the group goes.
+/// Removing asks first, and Cancel keeps the group.
 #[gtk::test]
 fn a_group_is_made_and_removed_on_the_mirror_page() {
     close_all_windows();
@@ -377,6 +379,7 @@ fn a_group_is_made_and_removed_on_the_mirror_page() {
     expect_code(&login_plex(&data, &plex.url()), 0);
     expect_code(&login(&data, &jf2.url(), DEMO_PASSWORD), 0);
     expect_code(&login(&data, &jf.url(), DEMO_PASSWORD), 0);
+    assert_eq!(jf2.live_connections(), 0);
     let accounts = run(&data, &["accounts", "--json"], None);
     let accounts: serde_json::Value = serde_json::from_slice(&accounts.stdout).unwrap();
     assert_eq!(accounts.as_array().unwrap().len(), 3, "{accounts}");
@@ -402,6 +405,7 @@ fn a_group_is_made_and_removed_on_the_mirror_page() {
     );
     xdo::click(&widget::<gtk::CheckButton>(&d, "mirror-add-account-3"));
     wait_for("Add can be clicked", || add_button.is_sensitive());
+    xdo::click(&widget::<gtk::CheckButton>(&d, "mirror-add-account-2"));
     wait_for("Jellyfin's wins can be chosen", || prefer_jf.is_sensitive());
     assert!(widget::<gtk::CheckButton>(&d, "mirror-policy-furthest").is_active());
     xdo::click(&prefer_jf);
@@ -424,7 +428,12 @@ fn a_group_is_made_and_removed_on_the_mirror_page() {
         .iter()
         .map(|m| m["id"].as_i64().unwrap())
         .collect();
-    assert_eq!(members, vec![1, 3], "{groups}");
+    assert_eq!(members, vec![1, 2, 3], "{groups}");
+    wait_within(
+        "the app's engine for the second Jellyfin",
+        Duration::from_secs(30),
+        || jf2.live_connections() == 1,
+    );
     assert_eq!(groups[0]["policy"], "prefer:3", "{groups}");
     assert_eq!(groups[0]["first_pass"], "agree-only", "{groups}");
     // The app runs the new group's first pass by itself (the clean libraries agree).
@@ -463,6 +472,11 @@ fn a_group_is_made_and_removed_on_the_mirror_page() {
     );
     assert_eq!(cli_groups(&data), serde_json::json!([]));
     assert!(named(&page, &remove_name).is_empty());
+    wait_within(
+        "the engine for the second Jellyfin stopped",
+        Duration::from_secs(30),
+        || jf2.live_connections() == 0,
+    );
     prefs.close();
     pump();
     close_all_windows();
