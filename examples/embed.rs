@@ -95,7 +95,7 @@ impl SimpleComponent for Player {
                     let title = gtk::Label::new(Some(&item.name));
                     title.set_hexpand(true);
                     title.set_xalign(0.0);
-                    let badge = SyncBadge::builder().launch(()).detach();
+                    let badge = SyncBadge::builder().launch("Demo".to_string()).detach();
                     let watched = gtk::CheckButton::with_label("Watched");
                     watched.set_active(item.played);
                     // A player records its changes through the worker: durable, then synced.

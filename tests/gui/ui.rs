@@ -82,6 +82,7 @@ fn row_in(library: &relm4::Controller<Library>, id: &str) -> gtk::Widget {
 #[gtk::test]
 fn each_badge_state_renders_for_an_item_state_message() {
     let (library, _window) = one_episode_window();
+    library.model().rows.set_server("<b>Home</b> & Co");
     let row = row_in(&library, "ep1");
     // The badge container is rebuilt when its accessible label changes: look it up each time.
     let badge = || {
@@ -121,7 +122,8 @@ fn each_badge_state_renders_for_an_item_state_message() {
         ),
         (
             ItemSyncState::NeedsAttention {
-                error: "item <gone> & removed".into(),
+                kind: playmark::backend::ErrorKind::NotFound,
+                detail: "HTTP 404 <gone>".into(),
             },
             Some("dialog-warning-symbolic"),
             "needs attention",
@@ -143,14 +145,15 @@ fn each_badge_state_renders_for_an_item_state_message() {
             }
             None => assert!(spinner.is_visible() && spinner.is_spinning() && !icon.is_visible()),
         }
-        let model_badge = library.model().rows.get("ep1").unwrap().badge();
+        let model_badge = library.model().rows.badge("ep1");
         let label = model_badge.unwrap().accessible_label;
         assert!(label.contains(label_part), "{label} ~ {label_part}");
         if let ItemSyncState::NeedsAttention { .. } = state {
-            // The reason is the tooltip, as plain text (not markup).
+            // The reason is the tooltip, worded from the kind, as plain text (not markup: the
+            // server's name is the server's text).
             assert_eq!(
                 badge.tooltip_text().as_deref(),
-                Some("item <gone> & removed")
+                Some("This item is no longer on <b>Home</b> & Co")
             );
             assert!(badge.has_css_class("attention"));
         }
@@ -1739,9 +1742,7 @@ fn button_popover_and_list_agree_in_every_state_and_say_it_in_words() {
             .library
             .model()
             .rows
-            .get(id)
-            .unwrap()
-            .badge()
+            .badge(id)
             .unwrap()
             .accessible_label;
         assert_eq!(label, format!("Sync status: needs attention: {words}"));
