@@ -463,6 +463,7 @@ impl MirrorPage {
         remove.set_widget_name(&format!("mirror-remove-{}", g.id));
         remove.set_valign(gtk::Align::Center);
         remove.add_css_class("destructive-action");
+        remove.set_tooltip_text(Some(&tr("Remove group {id}", &[("id", &g.id.to_string())])));
         {
             let (request, page, id) = (self.request.clone(), self.page.clone(), g.id);
             let names = g
