@@ -3,6 +3,8 @@
 //! first-pass choice in words. Each ends in a [`MirrorRequest`] to the worker; none touches
 //! the database or a server.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use relm4::adw;
@@ -17,6 +19,10 @@ use crate::model::AccountId;
 
 /// Where the page's requests go (the worker).
 pub(super) type Request = Rc<dyn Fn(MirrorRequest)>;
+
+/// The first-pass choice picked per group and not applied yet (kept while the page's groups
+/// are rebuilt by a new status).
+pub(super) type Picked = Rc<RefCell<HashMap<i64, FirstPass>>>;
 
 /// A first-pass choice in words: its title and what it will and will not do. `server` and
 /// `user` name the account of `From`.
@@ -33,7 +39,7 @@ pub fn first_pass_words(choice: FirstPass, server: &str, user: &str) -> (String,
         FirstPass::From(_) => (
             tr("Make the others like {server}", &[("server", server)]),
             tr(
-                "The other servers take {server}'s state ({user}) for these titles, including marking titles unwatched and moving resume points back.",
+                "The other servers take the state of {user} on {server} for these titles, including marking titles unwatched and moving resume points back.",
                 &[("server", server), ("user", user)],
             ),
         ),
@@ -113,8 +119,12 @@ pub(super) fn open_add_dialog(
             &format!("mirror-policy-prefer-{}", a.account),
             &tr("{server}'s change wins", &[("server", &a.server)]),
             &tr(
-                "{user} on {server} decides every conflict.",
-                &[("user", &a.user), ("server", &a.server)],
+                "{user} on {server} (account {id}) decides every conflict.",
+                &[
+                    ("user", &a.user),
+                    ("server", &a.server),
+                    ("id", &a.account.to_string()),
+                ],
             ),
             Some(&furthest),
         );
@@ -216,6 +226,7 @@ pub(super) fn first_pass_rows(
     group: &adw::PreferencesGroup,
     g: &MirrorGroupView,
     request: Request,
+    picked: Picked,
 ) {
     let expander = adw::ExpanderRow::new();
     expander.set_widget_name("mirror-first-pass");
@@ -265,8 +276,17 @@ pub(super) fn first_pass_rows(
         row.add_prefix(&check);
         row.set_activatable_widget(Some(&check));
         expander.add_row(&row);
-        let apply = apply.clone();
-        check.connect_toggled(move |_| apply.set_sensitive(true));
+        if picked.borrow().get(&g.id) == Some(&choice) {
+            check.set_active(true);
+            apply.set_sensitive(true);
+        }
+        let (apply, picked, id) = (apply.clone(), picked.clone(), g.id);
+        check.connect_toggled(move |check| {
+            if check.is_active() {
+                picked.borrow_mut().insert(id, choice);
+                apply.set_sensitive(true);
+            }
+        });
         first.get_or_insert_with(|| check.clone());
         checks.push((choice, check));
     }
@@ -278,6 +298,7 @@ pub(super) fn first_pass_rows(
     apply.connect_clicked(move |button| {
         if let Some((choice, _)) = checks.iter().find(|(_, c)| c.is_active()) {
             button.set_sensitive(false);
+            picked.borrow_mut().remove(&id);
             request(MirrorRequest::FirstPass {
                 group: id,
                 choice: *choice,

@@ -31,7 +31,7 @@ use crate::mirror::fold::{FirstPass, MirrorPolicy};
 use crate::model::{AccountId, ServerKind};
 use crate::sync::AccountState;
 
-use super::mirror_choices::{confirm_remove, first_pass_rows, open_add_dialog, Request};
+use super::mirror_choices::{confirm_remove, first_pass_rows, open_add_dialog, Picked, Request};
 
 /// The page and what it shows (public so tests can read and click it).
 pub struct MirrorPage {
@@ -57,6 +57,8 @@ pub struct MirrorPage {
     state_labels: Vec<(AccountId, gtk::Label)>,
     running: bool,
     request: Request,
+    /// First-pass choices picked and not applied yet.
+    picked: Picked,
 }
 
 impl std::fmt::Debug for MirrorPage {
@@ -351,6 +353,7 @@ impl MirrorPage {
             state_labels: Vec::new(),
             running: false,
             request,
+            picked: Picked::default(),
         }
     }
 
@@ -498,7 +501,7 @@ impl MirrorPage {
         }
         group.add(&status);
         if g.waiting > 0 {
-            first_pass_rows(&group, g, self.request.clone());
+            first_pass_rows(&group, g, self.request.clone(), self.picked.clone());
         }
         add_status_rows(&group, g);
         group

@@ -436,12 +436,21 @@ fn a_group_is_made_and_removed_on_the_mirror_page() {
     );
     assert_eq!(groups[0]["policy"], "prefer:3", "{groups}");
     assert_eq!(groups[0]["first_pass"], "agree-only", "{groups}");
-    // The app runs the new group's first pass by itself (the clean libraries agree).
+    // The app runs the new group's first pass by itself (the clean libraries agree), and the
+    // page shows its status (the group's widgets are rebuilt then: clicks wait for it).
     wait_within(
         "the new group's first pass",
         Duration::from_secs(60),
-        || cli_groups(&data)[0]["last_run_at"].is_i64(),
+        || {
+            let app = app.model();
+            let mirror = &app.preferences.model().mirror;
+            !mirror.running()
+                && mirror
+                    .groups()
+                    .is_some_and(|g| g.len() == 1 && g[0].last_run_at.is_some())
+        },
     );
+    assert!(cli_groups(&data)[0]["last_run_at"].is_i64());
     let words = page_text(&page);
     assert!(words.contains("Group 1"), "{words}");
     assert!(words.contains("account 3's change wins"), "{words}");
@@ -584,8 +593,8 @@ fn played(server: &DemoServer, id: &str) -> bool {
 }
 
 /// Titles that differ with no agreed state: the page says so and offers the three choices in
-/// words; nothing is written (not by the app's own first pass, not by Run now) until the
-/// person picks one. "Make the others like Plex" then makes Jellyfin hold Plex's state, a
+/// words; nothing is written (not by the app's own first pass, not by Run now, not with a
+/// choice picked and not applied) until the person applies one. "Make the others like Plex" then makes Jellyfin hold Plex's state, a
 /// title marked unwatched included, as `mirror run --first-pass from 1` does.
 #[gtk::test]
 fn titles_that_differ_wait_for_the_first_pass_choice_made_on_the_page() {
@@ -643,8 +652,16 @@ fn titles_that_differ_wait_for_the_first_pass_choice_made_on_the_page() {
 
     let from_plex: gtk::CheckButton = widget(&page, "mirror-first-pass-from-1");
     xdo::click(&from_plex);
+    wait_for("Apply can be clicked", || {
+        widget::<gtk::Button>(&page, "mirror-first-pass-apply").is_sensitive()
+    });
+    // Picked, not applied: a pass (which rebuilds the page) still writes nothing, and the
+    // pick stays.
+    g.run_now(&page);
+    unchanged(&g);
+    assert!(widget::<gtk::CheckButton>(&page, "mirror-first-pass-from-1").is_active());
     let apply: gtk::Button = widget(&page, "mirror-first-pass-apply");
-    wait_for("Apply can be clicked", || apply.is_sensitive());
+    assert!(apply.is_sensitive());
     let before = g.last_run();
     xdo::click(&apply);
     wait_within(
