@@ -348,6 +348,16 @@ impl Harness {
     }
 }
 
+/// Watched once, on 6 December 2025 (another device's change, as the mirror tests make it).
+pub fn watched() -> UserData {
+    UserData {
+        position_ms: 0,
+        played: true,
+        play_count: 1,
+        last_played: Some(1_765_000_000_000),
+    }
+}
+
 /// The id of an episode (series, season, episode) on `server`.
 pub fn episode_id(server: &DemoServer, series: &str, s: i64, e: i64) -> String {
     server

@@ -33,6 +33,31 @@ use relm4::prelude::*;
 
 use common::episode_id as episode;
 
+/// A runtime for the demo servers (they live as long as it does).
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A demo Plex server on the clean library, on `rt`.
+fn demo_plex(rt: &tokio::runtime::Runtime) -> DemoServer {
+    rt.block_on(DemoServer::start_plex(common::clean_config()))
+        .unwrap()
+}
+
+/// No pass runs and the Mirror page's groups satisfy `shown`.
+fn pass_shows(
+    app: &relm4::Controller<playmark::ui::app::App>,
+    shown: impl Fn(&[playmark::ui::worker::mirror::MirrorGroupView]) -> bool,
+) -> bool {
+    let app = app.model();
+    let mirror = &app.preferences.model().mirror;
+    !mirror.running() && mirror.groups().is_some_and(shown)
+}
+
 /// `playmark login plex` on the demo Plex server (which plays plex.tv too) with its token.
 fn login_plex(data: &Path, url: &str) -> Output {
     common::bin::login_plex(data, url, url, DEMO_PLEX_TOKEN, &[])
@@ -52,15 +77,9 @@ fn page_text(page: &gtk::Widget) -> String {
 #[gtk::test]
 fn the_mirror_page_shows_the_group_and_run_now_carries_changes_both_ways() {
     close_all_windows();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let jf = rt.block_on(common::clean_server());
-    let plex = rt
-        .block_on(DemoServer::start_plex(common::clean_config()))
-        .unwrap();
+    let plex = demo_plex(&rt);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     expect_code(&login_plex(&data, &plex.url()), 0);
@@ -81,13 +100,7 @@ fn the_mirror_page_shows_the_group_and_run_now_carries_changes_both_ways() {
 
     // The app ran the group's first pass by itself: the page has its figures.
     wait_within("the app's own first pass", Duration::from_secs(60), || {
-        let app = app.model();
-        let prefs = app.preferences.model();
-        !prefs.mirror.running()
-            && prefs
-                .mirror
-                .groups()
-                .is_some_and(|g| g.len() == 1 && g[0].last_run_at.is_some())
+        pass_shows(&app, |g| g.len() == 1 && g[0].last_run_at.is_some())
     });
     let shown = app.model().preferences.model().mirror.groups().unwrap()[0].clone();
     let cli: serde_json::Value =
@@ -239,13 +252,7 @@ fn the_mirror_page_shows_the_group_and_run_now_carries_changes_both_ways() {
     plex.set_offline(true);
     run_now();
     wait_within("the pass with Plex down", Duration::from_secs(60), || {
-        let app = app.model();
-        let prefs = app.preferences.model();
-        !prefs.mirror.running()
-            && prefs
-                .mirror
-                .groups()
-                .is_some_and(|g| !g[0].errors.is_empty() && g[0].queued > 0)
+        pass_shows(&app, |g| !g[0].errors.is_empty() && g[0].queued > 0)
     });
     let error = app.model().preferences.model().mirror.groups().unwrap()[0].errors[0].clone();
     assert!(error.contains("Plex Media Server"), "{error}");
@@ -331,18 +338,12 @@ fn cli_groups(data: &Path) -> serde_json::Value {
 #[gtk::test]
 fn a_group_is_made_and_removed_on_the_mirror_page() {
     close_all_windows();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let jf = rt.block_on(common::clean_server());
     let jf2 = rt.block_on(common::clean_server());
     // Another server, not the same one reinstalled.
     jf2.set_server_id("a-second-jellyfin");
-    let plex = rt
-        .block_on(DemoServer::start_plex(common::clean_config()))
-        .unwrap();
+    let plex = demo_plex(&rt);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     expect_code(&login_plex(&data, &plex.url()), 0);
@@ -410,14 +411,7 @@ fn a_group_is_made_and_removed_on_the_mirror_page() {
     wait_within(
         "the new group's first pass",
         Duration::from_secs(60),
-        || {
-            let app = app.model();
-            let mirror = &app.preferences.model().mirror;
-            !mirror.running()
-                && mirror
-                    .groups()
-                    .is_some_and(|g| g.len() == 1 && g[0].last_run_at.is_some())
-        },
+        || pass_shows(&app, |g| g.len() == 1 && g[0].last_run_at.is_some()),
     );
     assert!(cli_groups(&data)[0]["last_run_at"].is_i64());
     let words = page_text(&page);
@@ -476,15 +470,9 @@ struct Grouped {
 impl Grouped {
     fn start(differ: impl FnOnce(&DemoServer, &DemoServer)) -> Grouped {
         close_all_windows();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         let jf = rt.block_on(common::clean_server());
-        let plex = rt
-            .block_on(DemoServer::start_plex(common::clean_config()))
-            .unwrap();
+        let plex = demo_plex(&rt);
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         expect_code(&login_plex(&data, &plex.url()), 0);
@@ -548,14 +536,7 @@ impl Grouped {
     }
 }
 
-fn watched() -> UserData {
-    UserData {
-        position_ms: 0,
-        played: true,
-        play_count: 1,
-        last_played: Some(1_765_000_000_000),
-    }
-}
+use common::watched;
 
 fn played(server: &DemoServer, id: &str) -> bool {
     server.user_data(id).is_some_and(|u| u.played)

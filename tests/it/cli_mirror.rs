@@ -100,14 +100,7 @@ impl Pair {
     }
 }
 
-fn watched() -> UserData {
-    UserData {
-        position_ms: 0,
-        played: true,
-        play_count: 1,
-        last_played: Some(1_765_000_000_000),
-    }
-}
+use common::watched;
 
 fn at(s: i64) -> UserData {
     UserData {
