@@ -39,6 +39,7 @@ pub mod format;
 pub mod i18n;
 pub mod item_row;
 pub mod library;
+pub mod mirror_choices;
 pub mod mirror_page;
 pub mod preferences;
 pub mod sign_in;

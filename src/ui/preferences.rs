@@ -61,7 +61,8 @@ pub enum PreferencesOutput {
     Set { key: SettingKey, value: String },
     /// Set the running account's conflict policy.
     SetPolicy { policy: Policy },
-    /// A request of the Mirror page (its status on open, Run now).
+    /// A request of the Mirror page (its status on open, Run now, groups made and removed, a
+    /// first-pass choice).
     Mirror(super::worker::mirror::MirrorRequest),
 }
 
@@ -382,10 +383,9 @@ impl SimpleComponent for Preferences {
         page.add(&downloads_group);
         window.add(&page);
         let mirror = {
-            use super::worker::mirror::MirrorRequest;
             let sender = sender.clone();
-            super::mirror_page::MirrorPage::new(move || {
-                let _ = sender.output(PreferencesOutput::Mirror(MirrorRequest::RunNow));
+            super::mirror_page::MirrorPage::new(move |request| {
+                let _ = sender.output(PreferencesOutput::Mirror(request));
             })
         };
         window.add(&mirror.page);
