@@ -103,7 +103,7 @@ impl ReadMark {
 /// Every view of items. The unwatched counts of series and seasons name their index: without
 /// statistics SQLite takes the table's own key (`account_id` first, one value for the whole
 /// library) over `items_by_series`, and scanned the whole account once per series and season:
-/// the library of 100,000 items took over 4 minutes to list (1.6 s with the index).
+/// the listing of 100,000 items took 262 s (1.6 s with the index; docs/PERFORMANCE.md).
 const VIEW_SELECT: &str = "SELECT i.item_id, i.kind, i.name, i.parent_id, i.series_id, i.season_id, i.series_name,
         i.season_number, i.episode_number, i.runtime_ms,
         COALESCE(p.position_ms, 0), COALESCE(p.played, 0), COALESCE(p.play_count, 0), p.last_played, o.state,
