@@ -455,3 +455,40 @@ async fn watch_passes_on_a_live_change_and_stops_on_ctrl_c() {
     assert!(out.contains("Stopped."), "{out}");
     assert_eq!(p.plex.user_data(&x).unwrap().play_count, 1);
 }
+
+/// `mirror run ID` and `mirror watch ID` with an ID that is no group: the usage error, word for
+/// word on stderr, exit 1, nothing on stdout, and no request to either server (the other
+/// group is not run instead). With no group at all, the message says how to make one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_group_is_a_usage_error_and_runs_nothing() {
+    let p = pair(&[]).await;
+    let (j, _) = p.both("Paper Cities", 1, 5);
+    p.jf.set_user_data(&j, watched());
+    let requests = (p.jf.requests().len(), p.plex.requests().len());
+    for command in ["run", "watch"] {
+        let o = run(&p.data, &["mirror", command, "7"], None);
+        expect_code(&o, 1);
+        assert_eq!(
+            String::from_utf8_lossy(&o.stderr),
+            "no mirror group 7 (see `playmark mirror list`)\n",
+            "mirror {command} 7"
+        );
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "", "mirror {command} 7");
+    }
+    assert_eq!(
+        (p.jf.requests().len(), p.plex.requests().len()),
+        requests,
+        "an unknown group reads and writes nothing"
+    );
+
+    expect_code(&run(&p.data, &["mirror", "remove", "1"], None), 0);
+    for command in ["run", "watch"] {
+        let o = run(&p.data, &["mirror", command], None);
+        expect_code(&o, 1);
+        assert_eq!(
+            String::from_utf8_lossy(&o.stderr),
+            "No mirror groups: `playmark mirror add ACCOUNT ACCOUNT` makes one.\n",
+            "mirror {command}"
+        );
+    }
+}
