@@ -523,10 +523,15 @@ fn pick(a: &WatchState, fa: &WatchState, b: &WatchState, fb: &WatchState) -> Wat
     }
 }
 
-/// Can `x` win over `v` for some origin of each (see [`Track`])?
+/// Can `x` win over `v` for some origin of each (see [`Track`])? Also when `x` was made from
+/// `v`'s very value as the mirror saw it on `x`'s side: `v` then brings nothing that `x` did
+/// not already move on from (seed 89 with write faults: Plex set 14:00, the agreed state the
+/// mirror had read on Jellyfin and queued to Plex, and Jellyfin then went back to 6:00).
 fn may_beat(x: &Judged, v: &Judged) -> bool {
-    x.1.iter()
-        .any(|fx| v.1.iter().any(|fv| pick(&v.0, fv, &x.0, fx).same(&x.0)))
+    x.1.iter().any(|fx| fx.same(&v.0))
+        || x.1
+            .iter()
+            .any(|fx| v.1.iter().any(|fv| pick(&v.0, fv, &x.0, fx).same(&x.0)))
 }
 
 /// The world of one mirror history.
@@ -922,6 +927,18 @@ impl MirrorWorld {
             String::new()
         };
         self.log.push(format!("{n:>3} {op}: {text}{slow}"));
+        let servers = [self.read(0), self.read(1)];
+        self.log.push(format!(
+            "      servers: {}",
+            (0..TITLES)
+                .map(|t| format!(
+                    "{t}={}/{}",
+                    servers[0][t].describe(),
+                    servers[1][t].describe()
+                ))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
         let mirror = matches!(op, MOp::Pass | MOp::Crash { .. });
         if mirror {
             let state = self.mirror_state();
@@ -1070,7 +1087,11 @@ impl MirrorWorld {
                     continue;
                 };
                 self.view[s][t] = v;
-                if let Some(v) = v {
+                // A value the mirror wrote is one its engine takes as the side's base once it
+                // reads it back, answer lost or not (seed 184 with write faults: a restart of
+                // Plex's from the mirror's 10:00, whose answer was lost, is a move back from
+                // 10:00 for the mirror, not an unwatch of the watched before it).
+                if let Some(v) = v.or(wrote.then_some(now[s][t])) {
                     let seen = &mut self.tracks[t].seen[s];
                     if !seen.iter().any(|x| x.same(&v)) {
                         seen.push(v);
