@@ -8,13 +8,19 @@
 //!
 //! The checker watches both servers after every step. A server value that changes in a
 //! device's step is a **device change** of that side; one that changes in a mirror step is a
-//! **mirror write**. Per title it keeps the value both servers last agreed on (`prev`), and per
-//! side the latest device change not yet carried (`live`) and every value a device set there
-//! since `prev` (`held`). Invariants (furthest-progress, the default group policy; the rules
-//! are `merge.rs`'s: an unwatch or a restart is respected, then the furthest wins):
+//! **mirror write**. Per title it keeps the value both servers last agreed on while the mirror
+//! knew both (`prev`: see `Track`), and per side the latest device change not yet carried
+//! (`live`) and every value a device set there since `prev` (`held`), each with the values it
+//! may be judged as a change from (`prev`, or a value the mirror read or wrote on that side
+//! since). Fault steps arm faults for the next request(s) or, half of them, for the next
+//! play-state write(s); the run prints what they met (the mirror's reads, its writes not
+//! applied, its writes applied with the answer lost, a device's requests). Invariants
+//! (furthest-progress, the default group policy; the rules are `merge.rs`'s: an unwatch or a
+//! restart is respected, then the furthest wins):
 //!
 //! - **M1, no write destroys a newer change**: a mirror write over a side's live change puts
-//!   there a value the other side held since `prev` that beats the live change by the policy;
+//!   there a value the other side held since `prev` that beats the live change by the policy
+//!   (from some origin of each, or made from the live change's very value);
 //!   a mirror write over a side with no live change carries `prev`, a value the other side
 //!   held since `prev`, or (a late delivery of an earlier decision, counted) a value a server
 //!   held earlier in the history: it never invents one.
