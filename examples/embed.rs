@@ -6,8 +6,8 @@
 
 use playmark::model::LocalChange;
 use playmark::ui::sync_badge::{SyncBadge, SyncBadgeInput};
-use playmark::ui::sync_queue::{SyncQueue, SyncQueueInit, SyncQueueInput, SyncQueueOutput};
 use playmark::ui::sync_status::{SyncStatus, SyncStatusInput, SyncStatusOutput};
+use playmark::ui::worker::{SyncQueue, SyncQueueInit, SyncQueueInput, SyncQueueOutput};
 use relm4::adw;
 use relm4::adw::prelude::*;
 use relm4::gtk;
@@ -95,7 +95,7 @@ impl SimpleComponent for Player {
                     let title = gtk::Label::new(Some(&item.name));
                     title.set_hexpand(true);
                     title.set_xalign(0.0);
-                    let badge = SyncBadge::builder().launch(()).detach();
+                    let badge = SyncBadge::builder().launch("Demo".to_string()).detach();
                     let watched = gtk::CheckButton::with_label("Watched");
                     watched.set_active(item.played);
                     // A player records its changes through the worker: durable, then synced.

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::backend::SyncError;
+use crate::backend::{ErrorKind, SyncError};
 use crate::merge::Outcome;
 use crate::model::Millis;
 use crate::store::{Counts, OutboxRow, RowState};
@@ -26,8 +26,11 @@ pub enum ItemSyncState {
         attempt: i64,
         next_attempt_at: Millis,
     },
-    /// The server refused it; the user decides (Retry / Discard).
-    NeedsAttention { error: String },
+    /// The server refused it; the user decides (Retry / Discard). `kind` says what kind of
+    /// trouble it is ([`ErrorKind::NotFound`] or [`ErrorKind::Rejected`]): the UI words its
+    /// sentence from it. `detail` is the raw, technical text (for "Copy details"; never shown
+    /// as the reason).
+    NeedsAttention { kind: ErrorKind, detail: String },
     /// The change was dropped locally (discarded, or back to the server's value).
     Discarded,
     /// A pull brought another device's change: applied (`conflict: false`), or it conflicted
@@ -47,9 +50,10 @@ impl ItemSyncState {
     /// shows a row's state derive it here.
     pub fn for_row(row: &OutboxRow, account: AccountState) -> ItemSyncState {
         match (row.state, account) {
-            (RowState::NeedsAttention, _) => ItemSyncState::NeedsAttention {
-                error: row.error_detail.clone().unwrap_or_default(),
-            },
+            (RowState::NeedsAttention, _) => ItemSyncState::needs_attention(
+                row.error_kind,
+                row.error_detail.clone().unwrap_or_default(),
+            ),
             (RowState::InFlight, _) => ItemSyncState::Syncing,
             (RowState::Failed, AccountState::Online) => ItemSyncState::Retrying {
                 attempt: row.attempts,
@@ -57,6 +61,18 @@ impl ItemSyncState {
             },
             (RowState::Pending | RowState::Failed, _) => ItemSyncState::waiting(account),
         }
+    }
+
+    /// The badge of a change the user must decide on, from the kind and detail its outbox row
+    /// stores. A kind that does not need the user (none stored, or one from before) counts
+    /// as refused, unless the detail says a scan found the item removed.
+    pub fn needs_attention(kind: Option<ErrorKind>, detail: String) -> ItemSyncState {
+        let kind = match kind {
+            Some(kind) if kind.needs_attention() => kind,
+            _ if detail == crate::store::REMOVED_DETAIL => ErrorKind::NotFound,
+            _ => ErrorKind::Rejected,
+        };
+        ItemSyncState::NeedsAttention { kind, detail }
     }
 
     /// The badge of a change waiting to be sent (a pending row of [`ItemSyncState::for_row`])

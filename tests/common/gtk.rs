@@ -8,7 +8,7 @@ use playmark::store::ItemView;
 use playmark::sync::ItemSyncState;
 use playmark::ui::app::{App, AppInit};
 use playmark::ui::library::{LibraryInput, ListIds};
-use playmark::ui::sync_queue::SyncQueueInit;
+use playmark::ui::worker::SyncQueueInit;
 use relm4::gtk;
 use relm4::gtk::glib;
 use relm4::gtk::prelude::*;

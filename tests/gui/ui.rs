@@ -19,7 +19,7 @@ use playmark::store::ItemView;
 use playmark::sync::{AccountState, ItemSyncState};
 use playmark::ui::app::{App, AppInit, AppInput};
 use playmark::ui::library::{Library, LibraryInput, LibraryOutput};
-use playmark::ui::sync_queue::{SyncQueueInit, SyncQueueOutput};
+use playmark::ui::worker::{SyncQueueInit, SyncQueueOutput};
 use relm4::gtk;
 use relm4::gtk::glib;
 use relm4::gtk::prelude::*;
@@ -82,6 +82,7 @@ fn row_in(library: &relm4::Controller<Library>, id: &str) -> gtk::Widget {
 #[gtk::test]
 fn each_badge_state_renders_for_an_item_state_message() {
     let (library, _window) = one_episode_window();
+    library.model().rows.set_server("<b>Home</b> & Co");
     let row = row_in(&library, "ep1");
     // The badge container is rebuilt when its accessible label changes: look it up each time.
     let badge = || {
@@ -121,7 +122,8 @@ fn each_badge_state_renders_for_an_item_state_message() {
         ),
         (
             ItemSyncState::NeedsAttention {
-                error: "item <gone> & removed".into(),
+                kind: playmark::backend::ErrorKind::NotFound,
+                detail: "HTTP 404 <gone>".into(),
             },
             Some("dialog-warning-symbolic"),
             "needs attention",
@@ -143,14 +145,15 @@ fn each_badge_state_renders_for_an_item_state_message() {
             }
             None => assert!(spinner.is_visible() && spinner.is_spinning() && !icon.is_visible()),
         }
-        let model_badge = library.model().rows.get("ep1").unwrap().badge();
+        let model_badge = library.model().rows.badge("ep1");
         let label = model_badge.unwrap().accessible_label;
         assert!(label.contains(label_part), "{label} ~ {label_part}");
         if let ItemSyncState::NeedsAttention { .. } = state {
-            // The reason is the tooltip, as plain text (not markup).
+            // The reason is the tooltip, worded from the kind, as plain text (not markup: the
+            // server's name is the server's text).
             assert_eq!(
                 badge.tooltip_text().as_deref(),
-                Some("item <gone> & removed")
+                Some("This item is no longer on <b>Home</b> & Co")
             );
             assert!(badge.has_css_class("attention"));
         }
@@ -587,7 +590,7 @@ fn sign_in_says_what_is_wrong_then_switches_to_the_server() {
     wait_for("signed in", || {
         matches!(
             f.app.model().source,
-            Some(playmark::ui::sync_queue::LibrarySource::Account { .. })
+            Some(playmark::ui::worker::LibrarySource::Account { .. })
         )
     });
     wait_for("dialog closed", || !dialog.is_visible());
@@ -635,7 +638,7 @@ fn sign_in_says_what_is_wrong_then_switches_to_the_server() {
     wait_for("the demo library again", || {
         matches!(
             f.app.model().source,
-            Some(playmark::ui::sync_queue::LibrarySource::Demo { .. })
+            Some(playmark::ui::worker::LibrarySource::Demo { .. })
         )
     });
     assert!(
@@ -661,7 +664,7 @@ fn sign_in_says_what_is_wrong_then_switches_to_the_server() {
 /// play path as `playmark play`.
 fn fast_mpv() {
     std::env::set_var(
-        playmark::ui::sync_queue::MPV_ARGS_ENV,
+        playmark::ui::worker::MPV_ARGS_ENV,
         "--vo=null --ao=null --speed=50",
     );
 }
@@ -834,7 +837,7 @@ fn offline_the_play_button_plays_a_download_and_its_progress_waits_for_the_serve
     f.app
         .model()
         .queue
-        .emit(playmark::ui::sync_queue::SyncQueueInput::ConnectivityChanged { online: true });
+        .emit(playmark::ui::worker::SyncQueueInput::ConnectivityChanged { online: true });
     wait_for("the stop on the server", || {
         f.server.user_data(&local).unwrap().position_ms == stopped
     });
@@ -1188,7 +1191,7 @@ fn plex_sign_in_refuses_a_wrong_token_then_switches_to_the_plex_server() {
     assert!(dialog.is_visible());
     assert!(matches!(
         f.app.model().source,
-        Some(playmark::ui::sync_queue::LibrarySource::Demo { .. })
+        Some(playmark::ui::worker::LibrarySource::Demo { .. })
     ));
 
     token.set_text(playmark::demo::DEMO_PLEX_TOKEN);
@@ -1197,7 +1200,7 @@ fn plex_sign_in_refuses_a_wrong_token_then_switches_to_the_plex_server() {
     wait_for("signed in", || {
         matches!(
             f.app.model().source,
-            Some(playmark::ui::sync_queue::LibrarySource::Account { .. })
+            Some(playmark::ui::worker::LibrarySource::Account { .. })
         )
     });
     wait_for("dialog closed", || !dialog.is_visible());
@@ -1680,7 +1683,7 @@ fn button_popover_and_list_agree_in_every_state_and_say_it_in_words() {
     f.app
         .model()
         .queue
-        .emit(playmark::ui::sync_queue::SyncQueueInput::ConnectivityChanged { online: true });
+        .emit(playmark::ui::worker::SyncQueueInput::ConnectivityChanged { online: true });
     wait_for("sent", || button() == "Up to date");
     // Back online, the app also pulls what other devices changed meanwhile, and the live
     // socket reconnects and catches up with a scan of its own: two library listings. (Waited
@@ -1739,9 +1742,7 @@ fn button_popover_and_list_agree_in_every_state_and_say_it_in_words() {
             .library
             .model()
             .rows
-            .get(id)
-            .unwrap()
-            .badge()
+            .badge(id)
             .unwrap()
             .accessible_label;
         assert_eq!(label, format!("Sync status: needs attention: {words}"));
@@ -2009,8 +2010,8 @@ fn overridden_notice(library: &gtk::Widget, id: &str) -> Option<String> {
 /// badge, and the server ends up holding the person's value.
 #[gtk::test]
 fn a_merge_that_keeps_another_devices_progress_says_so_and_use_mine_sends_yours() {
-    use playmark::ui::sync_queue::DevFault;
     use playmark::ui::sync_status::SyncStatusOutput;
+    use playmark::ui::worker::DevFault;
     let f = Fixture::start();
     let ids = f.episode_ids();
     let id = ids[0].clone();

@@ -13,7 +13,7 @@ use playmark::demo::{DemoConfig, DemoLibrary, DemoServer};
 use playmark::sync::ItemSyncState;
 use playmark::ui::app::App;
 use playmark::ui::library::LibraryInput;
-use playmark::ui::sync_queue::{LibrarySource, SyncQueueInit, SyncQueueInput};
+use playmark::ui::worker::{LibrarySource, SyncQueueInit, SyncQueueInput};
 use relm4::gtk;
 use relm4::gtk::prelude::*;
 use relm4::prelude::*;
@@ -393,10 +393,7 @@ fn a_data_folder_that_cannot_be_written_is_said_with_try_again() {
 fn the_header_says_offline_when_sync_now_or_a_play_finds_the_server_down() {
     // Windows and popovers left by the tests before this one would catch its clicks.
     common::gtk::close_all_windows();
-    std::env::set_var(
-        playmark::ui::sync_queue::MPV_ARGS_ENV,
-        "--vo=null --ao=null",
-    );
+    std::env::set_var(playmark::ui::worker::MPV_ARGS_ENV, "--vo=null --ao=null");
     let (_rt, server) = demo_server(seeded());
     let dir = tempfile::tempdir().unwrap();
     let app = launch(SyncQueueInit::Demo {

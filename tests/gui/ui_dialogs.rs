@@ -18,7 +18,7 @@ use common::xdo;
 use playmark::demo::{DemoConfig, DemoLibrary, DemoServer, DEMO_PASSWORD, DEMO_USER};
 use playmark::ui::app::App;
 use playmark::ui::sign_in::SignInKind;
-use playmark::ui::sync_queue::{LibrarySource, SyncQueueInit};
+use playmark::ui::worker::{LibrarySource, SyncQueueInit};
 use relm4::adw;
 use relm4::gtk;
 use relm4::gtk::prelude::*;

@@ -10,7 +10,7 @@ use common::gtk::{descendants, named, pump, wait_for};
 use playmark::demo::DemoLibrary;
 use playmark::model::{ItemKind, LocalChange};
 use playmark::sync::ItemSyncState;
-use playmark::ui::sync_queue::SyncQueueInput;
+use playmark::ui::worker::SyncQueueInput;
 use relm4::gtk;
 use relm4::gtk::prelude::*;
 use relm4::prelude::*;

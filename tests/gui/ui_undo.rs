@@ -15,7 +15,7 @@ use playmark::store::{database_path, Store};
 use playmark::sync::AccountState;
 use playmark::ui::app::{App, AppInput};
 use playmark::ui::library::LibraryInput;
-use playmark::ui::sync_queue::{SyncQueueInit, SyncQueueOutput};
+use playmark::ui::worker::{SyncQueueInit, SyncQueueOutput};
 use relm4::gtk;
 use relm4::gtk::prelude::*;
 use relm4::prelude::*;

@@ -26,14 +26,15 @@ use crate::ui::i18n::{gettext, tr};
 use crate::ui::library::{Library, LibraryInput, LibraryOutput};
 use crate::ui::preferences::{Preferences, PreferencesInput, PreferencesOutput};
 use crate::ui::sign_in::{SignIn, SignInInput, SignInKind, SignInOutput};
-use crate::ui::sync_queue::{
+use crate::ui::sync_status::{needs_sign_in, SyncStatus, SyncStatusInput, SyncStatusOutput};
+use crate::ui::window_state::WindowState;
+use crate::ui::worker::{
     LibrarySource, OverriddenItem, Recovery, SyncQueue, SyncQueueInit, SyncQueueInput,
     SyncQueueOutput,
 };
-use crate::ui::sync_status::{needs_sign_in, SyncStatus, SyncStatusInput, SyncStatusOutput};
-use crate::ui::window_state::WindowState;
 
 mod helpers;
+mod routes;
 
 /// How the window starts.
 #[derive(Debug, Clone)]
@@ -480,6 +481,7 @@ impl SimpleComponent for App {
                     self.status.emit(SyncStatusInput::Developer {
                         enabled: matches!(source, LibrarySource::Demo { .. }),
                     });
+                    self.library.model().rows.set_server(&source.server_name());
                     self.source = Some(source);
                     self.library
                         .model()
@@ -629,48 +631,22 @@ impl SimpleComponent for App {
                     }
                 }
             },
-            AppInput::Library(out) => match out {
-                LibraryOutput::Enqueue { item, change } => {
-                    self.queue.emit(SyncQueueInput::Enqueue { item, change })
-                }
-                LibraryOutput::EnqueueBulk { parent, played } => self
-                    .queue
-                    .emit(SyncQueueInput::EnqueueBulk { parent, played }),
-                LibraryOutput::RefreshHome => self.queue.emit(SyncQueueInput::Home),
-                LibraryOutput::Search { query } => {
-                    self.queue.emit(SyncQueueInput::Search { query })
-                }
-                LibraryOutput::Play { item } => self.queue.emit(SyncQueueInput::Play { item }),
-                LibraryOutput::Download { item } => {
-                    self.queue.emit(SyncQueueInput::Download { item })
-                }
-                LibraryOutput::DownloadControl { item, action } => self
-                    .queue
-                    .emit(SyncQueueInput::DownloadControl { item, action }),
-                LibraryOutput::Poster { item } => self.queue.emit(SyncQueueInput::Poster { item }),
-                LibraryOutput::UseMine { item } => self
-                    .queue
-                    .emit(SyncQueueInput::UseMine { items: vec![item] }),
-            },
+            // Requests for the worker, each converted once (`routes.rs`).
+            AppInput::Library(out) => self.queue.emit(out.into()),
             AppInput::Status(out) => {
                 if matches!(out, SyncStatusOutput::SyncNow) {
                     // The person asked for a send: held bulk changes go too, so their Undo
                     // is no longer offered.
                     self.dismiss_undo_toast();
                 }
-                let input = match out {
-                    SyncStatusOutput::SignIn => {
+                match SyncQueueInput::try_from(out) {
+                    Ok(input) => self.queue.emit(input),
+                    // Sign in: the app's own dialog.
+                    Err(_) => {
                         self.status.widget().popdown();
                         self.show_sign_in();
-                        return;
                     }
-                    SyncStatusOutput::Retry { item } => SyncQueueInput::Retry { item },
-                    SyncStatusOutput::Discard { item } => SyncQueueInput::Discard { item },
-                    SyncStatusOutput::RetryAll => SyncQueueInput::RetryAll,
-                    SyncStatusOutput::SyncNow => SyncQueueInput::SyncNow,
-                    SyncStatusOutput::Simulate { fault } => SyncQueueInput::Simulate { fault },
-                };
-                self.queue.emit(input);
+                }
             }
             AppInput::ToastAction { kind } => {
                 let action = self.toasts.remove(kind.as_str()).map(|t| t.action);
@@ -711,18 +687,7 @@ impl SimpleComponent for App {
                 self.queue.emit(SyncQueueInput::ReleaseHold { batch });
             }
             AppInput::ShowSignIn => self.show_sign_in(),
-            AppInput::SignIn(SignInOutput::SignIn {
-                url,
-                user,
-                password,
-            }) => self.queue.emit(SyncQueueInput::SignIn {
-                url,
-                user,
-                password,
-            }),
-            AppInput::SignIn(SignInOutput::SignInPlex { url, token }) => {
-                self.queue.emit(SyncQueueInput::SignInPlex { url, token })
-            }
+            AppInput::SignIn(out) => self.queue.emit(out.into()),
             AppInput::SignOut => self.queue.emit(SyncQueueInput::SignOut),
             AppInput::Hidden => self.hold = Some(relm4::main_application().hold()),
             AppInput::Recover => {
@@ -736,11 +701,7 @@ impl SimpleComponent for App {
                 self.queue.emit(SyncQueueInput::LoadSettings);
                 self.preferences.emit(PreferencesInput::Show);
             }
-            AppInput::Preferences(out) => self.queue.emit(match out {
-                PreferencesOutput::Set { key, value } => SyncQueueInput::SetSetting { key, value },
-                PreferencesOutput::SetPolicy { policy } => SyncQueueInput::SetPolicy { policy },
-                PreferencesOutput::Mirror(request) => SyncQueueInput::Mirror(request),
-            }),
+            AppInput::Preferences(out) => self.queue.emit(out.into()),
         }
     }
 }

@@ -128,7 +128,7 @@ pub enum LibraryInput {
     ItemState { item: String, state: ItemSyncState },
     /// Every override notice (rows say what a merge kept and offer Use mine).
     Overridden {
-        items: Vec<crate::ui::sync_queue::OverriddenItem>,
+        items: Vec<crate::ui::worker::OverriddenItem>,
     },
     /// Another engine runs (a sign-in or a sign-out): no badge of the one before stays.
     ClearStates,

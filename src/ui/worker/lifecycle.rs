@@ -181,10 +181,7 @@ impl SyncQueue {
         sender: &ComponentSender<Self>,
     ) -> Result<(), String> {
         self.stop_engine();
-        let server_name = match &source {
-            LibrarySource::Demo { .. } => "Demo".to_string(),
-            LibrarySource::Account { server_name, .. } => server_name.clone(),
-        };
+        let server_name = source.server_name();
         self.data_dir = Some(data_dir.to_path_buf());
         // The account state shown is the engine's own, never one left from the engine before
         // (an engine that starts signed in sends no event for it).

@@ -226,6 +226,16 @@ pub enum LibrarySource {
     },
 }
 
+impl LibrarySource {
+    /// The server's name, as the human messages say it ("Demo" for the demo library).
+    pub fn server_name(&self) -> String {
+        match self {
+            LibrarySource::Demo { .. } => "Demo".to_string(),
+            LibrarySource::Account { server_name, .. } => server_name.clone(),
+        }
+    }
+}
+
 /// The account a new sign-in is for: its kind of server, address and user name (for the
 /// sign-in dialog; the password or token is asked again).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -75,40 +75,32 @@ impl Relay {
         }
     }
 
-    /// Send `state` to the item's badge: needs-attention states carry the human reason (the
-    /// raw detail goes only to the list's "Copy details"), and the list follows.
+    /// Send `state` to the item's badge (a needs-attention state keeps its kind and raw
+    /// detail: the badge words it), and the needs-attention list follows.
     pub(super) fn item_state(&self, item: String, state: ItemSyncState) {
-        let state = match state {
-            ItemSyncState::NeedsAttention { error } => {
-                let account = self.engine.account();
-                let entry = self
-                    .engine
-                    .with_store(|s| match s.outbox_row(account, &item) {
-                        Ok(Some(row)) => Some(self.attention_item(s, &row)),
-                        _ => None,
-                    });
-                let entry = entry.unwrap_or_else(|| AttentionItem {
-                    item_id: item.clone(),
-                    title: item.clone(),
-                    reason: crate::ui::format::attention_reason(None, &error, &self.server),
-                    detail: error,
+        if let ItemSyncState::NeedsAttention { kind, detail } = &state {
+            let account = self.engine.account();
+            let entry = self
+                .engine
+                .with_store(|s| match s.outbox_row(account, &item) {
+                    Ok(Some(row)) => Some(self.attention_item(s, &row)),
+                    _ => None,
                 });
-                let reason = entry.reason.clone();
-                self.shown().attention.insert(item.clone());
-                let _ = self
-                    .out
-                    .send(SyncQueueOutput::AttentionAdded { item: entry });
-                ItemSyncState::NeedsAttention { error: reason }
-            }
-            other => {
-                if self.shown().attention.remove(&item) {
-                    let _ = self
-                        .out
-                        .send(SyncQueueOutput::AttentionRemoved { item: item.clone() });
-                }
-                other
-            }
-        };
+            let entry = entry.unwrap_or_else(|| AttentionItem {
+                item_id: item.clone(),
+                title: item.clone(),
+                reason: crate::ui::format::attention_reason(Some(*kind), detail, &self.server),
+                detail: detail.clone(),
+            });
+            self.shown().attention.insert(item.clone());
+            let _ = self
+                .out
+                .send(SyncQueueOutput::AttentionAdded { item: entry });
+        } else if self.shown().attention.remove(&item) {
+            let _ = self
+                .out
+                .send(SyncQueueOutput::AttentionRemoved { item: item.clone() });
+        }
         {
             let mut shown = self.shown();
             if is_open(&state) {
@@ -138,15 +130,7 @@ impl Relay {
                 None if shown.as_ref().is_some_and(is_open) => ItemSyncState::Synced,
                 None => continue,
             };
-            let unchanged = match (&badge, &shown) {
-                // The shown one carries the human reason: compare the kind only.
-                (
-                    ItemSyncState::NeedsAttention { .. },
-                    Some(ItemSyncState::NeedsAttention { .. }),
-                ) => true,
-                _ => shown.as_ref() == Some(&badge),
-            };
-            if !unchanged {
+            if shown.as_ref() != Some(&badge) {
                 self.item_state(item.clone(), badge);
             }
         }
@@ -177,12 +161,7 @@ impl Relay {
                 }
             }
             for row in &rows {
-                let mut badge = ItemSyncState::for_row(row, state);
-                if let ItemSyncState::NeedsAttention { error } = &mut badge {
-                    if let Some(e) = entries.iter().find(|e| e.item_id == row.item_id) {
-                        error.clone_from(&e.reason);
-                    }
-                }
+                let badge = ItemSyncState::for_row(row, state);
                 if shown.open.get(&row.item_id) != Some(&badge) {
                     badges.push((row.item_id.clone(), badge));
                 }
