@@ -1331,6 +1331,13 @@ async fn mirror_histories_converge() {
     };
     let (stats, failed) = run_seeds(first..first + count).await;
     print_stats(&stats, started.elapsed());
+    // A fault must hit what it claims to test: writes of the mirror's that the server applied
+    // while the answer was lost, not only its listings (before the write-targeted fault steps,
+    // 300 histories met none).
+    assert!(
+        stats.fired_mirror_writes_applied_lost > 0 && stats.fired_mirror_writes_not_applied > 0,
+        "no fault met a write of the mirror's: {stats:?}"
+    );
     assert!(
         failed.is_empty(),
         "{} of {count} mirror histories failed (seeds {:?}); the first:\n{}",
