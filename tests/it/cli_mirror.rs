@@ -492,3 +492,28 @@ async fn an_unknown_group_is_a_usage_error_and_runs_nothing() {
         );
     }
 }
+
+/// A write queued by one pass and delivered outside any pass (`mirror run --no-sync`, then
+/// `playmark --account 2 sync`; a pass killed between delivering and confirming is the same,
+/// mirror simulation seed 199): Plex then moves its position back from our 15:00 to 10:00. The
+/// next pass must see a move back from 15:00 (carried to Jellyfin), not a move forward from
+/// Plex's 0:00 before our write that the agreed 15:00 beats (written back over the person's
+/// 10:00).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_position_moved_back_after_a_write_delivered_outside_a_pass_crosses() {
+    let p = pair(&[]).await;
+    let (j, x) = p.both("Orbital Kitchen", 2, 4);
+    p.jf.set_user_data(&j, at(900));
+    p.mirror(&["run", "--no-sync"], 0);
+    assert_eq!(p.plex.user_data(&x).unwrap().position_ms, 0);
+    expect_code(&run(&p.data, &["--account", PLEX, "sync"], None), 0);
+    assert_eq!(p.plex.user_data(&x).unwrap().position_ms, 900_000);
+    p.plex.set_user_data(&x, at(600));
+    let out = p.mirror(&["run"], 0);
+    assert_eq!(
+        p.plex.user_data(&x).unwrap().position_ms,
+        600_000,
+        "Plex's move back was overwritten: {out}"
+    );
+    assert_eq!(p.jf.user_data(&j).unwrap().position_ms, 600_000, "{out}");
+}
