@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::backend::{ErrorKind, SyncError};
 use crate::merge::Outcome;
 use crate::model::Millis;
-use crate::store::{Counts, OutboxRow, RowState};
+use crate::store::{Counts, OutboxRow, Overridden, RowState};
 
 /// Where one item's change stands, as a badge would show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -63,6 +63,20 @@ impl ItemSyncState {
         }
     }
 
+    /// Is a change still under way (its badge waits for something: sent, a connection, a
+    /// sign-in, a retry, the person)?
+    pub fn is_open(&self) -> bool {
+        matches!(
+            self,
+            ItemSyncState::Queued
+                | ItemSyncState::WaitingForConnection
+                | ItemSyncState::WaitingForSignIn
+                | ItemSyncState::Syncing
+                | ItemSyncState::Retrying { .. }
+                | ItemSyncState::NeedsAttention { .. }
+        )
+    }
+
     /// The badge of a change the user must decide on, from the kind and detail its outbox row
     /// stores. A kind that does not need the user (none stored, or one from before) counts
     /// as refused, unless the detail says a scan found the item removed.
@@ -99,6 +113,25 @@ pub enum AccountState {
     /// reinstalled, or another server answers there). Nothing is sent until the person signs
     /// in again (a new account) or discards; the queue is kept.
     ServerChanged,
+}
+
+/// What an observer shows of an engine, read at one moment
+/// ([`Engine::subscribe_with_snapshot`](super::Engine::subscribe_with_snapshot)): with the
+/// events that follow it, the one source of what the screen shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncSnapshot {
+    /// The account as a whole.
+    pub account: AccountState,
+    /// The queue's counts.
+    pub counts: Counts,
+    /// Every queued change (every outbox row) and its state ([`ItemSyncState::for_row`]); an
+    /// item not listed has no change under way.
+    pub items: Vec<(String, ItemSyncState)>,
+    /// The rows that need the person (Retry / Discard), for the needs-attention list.
+    pub attention: Vec<OutboxRow>,
+    /// The merges of the last 7 days that kept the server's value over a change of the
+    /// person's, newest first.
+    pub overridden: Vec<Overridden>,
 }
 
 /// An engine event.

@@ -170,6 +170,64 @@ fn each_badge_state_renders_for_an_item_state_message() {
     playmark::ui::a11y::labelled_box("Sync status: needs attention: <b>gone</b> & \"x\"").unwrap();
 }
 
+/// The engine's snapshot on the rows (at start, and after the worker missed events): a listed
+/// state is shown; a badge that waits for something and is no longer listed settles as synced
+/// (its change left the queue meanwhile); one that waits for nothing stays. `Settled` (a merge
+/// emptied the row) does the same for one item.
+#[gtk::test]
+fn a_snapshot_sets_the_listed_badges_and_settles_the_ones_that_left_the_queue() {
+    let (library, _window) = library_window(
+        vec![
+            item("season", ItemKind::Season, None, 1),
+            item("ep1", ItemKind::Episode, Some("season"), 1),
+            item("ep2", ItemKind::Episode, Some("season"), 2),
+            item("ep3", ItemKind::Episode, Some("season"), 3),
+        ],
+        "season",
+    );
+    let state = |id: &str| library.model().rows.get(id).and_then(|e| e.state);
+    let merged = ItemSyncState::Merged {
+        conflict: false,
+        kept_server: true,
+        position_ms: 0,
+        played: true,
+    };
+    for (id, s) in [
+        ("ep1", ItemSyncState::Queued),
+        ("ep2", ItemSyncState::Syncing),
+    ] {
+        library.emit(LibraryInput::ItemState {
+            item: id.into(),
+            state: s,
+        });
+    }
+    library.emit(LibraryInput::ItemState {
+        item: "ep3".into(),
+        state: merged.clone(),
+    });
+    pump();
+    let attention = ItemSyncState::NeedsAttention {
+        kind: playmark::backend::ErrorKind::Rejected,
+        detail: "HTTP 400".into(),
+    };
+    library.emit(LibraryInput::Snapshot {
+        states: vec![("ep2".into(), attention.clone())],
+    });
+    pump();
+    assert_eq!(state("ep1"), Some(ItemSyncState::Synced), "left the queue");
+    assert_eq!(state("ep2"), Some(attention), "listed");
+    assert_eq!(state("ep3"), Some(merged.clone()), "waited for nothing");
+    library.emit(LibraryInput::ItemState {
+        item: "ep1".into(),
+        state: ItemSyncState::Queued,
+    });
+    library.emit(LibraryInput::Settled { item: "ep1".into() });
+    library.emit(LibraryInput::Settled { item: "ep3".into() });
+    pump();
+    assert_eq!(state("ep1"), Some(ItemSyncState::Synced));
+    assert_eq!(state("ep3"), Some(merged));
+}
+
 #[gtk::test]
 fn synced_check_fades_after_three_seconds() {
     let (library, _window) = one_episode_window();
@@ -1440,20 +1498,7 @@ fn another_devices_change_on_plex_reaches_its_row_at_the_next_pull() {
         data_dir: dir.path().to_path_buf(),
     });
     let library = library_widget(&app);
-    let rows = || -> Vec<String> {
-        let lists = || app.model().library.model().lists.clone();
-        if lists().episodes.is_empty() {
-            if let Some(id) = lists().series.first().cloned() {
-                app.model().library.emit(LibraryInput::OpenSeries { id });
-                pump();
-            }
-            if let Some(id) = lists().seasons.first().cloned() {
-                app.model().library.emit(LibraryInput::OpenSeason { id });
-                pump();
-            }
-        }
-        lists().episodes
-    };
+    let rows = || common::gtk::episode_ids(&app);
     wait_for("the Plex library", || rows().len() >= 3);
     let (b, c) = (rows()[1].clone(), rows()[2].clone());
     wait_for("the rows on screen", || {

@@ -7,12 +7,11 @@
 
 use crate::common;
 
-use common::gtk::{demo_server, descendants, launch, named, pump, wait_for};
+use common::gtk::{demo_server, descendants, episode_ids, launch, named, pump, wait_for};
 use common::xdo::{click, type_text};
 use playmark::demo::{DemoConfig, DemoLibrary, DemoServer};
 use playmark::sync::ItemSyncState;
 use playmark::ui::app::App;
-use playmark::ui::library::LibraryInput;
 use playmark::ui::worker::{LibrarySource, SyncQueueInit, SyncQueueInput};
 use relm4::gtk;
 use relm4::gtk::prelude::*;
@@ -42,22 +41,6 @@ fn status_label(app: &relm4::Controller<App>) -> String {
     let status = app.model().status.widget().clone().upcast::<gtk::Widget>();
     let label: gtk::Label = named(&status, "label").pop().unwrap().downcast().unwrap();
     label.label().to_string()
-}
-
-/// Episode ids of the first season of the first series (opened when no season is open).
-fn episode_ids(app: &relm4::Controller<App>) -> Vec<String> {
-    let lists = || app.model().library.model().lists.clone();
-    if lists().episodes.is_empty() {
-        if let Some(id) = lists().series.first().cloned() {
-            app.model().library.emit(LibraryInput::OpenSeries { id });
-            pump();
-        }
-        if let Some(id) = lists().seasons.first().cloned() {
-            app.model().library.emit(LibraryInput::OpenSeason { id });
-            pump();
-        }
-    }
-    lists().episodes
 }
 
 fn state(app: &relm4::Controller<App>, id: &str) -> Option<ItemSyncState> {

@@ -10,18 +10,18 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use crate::common;
 
-use common::bin::{expect_code, login, run, NO_BUS};
+use common::bin::{expect_code, login, run};
 use common::gtk::{
     close_all_windows, descendants, launch, named, one, pump, wait_for, wait_within,
 };
 use common::xdo;
 use playmark::demo::{DemoServer, DEMO_PASSWORD, DEMO_PLEX_TOKEN};
-use playmark::model::{ItemKind, UserData};
+use playmark::model::UserData;
 use playmark::ui::library::LibraryInput;
 use playmark::ui::worker::mirror::MirrorHealthKind;
 use playmark::ui::worker::SyncQueueInit;
@@ -31,42 +31,36 @@ use relm4::gtk;
 use relm4::gtk::prelude::*;
 use relm4::prelude::*;
 
-fn login_plex(data: &Path, url: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_playmark"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(["login", "plex", "--server", url])
-        .env("PLAYMARK_PLEX_TV_URL", url)
-        .env("DBUS_SESSION_BUS_ADDRESS", NO_BUS)
-        .env_remove("PLAYMARK_TOKEN")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
+use common::episode_id as episode;
+
+/// A runtime for the demo servers (they live as long as it does).
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
         .unwrap()
-        .write_all(format!("{DEMO_PLEX_TOKEN}\n").as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
 }
 
-/// The id of an episode (series, season, episode) on `server`.
-fn episode(server: &DemoServer, series: &str, s: i64, e: i64) -> String {
-    server
-        .items()
-        .into_iter()
-        .find(|i| {
-            i.kind == ItemKind::Episode
-                && i.series_name.as_deref() == Some(series)
-                && i.season_number == Some(s)
-                && i.episode_number == Some(e)
-        })
+/// A demo Plex server on the clean library, on `rt`.
+fn demo_plex(rt: &tokio::runtime::Runtime) -> DemoServer {
+    rt.block_on(DemoServer::start_plex(common::clean_config()))
         .unwrap()
-        .id
+}
+
+/// No pass runs and the Mirror page's groups satisfy `shown`.
+fn pass_shows(
+    app: &relm4::Controller<playmark::ui::app::App>,
+    shown: impl Fn(&[playmark::ui::worker::mirror::MirrorGroupView]) -> bool,
+) -> bool {
+    let app = app.model();
+    let mirror = &app.preferences.model().mirror;
+    !mirror.running() && mirror.groups().is_some_and(shown)
+}
+
+/// `playmark login plex` on the demo Plex server (which plays plex.tv too) with its token.
+fn login_plex(data: &Path, url: &str) -> Output {
+    common::bin::login_plex(data, url, url, DEMO_PLEX_TOKEN, &[])
 }
 
 /// Every label's text on the page (what a person reads there).
@@ -83,15 +77,9 @@ fn page_text(page: &gtk::Widget) -> String {
 #[gtk::test]
 fn the_mirror_page_shows_the_group_and_run_now_carries_changes_both_ways() {
     close_all_windows();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let jf = rt.block_on(common::clean_server());
-    let plex = rt
-        .block_on(DemoServer::start_plex(common::clean_config()))
-        .unwrap();
+    let plex = demo_plex(&rt);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     expect_code(&login_plex(&data, &plex.url()), 0);
@@ -112,13 +100,7 @@ fn the_mirror_page_shows_the_group_and_run_now_carries_changes_both_ways() {
 
     // The app ran the group's first pass by itself: the page has its figures.
     wait_within("the app's own first pass", Duration::from_secs(60), || {
-        let app = app.model();
-        let prefs = app.preferences.model();
-        !prefs.mirror.running()
-            && prefs
-                .mirror
-                .groups()
-                .is_some_and(|g| g.len() == 1 && g[0].last_run_at.is_some())
+        pass_shows(&app, |g| g.len() == 1 && g[0].last_run_at.is_some())
     });
     let shown = app.model().preferences.model().mirror.groups().unwrap()[0].clone();
     let cli: serde_json::Value =
@@ -270,13 +252,7 @@ fn the_mirror_page_shows_the_group_and_run_now_carries_changes_both_ways() {
     plex.set_offline(true);
     run_now();
     wait_within("the pass with Plex down", Duration::from_secs(60), || {
-        let app = app.model();
-        let prefs = app.preferences.model();
-        !prefs.mirror.running()
-            && prefs
-                .mirror
-                .groups()
-                .is_some_and(|g| !g[0].errors.is_empty() && g[0].queued > 0)
+        pass_shows(&app, |g| !g[0].errors.is_empty() && g[0].queued > 0)
     });
     let error = app.model().preferences.model().mirror.groups().unwrap()[0].errors[0].clone();
     assert!(error.contains("Plex Media Server"), "{error}");
@@ -362,18 +338,12 @@ fn cli_groups(data: &Path) -> serde_json::Value {
 #[gtk::test]
 fn a_group_is_made_and_removed_on_the_mirror_page() {
     close_all_windows();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let jf = rt.block_on(common::clean_server());
     let jf2 = rt.block_on(common::clean_server());
     // Another server, not the same one reinstalled.
     jf2.set_server_id("a-second-jellyfin");
-    let plex = rt
-        .block_on(DemoServer::start_plex(common::clean_config()))
-        .unwrap();
+    let plex = demo_plex(&rt);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     expect_code(&login_plex(&data, &plex.url()), 0);
@@ -441,14 +411,7 @@ fn a_group_is_made_and_removed_on_the_mirror_page() {
     wait_within(
         "the new group's first pass",
         Duration::from_secs(60),
-        || {
-            let app = app.model();
-            let mirror = &app.preferences.model().mirror;
-            !mirror.running()
-                && mirror
-                    .groups()
-                    .is_some_and(|g| g.len() == 1 && g[0].last_run_at.is_some())
-        },
+        || pass_shows(&app, |g| g.len() == 1 && g[0].last_run_at.is_some()),
     );
     assert!(cli_groups(&data)[0]["last_run_at"].is_i64());
     let words = page_text(&page);
@@ -507,15 +470,9 @@ struct Grouped {
 impl Grouped {
     fn start(differ: impl FnOnce(&DemoServer, &DemoServer)) -> Grouped {
         close_all_windows();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         let jf = rt.block_on(common::clean_server());
-        let plex = rt
-            .block_on(DemoServer::start_plex(common::clean_config()))
-            .unwrap();
+        let plex = demo_plex(&rt);
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         expect_code(&login_plex(&data, &plex.url()), 0);
@@ -579,14 +536,7 @@ impl Grouped {
     }
 }
 
-fn watched() -> UserData {
-    UserData {
-        position_ms: 0,
-        played: true,
-        play_count: 1,
-        last_played: Some(1_765_000_000_000),
-    }
-}
+use common::watched;
 
 fn played(server: &DemoServer, id: &str) -> bool {
     server.user_data(id).is_some_and(|u| u.played)

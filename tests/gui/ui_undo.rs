@@ -169,20 +169,17 @@ impl Fixture {
 
     /// A real click (pointer move, button 1 down and up) at window position `at`.
     fn click_at(&self, at: (i32, i32)) {
-        let mut child = std::process::Command::new("xdotool")
-            .args(["mousemove", "--window", &self.window, "--sync"])
-            .arg(at.0.to_string())
-            .arg(at.1.to_string())
-            .args(["click", "1"])
-            .spawn()
-            .expect("xdotool runs");
-        let mut status = None;
-        wait_for("xdotool click", || {
-            status = child.try_wait().unwrap();
-            status.is_some()
-        });
-        assert!(status.unwrap().success());
-        pump();
+        let (x, y) = (at.0.to_string(), at.1.to_string());
+        common::xdo::xdotool(&[
+            "mousemove",
+            "--window",
+            &self.window,
+            "--sync",
+            &x,
+            &y,
+            "click",
+            "1",
+        ]);
     }
 
     /// A real click on `w`, once it stands still (common::xdo::click).

@@ -7,7 +7,7 @@
 //! window hides and the app stays (a `GApplication` hold) until the queue is done.
 
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -103,6 +103,9 @@ pub struct App {
     pub toasts: HashMap<&'static str, ActiveToast>,
     /// Toasts shown since start (a burst must count once).
     pub toasts_shown: usize,
+    /// The items on the status popover's needs-attention list: one leaves it when its badge
+    /// says something else (the popover's own model may not have a message queued to it yet).
+    pub attention: HashSet<String>,
     /// The override notices (the worker's whole list).
     pub overridden: Vec<OverriddenItem>,
     /// The override toast on screen.
@@ -402,6 +405,7 @@ impl SimpleComponent for App {
             account: AccountState::Online,
             toasts: HashMap::new(),
             toasts_shown: 0,
+            attention: HashSet::new(),
             overridden: Vec::new(),
             overridden_toast: None,
             undo_toast: None,
@@ -493,23 +497,22 @@ impl SimpleComponent for App {
                 SyncQueueOutput::ItemData { item } => {
                     self.library.emit(LibraryInput::ItemData { item })
                 }
-                SyncQueueOutput::ItemState { item, state } => {
-                    if matches!(state, ItemSyncState::Synced | ItemSyncState::Discarded) {
-                        self.settle_in_toasts(&item);
-                    }
-                    self.library.emit(LibraryInput::ItemState { item, state })
+                SyncQueueOutput::ItemState { item, state } => self.item_state(item, state),
+                SyncQueueOutput::Snapshot { states } => self.snapshot(states),
+                SyncQueueOutput::Settled { item } => {
+                    self.settle_in_toasts(&item);
+                    self.library.emit(LibraryInput::Settled { item });
                 }
                 SyncQueueOutput::Counts { counts } => {
                     self.status.emit(SyncStatusInput::Counts { counts })
                 }
                 SyncQueueOutput::Attention { items } => {
+                    self.attention = items.iter().map(|i| i.item_id.clone()).collect();
                     self.status.emit(SyncStatusInput::Attention { items })
                 }
                 SyncQueueOutput::AttentionAdded { item } => {
+                    self.attention.insert(item.item_id.clone());
                     self.status.emit(SyncStatusInput::AttentionAdded { item })
-                }
-                SyncQueueOutput::AttentionRemoved { item } => {
-                    self.status.emit(SyncStatusInput::AttentionRemoved { item })
                 }
                 SyncQueueOutput::StoreTrouble { message } => self.store_trouble = message,
                 SyncQueueOutput::AccountState { state } => {

@@ -2,20 +2,7 @@
 //! account's state), gathered and coalesced on the worker's runtime.
 
 use super::*;
-
-/// What the UI was told about the running engine's items, so every change reaches its badge
-/// and the needs-attention list changes one item at a time.
-#[derive(Debug, Default)]
-pub(super) struct Shown {
-    /// Items whose badge shows a change under way, with that state.
-    open: HashMap<String, ItemSyncState>,
-    /// Items on the needs-attention list.
-    attention: HashSet<String>,
-    /// The store-trouble sentence shown, per source (the engine's loop, the worker's writes).
-    trouble: [Option<String>; 2],
-    /// Override notices shown: item → when the merge decided.
-    pub(super) overridden: HashMap<String, Millis>,
-}
+use crate::sync::SyncSnapshot;
 
 /// Who ran into the store trouble: the engine's loop or a write of the worker.
 #[derive(Debug, Clone, Copy)]
@@ -24,14 +11,22 @@ pub(super) enum Trouble {
     Worker = 1,
 }
 
-/// Tells the UI where each change stands. Shared by the worker and its event task.
+/// Tells the UI where each change stands, from the engine's snapshot and the events that
+/// follow it ([`Engine::subscribe_with_snapshot`]); it keeps no copy of what the screen
+/// shows. Shared by the worker and its event task.
 #[derive(Clone)]
 pub(super) struct Relay {
     engine: Engine,
     out: relm4::Sender<SyncQueueOutput>,
     /// The server's name, for the human messages.
     server: String,
-    shown: Arc<Mutex<Shown>>,
+    /// The store-trouble sentence of each source (the engine's loop, the worker's writes): one
+    /// message shows while either is in trouble. Not the engine's to know: the worker's
+    /// writes are its own.
+    trouble: Arc<Mutex<[Option<String>; 2]>>,
+    /// The override notices toasted already (item → when the merge decided): a notice is
+    /// announced once, however often it is read.
+    announced: Arc<Mutex<HashMap<String, Millis>>>,
 }
 
 impl Relay {
@@ -44,26 +39,31 @@ impl Relay {
             engine,
             out,
             server,
-            shown: Arc::default(),
+            trouble: Arc::default(),
+            announced: Arc::default(),
         }
     }
 
-    pub(super) fn shown(&self) -> std::sync::MutexGuard<'_, Shown> {
-        self.shown.lock().unwrap_or_else(|p| p.into_inner())
+    fn announced(&self) -> std::sync::MutexGuard<'_, HashMap<String, Millis>> {
+        self.announced.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether an override notice is known for `item` (a new change of the person's replaces
+    /// it: the notices are read again).
+    pub(super) fn has_notice(&self, item: &str) -> bool {
+        self.announced().contains_key(item)
+    }
+
+    /// Whether any override notice is known.
+    pub(super) fn has_notices(&self) -> bool {
+        !self.announced().is_empty()
     }
 
     /// The list entry of a row that needs attention.
     pub(super) fn attention_item(&self, store: &mut Store, row: &OutboxRow) -> AttentionItem {
         let account = self.engine.account();
         let title = match store.item(account, &row.item_id) {
-            Ok(Some(i)) => {
-                let code = crate::ui::format::episode_code(i.season_number, i.episode_number);
-                if code.is_empty() {
-                    i.name
-                } else {
-                    format!("{code} · {}", i.name)
-                }
-            }
+            Ok(Some(i)) => display_title(&i),
             _ => row.item_id.clone(),
         };
         let detail = row.error_detail.clone().unwrap_or_default();
@@ -76,7 +76,8 @@ impl Relay {
     }
 
     /// Send `state` to the item's badge (a needs-attention state keeps its kind and raw
-    /// detail: the badge words it), and the needs-attention list follows.
+    /// detail: the badge words it); a change that needs attention joins the list. The app
+    /// takes an item off the list when its badge says something else.
     pub(super) fn item_state(&self, item: String, state: ItemSyncState) {
         if let ItemSyncState::NeedsAttention { kind, detail } = &state {
             let account = self.engine.account();
@@ -92,106 +93,48 @@ impl Relay {
                 reason: crate::ui::format::attention_reason(Some(*kind), detail, &self.server),
                 detail: detail.clone(),
             });
-            self.shown().attention.insert(item.clone());
             let _ = self
                 .out
                 .send(SyncQueueOutput::AttentionAdded { item: entry });
-        } else if self.shown().attention.remove(&item) {
-            let _ = self
-                .out
-                .send(SyncQueueOutput::AttentionRemoved { item: item.clone() });
-        }
-        {
-            let mut shown = self.shown();
-            if is_open(&state) {
-                shown.open.insert(item.clone(), state.clone());
-            } else {
-                shown.open.remove(&item);
-            }
         }
         let _ = self.out.send(SyncQueueOutput::ItemState { item, state });
     }
 
-    /// Make the badges of `items` and their places on the needs-attention list match their
-    /// outbox rows (after a merge that may have emptied a row).
-    pub(super) fn resync_items(&self, items: &[String]) {
-        let account = self.engine.account();
-        let state = self.engine.account_state();
-        for item in items {
-            let row = self
-                .engine
-                .with_store(|s| s.outbox_row(account, item))
-                .ok()
-                .flatten();
-            let shown = self.shown().open.get(item).cloned();
-            let badge = match row {
-                Some(row) => ItemSyncState::for_row(&row, state),
-                // Left the outbox (delivered, or emptied by a merge): the server holds it.
-                None if shown.as_ref().is_some_and(is_open) => ItemSyncState::Synced,
-                None => continue,
-            };
-            if shown.as_ref() != Some(&badge) {
-                self.item_state(item.clone(), badge);
-            }
-        }
-    }
-
-    /// Make every badge and the whole needs-attention list match the outbox again: at start,
-    /// after missed events, or when the counts disagree with the list.
-    pub(super) fn resync(&self) {
-        let account = self.engine.account();
-        let state = self.engine.account_state();
-        let (rows, entries) = self.engine.with_store(|s| {
-            let rows = s.outbox(account).unwrap_or_default();
-            let entries: Vec<AttentionItem> = rows
+    /// Show the engine's snapshot: every queued change's badge (the screen settles the
+    /// others), the whole needs-attention list, the override notices (with `announce`, the
+    /// ones not toasted before are), the counts and the account's state. At start and when
+    /// the event receiver lagged: the only re-read.
+    pub(super) fn show(&self, snapshot: SyncSnapshot, announce: bool) {
+        let SyncSnapshot {
+            account,
+            counts,
+            items,
+            attention,
+            overridden,
+        } = snapshot;
+        let entries: Vec<AttentionItem> = self.engine.with_store(|s| {
+            attention
                 .iter()
-                .filter(|r| r.state == RowState::NeedsAttention)
-                .map(|r| self.attention_item(s, r))
-                .collect();
-            (rows, entries)
+                .map(|row| self.attention_item(s, row))
+                .collect()
         });
-        let mut badges: Vec<(String, ItemSyncState)> = Vec::new();
-        {
-            let shown = self.shown();
-            let queued: HashSet<&str> = rows.iter().map(|r| r.item_id.as_str()).collect();
-            // Changes that left the outbox meanwhile (delivered, or emptied by a merge).
-            for id in shown.open.keys() {
-                if !queued.contains(id.as_str()) {
-                    badges.push((id.clone(), ItemSyncState::Synced));
-                }
-            }
-            for row in &rows {
-                let badge = ItemSyncState::for_row(row, state);
-                if shown.open.get(&row.item_id) != Some(&badge) {
-                    badges.push((row.item_id.clone(), badge));
-                }
-            }
-        }
-        {
-            let mut shown = self.shown();
-            shown.attention = entries.iter().map(|e| e.item_id.clone()).collect();
-            for (id, badge) in &badges {
-                if is_open(badge) {
-                    shown.open.insert(id.clone(), badge.clone());
-                } else {
-                    shown.open.remove(id);
-                }
-            }
-        }
         let _ = self.out.send(SyncQueueOutput::Attention { items: entries });
-        for (item, state) in badges {
-            let _ = self.out.send(SyncQueueOutput::ItemState { item, state });
-        }
+        let _ = self.out.send(SyncQueueOutput::Snapshot { states: items });
+        self.notices(overridden, announce);
+        let _ = self.out.send(SyncQueueOutput::Counts { counts });
+        let _ = self
+            .out
+            .send(SyncQueueOutput::AccountState { state: account });
     }
 
     /// The store of `source` failed (`Some(raw)`: the error, never shown as is) or worked
     /// again. One message is shown while any source is in trouble.
     pub(super) fn store_trouble(&self, source: Trouble, raw: Option<&str>) {
         let message = {
-            let mut shown = self.shown();
-            let before = shown.trouble.iter().flatten().next().cloned();
-            shown.trouble[source as usize] = raw.map(crate::ui::format::store_trouble);
-            let after = shown.trouble.iter().flatten().next().cloned();
+            let mut trouble = self.trouble.lock().unwrap_or_else(|p| p.into_inner());
+            let before = trouble.iter().flatten().next().cloned();
+            trouble[source as usize] = raw.map(crate::ui::format::store_trouble);
+            let after = trouble.iter().flatten().next().cloned();
             if before == after {
                 return;
             }
@@ -200,30 +143,31 @@ impl Relay {
         let _ = self.out.send(SyncQueueOutput::StoreTrouble { message });
     }
 
-    /// Read the override notices again and send them when they changed; with `announce`, the
-    /// ones not shown before are marked new (the app toasts them). A notice already shown is not
-    /// announced again (a re-read after a change, or at start, only updates the rows).
+    /// Read the override notices again and send them; with `announce`, the ones not toasted
+    /// before are marked new (the app toasts them). A re-read after a change, or at start,
+    /// only updates the rows.
     pub(super) fn overridden(&self, announce: bool) {
-        let entries = match self.engine.overridden() {
-            Ok(entries) => entries,
-            Err(e) => {
-                tracing::warn!(error = %e, "override notices not read");
-                return;
-            }
-        };
+        match self.engine.overridden() {
+            Ok(entries) => self.notices(entries, announce),
+            Err(e) => tracing::warn!(error = %e, "override notices not read"),
+        }
+    }
+
+    /// Send the override notices `entries` when they changed (see [`Relay::overridden`]).
+    fn notices(&self, entries: Vec<crate::store::Overridden>, announce: bool) {
         let now: HashMap<String, Millis> =
             entries.iter().map(|o| (o.item_id.clone(), o.at)).collect();
         let new: Vec<String> = {
-            let mut shown = self.shown();
-            if shown.overridden == now {
+            let mut announced = self.announced();
+            if *announced == now {
                 return;
             }
             let new = entries
                 .iter()
-                .filter(|o| announce && shown.overridden.get(&o.item_id) != Some(&o.at))
+                .filter(|o| announce && announced.get(&o.item_id) != Some(&o.at))
                 .map(|o| o.item_id.clone())
                 .collect();
-            shown.overridden = now;
+            *announced = now;
             new
         };
         let account = self.engine.account();
@@ -234,39 +178,29 @@ impl Relay {
             .unwrap_or_default();
         let items = entries
             .into_iter()
-            .map(|o| {
-                let title = views
+            .map(|o| OverriddenItem {
+                title: views
                     .iter()
                     .find(|v| v.item_id == o.item_id)
-                    .map(|i| {
-                        let code =
-                            crate::ui::format::episode_code(i.season_number, i.episode_number);
-                        if code.is_empty() {
-                            i.name.clone()
-                        } else {
-                            format!("{code} · {}", i.name)
-                        }
-                    })
-                    .unwrap_or_else(|| o.item_id.clone());
-                OverriddenItem {
-                    item_id: o.item_id,
-                    title,
-                    kept: o.kept,
-                    yours: o.yours,
-                    after_unknown_outcome: o.after_unknown_outcome,
-                }
+                    .map(display_title)
+                    .unwrap_or_else(|| o.item_id.clone()),
+                item_id: o.item_id,
+                kept: o.kept,
+                yours: o.yours,
+                after_unknown_outcome: o.after_unknown_outcome,
             })
             .collect();
         let _ = self.out.send(SyncQueueOutput::Overridden { items, new });
     }
+}
 
-    /// New counts: the list is repaired first if it disagrees, so the popover's header, its
-    /// list and the button always count the same changes.
-    pub(super) fn counts(&self, counts: Counts) {
-        if counts.needs_attention != self.shown().attention.len() {
-            self.resync();
-        }
-        let _ = self.out.send(SyncQueueOutput::Counts { counts });
+/// "S01E03 · Title", or the title alone.
+fn display_title(i: &ItemView) -> String {
+    let code = crate::ui::format::episode_code(i.season_number, i.episode_number);
+    if code.is_empty() {
+        i.name.clone()
+    } else {
+        format!("{code} · {}", i.name)
     }
 }
 
@@ -290,6 +224,7 @@ pub(super) async fn forward_events(
     let mut burst_until: Option<tokio::time::Instant> = None;
     let mut overridden_until: Option<tokio::time::Instant> = None;
     let mut account = engine.account_state();
+    let account_id = engine.account();
     loop {
         let deadline = burst_until;
         let event = tokio::select! {
@@ -301,7 +236,6 @@ pub(super) async fn forward_events(
             }
             _ = until(deadline) => {
                 let pending = engine.counts().map(|c| c.total()).unwrap_or(0);
-                let account_id = engine.account();
                 for (_, (error, items)) in burst.drain() {
                     // The burst is gathered for a moment; a server that came back meanwhile
                     // makes its "can't be reached" notice stale.
@@ -356,8 +290,19 @@ pub(super) async fn forward_events(
                 match merged_badge(&outcome) {
                     Some(state) => relay.item_state(item_id, state),
                     // A merge that left nothing to send (the server already holds it) empties
-                    // the row: its "queued" badge must not stay.
-                    None => relay.resync_items(&[item_id]),
+                    // the row: a "queued" badge must not stay (the screen settles it).
+                    None => {
+                        let row = engine.with_store(|s| s.outbox_row(account_id, &item_id));
+                        match row {
+                            Ok(Some(row)) => {
+                                relay.item_state(item_id, ItemSyncState::for_row(&row, account))
+                            }
+                            Ok(None) => {
+                                let _ = out.send(SyncQueueOutput::Settled { item: item_id });
+                            }
+                            Err(e) => tracing::warn!(error = %e, "merged row not read"),
+                        }
+                    }
                 }
             }
             // The live connection only changes how fast remote changes arrive; nothing to show.
@@ -377,7 +322,9 @@ pub(super) async fn forward_events(
                 }
                 let _ = out.send(SyncQueueOutput::AccountState { state });
             }
-            Ok(SyncEvent::Counts { counts }) => relay.counts(counts),
+            Ok(SyncEvent::Counts { counts }) => {
+                let _ = out.send(SyncQueueOutput::Counts { counts });
+            }
             Ok(SyncEvent::StoreTrouble { message }) => {
                 relay.store_trouble(Trouble::Engine, Some(&message));
             }
@@ -392,21 +339,24 @@ pub(super) async fn forward_events(
                 }
             }
             Err(RecvError::Lagged(n)) => {
-                // Missed events: send the whole picture again, data and states.
+                // Missed events: a fresh snapshot and the events after it, and the items' data
+                // again. The only re-read.
                 tracing::debug!(missed = n, "event receiver lagged");
-                let account = engine.account();
-                let items = engine.with_store(|s| s.items(account)).unwrap_or_default();
-                for item in items {
-                    let _ = out.send(SyncQueueOutput::ItemData { item });
+                match engine.subscribe_with_snapshot() {
+                    Ok((snapshot, fresh)) => {
+                        events = fresh;
+                        let items = engine
+                            .with_store(|s| s.items(account_id))
+                            .unwrap_or_default();
+                        for item in items {
+                            let _ = out.send(SyncQueueOutput::ItemData { item });
+                        }
+                        account = snapshot.account;
+                        relay.show(snapshot, true);
+                    }
+                    // The store fails: the events go on; its trouble is reported by the engine.
+                    Err(e) => tracing::warn!(error = %e, "no snapshot after missed events"),
                 }
-                relay.resync();
-                relay.overridden(true);
-                if let Ok(counts) = engine.counts() {
-                    relay.counts(counts);
-                }
-                let _ = out.send(SyncQueueOutput::AccountState {
-                    state: engine.account_state(),
-                });
             }
             Err(RecvError::Closed) => break,
         }

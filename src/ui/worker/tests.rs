@@ -53,3 +53,97 @@ fn passwords_never_print() {
     assert!(!shown.contains("hunter2"), "{shown}");
     assert!(shown.contains("ann"));
 }
+
+/// The relay's only re-read: a receiver that lagged (the engine's event buffer overflowed
+/// while it was busy) takes a fresh snapshot, so every queued change's badge, the list and the
+/// counts are right again. Fails when the `Lagged` arm re-reads nothing.
+#[test]
+fn a_relay_that_lagged_shows_a_fresh_snapshot() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let server = DemoServer::start(DemoConfig::default()).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&database_path(dir.path())).unwrap();
+        let device_id = store.device_id().unwrap();
+        let client = JellyfinClient::new(
+            &server.url(),
+            DeviceInfo::playmark(device_id.clone()),
+            ClientOptions::default(),
+        )
+        .unwrap();
+        let session = client.authenticate(DEMO_USER, DEMO_PASSWORD).await.unwrap();
+        let account = store
+            .upsert_account(
+                &NewAccount {
+                    kind: ServerKind::Jellyfin,
+                    base_url: &server.url(),
+                    server_id: &session.server_id,
+                    server_name: "Demo",
+                    user_id: &session.user_id,
+                    user_name: DEMO_USER,
+                    device_id: &device_id,
+                },
+                SystemClock.now(),
+            )
+            .unwrap();
+        let client = client.with_session(session.access_token, session.user_id);
+        // Room for two events: recording four changes (a badge and the counts each) overflows.
+        let config = EngineConfig {
+            event_capacity: 2,
+            ..EngineConfig::default()
+        };
+        let engine = Engine::new(
+            store,
+            account,
+            Arc::new(client),
+            Arc::new(SystemClock),
+            config,
+        );
+        engine.refresh(DEFAULT_PAGE_SIZE).await.unwrap();
+        let items: Vec<String> = engine
+            .with_store(|s| s.items(account))
+            .unwrap()
+            .into_iter()
+            .filter(|i| i.kind.is_playable())
+            .map(|i| i.item_id)
+            .take(4)
+            .collect();
+        assert_eq!(items.len(), 4);
+        let (snapshot, events) = engine.subscribe_with_snapshot().unwrap();
+        assert!(snapshot.items.is_empty(), "nothing queued yet");
+        for (n, id) in items.iter().enumerate() {
+            let position_ms = 61_000 + 1_000 * n as i64;
+            engine
+                .record_change(id, LocalChange::Position { position_ms })
+                .unwrap();
+        }
+        let (out, shown) = relm4::channel::<SyncQueueOutput>();
+        let relay = Relay::new(engine.clone(), out, "Demo".into());
+        let task = tokio::spawn(forward_events(relay, events));
+        let mut states = None;
+        let mut counts = None;
+        while states.is_none() || counts.is_none() {
+            let next = tokio::time::timeout(Duration::from_secs(10), shown.recv()).await;
+            match next.expect("the relay shows a snapshot after lagging") {
+                Some(SyncQueueOutput::Snapshot { states: s }) => states = Some(s),
+                Some(SyncQueueOutput::Counts { counts: c }) if states.is_some() => counts = Some(c),
+                Some(_) => {}
+                None => panic!("the relay stopped"),
+            }
+        }
+        task.abort();
+        let mut states = states.unwrap_or_default();
+        states.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut expected: Vec<(String, ItemSyncState)> = items
+            .iter()
+            .map(|id| (id.clone(), ItemSyncState::Queued))
+            .collect();
+        expected.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(states, expected, "every queued change's badge");
+        assert_eq!(counts.map(|c| c.total()), Some(4), "the counts after it");
+    });
+}
