@@ -137,17 +137,23 @@ pub async fn account_engine(
     config: crate::sync::EngineConfig,
 ) -> Result<crate::sync::Engine, SessionError> {
     let server = account_client(data_dir, account, options).await?;
+    Ok(engine_with(store, account, server, config))
+}
+
+/// The engine of `account` over a client already built for it (the play command's, which it
+/// shares with the player's session reports): `config` with the account's server id expected,
+/// as in [`account_engine`]. Every engine of a signed-in account is made here or there.
+pub fn engine_with(
+    store: Store,
+    account: &Account,
+    server: Arc<dyn MediaServer>,
+    config: crate::sync::EngineConfig,
+) -> crate::sync::Engine {
     let config = crate::sync::EngineConfig {
         expected_server_id: Some(account.server_id.clone()).filter(|id| !id.is_empty()),
         ..config
     };
-    Ok(crate::sync::Engine::new(
-        store,
-        account.id,
-        server,
-        Arc::new(SystemClock),
-        config,
-    ))
+    crate::sync::Engine::new(store, account.id, server, Arc::new(SystemClock), config)
 }
 
 /// The persisted form of the engine's account state (see `Store::set_account_state`).

@@ -20,7 +20,7 @@ use crate::player::session::Recorded;
 use crate::player::thresholds::Verdict;
 use crate::store::ItemView;
 use crate::sync::checkpoint::PlaybackEvent;
-use crate::sync::{Engine, EngineConfig, RunMode, RunOutcome};
+use crate::sync::{EngineConfig, RunMode, RunOutcome};
 
 fn usage(m: impl Into<String>) -> Failure {
     Failure::usage(m)
@@ -166,11 +166,10 @@ pub async fn play(data_dir: &Path, args: PlayArgs) -> Result<u8, Failure> {
         .await
         .map_err(|e| play_failure(e, &account.server_name, &item))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let engine = Engine::new(
+    let engine = crate::account::session::engine_with(
         store,
-        account.id,
+        &account,
         clients.0.clone(),
-        clock.clone(),
         EngineConfig::default(),
     );
     let drain = {
