@@ -6,8 +6,8 @@
 
 use playmark::model::LocalChange;
 use playmark::ui::sync_badge::{SyncBadge, SyncBadgeInput};
-use playmark::ui::sync_queue::{SyncQueue, SyncQueueInit, SyncQueueInput, SyncQueueOutput};
 use playmark::ui::sync_status::{SyncStatus, SyncStatusInput, SyncStatusOutput};
+use playmark::ui::worker::{SyncQueue, SyncQueueInit, SyncQueueInput, SyncQueueOutput};
 use relm4::adw;
 use relm4::adw::prelude::*;
 use relm4::gtk;
@@ -95,7 +95,7 @@ impl SimpleComponent for Player {
                     let title = gtk::Label::new(Some(&item.name));
                     title.set_hexpand(true);
                     title.set_xalign(0.0);
-                    let badge = SyncBadge::builder().launch(()).detach();
+                    let badge = SyncBadge::builder().launch("Demo".to_string()).detach();
                     let watched = gtk::CheckButton::with_label("Watched");
                     watched.set_active(item.played);
                     // A player records its changes through the worker: durable, then synced.
@@ -120,6 +120,14 @@ impl SimpleComponent for Player {
                     badge.emit(SyncBadgeInput::State(state));
                 }
             }
+            // The engine's snapshot (at start, after missed events): every queued change.
+            Msg::Queue(SyncQueueOutput::Snapshot { states }) => {
+                for (item, state) in states {
+                    if let Some(badge) = self.badges.get(&item) {
+                        badge.emit(SyncBadgeInput::State(state));
+                    }
+                }
+            }
             Msg::Queue(out) => self.status.emit(match out {
                 SyncQueueOutput::Counts { counts } => SyncStatusInput::Counts { counts },
                 SyncQueueOutput::Attention { items } => SyncStatusInput::Attention { items },
@@ -129,15 +137,12 @@ impl SimpleComponent for Player {
                 SyncQueueOutput::Synced { at } => SyncStatusInput::Synced { at },
                 _ => return,
             }),
-            Msg::Status(out) => self.queue.emit(match out {
-                SyncStatusOutput::Retry { item } => SyncQueueInput::Retry { item },
-                SyncStatusOutput::Discard { item } => SyncQueueInput::Discard { item },
-                SyncStatusOutput::RetryAll => SyncQueueInput::RetryAll,
-                SyncStatusOutput::SyncNow => SyncQueueInput::SyncNow,
-                SyncStatusOutput::Simulate { fault } => SyncQueueInput::Simulate { fault },
-                // The demo account signs itself in.
-                SyncStatusOutput::SignIn => return,
-            }),
+            // The demo account signs itself in: Sign in is the only output with no worker input.
+            Msg::Status(out) => {
+                if let Ok(input) = SyncQueueInput::try_from(out) {
+                    self.queue.emit(input);
+                }
+            }
         }
     }
 }

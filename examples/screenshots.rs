@@ -15,7 +15,7 @@ use playmark::sync::ItemSyncState;
 use playmark::ui::app::{App, AppInit};
 use playmark::ui::downloads::DownloadAction;
 use playmark::ui::library::LibraryInput;
-use playmark::ui::sync_queue::{SyncQueueInit, SyncQueueInput};
+use playmark::ui::worker::{SyncQueueInit, SyncQueueInput};
 use relm4::adw;
 use relm4::gtk;
 use relm4::gtk::glib;

@@ -27,7 +27,7 @@ use playmark::demo::{DemoConfig, DemoLibrary, DemoServer, DEMO_PASSWORD};
 use playmark::model::ItemKind;
 use playmark::ui::app::{App, AppInit};
 use playmark::ui::library::LibraryInput;
-use playmark::ui::sync_queue::SyncQueueInit;
+use playmark::ui::worker::SyncQueueInit;
 use relm4::gtk;
 use relm4::gtk::glib;
 use relm4::gtk::prelude::*;

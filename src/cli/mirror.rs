@@ -86,6 +86,14 @@ fn parse_first_pass(words: &[String], members: &[i64]) -> Result<FirstPass, Fail
     }
 }
 
+/// A group not made or removed: a usage error, or the store's.
+fn group_failure(e: crate::mirror::groups::GroupError) -> Failure {
+    match e {
+        crate::mirror::groups::GroupError::Store(e) => Failure::from(e),
+        e => Failure::usage(e.to_string()),
+    }
+}
+
 fn describe_first_pass(f: &str) -> String {
     match FirstPass::parse(f) {
         Some(FirstPass::From(a)) => format!("from account {a}"),
@@ -112,14 +120,9 @@ pub(super) async fn run(data_dir: &Path, command: MirrorCommand) -> Result<u8, F
         } => add(data_dir, &accounts, policy, prefer, first_pass),
         MirrorCommand::Remove { id } => {
             let mut store = open_store(data_dir)?;
-            if store.remove_mirror_group(id)? {
-                println!("Mirror group {id} removed (nothing was written to any server).");
-                Ok(exit::OK)
-            } else {
-                Err(Failure::usage(format!(
-                    "no mirror group {id} (see `playmark mirror list`)"
-                )))
-            }
+            crate::mirror::groups::remove_group(&mut store, id).map_err(group_failure)?;
+            println!("Mirror group {id} removed (nothing was written to any server).");
+            Ok(exit::OK)
         }
         MirrorCommand::List { json } => list(data_dir, json),
         MirrorCommand::Status { id, json } => status(data_dir, id, json),
@@ -209,23 +212,7 @@ fn add(
     first_pass: Option<Vec<String>>,
 ) -> Result<u8, Failure> {
     let mut store = open_store(data_dir)?;
-    let mut seen = std::collections::BTreeSet::new();
-    for a in accounts {
-        if !seen.insert(*a) {
-            return Err(Failure::usage(format!("account {a} is named twice")));
-        }
-        if store.account_by_id(*a)?.is_none() {
-            return Err(Failure::usage(format!(
-                "no account {a}: see `playmark accounts`"
-            )));
-        }
-    }
     let policy = match (policy.as_deref(), prefer) {
-        (_, Some(p)) if !accounts.contains(&p) => {
-            return Err(Failure::usage(format!(
-                "--prefer {p}: account {p} is not in the group"
-            )))
-        }
         (_, Some(p)) => MirrorPolicy::Prefer(p),
         (None, None) | (Some("furthest-progress"), None) => MirrorPolicy::FurthestProgress,
         (Some("last-writer-wins"), None) => MirrorPolicy::LastWriterWins,
@@ -237,15 +224,17 @@ fn add(
         }
     };
     let first_pass = match first_pass {
-        Some(words) => parse_first_pass(&words, accounts)?,
+        Some(words) => parse_first_pass(&words, &[])?,
         None => FirstPass::AgreeOnly,
     };
-    let id = store.create_mirror_group(
+    let id = crate::mirror::groups::add_group(
+        &mut store,
         accounts,
-        &policy.as_string(),
-        &first_pass.as_string(),
+        policy,
+        first_pass,
         SystemClock.now(),
-    )?;
+    )
+    .map_err(group_failure)?;
     println!(
         "Mirror group {id}: accounts {} ({}, first pass {}). Try `playmark mirror run --dry-run`.",
         accounts

@@ -2,10 +2,10 @@
 
 use serde::Serialize;
 
-use crate::backend::SyncError;
+use crate::backend::{ErrorKind, SyncError};
 use crate::merge::Outcome;
 use crate::model::Millis;
-use crate::store::{Counts, OutboxRow, RowState};
+use crate::store::{Counts, OutboxRow, Overridden, RowState};
 
 /// Where one item's change stands, as a badge would show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -26,8 +26,11 @@ pub enum ItemSyncState {
         attempt: i64,
         next_attempt_at: Millis,
     },
-    /// The server refused it; the user decides (Retry / Discard).
-    NeedsAttention { error: String },
+    /// The server refused it; the user decides (Retry / Discard). `kind` says what kind of
+    /// trouble it is ([`ErrorKind::NotFound`] or [`ErrorKind::Rejected`]): the UI words its
+    /// sentence from it. `detail` is the raw, technical text (for "Copy details"; never shown
+    /// as the reason).
+    NeedsAttention { kind: ErrorKind, detail: String },
     /// The change was dropped locally (discarded, or back to the server's value).
     Discarded,
     /// A pull brought another device's change: applied (`conflict: false`), or it conflicted
@@ -47,9 +50,10 @@ impl ItemSyncState {
     /// shows a row's state derive it here.
     pub fn for_row(row: &OutboxRow, account: AccountState) -> ItemSyncState {
         match (row.state, account) {
-            (RowState::NeedsAttention, _) => ItemSyncState::NeedsAttention {
-                error: row.error_detail.clone().unwrap_or_default(),
-            },
+            (RowState::NeedsAttention, _) => ItemSyncState::needs_attention(
+                row.error_kind,
+                row.error_detail.clone().unwrap_or_default(),
+            ),
             (RowState::InFlight, _) => ItemSyncState::Syncing,
             (RowState::Failed, AccountState::Online) => ItemSyncState::Retrying {
                 attempt: row.attempts,
@@ -57,6 +61,32 @@ impl ItemSyncState {
             },
             (RowState::Pending | RowState::Failed, _) => ItemSyncState::waiting(account),
         }
+    }
+
+    /// Is a change still under way (its badge waits for something: sent, a connection, a
+    /// sign-in, a retry, the person)?
+    pub fn is_open(&self) -> bool {
+        matches!(
+            self,
+            ItemSyncState::Queued
+                | ItemSyncState::WaitingForConnection
+                | ItemSyncState::WaitingForSignIn
+                | ItemSyncState::Syncing
+                | ItemSyncState::Retrying { .. }
+                | ItemSyncState::NeedsAttention { .. }
+        )
+    }
+
+    /// The badge of a change the user must decide on, from the kind and detail its outbox row
+    /// stores. A kind that does not need the user (none stored, or one from before) counts
+    /// as refused, unless the detail says a scan found the item removed.
+    pub fn needs_attention(kind: Option<ErrorKind>, detail: String) -> ItemSyncState {
+        let kind = match kind {
+            Some(kind) if kind.needs_attention() => kind,
+            _ if detail == crate::store::REMOVED_DETAIL => ErrorKind::NotFound,
+            _ => ErrorKind::Rejected,
+        };
+        ItemSyncState::NeedsAttention { kind, detail }
     }
 
     /// The badge of a change waiting to be sent (a pending row of [`ItemSyncState::for_row`])
@@ -83,6 +113,25 @@ pub enum AccountState {
     /// reinstalled, or another server answers there). Nothing is sent until the person signs
     /// in again (a new account) or discards; the queue is kept.
     ServerChanged,
+}
+
+/// What an observer shows of an engine, read at one moment
+/// ([`Engine::subscribe_with_snapshot`](super::Engine::subscribe_with_snapshot)): with the
+/// events that follow it, the one source of what the screen shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncSnapshot {
+    /// The account as a whole.
+    pub account: AccountState,
+    /// The queue's counts.
+    pub counts: Counts,
+    /// Every queued change (every outbox row) and its state ([`ItemSyncState::for_row`]); an
+    /// item not listed has no change under way.
+    pub items: Vec<(String, ItemSyncState)>,
+    /// The rows that need the person (Retry / Discard), for the needs-attention list.
+    pub attention: Vec<OutboxRow>,
+    /// The merges of the last 7 days that kept the server's value over a change of the
+    /// person's, newest first.
+    pub overridden: Vec<Overridden>,
 }
 
 /// An engine event.

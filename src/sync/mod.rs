@@ -13,5 +13,5 @@ pub use engine::{
     Engine, EngineConfig, EngineError, EngineStats, OpenPlayGuard, PullSchedule, RunMode,
     RunOutcome, ServerEffect, DEFAULT_PAGE_SIZE, SESSION_SLACK_MS,
 };
-pub use events::{AccountState, ItemSyncState, SyncEvent};
+pub use events::{AccountState, ItemSyncState, SyncEvent, SyncSnapshot};
 pub use merge::{merge, Decision, LocalSide, Outcome, Policy, Side};

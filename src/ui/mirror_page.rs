@@ -1,23 +1,37 @@
 //! The Mirror page of Preferences (issue 21; README "Mirror in the app"): the mirror groups
 //! (members and policy), each group's status — the figures of `playmark mirror status` — its
 //! health list (what is not mirrored and why, in words) and "Run now", which asks the worker
-//! for a pass ([`MirrorRequest::RunNow`](super::sync_queue::mirror::MirrorRequest::RunNow)) and shows it running, then its result. Groups are
-//! made and removed with `playmark mirror add/remove` (the page says so).
+//! for a pass ([`MirrorRequest::RunNow`]) and shows it running, then its result. "Add Group…"
+//! makes a group of two or more signed-in accounts with a policy ([`MirrorRequest::AddGroup`],
+//! the same checks as `playmark mirror add`); a group's Remove asks first (a confirmation
+//! dialog: its agreed states cannot be brought back) and then forgets it
+//! ([`MirrorRequest::RemoveGroup`]). A group whose titles differ with no agreed state yet says
+//! so and offers the first-pass choices in words ([`MirrorRequest::FirstPass`]); nothing
+//! differing is written before the person picks. Each member account shows whether it is
+//! online, offline or needs a sign-in, as its engine says it ([`MirrorReport::MemberState`]).
 //!
 //! The page never touches the database or a server: everything comes from the
-//! [`SyncQueue`](super::sync_queue::SyncQueue) worker as [`MirrorReport`]s. Server text
+//! [`SyncQueue`](super::worker::SyncQueue) worker as [`MirrorReport`]s. Server text
 //! (server, user and item names, errors) is shown in plain labels or rows with markup off.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 
 use relm4::adw;
 use relm4::adw::prelude::*;
 use relm4::gtk;
 
 use super::i18n::{gettext, ntr, tr};
-use super::sync_queue::mirror::{
-    MirrorGroupView, MirrorHealth, MirrorHealthKind, MirrorReport, MirrorRunSummary,
+use super::worker::mirror::{
+    MirrorGroupView, MirrorHealth, MirrorHealthKind, MirrorMember, MirrorReport, MirrorRequest,
+    MirrorRunSummary,
 };
 use crate::mirror::fold::{FirstPass, MirrorPolicy};
-use crate::model::ServerKind;
+use crate::model::{AccountId, ServerKind};
+use crate::sync::AccountState;
+
+use super::mirror_choices::{confirm_remove, first_pass_rows, open_add_dialog, Picked, Request};
 
 /// The page and what it shows (public so tests can read and click it).
 pub struct MirrorPage {
@@ -29,11 +43,22 @@ pub struct MirrorPage {
     pub spinner: gtk::Spinner,
     /// What the last pass run from here did, in words.
     pub result: gtk::Label,
+    /// "Add Group…".
+    pub add_group: gtk::Button,
     /// The groups' status as last sent (`None`: not yet).
     groups: Option<Vec<MirrorGroupView>>,
+    /// Every signed-in account, as last sent (read by "Add Group…").
+    accounts: Rc<RefCell<Vec<MirrorMember>>>,
+    /// The members' states as their engines said them since the last status.
+    live: HashMap<AccountId, AccountState>,
     /// The groups' widgets, replaced at each status.
     shown: Vec<adw::PreferencesGroup>,
+    /// Each member row's state label, by account.
+    state_labels: Vec<(AccountId, gtk::Label)>,
     running: bool,
+    request: Request,
+    /// First-pass choices picked and not applied yet.
+    picked: Picked,
 }
 
 impl std::fmt::Debug for MirrorPage {
@@ -76,7 +101,7 @@ fn text_row(labels: &[gtk::Label]) -> gtk::ListBoxRow {
 }
 
 /// An action row whose title and subtitle are shown as written (server text).
-fn plain_row(title: &str, subtitle: &str) -> adw::ActionRow {
+pub(super) fn plain_row(title: &str, subtitle: &str) -> adw::ActionRow {
     let row = adw::ActionRow::new();
     row.set_use_markup(false);
     row.set_title(title);
@@ -84,7 +109,7 @@ fn plain_row(title: &str, subtitle: &str) -> adw::ActionRow {
     row
 }
 
-fn kind_name(kind: ServerKind) -> &'static str {
+pub(super) fn kind_name(kind: ServerKind) -> &'static str {
     match kind {
         ServerKind::Plex => "Plex",
         ServerKind::Jellyfin => "Jellyfin",
@@ -158,7 +183,33 @@ pub fn health_reason(h: &MirrorHealth) -> String {
             "The first pass waits for a server that was not read: nothing is written yet.",
         ),
         MirrorHealthKind::FirstPass => gettext(
-            "The servers differ and nothing was agreed yet: nothing is written until you choose, with `playmark mirror run --first-pass furthest` or `--first-pass from ACCOUNT`.",
+            "The servers differ and nothing was agreed yet: nothing is written until you choose how to start, above.",
+        ),
+    }
+}
+
+/// An account's state in a word or two (the member row's suffix).
+pub fn state_word(state: AccountState) -> String {
+    match state {
+        AccountState::Online => gettext("Online"),
+        AccountState::Offline => gettext("Offline"),
+        AccountState::SignInNeeded => gettext("Sign-in needed"),
+        AccountState::ServerChanged => gettext("Server changed"),
+    }
+}
+
+/// What an account's state means for mirroring (the state's tooltip).
+pub fn state_meaning(state: AccountState) -> String {
+    match state {
+        AccountState::Online => gettext("Its server answers: changes cross as they come."),
+        AccountState::Offline => gettext(
+            "Its server does not answer: changes for it wait in its queue and go out when it is back.",
+        ),
+        AccountState::SignInNeeded => gettext(
+            "The server refused the sign-in: nothing is sent to it until you sign in to this account again (`playmark login`).",
+        ),
+        AccountState::ServerChanged => gettext(
+            "Another server answers at this account's address: nothing is sent to it until you sign in again.",
         ),
     }
 }
@@ -236,16 +287,29 @@ fn last_run_words(at: Option<crate::model::Millis>) -> String {
 }
 
 impl MirrorPage {
-    /// The page; `run` asks the worker for a pass ("Run now").
-    pub fn new(run: impl Fn() + 'static) -> MirrorPage {
+    /// The page; `request` sends the page's requests to the worker (Run now, groups made and
+    /// removed, first-pass choices).
+    pub fn new(request: impl Fn(MirrorRequest) + 'static) -> MirrorPage {
+        let request: Request = Rc::new(request);
         let page = adw::PreferencesPage::new();
         page.set_title(&gettext("Mirror"));
         page.set_icon_name(Some("emblem-synchronizing-symbolic"));
         let intro = adw::PreferencesGroup::new();
         intro.set_title(&gettext("Mirror"));
         intro.set_description(Some(&gettext(
-            "Keeps your watched state and resume points in step between your accounts on several servers (Plex and Jellyfin), both ways, through each account's queue. Groups are made with `playmark mirror add ACCOUNT ACCOUNT` and removed with `playmark mirror remove ID` (`playmark accounts` lists the accounts).",
+            "Keeps your watched state and resume points in step between your accounts on several servers (Plex and Jellyfin), both ways, through each account's queue.",
         )));
+        let add_group = gtk::Button::with_label(&gettext("Add Group…"));
+        add_group.set_widget_name("mirror-add-group");
+        add_group.set_valign(gtk::Align::Center);
+        add_group.set_sensitive(false);
+        let add_row = adw::ActionRow::new();
+        add_row.set_title(&gettext("New group"));
+        add_row.set_subtitle(&gettext(
+            "Two or more of your signed-in accounts, any mix of Jellyfin and Plex (`playmark login` signs in more).",
+        ));
+        add_row.add_suffix(&add_group);
+        intro.add(&add_row);
         let run_now = gtk::Button::with_label(&gettext("Run Now"));
         run_now.set_widget_name("mirror-run-now");
         run_now.set_valign(gtk::Align::Center);
@@ -264,16 +328,32 @@ impl MirrorPage {
         result.set_visible(false);
         result.set_margin_top(6);
         intro.add(&result);
-        run_now.connect_clicked(move |_| run());
+        {
+            let request = request.clone();
+            run_now.connect_clicked(move |_| request(MirrorRequest::RunNow));
+        }
+        let accounts = Rc::new(RefCell::new(Vec::new()));
+        {
+            let (request, page, accounts) = (request.clone(), page.clone(), accounts.clone());
+            add_group.connect_clicked(move |_| {
+                open_add_dialog(&page, &accounts.borrow(), request.clone());
+            });
+        }
         page.add(&intro);
         MirrorPage {
             page,
             run_now,
             spinner,
             result,
+            add_group,
             groups: None,
+            accounts,
+            live: HashMap::new(),
             shown: Vec::new(),
+            state_labels: Vec::new(),
             running: false,
+            request,
+            picked: Picked::default(),
         }
     }
 
@@ -287,6 +367,18 @@ impl MirrorPage {
         self.running
     }
 
+    /// The state shown for member `account` (its engine's latest word, else the status's).
+    pub fn member_state(&self, account: AccountId) -> Option<AccountState> {
+        self.live.get(&account).copied().or_else(|| {
+            self.groups
+                .iter()
+                .flatten()
+                .flat_map(|g| &g.members)
+                .find(|m| m.account == account)
+                .map(|m| m.state)
+        })
+    }
+
     /// What the worker said.
     pub fn show(&mut self, report: MirrorReport) {
         match report {
@@ -296,10 +388,29 @@ impl MirrorPage {
                 self.result.set_text(&summary_words(&summary));
                 self.result.set_visible(true);
             }
-            MirrorReport::Status { groups, running } => {
+            MirrorReport::Status {
+                groups,
+                running,
+                accounts,
+            } => {
+                self.add_group.set_sensitive(accounts.len() >= 2);
+                *self.accounts.borrow_mut() = accounts;
                 self.set_running(running);
                 self.show_groups(&groups);
                 self.groups = Some(groups);
+            }
+            MirrorReport::MemberState { account, state } => {
+                self.live.insert(account, state);
+                for (_, label) in self.state_labels.iter().filter(|(a, _)| *a == account) {
+                    show_state(label, state);
+                }
+            }
+            MirrorReport::GroupNotChanged { reason } => {
+                self.result.set_text(&tr(
+                    "The group was not changed: {reason}",
+                    &[("reason", &reason)],
+                ));
+                self.result.set_visible(true);
             }
         }
     }
@@ -320,50 +431,108 @@ impl MirrorPage {
         for g in self.shown.drain(..) {
             self.page.remove(&g);
         }
+        self.state_labels.clear();
         self.run_now
             .set_sensitive(!self.running && !groups.is_empty());
         if groups.is_empty() {
             let none = adw::PreferencesGroup::new();
-            none.set_description(Some(&gettext(
-                "No mirror group yet. Sign in to each server with `playmark login`, then make one with `playmark mirror add ACCOUNT ACCOUNT`.",
-            )));
+            none.set_description(Some(&if self.accounts.borrow().len() >= 2 {
+                gettext("No mirror group yet: “Add Group…” makes one.")
+            } else {
+                gettext(
+                    "No mirror group yet. Sign in to each server (`playmark login` signs in more accounts), then make one with “Add Group…”.",
+                )
+            }));
             self.page.add(&none);
             self.shown.push(none);
             return;
         }
         for g in groups {
-            let group = group_widget(g);
+            let group = self.group_widget(g);
             self.page.add(&group);
             self.shown.push(group);
         }
     }
 }
 
-/// One group: members, policy, figures, errors, what was not kept and the health list.
-fn group_widget(g: &MirrorGroupView) -> adw::PreferencesGroup {
-    let group = adw::PreferencesGroup::new();
-    group.set_title(&tr("Group {id}", &[("id", &g.id.to_string())]));
-    group.set_description(Some(&policy_words(&g.policy, &g.first_pass)));
-    for m in &g.members {
-        group.add(&plain_row(
-            &m.server,
-            &format!(
-                "{} · {} · {}",
-                m.user,
-                kind_name(m.kind),
-                tr("account {id}", &[("id", &m.account.to_string())])
-            ),
-        ));
+impl MirrorPage {
+    /// One group: members (with their state), policy, figures, the first-pass choice when
+    /// titles wait for it, errors, what was not kept and the health list.
+    fn group_widget(&mut self, g: &MirrorGroupView) -> adw::PreferencesGroup {
+        let group = adw::PreferencesGroup::new();
+        group.set_title(&tr("Group {id}", &[("id", &g.id.to_string())]));
+        group.set_description(Some(&policy_words(&g.policy, &g.first_pass)));
+        let remove = gtk::Button::with_label(&gettext("Remove…"));
+        remove.set_widget_name(&format!("mirror-remove-{}", g.id));
+        remove.set_valign(gtk::Align::Center);
+        remove.add_css_class("destructive-action");
+        remove.set_tooltip_text(Some(&tr("Remove group {id}", &[("id", &g.id.to_string())])));
+        {
+            let (request, page, id) = (self.request.clone(), self.page.clone(), g.id);
+            let names = g
+                .members
+                .iter()
+                .map(|m| m.server.clone())
+                .collect::<Vec<_>>()
+                .join(", ");
+            remove.connect_clicked(move |_| confirm_remove(&page, id, &names, request.clone()));
+        }
+        group.set_header_suffix(Some(&remove));
+        for m in &g.members {
+            let row = plain_row(&m.server, &member_subtitle(m));
+            let state = gtk::Label::new(None);
+            state.set_widget_name(&format!("mirror-member-state-{}", m.account));
+            state.set_valign(gtk::Align::Center);
+            show_state(
+                &state,
+                self.live.get(&m.account).copied().unwrap_or(m.state),
+            );
+            row.add_suffix(&state);
+            self.state_labels.push((m.account, state));
+            group.add(&row);
+        }
+        let status = plain_row(&last_run_words(g.last_run_at), &figures(g));
+        status.set_widget_name("mirror-figures");
+        if g.queued > 0 {
+            status.add_suffix(&plain(&tr(
+                "{count} queued",
+                &[("count", &g.queued.to_string())],
+            )));
+        }
+        group.add(&status);
+        if g.waiting > 0 {
+            first_pass_rows(&group, g, self.request.clone(), self.picked.clone());
+        }
+        add_status_rows(&group, g);
+        group
     }
-    let status = plain_row(&last_run_words(g.last_run_at), &figures(g));
-    status.set_widget_name("mirror-figures");
-    if g.queued > 0 {
-        status.add_suffix(&plain(&tr(
-            "{count} queued",
-            &[("count", &g.queued.to_string())],
-        )));
+}
+
+pub(super) fn member_subtitle(m: &MirrorMember) -> String {
+    format!(
+        "{} · {} · {}",
+        m.user,
+        kind_name(m.kind),
+        tr("account {id}", &[("id", &m.account.to_string())])
+    )
+}
+
+/// A member's state on its label: the word, a colour, and what it means as the tooltip.
+fn show_state(label: &gtk::Label, state: AccountState) {
+    label.set_text(&state_word(state));
+    label.set_tooltip_text(Some(&state_meaning(state)));
+    for class in ["success", "warning", "error"] {
+        label.remove_css_class(class);
     }
-    group.add(&status);
+    label.add_css_class(match state {
+        AccountState::Online => "success",
+        AccountState::Offline => "warning",
+        AccountState::SignInNeeded | AccountState::ServerChanged => "error",
+    });
+}
+
+/// Errors, what was not kept and the health list of a group.
+fn add_status_rows(group: &adw::PreferencesGroup, g: &MirrorGroupView) {
     if !g.errors.is_empty() {
         let errors = adw::ExpanderRow::new();
         errors.set_title(&tr(
@@ -411,7 +580,6 @@ fn group_widget(g: &MirrorGroupView) -> adw::PreferencesGroup {
         health.add_row(&row);
     }
     group.add(&health);
-    group
 }
 
 #[cfg(test)]

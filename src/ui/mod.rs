@@ -24,11 +24,11 @@
 //!         └── every list: GtkListView of ItemRow (virtualised; data in one RowStore)
 //!             item_row.rs, with the SyncBadge drawing of sync_badge.rs and the override
 //!             notice ("Another device set 12:00 while you set 5:00 — kept 12:00", Use mine)
-//! SyncQueue (relm4 Worker thread + tokio runtime; owns the Engine)  sync_queue.rs
+//! SyncQueue (relm4 Worker thread + tokio runtime; owns the Engine)  worker/
 //! ```
 //!
-//! The UI never opens SQLite or sends HTTP: it sends [`sync_queue::SyncQueueInput`]s to the
-//! worker and renders the [`sync_queue::SyncQueueOutput`]s it gets back. Pure helpers (badge look,
+//! The UI never opens SQLite or sends HTTP: it sends [`worker::SyncQueueInput`]s to the
+//! worker and renders the [`worker::SyncQueueOutput`]s it gets back. Pure helpers (badge look,
 //! times, toast wording) are in `format.rs`.
 
 pub mod a11y;
@@ -39,14 +39,15 @@ pub mod format;
 pub mod i18n;
 pub mod item_row;
 pub mod library;
+pub mod mirror_choices;
 pub mod mirror_page;
 pub mod preferences;
 pub mod sign_in;
 pub mod sync_badge;
-pub mod sync_queue;
 pub mod sync_status;
 pub mod undo_toast;
 pub mod window_state;
+pub mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -98,7 +99,7 @@ pub fn run(data_dir: PathBuf) -> ExitCode {
     relm4::RelmApp::from_app(app)
         .with_args(Vec::new())
         .run::<app::App>(app::AppInit {
-            queue: sync_queue::SyncQueueInit::DataDir { data_dir },
+            queue: worker::SyncQueueInit::DataDir { data_dir },
             window_state,
         });
     ExitCode::SUCCESS

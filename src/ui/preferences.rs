@@ -6,7 +6,7 @@
 //! `GtkFileDialog` needs GTK 4.10).
 //!
 //! Values apply at once (no Apply button): each change goes to the
-//! [`SyncQueue`](super::sync_queue::SyncQueue) worker ([`PreferencesOutput`]), which saves it
+//! [`SyncQueue`](super::worker::SyncQueue) worker ([`PreferencesOutput`]), which saves it
 //! with the same validation as the CLI and answers with the saved settings or a refusal. A
 //! refused value stays on screen, marked as an error with the reason, and is not saved.
 //!
@@ -51,7 +51,7 @@ pub enum PreferencesInput {
     /// The folder chooser answered (`None`: cancelled).
     FolderChosen(Option<std::path::PathBuf>),
     /// For the Mirror page.
-    Mirror(super::sync_queue::mirror::MirrorReport),
+    Mirror(super::worker::mirror::MirrorReport),
 }
 
 /// What the window asks the worker to save.
@@ -61,8 +61,9 @@ pub enum PreferencesOutput {
     Set { key: SettingKey, value: String },
     /// Set the running account's conflict policy.
     SetPolicy { policy: Policy },
-    /// A request of the Mirror page (its status on open, Run now).
-    Mirror(super::sync_queue::mirror::MirrorRequest),
+    /// A request of the Mirror page (its status on open, Run now, groups made and removed, a
+    /// first-pass choice).
+    Mirror(super::worker::mirror::MirrorRequest),
 }
 
 /// The window and its rows (public so tests can drive them).
@@ -382,10 +383,9 @@ impl SimpleComponent for Preferences {
         page.add(&downloads_group);
         window.add(&page);
         let mirror = {
-            use super::sync_queue::mirror::MirrorRequest;
             let sender = sender.clone();
-            super::mirror_page::MirrorPage::new(move || {
-                let _ = sender.output(PreferencesOutput::Mirror(MirrorRequest::RunNow));
+            super::mirror_page::MirrorPage::new(move |request| {
+                let _ = sender.output(PreferencesOutput::Mirror(request));
             })
         };
         window.add(&mirror.page);
@@ -495,7 +495,7 @@ impl SimpleComponent for Preferences {
     fn update(&mut self, message: PreferencesInput, sender: ComponentSender<Self>) {
         match message {
             PreferencesInput::Show => {
-                use super::sync_queue::mirror::MirrorRequest;
+                use super::worker::mirror::MirrorRequest;
                 let _ = sender.output(PreferencesOutput::Mirror(MirrorRequest::Status));
                 self.window.present()
             }

@@ -19,7 +19,7 @@ use relm4::gtk;
 use relm4::prelude::*;
 
 use super::i18n::gettext;
-use super::sync_queue::Password;
+use super::worker::Password;
 
 /// The kind of server the dialog signs in to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,8 +3,8 @@
 //! tooltip and an accessible label.
 //!
 //! [`BadgeView`] is the drawing, shared by every library row; [`SyncBadge`] is the same badge
-//! as a standalone relm4 component for other players to embed: give it the
-//! [`ItemSyncState`]s the [`SyncQueue`](super::sync_queue::SyncQueue) worker reports for an item
+//! as a standalone relm4 component for other players to embed: launch it with the account's
+//! server name (a needs-attention badge names it) and give it the [`ItemSyncState`]s the [`SyncQueue`](super::worker::SyncQueue) worker reports for an item
 //! and it shows them, fading the "synced" check after [`SYNCED_FADE_MS`].
 //!
 //! ```no_run
@@ -14,7 +14,7 @@
 //!
 //! # fn example(row: &relm4::gtk::Box) {
 //! use relm4::gtk::prelude::*;
-//! let badge = SyncBadge::builder().launch(()).detach();
+//! let badge = SyncBadge::builder().launch("Demo".to_string()).detach();
 //! row.append(badge.widget());
 //! // Later, for each `SyncQueueOutput::ItemState { item, state }` about this row's item:
 //! badge.emit(SyncBadgeInput::State(ItemSyncState::Syncing));
@@ -155,6 +155,8 @@ pub struct SyncBadge {
     pub state: Option<ItemSyncState>,
     /// False once the synced check faded (or after a discard).
     pub visible: bool,
+    /// The account's server name, for the words of a needs-attention badge.
+    pub server: String,
     generation: u64,
 }
 
@@ -178,12 +180,13 @@ impl SyncBadge {
         }
         self.state
             .as_ref()
-            .and_then(|s| format::badge_for(s, chrono::Utc::now().timestamp_millis()))
+            .and_then(|s| format::badge_for(s, chrono::Utc::now().timestamp_millis(), &self.server))
     }
 }
 
 impl SimpleComponent for SyncBadge {
-    type Init = ();
+    /// The account's server name.
+    type Init = String;
     type Input = SyncBadgeInput;
     type Output = ();
     type Root = gtk::Box;
@@ -193,13 +196,18 @@ impl SimpleComponent for SyncBadge {
         gtk::Box::new(gtk::Orientation::Horizontal, 0)
     }
 
-    fn init(_: (), root: gtk::Box, _sender: ComponentSender<Self>) -> ComponentParts<Self> {
+    fn init(
+        server: String,
+        root: gtk::Box,
+        _sender: ComponentSender<Self>,
+    ) -> ComponentParts<Self> {
         let view = BadgeView::new();
         root.append(&view.root);
         ComponentParts {
             model: SyncBadge {
                 state: None,
                 visible: false,
+                server,
                 generation: 0,
             },
             widgets: view,

@@ -10,7 +10,7 @@ use relm4::typed_view::list::{RelmListItem, TypedListView};
 
 use super::format;
 use super::i18n::{gettext, ntr};
-use super::sync_queue::{AttentionItem, DevFault};
+use super::worker::{AttentionItem, DevFault};
 use crate::model::Millis;
 use crate::store::Counts;
 use crate::sync::AccountState;

@@ -59,3 +59,50 @@ pub fn expect_code(o: &Output, expected: i32) -> String {
     assert_eq!(code(o), expected, "{all}");
     all
 }
+
+/// Run `playmark --data-dir DIR ARGS…` like [`run`] (TRACE logging, no session bus), with
+/// `stdin` written to it (a token is never in argv), `PLAYMARK_TOKEN` unset and the variables
+/// of `env` set.
+pub fn run_with_stdin(data_dir: &Path, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_playmark"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env("PLAYMARK_LOG", "trace")
+        .env_remove("PLAYMARK_DATA_DIR")
+        .env_remove("PLAYMARK_TOKEN")
+        .env("DBUS_SESSION_BUS_ADDRESS", NO_BUS)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("playmark runs");
+    child
+        .stdin
+        .take()
+        .expect("a pipe to its stdin")
+        .write_all(stdin.as_bytes())
+        .expect("stdin written");
+    child.wait_with_output().expect("playmark ends")
+}
+
+/// `playmark login plex --server SERVER`, then `extra`, with `token` on stdin and plex.tv
+/// played by `plex_tv` (the demo Plex server plays both).
+pub fn login_plex(
+    data_dir: &Path,
+    server: &str,
+    plex_tv: &str,
+    token: &str,
+    extra: &[&str],
+) -> Output {
+    let mut args = vec!["login", "plex", "--server", server];
+    args.extend_from_slice(extra);
+    run_with_stdin(
+        data_dir,
+        &args,
+        &format!("{token}\n"),
+        &[("PLAYMARK_PLEX_TV_URL", plex_tv)],
+    )
+}

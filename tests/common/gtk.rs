@@ -8,7 +8,7 @@ use playmark::store::ItemView;
 use playmark::sync::ItemSyncState;
 use playmark::ui::app::{App, AppInit};
 use playmark::ui::library::{LibraryInput, ListIds};
-use playmark::ui::sync_queue::SyncQueueInit;
+use playmark::ui::worker::SyncQueueInit;
 use relm4::gtk;
 use relm4::gtk::glib;
 use relm4::gtk::prelude::*;
@@ -213,24 +213,7 @@ impl Fixture {
     /// Episode ids of the open season (Shows → first series → first season, opened when no
     /// season is open), in screen order.
     pub fn episode_ids(&self) -> Vec<String> {
-        // No model borrow is held across a pump (the components update in it).
-        if self.lists().episodes.is_empty() {
-            if let Some(id) = self.lists().series.first().cloned() {
-                self.app
-                    .model()
-                    .library
-                    .emit(LibraryInput::OpenSeries { id });
-                pump();
-            }
-            if let Some(id) = self.lists().seasons.first().cloned() {
-                self.app
-                    .model()
-                    .library
-                    .emit(LibraryInput::OpenSeason { id });
-                pump();
-            }
-        }
-        self.lists().episodes
+        episode_ids(&self.app)
     }
 
     /// The library view's widget.
@@ -291,6 +274,37 @@ impl Fixture {
 }
 
 /// Close every popover (an open one holds the pointer) and destroy every window.
+/// Episode ids of the open season of `app` (Shows → first series → first season, opened when
+/// no season is open), in screen order.
+pub fn episode_ids(app: &relm4::Controller<App>) -> Vec<String> {
+    // No model borrow is held across a pump (the components update in it).
+    let lists = || app.model().library.model().lists.clone();
+    if lists().episodes.is_empty() {
+        if let Some(id) = lists().series.first().cloned() {
+            app.model().library.emit(LibraryInput::OpenSeries { id });
+            pump();
+        }
+        if let Some(id) = lists().seasons.first().cloned() {
+            app.model().library.emit(LibraryInput::OpenSeason { id });
+            pump();
+        }
+    }
+    lists().episodes
+}
+
+/// The mapped row of `list` (a GtkListView by name) under `root` showing item `id`, once it
+/// is on screen.
+pub fn mapped_row(root: &gtk::Widget, list: &str, id: &str) -> gtk::Widget {
+    let find = || {
+        named(root, list)
+            .into_iter()
+            .flat_map(|l| named(&l, id))
+            .find(|w| w.is_mapped())
+    };
+    wait_for(&format!("row {id} in {list}"), || find().is_some());
+    find().expect("the row, found a moment ago")
+}
+
 pub fn close_all_windows() {
     for window in gtk::Window::list_toplevels() {
         for popover in descendants(&window)
@@ -308,3 +322,23 @@ pub fn close_all_windows() {
     }
     pump();
 }
+
+/// `struct NAME(Fixture)` that derefs to the common [`Fixture`]: a test file's own fixture,
+/// with that file's helpers beside the common ones.
+#[allow(unused_macros)] // Not every test binary that includes this file uses it.
+macro_rules! fixture_of_file {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        struct $name($crate::common::gtk::Fixture);
+
+        impl std::ops::Deref for $name {
+            type Target = $crate::common::gtk::Fixture;
+
+            fn deref(&self) -> &$crate::common::gtk::Fixture {
+                &self.0
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use fixture_of_file;

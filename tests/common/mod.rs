@@ -348,11 +348,58 @@ impl Harness {
     }
 }
 
+/// Watched once, on 6 December 2025 (another device's change, as the mirror tests make it).
+pub fn watched() -> UserData {
+    UserData {
+        position_ms: 0,
+        played: true,
+        play_count: 1,
+        last_played: Some(1_765_000_000_000),
+    }
+}
+
+/// The id of an episode (series, season, episode) on `server`.
+pub fn episode_id(server: &DemoServer, series: &str, s: i64, e: i64) -> String {
+    server
+        .items()
+        .into_iter()
+        .find(|i| {
+            i.kind == ItemKind::Episode
+                && i.series_name.as_deref() == Some(series)
+                && i.season_number == Some(s)
+                && i.episode_number == Some(e)
+        })
+        .unwrap_or_else(|| panic!("{series} S{s}E{e} on the server"))
+        .id
+}
+
+/// The id of the first item of `kind` in `items` (a demo server's library).
+pub fn first_id(items: &[RemoteItem], kind: ItemKind) -> String {
+    items
+        .iter()
+        .find(|i| i.kind == kind)
+        .unwrap_or_else(|| panic!("no {kind:?} in the library"))
+        .id
+        .clone()
+}
+
 /// What one side shows of an item: (position, watched).
 pub type Shown = (i64, bool);
 
 /// One row of a policy table: a policy and the result expected on Jellyfin, then on Plex.
 pub type PolicyRow = (Policy, Shown, Shown);
+
+/// The policy table of a scenario where this device's `mine` meets another device's
+/// `theirs`, further on: furthest progress and prefer-server end at `theirs`, prefer-local at
+/// `mine`, on both kinds; `last_writer` is the last-writer-wins row (Jellyfin, Plex).
+pub fn mine_or_theirs(mine: Shown, theirs: Shown, last_writer: (Shown, Shown)) -> [PolicyRow; 4] {
+    [
+        (Policy::LastWriterWins, last_writer.0, last_writer.1),
+        (Policy::FurthestProgress, theirs, theirs),
+        (Policy::PreferLocal, mine, mine),
+        (Policy::PreferServer, theirs, theirs),
+    ]
+}
 
 /// Run `scenario` on `kind` under each policy of `rows` and check it ends, on this device and
 /// on the server, at the state expected for that kind.

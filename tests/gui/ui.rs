@@ -19,7 +19,7 @@ use playmark::store::ItemView;
 use playmark::sync::{AccountState, ItemSyncState};
 use playmark::ui::app::{App, AppInit, AppInput};
 use playmark::ui::library::{Library, LibraryInput, LibraryOutput};
-use playmark::ui::sync_queue::{SyncQueueInit, SyncQueueOutput};
+use playmark::ui::worker::{SyncQueueInit, SyncQueueOutput};
 use relm4::gtk;
 use relm4::gtk::glib;
 use relm4::gtk::prelude::*;
@@ -82,6 +82,7 @@ fn row_in(library: &relm4::Controller<Library>, id: &str) -> gtk::Widget {
 #[gtk::test]
 fn each_badge_state_renders_for_an_item_state_message() {
     let (library, _window) = one_episode_window();
+    library.model().rows.set_server("<b>Home</b> & Co");
     let row = row_in(&library, "ep1");
     // The badge container is rebuilt when its accessible label changes: look it up each time.
     let badge = || {
@@ -121,7 +122,8 @@ fn each_badge_state_renders_for_an_item_state_message() {
         ),
         (
             ItemSyncState::NeedsAttention {
-                error: "item <gone> & removed".into(),
+                kind: playmark::backend::ErrorKind::NotFound,
+                detail: "HTTP 404 <gone>".into(),
             },
             Some("dialog-warning-symbolic"),
             "needs attention",
@@ -143,14 +145,15 @@ fn each_badge_state_renders_for_an_item_state_message() {
             }
             None => assert!(spinner.is_visible() && spinner.is_spinning() && !icon.is_visible()),
         }
-        let model_badge = library.model().rows.get("ep1").unwrap().badge();
+        let model_badge = library.model().rows.badge("ep1");
         let label = model_badge.unwrap().accessible_label;
         assert!(label.contains(label_part), "{label} ~ {label_part}");
         if let ItemSyncState::NeedsAttention { .. } = state {
-            // The reason is the tooltip, as plain text (not markup).
+            // The reason is the tooltip, worded from the kind, as plain text (not markup: the
+            // server's name is the server's text).
             assert_eq!(
                 badge.tooltip_text().as_deref(),
-                Some("item <gone> & removed")
+                Some("This item is no longer on <b>Home</b> & Co")
             );
             assert!(badge.has_css_class("attention"));
         }
@@ -165,6 +168,64 @@ fn each_badge_state_renders_for_an_item_state_message() {
     // The accessible label is set through GtkBuilder (GTK 4.8 has no Rust binding for it);
     // text that looks like markup is escaped, not parsed.
     playmark::ui::a11y::labelled_box("Sync status: needs attention: <b>gone</b> & \"x\"").unwrap();
+}
+
+/// The engine's snapshot on the rows (at start, and after the worker missed events): a listed
+/// state is shown; a badge that waits for something and is no longer listed settles as synced
+/// (its change left the queue meanwhile); one that waits for nothing stays. `Settled` (a merge
+/// emptied the row) does the same for one item.
+#[gtk::test]
+fn a_snapshot_sets_the_listed_badges_and_settles_the_ones_that_left_the_queue() {
+    let (library, _window) = library_window(
+        vec![
+            item("season", ItemKind::Season, None, 1),
+            item("ep1", ItemKind::Episode, Some("season"), 1),
+            item("ep2", ItemKind::Episode, Some("season"), 2),
+            item("ep3", ItemKind::Episode, Some("season"), 3),
+        ],
+        "season",
+    );
+    let state = |id: &str| library.model().rows.get(id).and_then(|e| e.state);
+    let merged = ItemSyncState::Merged {
+        conflict: false,
+        kept_server: true,
+        position_ms: 0,
+        played: true,
+    };
+    for (id, s) in [
+        ("ep1", ItemSyncState::Queued),
+        ("ep2", ItemSyncState::Syncing),
+    ] {
+        library.emit(LibraryInput::ItemState {
+            item: id.into(),
+            state: s,
+        });
+    }
+    library.emit(LibraryInput::ItemState {
+        item: "ep3".into(),
+        state: merged.clone(),
+    });
+    pump();
+    let attention = ItemSyncState::NeedsAttention {
+        kind: playmark::backend::ErrorKind::Rejected,
+        detail: "HTTP 400".into(),
+    };
+    library.emit(LibraryInput::Snapshot {
+        states: vec![("ep2".into(), attention.clone())],
+    });
+    pump();
+    assert_eq!(state("ep1"), Some(ItemSyncState::Synced), "left the queue");
+    assert_eq!(state("ep2"), Some(attention), "listed");
+    assert_eq!(state("ep3"), Some(merged.clone()), "waited for nothing");
+    library.emit(LibraryInput::ItemState {
+        item: "ep1".into(),
+        state: ItemSyncState::Queued,
+    });
+    library.emit(LibraryInput::Settled { item: "ep1".into() });
+    library.emit(LibraryInput::Settled { item: "ep3".into() });
+    pump();
+    assert_eq!(state("ep1"), Some(ItemSyncState::Synced));
+    assert_eq!(state("ep3"), Some(merged));
 }
 
 #[gtk::test]
@@ -587,7 +648,7 @@ fn sign_in_says_what_is_wrong_then_switches_to_the_server() {
     wait_for("signed in", || {
         matches!(
             f.app.model().source,
-            Some(playmark::ui::sync_queue::LibrarySource::Account { .. })
+            Some(playmark::ui::worker::LibrarySource::Account { .. })
         )
     });
     wait_for("dialog closed", || !dialog.is_visible());
@@ -635,7 +696,7 @@ fn sign_in_says_what_is_wrong_then_switches_to_the_server() {
     wait_for("the demo library again", || {
         matches!(
             f.app.model().source,
-            Some(playmark::ui::sync_queue::LibrarySource::Demo { .. })
+            Some(playmark::ui::worker::LibrarySource::Demo { .. })
         )
     });
     assert!(
@@ -661,7 +722,7 @@ fn sign_in_says_what_is_wrong_then_switches_to_the_server() {
 /// play path as `playmark play`.
 fn fast_mpv() {
     std::env::set_var(
-        playmark::ui::sync_queue::MPV_ARGS_ENV,
+        playmark::ui::worker::MPV_ARGS_ENV,
         "--vo=null --ao=null --speed=50",
     );
 }
@@ -834,7 +895,7 @@ fn offline_the_play_button_plays_a_download_and_its_progress_waits_for_the_serve
     f.app
         .model()
         .queue
-        .emit(playmark::ui::sync_queue::SyncQueueInput::ConnectivityChanged { online: true });
+        .emit(playmark::ui::worker::SyncQueueInput::ConnectivityChanged { online: true });
     wait_for("the stop on the server", || {
         f.server.user_data(&local).unwrap().position_ms == stopped
     });
@@ -1188,7 +1249,7 @@ fn plex_sign_in_refuses_a_wrong_token_then_switches_to_the_plex_server() {
     assert!(dialog.is_visible());
     assert!(matches!(
         f.app.model().source,
-        Some(playmark::ui::sync_queue::LibrarySource::Demo { .. })
+        Some(playmark::ui::worker::LibrarySource::Demo { .. })
     ));
 
     token.set_text(playmark::demo::DEMO_PLEX_TOKEN);
@@ -1197,7 +1258,7 @@ fn plex_sign_in_refuses_a_wrong_token_then_switches_to_the_plex_server() {
     wait_for("signed in", || {
         matches!(
             f.app.model().source,
-            Some(playmark::ui::sync_queue::LibrarySource::Account { .. })
+            Some(playmark::ui::worker::LibrarySource::Account { .. })
         )
     });
     wait_for("dialog closed", || !dialog.is_visible());
@@ -1437,20 +1498,7 @@ fn another_devices_change_on_plex_reaches_its_row_at_the_next_pull() {
         data_dir: dir.path().to_path_buf(),
     });
     let library = library_widget(&app);
-    let rows = || -> Vec<String> {
-        let lists = || app.model().library.model().lists.clone();
-        if lists().episodes.is_empty() {
-            if let Some(id) = lists().series.first().cloned() {
-                app.model().library.emit(LibraryInput::OpenSeries { id });
-                pump();
-            }
-            if let Some(id) = lists().seasons.first().cloned() {
-                app.model().library.emit(LibraryInput::OpenSeason { id });
-                pump();
-            }
-        }
-        lists().episodes
-    };
+    let rows = || common::gtk::episode_ids(&app);
     wait_for("the Plex library", || rows().len() >= 3);
     let (b, c) = (rows()[1].clone(), rows()[2].clone());
     wait_for("the rows on screen", || {
@@ -1680,7 +1728,7 @@ fn button_popover_and_list_agree_in_every_state_and_say_it_in_words() {
     f.app
         .model()
         .queue
-        .emit(playmark::ui::sync_queue::SyncQueueInput::ConnectivityChanged { online: true });
+        .emit(playmark::ui::worker::SyncQueueInput::ConnectivityChanged { online: true });
     wait_for("sent", || button() == "Up to date");
     // Back online, the app also pulls what other devices changed meanwhile, and the live
     // socket reconnects and catches up with a scan of its own: two library listings. (Waited
@@ -1739,9 +1787,7 @@ fn button_popover_and_list_agree_in_every_state_and_say_it_in_words() {
             .library
             .model()
             .rows
-            .get(id)
-            .unwrap()
-            .badge()
+            .badge(id)
             .unwrap()
             .accessible_label;
         assert_eq!(label, format!("Sync status: needs attention: {words}"));
@@ -2009,8 +2055,8 @@ fn overridden_notice(library: &gtk::Widget, id: &str) -> Option<String> {
 /// badge, and the server ends up holding the person's value.
 #[gtk::test]
 fn a_merge_that_keeps_another_devices_progress_says_so_and_use_mine_sends_yours() {
-    use playmark::ui::sync_queue::DevFault;
     use playmark::ui::sync_status::SyncStatusOutput;
+    use playmark::ui::worker::DevFault;
     let f = Fixture::start();
     let ids = f.episode_ids();
     let id = ids[0].clone();

@@ -7,13 +7,12 @@
 
 use crate::common;
 
-use common::gtk::{demo_server, descendants, launch, named, pump, wait_for};
+use common::gtk::{demo_server, descendants, episode_ids, launch, named, pump, wait_for};
 use common::xdo::{click, type_text};
 use playmark::demo::{DemoConfig, DemoLibrary, DemoServer};
 use playmark::sync::ItemSyncState;
 use playmark::ui::app::App;
-use playmark::ui::library::LibraryInput;
-use playmark::ui::sync_queue::{LibrarySource, SyncQueueInit, SyncQueueInput};
+use playmark::ui::worker::{LibrarySource, SyncQueueInit, SyncQueueInput};
 use relm4::gtk;
 use relm4::gtk::prelude::*;
 use relm4::prelude::*;
@@ -42,22 +41,6 @@ fn status_label(app: &relm4::Controller<App>) -> String {
     let status = app.model().status.widget().clone().upcast::<gtk::Widget>();
     let label: gtk::Label = named(&status, "label").pop().unwrap().downcast().unwrap();
     label.label().to_string()
-}
-
-/// Episode ids of the first season of the first series (opened when no season is open).
-fn episode_ids(app: &relm4::Controller<App>) -> Vec<String> {
-    let lists = || app.model().library.model().lists.clone();
-    if lists().episodes.is_empty() {
-        if let Some(id) = lists().series.first().cloned() {
-            app.model().library.emit(LibraryInput::OpenSeries { id });
-            pump();
-        }
-        if let Some(id) = lists().seasons.first().cloned() {
-            app.model().library.emit(LibraryInput::OpenSeason { id });
-            pump();
-        }
-    }
-    lists().episodes
 }
 
 fn state(app: &relm4::Controller<App>, id: &str) -> Option<ItemSyncState> {
@@ -393,10 +376,7 @@ fn a_data_folder_that_cannot_be_written_is_said_with_try_again() {
 fn the_header_says_offline_when_sync_now_or_a_play_finds_the_server_down() {
     // Windows and popovers left by the tests before this one would catch its clicks.
     common::gtk::close_all_windows();
-    std::env::set_var(
-        playmark::ui::sync_queue::MPV_ARGS_ENV,
-        "--vo=null --ao=null",
-    );
+    std::env::set_var(playmark::ui::worker::MPV_ARGS_ENV, "--vo=null --ao=null");
     let (_rt, server) = demo_server(seeded());
     let dir = tempfile::tempdir().unwrap();
     let app = launch(SyncQueueInit::Demo {

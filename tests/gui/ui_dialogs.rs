@@ -13,48 +13,28 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::gtk::{demo_server, descendants, launch, named, pump, wait_for};
+use common::gtk::{descendants, named, pump, wait_for};
 use common::xdo;
-use playmark::demo::{DemoConfig, DemoLibrary, DemoServer, DEMO_PASSWORD, DEMO_USER};
-use playmark::ui::app::App;
+use playmark::demo::{DemoLibrary, DemoServer, DEMO_PASSWORD, DEMO_USER};
 use playmark::ui::sign_in::SignInKind;
-use playmark::ui::sync_queue::{LibrarySource, SyncQueueInit};
+use playmark::ui::worker::LibrarySource;
 use relm4::adw;
 use relm4::gtk;
 use relm4::gtk::prelude::*;
 use relm4::prelude::*;
-
-struct Fixture {
-    _rt: tokio::runtime::Runtime,
-    server: DemoServer,
-    dir: tempfile::TempDir,
-    app: relm4::Controller<App>,
-}
 
 impl Fixture {
     fn start() -> Fixture {
         // Windows left by earlier tests of this binary go: without a window manager every
         // window sits at the top left, and a click must land on this test's.
         close_all_windows();
-        let (rt, server) = demo_server(DemoConfig {
-            library: DemoLibrary::seeded().without_progress(),
-            ..DemoConfig::default()
-        });
-        let dir = tempfile::tempdir().unwrap();
-        let app = launch(SyncQueueInit::Demo {
-            data_dir: dir.path().to_path_buf(),
-            server: Some(server.clone()),
-        });
-        wait_for("the library", || app.model().source.is_some());
+        let f = common::gtk::Fixture::launch(DemoLibrary::seeded().without_progress(), None);
+        wait_for("the library", || f.app.model().source.is_some());
         // A title of its own, to find its X window for key presses.
-        app.widget()
+        f.app
+            .widget()
             .set_title(Some(&format!("Playmark (test {})", std::process::id())));
-        Fixture {
-            _rt: rt,
-            server,
-            dir,
-            app,
-        }
+        Fixture(f)
     }
 
     fn window(&self) -> gtk::Widget {
@@ -80,6 +60,12 @@ impl Fixture {
         dialog
     }
 }
+
+common::gtk::fixture_of_file!(
+    /// The common fixture (the demo server, the data folder, the app), its window titled for
+    /// xdotool.
+    Fixture
+);
 
 impl Drop for Fixture {
     /// The test's windows go (a later test's clicks must not land on them: without a window
@@ -199,7 +185,7 @@ fn the_sign_in_dialog_fits_closes_on_escape_and_signs_in_on_enter() {
     wait_for("the dialog closed", || !dialog.is_visible());
     // Where the words said: a private file in the data folder.
     use std::os::unix::fs::PermissionsExt;
-    let token = std::fs::read_dir(f.dir.path())
+    let token = std::fs::read_dir(f._dir.path())
         .unwrap()
         .flatten()
         .find(|e| e.file_name().to_string_lossy().starts_with("token-"))
@@ -292,15 +278,15 @@ fn with_a_keyring_the_dialog_says_so_and_the_token_goes_there() {
         matches!(f.app.model().source, Some(LibrarySource::Account { .. }))
     });
     let store =
-        playmark::store::Store::open(&playmark::store::database_path(f.dir.path())).unwrap();
+        playmark::store::Store::open(&playmark::store::database_path(f._dir.path())).unwrap();
     let account = store.account().unwrap().unwrap();
     assert_eq!(account.kind, playmark::model::ServerKind::Jellyfin);
     // (The demo library's throwaway token stays in its file: never the keyring.)
-    let file = f.dir.path().join(format!("token-{}", account.id));
+    let file = f._dir.path().join(format!("token-{}", account.id));
     assert!(!file.exists(), "no token file with a keyring: {file:?}");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let token = rt.block_on(async {
-        let tokens = playmark::store::tokens::TokenStore::open(f.dir.path())
+        let tokens = playmark::store::tokens::TokenStore::open(f._dir.path())
             .await
             .unwrap();
         assert_eq!(
@@ -488,7 +474,7 @@ fn the_download_folder_is_chosen_in_a_folder_chooser() {
     let chosen = folder.path().to_string_lossy().to_string();
     let row = f.app.model().preferences.model().download_folder.clone();
     wait_for("the folder shown", || row.text() == chosen.as_str());
-    let data: &Path = f.dir.path();
+    let data: &Path = f._dir.path();
     wait_for("the folder saved", || {
         Store::open(&database_path(data))
             .unwrap()

@@ -14,8 +14,8 @@ use playmark::demo::DemoLibrary;
 use playmark::store::Counts;
 use playmark::sync::AccountState;
 use playmark::ui::library::LibraryInput;
-use playmark::ui::sync_queue::AttentionItem;
 use playmark::ui::sync_status::SyncStatusInput;
+use playmark::ui::worker::AttentionItem;
 use relm4::adw;
 use relm4::gtk;
 use relm4::gtk::prelude::*;
@@ -86,15 +86,9 @@ fn lighthouse_season_two(f: &Fixture) -> Vec<String> {
 /// A row's height, its poster's size and place, and its title's place, all relative to the row.
 fn row_layout(f: &Fixture, list: &str, id: &str) -> (i32, (f32, f32, i32, i32), f32) {
     let root = f.library_widget();
-    let find = || {
-        named(&root, list)
-            .into_iter()
-            .flat_map(|l| named(&l, id))
-            .find(|w| w.is_mapped())
-    };
-    wait_for(&format!("row {id} in {list}"), || find().is_some());
+    common::gtk::mapped_row(&root, list, id);
     settle(Duration::from_millis(400));
-    let row = find().unwrap();
+    let row = common::gtk::mapped_row(&root, list, id);
     let name = f.item(id).name;
     let title_x = rect(&label(&row, &name), &row).0;
     (row.height(), rect(&poster(&row), &row), title_x)

@@ -10,20 +10,15 @@ use common::gtk::{descendants, named, pump, wait_for};
 use playmark::demo::DemoLibrary;
 use playmark::model::{ItemKind, LocalChange};
 use playmark::sync::ItemSyncState;
-use playmark::ui::sync_queue::SyncQueueInput;
+use playmark::ui::worker::SyncQueueInput;
 use relm4::gtk;
 use relm4::gtk::prelude::*;
 use relm4::prelude::*;
 
-/// The GTK tests' fixture, with this file's helpers (rows found by list).
-struct Fixture(common::gtk::Fixture);
-
-impl std::ops::Deref for Fixture {
-    type Target = common::gtk::Fixture;
-    fn deref(&self) -> &common::gtk::Fixture {
-        &self.0
-    }
-}
+common::gtk::fixture_of_file!(
+    /// The GTK tests' fixture, with this file's helpers (rows found by list).
+    Fixture
+);
 
 impl Fixture {
     fn start() -> Fixture {
@@ -44,15 +39,7 @@ impl Fixture {
 
     /// The widget of `list` (a GtkListView by name) showing item `id`.
     fn row_in(&self, list: &str, id: &str) -> gtk::Widget {
-        let root = self.library_widget();
-        let find = || {
-            named(&root, list)
-                .into_iter()
-                .flat_map(|l| named(&l, id))
-                .find(|w| w.is_mapped())
-        };
-        wait_for(&format!("row {id} in {list}"), || find().is_some());
-        find().unwrap()
+        common::gtk::mapped_row(&self.library_widget(), list, id)
     }
 
     fn toggle_watched(&self, list: &str, id: &str) {
@@ -318,18 +305,7 @@ impl Keyboard {
     /// Run xdotool on the window while GTK keeps handling events, as it does while a person
     /// types.
     fn xdotool(&self, args: &[&str]) {
-        let mut child = std::process::Command::new("xdotool")
-            .args(["windowfocus", "--sync", &self.window])
-            .args(args)
-            .spawn()
-            .expect("xdotool runs (scripts/install-deps.sh installs it)");
-        let mut status = None;
-        wait_for(&format!("xdotool {args:?}"), || {
-            status = child.try_wait().unwrap();
-            status.is_some()
-        });
-        assert!(status.unwrap().success(), "xdotool {args:?}");
-        pump();
+        common::xdo::xdotool(&[&["windowfocus", "--sync", self.window.as_str()], args].concat());
     }
 
     /// Press `keys` (xdotool's names: `alt+Left`, `ctrl+f`, `Escape`).

@@ -14,7 +14,7 @@ use common::gtk::{demo_server, launch, pump, wait_for};
 use playmark::demo::DemoConfig;
 use playmark::store::{database_path, SettingKey, Store};
 use playmark::sync::Policy;
-use playmark::ui::sync_queue::SyncQueueInit;
+use playmark::ui::worker::SyncQueueInit;
 use relm4::adw::prelude::ComboRowExt;
 use relm4::gtk;
 use relm4::gtk::prelude::*;

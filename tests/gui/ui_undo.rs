@@ -15,7 +15,7 @@ use playmark::store::{database_path, Store};
 use playmark::sync::AccountState;
 use playmark::ui::app::{App, AppInput};
 use playmark::ui::library::LibraryInput;
-use playmark::ui::sync_queue::{SyncQueueInit, SyncQueueOutput};
+use playmark::ui::worker::{SyncQueueInit, SyncQueueOutput};
 use relm4::gtk;
 use relm4::gtk::prelude::*;
 use relm4::prelude::*;
@@ -169,20 +169,17 @@ impl Fixture {
 
     /// A real click (pointer move, button 1 down and up) at window position `at`.
     fn click_at(&self, at: (i32, i32)) {
-        let mut child = std::process::Command::new("xdotool")
-            .args(["mousemove", "--window", &self.window, "--sync"])
-            .arg(at.0.to_string())
-            .arg(at.1.to_string())
-            .args(["click", "1"])
-            .spawn()
-            .expect("xdotool runs");
-        let mut status = None;
-        wait_for("xdotool click", || {
-            status = child.try_wait().unwrap();
-            status.is_some()
-        });
-        assert!(status.unwrap().success());
-        pump();
+        let (x, y) = (at.0.to_string(), at.1.to_string());
+        common::xdo::xdotool(&[
+            "mousemove",
+            "--window",
+            &self.window,
+            "--sync",
+            &x,
+            &y,
+            "click",
+            "1",
+        ]);
     }
 
     /// A real click on `w`, once it stands still (common::xdo::click).

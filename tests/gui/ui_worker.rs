@@ -13,7 +13,7 @@ use playmark::demo::{Fault, PathPattern, RequestMatch, DEMO_PASSWORD, DEMO_USER}
 use playmark::sync::ItemSyncState;
 use playmark::ui::app::AppInput;
 use playmark::ui::sign_in::SignInOutput;
-use playmark::ui::sync_queue::{LibrarySource, Password, SyncQueueInput};
+use playmark::ui::worker::{LibrarySource, Password, SyncQueueInput};
 use relm4::gtk;
 use relm4::prelude::*;
 

@@ -6,7 +6,7 @@ use crate::common;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::bin::{code, login, run, text};
+use common::bin::{code, login, run, run_with_stdin, text};
 
 use playmark::demo::DEMO_PASSWORD;
 use playmark::model::ItemKind;
@@ -140,12 +140,7 @@ async fn season_id_marks_all_episodes_in_one_call_and_sync_reports_pending_on_40
     assert_eq!(code(&login(&data, &server.url(), DEMO_PASSWORD)), 0);
     assert_eq!(code(&playmark(&data, &["refresh"])), 0);
     let items = server.items();
-    let season = items
-        .iter()
-        .find(|i| i.kind == ItemKind::Season)
-        .unwrap()
-        .id
-        .clone();
+    let season = common::first_id(&items, ItemKind::Season);
     let other = items
         .iter()
         .find(|i| i.kind == ItemKind::Movie)
@@ -181,29 +176,6 @@ async fn season_id_marks_all_episodes_in_one_call_and_sync_reports_pending_on_40
     assert_eq!(code(&playmark(&data, &["sync"])), 0);
 }
 
-/// Run the binary with the Plex token on stdin (never argv), TRACE logging.
-fn run_with_stdin(data_dir: &Path, args: &[&str], stdin: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_playmark"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .env("PLAYMARK_LOG", "trace")
-        .env_remove("PLAYMARK_TOKEN")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plex_login_with_token_on_stdin_then_bulk_season_sync() {
     use playmark::demo::{DemoServer, DEMO_PLEX_TOKEN};
@@ -218,6 +190,7 @@ async fn plex_login_with_token_on_stdin_then_bulk_season_sync() {
             &data,
             &["login", "plex", "--server", &server.url()],
             &format!("{token}\n"),
+            &[],
         )
     };
     let bad = login("not-the-token");
@@ -872,28 +845,7 @@ fn the_readme_plex_walkthrough_asks_the_demo_server_not_plex_tv() {
     );
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let login = {
-        use std::io::Write;
-        let mut login = Command::new(env!("CARGO_BIN_EXE_playmark"))
-            .arg("--data-dir")
-            .arg(&data)
-            .args(["login", "plex", "--server", &url])
-            .env("PLAYMARK_PLEX_TV_URL", &url)
-            .env("DBUS_SESSION_BUS_ADDRESS", common::bin::NO_BUS)
-            .env_remove("PLAYMARK_TOKEN")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        login
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"playmark-demo-plex-token\n")
-            .unwrap();
-        login.wait_with_output().unwrap()
-    };
+    let login = common::bin::login_plex(&data, &url, &url, "playmark-demo-plex-token", &[]);
     assert_eq!(code(&login), 0, "{}", text(&login));
     let accounts = playmark(&data, &["accounts", "--json"]);
     let list: serde_json::Value = serde_json::from_slice(&accounts.stdout).unwrap();

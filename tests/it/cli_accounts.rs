@@ -9,7 +9,7 @@ use crate::common;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::bin::{expect_code, login, run, text};
+use common::bin::{expect_code, login, login_plex, run, text};
 
 use playmark::demo::{
     DemoConfig, DemoServer, DEMO_PASSWORD, DEMO_PLEX_GUEST_TOKEN, DEMO_PLEX_LOCAL_TOKEN,
@@ -107,31 +107,6 @@ async fn a_then_b_then_a_again_acts_as_a() {
     let list = json(&playmark(&data, &["accounts", "--json"]));
     assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
     assert_eq!(json(&playmark(&data, &["status", "--json"]))["account"], a);
-}
-
-/// `playmark login plex` with the token on stdin and plex.tv played by `plex_tv`.
-fn login_plex(data: &Path, server: &str, plex_tv: &str, token: &str, extra: &[&str]) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_playmark"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(["login", "plex", "--server", server])
-        .args(extra)
-        .env("PLAYMARK_LOG", "trace")
-        .env("PLAYMARK_PLEX_TV_URL", plex_tv)
-        .env_remove("PLAYMARK_TOKEN")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{token}\n").as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
 }
 
 /// Two tokens of the same plex.tv user are one account; another user's token is another

@@ -5,10 +5,10 @@
 
 use crate::common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 
-use common::bin::{expect_code, login, run, text, NO_BUS};
+use common::bin::{expect_code, login, login_plex, run, text, NO_BUS};
 
 use playmark::demo::{DemoServer, DEMO_PASSWORD, DEMO_PLEX_TOKEN};
 use playmark::model::{ItemKind, ServerKind, UserData};
@@ -23,29 +23,6 @@ struct Pair {
     data: PathBuf,
 }
 
-fn login_plex(data: &Path, url: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_playmark"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(["login", "plex", "--server", url])
-        .env("PLAYMARK_PLEX_TV_URL", url)
-        .env("DBUS_SESSION_BUS_ADDRESS", NO_BUS)
-        .env_remove("PLAYMARK_TOKEN")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{DEMO_PLEX_TOKEN}\n").as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
 /// Both servers on the clean library, both accounts signed in (Jellyfin = 1, Plex = 2), one
 /// group with `extra` options, and its first pass run (the clean libraries agree).
 async fn pair(extra: &[&str]) -> Pair {
@@ -56,7 +33,10 @@ async fn pair(extra: &[&str]) -> Pair {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     expect_code(&login(&data, &jf.url(), DEMO_PASSWORD), 0);
-    expect_code(&login_plex(&data, &plex.url()), 0);
+    expect_code(
+        &login_plex(&data, &plex.url(), &plex.url(), DEMO_PLEX_TOKEN, &[]),
+        0,
+    );
     let accounts: serde_json::Value =
         serde_json::from_slice(&run(&data, &["accounts", "--json"], None).stdout).unwrap();
     assert_eq!(accounts[0]["id"], 1);
@@ -92,17 +72,7 @@ impl Pair {
 
     /// The id of an episode (series, season, episode) on `server`.
     fn episode(server: &DemoServer, series: &str, s: i64, e: i64) -> String {
-        server
-            .items()
-            .into_iter()
-            .find(|i| {
-                i.kind == ItemKind::Episode
-                    && i.series_name.as_deref() == Some(series)
-                    && i.season_number == Some(s)
-                    && i.episode_number == Some(e)
-            })
-            .unwrap()
-            .id
+        common::episode_id(server, series, s, e)
     }
 
     /// The same episode on both servers: (Jellyfin id, Plex id).
@@ -130,14 +100,7 @@ impl Pair {
     }
 }
 
-fn watched() -> UserData {
-    UserData {
-        position_ms: 0,
-        played: true,
-        play_count: 1,
-        last_played: Some(1_765_000_000_000),
-    }
-}
+use common::watched;
 
 fn at(s: i64) -> UserData {
     UserData {

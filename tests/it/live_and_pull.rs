@@ -347,6 +347,15 @@ fn pulling_engine(h: &Harness) -> (Engine, tokio::task::JoinHandle<()>) {
 }
 
 /// Wait until the pull loop sleeps (then move time and see whether it scans).
+/// [`pulling_engine`] once its first scan is done and the loop sleeps.
+async fn after_first_scan(h: &Harness) -> (Engine, tokio::task::JoinHandle<()>) {
+    let (engine, pull) = pulling_engine(h);
+    let scans = || engine.stats().scans.load(Ordering::Relaxed);
+    until("the first scan", || scans() == 1, || {}).await;
+    settle(h).await;
+    (engine, pull)
+}
+
 async fn settle(h: &Harness) {
     until(
         "the pull loop to sleep",
@@ -359,11 +368,9 @@ async fn settle(h: &Harness) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn periodic_pull_backs_off_while_nothing_changes_and_resets_on_change() {
     let h = Harness::start(ServerKind::Jellyfin).await;
-    let (engine, pull) = pulling_engine(&h);
+    let (engine, pull) = after_first_scan(&h).await;
     let scans = || engine.stats().scans.load(Ordering::Relaxed);
     const MIN: i64 = 60_000;
-    until("the first scan", || scans() == 1, || {}).await;
-    settle(&h).await;
     // Nothing changed: 5 min → 10 min.
     h.clock.advance(5 * MIN);
     until("scan 2", || scans() == 2, || {}).await;
@@ -431,11 +438,9 @@ fn pull_interval_doubles_to_the_cap_and_resets() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_front_the_app_pulls_every_minute_and_at_once_when_asked() {
     let h = Harness::start(ServerKind::Jellyfin).await;
-    let (engine, pull) = pulling_engine(&h);
+    let (engine, pull) = after_first_scan(&h).await;
     let scans = || engine.stats().scans.load(Ordering::Relaxed);
     const MIN: i64 = 60_000;
-    until("the first scan", || scans() == 1, || {}).await;
-    settle(&h).await;
     // The window comes to the front: one minute instead of the idle five.
     engine.set_foreground_pull(Some(MIN));
     settle(&h).await;
@@ -473,11 +478,9 @@ async fn in_front_the_app_pulls_every_minute_and_at_once_when_asked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_pull_interval_applies_to_the_running_loop() {
     let h = Harness::start(ServerKind::Jellyfin).await;
-    let (engine, pull) = pulling_engine(&h);
+    let (engine, pull) = after_first_scan(&h).await;
     let scans = || engine.stats().scans.load(Ordering::Relaxed);
     const MIN: i64 = 60_000;
-    until("the first scan", || scans() == 1, || {}).await;
-    settle(&h).await;
     // Every 2 minutes instead of the default 5.
     engine.set_pull_interval(2 * MIN);
     settle(&h).await;

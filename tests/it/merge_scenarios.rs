@@ -184,16 +184,11 @@ async fn we_advance_offline_other_device_idle_ours_reaches_the_server(kind: Serv
 async fn both_advance_other_device_later_and_further(kind: ServerKind) {
     table(
         kind,
-        [
-            (Policy::LastWriterWins, (12 * MIN, false), (8 * MIN, false)),
-            (
-                Policy::FurthestProgress,
-                (12 * MIN, false),
-                (12 * MIN, false),
-            ),
-            (Policy::PreferLocal, (8 * MIN, false), (8 * MIN, false)),
-            (Policy::PreferServer, (12 * MIN, false), (12 * MIN, false)),
-        ],
+        common::mine_or_theirs(
+            (8 * MIN, false),
+            (12 * MIN, false),
+            ((12 * MIN, false), (8 * MIN, false)),
+        ),
         |policy| async move {
             let (h, ep) = agreed(kind, policy, started(kind, 5 * MIN)).await;
             h.record_position(&ep, 8 * MIN);
@@ -209,16 +204,11 @@ async fn both_advance_other_device_later_and_further(kind: ServerKind) {
 async fn both_advance_we_are_later_but_behind(kind: ServerKind) {
     table(
         kind,
-        [
-            (Policy::LastWriterWins, (8 * MIN, false), (8 * MIN, false)),
-            (
-                Policy::FurthestProgress,
-                (12 * MIN, false),
-                (12 * MIN, false),
-            ),
-            (Policy::PreferLocal, (8 * MIN, false), (8 * MIN, false)),
-            (Policy::PreferServer, (12 * MIN, false), (12 * MIN, false)),
-        ],
+        common::mine_or_theirs(
+            (8 * MIN, false),
+            (12 * MIN, false),
+            ((8 * MIN, false), (8 * MIN, false)),
+        ),
         |policy| async move {
             let (h, ep) = agreed(kind, policy, started(kind, 5 * MIN)).await;
             other_device_moves_to(&h, &ep, 12 * MIN);

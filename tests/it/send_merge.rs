@@ -111,11 +111,12 @@ async fn sync_without_refresh(h: &Harness, ep: &str) -> (Shown, Shown) {
 async fn we_then_other_device(kind: ServerKind) {
     table(
         kind,
-        [
+        common::mine_or_theirs(
+            (8 * MIN, false),
+            (12 * MIN, false),
             // A Plex server that dates progress (`lastViewedAt` on every timeline, issue 18)
             // shows the other device's later write: the last writer is found as on Jellyfin.
             (
-                Policy::LastWriterWins,
                 (12 * MIN, false),
                 if common::clean_config().plex.last_viewed_on_progress {
                     (12 * MIN, false)
@@ -123,14 +124,7 @@ async fn we_then_other_device(kind: ServerKind) {
                     (8 * MIN, false)
                 },
             ),
-            (
-                Policy::FurthestProgress,
-                (12 * MIN, false),
-                (12 * MIN, false),
-            ),
-            (Policy::PreferLocal, (8 * MIN, false), (8 * MIN, false)),
-            (Policy::PreferServer, (12 * MIN, false), (12 * MIN, false)),
-        ],
+        ),
         |policy| async move {
             let (h, ep) = agreed(kind, policy).await;
             h.clock.advance(1_000);
@@ -149,16 +143,11 @@ async fn we_then_other_device(kind: ServerKind) {
 async fn other_device_then_we_an_hour_later(kind: ServerKind) {
     table(
         kind,
-        [
-            (Policy::LastWriterWins, (8 * MIN, false), (8 * MIN, false)),
-            (
-                Policy::FurthestProgress,
-                (12 * MIN, false),
-                (12 * MIN, false),
-            ),
-            (Policy::PreferLocal, (8 * MIN, false), (8 * MIN, false)),
-            (Policy::PreferServer, (12 * MIN, false), (12 * MIN, false)),
-        ],
+        common::mine_or_theirs(
+            (8 * MIN, false),
+            (12 * MIN, false),
+            ((8 * MIN, false), (8 * MIN, false)),
+        ),
         |policy| async move {
             let (h, ep) = agreed(kind, policy).await;
             h.clock.advance(1_000);

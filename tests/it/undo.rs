@@ -319,12 +319,7 @@ async fn the_cli_respects_a_hold_and_says_so() {
     assert_eq!(code(&login(&data, &server.url(), DEMO_PASSWORD)), 0);
     assert_eq!(code(&run(&data, &["refresh"], None)), 0);
     let items = server.items();
-    let season = items
-        .iter()
-        .find(|i| i.kind == ItemKind::Season)
-        .unwrap()
-        .id
-        .clone();
+    let season = common::first_id(&items, ItemKind::Season);
     let episodes: Vec<String> = items
         .iter()
         .filter(|i| i.kind == ItemKind::Episode && i.season_id.as_deref() == Some(&season))

@@ -527,7 +527,8 @@ impl Engine {
                 }
             }
             ErrorKind::NotFound | ErrorKind::Rejected => ItemSyncState::NeedsAttention {
-                error: error.detail.clone(),
+                kind: error.kind,
+                detail: error.detail.clone(),
             },
         };
         self.with_store(|s| {

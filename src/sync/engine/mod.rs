@@ -23,7 +23,7 @@ mod pull;
 pub use playback::{OpenPlayGuard, ServerEffect, SESSION_SLACK_MS};
 
 use super::backoff::Backoff;
-use super::events::{AccountState, ItemSyncState, SyncEvent};
+use super::events::{AccountState, ItemSyncState, SyncEvent, SyncSnapshot};
 use crate::backend::{ErrorKind, MediaServer, ServerRead, SyncError, MAX_READ_IDS};
 use crate::clock::Clock;
 use crate::model::{AccountId, LocalChange, Millis, ServerKind, UserData};
@@ -61,6 +61,10 @@ pub struct EngineConfig {
     /// probe or read that reports another id puts the account in
     /// [`AccountState::ServerChanged`] and no write is sent. `None`: not checked.
     pub expected_server_id: Option<String>,
+    /// How many events a subscriber may fall behind before it lags
+    /// ([`tokio::sync::broadcast::error::RecvError::Lagged`]; it then takes a fresh
+    /// [`Engine::subscribe_with_snapshot`]). Tests make it tiny to show that path.
+    pub event_capacity: usize,
 }
 
 /// When the periodic pull runs: every `interval_ms`, doubling up to `max_interval_ms` while a
@@ -118,6 +122,7 @@ impl Default for EngineConfig {
             },
             read_before_write: true,
             expected_server_id: None,
+            event_capacity: 4096,
         }
     }
 }
@@ -260,7 +265,7 @@ impl Engine {
             Some(seed) => SmallRng::seed_from_u64(seed),
             None => SmallRng::from_entropy(),
         };
-        let (events, _) = broadcast::channel(4096);
+        let (events, _) = broadcast::channel(config.event_capacity.max(1));
         Engine {
             shared: Arc::new(Shared {
                 store: Mutex::new(store),
@@ -304,6 +309,44 @@ impl Engine {
     /// Events from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<SyncEvent> {
         self.shared.events.subscribe()
+    }
+
+    /// Everything an observer shows of this engine (the account's state, the counts, every
+    /// queued change's state, the needs-attention rows, the override notices), read at one
+    /// moment, and the events from that moment on: nothing is missed between the two and
+    /// nothing in the snapshot is older than an event that follows it. An observer that lags
+    /// takes a new one; that is its only re-read.
+    pub fn subscribe_with_snapshot(
+        &self,
+    ) -> Result<(SyncSnapshot, broadcast::Receiver<SyncEvent>), StoreError> {
+        let now = self.now();
+        let account = self.shared.account;
+        // Every change is written under the store's lock and its event sent after it: a
+        // subscription made while holding the lock receives the events of every change the
+        // snapshot does not hold yet (and may repeat some it does, which are states, not steps).
+        let mut store = lock(&self.shared.store);
+        let events = self.shared.events.subscribe();
+        let state = self.account_state();
+        let rows = store.outbox(account)?;
+        let counts = store.counts(account)?;
+        let overridden = store.overridden(account, now)?;
+        drop(store);
+        let items = rows
+            .iter()
+            .map(|row| (row.item_id.clone(), ItemSyncState::for_row(row, state)))
+            .collect();
+        let attention = rows
+            .into_iter()
+            .filter(|r| r.state == crate::store::RowState::NeedsAttention)
+            .collect();
+        let snapshot = SyncSnapshot {
+            account: state,
+            counts,
+            items,
+            attention,
+            overridden,
+        };
+        Ok((snapshot, events))
     }
 
     pub fn stats(&self) -> &EngineStats {

@@ -81,7 +81,8 @@ impl Engine {
                 self.emit(SyncEvent::ItemState {
                     item_id,
                     state: ItemSyncState::NeedsAttention {
-                        error: REMOVED_DETAIL.to_string(),
+                        kind: ErrorKind::NotFound,
+                        detail: REMOVED_DETAIL.to_string(),
                     },
                 });
             }

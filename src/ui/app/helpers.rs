@@ -128,6 +128,37 @@ impl App {
 
     /// `item`'s change is settled (delivered or discarded): no failure toast counts it any
     /// more; one that counted nothing else goes away.
+    /// An item's badge changed: the rows show it, a change that no longer needs attention
+    /// leaves the list, one synced or discarded leaves the failure toasts.
+    pub(super) fn item_state(&mut self, item: String, state: ItemSyncState) {
+        if matches!(state, ItemSyncState::Synced | ItemSyncState::Discarded) {
+            self.settle_in_toasts(&item);
+        }
+        if !matches!(state, ItemSyncState::NeedsAttention { .. }) && self.attention.remove(&item) {
+            self.status
+                .emit(SyncStatusInput::AttentionRemoved { item: item.clone() });
+        }
+        self.library.emit(LibraryInput::ItemState { item, state });
+    }
+
+    /// The engine's snapshot of every queued change: the rows take it (see
+    /// [`crate::ui::library::apply_snapshot`]); a change no longer queued leaves the failure
+    /// toasts. (The needs-attention list came whole just before.)
+    pub(super) fn snapshot(&mut self, states: Vec<(String, ItemSyncState)>) {
+        let queued: HashSet<&str> = states.iter().map(|(id, _)| id.as_str()).collect();
+        let settled: Vec<String> = self
+            .toasts
+            .values()
+            .flat_map(|t| t.items.iter())
+            .filter(|id| !queued.contains(id.as_str()))
+            .cloned()
+            .collect();
+        for item in settled {
+            self.settle_in_toasts(&item);
+        }
+        self.library.emit(LibraryInput::Snapshot { states });
+    }
+
     pub(super) fn settle_in_toasts(&mut self, item: &str) {
         let mut gone = Vec::new();
         for (kind, active) in self.toasts.iter_mut() {

@@ -7,7 +7,7 @@
 //! window hides and the app stays (a `GApplication` hold) until the queue is done.
 
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -26,14 +26,15 @@ use crate::ui::i18n::{gettext, tr};
 use crate::ui::library::{Library, LibraryInput, LibraryOutput};
 use crate::ui::preferences::{Preferences, PreferencesInput, PreferencesOutput};
 use crate::ui::sign_in::{SignIn, SignInInput, SignInKind, SignInOutput};
-use crate::ui::sync_queue::{
+use crate::ui::sync_status::{needs_sign_in, SyncStatus, SyncStatusInput, SyncStatusOutput};
+use crate::ui::window_state::WindowState;
+use crate::ui::worker::{
     LibrarySource, OverriddenItem, Recovery, SyncQueue, SyncQueueInit, SyncQueueInput,
     SyncQueueOutput,
 };
-use crate::ui::sync_status::{needs_sign_in, SyncStatus, SyncStatusInput, SyncStatusOutput};
-use crate::ui::window_state::WindowState;
 
 mod helpers;
+mod routes;
 
 /// How the window starts.
 #[derive(Debug, Clone)]
@@ -102,6 +103,9 @@ pub struct App {
     pub toasts: HashMap<&'static str, ActiveToast>,
     /// Toasts shown since start (a burst must count once).
     pub toasts_shown: usize,
+    /// The items on the status popover's needs-attention list: one leaves it when its badge
+    /// says something else (the popover's own model may not have a message queued to it yet).
+    pub attention: HashSet<String>,
     /// The override notices (the worker's whole list).
     pub overridden: Vec<OverriddenItem>,
     /// The override toast on screen.
@@ -401,6 +405,7 @@ impl SimpleComponent for App {
             account: AccountState::Online,
             toasts: HashMap::new(),
             toasts_shown: 0,
+            attention: HashSet::new(),
             overridden: Vec::new(),
             overridden_toast: None,
             undo_toast: None,
@@ -480,6 +485,7 @@ impl SimpleComponent for App {
                     self.status.emit(SyncStatusInput::Developer {
                         enabled: matches!(source, LibrarySource::Demo { .. }),
                     });
+                    self.library.model().rows.set_server(&source.server_name());
                     self.source = Some(source);
                     self.library
                         .model()
@@ -491,23 +497,22 @@ impl SimpleComponent for App {
                 SyncQueueOutput::ItemData { item } => {
                     self.library.emit(LibraryInput::ItemData { item })
                 }
-                SyncQueueOutput::ItemState { item, state } => {
-                    if matches!(state, ItemSyncState::Synced | ItemSyncState::Discarded) {
-                        self.settle_in_toasts(&item);
-                    }
-                    self.library.emit(LibraryInput::ItemState { item, state })
+                SyncQueueOutput::ItemState { item, state } => self.item_state(item, state),
+                SyncQueueOutput::Snapshot { states } => self.snapshot(states),
+                SyncQueueOutput::Settled { item } => {
+                    self.settle_in_toasts(&item);
+                    self.library.emit(LibraryInput::Settled { item });
                 }
                 SyncQueueOutput::Counts { counts } => {
                     self.status.emit(SyncStatusInput::Counts { counts })
                 }
                 SyncQueueOutput::Attention { items } => {
+                    self.attention = items.iter().map(|i| i.item_id.clone()).collect();
                     self.status.emit(SyncStatusInput::Attention { items })
                 }
                 SyncQueueOutput::AttentionAdded { item } => {
+                    self.attention.insert(item.item_id.clone());
                     self.status.emit(SyncStatusInput::AttentionAdded { item })
-                }
-                SyncQueueOutput::AttentionRemoved { item } => {
-                    self.status.emit(SyncStatusInput::AttentionRemoved { item })
                 }
                 SyncQueueOutput::StoreTrouble { message } => self.store_trouble = message,
                 SyncQueueOutput::AccountState { state } => {
@@ -629,48 +634,22 @@ impl SimpleComponent for App {
                     }
                 }
             },
-            AppInput::Library(out) => match out {
-                LibraryOutput::Enqueue { item, change } => {
-                    self.queue.emit(SyncQueueInput::Enqueue { item, change })
-                }
-                LibraryOutput::EnqueueBulk { parent, played } => self
-                    .queue
-                    .emit(SyncQueueInput::EnqueueBulk { parent, played }),
-                LibraryOutput::RefreshHome => self.queue.emit(SyncQueueInput::Home),
-                LibraryOutput::Search { query } => {
-                    self.queue.emit(SyncQueueInput::Search { query })
-                }
-                LibraryOutput::Play { item } => self.queue.emit(SyncQueueInput::Play { item }),
-                LibraryOutput::Download { item } => {
-                    self.queue.emit(SyncQueueInput::Download { item })
-                }
-                LibraryOutput::DownloadControl { item, action } => self
-                    .queue
-                    .emit(SyncQueueInput::DownloadControl { item, action }),
-                LibraryOutput::Poster { item } => self.queue.emit(SyncQueueInput::Poster { item }),
-                LibraryOutput::UseMine { item } => self
-                    .queue
-                    .emit(SyncQueueInput::UseMine { items: vec![item] }),
-            },
+            // Requests for the worker, each converted once (`routes.rs`).
+            AppInput::Library(out) => self.queue.emit(out.into()),
             AppInput::Status(out) => {
                 if matches!(out, SyncStatusOutput::SyncNow) {
                     // The person asked for a send: held bulk changes go too, so their Undo
                     // is no longer offered.
                     self.dismiss_undo_toast();
                 }
-                let input = match out {
-                    SyncStatusOutput::SignIn => {
+                match SyncQueueInput::try_from(out) {
+                    Ok(input) => self.queue.emit(input),
+                    // Sign in: the app's own dialog.
+                    Err(_) => {
                         self.status.widget().popdown();
                         self.show_sign_in();
-                        return;
                     }
-                    SyncStatusOutput::Retry { item } => SyncQueueInput::Retry { item },
-                    SyncStatusOutput::Discard { item } => SyncQueueInput::Discard { item },
-                    SyncStatusOutput::RetryAll => SyncQueueInput::RetryAll,
-                    SyncStatusOutput::SyncNow => SyncQueueInput::SyncNow,
-                    SyncStatusOutput::Simulate { fault } => SyncQueueInput::Simulate { fault },
-                };
-                self.queue.emit(input);
+                }
             }
             AppInput::ToastAction { kind } => {
                 let action = self.toasts.remove(kind.as_str()).map(|t| t.action);
@@ -711,18 +690,7 @@ impl SimpleComponent for App {
                 self.queue.emit(SyncQueueInput::ReleaseHold { batch });
             }
             AppInput::ShowSignIn => self.show_sign_in(),
-            AppInput::SignIn(SignInOutput::SignIn {
-                url,
-                user,
-                password,
-            }) => self.queue.emit(SyncQueueInput::SignIn {
-                url,
-                user,
-                password,
-            }),
-            AppInput::SignIn(SignInOutput::SignInPlex { url, token }) => {
-                self.queue.emit(SyncQueueInput::SignInPlex { url, token })
-            }
+            AppInput::SignIn(out) => self.queue.emit(out.into()),
             AppInput::SignOut => self.queue.emit(SyncQueueInput::SignOut),
             AppInput::Hidden => self.hold = Some(relm4::main_application().hold()),
             AppInput::Recover => {
@@ -736,11 +704,7 @@ impl SimpleComponent for App {
                 self.queue.emit(SyncQueueInput::LoadSettings);
                 self.preferences.emit(PreferencesInput::Show);
             }
-            AppInput::Preferences(out) => self.queue.emit(match out {
-                PreferencesOutput::Set { key, value } => SyncQueueInput::SetSetting { key, value },
-                PreferencesOutput::SetPolicy { policy } => SyncQueueInput::SetPolicy { policy },
-                PreferencesOutput::Mirror(request) => SyncQueueInput::Mirror(request),
-            }),
+            AppInput::Preferences(out) => self.queue.emit(out.into()),
         }
     }
 }

@@ -40,8 +40,9 @@ pub fn short_duration(ms: i64) -> String {
     }
 }
 
-/// A badge for `state` (`None`: no badge, e.g. after a discard). `now` words the retry time.
-pub fn badge_for(state: &ItemSyncState, now: Millis) -> Option<Badge> {
+/// A badge for `state` (`None`: no badge, e.g. after a discard). `now` words the retry time;
+/// `server` (the account's server name) the reason a change needs attention.
+pub fn badge_for(state: &ItemSyncState, now: Millis, server: &str) -> Option<Badge> {
     let badge = |icon, css_class, accessible: String| Badge {
         icon: Some(icon),
         spinner: false,
@@ -113,16 +114,18 @@ pub fn badge_for(state: &ItemSyncState, now: Millis) -> Option<Badge> {
             ));
             b
         }
-        ItemSyncState::NeedsAttention { error } => {
+        ItemSyncState::NeedsAttention { kind, detail } => {
+            // The sentence comes from the kind; the raw detail is never shown here.
+            let reason = attention_reason(Some(*kind), detail, server);
             let mut b = badge(
                 "dialog-warning-symbolic",
                 "attention",
                 tr(
                     "Sync status: needs attention: {reason}",
-                    &[("reason", error)],
+                    &[("reason", &reason)],
                 ),
             );
-            b.tooltip = Some(error.clone());
+            b.tooltip = Some(reason);
             b
         }
         ItemSyncState::Discarded => return None,

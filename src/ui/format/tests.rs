@@ -41,7 +41,8 @@ fn every_state_has_its_own_icon_class_and_label() {
             next_attempt_at: 40_000,
         },
         ItemSyncState::NeedsAttention {
-            error: "404 <b>gone</b>".into(),
+            kind: ErrorKind::NotFound,
+            detail: "404 <b>gone</b>".into(),
         },
         ItemSyncState::Merged {
             conflict: true,
@@ -50,7 +51,10 @@ fn every_state_has_its_own_icon_class_and_label() {
             played: false,
         },
     ];
-    let badges: Vec<Badge> = states.iter().map(|s| badge_for(s, 0).unwrap()).collect();
+    let badges: Vec<Badge> = states
+        .iter()
+        .map(|s| badge_for(s, 0, "Demo").unwrap())
+        .collect();
     let labels: std::collections::HashSet<_> =
         badges.iter().map(|b| b.accessible_label.clone()).collect();
     assert_eq!(labels.len(), states.len(), "accessible labels differ");
@@ -62,9 +66,25 @@ fn every_state_has_its_own_icon_class_and_label() {
         badges[5].text
     );
     assert!(badges[5].accessible_label.contains("attempt 5"));
-    assert_eq!(badges[6].tooltip.as_deref(), Some("404 <b>gone</b>"));
+    // The words come from the kind; the raw detail is never shown on the badge.
+    assert_eq!(
+        badges[6].tooltip.as_deref(),
+        Some("This item is no longer on Demo")
+    );
+    assert_eq!(
+        badges[6].accessible_label,
+        "Sync status: needs attention: This item is no longer on Demo"
+    );
+    let refused = ItemSyncState::NeedsAttention {
+        kind: ErrorKind::Rejected,
+        detail: "HTTP 400".into(),
+    };
+    assert_eq!(
+        badge_for(&refused, 0, "Demo").unwrap().tooltip.as_deref(),
+        Some("Demo refused this change")
+    );
     assert_eq!(badges[6].css_class, "attention");
-    assert!(badge_for(&ItemSyncState::Discarded, 0).is_none());
+    assert!(badge_for(&ItemSyncState::Discarded, 0, "Demo").is_none());
     assert_eq!(badges[7].icon, Some("dialog-information-symbolic"));
     assert_eq!(
         badges[7].tooltip.as_deref(),
@@ -228,6 +248,7 @@ fn a_retry_shows_the_clock_time_it_happens_at() {
             next_attempt_at: now + 40_000,
         },
         now,
+        "Demo",
     )
     .unwrap();
     assert_eq!(b.text, format!("retry at {at}"));
@@ -238,6 +259,7 @@ fn a_retry_shows_the_clock_time_it_happens_at() {
             next_attempt_at: now + 40_000,
         },
         now + 20_000,
+        "Demo",
     )
     .unwrap();
     assert_eq!(later.text, b.text);

@@ -200,3 +200,20 @@ impl RelmListItem for ItemRow {
         }
     }
 }
+
+/// The marker in place of the download button: a dim icon named `name` whose tooltip and
+/// accessible label are `text`.
+fn download_marker(name: &str, icon: &str, text: &str) -> gtk::Box {
+    let marker = crate::ui::a11y::labelled_box(text).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "marker without an accessible label");
+        gtk::Box::new(gtk::Orientation::Horizontal, 0)
+    });
+    marker.set_widget_name(name);
+    marker.set_tooltip_text(Some(text));
+    marker.set_halign(gtk::Align::Center);
+    marker.set_valign(gtk::Align::Center);
+    let image = gtk::Image::from_icon_name(icon);
+    image.add_css_class("dim-label");
+    marker.append(&image);
+    marker
+}

@@ -23,7 +23,7 @@ use relm4::typed_view::list::RelmListItem;
 use super::format::{self, Badge, SYNCED_FADE_MS};
 use super::i18n::gettext;
 use super::sync_badge::BadgeView;
-use super::sync_queue::OverriddenItem;
+use super::worker::OverriddenItem;
 use crate::store::{DownloadState, ItemView};
 use crate::sync::ItemSyncState;
 
@@ -99,14 +99,14 @@ pub struct RowEntry {
 }
 
 impl RowEntry {
-    /// The badge the item's rows show now (`None`: hidden).
-    pub fn badge(&self) -> Option<Badge> {
+    /// The badge the item's rows show now (`None`: hidden), on the account's `server`.
+    pub fn badge(&self, server: &str) -> Option<Badge> {
         if !self.badge_visible {
             return None;
         }
         self.state
             .as_ref()
-            .and_then(|s| format::badge_for(s, chrono::Utc::now().timestamp_millis()))
+            .and_then(|s| format::badge_for(s, chrono::Utc::now().timestamp_millis(), server))
     }
 }
 
@@ -134,6 +134,8 @@ pub struct RowStore {
     /// Items where a merge kept another device's progress over the person's: their rows say so
     /// and offer Use mine (kept apart from the entries: it outlives reloads).
     overridden: RefCell<HashMap<String, OverriddenItem>>,
+    /// The account's server name, for the words of a needs-attention badge.
+    server: RefCell<String>,
     me: Weak<RowStore>,
 }
 
@@ -163,6 +165,7 @@ impl RowStore {
             asked: RefCell::default(),
             poster_timer: RefCell::default(),
             overridden: RefCell::default(),
+            server: RefCell::default(),
             me: me.clone(),
         })
     }
@@ -485,6 +488,18 @@ impl RowStore {
         self.entries.borrow().get(id).cloned()
     }
 
+    /// The badge item `id`'s rows show now (`None`: hidden).
+    pub fn badge(&self, id: &str) -> Option<Badge> {
+        let server = self.server.borrow();
+        self.entries.borrow().get(id).and_then(|e| e.badge(&server))
+    }
+
+    /// The account's server name, which a needs-attention badge names ("This item is no
+    /// longer on Demo").
+    pub fn set_server(&self, name: &str) {
+        self.server.replace(name.to_string());
+    }
+
     /// A copy of one item's data.
     pub fn item(&self, id: &str) -> Option<ItemView> {
         self.entries.borrow().get(id).map(|e| e.item.clone())
@@ -668,7 +683,7 @@ impl RowStore {
             w.download
                 .set_sensitive(download_look == DownloadLook::Offer);
         }
-        w.badge.render(entry.badge().as_ref());
+        w.badge.render(entry.badge(&self.server.borrow()).as_ref());
         match self.overridden.borrow().get(&item.item_id) {
             Some(o) => {
                 // Plain text (a label without markup): nothing from the server is parsed.
@@ -718,23 +733,6 @@ enum PlayLook {
     Missing,
     Stop,
     Play,
-}
-
-/// The marker in place of the download button: a dim icon named `name` whose tooltip and
-/// accessible label are `text`.
-fn download_marker(name: &str, icon: &str, text: &str) -> gtk::Box {
-    let marker = crate::ui::a11y::labelled_box(text).unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "marker without an accessible label");
-        gtk::Box::new(gtk::Orientation::Horizontal, 0)
-    });
-    marker.set_widget_name(name);
-    marker.set_tooltip_text(Some(text));
-    marker.set_halign(gtk::Align::Center);
-    marker.set_valign(gtk::Align::Center);
-    let image = gtk::Image::from_icon_name(icon);
-    image.add_css_class("dim-label");
-    marker.append(&image);
-    marker
 }
 
 /// What the download button shows.

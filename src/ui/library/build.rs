@@ -132,6 +132,34 @@ pub fn account_badge(current: &ItemSyncState, account: AccountState) -> Option<I
     }
 }
 
+/// The engine's snapshot of every queued change on the rows: each listed state that differs
+/// from the row's is set, and a badge that waits for something (queued, syncing, …) whose
+/// item is not listed settles as synced (its change left the queue meanwhile).
+pub fn apply_snapshot(rows: &RowStore, states: Vec<(String, ItemSyncState)>) {
+    let listed: HashMap<String, ItemSyncState> = states.into_iter().collect();
+    for (item, current) in rows.states() {
+        if current.is_open() && !listed.contains_key(&item) {
+            rows.set_state(&item, ItemSyncState::Synced);
+        }
+    }
+    for (item, state) in listed {
+        if rows.get(&item).and_then(|e| e.state).as_ref() != Some(&state) {
+            rows.set_state(&item, state);
+        }
+    }
+}
+
+/// The item's change left the queue: an open badge settles as synced, any other stays.
+pub(super) fn settle(rows: &RowStore, item: &str) {
+    let open = rows
+        .get(item)
+        .and_then(|e| e.state)
+        .is_some_and(|s| s.is_open());
+    if open {
+        rows.set_state(item, ItemSyncState::Synced);
+    }
+}
+
 /// A line in place of an empty list, saying what will appear there (hidden until then).
 pub(super) fn placeholder(text: String, name: &str) -> gtk::Label {
     let label = gtk::Label::new(Some(&text));

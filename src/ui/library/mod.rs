@@ -28,7 +28,7 @@ mod index;
 mod lists;
 pub(crate) use build::SlowUpdate;
 use build::*;
-pub use build::{account_badge, ShowsPage};
+pub use build::{account_badge, apply_snapshot, ShowsPage};
 pub use index::LibraryIndex;
 
 /// A virtualised list of rows.
@@ -126,9 +126,15 @@ pub enum LibraryInput {
     ItemData { item: ItemView },
     /// One item's sync state changed.
     ItemState { item: String, state: ItemSyncState },
+    /// The engine's snapshot of every queued change ([`apply_snapshot`]).
+    Snapshot {
+        states: Vec<(String, ItemSyncState)>,
+    },
+    /// The item's change left the queue: a badge that waits for something settles as synced.
+    Settled { item: String },
     /// Every override notice (rows say what a merge kept and offer Use mine).
     Overridden {
-        items: Vec<crate::ui::sync_queue::OverriddenItem>,
+        items: Vec<crate::ui::worker::OverriddenItem>,
     },
     /// Another engine runs (a sign-in or a sign-out): no badge of the one before stays.
     ClearStates,
@@ -584,6 +590,8 @@ impl SimpleComponent for Library {
                 self.schedule_home(&sender);
             }
             LibraryInput::ItemState { item, state } => self.rows.set_state(&item, state),
+            LibraryInput::Snapshot { states } => apply_snapshot(&self.rows, states),
+            LibraryInput::Settled { item } => settle(&self.rows, &item),
             LibraryInput::Overridden { items } => self.rows.set_overridden(items),
             LibraryInput::ClearStates => self.rows.clear_states(),
             LibraryInput::Account { state } => {

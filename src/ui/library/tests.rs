@@ -22,6 +22,9 @@ fn offline_turns_queued_and_retrying_into_waiting_and_back() {
         account_badge(&ItemSyncState::Synced, AccountState::Offline),
         None
     );
-    let attention = ItemSyncState::NeedsAttention { error: "x".into() };
+    let attention = ItemSyncState::NeedsAttention {
+        kind: crate::backend::ErrorKind::Rejected,
+        detail: "x".into(),
+    };
     assert_eq!(account_badge(&attention, AccountState::Offline), None);
 }

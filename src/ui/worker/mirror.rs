@@ -10,8 +10,11 @@ use super::*;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::mirror::pass::{run_pass, PassOptions};
+use crate::mirror::fold::{FirstPass, MirrorPolicy};
+use crate::mirror::groups::{add_group, remove_group, GroupError};
+use crate::mirror::pass::{run_pass, PassError, PassOptions};
 use crate::model::{AccountId, Millis};
+use crate::store::AccountStatus;
 
 /// Requests of the Mirror page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +26,19 @@ pub enum MirrorRequest {
     RunNow,
     /// The periodic pass: as `RunNow`, skipped while a pass runs.
     Periodic,
+    /// Make a group of these signed-in accounts (as `playmark mirror add`, first pass
+    /// agree-only), start their engines and run a pass (nothing differing is written before
+    /// the person picks a first pass).
+    AddGroup {
+        members: Vec<AccountId>,
+        policy: MirrorPolicy,
+    },
+    /// Forget a group (as `playmark mirror remove`; nothing is written to any server) and stop
+    /// the engines of accounts no longer in any group.
+    RemoveGroup { id: i64 },
+    /// The person's first-pass choice for a group's titles without an agreed state: one pass
+    /// of that group with it (as `playmark mirror run ID --first-pass …`).
+    FirstPass { group: i64, choice: FirstPass },
 }
 
 /// A member account of a group (server text: never markup).
@@ -32,6 +48,8 @@ pub struct MirrorMember {
     pub kind: ServerKind,
     pub server: String,
     pub user: String,
+    /// Online, offline, sign-in needed: as its engine here last said, or as last stored.
+    pub state: AccountState,
 }
 
 /// What kind of health entry.
@@ -95,11 +113,21 @@ pub enum MirrorReport {
     Status {
         groups: Vec<MirrorGroupView>,
         running: bool,
+        /// Every signed-in account (what a new group can be made of).
+        accounts: Vec<MirrorMember>,
     },
     /// A pass started.
     Started,
     /// The pass finished.
     Finished { summary: MirrorRunSummary },
+    /// A member account's engine here says its account went online, offline or needs a
+    /// sign-in.
+    MemberState {
+        account: AccountId,
+        state: AccountState,
+    },
+    /// A group was not made or removed (the reason, in English: the store's or the check's).
+    GroupNotChanged { reason: String },
 }
 
 /// The mirroring the worker runs: the members' engines and the passes.
@@ -112,6 +140,64 @@ pub(super) struct Mirrors {
     /// One pass at a time (Run now waits for a periodic pass under way).
     lock: Arc<tokio::sync::Mutex<()>>,
     running: Arc<AtomicBool>,
+    /// The member accounts' states as their engines here last said.
+    states: States,
+    /// Follows the state of the engine the library shows, when its account is a member.
+    shown_watch: Option<tokio::task::JoinHandle<()>>,
+}
+
+type States = Arc<std::sync::Mutex<HashMap<AccountId, AccountState>>>;
+
+/// The state as stored (before an engine here said anything).
+fn stored_state(s: AccountStatus) -> AccountState {
+    match s {
+        AccountStatus::Online => AccountState::Online,
+        AccountStatus::Offline => AccountState::Offline,
+        AccountStatus::SignInNeeded => AccountState::SignInNeeded,
+        AccountStatus::ServerChanged => AccountState::ServerChanged,
+    }
+}
+
+/// Record `state` of `account` and tell the page.
+fn publish(
+    states: &States,
+    out: &relm4::Sender<SyncQueueOutput>,
+    account: AccountId,
+    state: AccountState,
+) {
+    states
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(account, state);
+    let _ = out.send(SyncQueueOutput::Mirror(MirrorReport::MemberState {
+        account,
+        state,
+    }));
+}
+
+/// A task that publishes `engine`'s account state now and at every change.
+fn watch_state(
+    rt: &tokio::runtime::Handle,
+    engine: &Engine,
+    states: States,
+    out: relm4::Sender<SyncQueueOutput>,
+) -> tokio::task::JoinHandle<()> {
+    let mut events = engine.subscribe();
+    let engine = engine.clone();
+    rt.spawn(async move {
+        let account = engine.account();
+        publish(&states, &out, account, engine.account_state());
+        loop {
+            match events.recv().await {
+                Ok(SyncEvent::Account { state }) => publish(&states, &out, account, state),
+                Ok(_) => {}
+                Err(RecvError::Lagged(_)) => {
+                    publish(&states, &out, account, engine.account_state());
+                }
+                Err(RecvError::Closed) => break,
+            }
+        }
+    })
 }
 
 impl Mirrors {
@@ -133,27 +219,41 @@ impl Mirrors {
         if let Some(t) = self.periodic.take() {
             t.abort();
         }
+        if let Some(t) = self.shown_watch.take() {
+            t.abort();
+        }
     }
 }
 
-/// The groups and their status, read from the database of `data_dir`.
-fn read_status(data_dir: &Path) -> Result<Vec<MirrorGroupView>, crate::store::StoreError> {
+/// The groups and their status, and every signed-in account, read from the database of
+/// `data_dir`; a member's state is its engine's here when one said it (`states`).
+fn read_status(
+    data_dir: &Path,
+    states: &States,
+) -> Result<(Vec<MirrorGroupView>, Vec<MirrorMember>), crate::store::StoreError> {
     if !database_path(data_dir).exists() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let store = Store::open(&database_path(data_dir))?;
+    let states = states.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let member = |a: crate::store::Account| MirrorMember {
+        account: a.id,
+        kind: a.kind,
+        state: states
+            .get(&a.id)
+            .copied()
+            .unwrap_or_else(|| stored_state(a.state)),
+        server: a.server_name,
+        user: a.user_name,
+    };
+    let accounts: Vec<MirrorMember> = store.accounts()?.into_iter().map(member).collect();
     let mut out = Vec::new();
     for g in store.mirror_groups()? {
         let mut members = Vec::new();
         let mut queued = 0;
         for id in &g.members {
-            if let Some(a) = store.account_by_id(*id)? {
-                members.push(MirrorMember {
-                    account: a.id,
-                    kind: a.kind,
-                    server: a.server_name,
-                    user: a.user_name,
-                });
+            if let Some(a) = accounts.iter().find(|a| a.account == *id) {
+                members.push(a.clone());
             }
             queued += store.counts(*id)?.total();
         }
@@ -212,15 +312,21 @@ fn read_status(data_dir: &Path) -> Result<Vec<MirrorGroupView>, crate::store::St
                 .collect(),
         });
     }
-    Ok(out)
+    Ok((out, accounts))
 }
 
-fn send_status(data_dir: &Path, running: bool, out: &relm4::Sender<SyncQueueOutput>) {
-    match read_status(data_dir) {
-        Ok(groups) => {
+fn send_status(
+    data_dir: &Path,
+    states: &States,
+    running: bool,
+    out: &relm4::Sender<SyncQueueOutput>,
+) {
+    match read_status(data_dir, states) {
+        Ok((groups, accounts)) => {
             let _ = out.send(SyncQueueOutput::Mirror(MirrorReport::Status {
                 groups,
                 running,
+                accounts,
             }));
         }
         Err(e) => tracing::warn!(error = %e, "mirror status not read"),
@@ -231,14 +337,30 @@ fn send_status(data_dir: &Path, running: bool, out: &relm4::Sender<SyncQueueOutp
 /// and the new status. Each member's queue is delivered once by the pass (its engine here
 /// goes on sending what is left, with its backoff); the rows of the library's account that
 /// the pass wrote are sent again, so what crossed to it shows.
-async fn run_passes(
+/// `only`: one group, with the person's first-pass choice for it (else every group with its
+/// own first-pass mode).
+struct PassJob {
     data_dir: PathBuf,
     lock: Arc<tokio::sync::Mutex<()>>,
     running: Arc<AtomicBool>,
+    states: States,
     shown: Option<Engine>,
     members: Vec<Engine>,
+    only: Option<(i64, FirstPass)>,
     out: relm4::Sender<SyncQueueOutput>,
-) {
+}
+
+async fn run_passes(job: PassJob) {
+    let PassJob {
+        data_dir,
+        lock,
+        running,
+        states,
+        shown,
+        members,
+        only,
+        out,
+    } = job;
     let _one = lock.lock().await;
     running.store(true, Ordering::SeqCst);
     let _ = out.send(SyncQueueOutput::Mirror(MirrorReport::Started));
@@ -248,9 +370,12 @@ async fn run_passes(
     match groups {
         Ok(groups) => {
             for g in groups {
+                if only.is_some_and(|(id, _)| id != g.id) {
+                    continue;
+                }
                 let options = PassOptions {
                     dry_run: false,
-                    first_pass: None,
+                    first_pass: only.map(|(_, choice)| choice),
                     sync: true,
                 };
                 match run_pass(&data_dir, g.id, options, Arc::new(SystemClock)).await {
@@ -261,6 +386,8 @@ async fn run_passes(
                         summary.errors += r.errors.len();
                         written.extend(r.writes.into_iter().map(|w| (w.account, w.item_id)));
                     }
+                    // Removed from the page while the pass ran.
+                    Err(PassError::NoGroup(_)) => {}
                     Err(e) => {
                         tracing::warn!(group = g.id, error = %e, "mirror pass failed");
                         summary.failed = Some(e.to_string());
@@ -287,7 +414,7 @@ async fn run_passes(
     }
     running.store(false, Ordering::SeqCst);
     let _ = out.send(SyncQueueOutput::Mirror(MirrorReport::Finished { summary }));
-    send_status(&data_dir, false, &out);
+    send_status(&data_dir, &states, false, &out);
 }
 
 impl SyncQueue {
@@ -309,8 +436,7 @@ impl SyncQueue {
         match request {
             MirrorRequest::Status => {
                 self.follow_mirrors(sender);
-                let running = self.mirrors.running.load(Ordering::SeqCst);
-                send_status(&self.base_dir(), running, sender.output_sender());
+                self.send_mirror_status(sender);
             }
             MirrorRequest::RunNow | MirrorRequest::Periodic => {
                 let any = self.follow_mirrors(sender);
@@ -320,25 +446,91 @@ impl SyncQueue {
                 if request == MirrorRequest::Periodic && (running || !any) {
                     return;
                 }
-                let task = run_passes(
-                    self.base_dir(),
-                    self.mirrors.lock.clone(),
-                    self.mirrors.running.clone(),
-                    self.shown_engine(),
-                    self.mirrors
-                        .engines
-                        .values()
-                        .map(|(e, _)| e.clone())
-                        .collect(),
-                    sender.output_sender().clone(),
-                );
-                match self.runtime() {
-                    Ok(rt) => {
-                        rt.spawn(task);
+                self.spawn_passes(None, sender);
+            }
+            MirrorRequest::FirstPass { group, choice } => {
+                self.follow_mirrors(sender);
+                self.spawn_passes(Some((group, choice)), sender);
+            }
+            MirrorRequest::AddGroup { members, policy } => {
+                let made = Store::open(&database_path(&self.base_dir()))
+                    .map_err(GroupError::from)
+                    .and_then(|mut store| {
+                        add_group(
+                            &mut store,
+                            &members,
+                            policy,
+                            FirstPass::AgreeOnly,
+                            SystemClock.now(),
+                        )
+                    });
+                match made {
+                    Ok(id) => {
+                        tracing::info!(group = id, ?members, "mirror group made");
+                        self.follow_mirrors(sender);
+                        self.send_mirror_status(sender);
+                        self.spawn_passes(None, sender);
                     }
-                    Err(message) => tracing::warn!(%message, "no mirror pass"),
+                    Err(e) => self.group_not_changed(&e, sender),
                 }
             }
+            MirrorRequest::RemoveGroup { id } => {
+                let removed = Store::open(&database_path(&self.base_dir()))
+                    .map_err(GroupError::from)
+                    .and_then(|mut store| remove_group(&mut store, id));
+                match removed {
+                    Ok(()) => {
+                        tracing::info!(group = id, "mirror group removed");
+                        self.follow_mirrors(sender);
+                        self.send_mirror_status(sender);
+                    }
+                    Err(e) => self.group_not_changed(&e, sender),
+                }
+            }
+        }
+    }
+
+    fn group_not_changed(&self, e: &GroupError, sender: &ComponentSender<Self>) {
+        tracing::warn!(error = %e, "mirror group not changed");
+        let _ = sender.output(SyncQueueOutput::Mirror(MirrorReport::GroupNotChanged {
+            reason: e.to_string(),
+        }));
+        self.send_mirror_status(sender);
+    }
+
+    fn send_mirror_status(&self, sender: &ComponentSender<Self>) {
+        let running = self.mirrors.running.load(Ordering::SeqCst);
+        send_status(
+            &self.base_dir(),
+            &self.mirrors.states,
+            running,
+            sender.output_sender(),
+        );
+    }
+
+    /// A pass of every group (`only`: of one group, with the person's first-pass choice), on
+    /// the worker's runtime.
+    fn spawn_passes(&mut self, only: Option<(i64, FirstPass)>, sender: &ComponentSender<Self>) {
+        let task = run_passes(PassJob {
+            data_dir: self.base_dir(),
+            lock: self.mirrors.lock.clone(),
+            running: self.mirrors.running.clone(),
+            states: self.mirrors.states.clone(),
+            shown: self.shown_engine(),
+            members: self
+                .mirrors
+                .engines
+                .values()
+                .map(|(e, _)| e.clone())
+                .collect(),
+            only,
+            out: sender.output_sender().clone(),
+        });
+        match self.runtime() {
+            Ok(rt) => {
+                rt.spawn(task);
+            }
+            Err(message) => tracing::warn!(%message, "no mirror pass"),
         }
     }
 
@@ -416,7 +608,15 @@ impl SyncQueue {
             let engine = match built {
                 Ok(engine) => engine,
                 Err(e) => {
+                    // No sign-in to run it with (signed out, keyring locked): the person
+                    // signs in again.
                     tracing::warn!(account = account.id, error = %e, "no mirror engine");
+                    publish(
+                        &self.mirrors.states,
+                        sender.output_sender(),
+                        account.id,
+                        AccountState::SignInNeeded,
+                    );
                     continue;
                 }
             };
@@ -431,10 +631,32 @@ impl SyncQueue {
                     tracing::error!(error = %e, "mirror engine stopped");
                 }
             });
+            let states = watch_state(
+                &rt,
+                &engine,
+                self.mirrors.states.clone(),
+                sender.output_sender().clone(),
+            );
             tracing::info!(account = account.id, "mirror engine started");
             self.mirrors
                 .engines
-                .insert(account.id, (engine, vec![task]));
+                .insert(account.id, (engine, vec![task, states]));
+        }
+        // The library's engine's state too, when its account is a member (followed afresh:
+        // the library may show another engine since the last call).
+        if let Some(t) = self.mirrors.shown_watch.take() {
+            t.abort();
+        }
+        if let Some(engine) = self
+            .shown_engine()
+            .filter(|e| accounts.iter().any(|a| a.id == e.account()))
+        {
+            self.mirrors.shown_watch = Some(watch_state(
+                &rt,
+                &engine,
+                self.mirrors.states.clone(),
+                sender.output_sender().clone(),
+            ));
         }
         if no_groups || self.mirrors.periodic.is_some() {
             return !no_groups;

@@ -39,7 +39,7 @@ pub use media::{mpv_args, MPV_ARGS_ENV};
 
 use super::library::LibraryIndex;
 use crate::store::ItemView;
-use crate::store::{database_path, Counts, NewAccount, OutboxRow, RowState, Store, VIEW_LIMIT};
+use crate::store::{database_path, Counts, NewAccount, OutboxRow, Store, VIEW_LIMIT};
 use crate::sync::{
     AccountState, Engine, EngineConfig, ItemSyncState, PullSchedule, RunMode, SyncEvent,
     DEFAULT_PAGE_SIZE,
@@ -226,6 +226,16 @@ pub enum LibrarySource {
     },
 }
 
+impl LibrarySource {
+    /// The server's name, as the human messages say it ("Demo" for the demo library).
+    pub fn server_name(&self) -> String {
+        match self {
+            LibrarySource::Demo { .. } => "Demo".to_string(),
+            LibrarySource::Account { server_name, .. } => server_name.clone(),
+        }
+    }
+}
+
 /// The account a new sign-in is for: its kind of server, address and user name (for the
 /// sign-in dialog; the password or token is asked again).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -297,8 +307,15 @@ pub enum SyncQueueOutput {
     },
     /// One change now needs attention (or its reason changed): add it to the list.
     AttentionAdded { item: AttentionItem },
-    /// One change no longer needs attention: take it off the list.
-    AttentionRemoved { item: String },
+    /// The engine's snapshot of every queued change's state (at start, and after missed
+    /// events): a badge that waits for something and whose item is not listed settles as
+    /// synced (its change left the queue meanwhile).
+    Snapshot {
+        states: Vec<(String, ItemSyncState)>,
+    },
+    /// The item's change left the queue (a merge found the server holding it): a badge that
+    /// waits for something settles as synced.
+    Settled { item: String },
     /// The local database is in trouble (`Some`: the sentence to show until it clears) or works
     /// again (`None`).
     StoreTrouble { message: Option<String> },
@@ -607,7 +624,7 @@ impl Worker for SyncQueue {
                 engine.record_change(&item, change).map(|_| {
                     send_item(&engine, sender.output_sender(), &item);
                     // A new change of the person's replaces an override notice of the item.
-                    if relay.shown().overridden.contains_key(&item) {
+                    if relay.has_notice(&item) {
                         relay.overridden(false);
                     }
                 })
@@ -630,7 +647,7 @@ impl Worker for SyncQueue {
                             relay.item_state(id, state);
                         }
                     }
-                    if !relay.shown().overridden.is_empty() {
+                    if relay.has_notices() {
                         relay.overridden(false);
                     }
                 })
@@ -746,19 +763,6 @@ fn send_item(engine: &Engine, sender: &relm4::Sender<SyncQueueOutput>, item: &st
             }
         }
     }
-}
-
-/// Is a change of this item still under way (its badge waits for something)?
-fn is_open(state: &ItemSyncState) -> bool {
-    matches!(
-        state,
-        ItemSyncState::Queued
-            | ItemSyncState::WaitingForConnection
-            | ItemSyncState::WaitingForSignIn
-            | ItemSyncState::Syncing
-            | ItemSyncState::Retrying { .. }
-            | ItemSyncState::NeedsAttention { .. }
-    )
 }
 
 #[cfg(test)]

@@ -181,10 +181,7 @@ impl SyncQueue {
         sender: &ComponentSender<Self>,
     ) -> Result<(), String> {
         self.stop_engine();
-        let server_name = match &source {
-            LibrarySource::Demo { .. } => "Demo".to_string(),
-            LibrarySource::Account { server_name, .. } => server_name.clone(),
-        };
+        let server_name = source.server_name();
         self.data_dir = Some(data_dir.to_path_buf());
         // The account state shown is the engine's own, never one left from the engine before
         // (an engine that starts signed in sends no event for it).
@@ -205,8 +202,13 @@ impl SyncQueue {
         let out = sender.output_sender().clone();
         let runtime = self.runtime()?;
         let relay = Relay::new(engine.clone(), out.clone(), server_name);
-        // Subscribed before anything runs, so no event is missed.
-        let events = engine.subscribe();
+        // Subscribed with the snapshot before anything runs, so no event is missed: what is
+        // queued from before (every badge and the list, the counts, the account's state; the
+        // override notices of the last 7 days go to their rows, not toasted again).
+        let (snapshot, events) = engine
+            .subscribe_with_snapshot()
+            .map_err(|e| e.to_string())?;
+        relay.show(snapshot, false);
         let forward = runtime.spawn(forward_events(relay.clone(), events));
         let refresher = engine.clone();
         let run = runtime.spawn(async move {
@@ -235,13 +237,6 @@ impl SyncQueue {
             .and_then(|rt| posters::Posters::of(rt, &engine, data_dir))
             .map_err(|e| tracing::warn!(error = %e, "no posters"))
             .ok();
-        // What is queued from before: every badge and the list, then the counts; the override
-        // notices of the last 7 days go to their rows (not toasted again).
-        relay.resync();
-        relay.overridden(false);
-        if let Ok(counts) = engine.counts() {
-            relay.counts(counts);
-        }
         self.relay = Some(relay);
         engine.set_foreground_pull(foreground_pull(self.foreground));
         self.engine = Some(engine);
