@@ -551,6 +551,37 @@ async fn the_minimal_histories_of_issue_17_hold_every_invariant() {
                 },
             ],
         ),
+        // Seed 5771 (Plex, furthest-progress): d1's unscrobble was applied with its answer lost;
+        // d0 saw the unwatch and played the item to the end. The simulation's client did not
+        // pass the read's `Date` on (`SimClient::read_user_data`), so d1's sent record had no
+        // read date, the dated row could not tell "overwritten after", and the unscrobble was
+        // sent again over d0's play.
+        (
+            5771,
+            vec![
+                Op::Bulk {
+                    dev: 1,
+                    played: true,
+                },
+                fault(FaultKind::ResetMidBody),
+                Op::Sync { dev: 1, now: true },
+                change(1, 0, Change::Unwatched),
+                fault(FaultKind::AppliedTimeout),
+                Op::OfflinePlay {
+                    dev: 1,
+                    item: 4,
+                    checkpoints: 3,
+                    finish: false,
+                },
+                Op::Pull { dev: 0 },
+                Op::OfflinePlay {
+                    dev: 0,
+                    item: 0,
+                    checkpoints: 4,
+                    finish: true,
+                },
+            ],
+        ),
         (
             279,
             vec![
