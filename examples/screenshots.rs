@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use playmark::demo::{DemoConfig, DemoServer, Fault};
+use playmark::demo::{DemoConfig, DemoLibrary, DemoServer, Fault, RequestMatch};
 use playmark::model::LocalChange;
 use playmark::store::DownloadState;
 use playmark::sync::ItemSyncState;
@@ -167,14 +167,20 @@ fn main() {
         server.live_connections() == 1 && listings >= 2
     });
 
-    // 3. Needs attention (the server refuses two changes) and a retrying one.
-    server.fail_next(
-        2,
-        Fault::Status {
-            code: 404,
-            retry_after: None,
-        },
-    );
+    // 3. Needs attention (the server refuses two changes) and a retrying one. The faults meet
+    // the writes only: a library listing, a poster or the socket passing by takes none of them
+    // (with `fail_next` one of those did, and the step timed out waiting for the second
+    // refusal).
+    server.clear_faults();
+    for _ in 0..2 {
+        server.fail_matching(
+            RequestMatch::user_data_writes(),
+            Fault::Status {
+                code: 404,
+                retry_after: None,
+            },
+        );
+    }
     toggle(&ids[0]);
     toggle(&ids[1]);
     wait_for("attention", || {
@@ -182,15 +188,16 @@ fn main() {
             .iter()
             .all(|id| matches!(state(id), Some(ItemSyncState::NeedsAttention { .. })))
     });
-    // One batched read may have taken the refusal for both: no leftover 404.
     server.clear_faults();
-    server.fail_next(
-        3,
-        Fault::Status {
-            code: 503,
-            retry_after: Some(40),
-        },
-    );
+    for _ in 0..3 {
+        server.fail_matching(
+            RequestMatch::user_data_writes(),
+            Fault::Status {
+                code: 503,
+                retry_after: Some(40),
+            },
+        );
+    }
     // A player saved a position 1 minute into the last episode.
     app.model().queue.emit(SyncQueueInput::Enqueue {
         item: ids[5].clone(),
@@ -226,7 +233,12 @@ fn main() {
     app.model().library.emit(LibraryInput::ShowView {
         name: "shows".into(),
     });
-    pump_for(500);
+    // Back from the season and the series to the list of series.
+    for _ in 0..2 {
+        app.model().library.emit(LibraryInput::Back);
+        pump_for(300);
+    }
+    pump_for(300);
     shoot(&dir, "series-unwatched");
     // 8. A bulk change and its Undo toast (the change is held, not sent, while it is up).
     let series = app.model().library.model().lists.series[0].clone();
@@ -246,6 +258,11 @@ fn main() {
         .emit_clicked();
     wait_for("the Undo toast", || app.model().undo_toast.is_some());
     shoot(&dir, "undo-toast");
+    // The same toast in the narrowest window: its words wrap, nothing is cut off.
+    app.widget().set_default_size(300, 680);
+    pump_for(600);
+    shoot(&dir, "toast-narrow");
+    app.widget().set_default_size(1000, 680);
     let batch = app.model().undo_toast.as_ref().map(|(b, _)| *b);
     if let Some(batch) = batch {
         app.emit(playmark::ui::app::AppInput::Undo { batch });
@@ -324,6 +341,63 @@ fn main() {
     app.model().status.widget().popup();
     shoot(&dir, "sign-in-needed");
     app.model().status.widget().popdown();
+    // 10. The sign-in dialog (it fits the screen; Escape closes it, Enter signs in).
+    app.emit(playmark::ui::app::AppInput::ShowSignIn);
+    pump_for(500);
+    shoot(&dir, "sign-in-dialog");
+    let dialogs: Vec<gtk::Window> = gtk::Window::list_toplevels()
+        .into_iter()
+        .filter_map(|w| w.downcast::<gtk::Window>().ok())
+        .filter(|w| w != app.widget().upcast_ref::<gtk::Window>() && w.is_visible())
+        .collect();
+    for w in dialogs {
+        w.close();
+    }
+    pump_for(200);
+    // 11. The main menu: Preferences, Keyboard Shortcuts, About.
+    let root = app.widget().clone().upcast::<gtk::Widget>();
+    if let Some(menu) = descendants(&root)
+        .into_iter()
+        .filter_map(|w| w.downcast::<gtk::MenuButton>().ok())
+        .find(|m| m.icon_name().as_deref() == Some("open-menu-symbolic"))
+    {
+        menu.popup();
+        shoot(&dir, "main-menu");
+        menu.popdown();
+    }
+    app.widget().close();
+    pump_for(100);
+    drop(app);
+
+    // 12. Home on a library with nothing watched yet: each section says what will appear.
+    let fresh = rt
+        .block_on(DemoServer::start(DemoConfig {
+            library: DemoLibrary::seeded().without_progress(),
+            ..DemoConfig::default()
+        }))
+        .unwrap();
+    let fresh_data = tempfile::tempdir().unwrap();
+    let app = App::builder()
+        .launch(AppInit {
+            queue: SyncQueueInit::Demo {
+                data_dir: fresh_data.path().to_path_buf(),
+                server: Some(fresh.clone()),
+            },
+            window_state: None,
+        })
+        .detach();
+    app.widget().set_default_size(1000, 680);
+    app.widget().present();
+    wait_for("the fresh library", || {
+        !app.model().library.model().lists.series.is_empty()
+    });
+    app.model().library.emit(LibraryInput::ShowView {
+        name: "home".into(),
+    });
+    pump_for(500);
+    shoot(&dir, "home-empty");
+    app.widget().close();
+    pump_for(100);
     drop(app);
 
     // 9. No database to work with: a damaged file (Set Aside and Start Empty) and a data folder

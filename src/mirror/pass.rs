@@ -185,6 +185,24 @@ pub async fn run_pass_with(
         ..PassReport::default()
     };
 
+    // 0. Writes delivered since the last pass confirmed its bases (a pass killed between
+    // delivering and confirming, or `mirror run --no-sync` then `playmark sync`): confirm them
+    // before the refresh replaces what the engines know with what the servers hold now, or a
+    // change made there since (a position moved back from our write) is judged from the side's
+    // base before our write and loses to the agreed state it moved on from (mirror
+    // simulation, seed 199).
+    if !options.dry_run {
+        let titles: Vec<(String, Vec<(AccountId, String)>)> = store
+            .mirror_titles(group)?
+            .into_keys()
+            .map(|key| {
+                let sides = sides_of_key(&key);
+                (key, sides)
+            })
+            .collect();
+        confirm_delivered(&mut store, group, &titles, &row.members)?;
+    }
+
     // 1. Refresh every member through its own engine.
     let mut members = Vec::new();
     for id in &row.members {
@@ -421,46 +439,74 @@ pub async fn run_pass_with(
         // after its pass) is confirmed by the first pass that finds it delivered (mirror
         // simulation, seed 4: otherwise a side that then goes back to its old base, a restart
         // or an unwatch, looks as if it lagged and is overwritten).
-        let titles = store.mirror_titles(group)?;
-        let mut confirmed = MirrorPassRecord::default();
-        let mut settled_of: HashMap<AccountId, std::collections::HashSet<String>> = HashMap::new();
-        for m in &members {
-            settled_of.insert(m.account.id, store.unsettled_items(m.account.id)?);
-        }
-        for title in &matching.titles {
-            let key = title.key();
-            let Some(row) = titles.get(&key) else {
-                continue;
-            };
-            let agreed = watch_of(&row.agreed);
-            for (account, item) in &title.items {
-                if row
-                    .bases
-                    .get(account)
-                    .map(watch_of)
-                    .is_some_and(|b| b.same(&agreed))
-                {
-                    continue;
-                }
-                let Some(unsettled) = settled_of.get(account) else {
-                    continue;
-                };
-                if unsettled.contains(item) {
-                    continue;
-                }
-                let base = store.base(*account, item)?;
-                if let Some(base) = base.filter(|b| WatchState::of(b).same(&agreed)) {
-                    confirmed.titles.push(MirrorTitleRecord {
-                        key: key.clone(),
-                        agreed: None,
-                        bases: vec![(*account, item.clone(), progress_of(&WatchState::of(&base)))],
-                    });
-                }
-            }
-        }
-        store.save_mirror_bases(group, &confirmed)?;
+        let titles: Vec<(String, Vec<(AccountId, String)>)> = matching
+            .titles
+            .iter()
+            .map(|t| (t.key(), t.items.clone()))
+            .collect();
+        let accounts: Vec<AccountId> = members.iter().map(|m| m.account.id).collect();
+        confirm_delivered(&mut store, group, &titles, &accounts)?;
     }
     Ok(report)
+}
+
+/// A title's sides as its stored key names them (`account:item|account:item`, see
+/// [`super::matching::Title::key`]).
+fn sides_of_key(key: &str) -> Vec<(AccountId, String)> {
+    key.split('|')
+        .filter_map(|side| {
+            let (account, item) = side.split_once(':')?;
+            Some((account.parse().ok()?, item.to_string()))
+        })
+        .collect()
+}
+
+/// Confirm, as its base, the agreed state of every side of `titles` whose account's engine
+/// knows its server to hold it (a delivered write: the engine read it back, and that is the
+/// account's base now) and that has nothing queued or unsettled there.
+fn confirm_delivered(
+    store: &mut Store,
+    group: i64,
+    titles: &[(String, Vec<(AccountId, String)>)],
+    accounts: &[AccountId],
+) -> Result<(), StoreError> {
+    let stored = store.mirror_titles(group)?;
+    let mut confirmed = MirrorPassRecord::default();
+    let mut settled_of: HashMap<AccountId, std::collections::HashSet<String>> = HashMap::new();
+    for account in accounts {
+        settled_of.insert(*account, store.unsettled_items(*account)?);
+    }
+    for (key, items) in titles {
+        let Some(row) = stored.get(key) else {
+            continue;
+        };
+        let agreed = watch_of(&row.agreed);
+        for (account, item) in items {
+            if row
+                .bases
+                .get(account)
+                .map(watch_of)
+                .is_some_and(|b| b.same(&agreed))
+            {
+                continue;
+            }
+            let Some(unsettled) = settled_of.get(account) else {
+                continue;
+            };
+            if unsettled.contains(item) {
+                continue;
+            }
+            let base = store.base(*account, item)?;
+            if let Some(base) = base.filter(|b| WatchState::of(b).same(&agreed)) {
+                confirmed.titles.push(MirrorTitleRecord {
+                    key: key.clone(),
+                    agreed: None,
+                    bases: vec![(*account, item.clone(), progress_of(&WatchState::of(&base)))],
+                });
+            }
+        }
+    }
+    store.save_mirror_bases(group, &confirmed)
 }
 
 /// The local changes that make an account's item hold `w.to`.

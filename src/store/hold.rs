@@ -1,4 +1,5 @@
-//! Held changes and their undo: a bulk change the app offers to take back.
+//! Held changes and their undo: a bulk change (or "Use mine for all") the app offers to take
+//! back.
 //!
 //! A bulk action ("Mark series unwatched") is recorded at once, like any change (DESIGN.md
 //! invariant 1: play state and outbox rows in one transaction), but its rows carry a
@@ -14,7 +15,10 @@
 
 use rusqlite::{params, Transaction};
 
-use super::outbox::{record_bulk_in, row_of, upsert_desired, RecordOutcome, RowState};
+use super::outbox::{
+    record_bulk_in, record_change_in, row_of, upsert_desired, RecordOutcome, RowState,
+};
+use super::sent::{overridden_in, restore_overridden, use_mine_change, Overridden};
 use super::state::{local_of, write_local};
 use super::{BulkOutcome, Result, Store};
 use crate::model::{AccountId, DesiredState, Millis, UserData};
@@ -34,15 +38,24 @@ pub struct HeldItem {
     pub change_seq: Option<i64>,
 }
 
-/// A bulk change recorded with a hold ([`Store::record_bulk_held`]): what [`Store::undo_held`]
-/// needs to take it back and [`Store::release_hold`] to let it go.
+/// What a held batch did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeldAction {
+    /// A season or series (`parent`) marked watched (`played`) or not watched.
+    Bulk { parent: String, played: bool },
+    /// "Use mine for all": the person's values of these override notices queued after all
+    /// (an undo puts the notices back, so "Use mine" stays possible for their 7 days).
+    UseMine { notices: Vec<Overridden> },
+}
+
+/// A bulk change recorded with a hold ([`Store::record_bulk_held`],
+/// [`Store::use_mine_held`]): what [`Store::undo_held`] needs to take it back and
+/// [`Store::release_hold`] to let it go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeldBatch {
     pub account: AccountId,
-    /// The season or series.
-    pub parent: String,
-    /// Marked watched (`true`) or not watched.
-    pub played: bool,
+    /// What the change was.
+    pub action: HeldAction,
     /// Not sent before this time (epoch ms).
     pub hold_until: Millis,
     /// Every child the action changed, in id order.
@@ -111,12 +124,78 @@ impl Store {
         tx.commit()?;
         Ok(HeldBatch {
             account,
-            parent: parent.to_string(),
-            played,
+            action: HeldAction::Bulk {
+                parent: parent.to_string(),
+                played,
+            },
             hold_until,
             items,
             outcome,
         })
+    }
+
+    /// "Use mine for all": [`Store::use_mine`] for each of `items` that has an override
+    /// notice, in one transaction, every queued row held until `hold_until`. The notices go
+    /// (the person decided) and are kept in the batch for an undo. `None` when none of the
+    /// items has a notice (any more).
+    pub fn use_mine_held(
+        &mut self,
+        account: AccountId,
+        items: &[String],
+        now: Millis,
+        debounce_ms: i64,
+        hold_until: Millis,
+    ) -> Result<Option<HeldBatch>> {
+        let tx = self.conn.transaction()?;
+        let notices: Vec<Overridden> = overridden_in(&tx, account, now)?
+            .into_iter()
+            .filter(|o| items.contains(&o.item_id))
+            .collect();
+        if notices.is_empty() {
+            return Ok(None);
+        }
+        let mut held = Vec::with_capacity(notices.len());
+        let (mut queued, mut dropped) = (0, 0);
+        for notice in &notices {
+            let child = record_change_in(
+                &tx,
+                account,
+                &notice.item_id,
+                use_mine_change(notice),
+                now,
+                debounce_ms,
+            )?;
+            let change_seq = match child.outcome {
+                RecordOutcome::Queued { change_seq } => {
+                    set_hold(&tx, account, &child.item_id, Some(hold_until), change_seq)?;
+                    queued += 1;
+                    Some(change_seq)
+                }
+                RecordOutcome::Dropped => {
+                    dropped += 1;
+                    None
+                }
+            };
+            held.push(HeldItem {
+                item_id: child.item_id,
+                before: child.before,
+                before_changed_at: child.before_changed_at,
+                after: child.after,
+                change_seq,
+            });
+        }
+        tx.commit()?;
+        Ok(Some(HeldBatch {
+            account,
+            action: HeldAction::UseMine { notices },
+            hold_until,
+            items: held,
+            outcome: BulkOutcome {
+                queued,
+                dropped,
+                group_key: None,
+            },
+        }))
     }
 
     /// End the hold of `batch`: its rows are sent like any other (a row changed since, with
@@ -215,6 +294,12 @@ impl Store {
                 now,
                 debounce_ms,
             )?;
+            // The notice that "Use mine" replaced is back: the person can still choose.
+            if let HeldAction::UseMine { notices } = &batch.action {
+                for notice in notices.iter().filter(|n| n.item_id == item.item_id) {
+                    restore_overridden(&tx, account, notice)?;
+                }
+            }
         }
         tx.execute(
             "DELETE FROM sync_groups WHERE account_id = ?1 AND group_key NOT IN

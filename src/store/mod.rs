@@ -27,7 +27,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use crate::model::{AccountId, Millis, ServerKind};
 
 pub use downloads::{DownloadRow, DownloadState, DownloadTarget};
-pub use hold::{HeldBatch, HeldItem, UndoOutcome, UNDO_HOLD_MS};
+pub use hold::{HeldAction, HeldBatch, HeldItem, UndoOutcome, UNDO_HOLD_MS};
 pub use library::{ItemMerge, ItemView, MergeReport, ReadMark, RefreshStats, REMOVED_DETAIL};
 pub use mirror::{MirrorGroupRow, MirrorPassRecord, MirrorTitleRecord, MirrorTitleRow};
 pub use outbox::{

@@ -379,27 +379,9 @@ impl Store {
         debounce_ms: i64,
     ) -> Result<(UserData, RecordOutcome)> {
         let tx = self.conn.transaction()?;
-        match kind_of(&tx, account, item)? {
-            Some(k) if k.is_playable() => {}
-            Some(_) => return Err(StoreError::NoChildren(item.to_string())),
-            None => return Err(StoreError::UnknownItem(item.to_string())),
-        }
-        let base = base_of(&tx, account, item)?.unwrap_or_default();
-        let current = local_of(&tx, account, item)?.unwrap_or(base);
-        let next = apply_change(&current, change, now);
-        write_local(&tx, account, item, &next, Some(now))?;
-        // A new decision of the person's: an older "kept the server's value" notice is over.
-        sent::forget_overridden(&tx, account, item)?;
-        let outcome = upsert_desired(
-            &tx,
-            account,
-            item,
-            &DesiredState::from_user_data(&next),
-            now,
-            debounce_ms,
-        )?;
+        let done = record_change_in(&tx, account, item, change, now, debounce_ms)?;
         tx.commit()?;
-        Ok((next, outcome))
+        Ok((done.after, done.outcome))
     }
 
     /// Mark every known episode of a season or series watched / not watched, in one
@@ -429,6 +411,45 @@ pub(super) struct BulkChild {
     pub before_changed_at: Option<Millis>,
     pub after: UserData,
     pub outcome: RecordOutcome,
+}
+
+/// [`Store::record_change`] inside the caller's transaction, with the item's state before
+/// (for an undo, see `store::hold`).
+pub(super) fn record_change_in(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    item: &str,
+    change: LocalChange,
+    now: Millis,
+    debounce_ms: i64,
+) -> Result<BulkChild> {
+    match kind_of(tx, account, item)? {
+        Some(k) if k.is_playable() => {}
+        Some(_) => return Err(StoreError::NoChildren(item.to_string())),
+        None => return Err(StoreError::UnknownItem(item.to_string())),
+    }
+    let base = base_of(tx, account, item)?.unwrap_or_default();
+    let current = local_of(tx, account, item)?.unwrap_or(base);
+    let before_changed_at = changed_at_of(tx, account, item)?;
+    let next = apply_change(&current, change, now);
+    write_local(tx, account, item, &next, Some(now))?;
+    // A new decision of the person's: an older "kept the server's value" notice is over.
+    sent::forget_overridden(tx, account, item)?;
+    let outcome = upsert_desired(
+        tx,
+        account,
+        item,
+        &DesiredState::from_user_data(&next),
+        now,
+        debounce_ms,
+    )?;
+    Ok(BulkChild {
+        item_id: item.to_string(),
+        before: current,
+        before_changed_at,
+        after: next,
+        outcome,
+    })
 }
 
 /// [`Store::record_bulk`] inside the caller's transaction.

@@ -374,39 +374,86 @@ pub(super) fn forget_overridden(
     Ok(())
 }
 
+/// Put back an override notice as it was (an undo of "Use mine for all", see `store::hold`):
+/// its decision time too, so it is kept for the same 7 days.
+pub(super) fn restore_overridden(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    o: &Overridden,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO overridden (account_id, item_id, decided_at, kept_position_ms,
+           kept_played, yours_position_ms, yours_played, why, unknown_outcome)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        account,
+        o.item_id,
+        o.at,
+        o.kept.position_ms,
+        o.kept.played,
+        o.yours.position_ms,
+        o.yours.played,
+        o.why,
+        o.after_unknown_outcome
+    ])?;
+    Ok(())
+}
+
+/// [`Store::overridden`] inside the caller's transaction.
+pub(super) fn overridden_in(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    now: Millis,
+) -> rusqlite::Result<Vec<Overridden>> {
+    tx.execute(
+        "DELETE FROM overridden WHERE account_id = ?1 AND decided_at < ?2",
+        params![account, now.saturating_sub(OVERRIDDEN_KEEP_MS)],
+    )?;
+    let mut stmt = tx.prepare(
+        "SELECT item_id, decided_at, kept_position_ms, kept_played, yours_position_ms,
+                yours_played, why, unknown_outcome
+         FROM overridden WHERE account_id = ?1 ORDER BY decided_at DESC, item_id",
+    )?;
+    let rows = stmt.query_map([account], |r| {
+        Ok(Overridden {
+            item_id: r.get(0)?,
+            at: r.get(1)?,
+            kept: Progress {
+                position_ms: r.get(2)?,
+                played: r.get(3)?,
+            },
+            yours: Progress {
+                position_ms: r.get(4)?,
+                played: r.get(5)?,
+            },
+            why: r.get(6)?,
+            after_unknown_outcome: r.get(7)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// The change that sends the person's value of an override notice ("Use mine").
+pub(super) fn use_mine_change(entry: &Overridden) -> crate::model::LocalChange {
+    if entry.yours.played {
+        crate::model::LocalChange::MarkWatched
+    } else {
+        crate::model::LocalChange::Playback {
+            position_ms: entry.yours.position_ms,
+            watched: false,
+            add_play: false,
+            unwatch: true,
+        }
+    }
+}
+
 impl Store {
     /// The merges of the last 7 days that kept the server's value over a change of the
     /// person's, newest first (older ones are forgotten here).
     pub fn overridden(&mut self, account: AccountId, now: Millis) -> Result<Vec<Overridden>> {
         let tx = self.conn.transaction()?;
-        tx.execute(
-            "DELETE FROM overridden WHERE account_id = ?1 AND decided_at < ?2",
-            params![account, now.saturating_sub(OVERRIDDEN_KEEP_MS)],
-        )?;
-        let out = {
-            let mut stmt = tx.prepare(
-                "SELECT item_id, decided_at, kept_position_ms, kept_played, yours_position_ms,
-                        yours_played, why, unknown_outcome
-                 FROM overridden WHERE account_id = ?1 ORDER BY decided_at DESC, item_id",
-            )?;
-            let rows = stmt.query_map([account], |r| {
-                Ok(Overridden {
-                    item_id: r.get(0)?,
-                    at: r.get(1)?,
-                    kept: Progress {
-                        position_ms: r.get(2)?,
-                        played: r.get(3)?,
-                    },
-                    yours: Progress {
-                        position_ms: r.get(4)?,
-                        played: r.get(5)?,
-                    },
-                    why: r.get(6)?,
-                    after_unknown_outcome: r.get(7)?,
-                })
-            })?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()?
-        };
+        let out = overridden_in(&tx, account, now)?;
         tx.commit()?;
         Ok(out)
     }
@@ -428,16 +475,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let change = if entry.yours.played {
-            crate::model::LocalChange::MarkWatched
-        } else {
-            crate::model::LocalChange::Playback {
-                position_ms: entry.yours.position_ms,
-                watched: false,
-                add_play: false,
-                unwatch: true,
-            }
-        };
+        let change = use_mine_change(&entry);
         // Recording the change forgets the decision (`forget_overridden`).
         Ok(Some(self.record_change(
             account,

@@ -45,6 +45,7 @@ pub mod preferences;
 pub mod sign_in;
 pub mod sync_badge;
 pub mod sync_status;
+pub mod toast;
 pub mod undo_toast;
 pub mod window_state;
 pub mod worker;

@@ -8,7 +8,6 @@
 //! everything at `store::UNDO_HOLD_MS` even if the app is killed.
 
 use relm4::adw;
-use relm4::gtk;
 
 use super::i18n::{gettext, ntr, tr};
 
@@ -16,7 +15,7 @@ use super::i18n::{gettext, ntr, tr};
 pub const UNDO_TOAST_SECONDS: u32 = 10;
 
 /// The toast's title: what the bulk action did to `name` (a series, or "Series — Season 1";
-/// server text: the caller escapes it for markup).
+/// server text, shown as plain text).
 pub fn title(name: &str, count: usize, played: bool) -> String {
     let args = [("name", name)];
     if played {
@@ -46,9 +45,24 @@ pub fn season_name(series: &str, season: &str) -> String {
 
 /// A new Undo toast (not yet shown): high priority, "Undo" button.
 pub fn new(name: &str, count: usize, played: bool) -> adw::Toast {
-    // AdwToast titles are markup in libadwaita 1.2: the name is server text.
-    let text = title(name, count, played);
-    let toast = adw::Toast::new(&gtk::glib::markup_escape_text(&text));
+    // Plain text in the toast's own label (`ui::toast`): the name is server text.
+    let toast = super::toast::new(&title(name, count, played));
+    toast.set_priority(adw::ToastPriority::High);
+    toast.set_timeout(UNDO_TOAST_SECONDS);
+    toast.set_button_label(Some(&gettext("Undo")));
+    toast
+}
+
+/// The Undo toast of "Use mine for all": the person's values of `count` items go out after
+/// all (an Undo puts the override notices back).
+pub fn use_mine(count: usize) -> adw::Toast {
+    let text = ntr(
+        "Your progress will be sent for {count} episode",
+        "Your progress will be sent for {count} episodes",
+        count,
+        &[],
+    );
+    let toast = super::toast::new(&text);
     toast.set_priority(adw::ToastPriority::High);
     toast.set_timeout(UNDO_TOAST_SECONDS);
     toast.set_button_label(Some(&gettext("Undo")));

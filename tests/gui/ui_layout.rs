@@ -272,3 +272,103 @@ fn the_view_switcher_stays_put_whatever_the_sync_button_says() {
         }
     }
 }
+
+/// The toasts on screen (libadwaita's toast widgets, CSS name `toast`), mapped.
+fn toasts(window: &gtk::Widget) -> Vec<gtk::Widget> {
+    descendants(window)
+        .into_iter()
+        .filter(|w| w.css_name() == "toast" && w.is_mapped())
+        .collect()
+}
+
+/// Toasts are not cut off in a narrow window (issue 20 item 8): at the window's minimum
+/// width the longest toasts the app shows (an Undo toast of a season with a long name, the
+/// too-late one) lie inside the window, and their words are all there (not cut, not "…").
+#[gtk::test]
+fn toasts_fit_a_window_at_its_minimum_width() {
+    use playmark::ui::app::AppInput;
+    use playmark::ui::worker::SyncQueueOutput;
+    close_all_windows();
+    // Narrower than the window can go: it takes its minimum width.
+    let f = Fixture::launch(DemoLibrary::seeded(), Some((300, 640)));
+    wait_for("the library", || !f.lists().series.is_empty());
+    let window = f.app.widget().clone().upcast::<gtk::Widget>();
+    settle(Duration::from_millis(300));
+    let min = window.measure(gtk::Orientation::Horizontal, -1).0;
+    println!("LAYOUT window width {} (minimum {min})", window.width());
+    assert!(window.width() <= min, "the window is at its minimum width");
+    let long = [
+        SyncQueueOutput::BulkHeld {
+            batch: 1,
+            name: "Season 2".into(),
+            series: Some("The Lighthouse Keepers of the Northern Isles".into()),
+            count: 12,
+            played: false,
+            held: 12,
+        },
+        SyncQueueOutput::UseMineHeld {
+            batch: 2,
+            count: 12,
+            held: 12,
+        },
+        SyncQueueOutput::UndoTooLate { batch: 2 },
+    ];
+    for out in long {
+        let what = format!("{out:?}");
+        f.app.emit(AppInput::Queue(out));
+        wait_for("a toast", || !toasts(&window).is_empty());
+        // The toast slides in: measure once it stands still.
+        let mut last = None;
+        wait_for("the toast in place", || {
+            settle(Duration::from_millis(100));
+            let now = toasts(&window).first().map(|t| rect(t, &window));
+            std::mem::replace(&mut last, now) == now
+        });
+        let toast = toasts(&window).pop().unwrap();
+        let (x, _, w, _) = rect(&toast, &window);
+        let title = descendants(&toast)
+            .into_iter()
+            .filter_map(|w| w.downcast::<gtk::Label>().ok())
+            .find(|l| l.is_mapped() && l.label().chars().count() > 12)
+            .expect("the toast's title");
+        let (tx, _, tw, _) = rect(&title, &window);
+        let cut = title.layout().is_ellipsized();
+        let natural_one_line = title.measure(gtk::Orientation::Horizontal, -1).1;
+        println!(
+            "LAYOUT toast {what}: x {x} width {w} in {}; title x {tx} width {tw} \
+             (natural {natural_one_line}), ellipsized {cut}, lines {}",
+            window.width(),
+            title.layout().line_count()
+        );
+        assert!(
+            x >= 0.0 && x + w as f32 <= window.width() as f32,
+            "{what}: the toast ({x}, width {w}) is cut off by the window ({})",
+            window.width()
+        );
+        assert!(
+            tx >= 0.0 && tx + tw as f32 <= window.width() as f32,
+            "{what}: its title ({tx}, width {tw}) is cut off by the window"
+        );
+        assert!(!cut, "{what}: its title is cut short (…)");
+        let (_, _, _, th) = rect(&title, &window);
+        let needed = title.measure(gtk::Orientation::Vertical, tw).0;
+        assert!(
+            th >= needed,
+            "{what}: its title has {th} px of the {needed} its lines need"
+        );
+        let (_, ty, _, _) = rect(&title, &window);
+        assert!(
+            ty >= 0.0 && ty + th as f32 <= window.height() as f32,
+            "{what}: its title is cut off at the bottom"
+        );
+        // Dismiss it, so the next one is measured alone.
+        let close = descendants(&toast)
+            .into_iter()
+            .filter_map(|w| w.downcast::<gtk::Button>().ok())
+            .find(|b| b.icon_name().as_deref() == Some("window-close-symbolic"))
+            .expect("the toast's close button");
+        close.emit_clicked();
+        wait_for("the toast gone", || toasts(&window).is_empty());
+    }
+    close_all_windows();
+}

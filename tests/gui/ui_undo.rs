@@ -190,13 +190,18 @@ impl Fixture {
 
     /// The Undo toast's button, once it is on screen.
     fn undo_button(&self) -> gtk::Button {
+        self.toast_button("Undo")
+    }
+
+    /// The button labelled `label` of a toast, once it is on screen and stands still.
+    fn toast_button(&self, label: &str) -> gtk::Button {
         let window = self.app.widget().clone().upcast::<gtk::Widget>();
         let find = || {
             descendants(&window)
                 .into_iter()
                 .filter(|w| w.is_mapped())
                 .filter_map(|w| w.downcast::<gtk::Button>().ok())
-                .find(|b| b.label().as_deref() == Some("Undo"))
+                .find(|b| b.label().as_deref() == Some(label))
         };
         // The toast slides in: wait until it stands still before clicking it. Found afresh each
         // time: a toast going away while a newer one comes (a CI run lost the first button
@@ -208,7 +213,7 @@ impl Fixture {
         };
         let mut last: Option<(gtk::Button, (i32, i32))> = None;
         let mut button = None;
-        wait_for("the Undo toast in place", || {
+        wait_for(&format!("the {label} toast in place"), || {
             std::thread::sleep(Duration::from_millis(50));
             pump();
             let now = find().and_then(|b| place(&b).map(|at| (b, at)));
@@ -496,4 +501,137 @@ fn held_changes_are_not_counted_as_waiting_to_be_sent() {
     wait_for("Up to date again after the Undo", || {
         status_words(&f).0 == "Up to date"
     });
+}
+
+/// The visible override notice of an item's row ("Another device set …"), if any.
+fn overridden_notice(f: &Fixture, id: &str) -> Option<String> {
+    let library = f
+        .app
+        .model()
+        .library
+        .widget()
+        .clone()
+        .upcast::<gtk::Widget>();
+    let row = named(&library, id).pop()?;
+    let notice = named(&row, "overridden").pop()?;
+    if !notice.is_visible() {
+        return None;
+    }
+    let label = named(&notice, "overridden-notice")
+        .pop()?
+        .downcast::<gtk::Label>()
+        .ok()?;
+    Some(label.label().to_string())
+}
+
+/// "Use mine for all" is a bulk change too (issue 20): the person's values go on the rows at
+/// once, held under an Undo toast; Undo puts back what was kept and the override notices
+/// with it (the person can still choose "Use mine" for their 7 days), and nothing is sent.
+#[gtk::test]
+fn use_mine_for_all_has_an_undo_that_brings_the_notices_back() {
+    use playmark::ui::library::LibraryOutput;
+    use playmark::ui::sync_status::SyncStatusOutput;
+    use playmark::ui::worker::DevFault;
+    const MIN: i64 = 60_000;
+    common::gtk::close_all_windows();
+    let f = Fixture::start();
+    let eps = f.lists().episodes;
+    assert!(eps.len() >= 4);
+    let mine = [eps[2].clone(), eps[3].clone()];
+    // This device moves two episodes to 5:00 while the server is down ...
+    f.server.set_offline(true);
+    std::thread::sleep(Duration::from_millis(50));
+    for id in &mine {
+        f.app.emit(AppInput::Library(LibraryOutput::Enqueue {
+            item: id.clone(),
+            change: playmark::model::LocalChange::Position {
+                position_ms: 5 * MIN,
+            },
+        }));
+    }
+    wait_for("both rows at 5:00", || {
+        mine.iter().all(|id| f.row(id).position_ms == 5 * MIN)
+    });
+    // ... while another device, on the server, goes further: the merge keeps its values.
+    for (id, at) in mine.iter().zip([12 * MIN, 14 * MIN]) {
+        f.server.set_user_data(
+            id,
+            UserData {
+                position_ms: at,
+                last_played: Some(chrono::Utc::now().timestamp_millis()),
+                ..UserData::default()
+            },
+        );
+    }
+    f.app.emit(AppInput::Status(SyncStatusOutput::Simulate {
+        fault: DevFault::Offline { offline: false },
+    }));
+    wait_within("both notices on the rows", Duration::from_secs(90), || {
+        pump();
+        mine.iter().all(|id| overridden_notice(&f, id).is_some())
+    });
+    let notices: Vec<Option<String>> = mine.iter().map(|id| overridden_notice(&f, id)).collect();
+    assert_eq!(f.row(&mine[0]).position_ms, 12 * MIN);
+    assert_eq!(f.row(&mine[1]).position_ms, 14 * MIN);
+    wait_for("the override toast counts both", || {
+        f.app
+            .model()
+            .overridden_toast
+            .as_ref()
+            .is_some_and(|t| t.items.len() == 2)
+    });
+    f.server.clear_requests();
+
+    f.click(f.toast_button("Use mine for all").upcast_ref());
+    wait_for("the person's values on both rows", || {
+        mine.iter().all(|id| f.row(id).position_ms == 5 * MIN)
+    });
+    wait_for("the notices gone", || {
+        mine.iter().all(|id| overridden_notice(&f, id).is_none())
+    });
+    let undo = f.undo_button();
+    // Held while the Undo toast is up: nothing went, even past the debounce.
+    f.run_for(Duration::from_millis(1_500));
+    assert_eq!(f.writes(), 0, "{:?}", f.server.requests());
+
+    f.click(undo.upcast_ref());
+    wait_for("the kept values on the rows again", || {
+        f.row(&mine[0]).position_ms == 12 * MIN && f.row(&mine[1]).position_ms == 14 * MIN
+    });
+    wait_for("the notices back, as they were", || {
+        pump();
+        mine.iter()
+            .map(|id| overridden_notice(&f, id))
+            .collect::<Vec<_>>()
+            == notices
+    });
+    assert!(f
+        .app
+        .model()
+        .overridden
+        .iter()
+        .filter(|o| mine.contains(&o.item_id))
+        .all(|o| o.yours.position_ms == 5 * MIN));
+    // Nothing is queued (each item is back at the server's value), so nothing will ever go.
+    let store = Store::open(&database_path(f.dir.path())).unwrap();
+    let account = store.account().unwrap().unwrap().id;
+    assert!(store.outbox(account).unwrap().is_empty());
+    f.run_for(Duration::from_millis(1_500));
+    assert_eq!(f.writes(), 0, "{:?}", f.server.requests());
+    assert_eq!(f.server.user_data(&mine[0]).unwrap().position_ms, 12 * MIN);
+    assert_eq!(f.server.user_data(&mine[1]).unwrap().position_ms, 14 * MIN);
+    // "Use mine" on a row is still offered.
+    let row = named(
+        &f.app
+            .model()
+            .library
+            .widget()
+            .clone()
+            .upcast::<gtk::Widget>(),
+        &mine[0],
+    )
+    .pop()
+    .unwrap();
+    let button = named(&row, "use-mine").pop().unwrap();
+    assert!(button.is_visible() && button.is_sensitive());
 }

@@ -418,3 +418,65 @@ async fn watch_passes_on_a_live_change_and_stops_on_ctrl_c() {
     assert!(out.contains("Stopped."), "{out}");
     assert_eq!(p.plex.user_data(&x).unwrap().play_count, 1);
 }
+
+/// `mirror run ID` and `mirror watch ID` with an ID that is no group: the usage error, word for
+/// word on stderr, exit 1, nothing on stdout, and no request to either server (the other
+/// group is not run instead). With no group at all, the message says how to make one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_group_is_a_usage_error_and_runs_nothing() {
+    let p = pair(&[]).await;
+    let (j, _) = p.both("Paper Cities", 1, 5);
+    p.jf.set_user_data(&j, watched());
+    let requests = (p.jf.requests().len(), p.plex.requests().len());
+    for command in ["run", "watch"] {
+        let o = run(&p.data, &["mirror", command, "7"], None);
+        expect_code(&o, 1);
+        assert_eq!(
+            String::from_utf8_lossy(&o.stderr),
+            "no mirror group 7 (see `playmark mirror list`)\n",
+            "mirror {command} 7"
+        );
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "", "mirror {command} 7");
+    }
+    assert_eq!(
+        (p.jf.requests().len(), p.plex.requests().len()),
+        requests,
+        "an unknown group reads and writes nothing"
+    );
+
+    expect_code(&run(&p.data, &["mirror", "remove", "1"], None), 0);
+    for command in ["run", "watch"] {
+        let o = run(&p.data, &["mirror", command], None);
+        expect_code(&o, 1);
+        assert_eq!(
+            String::from_utf8_lossy(&o.stderr),
+            "No mirror groups: `playmark mirror add ACCOUNT ACCOUNT` makes one.\n",
+            "mirror {command}"
+        );
+    }
+}
+
+/// A write queued by one pass and delivered outside any pass (`mirror run --no-sync`, then
+/// `playmark --account 2 sync`; a pass killed between delivering and confirming is the same,
+/// mirror simulation seed 199): Plex then moves its position back from our 15:00 to 10:00. The
+/// next pass must see a move back from 15:00 (carried to Jellyfin), not a move forward from
+/// Plex's 0:00 before our write that the agreed 15:00 beats (written back over the person's
+/// 10:00).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_position_moved_back_after_a_write_delivered_outside_a_pass_crosses() {
+    let p = pair(&[]).await;
+    let (j, x) = p.both("Orbital Kitchen", 2, 4);
+    p.jf.set_user_data(&j, at(900));
+    p.mirror(&["run", "--no-sync"], 0);
+    assert_eq!(p.plex.user_data(&x).unwrap().position_ms, 0);
+    expect_code(&run(&p.data, &["--account", PLEX, "sync"], None), 0);
+    assert_eq!(p.plex.user_data(&x).unwrap().position_ms, 900_000);
+    p.plex.set_user_data(&x, at(600));
+    let out = p.mirror(&["run"], 0);
+    assert_eq!(
+        p.plex.user_data(&x).unwrap().position_ms,
+        600_000,
+        "Plex's move back was overwritten: {out}"
+    );
+    assert_eq!(p.jf.user_data(&j).unwrap().position_ms, 600_000, "{out}");
+}

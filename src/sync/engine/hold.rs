@@ -26,6 +26,26 @@ impl Engine {
         Ok(batch)
     }
 
+    /// "Use mine for all" ([`Store::use_mine_held`]), held like a bulk change for its Undo.
+    /// `None` when none of `items` has an override notice any more.
+    pub fn use_mine_held(&self, items: &[String]) -> Result<Option<HeldBatch>, StoreError> {
+        let now = self.now();
+        let batch = self.with_store(|s| {
+            s.use_mine_held(
+                self.shared.account,
+                items,
+                now,
+                self.shared.config.debounce_ms,
+                now.saturating_add(UNDO_HOLD_MS),
+            )
+        })?;
+        if batch.is_some() {
+            self.emit_counts();
+            self.shared.notify.notify_one();
+        }
+        Ok(batch)
+    }
+
     /// The person is done deciding about `batch`: its changes are sent now.
     pub fn release_hold(&self, batch: &HeldBatch) -> Result<usize, StoreError> {
         let n = self.with_store(|s| s.release_hold(batch))?;

@@ -86,10 +86,9 @@ impl App {
         items.extend(new_items);
         let count = items.len();
         let (title, action) = format::failure_toast(&error, server, count, pending);
-        // AdwToast titles are markup in libadwaita 1.2: escape server-provided text.
-        let title = gtk::glib::markup_escape_text(&title).to_string();
+        // Plain text in the toast's own label (server text is never markup).
         if let Some(active) = self.toasts.get_mut(kind.as_str()) {
-            active.toast.set_title(&title);
+            crate::ui::toast::set_text(&active.toast, &title);
             active.items = items;
             active.count = count;
             active.error = error;
@@ -97,7 +96,7 @@ impl App {
             active.pending = pending;
             return;
         }
-        let toast = adw::Toast::new(&title);
+        let toast = crate::ui::toast::new(&title);
         toast.set_timeout(8);
         if let Some(label) = format::action_label(action) {
             toast.set_button_label(Some(&label));
@@ -172,9 +171,7 @@ impl App {
             }
             let (title, _) =
                 format::failure_toast(&active.error, &active.server, active.count, active.pending);
-            active
-                .toast
-                .set_title(&gtk::glib::markup_escape_text(&title));
+            crate::ui::toast::set_text(&active.toast, &title);
         }
         for kind in gone {
             if let Some(active) = self.toasts.remove(kind) {
@@ -260,16 +257,15 @@ impl App {
             notice.as_ref().map(|(t, n)| (t.as_str(), n.as_str())),
             counted.len(),
         );
-        // AdwToast titles are markup: escape the item's title (server text).
-        let title = gtk::glib::markup_escape_text(&title).to_string();
+        // Plain text in the toast's own label: the item's title is server text, never markup.
         let label = format::overridden_toast_action(counted.len());
         if let Some(active) = &mut self.overridden_toast {
-            active.toast.set_title(&title);
+            crate::ui::toast::set_text(&active.toast, &title);
             active.toast.set_button_label(Some(&label));
             active.items = counted;
             return;
         }
-        let toast = adw::Toast::new(&title);
+        let toast = crate::ui::toast::new(&title);
         toast.set_timeout(10);
         toast.set_button_label(Some(&label));
         let s = sender.input_sender().clone();

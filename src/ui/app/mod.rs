@@ -563,7 +563,7 @@ impl SimpleComponent for App {
                     self.playing = item.map(|i| (i, pid));
                 }
                 SyncQueueOutput::Message { text } => {
-                    let toast = adw::Toast::new(&gtk::glib::markup_escape_text(&text));
+                    let toast = crate::ui::toast::new(&text);
                     toast.set_timeout(8);
                     self.toast_overlay.add_toast(toast);
                     self.last_message = Some(text);
@@ -605,9 +605,14 @@ impl SimpleComponent for App {
                     self.show_undo_toast(batch, toast, &sender);
                     self.set_held(held);
                 }
+                SyncQueueOutput::UseMineHeld { batch, count, held } => {
+                    let toast = crate::ui::undo_toast::use_mine(count);
+                    self.show_undo_toast(batch, toast, &sender);
+                    self.set_held(held);
+                }
                 SyncQueueOutput::UndoTooLate { .. } => {
                     let text = crate::ui::undo_toast::too_late();
-                    let toast = adw::Toast::new(&gtk::glib::markup_escape_text(&text));
+                    let toast = crate::ui::toast::new(&text);
                     toast.set_timeout(8);
                     self.toast_overlay.add_toast(toast);
                     self.last_message = Some(text);
@@ -629,7 +634,7 @@ impl SimpleComponent for App {
                         self.failure = Some(message);
                         self.show_engine_state(false);
                     } else {
-                        let toast = adw::Toast::new(&gtk::glib::markup_escape_text(&message));
+                        let toast = crate::ui::toast::new(&message);
                         self.toast_overlay.add_toast(toast);
                     }
                 }

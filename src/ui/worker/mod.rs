@@ -370,6 +370,15 @@ pub enum SyncQueueOutput {
         /// Outbox rows held (items the change brought back to the server's state have none).
         held: usize,
     },
+    /// "Use mine for all" was recorded and is held while its Undo is offered, like
+    /// [`SyncQueueOutput::BulkHeld`]: the person's values of `count` items queued after all.
+    /// An Undo puts their override notices back.
+    UseMineHeld {
+        batch: u64,
+        count: usize,
+        /// Outbox rows held.
+        held: usize,
+    },
     /// An Undo came too late: some change of the batch was sent or is being sent; nothing was
     /// taken back.
     UndoTooLate { batch: u64 },
@@ -594,6 +603,11 @@ impl Worker for SyncQueue {
                 self.download_control(&item, action, sender.output_sender());
                 return;
             }
+            // "Use mine for all" is a bulk change: held while its Undo is offered.
+            SyncQueueInput::UseMine { items } if items.len() > 1 => {
+                self.held
+                    .use_mine(&engine, &relay, &items, sender.output_sender())
+            }
             SyncQueueInput::UseMine { items } => {
                 let mut result = Ok(());
                 for item in &items {
@@ -661,7 +675,12 @@ impl Worker for SyncQueue {
                 })
             }
             SyncQueueInput::Undo { batch } => {
-                self.held.undo(&engine, batch, sender.output_sender())
+                self.held
+                    .undo(&engine, batch, sender.output_sender())
+                    .map(|_| {
+                        // An undone "Use mine for all" brings its override notices back.
+                        relay.overridden(false);
+                    })
             }
             SyncQueueInput::ReleaseHold { batch } => self.held.release(&engine, batch),
             // Both directions: send what is queued (held bulk changes too: the person asked for

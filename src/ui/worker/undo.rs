@@ -5,10 +5,11 @@
 
 use std::collections::HashMap;
 
+use super::relay::Relay;
 use super::{send_item, SyncQueueOutput};
 use crate::model::ItemKind;
-use crate::store::{HeldBatch, StoreError, UndoOutcome};
-use crate::sync::Engine;
+use crate::store::{HeldAction, HeldBatch, StoreError, UndoOutcome};
+use crate::sync::{Engine, ItemSyncState};
 
 /// Held bulk changes by batch number.
 #[derive(Debug, Default)]
@@ -27,27 +28,66 @@ impl HeldBatches {
     ) {
         self.next += 1;
         let number = self.next;
-        let parent = engine
-            .with_store(|s| s.item(batch.account, &batch.parent))
-            .ok()
-            .flatten();
-        let name = parent.as_ref().map(|p| p.name.clone()).unwrap_or_default();
-        let series = parent
-            .filter(|p| p.kind == ItemKind::Season)
-            .and_then(|p| p.series_name);
-        let _ = out.send(SyncQueueOutput::BulkHeld {
-            batch: number,
-            name,
-            series,
-            count: batch.items.len(),
-            played: batch.played,
-            held: batch
-                .items
-                .iter()
-                .filter(|i| i.change_seq.is_some())
-                .count(),
+        let held = batch
+            .items
+            .iter()
+            .filter(|i| i.change_seq.is_some())
+            .count();
+        let count = batch.items.len();
+        let _ = out.send(match &batch.action {
+            HeldAction::Bulk { parent, played } => {
+                let parent = engine
+                    .with_store(|s| s.item(batch.account, parent))
+                    .ok()
+                    .flatten();
+                let name = parent.as_ref().map(|p| p.name.clone()).unwrap_or_default();
+                let series = parent
+                    .filter(|p| p.kind == ItemKind::Season)
+                    .and_then(|p| p.series_name);
+                SyncQueueOutput::BulkHeld {
+                    batch: number,
+                    name,
+                    series,
+                    count,
+                    played: *played,
+                    held,
+                }
+            }
+            HeldAction::UseMine { .. } => SyncQueueOutput::UseMineHeld {
+                batch: number,
+                count,
+                held,
+            },
         });
         self.batches.insert(number, batch);
+    }
+
+    /// "Use mine for all": the person's values go on the rows at once, held like a bulk
+    /// change while the UI offers its Undo (which brings the override notices back).
+    pub(super) fn use_mine(
+        &mut self,
+        engine: &Engine,
+        relay: &Relay,
+        items: &[String],
+        out: &relm4::Sender<SyncQueueOutput>,
+    ) -> Result<(), StoreError> {
+        if let Some(batch) = engine.use_mine_held(items)? {
+            let account = engine.account_state();
+            let queued: Vec<(String, bool)> = batch
+                .items
+                .iter()
+                .map(|i| (i.item_id.clone(), i.change_seq.is_some()))
+                .collect();
+            self.announce(engine, batch, out);
+            for (item, held) in queued {
+                send_item(engine, out, &item);
+                if held {
+                    relay.item_state(item, ItemSyncState::waiting(account));
+                }
+            }
+        }
+        relay.overridden(false);
+        Ok(())
     }
 
     /// Undo the batch: its rows show their state before again, or the UI hears it is too late.
