@@ -245,6 +245,22 @@ fn clamp(u: UserData, runtime_ms: Option<i64>) -> UserData {
     }
 }
 
+/// The date the server's change carries, for last-writer-wins: `None` when it brought none.
+/// A value that moved away from the base (played or position) while still carrying the
+/// base's own date was dated by nobody: Jellyfin keeps the old `LastPlayedDate` on an unwatch
+/// written through `POST /UserItems/{id}/UserData` and on every progress save (10.11 sets it
+/// only at playback start and on a mark-played of an undated item), Plex stamps
+/// `lastViewedAt` only on a completed view. That date is the base's change's, not this one's:
+/// the change is an undated server change (simulation seed 7450: another device's unwatch
+/// carried the date of an earlier seek from a clock 10 minutes ahead, and beat this device's
+/// later "watched").
+fn server_change_date(base: &UserData, remote: &UserData) -> Option<Millis> {
+    let moved = progress(remote) != progress(base);
+    remote
+        .last_played
+        .filter(|d| !(moved && base.last_played == Some(*d)))
+}
+
 /// Who wins a conflict under `policy`.
 fn winner(
     (policy, dates): (Policy, ServerDates),
@@ -255,7 +271,7 @@ fn winner(
     match policy {
         Policy::PreferLocal => Side::Local,
         Policy::PreferServer => Side::Server,
-        Policy::LastWriterWins => match (local.changed_at, remote.last_played) {
+        Policy::LastWriterWins => match (local.changed_at, server_change_date(base, remote)) {
             (Some(l), Some(r)) if l > r => Side::Local,
             (Some(_), None) => Side::Local,
             _ => Side::Server,
@@ -346,8 +362,19 @@ pub fn merge_on(
         && remote.last_played.is_some()
         && remote.last_played != base.last_played;
     let remote_rewrote = remote_rewrote || remote_replayed;
+    // The same on this device's side: a queued change whose progress the base already holds,
+    // with a newer date, is a rewrite of that state at its own date. It is queued for that
+    // date alone (`dated_here` below: a pull found another device's older "watched" and moved
+    // the base to it), and it stays a change of progress: a later change of progress on the
+    // server competes with it by date, instead of being taken as the only change (simulation
+    // seed 1962: d2's "watched", queued for its date after its pull found d0's older
+    // "watched", lost to d3's seek, older by the devices' clocks, that landed before d2 sent).
+    let local_rewrote = policy == Policy::LastWriterWins
+        && dates == ServerDates::Kept
+        && l.last_played
+            .is_some_and(|d| base.last_played.is_none_or(|b| d > b));
     let pos = field(
-        prog(l) != prog(&base),
+        prog(l) != prog(&base) || local_rewrote,
         prog(&remote) != prog(&base) || remote_rewrote,
         prog(l) == prog(&remote),
     );
@@ -592,6 +619,130 @@ mod tests {
             RT,
         );
         assert_eq!(o.result.position_ms, 30_000);
+    }
+
+    /// Simulation seed 1962 (Jellyfin, last-writer-wins, skewed clocks): d0 marked the
+    /// episode watched at -68 s; this device marked it watched at 856 s, and its pull found
+    /// d0's "watched" and kept the change queued for its newer date (the base became d0's
+    /// state). d3's seek from 71 s then landed. This device's change is a rewrite of
+    /// "watched" at 856 s: it wins the conflict with the seek, and "watched" is written with its
+    /// date. Where the server stamps its own dates (Plex) a date alone is no change.
+    #[test]
+    fn last_writer_wins_a_change_queued_for_its_date_still_competes_as_progress() {
+        let base = watched(-68_000);
+        let mine = local(watched(856_000), 856_000);
+        // The pull that moved the base: the change stays queued for its date.
+        let o = merge_on(
+            ServerDates::Kept,
+            &mine,
+            &UserData::default(),
+            &base,
+            Policy::LastWriterWins,
+            RT,
+        );
+        assert!(o.push, "{o:?}");
+        // Then d3's older seek lands.
+        let seek = pos(580_000, 71_000);
+        let o = merge_on(
+            ServerDates::Kept,
+            &mine,
+            &base,
+            &seek,
+            Policy::LastWriterWins,
+            RT,
+        );
+        assert!(o.result.played, "{o:?}");
+        assert_eq!(o.result.last_played, Some(856_000));
+        assert!(o.push);
+        assert_eq!(
+            o.decision,
+            Decision::Conflict {
+                winner: Side::Local,
+                policy: Policy::LastWriterWins
+            }
+        );
+        // A newer seek beats it.
+        let o = merge_on(
+            ServerDates::Kept,
+            &mine,
+            &base,
+            &pos(580_000, 900_000),
+            Policy::LastWriterWins,
+            RT,
+        );
+        assert_eq!(o.result.position_ms, 580_000);
+        assert!(!o.push);
+        // Plex: the date is the server's own, no change of this device's.
+        let o = merge_on(
+            ServerDates::Stamped,
+            &mine,
+            &base,
+            &seek,
+            Policy::LastWriterWins,
+            RT,
+        );
+        assert_eq!(o.result.position_ms, 580_000);
+        // The other policies do not look at dates: the seek is the only change of progress.
+        for policy in [
+            Policy::FurthestProgress,
+            Policy::PreferLocal,
+            Policy::PreferServer,
+        ] {
+            let o = merge_on(ServerDates::Kept, &mine, &base, &seek, policy, RT);
+            assert_eq!(o.result.position_ms, 580_000, "{policy}");
+        }
+    }
+
+    /// Simulation seed 7450 (Jellyfin, last-writer-wins, skewed clocks): the base is a seek
+    /// dated 586 s by a clock ahead; another device unwatched the item through `POST
+    /// /UserItems/{id}/UserData`, which keeps that date; this device marks it watched at 300 s
+    /// on its own clock, after the unwatch by the devices' clocks. The unwatch brought no date
+    /// of its own: it is an undated server change, and the dated local change wins. A server
+    /// change that brings a date of its own is still compared by it.
+    #[test]
+    fn last_writer_wins_a_server_change_with_the_bases_own_date_is_undated() {
+        let base = pos(1_200_000, 586_000);
+        let unwatched_keeping_the_date = UserData {
+            position_ms: 0,
+            played: false,
+            play_count: 0,
+            last_played: Some(586_000),
+        };
+        let mine = local(watched(300_000), 300_000);
+        for dates in [ServerDates::Kept, ServerDates::Stamped] {
+            let o = merge_on(
+                dates,
+                &mine,
+                &base,
+                &unwatched_keeping_the_date,
+                Policy::LastWriterWins,
+                RT,
+            );
+            assert!(o.result.played, "{dates:?}: {o:?}");
+            assert!(o.push, "{dates:?}");
+            assert_eq!(
+                o.decision,
+                Decision::Conflict {
+                    winner: Side::Local,
+                    policy: Policy::LastWriterWins
+                }
+            );
+            // A progress save (the date kept) is undated the same way.
+            let saved = pos(1_500_000, 586_000);
+            let o = merge_on(dates, &mine, &base, &saved, Policy::LastWriterWins, RT);
+            assert!(o.result.played, "{dates:?}: {o:?}");
+            // A change dated by the server after this device's change still wins.
+            let o = merge_on(
+                dates,
+                &mine,
+                &base,
+                &pos(1_500_000, 400_000),
+                Policy::LastWriterWins,
+                RT,
+            );
+            assert!(!o.result.played, "{dates:?}: {o:?}");
+            assert_eq!(o.result.position_ms, 1_500_000);
+        }
     }
 
     #[test]

@@ -501,6 +501,87 @@ async fn the_minimal_histories_of_issue_17_hold_every_invariant() {
                 },
             ],
         ),
+        // Seed 7450 (Jellyfin, last-writer-wins, skewed clocks): d1's season unwatch, written
+        // per item through `POST /UserItems/{id}/UserData`, kept the date of d0's seek (d0's
+        // clock 10 minutes ahead), and beat d2's later "watched" by that date. A server change
+        // that carries the base's own date brought none of its own: it is an undated server
+        // change (`merge::server_change_date`).
+        (
+            7450,
+            vec![
+                change(0, 0, Change::Position { permille: 767 }),
+                Op::Sync { dev: 0, now: true },
+                Op::PullDuringSync { dev: 1 },
+                Op::Bulk {
+                    dev: 1,
+                    played: false,
+                },
+                Op::Pull { dev: 2 },
+                Op::Bulk {
+                    dev: 2,
+                    played: true,
+                },
+            ],
+        ),
+        // Seed 1962 (Jellyfin, last-writer-wins, skewed clocks): d2's pull found d0's older
+        // "watched" and kept d2's "watched" queued for its newer date; d3's seek, older than
+        // d2's change by the clocks, then landed, and d2's merge took it for the only change
+        // of progress. A change queued for its date is a rewrite of that state and competes
+        // by date (`merge_on`, `local_rewrote`).
+        (
+            1962,
+            vec![
+                Op::Bulk {
+                    dev: 0,
+                    played: true,
+                },
+                Op::Advance { ms: 30_000 },
+                Op::Sync { dev: 0, now: false },
+                Op::Advance { ms: 600_000 },
+                Op::Bulk {
+                    dev: 2,
+                    played: true,
+                },
+                change(3, 2, Change::Position { permille: 428 }),
+                Op::Pull { dev: 2 },
+                Op::Crash {
+                    dev: 3,
+                    mid_request: Some(true),
+                    target: Target::Write,
+                },
+            ],
+        ),
+        // Seed 5771 (Plex, furthest-progress): d1's unscrobble was applied with its answer lost;
+        // d0 saw the unwatch and played the item to the end. The simulation's client did not
+        // pass the read's `Date` on (`SimClient::read_user_data`), so d1's sent record had no
+        // read date, the dated row could not tell "overwritten after", and the unscrobble was
+        // sent again over d0's play.
+        (
+            5771,
+            vec![
+                Op::Bulk {
+                    dev: 1,
+                    played: true,
+                },
+                fault(FaultKind::ResetMidBody),
+                Op::Sync { dev: 1, now: true },
+                change(1, 0, Change::Unwatched),
+                fault(FaultKind::AppliedTimeout),
+                Op::OfflinePlay {
+                    dev: 1,
+                    item: 4,
+                    checkpoints: 3,
+                    finish: false,
+                },
+                Op::Pull { dev: 0 },
+                Op::OfflinePlay {
+                    dev: 0,
+                    item: 0,
+                    checkpoints: 4,
+                    finish: true,
+                },
+            ],
+        ),
         (
             279,
             vec![

@@ -7,6 +7,7 @@
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use serde::Serialize;
 
+use super::send::PlannedWrite;
 use super::sent;
 use super::state::{base_of, kind_of, local_of, read_user_data, write_base, write_local};
 use super::{Result, Store, StoreError};
@@ -683,12 +684,38 @@ impl Store {
         now: Millis,
     ) -> Result<Vec<CompleteOutcome>> {
         let tx = self.conn.transaction()?;
-        let mut out = Vec::with_capacity(sent.len());
-        for row in sent {
-            let after = server_after.get(&row.item_id).copied();
-            out.push(complete_in(&tx, account, row, after, now)?);
+        let out = complete_group_in(&tx, account, group_key, sent, server_after, now)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Complete the writes that finished together, in one transaction (one commit instead of
+    /// one per write: the drain loop stores a round of writes at once). Each is completed
+    /// exactly like [`Store::complete`] (an item) or [`Store::complete_group`] (a group), with
+    /// `after` (what its answer reported, by item id) as `server_after`. One list of outcomes
+    /// per write, one outcome per row, in order. On an error nothing is stored.
+    pub fn complete_writes(
+        &mut self,
+        account: AccountId,
+        writes: &[(&PlannedWrite, &std::collections::HashMap<String, UserData>)],
+        now: Millis,
+    ) -> Result<Vec<Vec<CompleteOutcome>>> {
+        let tx = self.conn.transaction()?;
+        let mut out = Vec::with_capacity(writes.len());
+        for (write, after) in writes {
+            out.push(match write {
+                PlannedWrite::Item { row, .. } => vec![complete_in(
+                    &tx,
+                    account,
+                    row,
+                    after.get(&row.item_id).copied(),
+                    now,
+                )?],
+                PlannedWrite::Group {
+                    group_key, rows, ..
+                } => complete_group_in(&tx, account, group_key, rows, after, now)?,
+            });
         }
-        tx.execute("DELETE FROM sync_groups WHERE group_key = ?1", [group_key])?;
         tx.commit()?;
         Ok(out)
     }
@@ -983,6 +1010,24 @@ fn complete_in(
         params![account, sent.item_id, now],
     )?;
     Ok(CompleteOutcome::Requeued)
+}
+
+fn complete_group_in(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    group_key: &str,
+    sent: &[ClaimedRow],
+    server_after: &std::collections::HashMap<String, UserData>,
+    now: Millis,
+) -> rusqlite::Result<Vec<CompleteOutcome>> {
+    let mut out = Vec::with_capacity(sent.len());
+    for row in sent {
+        let after = server_after.get(&row.item_id).copied();
+        out.push(complete_in(tx, account, row, after, now)?);
+    }
+    tx.prepare_cached("DELETE FROM sync_groups WHERE group_key = ?1")?
+        .execute([group_key])?;
+    Ok(out)
 }
 
 /// Claim a group whole if every member is still in it and due; otherwise `None`.

@@ -2,7 +2,11 @@
 #![allow(clippy::unwrap_used)]
 
 use playmark::model::{ItemKind, LocalChange, RemoteItem, UserData};
-use playmark::store::{database_path, Claim, CompleteOutcome, RecordOutcome, RowState, Store};
+use std::collections::HashMap;
+
+use playmark::store::{
+    database_path, Claim, CompleteOutcome, PlannedWrite, RecordOutcome, RowState, Store,
+};
 
 fn episode(id: &str, season: &str, n: i64) -> RemoteItem {
     RemoteItem {
@@ -142,6 +146,64 @@ fn compare_and_delete_keeps_a_change_made_in_flight() {
         CompleteOutcome::Delivered
     );
     assert!(store.outbox(acc).unwrap().is_empty());
+}
+
+/// The drain loop stores the writes that finished together in one transaction
+/// (`Store::complete_writes`): each keeps its own compare-and-delete on `change_seq` and its own
+/// base (the server's answer, else what was sent).
+#[test]
+fn writes_completed_together_each_compare_and_delete() {
+    let (_d, mut store, acc) = setup(3);
+    for (n, item) in ["e0", "e1", "e2"].iter().enumerate() {
+        record_position(&mut store, acc, item, 1_000 * (n as i64 + 1), 1);
+    }
+    let claims = store.claim_due(acc, 10, 8, 60_000).unwrap();
+    let writes: Vec<PlannedWrite> = claims
+        .iter()
+        .map(|c| {
+            let Claim::Item(row) = c else {
+                panic!("expected item claims")
+            };
+            PlannedWrite::Item {
+                row: row.clone(),
+                current: None,
+            }
+        })
+        .collect();
+    assert_eq!(writes.len(), 3);
+    // e1 changes while its write is under way.
+    record_position(&mut store, acc, "e1", 2_500, 11);
+    let answered = UserData {
+        position_ms: 1_000,
+        last_played: Some(5),
+        ..UserData::default()
+    };
+    let afters: Vec<HashMap<String, UserData>> = writes
+        .iter()
+        .map(|w| match w.rows()[0].item_id.as_str() {
+            "e0" => HashMap::from([("e0".to_string(), answered)]),
+            _ => HashMap::new(),
+        })
+        .collect();
+    let list: Vec<(&PlannedWrite, &HashMap<String, UserData>)> =
+        writes.iter().zip(&afters).collect();
+    let outcomes = store.complete_writes(acc, &list, 12).unwrap();
+    let by_item: HashMap<&str, &Vec<CompleteOutcome>> = writes
+        .iter()
+        .map(|w| w.rows()[0].item_id.as_str())
+        .zip(&outcomes)
+        .collect();
+    assert_eq!(by_item["e0"], &vec![CompleteOutcome::Delivered]);
+    assert_eq!(by_item["e1"], &vec![CompleteOutcome::Requeued]);
+    assert_eq!(by_item["e2"], &vec![CompleteOutcome::Delivered]);
+    let outbox = store.outbox(acc).unwrap();
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].item_id, "e1");
+    assert_eq!(outbox[0].state, RowState::Pending);
+    assert_eq!(outbox[0].desired.position_ms, 2_500);
+    assert_eq!(store.base(acc, "e0").unwrap().unwrap(), answered);
+    assert_eq!(store.base(acc, "e1").unwrap().unwrap().position_ms, 2_000);
+    assert_eq!(store.base(acc, "e2").unwrap().unwrap().position_ms, 3_000);
 }
 
 #[test]

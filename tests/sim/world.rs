@@ -113,6 +113,14 @@ impl MediaServer for SimClient {
         self.call(self.inner.read_children(parent_id)).await
     }
 
+    // Forwarded, not left to the trait's default (which asks `fetch_by_ids` and has no `Date`):
+    // the claim's read carries the server's clock, which the decision table's dated row needs
+    // (seed 5771: without it an unscrobble whose answer was lost was sent again over another
+    // device's later play to the end, whose new `lastViewedAt` said "overwritten after").
+    async fn read_user_data(&self, ids: &[String]) -> Result<ServerRead, SyncError> {
+        self.call(self.inner.read_user_data(ids)).await
+    }
+
     async fn write_item(
         &self,
         item_id: &str,

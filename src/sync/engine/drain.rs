@@ -1,7 +1,9 @@
 //! The drain loop: claim due rows, read, merge, write; store trouble and retries.
 
 use super::*;
+use futures::FutureExt;
 
+mod complete;
 mod requests;
 mod verify;
 
@@ -224,30 +226,37 @@ impl Engine {
         let sleep = wake_at.map(|t| self.shared.clock.sleep_until(t));
         tokio::select! {
             Some(joined) = ctx.inflight.next(), if !ctx.inflight.is_empty() => {
-                if let Some(done) = ctx.joined(joined) {
-                    if let Err(e) = self.finish(ctx, &done) {
-                        ctx.unfinished.push(done);
-                        return Err(e);
-                    }
+                // The requests that finished together (a round of writes started together
+                // ends together) are stored together: their completions in one transaction.
+                let mut dones: Vec<Done> = ctx.joined(joined).into_iter().collect();
+                while let Some(Some(joined)) = ctx.inflight.next().now_or_never() {
+                    dones.extend(ctx.joined(joined));
                 }
+                self.finish_all(ctx, dones)?;
                 self.verify_ready(ctx);
                 // A slot freed: the next planned write starts now, not after the next
                 // wake-up's lease recovery (the account may have changed meanwhile).
-                let (state, throttled_until) = {
-                    let st = lock(&self.shared.status);
-                    (st.account, st.throttled_until)
-                };
-                if state == AccountState::Online
-                    && self.now() >= throttled_until
-                    && !self.shared.shutdown.load(Ordering::SeqCst)
-                {
-                    self.start_writes(ctx);
-                }
+                self.start_next_writes(ctx);
             }
             _ = self.shared.notify.notified() => {}
             _ = async { match sleep { Some(s) => s.await, None => std::future::pending().await } } => {}
         }
         Ok(None)
+    }
+
+    /// Start planned writes in the free slots, if the account is online, not throttled and the
+    /// engine is not stopping.
+    fn start_next_writes(&self, ctx: &mut RunCtx) {
+        let (state, throttled_until) = {
+            let st = lock(&self.shared.status);
+            (st.account, st.throttled_until)
+        };
+        if state == AccountState::Online
+            && self.now() >= throttled_until
+            && !self.shared.shutdown.load(Ordering::SeqCst)
+        {
+            self.start_writes(ctx);
+        }
     }
 
     /// Planned writes that will not start now go back to the queue.
@@ -424,20 +433,14 @@ impl Engine {
     ) -> Result<(), StoreError> {
         let now = self.now();
         let account = self.shared.account;
-        // A Plex item write's answer carries no state (invariant 10): what it should have left
-        // waits for the read that verifies the claim's writes together.
-        if let (PlannedWrite::Item { row, .. }, Ok(after)) = (write, result) {
-            if let Some(batch) = ctx.leave_batch(&row.item_id) {
-                if let Some((_, expected)) = after.iter().find(|(id, _)| *id == row.item_id) {
-                    if let Some(b) = ctx.batches.get_mut(&batch) {
-                        b.written.push((row.clone(), *expected));
-                        b.epoch = b.epoch.max(epoch);
-                        return Ok(());
-                    }
+        match result {
+            Ok(after) if self.hand_to_verify(ctx, write, epoch, after) => return Ok(()),
+            Ok(_) => {}
+            Err(_) => {
+                if let PlannedWrite::Item { row, .. } = write {
+                    ctx.leave_batch(&row.item_id);
                 }
             }
-        } else if let PlannedWrite::Item { row, .. } = write {
-            ctx.leave_batch(&row.item_id);
         }
         let after = match result {
             Ok(after) => after,
@@ -466,29 +469,7 @@ impl Engine {
                 return Ok(());
             }
         };
-        let after: HashMap<String, UserData> = after.iter().cloned().collect();
-        let outcomes = match write {
-            PlannedWrite::Item { row, .. } => {
-                vec![self.with_store(|s| {
-                    s.complete(account, row, after.get(&row.item_id).copied(), now)
-                })?]
-            }
-            PlannedWrite::Group {
-                group_key, rows, ..
-            } => self.with_store(|s| s.complete_group(account, group_key, rows, &after, now))?,
-        };
-        self.set_account_from(epoch, AccountState::Online);
-        for (row, outcome) in write.rows().iter().zip(outcomes) {
-            let state = match outcome {
-                CompleteOutcome::Delivered | CompleteOutcome::Gone => ItemSyncState::Synced,
-                CompleteOutcome::Requeued => ItemSyncState::Queued,
-            };
-            self.emit(SyncEvent::ItemState {
-                item_id: row.item_id.clone(),
-                state,
-            });
-        }
-        Ok(())
+        self.complete_writes(&[(write, epoch, after.as_slice())])
     }
 
     fn failed(
@@ -629,6 +610,10 @@ enum Done {
         result: Result<ServerRead, SyncError>,
     },
 }
+
+/// A write the server answered: the write, the epoch it was started in, and what its answer
+/// reported by item.
+type Answered<'a> = (&'a PlannedWrite, u64, &'a [(String, UserData)]);
 
 /// The children a parent's listing named, by group key.
 type Listed = HashMap<String, HashSet<String>>;
