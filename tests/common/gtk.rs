@@ -342,3 +342,17 @@ macro_rules! fixture_of_file {
 }
 #[allow(unused_imports)]
 pub(crate) use fixture_of_file;
+
+/// The visible override notice of an item's on-screen row ("Another device set …"), if any.
+pub fn overridden_notice(library: &gtk::Widget, id: &str) -> Option<String> {
+    let row = named(library, id).pop()?;
+    let notice = named(&row, "overridden").pop()?;
+    if !notice.is_visible() {
+        return None;
+    }
+    let label = named(&notice, "overridden-notice")
+        .pop()?
+        .downcast::<gtk::Label>()
+        .ok()?;
+    Some(label.label().to_string())
+}

@@ -9,7 +9,8 @@ use crate::common;
 use std::time::{Duration, Instant};
 
 use common::gtk::{
-    demo_server, descendants, launch, named, one, pump, wait_for, wait_within, Fixture,
+    demo_server, descendants, launch, named, one, overridden_notice, pump, wait_for, wait_within,
+    Fixture,
 };
 
 use playmark::backend::{ErrorKind, SyncError};
@@ -2024,20 +2025,6 @@ fn the_developer_controls_simulate_trouble_on_the_demo_server() {
         .filter(|r| r.status == 404)
         .count();
     assert!(refused >= 1, "the demo server answered 404");
-}
-
-/// The visible override notice of an item's on-screen row ("Another device set …"), if any.
-fn overridden_notice(library: &gtk::Widget, id: &str) -> Option<String> {
-    let row = named(library, id).pop()?;
-    let notice = named(&row, "overridden").pop()?;
-    if !notice.is_visible() {
-        return None;
-    }
-    let label = named(&notice, "overridden-notice")
-        .pop()?
-        .downcast::<gtk::Label>()
-        .ok()?;
-    Some(label.label().to_string())
 }
 
 /// Issue 17, the app half of invariant 11 ("nothing dropped silently"): this device moves an

@@ -76,22 +76,16 @@ fn page_text(page: &gtk::Widget) -> String {
 
 #[gtk::test]
 fn the_mirror_page_shows_the_group_and_run_now_carries_changes_both_ways() {
-    close_all_windows();
-    let rt = runtime();
-    let jf = rt.block_on(common::clean_server());
-    let plex = demo_plex(&rt);
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    expect_code(&login_plex(&data, &plex.url()), 0);
-    expect_code(&login(&data, &jf.url(), DEMO_PASSWORD), 0);
     // Plex = account 1, Jellyfin = account 2 (signed in last: the library shows it); the
     // group is made, never run from the CLI.
-    expect_code(&run(&data, &["mirror", "add", "1", "2"], None), 0);
-
-    let app = launch(SyncQueueInit::DataDir {
-        data_dir: data.clone(),
-    });
-    wait_for("the library", || app.model().source.is_some());
+    let Grouped {
+        rt,
+        jf,
+        plex,
+        _dir,
+        data,
+        app,
+    } = Grouped::start(|_, _| {});
     gtk::prelude::ActionGroupExt::activate_action(app.widget(), "preferences", None);
     let prefs = || app.model().preferences.model().window.clone();
     wait_for("the preferences", || prefs().is_visible());

@@ -512,16 +512,7 @@ fn overridden_notice(f: &Fixture, id: &str) -> Option<String> {
         .widget()
         .clone()
         .upcast::<gtk::Widget>();
-    let row = named(&library, id).pop()?;
-    let notice = named(&row, "overridden").pop()?;
-    if !notice.is_visible() {
-        return None;
-    }
-    let label = named(&notice, "overridden-notice")
-        .pop()?
-        .downcast::<gtk::Label>()
-        .ok()?;
-    Some(label.label().to_string())
+    common::gtk::overridden_notice(&library, id)
 }
 
 /// "Use mine for all" is a bulk change too (issue 20): the person's values go on the rows at
