@@ -16,7 +16,7 @@
 use rusqlite::{params, Transaction};
 
 use super::outbox::{
-    record_bulk_in, record_change_in, row_of, upsert_desired, RecordOutcome, RowState,
+    record_bulk_in, record_change_in, row_of, upsert_desired, BulkChild, RecordOutcome, RowState,
 };
 use super::sent::{overridden_in, restore_overridden, use_mine_change, Overridden};
 use super::state::{local_of, write_local};
@@ -89,6 +89,29 @@ fn set_hold(
     .execute(params![account, item, hold_until, change_seq])
 }
 
+/// The batch's entry for one recorded change, its row (when queued) held until `hold_until`.
+fn held_item(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    child: BulkChild,
+    hold_until: Millis,
+) -> Result<HeldItem> {
+    let change_seq = match child.outcome {
+        RecordOutcome::Queued { change_seq } => {
+            set_hold(tx, account, &child.item_id, Some(hold_until), change_seq)?;
+            Some(change_seq)
+        }
+        RecordOutcome::Dropped => None,
+    };
+    Ok(HeldItem {
+        item_id: child.item_id,
+        before: child.before,
+        before_changed_at: child.before_changed_at,
+        after: child.after,
+        change_seq,
+    })
+}
+
 impl Store {
     /// [`Store::record_bulk`] with every queued row held until `hold_until` (the same
     /// transaction: the change and its hold are durable together).
@@ -104,23 +127,10 @@ impl Store {
     ) -> Result<HeldBatch> {
         let tx = self.conn.transaction()?;
         let (outcome, children) = record_bulk_in(&tx, account, parent, played, now, debounce_ms)?;
-        let mut items = Vec::with_capacity(children.len());
-        for child in children {
-            let change_seq = match child.outcome {
-                RecordOutcome::Queued { change_seq } => {
-                    set_hold(&tx, account, &child.item_id, Some(hold_until), change_seq)?;
-                    Some(change_seq)
-                }
-                RecordOutcome::Dropped => None,
-            };
-            items.push(HeldItem {
-                item_id: child.item_id,
-                before: child.before,
-                before_changed_at: child.before_changed_at,
-                after: child.after,
-                change_seq,
-            });
-        }
+        let items = children
+            .into_iter()
+            .map(|child| held_item(&tx, account, child, hold_until))
+            .collect::<Result<Vec<_>>>()?;
         tx.commit()?;
         Ok(HeldBatch {
             account,
@@ -165,24 +175,12 @@ impl Store {
                 now,
                 debounce_ms,
             )?;
-            let change_seq = match child.outcome {
-                RecordOutcome::Queued { change_seq } => {
-                    set_hold(&tx, account, &child.item_id, Some(hold_until), change_seq)?;
-                    queued += 1;
-                    Some(change_seq)
-                }
-                RecordOutcome::Dropped => {
-                    dropped += 1;
-                    None
-                }
-            };
-            held.push(HeldItem {
-                item_id: child.item_id,
-                before: child.before,
-                before_changed_at: child.before_changed_at,
-                after: child.after,
-                change_seq,
-            });
+            let item = held_item(&tx, account, child, hold_until)?;
+            match item.change_seq {
+                Some(_) => queued += 1,
+                None => dropped += 1,
+            }
+            held.push(item);
         }
         tx.commit()?;
         Ok(Some(HeldBatch {
